@@ -1,0 +1,149 @@
+//! One domain error for every layer. The web layer presents it as problem+json on the API;
+//! the doc comment on each variant names the HTTP status it becomes.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What went wrong, in domain terms. Messages name the field and the rule and never echo
+/// a submitted value: values may be protected health information.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// 404: the thing does not exist, or the caller may not know that it does.
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// 422: the request is well-formed but fields break their rules.
+    #[error("invalid input: {0}")]
+    Invalid(FieldErrors),
+    /// 409: the request conflicts with a rule about the current state.
+    #[error("{}", .0.message)]
+    Conflict(Conflict),
+    /// 401: no valid credentials.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// 403: authenticated, but the role may not do this.
+    #[error("not permitted for this role")]
+    Forbidden,
+}
+
+impl DomainError {
+    pub fn not_found(entity: &'static str) -> Self {
+        Self::NotFound { entity }
+    }
+
+    pub fn conflict(rule: Rule, message: impl Into<String>) -> Self {
+        Self::Conflict(Conflict {
+            rule,
+            message: message.into(),
+        })
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(FieldErrors(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }]))
+    }
+
+    /// The rule a conflict broke, if this is one.
+    pub fn rule(&self) -> Option<Rule> {
+        match self {
+            Self::Conflict(c) => Some(c.rule),
+            _ => None,
+        }
+    }
+}
+
+/// A state conflict: which rule, and a sentence a coordinator can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub rule: Rule,
+    pub message: String,
+}
+
+/// The rules a request can break against current state; serialized as the problem `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The group already has its maximum number of active members.
+    GroupFull,
+    /// The client's current level of care is not one the group accepts.
+    LevelOfCareNotEligible,
+    /// The client has no open episode, so no level of care to check.
+    NoCurrentLevelOfCare,
+    /// A closed group's cohort has already started.
+    ClosedCohortStarted,
+    /// A rolling group admits newcomers only in the first week of a module.
+    BetweenModuleBoundaries,
+    /// The facilitator holds no license active on the date in question.
+    LicenseNotActive,
+    /// A client, clinician or room would be in two overlapping sessions.
+    ScheduleOverlap,
+    /// The client is separated from someone in the group (who is never said).
+    Separation,
+    /// A value that must be unique is already in use.
+    Duplicate,
+    /// The record changed since it was read; re-read and retry.
+    StaleVersion,
+    /// The client already has an active membership in this group.
+    AlreadyMember,
+    /// The room holds fewer people than the group's maximum.
+    RoomCapacity,
+    /// The group maximum exceeds the program's cap without a recorded override.
+    SizeCapExceeded,
+    /// The session is cancelled.
+    SessionCancelled,
+    /// The session has not started yet.
+    SessionNotStarted,
+    /// The client is not on this session's roster.
+    NotOnRoster,
+    /// The membership has already ended.
+    MembershipEnded,
+    /// A new episode must start on or after the current one.
+    EpisodeOrder,
+    /// The referenced record is in use and cannot be changed this way.
+    InUse,
+}
+
+/// One field's broken rule. `field` is a JSON-pointer-like path such as `size.max`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// All the fields that broke their rules in one request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, ToSchema)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when no field broke a rule, else `DomainError::Invalid`.
+    pub fn into_result(self) -> Result<(), DomainError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Invalid(self))
+        }
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        f.write_str(&parts.join("; "))
+    }
+}

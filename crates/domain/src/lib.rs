@@ -1,0 +1,17 @@
+//! Circle's domain: the words of DESIGN.md as types, and the rules that keep a clinic's
+//! group program safe. Pure: no I/O, no async, no SQL. A value that exists is valid.
+
+pub mod care;
+pub mod client;
+pub mod clinician;
+pub mod error;
+pub mod group;
+pub mod ids;
+pub mod membership;
+pub mod program;
+pub mod schedule;
+pub mod session;
+pub mod text;
+pub mod user;
+
+pub use error::{Conflict, DomainError, FieldError, FieldErrors, Rule};

@@ -1,0 +1,249 @@
+//! Sessions (one meeting of a group on a date) and attendance.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::care::vocab;
+use crate::ids::{ClientId, ClinicianId, GroupId, SessionId};
+use crate::text::ShortText;
+use crate::{DomainError, FieldErrors, Rule};
+
+vocab!(
+    /// Where a session stands.
+    SessionStatus {
+        Scheduled = "scheduled",
+        Held = "held",
+        Cancelled = "cancelled",
+    }
+);
+
+vocab!(
+    /// How a member attended. Late arrival and early leave reduce the minutes counted.
+    AttendanceStatus {
+        Present = "present",
+        Late = "late",
+        LeftEarly = "left_early",
+        AbsentExcused = "absent_excused",
+        AbsentUnexcused = "absent_unexcused",
+    }
+);
+
+impl AttendanceStatus {
+    pub fn attended(self) -> bool {
+        matches!(self, Self::Present | Self::Late | Self::LeftEarly)
+    }
+}
+
+/// One meeting of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    pub id: SessionId,
+    pub group_id: GroupId,
+    /// The local date in the program's time zone.
+    pub local_date: Date,
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: Timestamp,
+    pub status: SessionStatus,
+    pub topic: Option<ShortText>,
+    pub cancel_reason: Option<ShortText>,
+    pub lead_facilitator_id: ClinicianId,
+    pub version: i64,
+}
+
+impl Session {
+    pub fn minutes(&self) -> u32 {
+        let mins = self.ends_at.duration_since(self.starts_at).as_mins();
+        u32::try_from(mins).unwrap_or(0)
+    }
+}
+
+/// Cancel a session, saying why.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionCancellation {
+    pub version: i64,
+    pub reason: ShortText,
+}
+
+/// Materialise sessions from the weekly schedule over a horizon.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaterializeRequest {
+    pub from: Date,
+    /// Weeks ahead from `from` (1–26).
+    pub weeks: u32,
+}
+
+impl MaterializeRequest {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let mut errors = FieldErrors::default();
+        if !(1..=26).contains(&self.weeks) {
+            errors.push("weeks", "must be 1–26");
+        }
+        errors.into_result()
+    }
+}
+
+/// A member's attendance at one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Attendance {
+    pub session_id: SessionId,
+    pub client_id: ClientId,
+    pub status: AttendanceStatus,
+    pub minutes: u32,
+    pub version: i64,
+}
+
+/// Record (or correct) one member's attendance. `minutes` defaults to the whole session
+/// when present and to 0 when absent; late and left-early need the minutes attended.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttendanceInput {
+    pub status: AttendanceStatus,
+    pub minutes: Option<u32>,
+}
+
+impl AttendanceInput {
+    /// The minutes to record, or the field rule broken.
+    pub fn minutes_for(&self, session: &Session) -> Result<u32, DomainError> {
+        let full = session.minutes();
+        let minutes = match (self.status, self.minutes) {
+            (AttendanceStatus::Present, None) => full,
+            (AttendanceStatus::Present, Some(m)) if m == full => m,
+            (AttendanceStatus::Present, Some(_)) => {
+                return Err(DomainError::invalid(
+                    "minutes",
+                    "must equal the session length when present; use late or left_early for part of a session",
+                ));
+            }
+            (AttendanceStatus::Late | AttendanceStatus::LeftEarly, None) => {
+                return Err(DomainError::invalid(
+                    "minutes",
+                    "is required for late arrival or early leave",
+                ));
+            }
+            (AttendanceStatus::Late | AttendanceStatus::LeftEarly, Some(m)) => {
+                if m == 0 || m >= full {
+                    return Err(DomainError::invalid(
+                        "minutes",
+                        format!(
+                            "must be between 1 and {} for part of a session",
+                            full.saturating_sub(1)
+                        ),
+                    ));
+                }
+                m
+            }
+            (
+                AttendanceStatus::AbsentExcused | AttendanceStatus::AbsentUnexcused,
+                None | Some(0),
+            ) => 0,
+            (AttendanceStatus::AbsentExcused | AttendanceStatus::AbsentUnexcused, Some(_)) => {
+                return Err(DomainError::invalid("minutes", "must be 0 when absent"));
+            }
+        };
+        Ok(minutes)
+    }
+}
+
+/// The session-state rules for recording attendance.
+pub fn check_attendance_allowed(session: &Session, now: Timestamp) -> Result<(), DomainError> {
+    if session.status == SessionStatus::Cancelled {
+        return Err(DomainError::conflict(
+            Rule::SessionCancelled,
+            "the session was cancelled; attendance cannot be recorded",
+        ));
+    }
+    if session.starts_at > now {
+        return Err(DomainError::conflict(
+            Rule::SessionNotStarted,
+            "the session has not started yet",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn session() -> Session {
+        let starts_at: Timestamp = "2026-05-05T22:00:00Z".parse().unwrap();
+        Session {
+            id: SessionId(1),
+            group_id: GroupId(1),
+            local_date: date(2026, 5, 5),
+            starts_at,
+            ends_at: "2026-05-05T23:30:00Z".parse().unwrap(),
+            status: SessionStatus::Scheduled,
+            topic: None,
+            cancel_reason: None,
+            lead_facilitator_id: ClinicianId(1),
+            version: 1,
+        }
+    }
+
+    fn input(status: AttendanceStatus, minutes: Option<u32>) -> AttendanceInput {
+        AttendanceInput { status, minutes }
+    }
+
+    #[test]
+    fn minutes_follow_the_status() {
+        let s = session();
+        assert_eq!(
+            input(AttendanceStatus::Present, None).minutes_for(&s),
+            Ok(90)
+        );
+        assert_eq!(
+            input(AttendanceStatus::Late, Some(70)).minutes_for(&s),
+            Ok(70)
+        );
+        assert_eq!(
+            input(AttendanceStatus::AbsentExcused, None).minutes_for(&s),
+            Ok(0)
+        );
+        assert!(input(AttendanceStatus::Late, None).minutes_for(&s).is_err());
+        assert!(
+            input(AttendanceStatus::LeftEarly, Some(90))
+                .minutes_for(&s)
+                .is_err()
+        );
+        assert!(
+            input(AttendanceStatus::AbsentUnexcused, Some(10))
+                .minutes_for(&s)
+                .is_err()
+        );
+        assert!(
+            input(AttendanceStatus::Present, Some(45))
+                .minutes_for(&s)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn attendance_waits_for_the_session_and_not_for_a_cancelled_one() {
+        let s = session();
+        let before: Timestamp = "2026-05-05T21:00:00Z".parse().unwrap();
+        let after: Timestamp = "2026-05-05T22:10:00Z".parse().unwrap();
+        assert_eq!(
+            check_attendance_allowed(&s, before).unwrap_err().rule(),
+            Some(Rule::SessionNotStarted)
+        );
+        assert!(check_attendance_allowed(&s, after).is_ok());
+        let cancelled = Session {
+            status: SessionStatus::Cancelled,
+            ..s
+        };
+        assert_eq!(
+            check_attendance_allowed(&cancelled, after)
+                .unwrap_err()
+                .rule(),
+            Some(Rule::SessionCancelled)
+        );
+    }
+}

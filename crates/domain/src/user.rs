@@ -1,0 +1,47 @@
+//! User accounts and roles (DESIGN.md "Who uses it").
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::care::vocab;
+use crate::ids::{ClientId, ClinicianId, UserId};
+use crate::text::Email;
+
+vocab!(
+    /// What a user may do; the authorizer in `app` turns a role into capabilities.
+    Role {
+        Admin = "admin",
+        Director = "director",
+        Clinician = "clinician",
+        Intake = "intake",
+        Client = "client",
+    }
+);
+
+/// A user account as shown to administrators (never with its password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub role: Role,
+    pub clinician_id: Option<ClinicianId>,
+    pub client_id: Option<ClientId>,
+    pub disabled: bool,
+}
+
+/// Minimum and maximum password lengths (NIST SP 800-63B: at least 8, allow at least 64;
+/// Circle asks 12 for accounts that open clinical records).
+pub const PASSWORD_MIN: usize = 12;
+pub const PASSWORD_MAX: usize = 128;
+
+/// The password rule, without ever returning the password itself.
+pub fn check_password(password: &str) -> Result<(), &'static str> {
+    let n = password.chars().count();
+    if n < PASSWORD_MIN {
+        Err("must be at least 12 characters")
+    } else if n > PASSWORD_MAX {
+        Err("must be at most 128 characters")
+    } else {
+        Ok(())
+    }
+}
