@@ -1,0 +1,94 @@
+//! `circle plan`: the placement optimizer from the command line. The planner crate is pure;
+//! this module does its I/O (read the instance, write the solution, print a summary).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PlanCommand {
+    /// Place clients in groups: read a circle-placement/1 instance, write the solution
+    /// (circle-placement-solution/1, with the reasons each client is left short) and print
+    /// one JSON line with the score.
+    Solve(SolveArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SolveArgs {
+    /// The instance file (circle-placement/1 JSON).
+    #[arg(value_name = "INSTANCE.json")]
+    pub instance: PathBuf,
+    /// Wall-clock limit; it also sets the search budget, so the same limit and seed give
+    /// the same solution on any machine fast enough to finish within it.
+    #[arg(long, value_name = "SECONDS")]
+    pub time_limit: f64,
+    /// Seed of the search.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Where to write the solution.
+    #[arg(long, value_name = "SOLUTION.json")]
+    pub out: PathBuf,
+}
+
+pub fn run(cmd: PlanCommand) -> Result<()> {
+    match cmd {
+        PlanCommand::Solve(args) => solve(args),
+    }
+}
+
+fn solve(args: SolveArgs) -> Result<()> {
+    if !(args.time_limit.is_finite() && args.time_limit > 0.0 && args.time_limit <= 86_400.0) {
+        bail!("--time-limit must be a number of seconds above 0 and at most 86400");
+    }
+    if args.threads == 0 || args.threads > 256 {
+        bail!("--threads must be between 1 and 256");
+    }
+    let started = Instant::now();
+    let path = args.instance.display();
+    let text = std::fs::read_to_string(&args.instance)
+        .with_context(|| format!("cannot read instance {path}"))?;
+    let instance: circle_planner::Instance = serde_json::from_str(&text)
+        .with_context(|| format!("instance {path} is not a circle-placement/1 JSON document"))?;
+    let problem = circle_planner::Problem::new(instance)
+        .with_context(|| format!("instance {path} is invalid"))?;
+    let options = circle_planner::SolveOptions {
+        seed: args.seed,
+        threads: args.threads,
+        time_limit: Duration::from_secs_f64(args.time_limit),
+        iterations: None,
+    };
+    let report = circle_planner::solve(&problem, &options);
+    let out = serde_json::to_string(&report.solution).context("cannot encode the solution")?;
+    std::fs::write(&args.out, out + "\n")
+        .with_context(|| format!("cannot write solution {}", args.out.display()))?;
+    let e = &report.evaluation;
+    let mut line = serde_json::json!({
+        "instance": problem.instance.name,
+        "feasible": e.feasible,
+        "score": e.score,
+        "fit": e.fit,
+        "unmet_minutes": e.unmet_minutes,
+        "breaks": e.breaks,
+        "assignments": e.assignments,
+        "shortfalls": report.solution.shortfalls.len(),
+        "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "timed_out": report.timed_out,
+        "proven_optimal": report.proven_optimal,
+    });
+    if let (Some(bound), Some(map)) = (report.bound, line.as_object_mut()) {
+        map.insert("bound".to_owned(), bound.into());
+    }
+    println!("{line}");
+    if !e.feasible {
+        bail!(
+            "the planner produced an infeasible solution ({} violations, first: {}); this is a bug",
+            e.violation_count,
+            e.violations.first().map_or("", String::as_str)
+        );
+    }
+    Ok(())
+}

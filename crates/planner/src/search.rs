@@ -1,0 +1,506 @@
+//! Construction and local search on one component.
+//!
+//! The state is always feasible between moves (every group empty or within its sizes, no
+//! overlap, cap or separation broken). A move is applied through a journal and undone if
+//! the annealing rule rejects it, so each move's score change is computed by the same code
+//! that maintains the state rather than by a second, separately written formula.
+//!
+//! Moves: insert a pair (removing the client's own overlapping pairs, and if the group is
+//! full evicting one member who then takes their best free option — an ejection chain of
+//! length two), drop a pair (and take the best other option), open an empty group by
+//! filling it to its minimum with the clients who gain most, and close a group (its
+//! members re-placed greedily).
+
+use crate::model::Model;
+use crate::rng::Rng;
+
+#[derive(Debug, Clone)]
+pub(crate) struct State<'m> {
+    m: &'m Model,
+    pub x: Vec<bool>,
+    pub g_size: Vec<u32>,
+    g_members: Vec<Vec<u32>>,
+    pos: Vec<u32>,
+    pub c_minutes: Vec<i64>,
+    cnt_ov: Vec<u32>,
+    cnt_sep: Vec<u32>,
+    pub value: i64,
+    journal: Vec<(u32, bool)>,
+}
+
+impl<'m> State<'m> {
+    pub fn empty(m: &'m Model) -> State<'m> {
+        let value = (0..m.n_clients()).map(|c| m.unmet_value(c, 0)).sum();
+        State {
+            m,
+            x: vec![false; m.n_pairs()],
+            g_size: vec![0; m.n_groups()],
+            g_members: vec![Vec::new(); m.n_groups()],
+            pos: vec![0; m.n_pairs()],
+            c_minutes: vec![0; m.n_clients()],
+            cnt_ov: vec![0; m.n_pairs()],
+            cnt_sep: vec![0; m.n_pairs()],
+            value,
+            journal: Vec::new(),
+        }
+    }
+
+    /// Build the state holding exactly the pairs marked in `x` (which must be feasible).
+    pub fn from_pairs(m: &'m Model, x: &[bool]) -> State<'m> {
+        let mut s = State::empty(m);
+        for (p, &on) in x.iter().enumerate() {
+            if on {
+                s.add(p);
+            }
+        }
+        s.journal.clear();
+        s
+    }
+
+    fn add(&mut self, p: usize) {
+        let m = self.m;
+        debug_assert!(!self.x[p]);
+        let c = m.p_client[p] as usize;
+        let g = m.p_group[p] as usize;
+        self.x[p] = true;
+        self.g_size[g] += 1;
+        self.pos[p] = self.g_members[g].len() as u32;
+        self.g_members[g].push(p as u32);
+        let before = m.unmet_value(c, self.c_minutes[c]);
+        self.c_minutes[c] += m.p_minutes[p];
+        self.value += m.p_gain[p] + m.unmet_value(c, self.c_minutes[c]) - before;
+        for &q in &m.p_overlap[p] {
+            self.cnt_ov[q as usize] += 1;
+        }
+        for &q in &m.p_sep[p] {
+            self.cnt_sep[q as usize] += 1;
+        }
+        self.journal.push((p as u32, true));
+    }
+
+    fn remove(&mut self, p: usize) {
+        let m = self.m;
+        debug_assert!(self.x[p]);
+        let c = m.p_client[p] as usize;
+        let g = m.p_group[p] as usize;
+        self.x[p] = false;
+        self.g_size[g] -= 1;
+        let i = self.pos[p] as usize;
+        let members = &mut self.g_members[g];
+        members.swap_remove(i);
+        if let Some(&moved) = members.get(i) {
+            self.pos[moved as usize] = i as u32;
+        }
+        let before = m.unmet_value(c, self.c_minutes[c]);
+        self.c_minutes[c] -= m.p_minutes[p];
+        self.value += m.unmet_value(c, self.c_minutes[c]) - before - m.p_gain[p];
+        for &q in &m.p_overlap[p] {
+            self.cnt_ov[q as usize] -= 1;
+        }
+        for &q in &m.p_sep[p] {
+            self.cnt_sep[q as usize] -= 1;
+        }
+        self.journal.push((p as u32, false));
+    }
+
+    fn undo_to(&mut self, mark: usize) {
+        while self.journal.len() > mark {
+            let Some((p, added)) = self.journal.pop() else {
+                break;
+            };
+            if added {
+                self.remove(p as usize);
+            } else {
+                self.add(p as usize);
+            }
+            self.journal.pop();
+        }
+    }
+
+    /// Whether the client side allows `p`: no overlap, no separation, under the cap.
+    pub fn client_ok(&self, p: usize) -> bool {
+        let c = self.m.p_client[p] as usize;
+        self.cnt_ov[p] == 0
+            && self.cnt_sep[p] == 0
+            && self.c_minutes[c] + self.m.p_minutes[p] <= self.m.c_max[c]
+    }
+
+    /// Whether one more member keeps group `g` feasible.
+    pub fn group_room(&self, g: usize) -> bool {
+        let s = self.g_size[g];
+        s < self.m.g_max[g] && (s > 0 || self.m.g_min[g] <= 1)
+    }
+
+    fn removable(&self, p: usize) -> bool {
+        let g = self.m.p_group[p] as usize;
+        let s = self.g_size[g] - 1;
+        s == 0 || s >= self.m.g_min[g]
+    }
+
+    fn delta_add(&self, p: usize) -> i64 {
+        let m = self.m;
+        let c = m.p_client[p] as usize;
+        let mins = self.c_minutes[c];
+        m.p_gain[p] + m.unmet_value(c, mins + m.p_minutes[p]) - m.unmet_value(c, mins)
+    }
+
+    /// The feasible insertion of client `c` with the largest gain (not `except`).
+    fn best_insert(&self, c: usize, except: usize) -> Option<(usize, i64)> {
+        let mut best: Option<(usize, i64)> = None;
+        for p in self.m.pairs_of(c) {
+            if p == except || self.x[p] || !self.client_ok(p) {
+                continue;
+            }
+            if !self.group_room(self.m.p_group[p] as usize) {
+                continue;
+            }
+            let d = self.delta_add(p);
+            if best.is_none_or(|(_, b)| d > b) {
+                best = Some((p, d));
+            }
+        }
+        best
+    }
+
+    /// Insert every positive-gain feasible pair, best first per client, until none is left.
+    pub fn greedy_fill(&mut self) {
+        loop {
+            let mut changed = false;
+            for c in 0..self.m.n_clients() {
+                while let Some((p, d)) = self.best_insert(c, usize::MAX) {
+                    if d <= 0 {
+                        break;
+                    }
+                    self.add(p);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        self.journal.clear();
+    }
+
+    /// Fill empty group `g` up to at least its minimum with the clients who gain most
+    /// (each leaving their own overlapping groups when those stay feasible). Returns false,
+    /// with nothing changed, when the minimum cannot be reached.
+    fn open_group(&mut self, g: usize, rng: Option<&mut Rng>) -> bool {
+        let m = self.m;
+        let mark = self.journal.len();
+        let mut cands: Vec<(i64, u32)> = Vec::with_capacity(m.g_pairs[g].len());
+        for &q in &m.g_pairs[g] {
+            let q = q as usize;
+            if let Some(d) = self.join_estimate(q) {
+                cands.push((d, q as u32));
+            }
+        }
+        if let Some(rng) = rng {
+            for c in &mut cands {
+                c.0 += (rng.below(41) as i64) - 20;
+            }
+        }
+        cands.sort_unstable_by(|a, b| b.cmp(a));
+        let min = m.g_min[g].max(1);
+        for &(_, q) in &cands {
+            let q = q as usize;
+            if self.g_size[g] >= m.g_max[g] {
+                break;
+            }
+            let step = self.journal.len();
+            let before = self.value;
+            if !self.join(q) {
+                self.undo_to(step);
+                continue;
+            }
+            if self.g_size[g] > min && self.value < before {
+                self.undo_to(step);
+                break;
+            }
+        }
+        if self.g_size[g] < min {
+            self.undo_to(mark);
+            return false;
+        }
+        true
+    }
+
+    /// Estimated gain of `q`'s client joining `q`'s group, leaving their overlapping pairs.
+    fn join_estimate(&self, q: usize) -> Option<i64> {
+        let m = self.m;
+        if self.x[q] || self.cnt_sep[q] > 0 {
+            return None;
+        }
+        let c = m.p_client[q] as usize;
+        let mut mins = self.c_minutes[c];
+        let mut gain = m.p_gain[q];
+        for &r in &m.p_overlap[q] {
+            let r = r as usize;
+            if self.x[r] {
+                if !self.removable(r) {
+                    return None;
+                }
+                mins -= m.p_minutes[r];
+                gain -= m.p_gain[r];
+            }
+        }
+        let new = mins + m.p_minutes[q];
+        if new > m.c_max[c] {
+            return None;
+        }
+        Some(gain + m.unmet_value(c, new) - m.unmet_value(c, self.c_minutes[c]))
+    }
+
+    /// Put `q` in, removing the client's overlapping pairs; ignores the group's minimum.
+    fn join(&mut self, q: usize) -> bool {
+        let m = self.m;
+        if self.x[q] || self.cnt_sep[q] > 0 {
+            return false;
+        }
+        for &r in &m.p_overlap[q] {
+            let r = r as usize;
+            if self.x[r] {
+                if !self.removable(r) {
+                    return false;
+                }
+                self.remove(r);
+            }
+        }
+        let c = m.p_client[q] as usize;
+        if self.c_minutes[c] + m.p_minutes[q] > m.c_max[c] {
+            return false;
+        }
+        self.add(q);
+        true
+    }
+
+    /// Start from current placements: keep the feasible ones, complete or close groups left
+    /// under their minimum, then fill greedily and open groups that pay.
+    pub fn construct(m: &'m Model, current: &[bool]) -> State<'m> {
+        let mut s = State::empty(m);
+        for (p, &was) in current.iter().enumerate() {
+            let g = m.p_group[p] as usize;
+            if was && s.client_ok(p) && s.g_size[g] < m.g_max[g] {
+                s.add(p);
+            }
+        }
+        s.journal.clear();
+        for g in 0..m.n_groups() {
+            let size = s.g_size[g];
+            if size == 0 || size >= m.g_min[g] {
+                continue;
+            }
+            let kept: Vec<u32> = s.g_members[g].clone();
+            for &p in &kept {
+                s.remove(p as usize);
+            }
+            s.journal.clear();
+            // Try to reopen it with its current members first (their gain includes the
+            // continuity weight, so the greedy order prefers them).
+            let _ = s.open_group(g, None);
+            s.journal.clear();
+        }
+        s.greedy_fill();
+        for g in 0..m.n_groups() {
+            if s.g_size[g] == 0 {
+                let before = s.value;
+                let mark = s.journal.len();
+                if s.open_group(g, None) && s.value <= before {
+                    s.undo_to(mark);
+                }
+                s.journal.clear();
+            }
+        }
+        s.greedy_fill();
+        s
+    }
+
+    fn move_insert(&mut self, rng: &mut Rng) -> bool {
+        let m = self.m;
+        let p = rng.below(m.n_pairs());
+        if self.x[p] || self.cnt_sep[p] > 0 {
+            return false;
+        }
+        let c = m.p_client[p] as usize;
+        let g = m.p_group[p] as usize;
+        if self.g_size[g] == 0 && m.g_min[g] > 1 {
+            return false;
+        }
+        for &q in &m.p_overlap[p] {
+            let q = q as usize;
+            if self.x[q] {
+                if !self.removable(q) {
+                    return false;
+                }
+                self.remove(q);
+            }
+        }
+        if self.c_minutes[c] + m.p_minutes[p] > m.c_max[c] {
+            return false;
+        }
+        let mut evicted = None;
+        if self.g_size[g] >= m.g_max[g] {
+            let members = &self.g_members[g];
+            if members.is_empty() {
+                return false;
+            }
+            let r = members[rng.below(members.len())] as usize;
+            self.remove(r);
+            evicted = Some(r);
+        }
+        self.add(p);
+        if let Some(r) = evicted {
+            let d = m.p_client[r] as usize;
+            if let Some((q, _)) = self.best_insert(d, r) {
+                self.add(q);
+            }
+        }
+        true
+    }
+
+    fn move_drop(&mut self, rng: &mut Rng) -> bool {
+        let m = self.m;
+        let p = rng.below(m.n_pairs());
+        if !self.x[p] || !self.removable(p) {
+            return false;
+        }
+        self.remove(p);
+        let c = m.p_client[p] as usize;
+        if let Some((q, _)) = self.best_insert(c, p) {
+            self.add(q);
+        }
+        true
+    }
+
+    fn move_open(&mut self, rng: &mut Rng) -> bool {
+        let m = self.m;
+        let g = m.p_group[rng.below(m.n_pairs())] as usize;
+        if self.g_size[g] != 0 {
+            return false;
+        }
+        if !self.open_group(g, Some(rng)) {
+            return false;
+        }
+        // Seats freed elsewhere by the clients who moved may now take someone else.
+        self.refill_touched();
+        true
+    }
+
+    fn move_close(&mut self, rng: &mut Rng) -> bool {
+        let m = self.m;
+        let g = m.p_group[rng.below(m.n_pairs())] as usize;
+        if self.g_size[g] == 0 {
+            return false;
+        }
+        let members = self.g_members[g].clone();
+        for &p in &members {
+            self.remove(p as usize);
+        }
+        for &p in &members {
+            let c = m.p_client[p as usize] as usize;
+            if let Some((q, d)) = self.best_insert(c, usize::MAX)
+                && d > 0
+                && m.p_group[q] as usize != g
+            {
+                self.add(q);
+            }
+        }
+        true
+    }
+
+    /// After a move: give each client whose pair was removed their best free option.
+    fn refill_touched(&mut self) {
+        let removed: Vec<u32> = self
+            .journal
+            .iter()
+            .filter(|(_, added)| !added)
+            .map(|&(p, _)| p)
+            .collect();
+        for p in removed {
+            let c = self.m.p_client[p as usize] as usize;
+            if let Some((q, d)) = self.best_insert(c, usize::MAX)
+                && d > 0
+            {
+                self.add(q);
+            }
+        }
+    }
+
+    /// Copy of `x` as it was before the moves still in the journal.
+    fn snapshot_before_journal(&self, out: &mut Vec<bool>) {
+        out.clear();
+        out.extend_from_slice(&self.x);
+        for &(p, added) in &self.journal {
+            out[p as usize] = !added;
+        }
+    }
+}
+
+/// Parameters of one annealing run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Anneal {
+    pub iterations: u64,
+    pub t_start: f64,
+    pub t_end: f64,
+}
+
+/// Simulated annealing from `state`; returns the best state seen and whether the deadline
+/// cut the run short.
+pub(crate) fn anneal<'m>(
+    mut s: State<'m>,
+    params: Anneal,
+    rng: &mut Rng,
+    deadline: Option<std::time::Instant>,
+) -> (State<'m>, bool) {
+    let m = s.m;
+    if m.n_pairs() == 0 || params.iterations == 0 {
+        return (s, false);
+    }
+    let mut best_value = s.value;
+    let mut best_x: Vec<bool> = Vec::new();
+    let mut at_best = true;
+    let mut timed_out = false;
+    let ratio = (params.t_end / params.t_start).ln();
+    let mut temp = params.t_start;
+    s.journal.clear();
+    for it in 0..params.iterations {
+        if it % 1024 == 0 {
+            temp = params.t_start * (ratio * it as f64 / params.iterations as f64).exp();
+            if it % 8192 == 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                timed_out = true;
+                break;
+            }
+        }
+        let before = s.value;
+        let kind = rng.below(16);
+        let applied = match kind {
+            0..=10 => s.move_insert(rng),
+            11..=13 => s.move_drop(rng),
+            14 => s.move_open(rng),
+            _ => s.move_close(rng),
+        };
+        if !applied {
+            s.undo_to(0);
+            continue;
+        }
+        let delta = s.value - before;
+        let accept = delta >= 0 || rng.unit() < (delta as f64 / temp).exp();
+        if !accept {
+            s.undo_to(0);
+            continue;
+        }
+        if s.value > best_value {
+            best_value = s.value;
+            at_best = true;
+        } else if delta < 0 && at_best {
+            s.snapshot_before_journal(&mut best_x);
+            at_best = false;
+        }
+        s.journal.clear();
+    }
+    if !at_best {
+        s = State::from_pairs(m, &best_x);
+    }
+    s.greedy_fill();
+    (s, timed_out)
+}
