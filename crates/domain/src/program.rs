@@ -102,3 +102,32 @@ mod tests {
         assert!(validate_settings(540, 8).is_ok());
     }
 }
+
+/// A room at a site. A group's maximum never exceeds its room's capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Room {
+    pub id: crate::ids::RoomId,
+    pub site: Label,
+    pub name: Label,
+    pub capacity: u32,
+    pub version: i64,
+}
+
+/// A room to add.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRoom {
+    pub site: Label,
+    pub name: Label,
+    pub capacity: u32,
+}
+
+impl NewRoom {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let mut errors = FieldErrors::default();
+        if !(1..=200).contains(&self.capacity) {
+            errors.push("capacity", "must be 1–200 people");
+        }
+        errors.into_result()
+    }
+}

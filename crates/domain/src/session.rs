@@ -247,3 +247,14 @@ mod tests {
         );
     }
 }
+
+/// One line of a session's roster: derived from the memberships valid on the session's
+/// date, so someone who joins next week appears in next week's sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RosterEntry {
+    pub client_id: ClientId,
+    pub membership_id: crate::ids::MembershipId,
+    /// Preferred first name and last initial, as a sign-in sheet prints it.
+    pub display_name: String,
+    pub attendance: Option<Attendance>,
+}

@@ -1,0 +1,128 @@
+//! Encoding domain values to the portable column types (text and 64-bit integers) and back.
+//! A stored value that does not decode is reported by column, never by value.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::StoreError;
+
+/// RFC 3339 UTC with whole seconds: fixed width, so text order is time order.
+pub(crate) fn ts(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub(crate) fn date(d: Date) -> String {
+    d.strftime("%Y-%m-%d").to_string()
+}
+
+pub(crate) fn json<T: Serialize + ?Sized>(v: &T) -> String {
+    // Serializing plain domain data (enums, dates, numbers) cannot fail.
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+pub(crate) trait RowExt {
+    fn text(&self, col: &'static str) -> Result<String, StoreError>;
+    fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError>;
+    fn int(&self, col: &'static str) -> Result<i64, StoreError>;
+    fn opt_int(&self, col: &'static str) -> Result<Option<i64>, StoreError>;
+
+    fn uint(&self, col: &'static str) -> Result<u32, StoreError> {
+        u32::try_from(self.int(col)?).map_err(|_| StoreError::Corrupt(col))
+    }
+    fn date(&self, col: &'static str) -> Result<Date, StoreError> {
+        self.text(col)?
+            .parse()
+            .map_err(|_| StoreError::Corrupt(col))
+    }
+    fn opt_date(&self, col: &'static str) -> Result<Option<Date>, StoreError> {
+        self.opt_text(col)?
+            .map(|s| s.parse().map_err(|_| StoreError::Corrupt(col)))
+            .transpose()
+    }
+    fn ts(&self, col: &'static str) -> Result<Timestamp, StoreError> {
+        self.text(col)?
+            .parse()
+            .map_err(|_| StoreError::Corrupt(col))
+    }
+    fn json<T: DeserializeOwned>(&self, col: &'static str) -> Result<T, StoreError> {
+        serde_json::from_str(&self.text(col)?).map_err(|_| StoreError::Corrupt(col))
+    }
+    /// A validated domain text type.
+    fn parsed<T: TryFrom<String>>(&self, col: &'static str) -> Result<T, StoreError> {
+        T::try_from(self.text(col)?).map_err(|_| StoreError::Corrupt(col))
+    }
+    fn opt_parsed<T: TryFrom<String>>(&self, col: &'static str) -> Result<Option<T>, StoreError> {
+        self.opt_text(col)?
+            .map(|s| T::try_from(s).map_err(|_| StoreError::Corrupt(col)))
+            .transpose()
+    }
+    /// A vocabulary enum stored by its wire name.
+    fn vocab<T>(&self, col: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+        parse(&self.text(col)?).ok_or(StoreError::Corrupt(col))
+    }
+}
+
+impl RowExt for AnyRow {
+    fn text(&self, col: &'static str) -> Result<String, StoreError> {
+        self.try_get::<String, _>(col)
+            .map_err(|_| StoreError::Corrupt(col))
+    }
+    fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError> {
+        self.try_get::<Option<String>, _>(col)
+            .map_err(|_| StoreError::Corrupt(col))
+    }
+    fn int(&self, col: &'static str) -> Result<i64, StoreError> {
+        self.try_get::<i64, _>(col)
+            .map_err(|_| StoreError::Corrupt(col))
+    }
+    fn opt_int(&self, col: &'static str) -> Result<Option<i64>, StoreError> {
+        self.try_get::<Option<i64>, _>(col)
+            .map_err(|_| StoreError::Corrupt(col))
+    }
+}
+
+/// Takes the write lock on one row before any read in a transaction: PostgreSQL locks the
+/// row, SQLite takes its database write lock up front (a read-then-write transaction could
+/// otherwise fail with SQLITE_BUSY instead of waiting). Returns whether the row exists.
+pub(crate) async fn lock_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: LockTable,
+    id: i64,
+) -> Result<bool, StoreError> {
+    let sql = match table {
+        LockTable::Groups => "UPDATE therapy_groups SET version = version WHERE id = $1",
+        LockTable::Clients => "UPDATE clients SET version = version WHERE id = $1",
+        LockTable::Sessions => "UPDATE sessions SET version = version WHERE id = $1",
+        LockTable::Programs => "UPDATE programs SET version = version WHERE id = $1",
+    };
+    let done = sqlx::query(sql).bind(id).execute(&mut **tx).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LockTable {
+    Groups,
+    Clients,
+    Sessions,
+    Programs,
+}
+
+/// Fetch `limit + 1` rows to learn whether another page follows.
+pub(crate) fn page_of<T>(
+    mut items: Vec<T>,
+    limit: u32,
+    id_of: impl Fn(&T) -> i64,
+) -> crate::Page<T> {
+    let limit = limit as usize;
+    let next_after = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(&id_of)
+    } else {
+        None
+    };
+    crate::Page { items, next_after }
+}

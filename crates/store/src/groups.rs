@@ -1,0 +1,516 @@
+//! Groups and memberships, with every enrollment rule checked inside the writing
+//! transaction after the group's row is locked — two coordinators placing into the last
+//! seat at once cannot both succeed.
+
+use circle_domain::care::{GroupKind, Modality};
+use circle_domain::group::{
+    DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, Group, GroupContext, GroupPatch, NewGroup, check_group,
+};
+use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId, ProgramId, RoomId};
+use circle_domain::membership::{
+    EnrollmentFacts, Membership, MembershipChange, MembershipStatus, NewMembership,
+    check_enrollment,
+};
+use circle_domain::program::Program;
+use circle_domain::schedule::{WeeklyMeeting, weekly_schedules_overlap};
+use circle_domain::text::TimeZoneName;
+use circle_domain::{DomainError, Rule};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use sqlx::any::AnyRow;
+
+use crate::codec::{LockTable, RowExt, date, json, lock_row, page_of, ts};
+use crate::people::clinician_in;
+use crate::programs::{program_from_row, stale};
+use crate::{Page, PageRequest, Store, StoreError};
+
+const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, focus_concerns, eligible_levels, \
+     enrollment, min_size, max_size, size_override_reason, meetings, room_id, lead_facilitator_id, \
+     co_facilitator_id, version";
+
+const MEMBERSHIP_COLUMNS: &str = "id, group_id, client_id, start_date, end_date, status, version";
+
+pub(crate) fn group_from_row(r: &AnyRow) -> Result<Group, StoreError> {
+    Ok(Group {
+        id: GroupId(r.int("id")?),
+        program_id: ProgramId(r.int("program_id")?),
+        name: r.parsed("name")?,
+        kind: r.vocab("kind", GroupKind::parse)?,
+        modality: r
+            .opt_text("modality")?
+            .map(|m| Modality::parse(&m).ok_or(StoreError::Corrupt("modality")))
+            .transpose()?,
+        focus_concerns: r.json("focus_concerns")?,
+        eligible_levels: r.json("eligible_levels")?,
+        enrollment: r.json("enrollment")?,
+        min_size: r.uint("min_size")?,
+        max_size: r.uint("max_size")?,
+        size_override_reason: r.opt_parsed("size_override_reason")?,
+        meetings: r.json("meetings")?,
+        room_id: r.opt_int("room_id")?.map(RoomId),
+        lead_facilitator_id: ClinicianId(r.int("lead_facilitator_id")?),
+        co_facilitator_id: r.opt_int("co_facilitator_id")?.map(ClinicianId),
+        version: r.int("version")?,
+    })
+}
+
+pub(crate) fn membership_from_row(r: &AnyRow) -> Result<Membership, StoreError> {
+    Ok(Membership {
+        id: MembershipId(r.int("id")?),
+        group_id: GroupId(r.int("group_id")?),
+        client_id: ClientId(r.int("client_id")?),
+        start_date: r.date("start_date")?,
+        end_date: r.opt_date("end_date")?,
+        status: r.vocab("status", MembershipStatus::parse)?,
+        version: r.int("version")?,
+    })
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+async fn program_in(tx: &mut Tx<'_>, id: ProgramId) -> Result<Option<Program>, StoreError> {
+    sqlx::query(
+        "SELECT id, name, site, level_of_care, time_zone, weekly_required_minutes, max_group_size, \
+         version FROM programs WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|r| program_from_row(&r))
+    .transpose()
+}
+
+pub(crate) async fn group_in(tx: &mut Tx<'_>, id: GroupId) -> Result<Group, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(DomainError::not_found("group"))?;
+    group_from_row(&row)
+}
+
+async fn active_member_count(tx: &mut Tx<'_>, group: GroupId) -> Result<u32, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND end_date IS NULL",
+    )
+    .bind(group.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    u32::try_from(n).map_err(|_| StoreError::Corrupt("memberships"))
+}
+
+/// Everything `check_group` needs, plus the facilitator and room double-booking checks.
+async fn check_group_in(
+    tx: &mut Tx<'_>,
+    group: &Group,
+    effective_on: Date,
+) -> Result<(), StoreError> {
+    let program = program_in(tx, group.program_id)
+        .await?
+        .ok_or_else(|| DomainError::invalid("program_id", "names no program"))?;
+    let room_capacity = match group.room_id {
+        Some(room) => Some(
+            sqlx::query_scalar::<_, i64>("SELECT capacity FROM rooms WHERE id = $1")
+                .bind(room.0)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or_else(|| DomainError::invalid("room_id", "names no room"))?,
+        )
+        .map(|c| u32::try_from(c).unwrap_or(0)),
+        None => None,
+    };
+    let lead = clinician_in(&mut *tx, group.lead_facilitator_id)
+        .await
+        .map_err(|_| DomainError::invalid("lead_facilitator_id", "names no clinician"))?;
+    let co = match group.co_facilitator_id {
+        Some(id) => Some(
+            clinician_in(&mut *tx, id)
+                .await
+                .map_err(|_| DomainError::invalid("co_facilitator_id", "names no clinician"))?,
+        ),
+        None => None,
+    };
+    let active_members = if group.id.0 > 0 {
+        active_member_count(tx, group.id).await?
+    } else {
+        0
+    };
+    check_group(
+        group,
+        &GroupContext {
+            program: &program,
+            room_capacity,
+            lead: &lead,
+            co: co.as_ref(),
+            effective_on,
+            active_members,
+        },
+    )?;
+
+    // Nobody — facilitator or room — is in two places at once.
+    let tz = program.time_zone.time_zone();
+    let co_id = group.co_facilitator_id.map_or(-1, |c| c.0);
+    let rows = sqlx::query(
+        "SELECT g.meetings, g.lead_facilitator_id, g.co_facilitator_id, g.room_id, p.time_zone \
+         FROM therapy_groups g JOIN programs p ON p.id = g.program_id \
+         WHERE g.id <> $1 AND (g.lead_facilitator_id IN ($2, $3) OR g.co_facilitator_id IN ($2, $3) \
+         OR g.room_id = $4)",
+    )
+    .bind(group.id.0)
+    .bind(group.lead_facilitator_id.0)
+    .bind(co_id)
+    .bind(group.room_id.map_or(-1, |r| r.0))
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in rows {
+        let meetings: Vec<WeeklyMeeting> = r.json("meetings")?;
+        let other_tz: TimeZoneName = r.parsed("time_zone")?;
+        if weekly_schedules_overlap(
+            (&group.meetings, &tz),
+            (&meetings, &other_tz.time_zone()),
+            effective_on,
+        )? {
+            let people = [
+                Some(r.int("lead_facilitator_id")?),
+                r.opt_int("co_facilitator_id")?,
+            ];
+            let who =
+                if group.room_id.is_some() && r.opt_int("room_id")? == group.room_id.map(|x| x.0) {
+                    "the room is"
+                } else if people.contains(&Some(group.lead_facilitator_id.0)) {
+                    "the lead facilitator is"
+                } else {
+                    "the co-facilitator is"
+                };
+            return Err(DomainError::conflict(
+                Rule::ScheduleOverlap,
+                format!("{who} already booked for another group at an overlapping time"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a group after checking its definition against its program, room and
+    /// facilitators. `today` is the date the lead's license must be active on.
+    pub async fn create_group(
+        &self,
+        new: &NewGroup,
+        today: Date,
+        now: Timestamp,
+    ) -> Result<Group, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if !lock_row(&mut tx, LockTable::Programs, new.program_id.0).await? {
+            return Err(DomainError::invalid("program_id", "names no program").into());
+        }
+        let program = program_in(&mut tx, new.program_id)
+            .await?
+            .ok_or_else(|| DomainError::invalid("program_id", "names no program"))?;
+        let default_max = DEFAULT_MAX_SIZE.min(program.max_group_size);
+        let max_size = new.max_size.unwrap_or(default_max);
+        let mut group = Group {
+            id: GroupId(0),
+            program_id: new.program_id,
+            name: new.name.clone(),
+            kind: new.kind,
+            modality: new.modality,
+            focus_concerns: new.focus_concerns.clone(),
+            eligible_levels: new.eligible_levels.clone(),
+            enrollment: new.enrollment,
+            min_size: new.min_size.unwrap_or(DEFAULT_MIN_SIZE.min(max_size)),
+            max_size,
+            size_override_reason: new.size_override_reason.clone(),
+            meetings: new.meetings.clone(),
+            room_id: new.room_id,
+            lead_facilitator_id: new.lead_facilitator_id,
+            co_facilitator_id: new.co_facilitator_id,
+            version: 1,
+        };
+        check_group_in(&mut tx, &group, today).await?;
+        let now = ts(now);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO therapy_groups (program_id, name, kind, modality, focus_concerns, \
+             eligible_levels, enrollment, min_size, max_size, size_override_reason, meetings, room_id, \
+             lead_facilitator_id, co_facilitator_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) RETURNING id",
+        )
+        .bind(group.program_id.0)
+        .bind(group.name.as_str())
+        .bind(group.kind.as_str())
+        .bind(group.modality.map(|m| m.as_str().to_owned()))
+        .bind(json(&group.focus_concerns))
+        .bind(json(&group.eligible_levels))
+        .bind(json(&group.enrollment))
+        .bind(i64::from(group.min_size))
+        .bind(i64::from(group.max_size))
+        .bind(group.size_override_reason.as_ref().map(|r| r.as_str().to_owned()))
+        .bind(json(&group.meetings))
+        .bind(group.room_id.map(|r| r.0))
+        .bind(group.lead_facilitator_id.0)
+        .bind(group.co_facilitator_id.map(|c| c.0))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        group.id = GroupId(id);
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    pub async fn group(&self, id: GroupId) -> Result<Group, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("group"))?;
+        group_from_row(&row)
+    }
+
+    /// Groups in a stable order, optionally those of one program.
+    pub async fn list_groups(
+        &self,
+        program: Option<ProgramId>,
+        page: PageRequest,
+    ) -> Result<Page<Group>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE id > $1 AND ($2 = -1 OR program_id = $2) \
+             ORDER BY id LIMIT $3"
+        ))
+        .bind(page.after)
+        .bind(program.map_or(-1, |p| p.0))
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows
+            .iter()
+            .map(group_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_of(items, page.limit, |g| g.id.0))
+    }
+
+    /// Changes a group if `patch.version` is current, re-checking every group rule.
+    pub async fn update_group(
+        &self,
+        id: GroupId,
+        patch: &GroupPatch,
+        today: Date,
+        now: Timestamp,
+    ) -> Result<Group, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if !lock_row(&mut tx, LockTable::Groups, id.0).await? {
+            return Err(DomainError::not_found("group").into());
+        }
+        let current = group_in(&mut tx, id).await?;
+        if current.version != patch.version {
+            return Err(stale());
+        }
+        let group = Group {
+            name: patch.name.clone().unwrap_or(current.name.clone()),
+            min_size: patch.min_size.unwrap_or(current.min_size),
+            max_size: patch.max_size.unwrap_or(current.max_size),
+            size_override_reason: patch
+                .size_override_reason
+                .clone()
+                .or(current.size_override_reason.clone()),
+            meetings: patch.meetings.clone().unwrap_or(current.meetings.clone()),
+            lead_facilitator_id: patch
+                .lead_facilitator_id
+                .unwrap_or(current.lead_facilitator_id),
+            co_facilitator_id: patch.co_facilitator_id.or(current.co_facilitator_id),
+            version: current.version + 1,
+            ..current
+        };
+        check_group_in(&mut tx, &group, today).await?;
+        sqlx::query(
+            "UPDATE therapy_groups SET name = $1, min_size = $2, max_size = $3, size_override_reason = $4, \
+             meetings = $5, lead_facilitator_id = $6, co_facilitator_id = $7, version = $8, updated_at = $9 \
+             WHERE id = $10",
+        )
+        .bind(group.name.as_str())
+        .bind(i64::from(group.min_size))
+        .bind(i64::from(group.max_size))
+        .bind(group.size_override_reason.as_ref().map(|r| r.as_str().to_owned()))
+        .bind(json(&group.meetings))
+        .bind(group.lead_facilitator_id.0)
+        .bind(group.co_facilitator_id.map(|c| c.0))
+        .bind(group.version)
+        .bind(ts(now))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    /// Enrolls a client, checking size, level of care, enrollment model, separations and
+    /// schedule clashes against the state inside this transaction.
+    pub async fn enroll(
+        &self,
+        group_id: GroupId,
+        new: &NewMembership,
+        now: Timestamp,
+    ) -> Result<Membership, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if !lock_row(&mut tx, LockTable::Groups, group_id.0).await? {
+            return Err(DomainError::not_found("group").into());
+        }
+        if !lock_row(&mut tx, LockTable::Clients, new.client_id.0).await? {
+            return Err(DomainError::invalid("client_id", "names no client").into());
+        }
+        let group = group_in(&mut tx, group_id).await?;
+        let client_level = sqlx::query_scalar::<_, String>(
+            "SELECT level_of_care FROM episodes WHERE client_id = $1 AND ended_on IS NULL",
+        )
+        .bind(new.client_id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|l| {
+            circle_domain::care::LevelOfCare::parse(&l).ok_or(StoreError::Corrupt("level_of_care"))
+        })
+        .transpose()?;
+        let active_members = active_member_count(&mut tx, group_id).await?;
+        let already: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND client_id = $2 AND end_date IS NULL",
+        )
+        .bind(group_id.0)
+        .bind(new.client_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let separated: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships m JOIN separations s \
+             ON (s.client_low = m.client_id AND s.client_high = $2) \
+             OR (s.client_high = m.client_id AND s.client_low = $2) \
+             WHERE m.group_id = $1 AND m.end_date IS NULL",
+        )
+        .bind(group_id.0)
+        .bind(new.client_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let program = program_in(&mut tx, group.program_id)
+            .await?
+            .ok_or(StoreError::Corrupt("program_id"))?;
+        let others = sqlx::query(
+            "SELECT g.meetings, p.time_zone FROM memberships m \
+             JOIN therapy_groups g ON g.id = m.group_id JOIN programs p ON p.id = g.program_id \
+             WHERE m.client_id = $1 AND m.end_date IS NULL AND m.group_id <> $2",
+        )
+        .bind(new.client_id.0)
+        .bind(group_id.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let tz = program.time_zone.time_zone();
+        let mut schedule_clash = false;
+        for r in &others {
+            let meetings: Vec<WeeklyMeeting> = r.json("meetings")?;
+            let other_tz: TimeZoneName = r.parsed("time_zone")?;
+            if weekly_schedules_overlap(
+                (&group.meetings, &tz),
+                (&meetings, &other_tz.time_zone()),
+                new.start_date,
+            )? {
+                schedule_clash = true;
+                break;
+            }
+        }
+        check_enrollment(&EnrollmentFacts {
+            group: &group,
+            start_date: new.start_date,
+            client_level,
+            active_members,
+            already_member: already > 0,
+            separated_from_a_member: separated > 0,
+            schedule_clash,
+        })?;
+        let now = ts(now);
+        let row = sqlx::query(&format!(
+            "INSERT INTO memberships (group_id, client_id, start_date, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'active', $4, $4) RETURNING {MEMBERSHIP_COLUMNS}"
+        ))
+        .bind(group_id.0)
+        .bind(new.client_id.0)
+        .bind(date(new.start_date))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let membership = membership_from_row(&row)?;
+        tx.commit().await?;
+        Ok(membership)
+    }
+
+    /// A group's memberships, current and past, in a stable order.
+    pub async fn list_memberships(
+        &self,
+        group: GroupId,
+        page: PageRequest,
+    ) -> Result<Page<Membership>, StoreError> {
+        self.group(group).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE group_id = $1 AND id > $2 \
+             ORDER BY id LIMIT $3"
+        ))
+        .bind(group.0)
+        .bind(page.after)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows
+            .iter()
+            .map(membership_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_of(items, page.limit, |m| m.id.0))
+    }
+
+    /// Memberships of one client, current and past.
+    pub async fn client_memberships(
+        &self,
+        client: ClientId,
+    ) -> Result<Vec<Membership>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE client_id = $1 ORDER BY id"
+        ))
+        .bind(client.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(membership_from_row).collect()
+    }
+
+    pub async fn membership(&self, id: MembershipId) -> Result<Membership, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("membership"))?;
+        membership_from_row(&row)
+    }
+
+    /// Puts a membership on hold, back to active, or ends it (keeping its history).
+    pub async fn change_membership(
+        &self,
+        id: MembershipId,
+        change: &MembershipChange,
+        now: Timestamp,
+    ) -> Result<Membership, StoreError> {
+        let current = self.membership(id).await?;
+        change.check(&current)?;
+        let row = sqlx::query(&format!(
+            "UPDATE memberships SET status = $1, end_date = $2, version = version + 1, updated_at = $3 \
+             WHERE id = $4 AND version = $5 RETURNING {MEMBERSHIP_COLUMNS}"
+        ))
+        .bind(change.status.as_str())
+        .bind(change.end_date.map(date))
+        .bind(ts(now))
+        .bind(id.0)
+        .bind(change.version)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(stale)?;
+        membership_from_row(&row)
+    }
+}

@@ -1,0 +1,235 @@
+//! Circle's persistence. One behaviour on two databases: SQLite (a file; the zero-setup
+//! default) and PostgreSQL (what a network of clinics runs), chosen by URL scheme.
+//!
+//! Queries are written once, in the SQL both databases share, and run through sqlx's `Any`
+//! driver; each backend has its own migration tree with the same versions and names
+//! (`migrations/sqlite`, `migrations/postgres`). Methods are command-shaped: each opens one
+//! transaction, gathers the facts a rule needs, asks `circle_domain` for the verdict and
+//! writes — so two servers on one database never break a rule between check and write.
+
+mod codec;
+mod error;
+pub mod groups;
+pub mod people;
+pub mod programs;
+pub mod sessions;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use error::StoreError;
+
+/// Which database a `Store` talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Whether opening a SQLite URL may create the file. Serving never creates one, so a
+/// typo in a path cannot silently start an empty clinic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    MustExist,
+    CreateIfMissing,
+}
+
+/// A page of results in a stable order (ascending id), with the cursor for the next page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<i64>,
+}
+
+/// Cursor pagination: items with id greater than `after`, at most `limit` (1–200).
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub after: i64,
+    pub limit: u32,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            after: 0,
+            limit: 50,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The backend a URL names, or a clear error for anything else.
+pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::Config(
+            "the database URL must start with sqlite:// or postgres://".to_owned(),
+        ))
+    }
+}
+
+impl Store {
+    /// Opens a pool on `url`. SQLite runs in WAL mode with foreign keys on,
+    /// `synchronous=FULL` (clinical data survives power loss) and a busy timeout so that
+    /// concurrent writers wait instead of failing.
+    pub async fn connect(url: &str, mode: OpenMode) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url, mode)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|_| StoreError::Config("the database URL could not be parsed".to_owned()))?;
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(Duration::from_secs(10));
+        let pool_options = if backend == Backend::Sqlite {
+            pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                         PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+        } else {
+            pool_options
+        };
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(describe_connect_error(&e, backend)))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations of this backend's tree.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// The migration versions and names of each tree, for the alignment test.
+    pub fn migration_trees() -> [(Backend, Vec<(i64, String)>); 2] {
+        let list = |m: &sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|x| (x.version, x.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        [
+            (Backend::Sqlite, list(&SQLITE_MIGRATIONS)),
+            (Backend::Postgres, list(&POSTGRES_MIGRATIONS)),
+        ]
+    }
+
+    /// Whether every migration of this build has been applied (readiness).
+    pub async fn is_migrated(&self) -> Result<bool, StoreError> {
+        let latest = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.iter().map(|m| m.version).max(),
+            Backend::Postgres => POSTGRES_MIGRATIONS.iter().map(|m| m.version).max(),
+        }
+        .unwrap_or(0);
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(None);
+        Ok(applied.unwrap_or(0) >= latest)
+    }
+
+    /// Readiness: the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+fn sqlite_url(url: &str, mode: OpenMode) -> Result<String, StoreError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Config(
+            "a SQLite URL must name a file, such as sqlite://circle.db".to_owned(),
+        ));
+    }
+    if mode == OpenMode::MustExist && !std::path::Path::new(path).exists() {
+        return Err(StoreError::Config(format!(
+            "no database file at {path}: create one with `circle migrate --db sqlite://{path}` \
+             (or `circle demo --db sqlite://{path}` for the demo clinic)"
+        )));
+    }
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("mode="))
+        .collect();
+    params.push(match mode {
+        OpenMode::MustExist => "mode=rw",
+        OpenMode::CreateIfMissing => "mode=rwc",
+    });
+    Ok(format!("sqlite://{path}?{}", params.join("&")))
+}
+
+fn describe_connect_error(e: &sqlx::Error, backend: Backend) -> String {
+    // The driver's text names hosts and database names, never clinical data.
+    match backend {
+        Backend::Sqlite => format!("cannot open the SQLite database: {e}"),
+        Backend::Postgres => format!("cannot connect to PostgreSQL: {e}"),
+    }
+}
+
+impl Store {
+    /// Runs one administrative statement (creating or dropping a database in tests and
+    /// tooling). Never called with user input.
+    pub async fn execute_admin(&self, sql: &str) -> Result<(), StoreError> {
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+}

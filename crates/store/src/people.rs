@@ -1,0 +1,385 @@
+//! Clinicians with their licenses; clients with their episodes and separations.
+
+use circle_domain::DomainError;
+use circle_domain::care::{Concern, LevelOfCare, Modality};
+use circle_domain::client::{
+    Client, ClientPatch, Episode, NewClient, NewEpisode, NewSeparation, ReferralSource, Separation,
+    check_episode_change,
+};
+use circle_domain::clinician::{Clinician, License, LicenseKind, NewClinician};
+use circle_domain::ids::{ClientId, ClinicianId, EpisodeId, ProgramId, SeparationId};
+use circle_domain::schedule::AvailabilityWindow;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use sqlx::any::AnyRow;
+
+use crate::codec::{LockTable, RowExt, date, json, lock_row, page_of, ts};
+use crate::programs::stale;
+use crate::{Page, PageRequest, Store, StoreError};
+
+const CLIENT_COLUMNS: &str = "c.id, c.record_number, c.given_name, c.family_name, c.preferred_name, \
+     c.date_of_birth, c.email, c.phone, c.concerns, c.availability, c.referral_source, c.version, \
+     (SELECT e.level_of_care FROM episodes e WHERE e.client_id = c.id AND e.ended_on IS NULL) AS current_level";
+
+fn client_from_row(r: &AnyRow) -> Result<Client, StoreError> {
+    Ok(Client {
+        id: ClientId(r.int("id")?),
+        record_number: r.parsed("record_number")?,
+        given_name: r.parsed("given_name")?,
+        family_name: r.parsed("family_name")?,
+        preferred_name: r.opt_parsed("preferred_name")?,
+        date_of_birth: r.date("date_of_birth")?,
+        email: r.opt_parsed("email")?,
+        phone: r.opt_parsed("phone")?,
+        concerns: r.json::<Vec<Concern>>("concerns")?,
+        availability: r.json::<Vec<AvailabilityWindow>>("availability")?,
+        referral_source: r.vocab("referral_source", ReferralSource::parse)?,
+        current_level: r
+            .opt_text("current_level")?
+            .map(|l| LevelOfCare::parse(&l).ok_or(StoreError::Corrupt("current_level")))
+            .transpose()?,
+        version: r.int("version")?,
+    })
+}
+
+fn episode_from_row(r: &AnyRow) -> Result<Episode, StoreError> {
+    Ok(Episode {
+        id: EpisodeId(r.int("id")?),
+        client_id: ClientId(r.int("client_id")?),
+        program_id: r.opt_int("program_id")?.map(ProgramId),
+        level_of_care: r.vocab("level_of_care", LevelOfCare::parse)?,
+        started_on: r.date("started_on")?,
+        ended_on: r.opt_date("ended_on")?,
+    })
+}
+
+impl Store {
+    pub async fn create_clinician(
+        &self,
+        new: &NewClinician,
+        now: Timestamp,
+    ) -> Result<Clinician, StoreError> {
+        new.validate()?;
+        let now = ts(now);
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO clinicians (given_name, family_name, email, modalities, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(new.given_name.as_str())
+        .bind(new.family_name.as_str())
+        .bind(new.email.normalized())
+        .bind(json(&new.modalities))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for l in &new.licenses {
+            sqlx::query(
+                "INSERT INTO licenses (clinician_id, kind, number, state, issued_on, expires_on, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(id)
+            .bind(l.kind.as_str())
+            .bind(l.number.as_str())
+            .bind(l.state.as_str())
+            .bind(date(l.issued_on))
+            .bind(date(l.expires_on))
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.clinician(ClinicianId(id)).await
+    }
+
+    pub async fn clinician(&self, id: ClinicianId) -> Result<Clinician, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        clinician_in(&mut conn, id).await
+    }
+
+    pub async fn list_clinicians(&self, page: PageRequest) -> Result<Page<Clinician>, StoreError> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM clinicians WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(page.after)
+                .bind(i64::from(page.limit) + 1)
+                .fetch_all(self.pool())
+                .await?;
+        let mut conn = self.pool().acquire().await?;
+        let mut items = Vec::with_capacity(ids.len());
+        for id in ids {
+            items.push(clinician_in(&mut conn, ClinicianId(id)).await?);
+        }
+        Ok(page_of(items, page.limit, |c| c.id.0))
+    }
+
+    pub async fn create_client(
+        &self,
+        new: &NewClient,
+        today: Date,
+        now: Timestamp,
+    ) -> Result<Client, StoreError> {
+        new.validate(today)?;
+        let now = ts(now);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO clients (record_number, given_name, family_name, preferred_name, date_of_birth, \
+             email, phone, concerns, availability, referral_source, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        )
+        .bind(new.record_number.as_str())
+        .bind(new.given_name.as_str())
+        .bind(new.family_name.as_str())
+        .bind(new.preferred_name.as_ref().map(|n| n.as_str().to_owned()))
+        .bind(date(new.date_of_birth))
+        .bind(new.email.as_ref().map(|e| e.normalized()))
+        .bind(new.phone.as_ref().map(|p| p.as_str().to_owned()))
+        .bind(json(&new.concerns))
+        .bind(json(&new.availability))
+        .bind(new.referral_source.as_str())
+        .bind(&now)
+        .fetch_one(self.pool())
+        .await?;
+        self.client(ClientId(id)).await
+    }
+
+    pub async fn client(&self, id: ClientId) -> Result<Client, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("client"))?;
+        client_from_row(&row)
+    }
+
+    pub async fn list_clients(&self, page: PageRequest) -> Result<Page<Client>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 ORDER BY c.id LIMIT $2"
+        ))
+        .bind(page.after)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows
+            .iter()
+            .map(client_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_of(items, page.limit, |c| c.id.0))
+    }
+
+    pub async fn update_client(
+        &self,
+        id: ClientId,
+        patch: &ClientPatch,
+        now: Timestamp,
+    ) -> Result<Client, StoreError> {
+        patch.validate()?;
+        let current = self.client(id).await?;
+        let done = sqlx::query(
+            "UPDATE clients SET preferred_name = $1, email = $2, phone = $3, concerns = $4, \
+             availability = $5, version = version + 1, updated_at = $6 WHERE id = $7 AND version = $8",
+        )
+        .bind(
+            patch
+                .preferred_name
+                .as_ref()
+                .or(current.preferred_name.as_ref())
+                .map(|n| n.as_str().to_owned()),
+        )
+        .bind(patch.email.as_ref().or(current.email.as_ref()).map(|e| e.normalized()))
+        .bind(
+            patch
+                .phone
+                .as_ref()
+                .or(current.phone.as_ref())
+                .map(|p| p.as_str().to_owned()),
+        )
+        .bind(json(patch.concerns.as_ref().unwrap_or(&current.concerns)))
+        .bind(json(patch.availability.as_ref().unwrap_or(&current.availability)))
+        .bind(ts(now))
+        .bind(id.0)
+        .bind(patch.version)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(stale());
+        }
+        self.client(id).await
+    }
+
+    pub async fn episodes(&self, client: ClientId) -> Result<Vec<Episode>, StoreError> {
+        self.client(client).await?;
+        let rows = sqlx::query(
+            "SELECT id, client_id, program_id, level_of_care, started_on, ended_on FROM episodes \
+             WHERE client_id = $1 ORDER BY started_on, id",
+        )
+        .bind(client.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(episode_from_row).collect()
+    }
+
+    /// Changes a client's level of care from a date: closes the open episode on that date
+    /// and opens the next, in one transaction. History is kept, never overwritten.
+    pub async fn change_level(
+        &self,
+        client: ClientId,
+        next: &NewEpisode,
+        now: Timestamp,
+    ) -> Result<Episode, StoreError> {
+        let now = ts(now);
+        let mut tx = self.pool().begin().await?;
+        if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
+            return Err(DomainError::not_found("client").into());
+        }
+        if let Some(program) = next.program_id {
+            let level: Option<String> =
+                sqlx::query_scalar("SELECT level_of_care FROM programs WHERE id = $1")
+                    .bind(program.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match level {
+                None => return Err(DomainError::invalid("program_id", "names no program").into()),
+                Some(l) if l != next.level_of_care.as_str() => {
+                    return Err(DomainError::invalid(
+                        "program_id",
+                        "must be a program at the episode's level of care",
+                    )
+                    .into());
+                }
+                Some(_) => {}
+            }
+        }
+        let open = sqlx::query(
+            "SELECT id, client_id, program_id, level_of_care, started_on, ended_on FROM episodes \
+             WHERE client_id = $1 AND ended_on IS NULL",
+        )
+        .bind(client.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| episode_from_row(&r))
+        .transpose()?;
+        check_episode_change(open.as_ref(), next)?;
+        if let Some(open) = &open {
+            sqlx::query("UPDATE episodes SET ended_on = $1, updated_at = $2 WHERE id = $3")
+                .bind(date(next.started_on))
+                .bind(&now)
+                .bind(open.id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row = sqlx::query(
+            "INSERT INTO episodes (client_id, program_id, level_of_care, started_on, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             RETURNING id, client_id, program_id, level_of_care, started_on, ended_on",
+        )
+        .bind(client.0)
+        .bind(next.program_id.map(|p| p.0))
+        .bind(next.level_of_care.as_str())
+        .bind(date(next.started_on))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let episode = episode_from_row(&row)?;
+        tx.commit().await?;
+        Ok(episode)
+    }
+
+    /// Records that two clients must never share a group.
+    pub async fn add_separation(
+        &self,
+        client: ClientId,
+        new: &NewSeparation,
+        now: Timestamp,
+    ) -> Result<Separation, StoreError> {
+        if new.other_client_id == client {
+            return Err(DomainError::invalid("other_client_id", "must be another client").into());
+        }
+        self.client(client).await?;
+        self.client(new.other_client_id)
+            .await
+            .map_err(|_| DomainError::invalid("other_client_id", "names no client"))?;
+        let (low, high) = (
+            client.0.min(new.other_client_id.0),
+            client.0.max(new.other_client_id.0),
+        );
+        let now = ts(now);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO separations (client_low, client_high, reason, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(low)
+        .bind(high)
+        .bind(new.reason.as_ref().map(|r| r.as_str().to_owned()))
+        .bind(&now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Separation {
+            id: SeparationId(id),
+            client_id: client,
+            other_client_id: new.other_client_id,
+            reason: new.reason.clone(),
+        })
+    }
+
+    /// A client's separations, each seen from that client's side.
+    pub async fn separations(&self, client: ClientId) -> Result<Vec<Separation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, client_low, client_high, reason FROM separations \
+             WHERE client_low = $1 OR client_high = $1 ORDER BY id",
+        )
+        .bind(client.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let (low, high) = (r.int("client_low")?, r.int("client_high")?);
+                Ok(Separation {
+                    id: SeparationId(r.int("id")?),
+                    client_id: client,
+                    other_client_id: ClientId(if low == client.0 { high } else { low }),
+                    reason: r.opt_parsed("reason")?,
+                })
+            })
+            .collect()
+    }
+}
+
+pub(crate) async fn clinician_in(
+    conn: &mut sqlx::AnyConnection,
+    id: ClinicianId,
+) -> Result<Clinician, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, given_name, family_name, email, modalities, version FROM clinicians WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(DomainError::not_found("clinician"))?;
+    let licenses = sqlx::query(
+        "SELECT kind, number, state, issued_on, expires_on FROM licenses WHERE clinician_id = $1 ORDER BY id",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|l| {
+        Ok(License {
+            kind: l.vocab("kind", LicenseKind::parse)?,
+            number: l.parsed("number")?,
+            state: l.parsed("state")?,
+            issued_on: l.date("issued_on")?,
+            expires_on: l.date("expires_on")?,
+        })
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Clinician {
+        id,
+        given_name: row.parsed("given_name")?,
+        family_name: row.parsed("family_name")?,
+        email: row.parsed("email")?,
+        licenses,
+        modalities: row.json::<Vec<Modality>>("modalities")?,
+        version: row.int("version")?,
+    })
+}

@@ -1,0 +1,180 @@
+//! Programs and rooms.
+
+use circle_domain::DomainError;
+use circle_domain::Rule;
+use circle_domain::care::LevelOfCare;
+use circle_domain::ids::{ProgramId, RoomId};
+use circle_domain::program::{NewProgram, NewRoom, Program, ProgramPatch, Room, validate_settings};
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+
+use crate::codec::{RowExt, page_of, ts};
+use crate::{Page, PageRequest, Store, StoreError};
+
+const PROGRAM_COLUMNS: &str =
+    "id, name, site, level_of_care, time_zone, weekly_required_minutes, max_group_size, version";
+
+pub(crate) fn program_from_row(r: &AnyRow) -> Result<Program, StoreError> {
+    Ok(Program {
+        id: ProgramId(r.int("id")?),
+        name: r.parsed("name")?,
+        site: r.parsed("site")?,
+        level_of_care: r.vocab("level_of_care", LevelOfCare::parse)?,
+        time_zone: r.parsed("time_zone")?,
+        weekly_required_minutes: r.uint("weekly_required_minutes")?,
+        max_group_size: r.uint("max_group_size")?,
+        version: r.int("version")?,
+    })
+}
+
+fn room_from_row(r: &AnyRow) -> Result<Room, StoreError> {
+    Ok(Room {
+        id: RoomId(r.int("id")?),
+        site: r.parsed("site")?,
+        name: r.parsed("name")?,
+        capacity: r.uint("capacity")?,
+        version: r.int("version")?,
+    })
+}
+
+impl Store {
+    pub async fn create_program(
+        &self,
+        new: &NewProgram,
+        now: Timestamp,
+    ) -> Result<Program, StoreError> {
+        let settings = new.settings()?;
+        let now = ts(now);
+        let row = sqlx::query(&format!(
+            "INSERT INTO programs (name, site, level_of_care, time_zone, weekly_required_minutes, \
+             max_group_size, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             RETURNING {PROGRAM_COLUMNS}"
+        ))
+        .bind(new.name.as_str())
+        .bind(new.site.as_str())
+        .bind(new.level_of_care.as_str())
+        .bind(new.time_zone.as_str())
+        .bind(i64::from(settings.weekly_required_minutes))
+        .bind(i64::from(settings.max_group_size))
+        .bind(&now)
+        .fetch_one(self.pool())
+        .await?;
+        program_from_row(&row)
+    }
+
+    pub async fn program(&self, id: ProgramId) -> Result<Program, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("program"))?;
+        program_from_row(&row)
+    }
+
+    pub async fn list_programs(&self, page: PageRequest) -> Result<Page<Program>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(page.after)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows
+            .iter()
+            .map(program_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_of(items, page.limit, |p| p.id.0))
+    }
+
+    /// Changes a program's settings if `patch.version` is still current (else 409).
+    pub async fn update_program(
+        &self,
+        id: ProgramId,
+        patch: &ProgramPatch,
+        now: Timestamp,
+    ) -> Result<Program, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::not_found("program"))?;
+        let current = program_from_row(&row)?;
+        let settings = validate_settings(
+            patch
+                .weekly_required_minutes
+                .unwrap_or(current.weekly_required_minutes),
+            patch.max_group_size.unwrap_or(current.max_group_size),
+        )?;
+        let name = patch.name.as_ref().unwrap_or(&current.name);
+        let row = sqlx::query(&format!(
+            "UPDATE programs SET name = $1, weekly_required_minutes = $2, max_group_size = $3, \
+             version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6 \
+             RETURNING {PROGRAM_COLUMNS}"
+        ))
+        .bind(name.as_str())
+        .bind(i64::from(settings.weekly_required_minutes))
+        .bind(i64::from(settings.max_group_size))
+        .bind(ts(now))
+        .bind(id.0)
+        .bind(patch.version)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(stale)?;
+        let program = program_from_row(&row)?;
+        tx.commit().await?;
+        Ok(program)
+    }
+
+    pub async fn create_room(&self, new: &NewRoom, now: Timestamp) -> Result<Room, StoreError> {
+        new.validate()?;
+        let now = ts(now);
+        let row = sqlx::query(
+            "INSERT INTO rooms (site, name, capacity, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING id, site, name, capacity, version",
+        )
+        .bind(new.site.as_str())
+        .bind(new.name.as_str())
+        .bind(i64::from(new.capacity))
+        .bind(&now)
+        .fetch_one(self.pool())
+        .await?;
+        room_from_row(&row)
+    }
+
+    pub async fn room(&self, id: RoomId) -> Result<Room, StoreError> {
+        let row = sqlx::query("SELECT id, site, name, capacity, version FROM rooms WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DomainError::not_found("room"))?;
+        room_from_row(&row)
+    }
+
+    pub async fn list_rooms(&self, page: PageRequest) -> Result<Page<Room>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, site, name, capacity, version FROM rooms WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(page.after)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let items = rows
+            .iter()
+            .map(room_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_of(items, page.limit, |r| r.id.0))
+    }
+}
+
+/// The error for an update whose version no longer matches.
+pub(crate) fn stale() -> StoreError {
+    StoreError::Domain(DomainError::conflict(
+        Rule::StaleVersion,
+        "the record was changed by someone else since you read it; reload and try again",
+    ))
+}

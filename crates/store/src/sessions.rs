@@ -1,0 +1,286 @@
+//! Sessions materialised from weekly schedules, rosters derived from memberships, and
+//! attendance.
+
+use circle_domain::clinician::check_can_lead;
+use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId, SessionId, UserId};
+use circle_domain::schedule::occurrences;
+use circle_domain::session::{
+    Attendance, AttendanceInput, AttendanceStatus, MaterializeRequest, RosterEntry, Session,
+    SessionCancellation, SessionStatus, check_attendance_allowed,
+};
+use circle_domain::text::{PersonName, TimeZoneName};
+use circle_domain::{DomainError, Rule};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use sqlx::any::AnyRow;
+
+use crate::codec::{LockTable, RowExt, date, lock_row, ts};
+use crate::groups::group_in;
+use crate::people::clinician_in;
+use crate::programs::stale;
+use crate::{Store, StoreError};
+
+const SESSION_COLUMNS: &str = "id, group_id, local_date, starts_at, ends_at, status, topic, \
+     cancel_reason, lead_facilitator_id, version";
+
+fn session_from_row(r: &AnyRow) -> Result<Session, StoreError> {
+    Ok(Session {
+        id: SessionId(r.int("id")?),
+        group_id: GroupId(r.int("group_id")?),
+        local_date: r.date("local_date")?,
+        starts_at: r.ts("starts_at")?,
+        ends_at: r.ts("ends_at")?,
+        status: r.vocab("status", SessionStatus::parse)?,
+        topic: r.opt_parsed("topic")?,
+        cancel_reason: r.opt_parsed("cancel_reason")?,
+        lead_facilitator_id: ClinicianId(r.int("lead_facilitator_id")?),
+        version: r.int("version")?,
+    })
+}
+
+fn attendance_from_row(r: &AnyRow) -> Result<Attendance, StoreError> {
+    Ok(Attendance {
+        session_id: SessionId(r.int("session_id")?),
+        client_id: ClientId(r.int("client_id")?),
+        status: r.vocab("status", AttendanceStatus::parse)?,
+        minutes: r.uint("minutes")?,
+        version: r.int("version")?,
+    })
+}
+
+impl Store {
+    /// Creates the sessions of a group's weekly schedule for `weeks` weeks from `from`
+    /// (idempotent: existing sessions are kept). Refuses — creating nothing — if the lead
+    /// facilitator's license is not active on one of the dates.
+    pub async fn materialize_sessions(
+        &self,
+        group_id: GroupId,
+        req: &MaterializeRequest,
+        now: Timestamp,
+    ) -> Result<Vec<Session>, StoreError> {
+        req.validate()?;
+        let until = req
+            .from
+            .checked_add(jiff::Span::new().days(i64::from(req.weeks) * 7))
+            .map_err(|_| DomainError::invalid("from", "is outside the supported calendar"))?;
+        let mut tx = self.pool().begin().await?;
+        if !lock_row(&mut tx, LockTable::Groups, group_id.0).await? {
+            return Err(DomainError::not_found("group").into());
+        }
+        let group = group_in(&mut tx, group_id).await?;
+        let tz: TimeZoneName =
+            sqlx::query_scalar::<_, String>("SELECT time_zone FROM programs WHERE id = $1")
+                .bind(group.program_id.0)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("time_zone"))?;
+        let lead = clinician_in(&mut tx, group.lead_facilitator_id).await?;
+        let now = ts(now);
+        for o in occurrences(&group.meetings, &tz.time_zone(), req.from, until)? {
+            check_can_lead(&lead, o.local_date)?;
+            sqlx::query(
+                "INSERT INTO sessions (group_id, local_date, starts_at, ends_at, status, \
+                 lead_facilitator_id, created_at, updated_at) VALUES ($1, $2, $3, $4, 'scheduled', $5, $6, $6) \
+                 ON CONFLICT (group_id, starts_at) DO NOTHING",
+            )
+            .bind(group_id.0)
+            .bind(date(o.local_date))
+            .bind(ts(o.starts_at))
+            .bind(ts(o.ends_at))
+            .bind(lead.id.0)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.list_sessions(group_id, req.from, until).await
+    }
+
+    /// A group's sessions on local dates in `[from, until)`, in time order.
+    pub async fn list_sessions(
+        &self,
+        group: GroupId,
+        from: Date,
+        until: Date,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.group(group).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE group_id = $1 AND local_date >= $2 \
+             AND local_date < $3 ORDER BY starts_at"
+        ))
+        .bind(group.0)
+        .bind(date(from))
+        .bind(date(until))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    pub async fn session(&self, id: SessionId) -> Result<Session, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("session"))?;
+        session_from_row(&row)
+    }
+
+    /// The roster of a session: members whose membership covers its date, with any
+    /// attendance recorded.
+    pub async fn roster(&self, id: SessionId) -> Result<Vec<RosterEntry>, StoreError> {
+        let session = self.session(id).await?;
+        let rows = sqlx::query(
+            "SELECT m.id AS membership_id, m.client_id, c.given_name, c.family_name, c.preferred_name, \
+             a.session_id, a.status, a.minutes, a.version \
+             FROM memberships m JOIN clients c ON c.id = m.client_id \
+             LEFT JOIN attendance a ON a.session_id = $3 AND a.client_id = m.client_id \
+             WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
+             AND m.status <> 'on_hold' ORDER BY c.family_name, c.given_name, m.client_id",
+        )
+        .bind(session.group_id.0)
+        .bind(date(session.local_date))
+        .bind(id.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let given: PersonName = r.parsed("given_name")?;
+                let preferred: Option<PersonName> = r.opt_parsed("preferred_name")?;
+                let family: PersonName = r.parsed("family_name")?;
+                let initial = family.as_str().chars().next().unwrap_or('?');
+                let attendance = match r.opt_int("session_id")? {
+                    Some(_) => Some(attendance_from_row(r)?),
+                    None => None,
+                };
+                Ok(RosterEntry {
+                    client_id: ClientId(r.int("client_id")?),
+                    membership_id: MembershipId(r.int("membership_id")?),
+                    display_name: format!("{} {initial}.", preferred.as_ref().unwrap_or(&given)),
+                    attendance,
+                })
+            })
+            .collect()
+    }
+
+    /// Cancels a scheduled session with its reason.
+    pub async fn cancel_session(
+        &self,
+        id: SessionId,
+        c: &SessionCancellation,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let session = self.session(id).await?;
+        match session.status {
+            SessionStatus::Cancelled => {
+                return Err(DomainError::conflict(
+                    Rule::SessionCancelled,
+                    "the session is already cancelled",
+                )
+                .into());
+            }
+            SessionStatus::Held => {
+                return Err(DomainError::conflict(
+                    Rule::InUse,
+                    "attendance has been recorded for this session; it cannot be cancelled",
+                )
+                .into());
+            }
+            SessionStatus::Scheduled => {}
+        }
+        let row = sqlx::query(&format!(
+            "UPDATE sessions SET status = 'cancelled', cancel_reason = $1, version = version + 1, \
+             updated_at = $2 WHERE id = $3 AND version = $4 AND status = 'scheduled' RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(c.reason.as_str())
+        .bind(ts(now))
+        .bind(id.0)
+        .bind(c.version)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(stale)?;
+        session_from_row(&row)
+    }
+
+    /// Records or corrects one member's attendance; the session becomes `held`.
+    pub async fn record_attendance(
+        &self,
+        session_id: SessionId,
+        client: ClientId,
+        input: &AttendanceInput,
+        recorded_by: Option<UserId>,
+        now: Timestamp,
+    ) -> Result<Attendance, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if !lock_row(&mut tx, LockTable::Sessions, session_id.0).await? {
+            return Err(DomainError::not_found("session").into());
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(session_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let session = session_from_row(&row)?;
+        check_attendance_allowed(&session, now)?;
+        let on_roster: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND client_id = $2 \
+             AND start_date <= $3 AND (end_date IS NULL OR end_date > $3) AND status <> 'on_hold'",
+        )
+        .bind(session.group_id.0)
+        .bind(client.0)
+        .bind(date(session.local_date))
+        .fetch_one(&mut *tx)
+        .await?;
+        if on_roster == 0 {
+            return Err(DomainError::conflict(
+                Rule::NotOnRoster,
+                "the client is not on this session's roster",
+            )
+            .into());
+        }
+        let minutes = input.minutes_for(&session)?;
+        let now = ts(now);
+        let row = sqlx::query(
+            "INSERT INTO attendance (session_id, client_id, status, minutes, recorded_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (session_id, client_id) DO UPDATE SET status = excluded.status, \
+             minutes = excluded.minutes, recorded_by = excluded.recorded_by, \
+             version = attendance.version + 1, updated_at = excluded.updated_at \
+             RETURNING session_id, client_id, status, minutes, version",
+        )
+        .bind(session_id.0)
+        .bind(client.0)
+        .bind(input.status.as_str())
+        .bind(i64::from(minutes))
+        .bind(recorded_by.map(|u| u.0))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let attendance = attendance_from_row(&row)?;
+        sqlx::query(
+            "UPDATE sessions SET status = 'held', version = version + 1, updated_at = $1 \
+             WHERE id = $2 AND status = 'scheduled'",
+        )
+        .bind(&now)
+        .bind(session_id.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(attendance)
+    }
+
+    pub async fn attendance(&self, session: SessionId) -> Result<Vec<Attendance>, StoreError> {
+        self.session(session).await?;
+        let rows = sqlx::query(
+            "SELECT session_id, client_id, status, minutes, version FROM attendance \
+             WHERE session_id = $1 ORDER BY client_id",
+        )
+        .bind(session.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(attendance_from_row).collect()
+    }
+}
