@@ -226,22 +226,40 @@ fn client_best(
     }
 }
 
+/// The result of [`lagrangian`]: the bound, the prices that gave it, and each client's
+/// best response at those prices (pairs the client would take if seats cost `price`).
+pub(crate) struct Relaxation {
+    pub bound: i64,
+    pub price: Vec<f64>,
+    pub wanted: Vec<bool>,
+}
+
 /// An upper bound on the component's best value, given a known feasible `incumbent`.
-/// Returns an integer no smaller than the true optimum.
-pub(crate) fn lagrangian(m: &Model, incumbent: i64, deadline: Instant) -> i64 {
+/// The bound is an integer no smaller than the true optimum.
+pub(crate) fn lagrangian(
+    m: &Model,
+    incumbent: i64,
+    start: Option<&[f64]>,
+    iterations: u32,
+    deadline: Instant,
+) -> Relaxation {
     let shapes: Vec<ClientShape> = (0..m.n_clients()).map(|c| shape(m, c)).collect();
-    let mut price = vec![0.0f64; m.n_groups()];
+    let mut price = start.map_or_else(|| vec![0.0f64; m.n_groups()], <[f64]>::to_vec);
     let mut usage = vec![0u32; m.n_groups()];
     let mut chosen = Vec::new();
     let mut scratch = Vec::new();
     let mut best = f64::INFINITY;
-    let mut theta = 1.0;
+    let mut best_price = price.clone();
+    let mut wanted = vec![false; m.n_pairs()];
+    let mut best_wanted = wanted.clone();
+    let mut theta = if start.is_some() { 0.1 } else { 1.0 };
     let mut since_improved = 0;
-    for it in 0..400 {
+    for it in 0..iterations {
         if it % 16 == 0 && Instant::now() >= deadline && best.is_finite() {
             break;
         }
         usage.iter_mut().for_each(|u| *u = 0);
+        wanted.iter_mut().for_each(|w| *w = false);
         let mut value: f64 = price
             .iter()
             .zip(&m.g_max)
@@ -251,14 +269,17 @@ pub(crate) fn lagrangian(m: &Model, incumbent: i64, deadline: Instant) -> i64 {
             value += client_best(m, c, sh, &price, &mut chosen, &mut scratch);
             for &p in &chosen {
                 usage[m.p_group[p] as usize] += 1;
+                wanted[p] = true;
             }
         }
         if value < best - 1e-9 {
             best = value;
+            best_price.clone_from(&price);
+            best_wanted.clone_from(&wanted);
             since_improved = 0;
         } else {
             since_improved += 1;
-            if since_improved >= 10 {
+            if since_improved >= 20 {
                 theta *= 0.5;
                 since_improved = 0;
             }
@@ -283,6 +304,10 @@ pub(crate) fn lagrangian(m: &Model, incumbent: i64, deadline: Instant) -> i64 {
             price[g] = (price[g] - step * s).max(0.0);
         }
     }
-    // Values are integers, so the bound rounds down; the epsilon absorbs float error.
-    (best + 1e-6).floor() as i64
+    Relaxation {
+        // Values are integers, so the bound rounds down; the epsilon absorbs float error.
+        bound: (best + 1e-6).floor() as i64,
+        price: best_price,
+        wanted: best_wanted,
+    }
 }

@@ -1,38 +1,56 @@
-//! Exhaustive branch and bound for small components: client by client, each client takes
-//! one of its feasible schedules (sets of non-overlapping eligible groups under the weekly
-//! cap). Pruned by group capacities, separations, minimum sizes that can no longer be
-//! reached, and an optimistic bound (every remaining client gets their best schedule).
-//! When the search finishes, the component's optimum is proven.
+//! Exhaustive branch and bound over a set of "free" pairs, the rest held fixed: client by
+//! client, each client takes one of its feasible schedules (sets of free pairs that overlap
+//! neither each other nor the client's fixed pairs, under the weekly cap). Pruned by group
+//! capacities, separations, minimum sizes that can no longer be reached, and an optimistic
+//! bound (every remaining client gets their best schedule).
+//!
+//! Used twice: on a whole small component (all pairs free; a finished search proves the
+//! component optimal), and as the exact step of large-neighbourhood search (the pairs of a
+//! few groups free, everything else fixed).
 
 use std::time::Instant;
 
 use crate::model::Model;
 
-/// Components above these sizes are not searched exhaustively.
-const MAX_PAIRS: usize = 120;
+/// Above this many schedules for one client the search is not attempted.
 const MAX_SCHEDULES: usize = 512;
-const MAX_NODES: u64 = 3_000_000;
+
+/// A client's free pairs and the fixed context they must fit around.
+pub(crate) struct FreeClient {
+    pub client: usize,
+    pub pairs: Vec<usize>,
+    /// Minutes the client already holds in fixed pairs.
+    pub fixed_minutes: i64,
+}
 
 struct Search<'a> {
     m: &'a Model,
-    /// Feasible schedules of each client (in search order), best value first.
     schedules: Vec<Vec<(i64, Vec<u32>)>>,
-    order: Vec<usize>,
-    /// Sum of the best schedule values of clients at depth ≥ d.
     optimistic: Vec<i64>,
-    /// How many clients at depth ≥ d could join group g.
+    groups: Vec<usize>,
+    /// reach[d][k]: clients at depth ≥ d who could join `groups[k]`.
     reach: Vec<Vec<u32>>,
+    group_slot: Vec<u32>,
     size: Vec<u32>,
     x: Vec<bool>,
+    chosen: Vec<u32>,
     best: i64,
-    best_x: Option<Vec<bool>>,
+    best_set: Option<Vec<u32>>,
     nodes: u64,
+    node_limit: u64,
     deadline: Instant,
     aborted: bool,
 }
 
-fn schedules_of(m: &Model, c: usize) -> Option<Vec<(i64, Vec<u32>)>> {
-    let pairs: Vec<usize> = m.pairs_of(c).collect();
+fn schedules_of(m: &Model, f: &FreeClient, fixed: &[bool]) -> Option<Vec<(i64, Vec<u32>)>> {
+    let c = f.client;
+    // Free pairs that clash with a fixed pair of the same client can never be taken.
+    let usable: Vec<usize> = f
+        .pairs
+        .iter()
+        .copied()
+        .filter(|&p| !m.p_overlap[p].iter().any(|&q| fixed[q as usize]))
+        .collect();
     let mut out = Vec::new();
     let mut set = Vec::new();
     #[allow(clippy::too_many_arguments, reason = "a local recursive helper")]
@@ -75,7 +93,7 @@ fn schedules_of(m: &Model, c: usize) -> Option<Vec<(i64, Vec<u32>)>> {
         }
         rec(m, c, pairs, i + 1, minutes, gain, set, out)
     }
-    if !rec(m, c, &pairs, 0, 0, 0, &mut set, &mut out) {
+    if !rec(m, c, &usable, 0, f.fixed_minutes, 0, &mut set, &mut out) {
         return None;
     }
     out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
@@ -88,7 +106,7 @@ impl Search<'_> {
             return;
         }
         self.nodes += 1;
-        if self.nodes > MAX_NODES
+        if self.nodes > self.node_limit
             || (self.nodes.is_multiple_of(65_536) && Instant::now() >= self.deadline)
         {
             self.aborted = true;
@@ -98,54 +116,139 @@ impl Search<'_> {
             return;
         }
         // A group started but unable to reach its minimum with the clients left.
-        for g in 0..self.m.n_groups() {
-            let s = self.size[g];
-            if s > 0 && s < self.m.g_min[g] && s + self.reach[depth][g] < self.m.g_min[g] {
+        for (k, &g) in self.groups.iter().enumerate() {
+            let s = self.size[k];
+            if s > 0 && s < self.m.g_min[g] && s + self.reach[depth][k] < self.m.g_min[g] {
                 return;
             }
         }
-        if depth == self.order.len() {
+        if depth == self.schedules.len() {
             self.best = value;
-            self.best_x = Some(self.x.clone());
+            self.best_set = Some(self.chosen.clone());
             return;
         }
-        let c = self.order[depth];
         for k in 0..self.schedules[depth].len() {
-            let (v, ref set) = self.schedules[depth][k];
+            let v = self.schedules[depth][k].0;
             if value + v + self.optimistic[depth + 1] <= self.best {
                 break; // schedules are sorted by value
             }
-            let ok = set.iter().all(|&p| {
+            let ok = self.schedules[depth][k].1.iter().all(|&p| {
                 let p = p as usize;
-                let g = self.m.p_group[p] as usize;
-                self.size[g] < self.m.g_max[g]
+                let slot = self.group_slot[self.m.p_group[p] as usize] as usize;
+                self.size[slot] < self.m.g_max[self.groups[slot]]
                     && !self.m.p_sep[p].iter().any(|&q| self.x[q as usize])
             });
             if !ok {
                 continue;
             }
-            let set = set.clone();
-            for &p in &set {
-                self.x[p as usize] = true;
-                self.size[self.m.p_group[p as usize] as usize] += 1;
+            let n = self.schedules[depth][k].1.len();
+            for i in 0..n {
+                let p = self.schedules[depth][k].1[i] as usize;
+                self.x[p] = true;
+                self.chosen.push(p as u32);
+                self.size[self.group_slot[self.m.p_group[p] as usize] as usize] += 1;
             }
             self.dfs(depth + 1, value + v);
-            for &p in &set {
-                self.x[p as usize] = false;
-                self.size[self.m.p_group[p as usize] as usize] -= 1;
+            for _ in 0..n {
+                if let Some(p) = self.chosen.pop() {
+                    let p = p as usize;
+                    self.x[p] = false;
+                    self.size[self.group_slot[self.m.p_group[p] as usize] as usize] -= 1;
+                }
             }
             if self.aborted {
                 return;
             }
         }
-        let _ = c;
     }
 }
 
-/// Search the component exhaustively for something better than `incumbent_value`.
-/// Returns `None` when the component is too large to try; otherwise the best solution
-/// found (the incumbent if nothing better), its value, and whether the search finished
-/// (then that value is optimal).
+/// The outcome of [`search`].
+pub(crate) struct Found {
+    /// The better set of free pairs to take, if one was found.
+    pub pairs: Option<Vec<u32>>,
+    /// Value of the free part of the best solution known (the incumbent's if none better).
+    pub value: i64,
+    /// The search finished: nothing better than `value` exists.
+    pub complete: bool,
+}
+
+/// Look for a choice of free pairs worth more than `incumbent` (the value, in the same
+/// terms, of the free pairs currently taken: Σ gain + each free client's unmet value).
+/// `fixed` marks the pairs held (free pairs must be unmarked in it). Returns `None` when a
+/// client has too many schedules to enumerate.
+#[allow(clippy::too_many_arguments, reason = "the search's whole context")]
+pub(crate) fn search(
+    m: &Model,
+    free: &[FreeClient],
+    fixed: &[bool],
+    groups: &[usize],
+    incumbent: i64,
+    node_limit: u64,
+    deadline: Instant,
+    group_slot: &mut Vec<u32>,
+) -> Option<Found> {
+    let mut per_client = Vec::with_capacity(free.len());
+    for f in free {
+        per_client.push((f.client, schedules_of(m, f, fixed)?));
+    }
+    // Most constrained clients (fewest schedules) first.
+    per_client.sort_by_key(|(c, s)| (s.len(), *c));
+    let schedules: Vec<Vec<(i64, Vec<u32>)>> = per_client.into_iter().map(|(_, s)| s).collect();
+    group_slot.clear();
+    group_slot.resize(m.n_groups(), u32::MAX);
+    for (k, &g) in groups.iter().enumerate() {
+        group_slot[g] = k as u32;
+    }
+    let n = schedules.len();
+    let mut optimistic = vec![0i64; n + 1];
+    let mut reach = vec![vec![0u32; groups.len()]; n + 1];
+    for d in (0..n).rev() {
+        optimistic[d] = optimistic[d + 1] + schedules[d].first().map_or(0, |s| s.0);
+        reach[d] = reach[d + 1].clone();
+        let mut seen = Vec::new();
+        for (_, set) in &schedules[d] {
+            for &p in set {
+                let k = group_slot[m.p_group[p as usize] as usize] as usize;
+                if !seen.contains(&k) {
+                    seen.push(k);
+                    reach[d][k] += 1;
+                }
+            }
+        }
+    }
+    let mut s = Search {
+        m,
+        schedules,
+        optimistic,
+        groups: groups.to_vec(),
+        reach,
+        group_slot: std::mem::take(group_slot),
+        size: vec![0; groups.len()],
+        x: fixed.to_vec(),
+        chosen: Vec::new(),
+        best: incumbent,
+        best_set: None,
+        nodes: 0,
+        node_limit,
+        deadline,
+        aborted: false,
+    };
+    s.dfs(0, 0);
+    *group_slot = std::mem::take(&mut s.group_slot);
+    Some(Found {
+        pairs: s.best_set,
+        value: s.best,
+        complete: !s.aborted,
+    })
+}
+
+/// Components above this many pairs are not searched exhaustively.
+const MAX_PAIRS: usize = 120;
+
+/// Search a whole component. Returns `None` when it is too large to try; otherwise the best
+/// solution found (the incumbent if nothing better), its value, and whether the search
+/// finished (then that value is optimal).
 pub(crate) fn branch_and_bound(
     m: &Model,
     incumbent: &[bool],
@@ -155,42 +258,34 @@ pub(crate) fn branch_and_bound(
     if m.n_pairs() > MAX_PAIRS {
         return None;
     }
-    // Most constrained clients (fewest schedules) first.
-    let mut per_client = Vec::with_capacity(m.n_clients());
-    for c in 0..m.n_clients() {
-        per_client.push((c, schedules_of(m, c)?));
-    }
-    per_client.sort_by_key(|(c, s)| (s.len(), *c));
-    let order: Vec<usize> = per_client.iter().map(|(c, _)| *c).collect();
-    let schedules: Vec<Vec<(i64, Vec<u32>)>> = per_client.into_iter().map(|(_, s)| s).collect();
-    let n = order.len();
-    let mut optimistic = vec![0i64; n + 1];
-    let mut reach = vec![vec![0u32; m.n_groups()]; n + 1];
-    for d in (0..n).rev() {
-        optimistic[d] = optimistic[d + 1] + schedules[d].first().map_or(0, |s| s.0);
-        reach[d] = reach[d + 1].clone();
-        for p in m.pairs_of(order[d]) {
-            reach[d][m.p_group[p] as usize] += 1;
-        }
-    }
-    let mut search = Search {
+    let free: Vec<FreeClient> = (0..m.n_clients())
+        .map(|c| FreeClient {
+            client: c,
+            pairs: m.pairs_of(c).collect(),
+            fixed_minutes: 0,
+        })
+        .collect();
+    let fixed = vec![false; m.n_pairs()];
+    let groups: Vec<usize> = (0..m.n_groups()).collect();
+    let found = search(
         m,
-        schedules,
-        order,
-        optimistic,
-        reach,
-        size: vec![0; m.n_groups()],
-        x: vec![false; m.n_pairs()],
-        best: incumbent_value,
-        best_x: None,
-        nodes: 0,
+        &free,
+        &fixed,
+        &groups,
+        incumbent_value,
+        3_000_000,
         deadline,
-        aborted: false,
+        &mut Vec::new(),
+    )?;
+    let x = match found.pairs {
+        Some(pairs) => {
+            let mut x = vec![false; m.n_pairs()];
+            for p in pairs {
+                x[p as usize] = true;
+            }
+            x
+        }
+        None => incumbent.to_vec(),
     };
-    search.dfs(0, 0);
-    let done = !search.aborted;
-    match search.best_x {
-        Some(x) => Some((x, search.best, done)),
-        None => Some((incumbent.to_vec(), incumbent_value, done)),
-    }
+    Some((x, found.value, found.complete))
 }

@@ -27,5 +27,5 @@ pub mod validate;
 
 pub use format::{Assignment, Instance, Reason, Shortfall, Solution};
 pub use score::{Evaluation, evaluate};
-pub use solve::{ITERATIONS_PER_SECOND, SolveOptions, SolveReport, solve};
+pub use solve::{ComponentStats, ITERATIONS_PER_SECOND, SolveOptions, SolveReport, solve};
 pub use validate::{Problem, ValidationError};

@@ -285,34 +285,155 @@ impl<'m> State<'m> {
             }
         }
         s.journal.clear();
+        s.settle_minimums();
+        s
+    }
+
+    /// Start from the relaxation's wishes: pairs in order of value at the relaxation's
+    /// seat prices, each taken if still feasible; groups left under their minimum are
+    /// completed or emptied; then filled greedily.
+    pub fn from_relaxation(m: &'m Model, wanted: &[bool], price: &[f64]) -> State<'m> {
+        let mut s = State::empty(m);
+        let mut order: Vec<(f64, usize)> = wanted
+            .iter()
+            .enumerate()
+            .filter(|&(_, &w)| w)
+            .map(|(p, _)| (m.p_gain[p] as f64 - price[m.p_group[p] as usize], p))
+            .collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(_, p) in &order {
+            let g = m.p_group[p] as usize;
+            if s.client_ok(p) && s.g_size[g] < m.g_max[g] {
+                s.add(p);
+            }
+        }
+        s.journal.clear();
+        s.settle_minimums();
+        s
+    }
+
+    /// Complete or empty every group left under its minimum, then fill greedily and open
+    /// groups that pay.
+    fn settle_minimums(&mut self) {
+        let m = self.m;
         for g in 0..m.n_groups() {
-            let size = s.g_size[g];
+            let size = self.g_size[g];
             if size == 0 || size >= m.g_min[g] {
                 continue;
             }
-            let kept: Vec<u32> = s.g_members[g].clone();
+            let kept: Vec<u32> = self.g_members[g].clone();
             for &p in &kept {
-                s.remove(p as usize);
+                self.remove(p as usize);
             }
-            s.journal.clear();
-            // Try to reopen it with its current members first (their gain includes the
-            // continuity weight, so the greedy order prefers them).
-            let _ = s.open_group(g, None);
-            s.journal.clear();
+            self.journal.clear();
+            let _ = self.open_group(g, None);
+            self.journal.clear();
         }
-        s.greedy_fill();
+        self.greedy_fill();
         for g in 0..m.n_groups() {
-            if s.g_size[g] == 0 {
-                let before = s.value;
-                let mark = s.journal.len();
-                if s.open_group(g, None) && s.value <= before {
-                    s.undo_to(mark);
+            if self.g_size[g] == 0 {
+                let before = self.value;
+                let mark = self.journal.len();
+                if self.open_group(g, None) && self.value <= before {
+                    self.undo_to(mark);
                 }
-                s.journal.clear();
+                self.journal.clear();
             }
         }
-        s.greedy_fill();
-        s
+        self.greedy_fill();
+    }
+
+    /// One large-neighbourhood step: free every pair of a few related groups (a random
+    /// group and groups that share clients with it), search that part exhaustively with
+    /// the rest held fixed, and take what it finds if strictly better. Returns whether the
+    /// state improved and the search nodes spent.
+    pub fn lns_step(
+        &mut self,
+        rng: &mut Rng,
+        max_groups: usize,
+        max_free: usize,
+        node_limit: u64,
+        deadline: std::time::Instant,
+        scratch: &mut Vec<u32>,
+    ) -> (bool, u64) {
+        let m = self.m;
+        let g0 = m.p_group[rng.below(m.n_pairs())] as usize;
+        let mut groups = vec![g0];
+        let mut free_count = m.g_pairs[g0].len();
+        if free_count > max_free {
+            return (false, 1);
+        }
+        let mut cands: Vec<usize> = Vec::new();
+        for &q in &m.g_pairs[g0] {
+            for r in m.pairs_of(m.p_client[q as usize] as usize) {
+                let h = m.p_group[r] as usize;
+                if h != g0 && !cands.contains(&h) {
+                    cands.push(h);
+                }
+            }
+        }
+        while groups.len() < max_groups && !cands.is_empty() {
+            let h = cands.swap_remove(rng.below(cands.len()));
+            if free_count + m.g_pairs[h].len() <= max_free {
+                free_count += m.g_pairs[h].len();
+                groups.push(h);
+            }
+        }
+        let mut free: Vec<crate::exact::FreeClient> = Vec::new();
+        let mut fixed = self.x.clone();
+        let mut incumbent = 0;
+        let mut clients: Vec<usize> = groups
+            .iter()
+            .flat_map(|&g| {
+                m.g_pairs[g]
+                    .iter()
+                    .map(|&q| m.p_client[q as usize] as usize)
+            })
+            .collect();
+        clients.sort_unstable();
+        clients.dedup();
+        for &c in &clients {
+            let pairs: Vec<usize> = m
+                .pairs_of(c)
+                .filter(|&p| groups.contains(&(m.p_group[p] as usize)))
+                .collect();
+            let mut fixed_minutes = self.c_minutes[c];
+            for &p in &pairs {
+                if self.x[p] {
+                    fixed[p] = false;
+                    fixed_minutes -= m.p_minutes[p];
+                    incumbent += m.p_gain[p];
+                }
+            }
+            incumbent += m.unmet_value(c, self.c_minutes[c]);
+            free.push(crate::exact::FreeClient {
+                client: c,
+                pairs,
+                fixed_minutes,
+            });
+        }
+        let Some(found) = crate::exact::search(
+            m, &free, &fixed, &groups, incumbent, node_limit, deadline, scratch,
+        ) else {
+            return (false, 1);
+        };
+        let Some(take) = found.pairs else {
+            return (false, node_limit.min(found.value.unsigned_abs().max(1)));
+        };
+        let before = self.value;
+        for f in &free {
+            for &p in &f.pairs {
+                if self.x[p] {
+                    self.remove(p);
+                }
+            }
+        }
+        for &p in &take {
+            self.add(p as usize);
+        }
+        self.journal.clear();
+        debug_assert_eq!(self.value - before, found.value - incumbent);
+        (self.value > before, node_limit)
     }
 
     fn move_insert(&mut self, rng: &mut Rng) -> bool {
@@ -447,6 +568,7 @@ pub(crate) struct Anneal {
 /// Simulated annealing from `state`; returns the best state seen and whether the deadline
 /// cut the run short.
 pub(crate) fn anneal<'m>(
+    upper: i64,
     mut s: State<'m>,
     params: Anneal,
     rng: &mut Rng,
@@ -492,6 +614,9 @@ pub(crate) fn anneal<'m>(
         if s.value > best_value {
             best_value = s.value;
             at_best = true;
+            if best_value >= upper {
+                break; // proven optimal: nothing left to find
+            }
         } else if delta < 0 && at_best {
             s.snapshot_before_journal(&mut best_x);
             at_best = false;
@@ -503,4 +628,28 @@ pub(crate) fn anneal<'m>(
     }
     s.greedy_fill();
     (s, timed_out)
+}
+
+/// Large-neighbourhood search from `s` for `rounds` exact steps (hill climbing: a step is
+/// taken only when it improves). Returns whether the deadline cut it short.
+pub(crate) fn lns(
+    s: &mut State<'_>,
+    upper: i64,
+    rounds: u64,
+    rng: &mut Rng,
+    deadline: std::time::Instant,
+) -> bool {
+    let mut scratch = Vec::new();
+    for round in 0..rounds {
+        if s.value >= upper {
+            break;
+        }
+        if round % 16 == 0 && std::time::Instant::now() >= deadline {
+            return true;
+        }
+        let size = 2 + rng.below(4);
+        let _ = s.lns_step(rng, size, 60, 20_000, deadline, &mut scratch);
+    }
+    s.greedy_fill();
+    false
 }

@@ -19,12 +19,12 @@ use crate::format::{Assignment, SOLUTION_FORMAT, Solution};
 use crate::model::{Model, components};
 use crate::rng::Rng;
 use crate::score::{Evaluation, evaluate};
-use crate::search::{Anneal, State, anneal};
+use crate::search::{Anneal, State, anneal, lns};
 use crate::validate::Problem;
 
 /// Annealing moves budgeted per second of time limit (calibrated so that a 2-core machine
 /// spends the budget well within the limit).
-pub const ITERATIONS_PER_SECOND: u64 = 4_000_000;
+pub const ITERATIONS_PER_SECOND: u64 = 1_000_000;
 
 /// How to solve.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +61,25 @@ pub struct SolveReport {
     pub proven_optimal: bool,
     /// True when the wall-clock cap stopped the search before its budget was spent.
     pub timed_out: bool,
-    pub components: usize,
+    /// Per-component figures, in component order.
+    pub components: Vec<ComponentStats>,
+}
+
+/// What happened in one component (for tuning and the benchmark notes).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ComponentStats {
+    pub pairs: usize,
+    pub clients: usize,
+    pub groups: usize,
+    /// Value (fit + continuity − unmet penalty of this component) after each phase.
+    pub from_current: i64,
+    pub from_relaxation: i64,
+    pub after_anneal: i64,
+    pub after_lns: i64,
+    pub bound: i64,
+    pub proven: bool,
+    pub iterations: u64,
+    pub micros: u64,
 }
 
 struct ComponentResult {
@@ -70,6 +88,7 @@ struct ComponentResult {
     bound: i64,
     proven: bool,
     timed_out: bool,
+    stats: ComponentStats,
 }
 
 fn solve_component(
@@ -80,41 +99,83 @@ fn solve_component(
     index: usize,
     deadline: Instant,
 ) -> ComponentResult {
+    let started = Instant::now();
     let mut rng = Rng::new(seed, index as u64 + 1);
-    let start = State::construct(m, current);
-    let (s, timed_out) = anneal(
-        start,
-        Anneal {
-            iterations,
-            t_start: 40.0,
-            t_end: 1.0,
-        },
-        &mut rng,
-        Some(deadline),
-    );
-    let mut x = s.x.clone();
-    let mut value = s.value;
+    let from_current = State::construct(m, current);
+    let relaxation = bound::lagrangian(m, from_current.value, None, 300, deadline);
+    let mut upper = relaxation.bound;
+    let from_prices = State::from_relaxation(m, &relaxation.wanted, &relaxation.price);
+    let mut stats = ComponentStats {
+        pairs: m.n_pairs(),
+        clients: m.n_clients(),
+        groups: m.n_groups(),
+        from_current: from_current.value,
+        from_relaxation: from_prices.value,
+        after_anneal: 0,
+        after_lns: 0,
+        bound: 0,
+        proven: false,
+        iterations,
+        micros: 0,
+    };
+    let start = if from_prices.value > from_current.value {
+        from_prices
+    } else {
+        from_current
+    };
     let mut proven = false;
-    let mut upper = bound::lagrangian(m, value, deadline);
-    if upper <= value {
-        proven = true;
-        upper = value;
-    } else if let Some((ex, ev, done)) = exact::branch_and_bound(m, &x, value, deadline) {
-        if ev > value {
-            x = ex;
-            value = ev;
-        }
-        if done {
-            proven = true;
-            upper = value;
+    let mut timed_out = false;
+    let (mut x, mut value) = (start.x.clone(), start.value);
+    if upper > value {
+        // Small components: exhaustive search first; search further only if it cannot
+        // finish.
+        if let Some((ex, ev, done)) = exact::branch_and_bound(m, &x, value, deadline) {
+            (x, value) = (ex, ev);
+            proven = done;
         }
     }
+    stats.after_anneal = value;
+    stats.after_lns = value;
+    if !proven && upper > value {
+        // Start cold: the construction is already good, and on large components a hot
+        // start spends the whole budget finding its way back.
+        let (mut s, cut) = anneal(
+            upper,
+            State::from_pairs(m, &x),
+            Anneal {
+                iterations: iterations / 4 * 3,
+                t_start: 2.0,
+                t_end: 0.2,
+            },
+            &mut rng,
+            Some(deadline),
+        );
+        stats.after_anneal = s.value;
+        // Exact steps on a few groups at a time; each costs about 400 moves.
+        let cut_lns = lns(&mut s, upper, iterations / 400, &mut rng, deadline);
+        stats.after_lns = s.value;
+        timed_out = cut || cut_lns;
+        if s.value > value {
+            (x, value) = (s.x.clone(), s.value);
+        }
+        // Tighten the bound against the final incumbent, from the prices found before.
+        let again = bound::lagrangian(m, value, Some(&relaxation.price), 300, deadline);
+        upper = upper.min(again.bound);
+    }
+    if proven || upper <= value {
+        proven = true;
+        upper = value;
+    }
+    stats.bound = upper;
+    stats.proven = proven;
+    stats.micros = started.elapsed().as_micros() as u64;
     ComponentResult {
         x,
         value,
         bound: upper,
         proven,
         timed_out,
+        stats,
     }
 }
 
@@ -127,6 +188,9 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
     let budget = options
         .iterations
         .unwrap_or((options.time_limit.as_secs_f64() * ITERATIONS_PER_SECOND as f64) as u64);
+    // A component runs on one thread: its share never exceeds what one thread can do.
+    let per_thread_cap = budget / 10 * 8;
+    let budget = budget.saturating_mul(options.threads.max(1) as u64);
     let currents: Vec<Vec<bool>> = models
         .iter()
         .map(|m| {
@@ -144,19 +208,26 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
     let mut order: Vec<usize> = (0..models.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(models[i].n_pairs()));
     let next = AtomicUsize::new(0);
+    let threads = options.threads.clamp(1, models.len().max(1));
     let worker = || {
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(&i) = order.get(k) else { break };
             let m = &models[i];
-            let iterations = (budget as u128 * m.n_pairs() as u128 / total_pairs as u128) as u64;
-            let r = solve_component(m, &currents[i], iterations, options.seed, i, deadline);
+            let share = (budget as u128 * m.n_pairs() as u128 / total_pairs as u128) as u64;
+            let iterations = share.min(per_thread_cap);
+            // Each component also gets its share of the wall clock, so that one slow
+            // component cannot starve those queued after it.
+            let slice = options
+                .time_limit
+                .mul_f64(threads as f64 * m.n_pairs() as f64 / total_pairs as f64);
+            let own = deadline.min(Instant::now() + slice);
+            let r = solve_component(m, &currents[i], iterations, options.seed, i, own);
             if let Ok(mut slot) = results[i].lock() {
                 *slot = Some(r);
             }
         }
     };
-    let threads = options.threads.clamp(1, models.len().max(1));
     if threads == 1 {
         worker();
     } else {
@@ -171,6 +242,7 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
     let mut bound_total: i64 = 0;
     let mut proven = true;
     let mut timed_out = false;
+    let mut stats = Vec::with_capacity(models.len());
     for (i, m) in models.iter().enumerate() {
         let r = results[i]
             .lock()
@@ -186,6 +258,7 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
         bound_total += r.bound - r.value;
         proven &= r.proven;
         timed_out |= r.timed_out;
+        stats.push(r.stats);
     }
     assignments.sort_unstable();
     let inst = &problem.instance;
@@ -210,6 +283,6 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
         evaluation,
         bound: Some(bound),
         timed_out,
-        components: models.len(),
+        components: stats,
     }
 }

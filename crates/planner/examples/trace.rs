@@ -1,0 +1,37 @@
+//! Per-component figures of one solve, for tuning: which phase gains what, and where the
+//! gap to the bound is.
+//!
+//! cargo run --release -p circle-planner --example trace -- INSTANCE.json SECONDS [THREADS]
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(path), Some(secs)) = (args.get(1), args.get(2)) else {
+        anyhow::bail!("usage: trace INSTANCE.json SECONDS [THREADS]");
+    };
+    let secs: f64 = secs.parse().context("SECONDS must be a number")?;
+    let threads: usize = args
+        .get(3)
+        .map_or(Ok(1), |t| t.parse())
+        .context("THREADS")?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    let problem = circle_planner::Problem::new(serde_json::from_str(&text)?)?;
+    let options = circle_planner::SolveOptions {
+        seed: 1,
+        threads,
+        time_limit: Duration::from_secs_f64(secs),
+        iterations: None,
+    };
+    let report = circle_planner::solve(&problem, &options);
+    for (i, c) in report.components.iter().enumerate() {
+        println!("{i:3} {}", serde_json::to_string(c)?);
+    }
+    println!(
+        "score {} bound {:?} proven {} timed_out {}",
+        report.evaluation.score, report.bound, report.proven_optimal, report.timed_out
+    );
+    Ok(())
+}
