@@ -122,3 +122,167 @@ pub fn with_database(base: &str, db: &str) -> String {
         None => format!("{root}/{db}"),
     }
 }
+
+/// A running Circle on an ephemeral port over a fresh database, with a clock the test
+/// controls (it starts at `builders::now()`).
+pub struct TestApp {
+    pub base: String,
+    pub db: TestDb,
+    pub app: circle_app::App,
+    pub clock: std::sync::Arc<circle_app::FixedClock>,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// The password every test account gets.
+pub const TEST_PASSWORD: &str = "test-password-long-enough";
+
+pub async fn spawn_app() -> TestApp {
+    let db = TestDb::new().await;
+    let clock = std::sync::Arc::new(circle_app::FixedClock::new(builders::now()));
+    let app = circle_app::App::new(
+        db.store.clone(),
+        clock.clone(),
+        circle_app::AppSettings::default(),
+    );
+    let server =
+        circle_web::Application::build(app.clone(), "127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("bind an ephemeral port");
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let t = TestApp {
+        base,
+        db,
+        app,
+        clock,
+        http,
+        shutdown: Some(tx),
+    };
+    // Readiness, not a sleep: the listener is bound before `build` returns, so the first
+    // request is served; loop briefly in case the task has not been polled yet.
+    for _ in 0..100 {
+        if let Ok(r) = t.http.get(t.url("/healthz")).send().await {
+            if r.status().is_success() {
+                return t;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the test server never answered /healthz");
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Creates an account with `role` (linked to a clinician or client record when given)
+    /// and signs in, returning the bearer token.
+    pub async fn token_for(
+        &self,
+        email: &str,
+        role: circle_domain::user::Role,
+        clinician: Option<circle_domain::ids::ClinicianId>,
+        client: Option<circle_domain::ids::ClientId>,
+    ) -> String {
+        let e = circle_domain::text::Email::parse(email).expect("a test email");
+        self.app
+            .create_user(&e, TEST_PASSWORD, role, clinician, client)
+            .await
+            .expect("create a test user");
+        self.login(email, TEST_PASSWORD).await.expect("sign in")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Option<String> {
+        let r = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login request");
+        if !r.status().is_success() {
+            return None;
+        }
+        let v: serde_json::Value = r.json().await.expect("login JSON");
+        v["token"].as_str().map(str::to_owned)
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        respond(r).await
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let r = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        respond(r).await
+    }
+
+    pub async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.send(reqwest::Method::POST, token, path, body).await
+    }
+}
+
+/// Status and JSON body (Null when empty). Problem responses must carry their media type.
+pub async fn respond(r: reqwest::Response) -> (reqwest::StatusCode, serde_json::Value) {
+    let status = r.status();
+    let ct = r
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = r.bytes().await.expect("a response body");
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("a JSON response body")
+    };
+    if status.is_client_error() || status.is_server_error() {
+        assert_eq!(
+            ct, "application/problem+json",
+            "errors are problem+json: {status} {body}"
+        );
+    }
+    (status, body)
+}

@@ -1,0 +1,166 @@
+//! Circle's services: who may do what, and the use cases the web layer calls. The only
+//! caller of the store. Every method takes the acting user; authorization is decided here,
+//! deny by default, never in handlers.
+
+pub mod auth;
+mod clinic;
+
+use std::sync::Arc;
+
+use circle_domain::DomainError;
+use circle_domain::ids::{ClientId, ClinicianId, UserId};
+use circle_domain::user::Role;
+use circle_store::{Store, StoreError};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+pub use circle_store::{Page, PageRequest};
+
+/// The source of "now", so tests can move time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that stands still until moved (tests).
+#[derive(Debug, Default)]
+pub struct FixedClock(std::sync::Mutex<Option<Timestamp>>);
+
+impl FixedClock {
+    pub fn new(at: Timestamp) -> Self {
+        Self(std::sync::Mutex::new(Some(at)))
+    }
+
+    pub fn set(&self, at: Timestamp) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = Some(at);
+        }
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .unwrap_or_else(Timestamp::now)
+    }
+}
+
+/// Errors a service returns: a domain error the caller can act on, or an internal failure
+/// whose cause is logged and never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => AppError::Domain(d),
+            other => AppError::Internal(other),
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// The authenticated user behind a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub role: Role,
+    pub clinician_id: Option<ClinicianId>,
+    pub client_id: Option<ClientId>,
+}
+
+impl Actor {
+    /// Passes when the actor's role is one of `roles`; otherwise 403.
+    pub fn require(&self, roles: &[Role]) -> Result<(), DomainError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden)
+        }
+    }
+
+    pub fn is_staff(&self) -> bool {
+        self.role != Role::Client
+    }
+}
+
+/// Roles that work inside the clinic (everyone but clients).
+pub const STAFF: &[Role] = &[Role::Admin, Role::Director, Role::Clinician, Role::Intake];
+/// Roles that see clinical context of clients (not admin, not intake).
+pub const CLINICAL: &[Role] = &[Role::Director, Role::Clinician];
+
+/// Settings the services need.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// The clinic's home time zone: what "today" means for rules dated by day.
+    pub clinic_time_zone: TimeZone,
+    /// Absolute lifetime of an API token.
+    pub token_lifetime: jiff::SignedDuration,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            clinic_time_zone: TimeZone::get("America/New_York").unwrap_or(TimeZone::UTC),
+            token_lifetime: jiff::SignedDuration::from_hours(12),
+        }
+    }
+}
+
+/// The services, cheap to clone and share across requests.
+#[derive(Clone)]
+pub struct App {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: AppSettings,
+}
+
+impl App {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: AppSettings) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Today's date in the clinic's time zone.
+    pub fn today(&self) -> Date {
+        self.now()
+            .to_zoned(self.settings.clinic_time_zone.clone())
+            .date()
+    }
+
+    /// Readiness: the database answers and is fully migrated.
+    pub async fn ready(&self) -> AppResult<bool> {
+        self.store.ping().await?;
+        Ok(self.store.is_migrated().await?)
+    }
+
+    pub fn store_backend(&self) -> circle_store::Backend {
+        self.store.backend()
+    }
+}

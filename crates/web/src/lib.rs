@@ -1,0 +1,277 @@
+//! Circle over HTTP: the JSON API under `/api/v1` (described by the OpenAPI document at
+//! `/api/v1/openapi.json`), health checks, and the middleware every response passes
+//! through: request ids, problem+json for every error, security headers.
+//!
+//! The server lives here so `circle serve` and the tests start it the same way:
+//! `Application::build(app, addr)` binds (port 0 picks a free port), `port()` says which,
+//! `run_until_stopped()` serves.
+
+pub mod api;
+pub mod extract;
+pub mod problem;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use circle_app::App;
+use circle_domain::DomainError;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::problem::{ApiError, InternalFailure, Problem, problem_response};
+
+/// Request bodies above this are refused with 413: no legitimate API call is larger.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Circle API",
+        description = "Group therapy programs: programs, groups, clients, memberships, sessions and attendance. \
+            Errors are application/problem+json (RFC 9457) with a machine-readable `code`.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem)),
+    tags(
+        (name = "auth", description = "Sign-in"),
+        (name = "programs", description = "Programs (service lines by level of care)"),
+        (name = "rooms", description = "Rooms"),
+        (name = "clinicians", description = "Clinicians and licenses"),
+        (name = "clients", description = "Clients, episodes, separations"),
+        (name = "groups", description = "Groups and memberships"),
+        (name = "sessions", description = "Sessions and attendance"),
+        (name = "health", description = "Liveness and readiness")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+    }
+}
+
+/// The API routes and the OpenAPI document generated from them.
+pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
+    use api::{auth, clients, groups, sessions, structure};
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(structure::list_programs, structure::create_program))
+        .routes(routes!(structure::get_program, structure::update_program))
+        .routes(routes!(structure::list_rooms, structure::create_room))
+        .routes(routes!(structure::get_room))
+        .routes(routes!(
+            structure::list_clinicians,
+            structure::create_clinician
+        ))
+        .routes(routes!(structure::get_clinician))
+        .routes(routes!(clients::list_clients, clients::create_client))
+        .routes(routes!(clients::get_client, clients::update_client))
+        .routes(routes!(clients::list_episodes, clients::change_level))
+        .routes(routes!(clients::list_separations, clients::add_separation))
+        .routes(routes!(clients::client_memberships))
+        .routes(routes!(groups::list_groups, groups::create_group))
+        .routes(routes!(groups::get_group, groups::update_group))
+        .routes(routes!(groups::list_memberships, groups::enroll))
+        .routes(routes!(groups::change_membership))
+        .routes(routes!(groups::list_sessions))
+        .routes(routes!(groups::materialize))
+        .routes(routes!(sessions::get_session))
+        .routes(routes!(sessions::roster))
+        .routes(routes!(sessions::cancel))
+        .routes(routes!(sessions::list_attendance))
+        .routes(routes!(sessions::record_attendance))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .split_for_parts()
+}
+
+/// Liveness: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "up")))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers and is migrated.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "ready"), (status = 503, body = Problem, content_type = "application/problem+json")))]
+async fn readyz(State(app): State<App>) -> Response {
+    match app.ready().await {
+        Ok(true) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(false) => unavailable("the database is not fully migrated: run `circle migrate`"),
+        Err(_) => unavailable("the database is unreachable"),
+    }
+}
+
+fn unavailable(detail: &str) -> Response {
+    let s = StatusCode::SERVICE_UNAVAILABLE;
+    problem_response(
+        s,
+        &Problem {
+            kind: "urn:circle:problem:unavailable".to_owned(),
+            title: "Not ready".to_owned(),
+            status: s.as_u16(),
+            detail: detail.to_owned(),
+            code: "unavailable".to_owned(),
+            errors: vec![],
+            request_id: None,
+        },
+    )
+}
+
+/// The whole HTTP surface with its middleware.
+pub fn router(app: App) -> Router {
+    let (api, openapi) = api_router();
+    let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || async move { Json(openapi_json) }),
+    )
+    .fallback(|| async { ApiError::Domain(DomainError::not_found("route")) })
+    .method_not_allowed_fallback(|| async {
+        ApiError::bad_request(
+            "method_not_allowed",
+            "this route does not accept that method",
+        )
+    })
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .with_state(app)
+    .layer(CatchPanicLayer::custom(|_| {
+        ApiError::Internal("a handler panicked".to_owned()).into_response()
+    }))
+    .layer(middleware::from_fn(finish_problems))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(SetResponseHeaderLayer::overriding(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    ))
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(TraceLayer::new_for_http())
+    .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+}
+
+/// Completes internal-error problems with the request id and logs their cause (never
+/// client data: causes are driver and column names).
+async fn finish_problems(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown")
+        .to_owned();
+    let mut resp = next.run(req).await;
+    if let Some(InternalFailure(cause)) = resp.extensions_mut().remove::<InternalFailure>() {
+        tracing::error!(request_id = %request_id, cause = %cause, "request failed");
+        let mut problem = resp
+            .extensions_mut()
+            .remove::<Problem>()
+            .unwrap_or_else(|| Problem {
+                kind: "urn:circle:problem:internal".to_owned(),
+                title: "Internal error".to_owned(),
+                status: 500,
+                detail: "something went wrong".to_owned(),
+                code: "internal".to_owned(),
+                errors: vec![],
+                request_id: None,
+            });
+        problem.request_id = Some(request_id);
+        return problem_response(StatusCode::INTERNAL_SERVER_ERROR, &problem);
+    }
+    resp
+}
+
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = format!("{:016x}", rand_id());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded per process from the OS; mixing in a counter gives distinct,
+    // unpredictable-enough ids for correlating logs (not a secret).
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.finish()
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Binds `listen` (use port 0 for any free port).
+    pub async fn build(app: App, listen: SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        Ok(Self {
+            listener,
+            router: router(app),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
