@@ -123,13 +123,13 @@ pub struct NewEpisode {
 
 /// The rule for changing level: history is kept, never overwritten, and runs forward.
 pub fn check_episode_change(open: Option<&Episode>, next: &NewEpisode) -> Result<(), DomainError> {
-    if let Some(open) = open {
-        if next.started_on <= open.started_on {
-            return Err(DomainError::conflict(
-                Rule::EpisodeOrder,
-                "a new level of care must start after the current episode started",
-            ));
-        }
+    if let Some(open) = open
+        && next.started_on <= open.started_on
+    {
+        return Err(DomainError::conflict(
+            Rule::EpisodeOrder,
+            "a new level of care must start after the current episode started",
+        ));
     }
     Ok(())
 }

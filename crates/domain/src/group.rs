@@ -199,10 +199,10 @@ pub fn check_group(group: &Group, ctx: &GroupContext<'_>) -> Result<(), DomainEr
     if group.max_size > ABSOLUTE_MAX_SIZE {
         errors.push("max_size", format!("must be at most {ABSOLUTE_MAX_SIZE}"));
     }
-    if let Enrollment::Rolling { module_weeks, .. } = group.enrollment {
-        if !(1..=52).contains(&module_weeks) {
-            errors.push("enrollment/module_weeks", "must be 1–52 weeks");
-        }
+    if let Enrollment::Rolling { module_weeks, .. } = group.enrollment
+        && !(1..=52).contains(&module_weeks)
+    {
+        errors.push("enrollment/module_weeks", "must be 1–52 weeks");
     }
     if group.co_facilitator_id == Some(group.lead_facilitator_id) {
         errors.push("co_facilitator_id", "must differ from the lead facilitator");
@@ -219,13 +219,13 @@ pub fn check_group(group: &Group, ctx: &GroupContext<'_>) -> Result<(), DomainEr
             ),
         ));
     }
-    if let Some(capacity) = ctx.room_capacity {
-        if group.max_size > capacity {
-            return Err(DomainError::conflict(
-                Rule::RoomCapacity,
-                format!("max_size is above the room's capacity of {capacity}"),
-            ));
-        }
+    if let Some(capacity) = ctx.room_capacity
+        && group.max_size > capacity
+    {
+        return Err(DomainError::conflict(
+            Rule::RoomCapacity,
+            format!("max_size is above the room's capacity of {capacity}"),
+        ));
     }
     if group.max_size < ctx.active_members {
         return Err(DomainError::conflict(

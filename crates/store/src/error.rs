@@ -27,8 +27,10 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if let Some(db) = e.as_database_error() {
-            if db.is_unique_violation() {
+        if let Some(db) = e.as_database_error()
+            && db.is_unique_violation()
+        {
+            {
                 // Name the field from the constraint or message, never the value.
                 let text = format!("{} {}", db.constraint().unwrap_or(""), db.message());
                 let field = [

@@ -106,11 +106,11 @@ impl Store {
         token_hash: &str,
         now: Timestamp,
     ) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(
             "SELECT u.id, u.email, u.role, u.clinician_id, u.client_id, u.disabled_at \
              FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.disabled_at IS NULL"
-        ))
+             WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.disabled_at IS NULL",
+        )
         .bind(token_hash)
         .bind(ts(now))
         .fetch_optional(self.pool())

@@ -169,10 +169,10 @@ pub async fn spawn_app() -> TestApp {
     // Readiness, not a sleep: the listener is bound before `build` returns, so the first
     // request is served; loop briefly in case the task has not been polled yet.
     for _ in 0..100 {
-        if let Ok(r) = t.http.get(t.url("/healthz")).send().await {
-            if r.status().is_success() {
-                return t;
-            }
+        if let Ok(r) = t.http.get(t.url("/healthz")).send().await
+            && r.status().is_success()
+        {
+            return t;
         }
         tokio::task::yield_now().await;
     }

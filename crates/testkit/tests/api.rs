@@ -1,6 +1,11 @@
 //! Black-box tests of the JSON API through a real server on an ephemeral port, on the
 //! database `TEST_DATABASE_URL` names (SQLite when unset).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
 use circle_domain::user::Role;
 use circle_testkit::{TEST_PASSWORD, TestApp, spawn_app};
 use reqwest::{Method, StatusCode};

@@ -1,6 +1,11 @@
 //! The store conformance suite: every rule of the foundation, through the store, on
 //! whichever database `TEST_DATABASE_URL` names (SQLite when unset). CI runs it on both.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
 use circle_domain::care::LevelOfCare;
 use circle_domain::group::GroupPatch;
 use circle_domain::membership::{MembershipChange, NewMembership};
