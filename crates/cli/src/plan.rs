@@ -55,11 +55,19 @@ fn solve(args: SolveArgs) -> Result<()> {
         .with_context(|| format!("instance {path} is not a circle-placement/1 JSON document"))?;
     let problem = circle_planner::Problem::new(instance)
         .with_context(|| format!("instance {path} is invalid"))?;
+    // The limit covers the whole command: reading took part of it, and writing the
+    // solution needs a little (about 0.1 µs per eligible pair, with a floor).
+    let limit = Duration::from_secs_f64(args.time_limit);
+    let writing = Duration::from_micros(5_000 + problem.pairs.len() as u64 / 10);
     let options = circle_planner::SolveOptions {
         seed: args.seed,
         threads: args.threads,
-        time_limit: Duration::from_secs_f64(args.time_limit),
-        iterations: None,
+        time_limit: limit
+            .saturating_sub(started.elapsed() + writing)
+            .max(limit / 10),
+        // The search budget follows the limit as given, so that the same limit and seed
+        // give the same work however long reading took.
+        iterations: Some((args.time_limit * circle_planner::ITERATIONS_PER_SECOND as f64) as u64),
     };
     let report = circle_planner::solve(&problem, &options);
     let out = serde_json::to_string(&report.solution).context("cannot encode the solution")?;

@@ -17,8 +17,10 @@ fn main() -> Result<()> {
         .get(3)
         .map_or(Ok(1), |t| t.parse())
         .context("THREADS")?;
+    let t0 = std::time::Instant::now();
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
     let problem = circle_planner::Problem::new(serde_json::from_str(&text)?)?;
+    let t1 = std::time::Instant::now();
     let options = circle_planner::SolveOptions {
         seed: 1,
         threads,
@@ -26,6 +28,16 @@ fn main() -> Result<()> {
         iterations: None,
     };
     let report = circle_planner::solve(&problem, &options);
+    let t2 = std::time::Instant::now();
+    let explained = circle_planner::explain(&problem, &report.solution);
+    println!(
+        "read+validate {:?}, setup {} us, solve {:?}, explain again {:?} ({} shortfalls)",
+        t1 - t0,
+        report.setup_micros,
+        t2 - t1,
+        t2.elapsed(),
+        explained.len()
+    );
     for (i, c) in report.components.iter().enumerate() {
         println!("{i:3} {}", serde_json::to_string(c)?);
     }

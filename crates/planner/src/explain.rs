@@ -163,3 +163,19 @@ pub(crate) fn shortfalls(problem: &Problem, assignments: &[(usize, usize)]) -> V
     }
     out
 }
+
+/// Shortfalls of any solution (its eligible assignments; others are ignored).
+pub fn explain(problem: &Problem, solution: &crate::format::Solution) -> Vec<Shortfall> {
+    let mut pairs: Vec<(usize, usize)> = solution
+        .assignments
+        .iter()
+        .filter_map(|a| {
+            let c = *problem.client_index.get(&a.client)?;
+            let g = *problem.group_index.get(&a.group)?;
+            problem.pair_index.contains_key(&(c, g)).then_some((c, g))
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    shortfalls(problem, &pairs)
+}

@@ -25,6 +25,7 @@ mod search;
 mod solve;
 pub mod validate;
 
+pub use explain::explain;
 pub use format::{Assignment, Instance, Reason, Shortfall, Solution};
 pub use score::{Evaluation, evaluate};
 pub use solve::{ComponentStats, ITERATIONS_PER_SECOND, SolveOptions, SolveReport, solve};

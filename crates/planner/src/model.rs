@@ -116,8 +116,14 @@ pub(crate) fn components(problem: &Problem) -> Vec<Model> {
         .flat_map(|(c, gs)| gs.iter().map(move |&g| (c, g)))
         .collect();
     let w = problem.instance.weights;
-    let mut overlap_cache: std::collections::HashMap<(usize, usize), bool> =
-        std::collections::HashMap::new();
+    // Days each group meets on: groups with no day in common cannot overlap, which settles
+    // most pairs without looking at the meetings.
+    let day_mask: Vec<u8> = problem
+        .instance
+        .groups
+        .iter()
+        .map(|g| g.meetings.iter().fold(0u8, |acc, m| acc | 1 << (m.day & 7)))
+        .collect();
     let mut models = Vec::with_capacity(members.len());
     for clients in members {
         let mut local_group = std::collections::HashMap::new();
@@ -187,14 +193,9 @@ pub(crate) fn components(problem: &Problem) -> Vec<Model> {
             let range = m.pairs_of(c);
             for p in range.clone() {
                 for q in p + 1..range.end {
-                    let (ga, gb) = (
-                        m.groups[m.p_group[p] as usize],
-                        m.groups[m.p_group[q] as usize],
-                    );
-                    let key = (ga.min(gb), ga.max(gb));
-                    let hit = *overlap_cache
-                        .entry(key)
-                        .or_insert_with(|| problem.groups_overlap(key.0, key.1));
+                    let ga = m.groups[m.p_group[p] as usize];
+                    let gb = m.groups[m.p_group[q] as usize];
+                    let hit = day_mask[ga] & day_mask[gb] != 0 && problem.groups_overlap(ga, gb);
                     if hit {
                         m.p_overlap[p].push(q as u32);
                         m.p_overlap[q].push(p as u32);

@@ -436,6 +436,226 @@ impl<'m> State<'m> {
         (self.value > before, node_limit)
     }
 
+    /// One ejection-chain step (the augmenting paths of a transportation problem, with
+    /// this problem's side rules checked on the real state): find the best chain "client 1
+    /// moves from g1 into a group with a free seat, client 2 moves from g2 into the seat
+    /// freed in g1, …, and a client enters the last freed seat (or it stays free)" of at
+    /// most `max_hops` moves by dynamic programming over groups, then apply it. Returns
+    /// false, with the state unchanged, when no improving chain exists or it fails to
+    /// apply.
+    pub fn chain_step(&mut self, max_hops: usize) -> bool {
+        const NONE: i64 = i64::MIN / 4;
+        let m = self.m;
+        let n_g = m.n_groups();
+        // Layer 0: a seat is free in h, either already or because a member drops out.
+        let mut layer: Vec<i64> = (0..n_g)
+            .map(|h| if self.group_room(h) { 0 } else { NONE })
+            .collect();
+        let mut origin = vec![u32::MAX; n_g];
+        for h in 0..n_g {
+            for &p in &self.g_members[h] {
+                let p = p as usize;
+                let c = m.p_client[p] as usize;
+                let mins = self.c_minutes[c];
+                let d =
+                    m.unmet_value(c, mins - m.p_minutes[p]) - m.unmet_value(c, mins) - m.p_gain[p];
+                if d > layer[h] {
+                    layer[h] = d;
+                    origin[h] = p as u32;
+                }
+            }
+        }
+        // Best client to enter each group when a seat there is vacated.
+        let mut enter = vec![(NONE, u32::MAX); n_g];
+        for p in 0..m.n_pairs() {
+            if !self.x[p] && self.client_ok(p) {
+                let g = m.p_group[p] as usize;
+                if self.g_size[g] == 0 {
+                    continue;
+                }
+                let d = self.delta_add(p);
+                if d > enter[g].0 {
+                    enter[g] = (d, p as u32);
+                }
+            }
+        }
+        let mut preds: Vec<Vec<(u32, u32)>> = Vec::with_capacity(max_hops);
+        // Improving chains found: (gain, hops, last group, whether a client enters it).
+        let mut found: Vec<(i64, usize, usize, bool)> = Vec::new();
+        // Zero hops: one member drops out and another client takes the seat.
+        for g in 0..n_g {
+            if origin[g] != u32::MAX && enter[g].0 > NONE && layer[g] + enter[g].0 > 0 {
+                found.push((layer[g] + enter[g].0, 0, g, true));
+            }
+        }
+        for hops in 1..=max_hops {
+            let mut next = vec![NONE; n_g];
+            let mut pred = vec![(u32::MAX, u32::MAX); n_g];
+            for g in 0..n_g {
+                for &p in &self.g_members[g] {
+                    let p = p as usize;
+                    let c = m.p_client[p] as usize;
+                    let mins = self.c_minutes[c];
+                    for q in m.pairs_of(c) {
+                        if q == p || self.x[q] || self.cnt_sep[q] > 0 {
+                            continue;
+                        }
+                        let h = m.p_group[q] as usize;
+                        if layer[h] == NONE || h == g {
+                            continue;
+                        }
+                        let clash = m.p_overlap[q].contains(&(p as u32)) as u32;
+                        if self.cnt_ov[q] != clash {
+                            continue;
+                        }
+                        let after = mins - m.p_minutes[p] + m.p_minutes[q];
+                        if after > m.c_max[c] {
+                            continue;
+                        }
+                        let w = m.p_gain[q] - m.p_gain[p] + m.unmet_value(c, after)
+                            - m.unmet_value(c, mins);
+                        let v = layer[h] + w;
+                        if v > next[g] {
+                            next[g] = v;
+                            pred[g] = (p as u32, q as u32);
+                        }
+                    }
+                }
+            }
+            for g in 0..n_g {
+                if next[g] == NONE {
+                    continue;
+                }
+                let s = self.g_size[g] - 1;
+                if (s == 0 || s >= m.g_min[g]) && next[g] > 0 {
+                    found.push((next[g], hops, g, false));
+                }
+                if enter[g].0 > NONE && next[g] + enter[g].0 > 0 {
+                    found.push((next[g] + enter[g].0, hops, g, true));
+                }
+            }
+            preds.push(pred);
+            layer = next;
+        }
+        // Apply every chain found, best first. Each is checked on the real state and kept
+        // only if it still improves it, so chains made stale by an earlier one (a client
+        // moved twice, a seat already taken) are skipped, and one search serves many
+        // disjoint improvements on a large component.
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        let mut applied = false;
+        for &cand in &found {
+            applied |= self.apply_chain(&preds, &origin, &enter, cand);
+        }
+        applied
+    }
+
+    fn apply_chain(
+        &mut self,
+        preds: &[Vec<(u32, u32)>],
+        origin: &[u32],
+        enter: &[(i64, u32)],
+        (_, hops, last, enters): (i64, usize, usize, bool),
+    ) -> bool {
+        let m = self.m;
+        let mut g = last;
+        let mut moves = Vec::with_capacity(hops);
+        for k in (0..hops).rev() {
+            let (p, q) = preds[k][g];
+            if p == u32::MAX {
+                return false;
+            }
+            moves.push((p as usize, q as usize));
+            g = m.p_group[q as usize] as usize;
+        }
+        moves.reverse();
+        let mark = self.journal.len();
+        let before = self.value;
+        let first = origin[g];
+        if first != u32::MAX {
+            if !self.x[first as usize] {
+                return false;
+            }
+            self.remove(first as usize);
+        }
+        for &(p, q) in &moves {
+            let h = m.p_group[q] as usize;
+            if !self.x[p] || self.x[q] {
+                self.undo_to(mark);
+                return false;
+            }
+            self.remove(p);
+            if !self.client_ok(q) || !self.group_room(h) {
+                self.undo_to(mark);
+                return false;
+            }
+            self.add(q);
+        }
+        if enters {
+            let r = enter[last].1 as usize;
+            if self.x[r] || !self.client_ok(r) || !self.group_room(last) {
+                self.undo_to(mark);
+                return false;
+            }
+            self.add(r);
+        }
+        // Every group the chain touched must still be empty or within its sizes.
+        let ok = moves
+            .iter()
+            .map(|&(p, _)| p)
+            .chain((first != u32::MAX).then_some(first as usize))
+            .all(|p| {
+                let g = m.p_group[p] as usize;
+                self.g_size[g] == 0 || self.g_size[g] >= m.g_min[g]
+            });
+        if !ok || self.value <= before {
+            self.undo_to(mark);
+            return false;
+        }
+        true
+    }
+
+    /// Open or close one group, repair with ejection chains, and keep the result only if
+    /// it is better: the compound move that changes which groups run, which single moves
+    /// cannot do without passing through much worse states.
+    pub fn reshape_step(&mut self, rng: &mut Rng, chain_steps: usize) -> bool {
+        let m = self.m;
+        let g = m.p_group[rng.below(m.n_pairs())] as usize;
+        let before = self.value;
+        self.journal.clear();
+        if self.g_size[g] == 0 {
+            if !self.open_group(g, Some(rng)) {
+                self.journal.clear();
+                return false;
+            }
+            self.refill_touched();
+        } else {
+            let members = self.g_members[g].clone();
+            for &p in &members {
+                self.remove(p as usize);
+            }
+            for &p in &members {
+                let c = m.p_client[p as usize] as usize;
+                if let Some((q, d)) = self.best_insert(c, usize::MAX)
+                    && d > 0
+                {
+                    self.add(q);
+                }
+            }
+        }
+        for _ in 0..chain_steps {
+            if !self.chain_step(6) {
+                break;
+            }
+        }
+        if self.value > before {
+            self.journal.clear();
+            true
+        } else {
+            self.undo_to(0);
+            false
+        }
+    }
+
     fn move_insert(&mut self, rng: &mut Rng) -> bool {
         let m = self.m;
         let p = rng.below(m.n_pairs());
@@ -575,7 +795,7 @@ pub(crate) fn anneal<'m>(
     deadline: Option<std::time::Instant>,
 ) -> (State<'m>, bool) {
     let m = s.m;
-    if m.n_pairs() == 0 || params.iterations == 0 {
+    if m.n_pairs() == 0 || params.iterations == 0 || s.value >= upper {
         return (s, false);
     }
     let mut best_value = s.value;
@@ -628,6 +848,47 @@ pub(crate) fn anneal<'m>(
     }
     s.greedy_fill();
     (s, timed_out)
+}
+
+/// Ejection chains until none improves (or `max_steps`). Returns the steps taken.
+pub(crate) fn chains(
+    s: &mut State<'_>,
+    upper: i64,
+    max_steps: u64,
+    deadline: std::time::Instant,
+) -> u64 {
+    let mut steps = 0;
+    while steps < max_steps && s.value < upper {
+        if std::time::Instant::now() >= deadline {
+            break;
+        }
+        if !s.chain_step(6) {
+            break;
+        }
+        steps += 1;
+    }
+    s.journal.clear();
+    steps
+}
+
+/// Reshaping moves (open or close a group, then chains) for `rounds`, hill climbing.
+pub(crate) fn reshape(
+    s: &mut State<'_>,
+    upper: i64,
+    rounds: u64,
+    rng: &mut Rng,
+    deadline: std::time::Instant,
+) -> bool {
+    for _ in 0..rounds {
+        if s.value >= upper {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            return true;
+        }
+        let _ = s.reshape_step(rng, 8);
+    }
+    false
 }
 
 /// Large-neighbourhood search from `s` for `rounds` exact steps (hill climbing: a step is
