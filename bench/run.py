@@ -18,6 +18,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,37 +35,39 @@ PLAN = {
 }
 
 
-def run(cmd, timeout=None):
-    """Run cmd; return (stdout, wall seconds, peak RSS in MiB, exit code)."""
+def run(cmd):
+    """Run cmd; return (stdout, stderr, wall seconds, exit code)."""
     start = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-    wall = time.monotonic() - start
-    # communicate() has reaped the child; its rusage is folded into RUSAGE_CHILDREN, so ask
-    # the kernel for the peak RSS through /proc is impossible now -- use wait4 instead below.
-    return out, err, wall, p.returncode
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    return p.stdout, p.stderr, time.monotonic() - start, p.returncode
 
 
 def run_measured(cmd, timeout=None):
-    """Like run(), with the child's own peak RSS (wait4)."""
+    """Run cmd; return (stdout, stderr, wall seconds, the child's own peak RSS in MiB, exit
+    code). stderr goes to a temporary file so that neither pipe can fill and block. After
+    `timeout` seconds the child is killed (HiGHS on large instances can run far past its
+    time limit)."""
     start = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out_chunks, err_chunks = [], []
-    # Small outputs: read after exit is safe only if pipes do not fill; read them fully.
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - start
-    return out.decode(), err.decode(), wall, usage.ru_maxrss / 1024.0, p.returncode
+    with tempfile.TemporaryFile() as err_file, tempfile.TemporaryFile() as out_file:
+        p = subprocess.Popen(cmd, stdout=out_file, stderr=err_file)
+        timer = None
+        if timeout:
+            timer = threading.Timer(timeout, p.kill)
+            timer.start()
+        _, status, usage = os.wait4(p.pid, 0)
+        if timer:
+            timer.cancel()
+        out_file.seek(0)
+        out = out_file.read()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - start
+        err_file.seek(0)
+        err = err_file.read()
+    return out.decode(), err.decode(errors="replace"), wall, usage.ru_maxrss / 1024.0, p.returncode
 
 
 def check(instance, solution):
-    out, err, _, code = run([sys.executable, str(SHARED / "check_solution.py"), str(instance), str(solution)])
+    out, err, _, _ = run([sys.executable, str(SHARED / "check_solution.py"), str(instance), str(solution)])
     try:
         return json.loads(out)
     except ValueError:
@@ -82,7 +86,7 @@ def last_json_line(text):
 def has_anchors(python):
     if not Path(python).exists():
         return False
-    out, _, _, code = run([python, "-c", "import ortools, highspy"])
+    _, _, _, code = run([python, "-c", "import ortools, highspy"])
     return code == 0
 
 
@@ -107,6 +111,10 @@ def main():
     ap.add_argument("--no-anchors", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1, help="Circle's search seed")
+    ap.add_argument("--anchor-timeout", type=float, default=300,
+                    help="kill an anchor after this many seconds of wall clock (model building included)")
+    ap.add_argument("--reference", type=float, default=60,
+                    help="also run CP-SAT this long on small/medium for the proven optimum (0: skip)")
     a = ap.parse_args()
 
     anchors = not a.no_anchors and has_anchors(a.python)
@@ -139,12 +147,19 @@ def main():
                     sol = OUT / f"{size}-{seed}.{solver}.json"
                     out, err, wall, rss, code = run_measured(
                         [a.python, str(SHARED / "place_anchor.py"), solver, str(inst), "--time-limit", str(limit),
-                         "--out", str(sol)])
+                         "--out", str(sol)], timeout=a.anchor_timeout)
                     line = last_json_line(out)
-                    checked = check(inst, sol) if code == 0 else {"feasible": False, "error": err.strip()[-300:]}
-                    row[solver] = {"limit": limit, "wall": round(wall, 3), "reported": line, "checked": checked}
+                    checked = check(inst, sol) if code == 0 else {"feasible": False, "error": err.strip()[-300:] or f"exit {code}"}
+                    row[solver] = {"limit": limit, "wall": round(wall, 3), "reported": line, "checked": checked,
+                                   "exit": code}
                 out, err, wall, rss, code = run_measured([a.python, str(SHARED / "place_anchor.py"), "bound", str(inst)])
                 row["lp"] = last_json_line(out)
+                if a.reference and size != "large":
+                    # CP-SAT with a long limit: the proven optimum, to say "optimal" honestly.
+                    out, err, wall, rss, code = run_measured(
+                        [a.python, str(SHARED / "place_anchor.py"), "cpsat", str(inst), "--time-limit",
+                         str(a.reference)])
+                    row["reference"] = last_json_line(out)
             results.append(row)
             log.write(json.dumps(row) + "\n")
             log.flush()
@@ -157,7 +172,7 @@ def main():
     head = ["instance", "Circle limit", "Circle score", "Circle s", "peak MiB", "proven"]
     if anchors:
         head += ["CP-SAT score", "CP-SAT s", "HiGHS score", "HiGHS s", "anchor limit", "LP bound",
-                 "Circle gap to LP", "CP-SAT gap to LP"]
+                 "Circle gap to LP", "CP-SAT gap to LP", "optimum (CP-SAT, long)"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in results:
@@ -169,10 +184,25 @@ def main():
             if anchors:
                 cp, hi = row.get("cpsat"), row.get("highs")
                 gap = lambda v: None if v is None or lp is None else f"{100 * (lp - v) / abs(lp):.2f}%"
-                cells += [fmt(score(cp)), fmt(cp["reported"].get("seconds")) if cp else "–",
-                          fmt(score(hi)), fmt(hi["reported"].get("seconds")) if hi else "–",
+                def anchor(e):
+                    if not e:
+                        return ["–", "–"]
+                    if e.get("exit") not in (0, None):
+                        return [f"none (killed at {e['wall']:.0f} s wall)", "–"]
+                    secs = fmt(e["reported"].get("seconds"))
+                    if score(e) is None:
+                        return [f"none ({e['reported'].get('status', '?')})", secs]
+                    return [fmt(score(e)), secs]
+                cells += anchor(cp) + anchor(hi) + [
                           f"{cp['limit']:g} s" if cp else "–",
                           fmt(lp if lp is None else round(lp)), fmt(gap(s)), fmt(gap(score(cp)))]
+                ref = row.get("reference")
+                if ref and ref.get("status") == "OPTIMAL":
+                    cells.append(f"{round(ref['objective'])} ({ref['seconds']:.1f} s)")
+                elif ref:
+                    cells.append(f"≤ {round(ref['bound'])} (not proven)")
+                else:
+                    cells.append("–")
             print("| " + " | ".join(str(x) for x in cells) + " |")
 
 

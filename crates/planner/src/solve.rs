@@ -1,12 +1,23 @@
-//! The solver entry point: split into components, construct from current placements,
-//! anneal each component (exactly search the small ones), bound, explain.
+//! The solver entry point. The problem is split into components (clients and groups that
+//! share no eligible pair never interact), and each component goes through:
 //!
-//! Determinism: the work done is fixed by an iteration budget derived from the time limit
-//! (`ITERATIONS_PER_SECOND` × seconds, spread over components by size), and each component
-//! draws from its own stream of the seed. The wall clock is only a safety cap: if a slow
-//! machine reaches the time limit before the budget is spent, the run stops early, the
-//! report says `timed_out`, and only then can the result differ between runs. The thread
-//! count only changes how components are spread over threads, never their results.
+//! 1. two constructions — the current placements kept where still feasible, and the best
+//!    responses at the seat prices of a Lagrangian relaxation — and the better is kept;
+//! 2. exhaustive branch and bound when the component is small (a finished search proves it
+//!    optimal);
+//! 3. ejection chains (augmenting paths of the transportation problem underneath, checked
+//!    against the side rules), reshaping (open/close a group, repair, keep if better),
+//!    cold annealing, exact large-neighbourhood steps on a few groups, chains again;
+//! 4. the relaxation again against the final score, for the bound.
+//!
+//! Determinism: the work is fixed by a budget (`ITERATIONS_PER_SECOND` × seconds × threads,
+//! spread over components by size; every phase stops early when it reaches the bound), and
+//! each component draws from its own stream of the seed, so the same instance, seed,
+//! thread count and time limit give the same solution. The wall clock is a cap: when a
+//! component reaches its share of the time (or the limit) before its budget, it stops, the
+//! report says `timed_out`, and only then can two runs differ. On the benchmark machine
+//! (2 cores) medium instances finish their budget in about half the limit; large ones run
+//! into the cap — there the result depends on the machine's speed.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,7 +45,7 @@ pub struct SolveOptions {
     pub threads: usize,
     /// Wall-clock cap; also sets the default iteration budget.
     pub time_limit: Duration,
-    /// Total annealing moves; `None` derives it from `time_limit`.
+    /// Search budget per thread, in annealing moves; `None` derives it from `time_limit`.
     pub iterations: Option<u64>,
 }
 

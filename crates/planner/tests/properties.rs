@@ -129,7 +129,7 @@ proptest! {
 }
 
 #[test]
-fn the_same_seed_gives_the_same_solution_for_any_thread_count() {
+fn the_same_seed_and_thread_count_give_the_same_solution() {
     let s = Spec {
         groups: vec![
             (2, 4, vec![(0, 540, 60)]),
@@ -149,7 +149,10 @@ fn the_same_seed_gives_the_same_solution_for_any_thread_count() {
         time_limit: Duration::from_secs(30),
         iterations: Some(5_000),
     };
-    let a = solve(&p, &opts(1));
-    let b = solve(&p, &opts(2));
-    assert_eq!(a.solution, b.solution);
+    for threads in [1, 2] {
+        let a = solve(&p, &opts(threads));
+        let b = solve(&p, &opts(threads));
+        assert_eq!(a.solution, b.solution);
+        assert!(!a.timed_out);
+    }
 }

@@ -40,15 +40,21 @@ fn check(size: &str, seed: u32, iterations: u64, must_prove: bool) {
     );
     let instance: Instance = serde_json::from_slice(&out.stdout).unwrap();
     let problem = Problem::new(instance).unwrap();
-    let report = solve(
-        &problem,
-        &SolveOptions {
-            seed: 1,
-            threads: 2,
-            time_limit: Duration::from_secs(60),
-            iterations: Some(iterations),
-        },
+    let options = SolveOptions {
+        seed: 1,
+        threads: 2,
+        time_limit: Duration::from_secs(60),
+        iterations: Some(iterations),
+    };
+    let report = solve(&problem, &options);
+    assert!(
+        !report.timed_out,
+        "{size}-{seed}: budget not spent within 60 s"
     );
+    if size == "medium" && seed == 1 {
+        // Same instance, seed, threads and budget: same solution.
+        assert_eq!(solve(&problem, &options).solution, report.solution);
+    }
     let dir = scratch_dir();
     let inst_path = dir.join(format!("{size}-{seed}.json"));
     let sol_path = dir.join(format!("{size}-{seed}.sol.json"));
