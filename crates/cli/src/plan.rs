@@ -68,6 +68,7 @@ fn solve(args: SolveArgs) -> Result<()> {
         // The search budget follows the limit as given, so that the same limit and seed
         // give the same work however long reading took.
         iterations: Some((args.time_limit * circle_planner::ITERATIONS_PER_SECOND as f64) as u64),
+        exhaustive: true,
     };
     let report = circle_planner::solve(&problem, &options);
     let out = serde_json::to_string(&report.solution).context("cannot encode the solution")?;

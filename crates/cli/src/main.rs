@@ -1,0 +1,339 @@
+//! `circle`: run a clinic's group therapy program.
+//!
+//! Settings come from defaults, then an optional TOML file (`--config`), then `CIRCLE_…`
+//! environment variables, then command-line flags. Defaults are safe: listen on
+//! 127.0.0.1 only, and never create a database by accident.
+
+mod demo;
+mod plan;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use circle_app::{App, AppSettings, SystemClock};
+use circle_domain::ids::{ClientId, ClinicianId};
+use circle_domain::text::Email;
+use circle_domain::user::Role;
+use circle_store::{OpenMode, Store};
+use clap::{Parser, Subcommand};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "circle",
+    version,
+    about = "Circle runs a clinic's group therapy program: programs, groups, \
+    intake, the weekly plan, sessions, notes, measures — confidentially."
+)]
+struct Cli {
+    /// A TOML settings file (keys: database_url, listen, clinic_time_zone).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the web interface and JSON API.
+    Serve {
+        /// Start with the synthetic demo clinic (creates and seeds the database if new;
+        /// default database sqlite://circle-demo.db).
+        #[arg(long)]
+        demo: bool,
+        /// Database URL: sqlite://FILE or postgres://USER@HOST/DB (env CIRCLE_DATABASE_URL).
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// Address to listen on (env CIRCLE_LISTEN; default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Create the database if needed and apply pending migrations.
+    Migrate {
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+    },
+    /// Seed the synthetic demo clinic (and its demo accounts) into a new database.
+    Demo {
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+    },
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The placement optimizer.
+    #[command(subcommand)]
+    Plan(plan::PlanCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// admin, director, clinician, intake or client.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input (required: passwords never go in argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The clinician record this account belongs to (clinician and director roles).
+        #[arg(long)]
+        clinician_id: Option<i64>,
+        /// The client record this account belongs to (client role).
+        #[arg(long)]
+        client_id: Option<i64>,
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+    },
+}
+
+/// Typed settings: defaults → TOML file → `CIRCLE_*` environment → flags.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Settings {
+    database_url: Option<String>,
+    listen: String,
+    clinic_time_zone: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            listen: "127.0.0.1:8080".to_owned(),
+            clinic_time_zone: "America/New_York".to_owned(),
+        }
+    }
+}
+
+fn load_settings(config: Option<&PathBuf>) -> Result<Settings> {
+    let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+    if let Some(path) = config {
+        if !path.exists() {
+            bail!("the settings file {} does not exist", path.display());
+        }
+        fig = fig.merge(Toml::file(path));
+    }
+    fig.merge(Env::prefixed("CIRCLE_"))
+        .extract()
+        .context("invalid settings (check the TOML file and CIRCLE_* variables)")
+}
+
+/// The demo accounts `--demo` creates; documented in the README.
+pub const DEMO_PASSWORD: &str = "circle-demo-2026";
+const DEMO_DB: &str = "sqlite://circle-demo.db";
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CIRCLE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = load_settings(cli.config.as_ref())?;
+    match cli.command {
+        Command::Plan(cmd) => plan::run(cmd),
+        other => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?
+            .block_on(run(other, settings)),
+    }
+}
+
+fn database_url(
+    flag: Option<String>,
+    settings: &Settings,
+    fallback: Option<&str>,
+) -> Result<String> {
+    flag.or_else(|| settings.database_url.clone())
+        .or_else(|| fallback.map(str::to_owned))
+        .ok_or_else(|| anyhow!("no database: pass --db sqlite://circle.db (or postgres://…) or set CIRCLE_DATABASE_URL"))
+}
+
+fn app_settings(settings: &Settings) -> Result<AppSettings> {
+    let tz = jiff::tz::TimeZone::get(&settings.clinic_time_zone).map_err(|_| {
+        anyhow!("clinic_time_zone must be an IANA time zone such as America/New_York")
+    })?;
+    Ok(AppSettings {
+        clinic_time_zone: tz,
+        ..AppSettings::default()
+    })
+}
+
+async fn open(url: &str, mode: OpenMode) -> Result<Store> {
+    let store = Store::connect(url, mode).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn run(command: Command, settings: Settings) -> Result<()> {
+    match command {
+        Command::Serve { demo, db, listen } => {
+            let url = database_url(db, &settings, demo.then_some(DEMO_DB))?;
+            let mode = if demo {
+                OpenMode::CreateIfMissing
+            } else {
+                OpenMode::MustExist
+            };
+            let store = open(&url, mode).await?;
+            let app = App::new(
+                store.clone(),
+                Arc::new(SystemClock),
+                app_settings(&settings)?,
+            );
+            if demo {
+                seed_demo_if_empty(&store, &app).await?;
+            }
+            let listen: SocketAddr = listen
+                .unwrap_or(settings.listen)
+                .parse()
+                .context("--listen must be an address such as 127.0.0.1:8080")?;
+            let server = circle_web::Application::build(app, listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let addr = server.local_addr()?;
+            println!("Circle is running at http://{addr}/");
+            println!("  API: http://{addr}/api/v1/openapi.json · health: http://{addr}/healthz");
+            if demo {
+                print_demo_accounts();
+            }
+            server
+                .run_until_stopped(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            Ok(())
+        }
+        Command::Migrate { db } => {
+            let url = database_url(db, &settings, None)?;
+            open(&url, OpenMode::CreateIfMissing).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Demo { db } => {
+            let url = database_url(db, &settings, Some(DEMO_DB))?;
+            let store = open(&url, OpenMode::CreateIfMissing).await?;
+            let app = App::new(
+                store.clone(),
+                Arc::new(SystemClock),
+                app_settings(&settings)?,
+            );
+            if !seed_demo_if_empty(&store, &app).await? {
+                bail!("the database already has users; the demo seeds only an empty database");
+            }
+            print_demo_accounts();
+            Ok(())
+        }
+        Command::User(UserCommand::Create {
+            email,
+            role,
+            password_stdin: _,
+            clinician_id,
+            client_id,
+            db,
+        }) => {
+            let url = database_url(db, &settings, None)?;
+            let store = Store::connect(&url, OpenMode::MustExist).await?;
+            let app = App::new(store, Arc::new(SystemClock), app_settings(&settings)?);
+            let role = Role::parse(&role).ok_or_else(|| {
+                anyhow!("--role must be one of admin, director, clinician, intake, client")
+            })?;
+            let email = Email::parse(&email).map_err(|rule| anyhow!("--email {rule}"))?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let user = app
+                .create_user(
+                    &email,
+                    password,
+                    role,
+                    clinician_id.map(ClinicianId),
+                    client_id.map(ClientId),
+                )
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            println!("created user {} with role {}", user.id, user.role);
+            Ok(())
+        }
+        Command::Plan(_) => unreachable!("handled before the runtime starts"),
+    }
+}
+
+/// Seeds the demo clinic and its accounts into a database without users. Returns whether
+/// it seeded.
+async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
+    if app.user_count().await.map_err(|e| anyhow!("{e}"))? > 0 {
+        return Ok(false);
+    }
+    let started = std::time::Instant::now();
+    let summary = demo::seed(store, app.today()).await?;
+    let accounts: [(&str, Role, Option<ClinicianId>, Option<ClientId>); 5] = [
+        ("admin@demo.circle.test", Role::Admin, None, None),
+        (
+            "director@demo.circle.test",
+            Role::Director,
+            Some(summary.director_clinician),
+            None,
+        ),
+        (
+            "clinician@demo.circle.test",
+            Role::Clinician,
+            Some(summary.clinician_clinician),
+            None,
+        ),
+        ("intake@demo.circle.test", Role::Intake, None, None),
+        (
+            "client@demo.circle.test",
+            Role::Client,
+            None,
+            Some(summary.client_client),
+        ),
+    ];
+    for (email, role, clinician, client) in accounts {
+        let email = Email::parse(email).map_err(|e| anyhow!(e))?;
+        app.create_user(&email, DEMO_PASSWORD, role, clinician, client)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    eprintln!(
+        "seeded the demo clinic in {:.1}s: {} programs, {} groups, {} clinicians, {} clients, {} sessions, {} attendance records",
+        started.elapsed().as_secs_f64(),
+        summary.programs,
+        summary.groups,
+        summary.clinicians,
+        summary.clients,
+        summary.sessions,
+        summary.attendance
+    );
+    Ok(true)
+}
+
+fn print_demo_accounts() {
+    println!("Demo clinic (synthetic data). Sign in with any of these, password {DEMO_PASSWORD}:");
+    for (email, role) in [
+        ("director@demo.circle.test", "program director"),
+        (
+            "clinician@demo.circle.test",
+            "clinician (group facilitator)",
+        ),
+        ("intake@demo.circle.test", "intake coordinator"),
+        ("admin@demo.circle.test", "administrator"),
+        ("client@demo.circle.test", "client"),
+    ] {
+        println!("  {email:<30} {role}");
+    }
+    println!(
+        "  e.g. curl -s -X POST -H 'content-type: application/json' -d '{{\"email\":\"director@demo.circle.test\",\"password\":\"{DEMO_PASSWORD}\"}}' http://HOST/api/v1/auth/login"
+    );
+}

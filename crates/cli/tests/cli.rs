@@ -1,0 +1,273 @@
+//! The `circle` binary as a newcomer meets it: `--help`, `serve --demo` answering within
+//! seconds on SQLite or PostgreSQL (whichever `TEST_DATABASE_URL` selects), the size rule on
+//! the demo clinic's full group, `user create`, and no database created by a typo.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_circle");
+
+/// A database URL for this test: a fresh SQLite file, or a fresh PostgreSQL database.
+async fn fresh_db(dir: &tempfile::TempDir, name: &str) -> (String, Option<circle_testkit::TestDb>) {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            // TestDb creates (and later drops) a database of its own and migrates it.
+            let db = circle_testkit::TestDb::new().await;
+            (db.url.clone(), Some(db))
+        }
+        _ => (
+            format!("sqlite://{}", dir.path().join(name).display()),
+            None,
+        ),
+    }
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `circle serve` with `args` on port 0 and waits for the address it prints.
+fn serve(args: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("serve prints its address").unwrap();
+    let base = first
+        .split("http://")
+        .nth(1)
+        .map(|rest| format!("http://{}", rest.trim_end_matches('/')))
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for cmd in ["serve", "migrate", "demo", "user", "plan"] {
+        assert!(text.contains(cmd), "--help does not mention {cmd}");
+    }
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("--demo") && text.contains("--db") && text.contains("--listen"));
+}
+
+#[test]
+fn a_typo_in_the_database_path_never_creates_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clinci.db");
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--db",
+            &format!("sqlite://{}", path.display()),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("circle migrate"),
+        "the error says how to fix it: {err}"
+    );
+    assert!(!path.exists());
+    let out = Command::new(BIN)
+        .args(["migrate", "--db", "mysql://localhost/x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("sqlite:// or postgres://")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_clinic_serves_and_refuses_a_thirteenth_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _db) = fresh_db(&dir, "demo.db").await;
+    let server = serve(&["--demo", "--db", &url]);
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+
+    let login: Value = http
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&json!({"email": "director@demo.circle.test", "password": "circle-demo-2026"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"]
+        .as_str()
+        .expect("the demo director signs in")
+        .to_owned();
+    let get = |path: String| {
+        let (http, token, base) = (http.clone(), token.clone(), server.base.clone());
+        async move {
+            http.get(format!("{base}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let groups = get("/api/v1/groups?limit=200".to_owned()).await;
+    let groups = groups["items"].as_array().unwrap().clone();
+    assert!(
+        groups.len() >= 8,
+        "the demo has a realistic number of groups"
+    );
+
+    // Find the group that is exactly full.
+    let mut full = None;
+    for g in &groups {
+        let members = get(format!("/api/v1/groups/{}/memberships?limit=200", g["id"])).await;
+        let active: Vec<i64> = members["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["end_date"].is_null())
+            .map(|m| m["client_id"].as_i64().unwrap())
+            .collect();
+        if active.len() == 12 && g["max_size"] == 12 {
+            full = Some((g.clone(), active));
+            break;
+        }
+    }
+    let (group, members) = full.expect("the demo clinic has a full group of 12");
+
+    // An eligible newcomer: at a level the group accepts, not already a member.
+    let clients = get("/api/v1/clients?limit=200".to_owned()).await;
+    let levels = group["eligible_levels"].as_array().unwrap();
+    let newcomer = clients["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            levels.contains(&c["current_level"]) && !members.contains(&c["id"].as_i64().unwrap())
+        })
+        .expect("an eligible client outside the full group")["id"]
+        .as_i64()
+        .unwrap();
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("America/New_York").unwrap())
+        .date();
+    let r = http
+        .post(format!(
+            "{}/api/v1/groups/{}/memberships",
+            server.base, group["id"]
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"client_id": newcomer, "start_date": today.to_string()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CONFLICT);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "group_full", "{problem}");
+    let after = get(format!(
+        "/api/v1/groups/{}/memberships?limit=200",
+        group["id"]
+    ))
+    .await;
+    let active = after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["end_date"].is_null())
+        .count();
+    assert_eq!(active, 12);
+}
+
+#[tokio::test]
+async fn user_create_reads_the_password_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _db) = fresh_db(&dir, "users.db").await;
+    let status = Command::new(BIN)
+        .args(["migrate", "--db", &url])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let create = |password: &str| {
+        let mut child = Command::new(BIN)
+            .args([
+                "user",
+                "create",
+                "--email",
+                "new.director@example.test",
+                "--role",
+                "director",
+                "--password-stdin",
+                "--db",
+                &url,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = create("too-short\n");
+    assert!(!short.status.success());
+    let err = String::from_utf8(short.stderr).unwrap();
+    assert!(
+        err.contains("password") && !err.contains("too-short"),
+        "{err}"
+    );
+    let ok = create("a-long-enough-password\n");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let again = create("a-long-enough-password\n");
+    assert!(!again.status.success(), "an email is used once");
+}
