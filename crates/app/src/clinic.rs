@@ -26,6 +26,8 @@ use jiff::civil::Date;
 use crate::{Actor, App, AppResult, CLINICAL, Page, PageRequest, STAFF};
 
 const DESIGNERS: &[Role] = &[Role::Director];
+/// How far ahead sessions are materialised from the weekly schedules.
+pub const HORIZON_WEEKS: u32 = 4;
 const REGISTRARS: &[Role] = &[Role::Director, Role::Intake];
 const CONFIG: &[Role] = &[Role::Director, Role::Admin];
 
@@ -199,12 +201,78 @@ impl App {
 
     // Groups and memberships.
 
+    /// Creates a group and materialises its sessions for the rolling horizon, so the new
+    /// group is on the calendar at once.
     pub async fn create_group(&self, actor: &Actor, new: &NewGroup) -> AppResult<Group> {
         actor.require(DESIGNERS)?;
-        Ok(self
+        let group = self
             .store
             .create_group(new, self.today(), self.now())
-            .await?)
+            .await?;
+        if let Err(e) = self.extend_group_horizon(group.id).await {
+            tracing::warn!(group.id = %group.id, error = %e, "new group's horizon is short");
+        }
+        Ok(group)
+    }
+
+    /// Keeps every group's sessions materialised `HORIZON_WEEKS` ahead (run at start-up and
+    /// periodically by `circle serve`). Returns how many groups could not be extended; each
+    /// is logged by id with the rule that stopped it (typically a lead's license expiring
+    /// within the horizon: the weeks before the expiry are still scheduled).
+    pub async fn extend_horizon(&self) -> AppResult<usize> {
+        let mut failed = 0;
+        let mut page = PageRequest {
+            after: 0,
+            limit: 200,
+        };
+        loop {
+            let groups = self.store.list_groups(None, page).await?;
+            for g in &groups.items {
+                if let Err(e) = self.extend_group_horizon(g.id).await {
+                    failed += 1;
+                    tracing::warn!(group.id = %g.id, error = %e, "could not extend the session horizon");
+                }
+            }
+            match groups.next_after {
+                Some(after) => page.after = after,
+                None => break,
+            }
+        }
+        Ok(failed)
+    }
+
+    async fn extend_group_horizon(&self, group: GroupId) -> AppResult<()> {
+        let req = MaterializeRequest {
+            from: self.today(),
+            weeks: HORIZON_WEEKS,
+        };
+        match self
+            .store
+            .materialize_sessions(group, &req, self.now())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(circle_store::StoreError::Domain(DomainError::Conflict(c)))
+                if c.rule == circle_domain::Rule::LicenseNotActive =>
+            {
+                // Week by week, so the weeks before an expiry are still scheduled.
+                let mut from = self.today();
+                for _ in 0..HORIZON_WEEKS {
+                    let week = MaterializeRequest { from, weeks: 1 };
+                    if self
+                        .store
+                        .materialize_sessions(group, &week, self.now())
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    from = from.saturating_add(jiff::Span::new().days(7));
+                }
+                Err(DomainError::Conflict(c).into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn group(&self, actor: &Actor, id: GroupId) -> AppResult<Group> {

@@ -5,6 +5,8 @@
 pub mod auth;
 mod clinic;
 
+pub use clinic::HORIZON_WEEKS;
+
 use std::sync::Arc;
 
 use circle_domain::DomainError;

@@ -193,6 +193,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             if demo {
                 seed_demo_if_empty(&store, &app).await?;
             }
+            spawn_horizon_keeper(app.clone());
             let listen: SocketAddr = listen
                 .unwrap_or(settings.listen)
                 .parse()
@@ -268,6 +269,26 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
         }
         Command::Plan(_) => unreachable!("handled before the runtime starts"),
     }
+}
+
+/// Keeps sessions materialised ahead of time: now, then every six hours.
+fn spawn_horizon_keeper(app: App) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
+        loop {
+            every.tick().await;
+            match app.extend_horizon().await {
+                Ok(0) => tracing::info!(
+                    weeks = circle_app::HORIZON_WEEKS,
+                    "session horizon extended"
+                ),
+                Ok(failed) => {
+                    tracing::warn!(failed, "session horizon extended except for some groups")
+                }
+                Err(e) => tracing::error!(error = %e, "extending the session horizon failed"),
+            }
+        }
+    });
 }
 
 /// Seeds the demo clinic and its accounts into a database without users. Returns whether

@@ -598,5 +598,51 @@ async fn sessions_attendance_and_cancellation_through_the_api() {
             &format!("/api/v1/groups/{group}/sessions?from=2026-05-01&until=2026-06-01"),
         )
         .await;
-    assert_eq!((s, listed.as_array().unwrap().len()), (StatusCode::OK, 2));
+    // Creating the group already materialised the four-week horizon; materialising again
+    // added nothing.
+    assert_eq!((s, listed.as_array().unwrap().len()), (StatusCode::OK, 4));
+}
+
+#[tokio::test]
+async fn a_new_group_is_on_the_calendar_for_the_horizon_but_not_past_its_leads_license() {
+    let t = spawn_app().await;
+    let dir = director(&t).await;
+    let (program, _) = iop_group(&t, &dir).await;
+    let (_, lead) = t
+        .post(&dir, "/api/v1/clinicians", json!({"given_name": "Soon", "family_name": "Expiring",
+            "email": "expiring@example.test",
+            "licenses": [{"kind": "lcsw", "number": "L-200", "state": "MA", "issued_on": "2020-01-01", "expires_on": "2026-05-15"}]}))
+        .await;
+    let (s, group) = t
+        .post(
+            &dir,
+            "/api/v1/groups",
+            json!({
+            "program_id": program, "name": "Thursday skills", "kind": "skills", "modality": "cbt",
+            "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+            "meetings": [{"weekday": "thursday", "start": "18:00", "minutes": 60}],
+            "lead_facilitator_id": lead["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{group}");
+    let (_, sessions) = t
+        .get(
+            &dir,
+            &format!(
+                "/api/v1/groups/{}/sessions?from=2026-05-04&until=2026-06-01",
+                group["id"]
+            ),
+        )
+        .await;
+    let dates: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["local_date"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dates,
+        ["2026-05-07", "2026-05-14"],
+        "sessions stop before the license expires"
+    );
 }
