@@ -26,6 +26,7 @@ fn main() -> Result<()> {
         threads,
         time_limit: Duration::from_secs_f64(secs),
         iterations: None,
+        exhaustive: true,
     };
     let report = circle_planner::solve(&problem, &options);
     let t2 = std::time::Instant::now();

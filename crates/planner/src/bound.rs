@@ -129,6 +129,10 @@ fn client_best(
         }
         s
     };
+    if pairs.len() > 256 {
+        // Too deep to search on a worker thread's stack: the valid over-estimate.
+        return suffix_pos[0] + m.unmet_value(c, suffix_min[0].min(m.c_max[c])) as f64;
+    }
     #[allow(clippy::too_many_arguments, reason = "a local recursive helper")]
     fn dfs(
         m: &Model,

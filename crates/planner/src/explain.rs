@@ -107,7 +107,10 @@ pub(crate) fn shortfalls(problem: &Problem, assignments: &[(usize, usize)]) -> V
                 max_minutes: client.max_minutes,
             });
         }
+        // The search recurses once per eligible group; past a few hundred it is skipped
+        // (the reason is then simply not claimed).
         if !eligible[c].is_empty()
+            && eligible[c].len() <= 256
             && let Some(reach) = reachable_minutes(problem, &eligible[c], client.max_minutes)
             && reach < client.required_minutes
         {

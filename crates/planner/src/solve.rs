@@ -47,6 +47,9 @@ pub struct SolveOptions {
     pub time_limit: Duration,
     /// Search budget per thread, in annealing moves; `None` derives it from `time_limit`.
     pub iterations: Option<u64>,
+    /// Search small components exhaustively (and prove them optimal). Off only to exercise
+    /// the heuristics on small instances in tests.
+    pub exhaustive: bool,
 }
 
 impl Default for SolveOptions {
@@ -56,6 +59,7 @@ impl Default for SolveOptions {
             threads: 1,
             time_limit: Duration::from_secs(1),
             iterations: None,
+            exhaustive: true,
         }
     }
 }
@@ -110,10 +114,11 @@ fn solve_component(
     m: &Model,
     current: &[bool],
     iterations: u64,
-    seed: u64,
+    options: &SolveOptions,
     index: usize,
     deadline: Instant,
 ) -> ComponentResult {
+    let seed = options.seed;
     let started = Instant::now();
     let mut rng = Rng::new(seed, index as u64 + 1);
     let from_current = State::construct(m, current);
@@ -143,7 +148,7 @@ fn solve_component(
     let mut proven = false;
     let mut timed_out = false;
     let (mut x, mut value) = (start.x.clone(), start.value);
-    if upper > value {
+    if upper > value && options.exhaustive {
         // Small components: exhaustive search first; search further only if it cannot
         // finish.
         if let Some((ex, ev, done)) = exact::branch_and_bound(m, &x, value, deadline) {
@@ -265,7 +270,7 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
             let remaining = deadline.saturating_duration_since(now);
             let part = (threads as f64 * m.n_pairs() as f64 / pairs_left[k].max(1) as f64).min(1.0);
             let own = deadline.min(now + remaining.mul_f64(part));
-            let r = solve_component(m, &currents[i], iterations, options.seed, i, own);
+            let r = solve_component(m, &currents[i], iterations, options, i, own);
             if let Ok(mut slot) = results[i].lock() {
                 *slot = Some(r);
             }

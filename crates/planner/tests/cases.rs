@@ -50,6 +50,7 @@ fn run(p: &Problem) -> SolveReport {
             threads: 1,
             time_limit: Duration::from_secs(10),
             iterations: Some(20_000),
+            exhaustive: true,
         },
     );
     assert!(r.evaluation.feasible, "{:?}", r.evaluation.violations);

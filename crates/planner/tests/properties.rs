@@ -107,13 +107,15 @@ fn brute_force(p: &Problem) -> i64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn solutions_are_feasible_scored_right_and_never_beat_the_optimum(s in spec(), seed in 0u64..1000) {
+    fn solutions_are_feasible_scored_right_and_never_beat_the_optimum(
+        s in spec(), seed in 0u64..1000, exhaustive in any::<bool>(),
+    ) {
         let p = to_problem(&s);
         let r = solve(&p, &SolveOptions {
-            seed, threads: 1 + (seed % 2) as usize, time_limit: Duration::from_secs(30), iterations: Some(3_000),
+            seed, threads: 1 + (seed % 2) as usize, time_limit: Duration::from_secs(30), iterations: Some(3_000), exhaustive,
         });
         prop_assert!(r.evaluation.feasible, "{:?}", r.evaluation.violations);
         prop_assert_eq!(&evaluate(&p, &r.solution), &r.evaluation);
@@ -148,6 +150,7 @@ fn the_same_seed_and_thread_count_give_the_same_solution() {
         threads,
         time_limit: Duration::from_secs(30),
         iterations: Some(5_000),
+        exhaustive: true,
     };
     for threads in [1, 2] {
         let a = solve(&p, &opts(threads));

@@ -43,13 +43,16 @@ fn check(size: &str, seed: u32, iterations: u64, must_prove: bool) {
     let options = SolveOptions {
         seed: 1,
         threads: 2,
-        time_limit: Duration::from_secs(60),
+        // Generous: the budget, not the clock, must end the search for the determinism
+        // check below to mean anything, even on a loaded machine in a debug build.
+        time_limit: Duration::from_secs(600),
         iterations: Some(iterations),
+        exhaustive: true,
     };
     let report = solve(&problem, &options);
     assert!(
         !report.timed_out,
-        "{size}-{seed}: budget not spent within 60 s"
+        "{size}-{seed}: budget not spent within the time limit"
     );
     if size == "medium" && seed == 1 {
         // Same instance, seed, threads and budget: same solution.
@@ -119,7 +122,7 @@ fn small_instances_agree_with_the_checker_and_are_proven_optimal() {
 #[test]
 fn medium_instances_agree_with_the_checker() {
     for seed in 1..=2 {
-        check("medium", seed, 200_000, false);
+        check("medium", seed, 40_000, false);
     }
 }
 
