@@ -109,12 +109,6 @@ pub(crate) fn components(problem: &Problem) -> Vec<Model> {
         seps_of[a].push(b);
         seps_of[b].push(a);
     }
-    let current_set: std::collections::HashSet<(usize, usize)> = problem
-        .current
-        .iter()
-        .enumerate()
-        .flat_map(|(c, gs)| gs.iter().map(move |&g| (c, g)))
-        .collect();
     let w = problem.instance.weights;
     // Days each group meets on: groups with no day in common cannot overlap, which settles
     // most pairs without looking at the meetings.
@@ -124,10 +118,13 @@ pub(crate) fn components(problem: &Problem) -> Vec<Model> {
         .iter()
         .map(|g| g.meetings.iter().fold(0u8, |acc, m| acc | 1 << (m.day & 7)))
         .collect();
+    // Global → local indices, reset after each component (plain vectors: this runs once per
+    // pair on instances of 10^5 pairs, where hashing showed up in profiles).
+    let mut local_group = vec![u32::MAX; n_g];
+    let mut local_client = vec![u32::MAX; n_c];
     let mut models = Vec::with_capacity(members.len());
     for clients in members {
-        let mut local_group = std::collections::HashMap::new();
-        let mut groups = Vec::new();
+        let mut groups: Vec<usize> = Vec::new();
         let mut m = Model {
             clients: Vec::with_capacity(clients.len()),
             groups: Vec::new(),
@@ -146,24 +143,23 @@ pub(crate) fn components(problem: &Problem) -> Vec<Model> {
             p_sep: Vec::new(),
             w_unmet: w.unmet_minute,
         };
-        let mut local_pair = std::collections::HashMap::new();
         for (lc, &c) in clients.iter().enumerate() {
+            local_client[c] = lc as u32;
             let client = &problem.instance.clients[c];
             m.clients.push(c);
             m.c_req.push(client.required_minutes);
             m.c_max.push(client.max_minutes);
             for &pi in &by_client[c] {
                 let pair = problem.pairs[pi];
-                let lg = *local_group.entry(pair.group).or_insert_with(|| {
+                if local_group[pair.group] == u32::MAX {
+                    local_group[pair.group] = groups.len() as u32;
                     groups.push(pair.group);
-                    groups.len() - 1
-                });
-                let lp = m.p_client.len();
-                local_pair.insert((c, pair.group), lp as u32);
+                }
+                let lg = local_group[pair.group];
                 m.p_client.push(lc as u32);
                 m.p_group.push(lg as u32);
                 m.p_minutes.push(problem.group_minutes[pair.group]);
-                let kept = if current_set.contains(&(c, pair.group)) {
+                let kept = if problem.current[c].contains(&pair.group) {
                     w.continuity_break
                 } else {
                     0
@@ -204,13 +200,24 @@ pub(crate) fn components(problem: &Problem) -> Vec<Model> {
             }
             let gc = m.clients[c];
             for &other in &seps_of[gc] {
+                // Both in this component (a shared group would put them there).
+                let lo = local_client[other];
+                if lo == u32::MAX {
+                    continue;
+                }
+                let theirs = m.pairs_of(lo as usize);
                 for p in range.clone() {
-                    let g = m.groups[m.p_group[p] as usize];
-                    if let Some(&q) = local_pair.get(&(other, g)) {
-                        m.p_sep[p].push(q);
+                    if let Some(q) = theirs.clone().find(|&q| m.p_group[q] == m.p_group[p]) {
+                        m.p_sep[p].push(q as u32);
                     }
                 }
             }
+        }
+        for &g in &m.groups {
+            local_group[g] = u32::MAX;
+        }
+        for &c in &m.clients {
+            local_client[c] = u32::MAX;
         }
         models.push(m);
     }
