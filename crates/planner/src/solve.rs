@@ -122,7 +122,10 @@ fn solve_component(
     let started = Instant::now();
     let mut rng = Rng::new(seed, index as u64 + 1);
     let from_current = State::construct(m, current);
-    let relaxation = bound::lagrangian(m, from_current.value, None, 300, deadline);
+    // The relaxation gets at most a third of the component's time: on a large component in
+    // a short run, chains from rougher prices beat better prices with no time left.
+    let relax_until = started + deadline.saturating_duration_since(started) / 3;
+    let relaxation = bound::lagrangian(m, from_current.value, None, 300, relax_until);
     let mut upper = relaxation.bound;
     let from_prices = State::from_relaxation(m, &relaxation.wanted, &relaxation.price);
     let mut stats = ComponentStats {
