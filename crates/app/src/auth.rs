@@ -1,14 +1,26 @@
 //! Sign-in: Argon2id password hashes (PHC strings) and opaque bearer tokens whose SHA-256
 //! digest is all the database keeps.
+//!
+//! Strong sign-in (the security issue): staff accounts (admin, director, clinician) need a
+//! second factor, an RFC 6238 TOTP code (SHA-1, 6 digits, 30 s steps, one step of skew
+//! either way), enrolled at their first sign-in; intake and client accounts may have one.
+//! Each accepted code's time step is remembered so a code works once; ten single-use
+//! recovery codes stand in for a lost authenticator. Five consecutive failures lock an
+//! account for fifteen minutes, answered exactly like a wrong password (the caller never
+//! learns that an account exists or is locked). Every attempt is logged without its
+//! password, code or email (only the email's SHA-256), with the source address.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, PasswordHash};
 use base64::Engine;
 use circle_domain::DomainError;
-use circle_domain::ids::{ClientId, ClinicianId};
+use circle_domain::ids::{ClientId, ClinicianId, UserId};
 use circle_domain::text::Email;
 use circle_domain::user::{Role, User, check_password};
-use circle_store::users::NewUser;
+use circle_store::users::{
+    CompletedEnrollment, LockoutPolicy, NewToken, NewUser, SecondFactor, SignInAttempt,
+    SignInOutcome,
+};
 use jiff::Timestamp;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -101,37 +113,6 @@ impl App {
             .await?)
     }
 
-    /// Signs in with email and password; a wrong email, a wrong password and a disabled
-    /// account all get the same answer.
-    pub async fn login(&self, email: &str, password: &str) -> AppResult<IssuedToken> {
-        let found = match Email::parse(email) {
-            Ok(e) => self.store.user_credentials(&e).await?,
-            Err(_) => None,
-        };
-        let Some((user, hash)) = found else {
-            verify_password(password, decoy_hash());
-            return Err(AppError::Domain(DomainError::Unauthenticated));
-        };
-        if !verify_password(password, &hash) || user.disabled {
-            return Err(AppError::Domain(DomainError::Unauthenticated));
-        }
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        let now = self.now();
-        let expires_at = now
-            .checked_add(self.settings.token_lifetime)
-            .map_err(|_| DomainError::Unauthenticated)?;
-        self.store
-            .insert_token(&digest(&token), user.id, now, expires_at)
-            .await?;
-        Ok(IssuedToken {
-            token,
-            expires_at,
-            user,
-        })
-    }
-
     /// The actor a bearer token stands for, if it is valid now.
     pub async fn authenticate(&self, token: &str) -> AppResult<Actor> {
         let user = self
@@ -144,6 +125,7 @@ impl App {
             role: user.role,
             clinician_id: user.clinician_id,
             client_id: user.client_id,
+            request: crate::RequestMeta::default(),
         })
     }
 
@@ -158,6 +140,532 @@ impl App {
 
     pub async fn me(&self, actor: &Actor) -> AppResult<User> {
         Ok(self.store.user(actor.user_id).await?)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// TOTP (RFC 6238) and the second factor.
+
+/// Digits in a TOTP code (RFC 6238 with the RFC 4226 truncation).
+pub const TOTP_DIGITS: usize = 6;
+/// Seconds per TOTP time step.
+pub const TOTP_STEP_SECONDS: i64 = 30;
+/// Steps of clock skew tolerated either side of now.
+pub const TOTP_SKEW_STEPS: i64 = 1;
+/// Bytes of a generated TOTP secret: 160 bits, as RFC 4226 section 4 recommends.
+pub const TOTP_SECRET_BYTES: usize = 20;
+/// The issuer shown by authenticator apps.
+pub const TOTP_ISSUER: &str = "Circle";
+/// How long an enrolment token lasts.
+pub const ENROLLMENT_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+/// Recovery codes handed out at enrolment.
+pub const RECOVERY_CODE_COUNT: usize = 10;
+/// Consecutive failed sign-ins that lock an account…
+pub const MAX_FAILED_SIGN_INS: i64 = 5;
+/// …and for how long (OWASP Authentication Cheat Sheet, "Account Lockout").
+pub const LOCKOUT_DURATION: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+/// Roles that must sign in with a second factor: they open clinical records or administer
+/// accounts. Intake and client accounts may enrol but need not.
+pub fn role_requires_mfa(role: Role) -> bool {
+    matches!(role, Role::Admin | Role::Director | Role::Clinician)
+}
+
+fn totp_for(secret_base32: &str) -> Option<totp_rs::TOTP> {
+    let bytes = totp_rs::Secret::Encoded(secret_base32.trim().to_ascii_uppercase())
+        .to_bytes()
+        .ok()?;
+    totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        TOTP_DIGITS,
+        0,
+        u64::try_from(TOTP_STEP_SECONDS).ok()?,
+        bytes,
+    )
+    .ok()
+}
+
+/// The RFC 6238 time step that contains `at`.
+pub fn totp_step(at: Timestamp) -> i64 {
+    at.as_second().div_euclid(TOTP_STEP_SECONDS)
+}
+
+/// The TOTP code of a base32 secret for the step containing `at`: what an authenticator
+/// app shows. `None` when the secret is not valid base32 of at least 128 bits.
+pub fn totp_code(secret_base32: &str, at: Timestamp) -> Option<String> {
+    totp_code_for_step(secret_base32, totp_step(at))
+}
+
+/// The TOTP code of a base32 secret for one time step.
+pub fn totp_code_for_step(secret_base32: &str, step: i64) -> Option<String> {
+    let totp = totp_for(secret_base32)?;
+    let time = u64::try_from(step.checked_mul(TOTP_STEP_SECONDS)?).ok()?;
+    Some(totp.generate(time))
+}
+
+/// The step whose code `code` is, within the skew around `at`, compared in constant time.
+fn totp_match(secret_base32: &str, code: &str, at: Timestamp) -> Option<i64> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != TOTP_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let now = totp_step(at);
+    let mut found = None;
+    // Check every step in the window, so the time taken does not say which one matched.
+    for step in now - TOTP_SKEW_STEPS..=now + TOTP_SKEW_STEPS {
+        if let Some(expected) = totp_code_for_step(secret_base32, step)
+            && constant_time_eq(expected.as_bytes(), code.as_bytes())
+            && found.is_none()
+        {
+            found = Some(step);
+        }
+    }
+    found
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A new random TOTP secret, base32 without padding (what authenticator apps accept).
+fn new_totp_secret() -> String {
+    let mut bytes = vec![0u8; TOTP_SECRET_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    match totp_rs::Secret::Raw(bytes).to_encoded() {
+        totp_rs::Secret::Encoded(s) => s,
+        totp_rs::Secret::Raw(_) => String::new(),
+    }
+}
+
+/// The `otpauth://` key URI an authenticator app reads (as a QR code or pasted), in the
+/// Google Authenticator key-URI format.
+pub fn otpauth_uri(account: &str, secret_base32: &str) -> String {
+    format!(
+        "otpauth://totp/{issuer}:{account}?secret={secret_base32}&issuer={issuer}&algorithm=SHA1&digits={TOTP_DIGITS}&period={TOTP_STEP_SECONDS}",
+        issuer = TOTP_ISSUER,
+        account = percent_encode(account),
+    )
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Recovery codes: ten base32 characters (50 bits) as `xxxxx-xxxxx`, lower case.
+fn new_recovery_code() -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut bytes = [0u8; 10];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+        .collect();
+    let (a, b) = chars.split_at(5);
+    format!(
+        "{}-{}",
+        a.iter().collect::<String>(),
+        b.iter().collect::<String>()
+    )
+}
+
+/// The digest a recovery code is stored and looked up by; spaces, dashes and case do not
+/// matter when typing it.
+fn recovery_digest(code: &str) -> String {
+    let normalized: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    digest(&normalized)
+}
+
+/// What the sign-in log keeps of an email: the SHA-256 of its lower-cased form.
+pub fn email_digest(email: &str) -> String {
+    digest(&email.trim().to_lowercase())
+}
+
+fn new_bearer_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+const LOCKOUT: LockoutPolicy = LockoutPolicy {
+    max_failures: MAX_FAILED_SIGN_INS,
+    lock_for: LOCKOUT_DURATION,
+};
+
+/// A sign-in request. `Debug` shows none of its secrets.
+pub struct SignInRequest<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub totp_code: Option<&'a str>,
+    pub recovery_code: Option<&'a str>,
+    /// Where the request came from, for the sign-in log.
+    pub source_ip: Option<std::net::IpAddr>,
+}
+
+impl std::fmt::Debug for SignInRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignInRequest { .. }")
+    }
+}
+
+/// Where a sign-in with the right password stands.
+#[derive(Debug)]
+pub enum SignInStep {
+    /// Signed in: here is the bearer token.
+    SignedIn(IssuedToken),
+    /// The account has a second factor and the request gave none.
+    MfaRequired,
+    /// A staff account without a second factor: enrol it, then sign-in completes.
+    EnrollmentRequired(MfaEnrollment),
+}
+
+/// An enrolment in progress: the secret to add to an authenticator app and the token that
+/// completes enrolment with a code from it. Shown once; `Debug` redacts.
+pub struct MfaEnrollment {
+    pub enrollment_token: String,
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for MfaEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaEnrollment")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A completed enrolment: the sign-in's token and the recovery codes, shown once.
+pub struct EnrolledSignIn {
+    pub issued: IssuedToken,
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for EnrolledSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolledSignIn")
+            .field("issued", &self.issued)
+            .finish_non_exhaustive()
+    }
+}
+
+fn refused() -> AppError {
+    AppError::Domain(DomainError::Unauthenticated)
+}
+
+impl App {
+    fn attempt(
+        &self,
+        user: Option<UserId>,
+        email_hash: Option<String>,
+        source_ip: Option<std::net::IpAddr>,
+        outcome: SignInOutcome,
+    ) -> SignInAttempt {
+        tracing::info!(user.id = user.map(|u| u.0), outcome = %outcome, "sign-in attempt");
+        SignInAttempt {
+            at: self.now(),
+            user,
+            email_hash,
+            source_ip,
+            outcome,
+        }
+    }
+
+    async fn fail(&self, user: UserId, attempt: SignInAttempt) -> AppError {
+        match self
+            .store
+            .record_sign_in_failure(user, &attempt, LOCKOUT)
+            .await
+        {
+            Ok(Some(_until)) => {
+                tracing::warn!(
+                    user.id = user.0,
+                    "account locked after repeated failed sign-ins"
+                );
+                refused()
+            }
+            Ok(None) => refused(),
+            Err(e) => e.into(),
+        }
+    }
+
+    fn new_token(&self) -> AppResult<(String, Timestamp)> {
+        let expires_at = self
+            .now()
+            .checked_add(self.settings.token_lifetime)
+            .map_err(|_| DomainError::Unauthenticated)?;
+        Ok((new_bearer_token(), expires_at))
+    }
+
+    /// Signs in with email and password, plus a TOTP or recovery code where the account
+    /// has a second factor. A wrong email, a wrong password or code, a locked and a
+    /// disabled account all get the same answer (`Unauthenticated`); only after the right
+    /// password does the caller learn that a code or enrolment is needed.
+    #[tracing::instrument(skip_all)]
+    pub async fn sign_in(&self, req: SignInRequest<'_>) -> AppResult<SignInStep> {
+        if req.totp_code.is_some() && req.recovery_code.is_some() {
+            return Err(DomainError::invalid(
+                "recovery_code",
+                "give either totp_code or recovery_code, not both",
+            )
+            .into());
+        }
+        let email_hash = Some(email_digest(req.email));
+        let ip = req.source_ip;
+        let found = match Email::parse(req.email) {
+            Ok(e) => self.store.sign_in_credentials(&e).await?,
+            Err(_) => None,
+        };
+        let Some(creds) = found else {
+            verify_password(req.password, decoy_hash());
+            let a = self.attempt(None, email_hash, ip, SignInOutcome::UnknownEmail);
+            self.store.record_sign_in_attempt(&a).await?;
+            return Err(refused());
+        };
+        let user_id = creds.user.id;
+        let now = self.now();
+        if creds.locked_until.is_some_and(|until| until > now) {
+            // Same work as a real check, so timing does not reveal the lock either.
+            verify_password(req.password, decoy_hash());
+            let a = self.attempt(Some(user_id), email_hash, ip, SignInOutcome::Locked);
+            self.store.record_sign_in_attempt(&a).await?;
+            return Err(refused());
+        }
+        if !verify_password(req.password, &creds.password_hash) {
+            let a = self.attempt(Some(user_id), email_hash, ip, SignInOutcome::BadPassword);
+            return Err(self.fail(user_id, a).await);
+        }
+        if creds.user.disabled {
+            let a = self.attempt(Some(user_id), email_hash, ip, SignInOutcome::Disabled);
+            self.store.record_sign_in_attempt(&a).await?;
+            return Err(refused());
+        }
+        let Some(secret) = creds.totp_secret.as_deref() else {
+            if role_requires_mfa(creds.user.role) {
+                return self
+                    .start_enrollment(&creds.user, email_hash, ip)
+                    .await
+                    .map(SignInStep::EnrollmentRequired);
+            }
+            return self
+                .finish_sign_in(creds.user, SecondFactor::NotRequired, email_hash, ip)
+                .await
+                .map(SignInStep::SignedIn);
+        };
+        if let Some(code) = req.recovery_code {
+            let hash = recovery_digest(code);
+            return self
+                .finish_sign_in(
+                    creds.user,
+                    SecondFactor::RecoveryCode(&hash),
+                    email_hash,
+                    ip,
+                )
+                .await
+                .map(SignInStep::SignedIn);
+        }
+        let Some(code) = req.totp_code else {
+            let a = self.attempt(Some(user_id), email_hash, ip, SignInOutcome::MfaRequired);
+            self.store.record_sign_in_attempt(&a).await?;
+            return Ok(SignInStep::MfaRequired);
+        };
+        let Some(step) = totp_match(secret, code, now) else {
+            let a = self.attempt(Some(user_id), email_hash, ip, SignInOutcome::BadMfaCode);
+            return Err(self.fail(user_id, a).await);
+        };
+        self.finish_sign_in(creds.user, SecondFactor::TotpStep(step), email_hash, ip)
+            .await
+            .map(SignInStep::SignedIn)
+    }
+
+    /// Spends the factor and issues the token; a spent factor is a failed attempt.
+    async fn finish_sign_in(
+        &self,
+        user: User,
+        factor: SecondFactor<'_>,
+        email_hash: Option<String>,
+        ip: Option<std::net::IpAddr>,
+    ) -> AppResult<IssuedToken> {
+        let (token, expires_at) = self.new_token()?;
+        let token_hash = digest(&token);
+        let outcome = match factor {
+            SecondFactor::RecoveryCode(_) => SignInOutcome::SuccessRecoveryCode,
+            _ => SignInOutcome::Success,
+        };
+        let a = self.attempt(Some(user.id), email_hash.clone(), ip, outcome);
+        let done = self
+            .store
+            .complete_sign_in(
+                user.id,
+                factor,
+                NewToken {
+                    token_hash: &token_hash,
+                    expires_at,
+                },
+                &a,
+            )
+            .await?;
+        if !done {
+            let outcome = match factor {
+                SecondFactor::TotpStep(_) => SignInOutcome::MfaCodeReplayed,
+                _ => SignInOutcome::BadMfaCode,
+            };
+            let a = self.attempt(Some(user.id), email_hash, ip, outcome);
+            return Err(self.fail(user.id, a).await);
+        }
+        Ok(IssuedToken {
+            token,
+            expires_at,
+            user,
+        })
+    }
+
+    async fn start_enrollment(
+        &self,
+        user: &User,
+        email_hash: Option<String>,
+        ip: Option<std::net::IpAddr>,
+    ) -> AppResult<MfaEnrollment> {
+        let enrollment_token = new_bearer_token();
+        let secret = new_totp_secret();
+        let expires_at = self
+            .now()
+            .checked_add(ENROLLMENT_LIFETIME)
+            .map_err(|_| DomainError::Unauthenticated)?;
+        let a = self.attempt(
+            Some(user.id),
+            email_hash,
+            ip,
+            SignInOutcome::MfaEnrollmentRequired,
+        );
+        self.store
+            .start_mfa_enrollment(user.id, &digest(&enrollment_token), &secret, expires_at, &a)
+            .await?;
+        Ok(MfaEnrollment {
+            otpauth_uri: otpauth_uri(&user.email.normalized(), &secret),
+            enrollment_token,
+            secret,
+            expires_at,
+        })
+    }
+
+    /// Completes enrolment at first sign-in: the enrolment token from `sign_in` and a code
+    /// from the new secret. Signs in and returns ten single-use recovery codes (shown once,
+    /// stored as digests). An unknown, expired or spent token, a wrong code, and a locked or
+    /// disabled account all get `Unauthenticated`; a wrong code counts towards the lockout.
+    #[tracing::instrument(skip_all)]
+    pub async fn complete_enrollment(
+        &self,
+        enrollment_token: &str,
+        totp_code: &str,
+        source_ip: Option<std::net::IpAddr>,
+    ) -> AppResult<EnrolledSignIn> {
+        let now = self.now();
+        let token_hash = digest(enrollment_token);
+        let pending = if enrollment_token.is_empty() {
+            None
+        } else {
+            self.store.pending_enrollment(&token_hash, now).await?
+        };
+        let Some(pending) = pending else {
+            let a = self.attempt(None, None, source_ip, SignInOutcome::BadEnrollmentToken);
+            self.store.record_sign_in_attempt(&a).await?;
+            return Err(refused());
+        };
+        let user = pending.user;
+        let email_hash = Some(email_digest(&user.email.normalized()));
+        let refuse_with =
+            |outcome| self.attempt(Some(user.id), email_hash.clone(), source_ip, outcome);
+        if pending.locked_until.is_some_and(|until| until > now) {
+            self.store
+                .record_sign_in_attempt(&refuse_with(SignInOutcome::Locked))
+                .await?;
+            return Err(refused());
+        }
+        if user.disabled {
+            self.store
+                .record_sign_in_attempt(&refuse_with(SignInOutcome::Disabled))
+                .await?;
+            return Err(refused());
+        }
+        let Some(step) = totp_match(&pending.totp_secret, totp_code, now) else {
+            let a = refuse_with(SignInOutcome::BadMfaCode);
+            return Err(self.fail(user.id, a).await);
+        };
+        let recovery_codes: Vec<String> = (0..RECOVERY_CODE_COUNT)
+            .map(|_| new_recovery_code())
+            .collect();
+        let recovery_code_hashes: Vec<String> =
+            recovery_codes.iter().map(|c| recovery_digest(c)).collect();
+        let (token, expires_at) = self.new_token()?;
+        let bearer_hash = digest(&token);
+        let a = refuse_with(SignInOutcome::MfaEnrolled);
+        let done = self
+            .store
+            .complete_mfa_enrollment(
+                &CompletedEnrollment {
+                    enrollment_token_hash: &token_hash,
+                    user: user.id,
+                    totp_secret: &pending.totp_secret,
+                    totp_step: step,
+                    recovery_code_hashes: &recovery_code_hashes,
+                    token: NewToken {
+                        token_hash: &bearer_hash,
+                        expires_at,
+                    },
+                },
+                &a,
+            )
+            .await?;
+        if !done {
+            // Spent by a concurrent request between the read and the write.
+            self.store
+                .record_sign_in_attempt(&refuse_with(SignInOutcome::BadEnrollmentToken))
+                .await?;
+            return Err(refused());
+        }
+        Ok(EnrolledSignIn {
+            issued: IssuedToken {
+                token,
+                expires_at,
+                user,
+            },
+            recovery_codes,
+        })
+    }
+
+    /// Enrols a user with a known TOTP secret, with no code and no recovery codes. For
+    /// provisioning only: the demo clinic's documented staff accounts.
+    pub async fn provision_totp_secret(&self, user: UserId, secret_base32: &str) -> AppResult<()> {
+        if totp_for(secret_base32).is_none() {
+            return Err(
+                DomainError::invalid("totp_secret", "must be base32 of at least 128 bits").into(),
+            );
+        }
+        Ok(self
+            .store
+            .set_totp_secret(user, &secret_base32.trim().to_ascii_uppercase(), self.now())
+            .await?)
+    }
+
+    /// The sign-in log, oldest first (tests and administrators' tooling).
+    pub async fn sign_in_attempts(
+        &self,
+        limit: u32,
+    ) -> AppResult<Vec<circle_store::users::SignInAttemptRecord>> {
+        Ok(self.store.sign_in_attempts(limit).await?)
     }
 }
 
@@ -178,6 +686,89 @@ mod tests {
         let err = hash_password("short").unwrap_err();
         assert!(!err.to_string().contains("short"));
         assert!(matches!(err, DomainError::Invalid(ref f) if f.0[0].field == "password"));
+    }
+
+    /// RFC 6238 appendix B: the SHA-1 seed "12345678901234567890"; our codes are the
+    /// last six digits of the RFC's eight.
+    const RFC_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    #[test]
+    fn totp_codes_match_the_rfc_6238_test_vectors() {
+        for (t, code) in [
+            (59, "287082"),
+            (1_111_111_109, "081804"),
+            (1_111_111_111, "050471"),
+            (1_234_567_890, "005924"),
+            (2_000_000_000, "279037"),
+        ] {
+            assert_eq!(totp_code(RFC_SECRET, at(t)).unwrap(), code, "T = {t}");
+        }
+    }
+
+    #[test]
+    fn a_code_matches_its_step_within_one_step_of_skew() {
+        let now = at(1_111_111_109);
+        let step = totp_step(now);
+        for s in [step - 1, step, step + 1] {
+            let code = totp_code_for_step(RFC_SECRET, s).unwrap();
+            assert_eq!(totp_match(RFC_SECRET, &code, now), Some(s));
+        }
+        for s in [step - 2, step + 2] {
+            let code = totp_code_for_step(RFC_SECRET, s).unwrap();
+            assert_eq!(totp_match(RFC_SECRET, &code, now), None);
+        }
+        assert_eq!(totp_match(RFC_SECRET, "08180", now), None);
+        assert_eq!(totp_match(RFC_SECRET, "08180x", now), None);
+        assert_eq!(totp_match(RFC_SECRET, " 081 804 ", now), Some(step));
+    }
+
+    #[test]
+    fn short_or_malformed_secrets_are_refused() {
+        assert!(totp_code("GEZDGNBV", at(59)).is_none(), "under 128 bits");
+        assert!(totp_code("not base32!", at(59)).is_none());
+        assert_eq!(new_totp_secret().len(), 32);
+        assert!(totp_code(&new_totp_secret(), at(59)).is_some());
+    }
+
+    #[test]
+    fn recovery_codes_ignore_case_and_dashes_and_are_stored_as_digests() {
+        let code = new_recovery_code();
+        assert_eq!(code.len(), 11);
+        assert_eq!(
+            recovery_digest(&code),
+            recovery_digest(&code.replace('-', "").to_uppercase())
+        );
+        assert_ne!(recovery_digest(&code), code);
+    }
+
+    #[test]
+    fn the_otpauth_uri_names_issuer_account_and_parameters() {
+        assert_eq!(
+            otpauth_uri("a b@example.test", "ABC"),
+            "otpauth://totp/Circle:a%20b@example.test?secret=ABC&issuer=Circle&algorithm=SHA1&digits=6&period=30"
+        );
+    }
+
+    #[test]
+    fn staff_who_open_records_need_a_second_factor() {
+        assert!(role_requires_mfa(Role::Admin));
+        assert!(role_requires_mfa(Role::Director));
+        assert!(role_requires_mfa(Role::Clinician));
+        assert!(!role_requires_mfa(Role::Intake));
+        assert!(!role_requires_mfa(Role::Client));
+    }
+
+    #[test]
+    fn emails_are_logged_as_digests_of_their_lower_case() {
+        assert_eq!(
+            email_digest("A@Example.test"),
+            email_digest("a@example.test")
+        );
+        assert_eq!(email_digest("a@example.test").len(), 64);
     }
 
     #[test]

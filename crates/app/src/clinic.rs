@@ -1,10 +1,11 @@
 //! Use cases for the clinic's structure and daily work: programs, rooms, clinicians,
 //! clients and their episodes and separations, groups, memberships, sessions, attendance.
 //!
-//! Access follows DESIGN.md's role table at route level: directors design programs and
-//! groups; intake registers clients and places them; clinicians run sessions; a client
-//! reads only their own record. Finer, caseload-level narrowing comes with the security
-//! issue (#4).
+//! Access follows DESIGN.md's role table, deny by default: directors design programs and
+//! groups and see every client; intake registers clients and places them; a clinician sees
+//! the clients of the groups they lead or co-lead and runs those groups' sessions; a client
+//! reads only their own record. Every read or change of client data is audited in the same
+//! transaction, and every refusal is audited too.
 
 use circle_domain::DomainError;
 use circle_domain::client::{
@@ -24,6 +25,8 @@ use circle_domain::user::Role;
 use jiff::civil::Date;
 
 use crate::{Actor, App, AppResult, CLINICAL, Page, PageRequest, STAFF};
+use circle_domain::audit::AuditAction;
+use circle_store::people::ClientScope;
 
 const DESIGNERS: &[Role] = &[Role::Director];
 /// How far ahead sessions are materialised from the weekly schedules.
@@ -105,33 +108,102 @@ impl App {
 
     // Clients.
 
-    /// A client may read their own record; staff other than admin may read any.
-    fn may_read_client(actor: &Actor, id: ClientId) -> Result<(), DomainError> {
-        match actor.role {
-            Role::Director | Role::Clinician | Role::Intake => Ok(()),
-            // Not 403: a client must not learn whether another record exists.
-            Role::Client if actor.client_id == Some(id) => Ok(()),
-            Role::Client => Err(DomainError::not_found("client")),
-            Role::Admin => Err(DomainError::Forbidden),
+    /// Whether the actor may see this client's record: directors and intake always; a
+    /// clinician for clients in their caseload; a client for themself. Refusals are
+    /// audited and answered 404 (not 403), so nobody learns whether a record exists.
+    async fn check_client_access(
+        &self,
+        actor: &Actor,
+        id: ClientId,
+        action: AuditAction,
+    ) -> AppResult<()> {
+        let allowed = match actor.role {
+            Role::Director | Role::Intake => true,
+            Role::Clinician => match actor.clinician_id {
+                Some(c) => self.store.in_caseload(c, id, self.caseload_since()).await?,
+                None => false,
+            },
+            Role::Client => actor.client_id == Some(id),
+            Role::Admin => false,
+        };
+        if allowed {
+            return Ok(());
         }
+        self.deny(actor, action, &[id], None).await?;
+        Err(match actor.role {
+            Role::Admin => DomainError::Forbidden,
+            _ => DomainError::not_found("client"),
+        }
+        .into())
+    }
+
+    /// Writes the audit entry of a refused attempt. The caller then returns its refusal.
+    pub(crate) async fn deny(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        clients: &[ClientId],
+        object: Option<String>,
+    ) -> AppResult<()> {
+        self.store
+            .record_denied(&actor.audit(), action, clients, object, self.now())
+            .await?;
+        Ok(())
+    }
+
+    /// A role check whose refusal is audited.
+    async fn require_audited(
+        &self,
+        actor: &Actor,
+        roles: &[Role],
+        action: AuditAction,
+        clients: &[ClientId],
+    ) -> AppResult<()> {
+        if roles.contains(&actor.role) {
+            return Ok(());
+        }
+        self.deny(actor, action, clients, None).await?;
+        Err(DomainError::Forbidden.into())
+    }
+
+    /// Memberships that ended within this window still count toward a clinician's
+    /// caseload, so notes and follow-up can be finished.
+    fn caseload_since(&self) -> Date {
+        self.today().saturating_sub(jiff::Span::new().days(30))
     }
 
     pub async fn create_client(&self, actor: &Actor, new: &NewClient) -> AppResult<Client> {
-        actor.require(REGISTRARS)?;
+        self.require_audited(actor, REGISTRARS, AuditAction::ClientCreate, &[])
+            .await?;
         Ok(self
             .store
-            .create_client(new, self.today(), self.now())
+            .create_client(new, self.today(), &actor.audit(), self.now())
             .await?)
     }
 
     pub async fn client(&self, actor: &Actor, id: ClientId) -> AppResult<Client> {
-        Self::may_read_client(actor, id)?;
-        Ok(self.store.client(id).await?)
+        self.check_client_access(actor, id, AuditAction::ClientRead)
+            .await?;
+        Ok(self.store.client(id, &actor.audit(), self.now()).await?)
     }
 
+    /// Directors and intake list every client; a clinician lists their caseload.
     pub async fn list_clients(&self, actor: &Actor, page: PageRequest) -> AppResult<Page<Client>> {
-        actor.require(&[Role::Director, Role::Clinician, Role::Intake])?;
-        Ok(self.store.list_clients(page).await?)
+        let scope = match (actor.role, actor.clinician_id) {
+            (Role::Director | Role::Intake, _) => ClientScope::All,
+            (Role::Clinician, Some(clinician)) => ClientScope::Caseload {
+                clinician,
+                since: self.caseload_since(),
+            },
+            _ => {
+                self.deny(actor, AuditAction::ClientList, &[], None).await?;
+                return Err(DomainError::Forbidden.into());
+            }
+        };
+        Ok(self
+            .store
+            .list_clients(scope, page, &actor.audit(), self.now())
+            .await?)
     }
 
     pub async fn update_client(
@@ -140,13 +212,18 @@ impl App {
         id: ClientId,
         patch: &ClientPatch,
     ) -> AppResult<Client> {
-        actor.require(REGISTRARS)?;
-        Ok(self.store.update_client(id, patch, self.now()).await?)
+        self.require_audited(actor, REGISTRARS, AuditAction::ClientUpdate, &[id])
+            .await?;
+        Ok(self
+            .store
+            .update_client(id, patch, &actor.audit(), self.now())
+            .await?)
     }
 
     pub async fn episodes(&self, actor: &Actor, id: ClientId) -> AppResult<Vec<Episode>> {
-        Self::may_read_client(actor, id)?;
-        Ok(self.store.episodes(id).await?)
+        self.check_client_access(actor, id, AuditAction::EpisodeRead)
+            .await?;
+        Ok(self.store.episodes(id, &actor.audit(), self.now()).await?)
     }
 
     /// Steps a client up or down: closes the open episode, opens the next.
@@ -156,8 +233,14 @@ impl App {
         id: ClientId,
         next: &NewEpisode,
     ) -> AppResult<Episode> {
-        actor.require(CLINICAL)?;
-        Ok(self.store.change_level(id, next, self.now()).await?)
+        self.require_audited(actor, CLINICAL, AuditAction::EpisodeCreate, &[id])
+            .await?;
+        self.check_client_access(actor, id, AuditAction::EpisodeCreate)
+            .await?;
+        Ok(self
+            .store
+            .change_level(id, next, &actor.audit(), self.now())
+            .await?)
     }
 
     /// Records a separation. Intake may record one (they hear it at intake) but not read
@@ -168,8 +251,15 @@ impl App {
         id: ClientId,
         new: &NewSeparation,
     ) -> AppResult<Separation> {
-        actor.require(&[Role::Director, Role::Clinician, Role::Intake])?;
-        let mut s = self.store.add_separation(id, new, self.now()).await?;
+        let roles = [Role::Director, Role::Clinician, Role::Intake];
+        self.require_audited(actor, &roles, AuditAction::SeparationCreate, &[id])
+            .await?;
+        self.check_client_access(actor, id, AuditAction::SeparationCreate)
+            .await?;
+        let mut s = self
+            .store
+            .add_separation(id, new, &actor.audit(), self.now())
+            .await?;
         if !CLINICAL.contains(&actor.role) {
             s.reason = None;
         }
@@ -178,9 +268,15 @@ impl App {
 
     /// A client's separations; the reason only for directors and clinicians.
     pub async fn separations(&self, actor: &Actor, id: ClientId) -> AppResult<Vec<Separation>> {
-        actor.require(&[Role::Director, Role::Clinician, Role::Intake])?;
-        self.store.client(id).await?;
-        let mut list = self.store.separations(id).await?;
+        let roles = [Role::Director, Role::Clinician, Role::Intake];
+        self.require_audited(actor, &roles, AuditAction::SeparationRead, &[id])
+            .await?;
+        self.check_client_access(actor, id, AuditAction::SeparationRead)
+            .await?;
+        let mut list = self
+            .store
+            .separations(id, &actor.audit(), self.now())
+            .await?;
         if !CLINICAL.contains(&actor.role) {
             for s in &mut list {
                 s.reason = None;
@@ -194,9 +290,12 @@ impl App {
         actor: &Actor,
         id: ClientId,
     ) -> AppResult<Vec<Membership>> {
-        Self::may_read_client(actor, id)?;
-        self.store.client(id).await?;
-        Ok(self.store.client_memberships(id).await?)
+        self.check_client_access(actor, id, AuditAction::MembershipRead)
+            .await?;
+        Ok(self
+            .store
+            .client_memberships(id, &actor.audit(), self.now())
+            .await?)
     }
 
     // Groups and memberships.
@@ -311,11 +410,45 @@ impl App {
         group: GroupId,
         new: &NewMembership,
     ) -> AppResult<Membership> {
-        actor.require(REGISTRARS)?;
+        self.require_audited(
+            actor,
+            REGISTRARS,
+            AuditAction::MembershipCreate,
+            &[new.client_id],
+        )
+        .await?;
         if new.start_date < self.today() {
             return Err(DomainError::invalid("start_date", "must be today or later").into());
         }
-        Ok(self.store.enroll(group, new, self.now()).await?)
+        Ok(self
+            .store
+            .enroll(group, new, &actor.audit(), self.now())
+            .await?)
+    }
+
+    /// Whether a clinician leads or co-leads the group; directors and intake pass.
+    async fn check_group_access(
+        &self,
+        actor: &Actor,
+        group: GroupId,
+        action: AuditAction,
+    ) -> AppResult<()> {
+        let allowed = match actor.role {
+            Role::Director | Role::Intake => true,
+            Role::Clinician => {
+                let (lead, co) = self.store.group_leads(group).await?;
+                actor
+                    .clinician_id
+                    .is_some_and(|c| c == lead || Some(c) == co)
+            }
+            Role::Admin | Role::Client => false,
+        };
+        if allowed {
+            return Ok(());
+        }
+        self.deny(actor, action, &[], Some(group.to_string()))
+            .await?;
+        Err(DomainError::Forbidden.into())
     }
 
     pub async fn memberships(
@@ -324,8 +457,12 @@ impl App {
         group: GroupId,
         page: PageRequest,
     ) -> AppResult<Page<Membership>> {
-        actor.require(&[Role::Director, Role::Clinician, Role::Intake])?;
-        Ok(self.store.list_memberships(group, page).await?)
+        self.check_group_access(actor, group, AuditAction::MembershipRead)
+            .await?;
+        Ok(self
+            .store
+            .list_memberships(group, page, &actor.audit(), self.now())
+            .await?)
     }
 
     pub async fn change_membership(
@@ -334,8 +471,16 @@ impl App {
         id: MembershipId,
         change: &MembershipChange,
     ) -> AppResult<Membership> {
-        actor.require(&[Role::Director, Role::Clinician, Role::Intake])?;
-        Ok(self.store.change_membership(id, change, self.now()).await?)
+        let roles = [Role::Director, Role::Clinician, Role::Intake];
+        self.require_audited(actor, &roles, AuditAction::MembershipUpdate, &[])
+            .await?;
+        let m = self.store.membership(id).await?;
+        self.check_group_access(actor, m.group_id, AuditAction::MembershipUpdate)
+            .await?;
+        Ok(self
+            .store
+            .change_membership(id, change, &actor.audit(), self.now())
+            .await?)
     }
 
     // Sessions and attendance.
@@ -377,10 +522,13 @@ impl App {
         Ok(self.store.session(id).await?)
     }
 
-    /// The roster shows who is expected: clinical and intake staff only.
+    /// The roster shows who is expected: directors, intake (without attendance) and the
+    /// group's own facilitators.
     pub async fn roster(&self, actor: &Actor, id: SessionId) -> AppResult<Vec<RosterEntry>> {
-        actor.require(&[Role::Director, Role::Clinician, Role::Intake])?;
-        let mut roster = self.store.roster(id).await?;
+        let session = self.store.session(id).await?;
+        self.check_group_access(actor, session.group_id, AuditAction::RosterRead)
+            .await?;
+        let mut roster = self.store.roster(id, &actor.audit(), self.now()).await?;
         if actor.role == Role::Intake {
             // Intake sees schedules, not how someone attended.
             for r in &mut roster {
@@ -397,6 +545,9 @@ impl App {
         c: &SessionCancellation,
     ) -> AppResult<Session> {
         actor.require(CLINICAL)?;
+        let session = self.store.session(id).await?;
+        self.check_group_access(actor, session.group_id, AuditAction::RosterRead)
+            .await?;
         Ok(self.store.cancel_session(id, c, self.now()).await?)
     }
 
@@ -407,10 +558,21 @@ impl App {
         client: ClientId,
         input: &AttendanceInput,
     ) -> AppResult<Attendance> {
-        actor.require(CLINICAL)?;
+        self.require_audited(actor, CLINICAL, AuditAction::AttendanceWrite, &[client])
+            .await?;
+        let s = self.store.session(session).await?;
+        self.check_group_access(actor, s.group_id, AuditAction::AttendanceWrite)
+            .await?;
         Ok(self
             .store
-            .record_attendance(session, client, input, Some(actor.user_id), self.now())
+            .record_attendance(
+                session,
+                client,
+                input,
+                Some(actor.user_id),
+                &actor.audit(),
+                self.now(),
+            )
             .await?)
     }
 
@@ -419,7 +581,14 @@ impl App {
         actor: &Actor,
         session: SessionId,
     ) -> AppResult<Vec<Attendance>> {
-        actor.require(CLINICAL)?;
-        Ok(self.store.attendance(session).await?)
+        self.require_audited(actor, CLINICAL, AuditAction::AttendanceRead, &[])
+            .await?;
+        let s = self.store.session(session).await?;
+        self.check_group_access(actor, s.group_id, AuditAction::AttendanceRead)
+            .await?;
+        Ok(self
+            .store
+            .attendance(session, &actor.audit(), self.now())
+            .await?)
     }
 }

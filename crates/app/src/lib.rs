@@ -2,6 +2,7 @@
 //! caller of the store. Every method takes the acting user; authorization is decided here,
 //! deny by default, never in handlers.
 
+mod audit;
 pub mod auth;
 mod clinic;
 
@@ -10,6 +11,7 @@ pub use clinic::HORIZON_WEEKS;
 use std::sync::Arc;
 
 use circle_domain::DomainError;
+use circle_domain::audit::AuditContext;
 use circle_domain::ids::{ClientId, ClinicianId, UserId};
 use circle_domain::user::Role;
 use circle_store::{Store, StoreError};
@@ -18,6 +20,11 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
 pub use circle_store::{Page, PageRequest};
+
+/// Audit report parameters, re-exported so the web layer need not see the store.
+pub mod audit_types {
+    pub use circle_store::audit::{AuditQuery, AuditSort};
+}
 
 /// The source of "now", so tests can move time.
 pub trait Clock: Send + Sync + 'static {
@@ -88,9 +95,28 @@ pub struct Actor {
     pub role: Role,
     pub clinician_id: Option<ClinicianId>,
     pub client_id: Option<ClientId>,
+    /// Where the request came from, for the audit trail.
+    pub request: RequestMeta,
+}
+
+/// Request facts every audit entry carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub request_id: Option<String>,
+    pub source: Option<String>,
 }
 
 impl Actor {
+    /// The audit context of this actor's request.
+    pub fn audit(&self) -> AuditContext {
+        AuditContext {
+            actor_user_id: Some(self.user_id),
+            actor_role: Some(self.role),
+            request_id: self.request.request_id.clone(),
+            source: self.request.source.clone(),
+        }
+    }
+
     /// Passes when the actor's role is one of `roles`; otherwise 403.
     pub fn require(&self, roles: &[Role]) -> Result<(), DomainError> {
         if roles.contains(&self.role) {

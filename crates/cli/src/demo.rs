@@ -38,6 +38,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 /// What the demo seeded, with the ids the caller needs to create demo user accounts.
+/// The demo is seeded by the system, not a person: its audit entries name no actor.
+const SYSTEM: circle_domain::audit::AuditContext = circle_domain::audit::AuditContext {
+    actor_user_id: None,
+    actor_role: None,
+    request_id: None,
+    source: None,
+};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoSummary {
     pub programs: usize,
@@ -1642,7 +1650,7 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
     for (i, spec) in CLIENTS.iter().enumerate() {
         let new = input(client_json(spec, i, &clock, &mut people)?)?;
         let client = store
-            .create_client(&new, today, now)
+            .create_client(&new, today, &SYSTEM, now)
             .await
             .with_context(|| format!("creating demo client DEMO-{:04}", i + 1))?;
         // Most people come nearly always; a few miss more often.
@@ -1656,7 +1664,7 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
         };
         let new = input(json!({"other_client_id": b_id, "reason": reason}))?;
         store
-            .add_separation(a_id, &new, now)
+            .add_separation(a_id, &new, &SYSTEM, now)
             .await
             .with_context(|| format!("separating DEMO-{a:04} and DEMO-{b:04}"))?;
     }
@@ -1753,7 +1761,7 @@ async fn take_attendance(
                     .context("a session ends outside the supported calendar")?;
                 let full = session.minutes();
                 let roster = store
-                    .roster(session.id)
+                    .roster(session.id, &SYSTEM, taken_at)
                     .await
                     .context("reading a demo session's roster")?;
                 for entry in roster {
@@ -1764,7 +1772,14 @@ async fn take_attendance(
                     let (status, minutes) = attendance_mark(&mut rng, rate, full);
                     let mark = input(json!({"status": status, "minutes": minutes}))?;
                     store
-                        .record_attendance(session.id, entry.client_id, &mark, None, taken_at)
+                        .record_attendance(
+                            session.id,
+                            entry.client_id,
+                            &mark,
+                            None,
+                            &SYSTEM,
+                            taken_at,
+                        )
                         .await
                         .context("recording attendance for a demo session")?;
                     recorded += 1;
@@ -1945,7 +1960,7 @@ async fn admit(
             "started_on": started_on,
         }))?;
         store
-            .change_level(client, &episode, now)
+            .change_level(client, &episode, &SYSTEM, now)
             .await
             .context("opening an episode")?;
         for join in phase.groups {
@@ -1958,7 +1973,7 @@ async fn admit(
             }
             let new = input(json!({"client_id": client, "start_date": clock.day(from)?}))?;
             let membership = store
-                .enroll(ids.group(join.group)?, &new, now)
+                .enroll(ids.group(join.group)?, &new, &SYSTEM, now)
                 .await
                 .with_context(|| format!("enrolling in demo group {:?}", join.group))?;
             match join.end {
@@ -1985,7 +2000,7 @@ async fn end_membership(
 ) -> Result<()> {
     let change = input(json!({"version": m.version, "status": status, "end_date": end_date}))?;
     store
-        .change_membership(m.id, &change, now)
+        .change_membership(m.id, &change, &SYSTEM, now)
         .await
         .context("ending a membership")?;
     Ok(())
@@ -1999,111 +2014,14 @@ mod tests {
     use circle_domain::client::Client;
     use circle_domain::group::{Enrollment, Group};
     use circle_domain::{DomainError, Rule};
-    use circle_store::{OpenMode, PageRequest, StoreError};
+    use circle_store::{PageRequest, StoreError};
     use jiff::civil::date;
 
     use super::*;
 
-    /// A fresh, migrated database: PostgreSQL (a database of its own on that server) when
-    /// `TEST_DATABASE_URL` is set, else a SQLite file in a temporary directory.
-    struct Db {
-        store: Store,
-        _dir: Option<tempfile::TempDir>,
-        pg: Option<(String, String)>,
-    }
-
-    impl Db {
-        async fn new() -> Self {
-            match std::env::var("TEST_DATABASE_URL") {
-                Ok(base) if !base.is_empty() => Self::postgres(&base).await,
-                _ => Self::sqlite().await,
-            }
-        }
-
-        async fn sqlite() -> Self {
-            let dir = tempfile::tempdir().expect("a temporary directory");
-            let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-            let store = Store::connect(&url, OpenMode::CreateIfMissing)
-                .await
-                .expect("open a fresh SQLite database");
-            store.migrate().await.expect("migrate SQLite");
-            Self {
-                store,
-                _dir: Some(dir),
-                pg: None,
-            }
-        }
-
-        async fn postgres(base: &str) -> Self {
-            let name = format!(
-                "circle_demo_test_{}_{}",
-                std::process::id(),
-                rand::random::<u32>()
-            );
-            let admin_url = with_database(base, "postgres");
-            let admin = Store::connect(&admin_url, OpenMode::MustExist)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
-                });
-            admin
-                .execute_admin(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create a test database");
-            admin.close().await;
-            let store = Store::connect(&with_database(base, &name), OpenMode::MustExist)
-                .await
-                .expect("connect to the test database");
-            store.migrate().await.expect("migrate PostgreSQL");
-            Self {
-                store,
-                _dir: None,
-                pg: Some((admin_url, name)),
-            }
-        }
-    }
-
-    impl Drop for Db {
-        fn drop(&mut self) {
-            let Some((admin_url, name)) = self.pg.take() else {
-                return;
-            };
-            // Best effort: a leftover test database is harmless.
-            let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                rt.block_on(async move {
-                    if let Ok(admin) = Store::connect(&admin_url, OpenMode::MustExist).await {
-                        let _ = admin
-                            .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .await;
-                        admin.close().await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-
-    /// `base` with its database path replaced by `db`.
-    fn with_database(base: &str, db: &str) -> String {
-        let (head, query) = base
-            .split_once('?')
-            .map_or((base, None), |(h, q)| (h, Some(q)));
-        let scheme_end = head.find("://").map_or(0, |i| i + 3);
-        let root = match head[scheme_end..].find('/') {
-            Some(i) => &head[..scheme_end + i],
-            None => head,
-        };
-        match query {
-            Some(q) => format!("{root}/{db}?{q}"),
-            None => format!("{root}/{db}"),
-        }
-    }
+    /// A fresh, migrated database with keys (SQLite, or PostgreSQL when
+    /// `TEST_DATABASE_URL` is set), shared with the rest of the suite.
+    type Db = circle_testkit::TestDb;
 
     async fn seeded(today: Date) -> (Db, DemoSummary) {
         let db = Db::new().await;
@@ -2123,7 +2041,16 @@ mod tests {
     };
 
     async fn clients(store: &Store) -> Vec<Client> {
-        store.list_clients(ALL).await.expect("list clients").items
+        store
+            .list_clients(
+                circle_store::people::ClientScope::All,
+                ALL,
+                &SYSTEM,
+                jiff::Timestamp::now(),
+            )
+            .await
+            .expect("list clients")
+            .items
     }
 
     async fn groups(store: &Store) -> Vec<Group> {
@@ -2136,7 +2063,7 @@ mod tests {
 
     async fn active_groups(store: &Store, client: ClientId) -> BTreeSet<GroupId> {
         store
-            .client_memberships(client)
+            .client_memberships(client, &SYSTEM, jiff::Timestamp::now())
             .await
             .expect("memberships")
             .into_iter()
@@ -2241,7 +2168,7 @@ mod tests {
         // Every client has a current level; some have a step-down history.
         assert!(clients.iter().all(|c| c.current_level.is_some()));
         let history = store
-            .episodes(summary.client_client)
+            .episodes(summary.client_client, &SYSTEM, jiff::Timestamp::now())
             .await
             .expect("episodes");
         assert!(history.len() >= 3, "the demo client steps down");
@@ -2281,7 +2208,7 @@ mod tests {
         let full = store.group(summary.full_group).await.expect("full group");
         assert_eq!(full.max_size, 12);
         let members = store
-            .list_memberships(full.id, ALL)
+            .list_memberships(full.id, ALL, &SYSTEM, jiff::Timestamp::now())
             .await
             .expect("memberships")
             .items;
@@ -2304,6 +2231,7 @@ mod tests {
                 }))
                 .expect("input"),
                 TODAY,
+                &SYSTEM,
                 now,
             )
             .await
@@ -2313,20 +2241,25 @@ mod tests {
             .change_level(
                 newcomer.id,
                 &input(json!({"level_of_care": level, "started_on": TODAY})).expect("input"),
+                &SYSTEM,
                 now,
             )
             .await
             .expect("episode");
         let join = input(json!({"client_id": newcomer.id, "start_date": TODAY})).expect("input");
         assert_eq!(
-            rule_of(store.enroll(full.id, &join, now).await),
+            rule_of(store.enroll(full.id, &join, &SYSTEM, now).await),
             Rule::GroupFull
         );
 
         // Separated clients share no active group.
         let mut pairs = BTreeSet::new();
         for c in &clients {
-            for s in store.separations(c.id).await.expect("separations") {
+            for s in store
+                .separations(c.id, &SYSTEM, jiff::Timestamp::now())
+                .await
+                .expect("separations")
+            {
                 pairs.insert(s.id);
                 let mine = active_groups(store, c.id).await;
                 let theirs = active_groups(store, s.other_client_id).await;
@@ -2368,7 +2301,10 @@ mod tests {
                     cancelled += 1;
                     assert!(s.cancel_reason.is_some());
                 }
-                let roster = store.roster(s.id).await.expect("roster");
+                let roster = store
+                    .roster(s.id, &SYSTEM, jiff::Timestamp::now())
+                    .await
+                    .expect("roster");
                 assert!(
                     roster.len() <= g.max_size as usize,
                     "{} {}",
@@ -2415,7 +2351,11 @@ mod tests {
                 .await
                 .expect("sessions")
             {
-                for e in store.roster(s.id).await.expect("roster") {
+                for e in store
+                    .roster(s.id, &SYSTEM, jiff::Timestamp::now())
+                    .await
+                    .expect("roster")
+                {
                     out.push((
                         s.local_date,
                         e.display_name,

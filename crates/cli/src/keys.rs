@@ -14,7 +14,8 @@ use circle_vault::MasterKey;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KeyCommand {
-    /// Create a new master key file (mode 0600)
+    /// Create a new key file (mode 0600): the master key (--key-file) or the audit key
+    /// (--audit-key-file); each is a key of its own, created the same way.
     Keygen {
         /// Where to write the key file.
         #[arg(long, value_name = "FILE")]
@@ -41,6 +42,11 @@ pub fn run(cmd: KeyCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Generates a key and writes it to `path` (used by `--demo` for missing key files).
+pub fn write_new_key(path: &Path, force: bool) -> Result<()> {
+    write_key_file(path, &MasterKey::generate(), force)
 }
 
 /// Writes `key` to `path`, owner-only from the first byte.

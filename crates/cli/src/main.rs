@@ -5,7 +5,9 @@
 //! 127.0.0.1 only, and never create a database by accident.
 
 mod demo;
+mod keys;
 mod plan;
+mod secrets;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -34,6 +36,13 @@ struct Cli {
     /// A TOML settings file (keys: database_url, listen, clinic_time_zone).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The master key file that encrypts clinical text (or env CIRCLE_MASTER_KEY with the
+    /// file's text). Create one with `circle keys keygen`.
+    #[arg(long, global = true, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// The key file of the audit chain (or env CIRCLE_AUDIT_KEY). It never rotates.
+    #[arg(long, global = true, value_name = "FILE")]
+    audit_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,6 +78,21 @@ enum Command {
     /// The placement optimizer.
     #[command(subcommand)]
     Plan(plan::PlanCommand),
+    /// Encryption keys.
+    #[command(subcommand)]
+    Keys(keys::KeyCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the whole audit chain; report the first broken link (exit 1) or "intact".
+    Verify {
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +122,8 @@ enum UserCommand {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Settings {
     database_url: Option<String>,
+    key_file: Option<PathBuf>,
+    audit_key_file: Option<PathBuf>,
     listen: String,
     clinic_time_zone: String,
 }
@@ -106,6 +132,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: None,
+            key_file: None,
+            audit_key_file: None,
             listen: "127.0.0.1:8080".to_owned(),
             clinic_time_zone: "America/New_York".to_owned(),
         }
@@ -138,9 +166,12 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let settings = load_settings(cli.config.as_ref())?;
+    let mut settings = load_settings(cli.config.as_ref())?;
+    settings.key_file = cli.key_file.or(settings.key_file);
+    settings.audit_key_file = cli.audit_key_file.or(settings.audit_key_file);
     match cli.command {
         Command::Plan(cmd) => plan::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
         other => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -175,6 +206,32 @@ async fn open(url: &str, mode: OpenMode) -> Result<Store> {
     Ok(store)
 }
 
+/// The configured key files, or the demo's defaults beside its database.
+fn key_paths(settings: &Settings, demo: bool, url: &str) -> secrets::KeyPaths {
+    let defaults = if demo {
+        secrets::demo_paths(url)
+    } else {
+        secrets::KeyPaths::default()
+    };
+    secrets::KeyPaths {
+        master: settings.key_file.clone().or(defaults.master),
+        audit: settings.audit_key_file.clone().or(defaults.audit),
+    }
+}
+
+/// Opens the store with its keys: serving never starts without them.
+async fn open_with_keys(
+    url: &str,
+    mode: OpenMode,
+    settings: &Settings,
+    demo: bool,
+) -> Result<Store> {
+    // The database first: a mistyped path is reported as such, before any key question.
+    let store = open(url, mode).await?;
+    let (keyring, audit) = secrets::load(&key_paths(settings, demo, url), demo)?;
+    Ok(store.with_keyring(keyring).with_audit_key(audit))
+}
+
 async fn run(command: Command, settings: Settings) -> Result<()> {
     match command {
         Command::Serve { demo, db, listen } => {
@@ -184,7 +241,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             } else {
                 OpenMode::MustExist
             };
-            let store = open(&url, mode).await?;
+            let store = open_with_keys(&url, mode, &settings, demo).await?;
             let app = App::new(
                 store.clone(),
                 Arc::new(SystemClock),
@@ -222,7 +279,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
         }
         Command::Demo { db } => {
             let url = database_url(db, &settings, Some(DEMO_DB))?;
-            let store = open(&url, OpenMode::CreateIfMissing).await?;
+            let store = open_with_keys(&url, OpenMode::CreateIfMissing, &settings, true).await?;
             let app = App::new(
                 store.clone(),
                 Arc::new(SystemClock),
@@ -267,7 +324,28 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             println!("created user {} with role {}", user.id, user.role);
             Ok(())
         }
-        Command::Plan(_) => unreachable!("handled before the runtime starts"),
+        Command::Audit(AuditCommand::Verify { db }) => {
+            let url = database_url(db, &settings, None)?;
+            let audit = secrets::load_audit(&key_paths(&settings, false, &url), false)?;
+            let store = Store::connect(&url, OpenMode::MustExist)
+                .await?
+                .with_audit_key(audit);
+            let report = store.verify_audit().await?;
+            match report.first_broken {
+                None => {
+                    println!("audit trail intact: {} entries verified", report.entries);
+                    Ok(())
+                }
+                Some(b) => {
+                    println!(
+                        "audit trail BROKEN at entry {}: {} ({} entries verified before it)",
+                        b.seq, b.reason, report.entries
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Plan(_) | Command::Keys(_) => unreachable!("handled before the runtime starts"),
     }
 }
 
@@ -322,10 +400,18 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
         ),
     ];
     for (email, role, clinician, client) in accounts {
-        let email = Email::parse(email).map_err(|e| anyhow!(e))?;
-        app.create_user(&email, DEMO_PASSWORD, role, clinician, client)
+        let parsed = Email::parse(email).map_err(|e| anyhow!(e))?;
+        let user = app
+            .create_user(&parsed, DEMO_PASSWORD, role, clinician, client)
             .await
             .map_err(|e| anyhow!("{e}"))?;
+        // Staff sign in with a second factor; the demo's are pre-enrolled with published
+        // secrets so anyone can add them to an authenticator app.
+        if let Some((_, secret)) = DEMO_TOTP_SECRETS.iter().find(|(e, _)| *e == email) {
+            app.provision_totp_secret(user.id, secret)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+        }
     }
     eprintln!(
         "seeded the demo clinic in {:.1}s: {} programs, {} groups, {} clinicians, {} clients, {} sessions, {} attendance records",
@@ -340,6 +426,21 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
     Ok(true)
 }
 
+/// The demo staff accounts' TOTP secrets (base32; RFC 6238, SHA-1, 6 digits, 30 s). They are
+/// published in the README and printed at start: demo accounts only, never real ones.
+/// Intake and client accounts need no second factor, so the demo leaves theirs off.
+pub const DEMO_TOTP_SECRETS: [(&str, &str); 3] = [
+    ("admin@demo.circle.test", "CIRCLEDEMOADMINTOTPSECRETAAAAAAA"),
+    (
+        "director@demo.circle.test",
+        "CIRCLEDEMODIRECTORTOTPSECRETAAAA",
+    ),
+    (
+        "clinician@demo.circle.test",
+        "CIRCLEDEMOCLINICIANTOTPSECRETAAA",
+    ),
+];
+
 fn print_demo_accounts() {
     println!("Demo clinic (synthetic data). Sign in with any of these, password {DEMO_PASSWORD}:");
     for (email, role) in [
@@ -352,9 +453,21 @@ fn print_demo_accounts() {
         ("admin@demo.circle.test", "administrator"),
         ("client@demo.circle.test", "client"),
     ] {
-        println!("  {email:<30} {role}");
+        match DEMO_TOTP_SECRETS.iter().find(|(e, _)| *e == email) {
+            Some((_, secret)) => println!("  {email:<30} {role:<30} TOTP secret {secret}"),
+            None => println!("  {email:<30} {role:<30} no second factor needed"),
+        }
     }
     println!(
-        "  e.g. curl -s -X POST -H 'content-type: application/json' -d '{{\"email\":\"director@demo.circle.test\",\"password\":\"{DEMO_PASSWORD}\"}}' http://HOST/api/v1/auth/login"
+        "Staff accounts need a code from an authenticator app: add the TOTP secret above, or one of these URIs (as a QR code):"
+    );
+    for (email, secret) in DEMO_TOTP_SECRETS {
+        println!("  {}", circle_app::auth::otpauth_uri(email, secret));
+    }
+    println!(
+        "  e.g. curl -s -X POST -H 'content-type: application/json' -d '{{\"email\":\"director@demo.circle.test\",\"password\":\"{DEMO_PASSWORD}\",\"totp_code\":\"123456\"}}' http://HOST/api/v1/auth/login"
+    );
+    println!(
+        "  (with the app's current code for totp_code; `oathtool --totp -b SECRET` prints it too)"
     );
 }

@@ -1,6 +1,7 @@
 //! The `circle` binary as a newcomer meets it: `--help`, `serve --demo` answering within
-//! seconds on SQLite or PostgreSQL (whichever `TEST_DATABASE_URL` selects), the size rule on
-//! the demo clinic's full group, `user create`, and no database created by a typo.
+//! seconds on SQLite or PostgreSQL (whichever `TEST_DATABASE_URL` selects), the demo
+//! director's sign-in with a code from the published TOTP secret, the size rule on the demo
+//! clinic's full group, `user create`, and no database created by a typo.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,6 +14,14 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_circle");
+
+/// The demo director's published TOTP secret (README, "demo accounts").
+const DEMO_DIRECTOR_TOTP_SECRET: &str = "CIRCLEDEMODIRECTORTOTPSECRETAAAA";
+
+/// The code an authenticator app shows now for a secret, as a person would type it.
+fn demo_code(secret: &str) -> String {
+    circle_app::auth::totp_code(secret, jiff::Timestamp::now()).unwrap()
+}
 
 /// A database URL for this test: a fresh SQLite file, or a fresh PostgreSQL database.
 async fn fresh_db(dir: &tempfile::TempDir, name: &str) -> (String, Option<circle_testkit::TestDb>) {
@@ -116,7 +125,17 @@ fn a_typo_in_the_database_path_never_creates_an_empty_database() {
 async fn the_demo_clinic_serves_and_refuses_a_thirteenth_member() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _db) = fresh_db(&dir, "demo.db").await;
-    let server = serve(&["--demo", "--db", &url]);
+    let key = dir.path().join("demo.key").display().to_string();
+    let audit_key = dir.path().join("demo-audit.key").display().to_string();
+    let server = serve(&[
+        "--demo",
+        "--db",
+        &url,
+        "--key-file",
+        &key,
+        "--audit-key-file",
+        &audit_key,
+    ]);
     let http = reqwest::Client::new();
     let health = http
         .get(format!("{}/healthz", server.base))
@@ -127,7 +146,11 @@ async fn the_demo_clinic_serves_and_refuses_a_thirteenth_member() {
 
     let login: Value = http
         .post(format!("{}/api/v1/auth/login", server.base))
-        .json(&json!({"email": "director@demo.circle.test", "password": "circle-demo-2026"}))
+        .json(&json!({
+            "email": "director@demo.circle.test",
+            "password": "circle-demo-2026",
+            "totp_code": demo_code(DEMO_DIRECTOR_TOTP_SECRET),
+        }))
         .send()
         .await
         .unwrap()
@@ -270,4 +293,33 @@ async fn user_create_reads_the_password_from_stdin() {
     );
     let again = create("a-long-enough-password\n");
     assert!(!again.status.success(), "an email is used once");
+}
+
+#[tokio::test]
+async fn the_demo_prints_each_staff_accounts_totp_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _db) = fresh_db(&dir, "demo-secrets.db").await;
+    let out = Command::new(BIN)
+        .args(["demo", "--db", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(DEMO_DIRECTOR_TOTP_SECRET), "{text}");
+    assert!(
+        text.contains(&format!(
+            "otpauth://totp/Circle:director@demo.circle.test?secret={DEMO_DIRECTOR_TOTP_SECRET}"
+        )),
+        "{text}"
+    );
+    for other in [
+        "CIRCLEDEMOADMINTOTPSECRETAAAAAAA",
+        "CIRCLEDEMOCLINICIANTOTPSECRETAAA",
+    ] {
+        assert!(text.contains(other), "{text}");
+    }
 }

@@ -1,6 +1,7 @@
 //! Circle's domain: the words of DESIGN.md as types, and the rules that keep a clinic's
 //! group program safe. Pure: no I/O, no async, no SQL. A value that exists is valid.
 
+pub mod audit;
 pub mod care;
 pub mod client;
 pub mod clinician;

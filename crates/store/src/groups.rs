@@ -19,10 +19,12 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::any::AnyRow;
 
+use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, json, lock_row, page_of, ts};
 use crate::people::clinician_in;
 use crate::programs::{program_from_row, stale};
 use crate::{Page, PageRequest, Store, StoreError};
+use circle_domain::audit::{AuditAction, AuditContext};
 
 const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, focus_concerns, eligible_levels, \
      enrollment, min_size, max_size, size_override_reason, meetings, room_id, lead_facilitator_id, \
@@ -203,7 +205,7 @@ impl Store {
         today: Date,
         now: Timestamp,
     ) -> Result<Group, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Programs, new.program_id.0).await? {
             return Err(DomainError::invalid("program_id", "names no program").into());
         }
@@ -301,7 +303,7 @@ impl Store {
         today: Date,
         now: Timestamp,
     ) -> Result<Group, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Groups, id.0).await? {
             return Err(DomainError::not_found("group").into());
         }
@@ -353,9 +355,11 @@ impl Store {
         &self,
         group_id: GroupId,
         new: &NewMembership,
-        now: Timestamp,
+        ctx: &AuditContext,
+        at: Timestamp,
     ) -> Result<Membership, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let now = at;
+        let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Groups, group_id.0).await? {
             return Err(DomainError::not_found("group").into());
         }
@@ -438,6 +442,14 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let membership = membership_from_row(&row)?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MembershipCreate, &[new.client_id])
+                .object(membership.id),
+        )
+        .await?;
         tx.commit().await?;
         Ok(membership)
     }
@@ -447,8 +459,11 @@ impl Store {
         &self,
         group: GroupId,
         page: PageRequest,
+        ctx: &AuditContext,
+        at: Timestamp,
     ) -> Result<Page<Membership>, StoreError> {
-        self.group(group).await?;
+        let mut tx = self.begin_write().await?;
+        group_in(&mut tx, group).await?;
         let rows = sqlx::query(&format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE group_id = $1 AND id > $2 \
              ORDER BY id LIMIT $3"
@@ -456,27 +471,62 @@ impl Store {
         .bind(group.0)
         .bind(page.after)
         .bind(i64::from(page.limit) + 1)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
         let items = rows
             .iter()
             .map(membership_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(page_of(items, page.limit, |m| m.id.0))
+        let page = page_of(items, page.limit, |m| m.id.0);
+        let ids: Vec<ClientId> = page.items.iter().map(|m| m.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MembershipRead, &ids).object(group),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(page)
     }
 
     /// Memberships of one client, current and past.
     pub async fn client_memberships(
         &self,
         client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
     ) -> Result<Vec<Membership>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        crate::people::client_in(&mut tx, client).await?;
         let rows = sqlx::query(&format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE client_id = $1 ORDER BY id"
         ))
         .bind(client.0)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
-        rows.iter().map(membership_from_row).collect()
+        let list = rows
+            .iter()
+            .map(membership_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MembershipRead, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    /// The lead and co-facilitator of a group (for authorization; no client data).
+    pub async fn group_leads(
+        &self,
+        group: GroupId,
+    ) -> Result<(ClinicianId, Option<ClinicianId>), StoreError> {
+        let g = self.group(group).await?;
+        Ok((g.lead_facilitator_id, g.co_facilitator_id))
     }
 
     pub async fn membership(&self, id: MembershipId) -> Result<Membership, StoreError> {
@@ -495,9 +545,11 @@ impl Store {
         &self,
         id: MembershipId,
         change: &MembershipChange,
+        ctx: &AuditContext,
         now: Timestamp,
     ) -> Result<Membership, StoreError> {
         let current = self.membership(id).await?;
+        let mut tx = self.begin_write().await?;
         change.check(&current)?;
         let row = sqlx::query(&format!(
             "UPDATE memberships SET status = $1, end_date = $2, version = version + 1, updated_at = $3 \
@@ -508,9 +560,18 @@ impl Store {
         .bind(ts(now))
         .bind(id.0)
         .bind(change.version)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(stale)?;
-        membership_from_row(&row)
+        let membership = membership_from_row(&row)?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            now,
+            Record::success(ctx, AuditAction::MembershipUpdate, &[membership.client_id]).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(membership)
     }
 }

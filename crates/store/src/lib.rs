@@ -7,6 +7,7 @@
 //! transaction, gathers the facts a rule needs, asks `circle_domain` for the verdict and
 //! writes — so two servers on one database never break a rule between check and write.
 
+pub mod audit;
 mod codec;
 mod error;
 pub mod groups;
@@ -65,6 +66,8 @@ impl Default for PageRequest {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    audit_key: Option<std::sync::Arc<audit::AuditKey>>,
+    keyring: Option<std::sync::Arc<circle_vault::Keyring>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -128,7 +131,54 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(describe_connect_error(&e, backend)))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            audit_key: None,
+            keyring: None,
+        })
+    }
+
+    /// Sets the key of the audit chain. Without one, every audited action fails.
+    pub fn with_audit_key(mut self, key: audit::AuditKey) -> Self {
+        self.audit_key = Some(std::sync::Arc::new(key));
+        self
+    }
+
+    /// Sets the keys that encrypt clinical free text. Without them, writing or reading such
+    /// text fails.
+    pub fn with_keyring(mut self, keyring: circle_vault::Keyring) -> Self {
+        self.keyring = Some(std::sync::Arc::new(keyring));
+        self
+    }
+
+    pub(crate) fn seal(&self, text: &str, aad: &circle_vault::Aad) -> Result<String, StoreError> {
+        let k = self.keyring.as_deref().ok_or_else(|| {
+            StoreError::Config(
+                "no master key is configured; clinical text cannot be stored".to_owned(),
+            )
+        })?;
+        Ok(k.seal(text, aad))
+    }
+
+    pub(crate) fn open_sealed(
+        &self,
+        sealed: &str,
+        aad: &circle_vault::Aad,
+        column: &'static str,
+    ) -> Result<circle_vault::Zeroizing<String>, StoreError> {
+        let k = self.keyring.as_deref().ok_or_else(|| {
+            StoreError::Config(
+                "no master key is configured; clinical text cannot be read".to_owned(),
+            )
+        })?;
+        // A value that does not open was moved, damaged or altered: an integrity error,
+        // never shown as if valid.
+        k.open(sealed, aad).map_err(|_| StoreError::Corrupt(column))
+    }
+
+    pub(crate) fn audit_key(&self) -> Option<&audit::AuditKey> {
+        self.audit_key.as_deref()
     }
 
     pub fn backend(&self) -> Backend {
@@ -183,6 +233,20 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the database's write lock
+    /// at once: a transaction that reads first and writes later (as every audited read
+    /// does) would otherwise fail with SQLITE_BUSY, rather than wait, when another writer
+    /// committed in between. PostgreSQL locks rows as it goes and needs nothing here.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Any>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

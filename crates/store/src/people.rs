@@ -9,13 +9,16 @@ use circle_domain::client::{
 use circle_domain::clinician::{Clinician, License, LicenseKind, NewClinician};
 use circle_domain::ids::{ClientId, ClinicianId, EpisodeId, ProgramId, SeparationId};
 use circle_domain::schedule::AvailabilityWindow;
+use circle_domain::text::ShortText;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::any::AnyRow;
 
+use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, json, lock_row, page_of, ts};
 use crate::programs::stale;
 use crate::{Page, PageRequest, Store, StoreError};
+use circle_domain::audit::{AuditAction, AuditContext};
 
 const CLIENT_COLUMNS: &str = "c.id, c.record_number, c.given_name, c.family_name, c.preferred_name, \
      c.date_of_birth, c.email, c.phone, c.concerns, c.availability, c.referral_source, c.version, \
@@ -61,7 +64,7 @@ impl Store {
     ) -> Result<Clinician, StoreError> {
         new.validate()?;
         let now = ts(now);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO clinicians (given_name, family_name, email, modalities, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
@@ -116,10 +119,12 @@ impl Store {
         &self,
         new: &NewClient,
         today: Date,
-        now: Timestamp,
+        ctx: &AuditContext,
+        at: Timestamp,
     ) -> Result<Client, StoreError> {
         new.validate(today)?;
-        let now = ts(now);
+        let now = ts(at);
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO clients (record_number, given_name, family_name, preferred_name, date_of_birth, \
              email, phone, concerns, availability, referral_source, created_at, updated_at) \
@@ -136,45 +141,120 @@ impl Store {
         .bind(json(&new.availability))
         .bind(new.referral_source.as_str())
         .bind(&now)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
-        self.client(ClientId(id)).await
+        let client = client_in(&mut tx, ClientId(id)).await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ClientCreate, &[client.id]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(client)
     }
 
-    pub async fn client(&self, id: ClientId) -> Result<Client, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id = $1"
-        ))
-        .bind(id.0)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(DomainError::not_found("client"))?;
-        client_from_row(&row)
+    /// One client's record; the read is audited.
+    pub async fn client(
+        &self,
+        id: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Client, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let client = client_in(&mut tx, id).await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ClientRead, &[id]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(client)
     }
 
-    pub async fn list_clients(&self, page: PageRequest) -> Result<Page<Client>, StoreError> {
+    /// Whether a client exists (no clinical content is read, so nothing is audited).
+    pub async fn client_exists(&self, id: ClientId) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE id = $1")
+            .bind(id.0)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Clients in a stable order, all or one clinician's caseload; the listing is audited
+    /// with the ids it returned.
+    pub async fn list_clients(
+        &self,
+        scope: ClientScope,
+        page: PageRequest,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Page<Client>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (clinician, since) = match scope {
+            ClientScope::All => (-1, String::new()),
+            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
+        };
         let rows = sqlx::query(&format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 ORDER BY c.id LIMIT $2"
+            "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 AND ($3 = -1 OR EXISTS ({})) ORDER BY c.id LIMIT $2",
+            caseload("$3", "$4")
         ))
         .bind(page.after)
         .bind(i64::from(page.limit) + 1)
-        .fetch_all(self.pool())
+        .bind(clinician)
+        .bind(since)
+        .fetch_all(&mut *tx)
         .await?;
         let items = rows
             .iter()
             .map(client_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(page_of(items, page.limit, |c| c.id.0))
+        let page = page_of(items, page.limit, |c| c.id.0);
+        let ids: Vec<ClientId> = page.items.iter().map(|c| c.id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ClientList, &ids),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    /// Whether `client` is in `clinician`'s caseload: a current member of a group the
+    /// clinician leads or co-leads, or one whose membership ended on or after `since`.
+    pub async fn in_caseload(
+        &self,
+        clinician: ClinicianId,
+        client: ClientId,
+        since: Date,
+    ) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM clients c WHERE c.id = $1 AND EXISTS ({})",
+            caseload("$2", "$3")
+        ))
+        .bind(client.0)
+        .bind(clinician.0)
+        .bind(date(since))
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
     }
 
     pub async fn update_client(
         &self,
         id: ClientId,
         patch: &ClientPatch,
+        ctx: &AuditContext,
         now: Timestamp,
     ) -> Result<Client, StoreError> {
         patch.validate()?;
-        let current = self.client(id).await?;
+        let mut tx = self.begin_write().await?;
+        let current = client_in(&mut tx, id).await?;
         let done = sqlx::query(
             "UPDATE clients SET preferred_name = $1, email = $2, phone = $3, concerns = $4, \
              availability = $5, version = version + 1, updated_at = $6 WHERE id = $7 AND version = $8",
@@ -199,24 +279,51 @@ impl Store {
         .bind(ts(now))
         .bind(id.0)
         .bind(patch.version)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
             return Err(stale());
         }
-        self.client(id).await
+        let client = client_in(&mut tx, id).await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            now,
+            Record::success(ctx, AuditAction::ClientUpdate, &[id]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(client)
     }
 
-    pub async fn episodes(&self, client: ClientId) -> Result<Vec<Episode>, StoreError> {
-        self.client(client).await?;
+    pub async fn episodes(
+        &self,
+        client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<Episode>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        client_in(&mut tx, client).await?;
         let rows = sqlx::query(
             "SELECT id, client_id, program_id, level_of_care, started_on, ended_on FROM episodes \
              WHERE client_id = $1 ORDER BY started_on, id",
         )
         .bind(client.0)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
-        rows.iter().map(episode_from_row).collect()
+        let episodes = rows
+            .iter()
+            .map(episode_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::EpisodeRead, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(episodes)
     }
 
     /// Changes a client's level of care from a date: closes the open episode on that date
@@ -225,10 +332,11 @@ impl Store {
         &self,
         client: ClientId,
         next: &NewEpisode,
-        now: Timestamp,
+        ctx: &AuditContext,
+        at: Timestamp,
     ) -> Result<Episode, StoreError> {
-        let now = ts(now);
-        let mut tx = self.pool().begin().await?;
+        let now = ts(at);
+        let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
             return Err(DomainError::not_found("client").into());
         }
@@ -281,6 +389,13 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let episode = episode_from_row(&row)?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::EpisodeCreate, &[client]).object(episode.id),
+        )
+        .await?;
         tx.commit().await?;
         Ok(episode)
     }
@@ -290,30 +405,54 @@ impl Store {
         &self,
         client: ClientId,
         new: &NewSeparation,
-        now: Timestamp,
+        ctx: &AuditContext,
+        at: Timestamp,
     ) -> Result<Separation, StoreError> {
         if new.other_client_id == client {
             return Err(DomainError::invalid("other_client_id", "must be another client").into());
         }
-        self.client(client).await?;
-        self.client(new.other_client_id)
+        let mut tx = self.begin_write().await?;
+        client_in(&mut tx, client).await?;
+        client_in(&mut tx, new.other_client_id)
             .await
             .map_err(|_| DomainError::invalid("other_client_id", "names no client"))?;
         let (low, high) = (
             client.0.min(new.other_client_id.0),
             client.0.max(new.other_client_id.0),
         );
-        let now = ts(now);
+        let now = ts(at);
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO separations (client_low, client_high, reason, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) RETURNING id",
         )
         .bind(low)
         .bind(high)
-        .bind(new.reason.as_ref().map(|r| r.as_str().to_owned()))
+        .bind(None::<String>)
         .bind(&now)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        // The reason is clinical free text: sealed with the row's id as associated data.
+        if let Some(reason) = &new.reason {
+            let sealed = self.seal(reason.as_str(), &separation_aad(id))?;
+            sqlx::query("UPDATE separations SET reason = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(
+                ctx,
+                AuditAction::SeparationCreate,
+                &[client, new.other_client_id],
+            )
+            .object(id),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(Separation {
             id: SeparationId(id),
             client_id: client,
@@ -323,22 +462,49 @@ impl Store {
     }
 
     /// A client's separations, each seen from that client's side.
-    pub async fn separations(&self, client: ClientId) -> Result<Vec<Separation>, StoreError> {
+    pub async fn separations(
+        &self,
+        client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<Separation>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        client_in(&mut tx, client).await?;
         let rows = sqlx::query(
             "SELECT id, client_low, client_high, reason FROM separations \
              WHERE client_low = $1 OR client_high = $1 ORDER BY id",
         )
         .bind(client.0)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::SeparationRead, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
         rows.iter()
             .map(|r| {
                 let (low, high) = (r.int("client_low")?, r.int("client_high")?);
+                let id = r.int("id")?;
+                let reason = match r.opt_text("reason")? {
+                    Some(sealed) => {
+                        let text =
+                            self.open_sealed(&sealed, &separation_aad(id), "separations.reason")?;
+                        Some(
+                            ShortText::parse(&text)
+                                .map_err(|_| StoreError::Corrupt("separations.reason"))?,
+                        )
+                    }
+                    None => None,
+                };
                 Ok(Separation {
-                    id: SeparationId(r.int("id")?),
+                    id: SeparationId(id),
                     client_id: client,
                     other_client_id: ClientId(if low == client.0 { high } else { low }),
-                    reason: r.opt_parsed("reason")?,
+                    reason,
                 })
             })
             .collect()
@@ -382,4 +548,44 @@ pub(crate) async fn clinician_in(
         modalities: row.json::<Vec<Modality>>("modalities")?,
         version: row.int("version")?,
     })
+}
+
+/// Which clients a listing may return.
+#[derive(Debug, Clone, Copy)]
+pub enum ClientScope {
+    All,
+    /// Members of groups the clinician leads or co-leads whose membership is current or
+    /// ended on or after `since`.
+    Caseload {
+        clinician: ClinicianId,
+        since: Date,
+    },
+}
+
+/// The caseload condition for client `c`, given the placeholders of the clinician id and of
+/// the earliest end date that still counts.
+fn caseload(clinician: &str, since: &str) -> String {
+    format!(
+        "SELECT 1 FROM memberships m JOIN therapy_groups g ON g.id = m.group_id \
+         WHERE m.client_id = c.id AND (g.lead_facilitator_id = {clinician} OR g.co_facilitator_id = {clinician}) \
+         AND (m.end_date IS NULL OR m.end_date >= {since})"
+    )
+}
+
+pub(crate) async fn client_in(
+    conn: &mut sqlx::AnyConnection,
+    id: ClientId,
+) -> Result<Client, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(DomainError::not_found("client"))?;
+    client_from_row(&row)
+}
+
+fn separation_aad(id: i64) -> circle_vault::Aad {
+    circle_vault::Aad::record("separation.reason", id)
 }

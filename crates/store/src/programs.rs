@@ -95,7 +95,7 @@ impl Store {
         patch: &ProgramPatch,
         now: Timestamp,
     ) -> Result<Program, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id = $1"
         ))

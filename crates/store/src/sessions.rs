@@ -14,11 +14,13 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::any::AnyRow;
 
+use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, lock_row, ts};
 use crate::groups::group_in;
 use crate::people::clinician_in;
 use crate::programs::stale;
 use crate::{Store, StoreError};
+use circle_domain::audit::{AuditAction, AuditContext};
 
 const SESSION_COLUMNS: &str = "id, group_id, local_date, starts_at, ends_at, status, topic, \
      cancel_reason, lead_facilitator_id, version";
@@ -63,7 +65,7 @@ impl Store {
             .from
             .checked_add(jiff::Span::new().days(i64::from(req.weeks) * 7))
             .map_err(|_| DomainError::invalid("from", "is outside the supported calendar"))?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Groups, group_id.0).await? {
             return Err(DomainError::not_found("group").into());
         }
@@ -130,8 +132,14 @@ impl Store {
 
     /// The roster of a session: members whose membership covers its date, with any
     /// attendance recorded.
-    pub async fn roster(&self, id: SessionId) -> Result<Vec<RosterEntry>, StoreError> {
+    pub async fn roster(
+        &self,
+        id: SessionId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<RosterEntry>, StoreError> {
         let session = self.session(id).await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT m.id AS membership_id, m.client_id, c.given_name, c.family_name, c.preferred_name, \
              a.session_id, a.status, a.minutes, a.version \
@@ -143,9 +151,10 @@ impl Store {
         .bind(session.group_id.0)
         .bind(date(session.local_date))
         .bind(id.0)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
-        rows.iter()
+        let roster = rows
+            .iter()
             .map(|r| {
                 let given: PersonName = r.parsed("given_name")?;
                 let preferred: Option<PersonName> = r.opt_parsed("preferred_name")?;
@@ -162,7 +171,17 @@ impl Store {
                     attendance,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let ids: Vec<ClientId> = roster.iter().map(|r| r.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::RosterRead, &ids).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(roster)
     }
 
     /// Cancels a scheduled session with its reason.
@@ -211,9 +230,11 @@ impl Store {
         client: ClientId,
         input: &AttendanceInput,
         recorded_by: Option<UserId>,
-        now: Timestamp,
+        ctx: &AuditContext,
+        at: Timestamp,
     ) -> Result<Attendance, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let now = at;
+        let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Sessions, session_id.0).await? {
             return Err(DomainError::not_found("session").into());
         }
@@ -268,19 +289,45 @@ impl Store {
         .bind(session_id.0)
         .execute(&mut *tx)
         .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::AttendanceWrite, &[client]).object(session_id),
+        )
+        .await?;
         tx.commit().await?;
         Ok(attendance)
     }
 
-    pub async fn attendance(&self, session: SessionId) -> Result<Vec<Attendance>, StoreError> {
+    pub async fn attendance(
+        &self,
+        session: SessionId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<Attendance>, StoreError> {
         self.session(session).await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT session_id, client_id, status, minutes, version FROM attendance \
              WHERE session_id = $1 ORDER BY client_id",
         )
         .bind(session.0)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
-        rows.iter().map(attendance_from_row).collect()
+        let list = rows
+            .iter()
+            .map(attendance_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<ClientId> = list.iter().map(|a| a.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::AttendanceRead, &ids).object(session),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(list)
     }
 }

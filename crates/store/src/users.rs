@@ -126,3 +126,509 @@ impl Store {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Strong sign-in: credentials with their second factor and lock state, enrolment, recovery
+// codes, and the sign-in attempt log. Every command that changes an account's sign-in
+// state writes its `sign_in_attempts` row in the same transaction.
+
+/// What one sign-in attempt came to; stored by its wire name in `sign_in_attempts.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignInOutcome {
+    /// Signed in (password, plus a TOTP code where one is enrolled).
+    Success,
+    /// Signed in with a recovery code instead of a TOTP code.
+    SuccessRecoveryCode,
+    BadPassword,
+    UnknownEmail,
+    /// The password was right; the account has a second factor and none was given.
+    MfaRequired,
+    /// The password was right; a staff account without a second factor got an enrolment token.
+    MfaEnrollmentRequired,
+    /// A wrong TOTP code or an unknown or spent recovery code.
+    BadMfaCode,
+    /// A right TOTP code for a time step already used.
+    MfaCodeReplayed,
+    /// The account is locked after repeated failures (the caller is not told).
+    Locked,
+    Disabled,
+    /// Enrolment completed with a valid code: a sign-in.
+    MfaEnrolled,
+    /// An unknown, expired or spent enrolment token.
+    BadEnrollmentToken,
+}
+
+impl SignInOutcome {
+    pub const ALL: [SignInOutcome; 12] = [
+        Self::Success,
+        Self::SuccessRecoveryCode,
+        Self::BadPassword,
+        Self::UnknownEmail,
+        Self::MfaRequired,
+        Self::MfaEnrollmentRequired,
+        Self::BadMfaCode,
+        Self::MfaCodeReplayed,
+        Self::Locked,
+        Self::Disabled,
+        Self::MfaEnrolled,
+        Self::BadEnrollmentToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::SuccessRecoveryCode => "success_recovery_code",
+            Self::BadPassword => "bad_password",
+            Self::UnknownEmail => "unknown_email",
+            Self::MfaRequired => "mfa_required",
+            Self::MfaEnrollmentRequired => "mfa_enrollment_required",
+            Self::BadMfaCode => "bad_mfa_code",
+            Self::MfaCodeReplayed => "mfa_code_replayed",
+            Self::Locked => "locked",
+            Self::Disabled => "disabled",
+            Self::MfaEnrolled => "mfa_enrolled",
+            Self::BadEnrollmentToken => "bad_enrollment_token",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SignInOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row to append to the sign-in log. Never holds a password or a code.
+#[derive(Debug, Clone)]
+pub struct SignInAttempt {
+    pub at: Timestamp,
+    pub user: Option<UserId>,
+    /// Hex SHA-256 of the lower-cased email, when an email was given or is known.
+    pub email_hash: Option<String>,
+    pub source_ip: Option<std::net::IpAddr>,
+    pub outcome: SignInOutcome,
+}
+
+/// A stored sign-in attempt, every column of `sign_in_attempts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInAttemptRecord {
+    pub id: i64,
+    pub attempted_at: Timestamp,
+    pub user_id: Option<UserId>,
+    pub email_hash: Option<String>,
+    pub outcome: SignInOutcome,
+    pub source_ip: Option<String>,
+}
+
+/// What sign-in needs to know about an account. `Debug` leaves the secrets out.
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+    /// Base32 TOTP secret, when enrolled.
+    pub totp_secret: Option<String>,
+    pub locked_until: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user.id", &self.user.id)
+            .field("mfa_enrolled", &self.totp_secret.is_some())
+            .field("locked_until", &self.locked_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pending enrolment found by its token. `Debug` leaves the secret out.
+pub struct PendingEnrollment {
+    pub user: User,
+    pub totp_secret: String,
+    pub locked_until: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for PendingEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingEnrollment")
+            .field("user.id", &self.user.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The second factor a sign-in consumes, checked and spent inside its transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum SecondFactor<'a> {
+    /// The account has none and needs none.
+    NotRequired,
+    /// An RFC 6238 time step whose code was verified; accepted only if later than the last.
+    TotpStep(i64),
+    /// The digest of a recovery code; accepted only if unspent.
+    RecoveryCode(&'a str),
+}
+
+/// A bearer token to store (digest only) for a completed sign-in.
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    pub token_hash: &'a str,
+    pub expires_at: Timestamp,
+}
+
+/// How many consecutive failures lock an account, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    pub max_failures: i64,
+    pub lock_for: jiff::SignedDuration,
+}
+
+/// A completed enrolment to store.
+pub struct CompletedEnrollment<'a> {
+    pub enrollment_token_hash: &'a str,
+    pub user: UserId,
+    pub totp_secret: &'a str,
+    pub totp_step: i64,
+    pub recovery_code_hashes: &'a [String],
+    pub token: NewToken<'a>,
+}
+
+const ATTEMPT_COLUMNS: &str = "id, attempted_at, user_id, email_hash, outcome, source_ip";
+
+async fn insert_attempt(
+    conn: &mut sqlx::AnyConnection,
+    a: &SignInAttempt,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sign_in_attempts (attempted_at, user_id, email_hash, outcome, source_ip) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(ts(a.at))
+    .bind(a.user.map(|u| u.0))
+    .bind(a.email_hash.as_deref())
+    .bind(a.outcome.as_str())
+    .bind(a.source_ip.map(|ip| ip.to_string()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_token(
+    conn: &mut sqlx::AnyConnection,
+    token: NewToken<'_>,
+    user: UserId,
+    now: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token.token_hash)
+    .bind(user.0)
+    .bind(now)
+    .bind(ts(token.expires_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The account with this email, its password hash, second factor and lock state.
+    pub async fn sign_in_credentials(
+        &self,
+        email: &Email,
+    ) -> Result<Option<Credentials>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash, totp_secret, locked_until FROM users WHERE email = $1"
+        ))
+        .bind(email.normalized())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(Credentials {
+                user: user_from_row(&r)?,
+                password_hash: r.text("password_hash")?,
+                totp_secret: r.opt_text("totp_secret")?,
+                locked_until: opt_ts(&r, "locked_until")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Appends one attempt that changes no account state (unknown email, a locked or
+    /// disabled account, a missing second factor).
+    pub async fn record_sign_in_attempt(&self, attempt: &SignInAttempt) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        insert_attempt(&mut conn, attempt).await
+    }
+
+    /// Counts a failed sign-in against `user` and logs it, in one transaction. The
+    /// `max_failures`-th consecutive failure locks the account until `now + lock_for` and
+    /// starts the count again. Returns the lock's end when this failure started one.
+    pub async fn record_sign_in_failure(
+        &self,
+        user: UserId,
+        attempt: &SignInAttempt,
+        policy: LockoutPolicy,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let now = ts(attempt.at);
+        let until = attempt
+            .at
+            .checked_add(policy.lock_for)
+            .map_err(|_| StoreError::Corrupt("locked_until"))?;
+        let mut tx = self.pool().begin().await?;
+        // One statement reads and writes the counter, so concurrent failures all count.
+        let row = sqlx::query(
+            "UPDATE users SET \
+               locked_until = CASE WHEN failed_sign_ins + 1 >= $2 THEN $3 ELSE locked_until END, \
+               failed_sign_ins = CASE WHEN failed_sign_ins + 1 >= $2 THEN 0 ELSE failed_sign_ins + 1 END, \
+               updated_at = $4 \
+             WHERE id = $1 RETURNING locked_until",
+        )
+        .bind(user.0)
+        .bind(policy.max_failures)
+        .bind(ts(until))
+        .bind(&now)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(DomainError::not_found("user"))?;
+        insert_attempt(&mut tx, attempt).await?;
+        tx.commit().await?;
+        let until = ts(until);
+        let locked = row.opt_text("locked_until")?;
+        Ok(if locked.as_deref() == Some(until.as_str()) {
+            opt_ts(&row, "locked_until")?
+        } else {
+            None
+        })
+    }
+
+    /// Completes a sign-in in one transaction: spends the second factor, clears the
+    /// failure count and any lock, stores the token and logs the attempt. Returns false,
+    /// changing nothing, when the factor was already spent (a replayed TOTP step, or a
+    /// recovery code that is unknown or used).
+    pub async fn complete_sign_in(
+        &self,
+        user: UserId,
+        factor: SecondFactor<'_>,
+        token: NewToken<'_>,
+        attempt: &SignInAttempt,
+    ) -> Result<bool, StoreError> {
+        let now = ts(attempt.at);
+        let mut tx = self.pool().begin().await?;
+        let spent = match factor {
+            SecondFactor::NotRequired => true,
+            SecondFactor::TotpStep(step) => {
+                sqlx::query(
+                    "UPDATE users SET totp_last_step = $2, updated_at = $3 \
+                     WHERE id = $1 AND totp_secret IS NOT NULL \
+                       AND (totp_last_step IS NULL OR totp_last_step < $2)",
+                )
+                .bind(user.0)
+                .bind(step)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            SecondFactor::RecoveryCode(hash) => {
+                sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $3, updated_at = $3 \
+                     WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                )
+                .bind(user.0)
+                .bind(hash)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+        };
+        if !spent {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE users SET failed_sign_ins = 0, locked_until = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(user.0)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        insert_token(&mut tx, token, user, &now).await?;
+        insert_attempt(&mut tx, attempt).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Starts enrolment: replaces any pending enrolment of the user with this one and logs
+    /// the attempt, in one transaction.
+    pub async fn start_mfa_enrollment(
+        &self,
+        user: UserId,
+        token_hash: &str,
+        totp_secret: &str,
+        expires_at: Timestamp,
+        attempt: &SignInAttempt,
+    ) -> Result<(), StoreError> {
+        let now = ts(attempt.at);
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM mfa_enrollments WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO mfa_enrollments (token_hash, user_id, totp_secret, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .bind(totp_secret)
+        .bind(ts(expires_at))
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        insert_attempt(&mut tx, attempt).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The unexpired enrolment this token digest opens, with its user.
+    pub async fn pending_enrollment(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingEnrollment>, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.role, u.clinician_id, u.client_id, u.disabled_at, \
+                    u.locked_until, e.totp_secret \
+             FROM mfa_enrollments e JOIN users u ON u.id = e.user_id \
+             WHERE e.token_hash = $1 AND e.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(ts(now))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(PendingEnrollment {
+                user: user_from_row(&r)?,
+                totp_secret: r.text("totp_secret")?,
+                locked_until: opt_ts(&r, "locked_until")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Completes enrolment in one transaction: spends the enrolment token, stores the
+    /// secret and the step of the code that proved it, replaces the recovery codes, clears
+    /// the failure count, stores the bearer token and logs the attempt. Returns false,
+    /// changing nothing, when the enrolment token is no longer pending.
+    pub async fn complete_mfa_enrollment(
+        &self,
+        done: &CompletedEnrollment<'_>,
+        attempt: &SignInAttempt,
+    ) -> Result<bool, StoreError> {
+        let now = ts(attempt.at);
+        let mut tx = self.pool().begin().await?;
+        let spent = sqlx::query(
+            "DELETE FROM mfa_enrollments WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3",
+        )
+        .bind(done.enrollment_token_hash)
+        .bind(done.user.0)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !spent {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE users SET totp_secret = $2, totp_enrolled_at = $3, totp_last_step = $4, \
+               failed_sign_ins = 0, locked_until = NULL, updated_at = $3 WHERE id = $1",
+        )
+        .bind(done.user.0)
+        .bind(done.totp_secret)
+        .bind(&now)
+        .bind(done.totp_step)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(done.user.0)
+            .execute(&mut *tx)
+            .await?;
+        for hash in done.recovery_code_hashes {
+            sqlx::query(
+                "INSERT INTO recovery_codes (user_id, code_hash, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $3)",
+            )
+            .bind(done.user.0)
+            .bind(hash)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_token(&mut tx, done.token, done.user, &now).await?;
+        insert_attempt(&mut tx, attempt).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Sets a user's TOTP secret directly, without a code and without recovery codes:
+    /// provisioning only (the demo clinic's documented accounts).
+    pub async fn set_totp_secret(
+        &self,
+        user: UserId,
+        totp_secret: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let now = ts(now);
+        let done = sqlx::query(
+            "UPDATE users SET totp_secret = $2, totp_enrolled_at = $3, totp_last_step = NULL, \
+               updated_at = $3 WHERE id = $1",
+        )
+        .bind(user.0)
+        .bind(totp_secret)
+        .bind(&now)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(DomainError::not_found("user").into())
+        }
+    }
+
+    /// The sign-in log in the order written (oldest first), at most `limit` rows.
+    pub async fn sign_in_attempts(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<SignInAttemptRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM sign_in_attempts ORDER BY id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SignInAttemptRecord {
+                    id: r.int("id")?,
+                    attempted_at: r.ts("attempted_at")?,
+                    user_id: r.opt_int("user_id")?.map(UserId),
+                    email_hash: r.opt_text("email_hash")?,
+                    outcome: r.vocab("outcome", SignInOutcome::parse)?,
+                    source_ip: r.opt_text("source_ip")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn opt_ts(r: &AnyRow, col: &'static str) -> Result<Option<Timestamp>, StoreError> {
+    r.opt_text(col)?
+        .map(|s| s.parse().map_err(|_| StoreError::Corrupt(col)))
+        .transpose()
+}

@@ -12,6 +12,11 @@ use jiff::Timestamp;
 use jiff::civil::{Date, date};
 use serde_json::{Value, json};
 
+/// The audit context of store tests: the system, no person.
+pub fn sys() -> circle_domain::audit::AuditContext {
+    circle_domain::audit::AuditContext::default()
+}
+
 /// The fixed "today" of store tests: Monday 4 May 2026.
 pub fn today() -> Date {
     date(2026, 5, 4)
@@ -83,15 +88,18 @@ pub async fn client_at(store: &Store, n: u32, level: LevelOfCare) -> Client {
         "availability": [{"weekday": "tuesday", "start": "08:00", "end": "21:00"}]
     }));
     let client = store
-        .create_client(&new, today(), now())
+        .create_client(&new, today(), &sys(), now())
         .await
         .expect("create client");
     let episode: NewEpisode = input(json!({"level_of_care": level, "started_on": "2026-03-01"}));
     store
-        .change_level(client.id, &episode, now())
+        .change_level(client.id, &episode, &sys(), now())
         .await
         .expect("open episode");
-    store.client(client.id).await.expect("reload client")
+    store
+        .client(client.id, &sys(), now())
+        .await
+        .expect("reload client")
 }
 
 /// A group definition: `meetings` as JSON, open enrollment unless `extra` says otherwise.

@@ -39,7 +39,9 @@ impl TestDb {
         let url = format!("sqlite://{}", dir.path().join("circle-test.db").display());
         let store = Store::connect(&url, OpenMode::CreateIfMissing)
             .await
-            .expect("open a fresh SQLite database");
+            .expect("open a fresh SQLite database")
+            .with_audit_key(test_audit_key())
+            .with_keyring(test_keyring());
         store.migrate().await.expect("migrate SQLite");
         Self {
             store,
@@ -70,7 +72,9 @@ impl TestDb {
         let url = with_database(base, &name);
         let store = Store::connect(&url, OpenMode::MustExist)
             .await
-            .expect("connect to the test database");
+            .expect("connect to the test database")
+            .with_audit_key(test_audit_key())
+            .with_keyring(test_keyring());
         store.migrate().await.expect("migrate PostgreSQL");
         Self {
             store,
@@ -107,6 +111,16 @@ impl Drop for TestDb {
     }
 }
 
+/// The audit-chain key of test databases (tests only; real keys come from the key file).
+pub fn test_audit_key() -> circle_store::audit::AuditKey {
+    circle_store::audit::AuditKey::new([42; 32])
+}
+
+/// A fresh master key for a test database.
+pub fn test_keyring() -> circle_vault::Keyring {
+    circle_vault::Keyring::new(circle_vault::MasterKey::generate(), vec![])
+}
+
 /// `base` with its database path replaced by `db`.
 pub fn with_database(base: &str, db: &str) -> String {
     let (head, query) = base
@@ -131,7 +145,19 @@ pub struct TestApp {
     pub app: circle_app::App,
     pub clock: std::sync::Arc<circle_app::FixedClock>,
     pub http: reqwest::Client,
+    /// The second factor of each account this test enrolled through `login`, by email.
+    mfa: std::sync::Mutex<std::collections::HashMap<String, Enrolled>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// What a test's authenticator app and drawer hold for one account.
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    pub secret: String,
+    /// The last TOTP step this test signed in with (a code works once).
+    pub last_step: i64,
+    /// Recovery codes not yet used by `login`.
+    pub recovery_codes: Vec<String>,
 }
 
 /// The password every test account gets.
@@ -164,6 +190,7 @@ pub async fn spawn_app() -> TestApp {
         app,
         clock,
         http,
+        mfa: Default::default(),
         shutdown: Some(tx),
     };
     // Readiness, not a sleep: the listener is bound before `build` returns, so the first
@@ -193,7 +220,8 @@ impl TestApp {
     }
 
     /// Creates an account with `role` (linked to a clinician or client record when given)
-    /// and signs in, returning the bearer token.
+    /// and signs in, returning the bearer token. Staff accounts enrol their second factor
+    /// on the way, as a person would at first sign-in.
     pub async fn token_for(
         &self,
         email: &str,
@@ -209,19 +237,120 @@ impl TestApp {
         self.login(email, TEST_PASSWORD).await.expect("sign in")
     }
 
+    /// Signs in as a person with their authenticator app would: enrols the second factor
+    /// when asked to, and sends a fresh code for accounts this test enrolled (the code of
+    /// the next unused step within the allowed skew, or else a recovery code, since the
+    /// test clock may stand still). The bearer token, or `None` when refused.
     pub async fn login(&self, email: &str, password: &str) -> Option<String> {
+        let now = circle_app::auth::totp_step(self.clock_now());
+        let known = self.enrolled(email);
+        let mut body = serde_json::json!({"email": email, "password": password});
+        let mut used_step = None;
+        let mut used_recovery = None;
+        if let Some(m) = &known {
+            let step = now.max(m.last_step + 1);
+            if step <= now + circle_app::auth::TOTP_SKEW_STEPS {
+                body["totp_code"] = circle_app::auth::totp_code_for_step(&m.secret, step)
+                    .expect("a valid secret")
+                    .into();
+                used_step = Some(step);
+            } else if let Some(code) = m.recovery_codes.last() {
+                body["recovery_code"] = code.clone().into();
+                used_recovery = Some(code.clone());
+            }
+        }
+        let (status, v) = self.post_login(body).await;
+        if !status.is_success() {
+            return None;
+        }
+        if v["status"] == "mfa_enrollment_required" {
+            let secret = v["secret"]
+                .as_str()
+                .expect("an enrolment secret")
+                .to_owned();
+            let code = circle_app::auth::totp_code_for_step(&secret, now).expect("a valid secret");
+            let (status, done) = self
+                .post_enroll(serde_json::json!({
+                    "enrollment_token": v["enrollment_token"],
+                    "totp_code": code,
+                }))
+                .await;
+            assert!(status.is_success(), "enrolment at first sign-in: {status}");
+            let recovery_codes = done["recovery_codes"]
+                .as_array()
+                .expect("recovery codes")
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect();
+            self.set_enrolled(
+                email,
+                Enrolled {
+                    secret,
+                    last_step: now,
+                    recovery_codes,
+                },
+            );
+            return done["token"].as_str().map(str::to_owned);
+        }
+        if let Some(mut m) = known {
+            if let Some(step) = used_step {
+                m.last_step = step;
+            }
+            if let Some(code) = used_recovery {
+                m.recovery_codes.retain(|c| *c != code);
+            }
+            self.set_enrolled(email, m);
+        }
+        v["token"].as_str().map(str::to_owned)
+    }
+
+    /// The second factor this test enrolled for `email`, if any.
+    pub fn enrolled(&self, email: &str) -> Option<Enrolled> {
+        self.mfa
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&email.to_lowercase()).cloned())
+    }
+
+    fn set_enrolled(&self, email: &str, e: Enrolled) {
+        if let Ok(mut m) = self.mfa.lock() {
+            m.insert(email.to_lowercase(), e);
+        }
+    }
+
+    fn clock_now(&self) -> jiff::Timestamp {
+        use circle_app::Clock;
+        self.clock.now()
+    }
+
+    /// `POST /api/v1/auth/login` with any body.
+    pub async fn post_login(
+        &self,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
         let r = self
             .http
             .post(self.url("/api/v1/auth/login"))
-            .json(&serde_json::json!({"email": email, "password": password}))
+            .json(&body)
             .send()
             .await
             .expect("login request");
-        if !r.status().is_success() {
-            return None;
-        }
-        let v: serde_json::Value = r.json().await.expect("login JSON");
-        v["token"].as_str().map(str::to_owned)
+        respond(r).await
+    }
+
+    /// `POST /api/v1/auth/mfa/enroll` with any body.
+    pub async fn post_enroll(
+        &self,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let r = self
+            .http
+            .post(self.url("/api/v1/auth/mfa/enroll"))
+            .json(&body)
+            .send()
+            .await
+            .expect("enrol request");
+        respond(r).await
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (reqwest::StatusCode, serde_json::Value) {

@@ -75,14 +75,14 @@ async fn a_thirteenth_member_is_refused_and_the_group_keeps_twelve() {
     for n in 1..=12 {
         let c = client_at(&t.db.store, n, LevelOfCare::Iop).await;
         t.db.store
-            .enroll(t.group.id, &join(c.id, "2026-05-05"), now())
+            .enroll(t.group.id, &join(c.id, "2026-05-05"), &sys(), now())
             .await
             .expect("seat available");
     }
     let c13 = client_at(&t.db.store, 13, LevelOfCare::Iop).await;
     let r =
         t.db.store
-            .enroll(t.group.id, &join(c13.id, "2026-05-05"), now())
+            .enroll(t.group.id, &join(c13.id, "2026-05-05"), &sys(), now())
             .await;
     assert_eq!(rule_of(r), Rule::GroupFull);
     let members =
@@ -93,6 +93,8 @@ async fn a_thirteenth_member_is_refused_and_the_group_keeps_twelve() {
                     after: 0,
                     limit: 50,
                 },
+                &sys(),
+                now(),
             )
             .await
             .unwrap();
@@ -140,7 +142,7 @@ async fn a_lower_program_cap_is_enforced() {
     for n in 1..=8 {
         let c = client_at(&db.store, n, LevelOfCare::Iop).await;
         db.store
-            .enroll(g.id, &join(c.id, "2026-05-05"), now())
+            .enroll(g.id, &join(c.id, "2026-05-05"), &sys(), now())
             .await
             .unwrap();
     }
@@ -148,7 +150,7 @@ async fn a_lower_program_cap_is_enforced() {
     assert_eq!(
         rule_of(
             db.store
-                .enroll(g.id, &join(c9.id, "2026-05-05"), now())
+                .enroll(g.id, &join(c9.id, "2026-05-05"), &sys(), now())
                 .await
         ),
         Rule::GroupFull
@@ -185,7 +187,7 @@ async fn a_member_at_another_level_of_care_is_refused() {
     let php = client_at(&t.db.store, 1, LevelOfCare::Php).await;
     let r =
         t.db.store
-            .enroll(t.group.id, &join(php.id, "2026-05-05"), now())
+            .enroll(t.group.id, &join(php.id, "2026-05-05"), &sys(), now())
             .await;
     assert_eq!(rule_of(r), Rule::LevelOfCareNotEligible);
 }
@@ -199,22 +201,27 @@ async fn stepping_down_keeps_history_and_changes_eligibility() {
             .change_level(
                 c.id,
                 &input(json!({"level_of_care": "iop", "started_on": "2026-05-01"})),
+                &sys(),
                 now(),
             )
             .await
             .unwrap();
     assert_eq!(e.level_of_care, LevelOfCare::Iop);
-    let episodes = t.db.store.episodes(c.id).await.unwrap();
+    let episodes = t.db.store.episodes(c.id, &sys(), now()).await.unwrap();
     assert_eq!(episodes.len(), 2);
     assert_eq!(episodes[0].level_of_care, LevelOfCare::Php);
     assert_eq!(episodes[0].ended_on, Some(date(2026, 5, 1)));
     assert_eq!(episodes[1].ended_on, None);
     assert_eq!(
-        t.db.store.client(c.id).await.unwrap().current_level,
+        t.db.store
+            .client(c.id, &sys(), now())
+            .await
+            .unwrap()
+            .current_level,
         Some(LevelOfCare::Iop)
     );
     t.db.store
-        .enroll(t.group.id, &join(c.id, "2026-05-05"), now())
+        .enroll(t.group.id, &join(c.id, "2026-05-05"), &sys(), now())
         .await
         .expect("now eligible");
     // A change dated before the open episode started is refused, and nothing changes.
@@ -223,11 +230,19 @@ async fn stepping_down_keeps_history_and_changes_eligibility() {
             .change_level(
                 c.id,
                 &input(json!({"level_of_care": "outpatient", "started_on": "2026-04-01"})),
+                &sys(),
                 now(),
             )
             .await;
     assert_eq!(rule_of(r), Rule::EpisodeOrder);
-    assert_eq!(t.db.store.episodes(c.id).await.unwrap().len(), 2);
+    assert_eq!(
+        t.db.store
+            .episodes(c.id, &sys(), now())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -248,12 +263,12 @@ async fn a_closed_group_refuses_joiners_after_its_cohort_started() {
     let a = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     let b = client_at(&t.db.store, 2, LevelOfCare::Iop).await;
     t.db.store
-        .enroll(g.id, &join(a.id, "2026-05-07"), now())
+        .enroll(g.id, &join(a.id, "2026-05-07"), &sys(), now())
         .await
         .unwrap();
     let r =
         t.db.store
-            .enroll(g.id, &join(b.id, "2026-05-14"), now())
+            .enroll(g.id, &join(b.id, "2026-05-14"), &sys(), now())
             .await;
     assert_eq!(rule_of(r), Rule::ClosedCohortStarted);
 }
@@ -277,11 +292,11 @@ async fn a_rolling_group_admits_only_at_module_boundaries() {
     let a = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     let r =
         t.db.store
-            .enroll(g.id, &join(a.id, "2026-05-06"), now())
+            .enroll(g.id, &join(a.id, "2026-05-06"), &sys(), now())
             .await;
     assert_eq!(rule_of(r), Rule::BetweenModuleBoundaries);
     t.db.store
-        .enroll(g.id, &join(a.id, "2026-05-20"), now())
+        .enroll(g.id, &join(a.id, "2026-05-20"), &sys(), now())
         .await
         .expect("a module starts 2026-05-18");
 }
@@ -373,12 +388,12 @@ async fn a_client_cannot_be_in_two_groups_at_overlapping_times() {
     .await;
     let c = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     t.db.store
-        .enroll(t.group.id, &join(c.id, "2026-05-05"), now())
+        .enroll(t.group.id, &join(c.id, "2026-05-05"), &sys(), now())
         .await
         .unwrap();
     let r =
         t.db.store
-            .enroll(overlapping.id, &join(c.id, "2026-05-05"), now())
+            .enroll(overlapping.id, &join(c.id, "2026-05-05"), &sys(), now())
             .await;
     assert_eq!(rule_of(r), Rule::ScheduleOverlap);
 }
@@ -447,22 +462,23 @@ async fn a_separated_pair_never_shares_a_group_and_the_refusal_names_no_one() {
         .add_separation(
             a.id,
             &input(json!({"other_client_id": b.id, "reason": "coworkers"})),
+            &sys(),
             now(),
         )
         .await
         .unwrap();
     t.db.store
-        .enroll(t.group.id, &join(a.id, "2026-05-05"), now())
+        .enroll(t.group.id, &join(a.id, "2026-05-05"), &sys(), now())
         .await
         .unwrap();
     let r =
         t.db.store
-            .enroll(t.group.id, &join(b.id, "2026-05-05"), now())
+            .enroll(t.group.id, &join(b.id, "2026-05-05"), &sys(), now())
             .await;
     let text = format!("{r:?}");
     assert_eq!(rule_of(r), Rule::Separation);
     assert!(!text.contains("Given1") && !text.contains("Family1") && !text.contains("MRN-00001"));
-    let seen_from_b = t.db.store.separations(b.id).await.unwrap();
+    let seen_from_b = t.db.store.separations(b.id, &sys(), now()).await.unwrap();
     assert_eq!(seen_from_b[0].other_client_id, a.id);
 }
 
@@ -478,6 +494,7 @@ async fn unique_values_cannot_be_used_twice() {
                           "date_of_birth": "1980-01-01", "referral_source": "self_referral"}),
             ),
             today(),
+            &sys(),
             now(),
         )
         .await;
@@ -564,34 +581,68 @@ async fn the_roster_follows_memberships_so_a_new_member_appears_next_week() {
     let a = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     let b = client_at(&t.db.store, 2, LevelOfCare::Iop).await;
     t.db.store
-        .enroll(t.group.id, &join(a.id, "2026-05-05"), now())
+        .enroll(t.group.id, &join(a.id, "2026-05-05"), &sys(), now())
         .await
         .unwrap();
     t.db.store
-        .enroll(t.group.id, &join(b.id, "2026-05-12"), now())
+        .enroll(t.group.id, &join(b.id, "2026-05-12"), &sys(), now())
         .await
         .unwrap();
-    let first = t.db.store.roster(sessions[0].id).await.unwrap();
-    let second = t.db.store.roster(sessions[1].id).await.unwrap();
+    let first =
+        t.db.store
+            .roster(sessions[0].id, &sys(), now())
+            .await
+            .unwrap();
+    let second =
+        t.db.store
+            .roster(sessions[1].id, &sys(), now())
+            .await
+            .unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(second.len(), 2);
     assert_eq!(first[0].display_name, "Given1 F.");
     // Leaving ends the membership; the member drops from later rosters, history stays.
-    let m = t.db.store.client_memberships(a.id).await.unwrap().remove(0);
+    let m =
+        t.db.store
+            .client_memberships(a.id, &sys(), now())
+            .await
+            .unwrap()
+            .remove(0);
     let change: MembershipChange =
         input(json!({"version": m.version, "status": "completed", "end_date": "2026-05-19"}));
     t.db.store
-        .change_membership(m.id, &change, now())
+        .change_membership(m.id, &change, &sys(), now())
         .await
         .unwrap();
-    assert_eq!(t.db.store.roster(sessions[2].id).await.unwrap().len(), 1);
-    assert_eq!(t.db.store.roster(sessions[0].id).await.unwrap().len(), 1);
+    assert_eq!(
+        t.db.store
+            .roster(sessions[2].id, &sys(), now())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        t.db.store
+            .roster(sessions[0].id, &sys(), now())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // Rejoining creates a new membership.
     t.db.store
-        .enroll(t.group.id, &join(a.id, "2026-05-26"), now())
+        .enroll(t.group.id, &join(a.id, "2026-05-26"), &sys(), now())
         .await
         .unwrap();
-    assert_eq!(t.db.store.client_memberships(a.id).await.unwrap().len(), 2);
+    assert_eq!(
+        t.db.store
+            .client_memberships(a.id, &sys(), now())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     // Materialising again is idempotent.
     let again =
         t.db.store
@@ -652,14 +703,14 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
     let a = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     let outsider = client_at(&t.db.store, 2, LevelOfCare::Iop).await;
     t.db.store
-        .enroll(t.group.id, &join(a.id, "2026-04-28"), now())
+        .enroll(t.group.id, &join(a.id, "2026-04-28"), &sys(), now())
         .await
         .unwrap();
 
     let late: AttendanceInput = input(json!({"status": "late", "minutes": 75}));
     let rec =
         t.db.store
-            .record_attendance(past.id, a.id, &late, None, now())
+            .record_attendance(past.id, a.id, &late, None, &sys(), now())
             .await
             .unwrap();
     assert_eq!(rec.minutes, 75);
@@ -671,27 +722,34 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
     let present: AttendanceInput = input(json!({"status": "present"}));
     let rec =
         t.db.store
-            .record_attendance(past.id, a.id, &present, None, now())
+            .record_attendance(past.id, a.id, &present, None, &sys(), now())
             .await
             .unwrap();
     assert_eq!((rec.minutes, rec.version), (90, 2));
-    assert_eq!(t.db.store.attendance(past.id).await.unwrap().len(), 1);
+    assert_eq!(
+        t.db.store
+            .attendance(past.id, &sys(), now())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let r =
         t.db.store
-            .record_attendance(past.id, outsider.id, &present, None, now())
+            .record_attendance(past.id, outsider.id, &present, None, &sys(), now())
             .await;
     assert_eq!(rule_of(r), Rule::NotOnRoster);
     let r =
         t.db.store
-            .record_attendance(future.id, a.id, &present, None, now())
+            .record_attendance(future.id, a.id, &present, None, &sys(), now())
             .await;
     assert_eq!(rule_of(r), Rule::SessionNotStarted);
     let bad: AttendanceInput = input(json!({"status": "absent_excused", "minutes": 30}));
     assert_eq!(
         invalid_field(
             t.db.store
-                .record_attendance(past.id, a.id, &bad, None, now())
+                .record_attendance(past.id, a.id, &bad, None, &sys(), now())
                 .await
         ),
         "minutes"
@@ -711,7 +769,7 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
     let later: jiff::Timestamp = "2026-05-06T00:00:00Z".parse().unwrap();
     let r =
         t.db.store
-            .record_attendance(future.id, a.id, &present, None, later)
+            .record_attendance(future.id, a.id, &present, None, &sys(), later)
             .await;
     assert_eq!(rule_of(r), Rule::SessionCancelled);
 }
@@ -722,7 +780,7 @@ async fn two_coordinators_racing_for_the_last_seat_place_exactly_one() {
     for n in 1..=11 {
         let c = client_at(&t.db.store, n, LevelOfCare::Iop).await;
         t.db.store
-            .enroll(t.group.id, &join(c.id, "2026-05-05"), now())
+            .enroll(t.group.id, &join(c.id, "2026-05-05"), &sys(), now())
             .await
             .unwrap();
     }
@@ -730,8 +788,10 @@ async fn two_coordinators_racing_for_the_last_seat_place_exactly_one() {
     let y = client_at(&t.db.store, 21, LevelOfCare::Iop).await;
     let (s1, s2) = (t.db.store.clone(), t.db.store.clone());
     let g = t.group.id;
-    let a = tokio::spawn(async move { s1.enroll(g, &join(x.id, "2026-05-05"), now()).await });
-    let b = tokio::spawn(async move { s2.enroll(g, &join(y.id, "2026-05-05"), now()).await });
+    let a =
+        tokio::spawn(async move { s1.enroll(g, &join(x.id, "2026-05-05"), &sys(), now()).await });
+    let b =
+        tokio::spawn(async move { s2.enroll(g, &join(y.id, "2026-05-05"), &sys(), now()).await });
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
     let wins = [a.is_ok(), b.is_ok()].iter().filter(|w| **w).count();
     assert_eq!(wins, 1, "exactly one placement: {a:?} / {b:?}");

@@ -147,6 +147,21 @@ impl MasterKey {
         &self.bytes
     }
 
+    /// A 32-byte key for another purpose (such as the audit chain's HMAC), derived as
+    /// HMAC-SHA-256(key, `"circle-vault subkey v1\0"` ‖ label), so the master key itself is
+    /// never used twice and different labels give independent keys.
+    pub fn derive_subkey(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::Mac;
+        let mut out = Zeroizing::new([0u8; 32]);
+        // HMAC accepts keys of any length: constructing it cannot fail.
+        if let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.bytes()) {
+            mac.update(b"circle-vault subkey v1\0");
+            mac.update(label.as_bytes());
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
     /// The key file text: a comment line, then
     /// `circle-master-key v1 <key id> <base64 key>` and a newline. Zeroized on drop.
     pub fn to_file_string(&self) -> Zeroizing<String> {

@@ -574,3 +574,15 @@ proptest! {
         prop_assert!(ring.open(&changed, &note(9)).is_err());
     }
 }
+
+#[test]
+fn subkeys_are_stable_per_label_and_independent_across_labels() {
+    let key = circle_vault::MasterKey::generate();
+    let again = circle_vault::MasterKey::from_file_string(&key.to_file_string()).unwrap();
+    assert_eq!(*key.derive_subkey("audit"), *again.derive_subkey("audit"));
+    assert_ne!(*key.derive_subkey("audit"), *key.derive_subkey("other"));
+    assert_ne!(
+        *key.derive_subkey("audit"),
+        *circle_vault::MasterKey::generate().derive_subkey("audit")
+    );
+}

@@ -234,10 +234,9 @@ impl FromRequestParts<App> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(ApiError::Domain(DomainError::Unauthenticated))?;
-        app.authenticate(token)
-            .await
-            .map(Auth)
-            .map_err(ApiError::from)
+        let mut actor = app.authenticate(token).await.map_err(ApiError::from)?;
+        actor.request = request_meta(parts);
+        Ok(Auth(actor))
     }
 }
 
@@ -246,6 +245,21 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then_some(token.trim())
+}
+
+/// The request id (set by the request-id middleware) and the peer address, for the audit.
+pub fn request_meta(parts: &Parts) -> circle_app::RequestMeta {
+    circle_app::RequestMeta {
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        source: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+    }
 }
 
 #[cfg(test)]

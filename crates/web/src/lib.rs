@@ -57,6 +57,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "clients", description = "Clients, episodes, separations"),
         (name = "groups", description = "Groups and memberships"),
         (name = "sessions", description = "Sessions and attendance"),
+        (name = "audit", description = "The audit trail"),
         (name = "health", description = "Liveness and readiness")
     )
 )]
@@ -80,6 +81,7 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
     use api::{auth, clients, groups, sessions, structure};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::login))
+        .routes(routes!(auth::enroll))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(structure::list_programs, structure::create_program))
@@ -107,6 +109,7 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(sessions::cancel))
         .routes(routes!(sessions::list_attendance))
         .routes(routes!(sessions::record_attendance))
+        .routes(routes!(api::audit::report))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()

@@ -1,0 +1,96 @@
+//! The audit trail's vocabulary: what was done to which kind of clinical data, by whom, with
+//! what outcome. Entries never hold names, notes or other content — only ids.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::care::vocab;
+use crate::ids::{ClientId, UserId};
+use crate::user::Role;
+
+vocab!(
+    /// What happened (create, read, update, delete or export, on one kind of record).
+    AuditAction {
+        ClientRead = "client.read",
+        ClientList = "client.list",
+        ClientCreate = "client.create",
+        ClientUpdate = "client.update",
+        EpisodeRead = "episode.read",
+        EpisodeCreate = "episode.create",
+        SeparationRead = "separation.read",
+        SeparationCreate = "separation.create",
+        MembershipRead = "membership.read",
+        MembershipCreate = "membership.create",
+        MembershipUpdate = "membership.update",
+        RosterRead = "roster.read",
+        AttendanceRead = "attendance.read",
+        AttendanceWrite = "attendance.write",
+        AuditRead = "audit.read",
+        UserCreate = "user.create",
+    }
+);
+
+vocab!(
+    /// The category of data touched (minimum-necessary reviews ask "who saw what kind").
+    DataCategory {
+        Demographics = "demographics",
+        CareLevel = "care_level",
+        Separation = "separation",
+        Membership = "membership",
+        Attendance = "attendance",
+        Audit = "audit",
+        Account = "account",
+    }
+);
+
+vocab!(
+    /// Whether the action was done or refused by authorization.
+    AuditOutcome {
+        Success = "success",
+        Denied = "denied",
+    }
+);
+
+impl AuditAction {
+    /// The data category this action touches.
+    pub fn category(self) -> DataCategory {
+        use AuditAction::*;
+        match self {
+            ClientRead | ClientList | ClientCreate | ClientUpdate => DataCategory::Demographics,
+            EpisodeRead | EpisodeCreate => DataCategory::CareLevel,
+            SeparationRead | SeparationCreate => DataCategory::Separation,
+            MembershipRead | MembershipCreate | MembershipUpdate | RosterRead => {
+                DataCategory::Membership
+            }
+            AttendanceRead | AttendanceWrite => DataCategory::Attendance,
+            AuditRead => DataCategory::Audit,
+            UserCreate => DataCategory::Account,
+        }
+    }
+}
+
+/// Who acted and from where: attached to every audit entry the request causes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditContext {
+    pub actor_user_id: Option<UserId>,
+    pub actor_role: Option<Role>,
+    pub request_id: Option<String>,
+    pub source: Option<String>,
+}
+
+/// One audit entry as an administrator reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    /// UTC, RFC 3339.
+    pub at: String,
+    pub actor_user_id: Option<UserId>,
+    pub actor_role: Option<Role>,
+    pub action: AuditAction,
+    pub category: DataCategory,
+    pub client_ids: Vec<ClientId>,
+    pub object_id: Option<String>,
+    pub outcome: AuditOutcome,
+    pub request_id: Option<String>,
+    pub source: Option<String>,
+}

@@ -1,0 +1,138 @@
+//! Clinical free text is encrypted at rest: a unique marker written through the API is
+//! found nowhere in the SQLite files (database, WAL) nor in a dump of the PostgreSQL
+//! database, yet reads back intact to those allowed to see it.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
+use circle_domain::user::Role;
+use circle_store::Backend;
+use circle_testkit::spawn_app;
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn a_separation_reason_is_nowhere_in_the_database_files_in_clear() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let mut ids = vec![];
+    for n in 0..2 {
+        let (_, c) = t
+            .post(
+                &dir,
+                "/api/v1/clients",
+                json!({"record_number": format!("R-{n}"), "given_name": "G", "family_name": "F",
+                "date_of_birth": "1980-01-01", "referral_source": "self_referral"}),
+            )
+            .await;
+        ids.push(c["id"].as_i64().unwrap());
+    }
+    let marker = format!("MARKER-{}-brother-in-law", rand::random::<u64>());
+    let (s, _) = t
+        .post(
+            &dir,
+            &format!("/api/v1/clients/{}/separations", ids[0]),
+            json!({"other_client_id": ids[1], "reason": marker}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, back) = t
+        .get(&dir, &format!("/api/v1/clients/{}/separations", ids[1]))
+        .await;
+    assert_eq!(
+        back[0]["reason"],
+        marker.as_str(),
+        "the reason reads back decrypted"
+    );
+
+    match t.db.backend() {
+        Backend::Sqlite => {
+            let path = t.db.url.trim_start_matches("sqlite://").to_owned();
+            let mut checked = 0;
+            for suffix in ["", "-wal", "-shm"] {
+                if let Ok(bytes) = std::fs::read(format!("{path}{suffix}")) {
+                    assert!(
+                        !contains(&bytes, marker.as_bytes()),
+                        "marker found in {path}{suffix}"
+                    );
+                    checked += 1;
+                }
+            }
+            assert!(checked >= 2, "the database and its WAL were read");
+        }
+        Backend::Postgres => {
+            let out = std::process::Command::new("pg_dump")
+                .arg("--data-only")
+                .arg(&t.db.url)
+                .output()
+                .expect("pg_dump is installed (Debian: postgresql-client)");
+            assert!(
+                out.status.success(),
+                "pg_dump failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.stdout.len() > 1000, "the dump has data");
+            assert!(
+                !contains(&out.stdout, marker.as_bytes()),
+                "marker found in the PostgreSQL dump"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sealed_reason_moved_to_another_row_is_an_integrity_error() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let mut ids = vec![];
+    for n in 0..4 {
+        let (_, c) = t
+            .post(
+                &dir,
+                "/api/v1/clients",
+                json!({"record_number": format!("R-{n}"), "given_name": "G", "family_name": "F",
+                "date_of_birth": "1980-01-01", "referral_source": "self_referral"}),
+            )
+            .await;
+        ids.push(c["id"].as_i64().unwrap());
+    }
+    t.post(
+        &dir,
+        &format!("/api/v1/clients/{}/separations", ids[0]),
+        json!({"other_client_id": ids[1], "reason": "first"}),
+    )
+    .await;
+    t.post(
+        &dir,
+        &format!("/api/v1/clients/{}/separations", ids[2]),
+        json!({"other_client_id": ids[3], "reason": "second"}),
+    )
+    .await;
+    t.db.store
+        .execute_admin("UPDATE separations SET reason = (SELECT reason FROM separations WHERE id = 1) WHERE id = 2")
+        .await
+        .unwrap();
+    let (s, p) = t
+        .get(&dir, &format!("/api/v1/clients/{}/separations", ids[2]))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "never shown as valid: {p}"
+    );
+    assert!(!p.to_string().contains("first"));
+    let (s, _) = t
+        .get(&dir, &format!("/api/v1/clients/{}/separations", ids[0]))
+        .await;
+    assert_eq!(s, StatusCode::OK, "the untouched row still reads");
+}
