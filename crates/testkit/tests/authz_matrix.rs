@@ -1,0 +1,378 @@
+//! The authorization matrix: every route the router serves (enumerated from the OpenAPI
+//! document, which utoipa-axum generates from the same route registrations) × every role
+//! and anonymous × own and foreign objects, compared with the expected table below. A
+//! route missing from the table fails the test, so no route ships unchecked.
+//!
+//! "allow" means authorization let the request through (any status but 401/403/404 — a 409
+//! or 422 from the rules behind it is fine); "deny" means 401, 403 or 404 (foreign objects
+//! are hidden as 404). A 5xx always fails.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
+use std::collections::BTreeMap;
+
+use circle_domain::ids::{ClientId, ClinicianId};
+use circle_domain::user::Role;
+use circle_testkit::spawn_app;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Expected outcome per caller: anonymous, admin, director, clinician, intake, client.
+/// `A` allow, `D` deny. `Object` picks the caller's own object or a foreign one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Object {
+    Own,
+    Foreign,
+}
+
+const CALLERS: [&str; 6] = [
+    "anonymous",
+    "admin",
+    "director",
+    "clinician",
+    "intake",
+    "client",
+];
+
+fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
+    use Object::*;
+    vec![
+        // method, path, object, expectation per caller (anon admin director clinician intake client)
+        ("GET", "/api/v1/me", Own, "DAAAAA"),
+        ("GET", "/api/v1/programs", Own, "DAAAAD"),
+        ("POST", "/api/v1/programs", Own, "DDADDD"),
+        ("GET", "/api/v1/programs/{id}", Own, "DAAAAD"),
+        ("PATCH", "/api/v1/programs/{id}", Own, "DDADDD"),
+        ("GET", "/api/v1/rooms", Own, "DAAAAD"),
+        ("POST", "/api/v1/rooms", Own, "DAADDD"),
+        ("GET", "/api/v1/rooms/{id}", Own, "DAAAAD"),
+        ("GET", "/api/v1/clinicians", Own, "DAAAAD"),
+        ("POST", "/api/v1/clinicians", Own, "DAADDD"),
+        ("GET", "/api/v1/clinicians/{id}", Own, "DAAAAD"),
+        ("GET", "/api/v1/clients", Own, "DDAAAD"),
+        ("POST", "/api/v1/clients", Own, "DDADAD"),
+        ("GET", "/api/v1/clients/{id}", Own, "DDAAAA"),
+        ("GET", "/api/v1/clients/{id}", Foreign, "DDADAD"),
+        ("PATCH", "/api/v1/clients/{id}", Own, "DDADAD"),
+        ("GET", "/api/v1/clients/{id}/episodes", Own, "DDAAAA"),
+        ("GET", "/api/v1/clients/{id}/episodes", Foreign, "DDADAD"),
+        ("POST", "/api/v1/clients/{id}/episodes", Own, "DDAADD"),
+        ("POST", "/api/v1/clients/{id}/episodes", Foreign, "DDADDD"),
+        ("GET", "/api/v1/clients/{id}/separations", Own, "DDAAAD"),
+        ("GET", "/api/v1/clients/{id}/separations", Foreign, "DDADAD"),
+        ("POST", "/api/v1/clients/{id}/separations", Own, "DDAAAD"),
+        ("GET", "/api/v1/clients/{id}/memberships", Own, "DDAAAA"),
+        ("GET", "/api/v1/clients/{id}/memberships", Foreign, "DDADAD"),
+        ("GET", "/api/v1/groups", Own, "DAAAAD"),
+        ("POST", "/api/v1/groups", Own, "DDADDD"),
+        ("GET", "/api/v1/groups/{id}", Own, "DAAAAD"),
+        ("PATCH", "/api/v1/groups/{id}", Own, "DDADDD"),
+        ("GET", "/api/v1/groups/{id}/memberships", Own, "DDAAAD"),
+        ("GET", "/api/v1/groups/{id}/memberships", Foreign, "DDADAD"),
+        ("POST", "/api/v1/groups/{id}/memberships", Own, "DDADAD"),
+        ("PATCH", "/api/v1/memberships/{id}", Own, "DDAAAD"),
+        ("GET", "/api/v1/groups/{id}/sessions", Own, "DAAAAD"),
+        (
+            "POST",
+            "/api/v1/groups/{id}/sessions/materialize",
+            Own,
+            "DDADDD",
+        ),
+        ("GET", "/api/v1/sessions/{id}", Own, "DAAAAD"),
+        ("GET", "/api/v1/sessions/{id}/roster", Own, "DDAAAD"),
+        ("GET", "/api/v1/sessions/{id}/roster", Foreign, "DDADAD"),
+        ("POST", "/api/v1/sessions/{id}/cancel", Own, "DDAADD"),
+        ("GET", "/api/v1/sessions/{id}/attendance", Own, "DDAADD"),
+        ("GET", "/api/v1/sessions/{id}/attendance", Foreign, "DDADDD"),
+        (
+            "PUT",
+            "/api/v1/sessions/{id}/attendance/{client_id}",
+            Own,
+            "DDAADD",
+        ),
+        (
+            "PUT",
+            "/api/v1/sessions/{id}/attendance/{client_id}",
+            Foreign,
+            "DDADDD",
+        ),
+        ("GET", "/api/v1/audit", Own, "DAADDD"),
+        // Last: signing out revokes the callers' tokens.
+        ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
+    ]
+}
+
+/// Routes anyone may call (no token): sign-in steps and the document itself.
+const PUBLIC: [&str; 5] = [
+    "POST /api/v1/auth/login",
+    "POST /api/v1/auth/mfa/enroll",
+    "GET /healthz",
+    "GET /readyz",
+    "GET /api/v1/openapi.json",
+];
+
+#[tokio::test]
+async fn every_route_times_every_role_matches_the_expected_table() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+
+    // Two groups, each with its own lead and one member; "own" objects belong to the
+    // clinician and client under test, "foreign" ones to the other group.
+    let (_, program) = t
+        .post(&dir, "/api/v1/programs", json!({"name": "IOP", "site": "S", "level_of_care": "iop", "time_zone": "America/New_York"}))
+        .await;
+    let (_, room) = t
+        .post(
+            &dir,
+            "/api/v1/rooms",
+            json!({"site": "S", "name": "R", "capacity": 12}),
+        )
+        .await;
+    let mut leads = vec![];
+    let mut groups = vec![];
+    let mut clients = vec![];
+    for n in 0..2 {
+        let (_, lead) = t
+            .post(&dir, "/api/v1/clinicians", json!({"given_name": "L", "family_name": format!("T{n}"), "email": format!("lead{n}@example.test"),
+                "licenses": [{"kind": "lmhc", "number": format!("L-{n}"), "state": "MA", "issued_on": "2020-01-01", "expires_on": "2030-01-01"}]}))
+            .await;
+        let (_, group) = t
+            .post(&dir, "/api/v1/groups", json!({"program_id": program["id"], "name": format!("G{n}"), "kind": "process",
+                "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+                "meetings": [{"weekday": if n == 0 { "tuesday" } else { "wednesday" }, "start": "18:00", "minutes": 90}],
+                "lead_facilitator_id": lead["id"]}))
+            .await;
+        let (_, client) = t
+            .post(&dir, "/api/v1/clients", json!({"record_number": format!("M-{n}"), "given_name": "C", "family_name": format!("F{n}"),
+                "date_of_birth": "1980-01-01", "referral_source": "self_referral"}))
+            .await;
+        let cid = client["id"].as_i64().unwrap();
+        t.post(
+            &dir,
+            &format!("/api/v1/clients/{cid}/episodes"),
+            json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+        )
+        .await;
+        let (s, _) = t
+            .post(
+                &dir,
+                &format!("/api/v1/groups/{}/memberships", group["id"]),
+                json!({"client_id": cid, "start_date": "2026-05-05"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        leads.push(lead["id"].as_i64().unwrap());
+        groups.push(group["id"].as_i64().unwrap());
+        clients.push(cid);
+    }
+    let session_of = |g: usize| {
+        let t = &t;
+        let dir = dir.clone();
+        let group = groups[g];
+        async move {
+            let (_, s) = t
+                .get(
+                    &dir,
+                    &format!("/api/v1/groups/{group}/sessions?from=2026-05-04&until=2026-05-11"),
+                )
+                .await;
+            s[0]["id"].as_i64().unwrap()
+        }
+    };
+    let sessions = [session_of(0).await, session_of(1).await];
+    let (_, memberships) = t
+        .get(&dir, &format!("/api/v1/groups/{}/memberships", groups[0]))
+        .await;
+    let membership = memberships["items"][0]["id"].as_i64().unwrap();
+
+    let tokens: BTreeMap<&str, Option<String>> = [
+        ("anonymous", None),
+        (
+            "admin",
+            Some(
+                t.token_for("admin@example.test", Role::Admin, None, None)
+                    .await,
+            ),
+        ),
+        ("director", Some(dir.clone())),
+        (
+            "clinician",
+            Some(
+                t.token_for(
+                    "clin@example.test",
+                    Role::Clinician,
+                    Some(ClinicianId(leads[0])),
+                    None,
+                )
+                .await,
+            ),
+        ),
+        (
+            "intake",
+            Some(
+                t.token_for("intake@example.test", Role::Intake, None, None)
+                    .await,
+            ),
+        ),
+        (
+            "client",
+            Some(
+                t.token_for(
+                    "client@example.test",
+                    Role::Client,
+                    None,
+                    Some(ClientId(clients[0])),
+                )
+                .await,
+            ),
+        ),
+    ]
+    .into_iter()
+    .collect();
+
+    // Every route of the router is in the table or public.
+    let doc: Value = t
+        .http
+        .get(t.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let table = table();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let key = format!("{} {path}", method.to_uppercase());
+            let listed = table.iter().any(|(m, p, _, _)| format!("{m} {p}") == key)
+                || PUBLIC.contains(&key.as_str());
+            assert!(
+                listed,
+                "route {key} is missing from the authorization table"
+            );
+        }
+    }
+
+    let mut failures = vec![];
+    let mut seq = 0;
+    for (method, path, object, expected) in &table {
+        let i = if *object == Object::Own { 0 } else { 1 };
+        for (k, caller) in CALLERS.iter().enumerate() {
+            seq += 1;
+            let id = if path.starts_with("/api/v1/clients") {
+                clients[i]
+            } else if path.starts_with("/api/v1/groups/{id}") {
+                groups[i]
+            } else if path.starts_with("/api/v1/sessions") {
+                sessions[i]
+            } else if path.starts_with("/api/v1/memberships") {
+                membership
+            } else if path.starts_with("/api/v1/programs") {
+                program["id"].as_i64().unwrap()
+            } else if path.starts_with("/api/v1/rooms") {
+                room["id"].as_i64().unwrap()
+            } else {
+                leads[0]
+            };
+            let mut concrete = path
+                .replace("{id}", &id.to_string())
+                .replace("{client_id}", &clients[i].to_string());
+            if *path == "/api/v1/groups/{id}/sessions" {
+                concrete.push_str("?from=2026-05-04&until=2026-05-11");
+            }
+            let body = body_for(method, path, seq, &program, leads[0], clients[1 - i]);
+            let mut req = t.http.request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                t.url(&concrete),
+            );
+            if let Some(token) = &tokens[caller] {
+                req = req.bearer_auth(token);
+            }
+            if *method != "GET" {
+                req = req.json(&body);
+            }
+            let status = req.send().await.unwrap().status();
+            assert!(
+                !status.is_server_error(),
+                "{method} {concrete} as {caller}: {status}"
+            );
+            // A request refused for its shape never reached authorization: the table would
+            // prove nothing about it.
+            assert_ne!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{method} {concrete} as {caller}: malformed test request"
+            );
+            let denied = matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+            );
+            let want_denied = expected.as_bytes()[k] == b'D';
+            if denied != want_denied {
+                failures.push(format!(
+                    "{method} {path} ({object:?}) as {caller}: got {status}, expected {}",
+                    if want_denied { "deny" } else { "allow" }
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// A body that parses, so the request reaches authorization; whatever the rules say after
+/// that (409, 422) counts as "allowed". Names are unique per call.
+fn body_for(
+    method: &str,
+    path: &str,
+    seq: usize,
+    program: &Value,
+    lead: i64,
+    other_client: i64,
+) -> Value {
+    match (method, path) {
+        ("POST", "/api/v1/programs") => {
+            json!({"name": format!("P{seq}"), "site": "S", "level_of_care": "outpatient", "time_zone": "America/New_York"})
+        }
+        ("PATCH", "/api/v1/programs/{id}") => json!({"version": 999}),
+        ("POST", "/api/v1/rooms") => {
+            json!({"site": "S", "name": format!("Room {seq}"), "capacity": 10})
+        }
+        ("POST", "/api/v1/clinicians") => {
+            json!({"given_name": "N", "family_name": "N", "email": format!("n{seq}@example.test")})
+        }
+        ("POST", "/api/v1/clients") => {
+            json!({"record_number": format!("N-{seq}"), "given_name": "N", "family_name": "N",
+            "date_of_birth": "1990-01-01", "referral_source": "self_referral"})
+        }
+        ("PATCH", "/api/v1/clients/{id}") => json!({"version": 999}),
+        ("POST", "/api/v1/clients/{id}/episodes") => {
+            json!({"level_of_care": "outpatient", "started_on": "2026-01-01"})
+        }
+        ("POST", "/api/v1/clients/{id}/separations") => json!({"other_client_id": other_client}),
+        ("POST", "/api/v1/groups") => {
+            json!({"program_id": program["id"], "name": format!("G{seq}"), "kind": "process",
+            "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+            "meetings": [{"weekday": "friday", "start": "08:00", "minutes": 60}], "lead_facilitator_id": lead})
+        }
+        ("PATCH", "/api/v1/groups/{id}") => json!({"version": 999}),
+        ("POST", "/api/v1/groups/{id}/memberships") => {
+            json!({"client_id": other_client, "start_date": "2026-01-01"})
+        }
+        ("PATCH", "/api/v1/memberships/{id}") => json!({"version": 999, "status": "on_hold"}),
+        ("POST", "/api/v1/groups/{id}/sessions/materialize") => {
+            json!({"from": "2026-05-04", "weeks": 1})
+        }
+        ("POST", "/api/v1/sessions/{id}/cancel") => json!({"version": 999, "reason": "test"}),
+        ("PUT", "/api/v1/sessions/{id}/attendance/{client_id}") => json!({"status": "present"}),
+        _ => json!({}),
+    }
+}
