@@ -43,6 +43,10 @@ struct Cli {
     /// The key file of the audit chain (or env CIRCLE_AUDIT_KEY). It never rotates.
     #[arg(long, global = true, value_name = "FILE")]
     audit_key_file: Option<PathBuf>,
+    /// An earlier master key still needed to read what it sealed (repeatable); after
+    /// `circle rotate-key` it can be dropped.
+    #[arg(long, global = true, value_name = "FILE")]
+    retired_key_file: Vec<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -84,6 +88,12 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Re-wrap every sealed value's data key with the current master key (--key-file),
+    /// reading old values with --retired-key-file. Run after creating a new key.
+    RotateKey {
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +132,8 @@ enum UserCommand {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Settings {
     database_url: Option<String>,
+    #[serde(default)]
+    retired_key_files: Vec<PathBuf>,
     key_file: Option<PathBuf>,
     audit_key_file: Option<PathBuf>,
     listen: String,
@@ -132,6 +144,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: None,
+            retired_key_files: vec![],
             key_file: None,
             audit_key_file: None,
             listen: "127.0.0.1:8080".to_owned(),
@@ -169,6 +182,7 @@ fn main() -> Result<()> {
     let mut settings = load_settings(cli.config.as_ref())?;
     settings.key_file = cli.key_file.or(settings.key_file);
     settings.audit_key_file = cli.audit_key_file.or(settings.audit_key_file);
+    settings.retired_key_files.extend(cli.retired_key_file);
     match cli.command {
         Command::Plan(cmd) => plan::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
@@ -215,6 +229,7 @@ fn key_paths(settings: &Settings, demo: bool, url: &str) -> secrets::KeyPaths {
     };
     secrets::KeyPaths {
         master: settings.key_file.clone().or(defaults.master),
+        retired: settings.retired_key_files.clone(),
         audit: settings.audit_key_file.clone().or(defaults.audit),
     }
 }
@@ -344,6 +359,13 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                     std::process::exit(1);
                 }
             }
+        }
+        Command::RotateKey { db } => {
+            let url = database_url(db, &settings, None)?;
+            let store = open_with_keys(&url, OpenMode::MustExist, &settings, false).await?;
+            let changed = store.rewrap_sealed().await?;
+            println!("re-wrapped {changed} sealed values under the current master key");
+            Ok(())
         }
         Command::Plan(_) | Command::Keys(_) => unreachable!("handled before the runtime starts"),
     }

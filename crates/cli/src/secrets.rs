@@ -21,6 +21,9 @@ const AUDIT_LABEL: &str = "circle audit chain v1";
 #[derive(Debug, Clone, Default)]
 pub struct KeyPaths {
     pub master: Option<PathBuf>,
+    /// Earlier master keys, kept readable until `circle keys rotate` has re-wrapped
+    /// everything sealed with them.
+    pub retired: Vec<PathBuf>,
     pub audit: Option<PathBuf>,
 }
 
@@ -35,6 +38,7 @@ pub fn demo_paths(db_url: &str) -> KeyPaths {
         .unwrap_or_else(|| PathBuf::from("."));
     KeyPaths {
         master: Some(dir.join("circle-demo.key")),
+        retired: vec![],
         audit: Some(dir.join("circle-demo-audit.key")),
     }
 }
@@ -82,7 +86,15 @@ pub fn load(paths: &KeyPaths, generate: bool) -> Result<(Keyring, AuditKey)> {
         "--key-file",
     )?;
     let audit = load_audit(paths, generate)?;
-    Ok((Keyring::new(master, vec![]), audit))
+    let retired = paths
+        .retired
+        .iter()
+        .map(|p| {
+            MasterKey::load(p)
+                .with_context(|| format!("cannot load the retired key {}", p.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((Keyring::new(master, retired), audit))
 }
 
 /// Only the audit chain key (for `circle audit verify`).

@@ -67,7 +67,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     audit_key: Option<std::sync::Arc<audit::AuditKey>>,
-    keyring: Option<std::sync::Arc<circle_vault::Keyring>>,
+    pub(crate) keyring: Option<std::sync::Arc<circle_vault::Keyring>>,
 }
 
 impl std::fmt::Debug for Store {

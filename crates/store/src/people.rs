@@ -589,3 +589,37 @@ pub(crate) async fn client_in(
 fn separation_aad(id: i64) -> circle_vault::Aad {
     circle_vault::Aad::record("separation.reason", id)
 }
+
+impl Store {
+    /// Re-wraps every sealed value's data key with the current master key (after a key
+    /// rotation), without touching the content. Returns how many values changed. Values
+    /// already under the current key are left alone, so an interrupted run can resume.
+    pub async fn rewrap_sealed(&self) -> Result<usize, StoreError> {
+        let keyring = self
+            .keyring
+            .as_deref()
+            .ok_or_else(|| StoreError::Config("no master key is configured".to_owned()))?;
+        let rows =
+            sqlx::query("SELECT id, reason FROM separations WHERE reason IS NOT NULL ORDER BY id")
+                .fetch_all(self.pool())
+                .await?;
+        let mut changed = 0;
+        for r in rows {
+            let (id, sealed) = (r.int("id")?, r.text("reason")?);
+            if !keyring.needs_rewrap(&sealed) {
+                continue;
+            }
+            let fresh = keyring
+                .rewrap(&sealed, &separation_aad(id))
+                .map_err(|_| StoreError::Corrupt("separations.reason"))?;
+            sqlx::query("UPDATE separations SET reason = $1 WHERE id = $2 AND reason = $3")
+                .bind(fresh)
+                .bind(id)
+                .bind(&sealed)
+                .execute(self.pool())
+                .await?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+}
