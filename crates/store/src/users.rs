@@ -51,21 +51,6 @@ impl Store {
         user_from_row(&row)
     }
 
-    /// The user with this email and their password hash, if any.
-    pub async fn user_credentials(
-        &self,
-        email: &Email,
-    ) -> Result<Option<(User, String)>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
-        ))
-        .bind(email.normalized())
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| Ok((user_from_row(&r)?, r.text("password_hash")?)))
-            .transpose()
-    }
-
     pub async fn user(&self, id: UserId) -> Result<User, StoreError> {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id.0)
@@ -79,25 +64,6 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(self.pool())
             .await?)
-    }
-
-    pub async fn insert_token(
-        &self,
-        token_hash: &str,
-        user: UserId,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(token_hash)
-        .bind(user.0)
-        .bind(ts(now))
-        .bind(ts(expires_at))
-        .execute(self.pool())
-        .await?;
-        Ok(())
     }
 
     /// The enabled user an unexpired token belongs to.
