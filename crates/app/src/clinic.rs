@@ -25,7 +25,7 @@ use circle_domain::user::Role;
 use jiff::civil::Date;
 
 use crate::{Actor, App, AppResult, CLINICAL, Page, PageRequest, STAFF};
-use circle_domain::audit::AuditAction;
+use circle_domain::audit::{AuditAction, AuditContext};
 use circle_store::people::ClientScope;
 
 const DESIGNERS: &[Role] = &[Role::Director];
@@ -109,14 +109,16 @@ impl App {
     // Clients.
 
     /// Whether the actor may see this client's record: directors and intake always; a
-    /// clinician for clients in their caseload; a client for themself. Refusals are
+    /// clinician for clients in their caseload; a client for themself; anyone holding an
+    /// active emergency access to this chart. Returns the audit context to act under
+    /// (flagged with the emergency access when that is what allowed it). Refusals are
     /// audited and answered 404 (not 403), so nobody learns whether a record exists.
     async fn check_client_access(
         &self,
         actor: &Actor,
         id: ClientId,
         action: AuditAction,
-    ) -> AppResult<()> {
+    ) -> AppResult<AuditContext> {
         let allowed = match actor.role {
             Role::Director | Role::Intake => true,
             Role::Clinician => match actor.clinician_id {
@@ -127,7 +129,18 @@ impl App {
             Role::Admin => false,
         };
         if allowed {
-            return Ok(());
+            return Ok(actor.audit());
+        }
+        if actor.role != Role::Client
+            && let Some(access) = self
+                .store
+                .active_emergency_access(actor.user_id, id, self.now())
+                .await?
+        {
+            return Ok(AuditContext {
+                emergency_access_id: Some(access),
+                ..actor.audit()
+            });
         }
         self.deny(actor, action, &[id], None).await?;
         Err(match actor.role {
@@ -182,9 +195,10 @@ impl App {
     }
 
     pub async fn client(&self, actor: &Actor, id: ClientId) -> AppResult<Client> {
-        self.check_client_access(actor, id, AuditAction::ClientRead)
+        let ctx = self
+            .check_client_access(actor, id, AuditAction::ClientRead)
             .await?;
-        Ok(self.store.client(id, &actor.audit(), self.now()).await?)
+        Ok(self.store.client(id, &ctx, self.now()).await?)
     }
 
     /// Directors and intake list every client; a clinician lists their caseload.
@@ -221,9 +235,10 @@ impl App {
     }
 
     pub async fn episodes(&self, actor: &Actor, id: ClientId) -> AppResult<Vec<Episode>> {
-        self.check_client_access(actor, id, AuditAction::EpisodeRead)
+        let ctx = self
+            .check_client_access(actor, id, AuditAction::EpisodeRead)
             .await?;
-        Ok(self.store.episodes(id, &actor.audit(), self.now()).await?)
+        Ok(self.store.episodes(id, &ctx, self.now()).await?)
     }
 
     /// Steps a client up or down: closes the open episode, opens the next.
@@ -235,12 +250,10 @@ impl App {
     ) -> AppResult<Episode> {
         self.require_audited(actor, CLINICAL, AuditAction::EpisodeCreate, &[id])
             .await?;
-        self.check_client_access(actor, id, AuditAction::EpisodeCreate)
+        let ctx = self
+            .check_client_access(actor, id, AuditAction::EpisodeCreate)
             .await?;
-        Ok(self
-            .store
-            .change_level(id, next, &actor.audit(), self.now())
-            .await?)
+        Ok(self.store.change_level(id, next, &ctx, self.now()).await?)
     }
 
     /// Records a separation. Intake may record one (they hear it at intake) but not read
@@ -254,12 +267,10 @@ impl App {
         let roles = [Role::Director, Role::Clinician, Role::Intake];
         self.require_audited(actor, &roles, AuditAction::SeparationCreate, &[id])
             .await?;
-        self.check_client_access(actor, id, AuditAction::SeparationCreate)
+        let ctx = self
+            .check_client_access(actor, id, AuditAction::SeparationCreate)
             .await?;
-        let mut s = self
-            .store
-            .add_separation(id, new, &actor.audit(), self.now())
-            .await?;
+        let mut s = self.store.add_separation(id, new, &ctx, self.now()).await?;
         if !CLINICAL.contains(&actor.role) {
             s.reason = None;
         }
@@ -271,12 +282,10 @@ impl App {
         let roles = [Role::Director, Role::Clinician, Role::Intake];
         self.require_audited(actor, &roles, AuditAction::SeparationRead, &[id])
             .await?;
-        self.check_client_access(actor, id, AuditAction::SeparationRead)
+        let ctx = self
+            .check_client_access(actor, id, AuditAction::SeparationRead)
             .await?;
-        let mut list = self
-            .store
-            .separations(id, &actor.audit(), self.now())
-            .await?;
+        let mut list = self.store.separations(id, &ctx, self.now()).await?;
         if !CLINICAL.contains(&actor.role) {
             for s in &mut list {
                 s.reason = None;
@@ -290,12 +299,10 @@ impl App {
         actor: &Actor,
         id: ClientId,
     ) -> AppResult<Vec<Membership>> {
-        self.check_client_access(actor, id, AuditAction::MembershipRead)
+        let ctx = self
+            .check_client_access(actor, id, AuditAction::MembershipRead)
             .await?;
-        Ok(self
-            .store
-            .client_memberships(id, &actor.audit(), self.now())
-            .await?)
+        Ok(self.store.client_memberships(id, &ctx, self.now()).await?)
     }
 
     // Groups and memberships.

@@ -114,6 +114,7 @@ impl Actor {
             actor_role: Some(self.role),
             request_id: self.request.request_id.clone(),
             source: self.request.source.clone(),
+            emergency_access_id: None,
         }
     }
 

@@ -44,6 +44,7 @@ const SYSTEM: circle_domain::audit::AuditContext = circle_domain::audit::AuditCo
     actor_role: None,
     request_id: None,
     source: None,
+    emergency_access_id: None,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]

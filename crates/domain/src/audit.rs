@@ -27,6 +27,10 @@ vocab!(
         AttendanceWrite = "attendance.write",
         AuditRead = "audit.read",
         UserCreate = "user.create",
+        EmergencyOpen = "emergency.open",
+        EmergencyList = "emergency.list",
+        PrivilegeGrant = "privilege.grant",
+        PrivilegeRevoke = "privilege.revoke",
     }
 );
 
@@ -40,6 +44,7 @@ vocab!(
         Attendance = "attendance",
         Audit = "audit",
         Account = "account",
+        Emergency = "emergency",
     }
 );
 
@@ -64,7 +69,8 @@ impl AuditAction {
             }
             AttendanceRead | AttendanceWrite => DataCategory::Attendance,
             AuditRead => DataCategory::Audit,
-            UserCreate => DataCategory::Account,
+            UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
+            EmergencyOpen | EmergencyList => DataCategory::Emergency,
         }
     }
 }
@@ -76,6 +82,8 @@ pub struct AuditContext {
     pub actor_role: Option<Role>,
     pub request_id: Option<String>,
     pub source: Option<String>,
+    /// Set when the action happens under emergency access to a chart.
+    pub emergency_access_id: Option<i64>,
 }
 
 /// One audit entry as an administrator reads it.
@@ -93,4 +101,28 @@ pub struct AuditEntry {
     pub outcome: AuditOutcome,
     pub request_id: Option<String>,
     pub source: Option<String>,
+    /// The emergency access this action happened under, if any.
+    pub emergency_access_id: Option<i64>,
 }
+
+/// An emergency ("break-glass") access to one client's chart, for review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EmergencyAccess {
+    pub id: i64,
+    pub user_id: UserId,
+    pub client_id: ClientId,
+    /// Why the chart was opened (shown to reviewing directors only).
+    pub reason: Option<crate::text::ShortText>,
+    pub started_at: String,
+    pub expires_at: String,
+}
+
+/// Open a chart outside one's caseload, saying why.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEmergencyAccess {
+    pub reason: crate::text::ShortText,
+}
+
+/// How long an emergency access lasts.
+pub const EMERGENCY_MINUTES: i64 = 60;

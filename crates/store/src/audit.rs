@@ -86,25 +86,45 @@ fn decode_ids(s: &str) -> Result<Vec<ClientId>, StoreError> {
         .collect()
 }
 
-/// The fields a MAC covers, in a fixed order, as one JSON array.
-#[allow(clippy::too_many_arguments, reason = "one argument per audited column")]
-fn canonical(
+/// The fields a MAC covers.
+struct Fields<'a> {
     seq: i64,
-    at: &str,
+    at: &'a str,
     actor: Option<i64>,
-    role: Option<&str>,
-    action: &str,
-    category: &str,
-    client_ids: &str,
-    object_id: Option<&str>,
-    outcome: &str,
-    request_id: Option<&str>,
-    source: Option<&str>,
-) -> String {
-    serde_json::json!([
-        seq, at, actor, role, action, category, client_ids, object_id, outcome, request_id, source
-    ])
-    .to_string()
+    role: Option<&'a str>,
+    action: &'a str,
+    category: &'a str,
+    client_ids: &'a str,
+    object_id: Option<&'a str>,
+    outcome: &'a str,
+    request_id: Option<&'a str>,
+    source: Option<&'a str>,
+    emergency_access_id: Option<i64>,
+}
+
+impl Fields<'_> {
+    /// The fields in a fixed order as one JSON array. The emergency access id joined the
+    /// log later (migration 0004): it is appended only when set, so entries written before
+    /// it existed keep their MACs.
+    fn canonical(&self) -> String {
+        let mut v = vec![
+            serde_json::json!(self.seq),
+            serde_json::json!(self.at),
+            serde_json::json!(self.actor),
+            serde_json::json!(self.role),
+            serde_json::json!(self.action),
+            serde_json::json!(self.category),
+            serde_json::json!(self.client_ids),
+            serde_json::json!(self.object_id),
+            serde_json::json!(self.outcome),
+            serde_json::json!(self.request_id),
+            serde_json::json!(self.source),
+        ];
+        if let Some(e) = self.emergency_access_id {
+            v.push(serde_json::json!(e));
+        }
+        serde_json::Value::Array(v).to_string()
+    }
 }
 
 fn mac_of(key: &AuditKey, prev: &str, canonical: &str) -> String {
@@ -141,24 +161,26 @@ pub(crate) async fn append(
     let actor = r.ctx.actor_user_id.map(|u| u.0);
     let role = r.ctx.actor_role.map(|x| x.as_str());
     let ids = encode_ids(r.client_ids);
-    let c = canonical(
+    let c = Fields {
         seq,
-        &at,
+        at: &at,
         actor,
         role,
-        r.action.as_str(),
-        r.action.category().as_str(),
-        &ids,
-        r.object_id.as_deref(),
-        r.outcome.as_str(),
-        r.ctx.request_id.as_deref(),
-        r.ctx.source.as_deref(),
-    );
+        action: r.action.as_str(),
+        category: r.action.category().as_str(),
+        client_ids: &ids,
+        object_id: r.object_id.as_deref(),
+        outcome: r.outcome.as_str(),
+        request_id: r.ctx.request_id.as_deref(),
+        source: r.ctx.source.as_deref(),
+        emergency_access_id: r.ctx.emergency_access_id,
+    }
+    .canonical();
     let mac = mac_of(key, &prev, &c);
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor_user_id, actor_role, action, category, client_ids, \
-         object_id, outcome, request_id, source, prev_mac, mac) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         object_id, outcome, request_id, source, prev_mac, mac, emergency_access_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(seq)
     .bind(&at)
@@ -173,6 +195,7 @@ pub(crate) async fn append(
     .bind(r.ctx.source.as_deref())
     .bind(&prev)
     .bind(&mac)
+    .bind(r.ctx.emergency_access_id)
     .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE audit_head SET mac = $1 WHERE id = 1")
@@ -278,6 +301,7 @@ fn entry_from_row(r: &AnyRow) -> Result<AuditEntry, StoreError> {
         outcome: r.vocab("outcome", AuditOutcome::parse)?,
         request_id: r.opt_text("request_id")?,
         source: r.opt_text("source")?,
+        emergency_access_id: r.opt_int("emergency_access_id")?,
     })
 }
 
@@ -320,7 +344,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "SELECT seq, at, actor_user_id, actor_role, action, category, client_ids, object_id, \
-             outcome, request_id, source FROM audit_log \
+             outcome, request_id, source, emergency_access_id FROM audit_log \
              WHERE ($1 = '' OR at >= $1) AND ($2 = '' OR at < $2) AND ($3 = -1 OR actor_user_id = $3) \
              AND ($4 = '' OR client_ids LIKE $4) AND ($5 = '' OR action = $5) AND ($6 = '' OR outcome = $6) \
              ORDER BY {} {}, seq {} LIMIT $7 OFFSET $8",
@@ -365,7 +389,8 @@ impl Store {
         loop {
             let rows = sqlx::query(
                 "SELECT seq, at, actor_user_id, actor_role, action, category, client_ids, object_id, \
-                 outcome, request_id, source, prev_mac, mac FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 5000",
+                 outcome, request_id, source, prev_mac, mac, emergency_access_id FROM audit_log \
+                 WHERE seq > $1 ORDER BY seq LIMIT 5000",
             )
             .bind(after)
             .fetch_all(self.pool())
@@ -393,19 +418,33 @@ impl Store {
                         "the link to the previous entry is broken (entries removed or reordered)",
                     );
                 }
-                let c = canonical(
-                    seq,
-                    &r.text("at")?,
-                    r.opt_int("actor_user_id")?,
-                    r.opt_text("actor_role")?.as_deref(),
-                    &r.text("action")?,
-                    &r.text("category")?,
-                    &r.text("client_ids")?,
-                    r.opt_text("object_id")?.as_deref(),
-                    &r.text("outcome")?,
-                    r.opt_text("request_id")?.as_deref(),
-                    r.opt_text("source")?.as_deref(),
+                let (at, role, action, category) = (
+                    r.text("at")?,
+                    r.opt_text("actor_role")?,
+                    r.text("action")?,
+                    r.text("category")?,
                 );
+                let (client_ids, object_id, outcome) = (
+                    r.text("client_ids")?,
+                    r.opt_text("object_id")?,
+                    r.text("outcome")?,
+                );
+                let (request_id, source) = (r.opt_text("request_id")?, r.opt_text("source")?);
+                let c = Fields {
+                    seq,
+                    at: &at,
+                    actor: r.opt_int("actor_user_id")?,
+                    role: role.as_deref(),
+                    action: &action,
+                    category: &category,
+                    client_ids: &client_ids,
+                    object_id: object_id.as_deref(),
+                    outcome: &outcome,
+                    request_id: request_id.as_deref(),
+                    source: source.as_deref(),
+                    emergency_access_id: r.opt_int("emergency_access_id")?,
+                }
+                .canonical();
                 let mac = r.text("mac")?;
                 if mac_of(key, &prev, &c) != mac {
                     return broken("the entry was modified");

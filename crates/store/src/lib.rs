@@ -9,6 +9,7 @@
 
 pub mod audit;
 mod codec;
+pub mod emergency;
 mod error;
 pub mod groups;
 pub mod people;

@@ -472,3 +472,108 @@ async fn concurrent_audited_reads_and_writes_never_fail() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn emergency_access_opens_a_chart_for_an_hour_flags_the_audit_and_is_reviewed() {
+    let t = spawn_app().await;
+    let (dir, _, c) = setup(&t).await;
+    let (_, other) = t
+        .post(
+            &dir,
+            "/api/v1/clinicians",
+            json!({"given_name": "On", "family_name": "Call", "email": "oncall@example.test"}),
+        )
+        .await;
+    let oncall = t
+        .token_for(
+            "oncall@example.test",
+            Role::Clinician,
+            Some(circle_domain::ids::ClinicianId(
+                other["id"].as_i64().unwrap(),
+            )),
+            None,
+        )
+        .await;
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let (_, me) = t.get(&oncall, "/api/v1/me").await;
+    let user = me["id"].as_i64().unwrap();
+
+    // Outside the caseload, and no grant yet: refused.
+    assert_eq!(
+        t.get(&oncall, &format!("/api/v1/clients/{c}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let open = json!({"reason": "client in crisis at the front desk; primary clinician away"});
+    let (s, _) = t
+        .post(
+            &oncall,
+            &format!("/api/v1/clients/{c}/emergency-access"),
+            open.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // An administrator grants the capability in advance; the on-call clinician opens it.
+    let (s, _) = t
+        .send(
+            Method::PUT,
+            &admin,
+            &format!("/api/v1/users/{user}/emergency-grant"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, access) = t
+        .post(
+            &oncall,
+            &format!("/api/v1/clients/{c}/emergency-access"),
+            open,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{access}");
+    let access_id = access["id"].as_i64().unwrap();
+    assert_eq!(
+        t.get(&oncall, &format!("/api/v1/clients/{c}")).await.0,
+        StatusCode::OK
+    );
+
+    // Every action under it names the access in the audit.
+    let flagged: Vec<_> = entries(&t)
+        .await
+        .into_iter()
+        .filter(|e| e.emergency_access_id == Some(access_id))
+        .collect();
+    let actions: Vec<AuditAction> = flagged.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        vec![AuditAction::EmergencyOpen, AuditAction::ClientRead]
+    );
+    assert!(
+        t.db.store
+            .verify_audit()
+            .await
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
+
+    // Directors review it with the reason; administrators see the facts only.
+    let (_, review) = t.get(&dir, "/api/v1/emergency-accesses").await;
+    assert_eq!(review[0]["id"], access_id);
+    assert!(review[0]["reason"].as_str().unwrap().contains("crisis"));
+    let (_, review) = t.get(&admin, "/api/v1/emergency-accesses").await;
+    assert_eq!(review[0]["reason"], Value::Null);
+
+    // After 60 minutes the chart closes again.
+    t.clock.set("2026-05-04T14:01:00Z".parse().unwrap());
+    let oncall = t
+        .login("oncall@example.test", circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.get(&oncall, &format!("/api/v1/clients/{c}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+}

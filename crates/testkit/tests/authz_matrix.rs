@@ -100,6 +100,21 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
             "DDADDD",
         ),
         ("GET", "/api/v1/audit", Own, "DAADDD"),
+        // Nobody holds an emergency grant here: opening one is refused for everyone.
+        (
+            "POST",
+            "/api/v1/clients/{id}/emergency-access",
+            Own,
+            "DDDDDD",
+        ),
+        ("GET", "/api/v1/emergency-accesses", Own, "DAADDD"),
+        ("PUT", "/api/v1/users/{id}/emergency-grant", Own, "DADDDD"),
+        (
+            "DELETE",
+            "/api/v1/users/{id}/emergency-grant",
+            Own,
+            "DADDDD",
+        ),
         // Last: signing out revokes the callers' tokens.
         ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
     ]
@@ -368,6 +383,7 @@ fn body_for(
             json!({"client_id": other_client, "start_date": "2026-01-01"})
         }
         ("PATCH", "/api/v1/memberships/{id}") => json!({"version": 999, "status": "on_hold"}),
+        ("POST", "/api/v1/clients/{id}/emergency-access") => json!({"reason": "crisis call"}),
         ("POST", "/api/v1/groups/{id}/sessions/materialize") => {
             json!({"from": "2026-05-04", "weeks": 1})
         }

@@ -5,13 +5,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use circle_app::App;
 use circle_app::audit_types::{AuditQuery, AuditSort};
-use circle_domain::audit::{AuditAction, AuditEntry, AuditOutcome};
+use circle_domain::audit::{
+    AuditAction, AuditEntry, AuditOutcome, EmergencyAccess, NewEmergencyAccess,
+};
 use circle_domain::ids::{ClientId, UserId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::Errors;
-use crate::extract::{ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::problem::ApiError;
 
 /// Filters, sort and paging of the audit report.
@@ -81,4 +83,54 @@ pub async fn report(
         limit,
     };
     Ok(Json(app.audit_report(&a, &q).await?))
+}
+
+/// Grant a user the capability to open charts in an emergency (administrators).
+#[utoipa::path(put, path = "/api/v1/users/{id}/emergency-grant", tag = "audit", params(("id" = i64, Path)),
+    responses((status = 204, description = "granted"), Errors), security(("bearer" = [])))]
+pub async fn grant(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    app.set_emergency_grant(&a, UserId(id), true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revoke a user's emergency-access capability (administrators).
+#[utoipa::path(delete, path = "/api/v1/users/{id}/emergency-grant", tag = "audit", params(("id" = i64, Path)),
+    responses((status = 204, description = "revoked"), Errors), security(("bearer" = [])))]
+pub async fn revoke(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    app.set_emergency_grant(&a, UserId(id), false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Open a chart outside your caseload in an emergency, saying why. Lasts 60 minutes;
+/// everything done under it is flagged in the audit and reviewed by directors.
+#[utoipa::path(post, path = "/api/v1/clients/{id}/emergency-access", tag = "audit", params(("id" = i64, Path)),
+    request_body = NewEmergencyAccess, responses((status = 201, body = EmergencyAccess), Errors), security(("bearer" = [])))]
+pub async fn open_emergency(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<NewEmergencyAccess>,
+) -> Result<(StatusCode, Json<EmergencyAccess>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.open_emergency_access(&a, ClientId(id), &body).await?),
+    ))
+}
+
+/// Emergency accesses for review, newest first (directors see reasons; administrators the facts).
+#[utoipa::path(get, path = "/api/v1/emergency-accesses", tag = "audit",
+    responses((status = 200, body = Vec<EmergencyAccess>), Errors), security(("bearer" = [])))]
+pub async fn list_emergency(
+    State(app): State<App>,
+    Auth(a): Auth,
+) -> Result<Json<Vec<EmergencyAccess>>, ApiError> {
+    Ok(Json(app.emergency_accesses(&a).await?))
 }
