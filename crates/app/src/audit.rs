@@ -1,51 +1,44 @@
-//! The audit report for administrators.
+//! The audit report and emergency ("break-glass") access.
 
 use circle_domain::DomainError;
-use circle_domain::audit::AuditEntry;
+use circle_domain::audit::{
+    AuditAction, AuditEntry, EMERGENCY_MINUTES, EmergencyAccess, NewEmergencyAccess,
+};
+use circle_domain::ids::{ClientId, UserId};
 use circle_domain::user::Role;
 use circle_store::audit::AuditQuery;
 
 use crate::{Actor, App, AppResult};
 
+/// Who reviews the audit and emergency accesses.
+const REVIEWERS: &[Role] = &[Role::Admin, Role::Director];
+
 impl App {
     /// Audit entries by filter and sort; administrators (and directors, who review
     /// emergency access) only. Reading the audit is itself audited.
     pub async fn audit_report(&self, actor: &Actor, q: &AuditQuery) -> AppResult<Vec<AuditEntry>> {
-        if !matches!(actor.role, Role::Admin | Role::Director) {
-            self.deny(
-                actor,
-                circle_domain::audit::AuditAction::AuditRead,
-                &[],
-                None,
-            )
+        self.require_audited(actor, REVIEWERS, AuditAction::AuditRead, &[])
             .await?;
-            return Err(DomainError::Forbidden.into());
-        }
         Ok(self
             .store
             .audit_report(q, &actor.audit(), self.now())
             .await?)
     }
-}
 
-impl App {
     /// Grants or revokes the emergency-access capability (administrators).
     pub async fn set_emergency_grant(
         &self,
         actor: &Actor,
-        user: circle_domain::ids::UserId,
+        user: UserId,
         granted: bool,
     ) -> AppResult<()> {
-        if actor.role != Role::Admin {
-            let action = if granted {
-                circle_domain::audit::AuditAction::PrivilegeGrant
-            } else {
-                circle_domain::audit::AuditAction::PrivilegeRevoke
-            };
-            self.deny(actor, action, &[], Some(format!("user:{}", user.0)))
-                .await?;
-            return Err(DomainError::Forbidden.into());
-        }
+        let action = if granted {
+            AuditAction::PrivilegeGrant
+        } else {
+            AuditAction::PrivilegeRevoke
+        };
+        self.require_audited(actor, &[Role::Admin], action, &[])
+            .await?;
         Ok(self
             .store
             .set_emergency_grant(user, granted, &actor.audit(), self.now())
@@ -53,69 +46,43 @@ impl App {
     }
 
     /// Opens a chart outside the caller's caseload in an emergency, for
-    /// `EMERGENCY_MINUTES`, with a reason; only for users granted the capability.
+    /// `EMERGENCY_MINUTES`, with a reason; only for staff granted the capability.
     pub async fn open_emergency_access(
         &self,
         actor: &Actor,
-        client: circle_domain::ids::ClientId,
-        new: &circle_domain::audit::NewEmergencyAccess,
-    ) -> AppResult<circle_domain::audit::EmergencyAccess> {
-        if actor.role == Role::Client || new.reason.as_str().trim().is_empty() {
-            if actor.role != Role::Client {
-                return Err(
-                    DomainError::invalid("reason", "must say why the chart is needed").into(),
-                );
-            }
-            self.deny(
-                actor,
-                circle_domain::audit::AuditAction::EmergencyOpen,
-                &[client],
-                None,
-            )
+        client: ClientId,
+        new: &NewEmergencyAccess,
+    ) -> AppResult<EmergencyAccess> {
+        let staff = [Role::Admin, Role::Director, Role::Clinician, Role::Intake];
+        self.require_audited(actor, &staff, AuditAction::EmergencyOpen, &[client])
             .await?;
-            return Err(DomainError::Forbidden.into());
+        if new.reason.as_str().trim().is_empty() {
+            return Err(DomainError::invalid("reason", "must say why the chart is needed").into());
         }
-        match self
+        let opened = self
             .store
             .open_emergency_access(
                 actor.user_id,
                 client,
                 &new.reason,
-                circle_domain::audit::EMERGENCY_MINUTES,
+                EMERGENCY_MINUTES,
                 &actor.audit(),
                 self.now(),
             )
-            .await
-        {
-            Err(circle_store::StoreError::Domain(DomainError::Forbidden)) => {
-                self.deny(
-                    actor,
-                    circle_domain::audit::AuditAction::EmergencyOpen,
-                    &[client],
-                    None,
-                )
+            .await;
+        if let Err(circle_store::StoreError::Domain(DomainError::Forbidden)) = opened {
+            // No grant: refused, and the attempt is on record.
+            self.deny(actor, AuditAction::EmergencyOpen, &[client], None)
                 .await?;
-                Err(DomainError::Forbidden.into())
-            }
-            other => Ok(other?),
+            return Err(DomainError::Forbidden.into());
         }
+        Ok(opened?)
     }
 
     /// Emergency accesses for review (directors and administrators).
-    pub async fn emergency_accesses(
-        &self,
-        actor: &Actor,
-    ) -> AppResult<Vec<circle_domain::audit::EmergencyAccess>> {
-        if !matches!(actor.role, Role::Admin | Role::Director) {
-            self.deny(
-                actor,
-                circle_domain::audit::AuditAction::EmergencyList,
-                &[],
-                None,
-            )
+    pub async fn emergency_accesses(&self, actor: &Actor) -> AppResult<Vec<EmergencyAccess>> {
+        self.require_audited(actor, REVIEWERS, AuditAction::EmergencyList, &[])
             .await?;
-            return Err(DomainError::Forbidden.into());
-        }
         let mut list = self
             .store
             .emergency_accesses(&actor.audit(), self.now())

@@ -165,7 +165,7 @@ impl App {
     }
 
     /// A role check whose refusal is audited.
-    async fn require_audited(
+    pub(crate) async fn require_audited(
         &self,
         actor: &Actor,
         roles: &[Role],

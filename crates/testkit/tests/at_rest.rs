@@ -17,24 +17,30 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-#[tokio::test]
-async fn a_separation_reason_is_nowhere_in_the_database_files_in_clear() {
-    let t = spawn_app().await;
+/// Signs in a director and registers `n` clients; returns the token and their ids.
+async fn director_with_clients(t: &circle_testkit::TestApp, n: usize) -> (String, Vec<i64>) {
     let dir = t
         .token_for("director@example.test", Role::Director, None, None)
         .await;
     let mut ids = vec![];
-    for n in 0..2 {
+    for k in 0..n {
         let (_, c) = t
             .post(
                 &dir,
                 "/api/v1/clients",
-                json!({"record_number": format!("R-{n}"), "given_name": "G", "family_name": "F",
+                json!({"record_number": format!("R-{k}"), "given_name": "G", "family_name": "F",
                 "date_of_birth": "1980-01-01", "referral_source": "self_referral"}),
             )
             .await;
         ids.push(c["id"].as_i64().unwrap());
     }
+    (dir, ids)
+}
+
+#[tokio::test]
+async fn a_separation_reason_is_nowhere_in_the_database_files_in_clear() {
+    let t = spawn_app().await;
+    let (dir, ids) = director_with_clients(&t, 2).await;
     let marker = format!("MARKER-{}-brother-in-law", rand::random::<u64>());
     let (s, _) = t
         .post(
@@ -91,21 +97,7 @@ async fn a_separation_reason_is_nowhere_in_the_database_files_in_clear() {
 #[tokio::test]
 async fn a_sealed_reason_moved_to_another_row_is_an_integrity_error() {
     let t = spawn_app().await;
-    let dir = t
-        .token_for("director@example.test", Role::Director, None, None)
-        .await;
-    let mut ids = vec![];
-    for n in 0..4 {
-        let (_, c) = t
-            .post(
-                &dir,
-                "/api/v1/clients",
-                json!({"record_number": format!("R-{n}"), "given_name": "G", "family_name": "F",
-                "date_of_birth": "1980-01-01", "referral_source": "self_referral"}),
-            )
-            .await;
-        ids.push(c["id"].as_i64().unwrap());
-    }
+    let (dir, ids) = director_with_clients(&t, 4).await;
     t.post(
         &dir,
         &format!("/api/v1/clients/{}/separations", ids[0]),
