@@ -117,7 +117,7 @@ impl App {
     pub async fn authenticate(&self, token: &str) -> AppResult<Actor> {
         let user = self
             .store
-            .user_for_token(&digest(token), self.now())
+            .user_for_token(&digest(token), self.now(), self.settings.token_idle_timeout)
             .await?
             .ok_or(DomainError::Unauthenticated)?;
         Ok(Actor {

@@ -144,6 +144,9 @@ pub struct AppSettings {
     pub clinic_time_zone: TimeZone,
     /// Absolute lifetime of an API token.
     pub token_lifetime: jiff::SignedDuration,
+    /// A token unused for this long stops working (HIPAA 164.312(a)(2)(iii) automatic
+    /// logoff; the security issue asks 15 minutes).
+    pub token_idle_timeout: jiff::SignedDuration,
 }
 
 impl Default for AppSettings {
@@ -151,6 +154,7 @@ impl Default for AppSettings {
         Self {
             clinic_time_zone: TimeZone::get("America/New_York").unwrap_or(TimeZone::UTC),
             token_lifetime: jiff::SignedDuration::from_hours(12),
+            token_idle_timeout: jiff::SignedDuration::from_mins(15),
         }
     }
 }

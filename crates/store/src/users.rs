@@ -66,22 +66,43 @@ impl Store {
             .await?)
     }
 
-    /// The enabled user an unexpired token belongs to.
+    /// The enabled user an unexpired token belongs to: within its absolute lifetime and
+    /// used within `idle` (its last use, or its creation). A use is recorded at most once
+    /// a minute, so most requests only read.
     pub async fn user_for_token(
         &self,
         token_hash: &str,
         now: Timestamp,
+        idle: jiff::SignedDuration,
     ) -> Result<Option<User>, StoreError> {
+        let idle_since = now.checked_sub(idle).unwrap_or(now);
         let row = sqlx::query(
             "SELECT u.id, u.email, u.role, u.clinician_id, u.client_id, u.disabled_at \
              FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.disabled_at IS NULL",
+             WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.disabled_at IS NULL \
+             AND COALESCE(t.last_used_at, t.created_at) > $3",
         )
         .bind(token_hash)
         .bind(ts(now))
+        .bind(ts(idle_since))
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| user_from_row(&r)).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let minute_ago = now
+            .checked_sub(jiff::SignedDuration::from_mins(1))
+            .unwrap_or(now);
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 \
+             AND COALESCE(last_used_at, created_at) < $3",
+        )
+        .bind(token_hash)
+        .bind(ts(now))
+        .bind(ts(minute_ago))
+        .execute(self.pool())
+        .await?;
+        Ok(Some(user_from_row(&row)?))
     }
 
     pub async fn delete_token(&self, token_hash: &str) -> Result<(), StoreError> {

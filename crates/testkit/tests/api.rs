@@ -409,12 +409,39 @@ async fn sign_in_sign_out_and_wrong_passwords() {
 }
 
 #[tokio::test]
-async fn tokens_expire_after_their_lifetime() {
+async fn tokens_expire_after_their_lifetime_even_when_in_use() {
     let t = spawn_app().await;
     let token = director(&t).await;
-    t.clock.set("2026-05-05T00:59:00Z".parse().unwrap()); // 11 h 59 min later
-    assert_eq!(t.get(&token, "/api/v1/me").await.0, StatusCode::OK);
+    // Used every ten minutes, the token lives 12 hours from sign-in (13:00Z), no longer.
+    let start: jiff::Timestamp = "2026-05-04T13:00:00Z".parse().unwrap();
+    for step in 1..=71 {
+        t.clock.set(
+            start
+                .checked_add(jiff::SignedDuration::from_mins(10 * step))
+                .unwrap(),
+        );
+        assert_eq!(
+            t.get(&token, "/api/v1/me").await.0,
+            StatusCode::OK,
+            "at step {step}"
+        );
+    }
     t.clock.set("2026-05-05T01:00:01Z".parse().unwrap()); // past 12 h
+    assert_eq!(
+        t.get(&token, "/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn tokens_end_after_fifteen_idle_minutes() {
+    let t = spawn_app().await;
+    let token = director(&t).await;
+    t.clock.set("2026-05-04T13:14:00Z".parse().unwrap());
+    assert_eq!(t.get(&token, "/api/v1/me").await.0, StatusCode::OK);
+    t.clock.set("2026-05-04T13:28:30Z".parse().unwrap()); // 14.5 idle minutes
+    assert_eq!(t.get(&token, "/api/v1/me").await.0, StatusCode::OK);
+    t.clock.set("2026-05-04T13:44:00Z".parse().unwrap()); // 15.5 idle minutes
     assert_eq!(
         t.get(&token, "/api/v1/me").await.0,
         StatusCode::UNAUTHORIZED
