@@ -115,6 +115,8 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
             Own,
             "DADDDD",
         ),
+        ("POST", "/api/v1/plan/proposals", Own, "DDADDD"),
+        ("POST", "/api/v1/plan/apply", Own, "DDADDD"),
         // Last: signing out revokes the callers' tokens.
         ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
     ]
@@ -389,6 +391,8 @@ fn body_for(
         }
         ("POST", "/api/v1/sessions/{id}/cancel") => json!({"version": 999, "reason": "test"}),
         ("PUT", "/api/v1/sessions/{id}/attendance/{client_id}") => json!({"status": "present"}),
+        ("POST", "/api/v1/plan/proposals") => json!({"time_limit_ms": 100}),
+        ("POST", "/api/v1/plan/apply") => json!({"start_date": "2026-05-05", "placements": []}),
         _ => json!({}),
     }
 }

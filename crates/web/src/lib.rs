@@ -109,6 +109,8 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(sessions::cancel))
         .routes(routes!(sessions::list_attendance))
         .routes(routes!(sessions::record_attendance))
+        .routes(routes!(api::planning::propose))
+        .routes(routes!(api::planning::apply))
         .routes(routes!(api::audit::report))
         .routes(routes!(api::audit::grant, api::audit::revoke))
         .routes(routes!(api::audit::open_emergency))

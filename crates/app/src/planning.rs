@@ -1,0 +1,414 @@
+//! Placement planning: builds a `circle-placement/1` instance from the clinic's current
+//! facts, runs the optimizer on a blocking thread, and reports what it proposes — new,
+//! kept and ended placements, unmet minutes with the planner's reasons, score and bound.
+//! Applying goes through the ordinary enrollment, one placement at a time, so every rule is
+//! checked again against the state at that moment; a placement that became invalid since
+//! the proposal is refused with its rule while the others apply.
+//!
+//! Proposals are not stored in this slice: the caller keeps the one it was shown and sends
+//! back the placements it accepts.
+//!
+//! Choices written down here because the planner cannot see them:
+//! - Required weekly minutes: the episode program's `weekly_required_minutes`, else the
+//!   level's default (`LevelOfCare::default_weekly_minutes`).
+//! - Maximum weekly minutes: required + 50 %, and for IOP never above 19 h (ASAM 2.1: IOP is
+//!   9–19 h a week; 20 h or more is partial hospitalization), but never below required.
+//! - Time in current groups outside the planned program counts: it is taken off both the
+//!   required and the maximum minutes.
+//! - Eligible pair: the group accepts the client's level of care, every meeting lies inside
+//!   one of the client's availability windows (same local clock; time zones are not
+//!   converted), and the group admits newcomers today (`Enrollment::check_join`) or the
+//!   client is already a member.
+//! - Fit (0–100): 50, + 15 per concern the group focuses on that the client has, + 10 for a
+//!   current member (continuity), capped at 100.
+//! - Weights: 2 per unmet minute, 60 per continuity break (the benchmark's weights).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use circle_domain::DomainError;
+use circle_domain::audit::AuditAction;
+use circle_domain::care::LevelOfCare;
+use circle_domain::group::Group;
+use circle_domain::ids::{ClientId, GroupId, ProgramId};
+use circle_domain::membership::NewMembership;
+use circle_domain::planning::{
+    ApplyOutcome, ApplyResult, EndReason, EndedPlacement, Placement, Proposal, ShortfallReason,
+    UnmetMinutes,
+};
+use circle_domain::user::Role;
+use circle_planner::format::{
+    Client as PClient, Eligible, Group as PGroup, INSTANCE_FORMAT, Meeting, Weights,
+};
+use circle_planner::{Instance, Problem, Reason, SolveOptions};
+use circle_store::StoreError;
+use circle_store::planning::{PlanningClient, PlanningFacts};
+use jiff::civil::Date;
+
+use crate::{Actor, App, AppError, AppResult};
+
+const PLANNERS: &[Role] = &[Role::Director];
+/// The time limits a caller may ask for, in milliseconds.
+pub const TIME_LIMIT_MS: std::ops::RangeInclusive<u32> = 100..=10_000;
+/// The most placements one apply request may carry.
+pub const MAX_APPLY: usize = 500;
+/// 19 hours: the top of intensive outpatient (ASAM 2.1).
+const IOP_MAX_MINUTES: i64 = 19 * 60;
+
+fn cid(c: ClientId) -> String {
+    format!("c{}", c.0)
+}
+fn gid(g: GroupId) -> String {
+    format!("g{}", g.0)
+}
+fn parse_id(s: &str, prefix: char) -> Option<i64> {
+    s.strip_prefix(prefix)?.parse().ok()
+}
+fn to_client(s: &str) -> ClientId {
+    ClientId(parse_id(s, 'c').unwrap_or(0))
+}
+fn to_group(s: &str) -> GroupId {
+    GroupId(parse_id(s, 'g').unwrap_or(0))
+}
+
+fn weekly_minutes(g: &Group) -> i64 {
+    g.meetings.iter().map(|m| i64::from(m.minutes)).sum()
+}
+
+/// Why a client may not be (newly) placed in a group, or `None` when the pair is eligible.
+fn ineligible(c: &PlanningClient, g: &Group, today: Date, member: bool) -> Option<EndReason> {
+    let Some(level) = c.level else {
+        return Some(EndReason::NoCurrentLevelOfCare);
+    };
+    if !g.eligible_levels.contains(&level) {
+        return Some(EndReason::LevelOfCareNotEligible);
+    }
+    if !g
+        .meetings
+        .iter()
+        .all(|m| c.availability.iter().any(|w| w.covers(m)))
+    {
+        return Some(EndReason::OutsideAvailability);
+    }
+    if !member && g.enrollment.check_join(today).is_err() {
+        // Only newcomers are held to the enrollment model; the reason is never shown for
+        // a current member.
+        return Some(EndReason::Replanned);
+    }
+    None
+}
+
+fn fit(c: &PlanningClient, g: &Group, member: bool) -> i64 {
+    let shared = g
+        .focus_concerns
+        .iter()
+        .filter(|x| c.concerns.contains(x))
+        .count();
+    let shared = i64::try_from(shared).unwrap_or(10);
+    (50 + 15 * shared + if member { 10 } else { 0 }).min(100)
+}
+
+/// The instance for these facts, and each client's required minutes in it.
+fn build_instance(facts: &PlanningFacts, today: Date, name: String) -> Instance {
+    let current: BTreeSet<(ClientId, GroupId)> = facts.memberships.iter().copied().collect();
+    let in_scope: BTreeMap<GroupId, &Group> = facts.groups.iter().map(|g| (g.id, g)).collect();
+    let outside: BTreeMap<GroupId, &Group> =
+        facts.outside_groups.iter().map(|g| (g.id, g)).collect();
+    let groups = facts
+        .groups
+        .iter()
+        .map(|g| PGroup {
+            id: gid(g.id),
+            program: Some(format!("p{}", g.program_id.0)),
+            min_size: i64::from(g.min_size),
+            max_size: i64::from(g.max_size),
+            meetings: g
+                .meetings
+                .iter()
+                .map(|m| Meeting {
+                    day: i64::from(m.weekday.index()),
+                    start: i64::from(m.start.hour()) * 60 + i64::from(m.start.minute()),
+                    minutes: i64::from(m.minutes),
+                })
+                .collect(),
+            members: facts
+                .memberships
+                .iter()
+                .filter(|(_, x)| *x == g.id)
+                .map(|(c, _)| cid(*c))
+                .collect(),
+        })
+        .collect();
+    let mut clients = Vec::new();
+    let mut eligible = Vec::new();
+    for c in &facts.clients {
+        let (required, max) = match c.level {
+            None => (0, 0),
+            Some(level) => {
+                let required = i64::from(
+                    c.program_required_minutes
+                        .filter(|_| c.episode_program.is_some())
+                        .unwrap_or_else(|| level.default_weekly_minutes()),
+                );
+                let mut max = required + required / 2;
+                if level == LevelOfCare::Iop {
+                    max = max.min(IOP_MAX_MINUTES);
+                }
+                (required, max.max(required))
+            }
+        };
+        let elsewhere: i64 = facts
+            .memberships
+            .iter()
+            .filter(|(x, _)| *x == c.id)
+            .filter_map(|(_, g)| outside.get(g))
+            .map(|g| weekly_minutes(g))
+            .sum();
+        clients.push(PClient {
+            id: cid(c.id),
+            level: c.level.map(|l| l.as_str().to_owned()),
+            required_minutes: (required - elsewhere).max(0),
+            max_minutes: (max - elsewhere).max(0),
+            current: facts
+                .memberships
+                .iter()
+                .filter(|(x, g)| *x == c.id && in_scope.contains_key(g))
+                .map(|(_, g)| gid(*g))
+                .collect(),
+        });
+        for g in &facts.groups {
+            let member = current.contains(&(c.id, g.id));
+            if ineligible(c, g, today, member).is_none() {
+                eligible.push(Eligible {
+                    client: cid(c.id),
+                    group: gid(g.id),
+                    fit: fit(c, g, member),
+                });
+            }
+        }
+    }
+    Instance {
+        format: INSTANCE_FORMAT.to_owned(),
+        name,
+        weights: Weights {
+            unmet_minute: 2,
+            continuity_break: 60,
+        },
+        groups,
+        clients,
+        eligible,
+        separations: facts
+            .separations
+            .iter()
+            .map(|(a, b)| [cid(*a), cid(*b)])
+            .collect(),
+    }
+}
+
+fn reason_of(r: &Reason) -> ShortfallReason {
+    match r {
+        Reason::NoEligibleGroup => ShortfallReason::NoEligibleGroup,
+        Reason::NotEnoughEligibleTime { reachable_minutes } => {
+            ShortfallReason::NotEnoughEligibleTime {
+                reachable_minutes: *reachable_minutes,
+            }
+        }
+        Reason::WeeklyCapBelowRequired { max_minutes } => ShortfallReason::WeeklyCapBelowRequired {
+            max_minutes: *max_minutes,
+        },
+        Reason::GroupFull { group } => ShortfallReason::GroupFull {
+            group_id: to_group(group),
+        },
+        Reason::Separation { group, other } => ShortfallReason::Separation {
+            group_id: to_group(group),
+            other_client_id: to_client(other),
+        },
+        Reason::GroupBelowMinimum { group, min_size } => ShortfallReason::GroupBelowMinimum {
+            group_id: to_group(group),
+            min_size: *min_size,
+        },
+        Reason::Overlap { group, with } => ShortfallReason::Overlap {
+            group_id: to_group(group),
+            with_group_id: to_group(with),
+        },
+        Reason::WeeklyCap { group } => ShortfallReason::WeeklyCap {
+            group_id: to_group(group),
+        },
+        Reason::TradeOff { group } => ShortfallReason::TradeOff {
+            group_id: to_group(group),
+        },
+    }
+}
+
+fn internal(message: String) -> AppError {
+    AppError::Internal(StoreError::Config(message))
+}
+
+impl App {
+    /// Proposes placements for one program or the whole clinic (directors). The read of
+    /// every client involved is audited; nothing is written besides that.
+    pub async fn plan_proposal(
+        &self,
+        actor: &Actor,
+        program: Option<ProgramId>,
+        time_limit_ms: u32,
+    ) -> AppResult<Proposal> {
+        self.require_audited(actor, PLANNERS, AuditAction::ClientList, &[])
+            .await?;
+        if !TIME_LIMIT_MS.contains(&time_limit_ms) {
+            return Err(DomainError::invalid("time_limit_ms", "must be 100–10000").into());
+        }
+        if let Some(p) = program {
+            // 404 for a program that does not exist, before any client is read.
+            self.store.program(p).await?;
+        }
+        let today = self.today();
+        let facts = self
+            .store
+            .planning_facts(program, &actor.audit(), self.now())
+            .await?;
+        let name = program.map_or_else(|| "clinic".to_owned(), |p| format!("program-{p}"));
+        let instance = build_instance(&facts, today, name);
+        let required: BTreeMap<String, i64> = instance
+            .clients
+            .iter()
+            .map(|c| (c.id.clone(), c.required_minutes))
+            .collect();
+        let problem = Problem::new(instance)
+            .map_err(|e| internal(format!("the placement instance is invalid: {e}")))?;
+        let options = SolveOptions {
+            time_limit: Duration::from_millis(u64::from(time_limit_ms)),
+            ..SolveOptions::default()
+        };
+        let report = tokio::task::spawn_blocking(move || circle_planner::solve(&problem, &options))
+            .await
+            .map_err(|_| internal("the planner stopped unexpectedly".to_owned()))?;
+
+        let assigned: BTreeSet<(ClientId, GroupId)> = report
+            .solution
+            .assignments
+            .iter()
+            .map(|a| (to_client(&a.client), to_group(&a.group)))
+            .collect();
+        let current: BTreeSet<(ClientId, GroupId)> = facts
+            .memberships
+            .iter()
+            .copied()
+            .filter(|(_, g)| facts.groups.iter().any(|x| x.id == *g))
+            .collect();
+        let placement = |(client_id, group_id): &(ClientId, GroupId)| Placement {
+            client_id: *client_id,
+            group_id: *group_id,
+        };
+        let ended = current
+            .difference(&assigned)
+            .map(|(c, g)| {
+                let client = facts.clients.iter().find(|x| x.id == *c);
+                let group = facts.groups.iter().find(|x| x.id == *g);
+                let reason = match (client, group) {
+                    (Some(client), Some(group)) => {
+                        ineligible(client, group, today, true).unwrap_or(EndReason::Replanned)
+                    }
+                    _ => EndReason::Replanned,
+                };
+                EndedPlacement {
+                    client_id: *c,
+                    group_id: *g,
+                    reason,
+                }
+            })
+            .collect();
+        Ok(Proposal {
+            program_id: program,
+            new_placements: assigned.difference(&current).map(placement).collect(),
+            kept_placements: assigned.intersection(&current).map(placement).collect(),
+            ended_placements: ended,
+            unmet: report
+                .solution
+                .shortfalls
+                .iter()
+                .map(|s| UnmetMinutes {
+                    client_id: to_client(&s.client),
+                    required_minutes: required.get(&s.client).copied().unwrap_or(0),
+                    unmet_minutes: s.unmet_minutes,
+                    reasons: s.reasons.iter().map(reason_of).collect(),
+                })
+                .collect(),
+            score: report.evaluation.score,
+            bound: report.bound,
+            proven_optimal: report.proven_optimal,
+            timed_out: report.timed_out,
+            clients_considered: facts.clients.len(),
+            groups_considered: facts.groups.len(),
+        })
+    }
+
+    /// Applies chosen placements one by one through the ordinary enrollment (directors):
+    /// each is checked against every rule in its own transaction and either applied or
+    /// refused with its rule. Memberships start on `start_date` (today or later).
+    pub async fn apply_proposal(
+        &self,
+        actor: &Actor,
+        placements: &[Placement],
+        start_date: Date,
+    ) -> AppResult<Vec<ApplyResult>> {
+        let clients: Vec<ClientId> = placements.iter().map(|p| p.client_id).collect();
+        self.require_audited(actor, PLANNERS, AuditAction::MembershipCreate, &clients)
+            .await?;
+        if start_date < self.today() {
+            return Err(DomainError::invalid("start_date", "must be today or later").into());
+        }
+        if placements.len() > MAX_APPLY {
+            return Err(DomainError::invalid(
+                "placements",
+                format!("must list at most {MAX_APPLY} placements"),
+            )
+            .into());
+        }
+        let mut results = Vec::with_capacity(placements.len());
+        for p in placements {
+            let new = NewMembership {
+                client_id: p.client_id,
+                start_date,
+            };
+            let outcome = self
+                .store
+                .enroll(p.group_id, &new, &actor.audit(), self.now())
+                .await;
+            results.push(match outcome {
+                Ok(m) => ApplyResult {
+                    client_id: p.client_id,
+                    group_id: p.group_id,
+                    outcome: ApplyOutcome::Applied,
+                    membership_id: Some(m.id),
+                    code: None,
+                    message: None,
+                },
+                Err(StoreError::Domain(e)) => ApplyResult {
+                    client_id: p.client_id,
+                    group_id: p.group_id,
+                    outcome: ApplyOutcome::Refused,
+                    membership_id: None,
+                    code: Some(code_of(&e)),
+                    message: Some(e.to_string()),
+                },
+                Err(other) => return Err(AppError::Internal(other)),
+            });
+        }
+        Ok(results)
+    }
+}
+
+/// The problem code a refusal would carry on its own request.
+fn code_of(e: &DomainError) -> String {
+    match e {
+        DomainError::Conflict(c) => serde_json::to_value(c.rule)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "conflict".to_owned()),
+        DomainError::Invalid(_) => "invalid_input".to_owned(),
+        DomainError::NotFound { .. } => "not_found".to_owned(),
+        DomainError::Unauthenticated => "unauthenticated".to_owned(),
+        DomainError::Forbidden => "forbidden".to_owned(),
+    }
+}

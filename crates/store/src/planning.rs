@@ -1,0 +1,186 @@
+//! The facts a placement plan is built from, read in one audited transaction: clients with
+//! their open episode, availability and concerns; groups with their schedule and rules;
+//! open memberships; separations. The app turns them into a `circle-placement/1` instance.
+
+use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::care::{Concern, LevelOfCare};
+use circle_domain::group::Group;
+use circle_domain::ids::{ClientId, GroupId, ProgramId};
+use circle_domain::schedule::AvailabilityWindow;
+use jiff::Timestamp;
+
+use crate::audit::{Record, append};
+use crate::codec::RowExt;
+use crate::groups::group_from_row;
+use crate::{Store, StoreError};
+
+/// One client as the planner sees them.
+#[derive(Debug, Clone)]
+pub struct PlanningClient {
+    pub id: ClientId,
+    /// The level of the open episode; none when no episode is open.
+    pub level: Option<LevelOfCare>,
+    /// The open episode's program, when it names one.
+    pub episode_program: Option<ProgramId>,
+    /// That program's weekly required minutes, when the episode names a program.
+    pub program_required_minutes: Option<u32>,
+    pub availability: Vec<AvailabilityWindow>,
+    pub concerns: Vec<Concern>,
+}
+
+/// Everything a plan needs, for one program or the whole clinic.
+#[derive(Debug, Clone, Default)]
+pub struct PlanningFacts {
+    /// Groups in scope.
+    pub groups: Vec<Group>,
+    /// Clients in scope: every client with an open episode (of the program, or at a level
+    /// one of its groups accepts, when one program is planned) and every current member of
+    /// a group in scope.
+    pub clients: Vec<PlanningClient>,
+    /// Open memberships (no end date) of the clients in scope, in any group: those in
+    /// groups out of scope still take the client's time.
+    pub memberships: Vec<(ClientId, GroupId)>,
+    /// Open memberships' groups outside the scope (for their meeting minutes).
+    pub outside_groups: Vec<Group>,
+    /// Separation pairs among the clients in scope.
+    pub separations: Vec<(ClientId, ClientId)>,
+}
+
+const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, focus_concerns, eligible_levels, \
+     enrollment, min_size, max_size, size_override_reason, meetings, room_id, lead_facilitator_id, \
+     co_facilitator_id, version";
+
+impl Store {
+    /// Reads the facts of a placement plan in one transaction and audits the read of every
+    /// client involved as one `client.list` entry (a failed audit write fails the read).
+    pub async fn planning_facts(
+        &self,
+        program: Option<ProgramId>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<PlanningFacts, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let scope = program.map_or(-1, |p| p.0);
+        let groups = sqlx::query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE ($1 = -1 OR program_id = $1) ORDER BY id"
+        ))
+        .bind(scope)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(group_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let rows = sqlx::query(
+            "SELECT c.id, c.concerns, c.availability, e.level_of_care, e.program_id, \
+             p.weekly_required_minutes \
+             FROM clients c \
+             LEFT JOIN episodes e ON e.client_id = c.id AND e.ended_on IS NULL \
+             LEFT JOIN programs p ON p.id = e.program_id \
+             WHERE e.id IS NOT NULL OR EXISTS (SELECT 1 FROM memberships m \
+               WHERE m.client_id = c.id AND m.end_date IS NULL) \
+             ORDER BY c.id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let all_memberships: Vec<(ClientId, GroupId)> = sqlx::query(
+            "SELECT client_id, group_id FROM memberships WHERE end_date IS NULL ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| Ok((ClientId(r.int("client_id")?), GroupId(r.int("group_id")?))))
+        .collect::<Result<_, StoreError>>()?;
+        let in_scope = |g: GroupId| groups.iter().any(|x| x.id == g);
+        let mut clients = Vec::new();
+        for r in &rows {
+            let id = ClientId(r.int("id")?);
+            let level = r
+                .opt_text("level_of_care")?
+                .map(|l| LevelOfCare::parse(&l).ok_or(StoreError::Corrupt("level_of_care")))
+                .transpose()?;
+            let episode_program = r.opt_int("program_id")?.map(ProgramId);
+            let member_here = all_memberships
+                .iter()
+                .any(|(c, g)| *c == id && in_scope(*g));
+            let wanted = match program {
+                None => true,
+                Some(p) => {
+                    member_here
+                        || episode_program == Some(p)
+                        || (episode_program.is_none()
+                            && level.is_some_and(|l| {
+                                groups.iter().any(|g| g.eligible_levels.contains(&l))
+                            }))
+                }
+            };
+            if !wanted {
+                continue;
+            }
+            clients.push(PlanningClient {
+                id,
+                level,
+                episode_program,
+                program_required_minutes: r
+                    .opt_int("weekly_required_minutes")?
+                    .map(|m| {
+                        u32::try_from(m).map_err(|_| StoreError::Corrupt("weekly_required_minutes"))
+                    })
+                    .transpose()?,
+                availability: r.json("availability")?,
+                concerns: r.json("concerns")?,
+            });
+        }
+        let ids: Vec<ClientId> = clients.iter().map(|c| c.id).collect();
+        let memberships: Vec<(ClientId, GroupId)> = all_memberships
+            .into_iter()
+            .filter(|(c, _)| ids.contains(c))
+            .collect();
+        let mut outside_ids: Vec<i64> = memberships
+            .iter()
+            .filter(|(_, g)| !in_scope(*g))
+            .map(|(_, g)| g.0)
+            .collect();
+        outside_ids.sort_unstable();
+        outside_ids.dedup();
+        let mut outside_groups = Vec::new();
+        for g in outside_ids {
+            let row = sqlx::query(&format!(
+                "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE id = $1"
+            ))
+            .bind(g)
+            .fetch_one(&mut *tx)
+            .await?;
+            outside_groups.push(group_from_row(&row)?);
+        }
+        let separations =
+            sqlx::query("SELECT client_low, client_high FROM separations ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        ClientId(r.int("client_low")?),
+                        ClientId(r.int("client_high")?),
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?
+                .into_iter()
+                .filter(|(a, b)| ids.contains(a) && ids.contains(b))
+                .collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ClientList, &ids).object("placement-plan"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(PlanningFacts {
+            groups,
+            clients,
+            memberships,
+            outside_groups,
+            separations,
+        })
+    }
+}
