@@ -36,6 +36,7 @@ pub struct AuditParams {
     pub sort: Option<String>,
     pub offset: Option<u32>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -24,7 +24,10 @@ type Created<T> = Result<(StatusCode, Json<T>), ApiError>;
 pub struct GroupQuery {
     /// Only the groups of this program.
     pub program_id: Option<i64>,
+    /// Return groups with an id greater than this (default 0).
     pub after: Option<i64>,
+    /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

@@ -40,6 +40,7 @@ pub struct PageQuery {
     /// Return items with an id greater than this (default 0).
     pub after: Option<i64>,
     /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
