@@ -155,14 +155,16 @@ run_st() {
   # Logout is excluded: it would revoke the token in the middle of the run. One worker:
   # CPython before 3.13 can fail `ast.parse` in concurrent threads ("AST constructor
   # recursion depth mismatch", gh-106905), which Hypothesis calls while generating.
+  # Responses may take up to 15 s: POST /api/v1/plan/proposals documents a solver time
+  # limit of up to 10 s, and a fuzzer may ask for it.
   (cd "$WORK" && "$ST" run "$BASE/api/v1/openapi.json" \
     --checks "$CHECKS" \
     --phases examples,coverage,fuzzing \
     --max-examples "$MAX_EXAMPLES" \
     --seed "$SEED" \
     --workers 1 \
-    --max-response-time 5 \
-    --request-timeout 10 \
+    --max-response-time 15 \
+    --request-timeout 30 \
     --exclude-path /api/v1/auth/logout \
     --generation-database none \
     --suppress-health-check all \
