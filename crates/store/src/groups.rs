@@ -26,7 +26,7 @@ use crate::programs::{program_from_row, stale};
 use crate::{Page, PageRequest, Store, StoreError};
 use circle_domain::audit::{AuditAction, AuditContext};
 
-const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, focus_concerns, eligible_levels, \
+pub(crate) const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, focus_concerns, eligible_levels, \
      enrollment, min_size, max_size, size_override_reason, meetings, room_id, lead_facilitator_id, \
      co_facilitator_id, version";
 

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 
 use crate::audit::{Record, append};
 use crate::codec::RowExt;
+use crate::groups::GROUP_COLUMNS;
 use crate::groups::group_from_row;
 use crate::{Store, StoreError};
 
@@ -45,10 +46,6 @@ pub struct PlanningFacts {
     /// Separation pairs among the clients in scope.
     pub separations: Vec<(ClientId, ClientId)>,
 }
-
-const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, focus_concerns, eligible_levels, \
-     enrollment, min_size, max_size, size_override_reason, meetings, room_id, lead_facilitator_id, \
-     co_facilitator_id, version";
 
 impl Store {
     /// Reads the facts of a placement plan in one transaction and audits the read of every
@@ -144,13 +141,7 @@ impl Store {
         outside_ids.dedup();
         let mut outside_groups = Vec::new();
         for g in outside_ids {
-            let row = sqlx::query(&format!(
-                "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE id = $1"
-            ))
-            .bind(g)
-            .fetch_one(&mut *tx)
-            .await?;
-            outside_groups.push(group_from_row(&row)?);
+            outside_groups.push(crate::groups::group_in(&mut tx, GroupId(g)).await?);
         }
         let separations =
             sqlx::query("SELECT client_low, client_high FROM separations ORDER BY id")
