@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::care::LevelOfCare;
+use crate::care::{LevelOfCare, vocab};
 use crate::ids::ProgramId;
 use crate::text::{Label, TimeZoneName};
 use crate::{DomainError, FieldErrors};
@@ -12,7 +12,33 @@ use crate::{DomainError, FieldErrors};
 /// Medicaid IOP rule caps at 8), never higher.
 pub const CPT_GROUP_MAX: u32 = 12;
 
-/// A program as stored.
+vocab!(
+    /// The code billed per attending member per session (DESIGN.md "Clinical numbers").
+    SessionCode {
+        /// Group psychotherapy (the default).
+        Cpt90853 = "90853",
+        /// Multiple-family group psychotherapy.
+        Cpt90849 = "90849",
+        /// Group psychotherapy in PHP/IOP (Medicare).
+        G0410 = "G0410",
+        /// Interactive group psychotherapy in PHP/IOP (Medicare).
+        G0411 = "G0411",
+    }
+);
+
+vocab!(
+    /// A per-diem code for programs that bill by the day.
+    PerDiemCode {
+        /// Intensive outpatient psychiatric services, per diem.
+        S9480 = "S9480",
+        /// Alcohol and/or drug services; intensive outpatient.
+        H0015 = "H0015",
+        /// Mental health partial hospitalization, less than 24 hours.
+        H0035 = "H0035",
+    }
+);
+
+/// A program as stored, with its settings (defaults from DESIGN.md "Clinical numbers").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Program {
     pub id: ProgramId,
@@ -22,6 +48,18 @@ pub struct Program {
     pub time_zone: TimeZoneName,
     pub weekly_required_minutes: u32,
     pub max_group_size: u32,
+    /// How many new members an open group takes per session (default 2).
+    pub newcomers_per_session: u32,
+    /// Notes not signed this many hours after their session are overdue (default 24).
+    pub note_due_hours: u32,
+    /// The code billed per attending member per session (default CPT 90853).
+    pub session_code: SessionCode,
+    /// Set when the program bills per day (S9480, H0015, H0035).
+    pub per_diem_code: Option<PerDiemCode>,
+    /// Attended group minutes a day needs before it is billed per diem (IOP ≥ 3 h).
+    pub daily_minimum_minutes: u32,
+    /// Days between routine outcome measures (besides intake and discharge; default 14).
+    pub measure_cadence_days: u32,
     pub version: i64,
 }
 
@@ -35,9 +73,16 @@ pub struct NewProgram {
     pub time_zone: TimeZoneName,
     pub weekly_required_minutes: Option<u32>,
     pub max_group_size: Option<u32>,
+    pub newcomers_per_session: Option<u32>,
+    pub note_due_hours: Option<u32>,
+    pub session_code: Option<SessionCode>,
+    pub per_diem_code: Option<PerDiemCode>,
+    pub daily_minimum_minutes: Option<u32>,
+    pub measure_cadence_days: Option<u32>,
 }
 
-/// A change to a program's settings; `version` must match the stored one.
+/// A change to a program's settings; `version` must match the stored one. Omitted fields
+/// keep their value; `per_diem_code: null` stops per-diem billing.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramPatch {
@@ -45,49 +90,158 @@ pub struct ProgramPatch {
     pub name: Option<Label>,
     pub weekly_required_minutes: Option<u32>,
     pub max_group_size: Option<u32>,
+    pub newcomers_per_session: Option<u32>,
+    pub note_due_hours: Option<u32>,
+    pub session_code: Option<SessionCode>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<PerDiemCode>)]
+    pub per_diem_code: Option<Option<PerDiemCode>>,
+    pub daily_minimum_minutes: Option<u32>,
+    pub measure_cadence_days: Option<u32>,
+}
+
+/// Tells "absent" (outer `None`, by `serde(default)`) from "null" (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A program's settings after defaults, proven valid.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramSettings {
     pub weekly_required_minutes: u32,
     pub max_group_size: u32,
+    pub newcomers_per_session: u32,
+    pub note_due_hours: u32,
+    pub session_code: SessionCode,
+    pub per_diem_code: Option<PerDiemCode>,
+    pub daily_minimum_minutes: u32,
+    pub measure_cadence_days: u32,
 }
 
 /// Weekly minutes above a full week of waking hours are a typo, not a requirement.
 const MAX_WEEKLY_MINUTES: u32 = 7 * 16 * 60;
 
-pub fn validate_settings(
-    weekly_required_minutes: u32,
-    max_group_size: u32,
-) -> Result<ProgramSettings, DomainError> {
-    let mut errors = FieldErrors::default();
-    if weekly_required_minutes > MAX_WEEKLY_MINUTES {
-        errors.push(
-            "weekly_required_minutes",
-            format!("must be at most {MAX_WEEKLY_MINUTES} minutes"),
-        );
+impl ProgramSettings {
+    /// The defaults for a level of care: its weekly hours, the CPT cap, two newcomers a
+    /// session, notes due within 24 h, CPT 90853, no per diem, IOP/PHP days of ≥ 3 h, and
+    /// measures every two weeks.
+    pub fn defaults(level: LevelOfCare) -> Self {
+        Self {
+            weekly_required_minutes: level.default_weekly_minutes(),
+            max_group_size: CPT_GROUP_MAX,
+            newcomers_per_session: 2,
+            note_due_hours: 24,
+            session_code: SessionCode::Cpt90853,
+            per_diem_code: None,
+            daily_minimum_minutes: match level {
+                LevelOfCare::Php | LevelOfCare::Iop => 180,
+                LevelOfCare::Residential | LevelOfCare::Outpatient => 0,
+            },
+            measure_cadence_days: 14,
+        }
     }
-    if !(2..=CPT_GROUP_MAX).contains(&max_group_size) {
-        errors.push(
-            "max_group_size",
-            format!("must be between 2 and {CPT_GROUP_MAX} (CPT 90853 allows at most 12 patients)"),
-        );
+
+    /// Checks every setting, naming each one that breaks its rule.
+    pub fn validate(self) -> Result<Self, DomainError> {
+        let mut errors = FieldErrors::default();
+        if self.weekly_required_minutes > MAX_WEEKLY_MINUTES {
+            errors.push(
+                "weekly_required_minutes",
+                format!("must be at most {MAX_WEEKLY_MINUTES} minutes"),
+            );
+        }
+        if !(2..=CPT_GROUP_MAX).contains(&self.max_group_size) {
+            errors.push(
+                "max_group_size",
+                format!(
+                    "must be between 2 and {CPT_GROUP_MAX} (CPT 90853 allows at most 12 patients)"
+                ),
+            );
+        }
+        if !(1..=CPT_GROUP_MAX).contains(&self.newcomers_per_session) {
+            errors.push(
+                "newcomers_per_session",
+                format!("must be between 1 and {CPT_GROUP_MAX}"),
+            );
+        }
+        if !(1..=14 * 24).contains(&self.note_due_hours) {
+            errors.push("note_due_hours", "must be between 1 and 336 hours");
+        }
+        if self.daily_minimum_minutes > 24 * 60 {
+            errors.push("daily_minimum_minutes", "must be at most 1440 minutes");
+        }
+        if !(1..=365).contains(&self.measure_cadence_days) {
+            errors.push("measure_cadence_days", "must be between 1 and 365 days");
+        }
+        errors.into_result()?;
+        Ok(self)
     }
-    errors.into_result()?;
-    Ok(ProgramSettings {
-        weekly_required_minutes,
-        max_group_size,
-    })
 }
 
 impl NewProgram {
     pub fn settings(&self) -> Result<ProgramSettings, DomainError> {
-        validate_settings(
-            self.weekly_required_minutes
-                .unwrap_or_else(|| self.level_of_care.default_weekly_minutes()),
-            self.max_group_size.unwrap_or(CPT_GROUP_MAX),
-        )
+        let d = ProgramSettings::defaults(self.level_of_care);
+        ProgramSettings {
+            weekly_required_minutes: self
+                .weekly_required_minutes
+                .unwrap_or(d.weekly_required_minutes),
+            max_group_size: self.max_group_size.unwrap_or(d.max_group_size),
+            newcomers_per_session: self
+                .newcomers_per_session
+                .unwrap_or(d.newcomers_per_session),
+            note_due_hours: self.note_due_hours.unwrap_or(d.note_due_hours),
+            session_code: self.session_code.unwrap_or(d.session_code),
+            per_diem_code: self.per_diem_code.or(d.per_diem_code),
+            daily_minimum_minutes: self
+                .daily_minimum_minutes
+                .unwrap_or(d.daily_minimum_minutes),
+            measure_cadence_days: self.measure_cadence_days.unwrap_or(d.measure_cadence_days),
+        }
+        .validate()
+    }
+}
+
+impl Program {
+    /// The program's current settings.
+    pub fn settings(&self) -> ProgramSettings {
+        ProgramSettings {
+            weekly_required_minutes: self.weekly_required_minutes,
+            max_group_size: self.max_group_size,
+            newcomers_per_session: self.newcomers_per_session,
+            note_due_hours: self.note_due_hours,
+            session_code: self.session_code,
+            per_diem_code: self.per_diem_code,
+            daily_minimum_minutes: self.daily_minimum_minutes,
+            measure_cadence_days: self.measure_cadence_days,
+        }
+    }
+}
+
+impl ProgramPatch {
+    /// The settings after this change, proven valid.
+    pub fn apply(&self, current: &Program) -> Result<ProgramSettings, DomainError> {
+        let c = current.settings();
+        ProgramSettings {
+            weekly_required_minutes: self
+                .weekly_required_minutes
+                .unwrap_or(c.weekly_required_minutes),
+            max_group_size: self.max_group_size.unwrap_or(c.max_group_size),
+            newcomers_per_session: self
+                .newcomers_per_session
+                .unwrap_or(c.newcomers_per_session),
+            note_due_hours: self.note_due_hours.unwrap_or(c.note_due_hours),
+            session_code: self.session_code.unwrap_or(c.session_code),
+            per_diem_code: self.per_diem_code.unwrap_or(c.per_diem_code),
+            daily_minimum_minutes: self
+                .daily_minimum_minutes
+                .unwrap_or(c.daily_minimum_minutes),
+            measure_cadence_days: self.measure_cadence_days.unwrap_or(c.measure_cadence_days),
+        }
+        .validate()
     }
 }
 
@@ -95,11 +249,64 @@ impl NewProgram {
 mod tests {
     use super::*;
 
+    fn with(f: impl FnOnce(&mut ProgramSettings)) -> Result<ProgramSettings, DomainError> {
+        let mut s = ProgramSettings::defaults(LevelOfCare::Iop);
+        f(&mut s);
+        s.validate()
+    }
+
     #[test]
     fn a_program_cap_above_twelve_is_refused() {
-        let err = validate_settings(540, 13).unwrap_err();
+        let err = with(|s| s.max_group_size = 13).unwrap_err();
         assert!(matches!(err, DomainError::Invalid(ref f) if f.0[0].field == "max_group_size"));
-        assert!(validate_settings(540, 8).is_ok());
+        assert!(with(|s| s.max_group_size = 8).is_ok());
+    }
+
+    #[test]
+    fn every_bad_setting_is_named() {
+        let err = with(|s| {
+            s.newcomers_per_session = 0;
+            s.note_due_hours = 0;
+            s.measure_cadence_days = 400;
+            s.daily_minimum_minutes = 2000;
+        })
+        .unwrap_err();
+        let DomainError::Invalid(f) = err else {
+            panic!("expected field errors")
+        };
+        let fields: Vec<_> = f.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "newcomers_per_session",
+                "note_due_hours",
+                "daily_minimum_minutes",
+                "measure_cadence_days"
+            ]
+        );
+    }
+
+    #[test]
+    fn iop_days_need_three_hours_by_default() {
+        let d = ProgramSettings::defaults(LevelOfCare::Iop);
+        assert_eq!(
+            (
+                d.daily_minimum_minutes,
+                d.newcomers_per_session,
+                d.note_due_hours
+            ),
+            (180, 2, 24)
+        );
+        assert_eq!(d.session_code.as_str(), "90853");
+    }
+
+    #[test]
+    fn a_patch_can_clear_the_per_diem_code() {
+        let p: ProgramPatch =
+            serde_json::from_str(r#"{"version": 1, "per_diem_code": null}"#).unwrap();
+        assert_eq!(p.per_diem_code, Some(None));
+        let p: ProgramPatch = serde_json::from_str(r#"{"version": 1}"#).unwrap();
+        assert_eq!(p.per_diem_code, None);
     }
 }
 

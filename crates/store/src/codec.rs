@@ -64,6 +64,15 @@ pub(crate) trait RowExt {
     fn vocab<T>(&self, col: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
         parse(&self.text(col)?).ok_or(StoreError::Corrupt(col))
     }
+    fn opt_vocab<T>(
+        &self,
+        col: &'static str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.opt_text(col)?
+            .map(|s| parse(&s).ok_or(StoreError::Corrupt(col)))
+            .transpose()
+    }
 }
 
 impl RowExt for AnyRow {

@@ -22,7 +22,7 @@ use sqlx::any::AnyRow;
 use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, json, lock_row, page_of, ts};
 use crate::people::clinician_in;
-use crate::programs::{program_from_row, stale};
+use crate::programs::{PROGRAM_COLUMNS, program_from_row, stale};
 use crate::{Page, PageRequest, Store, StoreError};
 use circle_domain::audit::{AuditAction, AuditContext};
 
@@ -71,10 +71,9 @@ pub(crate) fn membership_from_row(r: &AnyRow) -> Result<Membership, StoreError> 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 async fn program_in(tx: &mut Tx<'_>, id: ProgramId) -> Result<Option<Program>, StoreError> {
-    sqlx::query(
-        "SELECT id, name, site, level_of_care, time_zone, weekly_required_minutes, max_group_size, \
-         version FROM programs WHERE id = $1",
-    )
+    sqlx::query(&format!(
+        "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id = $1"
+    ))
     .bind(id.0)
     .fetch_optional(&mut **tx)
     .await?

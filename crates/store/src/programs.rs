@@ -4,15 +4,18 @@ use circle_domain::DomainError;
 use circle_domain::Rule;
 use circle_domain::care::LevelOfCare;
 use circle_domain::ids::{ProgramId, RoomId};
-use circle_domain::program::{NewProgram, NewRoom, Program, ProgramPatch, Room, validate_settings};
+use circle_domain::program::{
+    NewProgram, NewRoom, PerDiemCode, Program, ProgramPatch, Room, SessionCode,
+};
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
 
 use crate::codec::{RowExt, page_of, ts};
 use crate::{Page, PageRequest, Store, StoreError};
 
-const PROGRAM_COLUMNS: &str =
-    "id, name, site, level_of_care, time_zone, weekly_required_minutes, max_group_size, version";
+pub(crate) const PROGRAM_COLUMNS: &str = "id, name, site, level_of_care, time_zone, \
+     weekly_required_minutes, max_group_size, newcomers_per_session, note_due_hours, \
+     session_code, per_diem_code, daily_minimum_minutes, measure_cadence_days, version";
 
 pub(crate) fn program_from_row(r: &AnyRow) -> Result<Program, StoreError> {
     Ok(Program {
@@ -23,6 +26,12 @@ pub(crate) fn program_from_row(r: &AnyRow) -> Result<Program, StoreError> {
         time_zone: r.parsed("time_zone")?,
         weekly_required_minutes: r.uint("weekly_required_minutes")?,
         max_group_size: r.uint("max_group_size")?,
+        newcomers_per_session: r.uint("newcomers_per_session")?,
+        note_due_hours: r.uint("note_due_hours")?,
+        session_code: r.vocab("session_code", SessionCode::parse)?,
+        per_diem_code: r.opt_vocab("per_diem_code", PerDiemCode::parse)?,
+        daily_minimum_minutes: r.uint("daily_minimum_minutes")?,
+        measure_cadence_days: r.uint("measure_cadence_days")?,
         version: r.int("version")?,
     })
 }
@@ -47,7 +56,9 @@ impl Store {
         let now = ts(now);
         let row = sqlx::query(&format!(
             "INSERT INTO programs (name, site, level_of_care, time_zone, weekly_required_minutes, \
-             max_group_size, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             max_group_size, newcomers_per_session, note_due_hours, session_code, per_diem_code, \
+             daily_minimum_minutes, measure_cadence_days, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
              RETURNING {PROGRAM_COLUMNS}"
         ))
         .bind(new.name.as_str())
@@ -56,6 +67,12 @@ impl Store {
         .bind(new.time_zone.as_str())
         .bind(i64::from(settings.weekly_required_minutes))
         .bind(i64::from(settings.max_group_size))
+        .bind(i64::from(settings.newcomers_per_session))
+        .bind(i64::from(settings.note_due_hours))
+        .bind(settings.session_code.as_str())
+        .bind(settings.per_diem_code.map(PerDiemCode::as_str))
+        .bind(i64::from(settings.daily_minimum_minutes))
+        .bind(i64::from(settings.measure_cadence_days))
         .bind(&now)
         .fetch_one(self.pool())
         .await?;
@@ -104,21 +121,24 @@ impl Store {
         .await?
         .ok_or(DomainError::not_found("program"))?;
         let current = program_from_row(&row)?;
-        let settings = validate_settings(
-            patch
-                .weekly_required_minutes
-                .unwrap_or(current.weekly_required_minutes),
-            patch.max_group_size.unwrap_or(current.max_group_size),
-        )?;
+        let settings = patch.apply(&current)?;
         let name = patch.name.as_ref().unwrap_or(&current.name);
         let row = sqlx::query(&format!(
             "UPDATE programs SET name = $1, weekly_required_minutes = $2, max_group_size = $3, \
-             version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6 \
+             newcomers_per_session = $4, note_due_hours = $5, session_code = $6, \
+             per_diem_code = $7, daily_minimum_minutes = $8, measure_cadence_days = $9, \
+             version = version + 1, updated_at = $10 WHERE id = $11 AND version = $12 \
              RETURNING {PROGRAM_COLUMNS}"
         ))
         .bind(name.as_str())
         .bind(i64::from(settings.weekly_required_minutes))
         .bind(i64::from(settings.max_group_size))
+        .bind(i64::from(settings.newcomers_per_session))
+        .bind(i64::from(settings.note_due_hours))
+        .bind(settings.session_code.as_str())
+        .bind(settings.per_diem_code.map(PerDiemCode::as_str))
+        .bind(i64::from(settings.daily_minimum_minutes))
+        .bind(i64::from(settings.measure_cadence_days))
         .bind(ts(now))
         .bind(id.0)
         .bind(patch.version)

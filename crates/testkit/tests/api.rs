@@ -558,6 +558,69 @@ async fn a_stale_version_gets_409_and_no_lost_update() {
 }
 
 #[tokio::test]
+async fn program_settings_default_change_and_refuse_with_the_field_named() {
+    let t = spawn_app().await;
+    let dir = director(&t).await;
+    let (program, _) = iop_group(&t, &dir).await;
+    let path = format!("/api/v1/programs/{program}");
+    let (_, p) = t.get(&dir, &path).await;
+    assert_eq!(
+        (
+            &p["newcomers_per_session"],
+            &p["note_due_hours"],
+            &p["session_code"],
+            &p["per_diem_code"],
+            &p["daily_minimum_minutes"],
+            &p["measure_cadence_days"]
+        ),
+        (
+            &json!(2),
+            &json!(24),
+            &json!("90853"),
+            &Value::Null,
+            &json!(180),
+            &json!(14)
+        )
+    );
+    let (s, p) = t
+        .send(
+            Method::PATCH,
+            &dir,
+            &path,
+            json!({"version": 1, "session_code": "G0410", "per_diem_code": "S9480", "newcomers_per_session": 3}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (&p["session_code"], &p["per_diem_code"]),
+        (&json!("G0410"), &json!("S9480"))
+    );
+    let (s, p) = t
+        .send(
+            Method::PATCH,
+            &dir,
+            &path,
+            json!({"version": 2, "per_diem_code": null}),
+        )
+        .await;
+    assert_eq!(
+        (s, &p["per_diem_code"], &p["newcomers_per_session"]),
+        (StatusCode::OK, &Value::Null, &json!(3))
+    );
+    let (s, p) = t
+        .send(
+            Method::PATCH,
+            &dir,
+            &path,
+            json!({"version": 3, "note_due_hours": 0}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["errors"][0]["field"], "note_due_hours");
+    assert_eq!(t.get(&dir, &path).await.1["version"], 3);
+}
+
+#[tokio::test]
 async fn sessions_attendance_and_cancellation_through_the_api() {
     let t = spawn_app().await;
     let dir = director(&t).await;
