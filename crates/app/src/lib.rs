@@ -6,6 +6,7 @@ mod audit;
 pub mod auth;
 mod clinic;
 mod planning;
+mod reports;
 
 pub use clinic::HORIZON_WEEKS;
 

@@ -31,6 +31,10 @@ vocab!(
         EmergencyList = "emergency.list",
         PrivilegeGrant = "privilege.grant",
         PrivilegeRevoke = "privilege.revoke",
+        DiagnosisRead = "diagnosis.read",
+        DiagnosisUpdate = "diagnosis.update",
+        ComplianceRead = "compliance.read",
+        BillingExport = "billing.export",
     }
 );
 
@@ -45,6 +49,8 @@ vocab!(
         Audit = "audit",
         Account = "account",
         Emergency = "emergency",
+        Diagnosis = "diagnosis",
+        Billing = "billing",
     }
 );
 
@@ -71,6 +77,9 @@ impl AuditAction {
             AuditRead => DataCategory::Audit,
             UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
             EmergencyOpen | EmergencyList => DataCategory::Emergency,
+            DiagnosisRead | DiagnosisUpdate => DataCategory::Diagnosis,
+            ComplianceRead => DataCategory::Attendance,
+            BillingExport => DataCategory::Billing,
         }
     }
 }

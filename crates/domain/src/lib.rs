@@ -2,9 +2,11 @@
 //! group program safe. Pure: no I/O, no async, no SQL. A value that exists is valid.
 
 pub mod audit;
+pub mod billing;
 pub mod care;
 pub mod client;
 pub mod clinician;
+pub mod compliance;
 pub mod error;
 pub mod group;
 pub mod ids;

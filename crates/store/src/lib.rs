@@ -15,6 +15,7 @@ pub mod groups;
 pub mod people;
 pub mod planning;
 pub mod programs;
+pub mod reports;
 pub mod sessions;
 pub mod users;
 

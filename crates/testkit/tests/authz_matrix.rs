@@ -117,6 +117,12 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ),
         ("POST", "/api/v1/plan/proposals", Own, "DDADDD"),
         ("POST", "/api/v1/plan/apply", Own, "DDADDD"),
+        // --- reports ---
+        ("GET", "/api/v1/compliance", Own, "DDAADD"),
+        ("GET", "/api/v1/clients/{id}/diagnoses", Own, "DDAADD"),
+        ("GET", "/api/v1/clients/{id}/diagnoses", Foreign, "DDADDD"),
+        ("PUT", "/api/v1/clients/{id}/diagnoses", Own, "DDAADD"),
+        ("PUT", "/api/v1/clients/{id}/diagnoses", Foreign, "DDADDD"),
         // Last: signing out revokes the callers' tokens.
         ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
     ]
@@ -393,6 +399,7 @@ fn body_for(
         ("PUT", "/api/v1/sessions/{id}/attendance/{client_id}") => json!({"status": "present"}),
         ("POST", "/api/v1/plan/proposals") => json!({"time_limit_ms": 100}),
         ("POST", "/api/v1/plan/apply") => json!({"start_date": "2026-05-05", "placements": []}),
+        ("PUT", "/api/v1/clients/{id}/diagnoses") => json!({"codes": ["F33.1"]}),
         _ => json!({}),
     }
 }

@@ -115,6 +115,11 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::audit::grant, api::audit::revoke))
         .routes(routes!(api::audit::open_emergency))
         .routes(routes!(api::audit::list_emergency))
+        .routes(routes!(api::reports::compliance))
+        .routes(routes!(
+            api::reports::get_diagnoses,
+            api::reports::set_diagnoses
+        ))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clients;
 pub mod groups;
 pub mod planning;
+pub mod reports;
 pub mod sessions;
 pub mod structure;
 

@@ -1,0 +1,139 @@
+//! Reports: weekly hours compliance, diagnoses and the billing export.
+//!
+//! Compliance is attendance data (directors see every client, a clinician their caseload;
+//! intake sees no attendance). Diagnoses are clinical: directors and the client's
+//! clinicians. The billing export is a director's: it names every billed client, and its
+//! one audit entry says so.
+
+use circle_domain::DomainError;
+use circle_domain::audit::AuditAction;
+use circle_domain::billing::{BillingLine, DiagnosesInput, DiagnosisCode, billing_lines};
+use circle_domain::compliance::{ClientWeek, assess, week_start};
+use circle_domain::ids::{ClientId, ProgramId};
+use circle_domain::user::Role;
+use circle_store::people::ClientScope;
+use jiff::civil::Date;
+
+use crate::{Actor, App, AppResult, CLINICAL};
+
+/// The longest billing export one request may ask for.
+pub const MAX_EXPORT_DAYS: i32 = 366;
+
+impl App {
+    /// Every client's week (the week holding `day`, Monday to Sunday), those needing
+    /// attention first: at risk, short, on track, met.
+    pub async fn compliance(
+        &self,
+        actor: &Actor,
+        day: Option<Date>,
+        program: Option<ProgramId>,
+    ) -> AppResult<Vec<ClientWeek>> {
+        self.require_audited(actor, CLINICAL, AuditAction::ComplianceRead, &[])
+            .await?;
+        let scope = match (actor.role, actor.clinician_id) {
+            (Role::Director, _) => ClientScope::All,
+            (_, Some(clinician)) => ClientScope::Caseload {
+                clinician,
+                since: self.caseload_since(),
+            },
+            (_, None) => return Err(DomainError::Forbidden.into()),
+        };
+        let monday = week_start(day.unwrap_or_else(|| self.today()));
+        let now = self.now();
+        let facts = self
+            .store
+            .compliance_week(monday, scope, program, &actor.audit(), now)
+            .await?;
+        let next_monday = monday
+            .checked_add(jiff::Span::new().days(7))
+            .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
+        let week_over = next_monday
+            .to_zoned(self.settings.clinic_time_zone.clone())
+            .map(|z| now >= z.timestamp())
+            .unwrap_or(false);
+        let mut weeks: Vec<ClientWeek> = facts
+            .into_iter()
+            .map(|f| {
+                let required = f
+                    .program_required_minutes
+                    .unwrap_or_else(|| f.level_of_care.default_weekly_minutes());
+                let a = assess(required, &f.sessions, now, week_over);
+                ClientWeek {
+                    client_id: f.client_id,
+                    program_id: f.program_id,
+                    level_of_care: f.level_of_care,
+                    week_start: monday,
+                    required_minutes: a.required_minutes,
+                    scheduled_minutes: a.scheduled_minutes,
+                    attended_minutes: a.attended_minutes,
+                    sessions_left: a.sessions_left,
+                    reachable_minutes: a.attended_minutes + a.left_minutes,
+                    unrecorded_sessions: a.unrecorded_sessions,
+                    status: a.status,
+                    summary: a.summary(),
+                }
+            })
+            .collect();
+        weeks.sort_by_key(|w| (w.status.urgency(), w.program_id, w.client_id));
+        Ok(weeks)
+    }
+
+    pub async fn diagnoses(
+        &self,
+        actor: &Actor,
+        client: ClientId,
+    ) -> AppResult<Vec<DiagnosisCode>> {
+        self.require_audited(actor, CLINICAL, AuditAction::DiagnosisRead, &[client])
+            .await?;
+        let ctx = self
+            .check_client_access(actor, client, AuditAction::DiagnosisRead)
+            .await?;
+        Ok(self.store.diagnoses(client, &ctx, self.now()).await?)
+    }
+
+    pub async fn set_diagnoses(
+        &self,
+        actor: &Actor,
+        client: ClientId,
+        input: &DiagnosesInput,
+    ) -> AppResult<Vec<DiagnosisCode>> {
+        self.require_audited(actor, CLINICAL, AuditAction::DiagnosisUpdate, &[client])
+            .await?;
+        let ctx = self
+            .check_client_access(actor, client, AuditAction::DiagnosisUpdate)
+            .await?;
+        input.validate()?;
+        Ok(self
+            .store
+            .set_diagnoses(client, &input.codes, &ctx, self.now())
+            .await?)
+    }
+
+    /// The billing lines for service dates `from` to `until` inclusive: one per attending
+    /// member per session with a signed progress note, plus per-diem days.
+    pub async fn billing_export(
+        &self,
+        actor: &Actor,
+        from: Date,
+        until: Date,
+        program: Option<ProgramId>,
+    ) -> AppResult<Vec<BillingLine>> {
+        self.require_audited(actor, &[Role::Director], AuditAction::BillingExport, &[])
+            .await?;
+        if until < from {
+            return Err(DomainError::invalid("until", "must not be before from").into());
+        }
+        if (until - from).get_days() >= MAX_EXPORT_DAYS {
+            return Err(DomainError::invalid(
+                "until",
+                format!("must be less than {MAX_EXPORT_DAYS} days after from"),
+            )
+            .into());
+        }
+        let sessions = self
+            .store
+            .billable_sessions(from, until, program, &actor.audit(), self.now())
+            .await?;
+        Ok(billing_lines(&sessions))
+    }
+}

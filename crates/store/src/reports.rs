@@ -1,0 +1,298 @@
+//! What the reports read: diagnoses, each client's week of sessions for compliance, and the
+//! attended, signed sessions a billing export is made of. Every read is audited with the
+//! ids of the clients it covers.
+
+use std::collections::{BTreeMap, HashMap};
+
+use circle_domain::DomainError;
+use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::billing::{BillableSession, DiagnosisCode};
+use circle_domain::care::LevelOfCare;
+use circle_domain::compliance::WeekSession;
+use circle_domain::ids::{ClientId, ProgramId, SessionId};
+use circle_domain::program::{PerDiemCode, SessionCode};
+use circle_domain::session::SessionStatus;
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::audit::{Record, append};
+use crate::codec::{LockTable, RowExt, date, lock_row, ts};
+use crate::people::{ClientScope, caseload};
+use crate::{Store, StoreError};
+
+/// One client's week as stored: their level and requirement, and every session their
+/// memberships put them in.
+#[derive(Debug, Clone)]
+pub struct ClientWeekFacts {
+    pub client_id: ClientId,
+    pub program_id: Option<ProgramId>,
+    pub level_of_care: LevelOfCare,
+    /// The program's weekly requirement, or `None` when the episode names no program.
+    pub program_required_minutes: Option<u32>,
+    pub sessions: Vec<WeekSession>,
+}
+
+impl Store {
+    /// A client's diagnoses in billing order.
+    pub async fn diagnoses(
+        &self,
+        client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<DiagnosisCode>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
+            return Err(DomainError::not_found("client").into());
+        }
+        let codes = diagnoses_of(&mut tx, client).await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::DiagnosisRead, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(codes)
+    }
+
+    /// Replaces a client's diagnoses (the list is short and ordered; replacing keeps the
+    /// order exactly as given).
+    pub async fn set_diagnoses(
+        &self,
+        client: ClientId,
+        codes: &[DiagnosisCode],
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<DiagnosisCode>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
+            return Err(DomainError::not_found("client").into());
+        }
+        sqlx::query("DELETE FROM client_diagnoses WHERE client_id = $1")
+            .bind(client.0)
+            .execute(&mut *tx)
+            .await?;
+        let now = ts(at);
+        for (position, code) in (0_i64..).zip(codes) {
+            sqlx::query(
+                "INSERT INTO client_diagnoses (client_id, position, code, recorded_by, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(client.0)
+            .bind(position)
+            .bind(code.as_str())
+            .bind(ctx.actor_user_id.map(|u| u.0))
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::DiagnosisUpdate, &[client]),
+        )
+        .await?;
+        let stored = diagnoses_of(&mut tx, client).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Every client with an episode in the week starting `monday` (optionally one program's,
+    /// optionally only a clinician's caseload), with the sessions their memberships hold
+    /// that week and what was recorded for them. The level is the one in force at the
+    /// week's end.
+    pub async fn compliance_week(
+        &self,
+        monday: Date,
+        scope: ClientScope,
+        program: Option<ProgramId>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<ClientWeekFacts>, StoreError> {
+        let next_monday = monday
+            .checked_add(jiff::Span::new().days(7))
+            .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
+        let (clinician, since) = match scope {
+            ClientScope::All => (-1, String::new()),
+            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
+        };
+        let mut tx = self.begin_write().await?;
+        let episodes = sqlx::query(&format!(
+            "SELECT e.client_id, e.program_id, e.level_of_care, p.weekly_required_minutes \
+             FROM episodes e JOIN clients c ON c.id = e.client_id \
+             LEFT JOIN programs p ON p.id = e.program_id \
+             WHERE e.started_on < $1 AND (e.ended_on IS NULL OR e.ended_on > $2) \
+             AND ($3 = -1 OR e.program_id = $3) AND ($4 = -1 OR EXISTS ({})) \
+             ORDER BY e.client_id, e.started_on",
+            caseload("$4", "$5")
+        ))
+        .bind(date(next_monday))
+        .bind(date(monday))
+        .bind(program.map_or(-1, |p| p.0))
+        .bind(clinician)
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Ordered by start: the last row per client is the level in force at week's end.
+        let mut facts: BTreeMap<i64, ClientWeekFacts> = BTreeMap::new();
+        for r in &episodes {
+            let id = r.int("client_id")?;
+            let required = r
+                .opt_int("weekly_required_minutes")?
+                .map(|m| {
+                    u32::try_from(m).map_err(|_| StoreError::Corrupt("weekly_required_minutes"))
+                })
+                .transpose()?;
+            facts.insert(
+                id,
+                ClientWeekFacts {
+                    client_id: ClientId(id),
+                    program_id: r.opt_int("program_id")?.map(ProgramId),
+                    level_of_care: r.vocab("level_of_care", LevelOfCare::parse)?,
+                    program_required_minutes: required,
+                    sessions: Vec::new(),
+                },
+            );
+        }
+        let sessions = sqlx::query(
+            "SELECT m.client_id, s.id, s.starts_at, s.ends_at, s.status, a.minutes AS attended \
+             FROM memberships m JOIN sessions s ON s.group_id = m.group_id \
+             LEFT JOIN attendance a ON a.session_id = s.id AND a.client_id = m.client_id \
+             WHERE s.local_date >= $1 AND s.local_date < $2 AND m.start_date <= s.local_date \
+             AND (m.end_date IS NULL OR m.end_date > s.local_date) AND m.status <> 'on_hold' \
+             ORDER BY m.client_id, s.starts_at, s.id",
+        )
+        .bind(date(monday))
+        .bind(date(next_monday))
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in &sessions {
+            let Some(f) = facts.get_mut(&r.int("client_id")?) else {
+                continue;
+            };
+            let starts_at = r.ts("starts_at")?;
+            let minutes = r.ts("ends_at")?.duration_since(starts_at).as_mins();
+            f.sessions.push(WeekSession {
+                session_id: SessionId(r.int("id")?),
+                starts_at,
+                minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
+                cancelled: r.vocab("status", SessionStatus::parse)? == SessionStatus::Cancelled,
+                attended_minutes: r
+                    .opt_int("attended")?
+                    .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt("minutes")))
+                    .transpose()?,
+            });
+        }
+        let facts: Vec<ClientWeekFacts> = facts.into_values().collect();
+        let ids: Vec<ClientId> = facts.iter().map(|f| f.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ComplianceRead, &ids).object(date(monday)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(facts)
+    }
+
+    /// Every attended session from `from` to `until` (inclusive) whose member's progress
+    /// note is signed, with what a claim line needs. The export is audited as one
+    /// `billing.export` entry naming every client in it.
+    pub async fn billable_sessions(
+        &self,
+        from: Date,
+        until: Date,
+        program: Option<ProgramId>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<BillableSession>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT s.id AS session_id, s.local_date, a.client_id, a.minutes, c.record_number, \
+             g.name AS group_name, p.id AS program_id, p.name AS program_name, p.session_code, \
+             p.per_diem_code, p.daily_minimum_minutes, k.given_name, k.family_name, \
+             (SELECT l.kind || ' ' || l.state || ' ' || l.number FROM licenses l \
+              WHERE l.clinician_id = k.id AND l.issued_on <= s.local_date \
+              AND l.expires_on >= s.local_date ORDER BY l.expires_on DESC, l.id LIMIT 1) AS license \
+             FROM attendance a JOIN sessions s ON s.id = a.session_id \
+             JOIN therapy_groups g ON g.id = s.group_id JOIN programs p ON p.id = g.program_id \
+             JOIN clients c ON c.id = a.client_id JOIN clinicians k ON k.id = s.lead_facilitator_id \
+             JOIN progress_notes n ON n.session_id = s.id AND n.client_id = a.client_id \
+             WHERE n.state = 'signed' AND a.status IN ('present', 'late', 'left_early') \
+             AND s.status <> 'cancelled' AND s.local_date >= $1 AND s.local_date <= $2 \
+             AND ($3 = -1 OR p.id = $3) ORDER BY s.local_date, c.record_number, s.id",
+        )
+        .bind(date(from))
+        .bind(date(until))
+        .bind(program.map_or(-1, |p| p.0))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut diagnoses: HashMap<i64, Vec<DiagnosisCode>> = HashMap::new();
+        for r in
+            sqlx::query("SELECT client_id, code FROM client_diagnoses ORDER BY client_id, position")
+                .fetch_all(&mut *tx)
+                .await?
+        {
+            diagnoses
+                .entry(r.int("client_id")?)
+                .or_default()
+                .push(r.parsed("code")?);
+        }
+        let mut lines = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let client = r.int("client_id")?;
+            lines.push(BillableSession {
+                session_id: SessionId(r.int("session_id")?),
+                client_id: ClientId(client),
+                record_number: r.text("record_number")?,
+                date: r.date("local_date")?,
+                program_id: ProgramId(r.int("program_id")?),
+                program: r.text("program_name")?,
+                group: r.text("group_name")?,
+                rendering_clinician: format!(
+                    "{}, {}",
+                    r.text("family_name")?,
+                    r.text("given_name")?
+                ),
+                rendering_license: r.opt_text("license")?.unwrap_or_default(),
+                session_code: r.vocab("session_code", SessionCode::parse)?,
+                per_diem_code: r.opt_vocab("per_diem_code", PerDiemCode::parse)?,
+                daily_minimum_minutes: r.uint("daily_minimum_minutes")?,
+                minutes: r.uint("minutes")?,
+                diagnoses: diagnoses.get(&client).cloned().unwrap_or_default(),
+            });
+        }
+        let mut ids: Vec<ClientId> = lines.iter().map(|l| l.client_id).collect();
+        ids.sort();
+        ids.dedup();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::BillingExport, &ids).object(format!(
+                "{}..{}",
+                date(from),
+                date(until)
+            )),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(lines)
+    }
+}
+
+async fn diagnoses_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    client: ClientId,
+) -> Result<Vec<DiagnosisCode>, StoreError> {
+    sqlx::query("SELECT code FROM client_diagnoses WHERE client_id = $1 ORDER BY position")
+        .bind(client.0)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.parsed("code"))
+        .collect()
+}

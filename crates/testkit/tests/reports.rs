@@ -1,0 +1,292 @@
+//! Reports through the real server: weekly hours compliance flagged during the week,
+//! diagnoses, and the billing export (exactly the attended sessions with signed notes).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
+use circle_domain::ids::ClinicianId;
+use circle_domain::user::Role;
+use circle_testkit::{TEST_PASSWORD, TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// An IOP program requiring 9 h a week, its lead, and a group meeting Monday, Wednesday
+/// and Friday 10:00–13:00 New York time. Returns (program, lead clinician, group).
+async fn iop_week(t: &TestApp, dir: &str) -> (i64, i64, i64) {
+    let (s, program) = t
+        .post(
+            dir,
+            "/api/v1/programs",
+            json!({"name": "Adult IOP day", "site": "Riverside", "level_of_care": "iop",
+                "time_zone": "America/New_York", "weekly_required_minutes": 540}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{program}");
+    let (s, lead) = t
+        .post(dir, "/api/v1/clinicians", json!({"given_name": "Lead", "family_name": "Reporter",
+            "email": "lead@example.test",
+            "licenses": [{"kind": "lmhc", "number": "L-200", "state": "MA", "issued_on": "2020-01-01", "expires_on": "2030-01-01"}]}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{lead}");
+    let meetings: Vec<Value> = ["monday", "wednesday", "friday"]
+        .iter()
+        .map(|d| json!({"weekday": d, "start": "10:00", "minutes": 180}))
+        .collect();
+    let (s, group) = t
+        .post(
+            dir,
+            "/api/v1/groups",
+            json!({"program_id": program["id"], "name": "IOP day", "kind": "process",
+            "eligible_levels": ["iop"], "enrollment": {"model": "open"}, "meetings": meetings,
+            "lead_facilitator_id": lead["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{group}");
+    (
+        program["id"].as_i64().unwrap(),
+        lead["id"].as_i64().unwrap(),
+        group["id"].as_i64().unwrap(),
+    )
+}
+
+/// A client in the program from April, a member of `group` from 2026-05-04.
+async fn member(t: &TestApp, dir: &str, n: u32, program: i64, group: i64) -> i64 {
+    let (s, c) = t
+        .post(dir, "/api/v1/clients", json!({"record_number": format!("R-{n:04}"), "given_name": format!("Given{n}"),
+            "family_name": "Reportcase", "date_of_birth": "1985-06-07", "referral_source": "program_admission"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_i64().unwrap();
+    let (s, e) = t
+        .post(
+            dir,
+            &format!("/api/v1/clients/{id}/episodes"),
+            json!({"level_of_care": "iop", "program_id": program, "started_on": "2026-04-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let (s, m) = t
+        .post(
+            dir,
+            &format!("/api/v1/groups/{group}/memberships"),
+            json!({"client_id": id, "start_date": "2026-05-04"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    id
+}
+
+async fn sessions_of(t: &TestApp, dir: &str, group: i64) -> Vec<i64> {
+    let (_, s) = t
+        .get(
+            dir,
+            &format!("/api/v1/groups/{group}/sessions?from=2026-05-04&until=2026-05-10"),
+        )
+        .await;
+    s.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect()
+}
+
+fn week_of(report: &Value, client: i64) -> &Value {
+    report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["client_id"] == client)
+        .unwrap_or_else(|| panic!("client {client} is not in the report: {report}"))
+}
+
+#[tokio::test]
+async fn compliance_flags_an_iop_client_at_risk_mid_week_and_short_after_it() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let (program, lead, group) = iop_week(&t, &dir).await;
+    let missed = member(&t, &dir, 1, program, group).await;
+    let came = member(&t, &dir, 2, program, group).await;
+    t.token_for(
+        "lead@example.test",
+        Role::Clinician,
+        Some(ClinicianId(lead)),
+        None,
+    )
+    .await;
+    let (_, other) = t
+        .post(
+            &dir,
+            "/api/v1/clinicians",
+            json!({"given_name": "Other", "family_name": "Reporter",
+            "email": "other@example.test"}),
+        )
+        .await;
+    t.token_for(
+        "other@example.test",
+        Role::Clinician,
+        Some(ClinicianId(other["id"].as_i64().unwrap())),
+        None,
+    )
+    .await;
+    t.token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let sessions = sessions_of(&t, &dir, group).await;
+    assert_eq!(sessions.len(), 3);
+
+    // Monday 14:00 in New York: the first session is over.
+    t.clock.set("2026-05-04T18:00:00Z".parse().unwrap());
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    let monday = sessions[0];
+    let (s, a) = t
+        .send(
+            Method::PUT,
+            &dir,
+            &format!("/api/v1/sessions/{monday}/attendance/{missed}"),
+            json!({"status": "absent_unexcused"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    let (s, a) = t
+        .send(
+            Method::PUT,
+            &dir,
+            &format!("/api/v1/sessions/{monday}/attendance/{came}"),
+            json!({"status": "present"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+
+    let (s, report) = t
+        .get(
+            &dir,
+            &format!("/api/v1/compliance?week=2026-05-06&program_id={program}"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    let w = week_of(&report, missed);
+    assert_eq!(
+        (
+            &w["status"],
+            &w["summary"],
+            &w["reachable_minutes"],
+            &w["week_start"]
+        ),
+        (
+            &json!("at_risk"),
+            &json!("0 h attended, 9 h required, 2 sessions left"),
+            &json!(360),
+            &json!("2026-05-04")
+        )
+    );
+    let w = week_of(&report, came);
+    assert_eq!(
+        (&w["status"], &w["summary"], &w["scheduled_minutes"]),
+        (
+            &json!("on_track"),
+            &json!("3 h attended, 9 h required, 2 sessions left"),
+            &json!(540)
+        )
+    );
+    // Those at risk come first.
+    assert_eq!(report[0]["client_id"], missed);
+
+    // The lead sees their members; another clinician sees no one; intake is refused.
+    let lead_token = t.login("lead@example.test", TEST_PASSWORD).await.unwrap();
+    let (s, theirs) = t.get(&lead_token, "/api/v1/compliance").await;
+    assert_eq!((s, theirs.as_array().unwrap().len()), (StatusCode::OK, 2));
+    let other = t.login("other@example.test", TEST_PASSWORD).await.unwrap();
+    let (s, none) = t.get(&other, "/api/v1/compliance").await;
+    assert_eq!((s, none), (StatusCode::OK, json!([])));
+    let intake = t.login("intake@example.test", TEST_PASSWORD).await.unwrap();
+    let (s, _) = t.get(&intake, "/api/v1/compliance").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // The next Monday the week is over: the missing hours are a shortfall.
+    t.clock.set("2026-05-11T14:00:00Z".parse().unwrap());
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    let (_, report) = t.get(&dir, "/api/v1/compliance?week=2026-05-04").await;
+    assert_eq!(week_of(&report, missed)["status"], "short");
+    assert_eq!(week_of(&report, missed)["unrecorded_sessions"], 2);
+
+    // Reading the report is audited with the clients it covered.
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let (s, audit) = t
+        .get(
+            &admin,
+            &format!("/api/v1/audit?action=compliance.read&client_id={missed}"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    assert!(audit.as_array().unwrap().len() >= 2, "{audit}");
+}
+
+#[tokio::test]
+async fn diagnoses_are_validated_and_kept_from_intake() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let (program, _, group) = iop_week(&t, &dir).await;
+    let c = member(&t, &dir, 1, program, group).await;
+    let path = format!("/api/v1/clients/{c}/diagnoses");
+    let (s, p) = t
+        .send(
+            Method::PUT,
+            &dir,
+            &path,
+            json!({"codes": ["F33.1", "banana"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(
+        p["errors"][0]["field"].as_str().unwrap().contains("codes"),
+        "{p}"
+    );
+    assert!(
+        !p.to_string().contains("banana"),
+        "the value is not echoed: {p}"
+    );
+    let (s, p) = t
+        .send(
+            Method::PUT,
+            &dir,
+            &path,
+            json!({"codes": ["F33.1", "F33.1"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, &p["errors"][0]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("codes/1"))
+    );
+    assert_eq!(t.get(&dir, &path).await.1, json!([]));
+    let (s, codes) = t
+        .send(
+            Method::PUT,
+            &dir,
+            &path,
+            json!({"codes": ["F33.1", "F41.1"]}),
+        )
+        .await;
+    assert_eq!((s, codes), (StatusCode::OK, json!(["F33.1", "F41.1"])));
+    let (s, codes) = t
+        .send(Method::PUT, &dir, &path, json!({"codes": ["F41.1"]}))
+        .await;
+    assert_eq!((s, codes), (StatusCode::OK, json!(["F41.1"])));
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let (s, _) = t.get(&intake, &path).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

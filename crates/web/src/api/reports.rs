@@ -1,0 +1,152 @@
+//! Reports: weekly hours compliance, diagnoses, and the billing export (CSV).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use circle_app::App;
+use circle_domain::billing::{BillingLine, DiagnosesInput, DiagnosisCode, spreadsheet_safe};
+use circle_domain::compliance::ClientWeek;
+use circle_domain::ids::{ClientId, ProgramId};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::Errors;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use crate::problem::ApiError;
+
+/// Which week, and optionally which program.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ComplianceQuery {
+    /// Any date in the week (Monday to Sunday); default this week.
+    #[param(value_type = Option<String>, format = Date)]
+    pub week: Option<jiff::civil::Date>,
+    pub program_id: Option<i64>,
+}
+
+/// Weekly group hours per client against their level's requirement, flagged during the
+/// week ("6 h attended, 9 h required, 2 sessions left"); those at risk first. Directors
+/// see every client, a clinician their caseload.
+#[utoipa::path(get, path = "/api/v1/compliance", tag = "reports", params(ComplianceQuery),
+    responses((status = 200, body = Vec<ClientWeek>), Errors), security(("bearer" = [])))]
+pub async fn compliance(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiQuery(q): ApiQuery<ComplianceQuery>,
+) -> Result<Json<Vec<ClientWeek>>, ApiError> {
+    Ok(Json(
+        app.compliance(&a, q.week, q.program_id.map(ProgramId))
+            .await?,
+    ))
+}
+
+/// A client's diagnosis codes (ICD-10-CM), primary first.
+#[utoipa::path(get, path = "/api/v1/clients/{id}/diagnoses", tag = "clients", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<DiagnosisCode>), Errors), security(("bearer" = [])))]
+pub async fn get_diagnoses(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<DiagnosisCode>>, ApiError> {
+    Ok(Json(app.diagnoses(&a, ClientId(id)).await?))
+}
+
+/// Replace a client's diagnosis codes (at most 12, none repeated, primary first).
+#[utoipa::path(put, path = "/api/v1/clients/{id}/diagnoses", tag = "clients", params(("id" = i64, Path)),
+    request_body = DiagnosesInput, responses((status = 200, body = Vec<DiagnosisCode>), Errors), security(("bearer" = [])))]
+pub async fn set_diagnoses(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DiagnosesInput>,
+) -> Result<Json<Vec<DiagnosisCode>>, ApiError> {
+    Ok(Json(app.set_diagnoses(&a, ClientId(id), &body).await?))
+}
+
+/// The service dates to export, inclusive, and optionally one program.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    #[param(value_type = String, format = Date)]
+    pub from: jiff::civil::Date,
+    #[param(value_type = String, format = Date)]
+    pub until: jiff::civil::Date,
+    pub program_id: Option<i64>,
+}
+
+const CSV_HEADER: [&str; 11] = [
+    "line_type",
+    "client_record_number",
+    "service_date",
+    "program",
+    "group",
+    "rendering_clinician",
+    "rendering_license",
+    "code",
+    "minutes",
+    "diagnosis_codes",
+    "session_id",
+];
+
+/// The billing export (directors): one line per attending member per session with a
+/// signed progress note (the program's code, CPT 90853 by default, with the member's own
+/// diagnoses), plus per-diem lines (S9480 / H0015 / H0035) for days meeting the program's
+/// daily minimum. Audited as one `billing.export` naming every client in it.
+#[utoipa::path(get, path = "/api/v1/billing/export", tag = "reports", params(ExportQuery),
+    responses((status = 200, content_type = "text/csv", body = String, description = "CSV with a header row"), Errors),
+    security(("bearer" = [])))]
+pub async fn billing_export(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let lines = app
+        .billing_export(&a, q.from, q.until, q.program_id.map(ProgramId))
+        .await?;
+    let body = to_csv(&lines).map_err(|e| ApiError::Internal(format!("writing CSV: {e}")))?;
+    let name = format!(
+        "attachment; filename=\"circle-billing-{}-{}.csv\"",
+        q.from, q.until
+    );
+    let mut res = body.into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+fn to_csv(lines: &[BillingLine]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_HEADER)?;
+    for l in lines {
+        let date = l.service_date.to_string();
+        let minutes = l.minutes.to_string();
+        let session = l.session_id.map(|s| s.to_string()).unwrap_or_default();
+        w.write_record([
+            l.kind.as_str(),
+            &spreadsheet_safe(&l.record_number),
+            &date,
+            &spreadsheet_safe(&l.program),
+            &spreadsheet_safe(&l.group),
+            &spreadsheet_safe(&l.rendering_clinician),
+            &spreadsheet_safe(&l.rendering_license),
+            &l.code,
+            &minutes,
+            &l.diagnosis_codes,
+            &session,
+        ])?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    // Every field written was a Rust string, so the bytes are UTF-8.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
