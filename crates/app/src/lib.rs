@@ -2,11 +2,13 @@
 //! caller of the store. Every method takes the acting user; authorization is decided here,
 //! deny by default, never in handlers.
 
+mod agenda;
 mod audit;
 pub mod auth;
 mod clinic;
 mod planning;
 mod reports;
+pub mod web_session;
 
 pub use clinic::HORIZON_WEEKS;
 
@@ -187,6 +189,11 @@ impl App {
         self.now()
             .to_zoned(self.settings.clinic_time_zone.clone())
             .date()
+    }
+
+    /// The clinic's time zone, in which pages show times.
+    pub fn clinic_time_zone(&self) -> &TimeZone {
+        &self.settings.clinic_time_zone
     }
 
     /// Readiness: the database answers and is fully migrated.

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod extract;
+pub mod pages;
 pub mod problem;
 
 use std::future::Future;
@@ -160,7 +161,13 @@ fn unavailable(detail: &str) -> Response {
 
 /// The whole HTTP surface with its middleware.
 pub fn router(app: App) -> Router {
+    router_with(app, pages::CookiePolicy::default())
+}
+
+/// The whole HTTP surface, with cookies set as `policy` says (secure when serving TLS).
+pub fn router_with(app: App, policy: pages::CookiePolicy) -> Router {
     let (api, openapi) = api_router();
+    let api = api.merge(pages::router(policy));
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     api.route(
         "/api/v1/openapi.json",

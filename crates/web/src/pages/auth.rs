@@ -1,0 +1,236 @@
+//! Sign-in pages: password and code, enrolment of the second factor at first sign-in with
+//! recovery codes, and sign-out. The same `App::sign_in` as the API decides; these pages
+//! only carry its steps.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use circle_app::App;
+use circle_app::auth::{IssuedToken, SignInRequest, SignInStep};
+use circle_app::web_session::{random_token, secrets_match};
+use serde::Deserialize;
+
+use super::{CookiePolicy, Nav, PageError, Signed, cookie, html};
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    nav: Option<Nav>,
+    csrf: String,
+    email: String,
+    message: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "enroll.html")]
+struct EnrollPage {
+    nav: Option<Nav>,
+    csrf: String,
+    secret: String,
+    otpauth_uri: String,
+    enrollment_token: String,
+    message: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryCodesPage {
+    nav: Option<Nav>,
+    codes: Vec<String>,
+}
+
+/// A sign-in form bound to a fresh double-submit cookie.
+fn sign_in_page(
+    policy: CookiePolicy,
+    status: StatusCode,
+    email: String,
+    message: Option<&'static str>,
+) -> Response {
+    let csrf = random_token();
+    let mut res = html(
+        status,
+        SignInPage {
+            nav: None,
+            csrf: csrf.clone(),
+            email,
+            message,
+        },
+    );
+    set_cookie(
+        &mut res,
+        &policy.cookie(policy.presession_name(), &csrf, 900),
+    );
+    res
+}
+
+fn set_cookie(res: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+pub async fn sign_in_form(Extension(policy): Extension<CookiePolicy>) -> Response {
+    sign_in_page(policy, StatusCode::OK, String::new(), None)
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    csrf: String,
+    email: String,
+    password: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    recovery_code: String,
+}
+
+/// The pre-session form is ours only if its hidden token matches the cookie we set.
+fn presession_ok(headers: &HeaderMap, policy: CookiePolicy, presented: &str) -> bool {
+    cookie(headers, policy.presession_name()).is_some_and(|c| secrets_match(c, presented))
+}
+
+pub async fn sign_in(
+    State(app): State<App>,
+    Extension(policy): Extension<CookiePolicy>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    if !presession_ok(&headers, policy, &form.csrf) {
+        return sign_in_page(
+            policy,
+            StatusCode::FORBIDDEN,
+            String::new(),
+            Some("The sign-in form had expired. Please try again."),
+        );
+    }
+    let ip = Some(peer.ip());
+    let nonempty = |s: &str| {
+        let t = s.trim();
+        (!t.is_empty()).then_some(t.to_owned())
+    };
+    let code = nonempty(&form.code);
+    let recovery = nonempty(&form.recovery_code);
+    let step = app
+        .sign_in(SignInRequest {
+            email: form.email.trim(),
+            password: &form.password,
+            totp_code: code.as_deref(),
+            recovery_code: recovery.as_deref(),
+            source_ip: ip,
+        })
+        .await;
+    let email = form.email.trim().to_owned();
+    match step {
+        Ok(SignInStep::SignedIn(issued)) => signed_in(policy, &issued, Redirect::to("/today")),
+        Ok(SignInStep::MfaRequired) => sign_in_page(
+            policy,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            email,
+            Some("Enter your password again with the 6-digit code from your authenticator app."),
+        ),
+        Ok(SignInStep::EnrollmentRequired(e)) => html(
+            StatusCode::OK,
+            EnrollPage {
+                nav: None,
+                csrf: form.csrf,
+                secret: e.secret,
+                otpauth_uri: e.otpauth_uri,
+                enrollment_token: e.enrollment_token,
+                message: None,
+            },
+        ),
+        Err(_) => sign_in_page(
+            policy,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            email,
+            Some("That email, password or code was not accepted."),
+        ),
+    }
+}
+
+/// Sets the session cookie (a new id at every sign-in) and clears the sign-in cookie.
+fn signed_in(policy: CookiePolicy, issued: &IssuedToken, then: impl IntoResponse) -> Response {
+    let mut res = then.into_response();
+    set_cookie(
+        &mut res,
+        &policy.cookie(policy.session_name(), &issued.token, 12 * 3600),
+    );
+    set_cookie(&mut res, &policy.cookie(policy.presession_name(), "", 0));
+    res
+}
+
+#[derive(Deserialize)]
+pub struct EnrollForm {
+    csrf: String,
+    enrollment_token: String,
+    code: String,
+    secret: String,
+    otpauth_uri: String,
+}
+
+pub async fn enroll(
+    State(app): State<App>,
+    Extension(policy): Extension<CookiePolicy>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<EnrollForm>,
+) -> Response {
+    if !presession_ok(&headers, policy, &form.csrf) {
+        return sign_in_page(
+            policy,
+            StatusCode::FORBIDDEN,
+            String::new(),
+            Some("The sign-in form had expired. Please try again."),
+        );
+    }
+    let ip = Some(peer.ip());
+    match app
+        .complete_enrollment(&form.enrollment_token, form.code.trim(), ip)
+        .await
+    {
+        Ok(done) => signed_in(
+            policy,
+            &done.issued,
+            html(
+                StatusCode::OK,
+                RecoveryCodesPage {
+                    nav: None,
+                    codes: done.recovery_codes,
+                },
+            ),
+        ),
+        Err(_) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            EnrollPage {
+                nav: None,
+                csrf: form.csrf,
+                secret: form.secret,
+                otpauth_uri: form.otpauth_uri,
+                enrollment_token: form.enrollment_token,
+                message: Some("That code was not accepted. Enter the code your app shows now."),
+            },
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// Ends the session on the server and clears the cookie.
+pub async fn sign_out(
+    State(app): State<App>,
+    Extension(policy): Extension<CookiePolicy>,
+    signed: Signed,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(&form.csrf)?;
+    app.logout(&signed.token).await?;
+    let mut res = Redirect::to("/sign-in").into_response();
+    set_cookie(&mut res, &policy.cookie(policy.session_name(), "", 0));
+    Ok(res)
+}

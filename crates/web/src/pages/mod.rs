@@ -1,0 +1,302 @@
+//! The staff workspace and client portal: server-rendered pages (askama, auto-escaping)
+//! over the same services as the API. Every form works without JavaScript (POST, then a
+//! 303 redirect or the page again with the problem explained); there are no scripts at all,
+//! so the pages' CSP allows none.
+//!
+//! Sessions: the cookie carries a sign-in token issued by the same sign-in as the API (MFA,
+//! lockout, 12 h absolute and 15 min idle lifetimes, revoked at sign-out). It is `HttpOnly`
+//! and `SameSite=Strict`; over TLS it is `Secure` with the `__Host-` prefix (browsers refuse
+//! that prefix without `Secure`, so plain-HTTP development uses a plain name). Every
+//! state-changing form also carries a CSRF token derived from the session; the sign-in forms,
+//! before there is a session, use a double-submit cookie.
+
+mod auth;
+mod sessions;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use circle_app::{Actor, App, AppError};
+use circle_domain::DomainError;
+use circle_domain::user::Role;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::extract::request_meta;
+
+/// Pages load only their own stylesheet; no scripts, frames, or foreign form targets.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const CSS: &str = include_str!("../../static/circle.css");
+
+/// How cookies are set: `secure` when Circle serves TLS.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CookiePolicy {
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    pub fn session_name(self) -> &'static str {
+        if self.secure {
+            "__Host-circle_session"
+        } else {
+            "circle_session"
+        }
+    }
+
+    fn presession_name(self) -> &'static str {
+        if self.secure {
+            "__Host-circle_signin"
+        } else {
+            "circle_signin"
+        }
+    }
+
+    /// A `Set-Cookie` value; `max_age` 0 deletes the cookie.
+    fn cookie(self, name: &str, value: &str, max_age: i64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+    }
+}
+
+/// The page routes.
+pub fn router(policy: CookiePolicy) -> Router<App> {
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", get(auth::sign_in_form).post(auth::sign_in))
+        .route("/sign-in/enroll", post(auth::enroll))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/today", get(sessions::today))
+        .route("/sessions/{id}", get(sessions::session_page))
+        .route(
+            "/sessions/{id}/attendance",
+            post(sessions::record_attendance),
+        )
+        .layer(axum::Extension(policy))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CSP),
+        ))
+        .route("/static/circle.css", get(stylesheet))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+async fn home(signed: Option<Signed>) -> Redirect {
+    match signed {
+        Some(_) => Redirect::to("/today"),
+        None => Redirect::to("/sign-in"),
+    }
+}
+
+/// A signed-in user of the pages, with the session token behind the cookie.
+pub struct Signed {
+    pub actor: Actor,
+    token: String,
+}
+
+impl Signed {
+    pub fn csrf(&self) -> String {
+        circle_app::web_session::csrf_token(&self.token)
+    }
+
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, presented: &str) -> Result<(), PageError> {
+        if circle_app::web_session::csrf_matches(&self.token, presented) {
+            Ok(())
+        } else {
+            Err(PageError::Csrf)
+        }
+    }
+
+    /// The header's navigation for this user.
+    pub fn nav(&self) -> Nav {
+        let mut links = vec![("/today", "Today")];
+        if self.actor.role == Role::Admin {
+            links.clear();
+        }
+        Nav {
+            links,
+            who: self.actor.role.as_str().to_owned(),
+            csrf: self.csrf(),
+        }
+    }
+}
+
+/// The header's links, who is signed in (by role, never by name), and the sign-out form's
+/// CSRF token.
+pub struct Nav {
+    pub links: Vec<(&'static str, &'static str)>,
+    pub who: String,
+    pub csrf: String,
+}
+
+impl FromRequestParts<App> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let policy = parts
+            .extensions
+            .get::<CookiePolicy>()
+            .copied()
+            .unwrap_or_default();
+        let token = cookie(&parts.headers, policy.session_name())
+            .ok_or_else(|| Redirect::to("/sign-in").into_response())?
+            .to_owned();
+        match app.authenticate(&token).await {
+            Ok(mut actor) => {
+                actor.request = request_meta(parts);
+                Ok(Signed { actor, token })
+            }
+            Err(AppError::Domain(DomainError::Unauthenticated)) => {
+                Err(Redirect::to("/sign-in").into_response())
+            }
+            Err(e) => Err(PageError::from(e).into_response()),
+        }
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<App> for Signed {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &App,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(
+            <Signed as FromRequestParts<App>>::from_request_parts(parts, app)
+                .await
+                .ok(),
+        )
+    }
+}
+
+/// One cookie's value from the request (the `Cookie` header's `name=value; ...` pairs).
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// Why a page could not be shown: rendered as a calm page, never with internals.
+#[derive(Debug)]
+pub enum PageError {
+    NotFound,
+    Forbidden,
+    Csrf,
+    Internal,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    nav: Option<Nav>,
+    title: &'a str,
+    message: &'a str,
+}
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Domain(DomainError::NotFound { .. }) => PageError::NotFound,
+            AppError::Domain(DomainError::Forbidden | DomainError::Unauthenticated) => {
+                PageError::Forbidden
+            }
+            AppError::Domain(_) => PageError::Forbidden,
+            AppError::Internal(cause) => {
+                tracing::error!(cause = %cause, "page failed");
+                PageError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or it is not yours to see.",
+            ),
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Not available",
+                "Your role does not give access to this page.",
+            ),
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form was not sent from your current session. Go back, reload the page and try again.",
+            ),
+            PageError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Nothing was changed. Try again; if it keeps happening, tell your administrator.",
+            ),
+        };
+        html(
+            status,
+            MessagePage {
+                nav: None,
+                title,
+                message,
+            },
+        )
+    }
+}
+
+/// Renders a template as an HTML response.
+pub fn html(status: StatusCode, page: impl Template) -> Response {
+    match page.render() {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// The message a person reads for a refused change: the rule's explanation, or each field
+/// and its rule. Never a value they typed.
+pub fn explain(e: &AppError) -> String {
+    match e {
+        AppError::Domain(DomainError::Invalid(fields)) => fields
+            .0
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        AppError::Domain(DomainError::Conflict(c)) => c.message.clone(),
+        AppError::Domain(DomainError::NotFound { .. }) => "not found".to_owned(),
+        AppError::Domain(_) => "not allowed for your role".to_owned(),
+        AppError::Internal(_) => "something went wrong; nothing was changed".to_owned(),
+    }
+}
+
+/// The app handle, for handlers that take `State`.
+pub type AppState = State<App>;
