@@ -31,6 +31,13 @@ vocab!(
         EmergencyList = "emergency.list",
         PrivilegeGrant = "privilege.grant",
         PrivilegeRevoke = "privilege.revoke",
+        // --- measures ---
+        InstrumentCreate = "instrument.create",
+        MeasureCreate = "measure.create",
+        MeasureRead = "measure.read",
+        MeasureDueList = "measure.due_list",
+        AlertList = "alert.list",
+        AlertAcknowledge = "alert.acknowledge",
     }
 );
 
@@ -45,6 +52,11 @@ vocab!(
         Audit = "audit",
         Account = "account",
         Emergency = "emergency",
+        // --- measures ---
+        /// Outcome measures: instruments, responses, scores, due lists.
+        Measure = "measure",
+        /// Safety alerts raised by measure answers.
+        SafetyAlert = "safety_alert",
     }
 );
 
@@ -71,6 +83,11 @@ impl AuditAction {
             AuditRead => DataCategory::Audit,
             UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
             EmergencyOpen | EmergencyList => DataCategory::Emergency,
+            // --- measures ---
+            InstrumentCreate | MeasureCreate | MeasureRead | MeasureDueList => {
+                DataCategory::Measure
+            }
+            AlertList | AlertAcknowledge => DataCategory::SafetyAlert,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod clinician;
 pub mod error;
 pub mod group;
+pub mod measure;
 pub mod ids;
 pub mod membership;
 pub mod planning;
