@@ -113,7 +113,7 @@ impl App {
     /// active emergency access to this chart. Returns the audit context to act under
     /// (flagged with the emergency access when that is what allowed it). Refusals are
     /// audited and answered 404 (not 403), so nobody learns whether a record exists.
-    async fn check_client_access(
+    pub(crate) async fn check_client_access(
         &self,
         actor: &Actor,
         id: ClientId,
@@ -181,7 +181,7 @@ impl App {
 
     /// Memberships that ended within this window still count toward a clinician's
     /// caseload, so notes and follow-up can be finished.
-    fn caseload_since(&self) -> Date {
+    pub(crate) fn caseload_since(&self) -> Date {
         self.today().saturating_sub(jiff::Span::new().days(30))
     }
 

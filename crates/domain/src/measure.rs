@@ -173,7 +173,10 @@ impl Instrument {
             );
         }
         if !is_text(&def.name, 200) {
-            e.push("name", "must be 1–200 characters without control characters");
+            e.push(
+                "name",
+                "must be 1–200 characters without control characters",
+            );
         }
         if def.items.is_empty() || def.items.len() > MAX_ITEMS {
             e.push("items", "must list 1–100 items");
@@ -251,7 +254,10 @@ impl Instrument {
         let mut safety = BTreeSet::new();
         for (i, s) in def.safety_items.iter().enumerate() {
             if !def.items.iter().any(|it| &it.id == s) {
-                e.push(format!("safety_items[{i}]"), "names no item of the instrument");
+                e.push(
+                    format!("safety_items[{i}]"),
+                    "names no item of the instrument",
+                );
             } else if !safety.insert(s) {
                 e.push(format!("safety_items[{i}]"), "repeats a safety item");
             }
@@ -757,7 +763,11 @@ mod tests {
     #[test]
     fn built_ins_are_valid_definitions() {
         for i in built_in() {
-            assert!(Instrument::parse(i.definition().clone()).is_ok(), "{}", i.code());
+            assert!(
+                Instrument::parse(i.definition().clone()).is_ok(),
+                "{}",
+                i.code()
+            );
         }
         assert_eq!(phq9().total_range(), (0, 27));
         assert_eq!(gad7().total_range(), (0, 21));
@@ -970,7 +980,15 @@ mod tests {
         for ok in ["44249-1", "1-0", "1234567-8"] {
             assert!(is_loinc(ok), "{ok}");
         }
-        for bad in ["", "44249", "44249-12", "a4249-1", "12345678-1", "-1", "44249-x"] {
+        for bad in [
+            "",
+            "44249",
+            "44249-12",
+            "a4249-1",
+            "12345678-1",
+            "-1",
+            "44249-x",
+        ] {
             assert!(!is_loinc(bad), "{bad}");
         }
     }
@@ -980,13 +998,19 @@ mod tests {
         let p = phq9();
         assert_eq!(p.change_flag(18, 12), Some(ChangeFlag::ReliableImprovement));
         assert_eq!(p.change_flag(18, 13), Some(ChangeFlag::NoReliableChange));
-        assert_eq!(p.change_flag(10, 16), Some(ChangeFlag::ReliableDeterioration));
+        assert_eq!(
+            p.change_flag(10, 16),
+            Some(ChangeFlag::ReliableDeterioration)
+        );
         let g = gad7();
         assert_eq!(g.change_flag(12, 8), Some(ChangeFlag::ReliableImprovement));
         assert_eq!(g.change_flag(12, 9), Some(ChangeFlag::NoReliableChange));
         let up = Instrument::parse(tiny()).unwrap();
         assert_eq!(up.change_flag(0, 2), Some(ChangeFlag::ReliableImprovement));
-        assert_eq!(up.change_flag(3, 1), Some(ChangeFlag::ReliableDeterioration));
+        assert_eq!(
+            up.change_flag(3, 1),
+            Some(ChangeFlag::ReliableDeterioration)
+        );
         let mut none = tiny();
         none.reliable_change = None;
         assert_eq!(Instrument::parse(none).unwrap().change_flag(0, 3), None);

@@ -564,7 +564,7 @@ pub enum ClientScope {
 
 /// The caseload condition for client `c`, given the placeholders of the clinician id and of
 /// the earliest end date that still counts.
-fn caseload(clinician: &str, since: &str) -> String {
+pub(crate) fn caseload(clinician: &str, since: &str) -> String {
     format!(
         "SELECT 1 FROM memberships m JOIN therapy_groups g ON g.id = m.group_id \
          WHERE m.client_id = c.id AND (g.lead_facilitator_id = {clinician} OR g.co_facilitator_id = {clinician}) \
@@ -620,6 +620,8 @@ impl Store {
                 .await?;
             changed += 1;
         }
+        // --- measures ---
+        changed += self.rewrap_alert_actions().await?;
         Ok(changed)
     }
 }
