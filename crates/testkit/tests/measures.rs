@@ -336,11 +336,14 @@ async fn open_alerts_come_first_oldest_first_and_a_zero_on_item_nine_raises_none
     assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
 }
 
+/// Totals at band edges and the band each must get.
+type Edges = &'static [(i64, &'static str)];
+
 #[tokio::test]
 async fn scores_and_bands_at_every_band_edge() {
     let t = spawn_app().await;
     let c = clinic(&t).await;
-    let cases: &[(&str, usize, &[(i64, &str)])] = &[
+    let cases: &[(&str, usize, Edges)] = &[
         (
             "phq9",
             9,
