@@ -61,7 +61,7 @@ pub(crate) async fn seed_measures(
         let phq_start: i64 = rng.gen_range(11..=20);
         let gad_start: i64 = rng.gen_range(8..=16);
         let noise: Vec<i64> = (0..16).map(|_| rng.gen_range(-1..=1)).collect();
-        if i % 6 == 5 {
+        if i % 6 == 1 {
             continue;
         }
         let episodes = store
@@ -82,7 +82,7 @@ pub(crate) async fn seed_measures(
         if i % 6 == 4 && dates.len() > 1 {
             dates.pop();
         }
-        let worsening = i % 13 == 7;
+        let worsening = i % 13 == 8;
         let alert = if alerts_planned < 2 && dates.len() >= 2 {
             store
                 .in_caseload(facilitator, client, since)

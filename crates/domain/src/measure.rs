@@ -268,7 +268,14 @@ impl Instrument {
             e.push("reliable_change", "must be a positive number of points");
         }
         // Bands are checked against the range only when the items themselves are sound.
-        let items_ok = !def.items.is_empty() && def.items.iter().all(|i| !i.options.is_empty());
+        let items_ok = !def.items.is_empty()
+            && def.items.len() <= MAX_ITEMS
+            && def.items.iter().all(|i| {
+                !i.options.is_empty()
+                    && i.options
+                        .iter()
+                        .all(|o| (-MAX_VALUE..=MAX_VALUE).contains(&o.value))
+            });
         if def.bands.is_empty() || def.bands.len() > MAX_BANDS {
             e.push("bands", "must list 1–20 severity bands");
         } else if items_ok {
@@ -337,12 +344,15 @@ impl Instrument {
     /// answered with one of its options, no unknown items. Reports each broken rule.
     pub fn score(&self, answers: &BTreeMap<String, i64>) -> Result<Scored, DomainError> {
         let mut e = FieldErrors::default();
-        for id in answers.keys() {
-            if !self.0.items.iter().any(|i| &i.id == id) {
-                e.push(format!("answers.{id}"), "names no item of the instrument");
-            }
+        // An unknown key is not echoed: it is caller-supplied text.
+        if answers
+            .keys()
+            .any(|id| !self.0.items.iter().any(|i| &i.id == id))
+        {
+            e.push("answers", "names an item the instrument does not have");
         }
         let mut total = 0i64;
+        // Option values are bounded by validation, so the sum cannot overflow.
         for item in &self.0.items {
             match answers.get(&item.id) {
                 None => e.push(format!("answers.{}", item.id), "must be answered"),
@@ -407,7 +417,7 @@ fn total_range(items: &[Item]) -> (i64, i64) {
     items.iter().fold((0, 0), |(lo, hi), i| {
         let min = i.options.iter().map(|o| o.value).min().unwrap_or(0);
         let max = i.options.iter().map(|o| o.value).max().unwrap_or(0);
-        (lo + min, hi + max)
+        (lo.saturating_add(min), hi.saturating_add(max))
     })
 }
 
@@ -844,7 +854,7 @@ mod tests {
         let f = fields(p.score(&a).unwrap_err());
         assert!(f.contains(&"answers.9".to_owned()));
         assert!(f.contains(&"answers.2".to_owned()));
-        assert!(f.contains(&"answers.10".to_owned()));
+        assert!(f.contains(&"answers".to_owned()));
     }
 
     fn tiny() -> InstrumentDefinition {
@@ -973,6 +983,15 @@ mod tests {
         let mut d = tiny();
         d.bands.reverse();
         assert!(Instrument::parse(d).is_ok());
+    }
+
+    #[test]
+    fn huge_option_values_are_refused_without_overflow() {
+        let mut d = tiny();
+        d.items[0].options[0].value = i64::MAX;
+        d.items[1].options[0].value = i64::MAX;
+        let f = fields(Instrument::parse(d).unwrap_err());
+        assert!(f.contains(&"items[0].options[0].value".to_owned()), "{f:?}");
     }
 
     #[test]
