@@ -837,3 +837,59 @@ async fn the_action_taken_on_an_alert_is_sealed_at_rest() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_administrator_reaches_measures_only_through_emergency_access_and_never_alerts() {
+    let t = spawn_app().await;
+    let c = clinic(&t).await;
+    let me = c.clients[0];
+    let (s, _) = record(&t, &c.clinician, me, phq9([1, 1, 1, 0, 0, 0, 0, 0, 1])).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let on_call = t
+        .token_for("oncall-admin@example.test", Role::Admin, None, None)
+        .await;
+    let path = format!("/api/v1/clients/{me}/measures");
+    assert_eq!(t.get(&on_call, &path).await.0, StatusCode::FORBIDDEN);
+
+    let (_, who) = t.get(&on_call, "/api/v1/me").await;
+    let (s, _) = t
+        .send(
+            Method::PUT,
+            &c.admin,
+            &format!("/api/v1/users/{}/emergency-grant", who["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, access) = t
+        .post(
+            &on_call,
+            &format!("/api/v1/clients/{me}/emergency-access"),
+            json!({"reason": "client in crisis; clinician unreachable"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{access}");
+    let (s, list) = t.get(&on_call, &path).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["total"], 4);
+    // The read is flagged with the emergency access in the audit trail.
+    let (_, entries) = t
+        .get(
+            &c.admin,
+            "/api/v1/audit?action=measure.read&outcome=success",
+        )
+        .await;
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["emergency_access_id"] == access["id"]),
+        "{entries}"
+    );
+    // Alerts stay with the client's clinicians and directors.
+    assert_eq!(
+        t.get(&on_call, "/api/v1/alerts").await.0,
+        StatusCode::FORBIDDEN
+    );
+}
