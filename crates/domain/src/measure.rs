@@ -478,14 +478,14 @@ const FREQUENCY: [(i64, &str); 4] = [
     (3, "Nearly every day"),
 ];
 
-fn frequency_items(texts: &[&str]) -> Vec<Item> {
-    texts
+fn frequency_items(items: &[(&str, &str)]) -> Vec<Item> {
+    items
         .iter()
         .enumerate()
-        .map(|(i, t)| Item {
+        .map(|(i, (loinc, t))| Item {
             id: (i + 1).to_string(),
             text: (*t).to_owned(),
-            loinc: None,
+            loinc: Some((*loinc).to_owned()),
             options: FREQUENCY
                 .iter()
                 .map(|(v, l)| ResponseOption {
@@ -511,6 +511,9 @@ fn bands(list: &[(i64, i64, &str)]) -> Vec<Band> {
 /// Items 1–9 over the last two weeks, each 0–3; total 0–27 banded 0–4 minimal, 5–9 mild,
 /// 10–14 moderate, 15–19 moderately severe, 20–27 severe. LOINC panel 44249-1, total
 /// 44261-6. Item 9 (thoughts of being better off dead or of self-harm) is the safety item.
+/// Item codes 44250-9 … 44260-8 are LOINC's PHQ-9 item terms ("… in last 2 weeks
+/// [Reported.PHQ]"), as used e.g. by HL7 SDC / LHC-Forms questionnaires for panel 44249-1;
+/// each passes LOINC's mod-10 check digit (tested below).
 ///
 /// Reliable change is 6 points: the NHS Talking Therapies (formerly IAPT) manual counts a
 /// PHQ-9 reduction of 6 or more as reliable improvement (and GAD-7 4 or more), as quoted
@@ -522,15 +525,30 @@ pub fn phq9() -> Instrument {
         code: "phq9".to_owned(),
         name: "Patient Health Questionnaire-9 (PHQ-9)".to_owned(),
         items: frequency_items(&[
-            "Little interest or pleasure in doing things",
-            "Feeling down, depressed, or hopeless",
-            "Trouble falling or staying asleep, or sleeping too much",
-            "Feeling tired or having little energy",
-            "Poor appetite or overeating",
-            "Feeling bad about yourself — or that you are a failure or have let yourself or your family down",
-            "Trouble concentrating on things, such as reading the newspaper or watching television",
-            "Moving or speaking so slowly that other people could have noticed? Or the opposite — being so fidgety or restless that you have been moving around a lot more than usual",
-            "Thoughts that you would be better off dead or of hurting yourself in some way",
+            ("44250-9", "Little interest or pleasure in doing things"),
+            ("44255-8", "Feeling down, depressed, or hopeless"),
+            (
+                "44259-0",
+                "Trouble falling or staying asleep, or sleeping too much",
+            ),
+            ("44254-1", "Feeling tired or having little energy"),
+            ("44251-7", "Poor appetite or overeating"),
+            (
+                "44258-2",
+                "Feeling bad about yourself — or that you are a failure or have let yourself or your family down",
+            ),
+            (
+                "44252-5",
+                "Trouble concentrating on things, such as reading the newspaper or watching television",
+            ),
+            (
+                "44253-3",
+                "Moving or speaking so slowly that other people could have noticed? Or the opposite — being so fidgety or restless that you have been moving around a lot more than usual",
+            ),
+            (
+                "44260-8",
+                "Thoughts that you would be better off dead or of hurting yourself in some way",
+            ),
         ]),
         bands: bands(&[
             (0, 4, "minimal"),
@@ -550,20 +568,24 @@ pub fn phq9() -> Instrument {
 
 /// The Generalized Anxiety Disorder-7 (Spitzer et al. 2006; free to use). Items 1–7, each
 /// 0–3; total 0–21 banded 0–4 minimal, 5–9 mild, 10–14 moderate, 15–21 severe. LOINC panel
-/// 69737-5, total 70274-6. Reliable change is 4 points (NHS Talking Therapies manual's
+/// 69737-5, total 70274-6; item codes 69725-0 … 69736-7 as listed for panel 69737-5 (each
+/// passes LOINC's mod-10 check digit). Reliable change is 4 points (NHS Talking Therapies manual's
 /// reliable-improvement criterion; see `phq9`).
 pub fn gad7() -> Instrument {
     Instrument(InstrumentDefinition {
         code: "gad7".to_owned(),
         name: "Generalized Anxiety Disorder-7 (GAD-7)".to_owned(),
         items: frequency_items(&[
-            "Feeling nervous, anxious, or on edge",
-            "Not being able to stop or control worrying",
-            "Worrying too much about different things",
-            "Trouble relaxing",
-            "Being so restless that it is hard to sit still",
-            "Becoming easily annoyed or irritable",
-            "Feeling afraid, as if something awful might happen",
+            ("69725-0", "Feeling nervous, anxious, or on edge"),
+            ("68509-9", "Not being able to stop or control worrying"),
+            ("69733-4", "Worrying too much about different things"),
+            ("69734-2", "Trouble relaxing"),
+            ("69735-9", "Being so restless that it is hard to sit still"),
+            ("69689-8", "Becoming easily annoyed or irritable"),
+            (
+                "69736-7",
+                "Feeling afraid, as if something awful might happen",
+            ),
         ]),
         bands: bands(&[
             (0, 4, "minimal"),
@@ -992,6 +1014,46 @@ mod tests {
         d.items[1].options[0].value = i64::MAX;
         let f = fields(Instrument::parse(d).unwrap_err());
         assert!(f.contains(&"items[0].options[0].value".to_owned()), "{f:?}");
+    }
+
+    /// LOINC's mod-10 check digit (the LOINC Users' Guide's algorithm, Luhn-equivalent).
+    fn loinc_check_digit(num: &str) -> u32 {
+        let sum: u32 = num
+            .chars()
+            .rev()
+            .enumerate()
+            .map(|(i, c)| {
+                let d = c.to_digit(10).unwrap();
+                if i % 2 == 0 {
+                    let x = d * 2;
+                    x / 10 + x % 10
+                } else {
+                    d
+                }
+            })
+            .sum();
+        (10 - sum % 10) % 10
+    }
+
+    #[test]
+    fn built_in_loinc_codes_pass_the_check_digit() {
+        assert_eq!(loinc_check_digit("12345"), 5, "the Users' Guide example");
+        let mut codes = vec![];
+        for i in built_in() {
+            let d = i.definition();
+            codes.extend(d.loinc_panel.clone());
+            codes.extend(d.loinc_total.clone());
+            codes.extend(d.items.iter().filter_map(|it| it.loinc.clone()));
+        }
+        assert_eq!(codes.len(), 4 + 9 + 7);
+        for code in codes {
+            let (num, check) = code.split_once('-').unwrap();
+            assert_eq!(
+                loinc_check_digit(num),
+                check.parse::<u32>().unwrap(),
+                "{code}"
+            );
+        }
     }
 
     #[test]
