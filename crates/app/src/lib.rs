@@ -6,6 +6,7 @@ mod agenda;
 mod audit;
 pub mod auth;
 mod clinic;
+mod measures;
 mod planning;
 mod reports;
 pub mod web_session;

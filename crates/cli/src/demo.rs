@@ -1712,6 +1712,16 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
         );
     }
     let attendance_total = take_attendance(store, held, &absence_rate).await?;
+    // --- measures ---
+    crate::demo_measures::seed_measures(
+        store,
+        &SYSTEM,
+        today,
+        now,
+        &clients,
+        ids.clinician(FACILITATOR)?,
+    )
+    .await?;
 
     let summary = DemoSummary {
         programs: PROGRAMS.len(),

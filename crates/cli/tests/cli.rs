@@ -323,3 +323,105 @@ async fn the_demo_prints_each_staff_accounts_totp_secret() {
         assert!(text.contains(other), "{text}");
     }
 }
+
+// --- measures ---
+/// Signs in to a demo server with a staff account's published TOTP secret.
+async fn demo_token(http: &reqwest::Client, base: &str, email: &str, secret: &str) -> String {
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": "circle-demo-2026", "totp_code": demo_code(secret)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{email} signs in: {login}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_demo_has_measure_histories_safety_alerts_and_due_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _db) = fresh_db(&dir, "demo-measures.db").await;
+    let key = dir.path().join("demo.key").display().to_string();
+    let audit_key = dir.path().join("demo-audit.key").display().to_string();
+    let server = serve(&[
+        "--demo",
+        "--db",
+        &url,
+        "--key-file",
+        &key,
+        "--audit-key-file",
+        &audit_key,
+    ]);
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let get = |token: String, path: &str| {
+        let (http, url) = (http.clone(), format!("{base}{path}"));
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let clinician = demo_token(
+        &http,
+        &base,
+        "clinician@demo.circle.test",
+        "CIRCLEDEMOCLINICIANTOTPSECRETAAA",
+    )
+    .await;
+    // The demo facilitator has an open item-9 alert first, and an acknowledged one.
+    let alerts = get(clinician.clone(), "/api/v1/alerts").await;
+    let alerts = alerts.as_array().unwrap();
+    assert_eq!(alerts[0]["state"], "open", "{alerts:?}");
+    assert_eq!(alerts[0]["items"][0]["item_id"], "9");
+    assert!(alerts.iter().any(|a| a["state"] == "acknowledged"
+        && a["action_taken"].as_str().is_some_and(|t| !t.is_empty())));
+    // Some of their clients are due.
+    let due = get(clinician.clone(), "/api/v1/measures/due").await;
+    assert!(!due.as_array().unwrap().is_empty());
+
+    // Across the clinic: most improve reliably on PHQ-9, a few get worse.
+    let director = demo_token(
+        &http,
+        &base,
+        "director@demo.circle.test",
+        DEMO_DIRECTOR_TOTP_SECRET,
+    )
+    .await;
+    let clients = get(director.clone(), "/api/v1/clients?limit=200").await;
+    let mut flags = std::collections::BTreeMap::<String, usize>::new();
+    for c in clients["items"].as_array().unwrap() {
+        let summary = get(
+            director.clone(),
+            &format!("/api/v1/clients/{}/measures/summary", c["id"]),
+        )
+        .await;
+        for s in summary.as_array().unwrap() {
+            if s["instrument"] == "phq9" && s["responses"].as_i64().unwrap() >= 3 {
+                *flags
+                    .entry(s["flag"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let improved = flags.get("reliable_improvement").copied().unwrap_or(0);
+    let worse = flags.get("reliable_deterioration").copied().unwrap_or(0);
+    assert!(improved >= 10, "{flags:?}");
+    assert!((1..=4).contains(&worse), "{flags:?}");
+    let due = get(director, "/api/v1/measures/due").await;
+    let reasons: std::collections::BTreeSet<&str> = due
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains("intake") && reasons.contains("routine"),
+        "{reasons:?}"
+    );
+}

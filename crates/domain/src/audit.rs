@@ -35,6 +35,13 @@ vocab!(
         DiagnosisUpdate = "diagnosis.update",
         ComplianceRead = "compliance.read",
         BillingExport = "billing.export",
+        // --- measures ---
+        InstrumentCreate = "instrument.create",
+        MeasureCreate = "measure.create",
+        MeasureRead = "measure.read",
+        MeasureDueList = "measure.due_list",
+        AlertList = "alert.list",
+        AlertAcknowledge = "alert.acknowledge",
     }
 );
 
@@ -51,6 +58,11 @@ vocab!(
         Emergency = "emergency",
         Diagnosis = "diagnosis",
         Billing = "billing",
+        // --- measures ---
+        /// Outcome measures: instruments, responses, scores, due lists.
+        Measure = "measure",
+        /// Safety alerts raised by measure answers.
+        SafetyAlert = "safety_alert",
     }
 );
 
@@ -80,6 +92,11 @@ impl AuditAction {
             DiagnosisRead | DiagnosisUpdate => DataCategory::Diagnosis,
             ComplianceRead => DataCategory::Attendance,
             BillingExport => DataCategory::Billing,
+            // --- measures ---
+            InstrumentCreate | MeasureCreate | MeasureRead | MeasureDueList => {
+                DataCategory::Measure
+            }
+            AlertList | AlertAcknowledge => DataCategory::SafetyAlert,
         }
     }
 }

@@ -102,6 +102,9 @@ pub enum Rule {
     EpisodeOrder,
     /// The referenced record is in use and cannot be changed this way.
     InUse,
+    // --- measures ---
+    /// The safety alert has already been acknowledged.
+    AlreadyAcknowledged,
 }
 
 /// One field's broken rule. `field` is a JSON-pointer-like path such as `size.max`.

@@ -620,6 +620,8 @@ impl Store {
                 .await?;
             changed += 1;
         }
+        // --- measures ---
+        changed += self.rewrap_alert_actions().await?;
         Ok(changed)
     }
 }

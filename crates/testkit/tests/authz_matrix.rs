@@ -123,6 +123,34 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/api/v1/clients/{id}/diagnoses", Foreign, "DDADDD"),
         ("PUT", "/api/v1/clients/{id}/diagnoses", Own, "DDAADD"),
         ("PUT", "/api/v1/clients/{id}/diagnoses", Foreign, "DDADDD"),
+        // --- measures ---
+        // Instruments: every signed-in user reads them (a client, the self-report ones).
+        ("GET", "/api/v1/instruments", Own, "DAAAAA"),
+        ("POST", "/api/v1/instruments", Own, "DDADDD"),
+        ("GET", "/api/v1/instruments/{code}", Own, "DAAAAA"),
+        // Measures: the client's clinicians, directors and the client; never intake;
+        // admin only under emergency access (none here).
+        ("GET", "/api/v1/clients/{id}/measures", Own, "DDAADA"),
+        ("GET", "/api/v1/clients/{id}/measures", Foreign, "DDADDD"),
+        ("POST", "/api/v1/clients/{id}/measures", Own, "DDAADA"),
+        ("POST", "/api/v1/clients/{id}/measures", Foreign, "DDADDD"),
+        (
+            "GET",
+            "/api/v1/clients/{id}/measures/summary",
+            Own,
+            "DDAADA",
+        ),
+        (
+            "GET",
+            "/api/v1/clients/{id}/measures/summary",
+            Foreign,
+            "DDADDD",
+        ),
+        ("GET", "/api/v1/measures/due", Own, "DDAADD"),
+        // Safety alerts: the client's clinicians and directors only, never the client.
+        ("GET", "/api/v1/alerts", Own, "DDAADD"),
+        ("POST", "/api/v1/alerts/{id}/acknowledge", Own, "DDAADD"),
+        ("POST", "/api/v1/alerts/{id}/acknowledge", Foreign, "DDADDD"),
         // Last: signing out revokes the callers' tokens.
         ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
     ]
@@ -212,6 +240,8 @@ async fn every_route_times_every_role_matches_the_expected_table() {
         .get(&dir, &format!("/api/v1/groups/{}/memberships", groups[0]))
         .await;
     let membership = memberships["items"][0]["id"].as_i64().unwrap();
+    // --- measures ---
+    let alerts = measures_fixture(&t, &dir, &clients).await;
 
     let tokens: BTreeMap<&str, Option<String>> = [
         ("anonymous", None),
@@ -299,12 +329,15 @@ async fn every_route_times_every_role_matches_the_expected_table() {
                 program["id"].as_i64().unwrap()
             } else if path.starts_with("/api/v1/rooms") {
                 room["id"].as_i64().unwrap()
+            } else if path.starts_with("/api/v1/alerts") {
+                alerts[i]
             } else {
                 leads[0]
             };
             let mut concrete = path
                 .replace("{id}", &id.to_string())
-                .replace("{client_id}", &clients[i].to_string());
+                .replace("{client_id}", &clients[i].to_string())
+                .replace("{code}", "phq9");
             if *path == "/api/v1/groups/{id}/sessions" {
                 concrete.push_str("?from=2026-05-04&until=2026-05-11");
             }
@@ -400,6 +433,34 @@ fn body_for(
         ("POST", "/api/v1/plan/proposals") => json!({"time_limit_ms": 100}),
         ("POST", "/api/v1/plan/apply") => json!({"start_date": "2026-05-05", "placements": []}),
         ("PUT", "/api/v1/clients/{id}/diagnoses") => json!({"codes": ["F33.1"]}),
+        // --- measures ---
+        ("POST", "/api/v1/instruments") => json!({"code": format!("clinic{seq}"), "name": "N",
+            "items": [{"id": "a", "text": "T", "options": [{"value": 0, "label": "No"}, {"value": 1, "label": "Yes"}]}],
+            "bands": [{"min": 0, "max": 1, "label": "any"}], "respondents": ["client"], "direction": "lower_is_better"}),
+        ("POST", "/api/v1/clients/{id}/measures") => json!({"instrument": "gad7",
+            "answers": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0, "6": 0, "7": 0}}),
+        ("POST", "/api/v1/alerts/{id}/acknowledge") => json!({"action_taken": "Called the client"}),
         _ => json!({}),
     }
+}
+
+// --- measures ---
+/// One open PHQ-9 item-9 alert per client, raised by the director; returns their ids.
+async fn measures_fixture(t: &circle_testkit::TestApp, dir: &str, clients: &[i64]) -> Vec<i64> {
+    let mut alerts = vec![];
+    for c in clients {
+        let answers: serde_json::Map<String, Value> = (1..=9)
+            .map(|i| (i.to_string(), json!(i32::from(i == 9))))
+            .collect();
+        let (s, r) = t
+            .post(
+                dir,
+                &format!("/api/v1/clients/{c}/measures"),
+                json!({"instrument": "phq9", "answers": answers}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        alerts.push(r["alert_id"].as_i64().unwrap());
+    }
+    alerts
 }

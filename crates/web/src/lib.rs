@@ -59,6 +59,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "groups", description = "Groups and memberships"),
         (name = "sessions", description = "Sessions and attendance"),
         (name = "audit", description = "The audit trail"),
+        (name = "measures", description = "Outcome measures, safety alerts, due list"),
         (name = "health", description = "Liveness and readiness")
     )
 )]
@@ -121,6 +122,20 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
             api::reports::get_diagnoses,
             api::reports::set_diagnoses
         ))
+        // --- measures ---
+        .routes(routes!(
+            api::measures::list_instruments,
+            api::measures::create_instrument
+        ))
+        .routes(routes!(api::measures::get_instrument))
+        .routes(routes!(
+            api::measures::list_measures,
+            api::measures::record_measure
+        ))
+        .routes(routes!(api::measures::measure_summary))
+        .routes(routes!(api::measures::list_alerts))
+        .routes(routes!(api::measures::acknowledge_alert))
+        .routes(routes!(api::measures::measures_due))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()

@@ -1,0 +1,491 @@
+//! Outcome measures: clinic instruments, recorded responses, the safety alerts they raise
+//! and the facts the due list is computed from. A response and its alert are written in one
+//! transaction with the audit entry, so an item-9 answer is never stored without its alert.
+
+use std::collections::BTreeMap;
+
+use circle_domain::DomainError;
+use circle_domain::Rule;
+use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::ids::{ClientId, UserId};
+use circle_domain::measure::{
+    AlertItem, AlertState, Instrument, MeasureResponse, SafetyAlert, Scored, is_built_in,
+};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use sqlx::any::AnyRow;
+
+use crate::audit::{Record, append};
+use crate::codec::{LockTable, RowExt, date, json, lock_row, ts};
+use crate::people::{ClientScope, caseload};
+use crate::{Store, StoreError};
+
+/// One client's latest episode and cadence, and when each instrument was last answered.
+#[derive(Debug, Clone)]
+pub struct DueFacts {
+    pub client_id: ClientId,
+    pub episode_start: Date,
+    pub episode_end: Option<Date>,
+    pub cadence_days: i64,
+    /// Instrument code → the latest `administered_at`.
+    pub last: BTreeMap<String, Timestamp>,
+}
+
+/// A response's fields before scoring is stored.
+#[derive(Debug, Clone)]
+pub struct NewResponse<'a> {
+    pub client: ClientId,
+    pub instrument: &'a Instrument,
+    pub answers: &'a BTreeMap<String, i64>,
+    pub scored: &'a Scored,
+    pub administered_at: Timestamp,
+    pub recorded_by: Option<UserId>,
+}
+
+const RESPONSE_COLUMNS: &str = "r.id, r.client_id, r.instrument_code, r.answers, r.total, \
+     r.severity, r.administered_at, a.id AS alert_id";
+const ALERT_COLUMNS: &str = "id, client_id, response_id, instrument_code, items, raised_at, \
+     acknowledged_at, acknowledged_by, action_taken";
+
+fn alert_aad(id: i64) -> circle_vault::Aad {
+    circle_vault::Aad::record("safety_alerts.action_taken", id)
+}
+
+fn response_from_row(r: &AnyRow) -> Result<MeasureResponse, StoreError> {
+    Ok(MeasureResponse {
+        id: r.int("id")?,
+        client_id: ClientId(r.int("client_id")?),
+        instrument: r.text("instrument_code")?,
+        answers: r.json("answers")?,
+        total: r.int("total")?,
+        severity: r.text("severity")?,
+        administered_at: r.text("administered_at")?,
+        alert_id: r.opt_int("alert_id")?,
+    })
+}
+
+impl Store {
+    /// Stores a clinic's instrument. Built-in codes and codes already in use are refused:
+    /// a definition is never replaced, so every stored response keeps its meaning.
+    pub async fn create_instrument(
+        &self,
+        instrument: &Instrument,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        if is_built_in(instrument.code()) {
+            return Err(DomainError::conflict(
+                Rule::Duplicate,
+                "code names a built-in instrument, which cannot be replaced",
+            )
+            .into());
+        }
+        let mut tx = self.begin_write().await?;
+        let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instruments WHERE code = $1")
+            .bind(instrument.code())
+            .fetch_one(&mut *tx)
+            .await?;
+        if taken > 0 {
+            return Err(DomainError::conflict(
+                Rule::Duplicate,
+                "code is already in use by another instrument and must be unique",
+            )
+            .into());
+        }
+        let now = ts(at);
+        sqlx::query(
+            "INSERT INTO instruments (code, definition, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+        )
+        .bind(instrument.code())
+        .bind(json(instrument))
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::InstrumentCreate, &[]).object(instrument.code()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The clinic's own instruments, by code.
+    pub async fn clinic_instruments(&self) -> Result<Vec<Instrument>, StoreError> {
+        sqlx::query("SELECT definition FROM instruments ORDER BY code")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| r.json::<Instrument>("definition"))
+            .collect()
+    }
+
+    pub async fn clinic_instrument(&self, code: &str) -> Result<Option<Instrument>, StoreError> {
+        sqlx::query("SELECT definition FROM instruments WHERE code = $1")
+            .bind(code)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| r.json::<Instrument>("definition"))
+            .transpose()
+    }
+
+    /// Records a scored response and, when a safety item was answered above 0, its alert —
+    /// in one transaction with the audit entry.
+    pub async fn record_measure(
+        &self,
+        new: &NewResponse<'_>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<MeasureResponse, StoreError> {
+        let now = ts(at);
+        let mut tx = self.begin_write().await?;
+        if !lock_row(&mut tx, LockTable::Clients, new.client.0).await? {
+            return Err(DomainError::not_found("client").into());
+        }
+        let administered = ts(new.administered_at);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO measure_responses (client_id, instrument_code, answers, total, severity, \
+             administered_at, recorded_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        )
+        .bind(new.client.0)
+        .bind(new.instrument.code())
+        .bind(json(new.answers))
+        .bind(new.scored.total)
+        .bind(&new.scored.severity)
+        .bind(&administered)
+        .bind(new.recorded_by.map(|u| u.0))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let clients = [new.client];
+        let mut alert_id = None;
+        if !new.scored.safety_items.is_empty() {
+            let items: Vec<AlertItem> = new
+                .scored
+                .safety_items
+                .iter()
+                .map(|i| AlertItem {
+                    item_id: i.clone(),
+                    value: new.answers.get(i).copied().unwrap_or(0),
+                })
+                .collect();
+            let aid: i64 = sqlx::query_scalar(
+                "INSERT INTO safety_alerts (client_id, response_id, instrument_code, items, raised_at, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5, $5) RETURNING id",
+            )
+            .bind(new.client.0)
+            .bind(id)
+            .bind(new.instrument.code())
+            .bind(json(&items))
+            .bind(&now)
+            .fetch_one(&mut *tx)
+            .await?;
+            alert_id = Some(aid);
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MeasureCreate, &clients).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(MeasureResponse {
+            id,
+            client_id: new.client,
+            instrument: new.instrument.code().to_owned(),
+            answers: new.answers.clone(),
+            total: new.scored.total,
+            severity: new.scored.severity.clone(),
+            administered_at: administered,
+            alert_id,
+        })
+    }
+
+    /// A client's responses, oldest first.
+    pub async fn measures(
+        &self,
+        client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<MeasureResponse>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        crate::people::client_in(&mut tx, client).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {RESPONSE_COLUMNS} FROM measure_responses r \
+             LEFT JOIN safety_alerts a ON a.response_id = r.id \
+             WHERE r.client_id = $1 ORDER BY r.administered_at, r.id"
+        ))
+        .bind(client.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let list = rows
+            .iter()
+            .map(response_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MeasureRead, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    fn alert_from_row(&self, r: &AnyRow) -> Result<SafetyAlert, StoreError> {
+        let id = r.int("id")?;
+        let action_taken = match r.opt_text("action_taken")? {
+            Some(sealed) => Some(
+                self.open_sealed(&sealed, &alert_aad(id), "safety_alerts.action_taken")?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let acknowledged_at = r.opt_text("acknowledged_at")?;
+        Ok(SafetyAlert {
+            id,
+            client_id: ClientId(r.int("client_id")?),
+            response_id: r.int("response_id")?,
+            instrument: r.text("instrument_code")?,
+            items: r.json("items")?,
+            raised_at: r.text("raised_at")?,
+            state: if acknowledged_at.is_some() {
+                AlertState::Acknowledged
+            } else {
+                AlertState::Open
+            },
+            acknowledged_at,
+            acknowledged_by: r.opt_int("acknowledged_by")?.map(UserId),
+            action_taken,
+        })
+    }
+
+    /// Alerts of the clients in `scope`: open ones first, oldest first; then acknowledged
+    /// ones, oldest first. The read is audited with every client it shows.
+    pub async fn alerts(
+        &self,
+        scope: ClientScope,
+        state: Option<AlertState>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<SafetyAlert>, StoreError> {
+        let (clinician, since) = match scope {
+            ClientScope::All => (-1, String::new()),
+            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
+        };
+        let state_filter = match state {
+            None => "",
+            Some(AlertState::Open) => "AND s.acknowledged_at IS NULL",
+            Some(AlertState::Acknowledged) => "AND s.acknowledged_at IS NOT NULL",
+        };
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT s.id, s.client_id, s.response_id, s.instrument_code, s.items, s.raised_at, \
+             s.acknowledged_at, s.acknowledged_by, s.action_taken FROM safety_alerts s \
+             JOIN clients c ON c.id = s.client_id \
+             WHERE ($1 = -1 OR EXISTS ({})) {state_filter} \
+             ORDER BY CASE WHEN s.acknowledged_at IS NULL THEN 0 ELSE 1 END, s.raised_at, s.id",
+            caseload("$1", "$2")
+        ))
+        .bind(clinician)
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        let alerts = rows
+            .iter()
+            .map(|r| self.alert_from_row(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids: Vec<ClientId> = alerts.iter().map(|a| a.client_id).collect();
+        ids.sort();
+        ids.dedup();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::AlertList, &ids),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(alerts)
+    }
+
+    /// The client an alert is about, for the access check before acknowledging it.
+    pub async fn alert_client(&self, id: i64) -> Result<Option<ClientId>, StoreError> {
+        let c: Option<i64> =
+            sqlx::query_scalar("SELECT client_id FROM safety_alerts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(c.map(ClientId))
+    }
+
+    /// Acknowledges an open alert: who, when and what was done (sealed). An alert is
+    /// acknowledged once; a second attempt is a conflict.
+    pub async fn acknowledge_alert(
+        &self,
+        id: i64,
+        action_taken: &str,
+        by: Option<UserId>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<SafetyAlert, StoreError> {
+        let now = ts(at);
+        let mut tx = self.begin_write().await?;
+        let locked = sqlx::query("UPDATE safety_alerts SET version = version WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if locked.rows_affected() != 1 {
+            return Err(DomainError::not_found("alert").into());
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM safety_alerts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let client = ClientId(row.int("client_id")?);
+        if row.opt_text("acknowledged_at")?.is_some() {
+            return Err(DomainError::conflict(
+                Rule::AlreadyAcknowledged,
+                "this safety alert has already been acknowledged",
+            )
+            .into());
+        }
+        let sealed = self.seal(action_taken.trim(), &alert_aad(id))?;
+        sqlx::query(
+            "UPDATE safety_alerts SET acknowledged_at = $1, acknowledged_by = $2, action_taken = $3, \
+             version = version + 1, updated_at = $1 WHERE id = $4",
+        )
+        .bind(&now)
+        .bind(by.map(|u| u.0))
+        .bind(sealed)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM safety_alerts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let alert = self.alert_from_row(&row)?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::AlertAcknowledge, &[client]).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(alert)
+    }
+
+    /// For every client in `scope` with an episode: their latest episode, its program's
+    /// measure cadence and when each instrument was last answered. Audited with the
+    /// clients returned.
+    pub async fn due_facts(
+        &self,
+        scope: ClientScope,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<DueFacts>, StoreError> {
+        let (clinician, since) = match scope {
+            ClientScope::All => (-1, String::new()),
+            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
+        };
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT c.id AS client_id, e.started_on, e.ended_on, \
+             COALESCE(p.measure_cadence_days, 14) AS cadence \
+             FROM clients c JOIN episodes e ON e.client_id = c.id \
+             LEFT JOIN programs p ON p.id = e.program_id \
+             WHERE e.id = (SELECT e2.id FROM episodes e2 WHERE e2.client_id = c.id \
+                           ORDER BY e2.started_on DESC, e2.id DESC LIMIT 1) \
+             AND ($1 = -1 OR EXISTS ({})) ORDER BY c.id",
+            caseload("$1", "$2")
+        ))
+        .bind(clinician)
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut facts = Vec::with_capacity(rows.len());
+        for r in &rows {
+            facts.push(DueFacts {
+                client_id: ClientId(r.int("client_id")?),
+                episode_start: r.date("started_on")?,
+                episode_end: r.opt_date("ended_on")?,
+                cadence_days: r.int("cadence")?,
+                last: BTreeMap::new(),
+            });
+        }
+        let last = sqlx::query(
+            "SELECT client_id, instrument_code, MAX(administered_at) AS last \
+             FROM measure_responses GROUP BY client_id, instrument_code",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut by_client: BTreeMap<i64, BTreeMap<String, Timestamp>> = BTreeMap::new();
+        for r in &last {
+            by_client
+                .entry(r.int("client_id")?)
+                .or_default()
+                .insert(r.text("instrument_code")?, r.ts("last")?);
+        }
+        for f in &mut facts {
+            if let Some(l) = by_client.remove(&f.client_id.0) {
+                f.last = l;
+            }
+        }
+        let ids: Vec<ClientId> = facts.iter().map(|f| f.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MeasureDueList, &ids),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(facts)
+    }
+}
+
+impl Store {
+    /// Re-wraps the sealed `action_taken` of acknowledged alerts (part of `rewrap_sealed`).
+    pub(crate) async fn rewrap_alert_actions(&self) -> Result<usize, StoreError> {
+        let keyring = self
+            .keyring
+            .as_deref()
+            .ok_or_else(|| StoreError::Config("no master key is configured".to_owned()))?;
+        let rows = sqlx::query(
+            "SELECT id, action_taken FROM safety_alerts WHERE action_taken IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut changed = 0;
+        for r in rows {
+            let (id, sealed) = (r.int("id")?, r.text("action_taken")?);
+            if !keyring.needs_rewrap(&sealed) {
+                continue;
+            }
+            let fresh = keyring
+                .rewrap(&sealed, &alert_aad(id))
+                .map_err(|_| StoreError::Corrupt("safety_alerts.action_taken"))?;
+            sqlx::query(
+                "UPDATE safety_alerts SET action_taken = $1 WHERE id = $2 AND action_taken = $3",
+            )
+            .bind(fresh)
+            .bind(id)
+            .bind(&sealed)
+            .execute(self.pool())
+            .await?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+}
