@@ -31,6 +31,16 @@ vocab!(
         EmergencyList = "emergency.list",
         PrivilegeGrant = "privilege.grant",
         PrivilegeRevoke = "privilege.revoke",
+        ReferralCreate = "referral.create",
+        ReferralRead = "referral.read",
+        ReferralList = "referral.list",
+        ReferralTransition = "referral.transition",
+        ScreeningCreate = "screening.create",
+        ConsentRead = "consent.read",
+        ConsentCreate = "consent.create",
+        ConsentRevoke = "consent.revoke",
+        DisclosureCreate = "disclosure.create",
+        DisclosureRead = "disclosure.read",
     }
 );
 
@@ -45,6 +55,10 @@ vocab!(
         Audit = "audit",
         Account = "account",
         Emergency = "emergency",
+        Referral = "referral",
+        Screening = "screening",
+        Consent = "consent",
+        Disclosure = "disclosure",
     }
 );
 
@@ -71,6 +85,12 @@ impl AuditAction {
             AuditRead => DataCategory::Audit,
             UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
             EmergencyOpen | EmergencyList => DataCategory::Emergency,
+            ReferralCreate | ReferralRead | ReferralList | ReferralTransition => {
+                DataCategory::Referral
+            }
+            ScreeningCreate => DataCategory::Screening,
+            ConsentRead | ConsentCreate | ConsentRevoke => DataCategory::Consent,
+            DisclosureCreate | DisclosureRead => DataCategory::Disclosure,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod clinician;
 pub mod error;
 pub mod group;
 pub mod ids;
+pub mod intake;
 pub mod membership;
 pub mod planning;
 pub mod program;

@@ -58,6 +58,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "groups", description = "Groups and memberships"),
         (name = "sessions", description = "Sessions and attendance"),
         (name = "audit", description = "The audit trail"),
+        (name = "intake", description = "Referrals, screening, consents and disclosures"),
         (name = "health", description = "Liveness and readiness")
     )
 )]
@@ -115,6 +116,24 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::audit::grant, api::audit::revoke))
         .routes(routes!(api::audit::open_emergency))
         .routes(routes!(api::audit::list_emergency))
+        // --- intake ---
+        .routes(routes!(api::intake::self_referral))
+        .routes(routes!(api::intake::group_agreement_text))
+        .routes(routes!(
+            api::intake::list_referrals,
+            api::intake::create_referral
+        ))
+        .routes(routes!(api::intake::get_referral))
+        .routes(routes!(api::intake::transition))
+        .routes(routes!(api::intake::screening))
+        .routes(routes!(api::intake::sign_agreement))
+        .routes(routes!(api::intake::consents))
+        .routes(routes!(api::intake::part2_consent))
+        .routes(routes!(api::intake::revoke_part2))
+        .routes(routes!(
+            api::intake::list_disclosures,
+            api::intake::record_disclosure
+        ))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()
