@@ -380,3 +380,78 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        reason = "a test fails loudly on an unexpected error"
+    )]
+
+    use std::collections::BTreeSet;
+
+    use circle_domain::intake::ReferralState;
+    use jiff::civil::date;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_demo_has_every_intake_state_signed_agreements_and_part2_consents() {
+        let db = circle_testkit::TestDb::new().await;
+        let today = date(2026, 5, 6);
+        crate::demo::seed(&db.store, today).await.unwrap();
+        let now = stamp(today, 0, 12).unwrap();
+        let page = PageRequest {
+            after: 0,
+            limit: 200,
+        };
+        let referrals = db
+            .store
+            .list_referrals(None, None, page, &SYSTEM, now)
+            .await
+            .unwrap()
+            .items;
+        let states: BTreeSet<ReferralState> = referrals.iter().map(|r| r.state).collect();
+        assert_eq!(states.len(), ReferralState::ALL.len(), "{states:?}");
+        let paths: BTreeSet<_> = referrals.iter().map(|r| r.path).collect();
+        assert_eq!(paths.len(), 3);
+        // The pending public self-referral.
+        assert!(referrals.iter().any(|r| {
+            r.state == ReferralState::Referred
+                && r.details
+                    .email
+                    .as_ref()
+                    .is_some_and(|e| e.as_str() == "quinn.alder@example.test")
+        }));
+
+        let clients = db
+            .store
+            .list_clients(circle_store::people::ClientScope::All, page, &SYSTEM, now)
+            .await
+            .unwrap()
+            .items;
+        let (mut revoked, mut expired, mut in_force) = (0, 0, 0);
+        for c in &clients {
+            let consents = db.store.consents(c.id, &SYSTEM, now, today).await.unwrap();
+            // Signed no later than the client's first membership starts.
+            let signed = consents.group_agreements[0].signed_on;
+            let memberships = db
+                .store
+                .client_memberships(c.id, &SYSTEM, now)
+                .await
+                .unwrap();
+            assert!(memberships.iter().all(|m| m.start_date >= signed));
+            for p in &consents.part2 {
+                if p.revoked_at.is_some() {
+                    revoked += 1;
+                } else if !p.in_force {
+                    expired += 1;
+                } else {
+                    in_force += 1;
+                }
+            }
+        }
+        assert_eq!((revoked, expired), (1, 1));
+        assert!(in_force > 0);
+    }
+}
