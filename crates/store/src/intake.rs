@@ -1046,3 +1046,54 @@ pub(crate) async fn check_agreement_signed(
     intake::check_agreement_for_attendance(attended, first, session_date)?;
     Ok(())
 }
+
+/// Every sealed column of this module: (table, column, associated-data kind).
+const SEALED: &[(&str, &str, &str)] = &[
+    ("referrals", "details", "referrals.details"),
+    (
+        "referral_transitions",
+        "reason",
+        "referral_transitions.reason",
+    ),
+    ("screenings", "reasons", "screenings.reasons"),
+    ("part2_consents", "terms", "part2_consents.terms"),
+    ("disclosures", "details", "disclosures.details"),
+];
+
+impl Store {
+    /// Re-wraps intake's sealed values under the current master key (part of
+    /// `rewrap_sealed`); returns how many changed.
+    pub(crate) async fn rewrap_intake(
+        &self,
+        keyring: &circle_vault::Keyring,
+    ) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        for &(table, column, kind) in SEALED {
+            // Table and column names come from the constant above, never from input.
+            let rows = sqlx::query(&format!(
+                "SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL ORDER BY id"
+            ))
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
+                let (id, sealed) = (r.int("id")?, r.text("sealed")?);
+                if !keyring.needs_rewrap(&sealed) {
+                    continue;
+                }
+                let fresh = keyring
+                    .rewrap(&sealed, &aad(kind, id))
+                    .map_err(|_| StoreError::Corrupt("sealed intake value"))?;
+                sqlx::query(&format!(
+                    "UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3"
+                ))
+                .bind(fresh)
+                .bind(id)
+                .bind(&sealed)
+                .execute(self.pool())
+                .await?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+}

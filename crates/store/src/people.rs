@@ -620,6 +620,8 @@ impl Store {
                 .await?;
             changed += 1;
         }
+        // --- intake --- referrals, screenings, consents and disclosures.
+        changed += self.rewrap_intake(keyring).await?;
         Ok(changed)
     }
 }
