@@ -557,6 +557,18 @@ async fn intake_sees_the_screening_decision_but_never_its_comments() {
             "PRIVATE-COMMENT: ready for group"
         );
     }
+    // Both refusals are on the audit trail.
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let (s, denied) = t
+        .get(
+            &admin,
+            "/api/v1/audit?action=screening.create&outcome=denied",
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{denied}");
+    assert_eq!(denied.as_array().map(Vec::len), Some(2), "{denied}");
     // Screening again once the referral is ready is refused.
     let (s, _) = t.post(&clin, &path, json!({"decision": "not_ready"})).await;
     assert_eq!(s, StatusCode::CONFLICT);
@@ -786,4 +798,122 @@ async fn a_disclosure_is_refused_after_revocation_and_after_expiry_and_the_accou
         .await;
     assert_eq!(s, StatusCode::OK, "{audit}");
     assert_eq!(audit.as_array().map(Vec::len), Some(3), "{audit}");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The raw bytes of the test database: SQLite's files, or a PostgreSQL data dump.
+fn raw_database(t: &TestApp) -> Vec<u8> {
+    match t.db.backend() {
+        circle_store::Backend::Sqlite => {
+            let path = t.db.url.trim_start_matches("sqlite://").to_owned();
+            let mut all = vec![];
+            for suffix in ["", "-wal", "-shm"] {
+                if let Ok(bytes) = std::fs::read(format!("{path}{suffix}")) {
+                    all.extend(bytes);
+                }
+            }
+            all
+        }
+        circle_store::Backend::Postgres => {
+            let out = std::process::Command::new("pg_dump")
+                .arg("--data-only")
+                .arg(&t.db.url)
+                .output()
+                .expect("pg_dump is installed (Debian: postgresql-client)");
+            assert!(out.status.success());
+            out.stdout
+        }
+    }
+}
+
+#[tokio::test]
+async fn referral_details_screening_comments_consents_and_disclosures_are_sealed_at_rest() {
+    let t = spawn_app().await;
+    let dir = director(&t).await;
+    let m = |what: &str| format!("MARKER{}{what}", rand::random::<u32>());
+    let (name, looking, provider, reason, comment, recipient, info) = (
+        m("name"),
+        m("looking"),
+        m("provider"),
+        m("reason"),
+        m("comment"),
+        m("recipient"),
+        m("info"),
+    );
+    let r = post_anon(
+        &t,
+        "/api/v1/self-referrals",
+        json!({"name": name, "phone": "555-0101", "looking_for": looking}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (s, r) = t
+        .post(
+            &dir,
+            "/api/v1/referrals",
+            json!({"path": "therapist_referral", "name": "Synthetic",
+            "reason": "r", "provider": {"name": provider}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    let (s, _) = t
+        .post(
+            &dir,
+            &format!("/api/v1/referrals/{id}/transitions"),
+            json!({"to": "screening", "reason": reason}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = t
+        .post(
+            &dir,
+            &format!("/api/v1/referrals/{id}/screenings"),
+            json!({"decision": "not_ready", "reasons": comment}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let c = client(&t, &dir, 1, json!(["substance_use"])).await;
+    let (s, p) = t
+        .post(
+            &dir,
+            &format!("/api/v1/clients/{c}/consents/part2"),
+            complete_consent(&recipient, "2026-12-31"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (s, d) = t
+        .post(
+            &dir,
+            &format!("/api/v1/clients/{c}/disclosures"),
+            json!({"recipient": recipient, "information": info, "purpose": "p"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+
+    // Everything reads back to those allowed…
+    let (_, list) = t.get(&dir, "/api/v1/referrals").await;
+    let (_, one) = t.get(&dir, &format!("/api/v1/referrals/{id}")).await;
+    let text = format!("{list}{one}");
+    for marker in [&name, &looking, &provider, &reason, &comment] {
+        assert!(text.contains(marker.as_str()), "{marker} reads back");
+    }
+    let (_, accounting) = t
+        .get(&dir, &format!("/api/v1/clients/{c}/disclosures"))
+        .await;
+    assert_eq!(accounting[0]["information"], info.as_str());
+    // …and none of it is in the database in clear.
+    let raw = raw_database(&t);
+    assert!(raw.len() > 1000);
+    for marker in [
+        &name, &looking, &provider, &reason, &comment, &recipient, &info,
+    ] {
+        assert!(
+            !contains(&raw, marker.as_bytes()),
+            "{marker} found in clear"
+        );
+    }
 }
