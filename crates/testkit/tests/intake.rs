@@ -218,10 +218,63 @@ async fn attendance_is_refused_without_a_signed_agreement_and_accepted_after_sig
         "{p}"
     );
 
-    // A signature dated after a session does not cover it: the next week's session is fine
-    // for `a` (signed 5 May) but an earlier one would not have been.
     let (_, consents) = t.get(&me, &format!("/api/v1/clients/{a}/consents")).await;
     assert_eq!(consents["group_agreements"].as_array().unwrap().len(), 1);
+
+    // A signature dated after a session does not cover it. The API never places anyone in
+    // the past, so the earlier session and membership are set up through the store.
+    use circle_domain::session::{AttendanceInput, MaterializeRequest};
+    use circle_testkit::builders::{input, sys};
+    let store = &t.db.store;
+    let earlier = store
+        .materialize_sessions(
+            circle_domain::ids::GroupId(group),
+            &input::<MaterializeRequest>(json!({"from": "2026-04-27", "weeks": 1})),
+            t.app.now(),
+        )
+        .await
+        .unwrap()[0]
+        .clone();
+    assert_eq!(earlier.local_date.to_string(), "2026-04-28");
+    let c = client(&t, &dir, 3, json!([])).await;
+    t.post(
+        &dir,
+        &format!("/api/v1/clients/{c}/episodes"),
+        json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+    )
+    .await;
+    store
+        .enroll(
+            circle_domain::ids::GroupId(group),
+            &input(json!({"client_id": c, "start_date": "2026-04-28"})),
+            &sys(),
+            t.app.now(),
+        )
+        .await
+        .unwrap();
+    let (s, _) = t
+        .post(
+            &dir,
+            &format!("/api/v1/clients/{c}/consents/group-agreement"),
+            json!({"signed_on": "2026-05-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let present: AttendanceInput = input(json!({"status": "present"}));
+    let r = store
+        .record_attendance(earlier.id, ClientId(c), &present, None, &sys(), t.app.now())
+        .await;
+    match r {
+        Err(circle_store::StoreError::Domain(e)) => {
+            assert_eq!(e.rule(), Some(circle_domain::Rule::GroupAgreementUnsigned));
+        }
+        other => panic!("expected the agreement rule, got {other:?}"),
+    }
+    // Signed 1 May, it covers the 5 May session.
+    let (s, p) = t
+        .send(Method::PUT, &dir, &mark(c), json!({"status": "present"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
 }
 
 /// Drives a new referral along legal moves to `state`; returns its id.
