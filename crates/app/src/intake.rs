@@ -211,6 +211,9 @@ impl App {
             if on > today {
                 return Err(DomainError::invalid("signed_on", "must not be in the future").into());
             }
+            if on.year() < 1900 {
+                return Err(DomainError::invalid("signed_on", "must be in 1900 or later").into());
+            }
             (on, SignatureMethod::Paper)
         };
         Ok(self

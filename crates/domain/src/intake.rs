@@ -499,6 +499,7 @@ impl NewPart2Consent {
         match self.signed_on {
             None => e.push("signed_on", ELEMENT),
             Some(d) if d > today => e.push("signed_on", "must not be in the future"),
+            Some(d) if d.year() < 1900 => e.push("signed_on", "must be in 1900 or later"),
             Some(d) => {
                 if self.expires_on.is_some_and(|x| x <= d) {
                     e.push("expires_on", "must be after the date signed");
