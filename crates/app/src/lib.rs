@@ -6,6 +6,7 @@ mod agenda;
 mod audit;
 pub mod auth;
 mod clinic;
+pub mod intake;
 mod measures;
 mod planning;
 mod reports;

@@ -1675,6 +1675,10 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
             .with_context(|| format!("placing demo client DEMO-{:04}", i + 1))?;
     }
 
+    // --- intake --- group agreements (signed before anyone's first session, so the
+    // attendance below is allowed), referrals, screenings, Part 2 consents, disclosures.
+    crate::demo_intake::seed_intake(store, today, &clients).await?;
+
     // Sessions: eight weeks back to two weeks ahead (a future cohort from its start).
     let mut sessions_total = 0;
     let mut held = Vec::new();

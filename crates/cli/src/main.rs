@@ -5,6 +5,7 @@
 //! 127.0.0.1 only, and never create a database by accident.
 
 mod demo;
+mod demo_intake;
 mod demo_measures;
 mod keys;
 mod plan;

@@ -142,7 +142,9 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("re-wrapped 4 sealed values"), "{text}");
+    // 4 separation reasons + 45 intake values (13 referrals, 9 screening comments,
+    // 19 Part 2 consents, 4 disclosures) + 1 acknowledged alert's action.
+    assert!(text.contains("re-wrapped 50 sealed values"), "{text}");
 
     let open_with = |key: &std::path::Path| {
         let (db, key, audit) = (db.clone(), key.to_path_buf(), audit.clone());
@@ -177,6 +179,8 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         }
     }
     let id = found.expect("the demo has separations with reasons");
+    // Intake's sealed values (a referral's details) open with the new key alone too.
+    assert!(store.referral(1, &ctx, now).await.is_ok());
     store.close().await;
     // The old key alone no longer opens them.
     let stale = open_with(&old).await;
@@ -186,6 +190,7 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
             .await
             .is_err()
     );
+    assert!(stale.referral(1, &ctx, now).await.is_err());
     // Running it again changes nothing.
     let out = circle(&[
         "rotate-key",

@@ -42,6 +42,16 @@ vocab!(
         MeasureDueList = "measure.due_list",
         AlertList = "alert.list",
         AlertAcknowledge = "alert.acknowledge",
+        ReferralCreate = "referral.create",
+        ReferralRead = "referral.read",
+        ReferralList = "referral.list",
+        ReferralTransition = "referral.transition",
+        ScreeningCreate = "screening.create",
+        ConsentRead = "consent.read",
+        ConsentCreate = "consent.create",
+        ConsentRevoke = "consent.revoke",
+        DisclosureCreate = "disclosure.create",
+        DisclosureRead = "disclosure.read",
     }
 );
 
@@ -63,6 +73,10 @@ vocab!(
         Measure = "measure",
         /// Safety alerts raised by measure answers.
         SafetyAlert = "safety_alert",
+        Referral = "referral",
+        Screening = "screening",
+        Consent = "consent",
+        Disclosure = "disclosure",
     }
 );
 
@@ -97,6 +111,12 @@ impl AuditAction {
                 DataCategory::Measure
             }
             AlertList | AlertAcknowledge => DataCategory::SafetyAlert,
+            ReferralCreate | ReferralRead | ReferralList | ReferralTransition => {
+                DataCategory::Referral
+            }
+            ScreeningCreate => DataCategory::Screening,
+            ConsentRead | ConsentCreate | ConsentRevoke => DataCategory::Consent,
+            DisclosureCreate | DisclosureRead => DataCategory::Disclosure,
         }
     }
 }

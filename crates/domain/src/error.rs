@@ -105,6 +105,18 @@ pub enum Rule {
     // --- measures ---
     /// The safety alert has already been acknowledged.
     AlreadyAcknowledged,
+    /// A referral may not move between these intake states (the message lists the allowed
+    /// next states).
+    IllegalTransition,
+    /// Attending a group needs a group agreement signed on or before the session.
+    GroupAgreementUnsigned,
+    /// A Part 2 client's information may be disclosed only under a consent in force for
+    /// that recipient (42 CFR 2.31, 2.33).
+    NoConsentInForce,
+    /// The consent was already revoked.
+    ConsentRevoked,
+    /// The referral must be linked to a client record first.
+    ReferralNeedsClient,
 }
 
 /// One field's broken rule. `field` is a JSON-pointer-like path such as `size.max`.

@@ -10,6 +10,7 @@ pub mod compliance;
 pub mod error;
 pub mod group;
 pub mod ids;
+pub mod intake;
 pub mod measure;
 pub mod membership;
 pub mod planning;

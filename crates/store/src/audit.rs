@@ -127,7 +127,7 @@ impl Fields<'_> {
     }
 }
 
-fn mac_of(key: &AuditKey, prev: &str, canonical: &str) -> String {
+pub(crate) fn mac_of(key: &AuditKey, prev: &str, canonical: &str) -> String {
     // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key.0) else {
         return String::new();

@@ -13,6 +13,7 @@ mod codec;
 pub mod emergency;
 mod error;
 pub mod groups;
+pub mod intake;
 pub mod measures;
 pub mod people;
 pub mod planning;

@@ -622,6 +622,8 @@ impl Store {
         }
         // --- measures ---
         changed += self.rewrap_alert_actions().await?;
+        // --- intake --- referrals, screenings, consents and disclosures.
+        changed += self.rewrap_intake(keyring).await?;
         Ok(changed)
     }
 }

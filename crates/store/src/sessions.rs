@@ -262,6 +262,14 @@ impl Store {
             )
             .into());
         }
+        // Attending needs a signed group agreement (intake slice).
+        crate::intake::check_agreement_signed(
+            &mut tx,
+            client,
+            input.status.attended(),
+            session.local_date,
+        )
+        .await?;
         let minutes = input.minutes_for(&session)?;
         let now = ts(now);
         let row = sqlx::query(

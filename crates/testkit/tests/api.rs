@@ -146,7 +146,15 @@ async fn every_api_route_refuses_anonymous_callers_with_401_problem_json() {
     let paths = doc["paths"].as_object().expect("paths");
     let mut checked = 0;
     for (path, ops) in paths {
-        if !path.starts_with("/api/v1/") || path == "/api/v1/auth/login" {
+        // Public by design: sign-in, the self-referral form and the group agreement text.
+        if !path.starts_with("/api/v1/")
+            || [
+                "/api/v1/auth/login",
+                "/api/v1/self-referrals",
+                "/api/v1/group-agreement",
+            ]
+            .contains(&path.as_str())
+        {
             continue;
         }
         let concrete = path.replace("{id}", "1").replace("{client_id}", "1");
@@ -632,6 +640,15 @@ async fn sessions_attendance_and_cancellation_through_the_api() {
         json!({"client_id": c, "start_date": "2026-05-05"}),
     )
     .await;
+    // Attending needs a signed group agreement (intake slice; tested in intake.rs).
+    let (s, _) = t
+        .post(
+            &dir,
+            &format!("/api/v1/clients/{c}/consents/group-agreement"),
+            json!({"signed_on": "2026-05-04"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
     let (s, sessions) = t
         .post(
             &dir,

@@ -151,14 +151,74 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/api/v1/alerts", Own, "DDAADD"),
         ("POST", "/api/v1/alerts/{id}/acknowledge", Own, "DDAADD"),
         ("POST", "/api/v1/alerts/{id}/acknowledge", Foreign, "DDADDD"),
+        // --- intake ---
+        // The own referral is assigned to the clinician under test for screening.
+        ("POST", "/api/v1/referrals", Own, "DDADAD"),
+        ("GET", "/api/v1/referrals", Own, "DDAAAD"),
+        ("GET", "/api/v1/referrals/{id}", Own, "DDAAAD"),
+        ("GET", "/api/v1/referrals/{id}", Foreign, "DDADAD"),
+        ("POST", "/api/v1/referrals/{id}/screenings", Own, "DDAADD"),
+        (
+            "POST",
+            "/api/v1/referrals/{id}/screenings",
+            Foreign,
+            "DDADDD",
+        ),
+        ("POST", "/api/v1/referrals/{id}/transitions", Own, "DDADAD"),
+        (
+            "POST",
+            "/api/v1/clients/{id}/consents/group-agreement",
+            Own,
+            "DDAAAA",
+        ),
+        (
+            "POST",
+            "/api/v1/clients/{id}/consents/group-agreement",
+            Foreign,
+            "DDADAD",
+        ),
+        ("GET", "/api/v1/clients/{id}/consents", Own, "DDAAAA"),
+        ("GET", "/api/v1/clients/{id}/consents", Foreign, "DDADAD"),
+        ("POST", "/api/v1/clients/{id}/consents/part2", Own, "DDAAAD"),
+        (
+            "POST",
+            "/api/v1/clients/{id}/consents/part2",
+            Foreign,
+            "DDADAD",
+        ),
+        (
+            "POST",
+            "/api/v1/clients/{id}/consents/part2/{consent_id}/revoke",
+            Own,
+            "DDAAAA",
+        ),
+        (
+            "POST",
+            "/api/v1/clients/{id}/consents/part2/{consent_id}/revoke",
+            Foreign,
+            "DDADAD",
+        ),
+        ("POST", "/api/v1/clients/{id}/disclosures", Own, "DDAAAD"),
+        (
+            "POST",
+            "/api/v1/clients/{id}/disclosures",
+            Foreign,
+            "DDADAD",
+        ),
+        ("GET", "/api/v1/clients/{id}/disclosures", Own, "DDAAAA"),
+        ("GET", "/api/v1/clients/{id}/disclosures", Foreign, "DDADAD"),
+        // --- end intake ---
         // Last: signing out revokes the callers' tokens.
         ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
     ]
 }
 
 /// Routes anyone may call (no token): sign-in steps and the document itself.
-const PUBLIC: [&str; 5] = [
+const PUBLIC: [&str; 7] = [
     "POST /api/v1/auth/login",
+    // --- intake ---
+    "POST /api/v1/self-referrals",
+    "GET /api/v1/group-agreement",
     "POST /api/v1/auth/mfa/enroll",
     "GET /healthz",
     "GET /readyz",
@@ -242,6 +302,7 @@ async fn every_route_times_every_role_matches_the_expected_table() {
     let membership = memberships["items"][0]["id"].as_i64().unwrap();
     // --- measures ---
     let alerts = measures_fixture(&t, &dir, &clients).await;
+    let (referrals, consents) = intake_fixture(&t, &dir, &leads, &clients).await;
 
     let tokens: BTreeMap<&str, Option<String>> = [
         ("anonymous", None),
@@ -327,6 +388,8 @@ async fn every_route_times_every_role_matches_the_expected_table() {
                 membership
             } else if path.starts_with("/api/v1/programs") {
                 program["id"].as_i64().unwrap()
+            } else if path.starts_with("/api/v1/referrals") {
+                referrals[i]
             } else if path.starts_with("/api/v1/rooms") {
                 room["id"].as_i64().unwrap()
             } else if path.starts_with("/api/v1/alerts") {
@@ -337,7 +400,8 @@ async fn every_route_times_every_role_matches_the_expected_table() {
             let mut concrete = path
                 .replace("{id}", &id.to_string())
                 .replace("{client_id}", &clients[i].to_string())
-                .replace("{code}", "phq9");
+                .replace("{code}", "phq9")
+                .replace("{consent_id}", &consents[i].to_string());
             if *path == "/api/v1/groups/{id}/sessions" {
                 concrete.push_str("?from=2026-05-04&until=2026-05-11");
             }
@@ -440,6 +504,22 @@ fn body_for(
         ("POST", "/api/v1/clients/{id}/measures") => json!({"instrument": "gad7",
             "answers": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0, "6": 0, "7": 0}}),
         ("POST", "/api/v1/alerts/{id}/acknowledge") => json!({"action_taken": "Called the client"}),
+        // --- intake ---
+        ("POST", "/api/v1/referrals") => {
+            json!({"path": "therapist_referral", "name": "N", "reason": "r", "provider": {"name": "Dr P"}})
+        }
+        ("POST", "/api/v1/referrals/{id}/screenings") => json!({"decision": "not_ready"}),
+        ("POST", "/api/v1/referrals/{id}/transitions") => json!({"to": "withdrawn"}),
+        ("POST", "/api/v1/clients/{id}/consents/group-agreement") => {
+            json!({"signed_on": "2026-05-04"})
+        }
+        ("POST", "/api/v1/clients/{id}/consents/part2") => json!({"recipient": "R"}),
+        ("POST", "/api/v1/clients/{id}/consents/part2/{consent_id}/revoke") => {
+            json!({"reason": "revoked_by_patient"})
+        }
+        ("POST", "/api/v1/clients/{id}/disclosures") => {
+            json!({"recipient": "R", "information": "i", "purpose": "p"})
+        }
         _ => json!({}),
     }
 }
@@ -463,4 +543,42 @@ async fn measures_fixture(t: &circle_testkit::TestApp, dir: &str, clients: &[i64
         alerts.push(r["alert_id"].as_i64().unwrap());
     }
     alerts
+}
+
+// --- intake ---
+/// One referral per group lead (the first is the "own" one of the clinician under test,
+/// assigned to them for screening) and one Part 2 consent per client.
+async fn intake_fixture(
+    t: &circle_testkit::TestApp,
+    dir: &str,
+    leads: &[i64],
+    clients: &[i64],
+) -> (Vec<i64>, Vec<i64>) {
+    let mut referrals = vec![];
+    let mut consents = vec![];
+    for (lead, client) in leads.iter().zip(clients) {
+        let (s, r) = t
+            .post(
+                dir,
+                "/api/v1/referrals",
+                json!({"path": "therapist_referral", "name": "Synthetic",
+                "reason": "r", "provider": {"name": "Dr P"}, "screener_id": lead}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        referrals.push(r["id"].as_i64().unwrap());
+        let (s, c) = t
+            .post(
+                dir,
+                &format!("/api/v1/clients/{client}/consents/part2"),
+                json!({
+                "patient_name": "C", "discloser": "Clinic", "recipient": "R", "information": "i",
+                "purpose": "p", "expires_on": "2026-12-31", "right_to_revoke_acknowledged": true,
+                "signature": "C", "signed_on": "2026-05-01"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        consents.push(c["id"].as_i64().unwrap());
+    }
+    (referrals, consents)
 }

@@ -335,6 +335,14 @@ async fn a_facilitator_takes_attendance_for_a_full_group_of_twelve() {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{m}");
+        let (s, a) = t
+            .post(
+                &dir,
+                &format!("/api/v1/clients/{id}/consents/group-agreement"),
+                json!({"signed_on": "2026-05-01"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
         members.push(id);
     }
     t.token_for(

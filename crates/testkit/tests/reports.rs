@@ -75,6 +75,15 @@ async fn member(t: &TestApp, dir: &str, n: u32, program: i64, group: i64) -> i64
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
+    // Attending needs the group agreement, signed on paper at intake.
+    let (s, a) = t
+        .post(
+            dir,
+            &format!("/api/v1/clients/{id}/consents/group-agreement"),
+            json!({"signed_on": "2026-05-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
     id
 }
 

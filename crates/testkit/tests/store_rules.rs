@@ -706,6 +706,17 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
         .enroll(t.group.id, &join(a.id, "2026-04-28"), &sys(), now())
         .await
         .unwrap();
+    // Attending needs a signed group agreement (intake slice; tested in intake.rs).
+    t.db.store
+        .sign_group_agreement(
+            a.id,
+            jiff::civil::date(2026, 4, 27),
+            circle_domain::intake::SignatureMethod::Paper,
+            &sys(),
+            now(),
+        )
+        .await
+        .unwrap();
 
     let late: AttendanceInput = input(json!({"status": "late", "minutes": 75}));
     let rec =

@@ -60,6 +60,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "sessions", description = "Sessions and attendance"),
         (name = "audit", description = "The audit trail"),
         (name = "measures", description = "Outcome measures, safety alerts, due list"),
+        (name = "intake", description = "Referrals, screening, consents and disclosures"),
         (name = "health", description = "Liveness and readiness")
     )
 )]
@@ -136,6 +137,24 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::measures::list_alerts))
         .routes(routes!(api::measures::acknowledge_alert))
         .routes(routes!(api::measures::measures_due))
+        // --- intake ---
+        .routes(routes!(api::intake::self_referral))
+        .routes(routes!(api::intake::group_agreement_text))
+        .routes(routes!(
+            api::intake::list_referrals,
+            api::intake::create_referral
+        ))
+        .routes(routes!(api::intake::get_referral))
+        .routes(routes!(api::intake::transition))
+        .routes(routes!(api::intake::screening))
+        .routes(routes!(api::intake::sign_agreement))
+        .routes(routes!(api::intake::consents))
+        .routes(routes!(api::intake::part2_consent))
+        .routes(routes!(api::intake::revoke_part2))
+        .routes(routes!(
+            api::intake::list_disclosures,
+            api::intake::record_disclosure
+        ))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()

@@ -1,0 +1,1099 @@
+//! Referrals and their intake states, screenings, the group agreement, 42 CFR Part 2
+//! consents and the accounting of disclosures.
+//!
+//! Personal free text is sealed with the vault, bound to its row: a referral's details
+//! (`referrals.details`), transition reasons, screening comments, consent terms and what
+//! was disclosed to whom.
+
+use circle_domain::DomainError;
+use circle_domain::care::{Concern, LevelOfCare};
+use circle_domain::client::ReferralSource;
+use circle_domain::ids::{ClientId, ClinicianId, ProgramId, UserId};
+use circle_domain::intake::{
+    AgreementSignature, Consents, Disclosure, GROUP_AGREEMENT_VERSION, NewDisclosure, NewReferral,
+    NewScreening, NewTransition, Part2Consent, Part2Terms, PreferredTime, Referral,
+    ReferralDetails, ReferralState, RevocationReason, Screening, ScreeningDecision,
+    SelfReferralForm, SignatureMethod, Transition, check_transition, disclosure_permitted,
+};
+use circle_domain::text::{Label, ShortText};
+use circle_domain::{Rule, intake};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+
+use crate::audit::{Record, append, mac_of};
+use crate::codec::{RowExt, date, json, page_of, ts};
+use crate::people::client_in;
+use crate::programs::stale;
+use crate::{Page, PageRequest, Store, StoreError};
+use circle_domain::audit::{AuditAction, AuditContext};
+
+/// The answer to a public self-referral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfReferralOutcome {
+    Accepted,
+    /// Too many from this source within the window; try again after this many seconds.
+    Limited {
+        retry_after_secs: i64,
+    },
+}
+
+/// How public self-referrals are limited per source address.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub max: i64,
+    pub window: SignedDuration,
+}
+
+const REFERRAL_COLUMNS: &str = "id, path, state, details, preferred_times, program_id, \
+     level_of_care, client_id, screener_id, received_at, version";
+
+fn aad(kind: &str, id: i64) -> circle_vault::Aad {
+    circle_vault::Aad::record(kind, id)
+}
+
+impl Store {
+    fn seal_json<T: Serialize>(&self, v: &T, kind: &str, id: i64) -> Result<String, StoreError> {
+        self.seal(&json(v), &aad(kind, id))
+    }
+
+    fn open_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        sealed: &str,
+        kind: &str,
+        id: i64,
+        column: &'static str,
+    ) -> Result<T, StoreError> {
+        let text = self.open_sealed(sealed, &aad(kind, id), column)?;
+        serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(column))
+    }
+
+    fn open_text(
+        &self,
+        sealed: Option<String>,
+        kind: &str,
+        id: i64,
+        column: &'static str,
+    ) -> Result<Option<ShortText>, StoreError> {
+        sealed
+            .map(|s| {
+                let text = self.open_sealed(&s, &aad(kind, id), column)?;
+                ShortText::parse(&text).map_err(|_| StoreError::Corrupt(column))
+            })
+            .transpose()
+    }
+
+    fn referral_from_row(&self, r: &AnyRow) -> Result<Referral, StoreError> {
+        let id = r.int("id")?;
+        let details: ReferralDetails = self.open_json(
+            &r.text("details")?,
+            "referrals.details",
+            id,
+            "referrals.details",
+        )?;
+        Ok(Referral {
+            id,
+            path: r.vocab("path", ReferralSource::parse)?,
+            state: r.vocab("state", ReferralState::parse)?,
+            details,
+            preferred_times: r.json::<Vec<PreferredTime>>("preferred_times")?,
+            program_id: r.opt_int("program_id")?.map(ProgramId),
+            level_of_care: r.opt_vocab("level_of_care", LevelOfCare::parse)?,
+            client_id: r.opt_int("client_id")?.map(ClientId),
+            screener_id: r.opt_int("screener_id")?.map(ClinicianId),
+            received_at: r.text("received_at")?,
+            version: r.int("version")?,
+            transitions: vec![],
+            screenings: vec![],
+        })
+    }
+
+    /// Inserts a referral in `referred` with its first transition; returns its id.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one insert of a referral's columns"
+    )]
+    async fn insert_referral(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        path: ReferralSource,
+        details: &ReferralDetails,
+        times: &[PreferredTime],
+        program: Option<ProgramId>,
+        level: Option<LevelOfCare>,
+        client: Option<ClientId>,
+        screener: Option<ClinicianId>,
+        by: Option<UserId>,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let now = ts(at);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO referrals (path, state, preferred_times, program_id, level_of_care, \
+             client_id, screener_id, received_at, created_by, created_at, updated_at) \
+             VALUES ($1, 'referred', $2, $3, $4, $5, $6, $7, $8, $7, $7) RETURNING id",
+        )
+        .bind(path.as_str())
+        .bind(json(times))
+        .bind(program.map(|p| p.0))
+        .bind(level.map(|l| l.as_str()))
+        .bind(client.map(|c| c.0))
+        .bind(screener.map(|c| c.0))
+        .bind(&now)
+        .bind(by.map(|u| u.0))
+        .fetch_one(&mut **tx)
+        .await?;
+        let sealed = self.seal_json(details, "referrals.details", id)?;
+        sqlx::query("UPDATE referrals SET details = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        insert_transition(tx, id, None, ReferralState::Referred, by, None, at).await?;
+        Ok(id)
+    }
+
+    /// The public self-referral: rate-limited per source (an HMAC of the address under the
+    /// audit key, so attempts are counted across servers without storing addresses).
+    pub async fn submit_self_referral(
+        &self,
+        form: &SelfReferralForm,
+        source: &str,
+        limit: RateLimit,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<SelfReferralOutcome, StoreError> {
+        form.validate()?;
+        let key = self.audit_key().ok_or_else(|| {
+            StoreError::Config("no audit key is configured; the action was not performed".into())
+        })?;
+        let source_hash = mac_of(key, "self-referral-source", source);
+        let since = at
+            .checked_sub(limit.window)
+            .map_err(|_| StoreError::Corrupt("attempted_at"))?;
+        let mut tx = self.begin_write().await?;
+        // Insert first, then count: two servers racing both see each other's row.
+        sqlx::query(
+            "INSERT INTO self_referral_attempts (source_hash, attempted_at) VALUES ($1, $2)",
+        )
+        .bind(&source_hash)
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT attempted_at FROM self_referral_attempts WHERE source_hash = $1 \
+             AND attempted_at > $2 ORDER BY attempted_at, id",
+        )
+        .bind(&source_hash)
+        .bind(ts(since))
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.len() as i64 > limit.max {
+            tx.rollback().await?;
+            let oldest = rows
+                .first()
+                .map(|r| r.ts("attempted_at"))
+                .transpose()?
+                .unwrap_or(at);
+            let free_at = oldest.checked_add(limit.window).unwrap_or(at);
+            let secs = (free_at.as_second() - at.as_second()).max(1);
+            return Ok(SelfReferralOutcome::Limited {
+                retry_after_secs: secs,
+            });
+        }
+        let details = ReferralDetails {
+            name: form.name.clone(),
+            email: form.email.clone(),
+            phone: form.phone.clone(),
+            reason: Some(form.looking_for.clone()),
+            provider: None,
+        };
+        let id = self
+            .insert_referral(
+                &mut tx,
+                ReferralSource::SelfReferral,
+                &details,
+                &form.preferred_times,
+                None,
+                None,
+                None,
+                None,
+                None,
+                at,
+            )
+            .await?;
+        // Old attempts are no longer needed for the limit.
+        sqlx::query("DELETE FROM self_referral_attempts WHERE attempted_at <= $1")
+            .bind(ts(since))
+            .execute(&mut *tx)
+            .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ReferralCreate, &[]).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(SelfReferralOutcome::Accepted)
+    }
+
+    /// A referral entered by staff.
+    pub async fn create_referral(
+        &self,
+        new: &NewReferral,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Referral, StoreError> {
+        new.validate()?;
+        let mut tx = self.begin_write().await?;
+        if let (Some(program), Some(level)) = (new.program_id, new.level_of_care) {
+            let l: Option<String> =
+                sqlx::query_scalar("SELECT level_of_care FROM programs WHERE id = $1")
+                    .bind(program.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match l {
+                None => return Err(DomainError::invalid("program_id", "names no program").into()),
+                Some(l) if l != level.as_str() => {
+                    return Err(DomainError::invalid(
+                        "level_of_care",
+                        "must be the program's level of care",
+                    )
+                    .into());
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(c) = new.client_id {
+            client_in(&mut tx, c)
+                .await
+                .map_err(|_| DomainError::invalid("client_id", "names no client"))?;
+        }
+        if let Some(s) = new.screener_id {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clinicians WHERE id = $1")
+                .bind(s.0)
+                .fetch_one(&mut *tx)
+                .await?;
+            if n == 0 {
+                return Err(DomainError::invalid("screener_id", "names no clinician").into());
+            }
+        }
+        let details = ReferralDetails {
+            name: new.name.clone(),
+            email: new.email.clone(),
+            phone: new.phone.clone(),
+            reason: new.reason.clone(),
+            provider: new.provider.clone(),
+        };
+        let id = self
+            .insert_referral(
+                &mut tx,
+                new.path,
+                &details,
+                &new.preferred_times,
+                new.program_id,
+                new.level_of_care,
+                new.client_id,
+                new.screener_id,
+                ctx.actor_user_id,
+                at,
+            )
+            .await?;
+        let clients: Vec<ClientId> = new.client_id.into_iter().collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ReferralCreate, &clients).object(id),
+        )
+        .await?;
+        let referral = self.referral_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(referral)
+    }
+
+    /// Referrals by state, oldest first; `screener` narrows to one clinician's.
+    pub async fn list_referrals(
+        &self,
+        state: Option<ReferralState>,
+        screener: Option<ClinicianId>,
+        page: PageRequest,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Page<Referral>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id > $1 AND ($2 = '' OR state = $2) \
+             AND ($3 = -1 OR screener_id = $3) ORDER BY id LIMIT $4"
+        ))
+        .bind(page.after)
+        .bind(state.map_or("", |s| s.as_str()))
+        .bind(screener.map_or(-1, |c| c.0))
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&mut *tx)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| self.referral_from_row(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let page = page_of(items, page.limit, |r| r.id);
+        let clients: Vec<ClientId> = page.items.iter().filter_map(|r| r.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ReferralList, &clients),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    /// Who screens a referral (for access checks); 404 when there is no such referral.
+    pub async fn referral_screener(&self, id: i64) -> Result<Option<ClinicianId>, StoreError> {
+        let row = sqlx::query("SELECT screener_id FROM referrals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DomainError::not_found("referral"))?;
+        Ok(row.opt_int("screener_id")?.map(ClinicianId))
+    }
+
+    async fn referral_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: i64,
+    ) -> Result<Referral, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(DomainError::not_found("referral"))?;
+        let mut referral = self.referral_from_row(&row)?;
+        let rows = sqlx::query(
+            "SELECT id, from_state, to_state, at, by_user_id, reason FROM referral_transitions \
+             WHERE referral_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            let tid = r.int("id")?;
+            referral.transitions.push(Transition {
+                from: r.opt_vocab("from_state", ReferralState::parse)?,
+                to: r.vocab("to_state", ReferralState::parse)?,
+                at: r.text("at")?,
+                by_user_id: r.opt_int("by_user_id")?.map(UserId),
+                reason: self.open_text(
+                    r.opt_text("reason")?,
+                    "referral_transitions.reason",
+                    tid,
+                    "referral_transitions.reason",
+                )?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT id, referral_id, decision, reasons, measure_response_id, screened_by, screened_at \
+             FROM screenings WHERE referral_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            referral.screenings.push(self.screening_from_row(&r)?);
+        }
+        Ok(referral)
+    }
+
+    fn screening_from_row(&self, r: &AnyRow) -> Result<Screening, StoreError> {
+        let id = r.int("id")?;
+        Ok(Screening {
+            id,
+            referral_id: r.int("referral_id")?,
+            decision: r.vocab("decision", ScreeningDecision::parse)?,
+            reasons: self.open_text(
+                r.opt_text("reasons")?,
+                "screenings.reasons",
+                id,
+                "screenings.reasons",
+            )?,
+            measure_response_id: r.opt_int("measure_response_id")?,
+            screened_by: r.opt_int("screened_by")?.map(UserId),
+            screened_at: r.text("screened_at")?,
+        })
+    }
+
+    /// One referral with its transitions and screenings (comments included: the service
+    /// hides them from callers who may not read them).
+    pub async fn referral(
+        &self,
+        id: i64,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Referral, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let referral = self.referral_in(&mut tx, id).await?;
+        let clients: Vec<ClientId> = referral.client_id.into_iter().collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ReferralRead, &clients).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(referral)
+    }
+
+    /// Moves a referral on, if the state machine allows it; dated and attributed.
+    pub async fn transition_referral(
+        &self,
+        id: i64,
+        t: &NewTransition,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Referral, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (from, client) = lock_referral(&mut tx, id).await?;
+        check_transition(from, t.to)?;
+        let client = match t.client_id {
+            Some(c) => {
+                client_in(&mut tx, c)
+                    .await
+                    .map_err(|_| DomainError::invalid("client_id", "names no client"))?;
+                Some(c)
+            }
+            None => client,
+        };
+        if matches!(t.to, ReferralState::Placed | ReferralState::Active) && client.is_none() {
+            return Err(DomainError::conflict(
+                Rule::ReferralNeedsClient,
+                "register the client and link the referral (client_id) before placing them",
+            )
+            .into());
+        }
+        move_to(&mut tx, id, from, t.to, client, at).await?;
+        let tid =
+            insert_transition(&mut tx, id, Some(from), t.to, ctx.actor_user_id, None, at).await?;
+        if let Some(reason) = &t.reason {
+            let sealed = self.seal(reason.as_str(), &aad("referral_transitions.reason", tid))?;
+            sqlx::query("UPDATE referral_transitions SET reason = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(tid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let clients: Vec<ClientId> = client.into_iter().collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ReferralTransition, &clients).object(id),
+        )
+        .await?;
+        let referral = self.referral_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(referral)
+    }
+
+    /// Records a group-readiness screening. A referral still in `referred` moves to
+    /// `screening` first; `ready` then moves it to `ready`, `refer_elsewhere` withdraws it,
+    /// `not_ready` leaves it in screening.
+    pub async fn record_screening(
+        &self,
+        id: i64,
+        s: &NewScreening,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Screening, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (mut state, client) = lock_referral(&mut tx, id).await?;
+        if state == ReferralState::Referred {
+            check_transition(state, ReferralState::Screening)?;
+            move_to(&mut tx, id, state, ReferralState::Screening, client, at).await?;
+            insert_transition(
+                &mut tx,
+                id,
+                Some(state),
+                ReferralState::Screening,
+                ctx.actor_user_id,
+                None,
+                at,
+            )
+            .await?;
+            state = ReferralState::Screening;
+        }
+        if state != ReferralState::Screening {
+            return Err(DomainError::conflict(
+                Rule::IllegalTransition,
+                format!(
+                    "a screening is recorded for a referral in referred or screening; this one is {state}"
+                ),
+            )
+            .into());
+        }
+        let sid: i64 = sqlx::query_scalar(
+            "INSERT INTO screenings (referral_id, decision, measure_response_id, screened_by, \
+             screened_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5, $5) RETURNING id",
+        )
+        .bind(id)
+        .bind(s.decision.as_str())
+        .bind(s.measure_response_id)
+        .bind(ctx.actor_user_id.map(|u| u.0))
+        .bind(ts(at))
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(reasons) = &s.reasons {
+            let sealed = self.seal(reasons.as_str(), &aad("screenings.reasons", sid))?;
+            sqlx::query("UPDATE screenings SET reasons = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(next) = s.decision.next_state() {
+            check_transition(state, next)?;
+            move_to(&mut tx, id, state, next, client, at).await?;
+            insert_transition(&mut tx, id, Some(state), next, ctx.actor_user_id, None, at).await?;
+        }
+        let clients: Vec<ClientId> = client.into_iter().collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ScreeningCreate, &clients).object(id),
+        )
+        .await?;
+        let row = sqlx::query(
+            "SELECT id, referral_id, decision, reasons, measure_response_id, screened_by, screened_at \
+             FROM screenings WHERE id = $1",
+        )
+        .bind(sid)
+        .fetch_one(&mut *tx)
+        .await?;
+        let screening = self.screening_from_row(&row)?;
+        tx.commit().await?;
+        Ok(screening)
+    }
+
+    // Consents.
+
+    /// Records a group agreement signature (the current version).
+    pub async fn sign_group_agreement(
+        &self,
+        client: ClientId,
+        signed_on: Date,
+        method: SignatureMethod,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<AgreementSignature, StoreError> {
+        let mut tx = self.begin_write().await?;
+        client_in(&mut tx, client).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO group_agreements (client_id, version, signed_on, method, recorded_by, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(client.0)
+        .bind(GROUP_AGREEMENT_VERSION)
+        .bind(date(signed_on))
+        .bind(method.as_str())
+        .bind(ctx.actor_user_id.map(|u| u.0))
+        .bind(ts(at))
+        .fetch_one(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ConsentCreate, &[client])
+                .object(format!("agreement-{id}")),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(AgreementSignature {
+            id,
+            client_id: client,
+            version: GROUP_AGREEMENT_VERSION.to_owned(),
+            signed_on,
+            method,
+            recorded_by: ctx.actor_user_id,
+        })
+    }
+
+    async fn part2_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        client: ClientId,
+        at: Timestamp,
+        on: Date,
+    ) -> Result<Vec<(Part2Consent, Option<Timestamp>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, client_id, terms, expires_on, revoked_at, revocation_reason, recorded_by \
+             FROM part2_consents WHERE client_id = $1 ORDER BY id",
+        )
+        .bind(client.0)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id = r.int("id")?;
+                let terms: Part2Terms = self.open_json(
+                    &r.text("terms")?,
+                    "part2_consents.terms",
+                    id,
+                    "part2_consents.terms",
+                )?;
+                let revoked_at: Option<Timestamp> = r
+                    .opt_text("revoked_at")?
+                    .map(|s| s.parse().map_err(|_| StoreError::Corrupt("revoked_at")))
+                    .transpose()?;
+                let mut c = Part2Consent {
+                    id,
+                    client_id: ClientId(r.int("client_id")?),
+                    terms,
+                    expires_on: r.opt_date("expires_on")?,
+                    revoked_at: r.opt_text("revoked_at")?,
+                    revocation_reason: r.opt_vocab("revocation_reason", RevocationReason::parse)?,
+                    recorded_by: r.opt_int("recorded_by")?.map(UserId),
+                    in_force: false,
+                };
+                c.in_force = c.in_force(revoked_at, at, on);
+                Ok((c, revoked_at))
+            })
+            .collect()
+    }
+
+    /// A client's group agreement signatures and Part 2 consents.
+    pub async fn consents(
+        &self,
+        client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+        on: Date,
+    ) -> Result<Consents, StoreError> {
+        let mut tx = self.begin_write().await?;
+        client_in(&mut tx, client).await?;
+        let rows = sqlx::query(
+            "SELECT id, client_id, version, signed_on, method, recorded_by FROM group_agreements \
+             WHERE client_id = $1 ORDER BY signed_on, id",
+        )
+        .bind(client.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let group_agreements = rows
+            .iter()
+            .map(|r| {
+                Ok(AgreementSignature {
+                    id: r.int("id")?,
+                    client_id: ClientId(r.int("client_id")?),
+                    version: r.text("version")?,
+                    signed_on: r.date("signed_on")?,
+                    method: r.vocab("method", SignatureMethod::parse)?,
+                    recorded_by: r.opt_int("recorded_by")?.map(UserId),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let part2 = self
+            .part2_in(&mut tx, client, at, on)
+            .await?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ConsentRead, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Consents {
+            group_agreements,
+            part2,
+        })
+    }
+
+    /// Records a complete 42 CFR 2.31 consent.
+    pub async fn record_part2_consent(
+        &self,
+        client: ClientId,
+        terms: &Part2Terms,
+        expires_on: Option<Date>,
+        ctx: &AuditContext,
+        at: Timestamp,
+        on: Date,
+    ) -> Result<Part2Consent, StoreError> {
+        let mut tx = self.begin_write().await?;
+        client_in(&mut tx, client).await?;
+        let now = ts(at);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO part2_consents (client_id, expires_on, recorded_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(client.0)
+        .bind(expires_on.map(date))
+        .bind(ctx.actor_user_id.map(|u| u.0))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let sealed = self.seal_json(terms, "part2_consents.terms", id)?;
+        sqlx::query("UPDATE part2_consents SET terms = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ConsentCreate, &[client])
+                .object(format!("part2-{id}")),
+        )
+        .await?;
+        let consent = self
+            .part2_in(&mut tx, client, at, on)
+            .await?
+            .into_iter()
+            .map(|(c, _)| c)
+            .find(|c| c.id == id)
+            .ok_or(StoreError::Corrupt("part2_consents.id"))?;
+        tx.commit().await?;
+        Ok(consent)
+    }
+
+    /// Revokes a consent (or records its expiry event): from this instant it permits no
+    /// disclosure.
+    pub async fn revoke_part2_consent(
+        &self,
+        client: ClientId,
+        consent: i64,
+        reason: RevocationReason,
+        ctx: &AuditContext,
+        at: Timestamp,
+        on: Date,
+    ) -> Result<Part2Consent, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE part2_consents SET version = version WHERE id = $1 AND client_id = $2",
+        )
+        .bind(consent)
+        .bind(client.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(DomainError::not_found("consent").into());
+        }
+        let done = sqlx::query(
+            "UPDATE part2_consents SET revoked_at = $1, revocation_reason = $2, revoked_by = $3, \
+             version = version + 1, updated_at = $1 WHERE id = $4 AND revoked_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(reason.as_str())
+        .bind(ctx.actor_user_id.map(|u| u.0))
+        .bind(consent)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(DomainError::conflict(
+                Rule::ConsentRevoked,
+                "the consent was already revoked",
+            )
+            .into());
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ConsentRevoke, &[client])
+                .object(format!("part2-{consent}")),
+        )
+        .await?;
+        let c = self
+            .part2_in(&mut tx, client, at, on)
+            .await?
+            .into_iter()
+            .map(|(c, _)| c)
+            .find(|c| c.id == consent)
+            .ok_or(StoreError::Corrupt("part2_consents.id"))?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    /// Records a disclosure. For a client with a substance-use concern (42 CFR Part 2) it
+    /// needs a consent in force at this instant naming the recipient; refused otherwise.
+    pub async fn record_disclosure(
+        &self,
+        client: ClientId,
+        new: &NewDisclosure,
+        ctx: &AuditContext,
+        at: Timestamp,
+        on: Date,
+    ) -> Result<Disclosure, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let c = client_in(&mut tx, client).await?;
+        let consent_id = if c.concerns.contains(&Concern::SubstanceUse) {
+            let consents = self.part2_in(&mut tx, client, at, on).await?;
+            match disclosure_permitted(&consents, new.recipient.as_str(), at, on) {
+                Some(consent) => Some(consent.id),
+                None => {
+                    return Err(DomainError::conflict(
+                        Rule::NoConsentInForce,
+                        "this client's substance-use treatment information is protected by \
+                         42 CFR Part 2: no consent in force names this recipient (it may be \
+                         missing, revoked or expired)",
+                    )
+                    .into());
+                }
+            }
+        } else {
+            None
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO disclosures (client_id, consent_id, disclosed_at, disclosed_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $3, $3) RETURNING id",
+        )
+        .bind(client.0)
+        .bind(consent_id)
+        .bind(ts(at))
+        .bind(ctx.actor_user_id.map(|u| u.0))
+        .fetch_one(&mut *tx)
+        .await?;
+        let details = DisclosureDetails {
+            recipient: new.recipient.clone(),
+            information: new.information.clone(),
+            purpose: new.purpose.clone(),
+        };
+        let sealed = self.seal_json(&details, "disclosures.details", id)?;
+        sqlx::query("UPDATE disclosures SET details = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::DisclosureCreate, &[client]).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Disclosure {
+            id,
+            client_id: client,
+            recipient: details.recipient,
+            information: details.information,
+            purpose: details.purpose,
+            disclosed_at: ts(at),
+            disclosed_by: ctx.actor_user_id,
+            consent_id,
+        })
+    }
+
+    /// The accounting of a client's disclosures, oldest first.
+    pub async fn disclosures(
+        &self,
+        client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<Disclosure>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        client_in(&mut tx, client).await?;
+        let rows = sqlx::query(
+            "SELECT id, client_id, consent_id, details, disclosed_at, disclosed_by FROM disclosures \
+             WHERE client_id = $1 ORDER BY id",
+        )
+        .bind(client.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let list = rows
+            .iter()
+            .map(|r| {
+                let id = r.int("id")?;
+                let d: DisclosureDetails = self.open_json(
+                    &r.text("details")?,
+                    "disclosures.details",
+                    id,
+                    "disclosures.details",
+                )?;
+                Ok(Disclosure {
+                    id,
+                    client_id: ClientId(r.int("client_id")?),
+                    recipient: d.recipient,
+                    information: d.information,
+                    purpose: d.purpose,
+                    disclosed_at: r.text("disclosed_at")?,
+                    disclosed_by: r.opt_int("disclosed_by")?.map(UserId),
+                    consent_id: r.opt_int("consent_id")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::DisclosureRead, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct DisclosureDetails {
+    recipient: Label,
+    information: ShortText,
+    purpose: ShortText,
+}
+
+/// Locks a referral row; returns its state and linked client.
+async fn lock_referral(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: i64,
+) -> Result<(ReferralState, Option<ClientId>), StoreError> {
+    let done = sqlx::query("UPDATE referrals SET version = version WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(DomainError::not_found("referral").into());
+    }
+    let row = sqlx::query("SELECT state, client_id FROM referrals WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((
+        row.vocab("state", ReferralState::parse)?,
+        row.opt_int("client_id")?.map(ClientId),
+    ))
+}
+
+async fn move_to(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: i64,
+    from: ReferralState,
+    to: ReferralState,
+    client: Option<ClientId>,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE referrals SET state = $1, client_id = $2, version = version + 1, updated_at = $3 \
+         WHERE id = $4 AND state = $5",
+    )
+    .bind(to.as_str())
+    .bind(client.map(|c| c.0))
+    .bind(ts(at))
+    .bind(id)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(stale());
+    }
+    Ok(())
+}
+
+async fn insert_transition(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    referral: i64,
+    from: Option<ReferralState>,
+    to: ReferralState,
+    by: Option<UserId>,
+    reason: Option<String>,
+    at: Timestamp,
+) -> Result<i64, StoreError> {
+    let now = ts(at);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO referral_transitions (referral_id, from_state, to_state, at, by_user_id, \
+         reason, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $4, $4) RETURNING id",
+    )
+    .bind(referral)
+    .bind(from.map(|s| s.as_str()))
+    .bind(to.as_str())
+    .bind(&now)
+    .bind(by.map(|u| u.0))
+    .bind(reason)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// The date of the client's earliest group agreement signature, if any (used inside the
+/// attendance transaction: attending needs an agreement signed on or before the session).
+pub(crate) async fn check_agreement_signed(
+    conn: &mut sqlx::AnyConnection,
+    client: ClientId,
+    attended: bool,
+    session_date: Date,
+) -> Result<(), StoreError> {
+    if !attended {
+        return Ok(());
+    }
+    let first: Option<String> =
+        sqlx::query_scalar("SELECT MIN(signed_on) FROM group_agreements WHERE client_id = $1")
+            .bind(client.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    let first = first
+        .map(|s| {
+            s.parse::<Date>()
+                .map_err(|_| StoreError::Corrupt("signed_on"))
+        })
+        .transpose()?;
+    intake::check_agreement_for_attendance(attended, first, session_date)?;
+    Ok(())
+}
+
+/// Every sealed column of this module: (table, column, associated-data kind).
+const SEALED: &[(&str, &str, &str)] = &[
+    ("referrals", "details", "referrals.details"),
+    (
+        "referral_transitions",
+        "reason",
+        "referral_transitions.reason",
+    ),
+    ("screenings", "reasons", "screenings.reasons"),
+    ("part2_consents", "terms", "part2_consents.terms"),
+    ("disclosures", "details", "disclosures.details"),
+];
+
+impl Store {
+    /// Re-wraps intake's sealed values under the current master key (part of
+    /// `rewrap_sealed`); returns how many changed.
+    pub(crate) async fn rewrap_intake(
+        &self,
+        keyring: &circle_vault::Keyring,
+    ) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        for &(table, column, kind) in SEALED {
+            // Table and column names come from the constant above, never from input.
+            let rows = sqlx::query(&format!(
+                "SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL ORDER BY id"
+            ))
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
+                let (id, sealed) = (r.int("id")?, r.text("sealed")?);
+                if !keyring.needs_rewrap(&sealed) {
+                    continue;
+                }
+                let fresh = keyring
+                    .rewrap(&sealed, &aad(kind, id))
+                    .map_err(|_| StoreError::Corrupt("sealed intake value"))?;
+                sqlx::query(&format!(
+                    "UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3"
+                ))
+                .bind(fresh)
+                .bind(id)
+                .bind(&sealed)
+                .execute(self.pool())
+                .await?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+}
