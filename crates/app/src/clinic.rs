@@ -113,7 +113,7 @@ impl App {
     /// active emergency access to this chart. Returns the audit context to act under
     /// (flagged with the emergency access when that is what allowed it). Refusals are
     /// audited and answered 404 (not 403), so nobody learns whether a record exists.
-    async fn check_client_access(
+    pub(crate) async fn check_client_access(
         &self,
         actor: &Actor,
         id: ClientId,

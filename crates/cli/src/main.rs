@@ -387,6 +387,10 @@ fn spawn_horizon_keeper(app: App) {
                 }
                 Err(e) => tracing::error!(error = %e, "extending the session horizon failed"),
             }
+            // Waitlist offers past their time move on (reads and writes also do this lazily).
+            if let Err(e) = app.expire_offers().await {
+                tracing::error!(error = %e, "expiring waitlist offers failed");
+            }
         }
     });
 }

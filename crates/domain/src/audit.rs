@@ -31,6 +31,12 @@ vocab!(
         EmergencyList = "emergency.list",
         PrivilegeGrant = "privilege.grant",
         PrivilegeRevoke = "privilege.revoke",
+        PlacementSuggest = "placement.suggest",
+        TransitionRead = "transition.read",
+        WaitlistRead = "waitlist.read",
+        WaitlistWrite = "waitlist.write",
+        OfferRead = "offer.read",
+        OfferWrite = "offer.write",
     }
 );
 
@@ -45,6 +51,7 @@ vocab!(
         Audit = "audit",
         Account = "account",
         Emergency = "emergency",
+        Waitlist = "waitlist",
     }
 );
 
@@ -64,13 +71,13 @@ impl AuditAction {
             ClientRead | ClientList | ClientCreate | ClientUpdate => DataCategory::Demographics,
             EpisodeRead | EpisodeCreate => DataCategory::CareLevel,
             SeparationRead | SeparationCreate => DataCategory::Separation,
-            MembershipRead | MembershipCreate | MembershipUpdate | RosterRead => {
-                DataCategory::Membership
-            }
+            MembershipRead | MembershipCreate | MembershipUpdate | RosterRead
+            | PlacementSuggest | TransitionRead => DataCategory::Membership,
             AttendanceRead | AttendanceWrite => DataCategory::Attendance,
             AuditRead => DataCategory::Audit,
             UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
             EmergencyOpen | EmergencyList => DataCategory::Emergency,
+            WaitlistRead | WaitlistWrite | OfferRead | OfferWrite => DataCategory::Waitlist,
         }
     }
 }

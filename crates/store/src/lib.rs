@@ -13,6 +13,7 @@ pub mod emergency;
 mod error;
 pub mod groups;
 pub mod people;
+pub mod placement;
 pub mod planning;
 pub mod programs;
 pub mod sessions;
