@@ -117,6 +117,37 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ),
         ("POST", "/api/v1/plan/proposals", Own, "DDADDD"),
         ("POST", "/api/v1/plan/apply", Own, "DDADDD"),
+        // --- placement ---
+        (
+            "GET",
+            "/api/v1/clients/{id}/placement-suggestions",
+            Own,
+            "DDAAAD",
+        ),
+        (
+            "GET",
+            "/api/v1/clients/{id}/placement-suggestions",
+            Foreign,
+            "DDADAD",
+        ),
+        ("GET", "/api/v1/clients/{id}/transition-plan", Own, "DDAAAD"),
+        (
+            "GET",
+            "/api/v1/clients/{id}/transition-plan",
+            Foreign,
+            "DDADAD",
+        ),
+        ("GET", "/api/v1/groups/{id}/waitlist", Own, "DDADAD"),
+        ("POST", "/api/v1/groups/{id}/waitlist", Own, "DDADAD"),
+        ("DELETE", "/api/v1/waitlist/{id}", Own, "DDADAD"),
+        ("GET", "/api/v1/offers", Own, "DDADAA"),
+        ("GET", "/api/v1/offers/{id}", Own, "DDADAA"),
+        ("GET", "/api/v1/offers/{id}", Foreign, "DDADAD"),
+        ("POST", "/api/v1/offers/{id}/decline", Foreign, "DDADAD"),
+        ("POST", "/api/v1/offers/{id}/accept", Own, "DDADAA"),
+        ("POST", "/api/v1/offers/{id}/decline", Own, "DDADAA"),
+        ("POST", "/api/v1/offers/{id}/accept", Foreign, "DDADAD"),
+        // --- end placement ---
         // Last: signing out revokes the callers' tokens.
         ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
     ]
@@ -206,6 +237,7 @@ async fn every_route_times_every_role_matches_the_expected_table() {
         .get(&dir, &format!("/api/v1/groups/{}/memberships", groups[0]))
         .await;
     let membership = memberships["items"][0]["id"].as_i64().unwrap();
+    let placement = placement_fixture(&t, &dir, &program, leads[0], clients[0]).await;
 
     let tokens: BTreeMap<&str, Option<String>> = [
         ("anonymous", None),
@@ -289,6 +321,10 @@ async fn every_route_times_every_role_matches_the_expected_table() {
                 sessions[i]
             } else if path.starts_with("/api/v1/memberships") {
                 membership
+            } else if path.starts_with("/api/v1/waitlist") {
+                placement.entry
+            } else if path.starts_with("/api/v1/offers") {
+                placement.offers[i]
             } else if path.starts_with("/api/v1/programs") {
                 program["id"].as_i64().unwrap()
             } else if path.starts_with("/api/v1/rooms") {
@@ -393,6 +429,92 @@ fn body_for(
         ("PUT", "/api/v1/sessions/{id}/attendance/{client_id}") => json!({"status": "present"}),
         ("POST", "/api/v1/plan/proposals") => json!({"time_limit_ms": 100}),
         ("POST", "/api/v1/plan/apply") => json!({"start_date": "2026-05-05", "placements": []}),
+        // --- placement ---
+        ("POST", "/api/v1/groups/{id}/waitlist") => {
+            json!({"client_id": other_client, "priority": 3})
+        }
         _ => json!({}),
+    }
+}
+
+// --- placement ---
+
+/// Waitlist objects: an open offer for the client under test ("own") and one for another
+/// client ("foreign"), and a waiting entry to remove.
+struct PlacementFixture {
+    offers: [i64; 2],
+    entry: i64,
+}
+
+async fn placement_fixture(
+    t: &circle_testkit::TestApp,
+    dir: &str,
+    program: &Value,
+    lead: i64,
+    own_client: i64,
+) -> PlacementFixture {
+    let saturday = json!([{"weekday": "saturday", "start": "08:00", "end": "20:00"},
+        {"weekday": "sunday", "start": "08:00", "end": "20:00"}]);
+    let (s, c) = t
+        .send(
+            Method::PATCH,
+            dir,
+            &format!("/api/v1/clients/{own_client}"),
+            json!({"version": 1, "availability": saturday}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let (_, other) = t
+        .post(dir, "/api/v1/clients", json!({"record_number": "W-1", "given_name": "W", "family_name": "W",
+            "date_of_birth": "1980-01-01", "referral_source": "self_referral", "availability": saturday}))
+        .await;
+    let other = other["id"].as_i64().unwrap();
+    t.post(
+        dir,
+        &format!("/api/v1/clients/{other}/episodes"),
+        json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+    )
+    .await;
+    let mut offers = [0; 2];
+    let mut groups = [0; 2];
+    for (n, (weekday, client)) in [("saturday", own_client), ("sunday", other)]
+        .iter()
+        .enumerate()
+    {
+        let (s, g) = t
+            .post(
+                dir,
+                "/api/v1/groups",
+                json!({"program_id": program["id"], "name": format!("W{n}"),
+                "kind": "process", "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+                "min_size": 1, "max_size": 1, "lead_facilitator_id": lead,
+                "meetings": [{"weekday": weekday, "start": "10:00", "minutes": 60}]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        groups[n] = g["id"].as_i64().unwrap();
+        // The seat is free, so the client is offered it at once.
+        let (s, e) = t
+            .post(
+                dir,
+                &format!("/api/v1/groups/{}/waitlist", groups[n]),
+                json!({"client_id": client, "priority": 1}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{e}");
+        offers[n] = e["open_offer_id"].as_i64().unwrap();
+    }
+    // The other client also waits for the first group (its seat is held by the offer).
+    let (s, e) = t
+        .post(
+            dir,
+            &format!("/api/v1/groups/{}/waitlist", groups[0]),
+            json!({"client_id": other, "priority": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    PlacementFixture {
+        offers,
+        entry: e["id"].as_i64().unwrap(),
     }
 }
