@@ -378,12 +378,14 @@ impl Store {
         }
         let group = group_in(&mut tx, group_id).await?;
         let client = crate::people::client_in(&mut tx, new.client_id).await?;
+        let today = crate::placement::group_today(&mut tx, &group, now).await?;
         let facts = crate::placement::pair_facts(
             &mut tx,
             &group,
             new.client_id,
             client.current_level,
             new.start_date,
+            today,
         )
         .await?;
         check_enrollment(&facts.enrollment(&group, new.start_date))?;

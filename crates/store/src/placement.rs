@@ -94,16 +94,18 @@ fn count(n: i64, what: &'static str) -> Result<u32, StoreError> {
 }
 
 /// Reads everything the enrollment rules need about placing `client` in `group` from
-/// `start`. A membership whose end date is after `start` still holds its seat (and its
-/// time, and its separations) on that date.
+/// `start`. A membership counts (its seat, its time, its separations) while it has no end
+/// or ends after both `start` and `today`: a scheduled end (a taper, a planned discharge)
+/// still holds the seat until then, and a membership that has already ended does not.
 pub(crate) async fn pair_facts(
     tx: &mut Tx<'_>,
     group: &Group,
     client: ClientId,
     client_level: Option<LevelOfCare>,
     start: Date,
+    today: Date,
 ) -> Result<PairFacts, StoreError> {
-    let on = date(start);
+    let on = date(start.max(today));
     let active: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND (end_date IS NULL OR end_date > $2)",
     )
@@ -232,7 +234,11 @@ pub(crate) async fn insert_membership(
 }
 
 /// The group's local date at `at`.
-async fn group_today(tx: &mut Tx<'_>, group: &Group, at: Timestamp) -> Result<Date, StoreError> {
+pub(crate) async fn group_today(
+    tx: &mut Tx<'_>,
+    group: &Group,
+    at: Timestamp,
+) -> Result<Date, StoreError> {
     let program = program_in(tx, group.program_id)
         .await?
         .ok_or(StoreError::Corrupt("program_id"))?;
@@ -254,7 +260,7 @@ async fn offerable_start(
     let mut start = first;
     // At most two tries: the first joinable date, then the newcomer limit's next date.
     for _ in 0..2 {
-        let pf = pair_facts(tx, group, client, c.current_level, start).await?;
+        let pf = pair_facts(tx, group, client, c.current_level, start, today).await?;
         let s = suggest(&CandidateFacts {
             enrollment: pf.enrollment(group, start),
             availability: &c.availability,
@@ -447,7 +453,8 @@ impl Store {
         .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::with_capacity(groups.len());
         for g in &groups {
-            let pf = pair_facts(&mut tx, g, client, c.current_level, start).await?;
+            let today = group_today(&mut tx, g, at).await?;
+            let pf = pair_facts(&mut tx, g, client, c.current_level, start, today).await?;
             out.push(suggest(&CandidateFacts {
                 enrollment: pf.enrollment(g, start),
                 availability: &c.availability,
@@ -782,7 +789,7 @@ impl Store {
         let today = group_today(&mut tx, &group, at).await?;
         let start = offer.start_date.max(today);
         let c = client_in(&mut tx, offer.client_id).await?;
-        let pf = pair_facts(&mut tx, &group, c.id, c.current_level, start).await?;
+        let pf = pair_facts(&mut tx, &group, c.id, c.current_level, start, today).await?;
         check_enrollment(&pf.enrollment(&group, start))?;
         let membership = insert_membership(&mut tx, group.id, c.id, start, at).await?;
         append(
@@ -896,7 +903,7 @@ impl Store {
                 let mut candidates = Vec::new();
                 for g in &at_level {
                     let start = g.enrollment.next_join_date(from).unwrap_or(from);
-                    let pf = pair_facts(&mut tx, g, client, Some(level), start).await?;
+                    let pf = pair_facts(&mut tx, g, client, Some(level), start, today).await?;
                     let s = suggest(&CandidateFacts {
                         enrollment: pf.enrollment(g, start),
                         availability: &c.availability,
