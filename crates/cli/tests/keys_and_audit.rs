@@ -142,7 +142,8 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("re-wrapped 4 sealed values"), "{text}");
+    // Four separation reasons and one waitlist note (demo_placement).
+    assert!(text.contains("re-wrapped 5 sealed values"), "{text}");
 
     let open_with = |key: &std::path::Path| {
         let (db, key, audit) = (db.clone(), key.to_path_buf(), audit.clone());

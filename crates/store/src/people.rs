@@ -634,6 +634,7 @@ impl Store {
                 .await?;
             changed += 1;
         }
+        changed += crate::placement::rewrap_notes(self.pool(), keyring).await?;
         Ok(changed)
     }
 }
