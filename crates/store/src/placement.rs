@@ -331,10 +331,13 @@ impl Store {
             let Some(start) = offerable_start(tx, &group, client, today).await? else {
                 continue;
             };
-            let id: i64 = sqlx::query_scalar(
+            // Another server refilling this group at the same moment offers the same seat
+            // to the same first client: its offer stands and this one stops here.
+            let Some(id) = sqlx::query_scalar::<_, i64>(
                 "INSERT INTO offers (waitlist_entry_id, group_id, client_id, start_date, state, \
                  offered_at, expires_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $5, $5) RETURNING id",
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $5, $5) \
+                 ON CONFLICT (waitlist_entry_id) WHERE state = 'open' DO NOTHING RETURNING id",
             )
             .bind(entry)
             .bind(group_id.0)
@@ -342,8 +345,11 @@ impl Store {
             .bind(date(start))
             .bind(&now)
             .bind(&expires)
-            .fetch_one(&mut **tx)
-            .await?;
+            .fetch_optional(&mut **tx)
+            .await?
+            else {
+                break;
+            };
             sqlx::query(
                 "UPDATE waitlist_entries SET status = 'offered', version = version + 1, updated_at = $1 \
                  WHERE id = $2",
@@ -385,13 +391,18 @@ impl Store {
         .await?;
         for r in &due {
             let id = r.int("id")?;
-            sqlx::query(
-                "UPDATE offers SET state = 'expired', version = version + 1, updated_at = $1 WHERE id = $2",
+            let done = sqlx::query(
+                "UPDATE offers SET state = 'expired', version = version + 1, updated_at = $1 \
+                 WHERE id = $2 AND state = 'open'",
             )
             .bind(&now)
             .bind(id)
             .execute(&mut **tx)
             .await?;
+            if done.rows_affected() != 1 {
+                // Answered or expired by a concurrent request in the meantime.
+                continue;
+            }
             sqlx::query(
                 "UPDATE waitlist_entries SET status = 'expired', version = version + 1, updated_at = $1 WHERE id = $2",
             )
@@ -792,6 +803,18 @@ impl Store {
         let pf = pair_facts(&mut tx, &group, c.id, c.current_level, start, today).await?;
         check_enrollment(&pf.enrollment(&group, start))?;
         let membership = insert_membership(&mut tx, group.id, c.id, start, at).await?;
+        let settled = Self::offer_in(&mut tx, id).await?;
+        if settled.state != OfferState::Accepted {
+            // Expired or withdrawn by a concurrent request: nothing is written.
+            return Err(DomainError::conflict(
+                Rule::OfferClosed,
+                format!(
+                    "this offer is {} and can no longer be answered",
+                    settled.state
+                ),
+            )
+            .into());
+        }
         append(
             &mut tx,
             self.audit_key(),
@@ -827,14 +850,21 @@ impl Store {
         let offer = Self::offer_in(&mut tx, id).await?;
         offer.check_open()?;
         let now = ts(at);
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE offers SET state = 'declined', responded_at = $1, version = version + 1, \
-             updated_at = $1 WHERE id = $2",
+             updated_at = $1 WHERE id = $2 AND state = 'open'",
         )
         .bind(&now)
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() != 1 {
+            return Err(DomainError::conflict(
+                Rule::OfferClosed,
+                "this offer was answered or expired a moment ago",
+            )
+            .into());
+        }
         sqlx::query(
             "UPDATE waitlist_entries SET status = 'declined', version = version + 1, updated_at = $1 WHERE id = $2",
         )

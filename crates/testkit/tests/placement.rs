@@ -311,6 +311,24 @@ async fn suggestions_rank_by_fit_explain_why_and_never_name_a_separated_member()
         .get(&me, &format!("/api/v1/clients/{x}/placement-suggestions"))
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    // The read is audited for the client it concerns; the clinician's refusal too.
+    let (s, audit) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/audit?client_id={x}&action=placement.suggest"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    let outcomes: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes.contains(&"success") && outcomes.contains(&"denied"),
+        "{audit}"
+    );
     // A start in the past is refused naming the field.
     let (s, p) = t
         .get(
@@ -501,6 +519,38 @@ async fn a_member_leaving_offers_the_seat_to_the_next_eligible_waitlisted_client
     assert_eq!(order, [w.ineligible, w.second, w.later_second, w.third]);
     assert_eq!(list[0]["note"], "prefers evenings");
     assert!(open_offers(&t, &k.intake).await.is_empty());
+    // Bad priorities and second entries are refused, changing nothing.
+    let path = format!("/api/v1/groups/{}/waitlist", w.group);
+    let (s, p) = t
+        .post(
+            &k.intake,
+            &path,
+            json!({"client_id": w.third, "priority": 6}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "priority");
+    let (s, p) = t
+        .post(
+            &k.intake,
+            &path,
+            json!({"client_id": w.third, "priority": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    assert_eq!(p["code"], "duplicate");
+    assert_eq!(waitlist(&t, &k.intake, w.group).await.len(), 4);
+    // Clinicians and clients do not see waitlists.
+    let clin = t
+        .token_for(
+            "clin@example.test",
+            Role::Clinician,
+            Some(ClinicianId(k.leads[0])),
+            None,
+        )
+        .await;
+    let (s, _) = t.get(&clin, &path).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
 
     leave(&t, &k.intake, w.leaving).await;
     let offers = open_offers(&t, &k.intake).await;
