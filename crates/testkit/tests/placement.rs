@@ -893,3 +893,128 @@ async fn a_taper_of_one_or_two_weeks_is_accepted_and_three_is_refused() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert_eq!(p["errors"][0]["field"], "taper_weeks");
 }
+
+#[tokio::test]
+async fn odd_inputs_are_refused_with_4xx_never_5xx() {
+    let t = spawn_app().await;
+    let k = clinic(&t).await;
+    let g = k
+        .group(
+            &t,
+            "Evening process",
+            meeting("tuesday", "18:00"),
+            k.leads[0],
+            json!({}),
+        )
+        .await;
+    let c = k.anytime(&t, "iop").await;
+    enroll(&t, &k.intake, g, c, "2026-05-05").await;
+    let other = k
+        .group(&t, "Rolling DBT", meeting("thursday", "18:00"), k.leads[1],
+            json!({"kind": "skills", "modality": "dbt",
+                "enrollment": {"model": "rolling", "curriculum_start": "2026-01-05", "module_weeks": 6}}))
+        .await;
+    let cases: Vec<(Method, String, Value)> = vec![
+        (
+            Method::GET,
+            format!("/api/v1/clients/{c}/placement-suggestions?start_date=9999-12-31"),
+            json!(null),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/clients/{c}/placement-suggestions?start_date=2026-13-01"),
+            json!(null),
+        ),
+        (
+            Method::GET,
+            "/api/v1/clients/999999/placement-suggestions".to_owned(),
+            json!(null),
+        ),
+        (
+            Method::GET,
+            "/api/v1/clients/-1/transition-plan".to_owned(),
+            json!(null),
+        ),
+        (
+            Method::GET,
+            "/api/v1/offers?state=maybe".to_owned(),
+            json!(null),
+        ),
+        (Method::GET, "/api/v1/offers/999999".to_owned(), json!(null)),
+        (
+            Method::POST,
+            "/api/v1/offers/999999/accept".to_owned(),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/offers/0/decline".to_owned(),
+            json!({}),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/waitlist/999999".to_owned(),
+            json!({}),
+        ),
+        (
+            Method::GET,
+            "/api/v1/groups/999999/waitlist".to_owned(),
+            json!(null),
+        ),
+        (
+            Method::POST,
+            "/api/v1/groups/999999/waitlist".to_owned(),
+            json!({"client_id": c, "priority": 1}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/groups/{g}/waitlist"),
+            json!({"client_id": 999999, "priority": 1}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/groups/{g}/waitlist"),
+            json!({"client_id": c, "priority": 1}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/groups/{g}/waitlist"),
+            json!({"client_id": c, "priority": 300}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/groups/{other}/waitlist"),
+            json!({"client_id": c, "priority": 0, "extra": 1}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/clients/{c}/episodes"),
+            json!({"level_of_care": "outpatient", "started_on": "2026-05-11", "taper_weeks": 4_294_967_295_u64}),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/clients/{c}/episodes"),
+            json!({"level_of_care": "outpatient", "started_on": "9999-12-30", "taper_weeks": 2}),
+        ),
+    ];
+    for (method, path, body) in cases {
+        let (s, p) = if method == Method::GET {
+            t.get(&k.director, &path).await
+        } else {
+            t.send(method.clone(), &k.director, &path, body).await
+        };
+        assert!(s.is_client_error(), "{method} {path}: {s} {p}");
+    }
+    // The rolling group is offered to a waiting client only from its next module.
+    let (s, e) = t
+        .post(
+            &k.intake,
+            &format!("/api/v1/groups/{other}/waitlist"),
+            json!({"client_id": c, "priority": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let offers = open_offers(&t, &k.intake).await;
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0]["start_date"], "2026-05-11");
+}
