@@ -906,13 +906,19 @@ impl Store {
         .collect::<Result<Vec<_>, _>>()?;
         let mut items = Vec::new();
         if let Some(level) = c.current_level {
-            let today = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+            // A day's margin around UTC: each membership is then judged by its group's
+            // own local date.
+            let utc_yesterday = at
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date()
+                .yesterday()
+                .map_err(|_| StoreError::Corrupt("today"))?;
             let memberships = sqlx::query(&format!(
                 "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE client_id = $1 \
                  AND (end_date IS NULL OR end_date > $2) ORDER BY id"
             ))
             .bind(client.0)
-            .bind(date(today))
+            .bind(date(utc_yesterday))
             .fetch_all(&mut *tx)
             .await?
             .iter()
@@ -926,7 +932,8 @@ impl Store {
                 let Some(old) = groups.iter().find(|g| g.id == m.group_id) else {
                     continue;
                 };
-                if old.eligible_levels.contains(&level) {
+                let today = group_today(&mut tx, old, at).await?;
+                if old.eligible_levels.contains(&level) || m.end_date.is_some_and(|e| e <= today) {
                     continue;
                 }
                 let from = m.end_date.unwrap_or(today).max(today);
