@@ -220,7 +220,10 @@ mod tests {
             .expect("waitlist");
         assert!(waitlist.len() >= 2, "{waitlist:?}");
         assert!(waitlist.windows(2).all(|w| w[0].priority <= w[1].priority));
-        let offers = store.offers(None, None, &SYSTEM, now).await.expect("offers");
+        let offers = store
+            .offers(None, None, &SYSTEM, now)
+            .await
+            .expect("offers");
         let count = |s: OfferState| offers.iter().filter(|o| o.state == s).count();
         assert_eq!(count(OfferState::Declined), 1, "{offers:?}");
         assert_eq!(count(OfferState::Expired), 1, "{offers:?}");
