@@ -8,6 +8,7 @@ pub mod auth;
 mod clinic;
 pub mod intake;
 mod measures;
+mod placement;
 mod planning;
 mod reports;
 pub mod web_session;

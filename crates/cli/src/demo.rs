@@ -1715,6 +1715,17 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
                 .filter(|s| s.local_date < clock.today && s.status != SessionStatus::Cancelled),
         );
     }
+    // --- placement --- waitlists, offers and a taper (before attendance: rosters change).
+    crate::demo_placement::seed_placement(
+        store,
+        clock.today,
+        now,
+        ids.group(FULL_GROUP)?,
+        ids.group(G::PmRelapse)?,
+        &mut clients,
+    )
+    .await
+    .context("seeding waitlists and offers")?;
     let attendance_total = take_attendance(store, held, &absence_rate).await?;
     // --- measures ---
     crate::demo_measures::seed_measures(
@@ -1986,11 +1997,25 @@ async fn admit(
             if next_start.is_some_and(|n| from >= n) {
                 continue;
             }
-            let new = input(json!({"client_id": client, "start_date": clock.day(from)?}))?;
-            let membership = store
-                .enroll(ids.group(join.group)?, &new, &SYSTEM, now)
-                .await
-                .with_context(|| format!("enrolling in demo group {:?}", join.group))?;
+            // --- placement --- an open group takes at most two newcomers a session: a
+            // third joins a day later, as a coordinator told "the next date with room" would.
+            let mut from = from;
+            let membership = loop {
+                let new = input(json!({"client_id": client, "start_date": clock.day(from)?}))?;
+                match store
+                    .enroll(ids.group(join.group)?, &new, &SYSTEM, now)
+                    .await
+                {
+                    Err(circle_store::StoreError::Domain(
+                        circle_domain::DomainError::Conflict(c),
+                    )) if c.rule == circle_domain::Rule::NewcomerLimit => from += 1,
+                    other => {
+                        break other.with_context(|| {
+                            format!("enrolling in demo group {:?}", join.group)
+                        })?;
+                    }
+                }
+            };
             match join.end {
                 Some((end, how)) => {
                     let status = match how {

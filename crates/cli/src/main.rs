@@ -7,6 +7,7 @@
 mod demo;
 mod demo_intake;
 mod demo_measures;
+mod demo_placement;
 mod keys;
 mod plan;
 mod secrets;
@@ -388,6 +389,10 @@ fn spawn_horizon_keeper(app: App) {
                     tracing::warn!(failed, "session horizon extended except for some groups")
                 }
                 Err(e) => tracing::error!(error = %e, "extending the session horizon failed"),
+            }
+            // Waitlist offers past their time move on (reads and writes also do this lazily).
+            if let Err(e) = app.expire_offers().await {
+                tracing::error!(error = %e, "expiring waitlist offers failed");
             }
         }
     });

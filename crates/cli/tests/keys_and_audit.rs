@@ -143,8 +143,8 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         String::from_utf8_lossy(&out.stderr)
     );
     // 4 separation reasons + 45 intake values (13 referrals, 9 screening comments,
-    // 19 Part 2 consents, 4 disclosures) + 1 acknowledged alert's action.
-    assert!(text.contains("re-wrapped 50 sealed values"), "{text}");
+    // 19 Part 2 consents, 4 disclosures) + 1 acknowledged alert's action + 1 waitlist note.
+    assert!(text.contains("re-wrapped 51 sealed values"), "{text}");
 
     let open_with = |key: &std::path::Path| {
         let (db, key, audit) = (db.clone(), key.to_path_buf(), audit.clone());

@@ -52,6 +52,12 @@ vocab!(
         ConsentRevoke = "consent.revoke",
         DisclosureCreate = "disclosure.create",
         DisclosureRead = "disclosure.read",
+        PlacementSuggest = "placement.suggest",
+        TransitionRead = "transition.read",
+        WaitlistRead = "waitlist.read",
+        WaitlistWrite = "waitlist.write",
+        OfferRead = "offer.read",
+        OfferWrite = "offer.write",
     }
 );
 
@@ -77,6 +83,7 @@ vocab!(
         Screening = "screening",
         Consent = "consent",
         Disclosure = "disclosure",
+        Waitlist = "waitlist",
     }
 );
 
@@ -96,9 +103,8 @@ impl AuditAction {
             ClientRead | ClientList | ClientCreate | ClientUpdate => DataCategory::Demographics,
             EpisodeRead | EpisodeCreate => DataCategory::CareLevel,
             SeparationRead | SeparationCreate => DataCategory::Separation,
-            MembershipRead | MembershipCreate | MembershipUpdate | RosterRead => {
-                DataCategory::Membership
-            }
+            MembershipRead | MembershipCreate | MembershipUpdate | RosterRead
+            | PlacementSuggest | TransitionRead => DataCategory::Membership,
             AttendanceRead | AttendanceWrite => DataCategory::Attendance,
             AuditRead => DataCategory::Audit,
             UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
@@ -117,6 +123,7 @@ impl AuditAction {
             ScreeningCreate => DataCategory::Screening,
             ConsentRead | ConsentCreate | ConsentRevoke => DataCategory::Consent,
             DisclosureCreate | DisclosureRead => DataCategory::Disclosure,
+            WaitlistRead | WaitlistWrite | OfferRead | OfferWrite => DataCategory::Waitlist,
         }
     }
 }

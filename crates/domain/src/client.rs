@@ -119,6 +119,10 @@ pub struct NewEpisode {
     pub level_of_care: LevelOfCare,
     pub program_id: Option<ProgramId>,
     pub started_on: Date,
+    /// Stepping down from IOP only: keep the IOP groups for 1 or 2 more weeks (a taper);
+    /// those memberships then end that many weeks after `started_on`.
+    #[serde(default)]
+    pub taper_weeks: Option<u32>,
 }
 
 /// The rule for changing level: history is kept, never overwritten, and runs forward.
@@ -182,6 +186,7 @@ mod tests {
             level_of_care: LevelOfCare::Iop,
             program_id: None,
             started_on: date(2026, 3, 1),
+            taper_weeks: None,
         };
         assert_eq!(
             check_episode_change(Some(&open), &next).unwrap_err().rule(),

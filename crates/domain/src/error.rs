@@ -117,6 +117,13 @@ pub enum Rule {
     ConsentRevoked,
     /// The referral must be linked to a client record first.
     ReferralNeedsClient,
+    /// An open group already takes its newcomers for that session (program setting
+    /// `newcomers_per_session`).
+    NewcomerLimit,
+    /// Every meeting of the group must lie inside one of the client's availability windows.
+    OutsideAvailability,
+    /// The offer is no longer open (accepted, declined, expired or withdrawn).
+    OfferClosed,
 }
 
 /// One field's broken rule. `field` is a JSON-pointer-like path such as `size.max`.

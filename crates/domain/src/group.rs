@@ -89,6 +89,24 @@ impl Enrollment {
     }
 }
 
+impl Enrollment {
+    /// The first date on or after `on` a newcomer may start, or `None` when nobody joins
+    /// any more (a closed cohort that has started).
+    pub fn next_join_date(&self, on: Date) -> Option<Date> {
+        if self.check_join(on).is_ok() {
+            return Some(on);
+        }
+        match *self {
+            Self::Open => Some(on),
+            Self::Closed { .. } => None,
+            Self::Rolling {
+                curriculum_start,
+                module_weeks,
+            } => next_boundary(curriculum_start, module_weeks, on),
+        }
+    }
+}
+
 fn next_boundary(curriculum_start: Date, module_weeks: u32, after: Date) -> Option<Date> {
     if after < curriculum_start {
         return Some(curriculum_start);
@@ -268,6 +286,34 @@ mod tests {
         assert_eq!(err.rule(), Some(Rule::BetweenModuleBoundaries));
         assert!(err.to_string().contains("2026-02-16"));
         assert!(e.check_join(date(2026, 1, 1)).is_err());
+    }
+
+    #[test]
+    fn the_next_join_date_follows_the_enrollment_model() {
+        let rolling = Enrollment::Rolling {
+            curriculum_start: date(2026, 1, 5),
+            module_weeks: 6,
+        };
+        assert_eq!(
+            rolling.next_join_date(date(2026, 1, 7)),
+            Some(date(2026, 1, 7))
+        );
+        assert_eq!(
+            rolling.next_join_date(date(2026, 1, 20)),
+            Some(date(2026, 2, 16))
+        );
+        let closed = Enrollment::Closed {
+            cohort_start: date(2026, 3, 2),
+        };
+        assert_eq!(
+            closed.next_join_date(date(2026, 3, 1)),
+            Some(date(2026, 3, 1))
+        );
+        assert_eq!(closed.next_join_date(date(2026, 3, 3)), None);
+        assert_eq!(
+            Enrollment::Open.next_join_date(date(2026, 3, 3)),
+            Some(date(2026, 3, 3))
+        );
     }
 
     #[test]

@@ -39,4 +39,8 @@ id_type!(
     UserId,
     /// A separation between two clients.
     SeparationId,
+    /// A client waiting for a seat in a group.
+    WaitlistEntryId,
+    /// A time-limited offer of a seat to a waitlisted client.
+    OfferId,
 );

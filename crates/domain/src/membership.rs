@@ -93,56 +93,90 @@ pub struct EnrollmentFacts<'a> {
     pub group: &'a Group,
     pub start_date: Date,
     pub client_level: Option<LevelOfCare>,
+    /// Members whose membership covers the start date (a scheduled end after it still
+    /// holds the seat until then).
     pub active_members: u32,
+    /// Seats held by open waitlist offers to other clients.
+    pub held_by_offers: u32,
     pub already_member: bool,
     pub separated_from_a_member: bool,
     pub schedule_clash: bool,
+    /// The program's `newcomers_per_session` setting.
+    pub newcomer_limit: u32,
+    /// Start dates of the group's other current memberships (for the newcomer limit).
+    pub other_starts: &'a [Date],
 }
 
 /// The enrollment rules, in the order a coordinator can act on them.
 pub fn check_enrollment(f: &EnrollmentFacts<'_>) -> Result<(), DomainError> {
+    match enrollment_conflicts(f).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every enrollment rule the placement would break, in the order a coordinator can act on
+/// them (placement suggestions show them all; enrollment refuses with the first).
+pub fn enrollment_conflicts(f: &EnrollmentFacts<'_>) -> Vec<DomainError> {
+    let mut out = Vec::new();
     if f.already_member {
-        return Err(DomainError::conflict(
+        out.push(DomainError::conflict(
             Rule::AlreadyMember,
             "the client already has an active membership in this group",
         ));
     }
-    let Some(level) = f.client_level else {
-        return Err(DomainError::conflict(
+    match f.client_level {
+        None => out.push(DomainError::conflict(
             Rule::NoCurrentLevelOfCare,
             "the client has no current level of care; open an episode first",
-        ));
-    };
-    if !f.group.eligible_levels.contains(&level) {
-        return Err(DomainError::conflict(
-            Rule::LevelOfCareNotEligible,
-            format!("this group does not accept clients at the {level} level of care"),
-        ));
+        )),
+        Some(level) if !f.group.eligible_levels.contains(&level) => {
+            out.push(DomainError::conflict(
+                Rule::LevelOfCareNotEligible,
+                format!("this group does not accept clients at the {level} level of care"),
+            ))
+        }
+        Some(_) => {}
     }
-    f.group.enrollment.check_join(f.start_date)?;
-    if f.active_members >= f.group.max_size {
-        return Err(DomainError::conflict(
+    if let Err(e) = f.group.enrollment.check_join(f.start_date) {
+        out.push(e);
+    }
+    let taken = f.active_members + f.held_by_offers;
+    if taken >= f.group.max_size {
+        out.push(DomainError::conflict(
             Rule::GroupFull,
-            format!(
-                "the group is full: it has {} active members and its maximum is {}",
-                f.active_members, f.group.max_size
-            ),
+            if f.held_by_offers > 0 {
+                format!(
+                    "the group is full: its maximum is {} and {} open waitlist offer(s) hold the remaining seats",
+                    f.group.max_size, f.held_by_offers
+                )
+            } else {
+                format!(
+                    "the group is full: it has {} active members and its maximum is {}",
+                    f.active_members, f.group.max_size
+                )
+            },
         ));
     }
     if f.separated_from_a_member {
         // Never say who: that would disclose another client's treatment.
-        return Err(DomainError::conflict(
+        out.push(DomainError::conflict(
             Rule::Separation,
             "this group is not available for this client (a separation applies)",
         ));
     }
     if f.schedule_clash {
-        return Err(DomainError::conflict(
+        out.push(DomainError::conflict(
             Rule::ScheduleOverlap,
             "the group meets at a time the client is already in another group",
         ));
     }
-    Ok(())
+    if let Err(e) =
+        crate::placement::check_newcomers(f.group, f.start_date, f.newcomer_limit, f.other_starts)
+    {
+        out.push(e);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -181,9 +215,12 @@ mod tests {
             start_date: date(2026, 5, 5),
             client_level: Some(LevelOfCare::Iop),
             active_members: 11,
+            held_by_offers: 0,
             already_member: false,
             separated_from_a_member: false,
             schedule_clash: false,
+            newcomer_limit: 2,
+            other_starts: &[],
         }
     }
 
@@ -197,6 +234,20 @@ mod tests {
         };
         assert_eq!(
             check_enrollment(&full).unwrap_err().rule(),
+            Some(Rule::GroupFull)
+        );
+    }
+
+    #[test]
+    fn seats_held_by_open_offers_count_as_taken() {
+        let g = group();
+        let f = EnrollmentFacts {
+            active_members: 10,
+            held_by_offers: 2,
+            ..facts(&g)
+        };
+        assert_eq!(
+            check_enrollment(&f).unwrap_err().rule(),
             Some(Rule::GroupFull)
         );
     }

@@ -8,8 +8,7 @@ use circle_domain::group::{
 };
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId, ProgramId, RoomId};
 use circle_domain::membership::{
-    EnrollmentFacts, Membership, MembershipChange, MembershipStatus, NewMembership,
-    check_enrollment,
+    Membership, MembershipChange, MembershipStatus, NewMembership, check_enrollment,
 };
 use circle_domain::program::Program;
 use circle_domain::schedule::{WeeklyMeeting, weekly_schedules_overlap};
@@ -30,7 +29,8 @@ pub(crate) const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, fo
      enrollment, min_size, max_size, size_override_reason, meetings, room_id, lead_facilitator_id, \
      co_facilitator_id, version";
 
-const MEMBERSHIP_COLUMNS: &str = "id, group_id, client_id, start_date, end_date, status, version";
+pub(crate) const MEMBERSHIP_COLUMNS: &str =
+    "id, group_id, client_id, start_date, end_date, status, version";
 
 pub(crate) fn group_from_row(r: &AnyRow) -> Result<Group, StoreError> {
     Ok(Group {
@@ -68,9 +68,12 @@ pub(crate) fn membership_from_row(r: &AnyRow) -> Result<Membership, StoreError> 
     })
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
-async fn program_in(tx: &mut Tx<'_>, id: ProgramId) -> Result<Option<Program>, StoreError> {
+pub(crate) async fn program_in(
+    tx: &mut Tx<'_>,
+    id: ProgramId,
+) -> Result<Option<Program>, StoreError> {
     sqlx::query(&format!(
         "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id = $1"
     ))
@@ -310,6 +313,7 @@ impl Store {
         if current.version != patch.version {
             return Err(stale());
         }
+        let current_max = current.max_size;
         let group = Group {
             name: patch.name.clone().unwrap_or(current.name.clone()),
             min_size: patch.min_size.unwrap_or(current.min_size),
@@ -344,6 +348,13 @@ impl Store {
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
+        if group.max_size > current_max {
+            // A larger group has seats for the waitlist: offered in this transaction. The
+            // change is a director's design decision, so the offers are recorded as the
+            // system's.
+            self.refill_group(&mut tx, id, &AuditContext::default(), now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(group)
     }
@@ -366,81 +377,26 @@ impl Store {
             return Err(DomainError::invalid("client_id", "names no client").into());
         }
         let group = group_in(&mut tx, group_id).await?;
-        let client_level = sqlx::query_scalar::<_, String>(
-            "SELECT level_of_care FROM episodes WHERE client_id = $1 AND ended_on IS NULL",
+        let client = crate::people::client_in(&mut tx, new.client_id).await?;
+        let today = crate::placement::group_today(&mut tx, &group, now).await?;
+        let facts = crate::placement::pair_facts(
+            &mut tx,
+            &group,
+            new.client_id,
+            client.current_level,
+            new.start_date,
+            today,
         )
-        .bind(new.client_id.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|l| {
-            circle_domain::care::LevelOfCare::parse(&l).ok_or(StoreError::Corrupt("level_of_care"))
-        })
-        .transpose()?;
-        let active_members = active_member_count(&mut tx, group_id).await?;
-        let already: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND client_id = $2 AND end_date IS NULL",
+        .await?;
+        check_enrollment(&facts.enrollment(&group, new.start_date))?;
+        let membership = crate::placement::insert_membership(
+            &mut tx,
+            group_id,
+            new.client_id,
+            new.start_date,
+            now,
         )
-        .bind(group_id.0)
-        .bind(new.client_id.0)
-        .fetch_one(&mut *tx)
         .await?;
-        let separated: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM memberships m JOIN separations s \
-             ON (s.client_low = m.client_id AND s.client_high = $2) \
-             OR (s.client_high = m.client_id AND s.client_low = $2) \
-             WHERE m.group_id = $1 AND m.end_date IS NULL",
-        )
-        .bind(group_id.0)
-        .bind(new.client_id.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        let program = program_in(&mut tx, group.program_id)
-            .await?
-            .ok_or(StoreError::Corrupt("program_id"))?;
-        let others = sqlx::query(
-            "SELECT g.meetings, p.time_zone FROM memberships m \
-             JOIN therapy_groups g ON g.id = m.group_id JOIN programs p ON p.id = g.program_id \
-             WHERE m.client_id = $1 AND m.end_date IS NULL AND m.group_id <> $2",
-        )
-        .bind(new.client_id.0)
-        .bind(group_id.0)
-        .fetch_all(&mut *tx)
-        .await?;
-        let tz = program.time_zone.time_zone();
-        let mut schedule_clash = false;
-        for r in &others {
-            let meetings: Vec<WeeklyMeeting> = r.json("meetings")?;
-            let other_tz: TimeZoneName = r.parsed("time_zone")?;
-            if weekly_schedules_overlap(
-                (&group.meetings, &tz),
-                (&meetings, &other_tz.time_zone()),
-                new.start_date,
-            )? {
-                schedule_clash = true;
-                break;
-            }
-        }
-        check_enrollment(&EnrollmentFacts {
-            group: &group,
-            start_date: new.start_date,
-            client_level,
-            active_members,
-            already_member: already > 0,
-            separated_from_a_member: separated > 0,
-            schedule_clash,
-        })?;
-        let now = ts(now);
-        let row = sqlx::query(&format!(
-            "INSERT INTO memberships (group_id, client_id, start_date, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'active', $4, $4) RETURNING {MEMBERSHIP_COLUMNS}"
-        ))
-        .bind(group_id.0)
-        .bind(new.client_id.0)
-        .bind(date(new.start_date))
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let membership = membership_from_row(&row)?;
         append(
             &mut tx,
             self.audit_key(),
@@ -549,6 +505,9 @@ impl Store {
     ) -> Result<Membership, StoreError> {
         let current = self.membership(id).await?;
         let mut tx = self.begin_write().await?;
+        // The group's row first: a seat this change frees is offered in this transaction,
+        // and nobody may take it in between.
+        lock_row(&mut tx, LockTable::Groups, current.group_id.0).await?;
         change.check(&current)?;
         let row = sqlx::query(&format!(
             "UPDATE memberships SET status = $1, end_date = $2, version = version + 1, updated_at = $3 \
@@ -570,6 +529,10 @@ impl Store {
             Record::success(ctx, AuditAction::MembershipUpdate, &[membership.client_id]).object(id),
         )
         .await?;
+        if membership.end_date.is_some() {
+            self.refill_group(&mut tx, membership.group_id, ctx, now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(membership)
     }

@@ -16,6 +16,7 @@ pub mod groups;
 pub mod intake;
 pub mod measures;
 pub mod people;
+pub mod placement;
 pub mod planning;
 pub mod programs;
 pub mod reports;

@@ -368,6 +368,20 @@ impl Store {
         .map(|r| episode_from_row(&r))
         .transpose()?;
         check_episode_change(open.as_ref(), next)?;
+        crate::placement::apply_taper(
+            self,
+            &mut tx,
+            client,
+            circle_domain::placement::LevelChange {
+                from: open.as_ref().map(|e| e.level_of_care),
+                to: next.level_of_care,
+                taper_weeks: next.taper_weeks,
+            },
+            next.started_on,
+            ctx,
+            at,
+        )
+        .await?;
         if let Some(open) = &open {
             sqlx::query("UPDATE episodes SET ended_on = $1, updated_at = $2 WHERE id = $3")
                 .bind(date(next.started_on))
@@ -624,6 +638,7 @@ impl Store {
         changed += self.rewrap_alert_actions().await?;
         // --- intake --- referrals, screenings, consents and disclosures.
         changed += self.rewrap_intake(keyring).await?;
+        changed += crate::placement::rewrap_notes(self.pool(), keyring).await?;
         Ok(changed)
     }
 }

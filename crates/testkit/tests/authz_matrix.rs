@@ -208,6 +208,37 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/api/v1/clients/{id}/disclosures", Own, "DDAAAA"),
         ("GET", "/api/v1/clients/{id}/disclosures", Foreign, "DDADAD"),
         // --- end intake ---
+        // --- placement ---
+        (
+            "GET",
+            "/api/v1/clients/{id}/placement-suggestions",
+            Own,
+            "DDAAAD",
+        ),
+        (
+            "GET",
+            "/api/v1/clients/{id}/placement-suggestions",
+            Foreign,
+            "DDADAD",
+        ),
+        ("GET", "/api/v1/clients/{id}/transition-plan", Own, "DDAAAD"),
+        (
+            "GET",
+            "/api/v1/clients/{id}/transition-plan",
+            Foreign,
+            "DDADAD",
+        ),
+        ("GET", "/api/v1/groups/{id}/waitlist", Own, "DDADAD"),
+        ("POST", "/api/v1/groups/{id}/waitlist", Own, "DDADAD"),
+        ("DELETE", "/api/v1/waitlist/{id}", Own, "DDADAD"),
+        ("GET", "/api/v1/offers", Own, "DDADAA"),
+        ("GET", "/api/v1/offers/{id}", Own, "DDADAA"),
+        ("GET", "/api/v1/offers/{id}", Foreign, "DDADAD"),
+        ("POST", "/api/v1/offers/{id}/decline", Foreign, "DDADAD"),
+        ("POST", "/api/v1/offers/{id}/accept", Own, "DDADAA"),
+        ("POST", "/api/v1/offers/{id}/decline", Own, "DDADAA"),
+        ("POST", "/api/v1/offers/{id}/accept", Foreign, "DDADAD"),
+        // --- end placement ---
         // Last: signing out revokes the callers' tokens.
         ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
     ]
@@ -303,6 +334,7 @@ async fn every_route_times_every_role_matches_the_expected_table() {
     // --- measures ---
     let alerts = measures_fixture(&t, &dir, &clients).await;
     let (referrals, consents) = intake_fixture(&t, &dir, &leads, &clients).await;
+    let placement = placement_fixture(&t, &dir, &program, leads[0], clients[0]).await;
 
     let tokens: BTreeMap<&str, Option<String>> = [
         ("anonymous", None),
@@ -386,6 +418,10 @@ async fn every_route_times_every_role_matches_the_expected_table() {
                 sessions[i]
             } else if path.starts_with("/api/v1/memberships") {
                 membership
+            } else if path.starts_with("/api/v1/waitlist") {
+                placement.entry
+            } else if path.starts_with("/api/v1/offers") {
+                placement.offers[i]
             } else if path.starts_with("/api/v1/programs") {
                 program["id"].as_i64().unwrap()
             } else if path.starts_with("/api/v1/referrals") {
@@ -520,6 +556,10 @@ fn body_for(
         ("POST", "/api/v1/clients/{id}/disclosures") => {
             json!({"recipient": "R", "information": "i", "purpose": "p"})
         }
+        // --- placement ---
+        ("POST", "/api/v1/groups/{id}/waitlist") => {
+            json!({"client_id": other_client, "priority": 3})
+        }
         _ => json!({}),
     }
 }
@@ -581,4 +621,86 @@ async fn intake_fixture(
         consents.push(c["id"].as_i64().unwrap());
     }
     (referrals, consents)
+}
+
+// --- placement ---
+
+/// Waitlist objects: an open offer for the client under test ("own") and one for another
+/// client ("foreign"), and a waiting entry to remove.
+struct PlacementFixture {
+    offers: [i64; 2],
+    entry: i64,
+}
+
+async fn placement_fixture(
+    t: &circle_testkit::TestApp,
+    dir: &str,
+    program: &Value,
+    lead: i64,
+    own_client: i64,
+) -> PlacementFixture {
+    let saturday = json!([{"weekday": "saturday", "start": "08:00", "end": "20:00"},
+        {"weekday": "sunday", "start": "08:00", "end": "20:00"}]);
+    let (s, c) = t
+        .send(
+            Method::PATCH,
+            dir,
+            &format!("/api/v1/clients/{own_client}"),
+            json!({"version": 1, "availability": saturday}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let (_, other) = t
+        .post(dir, "/api/v1/clients", json!({"record_number": "W-1", "given_name": "W", "family_name": "W",
+            "date_of_birth": "1980-01-01", "referral_source": "self_referral", "availability": saturday}))
+        .await;
+    let other = other["id"].as_i64().unwrap();
+    t.post(
+        dir,
+        &format!("/api/v1/clients/{other}/episodes"),
+        json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+    )
+    .await;
+    let mut offers = [0; 2];
+    let mut groups = [0; 2];
+    for (n, (weekday, client)) in [("saturday", own_client), ("sunday", other)]
+        .iter()
+        .enumerate()
+    {
+        let (s, g) = t
+            .post(
+                dir,
+                "/api/v1/groups",
+                json!({"program_id": program["id"], "name": format!("W{n}"),
+                "kind": "process", "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+                "min_size": 1, "max_size": 1, "lead_facilitator_id": lead,
+                "meetings": [{"weekday": weekday, "start": "10:00", "minutes": 60}]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        groups[n] = g["id"].as_i64().unwrap();
+        // The seat is free, so the client is offered it at once.
+        let (s, e) = t
+            .post(
+                dir,
+                &format!("/api/v1/groups/{}/waitlist", groups[n]),
+                json!({"client_id": client, "priority": 1}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{e}");
+        offers[n] = e["open_offer_id"].as_i64().unwrap();
+    }
+    // The other client also waits for the first group (its seat is held by the offer).
+    let (s, e) = t
+        .post(
+            dir,
+            &format!("/api/v1/groups/{}/waitlist", groups[0]),
+            json!({"client_id": other, "priority": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    PlacementFixture {
+        offers,
+        entry: e["id"].as_i64().unwrap(),
+    }
 }

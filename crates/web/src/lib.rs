@@ -58,6 +58,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "clients", description = "Clients, episodes, separations"),
         (name = "groups", description = "Groups and memberships"),
         (name = "sessions", description = "Sessions and attendance"),
+        (name = "placement", description = "Placement suggestions, waitlists, offers, transitions"),
         (name = "audit", description = "The audit trail"),
         (name = "measures", description = "Outcome measures, safety alerts, due list"),
         (name = "intake", description = "Referrals, screening, consents and disclosures"),
@@ -114,6 +115,18 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(sessions::record_attendance))
         .routes(routes!(api::planning::propose))
         .routes(routes!(api::planning::apply))
+        // --- placement ---
+        .routes(routes!(api::placement::suggestions))
+        .routes(routes!(api::placement::transition_plan))
+        .routes(routes!(
+            api::placement::list_waitlist,
+            api::placement::add_to_waitlist
+        ))
+        .routes(routes!(api::placement::remove_from_waitlist))
+        .routes(routes!(api::placement::list_offers))
+        .routes(routes!(api::placement::get_offer))
+        .routes(routes!(api::placement::accept_offer))
+        .routes(routes!(api::placement::decline_offer))
         .routes(routes!(api::audit::report))
         .routes(routes!(api::audit::grant, api::audit::revoke))
         .routes(routes!(api::audit::open_emergency))

@@ -1,0 +1,1053 @@
+//! Placement: the facts of one (client, group) pair read inside a transaction (shared by
+//! enrollment, suggestions, offers and transition plans, so every path checks the same
+//! rules), waitlists, seat offers and level-of-care transitions.
+//!
+//! Offers move on their own: whenever a seat is free (nobody's membership covers it and no
+//! open offer holds it) the next eligible waiting client gets one, in the same transaction
+//! as the change that freed it. Expiry is processed lazily at the start of every waitlist
+//! and offer read or write, and by `expire_offers`, which `circle serve` calls periodically.
+//! "Today" for a group is the date in its program's time zone.
+
+use circle_domain::DomainError;
+use circle_domain::Rule;
+use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::care::LevelOfCare;
+use circle_domain::group::Group;
+use circle_domain::ids::{ClientId, GroupId, MembershipId, OfferId, WaitlistEntryId};
+use circle_domain::membership::{EnrollmentFacts, Membership, check_enrollment};
+use circle_domain::placement::{
+    CandidateFacts, LevelChange, NewWaitlistEntry, OFFER_HOURS, Offer, OfferState, Suggestion,
+    TransitionItem, TransitionPlan, WaitlistEntry, WaitlistStatus, rank, suggest,
+    transition_options,
+};
+use circle_domain::schedule::{WeeklyMeeting, weekly_schedules_overlap};
+use circle_domain::text::{ShortText, TimeZoneName};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use sqlx::any::AnyRow;
+
+use crate::audit::{Record, append};
+use crate::codec::{LockTable, RowExt, date, lock_row, ts};
+use crate::groups::{
+    GROUP_COLUMNS, MEMBERSHIP_COLUMNS, Tx, group_from_row, group_in, membership_from_row,
+    program_in,
+};
+use crate::people::client_in;
+use crate::{Store, StoreError};
+
+const OFFER_COLUMNS: &str = "id, waitlist_entry_id, group_id, client_id, start_date, state, \
+     offered_at, expires_at, responded_at, membership_id";
+
+const ENTRY_COLUMNS: &str = "w.id, w.group_id, w.client_id, w.priority, w.note, w.status, w.added_at, \
+     (SELECT o.id FROM offers o WHERE o.waitlist_entry_id = w.id AND o.state = 'open') AS open_offer_id";
+
+fn offer_from_row(r: &AnyRow) -> Result<Offer, StoreError> {
+    Ok(Offer {
+        id: OfferId(r.int("id")?),
+        waitlist_entry_id: WaitlistEntryId(r.int("waitlist_entry_id")?),
+        group_id: GroupId(r.int("group_id")?),
+        client_id: ClientId(r.int("client_id")?),
+        start_date: r.date("start_date")?,
+        state: r.vocab("state", OfferState::parse)?,
+        offered_at: r.text("offered_at")?,
+        expires_at: r.text("expires_at")?,
+        responded_at: r.opt_text("responded_at")?,
+        membership_id: r.opt_int("membership_id")?.map(MembershipId),
+    })
+}
+
+fn note_aad(id: i64) -> circle_vault::Aad {
+    circle_vault::Aad::record("waitlist_entries.note", id)
+}
+
+/// The facts of one (client, group) pair on a start date, read in the caller's transaction.
+pub(crate) struct PairFacts {
+    client_level: Option<LevelOfCare>,
+    active_members: u32,
+    held_by_offers: u32,
+    already_member: bool,
+    separated: bool,
+    clash: bool,
+    newcomer_limit: u32,
+    other_starts: Vec<Date>,
+}
+
+impl PairFacts {
+    pub(crate) fn enrollment<'a>(&'a self, group: &'a Group, start: Date) -> EnrollmentFacts<'a> {
+        EnrollmentFacts {
+            group,
+            start_date: start,
+            client_level: self.client_level,
+            active_members: self.active_members,
+            held_by_offers: self.held_by_offers,
+            already_member: self.already_member,
+            separated_from_a_member: self.separated,
+            schedule_clash: self.clash,
+            newcomer_limit: self.newcomer_limit,
+            other_starts: &self.other_starts,
+        }
+    }
+}
+
+fn count(n: i64, what: &'static str) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(what))
+}
+
+/// Reads everything the enrollment rules need about placing `client` in `group` from
+/// `start`. A membership counts (its seat, its time, its separations) while it has no end
+/// or ends after both `start` and `today`: a scheduled end (a taper, a planned discharge)
+/// still holds the seat until then, and a membership that has already ended does not.
+pub(crate) async fn pair_facts(
+    tx: &mut Tx<'_>,
+    group: &Group,
+    client: ClientId,
+    client_level: Option<LevelOfCare>,
+    start: Date,
+    today: Date,
+) -> Result<PairFacts, StoreError> {
+    let on = date(start.max(today));
+    let active: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND (end_date IS NULL OR end_date > $2)",
+    )
+    .bind(group.id.0)
+    .bind(&on)
+    .fetch_one(&mut **tx)
+    .await?;
+    let held: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM offers WHERE group_id = $1 AND state = 'open' AND client_id <> $2",
+    )
+    .bind(group.id.0)
+    .bind(client.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    let already: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND client_id = $2 AND end_date IS NULL",
+    )
+    .bind(group.id.0)
+    .bind(client.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    let separated: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships m JOIN separations s \
+         ON (s.client_low = m.client_id AND s.client_high = $2) \
+         OR (s.client_high = m.client_id AND s.client_low = $2) \
+         WHERE m.group_id = $1 AND (m.end_date IS NULL OR m.end_date > $3)",
+    )
+    .bind(group.id.0)
+    .bind(client.0)
+    .bind(&on)
+    .fetch_one(&mut **tx)
+    .await?;
+    let program = program_in(tx, group.program_id)
+        .await?
+        .ok_or(StoreError::Corrupt("program_id"))?;
+    let others = sqlx::query(
+        "SELECT g.meetings, p.time_zone FROM memberships m \
+         JOIN therapy_groups g ON g.id = m.group_id JOIN programs p ON p.id = g.program_id \
+         WHERE m.client_id = $1 AND (m.end_date IS NULL OR m.end_date > $3) AND m.group_id <> $2",
+    )
+    .bind(client.0)
+    .bind(group.id.0)
+    .bind(&on)
+    .fetch_all(&mut **tx)
+    .await?;
+    let tz = program.time_zone.time_zone();
+    let mut clash = false;
+    for r in &others {
+        let meetings: Vec<WeeklyMeeting> = r.json("meetings")?;
+        let other_tz: TimeZoneName = r.parsed("time_zone")?;
+        if weekly_schedules_overlap(
+            (&group.meetings, &tz),
+            (&meetings, &other_tz.time_zone()),
+            start,
+        )? {
+            clash = true;
+            break;
+        }
+    }
+    let other_starts = sqlx::query(
+        "SELECT start_date FROM memberships WHERE group_id = $1 AND client_id <> $2 \
+         AND (end_date IS NULL OR end_date > $3)",
+    )
+    .bind(group.id.0)
+    .bind(client.0)
+    .bind(&on)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.date("start_date"))
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok(PairFacts {
+        client_level,
+        active_members: count(active, "memberships")?,
+        held_by_offers: count(held, "offers")?,
+        already_member: already > 0,
+        separated: separated > 0,
+        clash,
+        newcomer_limit: program.newcomers_per_session,
+        other_starts,
+    })
+}
+
+/// Writes a membership after its rules were checked, and settles the client's waitlist
+/// entry and open offer for the group (placed, accepted).
+pub(crate) async fn insert_membership(
+    tx: &mut Tx<'_>,
+    group: GroupId,
+    client: ClientId,
+    start: Date,
+    at: Timestamp,
+) -> Result<Membership, StoreError> {
+    let now = ts(at);
+    let row = sqlx::query(&format!(
+        "INSERT INTO memberships (group_id, client_id, start_date, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'active', $4, $4) RETURNING {MEMBERSHIP_COLUMNS}"
+    ))
+    .bind(group.0)
+    .bind(client.0)
+    .bind(date(start))
+    .bind(&now)
+    .fetch_one(&mut **tx)
+    .await?;
+    let membership = membership_from_row(&row)?;
+    sqlx::query(
+        "UPDATE offers SET state = 'accepted', responded_at = $1, membership_id = $2, \
+         version = version + 1, updated_at = $1 \
+         WHERE group_id = $3 AND client_id = $4 AND state = 'open'",
+    )
+    .bind(&now)
+    .bind(membership.id.0)
+    .bind(group.0)
+    .bind(client.0)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE waitlist_entries SET status = 'placed', version = version + 1, updated_at = $1 \
+         WHERE group_id = $2 AND client_id = $3 AND status IN ('waiting','offered')",
+    )
+    .bind(&now)
+    .bind(group.0)
+    .bind(client.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(membership)
+}
+
+/// The group's local date at `at`.
+pub(crate) async fn group_today(
+    tx: &mut Tx<'_>,
+    group: &Group,
+    at: Timestamp,
+) -> Result<Date, StoreError> {
+    let program = program_in(tx, group.program_id)
+        .await?
+        .ok_or(StoreError::Corrupt("program_id"))?;
+    Ok(at.to_zoned(program.time_zone.time_zone()).date())
+}
+
+/// How one waiting client stands for a seat: the start date they could be offered, or
+/// none when a rule keeps them out.
+async fn offerable_start(
+    tx: &mut Tx<'_>,
+    group: &Group,
+    client: ClientId,
+    today: Date,
+) -> Result<Option<Date>, StoreError> {
+    let c = client_in(tx, client).await?;
+    let Some(first) = group.enrollment.next_join_date(today) else {
+        return Ok(None);
+    };
+    let mut start = first;
+    // At most two tries: the first joinable date, then the newcomer limit's next date.
+    for _ in 0..2 {
+        let pf = pair_facts(tx, group, client, c.current_level, start, today).await?;
+        let s = suggest(&CandidateFacts {
+            enrollment: pf.enrollment(group, start),
+            availability: &c.availability,
+            concerns: &c.concerns,
+        });
+        if s.eligible {
+            return Ok(Some(start));
+        }
+        let only_dates = s
+            .exclusions
+            .iter()
+            .all(|e| matches!(e.rule, Rule::NewcomerLimit | Rule::BetweenModuleBoundaries));
+        match s.next_joinable_date {
+            Some(d) if only_dates && d > start => start = d,
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+impl Store {
+    /// Offers every free seat of a group to the next eligible waiting clients, in priority
+    /// then arrival order, skipping those a rule keeps out. Returns the offers made.
+    pub(crate) async fn refill_group(
+        &self,
+        tx: &mut Tx<'_>,
+        group_id: GroupId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<OfferId>, StoreError> {
+        let group = group_in(tx, group_id).await?;
+        let today = group_today(tx, &group, at).await?;
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND (end_date IS NULL OR end_date > $2)",
+        )
+        .bind(group_id.0)
+        .bind(date(today))
+        .fetch_one(&mut **tx)
+        .await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offers WHERE group_id = $1 AND state = 'open'",
+        )
+        .bind(group_id.0)
+        .fetch_one(&mut **tx)
+        .await?;
+        let mut free = i64::from(group.max_size) - active - open;
+        let mut made = Vec::new();
+        if free <= 0 {
+            return Ok(made);
+        }
+        let waiting = sqlx::query(
+            "SELECT id, client_id FROM waitlist_entries WHERE group_id = $1 AND status = 'waiting' \
+             ORDER BY priority, added_at, id",
+        )
+        .bind(group_id.0)
+        .fetch_all(&mut **tx)
+        .await?;
+        let now = ts(at);
+        let expires = ts(at
+            .checked_add(SignedDuration::from_hours(OFFER_HOURS))
+            .map_err(|_| StoreError::Corrupt("expires_at"))?);
+        for r in &waiting {
+            if free <= 0 {
+                break;
+            }
+            let entry = r.int("id")?;
+            let client = ClientId(r.int("client_id")?);
+            let Some(start) = offerable_start(tx, &group, client, today).await? else {
+                continue;
+            };
+            // Another server refilling this group at the same moment offers the same seat
+            // to the same first client: its offer stands and this one stops here.
+            let Some(id) = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO offers (waitlist_entry_id, group_id, client_id, start_date, state, \
+                 offered_at, expires_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $5, $5) \
+                 ON CONFLICT (waitlist_entry_id) WHERE state = 'open' DO NOTHING RETURNING id",
+            )
+            .bind(entry)
+            .bind(group_id.0)
+            .bind(client.0)
+            .bind(date(start))
+            .bind(&now)
+            .bind(&expires)
+            .fetch_optional(&mut **tx)
+            .await?
+            else {
+                break;
+            };
+            sqlx::query(
+                "UPDATE waitlist_entries SET status = 'offered', version = version + 1, updated_at = $1 \
+                 WHERE id = $2",
+            )
+            .bind(&now)
+            .bind(entry)
+            .execute(&mut **tx)
+            .await?;
+            append(
+                tx,
+                self.audit_key(),
+                at,
+                Record::success(ctx, AuditAction::OfferWrite, &[client])
+                    .object(format!("offer:{id}")),
+            )
+            .await?;
+            made.push(OfferId(id));
+            free -= 1;
+        }
+        Ok(made)
+    }
+
+    /// Expires open offers past their time (their waitlist entries end as expired), then
+    /// refills every group with waiting clients: expired offers and seats freed by
+    /// memberships that ended since move on to the next eligible client. Returns how many
+    /// offers expired.
+    pub(crate) async fn process_waitlists(
+        &self,
+        tx: &mut Tx<'_>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let now = ts(at);
+        let due = sqlx::query(
+            "SELECT id, waitlist_entry_id, client_id FROM offers WHERE state = 'open' AND expires_at <= $1 ORDER BY id",
+        )
+        .bind(&now)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in &due {
+            let id = r.int("id")?;
+            let done = sqlx::query(
+                "UPDATE offers SET state = 'expired', version = version + 1, updated_at = $1 \
+                 WHERE id = $2 AND state = 'open'",
+            )
+            .bind(&now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                // Answered or expired by a concurrent request in the meantime.
+                continue;
+            }
+            sqlx::query(
+                "UPDATE waitlist_entries SET status = 'expired', version = version + 1, updated_at = $1 WHERE id = $2",
+            )
+            .bind(&now)
+            .bind(r.int("waitlist_entry_id")?)
+            .execute(&mut **tx)
+            .await?;
+            let client = [ClientId(r.int("client_id")?)];
+            append(
+                tx,
+                self.audit_key(),
+                at,
+                Record::success(ctx, AuditAction::OfferWrite, &client)
+                    .object(format!("offer:{id}")),
+            )
+            .await?;
+        }
+        let groups: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT group_id FROM waitlist_entries WHERE status = 'waiting' ORDER BY group_id",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        for g in groups {
+            self.refill_group(tx, GroupId(g), ctx, at).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// Expires overdue offers and moves them on (the `circle serve` keeper calls this).
+    /// Returns how many offers expired.
+    pub async fn expire_offers(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = self
+            .process_waitlists(&mut tx, &AuditContext::default(), now)
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Every group as a placement for a client from `start`, eligible or excluded with its
+    /// reasons, ranked by clinical fit. Audited as one read of the client.
+    pub async fn placement_suggestions(
+        &self,
+        client: ClientId,
+        start: Date,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<Suggestion>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        self.process_waitlists(&mut tx, ctx, at).await?;
+        let c = client_in(&mut tx, client).await?;
+        let groups = sqlx::query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM therapy_groups ORDER BY id"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(group_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(groups.len());
+        for g in &groups {
+            let today = group_today(&mut tx, g, at).await?;
+            let pf = pair_facts(&mut tx, g, client, c.current_level, start, today).await?;
+            out.push(suggest(&CandidateFacts {
+                enrollment: pf.enrollment(g, start),
+                availability: &c.availability,
+                concerns: &c.concerns,
+            }));
+        }
+        rank(&mut out);
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::PlacementSuggest, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    fn entry_from_row(&self, r: &AnyRow) -> Result<WaitlistEntry, StoreError> {
+        let id = r.int("id")?;
+        let note = match r.opt_text("note")? {
+            Some(sealed) => {
+                let text = self.open_sealed(&sealed, &note_aad(id), "waitlist_entries.note")?;
+                Some(
+                    ShortText::parse(&text)
+                        .map_err(|_| StoreError::Corrupt("waitlist_entries.note"))?,
+                )
+            }
+            None => None,
+        };
+        Ok(WaitlistEntry {
+            id: WaitlistEntryId(id),
+            group_id: GroupId(r.int("group_id")?),
+            client_id: ClientId(r.int("client_id")?),
+            priority: u8::try_from(r.int("priority")?)
+                .map_err(|_| StoreError::Corrupt("priority"))?,
+            note,
+            status: r.vocab("status", WaitlistStatus::parse)?,
+            added_at: r.text("added_at")?,
+            open_offer_id: r.opt_int("open_offer_id")?.map(OfferId),
+        })
+    }
+
+    async fn entry_in(
+        &self,
+        tx: &mut Tx<'_>,
+        id: WaitlistEntryId,
+    ) -> Result<WaitlistEntry, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM waitlist_entries w WHERE w.id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(DomainError::not_found("waitlist entry"))?;
+        self.entry_from_row(&row)
+    }
+
+    /// Puts a client on a group's waitlist. If the group has a free seat the client may
+    /// be offered it at once (in this transaction).
+    pub async fn add_to_waitlist(
+        &self,
+        group: GroupId,
+        new: &NewWaitlistEntry,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<WaitlistEntry, StoreError> {
+        new.validate()?;
+        let mut tx = self.begin_write().await?;
+        if !lock_row(&mut tx, LockTable::Groups, group.0).await? {
+            return Err(DomainError::not_found("group").into());
+        }
+        self.process_waitlists(&mut tx, ctx, at).await?;
+        client_in(&mut tx, new.client_id)
+            .await
+            .map_err(|_| DomainError::invalid("client_id", "names no client"))?;
+        let member: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND client_id = $2 AND end_date IS NULL",
+        )
+        .bind(group.0)
+        .bind(new.client_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        if member > 0 {
+            return Err(DomainError::conflict(
+                Rule::AlreadyMember,
+                "the client already has an active membership in this group",
+            )
+            .into());
+        }
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM waitlist_entries WHERE group_id = $1 AND client_id = $2 \
+             AND status IN ('waiting','offered')",
+        )
+        .bind(group.0)
+        .bind(new.client_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        if waiting > 0 {
+            return Err(DomainError::conflict(
+                Rule::Duplicate,
+                "the client is already on this group's waitlist",
+            )
+            .into());
+        }
+        let now = ts(at);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO waitlist_entries (group_id, client_id, priority, status, added_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'waiting', $4, $4, $4) RETURNING id",
+        )
+        .bind(group.0)
+        .bind(new.client_id.0)
+        .bind(i64::from(new.priority))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(note) = &new.note {
+            let sealed = self.seal(note.as_str(), &note_aad(id))?;
+            sqlx::query("UPDATE waitlist_entries SET note = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::WaitlistWrite, &[new.client_id])
+                .object(format!("waitlist:{id}")),
+        )
+        .await?;
+        self.refill_group(&mut tx, group, ctx, at).await?;
+        let entry = self.entry_in(&mut tx, WaitlistEntryId(id)).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// A group's waitlist (waiting and offered), by priority then arrival.
+    pub async fn waitlist(
+        &self,
+        group: GroupId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<WaitlistEntry>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        group_in(&mut tx, group).await?;
+        self.process_waitlists(&mut tx, ctx, at).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM waitlist_entries w WHERE w.group_id = $1 \
+             AND w.status IN ('waiting','offered') ORDER BY w.priority, w.added_at, w.id"
+        ))
+        .bind(group.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let list = rows
+            .iter()
+            .map(|r| self.entry_from_row(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<ClientId> = list.iter().map(|e| e.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::WaitlistRead, &ids).object(group),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    /// Takes a client off a waitlist; an open offer to them is withdrawn and moves on.
+    pub async fn remove_from_waitlist(
+        &self,
+        id: WaitlistEntryId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<WaitlistEntry, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let entry = self.entry_in(&mut tx, id).await?;
+        lock_row(&mut tx, LockTable::Groups, entry.group_id.0).await?;
+        self.process_waitlists(&mut tx, ctx, at).await?;
+        let entry = self.entry_in(&mut tx, id).await?;
+        if !matches!(
+            entry.status,
+            WaitlistStatus::Waiting | WaitlistStatus::Offered
+        ) {
+            return Err(DomainError::conflict(
+                Rule::InUse,
+                format!("this waitlist entry is already {}", entry.status),
+            )
+            .into());
+        }
+        let now = ts(at);
+        sqlx::query(
+            "UPDATE offers SET state = 'withdrawn', version = version + 1, updated_at = $1 \
+             WHERE waitlist_entry_id = $2 AND state = 'open'",
+        )
+        .bind(&now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE waitlist_entries SET status = 'removed', version = version + 1, updated_at = $1 WHERE id = $2",
+        )
+        .bind(&now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::WaitlistWrite, &[entry.client_id])
+                .object(format!("waitlist:{}", id.0)),
+        )
+        .await?;
+        self.refill_group(&mut tx, entry.group_id, ctx, at).await?;
+        let entry = self.entry_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// The client and group of a waitlist entry (for authorization; no content).
+    pub async fn waitlist_entry_owner(
+        &self,
+        id: WaitlistEntryId,
+    ) -> Result<(GroupId, ClientId), StoreError> {
+        let row = sqlx::query("SELECT group_id, client_id FROM waitlist_entries WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DomainError::not_found("waitlist entry"))?;
+        Ok((
+            GroupId(row.int("group_id")?),
+            ClientId(row.int("client_id")?),
+        ))
+    }
+
+    /// The client an offer is for (for authorization; no content).
+    pub async fn offer_client(&self, id: OfferId) -> Result<ClientId, StoreError> {
+        let c: Option<i64> = sqlx::query_scalar("SELECT client_id FROM offers WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(ClientId(c.ok_or(DomainError::not_found("offer"))?))
+    }
+
+    /// Offers, newest first: optionally in one state, optionally one client's.
+    pub async fn offers(
+        &self,
+        state: Option<OfferState>,
+        client: Option<ClientId>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<Offer>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        self.process_waitlists(&mut tx, ctx, at).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {OFFER_COLUMNS} FROM offers WHERE ($1 = '' OR state = $1) \
+             AND ($2 = -1 OR client_id = $2) ORDER BY id DESC LIMIT 500"
+        ))
+        .bind(state.map_or("", |s| s.as_str()))
+        .bind(client.map_or(-1, |c| c.0))
+        .fetch_all(&mut *tx)
+        .await?;
+        let list = rows
+            .iter()
+            .map(offer_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids: Vec<ClientId> = list.iter().map(|o| o.client_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::OfferRead, &ids),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    async fn offer_in(tx: &mut Tx<'_>, id: OfferId) -> Result<Offer, StoreError> {
+        let row = sqlx::query(&format!("SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(DomainError::not_found("offer"))?;
+        offer_from_row(&row)
+    }
+
+    /// One offer; the read is audited.
+    pub async fn offer(
+        &self,
+        id: OfferId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Offer, StoreError> {
+        let mut tx = self.begin_write().await?;
+        self.process_waitlists(&mut tx, ctx, at).await?;
+        let offer = Self::offer_in(&mut tx, id).await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::OfferRead, &[offer.client_id])
+                .object(format!("offer:{}", id.0)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(offer)
+    }
+
+    /// Accepts an open offer: places the client through every enrollment rule, in one
+    /// transaction with the group's row locked.
+    pub async fn accept_offer(
+        &self,
+        id: OfferId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<(Offer, Membership), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let offer = Self::offer_in(&mut tx, id).await?;
+        lock_row(&mut tx, LockTable::Groups, offer.group_id.0).await?;
+        lock_row(&mut tx, LockTable::Clients, offer.client_id.0).await?;
+        self.process_waitlists(&mut tx, ctx, at).await?;
+        let offer = Self::offer_in(&mut tx, id).await?;
+        offer.check_open()?;
+        let group = group_in(&mut tx, offer.group_id).await?;
+        let today = group_today(&mut tx, &group, at).await?;
+        let start = offer.start_date.max(today);
+        let c = client_in(&mut tx, offer.client_id).await?;
+        let pf = pair_facts(&mut tx, &group, c.id, c.current_level, start, today).await?;
+        check_enrollment(&pf.enrollment(&group, start))?;
+        let membership = insert_membership(&mut tx, group.id, c.id, start, at).await?;
+        let settled = Self::offer_in(&mut tx, id).await?;
+        if settled.state != OfferState::Accepted {
+            // Expired or withdrawn by a concurrent request: nothing is written.
+            return Err(DomainError::conflict(
+                Rule::OfferClosed,
+                format!(
+                    "this offer is {} and can no longer be answered",
+                    settled.state
+                ),
+            )
+            .into());
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MembershipCreate, &[c.id]).object(membership.id),
+        )
+        .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::OfferWrite, &[c.id])
+                .object(format!("offer:{}", id.0)),
+        )
+        .await?;
+        let offer = Self::offer_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok((offer, membership))
+    }
+
+    /// Declines an open offer: the client leaves the waitlist and the seat moves on to the
+    /// next eligible waiting client, in the same transaction.
+    pub async fn decline_offer(
+        &self,
+        id: OfferId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Offer, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let offer = Self::offer_in(&mut tx, id).await?;
+        lock_row(&mut tx, LockTable::Groups, offer.group_id.0).await?;
+        self.process_waitlists(&mut tx, ctx, at).await?;
+        let offer = Self::offer_in(&mut tx, id).await?;
+        offer.check_open()?;
+        let now = ts(at);
+        let done = sqlx::query(
+            "UPDATE offers SET state = 'declined', responded_at = $1, version = version + 1, \
+             updated_at = $1 WHERE id = $2 AND state = 'open'",
+        )
+        .bind(&now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(DomainError::conflict(
+                Rule::OfferClosed,
+                "this offer was answered or expired a moment ago",
+            )
+            .into());
+        }
+        sqlx::query(
+            "UPDATE waitlist_entries SET status = 'declined', version = version + 1, updated_at = $1 WHERE id = $2",
+        )
+        .bind(&now)
+        .bind(offer.waitlist_entry_id.0)
+        .execute(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::OfferWrite, &[offer.client_id])
+                .object(format!("offer:{}", id.0)),
+        )
+        .await?;
+        self.refill_group(&mut tx, offer.group_id, ctx, at).await?;
+        let offer = Self::offer_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(offer)
+    }
+
+    /// The client's memberships that do not fit their current level of care, each with
+    /// suggested groups at the new level. Audited as one read of the client.
+    pub async fn transition_plan(
+        &self,
+        client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<TransitionPlan, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let c = client_in(&mut tx, client).await?;
+        let groups = sqlx::query(&format!(
+            "SELECT {GROUP_COLUMNS} FROM therapy_groups ORDER BY id"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(group_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let mut items = Vec::new();
+        if let Some(level) = c.current_level {
+            // A day's margin around UTC: each membership is then judged by its group's
+            // own local date.
+            let utc_yesterday = at
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date()
+                .yesterday()
+                .map_err(|_| StoreError::Corrupt("today"))?;
+            let memberships = sqlx::query(&format!(
+                "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE client_id = $1 \
+                 AND (end_date IS NULL OR end_date > $2) ORDER BY id"
+            ))
+            .bind(client.0)
+            .bind(date(utc_yesterday))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(membership_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+            let at_level: Vec<&Group> = groups
+                .iter()
+                .filter(|g| g.eligible_levels.contains(&level))
+                .collect();
+            for m in &memberships {
+                let Some(old) = groups.iter().find(|g| g.id == m.group_id) else {
+                    continue;
+                };
+                let today = group_today(&mut tx, old, at).await?;
+                if old.eligible_levels.contains(&level) || m.end_date.is_some_and(|e| e <= today) {
+                    continue;
+                }
+                let from = m.end_date.unwrap_or(today).max(today);
+                let mut candidates = Vec::new();
+                for g in &at_level {
+                    let start = g.enrollment.next_join_date(from).unwrap_or(from);
+                    let pf = pair_facts(&mut tx, g, client, Some(level), start, today).await?;
+                    let s = suggest(&CandidateFacts {
+                        enrollment: pf.enrollment(g, start),
+                        availability: &c.availability,
+                        concerns: &c.concerns,
+                    });
+                    candidates.push((*g, s.eligible));
+                }
+                items.push(TransitionItem {
+                    membership_id: m.id,
+                    group_id: old.id,
+                    group_name: old.name.clone(),
+                    ends_on: m.end_date,
+                    suggestions: transition_options(old, &candidates),
+                });
+            }
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::TransitionRead, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(TransitionPlan {
+            client_id: client,
+            level_of_care: c.current_level,
+            items,
+        })
+    }
+}
+
+/// Within `change_level`'s transaction: checks the taper and, when there is one, sets the
+/// end of the memberships that do not fit the new level to `taper_weeks` after the change.
+pub(crate) async fn apply_taper(
+    store: &Store,
+    tx: &mut Tx<'_>,
+    client: ClientId,
+    change: LevelChange,
+    started_on: Date,
+    ctx: &AuditContext,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    change.check()?;
+    let Some(weeks) = change.taper_weeks else {
+        return Ok(());
+    };
+    let end = started_on
+        .checked_add(jiff::Span::new().days(i64::from(weeks) * 7))
+        .map_err(|_| DomainError::invalid("started_on", "is outside the supported calendar"))?;
+    let rows = sqlx::query(&format!(
+        "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE client_id = $1 AND end_date IS NULL ORDER BY id"
+    ))
+    .bind(client.0)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in &rows {
+        let m = membership_from_row(r)?;
+        let g = group_in(tx, m.group_id).await?;
+        if g.eligible_levels.contains(&change.to) {
+            continue;
+        }
+        let ends = end.max(m.start_date.tomorrow().unwrap_or(end));
+        sqlx::query(
+            "UPDATE memberships SET end_date = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(date(ends))
+        .bind(ts(at))
+        .bind(m.id.0)
+        .execute(&mut **tx)
+        .await?;
+        append(
+            tx,
+            store.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MembershipUpdate, &[client]).object(m.id),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Re-wraps waitlist notes under the current master key (part of `Store::rewrap_sealed`).
+pub(crate) async fn rewrap_notes(
+    pool: &sqlx::AnyPool,
+    keyring: &circle_vault::Keyring,
+) -> Result<usize, StoreError> {
+    let rows =
+        sqlx::query("SELECT id, note FROM waitlist_entries WHERE note IS NOT NULL ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    let mut changed = 0;
+    for r in rows {
+        let (id, sealed) = (r.int("id")?, r.text("note")?);
+        if !keyring.needs_rewrap(&sealed) {
+            continue;
+        }
+        let fresh = keyring
+            .rewrap(&sealed, &note_aad(id))
+            .map_err(|_| StoreError::Corrupt("waitlist_entries.note"))?;
+        sqlx::query("UPDATE waitlist_entries SET note = $1 WHERE id = $2 AND note = $3")
+            .bind(fresh)
+            .bind(id)
+            .bind(&sealed)
+            .execute(pool)
+            .await?;
+        changed += 1;
+    }
+    Ok(changed)
+}
