@@ -19,7 +19,8 @@ use circle_domain::ids::{
 use circle_domain::membership::{Membership, MembershipChange, NewMembership};
 use circle_domain::program::{NewProgram, NewRoom, Program, ProgramPatch, Room};
 use circle_domain::session::{
-    Attendance, AttendanceInput, MaterializeRequest, RosterEntry, Session, SessionCancellation,
+    Attendance, AttendanceInput, CancelledSession, MaterializeRequest, RosterEntry, Session,
+    SessionCancellation, SessionDetails,
 };
 use circle_domain::user::Role;
 use jiff::civil::Date;
@@ -545,17 +546,40 @@ impl App {
         Ok(roster)
     }
 
+    /// Cancels a session with its reason; the answer lists whom to notify (the members
+    /// on its roster and its facilitators).
     pub async fn cancel_session(
         &self,
         actor: &Actor,
         id: SessionId,
         c: &SessionCancellation,
+    ) -> AppResult<CancelledSession> {
+        actor.require(CLINICAL)?;
+        let session = self.store.session(id).await?;
+        self.check_group_access(actor, session.group_id, AuditAction::RosterRead)
+            .await?;
+        let cancelled = self.store.cancel_session(id, c, self.now()).await?;
+        Ok(self
+            .store
+            .cancellation_notice(cancelled, &actor.audit(), self.now())
+            .await?)
+    }
+
+    /// Sets a session's topic or the facilitators present (its facilitators, directors).
+    pub async fn update_session_details(
+        &self,
+        actor: &Actor,
+        id: SessionId,
+        details: &SessionDetails,
     ) -> AppResult<Session> {
         actor.require(CLINICAL)?;
         let session = self.store.session(id).await?;
         self.check_group_access(actor, session.group_id, AuditAction::RosterRead)
             .await?;
-        Ok(self.store.cancel_session(id, c, self.now()).await?)
+        Ok(self
+            .store
+            .update_session_details(id, details, self.now())
+            .await?)
     }
 
     pub async fn record_attendance(

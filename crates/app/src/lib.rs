@@ -5,6 +5,7 @@
 mod audit;
 pub mod auth;
 mod clinic;
+mod notes;
 mod planning;
 
 pub use clinic::HORIZON_WEEKS;

@@ -31,6 +31,12 @@ vocab!(
         EmergencyList = "emergency.list",
         PrivilegeGrant = "privilege.grant",
         PrivilegeRevoke = "privilege.revoke",
+        NoteRead = "note.read",
+        NoteList = "note.list",
+        NoteWrite = "note.write",
+        NoteSign = "note.sign",
+        NoteCosign = "note.cosign",
+        NoteAddendum = "note.addendum",
     }
 );
 
@@ -45,6 +51,7 @@ vocab!(
         Audit = "audit",
         Account = "account",
         Emergency = "emergency",
+        Note = "note",
     }
 );
 
@@ -71,6 +78,9 @@ impl AuditAction {
             AuditRead => DataCategory::Audit,
             UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
             EmergencyOpen | EmergencyList => DataCategory::Emergency,
+            NoteRead | NoteList | NoteWrite | NoteSign | NoteCosign | NoteAddendum => {
+                DataCategory::Note
+            }
         }
     }
 }

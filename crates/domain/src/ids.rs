@@ -39,4 +39,8 @@ id_type!(
     UserId,
     /// A separation between two clients.
     SeparationId,
+    /// A clinical note (a group note or an individual progress note).
+    NoteId,
+    /// An addendum to a signed note.
+    AddendumId,
 );

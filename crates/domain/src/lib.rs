@@ -9,6 +9,7 @@ pub mod error;
 pub mod group;
 pub mod ids;
 pub mod membership;
+pub mod note;
 pub mod planning;
 pub mod program;
 pub mod schedule;

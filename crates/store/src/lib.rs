@@ -12,6 +12,7 @@ mod codec;
 pub mod emergency;
 mod error;
 pub mod groups;
+pub mod notes;
 pub mod people;
 pub mod planning;
 pub mod programs;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod groups;
+pub mod notes;
 pub mod planning;
 pub mod sessions;
 pub mod structure;
