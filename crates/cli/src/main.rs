@@ -5,6 +5,7 @@
 //! 127.0.0.1 only, and never create a database by accident.
 
 mod demo;
+mod demo_notes;
 mod keys;
 mod plan;
 mod secrets;

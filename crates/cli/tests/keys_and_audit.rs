@@ -142,7 +142,14 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("re-wrapped 4 sealed values"), "{text}");
+    // Four separation reasons and every demo note and addendum.
+    let rewrapped: usize = text
+        .split("re-wrapped ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(rewrapped > 1000, "{text}");
 
     let open_with = |key: &std::path::Path| {
         let (db, key, audit) = (db.clone(), key.to_path_buf(), audit.clone());
@@ -177,6 +184,16 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         }
     }
     let id = found.expect("the demo has separations with reasons");
+    // Notes (and their addenda) read with the new key alone too.
+    let mut notes = 0;
+    for session in 1..=60 {
+        notes += store
+            .progress_notes(circle_domain::ids::SessionId(session), &ctx, now)
+            .await
+            .unwrap()
+            .len();
+    }
+    assert!(notes > 0, "the demo's early sessions have notes");
     store.close().await;
     // The old key alone no longer opens them.
     let stale = open_with(&old).await;

@@ -27,6 +27,23 @@ use crate::{Store, StoreError};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
+/// A note of a batch before it is written: whom it is about (none for the group note),
+/// the note with its content as JSON, and its free-text fields for the name check.
+type Pending = (
+    Option<ClientId>,
+    NoteToWrite<String>,
+    Vec<(&'static str, String)>,
+);
+
+/// One note to write with `Store::record_session_notes`: its author, its content, and
+/// whether the author signs it at once.
+#[derive(Debug, Clone)]
+pub struct NoteToWrite<B> {
+    pub author: ClinicianId,
+    pub body: B,
+    pub sign: bool,
+}
+
 /// Which table a note lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Table {
@@ -731,8 +748,39 @@ impl Store {
         if row.meta.version != req.version {
             return Err(stale());
         }
-        let session = session_in(&mut tx, row.meta.session_id).await?;
-        let author = clinician_in(&mut tx, row.meta.author_clinician_id).await?;
+        self.sign_in::<B>(&mut tx, table, row, signer, req.confirm_names_checked, at)
+            .await?;
+        let clients: Vec<ClientId> = self
+            .note_row(&mut tx, table, id)
+            .await?
+            .client_id
+            .into_iter()
+            .collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteSign, &clients).object(object_of(table, id)),
+        )
+        .await?;
+        let out = self.full_note(&mut tx, table, id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Signs a note inside a transaction: the author's signature (a trainee's note then
+    /// awaits a co-signature), the name check of a progress note, the content hash.
+    async fn sign_in<B: Serialize + DeserializeOwned + NoteFields>(
+        &self,
+        tx: &mut Tx<'_>,
+        table: Table,
+        row: Row,
+        signer: ClinicianId,
+        confirm_names_checked: bool,
+        at: Timestamp,
+    ) -> Result<NoteState, StoreError> {
+        let session = session_in(tx, row.meta.session_id).await?;
+        let author = clinician_in(tx, row.meta.author_clinician_id).await?;
         let next = sign(
             row.meta.state,
             author.id,
@@ -741,9 +789,9 @@ impl Store {
         )?;
         let body: B = self.open_body(table, &row)?;
         if let Some(client) = row.client_id {
-            let (others, own) = self.roster_names(&mut tx, &session, client).await?;
+            let (others, own) = self.roster_names(tx, &session, client).await?;
             let hits = find_names(&body.fields(), &others, &own);
-            if !hits.is_empty() && !req.confirm_names_checked {
+            if !hits.is_empty() && !confirm_names_checked {
                 return Err(hits.refusal().into());
             }
         }
@@ -757,26 +805,226 @@ impl Store {
         .bind(next.as_str())
         .bind(&hash)
         .bind((next == NoteState::Signed).then(|| now.clone()))
-        .bind(i64::from(req.confirm_names_checked))
+        .bind(i64::from(confirm_names_checked))
         .bind(&now)
-        .bind(id.0)
-        .bind(req.version)
-        .execute(&mut *tx)
+        .bind(row.meta.id.0)
+        .bind(row.meta.version)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() != 1 {
             return Err(stale());
         }
-        let clients: Vec<ClientId> = row.client_id.into_iter().collect();
+        Ok(next)
+    }
+
+    /// Writes a session's notes at once (seeding and imports): an optional group note
+    /// and, for each member who attended (in client-id order, with their index), the
+    /// progress note `progress_for` returns, if any — each as a draft or signed by its
+    /// author (a trainee's then awaits co-signature), sealed, name-checked and hashed as
+    /// the one-at-a-time commands do. One transaction, audited as one `note.write` entry
+    /// (and one `note.sign` entry when anything was signed). Returns how many notes it
+    /// wrote.
+    pub async fn record_session_notes<F>(
+        &self,
+        session: SessionId,
+        group: Option<NoteToWrite<GroupNoteBody>>,
+        mut progress_for: F,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnMut(usize, ClientId) -> Option<NoteToWrite<ProgressNoteBody>> + Send,
+    {
+        let topic = match &group {
+            Some(g) if g.body.topic.is_none() => self.session(session).await?.topic,
+            _ => None,
+        };
+        let mut tx = self.begin_write().await?;
+        let s = self.writable_session(&mut tx, session, at).await?;
+        let attended: Vec<i64> = sqlx::query_scalar(
+            "SELECT client_id FROM attendance WHERE session_id = $1 \
+             AND status IN ('present', 'late', 'left_early') ORDER BY client_id",
+        )
+        .bind(session.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut notes: Vec<Pending> = vec![];
+        if let Some(g) = group {
+            g.body.validate()?;
+            let mut body = g.body;
+            if body.topic.is_none() {
+                body.topic = topic;
+            }
+            notes.push((
+                None,
+                NoteToWrite {
+                    author: g.author,
+                    body: json(&body),
+                    sign: g.sign,
+                },
+                vec![],
+            ));
+        }
+        for (i, c) in attended.iter().enumerate() {
+            let client = ClientId(*c);
+            if let Some(n) = progress_for(i, client) {
+                let fields = n
+                    .body
+                    .fields()
+                    .into_iter()
+                    .map(|(f, t)| (f, t.to_owned()))
+                    .collect();
+                notes.push((
+                    Some(client),
+                    NoteToWrite {
+                        author: n.author,
+                        body: json(&n.body),
+                        sign: n.sign,
+                    },
+                    fields,
+                ));
+            }
+        }
+        // The facts signing needs, read once per session: the roster's names and each
+        // author's license on the session's date.
+        let mut licensed: std::collections::HashMap<ClinicianId, bool> = Default::default();
+        let roster = sqlx::query(
+            "SELECT c.id, c.given_name, c.family_name, c.preferred_name \
+             FROM memberships m JOIN clients c ON c.id = m.client_id \
+             WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
+             AND m.status <> 'on_hold'",
+        )
+        .bind(s.group_id.0)
+        .bind(date(s.local_date))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut names: Vec<(i64, String)> = vec![];
+        for r in &roster {
+            let id = r.int("id")?;
+            names.push((id, r.parsed::<PersonName>("given_name")?.to_string()));
+            names.push((id, r.parsed::<PersonName>("family_name")?.to_string()));
+            if let Some(p) = r.opt_parsed::<PersonName>("preferred_name")? {
+                names.push((id, p.to_string()));
+            }
+        }
+        let now = ts(at);
+        let (mut clients, mut signed) = (vec![], false);
+        for (client, note, fields) in &notes {
+            let table = if client.is_some() {
+                Table::Progress
+            } else {
+                Table::Group
+            };
+            let state = if note.sign {
+                let ok = match licensed.get(&note.author) {
+                    Some(ok) => *ok,
+                    None => {
+                        let ok = clinician_in(&mut tx, note.author)
+                            .await?
+                            .licensed_on(s.local_date);
+                        licensed.insert(note.author, ok);
+                        ok
+                    }
+                };
+                if let Some(c) = client {
+                    let others: Vec<String> = names
+                        .iter()
+                        .filter(|(id, _)| *id != c.0)
+                        .map(|(_, n)| n.clone())
+                        .collect();
+                    let own: Vec<String> = names
+                        .iter()
+                        .filter(|(id, _)| *id == c.0)
+                        .map(|(_, n)| n.clone())
+                        .collect();
+                    let fields: Vec<(&'static str, &str)> =
+                        fields.iter().map(|(f, t)| (*f, t.as_str())).collect();
+                    let hits = find_names(&fields, &others, &own);
+                    if !hits.is_empty() {
+                        return Err(hits.refusal().into());
+                    }
+                }
+                signed = true;
+                sign(NoteState::Draft, note.author, note.author, ok)?
+            } else {
+                NoteState::Draft
+            };
+            let id: i64 = match client {
+                Some(c) => {
+                    sqlx::query_scalar(
+                        "INSERT INTO progress_notes (session_id, client_id, author_clinician_id, \
+                         state, body, created_at, updated_at) VALUES ($1, $4, $2, 'draft', '', $3, $3) \
+                         RETURNING id",
+                    )
+                    .bind(session.0)
+                    .bind(note.author.0)
+                    .bind(&now)
+                    .bind(c.0)
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+                None => {
+                    sqlx::query_scalar(
+                        "INSERT INTO group_notes (session_id, author_clinician_id, state, body, \
+                         created_at, updated_at) VALUES ($1, $2, 'draft', '', $3, $3) RETURNING id",
+                    )
+                    .bind(session.0)
+                    .bind(note.author.0)
+                    .bind(&now)
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+            };
+            let row = Row {
+                meta: NoteMeta {
+                    id: NoteId(id),
+                    kind: table.kind(),
+                    session_id: session,
+                    author_clinician_id: note.author,
+                    state,
+                    content_hash: None,
+                    signed_at: None,
+                    cosigned_by: None,
+                    cosigned_at: None,
+                    names_check_confirmed: false,
+                    addenda: vec![],
+                    version: 1,
+                },
+                client_id: *client,
+                sealed: String::new(),
+            };
+            let hash = note.sign.then(|| content_hash(table, &row, &note.body));
+            sqlx::query(&format!(
+                "UPDATE {} SET body = $1, state = $2, content_hash = $3, signed_at = $4 WHERE id = $5",
+                table.name()
+            ))
+            .bind(self.seal(&note.body, &table.aad(id))?)
+            .bind(state.as_str())
+            .bind(hash)
+            .bind((state == NoteState::Signed).then(|| now.clone()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            clients.extend(*client);
+        }
         append(
             &mut tx,
             self.audit_key(),
             at,
-            Record::success(ctx, AuditAction::NoteSign, &clients).object(object_of(table, id)),
+            Record::success(ctx, AuditAction::NoteWrite, &clients).object(session),
         )
         .await?;
-        let out = self.full_note(&mut tx, table, id).await?;
+        if signed {
+            append(
+                &mut tx,
+                self.audit_key(),
+                at,
+                Record::success(ctx, AuditAction::NoteSign, &clients).object(session),
+            )
+            .await?;
+        }
         tx.commit().await?;
-        Ok(out)
+        Ok(notes.len())
     }
 
     async fn cosign_note<B: DeserializeOwned>(
