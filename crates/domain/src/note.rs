@@ -35,9 +35,10 @@ vocab!(
     }
 );
 
-/// The clinical content of a group note (sealed at rest).
+/// The clinical content of a group note (sealed at rest). Unknown fields are refused by
+/// the inputs that flatten it (not here: a response flattens it too, and a closed schema
+/// would refuse the note's other fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct GroupNoteBody {
     /// The topic covered (defaults to the session's topic).
     #[serde(default)]
@@ -51,9 +52,9 @@ pub struct GroupNoteBody {
     pub facilitators: Vec<ClinicianId>,
 }
 
-/// The clinical content of an individual progress note (sealed at rest).
+/// The clinical content of an individual progress note (sealed at rest); see
+/// `GroupNoteBody` on unknown fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ProgressNoteBody {
     #[serde(default = "empty")]
     pub presentation: NoteText,
@@ -428,6 +429,19 @@ mod tests {
         assert!(msg.contains("plan"));
         assert!(!msg.contains("Morgan") && !msg.contains("Reyes"));
         assert_eq!(hits.refusal().rule(), Some(Rule::OtherMembersNamed));
+    }
+
+    #[test]
+    fn note_inputs_refuse_unknown_fields() {
+        let ok: Result<ProgressNoteInput, _> =
+            serde_json::from_value(serde_json::json!({"version": 1, "plan": "p"}));
+        assert!(ok.is_ok());
+        let bad: Result<ProgressNoteInput, _> =
+            serde_json::from_value(serde_json::json!({"plan": "p", "diagnosis": "x"}));
+        assert!(bad.is_err());
+        let bad: Result<GroupNoteInput, _> =
+            serde_json::from_value(serde_json::json!({"themes": "t", "score": 3}));
+        assert!(bad.is_err());
     }
 
     #[test]

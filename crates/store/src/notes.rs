@@ -421,6 +421,19 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let s = self.writable_session(&mut tx, session, at).await?;
+        for (i, c) in body.facilitators.iter().enumerate() {
+            let known: Option<i64> = sqlx::query_scalar("SELECT id FROM clinicians WHERE id = $1")
+                .bind(c.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if known.is_none() {
+                return Err(DomainError::invalid(
+                    format!("facilitators/{i}"),
+                    "names no clinician",
+                )
+                .into());
+            }
+        }
         let id = self
             .save_draft(
                 &mut tx,

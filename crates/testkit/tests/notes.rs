@@ -443,6 +443,18 @@ async fn a_signed_note_cannot_be_edited_only_amended() {
         .await;
     assert_eq!(s, StatusCode::OK, "{g}");
     assert_eq!(g["topic"], "Values", "the topic defaults to the session's");
+    let (s, p) =
+        f.t.send(
+            Method::PUT,
+            &f.lead,
+            &gpath,
+            json!({"version": g["version"], "facilitators": [f.lead_id, 999_999]}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("facilitators/1"))
+    );
     assert_eq!(g["facilitators"], json!([f.lead_id, f.trainee_id]));
     let (s, g) =
         f.t.post(
