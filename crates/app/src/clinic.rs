@@ -434,6 +434,25 @@ impl App {
             .await?)
     }
 
+    /// Like `check_group_access`, and a clinician recorded as present at the session (a
+    /// substitute) passes too.
+    async fn check_session_access(
+        &self,
+        actor: &Actor,
+        session: &Session,
+        action: AuditAction,
+    ) -> AppResult<()> {
+        if actor.role == Role::Clinician
+            && actor
+                .clinician_id
+                .is_some_and(|c| session.facilitators_present.contains(&c))
+        {
+            return Ok(());
+        }
+        self.check_group_access(actor, session.group_id, action)
+            .await
+    }
+
     /// Whether a clinician leads or co-leads the group; directors and intake pass.
     async fn check_group_access(
         &self,
@@ -534,7 +553,7 @@ impl App {
     /// group's own facilitators.
     pub async fn roster(&self, actor: &Actor, id: SessionId) -> AppResult<Vec<RosterEntry>> {
         let session = self.store.session(id).await?;
-        self.check_group_access(actor, session.group_id, AuditAction::RosterRead)
+        self.check_session_access(actor, &session, AuditAction::RosterRead)
             .await?;
         let mut roster = self.store.roster(id, &actor.audit(), self.now()).await?;
         if actor.role == Role::Intake {
@@ -592,7 +611,7 @@ impl App {
         self.require_audited(actor, CLINICAL, AuditAction::AttendanceWrite, &[client])
             .await?;
         let s = self.store.session(session).await?;
-        self.check_group_access(actor, s.group_id, AuditAction::AttendanceWrite)
+        self.check_session_access(actor, &s, AuditAction::AttendanceWrite)
             .await?;
         Ok(self
             .store
@@ -615,7 +634,7 @@ impl App {
         self.require_audited(actor, CLINICAL, AuditAction::AttendanceRead, &[])
             .await?;
         let s = self.store.session(session).await?;
-        self.check_group_access(actor, s.group_id, AuditAction::AttendanceRead)
+        self.check_session_access(actor, &s, AuditAction::AttendanceRead)
             .await?;
         Ok(self
             .store

@@ -687,6 +687,21 @@ async fn intake_clients_admins_and_other_clinicians_cannot_read_notes() {
         json!([f.lead_id, f.other_id])
     );
     assert_eq!(f.t.get(&f.other, &paths[0]).await.0, StatusCode::OK);
+    // …and take attendance, but not at the group's other sessions.
+    let (s, _) =
+        f.t.get(
+            &f.other,
+            &format!("/api/v1/sessions/{}/roster", f.sessions[0]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) =
+        f.t.get(
+            &f.other,
+            &format!("/api/v1/sessions/{}/roster", f.sessions[1]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
