@@ -19,7 +19,8 @@ use circle_domain::ids::{
 use circle_domain::membership::{Membership, MembershipChange, NewMembership};
 use circle_domain::program::{NewProgram, NewRoom, Program, ProgramPatch, Room};
 use circle_domain::session::{
-    Attendance, AttendanceInput, MaterializeRequest, RosterEntry, Session, SessionCancellation,
+    Attendance, AttendanceInput, CancelledSession, MaterializeRequest, RosterEntry, Session,
+    SessionCancellation, SessionDetails,
 };
 use circle_domain::user::Role;
 use jiff::civil::Date;
@@ -433,6 +434,25 @@ impl App {
             .await?)
     }
 
+    /// Like `check_group_access`, and a clinician recorded as present at the session (a
+    /// substitute) passes too.
+    async fn check_session_access(
+        &self,
+        actor: &Actor,
+        session: &Session,
+        action: AuditAction,
+    ) -> AppResult<()> {
+        if actor.role == Role::Clinician
+            && actor
+                .clinician_id
+                .is_some_and(|c| session.facilitators_present.contains(&c))
+        {
+            return Ok(());
+        }
+        self.check_group_access(actor, session.group_id, action)
+            .await
+    }
+
     /// Whether a clinician leads or co-leads the group; directors and intake pass.
     async fn check_group_access(
         &self,
@@ -533,7 +553,7 @@ impl App {
     /// group's own facilitators.
     pub async fn roster(&self, actor: &Actor, id: SessionId) -> AppResult<Vec<RosterEntry>> {
         let session = self.store.session(id).await?;
-        self.check_group_access(actor, session.group_id, AuditAction::RosterRead)
+        self.check_session_access(actor, &session, AuditAction::RosterRead)
             .await?;
         let mut roster = self.store.roster(id, &actor.audit(), self.now()).await?;
         if actor.role == Role::Intake {
@@ -545,17 +565,40 @@ impl App {
         Ok(roster)
     }
 
+    /// Cancels a session with its reason; the answer lists whom to notify (the members
+    /// on its roster and its facilitators).
     pub async fn cancel_session(
         &self,
         actor: &Actor,
         id: SessionId,
         c: &SessionCancellation,
+    ) -> AppResult<CancelledSession> {
+        actor.require(CLINICAL)?;
+        let session = self.store.session(id).await?;
+        self.check_group_access(actor, session.group_id, AuditAction::RosterRead)
+            .await?;
+        let cancelled = self.store.cancel_session(id, c, self.now()).await?;
+        Ok(self
+            .store
+            .cancellation_notice(cancelled, &actor.audit(), self.now())
+            .await?)
+    }
+
+    /// Sets a session's topic or the facilitators present (its facilitators, directors).
+    pub async fn update_session_details(
+        &self,
+        actor: &Actor,
+        id: SessionId,
+        details: &SessionDetails,
     ) -> AppResult<Session> {
         actor.require(CLINICAL)?;
         let session = self.store.session(id).await?;
         self.check_group_access(actor, session.group_id, AuditAction::RosterRead)
             .await?;
-        Ok(self.store.cancel_session(id, c, self.now()).await?)
+        Ok(self
+            .store
+            .update_session_details(id, details, self.now())
+            .await?)
     }
 
     pub async fn record_attendance(
@@ -568,7 +611,7 @@ impl App {
         self.require_audited(actor, CLINICAL, AuditAction::AttendanceWrite, &[client])
             .await?;
         let s = self.store.session(session).await?;
-        self.check_group_access(actor, s.group_id, AuditAction::AttendanceWrite)
+        self.check_session_access(actor, &s, AuditAction::AttendanceWrite)
             .await?;
         Ok(self
             .store
@@ -591,7 +634,7 @@ impl App {
         self.require_audited(actor, CLINICAL, AuditAction::AttendanceRead, &[])
             .await?;
         let s = self.store.session(session).await?;
-        self.check_group_access(actor, s.group_id, AuditAction::AttendanceRead)
+        self.check_session_access(actor, &s, AuditAction::AttendanceRead)
             .await?;
         Ok(self
             .store

@@ -8,6 +8,7 @@ pub mod auth;
 mod clinic;
 pub mod intake;
 mod measures;
+mod notes;
 mod placement;
 mod planning;
 mod reports;

@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 
 /// What the demo seeded, with the ids the caller needs to create demo user accounts.
 /// The demo is seeded by the system, not a person: its audit entries name no actor.
-const SYSTEM: circle_domain::audit::AuditContext = circle_domain::audit::AuditContext {
+pub(crate) const SYSTEM: circle_domain::audit::AuditContext = circle_domain::audit::AuditContext {
     actor_user_id: None,
     actor_role: None,
     request_id: None,
@@ -1635,6 +1635,7 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
             "room_id": spec.room.map(|r| ids.room(r)).transpose()?,
             "lead_facilitator_id": ids.clinician(spec.lead)?,
             "co_facilitator_id": spec.co.map(|c| ids.clinician(c)).transpose()?,
+            "curriculum": crate::demo_notes::curriculum(spec.kind, spec.modality),
         }))?;
         let group = store
             .create_group(&new, today, now)
@@ -1726,7 +1727,7 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
     )
     .await
     .context("seeding waitlists and offers")?;
-    let attendance_total = take_attendance(store, held, &absence_rate).await?;
+    let attendance_total = take_attendance(store, held.clone(), &absence_rate).await?;
     // --- measures ---
     crate::demo_measures::seed_measures(
         store,
@@ -1737,6 +1738,17 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
         ids.clinician(FACILITATOR)?,
     )
     .await?;
+    // --- notes ---
+    let notes_total = crate::demo_notes::seed_notes(
+        store,
+        &held,
+        ids.clinician(FACILITATOR)?,
+        ids.clinician(Cl::Marchetti)?,
+        now,
+    )
+    .await?;
+    tracing::debug!(notes = notes_total, "demo notes written");
+    // --- end notes ---
 
     let summary = DemoSummary {
         programs: PROGRAMS.len(),
@@ -1796,7 +1808,15 @@ async fn take_attendance(
                         ATTENDANCE_SEED ^ (ordinal << 24) ^ entry.client_id.0.unsigned_abs(),
                     );
                     let (status, minutes) = attendance_mark(&mut rng, rate, full);
-                    let mark = input(json!({"status": status, "minutes": minutes}))?;
+                    // --- notes ---
+                    let participation = if status.attended() {
+                        crate::demo_notes::participation(&mut rng)
+                    } else {
+                        vec![]
+                    };
+                    let mark = input(json!({"status": status, "minutes": minutes,
+                        "participation": participation}))?;
+                    // --- end notes ---
                     store
                         .record_attendance(
                             session.id,

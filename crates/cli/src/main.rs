@@ -7,6 +7,7 @@
 mod demo;
 mod demo_intake;
 mod demo_measures;
+mod demo_notes;
 mod demo_placement;
 mod keys;
 mod plan;

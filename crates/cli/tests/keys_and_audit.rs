@@ -142,9 +142,15 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // 4 separation reasons + 45 intake values (13 referrals, 9 screening comments,
-    // 19 Part 2 consents, 4 disclosures) + 1 acknowledged alert's action + 1 waitlist note.
-    assert!(text.contains("re-wrapped 51 sealed values"), "{text}");
+    // Separation reasons, intake's values, alert actions, waitlist notes, and every demo
+    // note and addendum.
+    let rewrapped: usize = text
+        .split("re-wrapped ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(rewrapped > 1000, "{text}");
 
     let open_with = |key: &std::path::Path| {
         let (db, key, audit) = (db.clone(), key.to_path_buf(), audit.clone());
@@ -181,6 +187,16 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
     let id = found.expect("the demo has separations with reasons");
     // Intake's sealed values (a referral's details) open with the new key alone too.
     assert!(store.referral(1, &ctx, now).await.is_ok());
+    // Notes (and their addenda) read with the new key alone too.
+    let mut notes = 0;
+    for session in 1..=60 {
+        notes += store
+            .progress_notes(circle_domain::ids::SessionId(session), &ctx, now)
+            .await
+            .unwrap()
+            .len();
+    }
+    assert!(notes > 0, "the demo's early sessions have notes");
     store.close().await;
     // The old key alone no longer opens them.
     let stale = open_with(&old).await;

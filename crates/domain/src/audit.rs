@@ -58,6 +58,12 @@ vocab!(
         WaitlistWrite = "waitlist.write",
         OfferRead = "offer.read",
         OfferWrite = "offer.write",
+        NoteRead = "note.read",
+        NoteList = "note.list",
+        NoteWrite = "note.write",
+        NoteSign = "note.sign",
+        NoteCosign = "note.cosign",
+        NoteAddendum = "note.addendum",
     }
 );
 
@@ -84,6 +90,7 @@ vocab!(
         Consent = "consent",
         Disclosure = "disclosure",
         Waitlist = "waitlist",
+        Note = "note",
     }
 );
 
@@ -124,6 +131,9 @@ impl AuditAction {
             ConsentRead | ConsentCreate | ConsentRevoke => DataCategory::Consent,
             DisclosureCreate | DisclosureRead => DataCategory::Disclosure,
             WaitlistRead | WaitlistWrite | OfferRead | OfferWrite => DataCategory::Waitlist,
+            NoteRead | NoteList | NoteWrite | NoteSign | NoteCosign | NoteAddendum => {
+                DataCategory::Note
+            }
         }
     }
 }

@@ -124,6 +124,20 @@ pub enum Rule {
     OutsideAvailability,
     /// The offer is no longer open (accepted, declined, expired or withdrawn).
     OfferClosed,
+    /// A signed note is locked: it changes only by an addendum.
+    NoteSigned,
+    /// The note is waiting for a licensed clinician's co-signature.
+    NoteAwaitingCosign,
+    /// Addenda and co-signatures need a note in another state (signed, or awaiting one).
+    NoteState,
+    /// Only the note's author may sign it; nobody co-signs their own note.
+    NoteAuthor,
+    /// The individual note names other members of the session (names never echoed).
+    OtherMembersNamed,
+    /// The member did not attend this session, so there is no progress note to write.
+    NotAttending,
+    /// The clinician is not a facilitator of the session and holds no active license.
+    NotAFacilitator,
 }
 
 /// One field's broken rule. `field` is a JSON-pointer-like path such as `size.max`.

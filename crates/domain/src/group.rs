@@ -139,6 +139,9 @@ pub struct Group {
     pub room_id: Option<RoomId>,
     pub lead_facilitator_id: ClinicianId,
     pub co_facilitator_id: Option<ClinicianId>,
+    /// Ordered session topics (may be empty). Open and closed groups cycle through it
+    /// session by session; rolling groups take the topic of the current module.
+    pub curriculum: Vec<Label>,
     pub version: i64,
 }
 
@@ -167,9 +170,12 @@ pub struct NewGroup {
     pub room_id: Option<RoomId>,
     pub lead_facilitator_id: ClinicianId,
     pub co_facilitator_id: Option<ClinicianId>,
+    /// Ordered session topics (optional).
+    #[serde(default)]
+    pub curriculum: Vec<Label>,
 }
 
-/// A change to a group's size bounds, schedule, room or facilitators.
+/// A change to a group's size bounds, schedule, room, facilitators or curriculum.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPatch {
@@ -181,6 +187,43 @@ pub struct GroupPatch {
     pub meetings: Option<Vec<WeeklyMeeting>>,
     pub lead_facilitator_id: Option<ClinicianId>,
     pub co_facilitator_id: Option<ClinicianId>,
+    /// Replaces the curriculum (an empty list removes it).
+    pub curriculum: Option<Vec<Label>>,
+}
+
+/// The most topics a curriculum may list.
+pub const MAX_CURRICULUM_TOPICS: usize = 100;
+
+/// The topic of a session from a group's curriculum, if it has one. `ordinal` is the
+/// number of the group's earlier sessions that were not cancelled (open and closed groups
+/// cycle through the curriculum session by session); a rolling group takes the topic of
+/// the module `local_date` falls in (modules of `module_weeks` weeks from
+/// `curriculum_start`, the curriculum listing one topic per module, repeating).
+pub fn curriculum_topic<'a>(
+    curriculum: &'a [Label],
+    enrollment: &Enrollment,
+    local_date: Date,
+    ordinal: u64,
+) -> Option<&'a Label> {
+    if curriculum.is_empty() {
+        return None;
+    }
+    let len = curriculum.len() as u64;
+    let index = match *enrollment {
+        Enrollment::Rolling {
+            curriculum_start,
+            module_weeks,
+        } => {
+            if local_date < curriculum_start {
+                return None;
+            }
+            let days = u64::try_from((local_date - curriculum_start).get_days()).ok()?;
+            let module_days = u64::from(module_weeks.max(1)) * 7;
+            (days / module_days) % len
+        }
+        Enrollment::Open | Enrollment::Closed { .. } => ordinal % len,
+    };
+    curriculum.get(usize::try_from(index).ok()?)
 }
 
 /// What the rules need to know about a group's surroundings.
@@ -226,6 +269,12 @@ pub fn check_group(group: &Group, ctx: &GroupContext<'_>) -> Result<(), DomainEr
         errors.push("co_facilitator_id", "must differ from the lead facilitator");
     }
     validate_meetings("meetings", &group.meetings, &mut errors);
+    if group.curriculum.len() > MAX_CURRICULUM_TOPICS {
+        errors.push(
+            "curriculum",
+            format!("must list at most {MAX_CURRICULUM_TOPICS} topics"),
+        );
+    }
     errors.into_result()?;
 
     let cap = ctx.program.max_group_size;
@@ -286,6 +335,39 @@ mod tests {
         assert_eq!(err.rule(), Some(Rule::BetweenModuleBoundaries));
         assert!(err.to_string().contains("2026-02-16"));
         assert!(e.check_join(date(2026, 1, 1)).is_err());
+    }
+
+    fn topics(names: &[&str]) -> Vec<Label> {
+        names.iter().map(|n| Label::parse(n).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_rolling_curriculum_advances_by_module() {
+        let c = topics(&["Mindfulness", "Distress tolerance", "Emotion regulation"]);
+        let e = Enrollment::Rolling {
+            curriculum_start: date(2026, 1, 5),
+            module_weeks: 2,
+        };
+        let t = |d| curriculum_topic(&c, &e, d, 99).map(Label::as_str);
+        assert_eq!(t(date(2026, 1, 4)), None, "before the curriculum starts");
+        assert_eq!(t(date(2026, 1, 5)), Some("Mindfulness"));
+        assert_eq!(t(date(2026, 1, 18)), Some("Mindfulness"));
+        assert_eq!(t(date(2026, 1, 19)), Some("Distress tolerance"));
+        assert_eq!(t(date(2026, 2, 2)), Some("Emotion regulation"));
+        assert_eq!(t(date(2026, 2, 16)), Some("Mindfulness"), "and repeats");
+    }
+
+    #[test]
+    fn open_groups_cycle_session_by_session() {
+        let c = topics(&["A", "B"]);
+        let t = |n| curriculum_topic(&c, &Enrollment::Open, date(2026, 1, 1), n);
+        assert_eq!(t(0).map(Label::as_str), Some("A"));
+        assert_eq!(t(1).map(Label::as_str), Some("B"));
+        assert_eq!(t(2).map(Label::as_str), Some("A"));
+        assert_eq!(
+            curriculum_topic(&[], &Enrollment::Open, date(2026, 1, 1), 0),
+            None
+        );
     }
 
     #[test]

@@ -43,4 +43,8 @@ id_type!(
     WaitlistEntryId,
     /// A time-limited offer of a seat to a waitlisted client.
     OfferId,
+    /// A clinical note (a group note or an individual progress note).
+    NoteId,
+    /// An addendum to a signed note.
+    AddendumId,
 );

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod intake;
 pub mod measure;
 pub mod membership;
+pub mod note;
 pub mod placement;
 pub mod planning;
 pub mod program;

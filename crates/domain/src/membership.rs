@@ -205,6 +205,7 @@ mod tests {
             room_id: None,
             lead_facilitator_id: ClinicianId(1),
             co_facilitator_id: None,
+            curriculum: vec![],
             version: 1,
         }
     }

@@ -30,6 +30,21 @@ vocab!(
     }
 );
 
+vocab!(
+    /// How a member took part, described and never scored: a set, possibly empty, because
+    /// silence is a valid way to be in a group ("encouraged but not forced to share").
+    Participation {
+        Shared = "shared",
+        /// Listened / passed.
+        ListenedPassed = "listened_passed",
+        GaveFeedback = "gave_feedback",
+        PractisedSkill = "practised_skill",
+        SupportedPeer = "supported_peer",
+        AskedQuestion = "asked_question",
+        CompletedHomework = "completed_homework",
+    }
+);
+
 impl AttendanceStatus {
     pub fn attended(self) -> bool {
         matches!(self, Self::Present | Self::Late | Self::LeftEarly)
@@ -48,10 +63,62 @@ pub struct Session {
     #[schema(value_type = String, format = DateTime)]
     pub ends_at: Timestamp,
     pub status: SessionStatus,
+    /// The session's topic: the one set for this session, else the group curriculum's.
     pub topic: Option<ShortText>,
+    /// Whether `topic` was set for this session rather than taken from the curriculum.
+    pub topic_overridden: bool,
     pub cancel_reason: Option<ShortText>,
     pub lead_facilitator_id: ClinicianId,
+    /// Who facilitated (lead, co-lead or a licensed substitute), once recorded.
+    pub facilitators_present: Vec<ClinicianId>,
     pub version: i64,
+}
+
+/// Set a session's topic or the facilitators present.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionDetails {
+    pub version: i64,
+    /// This session's topic; an empty string returns to the curriculum's topic.
+    pub topic: Option<ShortText>,
+    /// The facilitators present: the group's lead or co-facilitator, or a substitute
+    /// clinician holding a license active on the session's date.
+    pub facilitators_present: Option<Vec<ClinicianId>>,
+}
+
+impl SessionDetails {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let mut errors = FieldErrors::default();
+        if let Some(list) = &self.facilitators_present {
+            if list.len() > 4 {
+                errors.push("facilitators_present", "must list at most 4 clinicians");
+            }
+            for (i, c) in list.iter().enumerate() {
+                if list[..i].contains(c) {
+                    errors.push(format!("facilitators_present/{i}"), "is listed twice");
+                }
+            }
+        }
+        errors.into_result()
+    }
+}
+
+/// Whom to tell that a session is cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotifyMember {
+    pub client_id: ClientId,
+    /// Preferred first name and last initial.
+    pub roster_name: String,
+}
+
+/// A cancelled session and the people to notify: the members on its roster and its
+/// facilitators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CancelledSession {
+    #[serde(flatten)]
+    pub session: Session,
+    pub notify_members: Vec<NotifyMember>,
+    pub notify_facilitators: Vec<ClinicianId>,
 }
 
 impl Session {
@@ -95,6 +162,8 @@ pub struct Attendance {
     pub client_id: ClientId,
     pub status: AttendanceStatus,
     pub minutes: u32,
+    /// How the member took part (descriptive; empty is valid).
+    pub participation: Vec<Participation>,
     pub version: i64,
 }
 
@@ -105,9 +174,26 @@ pub struct Attendance {
 pub struct AttendanceInput {
     pub status: AttendanceStatus,
     pub minutes: Option<u32>,
+    /// How the member took part, if noted: a set (order and repeats do not matter).
+    #[serde(default)]
+    pub participation: Vec<Participation>,
 }
 
 impl AttendanceInput {
+    /// The participation set, sorted and without repeats; none for an absence.
+    pub fn participation_set(&self) -> Result<Vec<Participation>, DomainError> {
+        if !self.status.attended() && !self.participation.is_empty() {
+            return Err(DomainError::invalid(
+                "participation",
+                "must be empty when the member was absent",
+            ));
+        }
+        let mut set = self.participation.clone();
+        set.sort();
+        set.dedup();
+        Ok(set)
+    }
+
     /// The minutes to record, or the field rule broken.
     pub fn minutes_for(&self, session: &Session) -> Result<u32, DomainError> {
         let full = session.minutes();
@@ -182,14 +268,39 @@ mod tests {
             ends_at: "2026-05-05T23:30:00Z".parse().unwrap(),
             status: SessionStatus::Scheduled,
             topic: None,
+            topic_overridden: false,
             cancel_reason: None,
             lead_facilitator_id: ClinicianId(1),
+            facilitators_present: vec![],
             version: 1,
         }
     }
 
     fn input(status: AttendanceStatus, minutes: Option<u32>) -> AttendanceInput {
-        AttendanceInput { status, minutes }
+        AttendanceInput {
+            status,
+            minutes,
+            participation: vec![],
+        }
+    }
+
+    #[test]
+    fn participation_is_a_set_and_only_for_those_who_attended() {
+        let mut i = input(AttendanceStatus::Present, None);
+        i.participation = vec![
+            Participation::Shared,
+            Participation::ListenedPassed,
+            Participation::Shared,
+        ];
+        assert_eq!(
+            i.participation_set(),
+            Ok(vec![Participation::Shared, Participation::ListenedPassed])
+        );
+        i.participation.clear();
+        assert_eq!(i.participation_set(), Ok(vec![]), "silence is valid");
+        let mut absent = input(AttendanceStatus::AbsentExcused, None);
+        absent.participation = vec![Participation::Shared];
+        assert!(absent.participation_set().is_err());
     }
 
     #[test]

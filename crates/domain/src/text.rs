@@ -103,6 +103,14 @@ fn is_free_text(v: &str) -> bool {
     v.chars().count() <= 2000
 }
 
+fn is_note_text(v: &str) -> bool {
+    v.chars().count() <= 8000
+}
+
+text_type!(
+    /// One field of a clinical note (free text): at most 8000 characters.
+    NoteText, is_note_text, "must be at most 8000 characters"
+);
 text_type!(
     /// A person's given, family or preferred name: 1–120 characters.
     PersonName, is_name, "must be 1–120 characters without control characters"
@@ -139,6 +147,13 @@ text_type!(
     /// Short free text (a reason, a topic): at most 2000 characters.
     ShortText, is_free_text, "must be at most 2000 characters"
 );
+
+impl NoteText {
+    /// An empty field (a draft may leave any field empty).
+    pub fn empty() -> Self {
+        Self(String::new())
+    }
+}
 
 impl Email {
     /// Emails compare case-insensitively; they are stored lower-cased.

@@ -27,7 +27,7 @@ use circle_domain::audit::{AuditAction, AuditContext};
 
 pub(crate) const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, focus_concerns, eligible_levels, \
      enrollment, min_size, max_size, size_override_reason, meetings, room_id, lead_facilitator_id, \
-     co_facilitator_id, version";
+     co_facilitator_id, curriculum, version";
 
 pub(crate) const MEMBERSHIP_COLUMNS: &str =
     "id, group_id, client_id, start_date, end_date, status, version";
@@ -52,6 +52,7 @@ pub(crate) fn group_from_row(r: &AnyRow) -> Result<Group, StoreError> {
         room_id: r.opt_int("room_id")?.map(RoomId),
         lead_facilitator_id: ClinicianId(r.int("lead_facilitator_id")?),
         co_facilitator_id: r.opt_int("co_facilitator_id")?.map(ClinicianId),
+        curriculum: r.json("curriculum")?,
         version: r.int("version")?,
     })
 }
@@ -232,6 +233,7 @@ impl Store {
             room_id: new.room_id,
             lead_facilitator_id: new.lead_facilitator_id,
             co_facilitator_id: new.co_facilitator_id,
+            curriculum: new.curriculum.clone(),
             version: 1,
         };
         check_group_in(&mut tx, &group, today).await?;
@@ -239,8 +241,8 @@ impl Store {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO therapy_groups (program_id, name, kind, modality, focus_concerns, \
              eligible_levels, enrollment, min_size, max_size, size_override_reason, meetings, room_id, \
-             lead_facilitator_id, co_facilitator_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) RETURNING id",
+             lead_facilitator_id, co_facilitator_id, curriculum, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $15, $15) RETURNING id",
         )
         .bind(group.program_id.0)
         .bind(group.name.as_str())
@@ -257,6 +259,7 @@ impl Store {
         .bind(group.lead_facilitator_id.0)
         .bind(group.co_facilitator_id.map(|c| c.0))
         .bind(&now)
+        .bind(json(&group.curriculum))
         .fetch_one(&mut *tx)
         .await?;
         group.id = GroupId(id);
@@ -327,14 +330,18 @@ impl Store {
                 .lead_facilitator_id
                 .unwrap_or(current.lead_facilitator_id),
             co_facilitator_id: patch.co_facilitator_id.or(current.co_facilitator_id),
+            curriculum: patch
+                .curriculum
+                .clone()
+                .unwrap_or(current.curriculum.clone()),
             version: current.version + 1,
             ..current
         };
         check_group_in(&mut tx, &group, today).await?;
         sqlx::query(
             "UPDATE therapy_groups SET name = $1, min_size = $2, max_size = $3, size_override_reason = $4, \
-             meetings = $5, lead_facilitator_id = $6, co_facilitator_id = $7, version = $8, updated_at = $9 \
-             WHERE id = $10",
+             meetings = $5, lead_facilitator_id = $6, co_facilitator_id = $7, version = $8, updated_at = $9, \
+             curriculum = $11 WHERE id = $10",
         )
         .bind(group.name.as_str())
         .bind(i64::from(group.min_size))
@@ -346,6 +353,7 @@ impl Store {
         .bind(group.version)
         .bind(ts(now))
         .bind(id.0)
+        .bind(json(&group.curriculum))
         .execute(&mut *tx)
         .await?;
         if group.max_size > current_max {

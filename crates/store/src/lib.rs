@@ -15,6 +15,7 @@ mod error;
 pub mod groups;
 pub mod intake;
 pub mod measures;
+pub mod notes;
 pub mod people;
 pub mod placement;
 pub mod planning;

@@ -600,6 +600,15 @@ pub(crate) async fn client_in(
     client_from_row(&row)
 }
 
+/// Every sealed column: table, column, and the associated-data kind its values are bound
+/// to (with the row id). Key rotation re-wraps each of them.
+const SEALED_COLUMNS: [(&str, &str, &str); 4] = [
+    ("separations", "reason", "separation.reason"),
+    ("group_notes", "body", "group_notes.body"),
+    ("progress_notes", "body", "progress_notes.body"),
+    ("note_addenda", "body", "note_addenda.body"),
+];
+
 fn separation_aad(id: i64) -> circle_vault::Aad {
     circle_vault::Aad::record("separation.reason", id)
 }
@@ -613,26 +622,32 @@ impl Store {
             .keyring
             .as_deref()
             .ok_or_else(|| StoreError::Config("no master key is configured".to_owned()))?;
-        let rows =
-            sqlx::query("SELECT id, reason FROM separations WHERE reason IS NOT NULL ORDER BY id")
-                .fetch_all(self.pool())
-                .await?;
         let mut changed = 0;
-        for r in rows {
-            let (id, sealed) = (r.int("id")?, r.text("reason")?);
-            if !keyring.needs_rewrap(&sealed) {
-                continue;
-            }
-            let fresh = keyring
-                .rewrap(&sealed, &separation_aad(id))
-                .map_err(|_| StoreError::Corrupt("separations.reason"))?;
-            sqlx::query("UPDATE separations SET reason = $1 WHERE id = $2 AND reason = $3")
+        for (table, column, kind) in SEALED_COLUMNS {
+            let rows = sqlx::query(&format!(
+                "SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL \
+                 AND {column} <> '' ORDER BY id"
+            ))
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
+                let (id, sealed) = (r.int("id")?, r.text("sealed")?);
+                if !keyring.needs_rewrap(&sealed) {
+                    continue;
+                }
+                let fresh = keyring
+                    .rewrap(&sealed, &circle_vault::Aad::record(kind, id))
+                    .map_err(|_| StoreError::Corrupt(kind))?;
+                sqlx::query(&format!(
+                    "UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3"
+                ))
                 .bind(fresh)
                 .bind(id)
                 .bind(&sealed)
                 .execute(self.pool())
                 .await?;
-            changed += 1;
+                changed += 1;
+            }
         }
         // --- measures ---
         changed += self.rewrap_alert_actions().await?;

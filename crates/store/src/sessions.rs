@@ -2,20 +2,22 @@
 //! attendance.
 
 use circle_domain::clinician::check_can_lead;
+use circle_domain::group::{Enrollment, curriculum_topic};
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId, SessionId, UserId};
 use circle_domain::schedule::occurrences;
 use circle_domain::session::{
-    Attendance, AttendanceInput, AttendanceStatus, MaterializeRequest, RosterEntry, Session,
-    SessionCancellation, SessionStatus, check_attendance_allowed,
+    Attendance, AttendanceInput, AttendanceStatus, CancelledSession, MaterializeRequest,
+    NotifyMember, RosterEntry, Session, SessionCancellation, SessionDetails, SessionStatus,
+    check_attendance_allowed,
 };
-use circle_domain::text::{PersonName, TimeZoneName};
+use circle_domain::text::{Label, PersonName, ShortText, TimeZoneName};
 use circle_domain::{DomainError, Rule};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, lock_row, ts};
+use crate::codec::{LockTable, RowExt, date, json, lock_row, ts};
 use crate::groups::group_in;
 use crate::people::clinician_in;
 use crate::programs::stale;
@@ -23,7 +25,7 @@ use crate::{Store, StoreError};
 use circle_domain::audit::{AuditAction, AuditContext};
 
 const SESSION_COLUMNS: &str = "id, group_id, local_date, starts_at, ends_at, status, topic, \
-     cancel_reason, lead_facilitator_id, version";
+     cancel_reason, lead_facilitator_id, facilitators_present, version";
 
 fn session_from_row(r: &AnyRow) -> Result<Session, StoreError> {
     Ok(Session {
@@ -33,11 +35,74 @@ fn session_from_row(r: &AnyRow) -> Result<Session, StoreError> {
         starts_at: r.ts("starts_at")?,
         ends_at: r.ts("ends_at")?,
         status: r.vocab("status", SessionStatus::parse)?,
+        // The stored topic is this session's own; `resolve_topics` fills in the
+        // curriculum's where there is none.
         topic: r.opt_parsed("topic")?,
+        topic_overridden: r.opt_text("topic")?.is_some(),
         cancel_reason: r.opt_parsed("cancel_reason")?,
         lead_facilitator_id: ClinicianId(r.int("lead_facilitator_id")?),
+        facilitators_present: r.json("facilitators_present")?,
         version: r.int("version")?,
     })
+}
+
+/// Fills in each session's topic from its group's curriculum where none was set for the
+/// session. Open and closed groups count the group's earlier sessions that were not
+/// cancelled; rolling groups use the session's module.
+pub(crate) async fn resolve_topics(
+    conn: &mut sqlx::AnyConnection,
+    sessions: &mut [Session],
+) -> Result<(), StoreError> {
+    let mut groups: Vec<GroupId> = sessions
+        .iter()
+        .filter(|s| !s.topic_overridden)
+        .map(|s| s.group_id)
+        .collect();
+    groups.sort();
+    groups.dedup();
+    for group_id in groups {
+        let row = sqlx::query("SELECT enrollment, curriculum FROM therapy_groups WHERE id = $1")
+            .bind(group_id.0)
+            .fetch_one(&mut *conn)
+            .await?;
+        let enrollment: Enrollment = row.json("enrollment")?;
+        let curriculum: Vec<Label> = row.json("curriculum")?;
+        if curriculum.is_empty() {
+            continue;
+        }
+        let Some(last) = sessions
+            .iter()
+            .filter(|s| s.group_id == group_id)
+            .map(|s| s.starts_at)
+            .max()
+        else {
+            continue;
+        };
+        // Start times sort as text: RFC 3339 UTC with whole seconds.
+        let held_or_due: Vec<String> = sqlx::query_scalar(
+            "SELECT starts_at FROM sessions WHERE group_id = $1 AND starts_at < $2 \
+             AND status <> 'cancelled' ORDER BY starts_at",
+        )
+        .bind(group_id.0)
+        .bind(ts(last))
+        .fetch_all(&mut *conn)
+        .await?;
+        for s in sessions
+            .iter_mut()
+            .filter(|s| s.group_id == group_id && !s.topic_overridden)
+        {
+            let start = ts(s.starts_at);
+            let ordinal = held_or_due.partition_point(|t| *t < start);
+            s.topic = curriculum_topic(
+                &curriculum,
+                &enrollment,
+                s.local_date,
+                u64::try_from(ordinal).unwrap_or(0),
+            )
+            .and_then(|t| ShortText::parse(t.as_str()).ok());
+        }
+    }
+    Ok(())
 }
 
 fn attendance_from_row(r: &AnyRow) -> Result<Attendance, StoreError> {
@@ -46,8 +111,21 @@ fn attendance_from_row(r: &AnyRow) -> Result<Attendance, StoreError> {
         client_id: ClientId(r.int("client_id")?),
         status: r.vocab("status", AttendanceStatus::parse)?,
         minutes: r.uint("minutes")?,
+        participation: r.json("participation")?,
         version: r.int("version")?,
     })
+}
+
+/// Preferred first name and last initial, from a row with the client's name columns.
+pub(crate) fn roster_name(r: &AnyRow) -> Result<String, StoreError> {
+    let given: PersonName = r.parsed("given_name")?;
+    let preferred: Option<PersonName> = r.opt_parsed("preferred_name")?;
+    let family: PersonName = r.parsed("family_name")?;
+    let initial = family.as_str().chars().next().unwrap_or('?');
+    Ok(format!(
+        "{} {initial}.",
+        preferred.as_ref().unwrap_or(&given)
+    ))
 }
 
 impl Store {
@@ -116,7 +194,13 @@ impl Store {
         .bind(date(until))
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(session_from_row).collect()
+        let mut list = rows
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self.pool().acquire().await?;
+        resolve_topics(&mut conn, &mut list).await?;
+        Ok(list)
     }
 
     pub async fn session(&self, id: SessionId) -> Result<Session, StoreError> {
@@ -127,7 +211,138 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .ok_or(DomainError::not_found("session"))?;
-        session_from_row(&row)
+        let mut one = [session_from_row(&row)?];
+        let mut conn = self.pool().acquire().await?;
+        resolve_topics(&mut conn, &mut one).await?;
+        let [session] = one;
+        Ok(session)
+    }
+
+    /// Sets a session's own topic (an empty one returns to the curriculum's) or the
+    /// facilitators present: each the group's lead or co-facilitator, or a clinician
+    /// holding a license active on the session's date (a substitute).
+    pub async fn update_session_details(
+        &self,
+        id: SessionId,
+        details: &SessionDetails,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        details.validate()?;
+        let mut tx = self.begin_write().await?;
+        if !lock_row(&mut tx, LockTable::Sessions, id.0).await? {
+            return Err(DomainError::not_found("session").into());
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let session = session_from_row(&row)?;
+        if session.version != details.version {
+            return Err(stale());
+        }
+        let group = group_in(&mut tx, session.group_id).await?;
+        let facilitators = match &details.facilitators_present {
+            Some(list) => {
+                for (i, c) in list.iter().enumerate() {
+                    let field = format!("facilitators_present/{i}");
+                    let clinician = clinician_in(&mut tx, *c)
+                        .await
+                        .map_err(|_| DomainError::invalid(field.clone(), "names no clinician"))?;
+                    let leads =
+                        *c == group.lead_facilitator_id || Some(*c) == group.co_facilitator_id;
+                    if !leads && !clinician.licensed_on(session.local_date) {
+                        return Err(DomainError::conflict(
+                            Rule::NotAFacilitator,
+                            format!(
+                                "{field} is neither a facilitator of this group nor a clinician \
+                                 licensed on the session's date who could substitute"
+                            ),
+                        )
+                        .into());
+                    }
+                }
+                list.clone()
+            }
+            None => session.facilitators_present.clone(),
+        };
+        let topic = match &details.topic {
+            Some(t) if t.as_str().is_empty() => None,
+            Some(t) => Some(t.as_str().to_owned()),
+            None => session
+                .topic
+                .as_ref()
+                .filter(|_| session.topic_overridden)
+                .map(|t| t.as_str().to_owned()),
+        };
+        let row = sqlx::query(&format!(
+            "UPDATE sessions SET topic = $1, facilitators_present = $2, version = version + 1, \
+             updated_at = $3 WHERE id = $4 RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(topic)
+        .bind(json(&facilitators))
+        .bind(ts(now))
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut one = [session_from_row(&row)?];
+        resolve_topics(&mut tx, &mut one).await?;
+        tx.commit().await?;
+        let [session] = one;
+        Ok(session)
+    }
+
+    /// Whom to tell about a cancelled session: the members on its roster (by roster
+    /// name) and its facilitators. Reading the roster is audited.
+    pub async fn cancellation_notice(
+        &self,
+        session: Session,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<CancelledSession, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT m.client_id, c.given_name, c.family_name, c.preferred_name \
+             FROM memberships m JOIN clients c ON c.id = m.client_id \
+             WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
+             AND m.status <> 'on_hold' ORDER BY c.family_name, c.given_name, m.client_id",
+        )
+        .bind(session.group_id.0)
+        .bind(date(session.local_date))
+        .fetch_all(&mut *tx)
+        .await?;
+        let members = rows
+            .iter()
+            .map(|r| {
+                Ok(NotifyMember {
+                    client_id: ClientId(r.int("client_id")?),
+                    roster_name: roster_name(r)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let group = group_in(&mut tx, session.group_id).await?;
+        let mut facilitators = vec![group.lead_facilitator_id];
+        facilitators.extend(group.co_facilitator_id);
+        for c in &session.facilitators_present {
+            if !facilitators.contains(c) {
+                facilitators.push(*c);
+            }
+        }
+        let ids: Vec<ClientId> = members.iter().map(|m| m.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::RosterRead, &ids).object(session.id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(CancelledSession {
+            session,
+            notify_members: members,
+            notify_facilitators: facilitators,
+        })
     }
 
     /// The roster of a session: members whose membership covers its date, with any
@@ -142,7 +357,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT m.id AS membership_id, m.client_id, c.given_name, c.family_name, c.preferred_name, \
-             a.session_id, a.status, a.minutes, a.version \
+             a.session_id, a.status, a.minutes, a.participation, a.version \
              FROM memberships m JOIN clients c ON c.id = m.client_id \
              LEFT JOIN attendance a ON a.session_id = $3 AND a.client_id = m.client_id \
              WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
@@ -156,10 +371,6 @@ impl Store {
         let roster = rows
             .iter()
             .map(|r| {
-                let given: PersonName = r.parsed("given_name")?;
-                let preferred: Option<PersonName> = r.opt_parsed("preferred_name")?;
-                let family: PersonName = r.parsed("family_name")?;
-                let initial = family.as_str().chars().next().unwrap_or('?');
                 let attendance = match r.opt_int("session_id")? {
                     Some(_) => Some(attendance_from_row(r)?),
                     None => None,
@@ -167,7 +378,7 @@ impl Store {
                 Ok(RosterEntry {
                     client_id: ClientId(r.int("client_id")?),
                     membership_id: MembershipId(r.int("membership_id")?),
-                    display_name: format!("{} {initial}.", preferred.as_ref().unwrap_or(&given)),
+                    display_name: roster_name(r)?,
                     attendance,
                 })
             })
@@ -220,7 +431,11 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .ok_or_else(stale)?;
-        session_from_row(&row)
+        let mut one = [session_from_row(&row)?];
+        let mut conn = self.pool().acquire().await?;
+        resolve_topics(&mut conn, &mut one).await?;
+        let [session] = one;
+        Ok(session)
     }
 
     /// Records or corrects one member's attendance; the session becomes `held`.
@@ -271,14 +486,16 @@ impl Store {
         )
         .await?;
         let minutes = input.minutes_for(&session)?;
+        let participation = input.participation_set()?;
         let now = ts(now);
         let row = sqlx::query(
-            "INSERT INTO attendance (session_id, client_id, status, minutes, recorded_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+            "INSERT INTO attendance (session_id, client_id, status, minutes, recorded_by, created_at, updated_at, participation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
              ON CONFLICT (session_id, client_id) DO UPDATE SET status = excluded.status, \
              minutes = excluded.minutes, recorded_by = excluded.recorded_by, \
+             participation = excluded.participation, \
              version = attendance.version + 1, updated_at = excluded.updated_at \
-             RETURNING session_id, client_id, status, minutes, version",
+             RETURNING session_id, client_id, status, minutes, participation, version",
         )
         .bind(session_id.0)
         .bind(client.0)
@@ -286,6 +503,7 @@ impl Store {
         .bind(i64::from(minutes))
         .bind(recorded_by.map(|u| u.0))
         .bind(&now)
+        .bind(json(&participation))
         .fetch_one(&mut *tx)
         .await?;
         let attendance = attendance_from_row(&row)?;
@@ -317,7 +535,7 @@ impl Store {
         self.session(session).await?;
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
-            "SELECT session_id, client_id, status, minutes, version FROM attendance \
+            "SELECT session_id, client_id, status, minutes, participation, version FROM attendance \
              WHERE session_id = $1 ORDER BY client_id",
         )
         .bind(session.0)

@@ -99,6 +99,75 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
             Foreign,
             "DDADDD",
         ),
+        // --- notes ---
+        // Notes: the session's facilitators and directors read; writing needs a clinician
+        // record (the director of this fixture has none, so writes are refused to them).
+        ("PATCH", "/api/v1/sessions/{id}", Own, "DDAADD"),
+        ("PATCH", "/api/v1/sessions/{id}", Foreign, "DDADDD"),
+        ("GET", "/api/v1/sessions/{id}/group-note", Own, "DDAADD"),
+        ("GET", "/api/v1/sessions/{id}/group-note", Foreign, "DDADDD"),
+        ("PUT", "/api/v1/sessions/{id}/group-note", Own, "DDDADD"),
+        ("PUT", "/api/v1/sessions/{id}/group-note", Foreign, "DDDDDD"),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/sign",
+            Own,
+            "DDDADD",
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/sign",
+            Foreign,
+            "DDDDDD",
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/cosign",
+            Own,
+            "DDDADD",
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/cosign",
+            Foreign,
+            "DDDDDD",
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/addenda",
+            Own,
+            "DDDADD",
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/addenda",
+            Foreign,
+            "DDDDDD",
+        ),
+        ("GET", "/api/v1/sessions/{id}/notes", Own, "DDAADD"),
+        ("GET", "/api/v1/sessions/{id}/notes", Foreign, "DDADDD"),
+        (
+            "PUT",
+            "/api/v1/sessions/{id}/notes/{client_id}",
+            Own,
+            "DDDADD",
+        ),
+        (
+            "PUT",
+            "/api/v1/sessions/{id}/notes/{client_id}",
+            Foreign,
+            "DDDDDD",
+        ),
+        ("GET", "/api/v1/notes/overdue", Own, "DDAADD"),
+        ("GET", "/api/v1/notes/{id}", Own, "DDAADD"),
+        ("GET", "/api/v1/notes/{id}", Foreign, "DDADDD"),
+        ("POST", "/api/v1/notes/{id}/sign", Own, "DDDADD"),
+        ("POST", "/api/v1/notes/{id}/sign", Foreign, "DDDDDD"),
+        ("POST", "/api/v1/notes/{id}/cosign", Own, "DDDADD"),
+        ("POST", "/api/v1/notes/{id}/cosign", Foreign, "DDDDDD"),
+        ("POST", "/api/v1/notes/{id}/addenda", Own, "DDDADD"),
+        ("POST", "/api/v1/notes/{id}/addenda", Foreign, "DDDDDD"),
+        // --- end notes ---
         ("GET", "/api/v1/audit", Own, "DAADDD"),
         // Nobody holds an emergency grant here: opening one is refused for everyone.
         (
@@ -327,6 +396,7 @@ async fn every_route_times_every_role_matches_the_expected_table() {
         }
     };
     let sessions = [session_of(0).await, session_of(1).await];
+    let notes = notes_fixture(&t, &sessions, &leads, &clients).await;
     let (_, memberships) = t
         .get(&dir, &format!("/api/v1/groups/{}/memberships", groups[0]))
         .await;
@@ -416,6 +486,8 @@ async fn every_route_times_every_role_matches_the_expected_table() {
                 groups[i]
             } else if path.starts_with("/api/v1/sessions") {
                 sessions[i]
+            } else if path.starts_with("/api/v1/notes") {
+                notes[i]
             } else if path.starts_with("/api/v1/memberships") {
                 membership
             } else if path.starts_with("/api/v1/waitlist") {
@@ -530,6 +602,21 @@ fn body_for(
         }
         ("POST", "/api/v1/sessions/{id}/cancel") => json!({"version": 999, "reason": "test"}),
         ("PUT", "/api/v1/sessions/{id}/attendance/{client_id}") => json!({"status": "present"}),
+        // --- notes ---
+        ("PATCH", "/api/v1/sessions/{id}") => json!({"version": 999}),
+        ("PUT", "/api/v1/sessions/{id}/group-note") => json!({"themes": "t"}),
+        ("PUT", "/api/v1/sessions/{id}/notes/{client_id}") => json!({"version": 999}),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/sign"
+            | "/api/v1/sessions/{id}/group-note/cosign"
+            | "/api/v1/notes/{id}/sign"
+            | "/api/v1/notes/{id}/cosign",
+        ) => json!({"version": 999}),
+        ("POST", "/api/v1/sessions/{id}/group-note/addenda" | "/api/v1/notes/{id}/addenda") => {
+            json!({"text": "addendum"})
+        }
+        // --- end notes ---
         ("POST", "/api/v1/plan/proposals") => json!({"time_limit_ms": 100}),
         ("POST", "/api/v1/plan/apply") => json!({"start_date": "2026-05-05", "placements": []}),
         ("PUT", "/api/v1/clients/{id}/diagnoses") => json!({"codes": ["F33.1"]}),
@@ -704,3 +791,68 @@ async fn placement_fixture(
         entry: e["id"].as_i64().unwrap(),
     }
 }
+// --- notes ---
+/// Each group's session is held (its member present) and has a draft group note and a
+/// draft progress note, written through the store as of the session's end (the test clock
+/// stands before the sessions). Returns the progress notes' ids, own first.
+async fn notes_fixture(
+    t: &circle_testkit::TestApp,
+    sessions: &[i64; 2],
+    leads: &[i64],
+    clients: &[i64],
+) -> [i64; 2] {
+    use circle_domain::ids::SessionId;
+    use circle_testkit::builders::{input, sys};
+    let store = &t.db.store;
+    let mut ids = [0; 2];
+    for i in 0..2 {
+        let session = store.session(SessionId(sessions[i])).await.unwrap();
+        let at = session.ends_at;
+        // Attending needs the group agreement (the intake rule).
+        store
+            .sign_group_agreement(
+                ClientId(clients[i]),
+                session.local_date,
+                circle_domain::intake::SignatureMethod::Paper,
+                &sys(),
+                at,
+            )
+            .await
+            .unwrap();
+        store
+            .record_attendance(
+                session.id,
+                ClientId(clients[i]),
+                &input(json!({"status": "present"})),
+                None,
+                &sys(),
+                at,
+            )
+            .await
+            .unwrap();
+        store
+            .save_group_note(
+                session.id,
+                ClinicianId(leads[i]),
+                &input(json!({"themes": "t"})),
+                &sys(),
+                at,
+            )
+            .await
+            .unwrap();
+        let note = store
+            .save_progress_note(
+                session.id,
+                ClientId(clients[i]),
+                ClinicianId(leads[i]),
+                &input(json!({"presentation": "p"})),
+                &sys(),
+                at,
+            )
+            .await
+            .unwrap();
+        ids[i] = note.meta.id.0;
+    }
+    ids
+}
+// --- end notes ---

@@ -59,6 +59,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "groups", description = "Groups and memberships"),
         (name = "sessions", description = "Sessions and attendance"),
         (name = "placement", description = "Placement suggestions, waitlists, offers, transitions"),
+        (name = "notes", description = "Group notes, progress notes, signatures and addenda"),
         (name = "audit", description = "The audit trail"),
         (name = "measures", description = "Outcome measures, safety alerts, due list"),
         (name = "intake", description = "Referrals, screening, consents and disclosures"),
@@ -108,11 +109,27 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(groups::change_membership))
         .routes(routes!(groups::list_sessions))
         .routes(routes!(groups::materialize))
-        .routes(routes!(sessions::get_session))
+        .routes(routes!(sessions::get_session, sessions::update_session))
         .routes(routes!(sessions::roster))
         .routes(routes!(sessions::cancel))
         .routes(routes!(sessions::list_attendance))
         .routes(routes!(sessions::record_attendance))
+        // --- notes ---
+        .routes(routes!(
+            api::notes::get_group_note,
+            api::notes::save_group_note
+        ))
+        .routes(routes!(api::notes::sign_group_note))
+        .routes(routes!(api::notes::cosign_group_note))
+        .routes(routes!(api::notes::group_note_addendum))
+        .routes(routes!(api::notes::list_progress_notes))
+        .routes(routes!(api::notes::save_progress_note))
+        .routes(routes!(api::notes::overdue))
+        .routes(routes!(api::notes::get_note))
+        .routes(routes!(api::notes::sign_note))
+        .routes(routes!(api::notes::cosign_note))
+        .routes(routes!(api::notes::note_addendum))
+        // --- end notes ---
         .routes(routes!(api::planning::propose))
         .routes(routes!(api::planning::apply))
         // --- placement ---

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod groups;
 pub mod intake;
 pub mod measures;
+pub mod notes;
 pub mod placement;
 pub mod planning;
 pub mod reports;

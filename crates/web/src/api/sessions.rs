@@ -5,7 +5,8 @@ use axum::extract::State;
 use circle_app::App;
 use circle_domain::ids::{ClientId, SessionId};
 use circle_domain::session::{
-    Attendance, AttendanceInput, RosterEntry, Session, SessionCancellation,
+    Attendance, AttendanceInput, CancelledSession, RosterEntry, Session, SessionCancellation,
+    SessionDetails,
 };
 
 use super::Errors;
@@ -34,15 +35,31 @@ pub async fn roster(
     Ok(Json(app.roster(&a, SessionId(id)).await?))
 }
 
-/// Cancel a scheduled session with a reason.
+/// Set a session's topic (an empty string returns to the curriculum's) or the
+/// facilitators present.
+#[utoipa::path(patch, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = i64, Path)),
+    request_body = SessionDetails, responses((status = 200, body = Session), Errors), security(("bearer" = [])))]
+pub async fn update_session(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<SessionDetails>,
+) -> Result<Json<Session>, ApiError> {
+    Ok(Json(
+        app.update_session_details(&a, SessionId(id), &body).await?,
+    ))
+}
+
+/// Cancel a scheduled session with a reason. The answer lists whom to notify: the members
+/// on the session's roster (roster names) and its facilitators.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/cancel", tag = "sessions", params(("id" = i64, Path)),
-    request_body = SessionCancellation, responses((status = 200, body = Session), Errors), security(("bearer" = [])))]
+    request_body = SessionCancellation, responses((status = 200, body = CancelledSession), Errors), security(("bearer" = [])))]
 pub async fn cancel(
     State(app): State<App>,
     Auth(a): Auth,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<SessionCancellation>,
-) -> Result<Json<Session>, ApiError> {
+) -> Result<Json<CancelledSession>, ApiError> {
     Ok(Json(app.cancel_session(&a, SessionId(id), &body).await?))
 }
 

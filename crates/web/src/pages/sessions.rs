@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use circle_app::App;
 use circle_domain::ids::{ClientId, SessionId};
-use circle_domain::session::{AttendanceInput, AttendanceStatus, RosterEntry, Session};
+use circle_domain::session::{
+    AttendanceInput, AttendanceStatus, Participation, RosterEntry, Session,
+};
 use circle_domain::user::Role;
 use serde::Deserialize;
 
@@ -75,6 +77,7 @@ struct MemberRow {
     name: String,
     status: &'static str,
     minutes: String,
+    participation: Vec<&'static str>,
 }
 
 #[derive(Template)]
@@ -91,10 +94,22 @@ struct SessionPage {
     can_record: bool,
     roster: Vec<MemberRow>,
     statuses: Vec<(&'static str, &'static str)>,
+    participation: Vec<(&'static str, &'static str)>,
     full_minutes: u32,
     messages: Vec<String>,
     saved: Option<String>,
 }
+
+/// Described, never scored: silence is a valid way to be in group.
+const PARTICIPATION: [(Participation, &str); 7] = [
+    (Participation::Shared, "Shared"),
+    (Participation::ListenedPassed, "Listened / passed"),
+    (Participation::GaveFeedback, "Gave feedback"),
+    (Participation::PractisedSkill, "Practised a skill"),
+    (Participation::SupportedPeer, "Supported a peer"),
+    (Participation::AskedQuestion, "Asked a question"),
+    (Participation::CompletedHomework, "Completed homework"),
+];
 
 const STATUSES: [(AttendanceStatus, &str); 5] = [
     (AttendanceStatus::Present, "Present"),
@@ -161,6 +176,10 @@ async fn render_session(
             can_record,
             roster: roster.iter().map(member_row).collect(),
             statuses: STATUSES.iter().map(|(s, l)| (s.as_str(), *l)).collect(),
+            participation: PARTICIPATION
+                .iter()
+                .map(|(p, l)| (p.as_str(), *l))
+                .collect(),
             full_minutes: session.minutes(),
             messages,
             saved,
@@ -186,6 +205,11 @@ fn member_row(r: &RosterEntry) -> MemberRow {
         name: r.display_name.clone(),
         status,
         minutes,
+        participation: r
+            .attendance
+            .iter()
+            .flat_map(|a| a.participation.iter().map(|p| p.as_str()))
+            .collect(),
     }
 }
 
@@ -226,6 +250,17 @@ pub async fn record_attendance(
                 }
             },
         };
+        let mut participation: Vec<Participation> = fields
+            .iter()
+            .filter(|(k, _)| *k == format!("part_{c}"))
+            .filter_map(|(_, v)| Participation::parse(v))
+            .collect();
+        if !status.attended() {
+            // An absence has no participation; the boxes may still be ticked on the page.
+            participation.clear();
+        }
+        participation.sort();
+        participation.dedup();
         // Minutes only mean something for late arrival and early leave.
         let minutes = minutes
             .filter(|_| matches!(status, AttendanceStatus::Late | AttendanceStatus::LeftEarly));
@@ -236,7 +271,11 @@ pub async fn record_attendance(
         if unchanged {
             continue;
         }
-        let input = AttendanceInput { status, minutes };
+        let input = AttendanceInput {
+            status,
+            minutes,
+            participation,
+        };
         match app
             .record_attendance(&signed.actor, session, ClientId(c), &input)
             .await

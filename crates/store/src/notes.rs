@@ -1,0 +1,1302 @@
+//! Group notes, progress notes and their addenda. Note text is clinical free text: each
+//! body is sealed with the vault, bound to its table and row id, and never stored in
+//! clear. Signing stores a SHA-256 hash of the signed content; a signed note changes only
+//! by addenda. Every read and write appends its audit entry in the same transaction.
+
+use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::ids::{AddendumId, ClientId, ClinicianId, GroupId, NoteId, SessionId};
+use circle_domain::note::{
+    Addendum, CosignNote, GroupNote, GroupNoteBody, GroupNoteInput, NewAddendum, NoteKind,
+    NoteMeta, NoteState, OverdueForClinician, OverdueNote, ProgressNote, ProgressNoteBody,
+    ProgressNoteInput, SignNote, check_addendum, check_editable, cosign, find_names, sign,
+};
+use circle_domain::session::{AttendanceStatus, Session, check_attendance_allowed};
+use circle_domain::text::{NoteText, PersonName};
+use circle_domain::{DomainError, Rule};
+use jiff::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+
+use crate::audit::{Record, append};
+use crate::codec::{LockTable, RowExt, date, json, lock_row, ts};
+use crate::people::clinician_in;
+use crate::programs::stale;
+use crate::{Store, StoreError};
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// A note of a batch before it is written: whom it is about (none for the group note),
+/// the note with its content as JSON, and its free-text fields for the name check.
+type Pending = (
+    Option<ClientId>,
+    NoteToWrite<String>,
+    Vec<(&'static str, String)>,
+);
+
+/// One note to write with `Store::record_session_notes`: its author, its content, and
+/// whether the author signs it at once.
+#[derive(Debug, Clone)]
+pub struct NoteToWrite<B> {
+    pub author: ClinicianId,
+    pub body: B,
+    pub sign: bool,
+}
+
+/// Which table a note lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Group,
+    Progress,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Group => "group_notes",
+            Table::Progress => "progress_notes",
+        }
+    }
+
+    fn kind(self) -> NoteKind {
+        match self {
+            Table::Group => NoteKind::Group,
+            Table::Progress => NoteKind::Progress,
+        }
+    }
+
+    fn aad(self, id: i64) -> circle_vault::Aad {
+        circle_vault::Aad::record(
+            match self {
+                Table::Group => "group_notes.body",
+                Table::Progress => "progress_notes.body",
+            },
+            id,
+        )
+    }
+}
+
+fn addendum_aad(id: i64) -> circle_vault::Aad {
+    circle_vault::Aad::record("note_addenda.body", id)
+}
+
+const NOTE_COLUMNS: &str = "id, session_id, author_clinician_id, state, body, content_hash, \
+     signed_at, cosigned_by, cosigned_at, names_confirmed, version";
+
+/// A note row before its body is opened.
+struct Row {
+    meta: NoteMeta,
+    client_id: Option<ClientId>,
+    sealed: String,
+}
+
+fn row_of(r: &AnyRow, table: Table) -> Result<Row, StoreError> {
+    Ok(Row {
+        meta: NoteMeta {
+            id: NoteId(r.int("id")?),
+            kind: table.kind(),
+            session_id: SessionId(r.int("session_id")?),
+            author_clinician_id: ClinicianId(r.int("author_clinician_id")?),
+            state: r.vocab("state", NoteState::parse)?,
+            content_hash: r.opt_text("content_hash")?,
+            signed_at: r.opt_text("signed_at")?,
+            cosigned_by: r.opt_int("cosigned_by")?.map(ClinicianId),
+            cosigned_at: r.opt_text("cosigned_at")?,
+            names_check_confirmed: r.int("names_confirmed")? != 0,
+            addenda: vec![],
+            version: r.int("version")?,
+        },
+        client_id: match table {
+            Table::Group => None,
+            Table::Progress => Some(ClientId(r.int("client_id")?)),
+        },
+        sealed: r.text("body")?,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 over what was signed: which note, about whom, by whom, and its content.
+fn content_hash(table: Table, row: &Row, body_json: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(table.name().as_bytes());
+    h.update(b"\n");
+    h.update(row.meta.id.0.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(row.meta.session_id.0.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(row.client_id.map_or(String::new(), |c| c.0.to_string()));
+    h.update(b"\n");
+    h.update(row.meta.author_clinician_id.0.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(body_json.as_bytes());
+    hex(&h.finalize())
+}
+
+/// The session row inside a transaction (no curriculum topic resolution).
+async fn session_in(tx: &mut Tx<'_>, id: SessionId) -> Result<Session, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, group_id, local_date, starts_at, ends_at, status, topic, cancel_reason, \
+         lead_facilitator_id, facilitators_present, version FROM sessions WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(DomainError::not_found("session"))?;
+    Ok(Session {
+        id: SessionId(row.int("id")?),
+        group_id: GroupId(row.int("group_id")?),
+        local_date: row.date("local_date")?,
+        starts_at: row.ts("starts_at")?,
+        ends_at: row.ts("ends_at")?,
+        status: row.vocab("status", circle_domain::session::SessionStatus::parse)?,
+        topic: row.opt_parsed("topic")?,
+        topic_overridden: row.opt_text("topic")?.is_some(),
+        cancel_reason: row.opt_parsed("cancel_reason")?,
+        lead_facilitator_id: ClinicianId(row.int("lead_facilitator_id")?),
+        facilitators_present: row.json("facilitators_present")?,
+        version: row.int("version")?,
+    })
+}
+
+impl Store {
+    fn open_body<B: DeserializeOwned>(&self, table: Table, row: &Row) -> Result<B, StoreError> {
+        let text = self.open_sealed(&row.sealed, &table.aad(row.meta.id.0), table.name())?;
+        serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("note body"))
+    }
+
+    async fn addenda_in(
+        &self,
+        tx: &mut Tx<'_>,
+        table: Table,
+        note: NoteId,
+    ) -> Result<Vec<Addendum>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, author_clinician_id, body, content_hash, signed_at FROM note_addenda \
+             WHERE note_table = $1 AND note_id = $2 ORDER BY id",
+        )
+        .bind(table.name())
+        .bind(note.0)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id = r.int("id")?;
+                let text =
+                    self.open_sealed(&r.text("body")?, &addendum_aad(id), "note_addenda.body")?;
+                Ok(Addendum {
+                    id: AddendumId(id),
+                    author_clinician_id: ClinicianId(r.int("author_clinician_id")?),
+                    text: NoteText::parse(&text)
+                        .map_err(|_| StoreError::Corrupt("note_addenda.body"))?,
+                    content_hash: r.text("content_hash")?,
+                    signed_at: r.text("signed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn note_row(&self, tx: &mut Tx<'_>, table: Table, id: NoteId) -> Result<Row, StoreError> {
+        let extra = if table == Table::Progress {
+            ", client_id"
+        } else {
+            ""
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {NOTE_COLUMNS}{extra} FROM {} WHERE id = $1",
+            table.name()
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(DomainError::not_found("note"))?;
+        row_of(&row, table)
+    }
+
+    async fn find_note_id(
+        &self,
+        tx: &mut Tx<'_>,
+        table: Table,
+        session: SessionId,
+        client: Option<ClientId>,
+    ) -> Result<Option<NoteId>, StoreError> {
+        let id: Option<i64> = match client {
+            None => {
+                sqlx::query_scalar(&format!(
+                    "SELECT id FROM {} WHERE session_id = $1",
+                    table.name()
+                ))
+                .bind(session.0)
+                .fetch_optional(&mut **tx)
+                .await?
+            }
+            Some(c) => {
+                sqlx::query_scalar(&format!(
+                    "SELECT id FROM {} WHERE session_id = $1 AND client_id = $2",
+                    table.name()
+                ))
+                .bind(session.0)
+                .bind(c.0)
+                .fetch_optional(&mut **tx)
+                .await?
+            }
+        };
+        Ok(id.map(NoteId))
+    }
+
+    async fn full_note<B: DeserializeOwned>(
+        &self,
+        tx: &mut Tx<'_>,
+        table: Table,
+        id: NoteId,
+    ) -> Result<(NoteMeta, Option<ClientId>, B), StoreError> {
+        let row = self.note_row(tx, table, id).await?;
+        let body: B = self.open_body(table, &row)?;
+        let mut meta = row.meta;
+        meta.addenda = self.addenda_in(tx, table, id).await?;
+        Ok((meta, row.client_id, body))
+    }
+
+    /// Creates or updates (autosave) a draft. A new note needs no version; an existing
+    /// draft is updated only with its current version.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one command: which note, by whom, what, and the audit facts"
+    )]
+    async fn save_draft<B: Serialize>(
+        &self,
+        tx: &mut Tx<'_>,
+        table: Table,
+        session: &Session,
+        client: Option<ClientId>,
+        author: ClinicianId,
+        version: Option<i64>,
+        body: &B,
+        at: Timestamp,
+    ) -> Result<NoteId, StoreError> {
+        let body_json = json(body);
+        let now = ts(at);
+        match self.find_note_id(tx, table, session.id, client).await? {
+            None => {
+                let id: i64 = match client {
+                    None => {
+                        sqlx::query_scalar(
+                            "INSERT INTO group_notes (session_id, author_clinician_id, state, body, \
+                             created_at, updated_at) VALUES ($1, $2, 'draft', '', $3, $3) RETURNING id",
+                        )
+                        .bind(session.id.0)
+                        .bind(author.0)
+                        .bind(&now)
+                        .fetch_one(&mut **tx)
+                        .await?
+                    }
+                    Some(c) => {
+                        sqlx::query_scalar(
+                            "INSERT INTO progress_notes (session_id, client_id, author_clinician_id, \
+                             state, body, created_at, updated_at) VALUES ($1, $2, $3, 'draft', '', $4, $4) \
+                             RETURNING id",
+                        )
+                        .bind(session.id.0)
+                        .bind(c.0)
+                        .bind(author.0)
+                        .bind(&now)
+                        .fetch_one(&mut **tx)
+                        .await?
+                    }
+                };
+                let sealed = self.seal(&body_json, &table.aad(id))?;
+                sqlx::query(&format!(
+                    "UPDATE {} SET body = $1 WHERE id = $2",
+                    table.name()
+                ))
+                .bind(sealed)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+                Ok(NoteId(id))
+            }
+            Some(id) => {
+                let row = self.note_row(tx, table, id).await?;
+                check_editable(row.meta.state)?;
+                let Some(version) = version else {
+                    return Err(DomainError::conflict(
+                        Rule::Duplicate,
+                        "this note already exists; send its version to update the draft",
+                    )
+                    .into());
+                };
+                if version != row.meta.version {
+                    return Err(stale());
+                }
+                let sealed = self.seal(&body_json, &table.aad(id.0))?;
+                let done = sqlx::query(&format!(
+                    "UPDATE {} SET body = $1, version = version + 1, updated_at = $2 \
+                     WHERE id = $3 AND version = $4 AND state = 'draft'",
+                    table.name()
+                ))
+                .bind(sealed)
+                .bind(&now)
+                .bind(id.0)
+                .bind(version)
+                .execute(&mut **tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(stale());
+                }
+                Ok(id)
+            }
+        }
+    }
+
+    /// Locks the session and checks that notes can be written for it: not cancelled and
+    /// already started.
+    async fn writable_session(
+        &self,
+        tx: &mut Tx<'_>,
+        session: SessionId,
+        at: Timestamp,
+    ) -> Result<Session, StoreError> {
+        if !lock_row(tx, LockTable::Sessions, session.0).await? {
+            return Err(DomainError::not_found("session").into());
+        }
+        let s = session_in(tx, session).await?;
+        check_attendance_allowed(&s, at)?;
+        Ok(s)
+    }
+
+    // Group notes.
+
+    /// The group note of a session (one `note.read` entry).
+    pub async fn group_note(
+        &self,
+        session: SessionId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<GroupNote, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = self
+            .find_note_id(&mut tx, Table::Group, session, None)
+            .await?
+            .ok_or(DomainError::not_found("group note"))?;
+        let (meta, _, body) = self.full_note(&mut tx, Table::Group, id).await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteRead, &[]).object(format!("group_note:{id}")),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(GroupNote { meta, body })
+    }
+
+    /// Creates or autosaves the draft group note of a session. The topic defaults to the
+    /// session's and the facilitators to those present (or the group's leads).
+    pub async fn save_group_note(
+        &self,
+        session: SessionId,
+        author: ClinicianId,
+        input: &GroupNoteInput,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<GroupNote, StoreError> {
+        input.body.validate()?;
+        let mut body = input.body.clone();
+        if body.topic.is_none() || body.facilitators.is_empty() {
+            let full = self.session(session).await?;
+            if body.topic.is_none() {
+                body.topic = full.topic.clone();
+            }
+            if body.facilitators.is_empty() {
+                body.facilitators = if full.facilitators_present.is_empty() {
+                    let (lead, co) = self.group_leads(full.group_id).await?;
+                    std::iter::once(lead).chain(co).collect()
+                } else {
+                    full.facilitators_present.clone()
+                };
+            }
+        }
+        let mut tx = self.begin_write().await?;
+        let s = self.writable_session(&mut tx, session, at).await?;
+        for (i, c) in body.facilitators.iter().enumerate() {
+            let known: Option<i64> = sqlx::query_scalar("SELECT id FROM clinicians WHERE id = $1")
+                .bind(c.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if known.is_none() {
+                return Err(DomainError::invalid(
+                    format!("facilitators/{i}"),
+                    "names no clinician",
+                )
+                .into());
+            }
+        }
+        let id = self
+            .save_draft(
+                &mut tx,
+                Table::Group,
+                &s,
+                None,
+                author,
+                input.version,
+                &body,
+                at,
+            )
+            .await?;
+        let (meta, _, body) = self.full_note(&mut tx, Table::Group, id).await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteWrite, &[]).object(format!("group_note:{id}")),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(GroupNote { meta, body })
+    }
+
+    /// The id of a session's group note, if one was started (for authorization).
+    pub async fn group_note_id(&self, session: SessionId) -> Result<NoteId, StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT id FROM group_notes WHERE session_id = $1")
+            .bind(session.0)
+            .fetch_optional(self.pool())
+            .await?
+            .map(NoteId)
+            .ok_or_else(|| DomainError::not_found("group note").into())
+    }
+
+    pub async fn sign_group_note(
+        &self,
+        session: SessionId,
+        signer: ClinicianId,
+        req: &SignNote,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<GroupNote, StoreError> {
+        let id = self.group_note_id(session).await?;
+        let (meta, _, body) = self
+            .sign_note::<GroupNoteBody>(Table::Group, id, signer, req, ctx, at)
+            .await?;
+        Ok(GroupNote { meta, body })
+    }
+
+    pub async fn cosign_group_note(
+        &self,
+        session: SessionId,
+        cosigner: ClinicianId,
+        req: &CosignNote,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<GroupNote, StoreError> {
+        let id = self.group_note_id(session).await?;
+        let (meta, _, body) = self
+            .cosign_note::<GroupNoteBody>(Table::Group, id, cosigner, req, ctx, at)
+            .await?;
+        Ok(GroupNote { meta, body })
+    }
+
+    pub async fn add_group_addendum(
+        &self,
+        session: SessionId,
+        author: ClinicianId,
+        new: &NewAddendum,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<GroupNote, StoreError> {
+        let id = self.group_note_id(session).await?;
+        let (meta, _, body) = self
+            .add_addendum::<GroupNoteBody>(Table::Group, id, author, new, ctx, at)
+            .await?;
+        Ok(GroupNote { meta, body })
+    }
+
+    // Progress notes.
+
+    /// The session and client a progress note is about (for authorization; no content).
+    pub async fn progress_note_subject(
+        &self,
+        id: NoteId,
+    ) -> Result<(SessionId, ClientId), StoreError> {
+        let row = sqlx::query("SELECT session_id, client_id FROM progress_notes WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DomainError::not_found("note"))?;
+        Ok((
+            SessionId(row.int("session_id")?),
+            ClientId(row.int("client_id")?),
+        ))
+    }
+
+    /// One progress note (one `note.read` entry).
+    pub async fn progress_note(
+        &self,
+        id: NoteId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<ProgressNote, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (meta, client, body) = self
+            .full_note::<ProgressNoteBody>(&mut tx, Table::Progress, id)
+            .await?;
+        let client = client.ok_or(StoreError::Corrupt("client_id"))?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteRead, &[client]).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ProgressNote {
+            meta,
+            client_id: client,
+            body,
+        })
+    }
+
+    /// The progress notes of a session (one `note.list` entry naming the members).
+    pub async fn progress_notes(
+        &self,
+        session: SessionId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<ProgressNote>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        session_in(&mut tx, session).await?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM progress_notes WHERE session_id = $1 ORDER BY id")
+                .bind(session.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut notes = vec![];
+        for id in ids {
+            let (meta, client, body) = self
+                .full_note::<ProgressNoteBody>(&mut tx, Table::Progress, NoteId(id))
+                .await?;
+            notes.push(ProgressNote {
+                meta,
+                client_id: client.ok_or(StoreError::Corrupt("client_id"))?,
+                body,
+            });
+        }
+        let clients: Vec<ClientId> = notes.iter().map(|n| n.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteList, &clients).object(session),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(notes)
+    }
+
+    /// Creates or autosaves a member's draft progress note; the member must have attended.
+    pub async fn save_progress_note(
+        &self,
+        session: SessionId,
+        client: ClientId,
+        author: ClinicianId,
+        input: &ProgressNoteInput,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<ProgressNote, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let s = self.writable_session(&mut tx, session, at).await?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM attendance WHERE session_id = $1 AND client_id = $2",
+        )
+        .bind(session.0)
+        .bind(client.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let attended = status
+            .as_deref()
+            .and_then(AttendanceStatus::parse)
+            .is_some_and(AttendanceStatus::attended);
+        if !attended {
+            return Err(DomainError::conflict(
+                Rule::NotAttending,
+                "a progress note is written for a member whose attendance at this session is recorded as present, late or left early",
+            )
+            .into());
+        }
+        let id = self
+            .save_draft(
+                &mut tx,
+                Table::Progress,
+                &s,
+                Some(client),
+                author,
+                input.version,
+                &input.body,
+                at,
+            )
+            .await?;
+        let (meta, _, body) = self
+            .full_note::<ProgressNoteBody>(&mut tx, Table::Progress, id)
+            .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteWrite, &[client]).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ProgressNote {
+            meta,
+            client_id: client,
+            body,
+        })
+    }
+
+    pub async fn sign_progress_note(
+        &self,
+        id: NoteId,
+        signer: ClinicianId,
+        req: &SignNote,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<ProgressNote, StoreError> {
+        let (meta, client, body) = self
+            .sign_note::<ProgressNoteBody>(Table::Progress, id, signer, req, ctx, at)
+            .await?;
+        Ok(ProgressNote {
+            meta,
+            client_id: client.ok_or(StoreError::Corrupt("client_id"))?,
+            body,
+        })
+    }
+
+    pub async fn cosign_progress_note(
+        &self,
+        id: NoteId,
+        cosigner: ClinicianId,
+        req: &CosignNote,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<ProgressNote, StoreError> {
+        let (meta, client, body) = self
+            .cosign_note::<ProgressNoteBody>(Table::Progress, id, cosigner, req, ctx, at)
+            .await?;
+        Ok(ProgressNote {
+            meta,
+            client_id: client.ok_or(StoreError::Corrupt("client_id"))?,
+            body,
+        })
+    }
+
+    pub async fn add_progress_addendum(
+        &self,
+        id: NoteId,
+        author: ClinicianId,
+        new: &NewAddendum,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<ProgressNote, StoreError> {
+        let (meta, client, body) = self
+            .add_addendum::<ProgressNoteBody>(Table::Progress, id, author, new, ctx, at)
+            .await?;
+        Ok(ProgressNote {
+            meta,
+            client_id: client.ok_or(StoreError::Corrupt("client_id"))?,
+            body,
+        })
+    }
+
+    /// The names of the other members on a session's roster, and the member's own names.
+    async fn roster_names(
+        &self,
+        tx: &mut Tx<'_>,
+        session: &Session,
+        client: ClientId,
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.given_name, c.family_name, c.preferred_name \
+             FROM memberships m JOIN clients c ON c.id = m.client_id \
+             WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
+             AND m.status <> 'on_hold' \
+             UNION SELECT c.id, c.given_name, c.family_name, c.preferred_name \
+             FROM clients c WHERE c.id = $3",
+        )
+        .bind(session.group_id.0)
+        .bind(date(session.local_date))
+        .bind(client.0)
+        .fetch_all(&mut **tx)
+        .await?;
+        let (mut others, mut own) = (vec![], vec![]);
+        for r in &rows {
+            let mut names = vec![
+                r.parsed::<PersonName>("given_name")?.to_string(),
+                r.parsed::<PersonName>("family_name")?.to_string(),
+            ];
+            if let Some(p) = r.opt_parsed::<PersonName>("preferred_name")? {
+                names.push(p.to_string());
+            }
+            if r.int("id")? == client.0 {
+                own.extend(names);
+            } else {
+                others.extend(names);
+            }
+        }
+        Ok((others, own))
+    }
+
+    async fn sign_note<B: Serialize + DeserializeOwned + NoteFields>(
+        &self,
+        table: Table,
+        id: NoteId,
+        signer: ClinicianId,
+        req: &SignNote,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<(NoteMeta, Option<ClientId>, B), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = self.note_row(&mut tx, table, id).await?;
+        if row.meta.version != req.version {
+            return Err(stale());
+        }
+        self.sign_in::<B>(&mut tx, table, row, signer, req.confirm_names_checked, at)
+            .await?;
+        let clients: Vec<ClientId> = self
+            .note_row(&mut tx, table, id)
+            .await?
+            .client_id
+            .into_iter()
+            .collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteSign, &clients).object(object_of(table, id)),
+        )
+        .await?;
+        let out = self.full_note(&mut tx, table, id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Signs a note inside a transaction: the author's signature (a trainee's note then
+    /// awaits a co-signature), the name check of a progress note, the content hash.
+    async fn sign_in<B: Serialize + DeserializeOwned + NoteFields>(
+        &self,
+        tx: &mut Tx<'_>,
+        table: Table,
+        row: Row,
+        signer: ClinicianId,
+        confirm_names_checked: bool,
+        at: Timestamp,
+    ) -> Result<NoteState, StoreError> {
+        let session = session_in(tx, row.meta.session_id).await?;
+        let author = clinician_in(tx, row.meta.author_clinician_id).await?;
+        let next = sign(
+            row.meta.state,
+            author.id,
+            signer,
+            author.licensed_on(session.local_date),
+        )?;
+        let body: B = self.open_body(table, &row)?;
+        if let Some(client) = row.client_id {
+            let (others, own) = self.roster_names(tx, &session, client).await?;
+            let hits = find_names(&body.fields(), &others, &own);
+            if !hits.is_empty() && !confirm_names_checked {
+                return Err(hits.refusal().into());
+            }
+        }
+        let hash = content_hash(table, &row, &json(&body));
+        let now = ts(at);
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET state = $1, content_hash = $2, signed_at = $3, names_confirmed = $4, \
+             version = version + 1, updated_at = $5 WHERE id = $6 AND version = $7",
+            table.name()
+        ))
+        .bind(next.as_str())
+        .bind(&hash)
+        .bind((next == NoteState::Signed).then(|| now.clone()))
+        .bind(i64::from(confirm_names_checked))
+        .bind(&now)
+        .bind(row.meta.id.0)
+        .bind(row.meta.version)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(stale());
+        }
+        Ok(next)
+    }
+
+    /// Writes a session's notes at once (seeding and imports): an optional group note
+    /// and, for each member who attended (in client-id order, with their index), the
+    /// progress note `progress_for` returns, if any — each as a draft or signed by its
+    /// author (a trainee's then awaits co-signature), sealed, name-checked and hashed as
+    /// the one-at-a-time commands do. One transaction, audited as one `note.write` entry
+    /// (and one `note.sign` entry when anything was signed). Returns how many notes it
+    /// wrote.
+    pub async fn record_session_notes<F>(
+        &self,
+        session: SessionId,
+        group: Option<NoteToWrite<GroupNoteBody>>,
+        mut progress_for: F,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnMut(usize, ClientId) -> Option<NoteToWrite<ProgressNoteBody>> + Send,
+    {
+        let topic = match &group {
+            Some(g) if g.body.topic.is_none() => self.session(session).await?.topic,
+            _ => None,
+        };
+        let mut tx = self.begin_write().await?;
+        let s = self.writable_session(&mut tx, session, at).await?;
+        let attended: Vec<i64> = sqlx::query_scalar(
+            "SELECT client_id FROM attendance WHERE session_id = $1 \
+             AND status IN ('present', 'late', 'left_early') ORDER BY client_id",
+        )
+        .bind(session.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut notes: Vec<Pending> = vec![];
+        if let Some(g) = group {
+            g.body.validate()?;
+            let mut body = g.body;
+            if body.topic.is_none() {
+                body.topic = topic;
+            }
+            notes.push((
+                None,
+                NoteToWrite {
+                    author: g.author,
+                    body: json(&body),
+                    sign: g.sign,
+                },
+                vec![],
+            ));
+        }
+        for (i, c) in attended.iter().enumerate() {
+            let client = ClientId(*c);
+            if let Some(n) = progress_for(i, client) {
+                let fields = n
+                    .body
+                    .fields()
+                    .into_iter()
+                    .map(|(f, t)| (f, t.to_owned()))
+                    .collect();
+                notes.push((
+                    Some(client),
+                    NoteToWrite {
+                        author: n.author,
+                        body: json(&n.body),
+                        sign: n.sign,
+                    },
+                    fields,
+                ));
+            }
+        }
+        // The facts signing needs, read once per session: the roster's names and each
+        // author's license on the session's date.
+        let mut licensed: std::collections::HashMap<ClinicianId, bool> = Default::default();
+        let roster = sqlx::query(
+            "SELECT c.id, c.given_name, c.family_name, c.preferred_name \
+             FROM memberships m JOIN clients c ON c.id = m.client_id \
+             WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
+             AND m.status <> 'on_hold'",
+        )
+        .bind(s.group_id.0)
+        .bind(date(s.local_date))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut names: Vec<(i64, String)> = vec![];
+        for r in &roster {
+            let id = r.int("id")?;
+            names.push((id, r.parsed::<PersonName>("given_name")?.to_string()));
+            names.push((id, r.parsed::<PersonName>("family_name")?.to_string()));
+            if let Some(p) = r.opt_parsed::<PersonName>("preferred_name")? {
+                names.push((id, p.to_string()));
+            }
+        }
+        let now = ts(at);
+        let (mut clients, mut signed) = (vec![], false);
+        for (client, note, fields) in &notes {
+            let table = if client.is_some() {
+                Table::Progress
+            } else {
+                Table::Group
+            };
+            let state = if note.sign {
+                let ok = match licensed.get(&note.author) {
+                    Some(ok) => *ok,
+                    None => {
+                        let ok = clinician_in(&mut tx, note.author)
+                            .await?
+                            .licensed_on(s.local_date);
+                        licensed.insert(note.author, ok);
+                        ok
+                    }
+                };
+                if let Some(c) = client {
+                    let others: Vec<String> = names
+                        .iter()
+                        .filter(|(id, _)| *id != c.0)
+                        .map(|(_, n)| n.clone())
+                        .collect();
+                    let own: Vec<String> = names
+                        .iter()
+                        .filter(|(id, _)| *id == c.0)
+                        .map(|(_, n)| n.clone())
+                        .collect();
+                    let fields: Vec<(&'static str, &str)> =
+                        fields.iter().map(|(f, t)| (*f, t.as_str())).collect();
+                    let hits = find_names(&fields, &others, &own);
+                    if !hits.is_empty() {
+                        return Err(hits.refusal().into());
+                    }
+                }
+                signed = true;
+                sign(NoteState::Draft, note.author, note.author, ok)?
+            } else {
+                NoteState::Draft
+            };
+            let id: i64 = match client {
+                Some(c) => {
+                    sqlx::query_scalar(
+                        "INSERT INTO progress_notes (session_id, client_id, author_clinician_id, \
+                         state, body, created_at, updated_at) VALUES ($1, $4, $2, 'draft', '', $3, $3) \
+                         RETURNING id",
+                    )
+                    .bind(session.0)
+                    .bind(note.author.0)
+                    .bind(&now)
+                    .bind(c.0)
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+                None => {
+                    sqlx::query_scalar(
+                        "INSERT INTO group_notes (session_id, author_clinician_id, state, body, \
+                         created_at, updated_at) VALUES ($1, $2, 'draft', '', $3, $3) RETURNING id",
+                    )
+                    .bind(session.0)
+                    .bind(note.author.0)
+                    .bind(&now)
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+            };
+            let row = Row {
+                meta: NoteMeta {
+                    id: NoteId(id),
+                    kind: table.kind(),
+                    session_id: session,
+                    author_clinician_id: note.author,
+                    state,
+                    content_hash: None,
+                    signed_at: None,
+                    cosigned_by: None,
+                    cosigned_at: None,
+                    names_check_confirmed: false,
+                    addenda: vec![],
+                    version: 1,
+                },
+                client_id: *client,
+                sealed: String::new(),
+            };
+            let hash = note.sign.then(|| content_hash(table, &row, &note.body));
+            sqlx::query(&format!(
+                "UPDATE {} SET body = $1, state = $2, content_hash = $3, signed_at = $4 WHERE id = $5",
+                table.name()
+            ))
+            .bind(self.seal(&note.body, &table.aad(id))?)
+            .bind(state.as_str())
+            .bind(hash)
+            .bind((state == NoteState::Signed).then(|| now.clone()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            clients.extend(*client);
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteWrite, &clients).object(session),
+        )
+        .await?;
+        if signed {
+            append(
+                &mut tx,
+                self.audit_key(),
+                at,
+                Record::success(ctx, AuditAction::NoteSign, &clients).object(session),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(notes.len())
+    }
+
+    async fn cosign_note<B: DeserializeOwned>(
+        &self,
+        table: Table,
+        id: NoteId,
+        cosigner: ClinicianId,
+        req: &CosignNote,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<(NoteMeta, Option<ClientId>, B), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = self.note_row(&mut tx, table, id).await?;
+        if row.meta.version != req.version {
+            return Err(stale());
+        }
+        let session = session_in(&mut tx, row.meta.session_id).await?;
+        let who = clinician_in(&mut tx, cosigner).await?;
+        cosign(
+            row.meta.state,
+            row.meta.author_clinician_id,
+            cosigner,
+            who.licensed_on(session.local_date),
+        )?;
+        let now = ts(at);
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET state = 'signed', signed_at = $1, cosigned_by = $2, cosigned_at = $1, \
+             version = version + 1, updated_at = $1 WHERE id = $3 AND version = $4 \
+             AND state = 'awaiting_cosign'",
+            table.name()
+        ))
+        .bind(&now)
+        .bind(cosigner.0)
+        .bind(id.0)
+        .bind(req.version)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(stale());
+        }
+        let clients: Vec<ClientId> = row.client_id.into_iter().collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteCosign, &clients).object(object_of(table, id)),
+        )
+        .await?;
+        let out = self.full_note(&mut tx, table, id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn add_addendum<B: DeserializeOwned>(
+        &self,
+        table: Table,
+        id: NoteId,
+        author: ClinicianId,
+        new: &NewAddendum,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<(NoteMeta, Option<ClientId>, B), StoreError> {
+        new.validate()?;
+        let mut tx = self.begin_write().await?;
+        let row = self.note_row(&mut tx, table, id).await?;
+        check_addendum(row.meta.state)?;
+        let who = clinician_in(&mut tx, author).await?;
+        let today = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+        if !who.licensed_on(today) {
+            return Err(DomainError::conflict(
+                Rule::LicenseNotActive,
+                "an addendum is signed by its author, who needs an active license",
+            )
+            .into());
+        }
+        let now = ts(at);
+        let mut h = Sha256::new();
+        h.update(format!("{}\n{}\n{}\n{now}\n", table.name(), id.0, author.0).as_bytes());
+        h.update(new.text.as_str().as_bytes());
+        let hash = hex(&h.finalize());
+        let aid: i64 = sqlx::query_scalar(
+            "INSERT INTO note_addenda (note_table, note_id, author_clinician_id, body, content_hash, \
+             signed_at, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $5, $5, $5) RETURNING id",
+        )
+        .bind(table.name())
+        .bind(id.0)
+        .bind(author.0)
+        .bind(&hash)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let sealed = self.seal(new.text.as_str(), &addendum_aad(aid))?;
+        sqlx::query("UPDATE note_addenda SET body = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(aid)
+            .execute(&mut *tx)
+            .await?;
+        let clients: Vec<ClientId> = row.client_id.into_iter().collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::NoteAddendum, &clients).object(object_of(table, id)),
+        )
+        .await?;
+        let out = self.full_note(&mut tx, table, id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Notes not signed within their program's window after their session ended: group
+    /// notes of held sessions, and progress notes of members who attended (missing ones
+    /// included), grouped by the clinician responsible — the author, or the session's
+    /// lead for a note not yet started. `clinician` narrows to one clinician. Audited as
+    /// one `note.list` entry naming the members concerned.
+    pub async fn overdue_notes(
+        &self,
+        clinician: Option<ClinicianId>,
+        ctx: &AuditContext,
+        now: Timestamp,
+    ) -> Result<Vec<OverdueForClinician>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let who = clinician.map_or(-1, |c| c.0);
+        let cutoff = ts(now);
+        let groups = sqlx::query(
+            "SELECT s.id, s.group_id, s.ends_at, p.note_due_hours, n.id AS note_id, n.state, \
+             COALESCE(n.author_clinician_id, s.lead_facilitator_id) AS responsible \
+             FROM sessions s JOIN therapy_groups g ON g.id = s.group_id \
+             JOIN programs p ON p.id = g.program_id \
+             LEFT JOIN group_notes n ON n.session_id = s.id \
+             WHERE s.status = 'held' AND s.ends_at < $1 AND (n.id IS NULL OR n.state <> 'signed') \
+             AND ($2 = -1 OR COALESCE(n.author_clinician_id, s.lead_facilitator_id) = $2) \
+             ORDER BY s.ends_at, s.id",
+        )
+        .bind(&cutoff)
+        .bind(who)
+        .fetch_all(&mut *tx)
+        .await?;
+        let progress = sqlx::query(
+            "SELECT s.id, s.group_id, s.ends_at, p.note_due_hours, n.id AS note_id, n.state, \
+             a.client_id, COALESCE(n.author_clinician_id, s.lead_facilitator_id) AS responsible \
+             FROM sessions s JOIN therapy_groups g ON g.id = s.group_id \
+             JOIN programs p ON p.id = g.program_id \
+             JOIN attendance a ON a.session_id = s.id AND a.status IN ('present', 'late', 'left_early') \
+             LEFT JOIN progress_notes n ON n.session_id = s.id AND n.client_id = a.client_id \
+             WHERE s.status = 'held' AND s.ends_at < $1 AND (n.id IS NULL OR n.state <> 'signed') \
+             AND ($2 = -1 OR COALESCE(n.author_clinician_id, s.lead_facilitator_id) = $2) \
+             ORDER BY s.ends_at, s.id, a.client_id",
+        )
+        .bind(&cutoff)
+        .bind(who)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut by: std::collections::BTreeMap<i64, Vec<OverdueNote>> = Default::default();
+        let mut clients = vec![];
+        for (kind, rows) in [(NoteKind::Group, &groups), (NoteKind::Progress, &progress)] {
+            for r in rows {
+                let hours = r.int("note_due_hours")?;
+                let due = r
+                    .ts("ends_at")?
+                    .checked_add(jiff::SignedDuration::from_hours(hours))
+                    .map_err(|_| StoreError::Corrupt("note_due_hours"))?;
+                if due > now {
+                    continue;
+                }
+                let client_id = match kind {
+                    NoteKind::Progress => Some(ClientId(r.int("client_id")?)),
+                    NoteKind::Group => None,
+                };
+                clients.extend(client_id);
+                by.entry(r.int("responsible")?)
+                    .or_default()
+                    .push(OverdueNote {
+                        kind,
+                        session_id: SessionId(r.int("id")?),
+                        group_id: GroupId(r.int("group_id")?),
+                        client_id,
+                        note_id: r.opt_int("note_id")?.map(NoteId),
+                        state: r.opt_vocab("state", NoteState::parse)?,
+                        due_at: ts(due),
+                    });
+            }
+        }
+        clients.sort();
+        clients.dedup();
+        append(
+            &mut tx,
+            self.audit_key(),
+            now,
+            Record::success(ctx, AuditAction::NoteList, &clients).object("overdue"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(by
+            .into_iter()
+            .map(|(c, notes)| OverdueForClinician {
+                clinician_id: ClinicianId(c),
+                notes,
+            })
+            .collect())
+    }
+
+    /// Whether the clinician leads, co-leads or was present at the session (for notes).
+    pub async fn facilitates(
+        &self,
+        session: &Session,
+        clinician: ClinicianId,
+    ) -> Result<bool, StoreError> {
+        if session.facilitators_present.contains(&clinician) {
+            return Ok(true);
+        }
+        let mut conn = self.pool().acquire().await?;
+        let g = {
+            let row = sqlx::query(
+                "SELECT lead_facilitator_id, co_facilitator_id FROM therapy_groups WHERE id = $1",
+            )
+            .bind(session.group_id.0)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(DomainError::not_found("group"))?;
+            (
+                row.int("lead_facilitator_id")?,
+                row.opt_int("co_facilitator_id")?,
+            )
+        };
+        Ok(g.0 == clinician.0 || g.1 == Some(clinician.0))
+    }
+
+    /// Whether a clinician holds a license active on a date.
+    pub async fn clinician_licensed_on(
+        &self,
+        clinician: ClinicianId,
+        on: jiff::civil::Date,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        Ok(clinician_in(&mut conn, clinician).await?.licensed_on(on))
+    }
+}
+
+fn object_of(table: Table, id: NoteId) -> String {
+    match table {
+        Table::Group => format!("group_note:{id}"),
+        Table::Progress => id.to_string(),
+    }
+}
+
+/// The free-text fields of a note body, for the name check.
+trait NoteFields {
+    fn fields(&self) -> Vec<(&'static str, &str)>;
+}
+
+impl NoteFields for GroupNoteBody {
+    fn fields(&self) -> Vec<(&'static str, &str)> {
+        GroupNoteBody::fields(self)
+    }
+}
+
+impl NoteFields for ProgressNoteBody {
+    fn fields(&self) -> Vec<(&'static str, &str)> {
+        ProgressNoteBody::fields(self)
+    }
+}
