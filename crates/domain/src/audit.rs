@@ -35,6 +35,14 @@ vocab!(
         DiagnosisUpdate = "diagnosis.update",
         ComplianceRead = "compliance.read",
         BillingExport = "billing.export",
+        // --- security: account administration (issue 4) ---
+        UserList = "user.list",
+        UserRoleChange = "user.role_change",
+        UserDisable = "user.disable",
+        UserEnable = "user.enable",
+        UserMfaReset = "user.mfa_reset",
+        UserPasswordReset = "user.password_reset",
+        UserPasswordChange = "user.password_change",
     }
 );
 
@@ -76,6 +84,8 @@ impl AuditAction {
             AttendanceRead | AttendanceWrite => DataCategory::Attendance,
             AuditRead => DataCategory::Audit,
             UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
+            UserList | UserRoleChange | UserDisable | UserEnable | UserMfaReset
+            | UserPasswordReset | UserPasswordChange => DataCategory::Account,
             EmergencyOpen | EmergencyList => DataCategory::Emergency,
             DiagnosisRead | DiagnosisUpdate => DataCategory::Diagnosis,
             ComplianceRead => DataCategory::Attendance,

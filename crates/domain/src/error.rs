@@ -102,6 +102,10 @@ pub enum Rule {
     EpisodeOrder,
     /// The referenced record is in use and cannot be changed this way.
     InUse,
+    /// The change would leave no enabled administrator.
+    LastAdmin,
+    /// An administrator cannot disable their own account.
+    SelfDisable,
 }
 
 /// One field's broken rule. `field` is a JSON-pointer-like path such as `size.max`.

@@ -620,6 +620,8 @@ impl Store {
                 .await?;
             changed += 1;
         }
+        // TOTP secrets are sealed too (seals any still stored in clear).
+        changed += self.seal_totp_secrets().await?;
         Ok(changed)
     }
 }

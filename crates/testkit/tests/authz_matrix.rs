@@ -123,6 +123,14 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/api/v1/clients/{id}/diagnoses", Foreign, "DDADDD"),
         ("PUT", "/api/v1/clients/{id}/diagnoses", Own, "DDAADD"),
         ("PUT", "/api/v1/clients/{id}/diagnoses", Foreign, "DDADDD"),
+        // --- security ---
+        ("GET", "/api/v1/users", Own, "DADDDD"),
+        ("POST", "/api/v1/users", Own, "DADDDD"),
+        ("PATCH", "/api/v1/users/{id}", Own, "DADDDD"),
+        ("POST", "/api/v1/users/{id}/mfa-reset", Own, "DADDDD"),
+        ("POST", "/api/v1/users/{id}/password", Own, "DADDDD"),
+        // Every signed-in user changes their own password (a wrong current one here: 422).
+        ("POST", "/api/v1/me/password", Own, "DAAAAA"),
         // Last: signing out revokes the callers' tokens.
         ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
     ]
@@ -212,6 +220,7 @@ async fn every_route_times_every_role_matches_the_expected_table() {
         .get(&dir, &format!("/api/v1/groups/{}/memberships", groups[0]))
         .await;
     let membership = memberships["items"][0]["id"].as_i64().unwrap();
+    let target_user = security_fixture(&t).await;
 
     let tokens: BTreeMap<&str, Option<String>> = [
         ("anonymous", None),
@@ -299,6 +308,8 @@ async fn every_route_times_every_role_matches_the_expected_table() {
                 program["id"].as_i64().unwrap()
             } else if path.starts_with("/api/v1/rooms") {
                 room["id"].as_i64().unwrap()
+            } else if path.starts_with("/api/v1/users/{id}") {
+                target_user
             } else {
                 leads[0]
             };
@@ -400,6 +411,37 @@ fn body_for(
         ("POST", "/api/v1/plan/proposals") => json!({"time_limit_ms": 100}),
         ("POST", "/api/v1/plan/apply") => json!({"start_date": "2026-05-05", "placements": []}),
         ("PUT", "/api/v1/clients/{id}/diagnoses") => json!({"codes": ["F33.1"]}),
+        // --- security ---
+        ("POST", "/api/v1/users") => {
+            json!({"email": format!("u{seq}@example.test"), "role": "intake", "password": "amber lantern orchard violin"})
+        }
+        ("PATCH", "/api/v1/users/{id}") => json!({"disabled": true}),
+        ("POST", "/api/v1/users/{id}/password") => {
+            json!({"password": "amber lantern orchard violin"})
+        }
+        ("POST", "/api/v1/me/password") => {
+            json!({"current_password": "not-the-password-at-all", "new_password": "amber lantern orchard violin"})
+        }
         _ => json!({}),
     }
+}
+
+// --- security ---
+
+/// The account the administrators' routes act on (disable, resets): nobody's token in the
+/// matrix belongs to it, so acting on it leaves the other rows' callers signed in.
+async fn security_fixture(t: &circle_testkit::TestApp) -> i64 {
+    let email = circle_domain::text::Email::parse("target@example.test").unwrap();
+    t.app
+        .create_user(
+            &email,
+            circle_testkit::TEST_PASSWORD,
+            Role::Intake,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .id
+        .0
 }
