@@ -142,7 +142,8 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("re-wrapped 4 sealed values"), "{text}");
+    // 4 separation reasons and the 3 demo staff accounts' TOTP secrets.
+    assert!(text.contains("re-wrapped 7 sealed values"), "{text}");
 
     let open_with = |key: &std::path::Path| {
         let (db, key, audit) = (db.clone(), key.to_path_buf(), audit.clone());
@@ -177,6 +178,13 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         }
     }
     let id = found.expect("the demo has separations with reasons");
+    // The demo director's TOTP secret opens with the new key alone too.
+    let director = circle_domain::text::Email::parse("director@demo.circle.test").unwrap();
+    let creds = store.sign_in_credentials(&director).await.unwrap().unwrap();
+    assert_eq!(
+        creds.totp_secret.as_deref(),
+        Some("CIRCLEDEMODIRECTORTOTPSECRETAAAA")
+    );
     store.close().await;
     // The old key alone no longer opens them.
     let stale = open_with(&old).await;
@@ -186,6 +194,7 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
             .await
             .is_err()
     );
+    assert!(stale.sign_in_credentials(&director).await.is_err());
     // Running it again changes nothing.
     let out = circle(&[
         "rotate-key",

@@ -620,7 +620,9 @@ impl Store {
                 .await?;
             changed += 1;
         }
-        // TOTP secrets are sealed too (seals any still stored in clear).
+        // Emergency-access reasons and TOTP secrets are sealed too (the latter pass also
+        // seals any TOTP secret still stored in clear).
+        changed += self.rewrap_emergency_reasons().await?;
         changed += self.seal_totp_secrets().await?;
         Ok(changed)
     }
