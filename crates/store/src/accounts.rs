@@ -78,10 +78,9 @@ async fn end_sessions(
     Ok(())
 }
 
-/// Locks the account's row (PostgreSQL; SQLite's write transaction already holds the
-/// database) and, when the change would take an enabled administrator away, locks every
-/// enabled administrator's row and counts the others, so two administrators disabling each
-/// other at once cannot both succeed.
+/// Locks every enabled administrator's row (PostgreSQL; SQLite's write transaction already
+/// holds the database) and counts those other than `except`, so two administrators
+/// disabling each other at once cannot both succeed.
 async fn other_enabled_admins(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
@@ -199,7 +198,10 @@ impl Store {
     ) -> Result<UserAccount, StoreError> {
         let now = ts(at);
         let mut tx = self.begin_write().await?;
-        // Lock the row first (PostgreSQL), so the read below is the state we change.
+        // Locks in one order for every change: the enabled administrators' rows (by id),
+        // then the account's own row, so two concurrent changes wait for each other rather
+        // than deadlock; the reads below are then the state we change.
+        let other_admins = other_enabled_admins(&mut tx, self.backend(), id).await?;
         sqlx::query("UPDATE users SET version = version WHERE id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -224,10 +226,7 @@ impl Store {
         }
         let was_enabled_admin = before.role == Role::Admin && !before.disabled;
         let stays_enabled_admin = role == Role::Admin && !disabled;
-        if was_enabled_admin
-            && !stays_enabled_admin
-            && other_enabled_admins(&mut tx, self.backend(), id).await? == 0
-        {
+        if was_enabled_admin && !stays_enabled_admin && other_admins == 0 {
             return Err(DomainError::conflict(
                 Rule::LastAdmin,
                 "the change would leave no enabled administrator",

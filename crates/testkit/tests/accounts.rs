@@ -351,8 +351,16 @@ async fn an_mfa_reset_ends_the_sessions_and_forces_enrolment_at_the_next_sign_in
     assert_eq!(v["status"], "mfa_enrollment_required");
     assert!(v.get("token").is_none());
     assert_ne!(v["secret"], old.secret.as_str(), "a new secret");
-    // An old recovery code is gone too.
+    // The recovery codes are gone with the secret: none is left to sign in with.
     assert!(!old.recovery_codes.is_empty());
+    let pool = sqlx::AnyPool::connect(&t.db.url).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(left, 0);
 
     let resets = audited(&t, &adm, "user.mfa_reset").await;
     assert_eq!(resets.len(), 1);
@@ -616,4 +624,41 @@ async fn tls_serves_https_with_hsts_and_plain_http_never_sends_it() {
     );
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn two_admins_disabling_each_other_at_once_leave_one_enabled_admin() {
+    let t = spawn_app().await;
+    let a = admin(&t).await;
+    let b = t
+        .token_for("admin2@example.test", Role::Admin, None, None)
+        .await;
+    let (ida, idb) = (
+        user_id(&t, &a, ADMIN).await,
+        user_id(&t, &a, "admin2@example.test").await,
+    );
+    let ((sa, va), (sb, vb)) = tokio::join!(
+        patch(&t, &a, idb, json!({"disabled": true})),
+        patch(&t, &b, ida, json!({"disabled": true})),
+    );
+    let ok = [sa, sb].iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(ok, 1, "exactly one wins: {sa} {va} / {sb} {vb}");
+    for (s, v) in [(sa, va), (sb, vb)] {
+        assert!(
+            s == StatusCode::OK
+                || (s == StatusCode::CONFLICT && v["code"] == "last_admin")
+                // The loser's own token may already be gone when its request arrives.
+                || s == StatusCode::UNAUTHORIZED,
+            "{s} {v}"
+        );
+    }
+    let winner = if sa == StatusCode::OK { &a } else { &b };
+    let (_, list) = t.get(winner, "/api/v1/users").await;
+    let enabled_admins = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "admin" && u["disabled"] == false)
+        .count();
+    assert_eq!(enabled_admins, 1);
 }
