@@ -57,6 +57,20 @@ pub(crate) fn check_links(role: Role, client_id: Option<ClientId>) -> Result<(),
     Ok(())
 }
 
+/// The administrators' resets are for other accounts: on one's own they would skip the
+/// proof a user's own change asks for (the current password), so that a stolen token could
+/// replace the password or take over the second factor at the next sign-in.
+fn refuse_own_account(actor: &Actor, id: UserId) -> Result<(), DomainError> {
+    if actor.user_id == id {
+        return Err(DomainError::conflict(
+            circle_domain::Rule::OwnAccount,
+            "an administrator cannot reset their own password or second factor: change your \
+             password at POST /api/v1/me/password; another administrator resets a second factor",
+        ));
+    }
+    Ok(())
+}
+
 impl App {
     /// Every account with its sign-in state, never a secret (administrators).
     pub async fn user_accounts(&self, actor: &Actor) -> AppResult<Vec<UserAccount>> {
@@ -119,6 +133,7 @@ impl App {
     pub async fn reset_mfa(&self, actor: &Actor, id: UserId) -> AppResult<UserAccount> {
         self.require_audited(actor, ADMINS, AuditAction::UserMfaReset, &[])
             .await?;
+        refuse_own_account(actor, id)?;
         Ok(self.store.reset_mfa(id, &actor.audit(), self.now()).await?)
     }
 
@@ -127,6 +142,7 @@ impl App {
     pub async fn reset_password(&self, actor: &Actor, id: UserId, password: &str) -> AppResult<()> {
         self.require_audited(actor, ADMINS, AuditAction::UserPasswordReset, &[])
             .await?;
+        refuse_own_account(actor, id)?;
         let user = self.store.user(id).await?;
         check_new_password("password", password, Some(&user.email))?;
         let hash = hash_password(password)?;

@@ -283,6 +283,24 @@ async fn the_last_enabled_admin_cannot_be_disabled_or_demoted_nor_an_admin_disab
         (StatusCode::CONFLICT, Some("last_admin")),
         "{v}"
     );
+    // Nor does an administrator reset their own password or second factor here: that
+    // would skip the current-password proof of a user's own change.
+    for path in [
+        format!("/api/v1/users/{me}/password"),
+        format!("/api/v1/users/{me}/mfa-reset"),
+    ] {
+        let (s, v) = t.post(&adm, &path, json!({"password": NEW_PASSWORD})).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::CONFLICT, Some("own_account")),
+            "{path}: {v}"
+        );
+    }
+    assert_eq!(
+        t.get(&adm, "/api/v1/me").await.0,
+        StatusCode::OK,
+        "still signed in"
+    );
 
     // With a second administrator, one may step down; then the other is the last.
     let second = t
