@@ -101,7 +101,9 @@ echo "   server at $BASE"
 # --- sign in once per role ---------------------------------------------------------------
 # The TOTP secrets of the staff accounts are the ones `serve --demo` prints; a code is
 # single-use per 30-s step and account, so each account signs in exactly once.
-ROLES=(director clinician intake admin client)
+# The administrator runs last: fuzzing the account routes (disable, password and
+# second-factor resets) may end other accounts' sessions, which would blind later runs.
+ROLES=(director clinician intake client admin)
 "$PY" - "$BASE" "$WORK/server.out" "$WORK" "${ROLES[@]}" <<'EOF' || fail "signing in the demo accounts failed"
 import base64, hashlib, hmac, json, re, struct, sys, time, urllib.error, urllib.request
 

@@ -2,6 +2,7 @@
 //! caller of the store. Every method takes the acting user; authorization is decided here,
 //! deny by default, never in handlers.
 
+pub mod accounts;
 mod agenda;
 mod audit;
 pub mod auth;

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
     intake, the weekly plan, sessions, notes, measures — confidentially."
 )]
 struct Cli {
-    /// A TOML settings file (keys: database_url, listen, clinic_time_zone).
+    /// A TOML settings file (keys: database_url, listen, clinic_time_zone, tls_cert, tls_key).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The master key file that encrypts clinical text (or env CIRCLE_MASTER_KEY with the
@@ -69,6 +69,13 @@ enum Command {
         /// Address to listen on (env CIRCLE_LISTEN; default 127.0.0.1:8080).
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (env CIRCLE_TLS_CERT); needs --tls-key.
+        /// Every response then carries Strict-Transport-Security.
+        #[arg(long, value_name = "PEM")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert (env CIRCLE_TLS_KEY).
+        #[arg(long, value_name = "PEM")]
+        tls_key: Option<PathBuf>,
     },
     /// Create the database if needed and apply pending migrations.
     Migrate {
@@ -142,6 +149,9 @@ struct Settings {
     audit_key_file: Option<PathBuf>,
     listen: String,
     clinic_time_zone: String,
+    /// PEM certificate chain and private key: both set means serve HTTPS.
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -153,6 +163,8 @@ impl Default for Settings {
             audit_key_file: None,
             listen: "127.0.0.1:8080".to_owned(),
             clinic_time_zone: "America/New_York".to_owned(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -253,7 +265,27 @@ async fn open_with_keys(
 
 async fn run(command: Command, settings: Settings) -> Result<()> {
     match command {
-        Command::Serve { demo, db, listen } => {
+        Command::Serve {
+            demo,
+            db,
+            listen,
+            tls_cert,
+            tls_key,
+        } => {
+            // TLS first: a half-given pair is a settings mistake, reported before any work.
+            let tls = match (
+                tls_cert.or(settings.tls_cert.clone()),
+                tls_key.or(settings.tls_key.clone()),
+            ) {
+                (Some(cert), Some(key)) => Some(
+                    circle_web::Tls::from_pem_files(&cert, &key)
+                        .context("cannot set up TLS (check --tls-cert and --tls-key)")?,
+                ),
+                (None, None) => None,
+                _ => bail!(
+                    "TLS needs both --tls-cert and --tls-key (or CIRCLE_TLS_CERT and CIRCLE_TLS_KEY)"
+                ),
+            };
             let url = database_url(db, &settings, demo.then_some(DEMO_DB))?;
             let mode = if demo {
                 OpenMode::CreateIfMissing
@@ -261,6 +293,11 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 OpenMode::MustExist
             };
             let store = open_with_keys(&url, mode, &settings, demo).await?;
+            // TOTP secrets written before they were sealed (migration 0012) are sealed now.
+            let sealed = store.seal_totp_secrets().await?;
+            if sealed > 0 {
+                tracing::info!(count = sealed, "sealed TOTP secrets stored in clear");
+            }
             let app = App::new(
                 store.clone(),
                 Arc::new(SystemClock),
@@ -274,12 +311,15 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 .unwrap_or(settings.listen)
                 .parse()
                 .context("--listen must be an address such as 127.0.0.1:8080")?;
-            let server = circle_web::Application::build(app, listen)
+            let server = circle_web::Application::build_with_tls(app, listen, tls)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = server.local_addr()?;
-            println!("Circle is running at http://{addr}/");
-            println!("  API: http://{addr}/api/v1/openapi.json · health: http://{addr}/healthz");
+            let scheme = if server.is_tls() { "https" } else { "http" };
+            println!("Circle is running at {scheme}://{addr}/");
+            println!(
+                "  API: {scheme}://{addr}/api/v1/openapi.json · health: {scheme}://{addr}/healthz"
+            );
             if demo {
                 print_demo_accounts();
             }

@@ -425,3 +425,83 @@ async fn the_demo_has_measure_histories_safety_alerts_and_due_clients() {
         "{reasons:?}"
     );
 }
+
+// --- security ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_speaks_https_with_hsts_when_the_tls_settings_are_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _db) = fresh_db(&dir, "demo.db").await;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let keys = [
+        "--key-file".to_owned(),
+        dir.path().join("demo.key").display().to_string(),
+        "--audit-key-file".to_owned(),
+        dir.path().join("demo-audit.key").display().to_string(),
+    ];
+
+    // Half a pair is a settings mistake, said before anything starts.
+    let out = Command::new(BIN)
+        .args(["serve", "--demo", "--db", &url, "--listen", "127.0.0.1:0"])
+        .args(&keys)
+        .arg("--tls-cert")
+        .arg(&cert_path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("--tls-cert and --tls-key"), "{err}");
+
+    // Both, from the environment (as CIRCLE_* settings): HTTPS with HSTS.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--db", &url, "--listen", "127.0.0.1:0"])
+        .args(&keys)
+        .env("CIRCLE_TLS_CERT", &cert_path)
+        .env("CIRCLE_TLS_KEY", &key_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("serve prints its address").unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    let server = Server {
+        child,
+        base: first.clone(),
+    };
+    let port: u16 = first
+        .strip_prefix("Circle is running at https://127.0.0.1:")
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("an https address: {first}"));
+    let https = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", ([127, 0, 0, 1], port).into())
+        .build()
+        .unwrap();
+    let r = https
+        .get(format!("https://localhost:{port}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", server.base);
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    // The demo director signs in over HTTPS.
+    let r = https
+        .post(format!("https://localhost:{port}/api/v1/auth/login"))
+        .json(
+            &json!({"email": "director@demo.circle.test", "password": "circle-demo-2026",
+            "totp_code": demo_code(DEMO_DIRECTOR_TOTP_SECRET)}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(server);
+}

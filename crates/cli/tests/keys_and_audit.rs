@@ -142,8 +142,8 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Separation reasons, intake's values, alert actions, waitlist notes, and every demo
-    // note and addendum.
+    // Separation reasons, intake's values, alert actions, waitlist notes, the demo staff
+    // accounts' TOTP secrets, and every demo note and addendum.
     let rewrapped: usize = text
         .split("re-wrapped ")
         .nth(1)
@@ -197,6 +197,13 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
             .len();
     }
     assert!(notes > 0, "the demo's early sessions have notes");
+    // The demo director's TOTP secret opens with the new key alone too.
+    let director = circle_domain::text::Email::parse("director@demo.circle.test").unwrap();
+    let creds = store.sign_in_credentials(&director).await.unwrap().unwrap();
+    assert_eq!(
+        creds.totp_secret.as_deref(),
+        Some("CIRCLEDEMODIRECTORTOTPSECRETAAAA")
+    );
     store.close().await;
     // The old key alone no longer opens them.
     let stale = open_with(&old).await;
@@ -207,6 +214,7 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
             .is_err()
     );
     assert!(stale.referral(1, &ctx, now).await.is_err());
+    assert!(stale.sign_in_credentials(&director).await.is_err());
     // Running it again changes nothing.
     let out = circle(&[
         "rotate-key",

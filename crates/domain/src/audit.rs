@@ -64,6 +64,14 @@ vocab!(
         NoteSign = "note.sign",
         NoteCosign = "note.cosign",
         NoteAddendum = "note.addendum",
+        // --- security: account administration (issue 4) ---
+        UserList = "user.list",
+        UserRoleChange = "user.role_change",
+        UserDisable = "user.disable",
+        UserEnable = "user.enable",
+        UserMfaReset = "user.mfa_reset",
+        UserPasswordReset = "user.password_reset",
+        UserPasswordChange = "user.password_change",
     }
 );
 
@@ -115,6 +123,8 @@ impl AuditAction {
             AttendanceRead | AttendanceWrite => DataCategory::Attendance,
             AuditRead => DataCategory::Audit,
             UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
+            UserList | UserRoleChange | UserDisable | UserEnable | UserMfaReset
+            | UserPasswordReset | UserPasswordChange => DataCategory::Account,
             EmergencyOpen | EmergencyList => DataCategory::Emergency,
             DiagnosisRead | DiagnosisUpdate => DataCategory::Diagnosis,
             ComplianceRead => DataCategory::Attendance,

@@ -138,6 +138,13 @@ pub enum Rule {
     NotAttending,
     /// The clinician is not a facilitator of the session and holds no active license.
     NotAFacilitator,
+    /// The change would leave no enabled administrator.
+    LastAdmin,
+    /// An administrator cannot disable their own account.
+    SelfDisable,
+    /// An administrator resets another account's password or second factor, never their
+    /// own (their own password changes with the current one, at `/api/v1/me/password`).
+    OwnAccount,
 }
 
 /// One field's broken rule. `field` is a JSON-pointer-like path such as `size.max`.

@@ -29,6 +29,22 @@ pub struct User {
     pub disabled: bool,
 }
 
+/// A user account as the administrators' user list shows it: who it is linked to and
+/// the state of its sign-in, never a secret (no password hash, TOTP secret or codes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserAccount {
+    pub id: UserId,
+    pub email: Email,
+    pub role: Role,
+    pub clinician_id: Option<ClinicianId>,
+    pub client_id: Option<ClientId>,
+    /// A TOTP second factor is enrolled.
+    pub mfa_enrolled: bool,
+    pub disabled: bool,
+    /// Locked now after repeated failed sign-ins.
+    pub locked: bool,
+}
+
 /// Minimum and maximum password lengths (NIST SP 800-63B: at least 8, allow at least 64;
 /// Circle asks 12 for accounts that open clinical records).
 pub const PASSWORD_MIN: usize = 12;

@@ -654,6 +654,10 @@ impl Store {
         // --- intake --- referrals, screenings, consents and disclosures.
         changed += self.rewrap_intake(keyring).await?;
         changed += crate::placement::rewrap_notes(self.pool(), keyring).await?;
+        // Emergency-access reasons and TOTP secrets are sealed too (the latter pass also
+        // seals any TOTP secret still stored in clear).
+        changed += self.rewrap_emergency_reasons().await?;
+        changed += self.seal_totp_secrets().await?;
         Ok(changed)
     }
 }

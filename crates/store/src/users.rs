@@ -331,10 +331,15 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
+            let user = user_from_row(&r)?;
+            let totp_secret = r
+                .opt_text("totp_secret")?
+                .map(|stored| self.open_totp(&stored, &totp_aad(user.id), "users.totp_secret"))
+                .transpose()?;
             Ok(Credentials {
-                user: user_from_row(&r)?,
+                user,
                 password_hash: r.text("password_hash")?,
-                totp_secret: r.opt_text("totp_secret")?,
+                totp_secret,
                 locked_until: opt_ts(&r, "locked_until")?,
             })
         })
@@ -460,6 +465,7 @@ impl Store {
         attempt: &SignInAttempt,
     ) -> Result<(), StoreError> {
         let now = ts(attempt.at);
+        let sealed = self.seal(totp_secret, &enrollment_aad(user))?;
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM mfa_enrollments WHERE user_id = $1")
             .bind(user.0)
@@ -471,7 +477,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(user.0)
-        .bind(totp_secret)
+        .bind(sealed)
         .bind(ts(expires_at))
         .bind(&now)
         .execute(&mut *tx)
@@ -498,9 +504,15 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
+            let user = user_from_row(&r)?;
+            let totp_secret = self.open_totp(
+                &r.text("totp_secret")?,
+                &enrollment_aad(user.id),
+                "mfa_enrollments.totp_secret",
+            )?;
             Ok(PendingEnrollment {
-                user: user_from_row(&r)?,
-                totp_secret: r.text("totp_secret")?,
+                user,
+                totp_secret,
                 locked_until: opt_ts(&r, "locked_until")?,
             })
         })
@@ -517,6 +529,7 @@ impl Store {
         attempt: &SignInAttempt,
     ) -> Result<bool, StoreError> {
         let now = ts(attempt.at);
+        let sealed = self.seal(done.totp_secret, &totp_aad(done.user))?;
         let mut tx = self.pool().begin().await?;
         let spent = sqlx::query(
             "DELETE FROM mfa_enrollments WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3",
@@ -537,7 +550,7 @@ impl Store {
                failed_sign_ins = 0, locked_until = NULL, updated_at = $3 WHERE id = $1",
         )
         .bind(done.user.0)
-        .bind(done.totp_secret)
+        .bind(sealed)
         .bind(&now)
         .bind(done.totp_step)
         .execute(&mut *tx)
@@ -572,12 +585,13 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let now = ts(now);
+        let sealed = self.seal(totp_secret, &totp_aad(user))?;
         let done = sqlx::query(
             "UPDATE users SET totp_secret = $2, totp_enrolled_at = $3, totp_last_step = NULL, \
                updated_at = $3 WHERE id = $1",
         )
         .bind(user.0)
-        .bind(totp_secret)
+        .bind(sealed)
         .bind(&now)
         .execute(self.pool())
         .await?;
@@ -611,6 +625,94 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// TOTP secrets at rest: sealed with the vault, bound to the user's id, so a copy of the
+// database (or a secret moved to another account's row) gives no second factor.
+
+fn totp_aad(user: UserId) -> circle_vault::Aad {
+    circle_vault::Aad::record("users.totp_secret", user.0)
+}
+
+fn enrollment_aad(user: UserId) -> circle_vault::Aad {
+    circle_vault::Aad::record("mfa_enrollments.totp_secret", user.0)
+}
+
+/// Whether a stored TOTP secret is a sealed value. A legacy plain secret is base32, which
+/// never has the sealed form's `.`-separated segments.
+fn is_sealed(stored: &str) -> bool {
+    circle_vault::Keyring::key_id_of(stored).is_ok()
+}
+
+impl Store {
+    /// The base32 secret of a stored TOTP secret: opened when sealed; a legacy plain secret
+    /// (written before migration 0012) is returned as it is, until
+    /// [`Store::seal_totp_secrets`] seals it.
+    fn open_totp(
+        &self,
+        stored: &str,
+        aad: &circle_vault::Aad,
+        column: &'static str,
+    ) -> Result<String, StoreError> {
+        if is_sealed(stored) {
+            Ok(self.open_sealed(stored, aad, column)?.as_str().to_owned())
+        } else {
+            Ok(stored.to_owned())
+        }
+    }
+
+    /// Seals every TOTP secret still stored in clear and re-wraps sealed ones not under the
+    /// current master key (`circle serve` runs it at start, `circle rotate-key` with the
+    /// other sealed values). Returns how many values changed; safe to run again.
+    pub async fn seal_totp_secrets(&self) -> Result<usize, StoreError> {
+        let keyring = self
+            .keyring
+            .as_deref()
+            .ok_or_else(|| StoreError::Config("no master key is configured".to_owned()))?;
+        let mut changed = 0;
+        for (table, key, column) in [
+            ("users", "id", "users.totp_secret"),
+            ("mfa_enrollments", "user_id", "mfa_enrollments.totp_secret"),
+        ] {
+            let rows = sqlx::query(&format!(
+                "SELECT {key} AS user_id, totp_secret FROM {table} \
+                 WHERE totp_secret IS NOT NULL ORDER BY {key}"
+            ))
+            .fetch_all(self.pool())
+            .await?;
+            for r in rows {
+                let user = UserId(r.int("user_id")?);
+                let stored = r.text("totp_secret")?;
+                let aad = if table == "users" {
+                    totp_aad(user)
+                } else {
+                    enrollment_aad(user)
+                };
+                let fresh = if !is_sealed(&stored) {
+                    keyring.seal(&stored, &aad)
+                } else if keyring.needs_rewrap(&stored) {
+                    keyring
+                        .rewrap(&stored, &aad)
+                        .map_err(|_| StoreError::Corrupt(column))?
+                } else {
+                    continue;
+                };
+                // Compare-and-set: a secret changed meanwhile (a new enrolment) is left to
+                // its writer, who sealed it already.
+                sqlx::query(&format!(
+                    "UPDATE {table} SET totp_secret = $1 WHERE {key} = $2 AND totp_secret = $3"
+                ))
+                .bind(fresh)
+                .bind(user.0)
+                .bind(&stored)
+                .execute(self.pool())
+                .await?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 }
 

@@ -128,3 +128,83 @@ async fn a_sealed_reason_moved_to_another_row_is_an_integrity_error() {
         .await;
     assert_eq!(s, StatusCode::OK, "the untouched row still reads");
 }
+
+// --- security ---
+
+/// Fails when `needle` is in the SQLite files (database, WAL) or the PostgreSQL dump.
+fn assert_nowhere_in_the_database(t: &circle_testkit::TestApp, needle: &str) {
+    match t.db.backend() {
+        Backend::Sqlite => {
+            let path = t.db.url.trim_start_matches("sqlite://").to_owned();
+            let mut checked = 0;
+            for suffix in ["", "-wal", "-shm"] {
+                if let Ok(bytes) = std::fs::read(format!("{path}{suffix}")) {
+                    assert!(
+                        !contains(&bytes, needle.as_bytes()),
+                        "found in clear in {path}{suffix}"
+                    );
+                    checked += 1;
+                }
+            }
+            assert!(checked >= 2, "the database and its WAL were read");
+        }
+        Backend::Postgres => {
+            let out = std::process::Command::new("pg_dump")
+                .arg("--data-only")
+                .arg(&t.db.url)
+                .output()
+                .expect("pg_dump is installed (Debian: postgresql-client)");
+            assert!(out.status.success(), "pg_dump failed");
+            assert!(out.stdout.len() > 1000, "the dump has data");
+            assert!(
+                !contains(&out.stdout, needle.as_bytes()),
+                "found in clear in the PostgreSQL dump"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn totp_secrets_enrolled_or_pending_are_nowhere_in_the_database_in_clear() {
+    let t = spawn_app().await;
+    // Enrolled at first sign-in: the secret is the authenticator app's.
+    t.token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let enrolled = t.enrolled("director@example.test").unwrap().secret;
+    // An enrolment started but not finished holds its secret in mfa_enrollments.
+    let e = circle_domain::text::Email::parse("clin@example.test").unwrap();
+    t.app
+        .create_user(
+            &e,
+            circle_testkit::TEST_PASSWORD,
+            Role::Clinician,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let (s, pending) = t
+        .post_login(
+            json!({"email": "clin@example.test", "password": circle_testkit::TEST_PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let pending = pending["secret"].as_str().unwrap().to_owned();
+    // The demo-style provisioning path seals too.
+    let provisioned = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let i = circle_domain::text::Email::parse("intake@example.test").unwrap();
+    let intake = t
+        .app
+        .create_user(&i, circle_testkit::TEST_PASSWORD, Role::Intake, None, None)
+        .await
+        .unwrap();
+    t.app
+        .provision_totp_secret(intake.id, provisioned)
+        .await
+        .unwrap();
+    for secret in [enrolled.as_str(), pending.as_str(), provisioned] {
+        assert_eq!(secret.len(), 32);
+        assert_nowhere_in_the_database(&t, secret);
+        assert_nowhere_in_the_database(&t, &secret.to_lowercase());
+    }
+}

@@ -308,6 +308,14 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("POST", "/api/v1/offers/{id}/decline", Own, "DDADAA"),
         ("POST", "/api/v1/offers/{id}/accept", Foreign, "DDADAD"),
         // --- end placement ---
+        // --- security ---
+        ("GET", "/api/v1/users", Own, "DADDDD"),
+        ("POST", "/api/v1/users", Own, "DADDDD"),
+        ("PATCH", "/api/v1/users/{id}", Own, "DADDDD"),
+        ("POST", "/api/v1/users/{id}/mfa-reset", Own, "DADDDD"),
+        ("POST", "/api/v1/users/{id}/password", Own, "DADDDD"),
+        // Every signed-in user changes their own password (a wrong current one here: 422).
+        ("POST", "/api/v1/me/password", Own, "DAAAAA"),
         // Last: signing out revokes the callers' tokens.
         ("POST", "/api/v1/auth/logout", Own, "DAAAAA"),
     ]
@@ -405,6 +413,7 @@ async fn every_route_times_every_role_matches_the_expected_table() {
     let alerts = measures_fixture(&t, &dir, &clients).await;
     let (referrals, consents) = intake_fixture(&t, &dir, &leads, &clients).await;
     let placement = placement_fixture(&t, &dir, &program, leads[0], clients[0]).await;
+    let target_user = security_fixture(&t).await;
 
     let tokens: BTreeMap<&str, Option<String>> = [
         ("anonymous", None),
@@ -502,6 +511,8 @@ async fn every_route_times_every_role_matches_the_expected_table() {
                 room["id"].as_i64().unwrap()
             } else if path.starts_with("/api/v1/alerts") {
                 alerts[i]
+            } else if path.starts_with("/api/v1/users/{id}") {
+                target_user
             } else {
                 leads[0]
             };
@@ -646,6 +657,17 @@ fn body_for(
         // --- placement ---
         ("POST", "/api/v1/groups/{id}/waitlist") => {
             json!({"client_id": other_client, "priority": 3})
+        }
+        // --- security ---
+        ("POST", "/api/v1/users") => {
+            json!({"email": format!("u{seq}@example.test"), "role": "intake", "password": "amber lantern orchard violin"})
+        }
+        ("PATCH", "/api/v1/users/{id}") => json!({"disabled": true}),
+        ("POST", "/api/v1/users/{id}/password") => {
+            json!({"password": "amber lantern orchard violin"})
+        }
+        ("POST", "/api/v1/me/password") => {
+            json!({"current_password": "not-the-password-at-all", "new_password": "amber lantern orchard violin"})
         }
         _ => json!({}),
     }
@@ -856,3 +878,22 @@ async fn notes_fixture(
     ids
 }
 // --- end notes ---
+// --- security ---
+
+/// The account the administrators' routes act on (disable, resets): nobody's token in the
+/// matrix belongs to it, so acting on it leaves the other rows' callers signed in.
+async fn security_fixture(t: &circle_testkit::TestApp) -> i64 {
+    let email = circle_domain::text::Email::parse("target@example.test").unwrap();
+    t.app
+        .create_user(
+            &email,
+            circle_testkit::TEST_PASSWORD,
+            Role::Intake,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .id
+        .0
+}

@@ -4,7 +4,9 @@
 //!
 //! The server lives here so `circle serve` and the tests start it the same way:
 //! `Application::build(app, addr)` binds (port 0 picks a free port), `port()` says which,
-//! `run_until_stopped()` serves.
+//! `run_until_stopped()` serves. `Application::build_with_tls` serves HTTPS with rustls
+//! from a PEM certificate chain and key ([`Tls`]); every response then carries
+//! `Strict-Transport-Security`, and never over plain HTTP.
 
 pub mod api;
 pub mod extract;
@@ -63,6 +65,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "audit", description = "The audit trail"),
         (name = "measures", description = "Outcome measures, safety alerts, due list"),
         (name = "intake", description = "Referrals, screening, consents and disclosures"),
+        (name = "users", description = "User accounts (administrators)"),
         (name = "health", description = "Liveness and readiness")
     )
 )]
@@ -185,6 +188,15 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
             api::intake::list_disclosures,
             api::intake::record_disclosure
         ))
+        // --- security ---
+        .routes(routes!(
+            api::accounts::list_users,
+            api::accounts::create_user
+        ))
+        .routes(routes!(api::accounts::update_user))
+        .routes(routes!(api::accounts::reset_mfa))
+        .routes(routes!(api::accounts::reset_password))
+        .routes(routes!(api::accounts::change_password))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .split_for_parts()
@@ -321,20 +333,175 @@ fn rand_id() -> u64 {
     h.finish()
 }
 
+/// The HSTS policy sent on every response served over TLS: one year, subdomains included
+/// (OWASP ASVS 9.1.1, 14.4.5). Never sent over plain HTTP, where browsers ignore it and a
+/// proxy in front may be the one terminating TLS.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// A TLS server configuration: a certificate chain and its private key (rustls, ring
+/// provider, TLS 1.2 and 1.3).
+#[derive(Clone)]
+pub struct Tls {
+    config: std::sync::Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls { .. }")
+    }
+}
+
+impl Tls {
+    /// Loads a PEM certificate chain (leaf first) and a PEM private key (PKCS#8, PKCS#1 or
+    /// SEC1). The error says which file is wrong, never its content.
+    pub fn from_pem_files(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<Self> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+            std::io::Error::other(format!("{what} {}: {e}", path.display()))
+        };
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| bad("cannot read the TLS certificate file", cert, &e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("the TLS certificate file is not PEM", cert, &e))?;
+        if chain.is_empty() {
+            return Err(bad(
+                "the TLS certificate file holds no certificate",
+                cert,
+                &"expected -----BEGIN CERTIFICATE-----",
+            ));
+        }
+        let private = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| bad("cannot read a PEM private key from", key, &e))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| std::io::Error::other(format!("TLS setup: {e}")))?
+            .with_no_client_auth()
+            .with_single_cert(chain, private)
+            .map_err(|e| bad("the TLS key does not suit the certificate in", cert, &e))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self {
+            config: std::sync::Arc::new(config),
+        })
+    }
+}
+
+/// How long a client has to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepts TCP connections and completes TLS handshakes concurrently (one slow or broken
+/// client never holds up the others), handing finished streams to the server.
+struct TlsListener {
+    ready: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+    local: SocketAddr,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    fn new(listener: tokio::net::TcpListener, tls: &Tls) -> std::io::Result<Self> {
+        let local = listener.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+        let (tx, ready) = tokio::sync::mpsc::channel(64);
+        let acceptor = tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = match listener.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // As axum's own listener does: too many open files and the like pass.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = tx.send((stream, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            ready,
+            local,
+            acceptor,
+        })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        // The server stopped accepting: release the port.
+        self.acceptor.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(conn) => conn,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
+    tls: Option<Tls>,
 }
 
 impl Application {
-    /// Binds `listen` (use port 0 for any free port).
+    /// Binds `listen` (use port 0 for any free port), to serve plain HTTP.
     pub async fn build(app: App, listen: SocketAddr) -> std::io::Result<Self> {
+        Self::build_with_tls(app, listen, None).await
+    }
+
+    /// Binds `listen`, to serve HTTPS when `tls` is given (with HSTS on every response),
+    /// plain HTTP otherwise.
+    pub async fn build_with_tls(
+        app: App,
+        listen: SocketAddr,
+        tls: Option<Tls>,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
+        // Over TLS the session cookie is Secure with the __Host- prefix.
+        let policy = pages::CookiePolicy {
+            secure: tls.is_some(),
+        };
+        let mut router = router_with(app, policy);
+        if tls.is_some() {
+            router = router.layer(SetResponseHeaderLayer::overriding(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            ));
+        }
         Ok(Self {
             listener,
-            router: router(app),
+            router,
+            tls,
         })
+    }
+
+    /// Whether this server speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -350,12 +517,23 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        match &self.tls {
+            None => {
+                axum::serve(self.listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Some(tls) => {
+                use axum::serve::ListenerExt;
+                // `tap_io` makes the peer's address available as `ConnectInfo`, as for TCP.
+                let listener = TlsListener::new(self.listener, tls)?.tap_io(|_| {});
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`: thin handlers that extract, call one service method and
 //! render. Every route is described in the OpenAPI document.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod clients;

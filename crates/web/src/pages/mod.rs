@@ -300,3 +300,34 @@ pub fn explain(e: &AppError) -> String {
 
 /// The app handle, for handlers that take `State`.
 pub type AppState = State<App>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_http_only_strict_and_secure_with_the_host_prefix_over_tls() {
+        let tls = CookiePolicy { secure: true };
+        assert_eq!(tls.session_name(), "__Host-circle_session");
+        assert_eq!(
+            tls.cookie(tls.session_name(), "v", 60),
+            "__Host-circle_session=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=60; Secure"
+        );
+        let plain = CookiePolicy { secure: false };
+        assert_eq!(
+            plain.cookie(plain.session_name(), "v", 0),
+            "circle_session=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn a_cookie_is_read_by_its_exact_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("x_circle_session=a; circle_session=b; other=c"),
+        );
+        assert_eq!(cookie(&h, "circle_session"), Some("b"));
+        assert_eq!(cookie(&h, "missing"), None);
+    }
+}
