@@ -192,6 +192,7 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/api/v1/clients/{id}/diagnoses", Foreign, "DDADDD"),
         ("PUT", "/api/v1/clients/{id}/diagnoses", Own, "DDAADD"),
         ("PUT", "/api/v1/clients/{id}/diagnoses", Foreign, "DDADDD"),
+        ("GET", "/api/v1/billing/export", Own, "DDADDD"),
         // --- measures ---
         // Instruments: every signed-in user reads them (a client, the self-report ones).
         ("GET", "/api/v1/instruments", Own, "DAAAAA"),
@@ -523,6 +524,9 @@ async fn every_route_times_every_role_matches_the_expected_table() {
                 .replace("{consent_id}", &consents[i].to_string());
             if *path == "/api/v1/groups/{id}/sessions" {
                 concrete.push_str("?from=2026-05-04&until=2026-05-11");
+            }
+            if *path == "/api/v1/billing/export" {
+                concrete.push_str("?from=2026-05-01&until=2026-05-31");
             }
             let body = body_for(method, path, seq, &program, leads[0], clients[1 - i]);
             let mut req = t.http.request(

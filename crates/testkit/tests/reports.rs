@@ -299,3 +299,155 @@ async fn diagnoses_are_validated_and_kept_from_intake() {
     let (s, _) = t.get(&intake, &path).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_billing_export_holds_exactly_the_attended_sessions_with_signed_notes() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let (program, lead, group) = iop_week(&t, &dir).await;
+    let signed = member(&t, &dir, 1, program, group).await;
+    let draft_only = member(&t, &dir, 2, program, group).await;
+    let absent = member(&t, &dir, 3, program, group).await;
+    for (c, codes) in [
+        (signed, json!(["F33.1", "F41.1"])),
+        (draft_only, json!(["F43.10"])),
+    ] {
+        let (s, d) = t
+            .send(
+                Method::PUT,
+                &dir,
+                &format!("/api/v1/clients/{c}/diagnoses"),
+                json!({ "codes": codes }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{d}");
+    }
+    // The program bills per diem too (IOP S9480, days of at least 3 hours).
+    let (s, p) = t
+        .send(
+            Method::PATCH,
+            &dir,
+            &format!("/api/v1/programs/{program}"),
+            json!({"version": 1, "per_diem_code": "S9480", "daily_minimum_minutes": 180}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    t.token_for(
+        "lead@example.test",
+        Role::Clinician,
+        Some(ClinicianId(lead)),
+        None,
+    )
+    .await;
+    let sessions = sessions_of(&t, &dir, group).await;
+    let monday = sessions[0];
+
+    // Monday 14:00 in New York: the session (10:00–13:00) is over.
+    t.clock.set("2026-05-04T18:00:00Z".parse().unwrap());
+    let lead_token = t.login("lead@example.test", TEST_PASSWORD).await.unwrap();
+    for (c, status) in [
+        (signed, "present"),
+        (draft_only, "present"),
+        (absent, "absent_excused"),
+    ] {
+        let (s, a) = t
+            .send(
+                Method::PUT,
+                &lead_token,
+                &format!("/api/v1/sessions/{monday}/attendance/{c}"),
+                json!({ "status": status }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+    }
+    for c in [signed, draft_only] {
+        let (s, n) = t
+            .send(
+                Method::PUT,
+                &lead_token,
+                &format!("/api/v1/sessions/{monday}/notes/{c}"),
+                json!({"presentation": "Engaged and calm.", "plan": "Continue."}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{n}");
+        if c == signed {
+            let (s, n) = t
+                .post(
+                    &lead_token,
+                    &format!("/api/v1/notes/{}/sign", n["id"]),
+                    json!({"version": n["version"]}),
+                )
+                .await;
+            assert_eq!((s, &n["state"]), (StatusCode::OK, &json!("signed")), "{n}");
+        }
+    }
+
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    let r = t
+        .http
+        .get(t.url("/api/v1/billing/export?from=2026-05-01&until=2026-05-31"))
+        .bearer_auth(&dir)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "line_type,client_record_number,service_date,program,group,rendering_clinician,rendering_license,code,minutes,diagnosis_codes,session_id",
+            &format!(
+                "session,R-0001,2026-05-04,Adult IOP day,IOP day,\"Reporter, Lead\",lmhc MA L-200,90853,180,F33.1;F41.1,{monday}"
+            ),
+            "per_diem,R-0001,2026-05-04,Adult IOP day,,,,S9480,180,F33.1;F41.1,",
+        ],
+        "only the attended session with a signed note, and its per-diem day"
+    );
+
+    // Intake and clinicians cannot export; a backwards range is refused naming the field.
+    let lead_token = t.login("lead@example.test", TEST_PASSWORD).await.unwrap();
+    let (s, _) = t
+        .get(
+            &lead_token,
+            "/api/v1/billing/export?from=2026-05-01&until=2026-05-31",
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, p) = t
+        .get(
+            &dir,
+            "/api/v1/billing/export?from=2026-05-31&until=2026-05-01",
+        )
+        .await;
+    assert_eq!(
+        (s, &p["errors"][0]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("until"))
+    );
+
+    // The export is audited once, naming the client billed.
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let (_, audit) = t.get(&admin, "/api/v1/audit?action=billing.export").await;
+    let entries = audit.as_array().unwrap();
+    let done: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["outcome"] == "success")
+        .collect();
+    assert_eq!(done.len(), 1, "{audit}");
+    assert_eq!(done[0]["client_ids"], json!([signed]));
+    // The clinician's refused attempt is on the trail too.
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["outcome"] == "denied" && e["actor_role"] == "clinician")
+    );
+}

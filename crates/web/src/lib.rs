@@ -156,6 +156,7 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
             api::reports::get_diagnoses,
             api::reports::set_diagnoses
         ))
+        .routes(routes!(api::reports::billing_export))
         // --- measures ---
         .routes(routes!(
             api::measures::list_instruments,
