@@ -1738,6 +1738,8 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
         ids.clinician(FACILITATOR)?,
     )
     .await?;
+    // --- reports --- each member's diagnoses, for the billing export.
+    crate::demo_reports::seed_diagnoses(store, &SYSTEM, &clients, now).await?;
     // --- notes ---
     let notes_total = crate::demo_notes::seed_notes(
         store,

@@ -9,6 +9,7 @@ mod demo_intake;
 mod demo_measures;
 mod demo_notes;
 mod demo_placement;
+mod demo_reports;
 mod keys;
 mod plan;
 mod secrets;

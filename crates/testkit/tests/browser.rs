@@ -447,3 +447,138 @@ async fn a_form_from_another_session_is_refused_and_changes_nothing() {
     assert_eq!(b.path().await, "/today");
     b.close().await;
 }
+
+#[tokio::test]
+async fn an_item_9_answer_puts_an_alert_at_the_top_of_the_clinicians_today_until_acknowledged() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let (_, program) = t
+        .post(
+            &dir,
+            "/api/v1/programs",
+            json!({"name": "Adult IOP", "site": "Riverside",
+            "level_of_care": "iop", "time_zone": "America/New_York"}),
+        )
+        .await;
+    let mut leads = vec![];
+    let mut groups = vec![];
+    for (n, day) in ["tuesday", "wednesday"].iter().enumerate() {
+        let (_, lead) = t
+            .post(&dir, "/api/v1/clinicians", json!({"given_name": "Lead", "family_name": format!("Alert{n}"),
+                "email": format!("lead{n}@example.test"),
+                "licenses": [{"kind": "lmhc", "number": format!("L-40{n}"), "state": "MA", "issued_on": "2020-01-01", "expires_on": "2030-01-01"}]}))
+            .await;
+        let (s, group) = t
+            .post(
+                &dir,
+                "/api/v1/groups",
+                json!({"program_id": program["id"], "name": format!("Group {n}"), "kind": "process",
+                "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+                "meetings": [{"weekday": day, "start": "18:00", "minutes": 90}],
+                "lead_facilitator_id": lead["id"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{group}");
+        leads.push(lead["id"].as_i64().unwrap());
+        groups.push(group["id"].as_i64().unwrap());
+    }
+    let (_, c) = t
+        .post(&dir, "/api/v1/clients", json!({"record_number": "A-0001", "given_name": "Avery",
+            "family_name": "Alertcase", "date_of_birth": "1990-01-01", "referral_source": "self_referral"}))
+        .await;
+    let client = c["id"].as_i64().unwrap();
+    t.post(
+        &dir,
+        &format!("/api/v1/clients/{client}/episodes"),
+        json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+    )
+    .await;
+    let (s, m) = t
+        .post(
+            &dir,
+            &format!("/api/v1/groups/{}/memberships", groups[0]),
+            json!({"client_id": client, "start_date": "2026-05-05"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    for (n, lead) in leads.iter().enumerate() {
+        t.token_for(
+            &format!("lead{n}@example.test"),
+            Role::Clinician,
+            Some(ClinicianId(*lead)),
+            None,
+        )
+        .await;
+    }
+    let client_token = t
+        .token_for(
+            "avery@example.test",
+            Role::Client,
+            None,
+            Some(circle_domain::ids::ClientId(client)),
+        )
+        .await;
+
+    // The client's own check-in: PHQ-9 with item 9 answered 1.
+    let answers: serde_json::Map<String, Value> = (1..=9)
+        .map(|i| (i.to_string(), json!(i32::from(i == 9 || i == 2))))
+        .collect();
+    let (s, r) = t
+        .post(
+            &client_token,
+            &format!("/api/v1/clients/{client}/measures"),
+            json!({"instrument": "phq9", "answers": answers}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+
+    // Their clinician sees it first on Today, and acknowledges it with the action taken.
+    let b = Browser::start().await;
+    sign_in(&b, &t, "lead0@example.test").await;
+    assert_eq!(b.path().await, "/today");
+    let alerts = b.text("#open-alerts").await;
+    assert!(
+        alerts.contains("Avery A.") && alerts.contains("item 9"),
+        "{alerts}"
+    );
+    let first_section = b.text("main section h2").await;
+    assert_eq!(first_section, "Safety alerts", "alerts come first");
+    b.check_page("today-with-alert").await;
+    b.fill(
+        "#open-alerts textarea",
+        "Called the client; safety plan reviewed; seen today.",
+    )
+    .await;
+    b.click("#open-alerts button[type=submit]").await;
+    assert_eq!(b.path().await, "/today");
+    assert!(b.text("main").await.contains("No open safety alerts."));
+    b.close().await;
+
+    // Another clinician never sees it, and cannot open the client's session.
+    let b = Browser::start().await;
+    sign_in(&b, &t, "lead1@example.test").await;
+    assert!(b.text("main").await.contains("No open safety alerts."));
+    let (_, sessions) = t
+        .get(
+            &t.login("director@example.test", TEST_PASSWORD)
+                .await
+                .unwrap(),
+            &format!(
+                "/api/v1/groups/{}/sessions?from=2026-05-04&until=2026-05-11",
+                groups[0]
+            ),
+        )
+        .await;
+    let foreign = sessions[0]["id"].as_i64().unwrap();
+    b.client
+        .goto(&t.url(&format!("/sessions/{foreign}")))
+        .await
+        .unwrap();
+    let h1 = b.text("h1").await;
+    assert!(h1 == "Not found" || h1 == "Not available", "{h1}");
+    assert!(!b.text("main").await.contains("Avery"));
+    b.check_page("refused-outside-caseload").await;
+    b.close().await;
+}

@@ -7,7 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use circle_app::App;
+use circle_domain::compliance::ComplianceStatus;
 use circle_domain::ids::{ClientId, SessionId};
+use circle_domain::intake::ReferralState;
 use circle_domain::session::{
     AttendanceInput, AttendanceStatus, Participation, RosterEntry, Session,
 };
@@ -24,13 +26,49 @@ struct AgendaRow {
     status: &'static str,
 }
 
+struct AlertRow {
+    id: i64,
+    client: String,
+    what: String,
+    instrument: String,
+    raised: String,
+}
+
+struct OverdueRow {
+    session_id: i64,
+    what: String,
+    due: String,
+}
+
+struct RiskRow {
+    client: String,
+    summary: String,
+}
+
+struct OfferRow {
+    client: String,
+    group: String,
+    start: String,
+    expires: String,
+}
+
 #[derive(Template)]
 #[template(path = "today.html")]
 struct TodayPage {
     nav: Option<Nav>,
+    csrf: String,
     day: String,
     mine: bool,
     sessions: Vec<AgendaRow>,
+    messages: Vec<String>,
+    show_alerts: bool,
+    alerts: Vec<AlertRow>,
+    show_clinical: bool,
+    overdue: Vec<OverdueRow>,
+    at_risk: Vec<RiskRow>,
+    show_intake: bool,
+    offers: Vec<OfferRow>,
+    referrals: Vec<(&'static str, String)>,
 }
 
 /// "18:00–19:30" in the clinic's time zone.
@@ -45,14 +83,42 @@ fn span(app: &App, s: &Session) -> String {
     format!("{start}–{end}")
 }
 
+/// An RFC 3339 instant as the clinic reads it ("Mon 4 May, 14:05").
+fn local(app: &App, instant: &str) -> String {
+    instant
+        .parse::<jiff::Timestamp>()
+        .map(|t| {
+            t.to_zoned(app.clinic_time_zone().clone())
+                .strftime("%a %-d %b, %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| instant.to_owned())
+}
+
+/// A client's roster name (preferred first name, last initial), fetched with the caller's
+/// access (and audited as a read).
+async fn client_name(app: &App, signed: &Signed, id: ClientId) -> Result<String, PageError> {
+    Ok(app.client(&signed.actor, id).await?.roster_name())
+}
+
 pub async fn today(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
+    today_page(&app, &signed, vec![], StatusCode::OK).await
+}
+
+async fn today_page(
+    app: &App,
+    signed: &Signed,
+    messages: Vec<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let role = signed.actor.role;
     let day = app.today();
     let items = app.agenda(&signed.actor, day).await?;
     let sessions = items
         .iter()
         .map(|i| AgendaRow {
             id: i.session.id.0,
-            time: span(&app, &i.session),
+            time: span(app, &i.session),
             group: i.group_name.clone(),
             room: i
                 .room_name
@@ -61,15 +127,150 @@ pub async fn today(State(app): State<App>, signed: Signed) -> Result<Response, P
             status: i.session.status.as_str(),
         })
         .collect();
+    let clinical = matches!(role, Role::Director | Role::Clinician);
+    let mut alerts = vec![];
+    let mut overdue = vec![];
+    let mut at_risk = vec![];
+    if clinical {
+        for a in app
+            .alerts(
+                &signed.actor,
+                Some(circle_domain::measure::AlertState::Open),
+            )
+            .await?
+        {
+            let items: Vec<String> = a
+                .items
+                .iter()
+                .map(|i| format!("item {} with {}", i.item_id, i.value))
+                .collect();
+            alerts.push(AlertRow {
+                id: a.id,
+                client: client_name(app, signed, a.client_id).await?,
+                what: items.join(", "),
+                instrument: a.instrument.to_uppercase(),
+                raised: local(app, &a.raised_at),
+            });
+        }
+        let mine = signed.actor.clinician_id;
+        for o in app
+            .overdue_notes(&signed.actor)
+            .await?
+            .into_iter()
+            .filter(|o| role == Role::Director || Some(o.clinician_id) == mine)
+            .flat_map(|o| o.notes)
+        {
+            let what = match o.client_id {
+                Some(c) => format!("Progress note for {}", client_name(app, signed, c).await?),
+                None => "Group note".to_owned(),
+            };
+            overdue.push(OverdueRow {
+                session_id: o.session_id.0,
+                what,
+                due: local(app, &o.due_at),
+            });
+        }
+        for w in app
+            .compliance(&signed.actor, None, None)
+            .await?
+            .into_iter()
+            .filter(|w| w.status == ComplianceStatus::AtRisk)
+        {
+            at_risk.push(RiskRow {
+                client: client_name(app, signed, w.client_id).await?,
+                summary: w.summary,
+            });
+        }
+    }
+    let intake = matches!(role, Role::Director | Role::Intake);
+    let mut offers = vec![];
+    let mut referrals = vec![];
+    if intake {
+        for o in app
+            .offers(
+                &signed.actor,
+                Some(circle_domain::placement::OfferState::Open),
+            )
+            .await?
+        {
+            offers.push(OfferRow {
+                client: client_name(app, signed, o.client_id).await?,
+                group: app.group(&signed.actor, o.group_id).await?.name.to_string(),
+                start: o.start_date.to_string(),
+                expires: local(app, &o.expires_at),
+            });
+        }
+        for state in [
+            ReferralState::Referred,
+            ReferralState::Screening,
+            ReferralState::Ready,
+        ] {
+            let page = circle_app::PageRequest {
+                after: 0,
+                limit: 200,
+            };
+            let found = app.list_referrals(&signed.actor, Some(state), page).await?;
+            let count = match found.next_after {
+                Some(_) => "more than 200".to_owned(),
+                None => found.items.len().to_string(),
+            };
+            referrals.push((state.as_str(), count));
+        }
+    }
     Ok(html(
-        StatusCode::OK,
+        status,
         TodayPage {
             nav: Some(signed.nav()),
+            csrf: signed.csrf(),
             day: day.strftime("%A %-d %B %Y").to_string(),
-            mine: signed.actor.role == Role::Clinician,
+            mine: role == Role::Clinician,
             sessions,
+            messages,
+            show_alerts: clinical,
+            alerts,
+            show_clinical: clinical,
+            overdue,
+            at_risk,
+            show_intake: intake,
+            offers,
+            referrals,
         },
     ))
+}
+
+#[derive(Deserialize)]
+pub struct AcknowledgeForm {
+    csrf: String,
+    action_taken: String,
+}
+
+/// Acknowledges a safety alert with the action taken; a refusal is explained on Today.
+pub async fn acknowledge_alert(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<AcknowledgeForm>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(&form.csrf)?;
+    let ack = circle_domain::measure::Acknowledgement {
+        action_taken: form.action_taken.trim().to_owned(),
+    };
+    match app.acknowledge_alert(&signed.actor, id, &ack).await {
+        Ok(_) => Ok(Redirect::to("/today").into_response()),
+        Err(circle_app::AppError::Internal(cause)) => {
+            tracing::error!(cause = %cause, "acknowledging an alert failed");
+            Err(PageError::Internal)
+        }
+        Err(e) => {
+            today_page(
+                &app,
+                &signed,
+                vec![format!("The alert was not acknowledged: {}", explain(&e))],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
 }
 
 struct MemberRow {
