@@ -257,6 +257,21 @@ impl App {
         Ok(self.store.change_level(id, next, &ctx, self.now()).await?)
     }
 
+    /// Ends a client's care (discharge), by a director or one of the client's clinicians.
+    pub async fn discharge(
+        &self,
+        actor: &Actor,
+        id: ClientId,
+        d: &circle_domain::client::NewDischarge,
+    ) -> AppResult<Episode> {
+        self.require_audited(actor, CLINICAL, AuditAction::EpisodeEnd, &[id])
+            .await?;
+        let ctx = self
+            .check_client_access(actor, id, AuditAction::EpisodeEnd)
+            .await?;
+        Ok(self.store.discharge(id, d, &ctx, self.now()).await?)
+    }
+
     /// Records a separation. Intake may record one (they hear it at intake) but not read
     /// reasons back.
     pub async fn add_separation(

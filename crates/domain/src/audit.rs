@@ -17,6 +17,7 @@ vocab!(
         ClientUpdate = "client.update",
         EpisodeRead = "episode.read",
         EpisodeCreate = "episode.create",
+        EpisodeEnd = "episode.end",
         SeparationRead = "separation.read",
         SeparationCreate = "separation.create",
         MembershipRead = "membership.read",
@@ -116,7 +117,7 @@ impl AuditAction {
         use AuditAction::*;
         match self {
             ClientRead | ClientList | ClientCreate | ClientUpdate => DataCategory::Demographics,
-            EpisodeRead | EpisodeCreate => DataCategory::CareLevel,
+            EpisodeRead | EpisodeCreate | EpisodeEnd => DataCategory::CareLevel,
             SeparationRead | SeparationCreate => DataCategory::Separation,
             MembershipRead | MembershipCreate | MembershipUpdate | RosterRead
             | PlacementSuggest | TransitionRead => DataCategory::Membership,

@@ -112,6 +112,16 @@ pub struct Episode {
     pub ended_on: Option<Date>,
 }
 
+/// End a client's care (discharge): closes the open episode on `ended_on`. Their group
+/// memberships must have been ended first, so every seat that opens goes through the
+/// waitlist's offers.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDischarge {
+    /// The day care ends (the episode covers days before it).
+    pub ended_on: Date,
+}
+
 /// Move a client to a level of care from a date: closes the open episode and opens this one.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -64,6 +64,10 @@ pub struct Conflict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
+    /// Discharge needs an open episode of care.
+    NoOpenEpisode,
+    /// Discharge needs the client's group memberships ended first.
+    OpenMemberships,
     /// The group already has its maximum number of active members.
     GroupFull,
     /// The client's current level of care is not one the group accepts.

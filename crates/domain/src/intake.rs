@@ -648,6 +648,17 @@ pub struct Disclosure {
     pub disclosed_by: Option<UserId>,
     /// The Part 2 consent it was made under, if any.
     pub consent_id: Option<i64>,
+    /// The notice that must accompany a disclosure of Part 2 records (42 CFR 2.32); set
+    /// whenever the disclosure was made under a Part 2 consent.
+    pub notice: Option<String>,
+}
+
+/// 42 CFR 2.32's short-form notice to accompany each disclosure of Part 2 records.
+pub const PART2_NOTICE: &str = "42 CFR part 2 prohibits unauthorized disclosure of these records.";
+
+/// The notice a disclosure made under `consent_id` carries.
+pub fn disclosure_notice(consent_id: Option<i64>) -> Option<String> {
+    consent_id.map(|_| PART2_NOTICE.to_owned())
 }
 
 /// A client's consents.

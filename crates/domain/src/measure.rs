@@ -614,11 +614,24 @@ pub fn is_built_in(code: &str) -> bool {
 
 // --- wire types ---------------------------------------------------------------------
 
-/// An instrument as the API shows it.
+/// An instrument as the API shows it: its definition's fields, plus whether it is built
+/// in and its total range. (Spelled out rather than `serde(flatten)`ed: the definition
+/// refuses unknown fields, and a flattened schema would then refuse these extra ones.)
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InstrumentView {
-    #[serde(flatten)]
-    pub definition: InstrumentDefinition,
+    pub code: String,
+    pub name: String,
+    pub items: Vec<Item>,
+    pub bands: Vec<Band>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loinc_panel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loinc_total: Option<String>,
+    pub respondents: Vec<Respondent>,
+    pub safety_items: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reliable_change: Option<i64>,
+    pub direction: Direction,
     /// Built into Circle (PHQ-9, GAD-7) rather than added by the clinic.
     pub built_in: bool,
     /// The lowest and highest possible totals.
@@ -629,8 +642,18 @@ pub struct InstrumentView {
 impl From<&Instrument> for InstrumentView {
     fn from(i: &Instrument) -> Self {
         let (total_min, total_max) = i.total_range();
+        let d = i.definition().clone();
         Self {
-            definition: i.definition().clone(),
+            code: d.code,
+            name: d.name,
+            items: d.items,
+            bands: d.bands,
+            loinc_panel: d.loinc_panel,
+            loinc_total: d.loinc_total,
+            respondents: d.respondents,
+            safety_items: d.safety_items,
+            reliable_change: d.reliable_change,
+            direction: d.direction,
             built_in: is_built_in(i.code()),
             total_min,
             total_max,

@@ -20,6 +20,10 @@ pub enum StoreError {
     /// A stored value does not parse as its domain type: names the column, never the value.
     #[error("stored data in column {0} is not valid")]
     Corrupt(&'static str),
+    /// A signed record no longer matches the digest stored when it was signed: it was
+    /// changed outside Circle and must not be shown as valid. Names the record kind only.
+    #[error("integrity check failed: a signed {0} no longer matches its signature digest")]
+    Integrity(&'static str),
     /// Anything else the driver reported.
     #[error("database error")]
     Database(#[source] sqlx::Error),

@@ -535,6 +535,21 @@ impl Store {
             )
             .into());
         }
+        // The screening instrument's response, when given, must be the referral's client's.
+        if let Some(response) = s.measure_response_id {
+            let owner: Option<i64> =
+                sqlx::query_scalar("SELECT client_id FROM measure_responses WHERE id = $1")
+                    .bind(response)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if owner.is_none() || owner != client.map(|c| c.0) {
+                return Err(DomainError::invalid(
+                    "measure_response_id",
+                    "must be a measure response of the client linked to this referral",
+                )
+                .into());
+            }
+        }
         let sid: i64 = sqlx::query_scalar(
             "INSERT INTO screenings (referral_id, decision, measure_response_id, screened_by, \
              screened_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5, $5) RETURNING id",
@@ -889,6 +904,7 @@ impl Store {
             disclosed_at: ts(at),
             disclosed_by: ctx.actor_user_id,
             consent_id,
+            notice: circle_domain::intake::disclosure_notice(consent_id),
         })
     }
 
@@ -927,6 +943,7 @@ impl Store {
                     disclosed_at: r.text("disclosed_at")?,
                     disclosed_by: r.opt_int("disclosed_by")?.map(UserId),
                     consent_id: r.opt_int("consent_id")?,
+                    notice: circle_domain::intake::disclosure_notice(r.opt_int("consent_id")?),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

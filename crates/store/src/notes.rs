@@ -165,6 +165,13 @@ async fn session_in(tx: &mut Tx<'_>, id: SessionId) -> Result<Session, StoreErro
 impl Store {
     fn open_body<B: DeserializeOwned>(&self, table: Table, row: &Row) -> Result<B, StoreError> {
         let text = self.open_sealed(&row.sealed, &table.aad(row.meta.id.0), table.name())?;
+        // A signed note is checked against the digest taken when it was signed: a row
+        // changed behind Circle's back is an integrity error, never a valid note.
+        if let Some(stored) = &row.meta.content_hash
+            && content_hash(table, row, &text) != *stored
+        {
+            return Err(StoreError::Integrity("note"));
+        }
         serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("note body"))
     }
 

@@ -414,6 +414,79 @@ impl Store {
         Ok(episode)
     }
 
+    /// Discharges a client: closes their open episode on `ended_on`. Refused while any
+    /// group membership is still open (ending those goes through the waitlist's offers).
+    pub async fn discharge(
+        &self,
+        client: ClientId,
+        d: &circle_domain::client::NewDischarge,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Episode, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
+            return Err(DomainError::not_found("client").into());
+        }
+        let open = sqlx::query(
+            "SELECT id, client_id, program_id, level_of_care, started_on, ended_on FROM episodes \
+             WHERE client_id = $1 AND ended_on IS NULL",
+        )
+        .bind(client.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| episode_from_row(&r))
+        .transpose()?
+        .ok_or_else(|| {
+            DomainError::conflict(
+                circle_domain::Rule::NoOpenEpisode,
+                "the client has no open episode of care to end",
+            )
+        })?;
+        if d.ended_on <= open.started_on {
+            return Err(DomainError::invalid(
+                "ended_on",
+                "must be after the day the current episode started",
+            )
+            .into());
+        }
+        let memberships: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships WHERE client_id = $1 \
+             AND (end_date IS NULL OR end_date > $2)",
+        )
+        .bind(client.0)
+        .bind(date(d.ended_on))
+        .fetch_one(&mut *tx)
+        .await?;
+        if memberships > 0 {
+            return Err(DomainError::conflict(
+                circle_domain::Rule::OpenMemberships,
+                format!(
+                    "end the client's {memberships} group membership(s) on or before the discharge date first"
+                ),
+            )
+            .into());
+        }
+        let row = sqlx::query(
+            "UPDATE episodes SET ended_on = $1, updated_at = $2 WHERE id = $3 \
+             RETURNING id, client_id, program_id, level_of_care, started_on, ended_on",
+        )
+        .bind(date(d.ended_on))
+        .bind(ts(at))
+        .bind(open.id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let episode = episode_from_row(&row)?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::EpisodeEnd, &[client]).object(episode.id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(episode)
+    }
+
     /// Records that two clients must never share a group.
     pub async fn add_separation(
         &self,

@@ -61,6 +61,9 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/api/v1/clients/{id}/episodes", Foreign, "DDADAD"),
         ("POST", "/api/v1/clients/{id}/episodes", Own, "DDAADD"),
         ("POST", "/api/v1/clients/{id}/episodes", Foreign, "DDADDD"),
+        // Discharge reaches the rules (the fixture's clients still have a membership: 409).
+        ("POST", "/api/v1/clients/{id}/discharge", Own, "DDAADD"),
+        ("POST", "/api/v1/clients/{id}/discharge", Foreign, "DDADDD"),
         ("GET", "/api/v1/clients/{id}/separations", Own, "DDAAAD"),
         ("GET", "/api/v1/clients/{id}/separations", Foreign, "DDADAD"),
         ("POST", "/api/v1/clients/{id}/separations", Own, "DDAAAD"),
@@ -635,6 +638,7 @@ fn body_for(
         ("POST", "/api/v1/plan/proposals") => json!({"time_limit_ms": 100}),
         ("POST", "/api/v1/plan/apply") => json!({"start_date": "2026-05-05", "placements": []}),
         ("PUT", "/api/v1/clients/{id}/diagnoses") => json!({"codes": ["F33.1"]}),
+        ("POST", "/api/v1/clients/{id}/discharge") => json!({"ended_on": "2026-05-20"}),
         // --- measures ---
         ("POST", "/api/v1/instruments") => json!({"code": format!("clinic{seq}"), "name": "N",
             "items": [{"id": "a", "text": "T", "options": [{"value": 0, "label": "No"}, {"value": 1, "label": "Yes"}]}],

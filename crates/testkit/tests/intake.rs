@@ -577,10 +577,40 @@ async fn intake_sees_the_screening_decision_but_never_its_comments() {
     let (_, mine) = t.get(&stranger, "/api/v1/referrals").await;
     assert!(mine["items"].as_array().unwrap().is_empty());
 
+    // The screening instrument's response must be the referral's own client's: an unknown
+    // one is refused naming the field, and nothing changes.
+    let (s, p) = t.post(&clin, &path, body.clone()).await;
+    assert_eq!(
+        (s, &p["errors"][0]["field"]),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!("measure_response_id")
+        ),
+        "{p}"
+    );
+    let c = client(&t, &dir, 9, json!(["anxiety_panic"])).await;
+    let (s, moved) = t
+        .post(
+            &coordinator,
+            &format!("/api/v1/referrals/{id}/transitions"),
+            json!({"to": "screening", "client_id": c}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{moved}");
+    let (s, response) = t
+        .post(
+            &dir,
+            &format!("/api/v1/clients/{c}/measures"),
+            json!({"instrument": "gad7", "answers": {"1": 1, "2": 1, "3": 0, "4": 0, "5": 0, "6": 1, "7": 0}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{response}");
+    let mut body = body;
+    body["measure_response_id"] = response["id"].clone();
     let (s, sc) = t.post(&clin, &path, body).await;
     assert_eq!(s, StatusCode::CREATED, "{sc}");
     assert_eq!(sc["reasons"], "PRIVATE-COMMENT: ready for group");
-    assert_eq!(sc["measure_response_id"], 41);
+    assert_eq!(sc["measure_response_id"], response["id"]);
 
     // The decision moved the referral to ready.
     let r = t
@@ -723,6 +753,11 @@ async fn a_disclosure_is_refused_after_revocation_and_after_expiry_and_the_accou
         .await;
     assert_eq!(s, StatusCode::CREATED, "{d1}");
     assert_eq!(d1["consent_id"].as_i64(), Some(first_id));
+    // Each disclosure of Part 2 records carries 42 CFR 2.32's notice.
+    assert_eq!(
+        d1["notice"],
+        "42 CFR part 2 prohibits unauthorized disclosure of these records."
+    );
     let (s, _) = t
         .post(&coordinator, &disclose, what("Example Employer"))
         .await;
@@ -807,6 +842,7 @@ async fn a_disclosure_is_refused_after_revocation_and_after_expiry_and_the_accou
         .await;
     assert_eq!(s, StatusCode::CREATED, "{d3}");
     assert!(d3["consent_id"].is_null());
+    assert!(d3["notice"].is_null(), "not Part 2 records: no notice");
 
     // The accounting: who disclosed what to whom, when, under which consent — for staff
     // and for the client themself; never for another client.

@@ -1173,3 +1173,44 @@ async fn note_text_is_nowhere_in_the_database_in_clear() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_signed_note_changed_behind_circles_back_is_an_integrity_error_never_a_valid_note() {
+    let f = fixture().await;
+    let note = f
+        .draft(
+            &f.lead,
+            0,
+            json!({"presentation": "Engaged.", "plan": "Continue."}),
+        )
+        .await;
+    let (s, signed) = f.sign(&f.lead, &note, json!({})).await;
+    assert_eq!(
+        (s, &signed["state"]),
+        (StatusCode::OK, &json!("signed")),
+        "{signed}"
+    );
+    let path = format!("/api/v1/notes/{}", note["id"]);
+    let (s, read) = f.t.get(&f.lead, &path).await;
+    assert_eq!(
+        (s, &read["presentation"]),
+        (StatusCode::OK, &json!("Engaged."))
+    );
+
+    // Someone with database access swaps in the digest of other content.
+    f.t.db
+        .store
+        .execute_admin(&format!(
+            "UPDATE progress_notes SET content_hash = '{}' WHERE id = {}",
+            "0".repeat(64),
+            note["id"]
+        ))
+        .await
+        .unwrap();
+    let (s, p) = f.t.get(&f.lead, &path).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{p}");
+    assert!(
+        p.get("presentation").is_none(),
+        "the content is not shown: {p}"
+    );
+}

@@ -451,3 +451,76 @@ async fn the_billing_export_holds_exactly_the_attended_sessions_with_signed_note
             .any(|e| e["outcome"] == "denied" && e["actor_role"] == "clinician")
     );
 }
+
+#[tokio::test]
+async fn discharge_ends_care_after_the_memberships_and_makes_the_discharge_measures_due() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let (program, _, group) = iop_week(&t, &dir).await;
+    let c = member(&t, &dir, 1, program, group).await;
+    let path = format!("/api/v1/clients/{c}/discharge");
+
+    // Still in a group: refused naming the rule, and nothing changes.
+    let (s, p) = t.post(&dir, &path, json!({"ended_on": "2026-05-06"})).await;
+    assert_eq!(
+        (s, &p["code"]),
+        (StatusCode::CONFLICT, &json!("open_memberships")),
+        "{p}"
+    );
+    let (_, episodes) = t.get(&dir, &format!("/api/v1/clients/{c}/episodes")).await;
+    assert!(
+        episodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["ended_on"].is_null())
+    );
+
+    let (_, memberships) = t
+        .get(&dir, &format!("/api/v1/clients/{c}/memberships"))
+        .await;
+    let m = &memberships[0];
+    let (s, ended) = t
+        .send(
+            Method::PATCH,
+            &dir,
+            &format!("/api/v1/memberships/{}", m["id"]),
+            json!({"version": m["version"], "status": "completed", "end_date": "2026-05-06"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{ended}");
+    let (s, p) = t.post(&dir, &path, json!({"ended_on": "2026-03-01"})).await;
+    assert_eq!(
+        (s, &p["errors"][0]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("ended_on"))
+    );
+    let (s, episode) = t.post(&dir, &path, json!({"ended_on": "2026-05-06"})).await;
+    assert_eq!(
+        (s, &episode["ended_on"]),
+        (StatusCode::OK, &json!("2026-05-06")),
+        "{episode}"
+    );
+    let (s, p) = t.post(&dir, &path, json!({"ended_on": "2026-05-07"})).await;
+    assert_eq!(
+        (s, &p["code"]),
+        (StatusCode::CONFLICT, &json!("no_open_episode"))
+    );
+
+    // The week after, PHQ-9 and GAD-7 are due at discharge.
+    t.clock.set("2026-05-07T14:00:00Z".parse().unwrap());
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    let (_, due) = t.get(&dir, "/api/v1/measures/due").await;
+    let mine: Vec<&Value> = due
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["client_id"] == c)
+        .collect();
+    assert_eq!(mine.len(), 2, "{due}");
+    assert!(mine.iter().all(|d| d["reason"] == "discharge"), "{due}");
+}

@@ -104,6 +104,7 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(clients::list_clients, clients::create_client))
         .routes(routes!(clients::get_client, clients::update_client))
         .routes(routes!(clients::list_episodes, clients::change_level))
+        .routes(routes!(clients::discharge))
         .routes(routes!(clients::list_separations, clients::add_separation))
         .routes(routes!(clients::client_memberships))
         .routes(routes!(groups::list_groups, groups::create_group))

@@ -90,6 +90,19 @@ pub async fn change_level(
     ))
 }
 
+/// Discharge: end the client's care on a date (their group memberships must be ended
+/// first). The closed episode makes the discharge measures due.
+#[utoipa::path(post, path = "/api/v1/clients/{id}/discharge", tag = "clients", params(("id" = i64, Path)),
+    request_body = circle_domain::client::NewDischarge, responses((status = 200, body = Episode), Errors), security(("bearer" = [])))]
+pub async fn discharge(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<circle_domain::client::NewDischarge>,
+) -> Result<Json<Episode>, ApiError> {
+    Ok(Json(app.discharge(&a, ClientId(id), &body).await?))
+}
+
 /// A client's separations (the reason only for directors and clinicians).
 #[utoipa::path(get, path = "/api/v1/clients/{id}/separations", tag = "clients", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<Separation>), Errors), security(("bearer" = [])))]

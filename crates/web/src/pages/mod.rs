@@ -72,7 +72,10 @@ pub fn router(policy: CookiePolicy) -> Router<App> {
         .route("/sign-out", post(auth::sign_out))
         .route("/today", get(sessions::today))
         .route("/sessions/{id}", get(sessions::session_page))
-        .route("/alerts/{id}/acknowledge", post(sessions::acknowledge_alert))
+        .route(
+            "/alerts/{id}/acknowledge",
+            post(sessions::acknowledge_alert),
+        )
         .route(
             "/sessions/{id}/attendance",
             post(sessions::record_attendance),
