@@ -760,23 +760,8 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        append(
-            &mut tx,
-            self.audit_key(),
-            at,
-            Record::success(ctx, AuditAction::ConsentCreate, &[client])
-                .object(format!("part2-{id}")),
-        )
-        .await?;
-        let consent = self
-            .part2_in(&mut tx, client, at, on)
-            .await?
-            .into_iter()
-            .map(|(c, _)| c)
-            .find(|c| c.id == id)
-            .ok_or(StoreError::Corrupt("part2_consents.id"))?;
-        tx.commit().await?;
-        Ok(consent)
+        self.finish_part2(tx, client, id, AuditAction::ConsentCreate, ctx, at, on)
+            .await
     }
 
     /// Revokes a consent (or records its expiry event): from this instant it permits no
@@ -818,12 +803,30 @@ impl Store {
             )
             .into());
         }
+        self.finish_part2(tx, client, consent, AuditAction::ConsentRevoke, ctx, at, on)
+            .await
+    }
+
+    /// Audits a change to one Part 2 consent, reads it back as it now stands, and commits.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one transaction's context, passed through"
+    )]
+    async fn finish_part2(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        client: ClientId,
+        consent: i64,
+        action: AuditAction,
+        ctx: &AuditContext,
+        at: Timestamp,
+        on: Date,
+    ) -> Result<Part2Consent, StoreError> {
         append(
             &mut tx,
             self.audit_key(),
             at,
-            Record::success(ctx, AuditAction::ConsentRevoke, &[client])
-                .object(format!("part2-{consent}")),
+            Record::success(ctx, action, &[client]).object(format!("part2-{consent}")),
         )
         .await?;
         let c = self
