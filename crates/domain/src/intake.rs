@@ -604,17 +604,38 @@ pub fn same_recipient(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-/// Whether any consent in force at `at` permits disclosure to `recipient`; the one that does.
+/// Whether a consent's purpose covers a disclosure's: the disclosure's purpose appears in
+/// the consent's as whole words, ignoring case and spacing ("verification" is covered by
+/// "court-ordered treatment verification"; "marketing" is not).
+pub fn purpose_covered(consent_purpose: &str, disclosure_purpose: &str) -> bool {
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (consent, wanted) = (words(consent_purpose), words(disclosure_purpose));
+    !wanted.is_empty()
+        && consent
+            .windows(wanted.len())
+            .any(|w| w == wanted.as_slice())
+}
+
+/// Whether any consent in force at `at` permits disclosure to `recipient` for `purpose`
+/// (42 CFR 2.31: a consent names to whom and for what); the one that does.
 pub fn disclosure_permitted<'a>(
     consents: &'a [(Part2Consent, Option<Timestamp>)],
     recipient: &str,
+    purpose: &str,
     at: Timestamp,
     on: Date,
 ) -> Option<&'a Part2Consent> {
     consents
         .iter()
         .find(|(c, revoked)| {
-            c.in_force(*revoked, at, on) && same_recipient(c.terms.recipient.as_str(), recipient)
+            c.in_force(*revoked, at, on)
+                && same_recipient(c.terms.recipient.as_str(), recipient)
+                && purpose_covered(c.terms.purpose.as_str(), purpose)
         })
         .map(|(c, _)| c)
 }
@@ -782,19 +803,50 @@ mod tests {
     }
 
     #[test]
+    fn a_consent_covers_only_the_purposes_it_names() {
+        assert!(purpose_covered(
+            "court-ordered treatment verification",
+            "Verification"
+        ));
+        assert!(purpose_covered(
+            "coordination of care",
+            "coordination  of care"
+        ));
+        assert!(!purpose_covered("coordination of care", "marketing"));
+        assert!(!purpose_covered("verification", "treatment verification"));
+        assert!(!purpose_covered("verification", ""));
+        let at: Timestamp = "2026-05-04T13:00:00Z".parse().unwrap();
+        let list = vec![(consent(None), None)];
+        assert!(
+            disclosure_permitted(&list, "Dr. Example", "research", at, date(2026, 5, 4)).is_none()
+        );
+    }
+
+    #[test]
     fn revocation_and_expiry_take_effect_at_once() {
         let at: Timestamp = "2026-05-04T13:00:00Z".parse().unwrap();
         let on = date(2026, 5, 4);
         let list = vec![(consent(None), None)];
-        assert!(disclosure_permitted(&list, "dr. example", at, on).is_some());
-        assert!(disclosure_permitted(&list, "someone else", at, on).is_none());
+        assert!(disclosure_permitted(&list, "dr. example", "coordination", at, on).is_some());
+        assert!(disclosure_permitted(&list, "someone else", "coordination", at, on).is_none());
         let revoked = vec![(consent(None), Some(at))];
-        assert!(disclosure_permitted(&revoked, "Dr. Example", at, on).is_none());
+        assert!(disclosure_permitted(&revoked, "Dr. Example", "coordination", at, on).is_none());
         let before: Timestamp = "2026-05-04T12:59:59Z".parse().unwrap();
-        assert!(disclosure_permitted(&revoked, "Dr. Example", before, on).is_some());
+        assert!(
+            disclosure_permitted(&revoked, "Dr. Example", "coordination", before, on).is_some()
+        );
         let expiring = vec![(consent(Some(on)), None)];
-        assert!(disclosure_permitted(&expiring, "Dr. Example", at, on).is_none());
-        assert!(disclosure_permitted(&expiring, "Dr. Example", at, date(2026, 5, 3)).is_some());
+        assert!(disclosure_permitted(&expiring, "Dr. Example", "coordination", at, on).is_none());
+        assert!(
+            disclosure_permitted(
+                &expiring,
+                "Dr. Example",
+                "coordination",
+                at,
+                date(2026, 5, 3)
+            )
+            .is_some()
+        );
     }
 
     #[test]

@@ -854,14 +854,20 @@ impl Store {
         let c = client_in(&mut tx, client).await?;
         let consent_id = if c.concerns.contains(&Concern::SubstanceUse) {
             let consents = self.part2_in(&mut tx, client, at, on).await?;
-            match disclosure_permitted(&consents, new.recipient.as_str(), at, on) {
+            match disclosure_permitted(
+                &consents,
+                new.recipient.as_str(),
+                new.purpose.as_str(),
+                at,
+                on,
+            ) {
                 Some(consent) => Some(consent.id),
                 None => {
                     return Err(DomainError::conflict(
                         Rule::NoConsentInForce,
                         "this client's substance-use treatment information is protected by \
-                         42 CFR Part 2: no consent in force names this recipient (it may be \
-                         missing, revoked or expired)",
+                         42 CFR Part 2: no consent in force names this recipient for this \
+                         purpose (it may be missing, revoked or expired)",
                     )
                     .into());
                 }

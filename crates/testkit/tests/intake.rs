@@ -753,6 +753,18 @@ async fn a_disclosure_is_refused_after_revocation_and_after_expiry_and_the_accou
         .await;
     assert_eq!(s, StatusCode::CREATED, "{d1}");
     assert_eq!(d1["consent_id"].as_i64(), Some(first_id));
+    // The consent covers its purpose only: another purpose to the same recipient is refused.
+    let (s, p) = t
+        .post(
+            &coordinator,
+            &disclose,
+            json!({"recipient": "Harbor Probation Office", "information": "attendance dates", "purpose": "employment screening"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("no_consent_in_force"))
+    );
     // Each disclosure of Part 2 records carries 42 CFR 2.32's notice.
     assert_eq!(
         d1["notice"],
@@ -978,7 +990,7 @@ async fn referral_details_screening_comments_consents_and_disclosures_are_sealed
         .post(
             &dir,
             &format!("/api/v1/clients/{c}/disclosures"),
-            json!({"recipient": recipient, "information": info, "purpose": "p"}),
+            json!({"recipient": recipient, "information": info, "purpose": "verification"}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{d}");
