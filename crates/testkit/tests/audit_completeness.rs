@@ -349,13 +349,117 @@ async fn each_clinical_route_writes_exactly_its_audit_entries() {
     let intake = t
         .token_for("intake@example.test", Role::Intake, None, None)
         .await;
-    let (mut seq, _) = entries_after(&t, &admin, 0).await;
+    let tokens = Tokens {
+        dir: &dir,
+        lead: &lead_token,
+        intake: &intake,
+    };
+    let mut failures = run(&t, &admin, &tokens, steps).await;
+
+    // Second round, on objects the first one made: notes, alerts, referrals, consents.
+    let (_, notes) = t
+        .get(&lead_token, &format!("/api/v1/sessions/{session}/notes"))
+        .await;
+    let note = notes[0]["id"].as_i64().unwrap();
+    let note_version = notes[0]["version"].clone();
+    let (_, alerts) = t.get(&lead_token, "/api/v1/alerts").await;
+    let alert = alerts[0]["id"].as_i64().unwrap();
+    let (s, referral) = t
+        .post(
+            &dir,
+            "/api/v1/referrals",
+            json!({"path": "therapist_referral", "name": "Synthetic Person",
+            "reason": "low mood", "provider": {"name": "Dr. Example"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{referral}");
+    let referral = referral["id"].as_i64().unwrap();
+    let (_, consents) = t.get(&dir, &format!("/api/v1/clients/{c}/consents")).await;
+    let consent = consents["part2"][0]["id"].as_i64().unwrap();
+    let second: Vec<Step> = vec![
+        (
+            "lead",
+            Method::GET,
+            format!("/api/v1/notes/{note}"),
+            Value::Null,
+            vec![("note.read", json!([c]))],
+        ),
+        (
+            "lead",
+            Method::POST,
+            format!("/api/v1/notes/{note}/sign"),
+            json!({"version": note_version}),
+            vec![("note.sign", json!([c]))],
+        ),
+        (
+            "lead",
+            Method::POST,
+            format!("/api/v1/notes/{note}/addenda"),
+            json!({"text": "Follow-up call made."}),
+            vec![("note.addendum", json!([c]))],
+        ),
+        (
+            "lead",
+            Method::POST,
+            format!("/api/v1/alerts/{alert}/acknowledge"),
+            json!({"action_taken": "Called the client."}),
+            vec![("alert.acknowledge", json!([c]))],
+        ),
+        (
+            "dir",
+            Method::GET,
+            format!("/api/v1/referrals/{referral}"),
+            Value::Null,
+            vec![("referral.read", json!([]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            format!("/api/v1/referrals/{referral}/transitions"),
+            json!({"to": "screening", "client_id": c}),
+            vec![("referral.transition", json!([c]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            format!("/api/v1/clients/{c}/consents/part2/{consent}/revoke"),
+            json!({"reason": "revoked_by_patient"}),
+            vec![("consent.revoke", json!([c]))],
+        ),
+        (
+            "dir",
+            Method::GET,
+            format!("/api/v1/groups/{group}/memberships"),
+            Value::Null,
+            vec![("membership.read", json!([c, other]))],
+        ),
+        (
+            "intake",
+            Method::GET,
+            format!("/api/v1/notes/{note}"),
+            Value::Null,
+            vec![("note.read", json!([c]))],
+        ),
+    ];
+    failures.extend(run(&t, &admin, &tokens, second).await);
+    assert!(
+        failures.is_empty(),
+        "audit mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Runs each step as its caller and collects every mismatch between the entries it wrote
+/// and the ones expected. Steps by "intake" must be refused (and audited as denied).
+async fn run(t: &TestApp, admin: &str, tokens: &Tokens<'_>, steps: Vec<Step>) -> Vec<String> {
+    let (dir, lead_token, intake) = (tokens.dir, tokens.lead, tokens.intake);
+    let (mut seq, _) = entries_after(t, admin, 0).await;
     let mut failures = vec![];
     for (who, method, path, body, expected) in steps {
         let token = match who {
-            "dir" => &dir,
-            "lead" => &lead_token,
-            _ => &intake,
+            "dir" => dir,
+            "lead" => lead_token,
+            _ => intake,
         };
         let (status, v) = if method == Method::GET {
             t.get(token, &path).await
@@ -367,7 +471,7 @@ async fn each_clinical_route_writes_exactly_its_audit_entries() {
             status.is_success() != refused,
             "{method} {path} as {who}: {status} {v}"
         );
-        let (top, found) = entries_after(&t, &admin, seq).await;
+        let (top, found) = entries_after(t, admin, seq).await;
         seq = top;
         let outcome = if refused { "denied" } else { "success" };
         let mut want: Vec<(String, Value, String)> = expected
@@ -396,9 +500,11 @@ async fn each_clinical_route_writes_exactly_its_audit_entries() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "audit mismatches:\n{}",
-        failures.join("\n")
-    );
+    failures
+}
+
+struct Tokens<'a> {
+    dir: &'a str,
+    lead: &'a str,
+    intake: &'a str,
 }
