@@ -43,6 +43,40 @@ async fn entries_after(
     (top, found)
 }
 
+/// Routes that touch client data.
+const CLINICAL_PREFIXES: [&str; 12] = [
+    "/api/v1/clients",
+    "/api/v1/sessions/{id}/",
+    "/api/v1/notes",
+    "/api/v1/alerts",
+    "/api/v1/referrals",
+    "/api/v1/offers",
+    "/api/v1/waitlist",
+    "/api/v1/groups/{id}/waitlist",
+    "/api/v1/groups/{id}/memberships",
+    "/api/v1/memberships",
+    "/api/v1/measures",
+    "/api/v1/compliance",
+];
+
+/// Clinical routes whose audit entries another test asserts (it would need objects this
+/// test does not make), with that test.
+const ASSERTED_ELSEWHERE: &[(&str, &str, &str)] = &[(
+    "POST",
+    "/api/v1/clients/{id}/emergency-access",
+    "audit.rs: emergency_access_opens_a_chart_for_an_hour_flags_the_audit_and_is_reviewed",
+)];
+
+/// Whether a concrete path (query string ignored) is an instance of an OpenAPI template.
+fn matches_template(template: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(a, b)| (a.starts_with('{') && a.ends_with('}')) || a == b)
+}
+
 /// Who calls, the method, path and body, and the entries the call must write (action and
 /// client ids).
 type Step = (
@@ -354,6 +388,10 @@ async fn each_clinical_route_writes_exactly_its_audit_entries() {
         lead: &lead_token,
         intake: &intake,
     };
+    let mut covered: Vec<(String, String)> = steps
+        .iter()
+        .map(|(_, m, p, _, _)| (m.to_string(), p.clone()))
+        .collect();
     let mut failures = run(&t, &admin, &tokens, steps).await;
 
     // Second round, on objects the first one made: notes, alerts, referrals, consents.
@@ -441,7 +479,455 @@ async fn each_clinical_route_writes_exactly_its_audit_entries() {
             vec![("note.read", json!([c]))],
         ),
     ];
+    covered.extend(
+        second
+            .iter()
+            .map(|(_, m, p, _, _)| (m.to_string(), p.clone())),
+    );
     failures.extend(run(&t, &admin, &tokens, second).await);
+
+    // Third round: listings, a level change, a screening, the group note, cancellation.
+    let (_, next_week) = t
+        .get(
+            &dir,
+            &format!("/api/v1/groups/{group}/sessions?from=2026-05-11&until=2026-05-12"),
+        )
+        .await;
+    let later = next_week[0]["id"].as_i64().unwrap();
+    let third: Vec<Step> = vec![
+        (
+            "dir",
+            Method::GET,
+            "/api/v1/clients".to_owned(),
+            Value::Null,
+            vec![("client.list", json!([c, other]))],
+        ),
+        (
+            "dir",
+            Method::GET,
+            "/api/v1/referrals".to_owned(),
+            Value::Null,
+            vec![("referral.list", json!([c]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            format!("/api/v1/referrals/{referral}/screenings"),
+            json!({"decision": "not_ready"}),
+            vec![("screening.create", json!([c]))],
+        ),
+        (
+            "dir",
+            Method::GET,
+            "/api/v1/offers".to_owned(),
+            Value::Null,
+            vec![("offer.read", json!([]))],
+        ),
+        (
+            "lead",
+            Method::PUT,
+            format!("/api/v1/sessions/{session}/group-note"),
+            json!({"themes": "Trust and repair."}),
+            vec![("note.write", json!([]))],
+        ),
+        (
+            "lead",
+            Method::GET,
+            format!("/api/v1/sessions/{session}/group-note"),
+            Value::Null,
+            vec![("note.read", json!([]))],
+        ),
+        (
+            "lead",
+            Method::GET,
+            "/api/v1/notes/overdue".to_owned(),
+            Value::Null,
+            vec![("note.list", json!([]))],
+        ),
+        (
+            "lead",
+            Method::POST,
+            format!("/api/v1/sessions/{later}/cancel"),
+            json!({"version": 1, "reason": "Facilitator ill"}),
+            vec![("roster.read", json!([c, other]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            format!("/api/v1/clients/{other}/episodes"),
+            json!({"level_of_care": "outpatient", "started_on": "2026-05-05"}),
+            vec![("episode.create", json!([other]))],
+        ),
+        (
+            "intake",
+            Method::GET,
+            "/api/v1/alerts".to_owned(),
+            Value::Null,
+            vec![("alert.list", json!([]))],
+        ),
+    ];
+    covered.extend(
+        third
+            .iter()
+            .map(|(_, m, p, _, _)| (m.to_string(), p.clone())),
+    );
+    failures.extend(run(&t, &admin, &tokens, third).await);
+
+    // Fourth round: a new client's way through (registration, level, waitlist, membership,
+    // withdrawal, discharge), a new referral, and signing and amending the group note.
+    let newcomer = other + 1;
+    let fourth: Vec<Step> = vec![
+        (
+            "dir",
+            Method::POST,
+            "/api/v1/clients".to_owned(),
+            json!({"record_number": "AU-3", "given_name": "Given3",
+            "family_name": "Auditcase", "date_of_birth": "1980-01-01", "referral_source": "self_referral"}),
+            vec![("client.create", json!([newcomer]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            format!("/api/v1/clients/{newcomer}/episodes"),
+            json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+            vec![("episode.create", json!([newcomer]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            format!("/api/v1/groups/{group}/waitlist"),
+            json!({"client_id": newcomer, "priority": 2}),
+            vec![("waitlist.write", json!([newcomer]))],
+        ),
+        (
+            "dir",
+            Method::DELETE,
+            "/api/v1/waitlist/1".to_owned(),
+            Value::Null,
+            vec![("waitlist.write", json!([newcomer]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            format!("/api/v1/groups/{group}/memberships"),
+            json!({"client_id": newcomer, "start_date": "2026-05-11"}),
+            vec![("membership.create", json!([newcomer]))],
+        ),
+        (
+            "dir",
+            Method::PATCH,
+            "/api/v1/memberships/3".to_owned(),
+            json!({"version": 1, "status": "withdrawn", "end_date": "2026-05-12"}),
+            vec![("membership.update", json!([newcomer]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            format!("/api/v1/clients/{newcomer}/discharge"),
+            json!({"ended_on": "2026-05-12"}),
+            vec![("episode.end", json!([newcomer]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            "/api/v1/referrals".to_owned(),
+            json!({"path": "therapist_referral", "name": "Synthetic Two",
+            "reason": "anxiety", "provider": {"name": "Dr. Example"}}),
+            vec![("referral.create", json!([]))],
+        ),
+        (
+            "lead",
+            Method::POST,
+            format!("/api/v1/sessions/{session}/group-note/sign"),
+            json!({"version": 1}),
+            vec![("note.sign", json!([]))],
+        ),
+        (
+            "lead",
+            Method::POST,
+            format!("/api/v1/sessions/{session}/group-note/addenda"),
+            json!({"text": "Room change noted."}),
+            vec![("note.addendum", json!([]))],
+        ),
+    ];
+    covered.extend(
+        fourth
+            .iter()
+            .map(|(_, m, p, _, _)| (m.to_string(), p.clone())),
+    );
+    failures.extend(run(&t, &admin, &tokens, fourth).await);
+
+    // Fifth round: a full two-seat group led by the lead with a trainee co-facilitator, two
+    // people waiting; a member leaves, offers follow; the trainee's notes need co-signing.
+    let (_, trainee) = t
+        .post(
+            &dir,
+            "/api/v1/clinicians",
+            json!({"given_name": "Trainee", "family_name": "Audit",
+            "email": "trainee@example.test"}),
+        )
+        .await;
+    let trainee_id = trainee["id"].as_i64().unwrap();
+    let (s, small) = t
+        .post(&dir, "/api/v1/groups", json!({"program_id": program["id"], "name": "Small process", "kind": "process",
+            "eligible_levels": ["iop"], "enrollment": {"model": "open"}, "min_size": 1, "max_size": 2,
+            "meetings": [{"weekday": "monday", "start": "08:00", "minutes": 60}],
+            "lead_facilitator_id": lead_id, "co_facilitator_id": trainee_id}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{small}");
+    let small = small["id"].as_i64().unwrap();
+    let mut people = vec![];
+    for n in 4..=7 {
+        let (_, p) = t
+            .post(&dir, "/api/v1/clients", json!({"record_number": format!("AU-{n}"), "given_name": format!("Given{n}"),
+                "family_name": "Auditcase", "date_of_birth": "1980-01-01", "referral_source": "self_referral",
+                "availability": [{"weekday": "monday", "start": "07:00", "end": "12:00"}]}))
+            .await;
+        let id = p["id"].as_i64().unwrap();
+        t.post(
+            &dir,
+            &format!("/api/v1/clients/{id}/episodes"),
+            json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+        )
+        .await;
+        t.post(
+            &dir,
+            &format!("/api/v1/clients/{id}/consents/group-agreement"),
+            json!({"signed_on": "2026-05-01"}),
+        )
+        .await;
+        people.push(id);
+    }
+    let (leaving, staying, first_waiting, second_waiting) =
+        (people[0], people[1], people[2], people[3]);
+    for id in [leaving, staying] {
+        let (s, m) = t
+            .post(
+                &dir,
+                &format!("/api/v1/groups/{small}/memberships"),
+                json!({"client_id": id, "start_date": "2026-05-04"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+    }
+    for (id, priority) in [(first_waiting, 1), (second_waiting, 2)] {
+        let (s, w) = t
+            .post(
+                &dir,
+                &format!("/api/v1/groups/{small}/waitlist"),
+                json!({"client_id": id, "priority": priority}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{w}");
+    }
+    let (_, members) = t
+        .get(&dir, &format!("/api/v1/groups/{small}/memberships"))
+        .await;
+    let leaving_membership = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["client_id"] == leaving)
+        .unwrap()
+        .clone();
+    let trainee_token = t
+        .token_for(
+            "trainee@example.test",
+            Role::Clinician,
+            Some(ClinicianId(trainee_id)),
+            None,
+        )
+        .await;
+    let (_, small_sessions) = t
+        .get(
+            &dir,
+            &format!("/api/v1/groups/{small}/sessions?from=2026-05-04&until=2026-05-05"),
+        )
+        .await;
+    let small_session = small_sessions[0]["id"].as_i64().unwrap();
+    let (s, a) = t
+        .send(
+            Method::PUT,
+            &lead_token,
+            &format!("/api/v1/sessions/{small_session}/attendance/{staying}"),
+            json!({"status": "present"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    let (s, draft) = t
+        .send(
+            Method::PUT,
+            &trainee_token,
+            &format!("/api/v1/sessions/{small_session}/notes/{staying}"),
+            json!({"presentation": "Quiet, attentive.", "plan": "Continue."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{draft}");
+    let (s, waiting) = t
+        .post(
+            &trainee_token,
+            &format!("/api/v1/notes/{}/sign", draft["id"]),
+            json!({"version": draft["version"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, &waiting["state"]),
+        (StatusCode::OK, &json!("awaiting_cosign")),
+        "{waiting}"
+    );
+    let (s, gdraft) = t
+        .send(
+            Method::PUT,
+            &trainee_token,
+            &format!("/api/v1/sessions/{small_session}/group-note"),
+            json!({"themes": "Belonging."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{gdraft}");
+    let (s, gwaiting) = t
+        .post(
+            &trainee_token,
+            &format!("/api/v1/sessions/{small_session}/group-note/sign"),
+            json!({"version": gdraft["version"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{gwaiting}");
+    // Two days on, so the leaving member's seat opens today.
+    t.clock.set("2026-05-06T15:00:00Z".parse().unwrap());
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    let lead_token = t.login("lead@example.test", TEST_PASSWORD).await.unwrap();
+    let intake = t.login("intake@example.test", TEST_PASSWORD).await.unwrap();
+    let admin = t.login("admin@example.test", TEST_PASSWORD).await.unwrap();
+    let tokens = Tokens {
+        dir: &dir,
+        lead: &lead_token,
+        intake: &intake,
+    };
+    let fifth: Vec<Step> = vec![
+        (
+            "dir",
+            Method::PATCH,
+            format!("/api/v1/memberships/{}", leaving_membership["id"]),
+            json!({"version": leaving_membership["version"], "status": "withdrawn", "end_date": "2026-05-06"}),
+            vec![
+                ("membership.update", json!([leaving])),
+                ("offer.write", json!([first_waiting])),
+            ],
+        ),
+        (
+            "lead",
+            Method::POST,
+            format!("/api/v1/notes/{}/cosign", draft["id"]),
+            json!({"version": waiting["version"]}),
+            vec![("note.cosign", json!([staying]))],
+        ),
+        (
+            "lead",
+            Method::POST,
+            format!("/api/v1/sessions/{small_session}/group-note/cosign"),
+            json!({"version": gwaiting["version"]}),
+            vec![("note.cosign", json!([]))],
+        ),
+    ];
+    covered.extend(
+        fifth
+            .iter()
+            .map(|(_, m, p, _, _)| (m.to_string(), p.clone())),
+    );
+    failures.extend(run(&t, &admin, &tokens, fifth).await);
+    let (_, offers) = t.get(&dir, "/api/v1/offers?state=open").await;
+    let offer = offers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["client_id"] == first_waiting)
+        .unwrap_or_else(|| panic!("an offer for the first in line: {offers} {failures:?}"))["id"]
+        .as_i64()
+        .unwrap();
+    let sixth: Vec<Step> = vec![
+        (
+            "dir",
+            Method::GET,
+            format!("/api/v1/offers/{offer}"),
+            Value::Null,
+            vec![("offer.read", json!([first_waiting]))],
+        ),
+        (
+            "dir",
+            Method::POST,
+            format!("/api/v1/offers/{offer}/decline"),
+            Value::Null,
+            vec![
+                ("offer.write", json!([first_waiting])),
+                ("offer.write", json!([second_waiting])),
+            ],
+        ),
+    ];
+    covered.extend(
+        sixth
+            .iter()
+            .map(|(_, m, p, _, _)| (m.to_string(), p.clone())),
+    );
+    failures.extend(run(&t, &admin, &tokens, sixth).await);
+    let (_, offers) = t.get(&dir, "/api/v1/offers?state=open").await;
+    let next = offers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["client_id"] == second_waiting)
+        .unwrap_or_else(|| panic!("the seat moved to the next in line: {offers}"))["id"]
+        .as_i64()
+        .unwrap();
+    let seventh: Vec<Step> = vec![(
+        "dir",
+        Method::POST,
+        format!("/api/v1/offers/{next}/accept"),
+        Value::Null,
+        vec![
+            ("offer.write", json!([second_waiting])),
+            ("membership.create", json!([second_waiting])),
+        ],
+    )];
+    covered.extend(
+        seventh
+            .iter()
+            .map(|(_, m, p, _, _)| (m.to_string(), p.clone())),
+    );
+    failures.extend(run(&t, &admin, &tokens, seventh).await);
+
+    // Every clinical route of the router is driven above or named below with the test that
+    // asserts its entries, so a new clinical route cannot ship without its audit checked.
+    let doc: Value = t
+        .http
+        .get(t.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (template, ops) in doc["paths"].as_object().unwrap() {
+        if !CLINICAL_PREFIXES.iter().any(|p| template.starts_with(p)) {
+            continue;
+        }
+        for method in ops.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let driven = covered
+                .iter()
+                .any(|(m, path)| *m == method && matches_template(template, path));
+            let elsewhere = ASSERTED_ELSEWHERE
+                .iter()
+                .any(|(m, p, _)| *m == method && p == template);
+            if !driven && !elsewhere {
+                failures.push(format!(
+                    "{method} {template} is a clinical route with no audit check: drive it here"
+                ));
+            }
+        }
+    }
     assert!(
         failures.is_empty(),
         "audit mismatches:\n{}",
@@ -480,8 +966,10 @@ async fn run(t: &TestApp, admin: &str, tokens: &Tokens<'_>, steps: Vec<Step>) ->
             .collect();
         want.sort_by(|a, b| a.0.cmp(&b.0));
         // Client ids are compared as sets (their order is the store's).
+        // Sorted, not deduplicated: a repeated entry is a mismatch too.
         let norm = |v: &[(String, Value, String)]| -> Vec<(String, Vec<i64>, String)> {
-            v.iter()
+            let mut v: Vec<(String, Vec<i64>, String)> = v
+                .iter()
                 .map(|(a, ids, o)| {
                     let mut ids: Vec<i64> = ids
                         .as_array()
@@ -492,7 +980,9 @@ async fn run(t: &TestApp, admin: &str, tokens: &Tokens<'_>, steps: Vec<Step>) ->
                     ids.sort_unstable();
                     (a.clone(), ids, o.clone())
                 })
-                .collect()
+                .collect();
+            v.sort();
+            v
         };
         if norm(&found) != norm(&want) {
             failures.push(format!(
