@@ -66,7 +66,19 @@ impl Browser {
                 .connect(&url)
                 .await
             {
-                Ok(client) => return Self { client, driver },
+                Ok(client) => {
+                    // Finds wait up to five seconds for their element: on a loaded machine a
+                    // click's page can arrive after the click returns.
+                    client
+                        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+                            None,
+                            None,
+                            Some(Duration::from_secs(5)),
+                        ))
+                        .await
+                        .expect("set the implicit wait");
+                    return Self { client, driver };
+                }
                 Err(e) => last = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -125,6 +137,18 @@ impl Browser {
             .expect("element text")
     }
 
+    /// Whether `css`'s text comes to contain `needle` within five seconds (the page after a
+    /// form that redirects back to the same path may still be arriving).
+    async fn shows(&self, css: &str, needle: &str) -> bool {
+        for _ in 0..50 {
+            if self.text(css).await.contains(needle) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     async fn fill(&self, css: &str, value: &str) {
         let el = self
             .client
@@ -152,6 +176,19 @@ impl Browser {
             .expect("the current URL")
             .path()
             .to_owned()
+    }
+
+    /// The path once it is `want` (a click's navigation can finish after the click returns
+    /// on a loaded machine), or whatever it is after five seconds.
+    async fn wait_path(&self, want: &str) -> String {
+        for _ in 0..50 {
+            let path = self.path().await;
+            if path == want {
+                return path;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.path().await
     }
 
     async fn close(mut self) {
@@ -246,7 +283,7 @@ async fn a_clinician_enrols_mfa_at_first_sign_in_and_signs_out() {
     );
     b.check_page("recovery-codes").await;
     b.click("a.button").await;
-    assert_eq!(b.path().await, "/today");
+    assert_eq!(b.wait_path("/today").await, "/today");
     b.check_page("today").await;
 
     // Signing out ends the session on the server: the old cookie no longer works.
@@ -258,7 +295,7 @@ async fn a_clinician_enrols_mfa_at_first_sign_in_and_signs_out() {
         .value()
         .to_owned();
     b.click("header form button").await;
-    assert_eq!(b.path().await, "/sign-in");
+    assert_eq!(b.wait_path("/sign-in").await, "/sign-in");
     let r = t
         .http
         .get(t.url("/today"))
@@ -357,7 +394,7 @@ async fn a_facilitator_takes_attendance_for_a_full_group_of_twelve() {
 
     let b = Browser::start().await;
     sign_in(&b, &t, "lead@example.test").await;
-    assert_eq!(b.path().await, "/today");
+    assert_eq!(b.wait_path("/today").await, "/today");
     assert!(b.text("main").await.contains("Monday process"));
     b.click("main table a").await;
     b.check_page("session-attendance").await;
@@ -424,7 +461,7 @@ async fn a_form_from_another_session_is_refused_and_changes_nothing() {
         .await;
     let b = Browser::start().await;
     sign_in(&b, &t, "director@example.test").await;
-    assert_eq!(b.path().await, "/today");
+    assert_eq!(b.wait_path("/today").await, "/today");
     let cookie = b
         .client
         .get_named_cookie("circle_session")
@@ -444,7 +481,7 @@ async fn a_form_from_another_session_is_refused_and_changes_nothing() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // The session still works.
     b.client.goto(&t.url("/today")).await.unwrap();
-    assert_eq!(b.path().await, "/today");
+    assert_eq!(b.wait_path("/today").await, "/today");
     b.close().await;
 }
 
@@ -537,7 +574,7 @@ async fn an_item_9_answer_puts_an_alert_at_the_top_of_the_clinicians_today_until
     // Their clinician sees it first on Today, and acknowledges it with the action taken.
     let b = Browser::start().await;
     sign_in(&b, &t, "lead0@example.test").await;
-    assert_eq!(b.path().await, "/today");
+    assert_eq!(b.wait_path("/today").await, "/today");
     let alerts = b.text("#open-alerts").await;
     assert!(
         alerts.contains("Avery A.") && alerts.contains("item 9"),
@@ -552,14 +589,15 @@ async fn an_item_9_answer_puts_an_alert_at_the_top_of_the_clinicians_today_until
     )
     .await;
     b.click("#open-alerts button[type=submit]").await;
-    assert_eq!(b.path().await, "/today");
-    assert!(b.text("main").await.contains("No open safety alerts."));
+    assert_eq!(b.wait_path("/today").await, "/today");
+    assert!(b.shows("main", "No open safety alerts.").await);
     b.close().await;
 
     // Another clinician never sees it, and cannot open the client's session.
     let b = Browser::start().await;
     sign_in(&b, &t, "lead1@example.test").await;
-    assert!(b.text("main").await.contains("No open safety alerts."));
+    assert_eq!(b.wait_path("/today").await, "/today");
+    assert!(b.shows("main", "No open safety alerts.").await);
     let (_, sessions) = t
         .get(
             &t.login("director@example.test", TEST_PASSWORD)
@@ -581,4 +619,53 @@ async fn an_item_9_answer_puts_an_alert_at_the_top_of_the_clinicians_today_until
     assert!(!b.text("main").await.contains("Avery"));
     b.check_page("refused-outside-caseload").await;
     b.close().await;
+}
+
+#[tokio::test]
+async fn a_person_asks_to_join_a_group_without_an_account_and_intake_sees_the_referral() {
+    let t = spawn_app().await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let b = Browser::start().await;
+    b.client.goto(&t.url("/join")).await.unwrap();
+    b.check_page("join").await;
+
+    // Neither email nor phone: explained by field, nothing stored.
+    b.fill("#name", "Sam Example").await;
+    b.fill(
+        "#looking_for",
+        "A weekly group for low mood, evenings after work.",
+    )
+    .await;
+    b.click("form button[type=submit]").await;
+    let refused = b.text("[role=alert]").await;
+    assert!(refused.contains("Email"), "{refused}");
+    let (_, none) = t.get(&intake, "/api/v1/referrals?state=referred").await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+
+    b.fill("#email", "sam@example.test").await;
+    b.click("#t-tuesday-evening").await;
+    b.click("#t-thursday-evening").await;
+    b.click("form button[type=submit]").await;
+    assert!(
+        b.text("[role=status]")
+            .await
+            .contains("We have your request")
+    );
+    assert!(
+        !b.text("main").await.contains("Sam"),
+        "the answer echoes nothing"
+    );
+    b.check_page("join-thanks").await;
+    b.close().await;
+
+    let (_, referrals) = t.get(&intake, "/api/v1/referrals?state=referred").await;
+    let items = referrals["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{referrals}");
+    assert_eq!(items[0]["path"], "self_referral");
+    assert_eq!(
+        items[0]["preferred_times"],
+        json!([{"weekday": "tuesday", "part_of_day": "evening"}, {"weekday": "thursday", "part_of_day": "evening"}])
+    );
 }

@@ -65,7 +65,7 @@ fn sign_in_page(
     res
 }
 
-fn set_cookie(res: &mut Response, value: &str) {
+pub(super) fn set_cookie(res: &mut Response, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }

@@ -11,6 +11,7 @@
 //! before there is a session, use a double-submit cookie.
 
 mod auth;
+mod join;
 mod sessions;
 
 use askama::Template;
@@ -70,6 +71,7 @@ pub fn router(policy: CookiePolicy) -> Router<App> {
         .route("/sign-in", get(auth::sign_in_form).post(auth::sign_in))
         .route("/sign-in/enroll", post(auth::enroll))
         .route("/sign-out", post(auth::sign_out))
+        .route("/join", get(join::form).post(join::submit))
         .route("/today", get(sessions::today))
         .route("/sessions/{id}", get(sessions::session_page))
         .route(
