@@ -3,7 +3,7 @@
 //! the remittance advice afterwards (DESIGN.md "Compliance").
 
 use jiff::Timestamp;
-use jiff::civil::{Date, Weekday};
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -74,11 +74,6 @@ pub struct ClientWeek {
 pub fn week_start(day: Date) -> Date {
     let back = i64::from(day.weekday().to_monday_zero_offset());
     day.checked_sub(jiff::Span::new().days(back)).unwrap_or(day)
-}
-
-/// Whether `day` is a Monday.
-pub fn is_monday(day: Date) -> bool {
-    day.weekday() == Weekday::Monday
 }
 
 /// Assesses one week. `week_over` says whether the week has ended for the client (no
@@ -232,6 +227,6 @@ mod tests {
     fn weeks_start_on_monday() {
         let sunday: Date = "2026-05-10".parse().unwrap();
         assert_eq!(week_start(sunday), "2026-05-04".parse::<Date>().unwrap());
-        assert!(is_monday(week_start(sunday)));
+        assert_eq!(week_start(sunday).weekday(), jiff::civil::Weekday::Monday);
     }
 }

@@ -230,11 +230,20 @@ impl Store {
         .bind(program.map_or(-1, |p| p.0))
         .fetch_all(&mut *tx)
         .await?;
+        // Only the diagnoses of the clients in this export, in billing order.
         let mut diagnoses: HashMap<i64, Vec<DiagnosisCode>> = HashMap::new();
-        for r in
-            sqlx::query("SELECT client_id, code FROM client_diagnoses ORDER BY client_id, position")
-                .fetch_all(&mut *tx)
-                .await?
+        for r in sqlx::query(
+            "SELECT d.client_id, d.code FROM client_diagnoses d WHERE d.client_id IN \
+             (SELECT a.client_id FROM attendance a JOIN sessions s ON s.id = a.session_id \
+              JOIN therapy_groups g ON g.id = s.group_id \
+              WHERE s.local_date >= $1 AND s.local_date <= $2 AND ($3 = -1 OR g.program_id = $3)) \
+             ORDER BY d.client_id, d.position",
+        )
+        .bind(date(from))
+        .bind(date(until))
+        .bind(program.map_or(-1, |p| p.0))
+        .fetch_all(&mut *tx)
+        .await?
         {
             diagnoses
                 .entry(r.int("client_id")?)

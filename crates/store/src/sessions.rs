@@ -24,10 +24,10 @@ use crate::programs::stale;
 use crate::{Store, StoreError};
 use circle_domain::audit::{AuditAction, AuditContext};
 
-const SESSION_COLUMNS: &str = "id, group_id, local_date, starts_at, ends_at, status, topic, \
+pub(crate) const SESSION_COLUMNS: &str = "id, group_id, local_date, starts_at, ends_at, status, topic, \
      cancel_reason, lead_facilitator_id, facilitators_present, version";
 
-fn session_from_row(r: &AnyRow) -> Result<Session, StoreError> {
+pub(crate) fn session_from_row(r: &AnyRow) -> Result<Session, StoreError> {
     Ok(Session {
         id: SessionId(r.int("id")?),
         group_id: GroupId(r.int("group_id")?),

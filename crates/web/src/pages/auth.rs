@@ -87,7 +87,7 @@ pub struct SignInForm {
 }
 
 /// The pre-session form is ours only if its hidden token matches the cookie we set.
-fn presession_ok(headers: &HeaderMap, policy: CookiePolicy, presented: &str) -> bool {
+pub(super) fn presession_ok(headers: &HeaderMap, policy: CookiePolicy, presented: &str) -> bool {
     cookie(headers, policy.presession_name()).is_some_and(|c| secrets_match(c, presented))
 }
 

@@ -9,12 +9,12 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use circle_app::App;
 use circle_app::intake::SelfReferralAnswer;
-use circle_app::web_session::{random_token, secrets_match};
+use circle_app::web_session::random_token;
 use circle_domain::intake::SelfReferralForm;
 use circle_domain::schedule::Weekday;
 use serde_json::{Value, json};
 
-use super::{CookiePolicy, Nav, cookie, html};
+use super::{CookiePolicy, Nav, form_value, html};
 use crate::problem::ApiError;
 
 #[derive(Template)]
@@ -59,13 +59,7 @@ fn page(
     fields: &[(String, String)],
     messages: Vec<String>,
 ) -> Response {
-    let field = |k: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| form_value(fields, k).to_owned();
     let csrf = random_token();
     let mut res = html(
         status,
@@ -99,15 +93,8 @@ pub async fn submit(
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |k: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let presented = field("csrf");
-    if !cookie(&headers, policy.presession_name()).is_some_and(|c| secrets_match(c, &presented)) {
+    let field = |k: &str| form_value(&fields, k).to_owned();
+    if !super::auth::presession_ok(&headers, policy, form_value(&fields, "csrf")) {
         return page(
             policy,
             StatusCode::FORBIDDEN,

@@ -190,6 +190,14 @@ impl axum::extract::OptionalFromRequestParts<App> for Signed {
     }
 }
 
+/// A posted form field's value (the first with that name), trimmed; `""` when absent.
+pub fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.trim())
+}
+
 /// One cookie's value from the request (the `Cookie` header's `name=value; ...` pairs).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -16,7 +16,7 @@ use circle_domain::session::{
 use circle_domain::user::Role;
 use serde::Deserialize;
 
-use super::{Nav, PageError, Signed, explain, html};
+use super::{Nav, PageError, Signed, explain, form_value, html};
 
 struct AgendaRow {
     id: i64,
@@ -422,13 +422,8 @@ pub async fn record_attendance(
     Path(id): Path<i64>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-    };
-    signed.check_csrf(field("csrf").unwrap_or(""))?;
+    let field = |name: &str| Some(form_value(&fields, name)).filter(|v| !v.is_empty());
+    signed.check_csrf(form_value(&fields, "csrf"))?;
     let session = SessionId(id);
     let roster = app.roster(&signed.actor, session).await?;
     let mut messages = vec![];
@@ -438,7 +433,7 @@ pub async fn record_attendance(
         let Some(status) = field(&format!("status_{c}")).and_then(AttendanceStatus::parse) else {
             continue;
         };
-        let minutes = match field(&format!("minutes_{c}")).filter(|m| !m.is_empty()) {
+        let minutes = match field(&format!("minutes_{c}")) {
             None => None,
             Some(m) => match m.parse::<u32>() {
                 Ok(m) => Some(m),
