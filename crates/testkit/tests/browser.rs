@@ -127,21 +127,33 @@ impl Browser {
         );
     }
 
-    async fn text(&self, css: &str) -> String {
+    /// `css`'s text, or `None` while it is missing or its page is being replaced (a stale
+    /// element after a form's redirect).
+    async fn try_text(&self, css: &str) -> Option<String> {
         self.client
             .find(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .ok()?
             .text()
             .await
-            .expect("element text")
+            .ok()
+    }
+
+    async fn text(&self, css: &str) -> String {
+        for _ in 0..20 {
+            if let Some(text) = self.try_text(css).await {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css}: not found on {}", self.path().await)
     }
 
     /// Whether `css`'s text comes to contain `needle` within five seconds (the page after a
     /// form that redirects back to the same path may still be arriving).
     async fn shows(&self, css: &str, needle: &str) -> bool {
         for _ in 0..50 {
-            if self.text(css).await.contains(needle) {
+            if self.try_text(css).await.is_some_and(|t| t.contains(needle)) {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
