@@ -7,6 +7,7 @@
 //! skips.
 
 pub mod builders;
+pub mod clinic;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

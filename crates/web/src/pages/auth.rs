@@ -124,7 +124,7 @@ pub async fn sign_in(
         .await;
     let email = form.email.trim().to_owned();
     match step {
-        Ok(SignInStep::SignedIn(issued)) => signed_in(policy, &issued, Redirect::to("/today")),
+        Ok(SignInStep::SignedIn(issued)) => signed_in(policy, &issued, Redirect::to("/")),
         Ok(SignInStep::MfaRequired) => sign_in_page(
             policy,
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -10,8 +10,18 @@
 //! state-changing form also carries a CSRF token derived from the session; the sign-in forms,
 //! before there is a session, use a double-submit cookie.
 
+mod admin;
 mod auth;
+mod calendar;
+mod clients;
+mod groups;
+mod intake;
 mod join;
+mod notes;
+mod planner;
+mod portal;
+mod public;
+mod reports;
 mod sessions;
 
 use askama::Template;
@@ -82,6 +92,17 @@ pub fn router(policy: CookiePolicy) -> Router<App> {
             "/sessions/{id}/attendance",
             post(sessions::record_attendance),
         )
+        // Each area's pages; one line per module keeps their routes apart.
+        .merge(admin::routes())
+        .merge(calendar::routes())
+        .merge(clients::routes())
+        .merge(groups::routes())
+        .merge(intake::routes())
+        .merge(notes::routes())
+        .merge(planner::routes())
+        .merge(portal::routes())
+        .merge(public::routes())
+        .merge(reports::routes())
         .layer(axum::Extension(policy))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -101,8 +122,12 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// Each role's first page: staff start on Today, administrators on Admin, clients on
+/// their own groups.
 async fn home(signed: Option<Signed>) -> Redirect {
-    match signed {
+    match signed.map(|s| s.actor.role) {
+        Some(Role::Admin) => Redirect::to("/admin"),
+        Some(Role::Client) => Redirect::to("/me"),
         Some(_) => Redirect::to("/today"),
         None => Redirect::to("/sign-in"),
     }
@@ -130,10 +155,33 @@ impl Signed {
 
     /// The header's navigation for this user.
     pub fn nav(&self) -> Nav {
-        let mut links = vec![("/today", "Today")];
-        if self.actor.role == Role::Admin {
-            links.clear();
-        }
+        // What each role works with, in the order of a working day (DESIGN.md "Who uses
+        // it"); a page still checks the role itself.
+        let links: Vec<(&'static str, &'static str)> = match self.actor.role {
+            Role::Director => vec![
+                ("/today", "Today"),
+                ("/clients", "Clients"),
+                ("/groups", "Groups"),
+                ("/intake", "Intake"),
+                ("/planner", "Planner"),
+                ("/calendar", "Calendar"),
+                ("/reports", "Reports"),
+            ],
+            Role::Clinician => vec![
+                ("/today", "Today"),
+                ("/clients", "Clients"),
+                ("/groups", "Groups"),
+                ("/calendar", "Calendar"),
+            ],
+            Role::Intake => vec![
+                ("/today", "Today"),
+                ("/intake", "Intake"),
+                ("/groups", "Groups"),
+                ("/calendar", "Calendar"),
+            ],
+            Role::Admin => vec![("/admin", "Admin")],
+            Role::Client => vec![("/me", "My groups")],
+        };
         Nav {
             links,
             who: self.actor.role.as_str().to_owned(),

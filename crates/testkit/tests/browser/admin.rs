@@ -1,0 +1,4 @@
+//! Browser tests: admin pages.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! Browser tests: chart pages.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! Browser tests: intake pages.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! Browser tests: notes pages.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! Browser tests: planner pages.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! Browser tests: portal pages.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! Browser tests: reports pages.
+
+#[allow(unused_imports)]
+use super::*;
