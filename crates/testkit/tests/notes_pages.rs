@@ -147,7 +147,6 @@ async fn save_draft_works_without_javascript_and_the_autosave_answers_with_the_n
         ],
     )
     .await;
-    std::fs::write("/tmp/notesdbg/autosave.txt", &body).ok();
     assert_eq!(s, StatusCode::OK, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["version"], 2, "{v}");
@@ -371,4 +370,61 @@ async fn intake_sees_the_roster_and_sheet_but_no_notes_and_the_sheet_shows_roste
         s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND,
         "{s}"
     );
+}
+
+#[tokio::test]
+async fn a_name_the_roster_does_not_show_is_counted_with_its_field_but_not_echoed() {
+    let (t, clinic, session, dir, lead) = setup().await;
+    // A fourth member, Robin Okonkwo-Hale, shown on the roster as "Robin O.".
+    let (s, c) = t
+        .post(
+            &dir,
+            "/api/v1/clients",
+            json!({"record_number": "C-0900", "given_name": "Robin", "family_name": "Okonkwo-Hale",
+                "date_of_birth": "1980-02-02", "referral_source": "program_admission"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let robin = c["id"].as_i64().unwrap();
+    for (path, body) in [
+        (
+            format!("/api/v1/clients/{robin}/episodes"),
+            json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+        ),
+        (
+            format!("/api/v1/clients/{robin}/consents/group-agreement"),
+            json!({"signed_on": "2026-04-01"}),
+        ),
+        (
+            format!("/api/v1/groups/{}/memberships", clinic.group),
+            json!({"client_id": robin, "start_date": "2026-05-04"}),
+        ),
+    ] {
+        let (s, v) = t.post(&dir, &path, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{path}: {v}");
+    }
+    let c = clinic.members[0];
+    let (s, _, html) = post_form(
+        &t,
+        &lead,
+        &format!("/sessions/{session}/notes/{c}"),
+        &[
+            ("csrf", &csrf(&lead)),
+            ("progress", "Paired with okonkwo-hale for the exercise."),
+            ("action", "sign"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("Names this roster does not show: 1 name of other members of this session was found in: progress"),
+        "{html}"
+    );
+    let start = html.find("Names this roster does not show").unwrap();
+    let alert = &html[start..start + html[start..].find("</div>").unwrap()];
+    assert!(
+        !alert.to_lowercase().contains("okonkwo"),
+        "the alert names no name the roster hides: {alert}"
+    );
+    assert_eq!(notes(&t, &dir, session).await[0]["state"], "draft");
 }

@@ -77,6 +77,9 @@ pub struct Feedback {
     message: Option<String>,
     /// The signature was refused for other members' names: list those on the roster.
     name_check: bool,
+    /// The service's count of names and the fields they are in, for names this roster
+    /// does not show (a family name, a given name behind a preferred one).
+    name_detail: Option<String>,
     /// Field name → text, when the posted text could not be saved.
     posted: Vec<(String, String)>,
     addendum: Option<String>,
@@ -382,6 +385,14 @@ pub(super) async fn session_notes(
             if let Some(n) = note {
                 view.names = names_found(n, &others);
             }
+            if view.names.is_empty()
+                && let Some(detail) = &feedback.name_detail
+            {
+                view.names.push(format!(
+                    "Names this roster does not show: {detail} (look for other members' \
+                     last names or given names)"
+                ));
+            }
             view.confirm = true;
         }
         notes.push(view);
@@ -640,9 +651,18 @@ async fn refused(
     ) {
         return Err(e.into());
     }
+    let name_check = matches!(&e, AppError::Domain(d) if d.rule() == Some(Rule::OtherMembersNamed));
+    // The service's sentence up to its advice, which speaks of API fields.
+    let name_detail = match &e {
+        AppError::Domain(DomainError::Conflict(c)) if name_check => {
+            c.message.split(". Remove").next().map(str::to_owned)
+        }
+        _ => None,
+    };
     let feedback = Feedback {
         message: Some(refusal(&e)),
-        name_check: matches!(&e, AppError::Domain(d) if d.rule() == Some(Rule::OtherMembersNamed)),
+        name_check,
+        name_detail,
         ..feedback
     };
     super::sessions::render_session(
