@@ -1,7 +1,8 @@
 //! The staff workspace and client portal: server-rendered pages (askama, auto-escaping)
 //! over the same services as the API. Every form works without JavaScript (POST, then a
-//! 303 redirect or the page again with the problem explained); there are no scripts at all,
-//! so the pages' CSP allows none.
+//! 303 redirect or the page again with the problem explained); the one script (note drafts'
+//! autosave, `/static/notes.js`) is an external file, so the pages' CSP allows no inline
+//! script.
 //!
 //! Sessions: the cookie carries a sign-in token issued by the same sign-in as the API (MFA,
 //! lockout, 12 h absolute and 15 min idle lifetimes, revoked at sign-out). It is `HttpOnly`
@@ -38,9 +39,12 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::extract::request_meta;
 
-/// Pages load only their own stylesheet; no scripts, frames, or foreign form targets.
-const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Pages load only their own stylesheet and scripts (the one script, `/static/notes.js`,
+/// autosaves note drafts to Circle itself); no inline scripts, frames, or foreign form
+/// targets.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+     style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
 
 const CSS: &str = include_str!("../../static/circle.css");
 

@@ -1,8 +1,1069 @@
-//! Notes on the session screen: group note, progress notes, signatures, addenda, drafts.
+//! Notes on the session screen: the group note, each attending member's progress note,
+//! signatures and co-signatures, addenda, drafts that save themselves, and the printable
+//! sign-in sheet.
+//!
+//! Every form works without JavaScript ("Save draft" and "Sign" POST and redirect). The one
+//! script, `/static/notes.js`, only sends a form's draft to the same endpoint while the
+//! clinician types (`action=autosave`, answered with JSON), so a session that expires after
+//! 15 idle minutes loses nothing already typed before the last save (issue 5, "Sign-in").
+//!
+//! The check for other members' names is the service's (a member's chart may be released
+//! to them or an insurer): a refused signature shows which of the other members, by the
+//! roster name the facilitator already sees, appear in the text, and nothing is signed
+//! until the text is fixed or the author confirms the words are not about those members
+//! (the domain's `confirm_names_checked`, recorded on the note).
 
-use axum::Router;
-use circle_app::App;
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use circle_app::{App, AppError};
+use circle_domain::group::Group;
+use circle_domain::ids::{ClientId, ClinicianId, NoteId, SessionId};
+use circle_domain::note::{
+    Addendum, CosignNote, GroupNoteBody, GroupNoteInput, NewAddendum, NoteMeta, NoteState,
+    ProgressNote, ProgressNoteBody, ProgressNoteInput, SignNote, find_names,
+};
+use circle_domain::session::{RosterEntry, Session, SessionStatus};
+use circle_domain::text::{NoteText, ShortText};
+use circle_domain::user::Role;
+use circle_domain::{DomainError, FieldErrors, Rule};
+use serde_json::json;
+
+use super::{Nav, PageError, Signed, explain, form_value, html};
+
+const SCRIPT: &str = include_str!("../../static/notes.js");
 
 pub fn routes() -> Router<App> {
     Router::new()
+        .route("/static/notes.js", get(script))
+        .route("/sessions/{id}/group-note", post(save_group))
+        .route("/sessions/{id}/group-note/cosign", post(cosign_group))
+        .route("/sessions/{id}/group-note/addenda", post(addendum_group))
+        .route("/sessions/{id}/notes/{client}", post(save_progress))
+        .route("/notes/{id}/cosign", post(cosign_progress))
+        .route("/notes/{id}/addenda", post(addendum_progress))
+        .route("/sessions/{id}/sign-in-sheet", get(sign_in_sheet))
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+// --- What the session screen shows ---
+
+/// Which note a message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Group,
+    Member(i64),
+}
+
+/// A refusal to show at its note, with the text the clinician posted when it was not saved.
+#[derive(Debug, Default)]
+pub struct Feedback {
+    target: Option<Target>,
+    message: Option<String>,
+    /// The signature was refused for other members' names: list those on the roster.
+    name_check: bool,
+    /// The service's count of names and the fields they are in, for names this roster
+    /// does not show (a family name, a given name behind a preferred one).
+    name_detail: Option<String>,
+    /// Field name → text, when the posted text could not be saved.
+    posted: Vec<(String, String)>,
+    addendum: Option<String>,
+}
+
+impl Feedback {
+    fn at(&self, target: Target) -> bool {
+        self.target == Some(target)
+    }
+
+    fn posted(&self, field: &str) -> Option<String> {
+        self.posted
+            .iter()
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+pub struct NoteField {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub value: String,
+    /// A one-line input rather than a text area.
+    pub short: bool,
+}
+
+pub struct Choice {
+    pub id: i64,
+    pub name: String,
+    pub checked: bool,
+}
+
+pub struct AddendumView {
+    pub by: String,
+    pub at: String,
+    pub text: String,
+}
+
+pub struct NoteView {
+    pub anchor: String,
+    /// The member a progress note is about (empty for the group note).
+    pub client: String,
+    pub title: String,
+    pub action: String,
+    pub version: String,
+    pub state: &'static str,
+    pub state_key: &'static str,
+    pub editable: bool,
+    pub can_sign: bool,
+    pub lines: Vec<String>,
+    pub fields: Vec<NoteField>,
+    pub facilitators: Vec<Choice>,
+    pub cosign_action: Option<String>,
+    pub addendum_action: Option<String>,
+    pub addenda: Vec<AddendumView>,
+    pub addendum_text: String,
+    pub message: Option<String>,
+    pub names: Vec<String>,
+    pub confirm: bool,
+}
+
+pub struct NotesView {
+    pub notice: Option<String>,
+    pub notes: Vec<NoteView>,
+    /// Roster names of members with no progress note to write (not recorded as attending).
+    pub absent: Vec<String>,
+}
+
+const GROUP_FIELDS: [(&str, &str); 3] = [
+    ("topic", "Topic covered"),
+    ("themes", "Themes"),
+    ("interventions", "Interventions"),
+];
+
+const PROGRESS_FIELDS: [(&str, &str); 4] = [
+    ("presentation", "Presentation"),
+    ("participation", "Participation"),
+    ("progress", "Progress toward goals"),
+    ("plan", "Plan"),
+];
+
+fn state_label(state: Option<NoteState>) -> (&'static str, &'static str) {
+    match state {
+        None => ("Not started", "none"),
+        Some(NoteState::Draft) => ("Draft", "draft"),
+        Some(NoteState::AwaitingCosign) => ("Awaiting co-signature", "awaiting"),
+        Some(NoteState::Signed) => ("Signed", "signed"),
+    }
+}
+
+/// An RFC 3339 instant as the clinic reads it ("Mon 4 May, 14:05").
+fn local(app: &App, instant: &str) -> String {
+    instant
+        .parse::<jiff::Timestamp>()
+        .map(|t| {
+            t.to_zoned(app.clinic_time_zone().clone())
+                .strftime("%a %-d %b, %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| instant.to_owned())
+}
+
+/// Staff names, looked up once per page.
+struct Clinicians<'a> {
+    app: &'a App,
+    signed: &'a Signed,
+    names: HashMap<ClinicianId, String>,
+}
+
+impl Clinicians<'_> {
+    async fn name(&mut self, id: ClinicianId) -> Result<String, PageError> {
+        if let Some(n) = self.names.get(&id) {
+            return Ok(n.clone());
+        }
+        let c = self.app.clinician(&self.signed.actor, id).await?;
+        let n = format!("{} {}", c.given_name, c.family_name);
+        self.names.insert(id, n.clone());
+        Ok(n)
+    }
+}
+
+/// The first name a roster line shows ("Jordan" of "Jordan R.").
+fn roster_first(display: &str) -> &str {
+    display.rsplit_once(' ').map_or(display, |(first, _)| first)
+}
+
+/// The notes part of the session screen, or `None` for roles that never see notes.
+pub(super) async fn session_notes(
+    app: &App,
+    signed: &Signed,
+    session: &Session,
+    group: &Group,
+    roster: &[RosterEntry],
+    feedback: Feedback,
+) -> Result<Option<NotesView>, PageError> {
+    if !matches!(signed.actor.role, Role::Director | Role::Clinician) {
+        return Ok(None);
+    }
+    if session.status == SessionStatus::Cancelled {
+        return Ok(Some(NotesView {
+            notice: Some("The session was cancelled: it has no notes.".to_owned()),
+            notes: vec![],
+            absent: vec![],
+        }));
+    }
+    if session.starts_at > app.now() {
+        return Ok(Some(NotesView {
+            notice: Some("Notes can be written once the session has started.".to_owned()),
+            notes: vec![],
+            absent: vec![],
+        }));
+    }
+    let group_note = match app.group_note(&signed.actor, session.id).await {
+        Ok(n) => Some(n),
+        Err(AppError::Domain(DomainError::NotFound { .. })) => None,
+        Err(AppError::Domain(DomainError::Forbidden)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let progress = app.progress_notes(&signed.actor, session.id).await?;
+    let me = signed.actor.clinician_id;
+    let mut staff = Clinicians {
+        app,
+        signed,
+        names: HashMap::new(),
+    };
+    let sid = session.id.0;
+    let mut notes = vec![];
+
+    // The group note.
+    let target = Target::Group;
+    let mut view = note_view(
+        app,
+        &mut staff,
+        me,
+        group_note.as_ref().map(|n| &n.meta),
+        "group-note".to_owned(),
+        "Group note".to_owned(),
+        format!("/sessions/{sid}/group-note"),
+        format!("/sessions/{sid}/group-note/cosign"),
+        format!("/sessions/{sid}/group-note/addenda"),
+        &feedback,
+        target,
+    )
+    .await?;
+    let body = group_note.as_ref().map(|n| &n.body);
+    view.fields = GROUP_FIELDS
+        .iter()
+        .map(|(name, label)| {
+            let saved = body.map_or_else(
+                || {
+                    if *name == "topic" {
+                        session
+                            .topic
+                            .as_ref()
+                            .map_or(String::new(), |t| t.to_string())
+                    } else {
+                        String::new()
+                    }
+                },
+                |b| {
+                    b.fields()
+                        .iter()
+                        .find(|(f, _)| f == name)
+                        .map_or(String::new(), |(_, v)| (*v).to_owned())
+                },
+            );
+            NoteField {
+                name,
+                label,
+                value: posted_or(&feedback, target, name, saved),
+                short: *name == "topic",
+            }
+        })
+        .collect();
+    let mut ids: Vec<ClinicianId> = vec![group.lead_facilitator_id];
+    ids.extend(group.co_facilitator_id);
+    ids.extend(session.facilitators_present.iter().copied());
+    if let Some(b) = body {
+        ids.extend(b.facilitators.iter().copied());
+    }
+    let mut seen = vec![];
+    let chosen: Vec<ClinicianId> = match body {
+        Some(b) => b.facilitators.clone(),
+        None if session.facilitators_present.is_empty() => {
+            std::iter::once(group.lead_facilitator_id)
+                .chain(group.co_facilitator_id)
+                .collect()
+        }
+        None => session.facilitators_present.clone(),
+    };
+    let posted_choice: Option<Vec<i64>> = (feedback.at(target) && !feedback.posted.is_empty())
+        .then(|| {
+            feedback
+                .posted
+                .iter()
+                .filter(|(k, _)| k == "facilitator")
+                .filter_map(|(_, v)| v.parse().ok())
+                .collect()
+        });
+    for id in ids {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        view.facilitators.push(Choice {
+            id: id.0,
+            name: staff.name(id).await?,
+            checked: posted_choice
+                .as_ref()
+                .map_or(chosen.contains(&id), |p| p.contains(&id.0)),
+        });
+    }
+    notes.push(view);
+
+    // Each attending member's progress note, in roster order.
+    let others: Vec<(i64, &str)> = roster
+        .iter()
+        .map(|r| (r.client_id.0, roster_first(&r.display_name)))
+        .collect();
+    let mut absent = vec![];
+    for r in roster {
+        let c = r.client_id.0;
+        let note = progress.iter().find(|n| n.client_id == r.client_id);
+        let attended = r.attendance.as_ref().is_some_and(|a| a.status.attended());
+        if !attended && note.is_none() {
+            absent.push(r.display_name.clone());
+            continue;
+        }
+        let target = Target::Member(c);
+        let mut view = note_view(
+            app,
+            &mut staff,
+            me,
+            note.map(|n| &n.meta),
+            format!("note-{c}"),
+            format!("Progress note: {}", r.display_name),
+            format!("/sessions/{sid}/notes/{c}"),
+            note.map_or(String::new(), |n| format!("/notes/{}/cosign", n.meta.id.0)),
+            note.map_or(String::new(), |n| format!("/notes/{}/addenda", n.meta.id.0)),
+            &feedback,
+            target,
+        )
+        .await?;
+        view.fields = PROGRESS_FIELDS
+            .iter()
+            .map(|(name, label)| {
+                let saved = note.map_or(String::new(), |n| {
+                    n.body
+                        .fields()
+                        .iter()
+                        .find(|(f, _)| f == name)
+                        .map_or(String::new(), |(_, v)| (*v).to_owned())
+                });
+                NoteField {
+                    name,
+                    label,
+                    value: posted_or(&feedback, target, name, saved),
+                    short: false,
+                }
+            })
+            .collect();
+        if feedback.at(target) && feedback.name_check {
+            if let Some(n) = note {
+                view.names = names_found(n, &others);
+            }
+            if view.names.is_empty()
+                && let Some(detail) = &feedback.name_detail
+            {
+                view.names.push(format!(
+                    "Names this roster does not show: {detail} (look for other members' \
+                     last names or given names)"
+                ));
+            }
+            view.confirm = true;
+        }
+        notes.push(view);
+    }
+    Ok(Some(NotesView {
+        notice: None,
+        notes,
+        absent,
+    }))
+}
+
+fn posted_or(feedback: &Feedback, target: Target, field: &str, saved: String) -> String {
+    if feedback.at(target) {
+        feedback.posted(field).unwrap_or(saved)
+    } else {
+        saved
+    }
+}
+
+/// The other members named in a progress note, by the roster name the page already shows,
+/// with the fields they were found in.
+fn names_found(note: &ProgressNote, roster: &[(i64, &str)]) -> Vec<String> {
+    let fields = note.body.fields();
+    let own: Vec<String> = roster
+        .iter()
+        .filter(|(id, _)| *id == note.client_id.0)
+        .map(|(_, n)| (*n).to_owned())
+        .collect();
+    let label = |f: &str| {
+        PROGRESS_FIELDS
+            .iter()
+            .find(|(n, _)| *n == f)
+            .map_or(f, |(_, l)| l)
+            .to_owned()
+    };
+    roster
+        .iter()
+        .filter(|(id, _)| *id != note.client_id.0)
+        .filter_map(|(_, first)| {
+            let hits = find_names(&fields, &[(*first).to_owned()], &own);
+            (!hits.is_empty()).then(|| {
+                let wheres: Vec<String> = hits.fields.iter().map(|f| label(f)).collect();
+                format!("{first} (in {})", wheres.join(", "))
+            })
+        })
+        .collect()
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one note's facts: which, where its forms post, and the message for it"
+)]
+async fn note_view(
+    app: &App,
+    staff: &mut Clinicians<'_>,
+    me: Option<ClinicianId>,
+    meta: Option<&NoteMeta>,
+    anchor: String,
+    title: String,
+    action: String,
+    cosign: String,
+    addendum: String,
+    feedback: &Feedback,
+    target: Target,
+) -> Result<NoteView, PageError> {
+    let state = meta.map(|m| m.state);
+    let (label, key) = state_label(state);
+    let writer = me.is_some();
+    let mut lines = vec![];
+    let mut addenda = vec![];
+    if let Some(m) = meta {
+        let author = staff.name(m.author_clinician_id).await?;
+        match m.state {
+            NoteState::Draft => lines.push(format!("Draft by {author}.")),
+            NoteState::AwaitingCosign => lines.push(format!(
+                "Signed by {author}, a supervised trainee; it needs a licensed clinician's \
+                 co-signature."
+            )),
+            NoteState::Signed => lines.push(match &m.signed_at {
+                Some(at) => format!("Signed by {author} on {}.", local(app, at)),
+                None => format!("Signed by {author}."),
+            }),
+        }
+        if let (Some(by), Some(at)) = (m.cosigned_by, &m.cosigned_at) {
+            lines.push(format!(
+                "Co-signed by {} on {}.",
+                staff.name(by).await?,
+                local(app, at)
+            ));
+        }
+        if m.names_check_confirmed {
+            lines.push(
+                "The author confirmed that names found in the text are not about other members."
+                    .to_owned(),
+            );
+        }
+        for a in &m.addenda {
+            addenda.push(addendum_view(app, staff, a).await?);
+        }
+    }
+    let editable = writer && state.is_none_or(|s| s == NoteState::Draft);
+    let author_is_me = meta.is_none_or(|m| Some(m.author_clinician_id) == me);
+    let cosign_action = meta
+        .filter(|m| {
+            m.state == NoteState::AwaitingCosign && writer && Some(m.author_clinician_id) != me
+        })
+        .map(|_| cosign);
+    let addendum_action = meta
+        .filter(|m| m.state == NoteState::Signed && writer)
+        .map(|_| addendum);
+    let here = feedback.at(target);
+    Ok(NoteView {
+        client: match target {
+            Target::Group => String::new(),
+            Target::Member(c) => c.to_string(),
+        },
+        anchor,
+        title,
+        action,
+        version: meta.map_or(String::new(), |m| m.version.to_string()),
+        state: label,
+        state_key: key,
+        editable,
+        can_sign: editable && author_is_me,
+        lines,
+        fields: vec![],
+        facilitators: vec![],
+        cosign_action,
+        addendum_action,
+        addenda,
+        addendum_text: if here {
+            feedback.addendum.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
+        message: if here { feedback.message.clone() } else { None },
+        names: vec![],
+        confirm: false,
+    })
+}
+
+async fn addendum_view(
+    app: &App,
+    staff: &mut Clinicians<'_>,
+    a: &Addendum,
+) -> Result<AddendumView, PageError> {
+    Ok(AddendumView {
+        by: staff.name(a.author_clinician_id).await?,
+        at: local(app, &a.signed_at),
+        text: a.text.as_str().to_owned(),
+    })
+}
+
+// --- Saving, signing, co-signing, addenda ---
+
+/// A posted text field as note text: line breaks as `\n`, within the length rule.
+fn note_text(
+    fields: &[(String, String)],
+    name: &'static str,
+    errors: &mut FieldErrors,
+) -> NoteText {
+    let raw = form_value(fields, name).replace("\r\n", "\n");
+    NoteText::parse(&raw).unwrap_or_else(|rule| {
+        errors.push(name, rule);
+        NoteText::empty()
+    })
+}
+
+fn version(fields: &[(String, String)], errors: &mut FieldErrors) -> Option<i64> {
+    let v = form_value(fields, "version");
+    if v.is_empty() {
+        return None;
+    }
+    v.parse().map_or_else(
+        |_| {
+            errors.push("version", "must be a whole number");
+            None
+        },
+        Some,
+    )
+}
+
+/// The texts a form posted, to show them again when they could not be saved.
+fn posted(fields: &[(String, String)]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "version" | "action"))
+        .map(|(k, v)| (k.clone(), v.replace("\r\n", "\n")))
+        .collect()
+}
+
+/// What the clinician reads for a refusal: the rule's explanation, in page words for the
+/// rules whose service wording names API fields.
+fn refusal(e: &AppError) -> String {
+    match e {
+        AppError::Domain(d) if d.rule() == Some(Rule::OtherMembersNamed) => {
+            "Not signed: this note names other members of the group. A member's notes may be \
+             released to them or to their insurer, so remove the names below and sign again. \
+             If the words are not about those members, tick the box below to sign anyway."
+                .to_owned()
+        }
+        AppError::Domain(d) if d.rule() == Some(Rule::StaleVersion) => {
+            "Not saved: this note was changed elsewhere since this page was loaded. Your text \
+             is kept below; check it against the latest and save again."
+                .to_owned()
+        }
+        e => explain(e),
+    }
+}
+
+/// An autosave's answer: JSON the script reads.
+fn autosave_answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn autosave_refused(e: &AppError) -> Response {
+    let status = match e {
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        AppError::Domain(DomainError::Forbidden | DomainError::Unauthenticated) => {
+            StatusCode::FORBIDDEN
+        }
+        AppError::Domain(DomainError::NotFound { .. }) => StatusCode::NOT_FOUND,
+        AppError::Domain(DomainError::Invalid(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::Domain(_) => StatusCode::CONFLICT,
+    };
+    if let AppError::Internal(cause) = e {
+        tracing::error!(cause = %cause, "autosaving a note failed");
+    }
+    autosave_answer(status, json!({ "error": refusal(e) }))
+}
+
+fn saved_at(app: &App) -> String {
+    app.now()
+        .to_zoned(app.clinic_time_zone().clone())
+        .strftime("%H:%M:%S")
+        .to_string()
+}
+
+/// The session screen again, with the refusal at its note.
+async fn refused(
+    app: &App,
+    signed: &Signed,
+    session: SessionId,
+    e: AppError,
+    feedback: Feedback,
+) -> Result<Response, PageError> {
+    if let AppError::Internal(cause) = &e {
+        tracing::error!(cause = %cause, "a note change failed");
+        return Err(PageError::Internal);
+    }
+    if matches!(
+        e,
+        AppError::Domain(
+            DomainError::Forbidden | DomainError::Unauthenticated | DomainError::NotFound { .. }
+        )
+    ) {
+        return Err(e.into());
+    }
+    let name_check = matches!(&e, AppError::Domain(d) if d.rule() == Some(Rule::OtherMembersNamed));
+    // The service's sentence up to its advice, which speaks of API fields.
+    let name_detail = match &e {
+        AppError::Domain(DomainError::Conflict(c)) if name_check => {
+            c.message.split(". Remove").next().map(str::to_owned)
+        }
+        _ => None,
+    };
+    let feedback = Feedback {
+        message: Some(refusal(&e)),
+        name_check,
+        name_detail,
+        ..feedback
+    };
+    super::sessions::render_session(
+        app,
+        signed,
+        session,
+        vec!["A note was not saved or signed; the reason is shown at the note.".to_owned()],
+        None,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        feedback,
+    )
+    .await
+}
+
+fn back(session: i64, done: &str, anchor: &str) -> Response {
+    Redirect::to(&format!("/sessions/{session}?note={done}#{anchor}")).into_response()
+}
+
+/// Whether a sign-in was a signature that then awaits a co-signature.
+fn signed_word(state: NoteState) -> &'static str {
+    if state == NoteState::AwaitingCosign {
+        "awaiting"
+    } else {
+        "signed"
+    }
+}
+
+/// Saves the group note's draft and, for "Sign", signs it; `action=autosave` (the script)
+/// only saves and answers JSON.
+async fn save_group(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let action = form_value(&fields, "action");
+    let autosave = action == "autosave";
+    if let Err(e) = signed.check_csrf(form_value(&fields, "csrf")) {
+        if autosave {
+            return Ok(autosave_answer(
+                StatusCode::FORBIDDEN,
+                json!({"error": "this page is from an earlier sign-in; reload it"}),
+            ));
+        }
+        return Err(e);
+    }
+    let session = SessionId(id);
+    let mut errors = FieldErrors::default();
+    let topic = form_value(&fields, "topic");
+    let topic = if topic.is_empty() {
+        None
+    } else {
+        ShortText::parse(topic)
+            .map_err(|rule| errors.push("topic", rule))
+            .ok()
+    };
+    let mut facilitators = vec![];
+    for (k, v) in &fields {
+        if k == "facilitator" {
+            match v.parse::<i64>() {
+                Ok(c) => facilitators.push(ClinicianId(c)),
+                Err(_) => errors.push("facilitator", "must be a clinician"),
+            }
+        }
+    }
+    let body = GroupNoteBody {
+        topic,
+        themes: note_text(&fields, "themes", &mut errors),
+        interventions: note_text(&fields, "interventions", &mut errors),
+        facilitators,
+    };
+    let version = version(&fields, &mut errors);
+    let feedback = || Feedback {
+        target: Some(Target::Group),
+        posted: posted(&fields),
+        ..Feedback::default()
+    };
+    if let Err(e) = errors.into_result() {
+        let e = AppError::Domain(e);
+        if autosave {
+            return Ok(autosave_refused(&e));
+        }
+        return refused(&app, &signed, session, e, feedback()).await;
+    }
+    let note = match app
+        .save_group_note(&signed.actor, session, &GroupNoteInput { version, body })
+        .await
+    {
+        Ok(n) => n,
+        Err(e) if autosave => return Ok(autosave_refused(&e)),
+        Err(e) => return refused(&app, &signed, session, e, feedback()).await,
+    };
+    if autosave {
+        return Ok(autosave_answer(
+            StatusCode::OK,
+            json!({"version": note.meta.version, "saved_at": saved_at(&app)}),
+        ));
+    }
+    if action != "sign" {
+        return Ok(back(id, "saved", "group-note"));
+    }
+    let req = SignNote {
+        version: note.meta.version,
+        confirm_names_checked: false,
+    };
+    match app.sign_group_note(&signed.actor, session, &req).await {
+        Ok(n) => Ok(back(id, signed_word(n.meta.state), "group-note")),
+        Err(e) => {
+            let fb = Feedback {
+                target: Some(Target::Group),
+                ..Feedback::default()
+            };
+            refused(&app, &signed, session, e, fb).await
+        }
+    }
+}
+
+/// Saves a member's progress note draft and, for "Sign", signs it (the name check may
+/// refuse); `action=autosave` only saves and answers JSON.
+async fn save_progress(
+    State(app): State<App>,
+    signed: Signed,
+    Path((id, client)): Path<(i64, i64)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let action = form_value(&fields, "action");
+    let autosave = action == "autosave";
+    if let Err(e) = signed.check_csrf(form_value(&fields, "csrf")) {
+        if autosave {
+            return Ok(autosave_answer(
+                StatusCode::FORBIDDEN,
+                json!({"error": "this page is from an earlier sign-in; reload it"}),
+            ));
+        }
+        return Err(e);
+    }
+    let session = SessionId(id);
+    let target = Target::Member(client);
+    let anchor = format!("note-{client}");
+    let mut errors = FieldErrors::default();
+    let body = ProgressNoteBody {
+        presentation: note_text(&fields, "presentation", &mut errors),
+        participation: note_text(&fields, "participation", &mut errors),
+        progress: note_text(&fields, "progress", &mut errors),
+        plan: note_text(&fields, "plan", &mut errors),
+    };
+    let version = version(&fields, &mut errors);
+    let feedback = || Feedback {
+        target: Some(target),
+        posted: posted(&fields),
+        ..Feedback::default()
+    };
+    if let Err(e) = errors.into_result() {
+        let e = AppError::Domain(e);
+        if autosave {
+            return Ok(autosave_refused(&e));
+        }
+        return refused(&app, &signed, session, e, feedback()).await;
+    }
+    let note = match app
+        .save_progress_note(
+            &signed.actor,
+            session,
+            ClientId(client),
+            &ProgressNoteInput { version, body },
+        )
+        .await
+    {
+        Ok(n) => n,
+        Err(e) if autosave => return Ok(autosave_refused(&e)),
+        Err(e) => return refused(&app, &signed, session, e, feedback()).await,
+    };
+    if autosave {
+        return Ok(autosave_answer(
+            StatusCode::OK,
+            json!({"version": note.meta.version, "saved_at": saved_at(&app)}),
+        ));
+    }
+    if action != "sign" {
+        return Ok(back(id, "saved", &anchor));
+    }
+    let req = SignNote {
+        version: note.meta.version,
+        confirm_names_checked: form_value(&fields, "confirm_names_checked") == "yes",
+    };
+    match app
+        .sign_progress_note(&signed.actor, note.meta.id, &req)
+        .await
+    {
+        Ok(n) => Ok(back(id, signed_word(n.meta.state), &anchor)),
+        Err(e) => {
+            let fb = Feedback {
+                target: Some(target),
+                ..Feedback::default()
+            };
+            refused(&app, &signed, session, e, fb).await
+        }
+    }
+}
+
+async fn cosign_group(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let session = SessionId(id);
+    let fb = || Feedback {
+        target: Some(Target::Group),
+        ..Feedback::default()
+    };
+    let Ok(version) = form_value(&fields, "version").parse() else {
+        let e = AppError::Domain(DomainError::invalid("version", "must be a whole number"));
+        return refused(&app, &signed, session, e, fb()).await;
+    };
+    match app
+        .cosign_group_note(&signed.actor, session, &CosignNote { version })
+        .await
+    {
+        Ok(_) => Ok(back(id, "cosigned", "group-note")),
+        Err(e) => refused(&app, &signed, session, e, fb()).await,
+    }
+}
+
+async fn addendum_group(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let session = SessionId(id);
+    let mut errors = FieldErrors::default();
+    let new = NewAddendum {
+        text: note_text(&fields, "text", &mut errors),
+    };
+    let fb = || Feedback {
+        target: Some(Target::Group),
+        addendum: Some(form_value(&fields, "text").replace("\r\n", "\n")),
+        ..Feedback::default()
+    };
+    if let Err(e) = errors.into_result().and_then(|()| new.validate()) {
+        return refused(&app, &signed, session, AppError::Domain(e), fb()).await;
+    }
+    match app.add_group_addendum(&signed.actor, session, &new).await {
+        Ok(_) => Ok(back(id, "addendum", "group-note")),
+        Err(e) => refused(&app, &signed, session, e, fb()).await,
+    }
+}
+
+/// The session and member a progress note form came from (hidden fields, used only to
+/// show the session screen again after a refusal; the service checks the note itself).
+fn note_origin(fields: &[(String, String)]) -> Result<(i64, i64), PageError> {
+    let session = form_value(fields, "session").parse();
+    let client = form_value(fields, "client").parse();
+    match (session, client) {
+        (Ok(s), Ok(c)) => Ok((s, c)),
+        _ => Err(PageError::NotFound),
+    }
+}
+
+async fn cosign_progress(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let (session, client) = note_origin(&fields)?;
+    let fb = || Feedback {
+        target: Some(Target::Member(client)),
+        ..Feedback::default()
+    };
+    let Ok(version) = form_value(&fields, "version").parse() else {
+        let e = AppError::Domain(DomainError::invalid("version", "must be a whole number"));
+        return refused(&app, &signed, SessionId(session), e, fb()).await;
+    };
+    match app
+        .cosign_progress_note(&signed.actor, NoteId(id), &CosignNote { version })
+        .await
+    {
+        Ok(n) => Ok(back(
+            n.meta.session_id.0,
+            "cosigned",
+            &format!("note-{}", n.client_id.0),
+        )),
+        Err(e) => refused(&app, &signed, SessionId(session), e, fb()).await,
+    }
+}
+
+async fn addendum_progress(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let (session, client) = note_origin(&fields)?;
+    let mut errors = FieldErrors::default();
+    let new = NewAddendum {
+        text: note_text(&fields, "text", &mut errors),
+    };
+    let fb = || Feedback {
+        target: Some(Target::Member(client)),
+        addendum: Some(form_value(&fields, "text").replace("\r\n", "\n")),
+        ..Feedback::default()
+    };
+    if let Err(e) = errors.into_result().and_then(|()| new.validate()) {
+        return refused(&app, &signed, SessionId(session), AppError::Domain(e), fb()).await;
+    }
+    match app
+        .add_progress_addendum(&signed.actor, NoteId(id), &new)
+        .await
+    {
+        Ok(n) => Ok(back(
+            n.meta.session_id.0,
+            "addendum",
+            &format!("note-{}", n.client_id.0),
+        )),
+        Err(e) => refused(&app, &signed, SessionId(session), e, fb()).await,
+    }
+}
+
+/// The status line after a note change (`?note=` on the session screen).
+pub(super) fn done_message(done: &str) -> Option<String> {
+    Some(
+        match done {
+            "saved" => "Draft saved.",
+            "signed" => "Note signed. It is now locked; amend it with an addendum.",
+            "awaiting" => "Note signed. It now waits for a licensed clinician's co-signature.",
+            "cosigned" => "Note co-signed.",
+            "addendum" => "Addendum added.",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+// --- The sign-in sheet ---
+
+#[derive(Template)]
+#[template(path = "notes_sign_in_sheet.html")]
+struct SheetPage {
+    nav: Option<Nav>,
+    id: i64,
+    group: String,
+    when: String,
+    names: Vec<String>,
+}
+
+/// A printable sheet for the session: the roster by preferred first name and last initial,
+/// and an empty signature column. Nothing else about the members.
+async fn sign_in_sheet(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let session = app.session(&signed.actor, SessionId(id)).await?;
+    let roster = app.roster(&signed.actor, SessionId(id)).await?;
+    let group = app.group(&signed.actor, session.group_id).await?;
+    let tz = app.clinic_time_zone();
+    let when = format!(
+        "{}–{}",
+        session
+            .starts_at
+            .to_zoned(tz.clone())
+            .strftime("%A %-d %B %Y, %H:%M"),
+        session.ends_at.to_zoned(tz.clone()).strftime("%H:%M")
+    );
+    Ok(html(
+        StatusCode::OK,
+        SheetPage {
+            nav: Some(signed.nav()),
+            id,
+            group: group.name.to_string(),
+            when,
+            names: roster.into_iter().map(|r| r.display_name).collect(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_roster_first_name_drops_the_initial() {
+        assert_eq!(roster_first("Jordan R."), "Jordan");
+        assert_eq!(roster_first("Mary Ann K."), "Mary Ann");
+        assert_eq!(roster_first("Solo"), "Solo");
+    }
+
+    #[test]
+    fn refusals_for_names_speak_page_words_not_api_fields() {
+        let e = AppError::Domain(DomainError::conflict(
+            Rule::OtherMembersNamed,
+            "1 name ... sign with confirm_names_checked: true",
+        ));
+        let text = refusal(&e);
+        assert!(text.contains("names other members"), "{text}");
+        assert!(!text.contains("confirm_names_checked"), "{text}");
+    }
 }

@@ -299,6 +299,7 @@ struct SessionPage {
     full_minutes: u32,
     messages: Vec<String>,
     saved: Option<String>,
+    notes: Option<super::notes::NotesView>,
 }
 
 /// Described, never scored: silence is a valid way to be in group.
@@ -323,6 +324,8 @@ const STATUSES: [(AttendanceStatus, &str); 5] = [
 #[derive(Deserialize)]
 pub struct SavedQuery {
     saved: Option<u32>,
+    /// What a note form just did (`saved`, `signed`, ...).
+    note: Option<String>,
 }
 
 pub async fn session_page(
@@ -335,16 +338,29 @@ pub async fn session_page(
         1 => "Attendance saved for 1 member.".to_owned(),
         n => format!("Attendance saved for {n} members."),
     });
-    render_session(&app, &signed, SessionId(id), vec![], saved, StatusCode::OK).await
+    let saved = saved.or_else(|| q.note.as_deref().and_then(super::notes::done_message));
+    render_session(
+        &app,
+        &signed,
+        SessionId(id),
+        vec![],
+        saved,
+        StatusCode::OK,
+        super::notes::Feedback::default(),
+    )
+    .await
 }
 
-async fn render_session(
+/// The session screen: attendance, then the notes (with `feedback` at the note a refused
+/// change was about).
+pub(super) async fn render_session(
     app: &App,
     signed: &Signed,
     id: SessionId,
     messages: Vec<String>,
     saved: Option<String>,
     status: StatusCode,
+    feedback: super::notes::Feedback,
 ) -> Result<Response, PageError> {
     let session = app.session(&signed.actor, id).await?;
     let roster = app.roster(&signed.actor, id).await?;
@@ -363,6 +379,8 @@ async fn render_session(
         span(app, &session)
     );
     let can_record = matches!(signed.actor.role, Role::Director | Role::Clinician);
+    let notes =
+        super::notes::session_notes(app, signed, &session, &group, &roster, feedback).await?;
     Ok(html(
         status,
         SessionPage {
@@ -384,6 +402,7 @@ async fn render_session(
             full_minutes: session.minutes(),
             messages,
             saved,
+            notes,
         },
     ))
 }
@@ -498,6 +517,7 @@ pub async fn record_attendance(
         messages,
         note,
         StatusCode::UNPROCESSABLE_ENTITY,
+        super::notes::Feedback::default(),
     )
     .await
 }
