@@ -67,7 +67,7 @@ async fn a_clinician_enrols_mfa_at_first_sign_in_and_signs_out() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/sign-in");
+    assert_eq!(r.headers()["location"], "/sign-in?next=%2Ftoday");
     b.close().await;
 }
 
@@ -360,4 +360,50 @@ async fn a_person_asks_to_join_a_group_without_an_account_and_intake_sees_the_re
         items[0]["preferred_times"],
         json!([{"weekday": "tuesday", "part_of_day": "evening"}, {"weekday": "thursday", "part_of_day": "evening"}])
     );
+}
+
+#[tokio::test]
+async fn after_an_expired_session_signing_in_again_returns_to_the_page() {
+    let t = spawn_app().await;
+    let clinic = t.clinic(ClinicSpec::default()).await;
+    let session = clinic.sessions(&t, "2026-05-04", "2026-05-05").await[0];
+    t.clock.set("2026-05-04T15:45:00Z".parse().unwrap());
+    let b = Browser::start().await;
+    sign_in(&b, &t, &clinic.lead_email).await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    let page = format!("/sessions/{session}");
+    b.client.goto(&t.url(&page)).await.unwrap();
+    assert_eq!(b.wait_path(&page).await, page);
+
+    // Sixteen idle minutes: the session has expired; the next page view asks to sign in.
+    t.clock.set("2026-05-04T16:01:00Z".parse().unwrap());
+    b.client.refresh().await.unwrap();
+    assert_eq!(b.wait_path("/sign-in").await, "/sign-in");
+    b.check_page("sign-in-after-expiry").await;
+    let m = t.enrolled(&clinic.lead_email).unwrap();
+    let step = circle_app::auth::totp_step(t.app.now()).max(m.last_step + 1);
+    let code = circle_app::auth::totp_code_for_step(&m.secret, step).unwrap();
+    b.fill("#email", &clinic.lead_email).await;
+    b.fill("#password", TEST_PASSWORD).await;
+    b.fill("#code", &code).await;
+    b.click("button[type=submit]").await;
+    assert_eq!(b.wait_path(&page).await, page, "back where they were");
+    b.close().await;
+
+    // Only a local path is remembered: another site's address is dropped.
+    for next in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let r = t
+            .http
+            .get(t.url("/sign-in"))
+            .query(&[("next", next)])
+            .send()
+            .await
+            .unwrap();
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("evil.example"), "{next} was kept");
+    }
 }

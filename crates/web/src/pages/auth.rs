@@ -3,7 +3,7 @@
 //! only carry its steps.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -21,6 +21,8 @@ struct SignInPage {
     csrf: String,
     email: String,
     message: Option<&'static str>,
+    /// Where to go once signed in (a checked local path), or empty for the role's home.
+    next: String,
 }
 
 #[derive(Template)]
@@ -41,12 +43,26 @@ struct RecoveryCodesPage {
     codes: Vec<String>,
 }
 
+/// The page to return to after signing in: a local path of ours only (never another
+/// site: no scheme, no `//host`, no backslash tricks), else `None`.
+pub(super) fn safe_next(raw: &str) -> Option<&str> {
+    let ok = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && raw.len() <= 512
+        && !raw.starts_with("/sign-")
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '\\' && c != '"');
+    ok.then_some(raw)
+}
+
 /// A sign-in form bound to a fresh double-submit cookie.
 fn sign_in_page(
     policy: CookiePolicy,
     status: StatusCode,
     email: String,
     message: Option<&'static str>,
+    next: &str,
 ) -> Response {
     let csrf = random_token();
     let mut res = html(
@@ -56,6 +72,7 @@ fn sign_in_page(
             csrf: csrf.clone(),
             email,
             message,
+            next: safe_next(next).unwrap_or_default().to_owned(),
         },
     );
     set_cookie(
@@ -71,8 +88,17 @@ pub(super) fn set_cookie(res: &mut Response, value: &str) {
     }
 }
 
-pub async fn sign_in_form(Extension(policy): Extension<CookiePolicy>) -> Response {
-    sign_in_page(policy, StatusCode::OK, String::new(), None)
+#[derive(Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn sign_in_form(
+    Extension(policy): Extension<CookiePolicy>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    sign_in_page(policy, StatusCode::OK, String::new(), None, &q.next)
 }
 
 #[derive(Deserialize)]
@@ -84,6 +110,8 @@ pub struct SignInForm {
     code: String,
     #[serde(default)]
     recovery_code: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// The pre-session form is ours only if its hidden token matches the cookie we set.
@@ -104,6 +132,7 @@ pub async fn sign_in(
             StatusCode::FORBIDDEN,
             String::new(),
             Some("The sign-in form had expired. Please try again."),
+            "",
         );
     }
     let ip = Some(peer.ip());
@@ -124,12 +153,17 @@ pub async fn sign_in(
         .await;
     let email = form.email.trim().to_owned();
     match step {
-        Ok(SignInStep::SignedIn(issued)) => signed_in(policy, &issued, Redirect::to("/")),
+        Ok(SignInStep::SignedIn(issued)) => signed_in(
+            policy,
+            &issued,
+            Redirect::to(safe_next(&form.next).unwrap_or("/")),
+        ),
         Ok(SignInStep::MfaRequired) => sign_in_page(
             policy,
             StatusCode::UNPROCESSABLE_ENTITY,
             email,
             Some("Enter your password again with the 6-digit code from your authenticator app."),
+            &form.next,
         ),
         Ok(SignInStep::EnrollmentRequired(e)) => html(
             StatusCode::OK,
@@ -147,6 +181,7 @@ pub async fn sign_in(
             StatusCode::UNPROCESSABLE_ENTITY,
             email,
             Some("That email, password or code was not accepted."),
+            &form.next,
         ),
     }
 }
@@ -184,6 +219,7 @@ pub async fn enroll(
             StatusCode::FORBIDDEN,
             String::new(),
             Some("The sign-in form had expired. Please try again."),
+            "",
         );
     }
     let ip = Some(peer.ip());
@@ -233,4 +269,26 @@ pub async fn sign_out(
     let mut res = Redirect::to("/sign-in").into_response();
     set_cookie(&mut res, &policy.cookie(policy.session_name(), "", 0));
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(safe_next("/sessions/4?x=1"), Some("/sessions/4?x=1"));
+        for bad in [
+            "",
+            "sessions/4",
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "/sign-in?next=/x",
+            "/a b",
+            "/\"\u{1b}",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -212,19 +212,39 @@ impl FromRequestParts<App> for Signed {
             .copied()
             .unwrap_or_default();
         let token = cookie(&parts.headers, policy.session_name())
-            .ok_or_else(|| Redirect::to("/sign-in").into_response())?
+            .ok_or_else(|| to_sign_in(parts))?
             .to_owned();
         match app.authenticate(&token).await {
             Ok(mut actor) => {
                 actor.request = request_meta(parts);
                 Ok(Signed { actor, token })
             }
-            Err(AppError::Domain(DomainError::Unauthenticated)) => {
-                Err(Redirect::to("/sign-in").into_response())
-            }
+            Err(AppError::Domain(DomainError::Unauthenticated)) => Err(to_sign_in(parts)),
             Err(e) => Err(PageError::from(e).into_response()),
         }
     }
+}
+
+/// The sign-in page, remembering the page a GET was for so that signing in (after a
+/// session expired, say) returns there. A form's POST is not replayed: its page is.
+fn to_sign_in(parts: &Parts) -> Response {
+    let here = parts
+        .uri
+        .path_and_query()
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
+    let target = match (
+        parts.method == axum::http::Method::GET,
+        auth::safe_next(here),
+    ) {
+        (true, Some(next)) if next != "/" => format!(
+            "/sign-in?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", next)
+                .finish()
+        ),
+        _ => "/sign-in".to_owned(),
+    };
+    Redirect::to(&target).into_response()
 }
 
 impl axum::extract::OptionalFromRequestParts<App> for Signed {
