@@ -366,3 +366,99 @@ async fn membership_changes_the_rules_refuse_change_nothing() {
         (Some("completed"), Some("2026-05-11"))
     );
 }
+
+#[tokio::test]
+async fn intake_chooses_the_client_record_of_an_unlinked_referral_and_placing_links_it() {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(ClinicSpec {
+            members: 1,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let person = k.admit(&t, 60).await;
+    // Monday mornings suit them (suggestions exclude groups outside a client's windows).
+    let (_, c) = t
+        .get(&k.director, &format!("/api/v1/clients/{person}"))
+        .await;
+    let (s, c) = t
+        .send(
+            reqwest::Method::PATCH,
+            &k.director,
+            &format!("/api/v1/clients/{person}"),
+            json!({"version": c["version"], "availability": [{"weekday": "monday", "start": "08:00", "end": "12:00"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let (s, r) = t
+        .post(
+            &intake,
+            "/api/v1/referrals",
+            json!({"path": "self_referral", "name": "Member60 Clinictest", "phone": "555-0100"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    let (client, group) = (person.to_string(), k.group.to_string());
+    let place = [
+        ("client_id", client.as_str()),
+        ("group_id", group.as_str()),
+        ("start_date", "2026-05-04"),
+    ];
+
+    // Chosen on the page: its suggestions show; placing waits for the screening.
+    let (s, body, _) = page(&t, &intake, &format!("/referrals/{id}?client={person}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("(chosen; not linked yet)"), "{body}");
+    assert!(
+        body.contains(&format!("id=\"suggestion-{}\"", k.group)),
+        "{body}"
+    );
+    assert!(body.contains("id=\"placement-waits\""), "{body}");
+    assert!(!body.contains(&format!("id=\"place-{}\"", k.group)));
+    let (s, body) = form(&t, &intake, &format!("/referrals/{id}/place"), None, &place).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("once screening finds the person ready"),
+        "{body}"
+    );
+    let (_, list) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/clients/{person}/memberships"),
+        )
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 0);
+
+    // Screened ready by the director; now intake places from the page, which links it.
+    let (s, sc) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/referrals/{id}/screenings"),
+            json!({"decision": "ready"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sc}");
+    let (_, body, _) = page(&t, &intake, &format!("/referrals/{id}?client={person}")).await;
+    assert!(
+        body.contains(&format!("id=\"place-{}\"", k.group)),
+        "{body}"
+    );
+    let (s, body) = form(&t, &intake, &format!("/referrals/{id}/place"), None, &place).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, list) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/clients/{person}/memberships"),
+        )
+        .await;
+    assert_eq!(list[0]["group_id"], k.group, "{list}");
+    let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
+    assert_eq!(
+        (r["state"].as_str(), r["client_id"].as_i64()),
+        (Some("placed"), Some(person))
+    );
+}

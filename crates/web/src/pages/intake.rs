@@ -486,6 +486,8 @@ struct ReferralPage {
     client: Option<String>,
     client_level: Option<&'static str>,
     client_hidden: bool,
+    /// The chosen (not yet linked) client record, carried by every form.
+    chosen: Option<i64>,
     link_choices: Vec<(i64, String)>,
     agreements: Vec<String>,
     part2_applies: bool,
@@ -495,6 +497,8 @@ struct ReferralPage {
     suggestions: Vec<SuggestionRow>,
     suggestions_note: Option<String>,
     can_place: bool,
+    /// Intake sees why there are no place buttons yet.
+    placement_waits: bool,
     messages: Vec<String>,
     ok: Option<String>,
 }
@@ -502,6 +506,9 @@ struct ReferralPage {
 #[derive(Deserialize)]
 struct OkQuery {
     ok: Option<String>,
+    /// The client record chosen for a referral not linked to one yet (linked when the
+    /// referral is placed or waitlisted).
+    client: Option<i64>,
 }
 
 fn ok_message(ok: Option<&str>) -> Option<String> {
@@ -527,13 +534,19 @@ async fn referral_page(
     Query(q): Query<OkQuery>,
 ) -> Result<Response, PageError> {
     let ok = ok_message(q.ok.as_deref());
-    render_referral(&app, &signed, id, &[], vec![], ok, StatusCode::OK).await
+    let chosen = q.client.map(ClientId);
+    render_referral(&app, &signed, id, chosen, &[], vec![], ok, StatusCode::OK).await
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the page's inputs, each plain; a struct would only rename them"
+)]
 async fn render_referral(
     app: &App,
     signed: &Signed,
     id: i64,
+    chosen: Option<ClientId>,
     fields: &[(String, String)],
     messages: Vec<String>,
     ok: Option<String>,
@@ -558,7 +571,13 @@ async fn render_referral(
     // A screening clinician may reach the referral before the client is in their caseload:
     // the record is then not shown (the service refuses and audits the read).
     let mut client_hidden = false;
-    let client = match r.client_id {
+    // Before the referral is linked, intake may choose the client record to work with.
+    let chosen = if r.client_id.is_none() && intake {
+        chosen
+    } else {
+        None
+    };
+    let client = match r.client_id.or(chosen) {
         Some(c) => match app.client(actor, c).await {
             Ok(c) => Some(c),
             Err(AppError::Domain(DomainError::NotFound { .. } | DomainError::Forbidden)) => {
@@ -569,7 +588,7 @@ async fn render_referral(
         },
         None => None,
     };
-    let link_choices = if client.is_none() && intake {
+    let link_choices = if r.client_id.is_none() && intake {
         app.list_clients(actor, PAGE)
             .await?
             .items
@@ -715,6 +734,7 @@ async fn render_referral(
                 .map(|l| l.as_str()),
             client: client.as_ref().map(full_name),
             client_hidden,
+            chosen: chosen.filter(|_| client.is_some()).map(|c| c.0),
             link_choices,
             agreements,
             part2_applies,
@@ -723,7 +743,8 @@ async fn render_referral(
             today: app.today().to_string(),
             suggestions,
             suggestions_note,
-            can_place: intake,
+            can_place: intake && PLACEABLE.contains(&r.state),
+            placement_waits: intake && !PLACEABLE.contains(&r.state) && !r.state.is_final(),
             messages,
             ok,
         },
@@ -740,10 +761,12 @@ async fn refused(
     e: AppError,
 ) -> Result<Response, PageError> {
     let why = refusal(e)?;
+    let chosen = form_value(fields, "client_id").parse().ok().map(ClientId);
     render_referral(
         app,
         signed,
         id,
+        chosen,
         fields,
         vec![format!("{what}: {why}")],
         None,
@@ -754,6 +777,14 @@ async fn refused(
 
 fn done(id: i64, ok: &str) -> Response {
     Redirect::to(&format!("/referrals/{id}?ok={ok}")).into_response()
+}
+
+/// Back to the referral, still working with the chosen client record when it is not linked.
+fn done_with(id: i64, ok: &str, fields: &[(String, String)]) -> Response {
+    match form_value(fields, "client_id").parse::<i64>() {
+        Ok(c) => Redirect::to(&format!("/referrals/{id}?ok={ok}&client={c}")).into_response(),
+        Err(_) => done(id, ok),
+    }
 }
 
 async fn transition(
@@ -833,15 +864,30 @@ async fn screening(
     }
 }
 
-/// The referral's linked client, or the rule that a client record must be linked first.
-async fn linked_client(app: &App, signed: &Signed, id: i64) -> Result<ClientId, AppError> {
+/// The referral's linked client, else the client record chosen on the page, else the rule
+/// that one is needed.
+async fn linked_client(
+    app: &App,
+    signed: &Signed,
+    id: i64,
+    fields: &[(String, String)],
+) -> Result<ClientId, AppError> {
     let r = app.referral(&signed.actor, id).await?;
-    r.client_id.ok_or_else(|| {
-        AppError::Domain(DomainError::conflict(
+    if let Some(c) = r.client_id {
+        return Ok(c);
+    }
+    match form_value(fields, "client_id") {
+        "" => Err(AppError::Domain(DomainError::conflict(
             Rule::ReferralNeedsClient,
-            "link the referral to a client record first (choose one when moving it on)",
-        ))
-    })
+            "link the referral to a client record first: choose the client's record on this page",
+        ))),
+        v => v.parse::<i64>().map(ClientId).map_err(|_| {
+            AppError::Domain(DomainError::invalid(
+                "client_id",
+                "must be one of the listed clients",
+            ))
+        }),
+    }
 }
 
 async fn agreement(
@@ -852,7 +898,7 @@ async fn agreement(
 ) -> Result<Response, PageError> {
     signed.check_csrf(form_value(&fields, "csrf"))?;
     let result = async {
-        let client = linked_client(&app, &signed, id).await?;
+        let client = linked_client(&app, &signed, id, &fields).await?;
         let mut e = FieldErrors::default();
         let signed_on = required(&fields, "signed_on", parse_date, &mut e);
         e.into_result().map_err(AppError::Domain)?;
@@ -866,7 +912,7 @@ async fn agreement(
     }
     .await;
     match result {
-        Ok(()) => Ok(done(id, "agreement")),
+        Ok(()) => Ok(done_with(id, "agreement", &fields)),
         Err(e) => {
             refused(
                 &app,
@@ -889,7 +935,7 @@ async fn part2(
 ) -> Result<Response, PageError> {
     signed.check_csrf(form_value(&fields, "csrf"))?;
     let result = async {
-        let client = linked_client(&app, &signed, id).await?;
+        let client = linked_client(&app, &signed, id, &fields).await?;
         let mut e = FieldErrors::default();
         let new = NewPart2Consent {
             patient_name: optional(&fields, "patient_name", PersonName::parse, &mut e),
@@ -912,7 +958,7 @@ async fn part2(
     }
     .await;
     match result {
-        Ok(()) => Ok(done(id, "part2")),
+        Ok(()) => Ok(done_with(id, "part2", &fields)),
         Err(e) => {
             refused(
                 &app,
@@ -925,6 +971,24 @@ async fn part2(
             .await
         }
     }
+}
+
+/// The states from which a referral is placed or waitlisted.
+const PLACEABLE: [ReferralState; 2] = [ReferralState::Ready, ReferralState::Waitlisted];
+
+/// Placement follows screening: a referral is placed once it is ready or waitlisted.
+async fn ready_for_placement(app: &App, signed: &Signed, id: i64) -> Result<(), AppError> {
+    let r = app.referral(&signed.actor, id).await?;
+    if PLACEABLE.contains(&r.state) {
+        return Ok(());
+    }
+    Err(AppError::Domain(DomainError::conflict(
+        Rule::IllegalTransition,
+        format!(
+            "a referral is placed once screening finds the person ready (or from the waitlist); this one is {}",
+            r.state
+        ),
+    )))
 }
 
 /// Moves the referral to `to` when its state allows it; a referral elsewhere in its way
@@ -954,7 +1018,8 @@ async fn place(
 ) -> Result<Response, PageError> {
     signed.check_csrf(form_value(&fields, "csrf"))?;
     let result = async {
-        let client = linked_client(&app, &signed, id).await?;
+        let client = linked_client(&app, &signed, id, &fields).await?;
+        ready_for_placement(&app, &signed, id).await?;
         let mut e = FieldErrors::default();
         let group = required(&fields, "group_id", parse_id, &mut e).map(GroupId);
         let start = required(&fields, "start_date", parse_date, &mut e);
@@ -973,7 +1038,7 @@ async fn place(
     match result {
         Ok(client) => {
             follow(&app, &signed, id, client, ReferralState::Placed).await;
-            Ok(done(id, "placed"))
+            Ok(done_with(id, "placed", &fields))
         }
         Err(e) => refused(&app, &signed, id, &fields, "The client was not placed", e).await,
     }
@@ -987,7 +1052,8 @@ async fn waitlist_add(
 ) -> Result<Response, PageError> {
     signed.check_csrf(form_value(&fields, "csrf"))?;
     let result = async {
-        let client = linked_client(&app, &signed, id).await?;
+        let client = linked_client(&app, &signed, id, &fields).await?;
+        ready_for_placement(&app, &signed, id).await?;
         let mut e = FieldErrors::default();
         let group = required(&fields, "group_id", parse_id, &mut e).map(GroupId);
         let priority = required(
@@ -1015,7 +1081,7 @@ async fn waitlist_add(
     match result {
         Ok(client) => {
             follow(&app, &signed, id, client, ReferralState::Waitlisted).await;
-            Ok(done(id, "waitlisted"))
+            Ok(done_with(id, "waitlisted", &fields))
         }
         Err(e) => {
             refused(
