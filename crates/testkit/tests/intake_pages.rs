@@ -462,3 +462,60 @@ async fn intake_chooses_the_client_record_of_an_unlinked_referral_and_placing_li
         (Some("placed"), Some(person))
     );
 }
+
+#[tokio::test]
+async fn markup_typed_into_a_referral_is_shown_escaped_on_every_intake_page() {
+    let t = spawn_app().await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let corpus = [
+        "<script>alert(1)</script>",
+        "\"><img src=x onerror=alert(2)>",
+        "javascript:alert(3)",
+    ];
+    let (s, _) = form(
+        &t,
+        &intake,
+        "/intake/referrals",
+        None,
+        &[
+            ("path", "therapist_referral"),
+            ("name", corpus[0]),
+            ("reason", corpus[1]),
+            ("provider_name", corpus[2]),
+            ("provider_practice", corpus[1]),
+            ("provider_contact", corpus[0]),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, list) = t.get(&intake, "/api/v1/referrals").await;
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    for path in ["/intake".to_owned(), format!("/referrals/{id}")] {
+        let (s, body, _) = page(&t, &intake, &path).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert!(
+            body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{path}: shown, escaped"
+        );
+        assert!(!body.contains("<script"), "{path}: no script element");
+        assert!(!body.contains("<img"), "{path}: no injected element");
+        assert!(
+            !body.contains("href=\"javascript:"),
+            "{path}: no javascript: link"
+        );
+    }
+    // A refused form shows what was typed, escaped, in its fields.
+    let (s, body) = form(
+        &t,
+        &intake,
+        "/intake/referrals",
+        None,
+        &[("path", "therapist_referral"), ("name", corpus[1])],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!body.contains("<img"), "{body}");
+    assert!(body.contains("value=\"&#34;&#62;&#60;img"), "{body}");
+}
