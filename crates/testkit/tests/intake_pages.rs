@@ -200,6 +200,14 @@ async fn a_forged_or_incomplete_referral_form_records_nothing_and_names_the_fiel
     .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     assert_eq!(referral_count(&t, &intake).await, 1);
+    // Counted and listed under its state.
+    let (_, body, _) = page(&t, &intake, "/intake").await;
+    assert!(
+        body.contains("<a href=\"#list-referred-h\">Referred</a> <strong>1</strong>"),
+        "{body}"
+    );
+    let listed = body.split("id=\"list-referred\"").nth(1).unwrap_or("");
+    assert!(listed.contains("Sam Example"), "{body}");
 }
 
 #[tokio::test]

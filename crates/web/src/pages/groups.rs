@@ -181,7 +181,7 @@ async fn groups_page(State(app): State<App>, signed: Signed) -> Result<Response,
                         .map(|l| l.as_str())
                         .collect::<Vec<_>>()
                         .join(", "),
-                    seats: format!("{} / {}", seats.filled, g.max_size),
+                    seats: format!("{} / {} (min {})", seats.filled, g.max_size, g.min_size),
                     full: seats.filled + seats.held_by_offers >= g.max_size,
                     below_min: seats.filled < g.min_size,
                     schedule: schedule(g),

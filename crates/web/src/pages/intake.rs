@@ -196,7 +196,7 @@ struct StateList {
 struct IntakePage {
     nav: Option<Nav>,
     csrf: String,
-    counts: Vec<(&'static str, &'static str, String)>,
+    counts: Vec<(&'static str, &'static str, String, bool)>,
     lists: Vec<StateList>,
     messages: Vec<String>,
     /// The form's values after a refusal.
@@ -249,7 +249,12 @@ async fn render_home(
         } else {
             found.items.len().to_string()
         };
-        counts.push((state.as_str(), state_label(*state), count));
+        counts.push((
+            state.as_str(),
+            state_label(*state),
+            count,
+            WORKING.contains(state),
+        ));
         if WORKING.contains(state) {
             lists.push(StateList {
                 key: state.as_str(),
