@@ -170,3 +170,17 @@ impl App {
         Ok(self.store.expire_offers(self.now()).await?)
     }
 }
+
+// --- intake ---
+impl App {
+    /// A group's seats and waitlist length, for staff (counts only: nobody is named).
+    pub async fn group_seats(
+        &self,
+        actor: &Actor,
+        group: GroupId,
+    ) -> AppResult<circle_store::placement::GroupSeats> {
+        actor.require(crate::STAFF)?;
+        Ok(self.store.group_seats(group, self.now()).await?)
+    }
+}
+// --- end intake ---

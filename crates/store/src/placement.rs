@@ -1051,3 +1051,56 @@ pub(crate) async fn rewrap_notes(
     }
     Ok(changed)
 }
+
+// --- intake ---
+/// A group's seats as the programs-and-groups page shows them: counts only, no client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupSeats {
+    /// Members whose membership covers the group's today (a scheduled end holds the seat
+    /// until then), as the offer refill counts them.
+    pub filled: u32,
+    /// Seats held by open offers.
+    pub held_by_offers: u32,
+    /// Clients waiting or holding an offer.
+    pub waitlist: u32,
+}
+
+impl Store {
+    /// How full a group is and how long its waitlist (no client ids, so nothing to audit).
+    pub async fn group_seats(
+        &self,
+        group: GroupId,
+        at: Timestamp,
+    ) -> Result<GroupSeats, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let g = group_in(&mut tx, group).await?;
+        let today = group_today(&mut tx, &g, at).await?;
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        let filled: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND (end_date IS NULL OR end_date > $2)",
+        )
+        .bind(group.0)
+        .bind(date(today))
+        .fetch_one(&mut *tx)
+        .await?;
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offers WHERE group_id = $1 AND state = 'open'",
+        )
+        .bind(group.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM waitlist_entries WHERE group_id = $1 AND status IN ('waiting','offered')",
+        )
+        .bind(group.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(GroupSeats {
+            filled: count(filled),
+            held_by_offers: count(held),
+            waitlist: count(waiting),
+        })
+    }
+}
+// --- end intake ---

@@ -1,8 +1,555 @@
-//! Programs and groups: seats, schedule, facilitators, memberships.
+//! Programs and groups: each group's seats (filled / maximum, minimum), schedule,
+//! facilitators, enrollment model and waitlist length; a group's members as the role may see
+//! them, adding a membership and ending one, with the rule explained inline when refused.
+//!
+//! Members are shown to directors, intake (who is enrolled, never clinical content) and the
+//! group's own facilitators; other clinicians see the group but not who is in it, and the
+//! page does not even ask for the members (a refused read would be audited as one).
 
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
 use axum::Router;
-use circle_app::App;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use circle_app::{App, AppError, PageRequest};
+use circle_domain::group::{Enrollment, Group};
+use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId};
+use circle_domain::membership::{MembershipChange, MembershipStatus, NewMembership};
+use circle_domain::user::Role;
+use circle_domain::{DomainError, FieldErrors};
+use jiff::civil::Date;
+use serde::Deserialize;
+
+use super::{Nav, PageError, Signed, explain, form_value, html};
 
 pub fn routes() -> Router<App> {
     Router::new()
+        .route("/groups", get(groups_page))
+        .route("/programs", get(|| async { Redirect::to("/groups") }))
+        .route("/groups/{id}", get(group_page))
+        .route("/groups/{id}/memberships", post(add_membership))
+        .route("/groups/{id}/memberships/{mid}/end", post(end_membership))
+}
+
+const PAGE: PageRequest = PageRequest {
+    after: 0,
+    limit: 200,
+};
+
+fn require_staff(signed: &Signed) -> Result<(), PageError> {
+    match signed.actor.role {
+        Role::Director | Role::Clinician | Role::Intake => Ok(()),
+        _ => Err(PageError::Forbidden),
+    }
+}
+
+fn day_name(d: circle_domain::schedule::Weekday) -> &'static str {
+    use circle_domain::schedule::Weekday::*;
+    match d {
+        Monday => "Monday",
+        Tuesday => "Tuesday",
+        Wednesday => "Wednesday",
+        Thursday => "Thursday",
+        Friday => "Friday",
+        Saturday => "Saturday",
+        Sunday => "Sunday",
+    }
+}
+
+/// "Monday 18:00 (90 min); Thursday 18:00 (90 min)", in the program's local time.
+fn schedule(g: &Group) -> String {
+    if g.meetings.is_empty() {
+        return "no weekly meetings".to_owned();
+    }
+    g.meetings
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {} ({} min)",
+                day_name(m.weekday),
+                m.start.strftime("%H:%M"),
+                m.minutes
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn enrollment(e: &Enrollment) -> String {
+    match e {
+        Enrollment::Open => "open: join any week".to_owned(),
+        Enrollment::Rolling {
+            curriculum_start,
+            module_weeks,
+        } => format!(
+            "rolling: join in the first week of each {module_weeks}-week module (from {curriculum_start})"
+        ),
+        Enrollment::Closed { cohort_start } => {
+            format!("closed: a cohort that starts together on {cohort_start}")
+        }
+    }
+}
+
+/// Clinician names, read once per page.
+async fn clinician_name(
+    app: &App,
+    signed: &Signed,
+    cache: &mut HashMap<ClinicianId, String>,
+    id: ClinicianId,
+) -> Result<String, PageError> {
+    if let Some(n) = cache.get(&id) {
+        return Ok(n.clone());
+    }
+    let c = app.clinician(&signed.actor, id).await?;
+    let n = format!("{} {}", c.given_name, c.family_name);
+    cache.insert(id, n.clone());
+    Ok(n)
+}
+
+async fn facilitators(
+    app: &App,
+    signed: &Signed,
+    cache: &mut HashMap<ClinicianId, String>,
+    g: &Group,
+) -> Result<String, PageError> {
+    let mut s = clinician_name(app, signed, cache, g.lead_facilitator_id).await?;
+    if let Some(co) = g.co_facilitator_id {
+        s.push_str(" (lead), ");
+        s.push_str(&clinician_name(app, signed, cache, co).await?);
+        s.push_str(" (co)");
+    }
+    Ok(s)
+}
+
+// ---------------------------------------------------------------------------------------
+// /groups
+
+struct GroupRow {
+    id: i64,
+    name: String,
+    kind: String,
+    levels: String,
+    seats: String,
+    full: bool,
+    below_min: bool,
+    schedule: String,
+    facilitators: String,
+    enrollment: &'static str,
+    waitlist: u32,
+}
+
+struct ProgramBlock {
+    id: i64,
+    name: String,
+    detail: String,
+    groups: Vec<GroupRow>,
+}
+
+#[derive(Template)]
+#[template(path = "groups_list.html")]
+struct GroupsPage {
+    nav: Option<Nav>,
+    programs: Vec<ProgramBlock>,
+}
+
+async fn groups_page(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
+    require_staff(&signed)?;
+    let actor = &signed.actor;
+    let mut names = HashMap::new();
+    let mut programs = vec![];
+    for p in app.list_programs(actor, PAGE).await?.items {
+        let mut groups = vec![];
+        let mut page = PAGE;
+        loop {
+            let found = app.list_groups(actor, Some(p.id), page).await?;
+            for g in &found.items {
+                let seats = app.group_seats(actor, g.id).await?;
+                groups.push(GroupRow {
+                    id: g.id.0,
+                    name: g.name.to_string(),
+                    kind: match g.modality {
+                        Some(m) => format!("{} ({m})", g.kind),
+                        None => g.kind.to_string(),
+                    },
+                    levels: g
+                        .eligible_levels
+                        .iter()
+                        .map(|l| l.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    seats: format!("{} / {} (min {})", seats.filled, g.max_size, g.min_size),
+                    full: seats.filled + seats.held_by_offers >= g.max_size,
+                    below_min: seats.filled < g.min_size,
+                    schedule: schedule(g),
+                    facilitators: facilitators(&app, &signed, &mut names, g).await?,
+                    enrollment: g.enrollment.model(),
+                    waitlist: seats.waitlist,
+                });
+            }
+            match found.next_after {
+                Some(after) => page.after = after,
+                None => break,
+            }
+        }
+        programs.push(ProgramBlock {
+            id: p.id.0,
+            name: p.name.to_string(),
+            detail: format!(
+                "{}, {} · {} · groups of at most {}",
+                p.site, p.time_zone, p.level_of_care, p.max_group_size
+            ),
+            groups,
+        });
+    }
+    Ok(html(
+        StatusCode::OK,
+        GroupsPage {
+            nav: Some(signed.nav()),
+            programs,
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// /groups/{id}
+
+struct MemberRow {
+    id: i64,
+    version: i64,
+    name: String,
+    start: String,
+    end: Option<String>,
+    status: &'static str,
+    ended: bool,
+}
+
+#[derive(Template)]
+#[template(path = "groups_detail.html")]
+struct GroupPage {
+    nav: Option<Nav>,
+    csrf: String,
+    id: i64,
+    name: String,
+    program: String,
+    kind: String,
+    levels: String,
+    focus: String,
+    enrollment: String,
+    filled: u32,
+    held: u32,
+    min: u32,
+    max: u32,
+    waitlist: u32,
+    schedule: String,
+    room: String,
+    facilitators: String,
+    curriculum: Vec<String>,
+    /// `None` when the role may not see who is in the group.
+    members: Option<Vec<MemberRow>>,
+    can_add: bool,
+    can_end: bool,
+    clients: Vec<(i64, String)>,
+    today: String,
+    v_client: String,
+    v_start: String,
+    messages: Vec<String>,
+    ok: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OkQuery {
+    ok: Option<String>,
+}
+
+async fn group_page(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Query(q): Query<OkQuery>,
+) -> Result<Response, PageError> {
+    let ok = match q.ok.as_deref() {
+        Some("added") => Some("The membership was added.".to_owned()),
+        Some("ended") => Some("The membership was ended.".to_owned()),
+        _ => None,
+    };
+    render_group(&app, &signed, GroupId(id), &[], vec![], ok, StatusCode::OK).await
+}
+
+async fn render_group(
+    app: &App,
+    signed: &Signed,
+    id: GroupId,
+    fields: &[(String, String)],
+    messages: Vec<String>,
+    ok: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    require_staff(signed)?;
+    let actor = &signed.actor;
+    let role = actor.role;
+    let g = app.group(actor, id).await?;
+    let program = app.program(actor, g.program_id).await?;
+    let seats = app.group_seats(actor, id).await?;
+    let room = match g.room_id {
+        Some(r) => app.room(actor, r).await?.name.to_string(),
+        None => "Telehealth".to_owned(),
+    };
+    let mut names = HashMap::new();
+    let facilitators = facilitators(app, signed, &mut names, &g).await?;
+    let own = actor
+        .clinician_id
+        .is_some_and(|c| c == g.lead_facilitator_id || Some(c) == g.co_facilitator_id);
+    let sees_members = match role {
+        Role::Director | Role::Intake => true,
+        Role::Clinician => own,
+        _ => false,
+    };
+    let members = if sees_members {
+        let mut rows = vec![];
+        let mut page = PAGE;
+        loop {
+            let found = app.memberships(actor, id, page).await?;
+            for m in &found.items {
+                let c = app.client(actor, m.client_id).await?;
+                rows.push(MemberRow {
+                    id: m.id.0,
+                    version: m.version,
+                    name: c.roster_name(),
+                    start: m.start_date.to_string(),
+                    end: m.end_date.map(|d| d.to_string()),
+                    status: m.status.as_str(),
+                    ended: m.status.is_ended(),
+                });
+            }
+            match found.next_after {
+                Some(after) => page.after = after,
+                None => break,
+            }
+        }
+        // Current members first, then those who have left.
+        rows.sort_by_key(|r| r.ended);
+        Some(rows)
+    } else {
+        None
+    };
+    let can_add = matches!(role, Role::Director | Role::Intake);
+    let clients = if can_add {
+        app.list_clients(actor, PAGE)
+            .await?
+            .items
+            .iter()
+            .map(|c| {
+                (
+                    c.id.0,
+                    format!("{} {} ({})", c.given_name, c.family_name, c.record_number),
+                )
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let today = app.today().to_string();
+    let v_start = match form_value(fields, "start_date") {
+        "" => today.clone(),
+        v => v.to_owned(),
+    };
+    Ok(html(
+        status,
+        GroupPage {
+            nav: Some(signed.nav()),
+            csrf: signed.csrf(),
+            id: id.0,
+            name: g.name.to_string(),
+            program: program.name.to_string(),
+            kind: match g.modality {
+                Some(m) => format!("{} ({m})", g.kind),
+                None => g.kind.to_string(),
+            },
+            levels: g
+                .eligible_levels
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            focus: g
+                .focus_concerns
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            enrollment: enrollment(&g.enrollment),
+            filled: seats.filled,
+            held: seats.held_by_offers,
+            min: g.min_size,
+            max: g.max_size,
+            waitlist: seats.waitlist,
+            schedule: schedule(&g),
+            room,
+            facilitators,
+            curriculum: g.curriculum.iter().map(ToString::to_string).collect(),
+            members,
+            can_add,
+            can_end: matches!(role, Role::Director | Role::Intake) || own,
+            clients,
+            today,
+            v_client: form_value(fields, "client_id").to_owned(),
+            v_start,
+            messages,
+            ok,
+        },
+    ))
+}
+
+/// A refusal a person can act on becomes its explanation; a failure stays a failure.
+fn refusal(e: AppError) -> Result<String, PageError> {
+    match e {
+        AppError::Internal(cause) => {
+            tracing::error!(cause = %cause, "a membership change failed");
+            Err(PageError::Internal)
+        }
+        e => Ok(explain(&e)),
+    }
+}
+
+fn field<T>(
+    fields: &[(String, String)],
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    rule: &str,
+    errors: &mut FieldErrors,
+) -> Option<T> {
+    let v = form_value(fields, name);
+    if v.is_empty() {
+        errors.push(name, "is required");
+        return None;
+    }
+    let parsed = parse(v);
+    if parsed.is_none() {
+        errors.push(name, rule);
+    }
+    parsed
+}
+
+async fn add_membership(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let mut e = FieldErrors::default();
+    let client = field(
+        &fields,
+        "client_id",
+        |v| v.parse::<i64>().ok().map(ClientId),
+        "must be one of the listed clients",
+        &mut e,
+    );
+    let start = field(
+        &fields,
+        "start_date",
+        |v| v.parse::<Date>().ok(),
+        "must be a date (YYYY-MM-DD)",
+        &mut e,
+    );
+    let result = match (e.into_result(), client, start) {
+        (Ok(()), Some(client_id), Some(start_date)) => {
+            let new = NewMembership {
+                client_id,
+                start_date,
+            };
+            app.enroll(&signed.actor, GroupId(id), &new)
+                .await
+                .map(|_| ())
+        }
+        (Err(errors), _, _) => Err(AppError::Domain(errors)),
+        _ => Err(AppError::Domain(DomainError::invalid(
+            "client_id",
+            "is required",
+        ))),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/groups/{id}?ok=added")).into_response()),
+        Err(e) => {
+            let why = refusal(e)?;
+            render_group(
+                &app,
+                &signed,
+                GroupId(id),
+                &fields,
+                vec![format!("The membership was not added: {why}")],
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}
+
+async fn end_membership(
+    State(app): State<App>,
+    signed: Signed,
+    Path((id, mid)): Path<(i64, i64)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let mut e = FieldErrors::default();
+    let status = field(
+        &fields,
+        "status",
+        |v| MembershipStatus::parse(v).filter(|s| s.is_ended()),
+        "must be completed, withdrawn or discharged",
+        &mut e,
+    );
+    let end = field(
+        &fields,
+        "end_date",
+        |v| v.parse::<Date>().ok(),
+        "must be a date (YYYY-MM-DD)",
+        &mut e,
+    );
+    let version = field(
+        &fields,
+        "version",
+        |v| v.parse::<i64>().ok(),
+        "must be the version shown on the page",
+        &mut e,
+    );
+    let result = match (e.into_result(), status, end, version) {
+        (Ok(()), Some(status), Some(end_date), Some(version)) => {
+            let change = MembershipChange {
+                version,
+                status,
+                end_date: Some(end_date),
+            };
+            app.change_membership(&signed.actor, MembershipId(mid), &change)
+                .await
+                .map(|_| ())
+        }
+        (Err(errors), ..) => Err(AppError::Domain(errors)),
+        _ => Err(AppError::Domain(DomainError::invalid(
+            "status",
+            "is required",
+        ))),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/groups/{id}?ok=ended")).into_response()),
+        Err(e) => {
+            let why = refusal(e)?;
+            render_group(
+                &app,
+                &signed,
+                GroupId(id),
+                &[],
+                vec![format!("The membership was not ended: {why}")],
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
 }

@@ -1,0 +1,529 @@
+//! The intake and programs-and-groups pages over HTTP against the real server: who may open
+//! them, that a forged or invalid form changes nothing, and that refusals are explained on
+//! the page with status 422. (The browser tests in `tests/browser/intake.rs` drive the
+//! same pages as a person would.)
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
+use circle_domain::ids::ClientId;
+use circle_domain::user::Role;
+use circle_testkit::TestApp;
+use circle_testkit::clinic::ClinicSpec;
+use circle_testkit::spawn_app;
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// A page request signed in with `token` (the page cookie carries the same sign-in token).
+async fn page(
+    t: &TestApp,
+    token: &str,
+    path: &str,
+) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    let r = t
+        .http
+        .get(t.url(path))
+        .header("cookie", format!("circle_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    (status, r.text().await.unwrap(), headers)
+}
+
+/// A form post with the session's CSRF token unless `csrf` is given.
+async fn form(
+    t: &TestApp,
+    token: &str,
+    path: &str,
+    csrf: Option<&str>,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let real = circle_app::web_session::csrf_token(token);
+    let mut body: Vec<(&str, &str)> = vec![("csrf", csrf.unwrap_or(&real))];
+    body.extend_from_slice(fields);
+    let r = t
+        .http
+        .post(t.url(path))
+        .header("cookie", format!("circle_session={token}"))
+        .form(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.text().await.unwrap())
+}
+
+async fn referral_count(t: &TestApp, token: &str) -> usize {
+    let (s, list) = t.get(token, "/api/v1/referrals").await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    list["items"].as_array().unwrap().len()
+}
+
+/// One membership of a client, as the API reports it.
+async fn membership(t: &TestApp, token: &str, client: i64, id: i64) -> serde_json::Value {
+    let (s, list) = t
+        .get(token, &format!("/api/v1/clients/{client}/memberships"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn intake_pages_open_for_intake_and_directors_only_and_are_never_cached() {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(ClinicSpec {
+            members: 1,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let lead = t
+        .login(&k.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    let me = t
+        .token_for(
+            "member@example.test",
+            Role::Client,
+            None,
+            Some(ClientId(k.members[0])),
+        )
+        .await;
+
+    for path in [
+        "/intake",
+        "/waitlist",
+        "/groups",
+        &format!("/groups/{}", k.group),
+    ] {
+        let (s, body, headers) = page(&t, &intake, path).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        let (s, _, _) = page(&t, &k.director, path).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+    }
+    // Clinicians see programs and groups, not intake's lists; clients see none of it.
+    for path in ["/intake", "/waitlist"] {
+        let (s, _, _) = page(&t, &lead, path).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+    }
+    let (s, body, _) = page(&t, &lead, &format!("/groups/{}", k.group)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        body.contains("Member1 C."),
+        "the lead sees their group's members"
+    );
+    for path in ["/intake", "/waitlist", "/groups"] {
+        let (s, body, _) = page(&t, &me, path).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+        assert!(!body.contains("Member1"), "{path}");
+    }
+    // Without a session: to sign-in.
+    let r = t.http.get(t.url("/intake")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/sign-in");
+}
+
+#[tokio::test]
+async fn a_forged_or_incomplete_referral_form_records_nothing_and_names_the_fields() {
+    let t = spawn_app().await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+
+    let (s, _) = form(
+        &t,
+        &intake,
+        "/intake/referrals",
+        Some("forged"),
+        &[
+            ("path", "self_referral"),
+            ("name", "Sam Example"),
+            ("phone", "555-0100"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(referral_count(&t, &intake).await, 0);
+
+    // A therapist's referral without the therapist or the reason.
+    let (s, body) = form(
+        &t,
+        &intake,
+        "/intake/referrals",
+        None,
+        &[("path", "therapist_referral"), ("name", "Sam Example")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("role=\"alert\""));
+    assert!(
+        body.contains("provider: is required for a referral from a therapist"),
+        "{body}"
+    );
+    assert!(
+        body.contains("reason: is required for a referral from a therapist"),
+        "{body}"
+    );
+    assert!(
+        body.contains("value=\"Sam Example\""),
+        "the form keeps what was typed"
+    );
+    assert_eq!(referral_count(&t, &intake).await, 0);
+
+    // The complete form records it and goes to the referral's page.
+    let (s, _) = form(
+        &t,
+        &intake,
+        "/intake/referrals",
+        None,
+        &[
+            ("path", "therapist_referral"),
+            ("name", "Sam Example"),
+            ("reason", "Low mood"),
+            ("provider_name", "Dana Therapist"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(referral_count(&t, &intake).await, 1);
+    // Counted and listed under its state.
+    let (_, body, _) = page(&t, &intake, "/intake").await;
+    assert!(
+        body.contains("<a href=\"#list-referred-h\">Referred</a> <strong>1</strong>"),
+        "{body}"
+    );
+    let listed = body.split("id=\"list-referred\"").nth(1).unwrap_or("");
+    assert!(listed.contains("Sam Example"), "{body}");
+}
+
+#[tokio::test]
+async fn a_referral_without_a_client_record_cannot_be_placed_and_stays_where_it_is() {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(ClinicSpec {
+            members: 0,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let (s, r) = t
+        .post(
+            &intake,
+            "/api/v1/referrals",
+            json!({"path": "self_referral", "name": "Sam Example", "phone": "555-0100"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    let group = k.group.to_string();
+    let (s, body) = form(
+        &t,
+        &intake,
+        &format!("/referrals/{id}/place"),
+        None,
+        &[("group_id", &group), ("start_date", "2026-05-11")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("link the referral to a client record first"),
+        "{body}"
+    );
+    // An illegal move is explained with the allowed ones.
+    let (s, body) = form(
+        &t,
+        &intake,
+        &format!("/referrals/{id}/transition"),
+        None,
+        &[("to", "placed")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("allowed next states from referred: screening, withdrawn"),
+        "{body}"
+    );
+    let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
+    assert_eq!(r["state"], "referred");
+    // Intake records no screening: the form is not offered and the service refuses.
+    let (_, body, _) = page(&t, &intake, &format!("/referrals/{id}")).await;
+    assert!(!body.contains("id=\"screening-form\""));
+    let (s, body) = form(
+        &t,
+        &intake,
+        &format!("/referrals/{id}/screening"),
+        None,
+        &[("decision", "ready")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
+    assert_eq!(r["screenings"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn membership_changes_the_rules_refuse_change_nothing() {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(ClinicSpec {
+            members: 2,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let lead = t
+        .login(&k.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    let newcomer = k.admit(&t, 50).await;
+    let (_, list) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/groups/{}/memberships", k.group),
+        )
+        .await;
+    let first = list["items"][0]["id"].as_i64().unwrap();
+    let first_client = list["items"][0]["client_id"].as_i64().unwrap();
+
+    // A clinician does not place clients.
+    let client = newcomer.to_string();
+    let (s, body) = form(
+        &t,
+        &lead,
+        &format!("/groups/{}/memberships", k.group),
+        None,
+        &[("client_id", &client), ("start_date", "2026-05-11")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("not allowed for your role"), "{body}");
+    // A start in the past is refused for the director too.
+    let (s, body) = form(
+        &t,
+        &k.director,
+        &format!("/groups/{}/memberships", k.group),
+        None,
+        &[("client_id", &client), ("start_date", "2026-04-27")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("start_date: must be today or later"),
+        "{body}"
+    );
+    let (_, list) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/groups/{}/memberships", k.group),
+        )
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+
+    // Ending on or before the start date is refused; the membership stays active.
+    let (s, body) = form(
+        &t,
+        &k.director,
+        &format!("/groups/{}/memberships/{first}/end", k.group),
+        None,
+        &[
+            ("version", "1"),
+            ("status", "withdrawn"),
+            ("end_date", "2026-05-04"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("end_date: must be after the start date"),
+        "{body}"
+    );
+    let m = membership(&t, &k.director, first_client, first).await;
+    assert_eq!(m["status"], "active", "{m}");
+    // The group's lead may end it (the reason is the ending status).
+    let (s, _) = form(
+        &t,
+        &lead,
+        &format!("/groups/{}/memberships/{first}/end", k.group),
+        None,
+        &[
+            ("version", "1"),
+            ("status", "completed"),
+            ("end_date", "2026-05-11"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let m = membership(&t, &k.director, first_client, first).await;
+    assert_eq!(
+        (m["status"].as_str(), m["end_date"].as_str()),
+        (Some("completed"), Some("2026-05-11"))
+    );
+}
+
+#[tokio::test]
+async fn intake_chooses_the_client_record_of_an_unlinked_referral_and_placing_links_it() {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(ClinicSpec {
+            members: 1,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let person = k.admit(&t, 60).await;
+    // Monday mornings suit them (suggestions exclude groups outside a client's windows).
+    let (_, c) = t
+        .get(&k.director, &format!("/api/v1/clients/{person}"))
+        .await;
+    let (s, c) = t
+        .send(
+            reqwest::Method::PATCH,
+            &k.director,
+            &format!("/api/v1/clients/{person}"),
+            json!({"version": c["version"], "availability": [{"weekday": "monday", "start": "08:00", "end": "12:00"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let (s, r) = t
+        .post(
+            &intake,
+            "/api/v1/referrals",
+            json!({"path": "self_referral", "name": "Member60 Clinictest", "phone": "555-0100"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    let (client, group) = (person.to_string(), k.group.to_string());
+    let place = [
+        ("client_id", client.as_str()),
+        ("group_id", group.as_str()),
+        ("start_date", "2026-05-04"),
+    ];
+
+    // Chosen on the page: its suggestions show; placing waits for the screening.
+    let (s, body, _) = page(&t, &intake, &format!("/referrals/{id}?client={person}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("(chosen; not linked yet)"), "{body}");
+    assert!(
+        body.contains(&format!("id=\"suggestion-{}\"", k.group)),
+        "{body}"
+    );
+    assert!(body.contains("id=\"placement-waits\""), "{body}");
+    assert!(!body.contains(&format!("id=\"place-{}\"", k.group)));
+    let (s, body) = form(&t, &intake, &format!("/referrals/{id}/place"), None, &place).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("once screening finds the person ready"),
+        "{body}"
+    );
+    let (_, list) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/clients/{person}/memberships"),
+        )
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 0);
+
+    // Screened ready by the director; now intake places from the page, which links it.
+    let (s, sc) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/referrals/{id}/screenings"),
+            json!({"decision": "ready"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sc}");
+    let (_, body, _) = page(&t, &intake, &format!("/referrals/{id}?client={person}")).await;
+    assert!(
+        body.contains(&format!("id=\"place-{}\"", k.group)),
+        "{body}"
+    );
+    let (s, body) = form(&t, &intake, &format!("/referrals/{id}/place"), None, &place).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, list) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/clients/{person}/memberships"),
+        )
+        .await;
+    assert_eq!(list[0]["group_id"], k.group, "{list}");
+    let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
+    assert_eq!(
+        (r["state"].as_str(), r["client_id"].as_i64()),
+        (Some("placed"), Some(person))
+    );
+}
+
+#[tokio::test]
+async fn markup_typed_into_a_referral_is_shown_escaped_on_every_intake_page() {
+    let t = spawn_app().await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let corpus = [
+        "<script>alert(1)</script>",
+        "\"><img src=x onerror=alert(2)>",
+        "javascript:alert(3)",
+    ];
+    let (s, _) = form(
+        &t,
+        &intake,
+        "/intake/referrals",
+        None,
+        &[
+            ("path", "therapist_referral"),
+            ("name", corpus[0]),
+            ("reason", corpus[1]),
+            ("provider_name", corpus[2]),
+            ("provider_practice", corpus[1]),
+            ("provider_contact", corpus[0]),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, list) = t.get(&intake, "/api/v1/referrals").await;
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    for path in ["/intake".to_owned(), format!("/referrals/{id}")] {
+        let (s, body, _) = page(&t, &intake, &path).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert!(
+            body.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{path}: shown, escaped"
+        );
+        assert!(!body.contains("<script"), "{path}: no script element");
+        assert!(!body.contains("<img"), "{path}: no injected element");
+        assert!(
+            !body.contains("href=\"javascript:"),
+            "{path}: no javascript: link"
+        );
+    }
+    // A refused form shows what was typed, escaped, in its fields.
+    let (s, body) = form(
+        &t,
+        &intake,
+        "/intake/referrals",
+        None,
+        &[("path", "therapist_referral"), ("name", corpus[1])],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!body.contains("<img"), "{body}");
+    assert!(body.contains("value=\"&#34;&#62;&#60;img"), "{body}");
+}
