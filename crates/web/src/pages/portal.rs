@@ -85,6 +85,12 @@ pub(crate) fn words(v: &str) -> String {
     }
 }
 
+/// "New York time" for `America/New_York`: how people name a zone.
+pub(crate) fn zone_words(name: &str) -> String {
+    let city = name.rsplit('/').next().unwrap_or(name).replace('_', " ");
+    format!("{city} time")
+}
+
 fn zone(name: &str) -> TimeZone {
     TimeZone::get(name).unwrap_or(TimeZone::UTC)
 }
@@ -121,7 +127,7 @@ fn group_view(g: &OwnGroup) -> GroupView {
     GroupView {
         name: g.group.name.to_string(),
         kind: words(g.group.kind.as_str()),
-        when: format!("{} ({})", meeting_times(&g.group), g.time_zone),
+        when: format!("{} ({})", meeting_times(&g.group), zone_words(&g.time_zone)),
         place: place(g.room_name.as_deref()),
     }
 }

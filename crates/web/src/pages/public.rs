@@ -17,7 +17,7 @@ use circle_domain::intake::NewReferral;
 use circle_domain::text::{Email, Phone};
 use serde_json::{Value, json};
 
-use super::portal::{meeting_times, words};
+use super::portal::{meeting_times, words, zone_words};
 use super::{CookiePolicy, Nav, PageError, form_value, html};
 use crate::problem::ApiError;
 
@@ -53,7 +53,7 @@ fn listed(e: &DirectoryEntry) -> ListedGroup {
             focus.join(", ")
         },
         kind: words(g.kind.as_str()),
-        when: format!("{} ({})", meeting_times(g), e.time_zone),
+        when: format!("{} ({})", meeting_times(g), zone_words(&e.time_zone)),
         format: if e.room_name.is_some() {
             "In person"
         } else {
