@@ -12,6 +12,9 @@ mod measures;
 mod notes;
 mod placement;
 mod planning;
+// --- portal ---
+pub mod portal;
+// --- end portal ---
 mod reports;
 pub mod web_session;
 

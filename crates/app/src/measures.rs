@@ -287,11 +287,20 @@ impl App {
             .store
             .due_facts(scope, &actor.audit(), self.now())
             .await?;
+        Ok(self.due_from_facts(&facts))
+    }
+
+    /// The due rule over stored facts (shared by the staff due list and a client's own
+    /// check-ins): at intake, at the program's cadence, at discharge; longest due first.
+    pub(crate) fn due_from_facts(
+        &self,
+        facts: &[circle_store::measures::DueFacts],
+    ) -> Vec<DueMeasure> {
         let today = self.today();
         let tz = self.settings.clinic_time_zone.clone();
         let window = today.saturating_sub(jiff::Span::new().days(DISCHARGE_WINDOW_DAYS));
         let mut out = Vec::new();
-        for f in &facts {
+        for f in facts {
             if let Some(end) = f.episode_end
                 && (end < window || end > today)
             {
@@ -315,6 +324,6 @@ impl App {
             }
         }
         out.sort_by_key(|d| (d.since, d.client_id, d.instrument.clone()));
-        Ok(out)
+        out
     }
 }

@@ -2431,4 +2431,40 @@ mod tests {
         assert!(!ra.is_empty());
         assert_eq!(ra, roster_of_first_group(b.store.clone()).await);
     }
+
+    // --- portal ---
+    /// The demo client's portal (client@demo.circle.test) shows real groups and upcoming
+    /// sessions, and the public directory has stand-alone groups with open seats.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_demo_client_has_groups_and_sessions_and_the_directory_has_groups() {
+        let (db, summary) = seeded(TODAY).await;
+        let store = &db.store;
+        let now = Clock::new(TODAY).expect("a clock").now;
+        let until = now
+            .checked_add(jiff::SignedDuration::from_hours(24 * 7 * 4))
+            .expect("a time");
+        let (groups, sessions) = store
+            .own_schedule(
+                summary.client_client,
+                TODAY,
+                now..until,
+                "portal",
+                &SYSTEM,
+                now,
+            )
+            .await
+            .expect("the demo client's schedule");
+        assert!(!groups.is_empty(), "the demo client is in a group");
+        assert!(
+            sessions.len() >= 3,
+            "and has sessions ahead: {}",
+            sessions.len()
+        );
+        let directory = store.directory(TODAY).await.expect("the directory");
+        assert!(
+            directory.iter().any(|e| e.seats_open),
+            "a group with open seats"
+        );
+    }
+    // --- end portal ---
 }

@@ -73,6 +73,12 @@ vocab!(
         UserMfaReset = "user.mfa_reset",
         UserPasswordReset = "user.password_reset",
         UserPasswordChange = "user.password_change",
+        // --- portal ---
+        /// A client's own schedule read (the portal or their calendar feed).
+        ScheduleRead = "schedule.read",
+        /// A client's calendar feed created, replaced or revoked.
+        FeedWrite = "feed.write",
+        // --- end portal ---
     }
 );
 
@@ -145,6 +151,9 @@ impl AuditAction {
             NoteRead | NoteList | NoteWrite | NoteSign | NoteCosign | NoteAddendum => {
                 DataCategory::Note
             }
+            // --- portal ---
+            ScheduleRead | FeedWrite => DataCategory::Membership,
+            // --- end portal ---
         }
     }
 }

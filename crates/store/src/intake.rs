@@ -114,7 +114,7 @@ impl Store {
         clippy::too_many_arguments,
         reason = "one insert of a referral's columns"
     )]
-    async fn insert_referral(
+    pub(crate) async fn insert_referral(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         path: ReferralSource,

@@ -20,6 +20,9 @@ pub mod notes;
 pub mod people;
 pub mod placement;
 pub mod planning;
+// --- portal ---
+pub mod portal;
+// --- end portal ---
 pub mod programs;
 pub mod reports;
 pub mod sessions;

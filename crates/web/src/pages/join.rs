@@ -82,8 +82,28 @@ fn page(
     res
 }
 
-pub async fn form(Extension(policy): Extension<CookiePolicy>) -> Response {
-    page(policy, StatusCode::OK, &[], vec![])
+/// `?group=ID` (a link from the directory) starts the form naming that group.
+#[derive(serde::Deserialize)]
+pub struct Preselect {
+    group: Option<String>,
+}
+
+pub async fn form(
+    State(app): State<App>,
+    Extension(policy): Extension<CookiePolicy>,
+    axum::extract::Query(pre): axum::extract::Query<Preselect>,
+) -> Response {
+    let mut fields = Vec::new();
+    if let Some(id) = pre.group.and_then(|g| g.parse::<i64>().ok())
+        && let Ok(list) = app.directory().await
+        && let Some(e) = list.iter().find(|e| e.group.id.0 == id)
+    {
+        fields.push((
+            "looking_for".to_owned(),
+            format!("I would like to join {}.", e.group.name),
+        ));
+    }
+    page(policy, StatusCode::OK, &fields, vec![])
 }
 
 pub async fn submit(

@@ -1,0 +1,402 @@
+//! The client portal and the public pages: a client's own groups and upcoming sessions,
+//! their secret calendar feed, the public directory of groups open to self-referral, and
+//! referrals from outside therapists. Nothing here ever returns another member's data; the
+//! directory returns seat availability as a yes/no, never a count.
+
+use std::collections::{BTreeMap, HashMap};
+
+use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::care::LevelOfCare;
+use circle_domain::client::ReferralSource;
+use circle_domain::group::Group;
+use circle_domain::ids::{ClientId, GroupId};
+use circle_domain::intake::{NewReferral, ReferralDetails};
+use circle_domain::session::SessionStatus;
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::audit::{Record, append, mac_of};
+use crate::codec::{RowExt, date, ts};
+use crate::groups::{GROUP_COLUMNS, group_from_row};
+use crate::intake::{RateLimit, SelfReferralOutcome};
+use crate::measures::DueFacts;
+use crate::{Store, StoreError};
+
+/// One of a client's current groups, as the client may see it.
+#[derive(Debug, Clone)]
+pub struct OwnGroup {
+    pub group: Group,
+    /// The program's IANA time zone, in which the group meets.
+    pub time_zone: String,
+    /// `None` for telehealth groups.
+    pub room_name: Option<String>,
+    pub member_since: Date,
+}
+
+/// One upcoming session of a client's groups.
+#[derive(Debug, Clone)]
+pub struct OwnSession {
+    pub session_id: i64,
+    pub group_id: GroupId,
+    pub group_name: String,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub time_zone: String,
+    pub room_name: Option<String>,
+    pub cancelled: bool,
+}
+
+/// A group in the public directory.
+#[derive(Debug, Clone)]
+pub struct DirectoryEntry {
+    pub group: Group,
+    pub time_zone: String,
+    /// `None` for telehealth groups.
+    pub room_name: Option<String>,
+    /// Whether a seat is free (else newcomers join the waitlist).
+    pub seats_open: bool,
+}
+
+impl Store {
+    /// A client's current groups (memberships active or on hold, not ended before
+    /// `today`) and their sessions starting in `span` within each membership's
+    /// dates. One audited read of the client's schedule (`object` says how it was read).
+    pub async fn own_schedule(
+        &self,
+        client: ClientId,
+        today: Date,
+        span: std::ops::Range<Timestamp>,
+        object: &str,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<(Vec<OwnGroup>, Vec<OwnSession>), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let cols = GROUP_COLUMNS
+            .split(", ")
+            .map(|c| format!("g.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT {cols}, p.time_zone AS tz, r.name AS room_name, m.start_date \
+             FROM memberships m JOIN therapy_groups g ON g.id = m.group_id \
+             JOIN programs p ON p.id = g.program_id LEFT JOIN rooms r ON r.id = g.room_id \
+             WHERE m.client_id = $1 AND m.status IN ('active', 'on_hold') \
+             AND (m.end_date IS NULL OR m.end_date > $2) ORDER BY g.name, g.id"
+        ))
+        .bind(client.0)
+        .bind(date(today))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut groups = Vec::with_capacity(rows.len());
+        for r in &rows {
+            groups.push(OwnGroup {
+                group: group_from_row(r)?,
+                time_zone: r.text("tz")?,
+                room_name: r.opt_text("room_name")?,
+                member_since: r.date("start_date")?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT s.id, s.group_id, s.starts_at, s.ends_at, s.status, g.name AS group_name, \
+             p.time_zone AS tz, r.name AS room_name \
+             FROM sessions s JOIN memberships m ON m.group_id = s.group_id \
+             JOIN therapy_groups g ON g.id = s.group_id JOIN programs p ON p.id = g.program_id \
+             LEFT JOIN rooms r ON r.id = g.room_id \
+             WHERE m.client_id = $1 AND m.status IN ('active', 'on_hold') \
+             AND s.local_date >= m.start_date AND (m.end_date IS NULL OR s.local_date < m.end_date) \
+             AND s.starts_at >= $2 AND s.starts_at < $3 ORDER BY s.starts_at, s.id",
+        )
+        .bind(client.0)
+        .bind(ts(span.start))
+        .bind(ts(span.end))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            sessions.push(OwnSession {
+                session_id: r.int("id")?,
+                group_id: GroupId(r.int("group_id")?),
+                group_name: r.text("group_name")?,
+                starts_at: r.ts("starts_at")?,
+                ends_at: r.ts("ends_at")?,
+                time_zone: r.text("tz")?,
+                room_name: r.opt_text("room_name")?,
+                cancelled: r.text("status")? == SessionStatus::Cancelled.as_str(),
+            });
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ScheduleRead, &[client]).object(object),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((groups, sessions))
+    }
+
+    /// When the client's calendar feed was made, if they have one.
+    pub async fn calendar_feed_created(
+        &self,
+        client: ClientId,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let row = sqlx::query("SELECT created_at FROM calendar_feeds WHERE client_id = $1")
+            .bind(client.0)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| r.ts("created_at")).transpose()
+    }
+
+    /// Stores the digest of a client's new feed secret, replacing any earlier one.
+    pub async fn set_calendar_feed(
+        &self,
+        client: ClientId,
+        secret_hash: &str,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM calendar_feeds WHERE client_id = $1")
+            .bind(client.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO calendar_feeds (client_id, secret_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(client.0)
+        .bind(secret_hash)
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::FeedWrite, &[client]).object("create"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes a client's feed; its URL stops working at once.
+    pub async fn revoke_calendar_feed(
+        &self,
+        client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM calendar_feeds WHERE client_id = $1")
+            .bind(client.0)
+            .execute(&mut *tx)
+            .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::FeedWrite, &[client]).object("revoke"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The client whose feed secret has this digest, if any.
+    pub async fn calendar_feed_client(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<ClientId>, StoreError> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT client_id FROM calendar_feeds WHERE secret_hash = $1")
+                .bind(secret_hash)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(id.map(ClientId))
+    }
+
+    /// The groups open to self-referral: those of outpatient (stand-alone) programs or
+    /// that take outpatient clients, which a newcomer can still join (not a closed cohort
+    /// that has started), with whether a seat is free. No client data is read.
+    pub async fn directory(&self, today: Date) -> Result<Vec<DirectoryEntry>, StoreError> {
+        let cols = GROUP_COLUMNS
+            .split(", ")
+            .map(|c| format!("g.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut conn = self.pool().acquire().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {cols}, p.time_zone AS tz, p.level_of_care AS program_level, \
+             r.name AS room_name FROM therapy_groups g JOIN programs p ON p.id = g.program_id \
+             LEFT JOIN rooms r ON r.id = g.room_id ORDER BY g.name, g.id"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        let filled: HashMap<i64, i64> = sqlx::query(
+            "SELECT group_id, COUNT(*) AS n FROM memberships WHERE status IN ('active', 'on_hold') \
+             AND start_date <= $1 AND (end_date IS NULL OR end_date > $1) GROUP BY group_id",
+        )
+        .bind(date(today))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.int("group_id")?, r.int("n")?)))
+        .collect::<Result<_, StoreError>>()?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let group = group_from_row(r)?;
+            let outpatient = r.text("program_level")? == LevelOfCare::Outpatient.as_str()
+                || group.eligible_levels.contains(&LevelOfCare::Outpatient);
+            if !outpatient || group.enrollment.next_join_date(today).is_none() {
+                continue;
+            }
+            let n = filled.get(&group.id.0).copied().unwrap_or(0);
+            out.push(DirectoryEntry {
+                seats_open: n < i64::from(group.max_size),
+                time_zone: r.text("tz")?,
+                room_name: r.opt_text("room_name")?,
+                group,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A referral from an outside therapist through the public page: no sign-in, limited
+    /// per source address together with self-referrals (the same attempts table).
+    pub async fn submit_therapist_referral(
+        &self,
+        new: &NewReferral,
+        source: &str,
+        limit: RateLimit,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<SelfReferralOutcome, StoreError> {
+        if new.path != ReferralSource::TherapistReferral
+            || new.client_id.is_some()
+            || new.screener_id.is_some()
+            || new.program_id.is_some()
+        {
+            return Err(circle_domain::DomainError::invalid(
+                "path",
+                "the public referral page takes referrals from therapists only",
+            )
+            .into());
+        }
+        new.validate()?;
+        let key = self.audit_key().ok_or_else(|| {
+            StoreError::Config("no audit key is configured; the action was not performed".into())
+        })?;
+        let source_hash = mac_of(key, "self-referral-source", source);
+        let since = at
+            .checked_sub(limit.window)
+            .map_err(|_| StoreError::Corrupt("attempted_at"))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO self_referral_attempts (source_hash, attempted_at) VALUES ($1, $2)",
+        )
+        .bind(&source_hash)
+        .bind(ts(at))
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT attempted_at FROM self_referral_attempts WHERE source_hash = $1 \
+             AND attempted_at > $2 ORDER BY attempted_at, id",
+        )
+        .bind(&source_hash)
+        .bind(ts(since))
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.len() as i64 > limit.max {
+            tx.rollback().await?;
+            let oldest = rows
+                .first()
+                .map(|r| r.ts("attempted_at"))
+                .transpose()?
+                .unwrap_or(at);
+            let free_at = oldest.checked_add(limit.window).unwrap_or(at);
+            return Ok(SelfReferralOutcome::Limited {
+                retry_after_secs: (free_at.as_second() - at.as_second()).max(1),
+            });
+        }
+        let details = ReferralDetails {
+            name: new.name.clone(),
+            email: new.email.clone(),
+            phone: new.phone.clone(),
+            reason: new.reason.clone(),
+            provider: new.provider.clone(),
+        };
+        let id = self
+            .insert_referral(
+                &mut tx,
+                ReferralSource::TherapistReferral,
+                &details,
+                &new.preferred_times,
+                None,
+                None,
+                None,
+                None,
+                None,
+                at,
+            )
+            .await?;
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ReferralCreate, &[]).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(SelfReferralOutcome::Accepted)
+    }
+
+    /// The due-rule facts of one client (their latest episode, the program's cadence and
+    /// when each instrument was last answered), for their own check-ins; an audited read.
+    pub async fn own_due_facts(
+        &self,
+        client: ClientId,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Option<DueFacts>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT e.started_on, e.ended_on, COALESCE(p.measure_cadence_days, 14) AS cadence \
+             FROM episodes e LEFT JOIN programs p ON p.id = e.program_id \
+             WHERE e.client_id = $1 ORDER BY e.started_on DESC, e.id DESC LIMIT 1",
+        )
+        .bind(client.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut facts = match row {
+            Some(r) => Some(DueFacts {
+                client_id: client,
+                episode_start: r.date("started_on")?,
+                episode_end: r.opt_date("ended_on")?,
+                cadence_days: r.int("cadence")?,
+                last: BTreeMap::new(),
+            }),
+            None => None,
+        };
+        if let Some(f) = &mut facts {
+            let rows = sqlx::query(
+                "SELECT instrument_code, MAX(administered_at) AS last FROM measure_responses \
+                 WHERE client_id = $1 GROUP BY instrument_code",
+            )
+            .bind(client.0)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                f.last.insert(r.text("instrument_code")?, r.ts("last")?);
+            }
+        }
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MeasureDueList, &[client]),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(facts)
+    }
+}
