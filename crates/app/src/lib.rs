@@ -14,6 +14,9 @@ mod placement;
 mod planning;
 mod reports;
 pub mod web_session;
+// --- chart ---
+pub mod chart;
+// --- end chart ---
 
 pub use clinic::HORIZON_WEEKS;
 
