@@ -555,7 +555,8 @@ fn trend(tz: &jiff::tz::TimeZone, i: &InstrumentView, of: &[&MeasureResponse]) -
         .join(" ");
     let step = if max - min > 12 { 5 } else { 2 };
     let ticks = (min..=max)
-        .filter(|v| (v - min) % step == 0 || *v == max)
+        // The top of the range too, unless it would crowd the tick below it.
+        .filter(|v| (v - min) % step == 0 || (*v == max && (max - min) % step >= 3))
         .map(|v| Tick {
             y: y_of(v),
             value: v,
