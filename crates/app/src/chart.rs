@@ -6,7 +6,8 @@
 //! facilitated (the ones they may open); intake demographics, levels of care, memberships
 //! and consents, never attendance, notes, measures, alerts or compliance; an administrator
 //! or a clinician outside the caseload only under an active emergency access (then the
-//! whole chart, every entry flagged with the access); a client never (their portal is
+//! whole chart but an administrator's has no safety alerts, every entry flagged with the
+//! access); a client never (their portal is
 //! `/me`). Refusals are audited and answered 404, so nobody learns whether a record exists.
 
 use circle_domain::DomainError;
@@ -116,6 +117,9 @@ impl App {
                         id,
                         ActivityRequest {
                             notes_of,
+                            // Alerts are for the client's clinicians and directors;
+                            // administrators never see them (DESIGN.md role table).
+                            alerts: actor.role != Role::Admin,
                             first_monday,
                             weeks: CHART_WEEKS,
                         },

@@ -57,6 +57,8 @@ pub struct ActivityRequest {
     /// `Some(c)`: only notes of sessions clinician `c` facilitated (the notes `c` may
     /// open); `None`: every note of the client.
     pub notes_of: Option<ClinicianId>,
+    /// Whether safety alerts are read (not for administrators, even in an emergency).
+    pub alerts: bool,
     /// The Mondays of the compliance weeks to read, oldest first (at most 26).
     pub first_monday: Date,
     pub weeks: u32,
@@ -139,7 +141,8 @@ impl Store {
     }
 
     /// One client's attendance history (newest first), progress-note list, safety alerts
-    /// (open first) and compliance weeks, in one transaction with four audit entries.
+    /// (open first, when asked) and compliance weeks, in one transaction with one audit entry
+    /// per kind read.
     pub async fn client_activity(
         &self,
         client: ClientId,
@@ -209,17 +212,20 @@ impl Store {
             });
         }
 
-        let rows = sqlx::query(&format!(
-            "SELECT {ALERT_COLUMNS} FROM safety_alerts WHERE client_id = $1 \
-             ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, raised_at DESC, id DESC"
-        ))
-        .bind(client.0)
-        .fetch_all(&mut *tx)
-        .await?;
-        let alerts = rows
-            .iter()
-            .map(|r| self.alert_from_row(r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let alerts = if req.alerts {
+            let rows = sqlx::query(&format!(
+                "SELECT {ALERT_COLUMNS} FROM safety_alerts WHERE client_id = $1 \
+                 ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, raised_at DESC, id DESC"
+            ))
+            .bind(client.0)
+            .fetch_all(&mut *tx)
+            .await?;
+            rows.iter()
+                .map(|r| self.alert_from_row(r))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            vec![]
+        };
 
         let mut weeks = Vec::with_capacity(req.weeks as usize);
         for n in 0..req.weeks {
@@ -230,12 +236,12 @@ impl Store {
             weeks.push((monday, week_facts(&mut tx, client, monday).await?));
         }
 
-        for action in [
-            AuditAction::AttendanceRead,
-            AuditAction::NoteList,
-            AuditAction::AlertList,
-            AuditAction::ComplianceRead,
-        ] {
+        let mut actions = vec![AuditAction::AttendanceRead, AuditAction::NoteList];
+        if req.alerts {
+            actions.push(AuditAction::AlertList);
+        }
+        actions.push(AuditAction::ComplianceRead);
+        for action in actions {
             append(
                 &mut tx,
                 self.audit_key(),

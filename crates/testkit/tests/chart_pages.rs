@@ -122,16 +122,22 @@ async fn an_admin_opens_a_chart_only_under_emergency_access_and_every_read_is_fl
         body.contains("id=\"measures\""),
         "the whole chart, clinical part included"
     );
+    assert!(
+        !body.contains("id=\"alerts\""),
+        "but no safety alerts for an administrator"
+    );
     let flagged: Vec<Value> = audit(&t, &admin, &format!("client_id={member}"))
         .await
         .into_iter()
         .filter(|e| e["emergency_access_id"] == access["id"] && e["action"] != "emergency.open")
         .collect();
+    // Nine kinds of data less the safety alerts, which administrators never see.
     assert_eq!(
         flagged.len(),
-        9,
+        8,
         "every read of the chart is flagged: {flagged:?}"
     );
+    assert!(flagged.iter().all(|e| e["action"] != "alert.list"));
 
     // The review page lists the access; an administrator sees the facts, not the reason.
     let (s, body) = page(&t, &admin, "/admin/emergency-access").await;

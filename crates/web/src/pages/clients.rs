@@ -267,6 +267,8 @@ struct ChartPage {
     agreements: Vec<AgreementRow>,
     consents: Vec<ConsentRow>,
     clinical: bool,
+    /// Safety alerts are not an administrator's, even under emergency access.
+    alerts_shown: bool,
     attendance: Vec<AttendanceRow>,
     notes: Vec<NoteRow>,
     trends: Vec<Trend>,
@@ -378,6 +380,7 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
         agreements,
         consents,
         clinical: false,
+        alerts_shown: signed.actor.role != Role::Admin,
         attendance: vec![],
         notes: vec![],
         trends: vec![],
