@@ -692,6 +692,55 @@ async fn note(
 mod tests {
     use super::*;
 
+    fn response(total: i64, at: &str) -> MeasureResponse {
+        MeasureResponse {
+            id: total,
+            client_id: ClientId(1),
+            instrument: "phq9".to_owned(),
+            answers: Default::default(),
+            total,
+            severity: "s".to_owned(),
+            administered_at: at.to_owned(),
+            alert_id: None,
+        }
+    }
+
+    #[test]
+    fn a_trend_shades_every_band_over_the_whole_range_and_places_points_by_date_and_score() {
+        let phq9 = InstrumentView::from(&circle_domain::measure::phq9());
+        let rs = [
+            response(18, "2026-04-06T14:00:00Z"),
+            response(12, "2026-04-20T14:00:00Z"),
+            response(7, "2026-05-04T14:00:00Z"),
+        ];
+        let of: Vec<&MeasureResponse> = rs.iter().collect();
+        let t = trend(&jiff::tz::TimeZone::UTC, &phq9, &of);
+        assert_eq!(t.bands.len(), 5);
+        // The bands tile the plot from bottom to top without gaps or overlaps.
+        let covered: i64 = t.bands.iter().map(|b| b.height).sum();
+        assert_eq!(covered, H - TOP - BOTTOM);
+        assert_eq!(
+            t.bands[0].y + t.bands[0].height,
+            H - BOTTOM,
+            "minimal at the bottom"
+        );
+        assert_eq!(t.bands[4].y, TOP, "severe at the top");
+        let xs: Vec<i64> = t.points.iter().map(|p| p.x).collect();
+        assert_eq!(xs, vec![LEFT, LEFT + (W - LEFT - RIGHT) / 2, W - RIGHT]);
+        let ys: Vec<i64> = t.points.iter().map(|p| p.y).collect();
+        assert!(
+            ys[0] < ys[1] && ys[1] < ys[2],
+            "a lower score is drawn lower: {ys:?}"
+        );
+        assert_eq!(t.line.split(' ').count(), 3);
+        assert!(
+            t.desc
+                .starts_with("3 scores from Mon 6 Apr 2026 to Mon 4 May 2026"),
+            "{}",
+            t.desc
+        );
+    }
+
     #[test]
     fn hours_read_as_people_say_them() {
         assert_eq!(hours(540), "9 h");
