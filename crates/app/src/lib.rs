@@ -17,6 +17,9 @@ pub mod portal;
 // --- end portal ---
 mod reports;
 pub mod web_session;
+// --- chart ---
+pub mod chart;
+// --- end chart ---
 
 pub use clinic::HORIZON_WEEKS;
 

@@ -35,7 +35,7 @@ const DISCHARGE_WINDOW_DAYS: i64 = 30;
 
 impl App {
     /// An instrument by code: built in first, then the clinic's.
-    async fn find_instrument(&self, code: &str) -> AppResult<Option<Instrument>> {
+    pub(crate) async fn find_instrument(&self, code: &str) -> AppResult<Option<Instrument>> {
         if let Some(i) = built_in().into_iter().find(|i| i.code() == code) {
             return Ok(Some(i));
         }

@@ -27,6 +27,9 @@ pub mod programs;
 pub mod reports;
 pub mod sessions;
 pub mod users;
+// --- chart ---
+pub mod chart;
+// --- end chart ---
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -44,7 +44,7 @@ pub struct NewResponse<'a> {
 
 const RESPONSE_COLUMNS: &str = "r.id, r.client_id, r.instrument_code, r.answers, r.total, \
      r.severity, r.administered_at, a.id AS alert_id";
-const ALERT_COLUMNS: &str = "id, client_id, response_id, instrument_code, items, raised_at, \
+pub(crate) const ALERT_COLUMNS: &str = "id, client_id, response_id, instrument_code, items, raised_at, \
      acknowledged_at, acknowledged_by, action_taken";
 
 fn alert_aad(id: i64) -> circle_vault::Aad {
@@ -237,7 +237,7 @@ impl Store {
         Ok(list)
     }
 
-    fn alert_from_row(&self, r: &AnyRow) -> Result<SafetyAlert, StoreError> {
+    pub(crate) fn alert_from_row(&self, r: &AnyRow) -> Result<SafetyAlert, StoreError> {
         let id = r.int("id")?;
         let action_taken = match r.opt_text("action_taken")? {
             Some(sealed) => Some(

@@ -20,11 +20,11 @@ use crate::programs::stale;
 use crate::{Page, PageRequest, Store, StoreError};
 use circle_domain::audit::{AuditAction, AuditContext};
 
-const CLIENT_COLUMNS: &str = "c.id, c.record_number, c.given_name, c.family_name, c.preferred_name, \
+pub(crate) const CLIENT_COLUMNS: &str = "c.id, c.record_number, c.given_name, c.family_name, c.preferred_name, \
      c.date_of_birth, c.email, c.phone, c.concerns, c.availability, c.referral_source, c.version, \
      (SELECT e.level_of_care FROM episodes e WHERE e.client_id = c.id AND e.ended_on IS NULL) AS current_level";
 
-fn client_from_row(r: &AnyRow) -> Result<Client, StoreError> {
+pub(crate) fn client_from_row(r: &AnyRow) -> Result<Client, StoreError> {
     Ok(Client {
         id: ClientId(r.int("id")?),
         record_number: r.parsed("record_number")?,

@@ -1,8 +1,631 @@
-//! Administration: users, roles, MFA reset, the audit report, emergency-access review.
+//! Administration: users (create with a role and its link, change role, disable and
+//! enable, reset the second factor, set a temporary password), the audit report with
+//! filters, and the emergency-access review.
+//!
+//! The services decide who may: accounts are administrators' only; the audit report and
+//! the emergency-access review are also open to directors (the service shows directors the
+//! reasons and administrators only the facts). A refused change is the page again with
+//! status 422 and the field and its rule; nothing typed is echoed except the form's own
+//! non-secret fields (never a password).
 
-use axum::Router;
-use circle_app::App;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use circle_app::accounts::{AccountPatch, NewAccount};
+use circle_app::audit_types::{AuditQuery, AuditSort};
+use circle_app::{App, AppError};
+use circle_domain::audit::AuditAction;
+use circle_domain::ids::{ClientId, ClinicianId, UserId};
+use circle_domain::text::Email;
+use circle_domain::user::Role;
+use serde::Deserialize;
+
+use super::{Nav, PageError, Signed, explain, form_value, html};
 
 pub fn routes() -> Router<App> {
     Router::new()
+        .route("/admin", get(users))
+        .route("/admin/users", post(create_user))
+        .route("/admin/users/{id}/role", post(change_role))
+        .route("/admin/users/{id}/disable", post(disable))
+        .route("/admin/users/{id}/enable", post(enable))
+        .route("/admin/users/{id}/mfa-reset", post(reset_mfa))
+        .route("/admin/users/{id}/password", post(reset_password))
+        .route("/admin/audit", get(audit))
+        .route("/admin/emergency-access", get(emergency))
+}
+
+/// An RFC 3339 instant in the clinic's time zone ("2026-05-04 14:05").
+fn local(app: &App, instant: &str) -> String {
+    instant
+        .parse::<jiff::Timestamp>()
+        .map(|t| {
+            t.to_zoned(app.clinic_time_zone().clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| instant.to_owned())
+}
+
+// Users.
+
+struct UserRow {
+    id: i64,
+    email: String,
+    role: &'static str,
+    link: String,
+    mfa: bool,
+    disabled: bool,
+    locked: bool,
+}
+
+/// The create form's fields as typed (the password never comes back).
+#[derive(Default)]
+struct NewUserFields {
+    email: String,
+    role: String,
+    clinician_id: String,
+    client_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    nav: Option<Nav>,
+    csrf: String,
+    rows: Vec<UserRow>,
+    roles: Vec<&'static str>,
+    form: NewUserFields,
+    messages: Vec<String>,
+    done: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+fn done_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "created" => "The account was created. Its user enrols a second factor at first sign-in.",
+        "role" => "The role was changed; the account's sessions were ended.",
+        "disabled" => "The account was disabled; its sessions were ended.",
+        "enabled" => "The account was enabled.",
+        "mfa" => "The second factor was reset; the user enrols a new one at next sign-in.",
+        "password" => {
+            "The temporary password was set; the account's sessions were ended. Give it to the user in person."
+        }
+        _ => return None,
+    })
+}
+
+async fn users(
+    State(app): State<App>,
+    signed: Signed,
+    Query(q): Query<DoneQuery>,
+) -> Result<Response, PageError> {
+    let done = q.done.as_deref().and_then(done_message);
+    users_page(
+        &app,
+        &signed,
+        NewUserFields::default(),
+        vec![],
+        done,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn users_page(
+    app: &App,
+    signed: &Signed,
+    form: NewUserFields,
+    messages: Vec<String>,
+    done: Option<&'static str>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let accounts = app.user_accounts(&signed.actor).await?;
+    let rows = accounts
+        .iter()
+        .map(|a| UserRow {
+            id: a.id.0,
+            email: a.email.to_string(),
+            role: a.role.as_str(),
+            link: match (a.clinician_id, a.client_id) {
+                (Some(c), _) => format!("clinician {}", c.0),
+                (_, Some(c)) => format!("client {}", c.0),
+                _ => String::new(),
+            },
+            mfa: a.mfa_enrolled,
+            disabled: a.disabled,
+            locked: a.locked,
+        })
+        .collect();
+    Ok(html(
+        status,
+        UsersPage {
+            nav: Some(signed.nav()),
+            csrf: signed.csrf(),
+            rows,
+            roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+            form,
+            messages,
+            done,
+        },
+    ))
+}
+
+/// The page again with a refusal explained, or the error page for an internal failure.
+async fn refused(
+    app: &App,
+    signed: &Signed,
+    what: &str,
+    e: AppError,
+    form: NewUserFields,
+) -> Result<Response, PageError> {
+    if let AppError::Internal(cause) = e {
+        tracing::error!(cause = %cause, "an account change failed");
+        return Err(PageError::Internal);
+    }
+    if matches!(
+        e,
+        AppError::Domain(circle_domain::DomainError::Forbidden)
+            | AppError::Domain(circle_domain::DomainError::Unauthenticated)
+    ) {
+        return Err(PageError::Forbidden);
+    }
+    users_page(
+        app,
+        signed,
+        form,
+        vec![format!("{what}: {}", explain(&e))],
+        None,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
+
+fn optional_id(value: &str, field: &str) -> Result<Option<i64>, AppError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .map(Some)
+        .ok_or_else(|| {
+            circle_domain::DomainError::invalid(field, "must be a record number (a whole number)")
+                .into()
+        })
+}
+
+async fn create_user(
+    State(app): State<App>,
+    signed: Signed,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let form = NewUserFields {
+        email: form_value(&fields, "email").to_owned(),
+        role: form_value(&fields, "role").to_owned(),
+        clinician_id: form_value(&fields, "clinician_id").to_owned(),
+        client_id: form_value(&fields, "client_id").to_owned(),
+    };
+    // The password is not trimmed: spaces are part of a passphrase.
+    let password = fields
+        .iter()
+        .find(|(k, _)| k == "password")
+        .map_or("", |(_, v)| v.as_str());
+    let result: Result<(), AppError> = async {
+        let email = Email::parse(&form.email).map_err(|_| {
+            circle_domain::DomainError::invalid("email", "must be an email address")
+        })?;
+        let role = Role::parse(&form.role).ok_or_else(|| {
+            circle_domain::DomainError::invalid("role", "must be one of the roles listed")
+        })?;
+        let clinician_id = optional_id(&form.clinician_id, "clinician_id")?.map(ClinicianId);
+        let client_id = optional_id(&form.client_id, "client_id")?.map(ClientId);
+        app.create_account(
+            &signed.actor,
+            &NewAccount {
+                email: &email,
+                password,
+                role,
+                clinician_id,
+                client_id,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(Redirect::to("/admin?done=created").into_response()),
+        Err(e) => refused(&app, &signed, "The account was not created", e, form).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    csrf: String,
+    role: String,
+}
+
+async fn change_role(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<RoleForm>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(&form.csrf)?;
+    let result = match Role::parse(form.role.trim()) {
+        None => Err(
+            circle_domain::DomainError::invalid("role", "must be one of the roles listed").into(),
+        ),
+        Some(role) => app
+            .update_account(
+                &signed.actor,
+                UserId(id),
+                AccountPatch {
+                    role: Some(role),
+                    disabled: None,
+                },
+            )
+            .await
+            .map(|_| ()),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to("/admin?done=role").into_response()),
+        Err(e) => {
+            refused(
+                &app,
+                &signed,
+                "The role was not changed",
+                e,
+                NewUserFields::default(),
+            )
+            .await
+        }
+    }
+}
+
+async fn set_disabled(
+    app: &App,
+    signed: &Signed,
+    id: i64,
+    csrf: &str,
+    disabled: bool,
+) -> Result<Response, PageError> {
+    signed.check_csrf(csrf)?;
+    let patch = AccountPatch {
+        role: None,
+        disabled: Some(disabled),
+    };
+    match app.update_account(&signed.actor, UserId(id), patch).await {
+        Ok(_) if disabled => Ok(Redirect::to("/admin?done=disabled").into_response()),
+        Ok(_) => Ok(Redirect::to("/admin?done=enabled").into_response()),
+        Err(e) => {
+            let what = if disabled {
+                "The account was not disabled"
+            } else {
+                "The account was not enabled"
+            };
+            refused(app, signed, what, e, NewUserFields::default()).await
+        }
+    }
+}
+
+async fn disable(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    set_disabled(&app, &signed, id, &form.csrf, true).await
+}
+
+async fn enable(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    set_disabled(&app, &signed, id, &form.csrf, false).await
+}
+
+async fn reset_mfa(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(&form.csrf)?;
+    match app.reset_mfa(&signed.actor, UserId(id)).await {
+        Ok(_) => Ok(Redirect::to("/admin?done=mfa").into_response()),
+        Err(e) => {
+            refused(
+                &app,
+                &signed,
+                "The second factor was not reset",
+                e,
+                NewUserFields::default(),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    password: String,
+}
+
+async fn reset_password(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(&form.csrf)?;
+    match app
+        .reset_password(&signed.actor, UserId(id), &form.password)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/admin?done=password").into_response()),
+        Err(e) => {
+            refused(
+                &app,
+                &signed,
+                "The password was not set",
+                e,
+                NewUserFields::default(),
+            )
+            .await
+        }
+    }
+}
+
+// The audit report.
+
+#[derive(Deserialize, Default)]
+pub struct AuditFilter {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    client: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    offset: u32,
+}
+
+struct AuditRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: &'static str,
+    clients: String,
+    object: String,
+    outcome: &'static str,
+    emergency: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+struct AuditPage {
+    nav: Option<Nav>,
+    actor: String,
+    action: String,
+    client: String,
+    from: String,
+    until: String,
+    actions: Vec<&'static str>,
+    rows: Vec<AuditRow>,
+    next: Option<String>,
+    messages: Vec<String>,
+}
+
+/// How many entries one page of the report shows.
+const AUDIT_PAGE: u32 = 100;
+
+/// A date filter (`YYYY-MM-DD`, the clinic's day) as the instant the day starts; `until`
+/// is exclusive, so the day after the one named.
+fn day_start(
+    app: &App,
+    value: &str,
+    field: &str,
+    next_day: bool,
+) -> Result<Option<jiff::Timestamp>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let d: jiff::civil::Date = value
+        .parse()
+        .map_err(|_| format!("{field}: must be a date (YYYY-MM-DD)"))?;
+    let d = if next_day {
+        d.checked_add(jiff::Span::new().days(1))
+            .map_err(|_| format!("{field}: must be a date before 9999"))?
+    } else {
+        d
+    };
+    d.to_zoned(app.clinic_time_zone().clone())
+        .map(|z| Some(z.timestamp()))
+        .map_err(|_| format!("{field}: must be a date (YYYY-MM-DD)"))
+}
+
+async fn audit(
+    State(app): State<App>,
+    signed: Signed,
+    Query(f): Query<AuditFilter>,
+) -> Result<Response, PageError> {
+    let mut messages = vec![];
+    let id_of = |v: &str, field: &str, messages: &mut Vec<String>| -> Option<i64> {
+        let v = v.trim();
+        if v.is_empty() {
+            return None;
+        }
+        match v.parse::<i64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                messages.push(format!("{field}: must be a whole number"));
+                None
+            }
+        }
+    };
+    let actor = id_of(&f.actor, "User id", &mut messages);
+    let client = id_of(&f.client, "Client id", &mut messages);
+    let action = match f.action.trim() {
+        "" => None,
+        a => {
+            let parsed = AuditAction::parse(a);
+            if parsed.is_none() {
+                messages.push("Action: must be one of the actions listed".to_owned());
+            }
+            parsed
+        }
+    };
+    let from = day_start(&app, f.from.trim(), "From", false).unwrap_or_else(|m| {
+        messages.push(m);
+        None
+    });
+    let until = day_start(&app, f.until.trim(), "Until", true).unwrap_or_else(|m| {
+        messages.push(m);
+        None
+    });
+    let mut rows = vec![];
+    let mut next = None;
+    let status = if messages.is_empty() {
+        let q = AuditQuery {
+            from,
+            until,
+            actor: actor.map(UserId),
+            client: client.map(ClientId),
+            action,
+            outcome: None,
+            sort: AuditSort::Seq,
+            descending: true,
+            offset: f.offset,
+            limit: AUDIT_PAGE,
+        };
+        let entries = app.audit_report(&signed.actor, &q).await?;
+        if entries.len() == AUDIT_PAGE as usize {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in [
+                ("actor", &f.actor),
+                ("action", &f.action),
+                ("client", &f.client),
+                ("from", &f.from),
+                ("until", &f.until),
+            ] {
+                if !v.trim().is_empty() {
+                    s.append_pair(k, v.trim());
+                }
+            }
+            s.append_pair("offset", &(f.offset + AUDIT_PAGE).to_string());
+            next = Some(format!("/admin/audit?{}", s.finish()));
+        }
+        rows = entries
+            .iter()
+            .map(|e| AuditRow {
+                seq: e.seq,
+                at: local(&app, &e.at),
+                actor: match (e.actor_user_id, e.actor_role) {
+                    (Some(u), Some(r)) => format!("user {} ({})", u.0, r.as_str()),
+                    (Some(u), None) => format!("user {}", u.0),
+                    _ => "system".to_owned(),
+                },
+                action: e.action.as_str(),
+                clients: e
+                    .client_ids
+                    .iter()
+                    .map(|c| c.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                object: e.object_id.clone().unwrap_or_default(),
+                outcome: e.outcome.as_str(),
+                emergency: e
+                    .emergency_access_id
+                    .map(|x| x.to_string())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        StatusCode::OK
+    } else {
+        // The service checks the role; a bad filter must not skip that check's answer.
+        if !matches!(signed.actor.role, Role::Admin | Role::Director) {
+            return Err(PageError::Forbidden);
+        }
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(html(
+        status,
+        AuditPage {
+            nav: Some(signed.nav()),
+            actor: f.actor.trim().to_owned(),
+            action: f.action.trim().to_owned(),
+            client: f.client.trim().to_owned(),
+            from: f.from.trim().to_owned(),
+            until: f.until.trim().to_owned(),
+            actions: AuditAction::ALL.iter().map(|a| a.as_str()).collect(),
+            rows,
+            next,
+            messages,
+        },
+    ))
+}
+
+// Emergency-access review.
+
+struct EmergencyRow {
+    id: i64,
+    user: i64,
+    client: i64,
+    started: String,
+    expires: String,
+    reason: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_emergency.html")]
+struct EmergencyPage {
+    nav: Option<Nav>,
+    rows: Vec<EmergencyRow>,
+    reasons_shown: bool,
+}
+
+async fn emergency(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
+    let list = app.emergency_accesses(&signed.actor).await?;
+    let rows = list
+        .iter()
+        .map(|e| EmergencyRow {
+            id: e.id,
+            user: e.user_id.0,
+            client: e.client_id.0,
+            started: local(&app, &e.started_at),
+            expires: local(&app, &e.expires_at),
+            reason: e.reason.as_ref().map(|r| r.to_string()),
+        })
+        .collect();
+    Ok(html(
+        StatusCode::OK,
+        EmergencyPage {
+            nav: Some(signed.nav()),
+            rows,
+            reasons_shown: signed.actor.role == Role::Director,
+        },
+    ))
 }

@@ -1,0 +1,200 @@
+//! The client list and the client chart: one call each, with one access check and one
+//! audit entry per kind of data shown (not one per row or per section's helper call).
+//!
+//! Who sees what (DESIGN.md's role table): directors every client and all of a chart; a
+//! clinician the clients of their caseload, and of a chart only the notes of sessions they
+//! facilitated (the ones they may open); intake demographics, levels of care, memberships
+//! and consents, never attendance, notes, measures, alerts or compliance; an administrator
+//! or a clinician outside the caseload only under an active emergency access (then the
+//! whole chart but an administrator's has no safety alerts, every entry flagged with the
+//! access); a client never (their portal is
+//! `/me`). Refusals are audited and answered 404, so nobody learns whether a record exists.
+
+use circle_domain::DomainError;
+use circle_domain::audit::AuditAction;
+use circle_domain::client::{Client, Episode};
+use circle_domain::compliance::{ClientWeek, assess, week_start};
+use circle_domain::ids::ClientId;
+use circle_domain::intake::Consents;
+use circle_domain::measure::{InstrumentView, MeasureResponse, SafetyAlert};
+use circle_domain::membership::Membership;
+use circle_domain::user::Role;
+use circle_store::chart::ActivityRequest;
+pub use circle_store::chart::{AttendanceLine, NoteLine};
+use circle_store::people::ClientScope;
+
+use crate::{Actor, App, AppResult, Page, PageRequest};
+
+/// How many weeks of compliance a chart shows, the current one last.
+pub const CHART_WEEKS: u32 = 8;
+
+/// Everything a chart shows that the caller may see.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub client: Client,
+    pub episodes: Vec<Episode>,
+    pub memberships: Vec<Membership>,
+    pub consents: Consents,
+    /// `None` for intake: no clinical content.
+    pub clinical: Option<ClinicalChart>,
+    /// Set when the chart was opened under emergency access.
+    pub emergency_access_id: Option<i64>,
+}
+
+/// The clinical part of a chart.
+#[derive(Debug, Clone)]
+pub struct ClinicalChart {
+    pub attendance: Vec<AttendanceLine>,
+    pub notes: Vec<NoteLine>,
+    /// Oldest first, as `measures` returns them.
+    pub measures: Vec<MeasureResponse>,
+    /// The instruments the measures use (with their severity bands).
+    pub instruments: Vec<InstrumentView>,
+    pub alerts: Vec<SafetyAlert>,
+    /// Oldest week first; only weeks an episode covers.
+    pub weeks: Vec<ClientWeek>,
+}
+
+const CHART_ROLES: &[Role] = &[Role::Director, Role::Clinician, Role::Intake, Role::Admin];
+
+impl App {
+    /// Clients the caller may list whose name or record number contains `needle` (all
+    /// when empty): directors and intake every client, a clinician their caseload.
+    pub async fn search_clients(
+        &self,
+        actor: &Actor,
+        needle: &str,
+        page: PageRequest,
+    ) -> AppResult<Page<Client>> {
+        let scope = match (actor.role, actor.clinician_id) {
+            (Role::Director | Role::Intake, _) => ClientScope::All,
+            (Role::Clinician, Some(clinician)) => ClientScope::Caseload {
+                clinician,
+                since: self.caseload_since(),
+            },
+            _ => {
+                self.deny(actor, AuditAction::ClientList, &[], None).await?;
+                return Err(DomainError::Forbidden.into());
+            }
+        };
+        if needle.chars().count() > 100 {
+            return Err(DomainError::invalid("q", "must be at most 100 characters").into());
+        }
+        Ok(self
+            .store
+            .search_clients(scope, needle, page, &actor.audit(), self.now())
+            .await?)
+    }
+
+    /// A client's chart, as much of it as the caller may see.
+    pub async fn chart(&self, actor: &Actor, id: ClientId) -> AppResult<Chart> {
+        self.require_audited(actor, CHART_ROLES, AuditAction::ClientRead, &[id])
+            .await?;
+        let ctx = self
+            .check_client_access(actor, id, AuditAction::ClientRead)
+            .await?;
+        let now = self.now();
+        let client = self.store.client(id, &ctx, now).await?;
+        let episodes = self.store.episodes(id, &ctx, now).await?;
+        let memberships = self.store.client_memberships(id, &ctx, now).await?;
+        let consents = self.store.consents(id, &ctx, now, self.today()).await?;
+        let emergency = ctx.emergency_access_id;
+        let clinical = match (actor.role, emergency) {
+            (Role::Director | Role::Clinician, _) | (Role::Admin, Some(_)) => {
+                // A clinician lists the notes of sessions they facilitated; under emergency
+                // access, and for a director, every note of the client.
+                let notes_of = match (actor.role, emergency) {
+                    (Role::Clinician, None) => actor.clinician_id,
+                    _ => None,
+                };
+                let this_monday = week_start(self.today());
+                let first_monday = this_monday
+                    .checked_sub(jiff::Span::new().days(7 * i64::from(CHART_WEEKS - 1)))
+                    .unwrap_or(this_monday);
+                let activity = self
+                    .store
+                    .client_activity(
+                        id,
+                        ActivityRequest {
+                            notes_of,
+                            // Alerts are for the client's clinicians and directors;
+                            // administrators never see them (DESIGN.md role table).
+                            alerts: actor.role != Role::Admin,
+                            first_monday,
+                            weeks: CHART_WEEKS,
+                        },
+                        &ctx,
+                        now,
+                    )
+                    .await?;
+                let measures = self.store.measures(id, &ctx, now).await?;
+                let mut instruments = Vec::new();
+                for m in &measures {
+                    if instruments
+                        .iter()
+                        .any(|i: &InstrumentView| i.code == m.instrument)
+                    {
+                        continue;
+                    }
+                    if let Some(i) = self.find_instrument(&m.instrument).await? {
+                        instruments.push(InstrumentView::from(&i));
+                    }
+                }
+                let weeks = activity
+                    .weeks
+                    .into_iter()
+                    .filter_map(|(monday, facts)| facts.map(|f| self.week_of(monday, f)))
+                    .collect();
+                Some(ClinicalChart {
+                    attendance: activity.attendance,
+                    notes: activity.notes,
+                    measures,
+                    instruments,
+                    alerts: activity.alerts,
+                    weeks,
+                })
+            }
+            _ => None,
+        };
+        Ok(Chart {
+            client,
+            episodes,
+            memberships,
+            consents,
+            clinical,
+            emergency_access_id: emergency,
+        })
+    }
+
+    /// A week's compliance from its facts (the rule `compliance` applies to every client).
+    fn week_of(
+        &self,
+        monday: jiff::civil::Date,
+        f: circle_store::reports::ClientWeekFacts,
+    ) -> ClientWeek {
+        let now = self.now();
+        let week_over = monday
+            .checked_add(jiff::Span::new().days(7))
+            .ok()
+            .and_then(|next| next.to_zoned(self.settings.clinic_time_zone.clone()).ok())
+            .is_some_and(|z| now >= z.timestamp());
+        let required = f
+            .program_required_minutes
+            .unwrap_or_else(|| f.level_of_care.default_weekly_minutes());
+        let a = assess(required, &f.sessions, now, week_over);
+        ClientWeek {
+            client_id: f.client_id,
+            program_id: f.program_id,
+            level_of_care: f.level_of_care,
+            week_start: monday,
+            required_minutes: a.required_minutes,
+            scheduled_minutes: a.scheduled_minutes,
+            attended_minutes: a.attended_minutes,
+            sessions_left: a.sessions_left,
+            reachable_minutes: a.attended_minutes + a.left_minutes,
+            unrecorded_sessions: a.unrecorded_sessions,
+            status: a.status,
+            summary: a.summary(),
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! What the client list and the client chart read that no other feature reads: a search
+//! of clients by name or record number, and one client's clinical activity (attendance
+//! history, the list of their progress notes without content, their safety alerts and
+//! their weeks of compliance) in one transaction.
+//!
+//! A chart view audits once per kind of data it shows, never once per row: one
+//! `attendance.read`, one `note.list`, one `alert.list` and one `compliance.read`, each
+//! naming the client, so a minimum-necessary review still sees what kind was read.
+
+use std::collections::BTreeMap;
+
+use circle_domain::DomainError;
+use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::care::LevelOfCare;
+use circle_domain::client::Client;
+use circle_domain::compliance::WeekSession;
+use circle_domain::ids::{ClientId, ClinicianId, NoteId, ProgramId, SessionId};
+use circle_domain::measure::SafetyAlert;
+use circle_domain::note::NoteState;
+use circle_domain::session::{AttendanceStatus, SessionStatus};
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::audit::{Record, append};
+use crate::codec::{RowExt, date, page_of};
+use crate::measures::ALERT_COLUMNS;
+use crate::people::{CLIENT_COLUMNS, ClientScope, caseload, client_from_row, client_in};
+use crate::reports::ClientWeekFacts;
+use crate::{Page, PageRequest, Store, StoreError};
+
+/// One session a client's attendance was recorded for.
+#[derive(Debug, Clone)]
+pub struct AttendanceLine {
+    pub session_id: SessionId,
+    pub group_name: String,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub status: AttendanceStatus,
+    pub minutes: u32,
+}
+
+/// A progress note as a chart lists it: who wrote it for which session, and its state;
+/// never its content (opening it is a separate, audited read).
+#[derive(Debug, Clone)]
+pub struct NoteLine {
+    pub id: NoteId,
+    pub session_id: SessionId,
+    pub group_name: String,
+    pub starts_at: Timestamp,
+    pub author: String,
+    pub state: NoteState,
+}
+
+/// Which parts of the clinical activity to read and whose notes may be listed.
+#[derive(Debug, Clone, Copy)]
+pub struct ActivityRequest {
+    /// `Some(c)`: only notes of sessions clinician `c` facilitated (the notes `c` may
+    /// open); `None`: every note of the client.
+    pub notes_of: Option<ClinicianId>,
+    /// Whether safety alerts are read (not for administrators, even in an emergency).
+    pub alerts: bool,
+    /// The Mondays of the compliance weeks to read, oldest first (at most 26).
+    pub first_monday: Date,
+    pub weeks: u32,
+}
+
+/// One client's clinical activity.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub attendance: Vec<AttendanceLine>,
+    pub notes: Vec<NoteLine>,
+    pub alerts: Vec<SafetyAlert>,
+    pub weeks: Vec<(Date, Option<ClientWeekFacts>)>,
+}
+
+/// The most attendance rows a chart shows (about two years of a weekly group).
+const ATTENDANCE_LIMIT: i64 = 200;
+
+/// `needle` as a lower-case LIKE pattern matching anywhere, with `%`, `_` and `\` escaped.
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::from("%");
+    for ch in needle.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+impl Store {
+    /// Clients in `scope` whose name (given, family, preferred, or given and family
+    /// together) or record number contains `needle`, case-insensitively; all of them when
+    /// `needle` is empty. In id order, one page; the listing is audited with the ids it
+    /// returned, like `list_clients`.
+    pub async fn search_clients(
+        &self,
+        scope: ClientScope,
+        needle: &str,
+        page: PageRequest,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Page<Client>, StoreError> {
+        let (clinician, since) = match scope {
+            ClientScope::All => (-1, String::new()),
+            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
+        };
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 \
+             AND ($3 = -1 OR EXISTS ({})) \
+             AND ($5 = '%%' OR LOWER(c.record_number) LIKE $5 ESCAPE '\\' \
+                  OR LOWER(c.given_name || ' ' || c.family_name) LIKE $5 ESCAPE '\\' \
+                  OR LOWER(COALESCE(c.preferred_name, '') || ' ' || c.family_name) LIKE $5 ESCAPE '\\') \
+             ORDER BY c.id LIMIT $2",
+            caseload("$3", "$4")
+        ))
+        .bind(page.after)
+        .bind(i64::from(page.limit) + 1)
+        .bind(clinician)
+        .bind(since)
+        .bind(like_pattern(needle.trim()))
+        .fetch_all(&mut *tx)
+        .await?;
+        let items = rows
+            .iter()
+            .map(client_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let page = page_of(items, page.limit, |c| c.id.0);
+        let ids: Vec<ClientId> = page.items.iter().map(|c| c.id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ClientList, &ids),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+
+    /// One client's attendance history (newest first), progress-note list, safety alerts
+    /// (open first, when asked) and compliance weeks, in one transaction with one audit entry
+    /// per kind read.
+    pub async fn client_activity(
+        &self,
+        client: ClientId,
+        req: ActivityRequest,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Activity, StoreError> {
+        if req.weeks > 26 {
+            return Err(DomainError::invalid("weeks", "must be at most 26").into());
+        }
+        let mut tx = self.begin_write().await?;
+        client_in(&mut tx, client).await?;
+
+        let rows = sqlx::query(
+            "SELECT a.session_id, a.status, a.minutes, s.starts_at, s.ends_at, g.name AS group_name \
+             FROM attendance a JOIN sessions s ON s.id = a.session_id \
+             JOIN therapy_groups g ON g.id = s.group_id \
+             WHERE a.client_id = $1 ORDER BY s.starts_at DESC, s.id DESC LIMIT $2",
+        )
+        .bind(client.0)
+        .bind(ATTENDANCE_LIMIT)
+        .fetch_all(&mut *tx)
+        .await?;
+        let attendance = rows
+            .iter()
+            .map(|r| {
+                Ok(AttendanceLine {
+                    session_id: SessionId(r.int("session_id")?),
+                    group_name: r.text("group_name")?,
+                    starts_at: r.ts("starts_at")?,
+                    ends_at: r.ts("ends_at")?,
+                    status: r.vocab("status", AttendanceStatus::parse)?,
+                    minutes: r.uint("minutes")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+
+        let rows = sqlx::query(
+            "SELECT n.id, n.session_id, n.state, s.starts_at, s.facilitators_present, \
+             g.name AS group_name, g.lead_facilitator_id, g.co_facilitator_id, \
+             cl.given_name AS author_given, cl.family_name AS author_family \
+             FROM progress_notes n JOIN sessions s ON s.id = n.session_id \
+             JOIN therapy_groups g ON g.id = s.group_id \
+             JOIN clinicians cl ON cl.id = n.author_clinician_id \
+             WHERE n.client_id = $1 ORDER BY s.starts_at DESC, n.id DESC",
+        )
+        .bind(client.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut notes = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(c) = req.notes_of {
+                let present: Vec<ClinicianId> = r.json("facilitators_present")?;
+                let leads = r.int("lead_facilitator_id")? == c.0
+                    || r.opt_int("co_facilitator_id")? == Some(c.0);
+                if !leads && !present.contains(&c) {
+                    continue;
+                }
+            }
+            notes.push(NoteLine {
+                id: NoteId(r.int("id")?),
+                session_id: SessionId(r.int("session_id")?),
+                group_name: r.text("group_name")?,
+                starts_at: r.ts("starts_at")?,
+                author: format!("{} {}", r.text("author_given")?, r.text("author_family")?),
+                state: r.vocab("state", NoteState::parse)?,
+            });
+        }
+
+        let alerts = if req.alerts {
+            let rows = sqlx::query(&format!(
+                "SELECT {ALERT_COLUMNS} FROM safety_alerts WHERE client_id = $1 \
+                 ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, raised_at DESC, id DESC"
+            ))
+            .bind(client.0)
+            .fetch_all(&mut *tx)
+            .await?;
+            rows.iter()
+                .map(|r| self.alert_from_row(r))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            vec![]
+        };
+
+        let mut weeks = Vec::with_capacity(req.weeks as usize);
+        for n in 0..req.weeks {
+            let monday = req
+                .first_monday
+                .checked_add(jiff::Span::new().days(7 * i64::from(n)))
+                .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
+            weeks.push((monday, week_facts(&mut tx, client, monday).await?));
+        }
+
+        let mut actions = vec![AuditAction::AttendanceRead, AuditAction::NoteList];
+        if req.alerts {
+            actions.push(AuditAction::AlertList);
+        }
+        actions.push(AuditAction::ComplianceRead);
+        for action in actions {
+            append(
+                &mut tx,
+                self.audit_key(),
+                at,
+                Record::success(ctx, action, &[client]).object("chart"),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Activity {
+            attendance,
+            notes,
+            alerts,
+            weeks,
+        })
+    }
+}
+
+/// One client's week for compliance (as `compliance_week` reads it for many): the level
+/// in force at the week's end and the sessions their memberships hold; `None` when no
+/// episode covers the week.
+async fn week_facts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    client: ClientId,
+    monday: Date,
+) -> Result<Option<ClientWeekFacts>, StoreError> {
+    let next_monday = monday
+        .checked_add(jiff::Span::new().days(7))
+        .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
+    let episodes = sqlx::query(
+        "SELECT e.program_id, e.level_of_care, p.weekly_required_minutes \
+         FROM episodes e LEFT JOIN programs p ON p.id = e.program_id \
+         WHERE e.client_id = $1 AND e.started_on < $2 AND (e.ended_on IS NULL OR e.ended_on > $3) \
+         ORDER BY e.started_on",
+    )
+    .bind(client.0)
+    .bind(date(next_monday))
+    .bind(date(monday))
+    .fetch_all(&mut **tx)
+    .await?;
+    // Ordered by start: the last row is the level in force at the week's end.
+    let Some(r) = episodes.last() else {
+        return Ok(None);
+    };
+    let required = r
+        .opt_int("weekly_required_minutes")?
+        .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt("weekly_required_minutes")))
+        .transpose()?;
+    let mut facts = ClientWeekFacts {
+        client_id: client,
+        program_id: r.opt_int("program_id")?.map(ProgramId),
+        level_of_care: r.vocab("level_of_care", LevelOfCare::parse)?,
+        program_required_minutes: required,
+        sessions: Vec::new(),
+    };
+    let rows = sqlx::query(
+        "SELECT s.id, s.starts_at, s.ends_at, s.status, a.minutes AS attended \
+         FROM memberships m JOIN sessions s ON s.group_id = m.group_id \
+         LEFT JOIN attendance a ON a.session_id = s.id AND a.client_id = m.client_id \
+         WHERE m.client_id = $1 AND s.local_date >= $2 AND s.local_date < $3 \
+         AND m.start_date <= s.local_date \
+         AND (m.end_date IS NULL OR m.end_date > s.local_date) AND m.status <> 'on_hold' \
+         ORDER BY s.starts_at, s.id",
+    )
+    .bind(client.0)
+    .bind(date(monday))
+    .bind(date(next_monday))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut by_session: BTreeMap<i64, WeekSession> = BTreeMap::new();
+    for r in &rows {
+        let starts_at = r.ts("starts_at")?;
+        let minutes = r.ts("ends_at")?.duration_since(starts_at).as_mins();
+        let id = r.int("id")?;
+        by_session.entry(id).or_insert(WeekSession {
+            session_id: SessionId(id),
+            starts_at,
+            minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
+            cancelled: r.vocab("status", SessionStatus::parse)? == SessionStatus::Cancelled,
+            attended_minutes: r
+                .opt_int("attended")?
+                .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt("minutes")))
+                .transpose()?,
+        });
+    }
+    let mut sessions: Vec<WeekSession> = by_session.into_values().collect();
+    sessions.sort_by_key(|s| (s.starts_at, s.session_id));
+    facts.sessions = sessions;
+    Ok(Some(facts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn a_search_matches_anywhere_and_its_wildcards_are_literal() {
+        assert_eq!(like_pattern("Ana"), "%ana%");
+        assert_eq!(like_pattern("50%_x\\"), "%50\\%\\_x\\\\%");
+        assert_eq!(like_pattern(""), "%%");
+    }
+}

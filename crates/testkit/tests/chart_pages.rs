@@ -1,0 +1,266 @@
+//! The client list, chart and admin pages over HTTP, on the database `TEST_DATABASE_URL`
+//! names (SQLite when unset): who is refused what, the emergency-access chart, the
+//! search's literal wildcards, and an admin form without its CSRF token changing nothing.
+//! A page session's cookie carries the same sign-in token as the API's bearer token.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
+use circle_domain::ids::ClientId;
+use circle_domain::user::Role;
+use circle_testkit::clinic::ClinicSpec;
+use circle_testkit::{TestApp, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// GETs a page as the holder of `token`: its status and body.
+async fn page(t: &TestApp, token: &str, path: &str) -> (StatusCode, String) {
+    let r = t
+        .http
+        .get(t.url(path))
+        .header("cookie", format!("circle_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// POSTs a form as the holder of `token`.
+async fn form(t: &TestApp, token: &str, path: &str, fields: &[(&str, &str)]) -> StatusCode {
+    t.http
+        .post(t.url(path))
+        .header("cookie", format!("circle_session={token}"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn audit(t: &TestApp, admin: &str, query: &str) -> Vec<Value> {
+    let (s, v) = t.get(admin, &format!("/api/v1/audit?{query}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v.as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_client_account_is_refused_the_list_and_every_chart_including_their_own() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 2,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let me = clinic.members[0];
+    let token = t
+        .token_for(
+            "member@example.test",
+            Role::Client,
+            None,
+            Some(ClientId(me)),
+        )
+        .await;
+    let (s, _) = page(&t, &token, "/clients").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    for id in [me, clinic.members[1]] {
+        let (s, body) = page(&t, &token, &format!("/clients/{id}")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{id}");
+        assert!(!body.contains("Clinictest"), "nothing of the client shows");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_opens_a_chart_only_under_emergency_access_and_every_read_is_flagged() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 1,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let member = clinic.members[0];
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let (s, body) = page(&t, &admin, &format!("/clients/{member}")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(!body.contains("Clinictest"));
+
+    let (_, users) = t.get(&admin, "/api/v1/users").await;
+    let me = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "admin@example.test")
+        .unwrap()["id"]
+        .clone();
+    let (s, _) = t
+        .send(
+            reqwest::Method::PUT,
+            &admin,
+            &format!("/api/v1/users/{me}/emergency-grant"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, access) = t
+        .post(
+            &admin,
+            &format!("/api/v1/clients/{member}/emergency-access"),
+            json!({"reason": "Client in crisis at the front desk; clinician unreachable"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{access}");
+
+    let (s, body) = page(&t, &admin, &format!("/clients/{member}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("under emergency access"));
+    assert!(
+        body.contains("id=\"measures\""),
+        "the whole chart, clinical part included"
+    );
+    assert!(
+        !body.contains("id=\"alerts\""),
+        "but no safety alerts for an administrator"
+    );
+    let flagged: Vec<Value> = audit(&t, &admin, &format!("client_id={member}"))
+        .await
+        .into_iter()
+        .filter(|e| e["emergency_access_id"] == access["id"] && e["action"] != "emergency.open")
+        .collect();
+    // Nine kinds of data less the safety alerts, which administrators never see.
+    assert_eq!(
+        flagged.len(),
+        8,
+        "every read of the chart is flagged: {flagged:?}"
+    );
+    assert!(flagged.iter().all(|e| e["action"] != "alert.list"));
+
+    // The review page lists the access; an administrator sees the facts, not the reason.
+    let (s, body) = page(&t, &admin, "/admin/emergency-access").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains(&format!("/admin/audit?client={member}")));
+    assert!(!body.contains("front desk"));
+    let director = t
+        .login("director@example.test", circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    let (s, body) = page(&t, &director, "/admin/emergency-access").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("front desk"), "directors review the reason");
+}
+
+#[tokio::test]
+async fn directors_review_the_audit_but_not_accounts_and_clinicians_neither() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 1,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let lead = t
+        .login(&clinic.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    for (token, path, want) in [
+        (&clinic.director, "/admin", StatusCode::FORBIDDEN),
+        (&clinic.director, "/admin/audit", StatusCode::OK),
+        (&lead, "/admin", StatusCode::FORBIDDEN),
+        (&lead, "/admin/audit", StatusCode::FORBIDDEN),
+        (&lead, "/admin/emergency-access", StatusCode::FORBIDDEN),
+    ] {
+        let (s, _) = page(&t, token, path).await;
+        assert_eq!(s, want, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_form_without_the_sessions_csrf_token_changes_nothing() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 1,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let (_, users) = t.get(&admin, "/api/v1/users").await;
+    let lead = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == clinic.lead_email.as_str())
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let wrong = circle_app::web_session::csrf_token("another session");
+    for path in ["disable", "mfa-reset"] {
+        let s = form(
+            &t,
+            &admin,
+            &format!("/admin/users/{lead}/{path}"),
+            &[("csrf", &wrong)],
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+    }
+    let (_, users) = t.get(&admin, "/api/v1/users").await;
+    let after = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == lead)
+        .unwrap()
+        .clone();
+    assert_eq!(after["disabled"], false);
+    assert_eq!(after["mfa_enrolled"], true);
+
+    // With the session's token the same form works.
+    let right = circle_app::web_session::csrf_token(&admin);
+    let s = form(
+        &t,
+        &admin,
+        &format!("/admin/users/{lead}/disable"),
+        &[("csrf", &right)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let n = audit(&t, &admin, "action=user.disable").await.len();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn the_client_search_matches_names_and_records_case_insensitively_and_wildcards_literally() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 3,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let rows = |body: &str| body.matches("<tr>").count().saturating_sub(1);
+    for (q, want) in [
+        ("", 3),
+        ("member2", 1),
+        ("MEMBER2 clinictest", 1),
+        ("c-000", 3),
+        ("%", 0),
+        ("_", 0),
+        ("nobody", 0),
+    ] {
+        let path = format!("/clients?q={}", q.replace('%', "%25").replace(' ', "+"));
+        let (s, body) = page(&t, &clinic.director, &path).await;
+        assert_eq!(s, StatusCode::OK, "{q}");
+        assert_eq!(rows(&body), want, "{q:?}");
+    }
+    let long = "x".repeat(101);
+    let (s, body) = page(&t, &clinic.director, &format!("/clients?q={long}")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("q: must be at most 100 characters"));
+}
