@@ -14,6 +14,10 @@ mod placement;
 mod planning;
 mod reports;
 pub mod web_session;
+// --- reports ---
+pub mod calendar;
+pub mod figures;
+// --- end reports ---
 
 pub use clinic::HORIZON_WEEKS;
 

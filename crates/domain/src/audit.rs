@@ -73,6 +73,11 @@ vocab!(
         UserMfaReset = "user.mfa_reset",
         UserPasswordReset = "user.password_reset",
         UserPasswordChange = "user.password_change",
+        // --- reports ---
+        ReportCensus = "report.census",
+        ReportAttendance = "report.attendance",
+        ReportOutcomes = "report.outcomes",
+        // --- end reports ---
     }
 );
 
@@ -145,6 +150,11 @@ impl AuditAction {
             NoteRead | NoteList | NoteWrite | NoteSign | NoteCosign | NoteAddendum => {
                 DataCategory::Note
             }
+            // --- reports ---
+            ReportCensus => DataCategory::Membership,
+            ReportAttendance => DataCategory::Attendance,
+            ReportOutcomes => DataCategory::Measure,
+            // --- end reports ---
         }
     }
 }

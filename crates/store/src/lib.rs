@@ -24,6 +24,10 @@ pub mod programs;
 pub mod reports;
 pub mod sessions;
 pub mod users;
+// --- reports ---
+pub mod calendar;
+pub mod figures;
+// --- end reports ---
 
 use std::str::FromStr;
 use std::time::Duration;
