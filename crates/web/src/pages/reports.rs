@@ -468,6 +468,18 @@ const CHART_W: u32 = 360;
 const ROW_H: u32 = 48;
 const TOP: u32 = 40;
 
+/// A group name that fits left of the bars (the full name is in the title, the
+/// description and the table).
+fn short_label(name: &str) -> String {
+    const FITS: usize = 30;
+    if name.chars().count() <= FITS {
+        name.to_owned()
+    } else {
+        let cut: String = name.chars().take(FITS - 1).collect();
+        format!("{}…", cut.trim_end())
+    }
+}
+
 fn one_decimal(v: Option<f64>) -> String {
     v.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}"))
 }
@@ -499,7 +511,7 @@ fn chart(
     let bars: Vec<Bar> = (0_u32..)
         .zip(&measured)
         .map(|(i, (g, o))| Bar {
-            label: g.group.clone(),
+            label: short_label(&g.group),
             y: TOP + i * ROW_H,
             first_w: width(o.mean_first, max),
             latest_w: width(o.mean_latest, max),
@@ -746,6 +758,15 @@ mod tests {
         assert_eq!(width(Some(40.0), 27), CHART_W);
         assert_eq!(width(Some(-3.0), 27), 0);
         assert_eq!(width(None, 21), 0);
+    }
+
+    #[test]
+    fn a_long_group_name_is_shortened_on_the_chart_only() {
+        assert_eq!(short_label("Monday process"), "Monday process");
+        let long = "IOP evening — CBT skills (telehealth) for adults";
+        let short = short_label(long);
+        assert_eq!(short.chars().count(), 30);
+        assert!(short.ends_with('…') && long.starts_with(short.trim_end_matches('…')));
     }
 
     #[test]
