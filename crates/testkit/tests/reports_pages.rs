@@ -571,3 +571,33 @@ async fn each_role_sees_only_its_reports_and_compliance_names_the_caseload() {
     assert!(!html.contains("C-0007"));
     let _ = k;
 }
+
+#[tokio::test]
+async fn a_group_name_with_markup_is_shown_escaped_on_the_calendar_and_in_the_charts() {
+    let (t, k) = set_up().await;
+    let (dir_token, _) = actor(&t, "director@example.test").await;
+    let evil = r#"<img src=x onerror=alert(1)> "quoted" & <script>alert(2)</script>"#;
+    let (s, g) = t
+        .post(
+            &dir_token,
+            "/api/v1/groups",
+            serde_json::json!({"program_id": k.clinic.program, "name": evil, "kind": "process",
+                "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+                "meetings": [{"weekday": "thursday", "start": "12:00", "minutes": 60}],
+                "lead_facilitator_id": k.clinic.lead}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    for path in ["/calendar", "/reports/outcomes"] {
+        let (s, _, html) = page(&t, &dir_token, path).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert!(
+            !html.contains("<img src=x") && !html.contains("<script>"),
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains("&#60;img src=x onerror=alert(1)&#62;"),
+            "{path}: {html}"
+        );
+    }
+}
