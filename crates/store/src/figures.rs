@@ -41,6 +41,9 @@ pub struct ProgramCensus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Census {
     pub programs: Vec<ProgramCensus>,
+    /// Distinct clients with an active membership anywhere (a client in two programs'
+    /// groups counts once here, once in each program).
+    pub active_clients: u32,
     pub levels: Vec<(LevelOfCare, u32)>,
 }
 
@@ -257,6 +260,13 @@ impl Store {
                 p.open_seats += max.saturating_sub(taken);
             }
         }
+        let active_clients = count(
+            clients
+                .values()
+                .flat_map(|set| set.iter())
+                .collect::<BTreeSet<_>>()
+                .len(),
+        );
         for (program, set) in clients {
             if let Some(p) = by_program.get_mut(&program) {
                 p.active_clients = count(set.len());
@@ -287,6 +297,7 @@ impl Store {
         tx.commit().await?;
         Ok(Census {
             programs,
+            active_clients,
             levels: LevelOfCare::ALL
                 .iter()
                 .map(|l| (*l, levels.get(l).copied().unwrap_or(0)))

@@ -93,6 +93,7 @@ async fn the_census_counts_clients_memberships_and_open_seats_per_program_and_le
             open_seats: k.monday_max - 6 + k.wednesday_max - 2,
         }]
     );
+    assert_eq!(census.active_clients, 7);
     let levels: Vec<(LevelOfCare, u32)> = census.levels.clone();
     assert_eq!(
         levels,

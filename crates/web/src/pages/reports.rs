@@ -173,7 +173,7 @@ async fn census(State(app): State<App>, signed: Signed) -> Result<Response, Page
         program: "All programs".to_owned(),
         level: "",
         groups: programs.iter().map(|p| p.groups).sum(),
-        active_clients: programs.iter().map(|p| p.active_clients).sum(),
+        active_clients: census.active_clients,
         memberships: programs.iter().map(|p| p.memberships).sum(),
         seats: programs.iter().map(|p| p.seats).sum(),
         open_seats: programs.iter().map(|p| p.open_seats).sum(),
