@@ -20,6 +20,10 @@ pub mod web_session;
 // --- chart ---
 pub mod chart;
 // --- end chart ---
+// --- reports ---
+pub mod calendar;
+pub mod figures;
+// --- end reports ---
 
 pub use clinic::HORIZON_WEEKS;
 

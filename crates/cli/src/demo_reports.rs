@@ -66,3 +66,91 @@ mod tests {
         }
     }
 }
+
+/// The reports pages read the demo clinic: each must have something to show, on a Monday
+/// (the start of a compliance week) as on any other day.
+#[cfg(test)]
+mod every_report_has_figures {
+    use circle_store::figures::GroupScope;
+    use circle_store::people::ClientScope;
+    use jiff::civil::date;
+
+    use crate::demo::SYSTEM;
+
+    #[tokio::test]
+    async fn on_the_demo_clinic() {
+        let db = circle_testkit::TestDb::new().await;
+        let today = date(2026, 5, 11);
+        crate::demo::seed(&db.store, today)
+            .await
+            .expect("the demo seeds");
+        let store = &db.store;
+        let now: jiff::Timestamp = "2026-05-11T16:00:00Z".parse().expect("an instant");
+        let back = |days: i64| today.saturating_sub(jiff::Span::new().days(days));
+
+        let census = store.census(today, &SYSTEM, now).await.expect("census");
+        assert!(census.programs.len() >= 2, "{census:?}");
+        assert!(
+            census
+                .programs
+                .iter()
+                .all(|p| p.groups > 0 && p.active_clients > 0 && p.memberships > 0),
+            "{census:?}"
+        );
+        assert!(
+            census.programs.iter().any(|p| p.open_seats > 0),
+            "{census:?}"
+        );
+        assert!(
+            census.levels.iter().filter(|(_, n)| *n > 0).count() >= 3,
+            "{census:?}"
+        );
+
+        // The attendance page's default range: the last four weeks.
+        let rates = store
+            .attendance_rates(back(27), today, GroupScope::All, &SYSTEM, now)
+            .await
+            .expect("attendance");
+        assert!(rates.len() >= 5, "{rates:?}");
+        assert!(
+            rates
+                .iter()
+                .all(|g| g.held_sessions > 0 && g.recorded() > 0)
+        );
+        assert!(
+            rates
+                .iter()
+                .any(|g| g.absent_excused + g.absent_unexcused > 0)
+        );
+        assert!(rates.iter().any(|g| g.late + g.left_early > 0));
+
+        let week = store
+            .compliance_week(today, ClientScope::All, None, &SYSTEM, now)
+            .await
+            .expect("compliance");
+        assert!(week.len() >= 10, "{} clients", week.len());
+
+        let outcomes = store
+            .outcomes(today, now, GroupScope::All, &SYSTEM, now)
+            .await
+            .expect("outcomes");
+        for code in ["phq9", "gad7"] {
+            assert!(
+                outcomes
+                    .iter()
+                    .flat_map(|g| &g.instruments)
+                    .filter(|i| i.instrument == code && i.measured > 0)
+                    .count()
+                    >= 3,
+                "{code}: {outcomes:?}"
+            );
+        }
+
+        // The billing page's default range: the last thirty days.
+        let billable = store
+            .billable_sessions(back(30), today, None, &SYSTEM, now)
+            .await
+            .expect("billing");
+        assert!(billable.len() >= 10, "{} lines", billable.len());
+    }
+}

@@ -79,6 +79,11 @@ vocab!(
         /// A client's calendar feed created, replaced or revoked.
         FeedWrite = "feed.write",
         // --- end portal ---
+        // --- reports ---
+        ReportCensus = "report.census",
+        ReportAttendance = "report.attendance",
+        ReportOutcomes = "report.outcomes",
+        // --- end reports ---
     }
 );
 
@@ -154,6 +159,11 @@ impl AuditAction {
             // --- portal ---
             ScheduleRead | FeedWrite => DataCategory::Membership,
             // --- end portal ---
+            // --- reports ---
+            ReportCensus => DataCategory::Membership,
+            ReportAttendance => DataCategory::Attendance,
+            ReportOutcomes => DataCategory::Measure,
+            // --- end reports ---
         }
     }
 }

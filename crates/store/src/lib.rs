@@ -30,6 +30,10 @@ pub mod users;
 // --- chart ---
 pub mod chart;
 // --- end chart ---
+// --- reports ---
+pub mod calendar;
+pub mod figures;
+// --- end reports ---
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -123,7 +123,7 @@ pub async fn billing_export(
     Ok(res)
 }
 
-fn to_csv(lines: &[BillingLine]) -> Result<String, csv::Error> {
+pub(crate) fn to_csv(lines: &[BillingLine]) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER)?;
     for l in lines {

@@ -1,8 +1,283 @@
-//! The calendar: a week per program, clinician or room.
+//! The calendar: a week of sessions (Monday to Sunday, days as columns) for a program, a
+//! clinician or a room, chosen with one form; previous and next week links. Times are in
+//! the clinic's time zone. A clinician starts on their own sessions and, whatever view they
+//! choose, sees only the sessions they lead or co-lead (the service narrows it).
 
+use std::collections::HashMap;
+
+use askama::Template;
 use axum::Router;
-use circle_app::App;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use circle_app::calendar::{CalendarFilter, CalendarItem};
+use circle_app::{App, PageRequest};
+use circle_domain::ids::{ClinicianId, ProgramId, RoomId};
+use circle_domain::session::SessionStatus;
+use circle_domain::user::Role;
+use jiff::civil::Date;
+use serde::Deserialize;
+
+use super::{Nav, PageError, Signed, html};
 
 pub fn routes() -> Router<App> {
-    Router::new()
+    Router::new().route("/calendar", get(week))
+}
+
+#[derive(Deserialize)]
+pub struct CalendarQuery {
+    /// `all`, `program:ID`, `clinician:ID` or `room:ID`.
+    show: Option<String>,
+    /// Any day of the week to show.
+    week: Option<String>,
+}
+
+/// One option of the view selector.
+struct Choice {
+    value: String,
+    label: String,
+}
+
+struct SessionCard {
+    id: i64,
+    time: String,
+    group: String,
+    program: String,
+    place: String,
+    status: &'static str,
+    status_class: &'static str,
+}
+
+struct Day {
+    id: String,
+    heading: String,
+    today: bool,
+    sessions: Vec<SessionCard>,
+}
+
+#[derive(Template)]
+#[template(path = "calendar_week.html")]
+struct WeekPage {
+    nav: Option<Nav>,
+    show: String,
+    showing: String,
+    week: String,
+    heading: String,
+    previous: String,
+    next: String,
+    general: Vec<Choice>,
+    programs: Vec<Choice>,
+    clinicians: Vec<Choice>,
+    rooms: Vec<Choice>,
+    messages: Vec<String>,
+    days: Vec<Day>,
+    count: usize,
+    can_open: bool,
+}
+
+const ALL_PAGES: PageRequest = PageRequest {
+    after: 0,
+    limit: 200,
+};
+
+fn parse_show(show: &str) -> Option<CalendarFilter> {
+    if show == "all" {
+        return Some(CalendarFilter::All);
+    }
+    let (kind, id) = show.split_once(':')?;
+    let id: i64 = id.parse().ok()?;
+    match kind {
+        "program" => Some(CalendarFilter::Program(ProgramId(id))),
+        "clinician" => Some(CalendarFilter::Clinician(ClinicianId(id))),
+        "room" => Some(CalendarFilter::Room(RoomId(id))),
+        _ => None,
+    }
+}
+
+fn status_of(s: SessionStatus) -> (&'static str, &'static str) {
+    match s {
+        SessionStatus::Scheduled => ("Scheduled", "muted"),
+        SessionStatus::Held => ("Held", "ok"),
+        SessionStatus::Cancelled => ("Cancelled", "danger"),
+    }
+}
+
+async fn week(
+    State(app): State<App>,
+    signed: Signed,
+    Query(q): Query<CalendarQuery>,
+) -> Result<Response, PageError> {
+    let actor = &signed.actor;
+    let mine = match actor.role {
+        Role::Director | Role::Intake => None,
+        Role::Clinician => Some(actor.clinician_id.ok_or(PageError::Forbidden)?),
+        Role::Admin | Role::Client => return Err(PageError::Forbidden),
+    };
+    let default_show = mine.map_or_else(|| "all".to_owned(), |c| format!("clinician:{}", c.0));
+    let mut messages = vec![];
+    let show = q
+        .show
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&default_show)
+        .to_owned();
+    let filter = parse_show(&show).unwrap_or_else(|| {
+        messages.push("show: must be a program, clinician or room from the list".to_owned());
+        CalendarFilter::All
+    });
+    let today = app.today();
+    let day = match q.week.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        None => today,
+        Some(w) => w.parse::<Date>().unwrap_or_else(|_| {
+            messages.push("week: must be a date (YYYY-MM-DD)".to_owned());
+            today
+        }),
+    };
+
+    let programs = app.list_programs(actor, ALL_PAGES).await?.items;
+    let clinicians = app.list_clinicians(actor, ALL_PAGES).await?.items;
+    let rooms = app.list_rooms(actor, ALL_PAGES).await?.items;
+    let program_names: HashMap<i64, String> = programs
+        .iter()
+        .map(|p| (p.id.0, p.name.to_string()))
+        .collect();
+    let choice = |value: String, label: String| Choice { value, label };
+    let general = match mine {
+        None => vec![choice("all".to_owned(), "Every session".to_owned())],
+        Some(c) => vec![choice(
+            format!("clinician:{}", c.0),
+            "My sessions".to_owned(),
+        )],
+    };
+    let programs_c: Vec<Choice> = programs
+        .iter()
+        .map(|p| choice(format!("program:{}", p.id.0), p.name.to_string()))
+        .collect();
+    let clinicians_c: Vec<Choice> = clinicians
+        .iter()
+        .filter(|c| Some(c.id) != mine)
+        .map(|c| {
+            choice(
+                format!("clinician:{}", c.id.0),
+                format!("{} {}", c.given_name, c.family_name),
+            )
+        })
+        .collect();
+    let rooms_c: Vec<Choice> = rooms
+        .iter()
+        .map(|r| {
+            choice(
+                format!("room:{}", r.id.0),
+                format!("{} ({})", r.name, r.site),
+            )
+        })
+        .collect();
+    let showing = [&general, &programs_c, &clinicians_c, &rooms_c]
+        .iter()
+        .flat_map(|l| l.iter())
+        .find(|c| c.value == show)
+        .map(|c| c.label.clone());
+    let showing = match showing {
+        Some(s) => s,
+        None => {
+            if messages.is_empty() {
+                messages
+                    .push("show: must be a program, clinician or room from the list".to_owned());
+            }
+            String::new()
+        }
+    };
+
+    let status = if messages.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut days = vec![];
+    let mut count = 0;
+    let week = if messages.is_empty() {
+        Some(app.calendar_week(actor, day, filter).await?)
+    } else {
+        None
+    };
+    let monday = week
+        .as_ref()
+        .map_or(circle_domain::compliance::week_start(day), |w| w.monday);
+    let tz = app.clinic_time_zone().clone();
+    let hhmm = |t: jiff::Timestamp| t.to_zoned(tz.clone()).strftime("%H:%M").to_string();
+    for (date, items) in week.iter().flat_map(|w| w.days.iter()) {
+        let sessions: Vec<SessionCard> = items
+            .iter()
+            .map(|i: &CalendarItem| {
+                let (status, status_class) = status_of(i.session.status);
+                SessionCard {
+                    id: i.session.id.0,
+                    time: format!("{}–{}", hhmm(i.session.starts_at), hhmm(i.session.ends_at)),
+                    group: i.group_name.clone(),
+                    program: program_names
+                        .get(&i.program_id.0)
+                        .cloned()
+                        .unwrap_or_default(),
+                    place: i
+                        .room_name
+                        .clone()
+                        .unwrap_or_else(|| "Telehealth".to_owned()),
+                    status,
+                    status_class,
+                }
+            })
+            .collect();
+        count += sessions.len();
+        days.push(Day {
+            id: date.to_string(),
+            heading: date.strftime("%a %-d %b").to_string(),
+            today: *date == today,
+            sessions,
+        });
+    }
+    let shift = |d: i64| {
+        monday
+            .checked_add(jiff::Span::new().days(d))
+            .unwrap_or(monday)
+            .to_string()
+    };
+    Ok(html(
+        status,
+        WeekPage {
+            nav: Some(signed.nav()),
+            show: show.clone(),
+            showing,
+            week: day.to_string(),
+            heading: monday.strftime("%-d %B %Y").to_string(),
+            previous: shift(-7),
+            next: shift(7),
+            general,
+            programs: programs_c,
+            clinicians: clinicians_c,
+            rooms: rooms_c,
+            messages,
+            days,
+            count,
+            can_open: matches!(actor.role, Role::Director | Role::Clinician),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_selector_reads_a_kind_and_an_id() {
+        assert_eq!(parse_show("all"), Some(CalendarFilter::All));
+        assert_eq!(parse_show("room:3"), Some(CalendarFilter::Room(RoomId(3))));
+        assert_eq!(
+            parse_show("clinician:12"),
+            Some(CalendarFilter::Clinician(ClinicianId(12)))
+        );
+        assert_eq!(parse_show("group:1"), None);
+        assert_eq!(parse_show("program:x"), None);
+    }
 }
