@@ -134,7 +134,7 @@ async fn intake_pages_open_for_intake_and_directors_only_and_are_never_cached() 
     // Without a session: to sign-in.
     let r = t.http.get(t.url("/intake")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/sign-in");
+    assert_eq!(r.headers()["location"], "/sign-in?next=%2Fintake");
 }
 
 #[tokio::test]

@@ -141,7 +141,7 @@ async fn the_portal_is_the_clients_own_and_no_one_elses() {
     );
     let r = t.http.get(t.url("/me")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/sign-in");
+    assert_eq!(r.headers()["location"], "/sign-in?next=%2Fme");
     // The page with client data is never cached.
     let r = t
         .http
