@@ -202,6 +202,8 @@ struct AlertRow {
     instrument: String,
     what: String,
     acknowledged: String,
+    /// What the clinician did, as written when acknowledging.
+    action: String,
 }
 
 struct WeekRow {
@@ -461,6 +463,7 @@ fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
                 .as_deref()
                 .map(|t| when(app, t))
                 .unwrap_or_default(),
+            action: a.action_taken.clone().unwrap_or_default(),
         })
         .collect();
     page.weeks = c
