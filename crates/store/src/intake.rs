@@ -164,6 +164,39 @@ impl Store {
         at: Timestamp,
     ) -> Result<SelfReferralOutcome, StoreError> {
         form.validate()?;
+        let details = ReferralDetails {
+            name: form.name.clone(),
+            email: form.email.clone(),
+            phone: form.phone.clone(),
+            reason: Some(form.looking_for.clone()),
+            provider: None,
+        };
+        self.public_referral(
+            ReferralSource::SelfReferral,
+            &details,
+            &form.preferred_times,
+            source,
+            limit,
+            ctx,
+            at,
+        )
+        .await
+    }
+
+    /// A referral from a public page (no sign-in), rate-limited per source: an HMAC of the
+    /// address under the audit key, so attempts are counted across servers without storing
+    /// addresses, and self-referrals and therapists' referrals share one limit.
+    #[allow(clippy::too_many_arguments, reason = "one referral's parts and its context")]
+    pub(crate) async fn public_referral(
+        &self,
+        path: ReferralSource,
+        details: &ReferralDetails,
+        preferred_times: &[PreferredTime],
+        source: &str,
+        limit: RateLimit,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<SelfReferralOutcome, StoreError> {
         let key = self.audit_key().ok_or_else(|| {
             StoreError::Config("no audit key is configured; the action was not performed".into())
         })?;
@@ -201,19 +234,12 @@ impl Store {
                 retry_after_secs: secs,
             });
         }
-        let details = ReferralDetails {
-            name: form.name.clone(),
-            email: form.email.clone(),
-            phone: form.phone.clone(),
-            reason: Some(form.looking_for.clone()),
-            provider: None,
-        };
         let id = self
             .insert_referral(
                 &mut tx,
-                ReferralSource::SelfReferral,
-                &details,
-                &form.preferred_times,
+                path,
+                details,
+                preferred_times,
                 None,
                 None,
                 None,

@@ -15,7 +15,7 @@ use circle_domain::session::SessionStatus;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use crate::audit::{Record, append, mac_of};
+use crate::audit::{Record, append};
 use crate::codec::{RowExt, date, ts};
 use crate::groups::{GROUP_COLUMNS, group_from_row};
 use crate::intake::{RateLimit, SelfReferralOutcome};
@@ -283,41 +283,6 @@ impl Store {
             .into());
         }
         new.validate()?;
-        let key = self.audit_key().ok_or_else(|| {
-            StoreError::Config("no audit key is configured; the action was not performed".into())
-        })?;
-        let source_hash = mac_of(key, "self-referral-source", source);
-        let since = at
-            .checked_sub(limit.window)
-            .map_err(|_| StoreError::Corrupt("attempted_at"))?;
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO self_referral_attempts (source_hash, attempted_at) VALUES ($1, $2)",
-        )
-        .bind(&source_hash)
-        .bind(ts(at))
-        .execute(&mut *tx)
-        .await?;
-        let rows = sqlx::query(
-            "SELECT attempted_at FROM self_referral_attempts WHERE source_hash = $1 \
-             AND attempted_at > $2 ORDER BY attempted_at, id",
-        )
-        .bind(&source_hash)
-        .bind(ts(since))
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.len() as i64 > limit.max {
-            tx.rollback().await?;
-            let oldest = rows
-                .first()
-                .map(|r| r.ts("attempted_at"))
-                .transpose()?
-                .unwrap_or(at);
-            let free_at = oldest.checked_add(limit.window).unwrap_or(at);
-            return Ok(SelfReferralOutcome::Limited {
-                retry_after_secs: (free_at.as_second() - at.as_second()).max(1),
-            });
-        }
         let details = ReferralDetails {
             name: new.name.clone(),
             email: new.email.clone(),
@@ -325,29 +290,16 @@ impl Store {
             reason: new.reason.clone(),
             provider: new.provider.clone(),
         };
-        let id = self
-            .insert_referral(
-                &mut tx,
-                ReferralSource::TherapistReferral,
-                &details,
-                &new.preferred_times,
-                None,
-                None,
-                None,
-                None,
-                None,
-                at,
-            )
-            .await?;
-        append(
-            &mut tx,
-            self.audit_key(),
+        self.public_referral(
+            ReferralSource::TherapistReferral,
+            &details,
+            &new.preferred_times,
+            source,
+            limit,
+            ctx,
             at,
-            Record::success(ctx, AuditAction::ReferralCreate, &[]).object(id),
         )
-        .await?;
-        tx.commit().await?;
-        Ok(SelfReferralOutcome::Accepted)
+        .await
     }
 
     /// The due-rule facts of one client (their latest episode, the program's cadence and
