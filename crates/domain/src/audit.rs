@@ -73,6 +73,11 @@ vocab!(
         UserMfaReset = "user.mfa_reset",
         UserPasswordReset = "user.password_reset",
         UserPasswordChange = "user.password_change",
+        // --- planner ---
+        PlanRunStart = "plan.run_start",
+        PlanRunRead = "plan.run_read",
+        PlanApprove = "plan.approve",
+        // --- end planner ---
     }
 );
 
@@ -145,6 +150,9 @@ impl AuditAction {
             NoteRead | NoteList | NoteWrite | NoteSign | NoteCosign | NoteAddendum => {
                 DataCategory::Note
             }
+            // --- planner ---
+            PlanRunStart | PlanRunRead | PlanApprove => DataCategory::Membership,
+            // --- end planner ---
         }
     }
 }

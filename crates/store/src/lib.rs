@@ -20,6 +20,9 @@ pub mod notes;
 pub mod people;
 pub mod placement;
 pub mod planning;
+// --- planner ---
+pub mod planner_runs;
+// --- end planner ---
 pub mod programs;
 pub mod reports;
 pub mod sessions;
