@@ -16,8 +16,7 @@ use circle_app::{App, AppError, RunNames};
 use circle_domain::DomainError;
 use circle_domain::ids::{ClientId, GroupId, ProgramId};
 use circle_domain::planning::{
-    ApplyOutcome, EndReason, ItemDecision, ItemKind, PlanRun, Placement, RunState,
-    ShortfallReason,
+    ApplyOutcome, EndReason, ItemDecision, ItemKind, Placement, PlanRun, RunState, ShortfallReason,
 };
 
 use super::{Nav, PageError, Signed, explain, form_value, html};
@@ -236,7 +235,13 @@ async fn scope_name(app: &App, signed: &Signed, program: Option<ProgramId>) -> S
         return "Whole clinic".to_owned();
     };
     match app
-        .list_programs(&signed.actor, circle_app::PageRequest { after: 0, limit: 200 })
+        .list_programs(
+            &signed.actor,
+            circle_app::PageRequest {
+                after: 0,
+                limit: 200,
+            },
+        )
         .await
     {
         Ok(page) => page
@@ -260,7 +265,13 @@ async fn index_page(
 ) -> Result<Response, PageError> {
     let runs = app.plan_runs(&signed.actor).await?;
     let programs: Vec<(i64, String)> = app
-        .list_programs(&signed.actor, circle_app::PageRequest { after: 0, limit: 200 })
+        .list_programs(
+            &signed.actor,
+            circle_app::PageRequest {
+                after: 0,
+                limit: 200,
+            },
+        )
         .await?
         .items
         .iter()
@@ -397,7 +408,11 @@ async fn render_run(
     if let Some(p) = &run.proposal {
         page.done = true;
         page.summary = summary(&run, p);
-        let row = |kind: ItemKind, client: ClientId, from: Option<GroupId>, to: Option<GroupId>, why: String| {
+        let row = |kind: ItemKind,
+                   client: ClientId,
+                   from: Option<GroupId>,
+                   to: Option<GroupId>,
+                   why: String| {
             let group = if kind == ItemKind::End { from } else { to }.unwrap_or(GroupId(0));
             let (status, applied) = item_status(decided.get(&(client, group)).copied());
             ItemRow {
@@ -445,7 +460,15 @@ async fn render_run(
         page.placements = p
             .placements_only()
             .iter()
-            .map(|x| row(ItemKind::Place, x.client_id, None, Some(x.group_id), String::new()))
+            .map(|x| {
+                row(
+                    ItemKind::Place,
+                    x.client_id,
+                    None,
+                    Some(x.group_id),
+                    String::new(),
+                )
+            })
             .collect();
         page.kept = p
             .kept_placements
@@ -514,9 +537,13 @@ async fn render_run(
 }
 
 fn summary(run: &PlanRun, p: &circle_domain::planning::Proposal) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut s = format!(
-        "{} clients and {} groups considered; score {}",
-        p.clients_considered, p.groups_considered, p.score
+        "{} and {} considered; score {}",
+        plural(p.clients_considered, "client", "clients"),
+        plural(p.groups_considered, "group", "groups"),
+        p.score
     );
     if p.proven_optimal {
         s.push_str(" (proven the best possible)");
@@ -548,11 +575,25 @@ pub async fn approve(
         .collect();
     let Ok(start) = form_value(&fields, "start_date").parse::<jiff::civil::Date>() else {
         let msg = "Start date: must be a date such as 2026-05-05.".to_owned();
-        return render_run(&app, &signed, id, vec![msg], StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render_run(
+            &app,
+            &signed,
+            id,
+            vec![msg],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     if !all && chosen.is_empty() {
         let msg = "Items: tick at least one item to approve, or approve all.".to_owned();
-        return render_run(&app, &signed, id, vec![msg], StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render_run(
+            &app,
+            &signed,
+            id,
+            vec![msg],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let items = if all { None } else { Some(chosen.as_slice()) };
     match app.approve_plan_run(&signed.actor, id, items, start).await {
