@@ -125,7 +125,18 @@ async fn a_director_runs_the_planner_and_approves_part_then_the_rest_of_its_prop
     );
     assert!(b.text("#new-placements").await.contains("Monday process"));
 
+    // Approving with nothing ticked is refused with the reason; nothing changes.
+    b.click("#approve-selected").await;
+    assert!(b.shows("[role=alert]", "tick at least one item").await);
+    b.check_page("planner-nothing-ticked").await;
+    assert!(members(&t, &clinic.director, clinic.group).await.is_empty());
+
     // Approve two of them.
+    let boxes = b
+        .client
+        .find_all(Locator::Css("#new-placements input[type=checkbox]"))
+        .await
+        .unwrap();
     let mut chosen = vec![];
     for cb in boxes.iter().take(2) {
         let value = cb.attr("value").await.unwrap().unwrap();
@@ -183,5 +194,15 @@ async fn a_director_runs_the_planner_and_approves_part_then_the_rest_of_its_prop
     // The run is listed on the planner's front page.
     b.client.goto(&t.url("/planner")).await.unwrap();
     assert!(b.shows("#recent-runs", "Adult IOP").await);
+    b.check_page("planner-runs").await;
+
+    // A clinician is refused the planner.
+    b.click("header form button").await;
+    b.wait_path("/sign-in").await;
+    sign_in(&b, &t, &clinic.lead_email).await;
+    b.wait_path("/today").await;
+    b.client.goto(&t.url("/planner")).await.unwrap();
+    assert!(b.shows("h1", "Not available").await);
+    b.check_page("planner-refused").await;
     b.close().await;
 }
