@@ -11,8 +11,10 @@
 //! Choices written down here because the planner cannot see them:
 //! - Required weekly minutes: the episode program's `weekly_required_minutes`, else the
 //!   level's default (`LevelOfCare::default_weekly_minutes`).
-//! - Maximum weekly minutes: required + 50 %, and for IOP never above 19 h (ASAM 2.1: IOP is
-//!   9–19 h a week; 20 h or more is partial hospitalization), but never below required.
+//! - Maximum weekly minutes: required + 50 %, or what the client attends now if that is
+//!   more (the cap alone never ends a current membership), and for IOP never above 19 h
+//!   (ASAM 2.1: IOP is 9–19 h a week; 20 h or more is partial hospitalization), but never
+//!   below required.
 //! - Time in current groups outside the planned program counts: it is taken off both the
 //!   required and the maximum minutes.
 //! - Eligible pair: the group accepts the client's level of care, every meeting lies inside
@@ -165,6 +167,24 @@ fn build_instance(facts: &PlanningFacts, today: Date, name: String) -> Instance 
             .filter_map(|(_, g)| outside.get(g))
             .map(|g| weekly_minutes(g))
             .sum();
+        // The cap never forces a current membership out: someone already attending more
+        // than required + 50 % (two outpatient groups, say) keeps that much room, counting
+        // groups that still accept their level, within the level's own ceiling (IOP stays
+        // under 20 h).
+        let attending: i64 = elsewhere
+            + facts
+                .memberships
+                .iter()
+                .filter(|(x, _)| *x == c.id)
+                .filter_map(|(_, g)| in_scope.get(g))
+                .filter(|g| c.level.is_some_and(|l| g.eligible_levels.contains(&l)))
+                .map(|g| weekly_minutes(g))
+                .sum::<i64>();
+        let max = match c.level {
+            Some(LevelOfCare::Iop) => max.max(attending.min(IOP_MAX_MINUTES)),
+            Some(_) => max.max(attending),
+            None => max,
+        };
         clients.push(PClient {
             id: cid(c.id),
             level: c.level.map(|l| l.as_str().to_owned()),

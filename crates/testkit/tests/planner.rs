@@ -648,3 +648,72 @@ async fn only_a_director_may_start_read_list_or_approve_runs() {
         "no run started by others"
     );
 }
+
+#[tokio::test]
+async fn the_weekly_cap_alone_never_ends_a_current_membership() {
+    // Outpatient requires 1 h a week (cap 1 h 30 min); this client attends two 90-minute
+    // outpatient groups, 3 h. Both are kept: the cap grows to what they attend now.
+    let t = spawn_app().await;
+    let k = t
+        .clinic(circle_testkit::clinic::ClinicSpec {
+            members: 0,
+            level: "outpatient",
+            ..Default::default()
+        })
+        .await;
+    let program = json!({"id": k.program});
+    let monday = json!([{"weekday": "monday", "start": "14:00", "minutes": 90}]);
+    let tuesday = json!([{"weekday": "tuesday", "start": "14:00", "minutes": 90}]);
+    let mut groups = vec![];
+    for (name, meetings) in [("Monday anxiety", monday), ("Tuesday grief", tuesday)] {
+        let (s, g) = t
+            .post(
+                &k.director,
+                "/api/v1/groups",
+                json!({"program_id": program["id"], "name": name, "kind": "process",
+                    "eligible_levels": ["outpatient"], "enrollment": {"model": "open"},
+                    "min_size": 1, "max_size": 8, "meetings": meetings,
+                    "lead_facilitator_id": k.lead}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        groups.push(g["id"].as_i64().unwrap());
+    }
+    let (s, c) = t
+        .post(
+            &k.director,
+            "/api/v1/clients",
+            json!({"record_number": "OP-1", "given_name": "Two", "family_name": "Groups",
+                "date_of_birth": "1980-01-01", "referral_source": "program_admission",
+                "availability": [{"weekday": "monday", "start": "13:00", "end": "16:00"},
+                    {"weekday": "tuesday", "start": "13:00", "end": "16:00"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let c = c["id"].as_i64().unwrap();
+    let (s, e) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/clients/{c}/episodes"),
+            json!({"level_of_care": "outpatient", "started_on": "2026-04-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    for g in &groups {
+        let (s, m) = t
+            .post(
+                &k.director,
+                &format!("/api/v1/groups/{g}/memberships"),
+                json!({"client_id": c, "start_date": "2026-05-04"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+    }
+    let run = run_to_done(&t, &k.director, json!({"time_limit_ms": 300})).await;
+    let p = &run["proposal"];
+    assert!(p["ended_placements"].as_array().unwrap().is_empty(), "{p}");
+    let kept = pairs(&p["kept_placements"]);
+    for g in &groups {
+        assert!(kept.contains(&(c, *g)), "{p}");
+    }
+}
