@@ -310,3 +310,50 @@ pub struct PlanRun {
     /// Each item approved so far and its outcome (the latest decision per item).
     pub decisions: Vec<ItemDecision>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(c: i64, g: i64) -> Placement {
+        Placement {
+            client_id: ClientId(c),
+            group_id: GroupId(g),
+        }
+    }
+
+    fn ended(c: i64, g: i64) -> EndedPlacement {
+        EndedPlacement {
+            client_id: ClientId(c),
+            group_id: GroupId(g),
+            reason: EndReason::Replanned,
+        }
+    }
+
+    #[test]
+    fn moves_pair_a_clients_endings_with_their_new_placements_and_leave_the_rest() {
+        let p = Proposal {
+            program_id: None,
+            // Client 1 moves 10 → 20; client 2 gains 30 and 40 but left only 11; client 3
+            // only joins; client 4 only leaves.
+            new_placements: vec![place(1, 20), place(2, 30), place(2, 40), place(3, 50)],
+            kept_placements: vec![],
+            ended_placements: vec![ended(1, 10), ended(2, 11), ended(4, 12)],
+            unmet: vec![],
+            score: 0,
+            bound: None,
+            proven_optimal: false,
+            timed_out: false,
+            clients_considered: 4,
+            groups_considered: 6,
+        };
+        let mv = |c: i64, f: i64, t: i64| Move {
+            client_id: ClientId(c),
+            from_group_id: GroupId(f),
+            to_group_id: GroupId(t),
+        };
+        assert_eq!(p.moves(), vec![mv(1, 10, 20), mv(2, 11, 30)]);
+        assert_eq!(p.placements_only(), vec![place(2, 40), place(3, 50)]);
+        assert_eq!(p.endings_only(), vec![ended(4, 12)]);
+    }
+}
