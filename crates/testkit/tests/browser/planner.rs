@@ -196,6 +196,45 @@ async fn a_director_runs_the_planner_and_approves_part_then_the_rest_of_its_prop
     assert!(b.shows("#recent-runs", "Adult IOP").await);
     b.check_page("planner-runs").await;
 
+    // A run still being worked on refreshes itself (a `Refresh` header, no script) and
+    // shows its progress. This one was recorded but no worker took it (the test clock
+    // stands still, so its heartbeat never goes stale).
+    let (_, me) = t.get(&clinic.director, "/api/v1/me").await;
+    let ctx = circle_domain::audit::AuditContext {
+        actor_user_id: Some(circle_domain::ids::UserId(me["id"].as_i64().unwrap())),
+        actor_role: Some(Role::Director),
+        ..Default::default()
+    };
+    let queued =
+        t.db.store
+            .create_plan_run(None, 1000, &ctx, t.app.now())
+            .await
+            .unwrap();
+    let cookie = b
+        .client
+        .get_named_cookie("circle_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    let r = t
+        .http
+        .get(t.url(&format!("/planner/runs/{queued}")))
+        .header("cookie", format!("circle_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["refresh"], "2");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    b.client
+        .goto(&t.url(&format!("/planner/runs/{queued}")))
+        .await
+        .unwrap();
+    assert_eq!(b.text("#run-state").await, "Queued");
+    assert!(b.try_text("#run-progress").await.is_some());
+    b.check_page("planner-progress").await;
+
     // A clinician is refused the planner.
     b.click("header form button").await;
     b.wait_path("/sign-in").await;
