@@ -5,8 +5,11 @@
 //! checked again against the state at that moment; a placement that became invalid since
 //! the proposal is refused with its rule while the others apply.
 //!
-//! Proposals are not stored in this slice: the caller keeps the one it was shown and sends
-//! back the placements it accepts.
+//! Two ways in: `plan_proposal` answers at once and stores nothing (the caller sends back
+//! the placements it accepts to `apply_proposal`); a planner run (`start_plan_run`) is
+//! solved in the background, stored with its proposal, and approved item by item
+//! (`approve_plan_run`: one transaction, each item re-checked in a savepoint, each
+//! decision recorded with who made it).
 //!
 //! Choices written down here because the planner cannot see them:
 //! - Required weekly minutes: the episode program's `weekly_required_minutes`, else the

@@ -79,8 +79,10 @@ pub struct UnmetMinutes {
     pub reasons: Vec<ShortfallReason>,
 }
 
-/// What the optimizer proposes. Not stored: apply the placements you accept with
-/// `POST /api/v1/plan/apply`, where every rule is checked again.
+/// What the optimizer proposes: returned as is by `POST /api/v1/plan/proposals` (apply the
+/// placements you accept with `POST /api/v1/plan/apply`), or stored with a planner run
+/// (approve its items with `POST /api/v1/plan/runs/{id}/approve`). Every rule is checked
+/// again when anything is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Proposal {
     /// The program planned, or none for the whole clinic.
