@@ -39,6 +39,9 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
 pub use circle_store::{Page, PageRequest};
+// --- planner ---
+pub use circle_store::planner_runs::RunNames;
+// --- end planner ---
 
 /// Audit report parameters, re-exported so the web layer need not see the store.
 pub mod audit_types {

@@ -5,14 +5,19 @@
 //! checked again against the state at that moment; a placement that became invalid since
 //! the proposal is refused with its rule while the others apply.
 //!
-//! Proposals are not stored in this slice: the caller keeps the one it was shown and sends
-//! back the placements it accepts.
+//! Two ways in: `plan_proposal` answers at once and stores nothing (the caller sends back
+//! the placements it accepts to `apply_proposal`); a planner run (`start_plan_run`) is
+//! solved in the background, stored with its proposal, and approved item by item
+//! (`approve_plan_run`: one transaction, each item re-checked in a savepoint, each
+//! decision recorded with who made it).
 //!
 //! Choices written down here because the planner cannot see them:
 //! - Required weekly minutes: the episode program's `weekly_required_minutes`, else the
 //!   level's default (`LevelOfCare::default_weekly_minutes`).
-//! - Maximum weekly minutes: required + 50 %, and for IOP never above 19 h (ASAM 2.1: IOP is
-//!   9–19 h a week; 20 h or more is partial hospitalization), but never below required.
+//! - Maximum weekly minutes: required + 50 %, or what the client attends now if that is
+//!   more (the cap alone never ends a current membership), and for IOP never above 19 h
+//!   (ASAM 2.1: IOP is 9–19 h a week; 20 h or more is partial hospitalization), but never
+//!   below required.
 //! - Time in current groups outside the planned program counts: it is taken off both the
 //!   required and the maximum minutes.
 //! - Eligible pair: the group accepts the client's level of care, every meeting lies inside
@@ -33,8 +38,8 @@ use circle_domain::group::Group;
 use circle_domain::ids::{ClientId, GroupId, ProgramId};
 use circle_domain::membership::NewMembership;
 use circle_domain::planning::{
-    ApplyOutcome, ApplyResult, EndReason, EndedPlacement, Placement, Proposal, ShortfallReason,
-    UnmetMinutes,
+    ApplyOutcome, ApplyResult, EndReason, EndedPlacement, ItemDecision, ItemKind, Placement,
+    PlanRun, Proposal, ShortfallReason, UnmetMinutes,
 };
 use circle_domain::user::Role;
 use circle_planner::format::{
@@ -42,6 +47,7 @@ use circle_planner::format::{
 };
 use circle_planner::{Instance, Problem, Reason, SolveOptions};
 use circle_store::StoreError;
+use circle_store::planner_runs::{PlanItem, RunNames};
 use circle_store::planning::{PlanningClient, PlanningFacts};
 use jiff::civil::Date;
 
@@ -164,6 +170,24 @@ fn build_instance(facts: &PlanningFacts, today: Date, name: String) -> Instance 
             .filter_map(|(_, g)| outside.get(g))
             .map(|g| weekly_minutes(g))
             .sum();
+        // The cap never forces a current membership out: someone already attending more
+        // than required + 50 % (two outpatient groups, say) keeps that much room, counting
+        // groups that still accept their level, within the level's own ceiling (IOP stays
+        // under 20 h).
+        let attending: i64 = elsewhere
+            + facts
+                .memberships
+                .iter()
+                .filter(|(x, _)| *x == c.id)
+                .filter_map(|(_, g)| in_scope.get(g))
+                .filter(|g| c.level.is_some_and(|l| g.eligible_levels.contains(&l)))
+                .map(|g| weekly_minutes(g))
+                .sum::<i64>();
+        let max = match c.level {
+            Some(LevelOfCare::Iop) => max.max(attending.min(IOP_MAX_MINUTES)),
+            Some(_) => max.max(attending),
+            None => max,
+        };
         clients.push(PClient {
             id: cid(c.id),
             level: c.level.map(|l| l.as_str().to_owned()),
@@ -401,14 +425,230 @@ impl App {
 
 /// The problem code a refusal would carry on its own request.
 fn code_of(e: &DomainError) -> String {
-    match e {
-        DomainError::Conflict(c) => serde_json::to_value(c.rule)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "conflict".to_owned()),
-        DomainError::Invalid(_) => "invalid_input".to_owned(),
-        DomainError::NotFound { .. } => "not_found".to_owned(),
-        DomainError::Unauthenticated => "unauthenticated".to_owned(),
-        DomainError::Forbidden => "forbidden".to_owned(),
+    circle_store::planner_runs::problem_code(e)
+}
+
+/// A run whose heartbeat is older than this has lost its worker (a restart, a crash).
+const RUN_STALE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+/// How many recent runs a list shows.
+pub const RECENT_RUNS: u32 = 20;
+/// How often a running run's progress and heartbeat are written.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+impl App {
+    /// Fails every queued or running planner run as `interrupted`: called at start-up, when
+    /// no worker of this process can be on any of them.
+    pub async fn fail_interrupted_plan_runs(&self) -> AppResult<u64> {
+        Ok(self
+            .store
+            .fail_interrupted_plan_runs(None, self.now())
+            .await?)
+    }
+
+    /// Fails live runs whose heartbeat stopped (their worker is gone).
+    async fn fail_stale_plan_runs(&self) -> AppResult<()> {
+        let now = self.now();
+        let before = now
+            .checked_sub(RUN_STALE_AFTER)
+            .map_err(|_| internal("the clock is out of range".to_owned()))?;
+        self.store
+            .fail_interrupted_plan_runs(Some(before), now)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a planner run in the background (directors): recorded as queued, then solved
+    /// on a blocking thread with its progress (elapsed time against the limit) written as
+    /// it goes; the proposal is stored when it is done.
+    pub async fn start_plan_run(
+        &self,
+        actor: &Actor,
+        program: Option<ProgramId>,
+        time_limit_ms: u32,
+    ) -> AppResult<PlanRun> {
+        self.require_audited(actor, PLANNERS, AuditAction::PlanRunStart, &[])
+            .await?;
+        if !TIME_LIMIT_MS.contains(&time_limit_ms) {
+            return Err(DomainError::invalid("time_limit_ms", "must be 100–10000").into());
+        }
+        if let Some(p) = program {
+            self.store.program(p).await?;
+        }
+        let id = self
+            .store
+            .create_plan_run(program, time_limit_ms, &actor.audit(), self.now())
+            .await?;
+        let app = self.clone();
+        let worker = actor.clone();
+        tokio::spawn(async move { app.work_plan_run(&worker, id, program, time_limit_ms).await });
+        let (run, _) = self.store.plan_run(id, &actor.audit(), self.now()).await?;
+        Ok(run)
+    }
+
+    /// The background half of a run: solve while a ticker writes progress.
+    async fn work_plan_run(
+        &self,
+        actor: &Actor,
+        id: i64,
+        program: Option<ProgramId>,
+        time_limit_ms: u32,
+    ) {
+        let started = std::time::Instant::now();
+        let limit = Duration::from_millis(u64::from(time_limit_ms));
+        if let Err(e) = self.store.plan_run_progress(id, 0, self.now()).await {
+            tracing::error!(run = id, error = %e, "planner run could not start");
+        }
+        let ticker = {
+            let app = self.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(PROGRESS_EVERY);
+                loop {
+                    every.tick().await;
+                    let elapsed = started.elapsed().as_millis();
+                    let progress = u8::try_from(elapsed * 100 / limit.as_millis().max(1))
+                        .unwrap_or(99)
+                        .min(99);
+                    match app.store.plan_run_progress(id, progress, app.now()).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            tracing::warn!(run = id, error = %e, "planner progress not written")
+                        }
+                    }
+                }
+            })
+        };
+        let outcome = self.plan_proposal(actor, program, time_limit_ms).await;
+        ticker.abort();
+        let written = match outcome {
+            Ok(proposal) => self.store.finish_plan_run(id, &proposal, self.now()).await,
+            Err(e) => {
+                // The cause goes to the log (ids and rule names only); the row keeps a fixed
+                // phrase.
+                tracing::error!(run = id, error = %e, "planner run failed");
+                self.store
+                    .fail_plan_run(id, "the planner could not finish", self.now())
+                    .await
+            }
+        };
+        if let Err(e) = written {
+            tracing::error!(run = id, error = %e, "planner run result not written");
+        }
+    }
+
+    /// Recent planner runs, newest first, without proposals (directors).
+    pub async fn plan_runs(&self, actor: &Actor) -> AppResult<Vec<PlanRun>> {
+        self.require_audited(actor, PLANNERS, AuditAction::PlanRunRead, &[])
+            .await?;
+        self.fail_stale_plan_runs().await?;
+        Ok(self.store.plan_runs(RECENT_RUNS).await?)
+    }
+
+    /// One planner run with its proposal, moves and decisions, and the names its page
+    /// shows (directors; the read of the proposal's clients is audited).
+    pub async fn plan_run(&self, actor: &Actor, id: i64) -> AppResult<(PlanRun, RunNames)> {
+        self.require_audited(actor, PLANNERS, AuditAction::PlanRunRead, &[])
+            .await?;
+        self.fail_stale_plan_runs().await?;
+        Ok(self.store.plan_run(id, &actor.audit(), self.now()).await?)
+    }
+
+    /// Approves all (`items` none) or some of a done run's items — new placements, moves and
+    /// endings — (directors), in one transaction that re-checks every rule for each item
+    /// now: an item whose facts changed is refused with its rule and the rest applies. An
+    /// item is named by its placement (a move by the group it moves to, an ending by the
+    /// group left); one not in the proposal is refused with 422 and nothing applies. Each
+    /// decision is recorded with who made it.
+    pub async fn approve_plan_run(
+        &self,
+        actor: &Actor,
+        id: i64,
+        items: Option<&[Placement]>,
+        start_date: Date,
+    ) -> AppResult<Vec<ItemDecision>> {
+        let named: Vec<ClientId> = items
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.client_id)
+            .collect();
+        self.require_audited(actor, PLANNERS, AuditAction::PlanApprove, &named)
+            .await?;
+        if start_date < self.today() {
+            return Err(DomainError::invalid("start_date", "must be today or later").into());
+        }
+        if items.is_some_and(|i| i.len() > MAX_APPLY) {
+            return Err(DomainError::invalid(
+                "items",
+                format!("must list at most {MAX_APPLY} items"),
+            )
+            .into());
+        }
+        let (run, _) = self.store.plan_run(id, &actor.audit(), self.now()).await?;
+        let Some(proposal) = run.proposal.as_ref() else {
+            return Err(DomainError::conflict(
+                circle_domain::Rule::IllegalTransition,
+                "only a finished run's proposal can be approved",
+            )
+            .into());
+        };
+        // Every approvable item, named by its placement: new placements (a move by the
+        // group it moves to) and endings not part of a move.
+        let moves = proposal.moves();
+        let mut all: Vec<PlanItem> = proposal
+            .endings_only()
+            .iter()
+            .map(|e| PlanItem {
+                kind: ItemKind::End,
+                client_id: e.client_id,
+                group_id: e.group_id,
+                from_group_id: None,
+            })
+            .chain(proposal.new_placements.iter().map(|p| {
+                let from = moves
+                    .iter()
+                    .find(|m| m.client_id == p.client_id && m.to_group_id == p.group_id)
+                    .map(|m| m.from_group_id);
+                PlanItem {
+                    kind: if from.is_some() {
+                        ItemKind::Move
+                    } else {
+                        ItemKind::Place
+                    },
+                    client_id: p.client_id,
+                    group_id: p.group_id,
+                    from_group_id: from,
+                }
+            }))
+            .collect();
+        // Endings first, then moves, then new placements: seats freed count for what follows.
+        all.sort_by_key(|i| (i.kind, i.client_id, i.group_id));
+        let plan: Vec<PlanItem> = match items {
+            None => all,
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|p| {
+                    !all.iter()
+                        .any(|i| i.client_id == p.client_id && i.group_id == p.group_id)
+                }) {
+                    return Err(DomainError::invalid(
+                        "items",
+                        format!(
+                            "client {} in group {} is not an item of this run's proposal",
+                            bad.client_id, bad.group_id
+                        ),
+                    )
+                    .into());
+                }
+                all.into_iter()
+                    .filter(|i| {
+                        list.iter()
+                            .any(|p| p.client_id == i.client_id && p.group_id == i.group_id)
+                    })
+                    .collect()
+            }
+        };
+        Ok(self
+            .store
+            .approve_plan_items(id, &plan, start_date, &actor.audit(), self.now())
+            .await?)
     }
 }

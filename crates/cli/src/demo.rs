@@ -1727,6 +1727,9 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
     )
     .await
     .context("seeding waitlists and offers")?;
+    // --- planner --- two residential admissions not yet in any group: the planner's work.
+    seed_unplaced(store, &clock, &ids, &mut clients).await?;
+    // --- end planner ---
     let attendance_total = take_attendance(store, held.clone(), &absence_rate).await?;
     // --- measures ---
     crate::demo_measures::seed_measures(
@@ -2068,6 +2071,60 @@ async fn end_membership(
     Ok(())
 }
 
+// --- planner ---
+/// Two people admitted to residential this morning and placed in no group yet: available
+/// all weekday, so the planner can place them in the residential groups (which have seats).
+async fn seed_unplaced(
+    store: &Store,
+    clock: &Clock,
+    ids: &Ids,
+    clients: &mut Vec<ClientId>,
+) -> Result<()> {
+    let now = clock.now;
+    let people = [
+        (
+            "Imani",
+            "Okafor",
+            "1979-03-14",
+            json!(["substance_use", "depression"]),
+        ),
+        (
+            "Tomasz",
+            "Wierzbicki",
+            "1991-11-02",
+            json!(["anxiety_panic"]),
+        ),
+    ];
+    for (i, (given, family, born, concerns)) in people.iter().enumerate() {
+        let new = input(json!({
+            "record_number": format!("DEMO-P{:03}", i + 1), "given_name": given,
+            "family_name": family, "date_of_birth": born, "concerns": concerns,
+            "availability": [{"weekday": "monday", "start": "08:00", "end": "17:00"},
+                {"weekday": "tuesday", "start": "08:00", "end": "17:00"},
+                {"weekday": "wednesday", "start": "08:00", "end": "17:00"},
+                {"weekday": "thursday", "start": "08:00", "end": "17:00"},
+                {"weekday": "friday", "start": "08:00", "end": "17:00"}],
+            "referral_source": "program_admission",
+        }))?;
+        let client = store
+            .create_client(&new, clock.today, &SYSTEM, now)
+            .await
+            .context("creating an unplaced demo client")?;
+        let episode = input(json!({
+            "level_of_care": "residential",
+            "program_id": ids.program(Prog::Residential)?,
+            "started_on": clock.today,
+        }))?;
+        store
+            .change_level(client.id, &episode, &SYSTEM, now)
+            .await
+            .context("admitting an unplaced demo client")?;
+        clients.push(client.id);
+    }
+    Ok(())
+}
+// --- end planner ---
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -2177,7 +2234,9 @@ mod tests {
 
         // Counts.
         assert!((10..=14).contains(&summary.clinicians), "{summary}");
-        assert!((55..=65).contains(&summary.clients), "{summary}");
+        // --- planner --- (two unplaced residential admissions for the planner)
+        assert!((55..=67).contains(&summary.clients), "{summary}");
+        // --- end planner ---
         let clients = clients(store).await;
         assert_eq!(clients.len(), summary.clients);
         assert_eq!(

@@ -84,6 +84,11 @@ vocab!(
         ReportAttendance = "report.attendance",
         ReportOutcomes = "report.outcomes",
         // --- end reports ---
+        // --- planner ---
+        PlanRunStart = "plan.run_start",
+        PlanRunRead = "plan.run_read",
+        PlanApprove = "plan.approve",
+        // --- end planner ---
     }
 );
 
@@ -164,6 +169,9 @@ impl AuditAction {
             ReportAttendance => DataCategory::Attendance,
             ReportOutcomes => DataCategory::Measure,
             // --- end reports ---
+            // --- planner ---
+            PlanRunStart | PlanRunRead | PlanApprove => DataCategory::Membership,
+            // --- end planner ---
         }
     }
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::{ClientId, GroupId, MembershipId, ProgramId};
+use crate::ids::{ClientId, GroupId, MembershipId, ProgramId, UserId};
 
 /// One (client, group) placement.
 #[derive(
@@ -33,7 +33,7 @@ pub enum EndReason {
 }
 
 /// A current membership the plan would end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EndedPlacement {
     pub client_id: ClientId,
     pub group_id: GroupId,
@@ -41,7 +41,7 @@ pub struct EndedPlacement {
 }
 
 /// Why a client got fewer minutes than required (the planner's explanation, with ids).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ShortfallReason {
     /// No group is eligible (level, availability, enrollment leave nothing).
@@ -71,7 +71,7 @@ pub enum ShortfallReason {
 }
 
 /// A client left short of their weekly required minutes, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UnmetMinutes {
     pub client_id: ClientId,
     pub required_minutes: i64,
@@ -79,9 +79,11 @@ pub struct UnmetMinutes {
     pub reasons: Vec<ShortfallReason>,
 }
 
-/// What the optimizer proposes. Not stored: apply the placements you accept with
-/// `POST /api/v1/plan/apply`, where every rule is checked again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+/// What the optimizer proposes: returned as is by `POST /api/v1/plan/proposals` (apply the
+/// placements you accept with `POST /api/v1/plan/apply`), or stored with a planner run
+/// (approve its items with `POST /api/v1/plan/runs/{id}/approve`). Every rule is checked
+/// again when anything is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Proposal {
     /// The program planned, or none for the whole clinic.
     pub program_id: Option<ProgramId>,
@@ -106,7 +108,7 @@ pub struct Proposal {
 }
 
 /// Whether a placement was applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyOutcome {
     /// The client is now a member.
@@ -127,4 +129,233 @@ pub struct ApplyResult {
     /// `not_found`).
     pub code: Option<String>,
     pub message: Option<String>,
+}
+
+/// A client the plan moves from one group to another: one of their ended placements paired
+/// with one of their new placements. Approving it ends the old membership the day the new
+/// one starts, in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub struct Move {
+    pub client_id: ClientId,
+    pub from_group_id: GroupId,
+    pub to_group_id: GroupId,
+}
+
+impl Proposal {
+    /// The moves in this proposal: per client, ended and new placements paired in group
+    /// order.
+    pub fn moves(&self) -> Vec<Move> {
+        let mut moves = Vec::new();
+        let mut clients: Vec<ClientId> = self.new_placements.iter().map(|p| p.client_id).collect();
+        clients.sort_unstable();
+        clients.dedup();
+        for c in clients {
+            let mut ended: Vec<GroupId> = self
+                .ended_placements
+                .iter()
+                .filter(|e| e.client_id == c)
+                .map(|e| e.group_id)
+                .collect();
+            ended.sort_unstable();
+            let mut new: Vec<GroupId> = self
+                .new_placements
+                .iter()
+                .filter(|p| p.client_id == c)
+                .map(|p| p.group_id)
+                .collect();
+            new.sort_unstable();
+            moves.extend(ended.into_iter().zip(new).map(|(from, to)| Move {
+                client_id: c,
+                from_group_id: from,
+                to_group_id: to,
+            }));
+        }
+        moves
+    }
+
+    /// New placements that are not the arriving half of a move.
+    pub fn placements_only(&self) -> Vec<Placement> {
+        let moves = self.moves();
+        self.new_placements
+            .iter()
+            .filter(|p| {
+                !moves
+                    .iter()
+                    .any(|m| m.client_id == p.client_id && m.to_group_id == p.group_id)
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Ended placements that are not the leaving half of a move.
+    pub fn endings_only(&self) -> Vec<EndedPlacement> {
+        let moves = self.moves();
+        self.ended_placements
+            .iter()
+            .filter(|e| {
+                !moves
+                    .iter()
+                    .any(|m| m.client_id == e.client_id && m.from_group_id == e.group_id)
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Where a planner run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Still being worked on.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+/// What an approvable item of a proposal does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// End a current membership the plan drops (and does not replace): `group_id` is the
+    /// group left. Applied first, so the seats it frees count.
+    End,
+    /// Move a client: end their membership of `from_group_id`, enroll them in `group_id`.
+    Move,
+    /// A new membership of `group_id`.
+    Place,
+}
+
+impl ItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::End => "end",
+            Self::Move => "move",
+            Self::Place => "place",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "end" => Self::End,
+            "move" => Self::Move,
+            "place" => Self::Place,
+            _ => return None,
+        })
+    }
+}
+
+/// What became of one approved item of a run, who approved it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ItemDecision {
+    pub kind: ItemKind,
+    pub client_id: ClientId,
+    pub group_id: GroupId,
+    pub from_group_id: Option<GroupId>,
+    pub outcome: ApplyOutcome,
+    pub membership_id: Option<MembershipId>,
+    /// The problem code of a refusal (`group_full`, `separation`, `already_applied`, …).
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub decided_by: UserId,
+    /// UTC, RFC 3339.
+    pub decided_at: String,
+}
+
+/// A persisted planner run: its state and progress, and once done its proposal (with the
+/// moves paired out of it) and what has been approved so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlanRun {
+    pub id: i64,
+    /// The program planned; none for the whole clinic.
+    pub program_id: Option<ProgramId>,
+    pub time_limit_ms: u32,
+    pub state: RunState,
+    /// 0–100: elapsed time against the time limit while running, 100 when done.
+    pub progress: u8,
+    pub started_by: UserId,
+    /// UTC, RFC 3339.
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    /// Why the run failed (`interrupted` when a restart cut it off).
+    pub error: Option<String>,
+    /// The proposal, once done. A move's halves also appear in its `new_placements` and
+    /// `ended_placements`.
+    pub proposal: Option<Proposal>,
+    /// The moves paired out of the proposal.
+    pub moves: Vec<Move>,
+    /// Each item approved so far and its outcome (the latest decision per item).
+    pub decisions: Vec<ItemDecision>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(c: i64, g: i64) -> Placement {
+        Placement {
+            client_id: ClientId(c),
+            group_id: GroupId(g),
+        }
+    }
+
+    fn ended(c: i64, g: i64) -> EndedPlacement {
+        EndedPlacement {
+            client_id: ClientId(c),
+            group_id: GroupId(g),
+            reason: EndReason::Replanned,
+        }
+    }
+
+    #[test]
+    fn moves_pair_a_clients_endings_with_their_new_placements_and_leave_the_rest() {
+        let p = Proposal {
+            program_id: None,
+            // Client 1 moves 10 → 20; client 2 gains 30 and 40 but left only 11; client 3
+            // only joins; client 4 only leaves.
+            new_placements: vec![place(1, 20), place(2, 30), place(2, 40), place(3, 50)],
+            kept_placements: vec![],
+            ended_placements: vec![ended(1, 10), ended(2, 11), ended(4, 12)],
+            unmet: vec![],
+            score: 0,
+            bound: None,
+            proven_optimal: false,
+            timed_out: false,
+            clients_considered: 4,
+            groups_considered: 6,
+        };
+        let mv = |c: i64, f: i64, t: i64| Move {
+            client_id: ClientId(c),
+            from_group_id: GroupId(f),
+            to_group_id: GroupId(t),
+        };
+        assert_eq!(p.moves(), vec![mv(1, 10, 20), mv(2, 11, 30)]);
+        assert_eq!(p.placements_only(), vec![place(2, 40), place(3, 50)]);
+        assert_eq!(p.endings_only(), vec![ended(4, 12)]);
+    }
 }

@@ -23,6 +23,9 @@ pub mod planning;
 // --- portal ---
 pub mod portal;
 // --- end portal ---
+// --- planner ---
+pub mod planner_runs;
+// --- end planner ---
 pub mod programs;
 pub mod reports;
 pub mod sessions;

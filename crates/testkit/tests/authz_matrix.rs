@@ -189,6 +189,12 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ),
         ("POST", "/api/v1/plan/proposals", Own, "DDADDD"),
         ("POST", "/api/v1/plan/apply", Own, "DDADDD"),
+        // --- planner ---
+        ("POST", "/api/v1/plan/runs", Own, "DDADDD"),
+        ("GET", "/api/v1/plan/runs", Own, "DDADDD"),
+        ("GET", "/api/v1/plan/runs/{id}", Own, "DDADDD"),
+        ("POST", "/api/v1/plan/runs/{id}/approve", Own, "DDADDD"),
+        // --- end planner ---
         // --- reports ---
         ("GET", "/api/v1/compliance", Own, "DDAADD"),
         ("GET", "/api/v1/clients/{id}/diagnoses", Own, "DDAADD"),
@@ -418,6 +424,13 @@ async fn every_route_times_every_role_matches_the_expected_table() {
     let (referrals, consents) = intake_fixture(&t, &dir, &leads, &clients).await;
     let placement = placement_fixture(&t, &dir, &program, leads[0], clients[0]).await;
     let target_user = security_fixture(&t).await;
+    // --- planner ---
+    let (s, plan_run) = t
+        .post(&dir, "/api/v1/plan/runs", json!({"time_limit_ms": 100}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{plan_run}");
+    let plan_run = plan_run["id"].as_i64().unwrap();
+    // --- end planner ---
 
     let tokens: BTreeMap<&str, Option<String>> = [
         ("anonymous", None),
@@ -517,6 +530,10 @@ async fn every_route_times_every_role_matches_the_expected_table() {
                 alerts[i]
             } else if path.starts_with("/api/v1/users/{id}") {
                 target_user
+            // --- planner ---
+            } else if path.starts_with("/api/v1/plan/runs/{id}") {
+                plan_run
+            // --- end planner ---
             } else {
                 leads[0]
             };
@@ -637,6 +654,12 @@ fn body_for(
         // --- end notes ---
         ("POST", "/api/v1/plan/proposals") => json!({"time_limit_ms": 100}),
         ("POST", "/api/v1/plan/apply") => json!({"start_date": "2026-05-05", "placements": []}),
+        // --- planner ---
+        ("POST", "/api/v1/plan/runs") => json!({"time_limit_ms": 100}),
+        ("POST", "/api/v1/plan/runs/{id}/approve") => {
+            json!({"start_date": "2026-05-05", "items": []})
+        }
+        // --- end planner ---
         ("PUT", "/api/v1/clients/{id}/diagnoses") => json!({"codes": ["F33.1"]}),
         ("POST", "/api/v1/clients/{id}/discharge") => json!({"ended_on": "2026-05-20"}),
         // --- measures ---

@@ -136,6 +136,11 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         // --- end notes ---
         .routes(routes!(api::planning::propose))
         .routes(routes!(api::planning::apply))
+        // --- planner ---
+        .routes(routes!(api::planning::list_runs, api::planning::start_run))
+        .routes(routes!(api::planning::get_run))
+        .routes(routes!(api::planning::approve_run))
+        // --- end planner ---
         // --- placement ---
         .routes(routes!(api::placement::suggestions))
         .routes(routes!(api::placement::transition_plan))
@@ -483,6 +488,12 @@ impl Application {
         tls: Option<Tls>,
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
+        // --- planner ---
+        // No worker of this new process is on any planner run yet: a live one was cut off.
+        if let Err(e) = app.fail_interrupted_plan_runs().await {
+            tracing::warn!(error = %e, "interrupted planner runs could not be marked");
+        }
+        // --- end planner ---
         // Over TLS the session cookie is Secure with the __Host- prefix.
         let policy = pages::CookiePolicy {
             secure: tls.is_some(),
