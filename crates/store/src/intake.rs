@@ -186,7 +186,10 @@ impl Store {
     /// A referral from a public page (no sign-in), rate-limited per source: an HMAC of the
     /// address under the audit key, so attempts are counted across servers without storing
     /// addresses, and self-referrals and therapists' referrals share one limit.
-    #[allow(clippy::too_many_arguments, reason = "one referral's parts and its context")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one referral's parts and its context"
+    )]
     pub(crate) async fn public_referral(
         &self,
         path: ReferralSource,
