@@ -13,7 +13,7 @@
 use circle_domain::DomainError;
 use circle_domain::audit::AuditAction;
 use circle_domain::client::{Client, Episode};
-use circle_domain::compliance::{ClientWeek, assess, week_start};
+use circle_domain::compliance::{ClientWeek, week_start};
 use circle_domain::ids::ClientId;
 use circle_domain::intake::Consents;
 use circle_domain::measure::{InstrumentView, MeasureResponse, SafetyAlert};
@@ -143,7 +143,7 @@ impl App {
                 let weeks = activity
                     .weeks
                     .into_iter()
-                    .filter_map(|(monday, facts)| facts.map(|f| self.week_of(monday, f)))
+                    .filter_map(|(monday, facts)| facts.map(|f| self.client_week(monday, f)))
                     .collect();
                 Some(ClinicalChart {
                     attendance: activity.attendance,
@@ -164,37 +164,5 @@ impl App {
             clinical,
             emergency_access_id: emergency,
         })
-    }
-
-    /// A week's compliance from its facts (the rule `compliance` applies to every client).
-    fn week_of(
-        &self,
-        monday: jiff::civil::Date,
-        f: circle_store::reports::ClientWeekFacts,
-    ) -> ClientWeek {
-        let now = self.now();
-        let week_over = monday
-            .checked_add(jiff::Span::new().days(7))
-            .ok()
-            .and_then(|next| next.to_zoned(self.settings.clinic_time_zone.clone()).ok())
-            .is_some_and(|z| now >= z.timestamp());
-        let required = f
-            .program_required_minutes
-            .unwrap_or_else(|| f.level_of_care.default_weekly_minutes());
-        let a = assess(required, &f.sessions, now, week_over);
-        ClientWeek {
-            client_id: f.client_id,
-            program_id: f.program_id,
-            level_of_care: f.level_of_care,
-            week_start: monday,
-            required_minutes: a.required_minutes,
-            scheduled_minutes: a.scheduled_minutes,
-            attended_minutes: a.attended_minutes,
-            sessions_left: a.sessions_left,
-            reachable_minutes: a.attended_minutes + a.left_minutes,
-            unrecorded_sessions: a.unrecorded_sessions,
-            status: a.status,
-            summary: a.summary(),
-        }
     }
 }

@@ -44,38 +44,46 @@ impl App {
             .store
             .compliance_week(monday, scope, program, &actor.audit(), now)
             .await?;
-        let next_monday = monday
-            .checked_add(jiff::Span::new().days(7))
-            .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
-        let week_over = next_monday
-            .to_zoned(self.settings.clinic_time_zone.clone())
-            .map(|z| now >= z.timestamp())
-            .unwrap_or(false);
         let mut weeks: Vec<ClientWeek> = facts
             .into_iter()
-            .map(|f| {
-                let required = f
-                    .program_required_minutes
-                    .unwrap_or_else(|| f.level_of_care.default_weekly_minutes());
-                let a = assess(required, &f.sessions, now, week_over);
-                ClientWeek {
-                    client_id: f.client_id,
-                    program_id: f.program_id,
-                    level_of_care: f.level_of_care,
-                    week_start: monday,
-                    required_minutes: a.required_minutes,
-                    scheduled_minutes: a.scheduled_minutes,
-                    attended_minutes: a.attended_minutes,
-                    sessions_left: a.sessions_left,
-                    reachable_minutes: a.attended_minutes + a.left_minutes,
-                    unrecorded_sessions: a.unrecorded_sessions,
-                    status: a.status,
-                    summary: a.summary(),
-                }
-            })
+            .map(|f| self.client_week(monday, f))
             .collect();
         weeks.sort_by_key(|w| (w.status.urgency(), w.program_id, w.client_id));
         Ok(weeks)
+    }
+
+    /// One client's week assessed from its facts (the compliance rule, shared by the report
+    /// and the chart): required minutes from the program or else the level, and whether
+    /// the week is over by the clinic's clock.
+    pub(crate) fn client_week(
+        &self,
+        monday: Date,
+        f: circle_store::reports::ClientWeekFacts,
+    ) -> ClientWeek {
+        let now = self.now();
+        let week_over = monday
+            .checked_add(jiff::Span::new().days(7))
+            .ok()
+            .and_then(|next| next.to_zoned(self.settings.clinic_time_zone.clone()).ok())
+            .is_some_and(|z| now >= z.timestamp());
+        let required = f
+            .program_required_minutes
+            .unwrap_or_else(|| f.level_of_care.default_weekly_minutes());
+        let a = assess(required, &f.sessions, now, week_over);
+        ClientWeek {
+            client_id: f.client_id,
+            program_id: f.program_id,
+            level_of_care: f.level_of_care,
+            week_start: monday,
+            required_minutes: a.required_minutes,
+            scheduled_minutes: a.scheduled_minutes,
+            attended_minutes: a.attended_minutes,
+            sessions_left: a.sessions_left,
+            reachable_minutes: a.attended_minutes + a.left_minutes,
+            unrecorded_sessions: a.unrecorded_sessions,
+            status: a.status,
+            summary: a.summary(),
+        }
     }
 
     pub async fn diagnoses(
