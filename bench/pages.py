@@ -37,7 +37,7 @@ ACCOUNTS = [
     ("client", "client@demo.circle.test", None),
 ]
 # Links that change state or leave the signed-in workspace are never followed.
-SKIP = re.compile(r"^/(sign-out|static/|api/|feed/)|\.(csv|ics)$|/download")
+SKIP = re.compile(r"^/(sign-out|static/|api/|feed/)|\.(csv|ics)$|/download|/export")
 
 
 def totp(secret: str, at: float) -> str:
@@ -116,27 +116,29 @@ def links(html: bytes):
             yield path
 
 
-def pages_for(server, cookie, per_page=3, limit=40):
-    """The role's pages: its navigation, then up to `per_page` new links from each."""
-    status, _, home = server.get("/today", cookie)
-    start = ["/"] + list(dict.fromkeys(links(home)))
-    seen, order = set(), []
-    for path in start:
+def pages_for(server, cookie, per_kind=3, limit=60):
+    """The role's pages, breadth first from its home: at most `per_kind` of each kind of
+    page (a path with its ids taken out), so a day of sessions does not crowd out charts,
+    referrals and reports."""
+    seen, kinds, order = set(), {}, []
+    queue = ["/"]
+    while queue and len(order) < limit:
+        path = queue.pop(0)
         if path in seen:
             continue
         seen.add(path)
-        status, _, body = server.get(path, cookie)
-        if status != 200:
+        kind = re.sub(r"\d+", "{id}", path)
+        if kinds.get(kind, 0) >= per_kind:
             continue
+        status, headers, body = server.get(path, cookie)
+        if status in (301, 302, 303, 307) and headers.get("location", "").startswith("/"):
+            queue.insert(0, headers["location"])
+            continue
+        if status != 200 or not headers.get("content-type", "").startswith("text/html"):
+            continue
+        kinds[kind] = kinds.get(kind, 0) + 1
         order.append(path)
-        fresh = [p for p in dict.fromkeys(links(body)) if p not in seen][:per_page]
-        for p in fresh:
-            seen.add(p)
-            s, _, _ = server.get(p, cookie)
-            if s == 200:
-                order.append(p)
-        if len(order) >= limit:
-            break
+        queue.extend(p for p in dict.fromkeys(links(body)) if p not in seen)
     return order
 
 
