@@ -436,25 +436,16 @@ pub const RECENT_RUNS: u32 = 20;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 impl App {
-    /// Fails every queued or running planner run as `interrupted`: called at start-up, when
-    /// no worker of this process can be on any of them.
+    /// Fails as `interrupted` the live runs whose heartbeat stopped more than a minute ago
+    /// (their worker is gone: a restart, a crash); returns how many. Called at start-up and
+    /// before runs are read. Live runs with a fresh heartbeat are left alone even at
+    /// start-up: another server on the same database may be working on them.
     pub async fn fail_interrupted_plan_runs(&self) -> AppResult<u64> {
-        Ok(self
-            .store
-            .fail_interrupted_plan_runs(None, self.now())
-            .await?)
-    }
-
-    /// Fails live runs whose heartbeat stopped (their worker is gone).
-    async fn fail_stale_plan_runs(&self) -> AppResult<()> {
         let now = self.now();
         let before = now
             .checked_sub(RUN_STALE_AFTER)
             .map_err(|_| internal("the clock is out of range".to_owned()))?;
-        self.store
-            .fail_interrupted_plan_runs(Some(before), now)
-            .await?;
-        Ok(())
+        Ok(self.store.fail_interrupted_plan_runs(before, now).await?)
     }
 
     /// Starts a planner run in the background (directors): recorded as queued, then solved
@@ -540,7 +531,7 @@ impl App {
     pub async fn plan_runs(&self, actor: &Actor) -> AppResult<Vec<PlanRun>> {
         self.require_audited(actor, PLANNERS, AuditAction::PlanRunRead, &[])
             .await?;
-        self.fail_stale_plan_runs().await?;
+        self.fail_interrupted_plan_runs().await?;
         Ok(self.store.plan_runs(RECENT_RUNS).await?)
     }
 
@@ -549,7 +540,7 @@ impl App {
     pub async fn plan_run(&self, actor: &Actor, id: i64) -> AppResult<(PlanRun, RunNames)> {
         self.require_audited(actor, PLANNERS, AuditAction::PlanRunRead, &[])
             .await?;
-        self.fail_stale_plan_runs().await?;
+        self.fail_interrupted_plan_runs().await?;
         Ok(self.store.plan_run(id, &actor.audit(), self.now()).await?)
     }
 

@@ -271,15 +271,14 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Fails as `interrupted` every live run whose heartbeat is older than `stale_before`
-    /// (every live run when `None`: at start-up nobody is working on any). Returns how
-    /// many.
+    /// Fails as `interrupted` every live run whose heartbeat is older than `stale_before`.
+    /// Returns how many.
     pub async fn fail_interrupted_plan_runs(
         &self,
-        stale_before: Option<Timestamp>,
+        stale_before: Timestamp,
         at: Timestamp,
     ) -> Result<u64, StoreError> {
-        let cutoff = stale_before.map_or_else(|| "9999".to_owned(), ts);
+        let cutoff = ts(stale_before);
         let done = sqlx::query(
             "UPDATE planner_runs SET state = 'failed', error = 'interrupted', finished_at = $1 \
              WHERE state IN ('queued','running') AND heartbeat_at < $2",

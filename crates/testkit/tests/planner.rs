@@ -571,7 +571,16 @@ async fn a_run_cut_off_by_a_restart_or_a_lost_worker_reads_as_interrupted() {
         .get(&k.director, &format!("/api/v1/plan/runs/{orphan}"))
         .await;
     assert_eq!(run["state"], "queued", "fresh: {run}");
-    // At start-up every live run is failed as interrupted.
+    // At start-up a live run with a fresh heartbeat is left alone: another server on the
+    // same database may be working on it.
+    assert_eq!(t.app.fail_interrupted_plan_runs().await.unwrap(), 0);
+    let (_, run) = t
+        .get(&k.director, &format!("/api/v1/plan/runs/{orphan}"))
+        .await;
+    assert_eq!(run["state"], "queued", "still live: {run}");
+    // A minute without a heartbeat: its worker is gone, and start-up fails it.
+    t.clock
+        .set(at.checked_add(jiff::SignedDuration::from_secs(61)).unwrap());
     assert_eq!(t.app.fail_interrupted_plan_runs().await.unwrap(), 1);
     let (_, run) = t
         .get(&k.director, &format!("/api/v1/plan/runs/{orphan}"))

@@ -489,7 +489,8 @@ impl Application {
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         // --- planner ---
-        // No worker of this new process is on any planner run yet: a live one was cut off.
+        // A planner run whose worker stopped (this process's predecessor, say) is failed
+        // now rather than at its next read; runs other servers are working on keep going.
         if let Err(e) = app.fail_interrupted_plan_runs().await {
             tracing::warn!(error = %e, "interrupted planner runs could not be marked");
         }
