@@ -527,3 +527,55 @@ async fn markup_typed_into_a_referral_is_shown_escaped_on_every_intake_page() {
     assert!(!body.contains("<img"), "{body}");
     assert!(body.contains("value=\"&#34;&#62;&#60;img"), "{body}");
 }
+
+#[tokio::test]
+async fn intake_takes_someone_off_a_waitlist_and_a_forged_form_changes_nothing() {
+    let t = spawn_app().await;
+    let k = t.clinic(ClinicSpec::default()).await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let waiting = k.admit(&t, 40).await;
+    let (s, entry) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/groups/{}/waitlist", k.group),
+            json!({"client_id": waiting, "priority": 3}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{entry}");
+    let id = entry["id"].as_i64().unwrap();
+    let path = format!("/waitlist/{id}/remove");
+    let (_, body, _) = page(&t, &intake, "/waitlist").await;
+    assert!(body.contains(&format!("action=\"{path}\"")), "a remove form");
+    let (s, _) = form(&t, &intake, &path, Some("forged"), &[]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(waitlist(&t, &k.director, k.group).await[0]["status"], "waiting", "unchanged");
+
+    let (s, _) = form(&t, &intake, &path, None, &[]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, body, _) = page(&t, &intake, "/waitlist?ok=removed").await;
+    assert!(body.contains("taken off the waitlist"), "the notice");
+    assert!(!body.contains(&format!("action=\"{path}\"")), "no second remove");
+    let after = waitlist(&t, &k.director, k.group).await;
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["id"] != id || e["status"] == "removed"),
+        "{after}"
+    );
+
+    // Again: refused with the reason on the page, nothing else changes.
+    let (s, body) = form(&t, &intake, &path, None, &[]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("Nobody was taken off the list"));
+}
+
+/// A group's waitlist as the API reports it.
+async fn waitlist(t: &TestApp, token: &str, group: i64) -> serde_json::Value {
+    t.get(token, &format!("/api/v1/groups/{group}/waitlist"))
+        .await
+        .1
+}

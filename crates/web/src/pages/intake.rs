@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use circle_app::{App, AppError, PageRequest};
 use circle_domain::care::{Concern, LevelOfCare};
 use circle_domain::client::{Client, ReferralSource};
-use circle_domain::ids::{ClientId, ClinicianId, GroupId, OfferId, ProgramId};
+use circle_domain::ids::{ClientId, ClinicianId, GroupId, OfferId, ProgramId, WaitlistEntryId};
 use circle_domain::intake::{
     NewPart2Consent, NewReferral, NewScreening, NewTransition, Referral, ReferralState,
     ReferringProviderDetails, ScreeningDecision, SignAgreement,
@@ -48,6 +48,7 @@ pub fn routes() -> Router<App> {
         .route("/waitlist", get(waitlist_page))
         .route("/offers/{id}/accept", post(accept_offer))
         .route("/offers/{id}/decline", post(decline_offer))
+        .route("/waitlist/{id}/remove", post(remove_from_waitlist))
 }
 
 const PAGE: PageRequest = PageRequest {
@@ -527,6 +528,7 @@ fn ok_message(ok: Option<&str>) -> Option<String> {
         "waitlisted" => "The client was added to the group's waitlist.",
         "accepted" => "The offer was accepted: the client is now a member of the group.",
         "declined" => "The offer was declined; the seat moves on to the next person waiting.",
+        "removed" => "The client was taken off the waitlist.",
         _ => return None,
     };
     Some(text.to_owned())
@@ -1106,6 +1108,9 @@ async fn waitlist_add(
 // /waitlist and offers
 
 struct WaitRow {
+    id: i64,
+    /// Still in line (not yet offered a seat): may be taken off the list.
+    waiting: bool,
     position: usize,
     client: String,
     priority: u8,
@@ -1180,6 +1185,8 @@ async fn render_waitlist(
             let mut rows = vec![];
             for (i, w) in list.iter().enumerate() {
                 rows.push(WaitRow {
+                    id: w.id.0,
+                    waiting: w.status == circle_domain::placement::WaitlistStatus::Waiting,
                     position: i + 1,
                     client: roster_name(app, signed, &mut names, w.client_id).await?,
                     priority: w.priority,
@@ -1269,20 +1276,15 @@ async fn accept_offer(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed.check_csrf(&form.csrf)?;
-    match app.accept_offer(&signed.actor, OfferId(id)).await {
-        Ok(_) => Ok(Redirect::to("/waitlist?ok=accepted").into_response()),
-        Err(e) => {
-            let why = refusal(e)?;
-            render_waitlist(
-                &app,
-                &signed,
-                vec![format!("The offer was not accepted: {why}")],
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    let done = app.accept_offer(&signed.actor, OfferId(id)).await;
+    waitlist_outcome(
+        &app,
+        &signed,
+        done,
+        "accepted",
+        "The offer was not accepted",
+    )
+    .await
 }
 
 async fn decline_offer(
@@ -1292,14 +1294,55 @@ async fn decline_offer(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed.check_csrf(&form.csrf)?;
-    match app.decline_offer(&signed.actor, OfferId(id)).await {
-        Ok(_) => Ok(Redirect::to("/waitlist?ok=declined").into_response()),
+    let done = app.decline_offer(&signed.actor, OfferId(id)).await;
+    waitlist_outcome(
+        &app,
+        &signed,
+        done,
+        "declined",
+        "The offer was not declined",
+    )
+    .await
+}
+
+/// Takes someone off a waitlist (they found another group, or no longer want one).
+async fn remove_from_waitlist(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(&form.csrf)?;
+    let done = app
+        .remove_from_waitlist(&signed.actor, WaitlistEntryId(id))
+        .await;
+    waitlist_outcome(
+        &app,
+        &signed,
+        done,
+        "removed",
+        "Nobody was taken off the list",
+    )
+    .await
+}
+
+/// After a change on the waitlist page: back to it with the change's notice, or the page
+/// again with the refusal explained and nothing changed.
+async fn waitlist_outcome<T>(
+    app: &App,
+    signed: &Signed,
+    done: Result<T, AppError>,
+    ok: &str,
+    refused: &str,
+) -> Result<Response, PageError> {
+    match done {
+        Ok(_) => Ok(Redirect::to(&format!("/waitlist?ok={ok}")).into_response()),
         Err(e) => {
             let why = refusal(e)?;
             render_waitlist(
-                &app,
-                &signed,
-                vec![format!("The offer was not declined: {why}")],
+                app,
+                signed,
+                vec![format!("{refused}: {why}")],
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
