@@ -547,16 +547,26 @@ async fn intake_takes_someone_off_a_waitlist_and_a_forged_form_changes_nothing()
     let id = entry["id"].as_i64().unwrap();
     let path = format!("/waitlist/{id}/remove");
     let (_, body, _) = page(&t, &intake, "/waitlist").await;
-    assert!(body.contains(&format!("action=\"{path}\"")), "a remove form");
+    assert!(
+        body.contains(&format!("action=\"{path}\"")),
+        "a remove form"
+    );
     let (s, _) = form(&t, &intake, &path, Some("forged"), &[]).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    assert_eq!(waitlist(&t, &k.director, k.group).await[0]["status"], "waiting", "unchanged");
+    assert_eq!(
+        waitlist(&t, &k.director, k.group).await[0]["status"],
+        "waiting",
+        "unchanged"
+    );
 
     let (s, _) = form(&t, &intake, &path, None, &[]).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let (_, body, _) = page(&t, &intake, "/waitlist?ok=removed").await;
     assert!(body.contains("taken off the waitlist"), "the notice");
-    assert!(!body.contains(&format!("action=\"{path}\"")), "no second remove");
+    assert!(
+        !body.contains(&format!("action=\"{path}\"")),
+        "no second remove"
+    );
     let after = waitlist(&t, &k.director, k.group).await;
     assert!(
         after
@@ -578,4 +588,55 @@ async fn waitlist(t: &TestApp, token: &str, group: i64) -> serde_json::Value {
     t.get(token, &format!("/api/v1/groups/{group}/waitlist"))
         .await
         .1
+}
+
+#[tokio::test]
+async fn a_clinician_finds_the_referrals_they_are_to_screen_on_today() {
+    let t = spawn_app().await;
+    let k = t.clinic(ClinicSpec::default()).await;
+    let lead = t
+        .login(&k.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    let (s, r) = t
+        .post(&k.director, "/api/v1/referrals", json!({"path": "therapist_referral",
+            "name": "Screening Person", "phone": "555-0100", "reason": "low mood",
+            "screener_id": k.lead,
+            "provider": {"name": "Dr. Example", "practice": "Example Counseling", "contact": "555-0199"}}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    let link = format!("href=\"/referrals/{id}\"");
+    let (_, body, _) = page(&t, &lead, "/today").await;
+    assert!(!body.contains(&link), "not yet in screening");
+    let (s, r) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/referrals/{id}/transitions"),
+            json!({"to": "screening"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (_, body, _) = page(&t, &lead, "/today").await;
+    assert!(body.contains(&link), "the screener's Today links it");
+    assert!(body.contains("Screening Person"));
+    // Another clinician is not its screener and sees nothing of it.
+    let (_, other) = t
+        .post(&k.director, "/api/v1/clinicians", json!({"given_name": "Other", "family_name": "Clinician",
+            "email": "other@example.test",
+            "licenses": [{"kind": "lmhc", "number": "L-777", "state": "MA", "issued_on": "2020-01-01", "expires_on": "2030-01-01"}]}))
+        .await;
+    let other = t
+        .token_for(
+            "other@example.test",
+            Role::Clinician,
+            Some(circle_domain::ids::ClinicianId(
+                other["id"].as_i64().unwrap(),
+            )),
+            None,
+        )
+        .await;
+    let (_, body, _) = page(&t, &other, "/today").await;
+    assert!(!body.contains(&link) && !body.contains("Screening Person"));
+    assert!(body.contains("No referrals are waiting for your screening."));
 }

@@ -69,6 +69,8 @@ struct TodayPage {
     show_intake: bool,
     offers: Vec<OfferRow>,
     referrals: Vec<(&'static str, String)>,
+    /// A clinician's referrals to screen: id, who, received.
+    to_screen: Vec<(i64, String, String)>,
 }
 
 /// "18:00–19:30" in the clinic's time zone.
@@ -217,6 +219,22 @@ async fn today_page(
             referrals.push((state.as_str(), count));
         }
     }
+    // A clinician assigned to screen a referral finds it here (the service lists only
+    // those assigned to them).
+    let mut to_screen = vec![];
+    if role == Role::Clinician {
+        let page = circle_app::PageRequest {
+            after: 0,
+            limit: 200,
+        };
+        for r in app
+            .list_referrals(&signed.actor, Some(ReferralState::Screening), page)
+            .await?
+            .items
+        {
+            to_screen.push((r.id, r.details.name.to_string(), local(app, &r.received_at)));
+        }
+    }
     Ok(html(
         status,
         TodayPage {
@@ -234,6 +252,7 @@ async fn today_page(
             show_intake: intake,
             offers,
             referrals,
+            to_screen,
         },
     ))
 }
