@@ -28,6 +28,18 @@ pub(crate) struct State<'m> {
     journal: Vec<(u32, bool)>,
 }
 
+/// How an ejection chain ends in the last group it frees a seat in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum End {
+    /// The seat stays free.
+    Free,
+    /// The best client able to take it enters.
+    Enter,
+    /// The last move takes out a member whose separation kept a client out; that client
+    /// (or a better one) enters.
+    Separated,
+}
+
 impl<'m> State<'m> {
     pub fn empty(m: &'m Model) -> State<'m> {
         let value = (0..m.n_clients()).map(|c| m.unmet_value(c, 0)).sum();
@@ -440,7 +452,9 @@ impl<'m> State<'m> {
     /// this problem's side rules checked on the real state): find the best chain "client 1
     /// moves from g1 into a group with a free seat, client 2 moves from g2 into the seat
     /// freed in g1, …, and a client enters the last freed seat (or it stays free)" of at
-    /// most `max_hops` moves by dynamic programming over groups, then apply it. Returns
+    /// most `max_hops` moves by dynamic programming over groups, then apply it. A client
+    /// kept out of a group only by a separation may enter it, or move into it along the
+    /// chain, when the chain's move out of that group takes the separated member. Returns
     /// false, with the state unchanged, when no improving chain exists or it fails to
     /// apply.
     pub fn chain_step(&mut self, max_hops: usize) -> bool {
@@ -466,42 +480,82 @@ impl<'m> State<'m> {
             }
         }
         // Best client to enter each group when a seat there is vacated.
-        let mut enter = vec![(NONE, u32::MAX); n_g];
+        let mut enter = vec![NONE; n_g];
+        // Best client kept out of each group only by a separation from one member (the
+        // blocker): a chain whose last move takes the blocker out of that group frees the
+        // seat for them: (their gain, the blocker's pair).
+        let mut sep_enter = vec![(NONE, u32::MAX); n_g];
         for p in 0..m.n_pairs() {
-            if !self.x[p] && self.client_ok(p) {
-                let g = m.p_group[p] as usize;
-                if self.g_size[g] == 0 {
-                    continue;
-                }
-                let d = self.delta_add(p);
-                if d > enter[g].0 {
-                    enter[g] = (d, p as u32);
-                }
+            if self.x[p] || self.cnt_ov[p] != 0 || self.cnt_sep[p] > 1 {
+                continue;
+            }
+            let c = m.p_client[p] as usize;
+            if self.c_minutes[c] + m.p_minutes[p] > m.c_max[c] {
+                continue;
+            }
+            let g = m.p_group[p] as usize;
+            if self.g_size[g] == 0 {
+                continue;
+            }
+            let d = self.delta_add(p);
+            if self.cnt_sep[p] == 0 {
+                enter[g] = enter[g].max(d);
+            } else if d > sep_enter[g].0
+                && let Some(&b) = m.p_sep[p].iter().find(|&&q| self.x[q as usize])
+            {
+                sep_enter[g] = (d, b);
+            }
+        }
+        for g in 0..n_g {
+            if sep_enter[g].0 <= enter[g] {
+                sep_enter[g] = (NONE, u32::MAX);
             }
         }
         let mut preds: Vec<Vec<(u32, u32)>> = Vec::with_capacity(max_hops);
-        // Improving chains found: (gain, hops, last group, whether a client enters it).
-        let mut found: Vec<(i64, usize, usize, bool)> = Vec::new();
+        let mut preds_sep: Vec<Vec<(u32, u32)>> = Vec::with_capacity(max_hops);
+        // Improving chains found: (gain, hops, last group, End).
+        let mut found: Vec<(i64, usize, usize, End)> = Vec::new();
         // Zero hops: one member drops out and another client takes the seat.
         for g in 0..n_g {
-            if origin[g] != u32::MAX && enter[g].0 > NONE && layer[g] + enter[g].0 > 0 {
-                found.push((layer[g] + enter[g].0, 0, g, true));
+            if origin[g] != u32::MAX && enter[g] > NONE && layer[g] + enter[g] > 0 {
+                found.push((layer[g] + enter[g], 0, g, End::Enter));
+            }
+            let (d, b) = sep_enter[g];
+            if d > NONE {
+                let b = b as usize;
+                let c = m.p_client[b] as usize;
+                let mins = self.c_minutes[c];
+                let drop =
+                    m.unmet_value(c, mins - m.p_minutes[b]) - m.unmet_value(c, mins) - m.p_gain[b];
+                if drop + d > 0 {
+                    found.push((drop + d, 0, g, End::Separated));
+                }
             }
         }
+        // The member leaving each group on the best chain that frees a seat there (none when
+        // the seat was already free): a client separated from that member only may take it.
+        let mut leaving: Vec<u32> = origin.clone();
         for hops in 1..=max_hops {
             let mut next = vec![NONE; n_g];
             let mut pred = vec![(u32::MAX, u32::MAX); n_g];
+            let mut next_sep = vec![NONE; n_g];
+            let mut pred_sep = vec![(u32::MAX, u32::MAX); n_g];
             for g in 0..n_g {
                 for &p in &self.g_members[g] {
                     let p = p as usize;
                     let c = m.p_client[p] as usize;
                     let mins = self.c_minutes[c];
                     for q in m.pairs_of(c) {
-                        if q == p || self.x[q] || self.cnt_sep[q] > 0 {
+                        if q == p || self.x[q] || self.cnt_sep[q] > 1 {
                             continue;
                         }
                         let h = m.p_group[q] as usize;
                         if layer[h] == NONE || h == g {
+                            continue;
+                        }
+                        if self.cnt_sep[q] == 1
+                            && (leaving[h] == u32::MAX || !m.p_sep[q].contains(&leaving[h]))
+                        {
                             continue;
                         }
                         let clash = m.p_overlap[q].contains(&(p as u32)) as u32;
@@ -519,6 +573,10 @@ impl<'m> State<'m> {
                             next[g] = v;
                             pred[g] = (p as u32, q as u32);
                         }
+                        if sep_enter[g].1 == p as u32 && v > next_sep[g] {
+                            next_sep[g] = v;
+                            pred_sep[g] = (p as u32, q as u32);
+                        }
                     }
                 }
             }
@@ -528,13 +586,20 @@ impl<'m> State<'m> {
                 }
                 let s = self.g_size[g] - 1;
                 if (s == 0 || s >= m.g_min[g]) && next[g] > 0 {
-                    found.push((next[g], hops, g, false));
+                    found.push((next[g], hops, g, End::Free));
                 }
-                if enter[g].0 > NONE && next[g] + enter[g].0 > 0 {
-                    found.push((next[g] + enter[g].0, hops, g, true));
+                if enter[g] > NONE && next[g] + enter[g] > 0 {
+                    found.push((next[g] + enter[g], hops, g, End::Enter));
+                }
+                if next_sep[g] > NONE && next_sep[g] + sep_enter[g].0 > 0 {
+                    found.push((next_sep[g] + sep_enter[g].0, hops, g, End::Separated));
                 }
             }
+            for g in 0..n_g {
+                leaving[g] = pred[g].0;
+            }
             preds.push(pred);
+            preds_sep.push(pred_sep);
             layer = next;
         }
         // Apply every chain found, best first. Each is checked on the real state and kept
@@ -544,7 +609,7 @@ impl<'m> State<'m> {
         found.sort_unstable_by(|a, b| b.cmp(a));
         let mut applied = false;
         for &cand in &found {
-            applied |= self.apply_chain(&preds, &origin, &enter, cand);
+            applied |= self.apply_chain(&preds, &preds_sep, &origin, &sep_enter, cand);
         }
         applied
     }
@@ -552,15 +617,21 @@ impl<'m> State<'m> {
     fn apply_chain(
         &mut self,
         preds: &[Vec<(u32, u32)>],
+        preds_sep: &[Vec<(u32, u32)>],
         origin: &[u32],
-        enter: &[(i64, u32)],
-        (_, hops, last, enters): (i64, usize, usize, bool),
+        sep_enter: &[(i64, u32)],
+        (_, hops, last, end): (i64, usize, usize, End),
     ) -> bool {
         let m = self.m;
         let mut g = last;
         let mut moves = Vec::with_capacity(hops);
+        let separated = end == End::Separated;
         for k in (0..hops).rev() {
-            let (p, q) = preds[k][g];
+            let (p, q) = if separated && k + 1 == hops {
+                preds_sep[k][g]
+            } else {
+                preds[k][g]
+            };
             if p == u32::MAX {
                 return false;
             }
@@ -570,7 +641,11 @@ impl<'m> State<'m> {
         moves.reverse();
         let mark = self.journal.len();
         let before = self.value;
-        let first = origin[g];
+        let first = if separated && hops == 0 {
+            sep_enter[g].1
+        } else {
+            origin[g]
+        };
         if first != u32::MAX {
             if !self.x[first as usize] {
                 return false;
@@ -590,12 +665,26 @@ impl<'m> State<'m> {
             }
             self.add(q);
         }
-        if enters {
-            let r = enter[last].1 as usize;
-            if self.x[r] || !self.client_ok(r) || !self.group_room(last) {
+        if end != End::Free {
+            // The best client to take the seat, on the state the chain left (the estimate's
+            // client may be gone, or another one freed by the chain).
+            let mut best: Option<(i64, usize)> = None;
+            if self.group_room(last) {
+                for &r in &m.g_pairs[last] {
+                    let r = r as usize;
+                    if self.x[r] || !self.client_ok(r) {
+                        continue;
+                    }
+                    let d = self.delta_add(r);
+                    if best.is_none_or(|(b, _)| d > b) {
+                        best = Some((d, r));
+                    }
+                }
+            }
+            let Some((_, r)) = best else {
                 self.undo_to(mark);
                 return false;
-            }
+            };
             self.add(r);
         }
         // Every group the chain touched must still be empty or within its sizes.
@@ -913,4 +1002,78 @@ pub(crate) fn lns(
     }
     s.greedy_fill();
     false
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests unwrap their own fixtures")]
+
+    use serde_json::json;
+
+    use super::State;
+    use crate::model::{Model, components};
+    use crate::validate::Problem;
+
+    /// Groups A, B and C meet at the same time and hold one member each (minimum 1);
+    /// `b` and `s` are separated. `b` (fit 50 in A, 49 in B) sits in A; `s` wants A (fit 100)
+    /// and may also take C (fit 10).
+    fn problem() -> Problem {
+        let meeting = json!([{"day": 0, "start": 600, "minutes": 60}]);
+        let group = |id: &str| {
+            json!({"id": id, "program": "p", "min_size": 1, "max_size": 1,
+                   "meetings": meeting, "members": []})
+        };
+        let client = |id: &str| {
+            json!({"id": id, "level": "iop", "required_minutes": 0, "max_minutes": 600,
+                   "current": []})
+        };
+        let v = json!({
+            "format": "circle-placement/1", "name": "chain",
+            "weights": {"unmet_minute": 2, "continuity_break": 60},
+            "groups": [group("A"), group("B"), group("C")],
+            "clients": [client("b"), client("s")],
+            "eligible": [
+                {"client": "b", "group": "A", "fit": 50},
+                {"client": "b", "group": "B", "fit": 49},
+                {"client": "s", "group": "A", "fit": 100},
+                {"client": "s", "group": "C", "fit": 10},
+            ],
+            "separations": [["b", "s"]],
+        });
+        Problem::new(serde_json::from_value(v).unwrap()).unwrap()
+    }
+
+    /// The component's pairs marked for the given (client, group) ids.
+    fn pairs(p: &Problem, m: &Model, on: &[(&str, &str)]) -> Vec<bool> {
+        (0..m.n_pairs())
+            .map(|q| {
+                let pair = p.pairs[m.p_global[q]];
+                on.iter().any(|&(c, g)| {
+                    p.client_index[c] == pair.client && p.group_index[g] == pair.group
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chain_moving_the_separated_member_out_lets_the_client_in() {
+        let p = problem();
+        let models = components(&p);
+        let m = &models[0];
+        let mut s = State::from_pairs(m, &pairs(&p, m, &[("b", "A")]));
+        assert!(s.chain_step(6));
+        assert_eq!(s.x, pairs(&p, m, &[("b", "B"), ("s", "A")]));
+        assert_eq!(s.value, 149);
+    }
+
+    #[test]
+    fn a_chain_moves_a_client_into_the_seat_its_separated_partner_left() {
+        let p = problem();
+        let models = components(&p);
+        let m = &models[0];
+        let mut s = State::from_pairs(m, &pairs(&p, m, &[("b", "A"), ("s", "C")]));
+        assert!(s.chain_step(6));
+        assert_eq!(s.x, pairs(&p, m, &[("b", "B"), ("s", "A")]));
+        assert_eq!(s.value, 149);
+    }
 }

@@ -7,7 +7,8 @@
 //!    optimal);
 //! 3. ejection chains (augmenting paths of the transportation problem underneath, checked
 //!    against the side rules), reshaping (open/close a group, repair, keep if better),
-//!    cold annealing, exact large-neighbourhood steps on a few groups, chains again;
+//!    cold annealing, exact large-neighbourhood steps on a few groups, chains again, and
+//!    as many reshaping rounds again from the improved state;
 //! 4. the relaxation again against the final score, for the bound.
 //!
 //! Determinism: the work is fixed by a budget (`ITERATIONS_PER_SECOND` × seconds × threads,
@@ -193,6 +194,8 @@ fn solve_component(
         // 4. Exact steps on a few groups at a time; each costs about 400 moves.
         cut |= lns(&mut s, upper, iterations / 400, &mut rng, deadline);
         chains(&mut s, upper, chain_budget, deadline);
+        // 5. Polish: as many reshaping rounds again, from the improved state.
+        cut |= reshape(&mut s, upper, rounds, &mut rng, deadline);
         stats.after_lns = s.value;
         timed_out = cut;
         if s.value > value {
