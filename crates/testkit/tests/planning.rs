@@ -452,3 +452,523 @@ async fn a_time_limit_outside_100_to_10000_ms_is_refused_with_422() {
         assert_eq!(problem["errors"][0]["field"], "time_limit_ms");
     }
 }
+
+// Planner runs: started in the background, read while and after they run, approved in
+// full or in part in one transaction that re-checks every rule. Their clinic is the one
+// above plus a morning client placed in the evening track (a move).
+
+async fn clinic_with_a_move(t: &TestApp) -> Clinic {
+    let k = clinic(t).await;
+    let (s, m) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/groups/{}/memberships", k.evening),
+            json!({"client_id": k.c[3], "start_date": "2026-05-04"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    k
+}
+
+async fn run_to_done(t: &TestApp, token: &str, body: Value) -> Value {
+    let (s, run) = t.post(token, "/api/v1/plan/runs", body).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{run}");
+    assert!(
+        ["queued", "running", "done"].contains(&run["state"].as_str().unwrap()),
+        "{run}"
+    );
+    let id = run["id"].as_i64().unwrap();
+    for _ in 0..600 {
+        let (s, run) = t.get(token, &format!("/api/v1/plan/runs/{id}")).await;
+        assert_eq!(s, StatusCode::OK, "{run}");
+        let progress = run["progress"].as_i64().unwrap();
+        assert!((0..=100).contains(&progress), "{run}");
+        match run["state"].as_str().unwrap() {
+            "queued" | "running" => {
+                assert!(
+                    run["proposal"].is_null(),
+                    "no proposal while running: {run}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            "done" => return run,
+            other => panic!("run ended {other}: {run}"),
+        }
+    }
+    panic!("the run never finished");
+}
+
+fn item(c: i64, g: i64) -> Value {
+    json!({"client_id": c, "group_id": g})
+}
+
+#[tokio::test]
+async fn a_run_goes_from_queued_to_done_with_a_proposal_of_placements_moves_and_endings() {
+    let t = spawn_app().await;
+    let k = clinic_with_a_move(&t).await;
+    let run = run_to_done(
+        &t,
+        &k.director,
+        json!({"program_id": k.program, "time_limit_ms": 500}),
+    )
+    .await;
+    assert_eq!(run["progress"], 100, "{run}");
+    assert_eq!(run["program_id"], k.program);
+    assert_eq!(run["time_limit_ms"], 500);
+    assert!(run["finished_at"].is_string(), "{run}");
+    assert!(run["error"].is_null(), "{run}");
+    let p = &run["proposal"];
+    // The morning client in the evening track moves to the morning track.
+    assert_eq!(
+        run["moves"],
+        json!([{"client_id": k.c[3], "from_group_id": k.evening, "to_group_id": k.morning}]),
+        "{run}"
+    );
+    assert!(pairs(&p["new_placements"]).contains(&(k.c[3], k.morning)));
+    // The stepped-down client's membership ends, with its rule; unmet minutes explained.
+    let ended = p["ended_placements"].as_array().unwrap();
+    assert!(ended.iter().any(|e| e["client_id"] == k.stepped_down
+        && e["group_id"] == k.evening
+        && e["reason"] == "level_of_care_not_eligible"));
+    let unmet = p["unmet"].as_array().unwrap();
+    let outpatient = unmet
+        .iter()
+        .find(|u| u["client_id"] == k.stepped_down)
+        .unwrap_or_else(|| panic!("unmet entry for the outpatient client: {p}"));
+    assert_eq!(outpatient["reasons"][0]["kind"], "no_eligible_group");
+    assert!(run["decisions"].as_array().unwrap().is_empty());
+
+    // The list shows it, newest first, without the proposal.
+    let (s, list) = t.get(&k.director, "/api/v1/plan/runs").await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["id"], run["id"]);
+    assert_eq!(list[0]["state"], "done");
+    assert!(list[0]["proposal"].is_null());
+
+    // Nothing was written to the memberships by planning.
+    assert!(active_members(&t, &k.director, k.morning).await.is_empty());
+
+    // Bad starts: an unknown program 404, a time limit out of range 422.
+    let (s, _) = t
+        .post(
+            &k.director,
+            "/api/v1/plan/runs",
+            json!({"program_id": 999_999}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, problem) = t
+        .post(
+            &k.director,
+            "/api/v1/plan/runs",
+            json!({"time_limit_ms": 20_000}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (s, _) = t.get(&k.director, "/api/v1/plan/runs/999999").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn approving_part_applies_exactly_the_chosen_items_and_never_twice() {
+    let t = spawn_app().await;
+    let k = clinic_with_a_move(&t).await;
+    let run = run_to_done(&t, &k.director, json!({"time_limit_ms": 500})).await;
+    let id = run["id"].as_i64().unwrap();
+    let url = format!("/api/v1/plan/runs/{id}/approve");
+    // Two items: one evening client's new placement, and the move.
+    let evening_client = k.c[4];
+    let (s, d) = t
+        .post(
+            &k.director,
+            &url,
+            json!({"start_date": "2026-05-05",
+                "items": [item(evening_client, k.evening), item(k.c[3], k.morning)]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let d = d.as_array().unwrap();
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d.iter().all(|x| x["outcome"] == "applied"), "{d:?}");
+    let mv = d.iter().find(|x| x["kind"] == "move").unwrap();
+    assert_eq!(mv["from_group_id"], k.evening);
+    assert!(d.iter().all(|x| x["decided_by"].is_i64()));
+
+    // Exactly those: the morning track has only the moved client; the evening track keeps
+    // the stepped-down member, gains one evening client and lost the moved one.
+    assert_eq!(
+        active_members(&t, &k.director, k.morning).await,
+        vec![k.c[3]]
+    );
+    let mut evening = active_members(&t, &k.director, k.evening).await;
+    evening.sort_unstable();
+    let mut want = vec![k.stepped_down, evening_client];
+    want.sort_unstable();
+    assert_eq!(evening, want);
+
+    // The run remembers the decisions; approving the same item again is refused.
+    let (_, read) = t.get(&k.director, &format!("/api/v1/plan/runs/{id}")).await;
+    assert_eq!(read["decisions"].as_array().unwrap().len(), 2, "{read}");
+    let (s, again) = t
+        .post(
+            &k.director,
+            &url,
+            json!({"start_date": "2026-05-05", "items": [item(evening_client, k.evening)]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again[0]["outcome"], "refused");
+    assert_eq!(again[0]["code"], "already_applied");
+    assert_eq!(active_members(&t, &k.director, k.evening).await.len(), 2);
+
+    // An item the proposal does not hold is refused with 422 and nothing applies.
+    let (s, problem) = t
+        .post(
+            &k.director,
+            &url,
+            json!({"start_date": "2026-05-05",
+                "items": [item(k.c[5], k.evening), item(k.c[5], k.morning)]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "items");
+    assert_eq!(active_members(&t, &k.director, k.evening).await.len(), 2);
+
+    // Approving all the rest now applies them (the ending first, so every evening seat
+    // fits); the already applied ones are refused as such.
+    let (s, rest) = t
+        .post(&k.director, &url, json!({"start_date": "2026-05-05"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rest}");
+    let rest = rest.as_array().unwrap();
+    let refused: Vec<&Value> = rest.iter().filter(|x| x["outcome"] == "refused").collect();
+    assert_eq!(refused.len(), 2, "{rest:?}");
+    assert!(refused.iter().all(|x| x["code"] == "already_applied"));
+    assert_eq!(rest[0]["kind"], "end", "endings come first: {rest:?}");
+    let mut evening = active_members(&t, &k.director, k.evening).await;
+    evening.sort_unstable();
+    let mut want = k.c[4..8].to_vec();
+    want.sort_unstable();
+    assert_eq!(
+        evening, want,
+        "the evening track is the four evening clients"
+    );
+}
+
+#[tokio::test]
+async fn an_item_whose_group_filled_meanwhile_is_refused_with_its_rule_and_the_rest_applies() {
+    let t = spawn_app().await;
+    let k = clinic_with_a_move(&t).await;
+    let run = run_to_done(&t, &k.director, json!({"time_limit_ms": 500})).await;
+    let id = run["id"].as_i64().unwrap();
+    let placed = pairs(&run["proposal"]["new_placements"]);
+    let morning: Vec<i64> = placed
+        .iter()
+        .filter(|(_, g)| *g == k.morning)
+        .map(|(c, _)| *c)
+        .collect();
+    assert_eq!(morning.len(), 3, "{run}");
+    assert!(morning.contains(&k.c[3]), "the move is one of them: {run}");
+    // Meanwhile two newcomers join the morning track, and so does the one of the separated
+    // pair the plan left out: three of its four seats are taken.
+    for n in [9, 10] {
+        let newcomer = client(&t, &k.director, n, windows("08:00", "13:00")).await;
+        let (s, m) = t
+            .post(
+                &k.director,
+                &format!("/api/v1/groups/{}/memberships", k.morning),
+                json!({"client_id": newcomer, "start_date": "2026-05-05"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+    }
+    let (left_out, proposed) = if morning.contains(&k.c[1]) {
+        (k.c[0], k.c[1])
+    } else {
+        (k.c[1], k.c[0])
+    };
+    let (s, m) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/groups/{}/memberships", k.morning),
+            json!({"client_id": left_out, "start_date": "2026-05-05"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    // Approving the three morning items: the move comes first and takes the last seat; the
+    // other two meet a full group (and one its separation too). Both are refused with the
+    // rule's code and message; the move applies.
+    let items: Vec<Value> = morning.iter().map(|c| item(*c, k.morning)).collect();
+    let (s, d) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/plan/runs/{id}/approve"),
+            json!({"start_date": "2026-05-05", "items": items}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let d = d.as_array().unwrap();
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert_eq!(d[0]["kind"], "move", "{d:?}");
+    assert_eq!(d[0]["outcome"], "applied", "{d:?}");
+    let refused: Vec<&Value> = d.iter().filter(|x| x["outcome"] == "refused").collect();
+    assert_eq!(refused.len(), 2, "{d:?}");
+    for r in &refused {
+        let code = r["code"].as_str().unwrap();
+        assert!(["group_full", "separation"].contains(&code), "{r}");
+        assert!(!r["message"].as_str().unwrap().is_empty(), "{r}");
+        assert!(r["membership_id"].is_null(), "{r}");
+    }
+    let other = morning
+        .iter()
+        .find(|c| **c != k.c[3] && **c != proposed)
+        .copied()
+        .unwrap();
+    let r = refused.iter().find(|r| r["client_id"] == other).unwrap();
+    assert_eq!(r["code"], "group_full", "{r}");
+    // What applied is there, what was refused is not, and the group is exactly full.
+    let members = active_members(&t, &k.director, k.morning).await;
+    assert_eq!(members.len(), 4, "{members:?}");
+    assert!(members.contains(&k.c[3]));
+    assert!(!members.contains(&proposed) && !members.contains(&other));
+    assert!(
+        !active_members(&t, &k.director, k.evening)
+            .await
+            .contains(&k.c[3])
+    );
+
+    // The run records each decision (the refused ones may be approved again later).
+    let (_, read) = t.get(&k.director, &format!("/api/v1/plan/runs/{id}")).await;
+    let decisions = read["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 3, "{read}");
+    assert_eq!(
+        decisions
+            .iter()
+            .filter(|x| x["outcome"] == "refused")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_refused_move_leaves_the_client_where_they_were() {
+    let t = spawn_app().await;
+    let k = clinic_with_a_move(&t).await;
+    let run = run_to_done(&t, &k.director, json!({"time_limit_ms": 500})).await;
+    let id = run["id"].as_i64().unwrap();
+    // The morning track fills up completely before the move is approved.
+    for n in 9..13 {
+        let newcomer = client(&t, &k.director, n, windows("08:00", "13:00")).await;
+        let (s, m) = t
+            .post(
+                &k.director,
+                &format!("/api/v1/groups/{}/memberships", k.morning),
+                json!({"client_id": newcomer, "start_date": "2026-05-05"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+    }
+    let (s, d) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/plan/runs/{id}/approve"),
+            json!({"start_date": "2026-05-05", "items": [item(k.c[3], k.morning)]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d[0]["kind"], "move");
+    assert_eq!(d[0]["outcome"], "refused");
+    assert_eq!(d[0]["code"], "group_full");
+    // Still in the evening track: the ending of the move was rolled back with it.
+    assert!(
+        active_members(&t, &k.director, k.evening)
+            .await
+            .contains(&k.c[3])
+    );
+    assert!(
+        !active_members(&t, &k.director, k.morning)
+            .await
+            .contains(&k.c[3])
+    );
+}
+
+#[tokio::test]
+async fn a_run_cut_off_by_a_restart_or_a_lost_worker_reads_as_interrupted() {
+    let t = spawn_app().await;
+    let k = clinic_with_a_move(&t).await;
+    let director = circle_domain::ids::UserId(
+        t.get(&k.director, "/api/v1/me").await.1["id"]
+            .as_i64()
+            .unwrap(),
+    );
+    let ctx = circle_domain::audit::AuditContext {
+        actor_user_id: Some(director),
+        actor_role: Some(Role::Director),
+        ..Default::default()
+    };
+    // A run recorded but never worked on (as if the process died at once).
+    let at = t.app.now();
+    let orphan =
+        t.db.store
+            .create_plan_run(None, 500, &ctx, at)
+            .await
+            .unwrap();
+    let (_, run) = t
+        .get(&k.director, &format!("/api/v1/plan/runs/{orphan}"))
+        .await;
+    assert_eq!(run["state"], "queued", "fresh: {run}");
+    // At start-up a live run with a fresh heartbeat is left alone: another server on the
+    // same database may be working on it.
+    assert_eq!(t.app.fail_interrupted_plan_runs().await.unwrap(), 0);
+    let (_, run) = t
+        .get(&k.director, &format!("/api/v1/plan/runs/{orphan}"))
+        .await;
+    assert_eq!(run["state"], "queued", "still live: {run}");
+    // A minute without a heartbeat: its worker is gone, and start-up fails it.
+    t.clock
+        .set(at.checked_add(jiff::SignedDuration::from_secs(61)).unwrap());
+    assert_eq!(t.app.fail_interrupted_plan_runs().await.unwrap(), 1);
+    let (_, run) = t
+        .get(&k.director, &format!("/api/v1/plan/runs/{orphan}"))
+        .await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert_eq!(run["error"], "interrupted");
+    // A failed run cannot be approved.
+    let (s, problem) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/plan/runs/{orphan}/approve"),
+            json!({"start_date": "2026-05-05"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{problem}");
+
+    // A run whose heartbeat stopped two minutes ago is failed when it is read.
+    let second =
+        t.db.store
+            .create_plan_run(None, 500, &ctx, at)
+            .await
+            .unwrap();
+    t.clock
+        .set(at.checked_add(jiff::SignedDuration::from_mins(2)).unwrap());
+    let (_, list) = t.get(&k.director, "/api/v1/plan/runs").await;
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == second)
+        .unwrap();
+    assert_eq!(listed["state"], "failed", "{listed}");
+    assert_eq!(listed["error"], "interrupted");
+}
+
+#[tokio::test]
+async fn only_a_director_may_start_read_list_or_approve_runs() {
+    let t = spawn_app().await;
+    let k = clinic_with_a_move(&t).await;
+    let run = run_to_done(&t, &k.director, json!({"time_limit_ms": 300})).await;
+    let id = run["id"].as_i64().unwrap();
+    let clin = t
+        .token_for(
+            "clin@example.test",
+            Role::Clinician,
+            Some(ClinicianId(k.lead)),
+            None,
+        )
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    for token in [&clin, &intake] {
+        let (s, _) = t.post(token, "/api/v1/plan/runs", json!({})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = t.get(token, "/api/v1/plan/runs").await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = t.get(token, &format!("/api/v1/plan/runs/{id}")).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = t
+            .post(
+                token,
+                &format!("/api/v1/plan/runs/{id}/approve"),
+                json!({"start_date": "2026-05-05"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+    assert!(active_members(&t, &k.director, k.morning).await.is_empty());
+    let (_, list) = t.get(&k.director, "/api/v1/plan/runs").await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "no run started by others"
+    );
+}
+
+#[tokio::test]
+async fn the_weekly_cap_alone_never_ends_a_current_membership() {
+    // Outpatient requires 1 h a week (cap 1 h 30 min); this client attends two 90-minute
+    // outpatient groups, 3 h. Both are kept: the cap grows to what they attend now.
+    let t = spawn_app().await;
+    let k = t
+        .clinic(circle_testkit::clinic::ClinicSpec {
+            members: 0,
+            level: "outpatient",
+            ..Default::default()
+        })
+        .await;
+    let program = json!({"id": k.program});
+    let monday = json!([{"weekday": "monday", "start": "14:00", "minutes": 90}]);
+    let tuesday = json!([{"weekday": "tuesday", "start": "14:00", "minutes": 90}]);
+    let mut groups = vec![];
+    for (name, meetings) in [("Monday anxiety", monday), ("Tuesday grief", tuesday)] {
+        let (s, g) = t
+            .post(
+                &k.director,
+                "/api/v1/groups",
+                json!({"program_id": program["id"], "name": name, "kind": "process",
+                    "eligible_levels": ["outpatient"], "enrollment": {"model": "open"},
+                    "min_size": 1, "max_size": 8, "meetings": meetings,
+                    "lead_facilitator_id": k.lead}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        groups.push(g["id"].as_i64().unwrap());
+    }
+    let (s, c) = t
+        .post(
+            &k.director,
+            "/api/v1/clients",
+            json!({"record_number": "OP-1", "given_name": "Two", "family_name": "Groups",
+                "date_of_birth": "1980-01-01", "referral_source": "program_admission",
+                "availability": [{"weekday": "monday", "start": "13:00", "end": "16:00"},
+                    {"weekday": "tuesday", "start": "13:00", "end": "16:00"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let c = c["id"].as_i64().unwrap();
+    let (s, e) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/clients/{c}/episodes"),
+            json!({"level_of_care": "outpatient", "started_on": "2026-04-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    for g in &groups {
+        let (s, m) = t
+            .post(
+                &k.director,
+                &format!("/api/v1/groups/{g}/memberships"),
+                json!({"client_id": c, "start_date": "2026-05-04"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+    }
+    let run = run_to_done(&t, &k.director, json!({"time_limit_ms": 300})).await;
+    let p = &run["proposal"];
+    assert!(p["ended_placements"].as_array().unwrap().is_empty(), "{p}");
+    let kept = pairs(&p["kept_placements"]);
+    for g in &groups {
+        assert!(kept.contains(&(c, *g)), "{p}");
+    }
+}
