@@ -24,7 +24,7 @@ use circle_domain::{DomainError, FieldErrors};
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use super::{Nav, PageError, Signed, explain, form_value, html};
+use super::{Nav, PageError, Signed, form_value, html, refusal};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -402,17 +402,6 @@ async fn render_group(
             ok,
         },
     ))
-}
-
-/// A refusal a person can act on becomes its explanation; a failure stays a failure.
-fn refusal(e: AppError) -> Result<String, PageError> {
-    match e {
-        AppError::Internal(cause) => {
-            tracing::error!(cause = %cause, "a membership change failed");
-            Err(PageError::Internal)
-        }
-        e => Ok(explain(&e)),
-    }
 }
 
 fn field<T>(

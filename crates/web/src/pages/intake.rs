@@ -32,7 +32,7 @@ use circle_domain::{DomainError, FieldErrors, Rule};
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use super::{Nav, PageError, Signed, explain, form_value, html};
+use super::{Nav, PageError, Signed, explain, form_value, html, refusal};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -61,17 +61,6 @@ fn require_intake(signed: &Signed) -> Result<(), PageError> {
     match signed.actor.role {
         Role::Director | Role::Intake => Ok(()),
         _ => Err(PageError::Forbidden),
-    }
-}
-
-/// A refusal a person can act on becomes its explanation; a failure stays a failure.
-fn refusal(e: AppError) -> Result<String, PageError> {
-    match e {
-        AppError::Internal(cause) => {
-            tracing::error!(cause = %cause, "an intake change failed");
-            Err(PageError::Internal)
-        }
-        e => Ok(explain(&e)),
     }
 }
 

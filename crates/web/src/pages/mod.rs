@@ -387,6 +387,18 @@ pub fn explain(e: &AppError) -> String {
     }
 }
 
+/// A refused change a person can act on becomes its explanation (`explain`); a failure
+/// stays a failure, logged by its cause (never client data) and shown as the calm page.
+pub fn refusal(e: AppError) -> Result<String, PageError> {
+    match e {
+        AppError::Internal(cause) => {
+            tracing::error!(cause = %cause, "a page's change failed");
+            Err(PageError::Internal)
+        }
+        e => Ok(explain(&e)),
+    }
+}
+
 /// The app handle, for handlers that take `State`.
 pub type AppState = State<App>;
 

@@ -16,7 +16,7 @@ use circle_domain::session::{
 use circle_domain::user::Role;
 use serde::Deserialize;
 
-use super::{Nav, PageError, Signed, explain, form_value, html};
+use super::{Nav, PageError, Signed, explain, form_value, html, refusal};
 
 struct AgendaRow {
     id: i64,
@@ -276,15 +276,12 @@ pub async fn acknowledge_alert(
     };
     match app.acknowledge_alert(&signed.actor, id, &ack).await {
         Ok(_) => Ok(Redirect::to("/today").into_response()),
-        Err(circle_app::AppError::Internal(cause)) => {
-            tracing::error!(cause = %cause, "acknowledging an alert failed");
-            Err(PageError::Internal)
-        }
         Err(e) => {
+            let why = refusal(e)?;
             today_page(
                 &app,
                 &signed,
-                vec![format!("The alert was not acknowledged: {}", explain(&e))],
+                vec![format!("The alert was not acknowledged: {why}")],
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
