@@ -383,6 +383,39 @@ impl TestApp {
         respond(r).await
     }
 
+    /// A page as a browser gets it, signed in with `token` as the session cookie (the
+    /// pages' cookie carries the same sign-in token as the API's bearer), redirects not
+    /// followed.
+    pub async fn page(&self, token: &str, path: &str) -> PageResponse {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header("cookie", format!("circle_session={token}"))
+            .send()
+            .await
+            .expect("GET a page");
+        PageResponse::read(r).await
+    }
+
+    /// A form POSTed from a page as the holder of `token` (the fields as given: a test
+    /// adds the `csrf` field itself, or leaves it out on purpose).
+    pub async fn page_form(
+        &self,
+        token: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> PageResponse {
+        let r = self
+            .http
+            .post(self.url(path))
+            .header("cookie", format!("circle_session={token}"))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST a form");
+        PageResponse::read(r).await
+    }
+
     pub async fn post(
         &self,
         token: &str,
@@ -390,6 +423,33 @@ impl TestApp {
         body: serde_json::Value,
     ) -> (reqwest::StatusCode, serde_json::Value) {
         self.send(reqwest::Method::POST, token, path, body).await
+    }
+}
+
+/// A page's answer: status, headers, where a redirect goes, and the body.
+#[derive(Debug)]
+pub struct PageResponse {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl PageResponse {
+    async fn read(r: reqwest::Response) -> Self {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let location = headers
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let body = r.text().await.expect("a page body");
+        Self {
+            status,
+            headers,
+            location,
+            body,
+        }
     }
 }
 

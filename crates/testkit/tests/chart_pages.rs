@@ -17,26 +17,13 @@ use serde_json::{Value, json};
 
 /// GETs a page as the holder of `token`: its status and body.
 async fn page(t: &TestApp, token: &str, path: &str) -> (StatusCode, String) {
-    let r = t
-        .http
-        .get(t.url(path))
-        .header("cookie", format!("circle_session={token}"))
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
+    let r = t.page(token, path).await;
+    (r.status, r.body)
 }
 
 /// POSTs a form as the holder of `token`.
 async fn form(t: &TestApp, token: &str, path: &str, fields: &[(&str, &str)]) -> StatusCode {
-    t.http
-        .post(t.url(path))
-        .header("cookie", format!("circle_session={token}"))
-        .form(fields)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    t.page_form(token, path, fields).await.status
 }
 
 async fn audit(t: &TestApp, admin: &str, query: &str) -> Vec<Value> {

@@ -23,16 +23,8 @@ async fn page(
     token: &str,
     path: &str,
 ) -> (StatusCode, String, reqwest::header::HeaderMap) {
-    let r = t
-        .http
-        .get(t.url(path))
-        .header("cookie", format!("circle_session={token}"))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    (status, r.text().await.unwrap(), headers)
+    let r = t.page(token, path).await;
+    (r.status, r.body, r.headers)
 }
 
 /// A form post with the session's CSRF token unless `csrf` is given.
@@ -46,16 +38,8 @@ async fn form(
     let real = circle_app::web_session::csrf_token(token);
     let mut body: Vec<(&str, &str)> = vec![("csrf", csrf.unwrap_or(&real))];
     body.extend_from_slice(fields);
-    let r = t
-        .http
-        .post(t.url(path))
-        .header("cookie", format!("circle_session={token}"))
-        .form(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.text().await.unwrap())
+    let r = t.page_form(token, path, &body).await;
+    (r.status, r.body)
 }
 
 async fn referral_count(t: &TestApp, token: &str) -> usize {

@@ -50,10 +50,6 @@ async fn setup() -> (TestApp, Clinic, i64, String, String) {
     (t, clinic, session, dir, lead)
 }
 
-fn cookie(token: &str) -> String {
-    format!("circle_session={token}")
-}
-
 fn csrf(token: &str) -> String {
     circle_app::web_session::csrf_token(token)
 }
@@ -63,16 +59,8 @@ async fn page(
     token: &str,
     path: &str,
 ) -> (StatusCode, reqwest::header::HeaderMap, String) {
-    let r = t
-        .http
-        .get(t.url(path))
-        .header("cookie", cookie(token))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    (status, headers, r.text().await.unwrap())
+    let r = t.page(token, path).await;
+    (r.status, r.headers, r.body)
 }
 
 async fn post_form(
@@ -81,20 +69,8 @@ async fn post_form(
     path: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, Option<String>, String) {
-    let r = t
-        .http
-        .post(t.url(path))
-        .header("cookie", cookie(token))
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    (status, location, r.text().await.unwrap())
+    let r = t.page_form(token, path, fields).await;
+    (r.status, r.location, r.body)
 }
 
 async fn notes(t: &TestApp, dir: &str, session: i64) -> Vec<Value> {

@@ -52,14 +52,8 @@ fn csrf(token: &str) -> String {
 }
 
 async fn page(t: &TestApp, token: &str, path: &str) -> (StatusCode, String) {
-    let r = t
-        .http
-        .get(t.url(path))
-        .header("cookie", cookie(token))
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
+    let r = t.page(token, path).await;
+    (r.status, r.body)
 }
 
 async fn form(
@@ -68,15 +62,8 @@ async fn form(
     path: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, String) {
-    let r = t
-        .http
-        .post(t.url(path))
-        .header("cookie", cookie(token))
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
+    let r = t.page_form(token, path, fields).await;
+    (r.status, r.body)
 }
 
 /// Audit entries after `since` other than the admin's own reads, as (action, client ids,

@@ -33,16 +33,8 @@ async fn page(
     token: &str,
     path: &str,
 ) -> (StatusCode, reqwest::header::HeaderMap, String) {
-    let r = t
-        .http
-        .get(t.url(path))
-        .header("cookie", format!("circle_session={token}"))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    (status, headers, r.text().await.unwrap())
+    let r = t.page(token, path).await;
+    (r.status, r.headers, r.body)
 }
 
 fn forbidden<T: std::fmt::Debug>(r: Result<T, AppError>) {

@@ -44,28 +44,22 @@ async fn crawl(t: &TestApp, token: &str, limit: usize) -> BTreeMap<String, Strin
         if pages.len() >= limit || !seen.insert(path.clone()) {
             continue;
         }
-        let r = t
-            .http
-            .get(t.url(&path))
-            .header("cookie", format!("circle_session={token}"))
-            .send()
-            .await
-            .expect("GET a page");
-        if r.status() == StatusCode::SEE_OTHER {
-            if let Some(to) = r.headers().get("location").and_then(|l| l.to_str().ok()) {
-                queue.push_back(to.to_owned());
+        let r = t.page(token, &path).await;
+        if r.status == StatusCode::SEE_OTHER {
+            if let Some(to) = r.location {
+                queue.push_back(to);
             }
             continue;
         }
         let is_html = r
-            .headers()
+            .headers
             .get("content-type")
             .and_then(|c| c.to_str().ok())
             .is_some_and(|c| c.starts_with("text/html"));
-        let body = r.text().await.expect("a body");
         if !is_html {
             continue;
         }
+        let body = r.body;
         for link in links(&body) {
             if !seen.contains(&link) {
                 queue.push_back(link);
