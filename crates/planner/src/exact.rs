@@ -4,9 +4,10 @@
 //! capacities, separations, minimum sizes that can no longer be reached, and an optimistic
 //! bound (every remaining client gets their best schedule).
 //!
-//! Used twice: on a whole small component (all pairs free; a finished search proves the
-//! component optimal), and as the exact step of large-neighbourhood search (the pairs of a
-//! few groups free, everything else fixed).
+//! Used on a whole small component (all pairs free; a finished search proves the component
+//! optimal), and as the exact step of large-neighbourhood search (the pairs of a few groups,
+//! or of those groups' members within them, free; everything else fixed, and the members
+//! held in place count towards the groups' sizes).
 
 use std::time::Instant;
 
@@ -224,7 +225,11 @@ pub(crate) fn search(
         groups: groups.to_vec(),
         reach,
         group_slot: std::mem::take(group_slot),
-        size: vec![0; groups.len()],
+        // Members held in place count towards each group's sizes.
+        size: groups
+            .iter()
+            .map(|&g| m.g_pairs[g].iter().filter(|&&q| fixed[q as usize]).count() as u32)
+            .collect(),
         x: fixed.to_vec(),
         chosen: Vec::new(),
         best: incumbent,

@@ -7,8 +7,10 @@
 //!    optimal);
 //! 3. ejection chains (augmenting paths of the transportation problem underneath, checked
 //!    against the side rules), reshaping (open/close a group, repair, keep if better),
-//!    cold annealing, exact large-neighbourhood steps on a few groups, chains again, and
-//!    as many reshaping rounds again from the improved state;
+//!    cold annealing, exact large-neighbourhood steps on a few groups, exact steps around
+//!    every pair a separation blocks (the separated member moves on, the seats around
+//!    them are reassigned), chains again, and as many reshaping rounds again from the
+//!    improved state;
 //! 4. the relaxation again against the final score, for the bound.
 //!
 //! Determinism: the work is fixed by a budget (`ITERATIONS_PER_SECOND` × seconds × threads,
@@ -31,7 +33,7 @@ use crate::format::{Assignment, SOLUTION_FORMAT, Solution};
 use crate::model::{Model, components};
 use crate::rng::Rng;
 use crate::score::{Evaluation, evaluate};
-use crate::search::{Anneal, State, anneal, chains, lns, reshape};
+use crate::search::{Anneal, State, anneal, chains, lns, reshape, separations};
 use crate::validate::Problem;
 
 /// Annealing moves budgeted per second of time limit (calibrated so that a 2-core machine
@@ -193,6 +195,8 @@ fn solve_component(
         stats.after_anneal = s.value;
         // 4. Exact steps on a few groups at a time; each costs about 400 moves.
         cut |= lns(&mut s, upper, iterations / 400, &mut rng, deadline);
+        chains(&mut s, upper, chain_budget, deadline);
+        cut |= separations(&mut s, upper, deadline);
         chains(&mut s, upper, chain_budget, deadline);
         // 5. Polish: as many reshaping rounds again, from the improved state.
         cut |= reshape(&mut s, upper, rounds, &mut rng, deadline);
