@@ -24,7 +24,7 @@ use jiff::civil::Date;
 use crate::audit::{Record, append};
 use crate::codec::{RowExt, date, page_of};
 use crate::measures::ALERT_COLUMNS;
-use crate::people::{CLIENT_COLUMNS, ClientScope, caseload, client_from_row, client_in};
+use crate::people::{CLIENT_COLUMNS, ClientScope, client_from_row, client_in};
 use crate::reports::ClientWeekFacts;
 use crate::{Page, PageRequest, Store, StoreError};
 
@@ -52,11 +52,14 @@ pub struct NoteLine {
 }
 
 /// Which parts of the clinical activity to read and whose notes may be listed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ActivityRequest {
     /// `Some(c)`: only notes of sessions clinician `c` facilitated (the notes `c` may
     /// open); `None`: every note of the client.
     pub notes_of: Option<ClinicianId>,
+    /// `Some(programs)`: only notes of sessions of these programs' groups (a scoped
+    /// director's, the notes they may open).
+    pub notes_in: Option<Vec<ProgramId>>,
     /// Whether safety alerts are read (not for administrators, even in an emergency).
     pub alerts: bool,
     /// The Mondays of the compliance weeks to read, oldest first (at most 26).
@@ -102,19 +105,16 @@ impl Store {
         ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Page<Client>, StoreError> {
-        let (clinician, since) = match scope {
-            ClientScope::All => (-1, String::new()),
-            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
-        };
+        let (clinician, since) = scope.binds();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 \
-             AND ($3 = -1 OR EXISTS ({})) \
+             AND {} \
              AND ($5 = '%%' OR LOWER(c.record_number) LIKE $5 ESCAPE '\\' \
                   OR LOWER(c.given_name || ' ' || c.family_name) LIKE $5 ESCAPE '\\' \
                   OR LOWER(COALESCE(c.preferred_name, '') || ' ' || c.family_name) LIKE $5 ESCAPE '\\') \
              ORDER BY c.id LIMIT $2",
-            caseload("$3", "$4")
+            scope.condition("$3", "$4")
         ))
         .bind(page.after)
         .bind(i64::from(page.limit) + 1)
@@ -182,7 +182,7 @@ impl Store {
 
         let rows = sqlx::query(
             "SELECT n.id, n.session_id, n.state, s.starts_at, s.facilitators_present, \
-             g.name AS group_name, g.lead_facilitator_id, g.co_facilitator_id, \
+             g.name AS group_name, g.program_id, g.lead_facilitator_id, g.co_facilitator_id, \
              cl.given_name AS author_given, cl.family_name AS author_family \
              FROM progress_notes n JOIN sessions s ON s.id = n.session_id \
              JOIN therapy_groups g ON g.id = s.group_id \
@@ -201,6 +201,11 @@ impl Store {
                 if !leads && !present.contains(&c) {
                     continue;
                 }
+            }
+            if let Some(programs) = &req.notes_in
+                && !programs.contains(&ProgramId(r.int("program_id")?))
+            {
+                continue;
             }
             notes.push(NoteLine {
                 id: NoteId(r.int("id")?),
