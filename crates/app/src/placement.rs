@@ -69,6 +69,8 @@ impl App {
     ) -> AppResult<WaitlistEntry> {
         self.require_audited(actor, PLACERS, AuditAction::WaitlistWrite, &[new.client_id])
             .await?;
+        self.check_group_reach(actor, group, Some(AuditAction::WaitlistWrite))
+            .await?;
         Ok(self
             .store
             .add_to_waitlist(group, new, &actor.audit(), self.now())
@@ -77,6 +79,8 @@ impl App {
 
     pub async fn waitlist(&self, actor: &Actor, group: GroupId) -> AppResult<Vec<WaitlistEntry>> {
         self.require_audited(actor, PLACERS, AuditAction::WaitlistRead, &[])
+            .await?;
+        self.check_group_reach(actor, group, Some(AuditAction::WaitlistRead))
             .await?;
         Ok(self
             .store
@@ -91,6 +95,11 @@ impl App {
     ) -> AppResult<WaitlistEntry> {
         self.require_audited(actor, PLACERS, AuditAction::WaitlistWrite, &[])
             .await?;
+        if actor.role == Role::Director {
+            let (group, _) = self.store.waitlist_entry_owner(id).await?;
+            self.check_group_reach(actor, group, Some(AuditAction::WaitlistWrite))
+                .await?;
+        }
         Ok(self
             .store
             .remove_from_waitlist(id, &actor.audit(), self.now())
@@ -107,9 +116,10 @@ impl App {
                 return Err(DomainError::Forbidden.into());
             }
         };
+        let director = self.scoped_director(actor).await?;
         Ok(self
             .store
-            .offers(state, client, &actor.audit(), self.now())
+            .offers_within(state, client, director, &actor.audit(), self.now())
             .await?)
     }
 
@@ -122,6 +132,11 @@ impl App {
         action: AuditAction,
     ) -> AppResult<()> {
         let client = self.store.offer_client(id).await?;
+        if actor.role == Role::Director {
+            // A scoped director: only offers of their programs' groups (404 otherwise).
+            let group = self.store.offer_group(id).await?;
+            return self.check_group_reach(actor, group, Some(action)).await;
+        }
         let allowed = match actor.role {
             Role::Director | Role::Intake => true,
             Role::Client => actor.client_id == Some(client),
@@ -180,6 +195,7 @@ impl App {
         group: GroupId,
     ) -> AppResult<circle_store::placement::GroupSeats> {
         actor.require(crate::STAFF)?;
+        self.check_group_reach(actor, group, None).await?;
         Ok(self.store.group_seats(group, self.now()).await?)
     }
 }
