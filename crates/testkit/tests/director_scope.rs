@@ -1,0 +1,733 @@
+//! Program directors scoped to their programs (DESIGN.md: a director sees "everything in
+//! their programs"): a director linked to programs sees and acts only on them, their
+//! groups and their clients; a director linked to none stays clinic-wide; only an
+//! administrator links and unlinks, and every change is audited. Out-of-scope records are
+//! refused as if they did not exist (404), audited, and nothing changes.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
+use circle_app::{Actor, AppError, PageRequest};
+use circle_domain::DomainError;
+use circle_domain::ids::{ClientId, GroupId, ProgramId, SessionId};
+use circle_domain::user::Role;
+use circle_testkit::clinic::{Clinic, ClinicSpec};
+use circle_testkit::{TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Two programs: the clinic fixture's Adult IOP (program A, its Monday group and six
+/// members) and an Adult PHP (program B) with a Tuesday group and one client of its own.
+/// `director` (the fixture's) is clinic-wide; `scoped` is linked to program A only.
+struct Two {
+    t: TestApp,
+    clinic: Clinic,
+    admin: String,
+    scoped: String,
+    scoped_id: i64,
+    program_b: i64,
+    group_b: i64,
+    client_b: i64,
+}
+
+fn created(what: &str, (status, body): (StatusCode, Value)) -> i64 {
+    assert_eq!(status, StatusCode::CREATED, "{what}: {body}");
+    body["id"].as_i64().unwrap()
+}
+
+async fn user_id(t: &TestApp, admin: &str, email: &str) -> i64 {
+    let (s, users) = t.get(admin, "/api/v1/users").await;
+    assert_eq!(s, StatusCode::OK, "{users}");
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == email)
+        .and_then(|u| u["id"].as_i64())
+        .unwrap()
+}
+
+async fn link(t: &TestApp, admin: &str, user: i64, programs: &[i64]) -> (StatusCode, Value) {
+    t.send(
+        Method::PUT,
+        admin,
+        &format!("/api/v1/users/{user}/programs"),
+        json!({ "program_ids": programs }),
+    )
+    .await
+}
+
+async fn two_programs() -> Two {
+    let t = spawn_app().await;
+    let clinic = t.clinic(ClinicSpec::default()).await;
+    let d = clinic.director.clone();
+    let program_b = created(
+        "program B",
+        t.post(
+            &d,
+            "/api/v1/programs",
+            json!({"name": "Adult PHP", "site": "Riverside", "level_of_care": "php",
+                "time_zone": "America/New_York"}),
+        )
+        .await,
+    );
+    let group_b = created(
+        "group B",
+        t.post(
+            &d,
+            "/api/v1/groups",
+            json!({"program_id": program_b, "name": "Tuesday skills", "kind": "process",
+                "eligible_levels": ["php"], "enrollment": {"model": "open"},
+                "room_id": clinic.room,
+                "meetings": [{"weekday": "tuesday", "start": "10:00", "minutes": 90}],
+                "lead_facilitator_id": clinic.lead}),
+        )
+        .await,
+    );
+    let client_b = created(
+        "client B",
+        t.post(
+            &d,
+            "/api/v1/clients",
+            json!({"record_number": "P-0001", "given_name": "Phpclient", "family_name": "Other",
+                "date_of_birth": "1980-02-02", "referral_source": "program_admission"}),
+        )
+        .await,
+    );
+    created(
+        "episode B",
+        t.post(
+            &d,
+            &format!("/api/v1/clients/{client_b}/episodes"),
+            json!({"level_of_care": "php", "program_id": program_b, "started_on": "2026-04-01"}),
+        )
+        .await,
+    );
+    created(
+        "agreement B",
+        t.post(
+            &d,
+            &format!("/api/v1/clients/{client_b}/consents/group-agreement"),
+            json!({"signed_on": "2026-04-01"}),
+        )
+        .await,
+    );
+    created(
+        "membership B",
+        t.post(
+            &d,
+            &format!("/api/v1/groups/{group_b}/memberships"),
+            json!({"client_id": client_b, "start_date": "2026-05-05"}),
+        )
+        .await,
+    );
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let scoped = t
+        .token_for("iop.director@example.test", Role::Director, None, None)
+        .await;
+    let scoped_id = user_id(&t, &admin, "iop.director@example.test").await;
+    let (s, body) = link(&t, &admin, scoped_id, &[clinic.program]).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["program_ids"], json!([clinic.program]));
+    Two {
+        t,
+        clinic,
+        admin,
+        scoped,
+        scoped_id,
+        program_b,
+        group_b,
+        client_b,
+    }
+}
+
+fn ids(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .or_else(|| v["items"].as_array())
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_i64().unwrap())
+        .collect()
+}
+
+fn not_found<T: std::fmt::Debug>(r: Result<T, AppError>) {
+    assert!(
+        matches!(r, Err(AppError::Domain(DomainError::NotFound { .. }))),
+        "{r:?}"
+    );
+}
+
+async fn actor(t: &TestApp, token: &str) -> Actor {
+    t.app.authenticate(token).await.unwrap()
+}
+
+/// The audit entries with `action`, as (outcome, object id, client ids).
+async fn audited(t: &TestApp, admin: &str, action: &str) -> Vec<(String, Value, Value)> {
+    let (s, list) = t
+        .get(admin, &format!("/api/v1/audit?action={action}&limit=200"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["outcome"].as_str().unwrap().to_owned(),
+                e["object_id"].clone(),
+                e["client_ids"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_scoped_director_lists_and_reads_only_their_programs_and_groups() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+
+    let (s, programs) = t.get(&x.scoped, "/api/v1/programs").await;
+    assert_eq!(s, StatusCode::OK, "{programs}");
+    assert_eq!(ids(&programs), vec![a.program]);
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/programs/{}", x.program_b))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, groups) = t.get(&x.scoped, "/api/v1/groups").await;
+    assert_eq!(s, StatusCode::OK, "{groups}");
+    assert_eq!(ids(&groups), vec![a.group]);
+    for path in [
+        format!("/api/v1/groups/{}", x.group_b),
+        format!("/api/v1/groups/{}/memberships", x.group_b),
+        format!("/api/v1/groups/{}/waitlist", x.group_b),
+        format!(
+            "/api/v1/groups/{}/sessions?from=2026-05-01&until=2026-06-01",
+            x.group_b
+        ),
+    ] {
+        let (s, body) = t.get(&x.scoped, &path).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (s, _) = t
+        .get(
+            &x.scoped,
+            &format!("/api/v1/groups/{}/memberships", a.group),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // The clinic-wide director still sees both programs and both groups.
+    let (_, programs) = t.get(&a.director, "/api/v1/programs").await;
+    assert_eq!(ids(&programs), vec![a.program, x.program_b]);
+    let (_, groups) = t.get(&a.director, "/api/v1/groups").await;
+    assert_eq!(ids(&groups), vec![a.group, x.group_b]);
+
+    // The refusal of another program's roster is on record, naming the group.
+    let denied = audited(t, &x.admin, "membership.read").await;
+    assert!(
+        denied
+            .iter()
+            .any(|(o, obj, _)| o == "denied" && *obj == json!(x.group_b.to_string())),
+        "{denied:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_scoped_director_sees_only_the_clients_of_their_programs() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+
+    let (s, clients) = t.get(&x.scoped, "/api/v1/clients").await;
+    assert_eq!(s, StatusCode::OK, "{clients}");
+    assert_eq!(ids(&clients), a.members);
+    let (_, all) = t.get(&a.director, "/api/v1/clients").await;
+    let mut expected = a.members.clone();
+    expected.push(x.client_b);
+    assert_eq!(ids(&all), expected);
+
+    for path in [
+        format!("/api/v1/clients/{}", x.client_b),
+        format!("/api/v1/clients/{}/episodes", x.client_b),
+        format!("/api/v1/clients/{}/measures", x.client_b),
+        format!("/api/v1/clients/{}/consents", x.client_b),
+    ] {
+        let (s, body) = t.get(&x.scoped, &path).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/clients/{}", a.members[0]))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // A client stays theirs through a referral aimed at their program, even without an
+    // episode or a membership there.
+    let (s, r) = t
+        .post(
+            &a.director,
+            "/api/v1/referrals",
+            json!({"path": "program_admission", "name": "Phpclient Other",
+                "program_id": a.program, "level_of_care": "iop", "client_id": x.client_b}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/clients/{}", x.client_b))
+        .await;
+    assert_eq!(s, StatusCode::OK, "a referral to their program");
+    let (_, referrals) = t.get(&x.scoped, "/api/v1/referrals").await;
+    assert_eq!(ids(&referrals), vec![r["id"].as_i64().unwrap()]);
+
+    // Every refusal is audited with the client it was about.
+    let denied = audited(t, &x.admin, "client.read").await;
+    assert!(
+        denied
+            .iter()
+            .any(|(o, _, c)| o == "denied" && *c == json!([x.client_b])),
+        "{denied:?}"
+    );
+}
+
+#[tokio::test]
+async fn out_of_scope_changes_are_refused_and_change_nothing() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let (_, before) = t
+        .get(&a.director, &format!("/api/v1/groups/{}", x.group_b))
+        .await;
+    let (_, roster_before) = t
+        .get(
+            &a.director,
+            &format!("/api/v1/groups/{}/memberships", x.group_b),
+        )
+        .await;
+
+    let (s, _) = t
+        .send(
+            Method::PATCH,
+            &x.scoped,
+            &format!("/api/v1/groups/{}", x.group_b),
+            json!({"version": before["version"], "name": "Renamed"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            &format!("/api/v1/groups/{}/memberships", x.group_b),
+            json!({"client_id": a.members[0], "start_date": "2026-05-05"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            "/api/v1/groups",
+            json!({"program_id": x.program_b, "name": "Sneaky", "kind": "process",
+                "eligible_levels": ["php"], "enrollment": {"model": "open"},
+                "meetings": [{"weekday": "friday", "start": "10:00", "minutes": 60}],
+                "lead_facilitator_id": a.lead}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .send(
+            Method::PATCH,
+            &x.scoped,
+            &format!("/api/v1/programs/{}", x.program_b),
+            json!({"version": 1, "max_group_size": 8}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, client) = t
+        .get(&a.director, &format!("/api/v1/clients/{}", x.client_b))
+        .await;
+    let (s, _) = t
+        .send(
+            Method::PATCH,
+            &x.scoped,
+            &format!("/api/v1/clients/{}", x.client_b),
+            json!({"version": client["version"], "phone": "555-0100"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A new program is for clinic-wide directors.
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            "/api/v1/programs",
+            json!({"name": "Adult residential", "site": "Riverside",
+                "level_of_care": "residential", "time_zone": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Nothing changed.
+    let (_, after) = t
+        .get(&a.director, &format!("/api/v1/groups/{}", x.group_b))
+        .await;
+    assert_eq!(before, after);
+    let (_, roster_after) = t
+        .get(
+            &a.director,
+            &format!("/api/v1/groups/{}/memberships", x.group_b),
+        )
+        .await;
+    assert_eq!(ids(&roster_before), ids(&roster_after));
+    let (_, client_after) = t
+        .get(&a.director, &format!("/api/v1/clients/{}", x.client_b))
+        .await;
+    assert_eq!(client["version"], client_after["version"]);
+    let (_, programs) = t.get(&a.director, "/api/v1/programs").await;
+    assert_eq!(ids(&programs).len(), 2);
+    let denied = audited(t, &x.admin, "membership.create").await;
+    assert!(denied.iter().any(|(o, _, _)| o == "denied"), "{denied:?}");
+
+    // Inside their program they still design and place.
+    let (s, body) = t
+        .post(
+            &x.scoped,
+            "/api/v1/groups",
+            json!({"program_id": a.program, "name": "Wednesday skills", "kind": "process",
+                "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+                "meetings": [{"weekday": "wednesday", "start": "18:00", "minutes": 90}],
+                "lead_facilitator_id": a.lead}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn notes_and_sessions_of_other_programs_are_refused() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let (s, sessions) = t
+        .get(
+            &a.director,
+            &format!(
+                "/api/v1/groups/{}/sessions?from=2026-05-01&until=2026-06-01",
+                x.group_b
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{sessions}");
+    let other = ids(&sessions)[0];
+    let own = a.sessions(t, "2026-05-01", "2026-06-01").await[0];
+
+    for path in [
+        format!("/api/v1/sessions/{other}"),
+        format!("/api/v1/sessions/{other}/roster"),
+        format!("/api/v1/sessions/{other}/notes"),
+        format!("/api/v1/sessions/{other}/attendance"),
+    ] {
+        let (s, body) = t.get(&x.scoped, &path).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {body}");
+        let (s, body) = t.get(&a.director, &path).await;
+        assert_eq!(s, StatusCode::OK, "clinic-wide {path}: {body}");
+    }
+    for path in [
+        format!("/api/v1/sessions/{own}"),
+        format!("/api/v1/sessions/{own}/notes"),
+    ] {
+        let (s, body) = t.get(&x.scoped, &path).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+    }
+
+    let scoped = actor(t, &x.scoped).await;
+    not_found(t.app.progress_notes(&scoped, SessionId(other)).await);
+    let denied = audited(t, &x.admin, "note.list").await;
+    assert!(
+        denied
+            .iter()
+            .any(|(o, obj, _)| o == "denied" && *obj == json!(x.group_b.to_string())),
+        "{denied:?}"
+    );
+}
+
+#[tokio::test]
+async fn reports_cover_only_the_scoped_directors_programs() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let scoped = actor(t, &x.scoped).await;
+    let wide = actor(t, &a.director).await;
+
+    let census = t.app.census(&scoped).await.unwrap();
+    let programs: Vec<ProgramId> = census.programs.iter().map(|p| p.program_id).collect();
+    assert_eq!(programs, vec![ProgramId(a.program)]);
+    let census = t.app.census(&wide).await.unwrap();
+    assert_eq!(census.programs.len(), 2);
+
+    let outcomes = t.app.outcomes(&scoped).await.unwrap();
+    let groups: Vec<GroupId> = outcomes.iter().map(|o| o.group_id).collect();
+    assert_eq!(groups, vec![GroupId(a.group)]);
+    let outcomes = t.app.outcomes(&wide).await.unwrap();
+    assert_eq!(outcomes.len(), 2);
+
+    let day = "2026-05-06".parse().unwrap();
+    let weeks = t.app.compliance(&scoped, Some(day), None).await.unwrap();
+    assert!(!weeks.iter().any(|w| w.client_id == ClientId(x.client_b)));
+    assert!(weeks.iter().any(|w| w.client_id == ClientId(a.members[0])));
+    let weeks = t.app.compliance(&wide, Some(day), None).await.unwrap();
+    assert!(weeks.iter().any(|w| w.client_id == ClientId(x.client_b)));
+
+    let from = "2026-05-01".parse().unwrap();
+    let until = "2026-05-31".parse().unwrap();
+    not_found(
+        t.app
+            .billing_export(&scoped, from, until, Some(ProgramId(x.program_b)))
+            .await,
+    );
+    assert!(
+        t.app
+            .billing_export(&scoped, from, until, None)
+            .await
+            .is_ok()
+    );
+
+    let clients = t
+        .app
+        .list_clients(
+            &scoped,
+            PageRequest {
+                after: 0,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!clients.items.iter().any(|c| c.id == ClientId(x.client_b)));
+
+    // The census page, through the real server.
+    let page = t.page(&x.scoped, "/reports/census").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Adult IOP"), "{}", page.body);
+    assert!(!page.body.contains("Adult PHP"), "{}", page.body);
+    let page = t.page(&a.director, "/reports/census").await;
+    assert!(page.body.contains("Adult PHP"));
+}
+
+#[tokio::test]
+async fn the_planner_plans_only_the_scoped_directors_programs() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let (s, body) = t
+        .post(
+            &x.scoped,
+            "/api/v1/plan/runs",
+            json!({"time_limit_ms": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "whole clinic: {body}");
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            "/api/v1/plan/runs",
+            json!({"program_id": x.program_b, "time_limit_ms": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            "/api/v1/plan/proposals",
+            json!({"program_id": x.program_b, "time_limit_ms": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, own) = t
+        .post(
+            &x.scoped,
+            "/api/v1/plan/runs",
+            json!({"program_id": a.program, "time_limit_ms": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{own}");
+    let (s, other) = t
+        .post(
+            &a.director,
+            "/api/v1/plan/runs",
+            json!({"program_id": x.program_b, "time_limit_ms": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{other}");
+
+    let (_, runs) = t.get(&x.scoped, "/api/v1/plan/runs").await;
+    assert_eq!(ids(&runs), vec![own["id"].as_i64().unwrap()]);
+    let (_, runs) = t.get(&a.director, "/api/v1/plan/runs").await;
+    assert_eq!(ids(&runs).len(), 2);
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/plan/runs/{}", other["id"]))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/plan/runs/{}", own["id"]))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn only_an_administrator_links_programs_and_every_change_is_audited() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+
+    // Directors do not link themselves (or anyone).
+    let (s, _) = link(t, &a.director, x.scoped_id, &[a.program, x.program_b]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = link(t, &x.scoped, x.scoped_id, &[a.program, x.program_b]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Only a director's account is linked, and only to programs that exist.
+    let lead = user_id(t, &x.admin, &a.lead_email).await;
+    let (s, body) = link(t, &x.admin, lead, &[a.program]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, body) = link(t, &x.admin, x.scoped_id, &[a.program, 999_999]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, now) = t
+        .get(&x.admin, &format!("/api/v1/users/{}/programs", x.scoped_id))
+        .await;
+    assert_eq!(
+        now["program_ids"],
+        json!([a.program]),
+        "a refusal changes nothing"
+    );
+
+    // Linking a second program widens the scope; unlinking all makes them clinic-wide.
+    let (s, _) = link(t, &x.admin, x.scoped_id, &[x.program_b, a.program]).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/clients/{}", x.client_b))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = link(t, &x.admin, x.scoped_id, &[x.program_b]).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/clients/{}", a.members[0]))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = link(t, &x.admin, x.scoped_id, &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["program_ids"], json!([]));
+    let (_, programs) = t.get(&x.scoped, "/api/v1/programs").await;
+    assert_eq!(ids(&programs), vec![a.program, x.program_b]);
+
+    let changes = audited(t, &x.admin, "user.programs_change").await;
+    let object = json!(format!("user:{}", x.scoped_id));
+    let ok = changes
+        .iter()
+        .filter(|(o, obj, _)| o == "success" && *obj == object)
+        .count();
+    assert_eq!(ok, 4, "the first link and three changes: {changes:?}");
+    let denied = changes.iter().filter(|(o, _, _)| o == "denied").count();
+    assert_eq!(denied, 2, "the two directors' attempts: {changes:?}");
+}
+
+#[tokio::test]
+async fn the_audit_review_is_closed_to_a_scoped_director() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    for path in ["/api/v1/audit", "/api/v1/emergency-accesses"] {
+        let (s, _) = t.get(&x.scoped, path).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+        let (s, _) = t.get(&a.director, path).await;
+        assert_eq!(s, StatusCode::OK, "clinic-wide {path}");
+    }
+    let denied = audited(t, &x.admin, "audit.read").await;
+    assert!(denied.iter().any(|(o, _, _)| o == "denied"), "{denied:?}");
+}
+
+#[tokio::test]
+async fn pages_show_a_scoped_director_only_their_programs() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+
+    let page = t.page(&x.scoped, "/groups").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Monday process"), "{}", page.body);
+    assert!(!page.body.contains("Tuesday skills"), "{}", page.body);
+
+    // Another program's group and client: as if they did not exist.
+    let page = t.page(&x.scoped, &format!("/groups/{}", x.group_b)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.body.contains("Tuesday skills"));
+    let page = t.page(&x.scoped, &format!("/clients/{}", x.client_b)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.body.contains("Phpclient"));
+    let page = t.page(&x.scoped, "/clients").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Phpclient"));
+
+    // The clinic-wide director opens both.
+    let page = t.page(&a.director, &format!("/groups/{}", x.group_b)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let page = t
+        .page(&a.director, &format!("/clients/{}", x.client_b))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Phpclient"));
+
+    // The planner offers a scoped director no whole-clinic plan.
+    let page = t.page(&x.scoped, "/planner").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Whole clinic"));
+    assert!(!page.body.contains("Adult PHP"));
+}
+
+#[tokio::test]
+async fn the_admin_user_page_links_a_directors_programs_with_checkboxes() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let page = t.page(&x.admin, "/admin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let checkbox = format!("id=\"program-{}-{}\"", x.scoped_id, a.program);
+    let at = page.body.find(&checkbox).unwrap();
+    let tag_end = at + page.body[at..].find('>').unwrap();
+    assert!(
+        page.body[at..tag_end].contains("checked"),
+        "linked is checked"
+    );
+    let other = format!("id=\"program-{}-{}\"", x.scoped_id, x.program_b);
+    let at = page.body.find(&other).unwrap();
+    let tag_end = at + page.body[at..].find('>').unwrap();
+    assert!(!page.body[at..tag_end].contains("checked"));
+
+    let csrf = circle_app::web_session::csrf_token(&x.admin);
+    let b = x.program_b.to_string();
+    let r = t
+        .page_form(
+            &x.admin,
+            &format!("/admin/users/{}/programs", x.scoped_id),
+            &[("csrf", csrf.as_str()), ("program", b.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, now) = t
+        .get(&x.admin, &format!("/api/v1/users/{}/programs", x.scoped_id))
+        .await;
+    assert_eq!(now["program_ids"], json!([x.program_b]));
+
+    // Without the CSRF token nothing changes; a director cannot post the form.
+    let r = t
+        .page_form(
+            &x.admin,
+            &format!("/admin/users/{}/programs", x.scoped_id),
+            &[("program", a.program.to_string().as_str())],
+        )
+        .await;
+    assert!(r.status.is_client_error());
+    let dcsrf = circle_app::web_session::csrf_token(&a.director);
+    let r = t
+        .page_form(
+            &a.director,
+            &format!("/admin/users/{}/programs", x.scoped_id),
+            &[("csrf", dcsrf.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let (_, now) = t
+        .get(&x.admin, &format!("/api/v1/users/{}/programs", x.scoped_id))
+        .await;
+    assert_eq!(now["program_ids"], json!([x.program_b]));
+}
