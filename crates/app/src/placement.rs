@@ -41,10 +41,24 @@ impl App {
         if start < self.today() {
             return Err(DomainError::invalid("start_date", "must be today or later").into());
         }
-        Ok(self
+        let mut list = self
             .store
             .placement_suggestions(client, start, &ctx, self.now())
-            .await?)
+            .await?;
+        // A scoped director places only in their programs' groups: the others are not
+        // theirs to offer (nor to know the seats of).
+        if let Some(crate::scope::DirectorScope::Programs(programs)) =
+            self.director_scope(actor).await?
+        {
+            let mut kept = Vec::with_capacity(list.len());
+            for s in list {
+                if programs.contains(&self.store.group_program(s.group_id).await?) {
+                    kept.push(s);
+                }
+            }
+            list = kept;
+        }
+        Ok(list)
     }
 
     /// The memberships that no longer fit the client's level of care, with suggestions.

@@ -731,3 +731,140 @@ async fn the_admin_user_page_links_a_directors_programs_with_checkboxes() {
         .await;
     assert_eq!(now["program_ids"], json!([x.program_b]));
 }
+
+/// A new client (record `X-{n}`) with an IOP episode, in program `program` when given.
+async fn client_with_episode(t: &TestApp, d: &str, n: u32, program: Option<i64>) -> i64 {
+    let id = created(
+        "client",
+        t.post(
+            d,
+            "/api/v1/clients",
+            json!({"record_number": format!("X-{n:04}"), "given_name": format!("Reach{n}"),
+                "family_name": "Path", "date_of_birth": "1990-03-03",
+                "referral_source": "program_admission"}),
+        )
+        .await,
+    );
+    created(
+        "episode",
+        t.post(
+            d,
+            &format!("/api/v1/clients/{id}/episodes"),
+            json!({"level_of_care": "iop", "program_id": program, "started_on": "2026-04-01"}),
+        )
+        .await,
+    );
+    id
+}
+
+#[tokio::test]
+async fn a_client_is_reached_through_an_episode_a_membership_a_referral_or_a_waitlist_entry() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let d = &a.director;
+    let by_episode = client_with_episode(t, d, 1, Some(a.program)).await;
+    let by_waitlist = client_with_episode(t, d, 2, None).await;
+    let (s, body) = t
+        .post(
+            d,
+            &format!("/api/v1/groups/{}/waitlist", a.group),
+            json!({"client_id": by_waitlist, "priority": 3}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let by_referral = client_with_episode(t, d, 3, None).await;
+    let (s, body) = t
+        .post(
+            d,
+            "/api/v1/referrals",
+            json!({"path": "program_admission", "name": "Reach3 Path",
+                "program_id": a.program, "level_of_care": "iop", "client_id": by_referral}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let unlinked = client_with_episode(t, d, 4, None).await;
+
+    let store = &t.db.store;
+    let director = circle_domain::ids::UserId(x.scoped_id);
+    for (what, client, reached) in [
+        ("a membership", a.members[0], true),
+        ("an episode", by_episode, true),
+        ("a waitlist entry", by_waitlist, true),
+        ("a referral", by_referral, true),
+        ("another program's client", x.client_b, false),
+        ("a client of no program", unlinked, false),
+    ] {
+        assert_eq!(
+            store
+                .director_reaches_client(director, ClientId(client))
+                .await
+                .unwrap(),
+            reached,
+            "{what}"
+        );
+    }
+    // The listing uses the same definition.
+    let (_, listed) = t.get(&x.scoped, "/api/v1/clients?limit=200").await;
+    let mut want = a.members.clone();
+    want.extend([by_episode, by_waitlist, by_referral]);
+    assert_eq!(ids(&listed), want);
+}
+
+#[tokio::test]
+async fn alerts_and_placements_of_other_programs_are_not_the_scoped_directors() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let answers: serde_json::Map<String, Value> = (1..=9)
+        .map(|i| (i.to_string(), json!(i32::from(i == 9))))
+        .collect();
+    let mut alert = vec![];
+    for c in [a.members[0], x.client_b] {
+        let (s, r) = t
+            .post(
+                &a.director,
+                &format!("/api/v1/clients/{c}/measures"),
+                json!({"instrument": "phq9", "answers": answers}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        alert.push(r["alert_id"].as_i64().unwrap());
+    }
+    let (_, seen) = t.get(&x.scoped, "/api/v1/alerts").await;
+    assert_eq!(ids(&seen), vec![alert[0]]);
+    let (_, all) = t.get(&a.director, "/api/v1/alerts").await;
+    assert_eq!(ids(&all).len(), 2);
+
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            &format!("/api/v1/alerts/{}/acknowledge", alert[1]),
+            json!({"action_taken": "Called the client"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, all) = t.get(&a.director, "/api/v1/alerts?state=open").await;
+    assert_eq!(ids(&all).len(), 2, "the refusal acknowledged nothing");
+    let (s, body) = t
+        .post(
+            &x.scoped,
+            &format!("/api/v1/alerts/{}/acknowledge", alert[0]),
+            json!({"action_taken": "Called the client"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    // Placement suggestions list only the scoped director's groups.
+    let path = format!("/api/v1/clients/{}/placement-suggestions", a.members[0]);
+    let groups = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["group_id"].as_i64().unwrap())
+            .collect()
+    };
+    let (s, mine) = t.get(&x.scoped, &path).await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    assert_eq!(groups(&mine), vec![a.group]);
+    let (_, all) = t.get(&a.director, &path).await;
+    assert!(groups(&all).contains(&x.group_b));
+}
