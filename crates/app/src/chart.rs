@@ -97,8 +97,9 @@ impl App {
                     (Role::Clinician, None) => actor.clinician_id,
                     _ => None,
                 };
-                // A scoped director lists the notes of their programs' sessions only.
-                let notes_in = match self.director_scope(actor).await? {
+                // A scoped director lists the attendance and notes of their programs'
+                // sessions only.
+                let only_programs = match self.director_scope(actor).await? {
                     Some(crate::scope::DirectorScope::Programs(list)) => Some(list),
                     _ => None,
                 };
@@ -112,7 +113,7 @@ impl App {
                         id,
                         ActivityRequest {
                             notes_of,
-                            notes_in,
+                            only_programs,
                             // Alerts are for the client's clinicians and directors;
                             // administrators never see them (DESIGN.md role table).
                             alerts: actor.role != Role::Admin,

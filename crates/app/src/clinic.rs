@@ -272,7 +272,8 @@ impl App {
         Ok(self.store.episodes(id, &ctx, self.now()).await?)
     }
 
-    /// Steps a client up or down: closes the open episode, opens the next.
+    /// Steps a client up or down: closes the open episode, opens the next. A scoped
+    /// director also admits a client no program holds yet into one of theirs.
     pub async fn change_level(
         &self,
         actor: &Actor,
@@ -281,9 +282,13 @@ impl App {
     ) -> AppResult<Episode> {
         self.require_audited(actor, CLINICAL, AuditAction::EpisodeCreate, &[id])
             .await?;
-        let ctx = self
-            .check_client_access(actor, id, AuditAction::EpisodeCreate)
-            .await?;
+        let ctx = match next.program_id {
+            Some(p) if self.admits_unattached(actor, id, p).await? => actor.audit(),
+            _ => {
+                self.check_client_access(actor, id, AuditAction::EpisodeCreate)
+                    .await?
+            }
+        };
         Ok(self.store.change_level(id, next, &ctx, self.now()).await?)
     }
 

@@ -130,6 +130,26 @@ impl App {
         })
     }
 
+    /// Whether a scoped director may admit this client into `program` although they do
+    /// not reach the client yet: the program is theirs and no program holds the client
+    /// (a new record, with no episode in a program, membership, referral to a program or
+    /// waitlist entry). A client another program holds stays out of reach: a scoped
+    /// director cannot pull someone into their programs to read their chart.
+    pub(crate) async fn admits_unattached(
+        &self,
+        actor: &Actor,
+        client: ClientId,
+        program: ProgramId,
+    ) -> AppResult<bool> {
+        if !matches!(
+            self.director_scope(actor).await?,
+            Some(DirectorScope::Programs(ref list)) if list.contains(&program)
+        ) {
+            return Ok(false);
+        }
+        Ok(self.store.client_exists(client).await? && !self.store.client_attached(client).await?)
+    }
+
     // Administration of the links.
 
     /// Every director's linked programs (administrators; the user page).

@@ -57,9 +57,10 @@ pub struct ActivityRequest {
     /// `Some(c)`: only notes of sessions clinician `c` facilitated (the notes `c` may
     /// open); `None`: every note of the client.
     pub notes_of: Option<ClinicianId>,
-    /// `Some(programs)`: only notes of sessions of these programs' groups (a scoped
-    /// director's, the notes they may open).
-    pub notes_in: Option<Vec<ProgramId>>,
+    /// `Some(programs)`: only the attendance and notes of sessions of these programs'
+    /// groups (a scoped director's: the sessions they may open). The compliance weeks
+    /// still count every group, as the hours rule does.
+    pub only_programs: Option<Vec<ProgramId>>,
     /// Whether safety alerts are read (not for administrators, even in an emergency).
     pub alerts: bool,
     /// The Mondays of the compliance weeks to read, oldest first (at most 26).
@@ -157,8 +158,8 @@ impl Store {
         client_in(&mut tx, client).await?;
 
         let rows = sqlx::query(
-            "SELECT a.session_id, a.status, a.minutes, s.starts_at, s.ends_at, g.name AS group_name \
-             FROM attendance a JOIN sessions s ON s.id = a.session_id \
+            "SELECT a.session_id, a.status, a.minutes, s.starts_at, s.ends_at, g.name AS group_name, \
+             g.program_id FROM attendance a JOIN sessions s ON s.id = a.session_id \
              JOIN therapy_groups g ON g.id = s.group_id \
              WHERE a.client_id = $1 ORDER BY s.starts_at DESC, s.id DESC LIMIT $2",
         )
@@ -166,19 +167,26 @@ impl Store {
         .bind(ATTENDANCE_LIMIT)
         .fetch_all(&mut *tx)
         .await?;
-        let attendance = rows
-            .iter()
-            .map(|r| {
-                Ok(AttendanceLine {
-                    session_id: SessionId(r.int("session_id")?),
-                    group_name: r.text("group_name")?,
-                    starts_at: r.ts("starts_at")?,
-                    ends_at: r.ts("ends_at")?,
-                    status: r.vocab("status", AttendanceStatus::parse)?,
-                    minutes: r.uint("minutes")?,
-                })
+        let in_scope = |r: &sqlx::any::AnyRow| -> Result<bool, StoreError> {
+            Ok(match &req.only_programs {
+                Some(programs) => programs.contains(&ProgramId(r.int("program_id")?)),
+                None => true,
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        };
+        let mut attendance = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if !in_scope(r)? {
+                continue;
+            }
+            attendance.push(AttendanceLine {
+                session_id: SessionId(r.int("session_id")?),
+                group_name: r.text("group_name")?,
+                starts_at: r.ts("starts_at")?,
+                ends_at: r.ts("ends_at")?,
+                status: r.vocab("status", AttendanceStatus::parse)?,
+                minutes: r.uint("minutes")?,
+            });
+        }
 
         let rows = sqlx::query(
             "SELECT n.id, n.session_id, n.state, s.starts_at, s.facilitators_present, \
@@ -202,9 +210,7 @@ impl Store {
                     continue;
                 }
             }
-            if let Some(programs) = &req.notes_in
-                && !programs.contains(&ProgramId(r.int("program_id")?))
-            {
+            if !in_scope(r)? {
                 continue;
             }
             notes.push(NoteLine {

@@ -143,6 +143,22 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Whether any program holds the client: an episode in a program, a membership, a
+    /// referral aimed at a program or a waitlist entry (nothing clinical is read).
+    pub async fn client_attached(&self, client: ClientId) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM clients c WHERE c.id = $1 AND (\
+             EXISTS (SELECT 1 FROM episodes e WHERE e.client_id = c.id AND e.program_id IS NOT NULL) \
+             OR EXISTS (SELECT 1 FROM memberships m WHERE m.client_id = c.id) \
+             OR EXISTS (SELECT 1 FROM referrals r WHERE r.client_id = c.id AND r.program_id IS NOT NULL) \
+             OR EXISTS (SELECT 1 FROM waitlist_entries w WHERE w.client_id = c.id))",
+        )
+        .bind(client.0)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
     /// The program a group belongs to (no clinical content: nothing is audited).
     pub async fn group_program(&self, group: GroupId) -> Result<ProgramId, StoreError> {
         let p: Option<i64> =

@@ -79,7 +79,7 @@ async fn two_programs() -> Two {
             &d,
             "/api/v1/groups",
             json!({"program_id": program_b, "name": "Tuesday skills", "kind": "process",
-                "eligible_levels": ["php"], "enrollment": {"model": "open"},
+                "eligible_levels": ["php", "iop"], "enrollment": {"model": "open"},
                 "room_id": clinic.room,
                 "meetings": [{"weekday": "tuesday", "start": "10:00", "minutes": 90}],
                 "lead_facilitator_id": clinic.lead}),
@@ -867,4 +867,154 @@ async fn alerts_and_placements_of_other_programs_are_not_the_scoped_directors() 
     assert_eq!(groups(&mine), vec![a.group]);
     let (_, all) = t.get(&a.director, &path).await;
     assert!(groups(&all).contains(&x.group_b));
+}
+
+#[tokio::test]
+async fn a_scoped_director_admits_a_new_client_into_their_program_but_cannot_pull_in_anothers() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let new_client = |n: u32| {
+        let scoped = x.scoped.clone();
+        async move {
+            created(
+                "client",
+                t.post(
+                    &scoped,
+                    "/api/v1/clients",
+                    json!({"record_number": format!("N-{n:04}"), "given_name": format!("New{n}"),
+                        "family_name": "Admit", "date_of_birth": "1991-04-04",
+                        "referral_source": "program_admission"}),
+                )
+                .await,
+            )
+        }
+    };
+    let episode = |client: i64, program: i64| {
+        let scoped = x.scoped.clone();
+        async move {
+            t.post(
+                &scoped,
+                &format!("/api/v1/clients/{client}/episodes"),
+                json!({"level_of_care": "iop", "program_id": program, "started_on": "2026-04-01"}),
+            )
+            .await
+        }
+    };
+
+    // A new record: admitted into their program, then theirs.
+    let fresh = new_client(1).await;
+    let (s, body) = episode(fresh, a.program).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, _) = t.get(&x.scoped, &format!("/api/v1/clients/{fresh}")).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Not into another program, and another program's client cannot be pulled in.
+    let other = new_client(2).await;
+    let (s, _) = episode(other, x.program_b).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = episode(x.client_b, a.program).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, episodes) = t
+        .get(
+            &a.director,
+            &format!("/api/v1/clients/{}/episodes", x.client_b),
+        )
+        .await;
+    assert_eq!(
+        episodes.as_array().unwrap().len(),
+        1,
+        "nothing changed: {episodes}"
+    );
+}
+
+#[tokio::test]
+async fn a_scoped_directors_chart_lists_only_the_notes_of_their_programs_sessions() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let member = a.members[0];
+    // The member also joins the other program's group (it takes IOP clients too).
+    created(
+        "second membership",
+        t.post(
+            &a.director,
+            &format!("/api/v1/groups/{}/memberships", x.group_b),
+            json!({"client_id": member, "start_date": "2026-05-05"}),
+        )
+        .await,
+    );
+    let own = a.sessions(t, "2026-05-04", "2026-05-05").await[0];
+    let (_, listed) = t
+        .get(
+            &a.director,
+            &format!(
+                "/api/v1/groups/{}/sessions?from=2026-05-05&until=2026-05-06",
+                x.group_b
+            ),
+        )
+        .await;
+    let other = ids(&listed)[0];
+    t.clock.set("2026-05-05T20:00:00Z".parse().unwrap());
+    // A day later every token has been idle too long: everyone signs in again.
+    let again = |email: &'static str| async move {
+        t.login(email, circle_testkit::TEST_PASSWORD).await.unwrap()
+    };
+    let lead = again("lead@example.test").await;
+    let scoped_token = again("iop.director@example.test").await;
+    let wide_token = again("director@example.test").await;
+    let mut notes = vec![];
+    for session in [own, other] {
+        let (s, body) = t
+            .send(
+                Method::PUT,
+                &lead,
+                &format!("/api/v1/sessions/{session}/attendance/{member}"),
+                json!({"status": "present"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let (s, note) = t
+            .send(
+                Method::PUT,
+                &lead,
+                &format!("/api/v1/sessions/{session}/notes/{member}"),
+                json!({"presentation": "Engaged."}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{note}");
+        notes.push(note["id"].as_i64().unwrap());
+    }
+
+    let scoped = actor(t, &scoped_token).await;
+    let chart = t.app.chart(&scoped, ClientId(member)).await.unwrap();
+    let listed: Vec<i64> = chart
+        .clinical
+        .unwrap()
+        .notes
+        .iter()
+        .map(|n| n.id.0)
+        .collect();
+    assert_eq!(listed, vec![notes[0]]);
+    let wide = actor(t, &wide_token).await;
+    let chart = t.app.chart(&wide, ClientId(member)).await.unwrap();
+    assert_eq!(chart.clinical.unwrap().notes.len(), 2);
+
+    let (s, _) = t
+        .get(&scoped_token, &format!("/api/v1/notes/{}", notes[1]))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = t
+        .get(&wide_token, &format!("/api/v1/notes/{}", notes[0]))
+        .await;
+    assert_eq!(s, StatusCode::OK, "clinic-wide: {body}");
+    let (s, body) = t
+        .get(&scoped_token, &format!("/api/v1/notes/{}", notes[0]))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let page = t.page(&scoped_token, &format!("/clients/{member}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&format!("/notes/{}", notes[0])));
+    assert!(!page.body.contains(&format!("/notes/{}", notes[1])));
+    // The other program's group is named only as such on the chart.
+    assert!(page.body.contains("another program"), "{}", page.body);
+    assert!(!page.body.contains("Tuesday skills"));
 }
