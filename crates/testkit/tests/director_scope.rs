@@ -668,6 +668,29 @@ async fn pages_show_a_scoped_director_only_their_programs() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Phpclient"));
 
+    // Every page of a director's working day opens for a scoped director, and none names
+    // the other program's group or client.
+    for path in [
+        "/today",
+        "/intake",
+        "/waitlist",
+        "/calendar",
+        "/reports",
+        "/reports/census",
+        "/reports/attendance",
+        "/reports/compliance?week=2026-05-04",
+        "/reports/outcomes",
+        "/reports/billing",
+    ] {
+        let page = t.page(&x.scoped, path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        assert!(!page.body.contains("Tuesday skills"), "{path}");
+        assert!(!page.body.contains("Phpclient"), "{path}");
+    }
+    // (The clinic-wide director's week does hold the other program's sessions.)
+    let page = t.page(&a.director, "/calendar").await;
+    assert!(page.body.contains("Tuesday skills"));
+
     // The planner offers a scoped director no whole-clinic plan.
     let page = t.page(&x.scoped, "/planner").await;
     assert_eq!(page.status, StatusCode::OK);
