@@ -1040,4 +1040,27 @@ async fn a_scoped_directors_chart_lists_only_the_notes_of_their_programs_session
     // The other program's group is named only as such on the chart.
     assert!(page.body.contains("another program"), "{}", page.body);
     assert!(!page.body.contains("Tuesday skills"));
+
+    // Weeks later both sessions' notes are overdue: the scoped director's list holds only
+    // their program's session.
+    t.clock.set("2026-05-20T12:00:00Z".parse().unwrap());
+    let overdue_groups = |v: &Value| -> Vec<i64> {
+        let mut g: Vec<i64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["notes"].as_array().unwrap().iter())
+            .map(|n| n["group_id"].as_i64().unwrap())
+            .collect();
+        g.sort_unstable();
+        g.dedup();
+        g
+    };
+    let scoped_token = again("iop.director@example.test").await;
+    let wide_token = again("director@example.test").await;
+    let (s, mine) = t.get(&scoped_token, "/api/v1/notes/overdue").await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    assert_eq!(overdue_groups(&mine), vec![a.group]);
+    let (_, all) = t.get(&wide_token, "/api/v1/notes/overdue").await;
+    assert_eq!(overdue_groups(&all), vec![a.group, x.group_b]);
 }
