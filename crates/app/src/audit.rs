@@ -26,8 +26,8 @@ impl App {
         Ok(())
     }
 
-    /// Audit entries by filter and sort; administrators (and directors, who review
-    /// emergency access) only. Reading the audit is itself audited.
+    /// Audit entries by filter and sort; administrators (and clinic-wide directors, who
+    /// review emergency access) only. Reading the audit is itself audited.
     pub async fn audit_report(&self, actor: &Actor, q: &AuditQuery) -> AppResult<Vec<AuditEntry>> {
         self.require_reviewer(actor, AuditAction::AuditRead).await?;
         Ok(self
@@ -90,7 +90,7 @@ impl App {
         Ok(opened?)
     }
 
-    /// Emergency accesses for review (directors and administrators).
+    /// Emergency accesses for review (clinic-wide directors and administrators).
     pub async fn emergency_accesses(&self, actor: &Actor) -> AppResult<Vec<EmergencyAccess>> {
         self.require_reviewer(actor, AuditAction::EmergencyList)
             .await?;

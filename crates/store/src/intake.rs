@@ -361,7 +361,7 @@ impl Store {
         &self,
         state: Option<ReferralState>,
         screener: Option<ClinicianId>,
-        director: Option<circle_domain::ids::UserId>,
+        director: Option<UserId>,
         page: PageRequest,
         ctx: &AuditContext,
         at: Timestamp,

@@ -299,7 +299,7 @@ impl Store {
     /// (a scoped director never sees a whole-clinic run).
     pub async fn plan_runs_within(
         &self,
-        director: Option<circle_domain::ids::UserId>,
+        director: Option<UserId>,
         limit: u32,
     ) -> Result<Vec<PlanRun>, StoreError> {
         sqlx::query(&format!(
