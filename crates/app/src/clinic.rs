@@ -484,6 +484,8 @@ impl App {
         .await?;
         self.check_group_reach(actor, group, Some(AuditAction::MembershipCreate))
             .await?;
+        self.check_client_placeable(actor, new.client_id, AuditAction::MembershipCreate)
+            .await?;
         if new.start_date < self.today() {
             return Err(DomainError::invalid("start_date", "must be today or later").into());
         }

@@ -56,6 +56,15 @@ impl App {
     pub async fn create_referral(&self, actor: &Actor, new: &NewReferral) -> AppResult<Referral> {
         self.require_audited(actor, INTAKE, AuditAction::ReferralCreate, &[])
             .await?;
+        // A scoped director refers only to their programs, and only clients they reach
+        // (or new ones): a referral to their program would bring a chart into reach.
+        if let Some(p) = new.program_id {
+            self.check_program_reach(actor, p).await?;
+        }
+        if let Some(c) = new.client_id {
+            self.check_client_placeable(actor, c, AuditAction::ReferralCreate)
+                .await?;
+        }
         Ok(self
             .store
             .create_referral(new, &actor.audit(), self.now())

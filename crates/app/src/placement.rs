@@ -85,6 +85,8 @@ impl App {
             .await?;
         self.check_group_reach(actor, group, Some(AuditAction::WaitlistWrite))
             .await?;
+        self.check_client_placeable(actor, new.client_id, AuditAction::WaitlistWrite)
+            .await?;
         Ok(self
             .store
             .add_to_waitlist(group, new, &actor.audit(), self.now())

@@ -395,6 +395,8 @@ impl App {
         for p in placements {
             self.check_group_reach(actor, p.group_id, Some(AuditAction::MembershipCreate))
                 .await?;
+            self.check_client_placeable(actor, p.client_id, AuditAction::MembershipCreate)
+                .await?;
         }
         let mut results = Vec::with_capacity(placements.len());
         for p in placements {

@@ -150,6 +150,32 @@ impl App {
         Ok(self.store.client_exists(client).await? && !self.store.client_attached(client).await?)
     }
 
+    /// Refuses a scoped director a placement (membership, waitlist entry, referral) of a
+    /// client another program holds: placing them would bring their chart into reach, so a
+    /// scoped director places only clients they already reach or new ones; moving someone
+    /// in from another program is for intake or a clinic-wide director. Audited as
+    /// `action` and answered 404, as for any client out of reach.
+    pub(crate) async fn check_client_placeable(
+        &self,
+        actor: &Actor,
+        client: ClientId,
+        action: AuditAction,
+    ) -> AppResult<()> {
+        let Some(DirectorScope::Programs(_)) = self.director_scope(actor).await? else {
+            return Ok(());
+        };
+        if self
+            .store
+            .director_reaches_client(actor.user_id, client)
+            .await?
+            || !self.store.client_attached(client).await?
+        {
+            return Ok(());
+        }
+        self.deny(actor, action, &[client], None).await?;
+        Err(DomainError::not_found("client").into())
+    }
+
     // Administration of the links.
 
     /// Every director's linked programs (administrators; the user page).

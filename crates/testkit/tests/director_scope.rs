@@ -1064,3 +1064,83 @@ async fn a_scoped_directors_chart_lists_only_the_notes_of_their_programs_session
     let (_, all) = t.get(&wide_token, "/api/v1/notes/overdue").await;
     assert_eq!(overdue_groups(&all), vec![a.group, x.group_b]);
 }
+
+#[tokio::test]
+async fn a_scoped_director_cannot_pull_another_programs_client_in_by_placing_them() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    // Each of these would make the client "theirs" (a membership, a waitlist entry, a
+    // referral to their program): refused as if the client did not exist.
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            &format!("/api/v1/groups/{}/memberships", a.group),
+            json!({"client_id": x.client_b, "start_date": "2026-05-11"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            &format!("/api/v1/groups/{}/waitlist", a.group),
+            json!({"client_id": x.client_b, "priority": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            "/api/v1/referrals",
+            json!({"path": "program_admission", "name": "Phpclient Other",
+                "program_id": a.program, "level_of_care": "iop", "client_id": x.client_b}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Nor a referral to another program.
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            "/api/v1/referrals",
+            json!({"path": "program_admission", "name": "Someone New",
+                "program_id": x.program_b, "level_of_care": "php"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Still out of reach, and nothing was written.
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/clients/{}", x.client_b))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, memberships) = t
+        .get(
+            &a.director,
+            &format!("/api/v1/clients/{}/memberships", x.client_b),
+        )
+        .await;
+    assert_eq!(memberships.as_array().unwrap().len(), 1, "{memberships}");
+    let (_, waitlist) = t
+        .get(&a.director, &format!("/api/v1/groups/{}/waitlist", a.group))
+        .await;
+    assert_eq!(waitlist.as_array().unwrap().len(), 0, "{waitlist}");
+    let (_, referrals) = t.get(&a.director, "/api/v1/referrals").await;
+    assert_eq!(ids(&referrals).len(), 0, "{referrals}");
+    let denied = audited(t, &x.admin, "waitlist.write").await;
+    assert!(
+        denied
+            .iter()
+            .any(|(o, _, c)| o == "denied" && *c == json!([x.client_b])),
+        "{denied:?}"
+    );
+
+    // A client they reach they place as before: admitted to their program, then waitlisted.
+    let admitted = client_with_episode(t, &a.director, 7, Some(a.program)).await;
+    let (s, body) = t
+        .post(
+            &x.scoped,
+            &format!("/api/v1/groups/{}/waitlist", a.group),
+            json!({"client_id": admitted, "priority": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+}
