@@ -288,9 +288,10 @@ impl App {
             self.store.program(p).await?;
         }
         let today = self.today();
+        let director = self.scoped_director(actor).await?;
         let facts = self
             .store
-            .planning_facts(program, &actor.audit(), self.now())
+            .planning_facts_within(program, director, &actor.audit(), self.now())
             .await?;
         let name = program.map_or_else(|| "clinic".to_owned(), |p| format!("program-{p}"));
         let instance = build_instance(&facts, today, name);
@@ -661,6 +662,7 @@ impl App {
             .collect();
         // Endings first, then moves, then new placements: seats freed count for what follows.
         all.sort_by_key(|i| (i.kind, i.client_id, i.group_id));
+
         let plan: Vec<PlanItem> = match items {
             None => all,
             Some(list) => {
@@ -685,6 +687,14 @@ impl App {
                     .collect()
             }
         };
+        // A run another director started may propose clients a scoped director may not
+        // place (another program holds them): refused before anything applies.
+        for i in &plan {
+            if i.kind != ItemKind::End {
+                self.check_client_placeable(actor, i.client_id, AuditAction::PlanApprove)
+                    .await?;
+            }
+        }
         Ok(self
             .store
             .approve_plan_items(id, &plan, start_date, &actor.audit(), self.now())

@@ -38,6 +38,15 @@ pub(crate) fn director_client(user: &str) -> String {
     )
 }
 
+/// The condition that some program holds client `c`: an episode in a program, a
+/// membership, a referral aimed at a program or a waitlist entry.
+pub(crate) fn attached_client() -> &'static str {
+    "(EXISTS (SELECT 1 FROM episodes ae WHERE ae.client_id = c.id AND ae.program_id IS NOT NULL) \
+     OR EXISTS (SELECT 1 FROM memberships am WHERE am.client_id = c.id) \
+     OR EXISTS (SELECT 1 FROM referrals ar WHERE ar.client_id = c.id AND ar.program_id IS NOT NULL) \
+     OR EXISTS (SELECT 1 FROM waitlist_entries aw WHERE aw.client_id = c.id))"
+}
+
 impl Store {
     /// The programs linked to a user (empty for a clinic-wide director and for everyone
     /// who is not a director), by id.
@@ -146,17 +155,31 @@ impl Store {
     /// Whether any program holds the client: an episode in a program, a membership, a
     /// referral aimed at a program or a waitlist entry (nothing clinical is read).
     pub async fn client_attached(&self, client: ClientId) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM clients c WHERE c.id = $1 AND (\
-             EXISTS (SELECT 1 FROM episodes e WHERE e.client_id = c.id AND e.program_id IS NOT NULL) \
-             OR EXISTS (SELECT 1 FROM memberships m WHERE m.client_id = c.id) \
-             OR EXISTS (SELECT 1 FROM referrals r WHERE r.client_id = c.id AND r.program_id IS NOT NULL) \
-             OR EXISTS (SELECT 1 FROM waitlist_entries w WHERE w.client_id = c.id))",
-        )
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM clients c WHERE c.id = $1 AND {}",
+            attached_client()
+        ))
         .bind(client.0)
         .fetch_one(self.pool())
         .await?;
         Ok(n > 0)
+    }
+
+    /// The clients a scoped director may place: those reached through their programs and
+    /// those no program holds yet (nothing clinical is read).
+    pub(crate) async fn placeable_by(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        director: UserId,
+    ) -> Result<Vec<ClientId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT c.id FROM clients c WHERE {} OR NOT {} ORDER BY c.id",
+            director_client("$1"),
+            attached_client()
+        ))
+        .bind(director.0)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(ids.into_iter().map(ClientId).collect())
     }
 
     /// The program a group belongs to (no clinical content: nothing is audited).

@@ -557,6 +557,34 @@ async fn the_planner_plans_only_the_scoped_directors_programs() {
 
     let (_, runs) = t.get(&x.scoped, "/api/v1/plan/runs").await;
     assert_eq!(ids(&runs), vec![own["id"].as_i64().unwrap()]);
+
+    // An IOP client of no program who attends the other program's group would be eligible
+    // for program A's groups: the clinic-wide plan considers them, the scoped one does not
+    // (placing them would bring another program's client into reach).
+    let elsewhere = client_with_episode(t, &a.director, 9, None).await;
+    created(
+        "membership elsewhere",
+        t.post(
+            &a.director,
+            &format!("/api/v1/groups/{}/memberships", x.group_b),
+            json!({"client_id": elsewhere, "start_date": "2026-05-05"}),
+        )
+        .await,
+    );
+    let considered = |token: String| async move {
+        let (s, p) = t
+            .post(
+                &token,
+                "/api/v1/plan/proposals",
+                json!({"program_id": a.program, "time_limit_ms": 100}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        p["clients_considered"].as_u64().unwrap()
+    };
+    let wide = considered(a.director.clone()).await;
+    let mine = considered(x.scoped.clone()).await;
+    assert_eq!(wide, mine + 1, "clinic-wide {wide}, scoped {mine}");
     let (_, runs) = t.get(&a.director, "/api/v1/plan/runs").await;
     assert_eq!(ids(&runs).len(), 2);
     let (s, _) = t
