@@ -732,6 +732,8 @@ async fn the_admin_user_page_links_a_directors_programs_with_checkboxes() {
     let (t, a) = (&x.t, &x.clinic);
     let page = t.page(&x.admin, "/admin").await;
     assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("directs Adult IOP"), "{}", page.body);
+    assert!(page.body.contains("directs the whole clinic"));
     let checkbox = format!("id=\"program-{}-{}\"", x.scoped_id, a.program);
     let at = page.body.find(&checkbox).unwrap();
     let tag_end = at + page.body[at..].find('>').unwrap();

@@ -167,10 +167,30 @@ async fn users_page(
             id: a.id.0,
             email: a.email.to_string(),
             role: a.role.as_str(),
-            link: match (a.clinician_id, a.client_id) {
-                (Some(c), _) => format!("clinician {}", c.0),
-                (_, Some(c)) => format!("client {}", c.0),
-                _ => String::new(),
+            link: {
+                let record = match (a.clinician_id, a.client_id) {
+                    (Some(c), _) => Some(format!("clinician {}", c.0)),
+                    (_, Some(c)) => Some(format!("client {}", c.0)),
+                    _ => None,
+                };
+                // A director directs the whole clinic or the programs linked to them.
+                let directs = (a.role == Role::Director).then(|| {
+                    let names: Vec<&str> = programs
+                        .iter()
+                        .filter(|p| links.contains(&(a.id, p.id)))
+                        .map(|p| p.name.as_str())
+                        .collect();
+                    if names.is_empty() {
+                        "directs the whole clinic".to_owned()
+                    } else {
+                        format!("directs {}", names.join(", "))
+                    }
+                });
+                [record, directs]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("; ")
             },
             mfa: a.mfa_enrolled,
             disabled: a.disabled,
