@@ -14,11 +14,22 @@ use crate::{Actor, App, AppResult};
 const REVIEWERS: &[Role] = &[Role::Admin, Role::Director];
 
 impl App {
-    /// Audit entries by filter and sort; administrators (and directors, who review
-    /// emergency access) only. Reading the audit is itself audited.
+    /// Administrators and clinic-wide directors review the audit. A scoped director is
+    /// refused (audited, 403): the trail names every program's clients, and filtering it
+    /// by program would still show the ids of clients outside theirs.
+    async fn require_reviewer(&self, actor: &Actor, action: AuditAction) -> AppResult<()> {
+        self.require_audited(actor, REVIEWERS, action, &[]).await?;
+        if self.scoped_director(actor).await?.is_some() {
+            self.deny(actor, action, &[], None).await?;
+            return Err(DomainError::Forbidden.into());
+        }
+        Ok(())
+    }
+
+    /// Audit entries by filter and sort; administrators (and clinic-wide directors, who
+    /// review emergency access) only. Reading the audit is itself audited.
     pub async fn audit_report(&self, actor: &Actor, q: &AuditQuery) -> AppResult<Vec<AuditEntry>> {
-        self.require_audited(actor, REVIEWERS, AuditAction::AuditRead, &[])
-            .await?;
+        self.require_reviewer(actor, AuditAction::AuditRead).await?;
         Ok(self
             .store
             .audit_report(q, &actor.audit(), self.now())
@@ -79,9 +90,9 @@ impl App {
         Ok(opened?)
     }
 
-    /// Emergency accesses for review (directors and administrators).
+    /// Emergency accesses for review (clinic-wide directors and administrators).
     pub async fn emergency_accesses(&self, actor: &Actor) -> AppResult<Vec<EmergencyAccess>> {
-        self.require_audited(actor, REVIEWERS, AuditAction::EmergencyList, &[])
+        self.require_reviewer(actor, AuditAction::EmergencyList)
             .await?;
         let mut list = self
             .store

@@ -1,5 +1,5 @@
 //! The calendar: a week of sessions per program, clinician or room. Directors and intake
-//! (who keep schedules) see every session; a clinician only the sessions they lead or
+//! (who keep schedules) see every session (a scoped director their programs' sessions); a clinician only the sessions they lead or
 //! co-lead, whatever the view.
 
 use circle_domain::DomainError;
@@ -41,7 +41,12 @@ impl App {
         // A program's local date may differ from the clinic's by a day at the edges.
         let from = span(-1)?;
         let until = span(8)?;
-        let items = self.store.calendar(from, until, filter, only_for).await?;
+        let mut items = self.store.calendar(from, until, filter, only_for).await?;
+        if let Some(crate::scope::DirectorScope::Programs(list)) =
+            self.director_scope(actor).await?
+        {
+            items.retain(|i| list.contains(&i.program_id));
+        }
         let tz = self.clinic_time_zone().clone();
         let mut days: Vec<(Date, Vec<CalendarItem>)> = Vec::with_capacity(7);
         for d in 0..7 {

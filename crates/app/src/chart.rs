@@ -21,7 +21,6 @@ use circle_domain::membership::Membership;
 use circle_domain::user::Role;
 use circle_store::chart::ActivityRequest;
 pub use circle_store::chart::{AttendanceLine, NoteLine};
-use circle_store::people::ClientScope;
 
 use crate::{Actor, App, AppResult, Page, PageRequest};
 
@@ -59,24 +58,15 @@ const CHART_ROLES: &[Role] = &[Role::Director, Role::Clinician, Role::Intake, Ro
 
 impl App {
     /// Clients the caller may list whose name or record number contains `needle` (all
-    /// when empty): directors and intake every client, a clinician their caseload.
+    /// when empty): intake and clinic-wide directors every client, a scoped director the
+    /// clients of their programs, a clinician their caseload.
     pub async fn search_clients(
         &self,
         actor: &Actor,
         needle: &str,
         page: PageRequest,
     ) -> AppResult<Page<Client>> {
-        let scope = match (actor.role, actor.clinician_id) {
-            (Role::Director | Role::Intake, _) => ClientScope::All,
-            (Role::Clinician, Some(clinician)) => ClientScope::Caseload {
-                clinician,
-                since: self.caseload_since(),
-            },
-            _ => {
-                self.deny(actor, AuditAction::ClientList, &[], None).await?;
-                return Err(DomainError::Forbidden.into());
-            }
-        };
+        let scope = self.listing_scope(actor).await?;
         if needle.chars().count() > 100 {
             return Err(DomainError::invalid("q", "must be at most 100 characters").into());
         }
@@ -107,6 +97,12 @@ impl App {
                     (Role::Clinician, None) => actor.clinician_id,
                     _ => None,
                 };
+                // A scoped director lists the attendance and notes of their programs'
+                // sessions only.
+                let only_programs = match self.director_scope(actor).await? {
+                    Some(crate::scope::DirectorScope::Programs(list)) => Some(list),
+                    _ => None,
+                };
                 let this_monday = week_start(self.today());
                 let first_monday = this_monday
                     .checked_sub(jiff::Span::new().days(7 * i64::from(CHART_WEEKS - 1)))
@@ -117,6 +113,7 @@ impl App {
                         id,
                         ActivityRequest {
                             notes_of,
+                            only_programs,
                             // Alerts are for the client's clinicians and directors;
                             // administrators never see them (DESIGN.md role table).
                             alerts: actor.role != Role::Admin,

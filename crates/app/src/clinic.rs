@@ -38,13 +38,19 @@ const CONFIG: &[Role] = &[Role::Director, Role::Admin];
 impl App {
     // Programs and rooms.
 
+    /// Creates a program: clinic-wide directors only (a scoped director directs the
+    /// programs an administrator linked to them, and a new one would be outside them).
     pub async fn create_program(&self, actor: &Actor, new: &NewProgram) -> AppResult<Program> {
         actor.require(DESIGNERS)?;
+        if self.scoped_director(actor).await?.is_some() {
+            return Err(DomainError::Forbidden.into());
+        }
         Ok(self.store.create_program(new, self.now()).await?)
     }
 
     pub async fn program(&self, actor: &Actor, id: ProgramId) -> AppResult<Program> {
         actor.require(STAFF)?;
+        self.check_program_reach(actor, id).await?;
         Ok(self.store.program(id).await?)
     }
 
@@ -54,7 +60,8 @@ impl App {
         page: PageRequest,
     ) -> AppResult<Page<Program>> {
         actor.require(STAFF)?;
-        Ok(self.store.list_programs(page).await?)
+        let director = self.scoped_director(actor).await?;
+        Ok(self.store.list_programs_within(director, page).await?)
     }
 
     pub async fn update_program(
@@ -64,6 +71,7 @@ impl App {
         patch: &ProgramPatch,
     ) -> AppResult<Program> {
         actor.require(DESIGNERS)?;
+        self.check_program_reach(actor, id).await?;
         Ok(self.store.update_program(id, patch, self.now()).await?)
     }
 
@@ -109,8 +117,9 @@ impl App {
 
     // Clients.
 
-    /// Whether the actor may see this client's record: directors and intake always; a
-    /// clinician for clients in their caseload; a client for themself; anyone holding an
+    /// Whether the actor may see this client's record: intake and clinic-wide directors
+    /// always; a scoped director for clients reached through their programs; a clinician
+    /// for clients in their caseload; a client for themself; anyone holding an
     /// active emergency access to this chart. Returns the audit context to act under
     /// (flagged with the emergency access when that is what allowed it). Refusals are
     /// audited and answered 404 (not 403), so nobody learns whether a record exists.
@@ -121,7 +130,8 @@ impl App {
         action: AuditAction,
     ) -> AppResult<AuditContext> {
         let allowed = match actor.role {
-            Role::Director | Role::Intake => true,
+            Role::Intake => true,
+            Role::Director => self.director_reaches_client(actor, id).await?,
             Role::Clinician => match actor.clinician_id {
                 Some(c) => self.store.in_caseload(c, id, self.caseload_since()).await?,
                 None => false,
@@ -186,6 +196,32 @@ impl App {
         self.today().saturating_sub(jiff::Span::new().days(30))
     }
 
+    /// The clients a listing may show the actor (intake and clinic-wide directors every
+    /// client, a scoped director the clients of their programs, a clinician their
+    /// caseload); anyone else is refused, audited.
+    pub(crate) async fn listing_scope(&self, actor: &Actor) -> AppResult<ClientScope> {
+        match (actor.role, actor.clinician_id) {
+            (Role::Intake, _) => Ok(ClientScope::All),
+            (Role::Director, _) => Ok(self.director_client_scope(actor).await?),
+            (Role::Clinician, Some(clinician)) => Ok(ClientScope::Caseload {
+                clinician,
+                since: self.caseload_since(),
+            }),
+            _ => {
+                self.deny(actor, AuditAction::ClientList, &[], None).await?;
+                Err(DomainError::Forbidden.into())
+            }
+        }
+    }
+
+    /// A director's client scope: every client when clinic-wide, else their programs'.
+    pub(crate) async fn director_client_scope(&self, actor: &Actor) -> AppResult<ClientScope> {
+        Ok(match self.scoped_director(actor).await? {
+            Some(director) => ClientScope::Programs { director },
+            None => ClientScope::All,
+        })
+    }
+
     pub async fn create_client(&self, actor: &Actor, new: &NewClient) -> AppResult<Client> {
         self.require_audited(actor, REGISTRARS, AuditAction::ClientCreate, &[])
             .await?;
@@ -202,19 +238,10 @@ impl App {
         Ok(self.store.client(id, &ctx, self.now()).await?)
     }
 
-    /// Directors and intake list every client; a clinician lists their caseload.
+    /// Intake and clinic-wide directors list every client; a scoped director the clients
+    /// of their programs; a clinician their caseload.
     pub async fn list_clients(&self, actor: &Actor, page: PageRequest) -> AppResult<Page<Client>> {
-        let scope = match (actor.role, actor.clinician_id) {
-            (Role::Director | Role::Intake, _) => ClientScope::All,
-            (Role::Clinician, Some(clinician)) => ClientScope::Caseload {
-                clinician,
-                since: self.caseload_since(),
-            },
-            _ => {
-                self.deny(actor, AuditAction::ClientList, &[], None).await?;
-                return Err(DomainError::Forbidden.into());
-            }
-        };
+        let scope = self.listing_scope(actor).await?;
         Ok(self
             .store
             .list_clients(scope, page, &actor.audit(), self.now())
@@ -229,9 +256,12 @@ impl App {
     ) -> AppResult<Client> {
         self.require_audited(actor, REGISTRARS, AuditAction::ClientUpdate, &[id])
             .await?;
+        let ctx = self
+            .check_client_access(actor, id, AuditAction::ClientUpdate)
+            .await?;
         Ok(self
             .store
-            .update_client(id, patch, &actor.audit(), self.now())
+            .update_client(id, patch, &ctx, self.now())
             .await?)
     }
 
@@ -242,7 +272,8 @@ impl App {
         Ok(self.store.episodes(id, &ctx, self.now()).await?)
     }
 
-    /// Steps a client up or down: closes the open episode, opens the next.
+    /// Steps a client up or down: closes the open episode, opens the next. A scoped
+    /// director also admits a client no program holds yet into one of theirs.
     pub async fn change_level(
         &self,
         actor: &Actor,
@@ -251,9 +282,13 @@ impl App {
     ) -> AppResult<Episode> {
         self.require_audited(actor, CLINICAL, AuditAction::EpisodeCreate, &[id])
             .await?;
-        let ctx = self
-            .check_client_access(actor, id, AuditAction::EpisodeCreate)
-            .await?;
+        let ctx = match next.program_id {
+            Some(p) if self.admits_unattached(actor, id, p).await? => actor.audit(),
+            _ => {
+                self.check_client_access(actor, id, AuditAction::EpisodeCreate)
+                    .await?
+            }
+        };
         Ok(self.store.change_level(id, next, &ctx, self.now()).await?)
     }
 
@@ -327,6 +362,7 @@ impl App {
     /// group is on the calendar at once.
     pub async fn create_group(&self, actor: &Actor, new: &NewGroup) -> AppResult<Group> {
         actor.require(DESIGNERS)?;
+        self.check_program_reach(actor, new.program_id).await?;
         let group = self
             .store
             .create_group(new, self.today(), self.now())
@@ -399,6 +435,7 @@ impl App {
 
     pub async fn group(&self, actor: &Actor, id: GroupId) -> AppResult<Group> {
         actor.require(STAFF)?;
+        self.check_group_reach(actor, id, None).await?;
         Ok(self.store.group(id).await?)
     }
 
@@ -409,7 +446,11 @@ impl App {
         page: PageRequest,
     ) -> AppResult<Page<Group>> {
         actor.require(STAFF)?;
-        Ok(self.store.list_groups(program, page).await?)
+        let director = self.scoped_director(actor).await?;
+        Ok(self
+            .store
+            .list_groups_within(program, director, page)
+            .await?)
     }
 
     pub async fn update_group(
@@ -419,6 +460,7 @@ impl App {
         patch: &GroupPatch,
     ) -> AppResult<Group> {
         actor.require(DESIGNERS)?;
+        self.check_group_reach(actor, id, None).await?;
         Ok(self
             .store
             .update_group(id, patch, self.today(), self.now())
@@ -440,6 +482,10 @@ impl App {
             &[new.client_id],
         )
         .await?;
+        self.check_group_reach(actor, group, Some(AuditAction::MembershipCreate))
+            .await?;
+        self.check_client_placeable(actor, new.client_id, AuditAction::MembershipCreate)
+            .await?;
         if new.start_date < self.today() {
             return Err(DomainError::invalid("start_date", "must be today or later").into());
         }
@@ -468,7 +514,8 @@ impl App {
             .await
     }
 
-    /// Whether a clinician leads or co-leads the group; directors and intake pass.
+    /// Whether a clinician leads or co-leads the group; intake passes, and so do directors
+    /// (a scoped director only for a group of their programs, else 404).
     async fn check_group_access(
         &self,
         actor: &Actor,
@@ -476,7 +523,10 @@ impl App {
         action: AuditAction,
     ) -> AppResult<()> {
         let allowed = match actor.role {
-            Role::Director | Role::Intake => true,
+            Role::Intake => true,
+            Role::Director => {
+                return self.check_group_reach(actor, group, Some(action)).await;
+            }
             Role::Clinician => {
                 let (lead, co) = self.store.group_leads(group).await?;
                 actor
@@ -534,6 +584,7 @@ impl App {
         req: &MaterializeRequest,
     ) -> AppResult<Vec<Session>> {
         actor.require(DESIGNERS)?;
+        self.check_group_reach(actor, group, None).await?;
         Ok(self
             .store
             .materialize_sessions(group, req, self.now())
@@ -548,6 +599,7 @@ impl App {
         until: Date,
     ) -> AppResult<Vec<Session>> {
         actor.require(STAFF)?;
+        self.check_group_reach(actor, group, None).await?;
         if until <= from {
             return Err(DomainError::invalid("until", "must be after from").into());
         }
@@ -561,7 +613,14 @@ impl App {
 
     pub async fn session(&self, actor: &Actor, id: SessionId) -> AppResult<Session> {
         actor.require(STAFF)?;
-        Ok(self.store.session(id).await?)
+        let session = self.store.session(id).await?;
+        // Out of a scoped director's programs: the session "does not exist" either.
+        match self.check_group_reach(actor, session.group_id, None).await {
+            Err(crate::AppError::Domain(DomainError::NotFound { .. })) => {
+                Err(DomainError::not_found("session").into())
+            }
+            other => other.map(|()| session),
+        }
     }
 
     /// The roster shows who is expected: directors, intake (without attendance) and the

@@ -31,17 +31,26 @@ impl App {
             &[],
         )
         .await?;
+        // A scoped director counts only their programs.
+        let only = match self.director_scope(actor).await? {
+            Some(crate::scope::DirectorScope::Programs(list)) => Some(list),
+            _ => None,
+        };
         Ok(self
             .store
-            .census(self.today(), &actor.audit(), self.now())
+            .census_of(self.today(), only.as_deref(), &actor.audit(), self.now())
             .await?)
     }
 
-    /// Directors every group; a clinician the groups they lead or co-lead.
+    /// Directors every group (a scoped director their programs' groups); a clinician the
+    /// groups they lead or co-lead.
     async fn report_scope(&self, actor: &Actor, action: AuditAction) -> AppResult<GroupScope> {
         self.require_audited(actor, CLINICAL, action, &[]).await?;
         match (actor.role, actor.clinician_id) {
-            (Role::Director, _) => Ok(GroupScope::All),
+            (Role::Director, _) => Ok(match self.scoped_director(actor).await? {
+                Some(director) => GroupScope::Programs(director),
+                None => GroupScope::All,
+            }),
             (Role::Clinician, Some(c)) => Ok(GroupScope::LedBy(c)),
             _ => {
                 self.deny(actor, action, &[], None).await?;

@@ -56,13 +56,23 @@ impl App {
     pub async fn create_referral(&self, actor: &Actor, new: &NewReferral) -> AppResult<Referral> {
         self.require_audited(actor, INTAKE, AuditAction::ReferralCreate, &[])
             .await?;
+        // A scoped director refers only to their programs, and only clients they reach
+        // (or new ones): a referral to their program would bring a chart into reach.
+        if let Some(p) = new.program_id {
+            self.check_program_reach(actor, p).await?;
+        }
+        if let Some(c) = new.client_id {
+            self.check_client_placeable(actor, c, AuditAction::ReferralCreate)
+                .await?;
+        }
         Ok(self
             .store
             .create_referral(new, &actor.audit(), self.now())
             .await?)
     }
 
-    /// Intake and directors list every referral; a clinician lists those they screen.
+    /// Intake and directors list every referral (a scoped director those aimed at their
+    /// programs); a clinician lists those they screen.
     pub async fn list_referrals(
         &self,
         actor: &Actor,
@@ -78,9 +88,10 @@ impl App {
                 return Err(DomainError::Forbidden.into());
             }
         };
+        let director = self.scoped_director(actor).await?;
         let mut page = self
             .store
-            .list_referrals(state, screener, page, &actor.audit(), self.now())
+            .list_referrals_within(state, screener, director, page, &actor.audit(), self.now())
             .await?;
         for r in &mut page.items {
             self.hide_for(actor, r);
@@ -88,8 +99,9 @@ impl App {
         Ok(page)
     }
 
-    /// Whether the actor may reach this referral: intake and directors always, a clinician
-    /// when assigned to screen it. Refusals are audited and answered 404.
+    /// Whether the actor may reach this referral: intake and clinic-wide directors always,
+    /// a scoped director when it is aimed at one of their programs, a clinician when
+    /// assigned to screen it. Refusals are audited and answered 404.
     async fn check_referral_access(
         &self,
         actor: &Actor,
@@ -98,7 +110,16 @@ impl App {
     ) -> AppResult<()> {
         let screener = self.store.referral_screener(id).await?;
         let allowed = match actor.role {
-            Role::Director | Role::Intake => true,
+            Role::Intake => true,
+            // A scoped director: referrals aimed at one of their programs.
+            Role::Director => match self.director_scope(actor).await? {
+                Some(crate::scope::DirectorScope::Programs(list)) => self
+                    .store
+                    .referral_program(id)
+                    .await?
+                    .is_some_and(|p| list.contains(&p)),
+                _ => true,
+            },
             Role::Clinician => actor.clinician_id.is_some() && actor.clinician_id == screener,
             Role::Admin | Role::Client => false,
         };

@@ -16,6 +16,7 @@ mod planning;
 pub mod portal;
 // --- end portal ---
 mod reports;
+pub mod scope;
 pub mod web_session;
 // --- chart ---
 pub mod chart;

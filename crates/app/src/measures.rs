@@ -197,11 +197,11 @@ impl App {
         Ok(out)
     }
 
-    /// The caller's scope for alerts and the due list: directors all, a clinician their
-    /// caseload; anyone else is refused (audited).
+    /// The caller's scope for alerts and the due list: directors all (a scoped director
+    /// their programs' clients), a clinician their caseload; anyone else is refused (audited).
     async fn clinical_scope(&self, actor: &Actor, action: AuditAction) -> AppResult<ClientScope> {
         match (actor.role, actor.clinician_id) {
-            (Role::Director, _) => Ok(ClientScope::All),
+            (Role::Director, _) => self.director_client_scope(actor).await,
             (Role::Clinician, Some(clinician)) => Ok(ClientScope::Caseload {
                 clinician,
                 since: self.caseload_since(),
@@ -246,7 +246,7 @@ impl App {
             return Err(DomainError::not_found("alert").into());
         };
         let allowed = match (actor.role, actor.clinician_id) {
-            (Role::Director, _) => true,
+            (Role::Director, _) => self.director_reaches_client(actor, client).await?,
             (Role::Clinician, Some(c)) => {
                 self.store
                     .in_caseload(c, client, self.caseload_since())

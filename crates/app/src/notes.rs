@@ -37,7 +37,13 @@ impl App {
     ) -> AppResult<AuditContext> {
         let clients: Vec<ClientId> = client.into_iter().collect();
         let allowed = match (actor.role, actor.clinician_id) {
-            (Role::Director, _) => true,
+            // A scoped director: only the notes of their programs' groups (404 otherwise,
+            // audited, as for any out-of-scope record).
+            (Role::Director, _) => {
+                self.check_group_reach(actor, session.group_id, Some(action))
+                    .await?;
+                true
+            }
             (Role::Clinician, Some(c)) => self.store.facilitates(session, c).await?,
             _ => false,
         };
@@ -265,7 +271,8 @@ impl App {
             .await?)
     }
 
-    /// Overdue notes: a clinician sees their own, a director everyone's.
+    /// Overdue notes: a clinician sees their own, a director everyone's (a scoped director
+    /// those of their programs' groups).
     pub async fn overdue_notes(&self, actor: &Actor) -> AppResult<Vec<OverdueForClinician>> {
         let scope = match (actor.role, actor.clinician_id) {
             (Role::Director, _) => None,
@@ -281,9 +288,10 @@ impl App {
                 return Err(DomainError::Forbidden.into());
             }
         };
+        let director = self.scoped_director(actor).await?;
         Ok(self
             .store
-            .overdue_notes(scope, &actor.audit(), self.now())
+            .overdue_notes_within(scope, director, &actor.audit(), self.now())
             .await?)
     }
 }

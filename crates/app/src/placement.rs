@@ -41,10 +41,24 @@ impl App {
         if start < self.today() {
             return Err(DomainError::invalid("start_date", "must be today or later").into());
         }
-        Ok(self
+        let mut list = self
             .store
             .placement_suggestions(client, start, &ctx, self.now())
-            .await?)
+            .await?;
+        // A scoped director places only in their programs' groups: the others are not
+        // theirs to offer (nor to know the seats of).
+        if let Some(crate::scope::DirectorScope::Programs(programs)) =
+            self.director_scope(actor).await?
+        {
+            let mut kept = Vec::with_capacity(list.len());
+            for s in list {
+                if programs.contains(&self.store.group_program(s.group_id).await?) {
+                    kept.push(s);
+                }
+            }
+            list = kept;
+        }
+        Ok(list)
     }
 
     /// The memberships that no longer fit the client's level of care, with suggestions.
@@ -69,6 +83,10 @@ impl App {
     ) -> AppResult<WaitlistEntry> {
         self.require_audited(actor, PLACERS, AuditAction::WaitlistWrite, &[new.client_id])
             .await?;
+        self.check_group_reach(actor, group, Some(AuditAction::WaitlistWrite))
+            .await?;
+        self.check_client_placeable(actor, new.client_id, AuditAction::WaitlistWrite)
+            .await?;
         Ok(self
             .store
             .add_to_waitlist(group, new, &actor.audit(), self.now())
@@ -77,6 +95,8 @@ impl App {
 
     pub async fn waitlist(&self, actor: &Actor, group: GroupId) -> AppResult<Vec<WaitlistEntry>> {
         self.require_audited(actor, PLACERS, AuditAction::WaitlistRead, &[])
+            .await?;
+        self.check_group_reach(actor, group, Some(AuditAction::WaitlistRead))
             .await?;
         Ok(self
             .store
@@ -91,6 +111,11 @@ impl App {
     ) -> AppResult<WaitlistEntry> {
         self.require_audited(actor, PLACERS, AuditAction::WaitlistWrite, &[])
             .await?;
+        if actor.role == Role::Director {
+            let (group, _) = self.store.waitlist_entry_owner(id).await?;
+            self.check_group_reach(actor, group, Some(AuditAction::WaitlistWrite))
+                .await?;
+        }
         Ok(self
             .store
             .remove_from_waitlist(id, &actor.audit(), self.now())
@@ -107,9 +132,10 @@ impl App {
                 return Err(DomainError::Forbidden.into());
             }
         };
+        let director = self.scoped_director(actor).await?;
         Ok(self
             .store
-            .offers(state, client, &actor.audit(), self.now())
+            .offers_within(state, client, director, &actor.audit(), self.now())
             .await?)
     }
 
@@ -122,6 +148,11 @@ impl App {
         action: AuditAction,
     ) -> AppResult<()> {
         let client = self.store.offer_client(id).await?;
+        if actor.role == Role::Director {
+            // A scoped director: only offers of their programs' groups (404 otherwise).
+            let group = self.store.offer_group(id).await?;
+            return self.check_group_reach(actor, group, Some(action)).await;
+        }
         let allowed = match actor.role {
             Role::Director | Role::Intake => true,
             Role::Client => actor.client_id == Some(client),
@@ -180,6 +211,7 @@ impl App {
         group: GroupId,
     ) -> AppResult<circle_store::placement::GroupSeats> {
         actor.require(crate::STAFF)?;
+        self.check_group_reach(actor, group, None).await?;
         Ok(self.store.group_seats(group, self.now()).await?)
     }
 }

@@ -282,14 +282,16 @@ impl App {
         if !TIME_LIMIT_MS.contains(&time_limit_ms) {
             return Err(DomainError::invalid("time_limit_ms", "must be 100–10000").into());
         }
+        self.check_plan_scope(actor, program).await?;
         if let Some(p) = program {
             // 404 for a program that does not exist, before any client is read.
             self.store.program(p).await?;
         }
         let today = self.today();
+        let director = self.scoped_director(actor).await?;
         let facts = self
             .store
-            .planning_facts(program, &actor.audit(), self.now())
+            .planning_facts_within(program, director, &actor.audit(), self.now())
             .await?;
         let name = program.map_or_else(|| "clinic".to_owned(), |p| format!("program-{p}"));
         let instance = build_instance(&facts, today, name);
@@ -389,6 +391,14 @@ impl App {
             )
             .into());
         }
+        // A scoped director places only in their programs' groups; one group outside them
+        // refuses the whole request before anything applies.
+        for p in placements {
+            self.check_group_reach(actor, p.group_id, Some(AuditAction::MembershipCreate))
+                .await?;
+            self.check_client_placeable(actor, p.client_id, AuditAction::MembershipCreate)
+                .await?;
+        }
         let mut results = Vec::with_capacity(placements.len());
         for p in placements {
             let new = NewMembership {
@@ -420,6 +430,39 @@ impl App {
             });
         }
         Ok(results)
+    }
+}
+
+impl App {
+    /// A scoped director plans only one of their programs: a whole-clinic plan is for
+    /// clinic-wide directors (422 naming `program_id`), and another program is 404.
+    async fn check_plan_scope(&self, actor: &Actor, program: Option<ProgramId>) -> AppResult<()> {
+        match program {
+            Some(p) => self.check_program_reach(actor, p).await,
+            None if self.scoped_director(actor).await?.is_some() => Err(DomainError::invalid(
+                "program_id",
+                "must name one of your programs: a whole-clinic plan is for clinic-wide directors",
+            )
+            .into()),
+            None => Ok(()),
+        }
+    }
+
+    /// A scoped director reads and approves only runs of their programs; any other run
+    /// (a whole-clinic one too) is refused, audited, as if it did not exist.
+    async fn check_run_reach(&self, actor: &Actor, id: i64, action: AuditAction) -> AppResult<()> {
+        let Some(scope) = self.director_scope(actor).await? else {
+            return Ok(());
+        };
+        let program = self.store.plan_run_program(id).await?;
+        if program.is_some_and(|p| scope.includes(p))
+            || scope == crate::scope::DirectorScope::Clinic
+        {
+            return Ok(());
+        }
+        self.deny(actor, action, &[], Some(format!("plan_run:{id}")))
+            .await?;
+        Err(DomainError::not_found("planner run").into())
     }
 }
 
@@ -462,6 +505,7 @@ impl App {
         if !TIME_LIMIT_MS.contains(&time_limit_ms) {
             return Err(DomainError::invalid("time_limit_ms", "must be 100–10000").into());
         }
+        self.check_plan_scope(actor, program).await?;
         if let Some(p) = program {
             self.store.program(p).await?;
         }
@@ -532,13 +576,16 @@ impl App {
         self.require_audited(actor, PLANNERS, AuditAction::PlanRunRead, &[])
             .await?;
         self.fail_interrupted_plan_runs().await?;
-        Ok(self.store.plan_runs(RECENT_RUNS).await?)
+        let director = self.scoped_director(actor).await?;
+        Ok(self.store.plan_runs_within(director, RECENT_RUNS).await?)
     }
 
     /// One planner run with its proposal, moves and decisions, and the names its page
     /// shows (directors; the read of the proposal's clients is audited).
     pub async fn plan_run(&self, actor: &Actor, id: i64) -> AppResult<(PlanRun, RunNames)> {
         self.require_audited(actor, PLANNERS, AuditAction::PlanRunRead, &[])
+            .await?;
+        self.check_run_reach(actor, id, AuditAction::PlanRunRead)
             .await?;
         self.fail_interrupted_plan_runs().await?;
         Ok(self.store.plan_run(id, &actor.audit(), self.now()).await?)
@@ -574,6 +621,8 @@ impl App {
             )
             .into());
         }
+        self.check_run_reach(actor, id, AuditAction::PlanApprove)
+            .await?;
         let (run, _) = self.store.plan_run(id, &actor.audit(), self.now()).await?;
         let Some(proposal) = run.proposal.as_ref() else {
             return Err(DomainError::conflict(
@@ -613,6 +662,7 @@ impl App {
             .collect();
         // Endings first, then moves, then new placements: seats freed count for what follows.
         all.sort_by_key(|i| (i.kind, i.client_id, i.group_id));
+
         let plan: Vec<PlanItem> = match items {
             None => all,
             Some(list) => {
@@ -637,6 +687,14 @@ impl App {
                     .collect()
             }
         };
+        // A run another director started may propose clients a scoped director may not
+        // place (another program holds them): refused before anything applies.
+        for i in &plan {
+            if i.kind != ItemKind::End {
+                self.check_client_placeable(actor, i.client_id, AuditAction::PlanApprove)
+                    .await?;
+            }
+        }
         Ok(self
             .store
             .approve_plan_items(id, &plan, start_date, &actor.audit(), self.now())

@@ -31,13 +31,16 @@ impl App {
         self.require_audited(actor, CLINICAL, AuditAction::ComplianceRead, &[])
             .await?;
         let scope = match (actor.role, actor.clinician_id) {
-            (Role::Director, _) => ClientScope::All,
+            (Role::Director, _) => self.director_client_scope(actor).await?,
             (_, Some(clinician)) => ClientScope::Caseload {
                 clinician,
                 since: self.caseload_since(),
             },
             (_, None) => return Err(DomainError::Forbidden.into()),
         };
+        if let Some(p) = program {
+            self.check_program_reach(actor, p).await?;
+        }
         let monday = week_start(day.unwrap_or_else(|| self.today()));
         let now = self.now();
         let facts = self
@@ -138,9 +141,14 @@ impl App {
             )
             .into());
         }
+        // A scoped director exports only their programs (a program outside them is 404).
+        if let Some(p) = program {
+            self.check_program_reach(actor, p).await?;
+        }
+        let director = self.scoped_director(actor).await?;
         let sessions = self
             .store
-            .billable_sessions(from, until, program, &actor.audit(), self.now())
+            .billable_sessions_within(from, until, program, director, &actor.audit(), self.now())
             .await?;
         Ok(billing_lines(&sessions))
     }

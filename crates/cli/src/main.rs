@@ -448,7 +448,7 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
     }
     let started = std::time::Instant::now();
     let summary = demo::seed(store, app.today()).await?;
-    let accounts: [(&str, Role, Option<ClinicianId>, Option<ClientId>); 5] = [
+    let accounts: [(&str, Role, Option<ClinicianId>, Option<ClientId>); 6] = [
         ("admin@demo.circle.test", Role::Admin, None, None),
         (
             "director@demo.circle.test",
@@ -456,6 +456,9 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
             Some(summary.director_clinician),
             None,
         ),
+        // A second director, scoped to one program (linked below): the clinic-wide one
+        // above is the medical director who sees every program.
+        (DEMO_SCOPED_DIRECTOR, Role::Director, None, None),
         (
             "clinician@demo.circle.test",
             Role::Clinician,
@@ -483,6 +486,22 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
                 .await
                 .map_err(|e| anyhow!("{e}"))?;
         }
+        if email == DEMO_SCOPED_DIRECTOR {
+            let programs = store
+                .list_programs(circle_store::PageRequest {
+                    after: 0,
+                    limit: 200,
+                })
+                .await?
+                .items;
+            let program = programs
+                .iter()
+                .find(|p| p.name.as_str() == DEMO_SCOPED_PROGRAM)
+                .ok_or_else(|| anyhow!("the demo has no program {DEMO_SCOPED_PROGRAM:?}"))?;
+            store
+                .set_director_programs(user.id, &[program.id], &demo::SYSTEM, app.now())
+                .await?;
+        }
     }
     eprintln!(
         "seeded the demo clinic in {:.1}s: {} programs, {} groups, {} clinicians, {} clients, {} sessions, {} attendance records",
@@ -500,22 +519,31 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
 /// The demo staff accounts' TOTP secrets (base32; RFC 6238, SHA-1, 6 digits, 30 s). They are
 /// published in the README and printed at start: demo accounts only, never real ones.
 /// Intake and client accounts need no second factor, so the demo leaves theirs off.
-pub const DEMO_TOTP_SECRETS: [(&str, &str); 3] = [
+pub const DEMO_TOTP_SECRETS: [(&str, &str); 4] = [
     ("admin@demo.circle.test", "CIRCLEDEMOADMINTOTPSECRETAAAAAAA"),
     (
         "director@demo.circle.test",
         "CIRCLEDEMODIRECTORTOTPSECRETAAAA",
     ),
+    (DEMO_SCOPED_DIRECTOR, "CIRCLEDEMOIOPDIRECTORTOTPSECRETA"),
     (
         "clinician@demo.circle.test",
         "CIRCLEDEMOCLINICIANTOTPSECRETAAA",
     ),
 ];
 
+/// The demo's director scoped to one program, and that program.
+pub const DEMO_SCOPED_DIRECTOR: &str = "iop.director@demo.circle.test";
+const DEMO_SCOPED_PROGRAM: &str = "Adult IOP — evening track";
+
 fn print_demo_accounts() {
     println!("Demo clinic (synthetic data). Sign in with any of these, password {DEMO_PASSWORD}:");
     for (email, role) in [
-        ("director@demo.circle.test", "program director"),
+        (
+            "director@demo.circle.test",
+            "program director (clinic-wide)",
+        ),
+        (DEMO_SCOPED_DIRECTOR, "director (IOP evening track)"),
         (
             "clinician@demo.circle.test",
             "clinician (group facilitator)",

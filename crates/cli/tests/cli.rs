@@ -241,6 +241,49 @@ async fn the_demo_clinic_serves_and_refuses_a_thirteenth_member() {
         .filter(|m| m["end_date"].is_null())
         .count();
     assert_eq!(active, 12);
+
+    // The second demo director is scoped to the IOP evening track: its program, its groups
+    // and its clients only; director@ stays clinic-wide.
+    let scoped = demo_token(
+        &http,
+        &server.base,
+        "iop.director@demo.circle.test",
+        "CIRCLEDEMOIOPDIRECTORTOTPSECRETA",
+    )
+    .await;
+    let get_as = |token: String, path: &'static str| {
+        let (http, base) = (http.clone(), server.base.clone());
+        async move {
+            http.get(format!("{base}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let programs = get_as(scoped.clone(), "/api/v1/programs?limit=200").await;
+    let programs = programs["items"].as_array().unwrap();
+    assert_eq!(programs.len(), 1, "{programs:?}");
+    assert_eq!(programs[0]["name"], "Adult IOP — evening track");
+    let own_groups = get_as(scoped.clone(), "/api/v1/groups?limit=200").await;
+    let own_groups = own_groups["items"].as_array().unwrap();
+    assert!(!own_groups.is_empty());
+    assert!(own_groups.len() < groups.len());
+    assert!(
+        own_groups
+            .iter()
+            .all(|g| g["program_id"] == programs[0]["id"])
+    );
+    let own_clients = get_as(scoped, "/api/v1/clients?limit=200").await;
+    let own_clients = own_clients["items"].as_array().unwrap().len();
+    let all_clients = clients["items"].as_array().unwrap().len();
+    assert!(
+        own_clients > 0 && own_clients < all_clients,
+        "{own_clients} of {all_clients}"
+    );
 }
 
 #[tokio::test]
@@ -319,6 +362,7 @@ async fn the_demo_prints_each_staff_accounts_totp_secret() {
     for other in [
         "CIRCLEDEMOADMINTOTPSECRETAAAAAAA",
         "CIRCLEDEMOCLINICIANTOTPSECRETAAA",
+        "CIRCLEDEMOIOPDIRECTORTOTPSECRETA",
     ] {
         assert!(text.contains(other), "{text}");
     }

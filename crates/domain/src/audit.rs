@@ -73,6 +73,8 @@ vocab!(
         UserMfaReset = "user.mfa_reset",
         UserPasswordReset = "user.password_reset",
         UserPasswordChange = "user.password_change",
+        /// A director's programs linked or unlinked (who they are scoped to).
+        UserProgramsChange = "user.programs_change",
         // --- portal ---
         /// A client's own schedule read (the portal or their calendar feed).
         ScheduleRead = "schedule.read",
@@ -141,7 +143,7 @@ impl AuditAction {
             AuditRead => DataCategory::Audit,
             UserCreate | PrivilegeGrant | PrivilegeRevoke => DataCategory::Account,
             UserList | UserRoleChange | UserDisable | UserEnable | UserMfaReset
-            | UserPasswordReset | UserPasswordChange => DataCategory::Account,
+            | UserPasswordReset | UserPasswordChange | UserProgramsChange => DataCategory::Account,
             EmergencyOpen | EmergencyList => DataCategory::Emergency,
             DiagnosisRead | DiagnosisUpdate => DataCategory::Diagnosis,
             ComplianceRead => DataCategory::Attendance,

@@ -24,7 +24,7 @@ use jiff::civil::Date;
 use crate::audit::{Record, append};
 use crate::codec::{RowExt, date, page_of};
 use crate::measures::ALERT_COLUMNS;
-use crate::people::{CLIENT_COLUMNS, ClientScope, caseload, client_from_row, client_in};
+use crate::people::{CLIENT_COLUMNS, ClientScope, client_from_row, client_in};
 use crate::reports::ClientWeekFacts;
 use crate::{Page, PageRequest, Store, StoreError};
 
@@ -52,11 +52,15 @@ pub struct NoteLine {
 }
 
 /// Which parts of the clinical activity to read and whose notes may be listed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ActivityRequest {
     /// `Some(c)`: only notes of sessions clinician `c` facilitated (the notes `c` may
     /// open); `None`: every note of the client.
     pub notes_of: Option<ClinicianId>,
+    /// `Some(programs)`: only the attendance and notes of sessions of these programs'
+    /// groups (a scoped director's: the sessions they may open). The compliance weeks
+    /// still count every group, as the hours rule does.
+    pub only_programs: Option<Vec<ProgramId>>,
     /// Whether safety alerts are read (not for administrators, even in an emergency).
     pub alerts: bool,
     /// The Mondays of the compliance weeks to read, oldest first (at most 26).
@@ -102,19 +106,16 @@ impl Store {
         ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Page<Client>, StoreError> {
-        let (clinician, since) = match scope {
-            ClientScope::All => (-1, String::new()),
-            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
-        };
+        let (clinician, since) = scope.binds();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 \
-             AND ($3 = -1 OR EXISTS ({})) \
+             AND {} \
              AND ($5 = '%%' OR LOWER(c.record_number) LIKE $5 ESCAPE '\\' \
                   OR LOWER(c.given_name || ' ' || c.family_name) LIKE $5 ESCAPE '\\' \
                   OR LOWER(COALESCE(c.preferred_name, '') || ' ' || c.family_name) LIKE $5 ESCAPE '\\') \
              ORDER BY c.id LIMIT $2",
-            caseload("$3", "$4")
+            scope.condition("$3", "$4")
         ))
         .bind(page.after)
         .bind(i64::from(page.limit) + 1)
@@ -157,8 +158,8 @@ impl Store {
         client_in(&mut tx, client).await?;
 
         let rows = sqlx::query(
-            "SELECT a.session_id, a.status, a.minutes, s.starts_at, s.ends_at, g.name AS group_name \
-             FROM attendance a JOIN sessions s ON s.id = a.session_id \
+            "SELECT a.session_id, a.status, a.minutes, s.starts_at, s.ends_at, g.name AS group_name, \
+             g.program_id FROM attendance a JOIN sessions s ON s.id = a.session_id \
              JOIN therapy_groups g ON g.id = s.group_id \
              WHERE a.client_id = $1 ORDER BY s.starts_at DESC, s.id DESC LIMIT $2",
         )
@@ -166,23 +167,30 @@ impl Store {
         .bind(ATTENDANCE_LIMIT)
         .fetch_all(&mut *tx)
         .await?;
-        let attendance = rows
-            .iter()
-            .map(|r| {
-                Ok(AttendanceLine {
-                    session_id: SessionId(r.int("session_id")?),
-                    group_name: r.text("group_name")?,
-                    starts_at: r.ts("starts_at")?,
-                    ends_at: r.ts("ends_at")?,
-                    status: r.vocab("status", AttendanceStatus::parse)?,
-                    minutes: r.uint("minutes")?,
-                })
+        let in_scope = |r: &sqlx::any::AnyRow| -> Result<bool, StoreError> {
+            Ok(match &req.only_programs {
+                Some(programs) => programs.contains(&ProgramId(r.int("program_id")?)),
+                None => true,
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        };
+        let mut attendance = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if !in_scope(r)? {
+                continue;
+            }
+            attendance.push(AttendanceLine {
+                session_id: SessionId(r.int("session_id")?),
+                group_name: r.text("group_name")?,
+                starts_at: r.ts("starts_at")?,
+                ends_at: r.ts("ends_at")?,
+                status: r.vocab("status", AttendanceStatus::parse)?,
+                minutes: r.uint("minutes")?,
+            });
+        }
 
         let rows = sqlx::query(
             "SELECT n.id, n.session_id, n.state, s.starts_at, s.facilitators_present, \
-             g.name AS group_name, g.lead_facilitator_id, g.co_facilitator_id, \
+             g.name AS group_name, g.program_id, g.lead_facilitator_id, g.co_facilitator_id, \
              cl.given_name AS author_given, cl.family_name AS author_family \
              FROM progress_notes n JOIN sessions s ON s.id = n.session_id \
              JOIN therapy_groups g ON g.id = s.group_id \
@@ -201,6 +209,9 @@ impl Store {
                 if !leads && !present.contains(&c) {
                     continue;
                 }
+            }
+            if !in_scope(r)? {
+                continue;
             }
             notes.push(NoteLine {
                 id: NoteId(r.int("id")?),

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use circle_domain::audit::{AuditAction, AuditContext};
 use circle_domain::care::LevelOfCare;
-use circle_domain::ids::{ClientId, ClinicianId, GroupId, ProgramId};
+use circle_domain::ids::{ClientId, ClinicianId, GroupId, ProgramId, UserId};
 use circle_domain::membership::MembershipStatus;
 use circle_domain::session::AttendanceStatus;
 use jiff::Timestamp;
@@ -47,11 +47,14 @@ pub struct Census {
     pub levels: Vec<(LevelOfCare, u32)>,
 }
 
-/// Which groups a report covers: every group, or those a clinician leads or co-leads.
+/// Which groups a report covers: every group, those a clinician leads or co-leads, or
+/// those of the programs linked to a scoped director.
 #[derive(Debug, Clone, Copy)]
 pub enum GroupScope {
     All,
     LedBy(ClinicianId),
+    /// The groups of the programs linked to this director's account.
+    Programs(UserId),
 }
 
 impl GroupScope {
@@ -59,13 +62,21 @@ impl GroupScope {
         match self {
             GroupScope::All => -1,
             GroupScope::LedBy(c) => c.0,
+            GroupScope::Programs(u) => u.0,
         }
     }
-}
 
-/// The condition on `g` (a `therapy_groups` alias) for the scope bound at `p`.
-fn scoped(p: &str) -> String {
-    format!("({p} = -1 OR g.lead_facilitator_id = {p} OR g.co_facilitator_id = {p})")
+    /// The condition on `g` (a `therapy_groups` alias) for this scope, bound at `p`.
+    fn condition(self, p: &str) -> String {
+        match self {
+            GroupScope::All | GroupScope::LedBy(_) => {
+                format!("({p} = -1 OR g.lead_facilitator_id = {p} OR g.co_facilitator_id = {p})")
+            }
+            GroupScope::Programs(_) => {
+                crate::director_programs::director_program(p, "g.program_id")
+            }
+        }
+    }
 }
 
 /// One group's attendance over a range: its held sessions and what was recorded.
@@ -185,14 +196,30 @@ impl Store {
         ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Census, StoreError> {
+        self.census_of(day, None, ctx, at).await
+    }
+
+    /// The census on `day` of every program, or only of `only` (a scoped director's
+    /// programs): their groups, memberships and seats, and the levels of the episodes in
+    /// them.
+    pub async fn census_of(
+        &self,
+        day: Date,
+        only: Option<&[ProgramId]>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Census, StoreError> {
+        let wanted = |p: i64| only.is_none_or(|o| o.contains(&ProgramId(p)));
         let mut tx = self.begin_write().await?;
-        let programs =
+        let mut programs =
             sqlx::query("SELECT id, name, level_of_care FROM programs ORDER BY name, id")
                 .fetch_all(&mut *tx)
                 .await?;
-        let groups = sqlx::query("SELECT id, program_id, max_size FROM therapy_groups")
+        let mut groups = sqlx::query("SELECT id, program_id, max_size FROM therapy_groups")
             .fetch_all(&mut *tx)
             .await?;
+        programs.retain(|r| r.int("id").is_ok_and(wanted));
+        groups.retain(|r| r.int("program_id").is_ok_and(wanted));
         // Every membership holding a seat on the day (as the waitlist counts seats).
         let memberships = sqlx::query(
             "SELECT m.group_id, m.client_id, m.status, m.start_date FROM memberships m \
@@ -201,13 +228,16 @@ impl Store {
         .bind(date(day))
         .fetch_all(&mut *tx)
         .await?;
-        let episodes = sqlx::query(
-            "SELECT client_id, level_of_care FROM episodes \
+        let mut episodes = sqlx::query(
+            "SELECT client_id, program_id, level_of_care FROM episodes \
              WHERE started_on <= $1 AND (ended_on IS NULL OR ended_on > $1)",
         )
         .bind(date(day))
         .fetch_all(&mut *tx)
         .await?;
+        if only.is_some() {
+            episodes.retain(|r| r.opt_int("program_id").ok().flatten().is_some_and(wanted));
+        }
 
         let mut group_program: BTreeMap<i64, i64> = BTreeMap::new();
         for g in &groups {
@@ -235,6 +265,10 @@ impl Store {
         let mut counted: BTreeSet<ClientId> = BTreeSet::new();
         for r in &memberships {
             let group = r.int("group_id")?;
+            if !group_program.contains_key(&group) {
+                // A group outside the programs counted.
+                continue;
+            }
             *held.entry(group).or_default() += 1;
             let status = r.vocab("status", MembershipStatus::parse)?;
             if status == MembershipStatus::Active && r.date("start_date")? <= day {
@@ -324,7 +358,7 @@ impl Store {
              LEFT JOIN attendance a ON a.session_id = s.id \
              WHERE s.status = 'held' AND s.local_date >= $1 AND s.local_date <= $2 AND {} \
              ORDER BY p.name, g.name, g.id, s.id",
-            scoped("$3")
+            scope.condition("$3")
         ))
         .bind(date(from))
         .bind(date(until))
@@ -394,7 +428,7 @@ impl Store {
         let groups = sqlx::query(&format!(
             "SELECT g.id, g.name, p.name AS program_name FROM therapy_groups g \
              JOIN programs p ON p.id = g.program_id WHERE {} ORDER BY p.name, g.name, g.id",
-            scoped("$1")
+            scope.condition("$1")
         ))
         .bind(scope.bind())
         .fetch_all(&mut *tx)
@@ -402,7 +436,7 @@ impl Store {
         let members = sqlx::query(&format!(
             "SELECT DISTINCT m.group_id, m.client_id FROM memberships m \
              JOIN therapy_groups g ON g.id = m.group_id WHERE m.start_date <= $1 AND {}",
-            scoped("$2")
+            scope.condition("$2")
         ))
         .bind(date(day))
         .bind(scope.bind())
@@ -416,7 +450,7 @@ impl Store {
              ORDER BY r.client_id, r.instrument_code, r.administered_at, r.id",
             OUTCOME_INSTRUMENTS[0],
             OUTCOME_INSTRUMENTS[1],
-            scoped("$3")
+            scope.condition("$3")
         ))
         .bind(ts(until))
         .bind(date(day))

@@ -6,7 +6,7 @@ use circle_domain::care::{GroupKind, Modality};
 use circle_domain::group::{
     DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, Group, GroupContext, GroupPatch, NewGroup, check_group,
 };
-use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId, ProgramId, RoomId};
+use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId, ProgramId, RoomId, UserId};
 use circle_domain::membership::{
     Membership, MembershipChange, MembershipStatus, NewMembership, check_enrollment,
 };
@@ -284,13 +284,26 @@ impl Store {
         program: Option<ProgramId>,
         page: PageRequest,
     ) -> Result<Page<Group>, StoreError> {
+        self.list_groups_within(program, None, page).await
+    }
+
+    /// Groups in a stable order, optionally those of one program, and only those of the
+    /// programs linked to `director` when given (a scoped director's).
+    pub async fn list_groups_within(
+        &self,
+        program: Option<ProgramId>,
+        director: Option<UserId>,
+        page: PageRequest,
+    ) -> Result<Page<Group>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE id > $1 AND ($2 = -1 OR program_id = $2) \
-             ORDER BY id LIMIT $3"
+             AND ($4 = -1 OR {}) ORDER BY id LIMIT $3",
+            crate::director_programs::director_program("$4", "therapy_groups.program_id")
         ))
         .bind(page.after)
         .bind(program.map_or(-1, |p| p.0))
         .bind(i64::from(page.limit) + 1)
+        .bind(director.map_or(-1, |d| d.0))
         .fetch_all(self.pool())
         .await?;
         let items = rows

@@ -351,15 +351,32 @@ impl Store {
         ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Page<Referral>, StoreError> {
+        self.list_referrals_within(state, screener, None, page, ctx, at)
+            .await
+    }
+
+    /// Like `list_referrals`, and only referrals aimed at the programs linked to
+    /// `director` when given (a scoped director's list).
+    pub async fn list_referrals_within(
+        &self,
+        state: Option<ReferralState>,
+        screener: Option<ClinicianId>,
+        director: Option<UserId>,
+        page: PageRequest,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Page<Referral>, StoreError> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id > $1 AND ($2 = '' OR state = $2) \
-             AND ($3 = -1 OR screener_id = $3) ORDER BY id LIMIT $4"
+             AND ($3 = -1 OR screener_id = $3) AND ($5 = -1 OR {}) ORDER BY id LIMIT $4",
+            crate::director_programs::director_program("$5", "referrals.program_id")
         ))
         .bind(page.after)
         .bind(state.map_or("", |s| s.as_str()))
         .bind(screener.map_or(-1, |c| c.0))
         .bind(i64::from(page.limit) + 1)
+        .bind(director.map_or(-1, |d| d.0))
         .fetch_all(&mut *tx)
         .await?;
         let items = rows
@@ -380,6 +397,16 @@ impl Store {
     }
 
     /// Who screens a referral (for access checks); 404 when there is no such referral.
+    /// The program a referral is aimed at, if any (for authorization; no content).
+    pub async fn referral_program(&self, id: i64) -> Result<Option<ProgramId>, StoreError> {
+        let row = sqlx::query("SELECT program_id FROM referrals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DomainError::not_found("referral"))?;
+        Ok(row.opt_int("program_id")?.map(ProgramId))
+    }
+
     pub async fn referral_screener(&self, id: i64) -> Result<Option<ClinicianId>, StoreError> {
         let row = sqlx::query("SELECT screener_id FROM referrals WHERE id = $1")
             .bind(id)

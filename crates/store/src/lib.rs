@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod agenda;
 pub mod audit;
 mod codec;
+pub mod director_programs;
 pub mod emergency;
 mod error;
 pub mod groups;

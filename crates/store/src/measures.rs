@@ -16,8 +16,8 @@ use jiff::civil::Date;
 use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, json, lock_row, ts};
-use crate::people::{ClientScope, caseload};
+use crate::codec::{LockTable, RowExt, json, lock_row, ts};
+use crate::people::ClientScope;
 use crate::{Store, StoreError};
 
 /// One client's latest episode and cadence, and when each instrument was last answered.
@@ -274,10 +274,7 @@ impl Store {
         ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<SafetyAlert>, StoreError> {
-        let (clinician, since) = match scope {
-            ClientScope::All => (-1, String::new()),
-            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
-        };
+        let (clinician, since) = scope.binds();
         let state_filter = match state {
             None => "",
             Some(AlertState::Open) => "AND s.acknowledged_at IS NULL",
@@ -288,9 +285,9 @@ impl Store {
             "SELECT s.id, s.client_id, s.response_id, s.instrument_code, s.items, s.raised_at, \
              s.acknowledged_at, s.acknowledged_by, s.action_taken FROM safety_alerts s \
              JOIN clients c ON c.id = s.client_id \
-             WHERE ($1 = -1 OR EXISTS ({})) {state_filter} \
+             WHERE {} {state_filter} \
              ORDER BY CASE WHEN s.acknowledged_at IS NULL THEN 0 ELSE 1 END, s.raised_at, s.id",
-            caseload("$1", "$2")
+            scope.condition("$1", "$2")
         ))
         .bind(clinician)
         .bind(since)
@@ -395,10 +392,7 @@ impl Store {
         ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<DueFacts>, StoreError> {
-        let (clinician, since) = match scope {
-            ClientScope::All => (-1, String::new()),
-            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
-        };
+        let (clinician, since) = scope.binds();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT c.id AS client_id, e.started_on, e.ended_on, \
@@ -407,8 +401,8 @@ impl Store {
              LEFT JOIN programs p ON p.id = e.program_id \
              WHERE e.id = (SELECT e2.id FROM episodes e2 WHERE e2.client_id = c.id \
                            ORDER BY e2.started_on DESC, e2.id DESC LIMIT 1) \
-             AND ($1 = -1 OR EXISTS ({})) ORDER BY c.id",
-            caseload("$1", "$2")
+             AND {} ORDER BY c.id",
+            scope.condition("$1", "$2")
         ))
         .bind(clinician)
         .bind(since)

@@ -1166,10 +1166,24 @@ impl Store {
         ctx: &AuditContext,
         now: Timestamp,
     ) -> Result<Vec<OverdueForClinician>, StoreError> {
+        self.overdue_notes_within(clinician, None, ctx, now).await
+    }
+
+    /// Like `overdue_notes`, and only the groups of the programs linked to `director`
+    /// when given (a scoped director's list).
+    pub async fn overdue_notes_within(
+        &self,
+        clinician: Option<ClinicianId>,
+        director: Option<circle_domain::ids::UserId>,
+        ctx: &AuditContext,
+        now: Timestamp,
+    ) -> Result<Vec<OverdueForClinician>, StoreError> {
         let mut tx = self.begin_write().await?;
         let who = clinician.map_or(-1, |c| c.0);
+        let director = director.map_or(-1, |d| d.0);
+        let in_programs = crate::director_programs::director_program("$3", "g.program_id");
         let cutoff = ts(now);
-        let groups = sqlx::query(
+        let groups = sqlx::query(&format!(
             "SELECT s.id, s.group_id, s.ends_at, p.note_due_hours, n.id AS note_id, n.state, \
              COALESCE(n.author_clinician_id, s.lead_facilitator_id) AS responsible \
              FROM sessions s JOIN therapy_groups g ON g.id = s.group_id \
@@ -1177,13 +1191,15 @@ impl Store {
              LEFT JOIN group_notes n ON n.session_id = s.id \
              WHERE s.status = 'held' AND s.ends_at < $1 AND (n.id IS NULL OR n.state <> 'signed') \
              AND ($2 = -1 OR COALESCE(n.author_clinician_id, s.lead_facilitator_id) = $2) \
+             AND ($3 = -1 OR {in_programs}) \
              ORDER BY s.ends_at, s.id",
-        )
+        ))
         .bind(&cutoff)
         .bind(who)
+        .bind(director)
         .fetch_all(&mut *tx)
         .await?;
-        let progress = sqlx::query(
+        let progress = sqlx::query(&format!(
             "SELECT s.id, s.group_id, s.ends_at, p.note_due_hours, n.id AS note_id, n.state, \
              a.client_id, COALESCE(n.author_clinician_id, s.lead_facilitator_id) AS responsible \
              FROM sessions s JOIN therapy_groups g ON g.id = s.group_id \
@@ -1192,10 +1208,12 @@ impl Store {
              LEFT JOIN progress_notes n ON n.session_id = s.id AND n.client_id = a.client_id \
              WHERE s.status = 'held' AND s.ends_at < $1 AND (n.id IS NULL OR n.state <> 'signed') \
              AND ($2 = -1 OR COALESCE(n.author_clinician_id, s.lead_facilitator_id) = $2) \
+             AND ($3 = -1 OR {in_programs}) \
              ORDER BY s.ends_at, s.id, a.client_id",
-        )
+        ))
         .bind(&cutoff)
         .bind(who)
+        .bind(director)
         .fetch_all(&mut *tx)
         .await?;
         let mut by: std::collections::BTreeMap<i64, Vec<OverdueNote>> = Default::default();

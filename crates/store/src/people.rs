@@ -7,7 +7,7 @@ use circle_domain::client::{
     check_episode_change,
 };
 use circle_domain::clinician::{Clinician, License, LicenseKind, NewClinician};
-use circle_domain::ids::{ClientId, ClinicianId, EpisodeId, ProgramId, SeparationId};
+use circle_domain::ids::{ClientId, ClinicianId, EpisodeId, ProgramId, SeparationId, UserId};
 use circle_domain::schedule::AvailabilityWindow;
 use circle_domain::text::ShortText;
 use jiff::Timestamp;
@@ -194,13 +194,10 @@ impl Store {
         at: Timestamp,
     ) -> Result<Page<Client>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let (clinician, since) = match scope {
-            ClientScope::All => (-1, String::new()),
-            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
-        };
+        let (clinician, since) = scope.binds();
         let rows = sqlx::query(&format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 AND ($3 = -1 OR EXISTS ({})) ORDER BY c.id LIMIT $2",
-            caseload("$3", "$4")
+            "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 AND {} ORDER BY c.id LIMIT $2",
+            scope.condition("$3", "$4")
         ))
         .bind(page.after)
         .bind(i64::from(page.limit) + 1)
@@ -647,6 +644,37 @@ pub enum ClientScope {
         clinician: ClinicianId,
         since: Date,
     },
+    /// Clients reached through the programs linked to a scoped director (see
+    /// `director_programs::director_client`).
+    Programs {
+        director: UserId,
+    },
+}
+
+impl ClientScope {
+    /// The values to bind at the two placeholders given to [`ClientScope::condition`].
+    pub(crate) fn binds(self) -> (i64, String) {
+        match self {
+            ClientScope::All => (-1, String::new()),
+            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
+            ClientScope::Programs { director } => (director.0, String::new()),
+        }
+    }
+
+    /// The condition on client `c` for this scope, given the placeholders `id` and `since`
+    /// bound with [`ClientScope::binds`]. Both placeholders appear in every variant, so
+    /// both databases see the same parameters whatever the scope.
+    pub(crate) fn condition(self, id: &str, since: &str) -> String {
+        match self {
+            ClientScope::All | ClientScope::Caseload { .. } => {
+                format!("({id} = -1 OR EXISTS ({}))", caseload(id, since))
+            }
+            ClientScope::Programs { .. } => format!(
+                "({since} = '' AND {})",
+                crate::director_programs::director_client(id)
+            ),
+        }
+    }
 }
 
 /// The caseload condition for client `c`, given the placeholders of the clinician id and of

@@ -714,6 +714,15 @@ impl Store {
         Ok(ClientId(c.ok_or(DomainError::not_found("offer"))?))
     }
 
+    /// The group an offer is for (for authorization; no content).
+    pub async fn offer_group(&self, id: OfferId) -> Result<GroupId, StoreError> {
+        let g: Option<i64> = sqlx::query_scalar("SELECT group_id FROM offers WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(GroupId(g.ok_or(DomainError::not_found("offer"))?))
+    }
+
     /// Offers, newest first: optionally in one state, optionally one client's.
     pub async fn offers(
         &self,
@@ -722,14 +731,31 @@ impl Store {
         ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<Offer>, StoreError> {
+        self.offers_within(state, client, None, ctx, at).await
+    }
+
+    /// Like `offers`, and only for the groups of the programs linked to `director` when
+    /// given (a scoped director's list).
+    pub async fn offers_within(
+        &self,
+        state: Option<OfferState>,
+        client: Option<ClientId>,
+        director: Option<circle_domain::ids::UserId>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<Offer>, StoreError> {
         let mut tx = self.begin_write().await?;
         self.process_waitlists(&mut tx, ctx, at).await?;
         let rows = sqlx::query(&format!(
             "SELECT {OFFER_COLUMNS} FROM offers WHERE ($1 = '' OR state = $1) \
-             AND ($2 = -1 OR client_id = $2) ORDER BY id DESC LIMIT 500"
+             AND ($2 = -1 OR client_id = $2) \
+             AND ($3 = -1 OR EXISTS (SELECT 1 FROM therapy_groups og WHERE og.id = offers.group_id \
+                  AND {})) ORDER BY id DESC LIMIT 500",
+            crate::director_programs::director_program("$3", "og.program_id")
         ))
         .bind(state.map_or("", |s| s.as_str()))
         .bind(client.map_or(-1, |c| c.0))
+        .bind(director.map_or(-1, |d| d.0))
         .fetch_all(&mut *tx)
         .await?;
         let list = rows

@@ -292,17 +292,40 @@ impl Store {
 
     /// The most recent runs, newest first, without their proposals (no client data).
     pub async fn plan_runs(&self, limit: u32) -> Result<Vec<PlanRun>, StoreError> {
-        sqlx::query(
+        self.plan_runs_within(None, limit).await
+    }
+
+    /// The most recent runs, and only runs of the programs linked to `director` when given
+    /// (a scoped director never sees a whole-clinic run).
+    pub async fn plan_runs_within(
+        &self,
+        director: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<PlanRun>, StoreError> {
+        sqlx::query(&format!(
             "SELECT id, program_id, time_limit_ms, state, progress, started_by, created_at, \
              finished_at, error, CAST(NULL AS TEXT) AS proposal FROM planner_runs \
-             ORDER BY id DESC LIMIT $1",
-        )
+             WHERE ($2 = -1 OR {}) ORDER BY id DESC LIMIT $1",
+            crate::director_programs::director_program("$2", "planner_runs.program_id")
+        ))
         .bind(i64::from(limit))
+        .bind(director.map_or(-1, |d| d.0))
         .fetch_all(self.pool())
         .await?
         .iter()
         .map(run_from_row)
         .collect()
+    }
+
+    /// The program a run planned (`None` for the whole clinic); 404 for no such run. No
+    /// client data is read.
+    pub async fn plan_run_program(&self, id: i64) -> Result<Option<ProgramId>, StoreError> {
+        let row = sqlx::query("SELECT program_id FROM planner_runs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DomainError::not_found("planner run"))?;
+        Ok(row.opt_int("program_id")?.map(ProgramId))
     }
 
     /// One run with its proposal and decisions, and the names its page shows. When it

@@ -5,7 +5,7 @@
 use circle_domain::audit::{AuditAction, AuditContext};
 use circle_domain::care::{Concern, LevelOfCare};
 use circle_domain::group::Group;
-use circle_domain::ids::{ClientId, GroupId, ProgramId};
+use circle_domain::ids::{ClientId, GroupId, ProgramId, UserId};
 use circle_domain::schedule::AvailabilityWindow;
 use jiff::Timestamp;
 
@@ -56,7 +56,24 @@ impl Store {
         ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<PlanningFacts, StoreError> {
+        self.planning_facts_within(program, None, ctx, at).await
+    }
+
+    /// Like `planning_facts`; for a scoped director (`director`), only the clients they
+    /// may place: those they reach and those no program holds yet (a plan must not bring
+    /// another program's client into their reach).
+    pub async fn planning_facts_within(
+        &self,
+        program: Option<ProgramId>,
+        director: Option<UserId>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<PlanningFacts, StoreError> {
         let mut tx = self.begin_write().await?;
+        let placeable = match director {
+            Some(d) => Some(Store::placeable_by(&mut tx, d).await?),
+            None => None,
+        };
         let scope = program.map_or(-1, |p| p.0);
         let groups = sqlx::query(&format!(
             "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE ($1 = -1 OR program_id = $1) ORDER BY id"
@@ -110,7 +127,7 @@ impl Store {
                             }))
                 }
             };
-            if !wanted {
+            if !wanted || placeable.as_ref().is_some_and(|p| !p.contains(&id)) {
                 continue;
             }
             clients.push(PlanningClient {

@@ -3,7 +3,7 @@
 use circle_domain::DomainError;
 use circle_domain::Rule;
 use circle_domain::care::LevelOfCare;
-use circle_domain::ids::{ProgramId, RoomId};
+use circle_domain::ids::{ProgramId, RoomId, UserId};
 use circle_domain::program::{
     NewProgram, NewRoom, PerDiemCode, Program, ProgramPatch, Room, SessionCode,
 };
@@ -91,11 +91,24 @@ impl Store {
     }
 
     pub async fn list_programs(&self, page: PageRequest) -> Result<Page<Program>, StoreError> {
+        self.list_programs_within(None, page).await
+    }
+
+    /// Programs in a stable order: all, or only those linked to `director` (a scoped
+    /// director's).
+    pub async fn list_programs_within(
+        &self,
+        director: Option<UserId>,
+        page: PageRequest,
+    ) -> Result<Page<Program>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id > $1 ORDER BY id LIMIT $2"
+            "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id > $1 AND ($3 = -1 OR {}) \
+             ORDER BY id LIMIT $2",
+            crate::director_programs::director_program("$3", "programs.id")
         ))
         .bind(page.after)
         .bind(i64::from(page.limit) + 1)
+        .bind(director.map_or(-1, |d| d.0))
         .fetch_all(self.pool())
         .await?;
         let items = rows

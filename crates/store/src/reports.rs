@@ -9,7 +9,7 @@ use circle_domain::audit::{AuditAction, AuditContext};
 use circle_domain::billing::{BillableSession, DiagnosisCode};
 use circle_domain::care::LevelOfCare;
 use circle_domain::compliance::WeekSession;
-use circle_domain::ids::{ClientId, ProgramId, SessionId};
+use circle_domain::ids::{ClientId, ProgramId, SessionId, UserId};
 use circle_domain::program::{PerDiemCode, SessionCode};
 use circle_domain::session::SessionStatus;
 use jiff::Timestamp;
@@ -17,7 +17,7 @@ use jiff::civil::Date;
 
 use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, lock_row, ts};
-use crate::people::{ClientScope, caseload};
+use crate::people::ClientScope;
 use crate::{Store, StoreError};
 
 /// One client's week as stored: their level and requirement, and every session their
@@ -114,19 +114,16 @@ impl Store {
         let next_monday = monday
             .checked_add(jiff::Span::new().days(7))
             .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
-        let (clinician, since) = match scope {
-            ClientScope::All => (-1, String::new()),
-            ClientScope::Caseload { clinician, since } => (clinician.0, date(since)),
-        };
+        let (clinician, since) = scope.binds();
         let mut tx = self.begin_write().await?;
         let episodes = sqlx::query(&format!(
             "SELECT e.client_id, e.program_id, e.level_of_care, p.weekly_required_minutes \
              FROM episodes e JOIN clients c ON c.id = e.client_id \
              LEFT JOIN programs p ON p.id = e.program_id \
              WHERE e.started_on < $1 AND (e.ended_on IS NULL OR e.ended_on > $2) \
-             AND ($3 = -1 OR e.program_id = $3) AND ($4 = -1 OR EXISTS ({})) \
+             AND ($3 = -1 OR e.program_id = $3) AND {} \
              ORDER BY e.client_id, e.started_on",
-            caseload("$4", "$5")
+            scope.condition("$4", "$5")
         ))
         .bind(date(next_monday))
         .bind(date(monday))
@@ -209,8 +206,24 @@ impl Store {
         ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<BillableSession>, StoreError> {
+        self.billable_sessions_within(from, until, program, None, ctx, at)
+            .await
+    }
+
+    /// Like `billable_sessions`, and only the programs linked to `director` when given (a
+    /// scoped director's export).
+    pub async fn billable_sessions_within(
+        &self,
+        from: Date,
+        until: Date,
+        program: Option<ProgramId>,
+        director: Option<UserId>,
+        ctx: &AuditContext,
+        at: Timestamp,
+    ) -> Result<Vec<BillableSession>, StoreError> {
+        let director = director.map_or(-1, |d| d.0);
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT s.id AS session_id, s.local_date, a.client_id, a.minutes, c.record_number, \
              g.name AS group_name, p.id AS program_id, p.name AS program_name, p.session_code, \
              p.per_diem_code, p.daily_minimum_minutes, k.given_name, k.family_name, \
@@ -223,25 +236,31 @@ impl Store {
              JOIN progress_notes n ON n.session_id = s.id AND n.client_id = a.client_id \
              WHERE n.state = 'signed' AND a.status IN ('present', 'late', 'left_early') \
              AND s.status <> 'cancelled' AND s.local_date >= $1 AND s.local_date <= $2 \
-             AND ($3 = -1 OR p.id = $3) ORDER BY s.local_date, c.record_number, s.id",
-        )
+             AND ($3 = -1 OR p.id = $3) AND ($4 = -1 OR {}) \
+             ORDER BY s.local_date, c.record_number, s.id",
+            crate::director_programs::director_program("$4", "p.id")
+        ))
         .bind(date(from))
         .bind(date(until))
         .bind(program.map_or(-1, |p| p.0))
+        .bind(director)
         .fetch_all(&mut *tx)
         .await?;
         // Only the diagnoses of the clients in this export, in billing order.
         let mut diagnoses: HashMap<i64, Vec<DiagnosisCode>> = HashMap::new();
-        for r in sqlx::query(
+        for r in sqlx::query(&format!(
             "SELECT d.client_id, d.code FROM client_diagnoses d WHERE d.client_id IN \
              (SELECT a.client_id FROM attendance a JOIN sessions s ON s.id = a.session_id \
               JOIN therapy_groups g ON g.id = s.group_id \
-              WHERE s.local_date >= $1 AND s.local_date <= $2 AND ($3 = -1 OR g.program_id = $3)) \
+              WHERE s.local_date >= $1 AND s.local_date <= $2 AND ($3 = -1 OR g.program_id = $3) \
+              AND ($4 = -1 OR {})) \
              ORDER BY d.client_id, d.position",
-        )
+            crate::director_programs::director_program("$4", "g.program_id")
+        ))
         .bind(date(from))
         .bind(date(until))
         .bind(program.map_or(-1, |p| p.0))
+        .bind(director)
         .fetch_all(&mut *tx)
         .await?
         {

@@ -324,6 +324,9 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("PATCH", "/api/v1/users/{id}", Own, "DADDDD"),
         ("POST", "/api/v1/users/{id}/mfa-reset", Own, "DADDDD"),
         ("POST", "/api/v1/users/{id}/password", Own, "DADDDD"),
+        // A director's programs (the target is an intake account: 422 for the admin).
+        ("GET", "/api/v1/users/{id}/programs", Own, "DADDDD"),
+        ("PUT", "/api/v1/users/{id}/programs", Own, "DADDDD"),
         // Every signed-in user changes their own password (a wrong current one here: 422).
         ("POST", "/api/v1/me/password", Own, "DAAAAA"),
         // Last: signing out revokes the callers' tokens.
@@ -694,6 +697,7 @@ fn body_for(
             json!({"email": format!("u{seq}@example.test"), "role": "intake", "password": "amber lantern orchard violin"})
         }
         ("PATCH", "/api/v1/users/{id}") => json!({"disabled": true}),
+        ("PUT", "/api/v1/users/{id}/programs") => json!({"program_ids": []}),
         ("POST", "/api/v1/users/{id}/password") => {
             json!({"password": "amber lantern orchard violin"})
         }

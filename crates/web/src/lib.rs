@@ -203,6 +203,10 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::accounts::update_user))
         .routes(routes!(api::accounts::reset_mfa))
         .routes(routes!(api::accounts::reset_password))
+        .routes(routes!(
+            api::accounts::user_programs,
+            api::accounts::set_user_programs
+        ))
         .routes(routes!(api::accounts::change_password))
         .routes(routes!(healthz))
         .routes(routes!(readyz))

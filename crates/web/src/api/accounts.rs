@@ -7,10 +7,10 @@ use axum::http::{HeaderMap, StatusCode};
 use circle_app::App;
 use circle_app::accounts::NewAccount;
 use circle_domain::DomainError;
-use circle_domain::ids::{ClientId, ClinicianId, UserId};
+use circle_domain::ids::{ClientId, ClinicianId, ProgramId, UserId};
 use circle_domain::text::Email;
 use circle_domain::user::{Role, UserAccount};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Errors;
@@ -163,6 +163,51 @@ pub async fn reset_password(
 ) -> Result<StatusCode, ApiError> {
     app.reset_password(&a, UserId(id), &body.password).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The programs a director's account is linked to. Empty: a clinic-wide director, who
+/// sees every program; otherwise the director sees and acts only on these programs.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorPrograms {
+    #[schema(value_type = Vec<i64>)]
+    pub program_ids: Vec<ProgramId>,
+}
+
+/// The programs linked to an account (administrators); empty for a clinic-wide director.
+#[utoipa::path(get, path = "/api/v1/users/{id}/programs", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = DirectorPrograms), Errors), security(("bearer" = [])))]
+pub async fn user_programs(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<DirectorPrograms>, ApiError> {
+    Ok(Json(DirectorPrograms {
+        program_ids: app.linked_programs(&a, UserId(id)).await?,
+    }))
+}
+
+/// Link a director's account to exactly these programs (administrators), replacing its
+/// links; an empty list makes the director clinic-wide again. Audited as
+/// `user.programs_change`. 422 naming `program_ids` for an account that is not a
+/// director's or a program that does not exist.
+#[utoipa::path(put, path = "/api/v1/users/{id}/programs", tag = "users", params(("id" = i64, Path)),
+    request_body = DirectorPrograms,
+    responses((status = 200, body = DirectorPrograms), Errors), security(("bearer" = [])))]
+pub async fn set_user_programs(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DirectorPrograms>,
+) -> Result<Json<DirectorPrograms>, ApiError> {
+    if body.program_ids.len() > 500 {
+        return Err(DomainError::invalid("program_ids", "must list at most 500 programs").into());
+    }
+    Ok(Json(DirectorPrograms {
+        program_ids: app
+            .set_director_programs(&a, UserId(id), &body.program_ids)
+            .await?,
+    }))
 }
 
 /// Change your own password. The token of this request stays valid; every other session of

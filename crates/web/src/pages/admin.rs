@@ -3,8 +3,9 @@
 //! filters, and the emergency-access review.
 //!
 //! The services decide who may: accounts are administrators' only; the audit report and
-//! the emergency-access review are also open to directors (the service shows directors the
-//! reasons and administrators only the facts). A refused change is the page again with
+//! the emergency-access review are also open to clinic-wide directors (the service shows
+//! directors the reasons and administrators only the facts), not to a director scoped to
+//! some programs. A director's programs are linked on the user page. A refused change is the page again with
 //! status 422 and the field and its rule; nothing typed is echoed except the form's own
 //! non-secret fields (never a password).
 
@@ -18,7 +19,7 @@ use circle_app::accounts::{AccountPatch, NewAccount};
 use circle_app::audit_types::{AuditQuery, AuditSort};
 use circle_app::{App, AppError};
 use circle_domain::audit::AuditAction;
-use circle_domain::ids::{ClientId, ClinicianId, UserId};
+use circle_domain::ids::{ClientId, ClinicianId, ProgramId, UserId};
 use circle_domain::text::Email;
 use circle_domain::user::Role;
 use serde::Deserialize;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<App> {
         .route("/admin/users/{id}/enable", post(enable))
         .route("/admin/users/{id}/mfa-reset", post(reset_mfa))
         .route("/admin/users/{id}/password", post(reset_password))
+        .route("/admin/users/{id}/programs", post(set_programs))
         .route("/admin/audit", get(audit))
         .route("/admin/emergency-access", get(emergency))
 }
@@ -60,6 +62,15 @@ struct UserRow {
     mfa: bool,
     disabled: bool,
     locked: bool,
+    /// For a director: every program, and whether the director is linked to it.
+    programs: Option<Vec<ProgramChoice>>,
+}
+
+/// A program offered as a director's link.
+struct ProgramChoice {
+    id: i64,
+    name: String,
+    linked: bool,
 }
 
 /// The create form's fields as typed (the password never comes back).
@@ -98,6 +109,7 @@ fn done_message(code: &str) -> Option<&'static str> {
         "password" => {
             "The temporary password was set; the account's sessions were ended. Give it to the user in person."
         }
+        "programs" => "The director's programs were saved.",
         _ => return None,
     })
 }
@@ -128,16 +140,57 @@ async fn users_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let accounts = app.user_accounts(&signed.actor).await?;
+    let links = app.director_links(&signed.actor).await?;
+    let programs = app
+        .list_programs(
+            &signed.actor,
+            circle_app::PageRequest {
+                after: 0,
+                limit: 200,
+            },
+        )
+        .await?
+        .items;
     let rows = accounts
         .iter()
         .map(|a| UserRow {
+            programs: (a.role == Role::Director).then(|| {
+                programs
+                    .iter()
+                    .map(|p| ProgramChoice {
+                        id: p.id.0,
+                        name: p.name.as_str().to_owned(),
+                        linked: links.contains(&(a.id, p.id)),
+                    })
+                    .collect()
+            }),
             id: a.id.0,
             email: a.email.to_string(),
             role: a.role.as_str(),
-            link: match (a.clinician_id, a.client_id) {
-                (Some(c), _) => format!("clinician {}", c.0),
-                (_, Some(c)) => format!("client {}", c.0),
-                _ => String::new(),
+            link: {
+                let record = match (a.clinician_id, a.client_id) {
+                    (Some(c), _) => Some(format!("clinician {}", c.0)),
+                    (_, Some(c)) => Some(format!("client {}", c.0)),
+                    _ => None,
+                };
+                // A director directs the whole clinic or the programs linked to them.
+                let directs = (a.role == Role::Director).then(|| {
+                    let names: Vec<&str> = programs
+                        .iter()
+                        .filter(|p| links.contains(&(a.id, p.id)))
+                        .map(|p| p.name.as_str())
+                        .collect();
+                    if names.is_empty() {
+                        "directs the whole clinic".to_owned()
+                    } else {
+                        format!("directs {}", names.join(", "))
+                    }
+                });
+                [record, directs]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("; ")
             },
             mfa: a.mfa_enrolled,
             disabled: a.disabled,
@@ -387,6 +440,46 @@ async fn reset_password(
                 &app,
                 &signed,
                 "The password was not set",
+                e,
+                NewUserFields::default(),
+            )
+            .await
+        }
+    }
+}
+
+/// Links a director to the checked programs (none checked: clinic-wide).
+async fn set_programs(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let chosen: Result<Vec<ProgramId>, AppError> = fields
+        .iter()
+        .filter(|(k, _)| k == "program")
+        .map(|(_, v)| {
+            v.parse::<i64>().map(ProgramId).map_err(|_| {
+                circle_domain::DomainError::invalid("program", "must be one of the programs listed")
+                    .into()
+            })
+        })
+        .collect();
+    let result = match chosen {
+        Ok(list) => app
+            .set_director_programs(&signed.actor, UserId(id), &list)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to("/admin?done=programs").into_response()),
+        Err(e) => {
+            refused(
+                &app,
+                &signed,
+                "The programs were not saved",
                 e,
                 NewUserFields::default(),
             )

@@ -296,12 +296,23 @@ async fn chart(
     Ok(html(StatusCode::OK, page))
 }
 
+/// A program's or group's name, or "another program" for one outside a scoped director's
+/// programs: the client is theirs, the other program's records are not (the service
+/// answers 404 for them, which must not turn the whole chart into a 404).
+fn elsewhere(name: Result<impl ToString, AppError>) -> Result<String, PageError> {
+    match name {
+        Ok(n) => Ok(n.to_string()),
+        Err(AppError::Domain(DomainError::NotFound { .. })) => Ok("another program".to_owned()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPage, PageError> {
     let c = &chart.client;
     let mut episodes = Vec::with_capacity(chart.episodes.len());
     for e in chart.episodes.iter().rev() {
         let program = match e.program_id {
-            Some(p) => app.program(&signed.actor, p).await?.name.to_string(),
+            Some(p) => elsewhere(app.program(&signed.actor, p).await.map(|p| p.name))?,
             None => "—".to_owned(),
         };
         episodes.push(EpisodeRow {
@@ -319,7 +330,7 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
         let group = match group_names.iter().find(|(g, _)| *g == m.group_id.0) {
             Some((_, n)) => n.clone(),
             None => {
-                let n = app.group(&signed.actor, m.group_id).await?.name.to_string();
+                let n = elsewhere(app.group(&signed.actor, m.group_id).await.map(|g| g.name))?;
                 group_names.push((m.group_id.0, n.clone()));
                 n
             }

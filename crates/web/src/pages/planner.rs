@@ -47,6 +47,8 @@ struct IndexPage {
     csrf: String,
     messages: Vec<String>,
     programs: Vec<(i64, String)>,
+    /// Whether "whole clinic" is offered (not to a director scoped to some programs).
+    whole_clinic: bool,
     limits: Vec<u32>,
     runs: Vec<RunRow>,
 }
@@ -264,6 +266,10 @@ async fn index_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let runs = app.plan_runs(&signed.actor).await?;
+    let whole_clinic = !matches!(
+        app.director_scope(&signed.actor).await?,
+        Some(circle_app::scope::DirectorScope::Programs(_))
+    );
     let programs: Vec<(i64, String)> = app
         .list_programs(
             &signed.actor,
@@ -301,6 +307,7 @@ async fn index_page(
             csrf: signed.csrf(),
             messages,
             programs,
+            whole_clinic,
             limits: LIMITS.to_vec(),
             runs: rows,
         },
