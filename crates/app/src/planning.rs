@@ -454,9 +454,11 @@ impl App {
         let Some(scope) = self.director_scope(actor).await? else {
             return Ok(());
         };
-        let program = self.store.plan_run_program(id).await?;
-        if program.is_some_and(|p| scope.includes(p))
-            || scope == crate::scope::DirectorScope::Clinic
+        let (program, started_by) = self.store.plan_run_owner(id).await?;
+        // A scoped director reaches only the runs they started: a clinic-wide director's
+        // run of the same program may have weighed clients from other programs.
+        if scope == crate::scope::DirectorScope::Clinic
+            || (program.is_some_and(|p| scope.includes(p)) && started_by == actor.user_id)
         {
             return Ok(());
         }

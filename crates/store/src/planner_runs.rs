@@ -305,7 +305,7 @@ impl Store {
         sqlx::query(&format!(
             "SELECT id, program_id, time_limit_ms, state, progress, started_by, created_at, \
              finished_at, error, CAST(NULL AS TEXT) AS proposal FROM planner_runs \
-             WHERE ($2 = -1 OR {}) ORDER BY id DESC LIMIT $1",
+             WHERE ($2 = -1 OR ({} AND started_by = $2)) ORDER BY id DESC LIMIT $1",
             crate::director_programs::director_program("$2", "planner_runs.program_id")
         ))
         .bind(i64::from(limit))
@@ -317,15 +317,18 @@ impl Store {
         .collect()
     }
 
-    /// The program a run planned (`None` for the whole clinic); 404 for no such run. No
-    /// client data is read.
-    pub async fn plan_run_program(&self, id: i64) -> Result<Option<ProgramId>, StoreError> {
-        let row = sqlx::query("SELECT program_id FROM planner_runs WHERE id = $1")
+    /// The program a run planned (`None` for the whole clinic) and who started it; 404 for
+    /// no such run. No client data is read.
+    pub async fn plan_run_owner(&self, id: i64) -> Result<(Option<ProgramId>, UserId), StoreError> {
+        let row = sqlx::query("SELECT program_id, started_by FROM planner_runs WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
             .ok_or(DomainError::not_found("planner run"))?;
-        Ok(row.opt_int("program_id")?.map(ProgramId))
+        Ok((
+            row.opt_int("program_id")?.map(ProgramId),
+            UserId(row.int("started_by")?),
+        ))
     }
 
     /// One run with its proposal and decisions, and the names its page shows. When it

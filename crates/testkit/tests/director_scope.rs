@@ -595,6 +595,23 @@ async fn the_planner_plans_only_the_scoped_directors_programs() {
         .get(&x.scoped, &format!("/api/v1/plan/runs/{}", own["id"]))
         .await;
     assert_eq!(s, StatusCode::OK);
+
+    // A clinic-wide director's run of the scoped director's own program weighed clients of
+    // other programs (`wide` above): the scoped director neither lists nor reads it.
+    let (s, theirs) = t
+        .post(
+            &a.director,
+            "/api/v1/plan/runs",
+            json!({"program_id": a.program, "time_limit_ms": 100}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{theirs}");
+    let (_, runs) = t.get(&x.scoped, "/api/v1/plan/runs").await;
+    assert_eq!(ids(&runs), vec![own["id"].as_i64().unwrap()]);
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/plan/runs/{}", theirs["id"]))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
