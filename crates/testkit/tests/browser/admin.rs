@@ -179,3 +179,80 @@ async fn the_admin_pages_are_refused_to_other_roles_and_a_bad_account_changes_no
     );
     b.close().await;
 }
+
+#[tokio::test]
+async fn an_admin_links_a_director_to_one_program_and_the_director_then_sees_only_it() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 1,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let d = &clinic.director;
+    let (s, program_b) = t
+        .post(
+            d,
+            "/api/v1/programs",
+            json!({"name": "Adult PHP", "site": "Riverside", "level_of_care": "php",
+                "time_zone": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{program_b}");
+    let (s, group_b) = t
+        .post(
+            d,
+            "/api/v1/groups",
+            json!({"program_id": program_b["id"], "name": "Tuesday skills", "kind": "process",
+                "eligible_levels": ["php"], "enrollment": {"model": "open"},
+                "room_id": clinic.room,
+                "meetings": [{"weekday": "tuesday", "start": "10:00", "minutes": 90}],
+                "lead_facilitator_id": clinic.lead}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{group_b}");
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    t.token_for("iop.director@example.test", Role::Director, None, None)
+        .await;
+    let scoped = account(&t, &admin, "iop.director@example.test")
+        .await
+        .unwrap();
+
+    // The administrator ticks Adult IOP for the new director on the users page.
+    let b = Browser::start().await;
+    sign_in(&b, &t, "admin@example.test").await;
+    assert_eq!(b.wait_path("/admin").await, "/admin");
+    let row = format!("#user-{}", scoped["id"]);
+    b.click(&format!("{row} summary")).await;
+    b.click(&format!("#program-{}-{}", scoped["id"], clinic.program))
+        .await;
+    b.click(&format!("{row} form.director-programs button[type=submit]"))
+        .await;
+    assert!(b.shows("#done", "programs were saved").await);
+    b.check_page("admin-director-programs").await;
+    let (s, linked) = t
+        .get(&admin, &format!("/api/v1/users/{}/programs", scoped["id"]))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{linked}");
+    assert_eq!(linked["program_ids"], json!([clinic.program]));
+    b.close().await;
+
+    // The director's groups page lists the IOP group only, and the PHP group is not found.
+    let b = Browser::start().await;
+    sign_in(&b, &t, "iop.director@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.click("nav a[href='/groups']").await;
+    assert_eq!(b.wait_path("/groups").await, "/groups");
+    assert!(b.shows("main", "Monday process").await);
+    assert!(!b.text("main").await.contains("Tuesday skills"));
+    b.check_page("scoped-director-groups").await;
+    b.client
+        .goto(&t.url(&format!("/groups/{}", group_b["id"])))
+        .await
+        .unwrap();
+    assert!(b.shows("main", "Not found").await);
+    assert!(!b.text("body").await.contains("Tuesday skills"));
+    b.close().await;
+}
