@@ -161,14 +161,7 @@ async fn clinic(t: &TestApp) -> Clinic {
     assert_eq!(s, StatusCode::CREATED, "{sep}");
     // An evening member who then steps down to outpatient: the group no longer fits.
     let stepped_down = client(t, &director, 8, windows("17:00", "22:00")).await;
-    let (s, m) = t
-        .post(
-            &director,
-            &format!("/api/v1/groups/{evening}/memberships"),
-            json!({"client_id": stepped_down, "start_date": "2026-05-04"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let stepped_down_membership = join(t, &director, evening, stepped_down, "2026-05-04").await;
     let (s, e) = t
         .post(
             &director,
@@ -186,8 +179,21 @@ async fn clinic(t: &TestApp) -> Clinic {
         skills,
         c,
         stepped_down,
-        stepped_down_membership: m["id"].as_i64().unwrap(),
+        stepped_down_membership,
     }
+}
+
+/// Enrolls `client` in `group` from `start` through the API, asserting it was created.
+async fn join(t: &TestApp, token: &str, group: i64, client: i64, start: &str) -> i64 {
+    let (s, m) = t
+        .post(
+            token,
+            &format!("/api/v1/groups/{group}/memberships"),
+            json!({"client_id": client, "start_date": start}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    m["id"].as_i64().unwrap()
 }
 
 fn pairs(v: &Value) -> Vec<(i64, i64)> {
@@ -347,14 +353,7 @@ async fn applying_enrolls_the_new_placements_and_refuses_one_that_became_invalid
     assert_eq!(s, StatusCode::OK, "{m}");
     // …but meanwhile intake fills a seat of the evening track with a newcomer.
     let newcomer = client(&t, &k.director, 9, windows("17:00", "22:00")).await;
-    let (s, m) = t
-        .post(
-            &k.director,
-            &format!("/api/v1/groups/{}/memberships", k.evening),
-            json!({"client_id": newcomer, "start_date": "2026-05-05"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{m}");
+    join(&t, &k.director, k.evening, newcomer, "2026-05-05").await;
 
     let placements: Vec<Value> = new
         .iter()
@@ -459,14 +458,7 @@ async fn a_time_limit_outside_100_to_10000_ms_is_refused_with_422() {
 
 async fn clinic_with_a_move(t: &TestApp) -> Clinic {
     let k = clinic(t).await;
-    let (s, m) = t
-        .post(
-            &k.director,
-            &format!("/api/v1/groups/{}/memberships", k.evening),
-            json!({"client_id": k.c[3], "start_date": "2026-05-04"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{m}");
+    join(t, &k.director, k.evening, k.c[3], "2026-05-04").await;
     k
 }
 
@@ -673,28 +665,14 @@ async fn an_item_whose_group_filled_meanwhile_is_refused_with_its_rule_and_the_r
     // pair the plan left out: three of its four seats are taken.
     for n in [9, 10] {
         let newcomer = client(&t, &k.director, n, windows("08:00", "13:00")).await;
-        let (s, m) = t
-            .post(
-                &k.director,
-                &format!("/api/v1/groups/{}/memberships", k.morning),
-                json!({"client_id": newcomer, "start_date": "2026-05-05"}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{m}");
+        join(&t, &k.director, k.morning, newcomer, "2026-05-05").await;
     }
     let (left_out, proposed) = if morning.contains(&k.c[1]) {
         (k.c[0], k.c[1])
     } else {
         (k.c[1], k.c[0])
     };
-    let (s, m) = t
-        .post(
-            &k.director,
-            &format!("/api/v1/groups/{}/memberships", k.morning),
-            json!({"client_id": left_out, "start_date": "2026-05-05"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{m}");
+    join(&t, &k.director, k.morning, left_out, "2026-05-05").await;
     // Approving the three morning items: the move comes first and takes the last seat; the
     // other two meet a full group (and one its separation too). Both are refused with the
     // rule's code and message; the move applies.
@@ -759,14 +737,7 @@ async fn a_refused_move_leaves_the_client_where_they_were() {
     // The morning track fills up completely before the move is approved.
     for n in 9..13 {
         let newcomer = client(&t, &k.director, n, windows("08:00", "13:00")).await;
-        let (s, m) = t
-            .post(
-                &k.director,
-                &format!("/api/v1/groups/{}/memberships", k.morning),
-                json!({"client_id": newcomer, "start_date": "2026-05-05"}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{m}");
+        join(&t, &k.director, k.morning, newcomer, "2026-05-05").await;
     }
     let (s, d) = t
         .post(
@@ -955,14 +926,7 @@ async fn the_weekly_cap_alone_never_ends_a_current_membership() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
     for g in &groups {
-        let (s, m) = t
-            .post(
-                &k.director,
-                &format!("/api/v1/groups/{g}/memberships"),
-                json!({"client_id": c, "start_date": "2026-05-04"}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{m}");
+        join(&t, &k.director, *g, c, "2026-05-04").await;
     }
     let run = run_to_done(&t, &k.director, json!({"time_limit_ms": 300})).await;
     let p = &run["proposal"];

@@ -624,11 +624,31 @@ fn autosave_refused(e: &AppError) -> Response {
     autosave_answer(status, json!({ "error": refusal(e) }))
 }
 
-fn saved_at(app: &App) -> String {
-    app.now()
+/// The autosave script's answer to a saved draft: its new version and the clinic time.
+fn autosave_saved(app: &App, version: i64) -> Response {
+    let at = app
+        .now()
         .to_zoned(app.clinic_time_zone().clone())
         .strftime("%H:%M:%S")
-        .to_string()
+        .to_string();
+    autosave_answer(StatusCode::OK, json!({"version": version, "saved_at": at}))
+}
+
+/// The CSRF check of a draft form: a stale autosave gets a JSON answer the script shows
+/// (`Some`); a stale "Save draft" or "Sign" is refused as every other form is.
+fn draft_csrf(
+    signed: &Signed,
+    fields: &[(String, String)],
+    autosave: bool,
+) -> Result<Option<Response>, PageError> {
+    match signed.check_csrf(form_value(fields, "csrf")) {
+        Ok(()) => Ok(None),
+        Err(_) if autosave => Ok(Some(autosave_answer(
+            StatusCode::FORBIDDEN,
+            json!({"error": "this page is from an earlier sign-in; reload it"}),
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 /// The session screen again, with the refusal at its note.
@@ -700,14 +720,8 @@ async fn save_group(
 ) -> Result<Response, PageError> {
     let action = form_value(&fields, "action");
     let autosave = action == "autosave";
-    if let Err(e) = signed.check_csrf(form_value(&fields, "csrf")) {
-        if autosave {
-            return Ok(autosave_answer(
-                StatusCode::FORBIDDEN,
-                json!({"error": "this page is from an earlier sign-in; reload it"}),
-            ));
-        }
-        return Err(e);
+    if let Some(answer) = draft_csrf(&signed, &fields, autosave)? {
+        return Ok(answer);
     }
     let session = SessionId(id);
     let mut errors = FieldErrors::default();
@@ -740,26 +754,20 @@ async fn save_group(
         posted: posted(&fields),
         ..Feedback::default()
     };
-    if let Err(e) = errors.into_result() {
-        let e = AppError::Domain(e);
-        if autosave {
-            return Ok(autosave_refused(&e));
+    let saved = match errors.into_result() {
+        Err(e) => Err(AppError::Domain(e)),
+        Ok(()) => {
+            app.save_group_note(&signed.actor, session, &GroupNoteInput { version, body })
+                .await
         }
-        return refused(&app, &signed, session, e, feedback()).await;
-    }
-    let note = match app
-        .save_group_note(&signed.actor, session, &GroupNoteInput { version, body })
-        .await
-    {
+    };
+    let note = match saved {
         Ok(n) => n,
         Err(e) if autosave => return Ok(autosave_refused(&e)),
         Err(e) => return refused(&app, &signed, session, e, feedback()).await,
     };
     if autosave {
-        return Ok(autosave_answer(
-            StatusCode::OK,
-            json!({"version": note.meta.version, "saved_at": saved_at(&app)}),
-        ));
+        return Ok(autosave_saved(&app, note.meta.version));
     }
     if action != "sign" {
         return Ok(back(id, "saved", "group-note"));
@@ -790,14 +798,8 @@ async fn save_progress(
 ) -> Result<Response, PageError> {
     let action = form_value(&fields, "action");
     let autosave = action == "autosave";
-    if let Err(e) = signed.check_csrf(form_value(&fields, "csrf")) {
-        if autosave {
-            return Ok(autosave_answer(
-                StatusCode::FORBIDDEN,
-                json!({"error": "this page is from an earlier sign-in; reload it"}),
-            ));
-        }
-        return Err(e);
+    if let Some(answer) = draft_csrf(&signed, &fields, autosave)? {
+        return Ok(answer);
     }
     let session = SessionId(id);
     let target = Target::Member(client);
@@ -815,31 +817,21 @@ async fn save_progress(
         posted: posted(&fields),
         ..Feedback::default()
     };
-    if let Err(e) = errors.into_result() {
-        let e = AppError::Domain(e);
-        if autosave {
-            return Ok(autosave_refused(&e));
+    let saved = match errors.into_result() {
+        Err(e) => Err(AppError::Domain(e)),
+        Ok(()) => {
+            let input = ProgressNoteInput { version, body };
+            app.save_progress_note(&signed.actor, session, ClientId(client), &input)
+                .await
         }
-        return refused(&app, &signed, session, e, feedback()).await;
-    }
-    let note = match app
-        .save_progress_note(
-            &signed.actor,
-            session,
-            ClientId(client),
-            &ProgressNoteInput { version, body },
-        )
-        .await
-    {
+    };
+    let note = match saved {
         Ok(n) => n,
         Err(e) if autosave => return Ok(autosave_refused(&e)),
         Err(e) => return refused(&app, &signed, session, e, feedback()).await,
     };
     if autosave {
-        return Ok(autosave_answer(
-            StatusCode::OK,
-            json!({"version": note.meta.version, "saved_at": saved_at(&app)}),
-        ));
+        return Ok(autosave_saved(&app, note.meta.version));
     }
     if action != "sign" {
         return Ok(back(id, "saved", &anchor));
