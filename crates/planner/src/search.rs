@@ -358,7 +358,7 @@ impl<'m> State<'m> {
     /// One large-neighbourhood step: free every pair of a few related groups (a random
     /// group and groups that share clients with it), search that part exhaustively with
     /// the rest held fixed, and take what it finds if strictly better. Returns whether the
-    /// state improved and the search nodes spent.
+    /// state improved.
     pub fn lns_step(
         &mut self,
         rng: &mut Rng,
@@ -367,13 +367,13 @@ impl<'m> State<'m> {
         node_limit: u64,
         deadline: std::time::Instant,
         scratch: &mut Vec<u32>,
-    ) -> (bool, u64) {
+    ) -> bool {
         let m = self.m;
         let g0 = m.p_group[rng.below(m.n_pairs())] as usize;
         let mut groups = vec![g0];
         let mut free_count = m.g_pairs[g0].len();
         if free_count > max_free {
-            return (false, 1);
+            return false;
         }
         let mut cands: Vec<usize> = Vec::new();
         for &q in &m.g_pairs[g0] {
@@ -465,7 +465,6 @@ impl<'m> State<'m> {
         clients.sort_unstable();
         clients.dedup();
         self.exact_step(&clients, &groups, node_limit, deadline, scratch)
-            .0
     }
 
     /// Free the pairs of `clients` in `groups`, search them exactly with every other pair
@@ -477,7 +476,7 @@ impl<'m> State<'m> {
         node_limit: u64,
         deadline: std::time::Instant,
         scratch: &mut Vec<u32>,
-    ) -> (bool, u64) {
+    ) -> bool {
         let m = self.m;
         let mut free: Vec<crate::exact::FreeClient> = Vec::new();
         let mut fixed = self.x.clone();
@@ -505,10 +504,10 @@ impl<'m> State<'m> {
         let Some(found) = crate::exact::search(
             m, &free, &fixed, groups, incumbent, node_limit, deadline, scratch,
         ) else {
-            return (false, 1);
+            return false;
         };
         let Some(take) = found.pairs else {
-            return (false, node_limit.min(found.value.unsigned_abs().max(1)));
+            return false;
         };
         let before = self.value;
         for f in &free {
@@ -523,7 +522,7 @@ impl<'m> State<'m> {
         }
         self.journal.clear();
         debug_assert_eq!(self.value - before, found.value - incumbent);
-        (self.value > before, node_limit)
+        self.value > before
     }
 
     /// One ejection-chain step (the augmenting paths of a transportation problem, with
@@ -1076,7 +1075,7 @@ pub(crate) fn lns(
             return true;
         }
         let size = 2 + rng.below(4);
-        let _ = s.lns_step(rng, size, 60, 20_000, deadline, &mut scratch);
+        s.lns_step(rng, size, 60, 20_000, deadline, &mut scratch);
     }
     s.greedy_fill();
     false
