@@ -1219,7 +1219,7 @@ mod tests {
     }
 
     #[test]
-    fn the_separation_step_finds_the_cycle_no_chain_expresses() {
+    fn the_separation_step_finds_medium_5s_three_move_cycle() {
         let p = cycle();
         let models = components(&p);
         let m = &models[0];
