@@ -41,8 +41,8 @@ fn shape(m: &Model, c: usize) -> ClientShape {
         class[i] = count as u32;
         let p = range.start + i;
         let mut size = 1;
-        for &q in &m.p_overlap[p] {
-            class[q as usize - range.start] = count as u32;
+        for q in m.overlapping(p) {
+            class[q - range.start] = count as u32;
             size += 1;
         }
         sizes.push(size);
@@ -52,11 +52,14 @@ fn shape(m: &Model, c: usize) -> ClientShape {
     for i in 0..n {
         let p = range.start + i;
         let k = class[i] as usize;
-        if m.p_overlap[p].len() + 1 != sizes[k]
-            || m.p_overlap[p]
-                .iter()
-                .any(|&q| class[q as usize - range.start] as usize != k)
-        {
+        let mut overlapping = 0;
+        for q in m.overlapping(p) {
+            if class[q - range.start] as usize != k {
+                return ClientShape { classes: None };
+            }
+            overlapping += 1;
+        }
+        if overlapping + 1 != sizes[k] {
             return ClientShape { classes: None };
         }
     }
@@ -166,8 +169,7 @@ fn client_best(
             return true;
         }
         let p = pairs[i];
-        let fits = minutes + m.p_minutes[p] <= m.c_max[c]
-            && !set.iter().any(|q| m.p_overlap[p].contains(&(*q as u32)));
+        let fits = minutes + m.p_minutes[p] <= m.c_max[c] && !set.iter().any(|&q| m.overlaps(p, q));
         if fits {
             set.push(p);
             let ok = dfs(

@@ -50,7 +50,7 @@ fn schedules_of(m: &Model, f: &FreeClient, fixed: &[bool]) -> Option<Vec<(i64, V
         .pairs
         .iter()
         .copied()
-        .filter(|&p| !m.p_overlap[p].iter().any(|&q| fixed[q as usize]))
+        .filter(|&p| !m.overlapping(p).any(|q| fixed[q]))
         .collect();
     let mut out = Vec::new();
     let mut set = Vec::new();
@@ -73,8 +73,7 @@ fn schedules_of(m: &Model, f: &FreeClient, fixed: &[bool]) -> Option<Vec<(i64, V
             return true;
         }
         let p = pairs[i];
-        if minutes + m.p_minutes[p] <= m.c_max[c]
-            && !set.iter().any(|&q| m.p_overlap[p].contains(&q))
+        if minutes + m.p_minutes[p] <= m.c_max[c] && !set.iter().any(|&q| m.overlaps(p, q as usize))
         {
             set.push(p as u32);
             let ok = rec(

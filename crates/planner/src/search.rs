@@ -22,7 +22,10 @@ pub(crate) struct State<'m> {
     g_members: Vec<Vec<u32>>,
     pos: Vec<u32>,
     pub c_minutes: Vec<i64>,
-    cnt_ov: Vec<u32>,
+    /// Each client's pairs in the state, in increasing order (a handful per client): the
+    /// overlap test runs against these instead of a per-pair counter that every move would
+    /// have to update across all of the client's overlapping options.
+    held: Vec<Vec<u32>>,
     cnt_sep: Vec<u32>,
     pub value: i64,
     journal: Vec<(u32, bool)>,
@@ -50,7 +53,7 @@ impl<'m> State<'m> {
             g_members: vec![Vec::new(); m.n_groups()],
             pos: vec![0; m.n_pairs()],
             c_minutes: vec![0; m.n_clients()],
-            cnt_ov: vec![0; m.n_pairs()],
+            held: vec![Vec::new(); m.n_clients()],
             cnt_sep: vec![0; m.n_pairs()],
             value,
             journal: Vec::new(),
@@ -81,9 +84,9 @@ impl<'m> State<'m> {
         let before = m.unmet_value(c, self.c_minutes[c]);
         self.c_minutes[c] += m.p_minutes[p];
         self.value += m.p_gain[p] + m.unmet_value(c, self.c_minutes[c]) - before;
-        for &q in &m.p_overlap[p] {
-            self.cnt_ov[q as usize] += 1;
-        }
+        let held = &mut self.held[c];
+        let at = held.partition_point(|&q| (q as usize) < p);
+        held.insert(at, p as u32);
         for &q in &m.p_sep[p] {
             self.cnt_sep[q as usize] += 1;
         }
@@ -106,8 +109,9 @@ impl<'m> State<'m> {
         let before = m.unmet_value(c, self.c_minutes[c]);
         self.c_minutes[c] -= m.p_minutes[p];
         self.value += m.unmet_value(c, self.c_minutes[c]) - before - m.p_gain[p];
-        for &q in &m.p_overlap[p] {
-            self.cnt_ov[q as usize] -= 1;
+        let held = &mut self.held[c];
+        if let Ok(at) = held.binary_search(&(p as u32)) {
+            held.remove(at);
         }
         for &q in &m.p_sep[p] {
             self.cnt_sep[q as usize] -= 1;
@@ -129,10 +133,48 @@ impl<'m> State<'m> {
         }
     }
 
+    /// How many of the client's pairs in the state overlap `p` (not counting `p`).
+    fn clashes(&self, p: usize) -> u32 {
+        let c = self.m.p_client[p] as usize;
+        self.held[c]
+            .iter()
+            .filter(|&&q| self.m.overlaps(p, q as usize))
+            .count() as u32
+    }
+
+    /// The client's pairs in the state that overlap `p`, in increasing order.
+    fn held_overlapping(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
+        let c = self.m.p_client[p] as usize;
+        self.held[c]
+            .iter()
+            .map(|&q| q as usize)
+            .filter(move |&q| self.m.overlaps(p, q))
+    }
+
+    /// Take out the client's pairs that overlap `p`, in increasing order; false (with those
+    /// before it already taken out) at the first that may not leave its group.
+    fn clear_overlaps(&mut self, p: usize) -> bool {
+        let c = self.m.p_client[p] as usize;
+        let mut i = 0;
+        while let Some(&r) = self.held[c].get(i) {
+            let r = r as usize;
+            if !self.m.overlaps(p, r) {
+                i += 1;
+                continue;
+            }
+            if !self.removable(r) {
+                return false;
+            }
+            // Removing `r` shifts the later pairs down into position `i`.
+            self.remove(r);
+        }
+        true
+    }
+
     /// Whether the client side allows `p`: no overlap, no separation, under the cap.
     pub fn client_ok(&self, p: usize) -> bool {
         let c = self.m.p_client[p] as usize;
-        self.cnt_ov[p] == 0
+        self.clashes(p) == 0
             && self.cnt_sep[p] == 0
             && self.c_minutes[c] + self.m.p_minutes[p] <= self.m.c_max[c]
     }
@@ -246,15 +288,12 @@ impl<'m> State<'m> {
         let c = m.p_client[q] as usize;
         let mut mins = self.c_minutes[c];
         let mut gain = m.p_gain[q];
-        for &r in &m.p_overlap[q] {
-            let r = r as usize;
-            if self.x[r] {
-                if !self.removable(r) {
-                    return None;
-                }
-                mins -= m.p_minutes[r];
-                gain -= m.p_gain[r];
+        for r in self.held_overlapping(q) {
+            if !self.removable(r) {
+                return None;
             }
+            mins -= m.p_minutes[r];
+            gain -= m.p_gain[r];
         }
         let new = mins + m.p_minutes[q];
         if new > m.c_max[c] {
@@ -266,17 +305,8 @@ impl<'m> State<'m> {
     /// Put `q` in, removing the client's overlapping pairs; ignores the group's minimum.
     fn join(&mut self, q: usize) -> bool {
         let m = self.m;
-        if self.x[q] || self.cnt_sep[q] > 0 {
+        if self.x[q] || self.cnt_sep[q] > 0 || !self.clear_overlaps(q) {
             return false;
-        }
-        for &r in &m.p_overlap[q] {
-            let r = r as usize;
-            if self.x[r] {
-                if !self.removable(r) {
-                    return false;
-                }
-                self.remove(r);
-            }
         }
         let c = m.p_client[q] as usize;
         if self.c_minutes[c] + m.p_minutes[q] > m.c_max[c] {
@@ -446,9 +476,9 @@ impl<'m> State<'m> {
             if !groups.contains(&g) {
                 groups.push(g);
             }
-            for &o in &m.p_overlap[t] {
-                let g = m.p_group[o as usize] as usize;
-                if self.x[o as usize] && !groups.contains(&g) {
+            for o in self.held_overlapping(t) {
+                let g = m.p_group[o] as usize;
+                if !groups.contains(&g) {
                     groups.push(g);
                 }
             }
@@ -563,7 +593,7 @@ impl<'m> State<'m> {
         // seat for them: (their gain, the blocker's pair).
         let mut sep_enter = vec![(NONE, u32::MAX); n_g];
         for p in 0..m.n_pairs() {
-            if self.x[p] || self.cnt_ov[p] != 0 || self.cnt_sep[p] > 1 {
+            if self.x[p] || self.cnt_sep[p] > 1 || self.clashes(p) != 0 {
                 continue;
             }
             let c = m.p_client[p] as usize;
@@ -635,8 +665,8 @@ impl<'m> State<'m> {
                         {
                             continue;
                         }
-                        let clash = m.p_overlap[q].contains(&(p as u32)) as u32;
-                        if self.cnt_ov[q] != clash {
+                        let clash = m.overlaps(q, p) as u32;
+                        if self.clashes(q) != clash {
                             continue;
                         }
                         let after = mins - m.p_minutes[p] + m.p_minutes[q];
@@ -833,14 +863,8 @@ impl<'m> State<'m> {
         if self.g_size[g] == 0 && m.g_min[g] > 1 {
             return false;
         }
-        for &q in &m.p_overlap[p] {
-            let q = q as usize;
-            if self.x[q] {
-                if !self.removable(q) {
-                    return false;
-                }
-                self.remove(q);
-            }
+        if !self.clear_overlaps(p) {
+            return false;
         }
         if self.c_minutes[c] + m.p_minutes[p] > m.c_max[c] {
             return false;
