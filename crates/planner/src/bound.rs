@@ -31,35 +31,62 @@ fn shape(m: &Model, c: usize) -> ClientShape {
     if range.clone().any(|p| m.p_minutes[p] != minutes) {
         return ClientShape { classes: None };
     }
+    // Work on the client's distinct time slots: pairs in one slot overlap each other
+    // exactly when the slot overlaps itself (any meeting does), and a pair's overlaps are
+    // its slot's. A client has dozens of options but only a few slots.
+    let mut slots: Vec<u32> = Vec::new();
+    let mut mult: Vec<usize> = Vec::new();
+    let slot_at: Vec<usize> = range
+        .clone()
+        .map(|p| {
+            let s = m.p_slot[p];
+            slots.iter().position(|&t| t == s).unwrap_or_else(|| {
+                slots.push(s);
+                mult.push(0);
+                slots.len() - 1
+            })
+        })
+        .collect();
+    for &j in &slot_at {
+        mult[j] += 1;
+    }
+    let d = slots.len();
+    let ov = |j: usize, l: usize| m.slot_overlaps(slots[j] as usize, slots[l] as usize);
+    let mut slot_class = vec![u32::MAX; d];
     let mut class = vec![u32::MAX; n];
     let mut count = 0usize;
     let mut sizes = Vec::new();
-    for i in 0..n {
-        if class[i] != u32::MAX {
+    for (i, &j) in slot_at.iter().enumerate() {
+        if !ov(j, j) {
+            // A slot without meetings overlaps nothing: each of its pairs is a class.
+            class[i] = count as u32;
+            sizes.push(1);
+            count += 1;
             continue;
         }
-        class[i] = count as u32;
-        let p = range.start + i;
-        let mut size = 1;
-        for q in m.overlapping(p) {
-            class[q - range.start] = count as u32;
-            size += 1;
+        if slot_class[j] == u32::MAX {
+            slot_class[j] = count as u32;
+            let mut size = mult[j];
+            for l in (0..d).filter(|&l| l != j && ov(j, l)) {
+                slot_class[l] = count as u32;
+                size += mult[l];
+            }
+            sizes.push(size);
+            count += 1;
         }
-        sizes.push(size);
-        count += 1;
+        class[i] = slot_class[j];
     }
-    // Transitive only if every pair overlaps exactly the rest of its class.
-    for i in 0..n {
-        let p = range.start + i;
-        let k = class[i] as usize;
-        let mut overlapping = 0;
-        for q in m.overlapping(p) {
-            if class[q - range.start] as usize != k {
+    // Transitive only if every slot overlaps exactly the rest of its class.
+    for j in (0..d).filter(|&j| ov(j, j)) {
+        let k = slot_class[j] as usize;
+        let mut size = mult[j];
+        for l in (0..d).filter(|&l| l != j && ov(j, l)) {
+            if slot_class[l] as usize != k {
                 return ClientShape { classes: None };
             }
-            overlapping += 1;
+            size += mult[l];
         }
-        if overlapping + 1 != sizes[k] {
+        if size != sizes[k] {
             return ClientShape { classes: None };
         }
     }

@@ -64,20 +64,22 @@ impl Model {
     /// Whether pairs `p` and `q` are two different options of one client whose groups meet
     /// at overlapping times (so the client cannot hold both).
     pub fn overlaps(&self, p: usize, q: usize) -> bool {
-        p != q && self.p_client[p] == self.p_client[q] && self.slots_overlap(p, q)
+        p != q
+            && self.p_client[p] == self.p_client[q]
+            && self.slot_overlaps(self.p_slot[p] as usize, self.p_slot[q] as usize)
     }
 
-    /// The slot test alone, for pairs already known to belong to one client.
-    fn slots_overlap(&self, p: usize, q: usize) -> bool {
-        let (a, b) = (self.p_slot[p] as usize, self.p_slot[q] as usize);
+    /// Whether slots `a` and `b` have overlapping meetings.
+    pub fn slot_overlaps(&self, a: usize, b: usize) -> bool {
         self.slot_overlap[a * self.slot_words + b / 64] >> (b % 64) & 1 == 1
     }
 
     /// The client's other pairs that overlap `p`, in increasing order.
     pub fn overlapping(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
         let c = self.p_client[p] as usize;
-        self.pairs_of(c)
-            .filter(move |&q| q != p && self.slots_overlap(p, q))
+        self.pairs_of(c).filter(move |&q| {
+            q != p && self.slot_overlaps(self.p_slot[p] as usize, self.p_slot[q] as usize)
+        })
     }
 
     /// The (non-positive) value of client `c` holding `minutes` minutes.
