@@ -23,7 +23,6 @@
 //! into the cap — there the result depends on the machine's speed.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::bound;
@@ -256,29 +255,37 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
         .collect();
     let results: Vec<Mutex<Option<ComponentResult>>> =
         models.iter().map(|_| Mutex::new(None)).collect();
-    // Smallest components first: they finish (often proven optimal) in a fraction of their
-    // share, and what they leave goes to the large ones queued last.
-    let mut order: Vec<usize> = (0..models.len()).collect();
-    order.sort_by_key(|&i| (models[i].n_pairs(), i));
-    // Pairs of the components not yet started, from each queue position on.
-    let mut pairs_left = vec![0usize; order.len() + 1];
-    for k in (0..order.len()).rev() {
-        pairs_left[k] = pairs_left[k + 1] + models[order[k]].n_pairs();
-    }
-    let next = AtomicUsize::new(0);
+    // Components go to threads largest first, each to the thread with the least work so
+    // far (so a giant component has a thread to itself from the start instead of waiting
+    // behind the rest); each thread then runs its own smallest first: they finish (often
+    // proven optimal) in a fraction of their share, and what they leave goes to the large
+    // ones it runs last.
     let threads = options.threads.clamp(1, models.len().max(1));
-    let worker = || {
-        loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&i) = order.get(k) else { break };
+    let mut by_size: Vec<usize> = (0..models.len()).collect();
+    by_size.sort_by_key(|&i| (std::cmp::Reverse(models[i].n_pairs()), i));
+    let mut queues: Vec<Vec<usize>> = vec![Vec::new(); threads];
+    let mut load = vec![0usize; threads];
+    for i in by_size {
+        let t = (0..threads).min_by_key(|&t| (load[t], t)).unwrap_or(0);
+        load[t] += models[i].n_pairs();
+        queues[t].push(i);
+    }
+    for q in &mut queues {
+        q.reverse();
+    }
+    let worker = |queue: &[usize]| {
+        // Pairs of this thread's components not yet started.
+        let mut pairs_left: usize = queue.iter().map(|&i| models[i].n_pairs()).sum();
+        for &i in queue {
             let m = &models[i];
             let share = (budget as u128 * m.n_pairs() as u128 / total_pairs as u128) as u64;
             let iterations = share.min(per_thread_cap);
-            // The wall clock is shared the same way, from what is left of it when the
-            // component starts, so that no component starves those queued after it.
+            // The thread's wall clock is shared the same way, from what is left of it when
+            // the component starts, so that no component starves those queued after it.
             let now = Instant::now();
             let remaining = deadline.saturating_duration_since(now);
-            let part = (threads as f64 * m.n_pairs() as f64 / pairs_left[k].max(1) as f64).min(1.0);
+            let part = m.n_pairs() as f64 / pairs_left.max(1) as f64;
+            pairs_left -= m.n_pairs();
             let own = deadline.min(now + remaining.mul_f64(part));
             let r = solve_component(m, &currents[i], iterations, options, i, own);
             if let Ok(mut slot) = results[i].lock() {
@@ -286,12 +293,12 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
             }
         }
     };
-    if threads == 1 {
-        worker();
+    if let [queue] = queues.as_slice() {
+        worker(queue);
     } else {
         std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(worker);
+            for queue in &queues {
+                scope.spawn(|| worker(queue));
             }
         });
     }
