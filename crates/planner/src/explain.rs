@@ -175,7 +175,7 @@ pub fn explain(problem: &Problem, solution: &crate::format::Solution) -> Vec<Sho
         .filter_map(|a| {
             let c = *problem.client_index.get(&a.client)?;
             let g = *problem.group_index.get(&a.group)?;
-            problem.pair_index.contains_key(&(c, g)).then_some((c, g))
+            problem.pair(c, g).map(|_| (c, g))
         })
         .collect();
     pairs.sort_unstable();

@@ -41,7 +41,7 @@ pub fn evaluate(problem: &Problem, solution: &Solution) -> Evaluation {
             problem.client_index.get(&a.client),
             problem.group_index.get(&a.group),
         ) {
-            (Some(&c), Some(&g)) => problem.pair_index.get(&(c, g)).map(|&p| (c, g, p)),
+            (Some(&c), Some(&g)) => problem.pair(c, g).map(|p| (c, g, p)),
             _ => None,
         };
         let Some((c, g, p)) = pair else {

@@ -76,7 +76,12 @@ pub struct Problem {
     pub group_index: HashMap<String, usize>,
     /// Eligible pairs in input order.
     pub pairs: Vec<Pair>,
-    pub pair_index: HashMap<(usize, usize), usize>,
+    /// Each client's eligible pairs as (group, pair index), sorted by group, client `c`'s
+    /// at `client_pairs[client_start[c]..client_start[c + 1]]`: a lookup is a binary search
+    /// among a client's few dozen options, and building it sorts instead of hashing
+    /// (hashing half a million pairs was the largest single cost of reading an instance).
+    client_start: Vec<usize>,
+    client_pairs: Vec<(usize, usize)>,
     /// Total weekly minutes of each group (sum of its meetings).
     pub group_minutes: Vec<i64>,
     /// Current placements per client, as group indices (eligible or not).
@@ -223,29 +228,67 @@ impl Problem {
         }
 
         let mut pairs = Vec::with_capacity(instance.eligible.len());
-        let mut pair_index = HashMap::with_capacity(instance.eligible.len());
+        // The first bad entry ends the reading; a duplicate before it is reported instead,
+        // so the error is always about the earliest entry at fault.
+        let mut entry_error = None;
         for (i, e) in instance.eligible.iter().enumerate() {
             let context = || format!("eligible entry {i}");
-            let client = find_client(&e.client, &context)?;
-            let group = find_group(&e.group, &context)?;
+            let found = find_client(&e.client, &context)
+                .and_then(|client| Ok((client, find_group(&e.group, &context)?)));
+            let (client, group) = match found {
+                Ok(pair) => pair,
+                Err(err) => {
+                    entry_error = Some(err);
+                    break;
+                }
+            };
             if !(0..=100).contains(&e.fit) {
-                return Err(E::FitOutOfRange {
+                entry_error = Some(E::FitOutOfRange {
                     client: e.client.clone(),
                     group: e.group.clone(),
                     fit: e.fit,
                 });
-            }
-            if pair_index.insert((client, group), pairs.len()).is_some() {
-                return Err(E::DuplicateEligible {
-                    client: e.client.clone(),
-                    group: e.group.clone(),
-                });
+                break;
             }
             pairs.push(Pair {
                 client,
                 group,
                 fit: e.fit,
             });
+        }
+        let mut client_start = vec![0usize; instance.clients.len() + 1];
+        for p in &pairs {
+            client_start[p.client + 1] += 1;
+        }
+        for c in 0..instance.clients.len() {
+            client_start[c + 1] += client_start[c];
+        }
+        let mut client_pairs = vec![(0, 0); pairs.len()];
+        let mut next = client_start.clone();
+        for (i, p) in pairs.iter().enumerate() {
+            client_pairs[next[p.client]] = (p.group, i);
+            next[p.client] += 1;
+        }
+        // Sorted by group, then input order: a repeated pair's later entries follow its first.
+        let mut repeated: Option<usize> = None;
+        for c in 0..instance.clients.len() {
+            let own = &mut client_pairs[client_start[c]..client_start[c + 1]];
+            own.sort_unstable();
+            for w in own.windows(2) {
+                if w[0].0 == w[1].0 {
+                    repeated = Some(repeated.map_or(w[1].1, |r| r.min(w[1].1)));
+                }
+            }
+        }
+        if let Some(i) = repeated {
+            let e = &instance.eligible[i];
+            return Err(E::DuplicateEligible {
+                client: e.client.clone(),
+                group: e.group.clone(),
+            });
+        }
+        if let Some(err) = entry_error {
+            return Err(err);
         }
 
         let mut separations = Vec::with_capacity(instance.separations.len());
@@ -268,11 +311,24 @@ impl Problem {
             client_index,
             group_index,
             pairs,
-            pair_index,
+            client_start,
+            client_pairs,
             group_minutes,
             current,
             separations,
         })
+    }
+
+    /// The index in [`Problem::pairs`] of the eligible pair (`client`, `group`), if listed.
+    pub fn pair(&self, client: usize, group: usize) -> Option<usize> {
+        let (&from, &to) = (
+            self.client_start.get(client)?,
+            self.client_start.get(client + 1)?,
+        );
+        let own = &self.client_pairs[from..to];
+        own.binary_search_by_key(&group, |&(g, _)| g)
+            .ok()
+            .map(|k| own[k].1)
     }
 
     /// Whether two groups have meetings that overlap in time.

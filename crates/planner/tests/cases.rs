@@ -360,3 +360,57 @@ fn the_scorer_counts_like_the_checker() {
     assert!(e.feasible);
     assert_eq!((e.breaks, e.unmet_minutes, e.score), (1, 180, -60 - 360));
 }
+
+/// With several faults among the eligible entries, the error is about the earliest entry
+/// at fault: a repeated pair before an unknown id or a bad fit, or the other way round.
+#[test]
+fn the_earliest_faulty_eligible_entry_is_reported() {
+    let three = |entries: &[(&str, &str, i64)]| {
+        instance(
+            vec![
+                group("g1", 0, 5, vec![meeting(0, 540, 90)], &[]),
+                group("g2", 0, 5, vec![meeting(1, 540, 90)], &[]),
+            ],
+            vec![client("c1", 90, 180, &[]), client("c2", 90, 180, &[])],
+            entries,
+            &[],
+        )
+    };
+    let e = invalid(three(&[
+        ("c2", "g1", 5),
+        ("c1", "g2", 5),
+        ("c2", "g1", 6),
+        ("c9", "g1", 5),
+    ]));
+    assert!(
+        matches!(&e, ValidationError::DuplicateEligible { client, group } if client == "c2" && group == "g1"),
+        "{e}"
+    );
+    let e = invalid(three(&[
+        ("c2", "g1", 5),
+        ("c1", "g2", 101),
+        ("c2", "g1", 6),
+    ]));
+    assert!(
+        matches!(&e, ValidationError::FitOutOfRange { client, fit: 101, .. } if client == "c1"),
+        "{e}"
+    );
+    // Two repeated pairs: the one whose repeat comes first is named.
+    let e = invalid(three(&[
+        ("c2", "g2", 5),
+        ("c1", "g1", 5),
+        ("c1", "g1", 5),
+        ("c2", "g2", 5),
+    ]));
+    assert!(
+        matches!(&e, ValidationError::DuplicateEligible { client, group } if client == "c1" && group == "g1"),
+        "{e}"
+    );
+    // A valid instance finds every listed pair, and none that is not listed.
+    let p = problem(three(&[("c2", "g2", 5), ("c1", "g1", 5), ("c2", "g1", 5)]));
+    assert_eq!(p.pair(1, 1), Some(0));
+    assert_eq!(p.pair(0, 0), Some(1));
+    assert_eq!(p.pair(1, 0), Some(2));
+    assert_eq!(p.pair(0, 1), None);
+    assert_eq!(p.pair(2, 0), None, "no such client");
+}
