@@ -251,3 +251,57 @@ async fn the_client_search_matches_names_and_records_case_insensitively_and_wild
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("q: must be at most 100 characters"));
 }
+
+/// Today names each client once per view, however many rows name them: two open alerts
+/// for one client are two rows and one audited read of that client.
+#[tokio::test]
+async fn today_reads_each_client_it_names_once() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 2,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let lead = t
+        .login(&clinic.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let c = clinic.members[0];
+    let answers: serde_json::Map<String, Value> = (1..=9)
+        .map(|i| (i.to_string(), json!(i32::from(i == 9))))
+        .collect();
+    for _ in 0..2 {
+        let (s, body) = t
+            .post(
+                &lead,
+                &format!("/api/v1/clients/{c}/measures"),
+                json!({"instrument": "phq9", "answers": answers}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let reads_of_c = |entries: &[Value]| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == "client.read" && e["client_ids"] == json!([c]))
+            .count()
+    };
+    let before = reads_of_c(&audit(&t, &admin, "action=client.read&limit=200").await);
+    let (s, body) = page(&t, &clinic.director, "/today").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        body.matches("item 9 with 1").count(),
+        2,
+        "two alert rows: {body}"
+    );
+    let after = reads_of_c(&audit(&t, &admin, "action=client.read&limit=200").await);
+    assert_eq!(
+        after - before,
+        1,
+        "one read of the client for the whole page"
+    );
+}

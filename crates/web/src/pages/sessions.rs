@@ -97,10 +97,32 @@ fn local(app: &App, instant: &str) -> String {
         .unwrap_or_else(|_| instant.to_owned())
 }
 
-/// A client's roster name (preferred first name, last initial), fetched with the caller's
-/// access (and audited as a read).
-async fn client_name(app: &App, signed: &Signed, id: ClientId) -> Result<String, PageError> {
-    Ok(app.client(&signed.actor, id).await?.roster_name())
+/// Clients' roster names (preferred first name, last initial), fetched with the caller's
+/// access and audited as reads: each client once per page, however many rows name them (a
+/// client with two open alerts, an overdue note and a waitlist offer is one read, not four).
+struct RosterNames<'a> {
+    app: &'a App,
+    signed: &'a Signed,
+    known: std::collections::HashMap<ClientId, String>,
+}
+
+impl<'a> RosterNames<'a> {
+    fn new(app: &'a App, signed: &'a Signed) -> Self {
+        RosterNames {
+            app,
+            signed,
+            known: std::collections::HashMap::new(),
+        }
+    }
+
+    async fn of(&mut self, id: ClientId) -> Result<String, PageError> {
+        if let Some(name) = self.known.get(&id) {
+            return Ok(name.clone());
+        }
+        let name = self.app.client(&self.signed.actor, id).await?.roster_name();
+        self.known.insert(id, name.clone());
+        Ok(name)
+    }
 }
 
 pub async fn today(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
@@ -130,6 +152,7 @@ async fn today_page(
         })
         .collect();
     let clinical = matches!(role, Role::Director | Role::Clinician);
+    let mut names = RosterNames::new(app, signed);
     let mut alerts = vec![];
     let mut overdue = vec![];
     let mut at_risk = vec![];
@@ -148,7 +171,7 @@ async fn today_page(
                 .collect();
             alerts.push(AlertRow {
                 id: a.id,
-                client: client_name(app, signed, a.client_id).await?,
+                client: names.of(a.client_id).await?,
                 what: items.join(", "),
                 instrument: a.instrument.to_uppercase(),
                 raised: local(app, &a.raised_at),
@@ -163,7 +186,7 @@ async fn today_page(
             .flat_map(|o| o.notes)
         {
             let what = match o.client_id {
-                Some(c) => format!("Progress note for {}", client_name(app, signed, c).await?),
+                Some(c) => format!("Progress note for {}", names.of(c).await?),
                 None => "Group note".to_owned(),
             };
             overdue.push(OverdueRow {
@@ -179,7 +202,7 @@ async fn today_page(
             .filter(|w| w.status == ComplianceStatus::AtRisk)
         {
             at_risk.push(RiskRow {
-                client: client_name(app, signed, w.client_id).await?,
+                client: names.of(w.client_id).await?,
                 summary: w.summary,
             });
         }
@@ -196,7 +219,7 @@ async fn today_page(
             .await?
         {
             offers.push(OfferRow {
-                client: client_name(app, signed, o.client_id).await?,
+                client: names.of(o.client_id).await?,
                 group: app.group(&signed.actor, o.group_id).await?.name.to_string(),
                 start: o.start_date.to_string(),
                 expires: local(app, &o.expires_at),
