@@ -77,9 +77,7 @@ impl Model {
     /// The client's other pairs that overlap `p`, in increasing order.
     pub fn overlapping(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
         let c = self.p_client[p] as usize;
-        self.pairs_of(c).filter(move |&q| {
-            q != p && self.slot_overlaps(self.p_slot[p] as usize, self.p_slot[q] as usize)
-        })
+        self.pairs_of(c).filter(move |&q| self.overlaps(p, q))
     }
 
     /// The (non-positive) value of client `c` holding `minutes` minutes.

@@ -135,11 +135,7 @@ impl<'m> State<'m> {
 
     /// How many of the client's pairs in the state overlap `p` (not counting `p`).
     fn clashes(&self, p: usize) -> u32 {
-        let c = self.m.p_client[p] as usize;
-        self.held[c]
-            .iter()
-            .filter(|&&q| self.m.overlaps(p, q as usize))
-            .count() as u32
+        self.held_overlapping(p).count() as u32
     }
 
     /// The client's pairs in the state that overlap `p`, in increasing order.

@@ -234,7 +234,7 @@ impl Problem {
         for (i, e) in instance.eligible.iter().enumerate() {
             let context = || format!("eligible entry {i}");
             let found = find_client(&e.client, &context)
-                .and_then(|client| Ok((client, find_group(&e.group, &context)?)));
+                .and_then(|client| find_group(&e.group, &context).map(|group| (client, group)));
             let (client, group) = match found {
                 Ok(pair) => pair,
                 Err(err) => {

@@ -10,7 +10,7 @@
 
 use circle_domain::ids::ClientId;
 use circle_domain::user::Role;
-use circle_testkit::clinic::ClinicSpec;
+use circle_testkit::clinic::{Clinic, ClinicSpec};
 use circle_testkit::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -24,6 +24,21 @@ async fn page(t: &TestApp, token: &str, path: &str) -> (StatusCode, String) {
 /// POSTs a form as the holder of `token`.
 async fn form(t: &TestApp, token: &str, path: &str, fields: &[(&str, &str)]) -> StatusCode {
     t.page_form(token, path, fields).await.status
+}
+
+/// A clinic of `members` members and a signed-in token for its lead facilitator.
+async fn clinic_and_lead(t: &TestApp, members: usize) -> (Clinic, String) {
+    let clinic = t
+        .clinic(ClinicSpec {
+            members,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let lead = t
+        .login(&clinic.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    (clinic, lead)
 }
 
 async fn audit(t: &TestApp, admin: &str, query: &str) -> Vec<Value> {
@@ -143,16 +158,7 @@ async fn an_admin_opens_a_chart_only_under_emergency_access_and_every_read_is_fl
 #[tokio::test]
 async fn directors_review_the_audit_but_not_accounts_and_clinicians_neither() {
     let t = spawn_app().await;
-    let clinic = t
-        .clinic(ClinicSpec {
-            members: 1,
-            ..ClinicSpec::default()
-        })
-        .await;
-    let lead = t
-        .login(&clinic.lead_email, circle_testkit::TEST_PASSWORD)
-        .await
-        .unwrap();
+    let (clinic, lead) = clinic_and_lead(&t, 1).await;
     for (token, path, want) in [
         (&clinic.director, "/admin", StatusCode::FORBIDDEN),
         (&clinic.director, "/admin/audit", StatusCode::OK),
@@ -257,16 +263,7 @@ async fn the_client_search_matches_names_and_records_case_insensitively_and_wild
 #[tokio::test]
 async fn today_reads_each_client_it_names_once() {
     let t = spawn_app().await;
-    let clinic = t
-        .clinic(ClinicSpec {
-            members: 2,
-            ..ClinicSpec::default()
-        })
-        .await;
-    let lead = t
-        .login(&clinic.lead_email, circle_testkit::TEST_PASSWORD)
-        .await
-        .unwrap();
+    let (clinic, lead) = clinic_and_lead(&t, 2).await;
     let admin = t
         .token_for("admin@example.test", Role::Admin, None, None)
         .await;
