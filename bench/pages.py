@@ -32,7 +32,7 @@ PASSWORD = "circle-demo-2026"
 ACCOUNTS = [
     ("director", "director@demo.circle.test", "CIRCLEDEMODIRECTORTOTPSECRETAAAA"),
     ("clinician", "clinician@demo.circle.test", "CIRCLEDEMOCLINICIANTOTPSECRETAAA"),
-    ("intake", "intake@demo.circle.test", None),
+    ("intake", "intake@demo.circle.test", "CIRCLEDEMOINTAKETOTPSECRETAAAAAA"),
     ("admin", "admin@demo.circle.test", "CIRCLEDEMOADMINTOTPSECRETAAAAAAA"),
     ("client", "client@demo.circle.test", None),
 ]

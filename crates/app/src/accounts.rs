@@ -10,18 +10,15 @@
 //! staff account still signs in with its TOTP code (or enrols one, if it has none).
 
 use circle_domain::DomainError;
-use circle_domain::audit::AuditAction;
 use circle_domain::ids::{ClientId, ClinicianId, UserId};
 use circle_domain::text::Email;
 use circle_domain::user::{Role, UserAccount};
+use circle_store::access::purpose;
 pub use circle_store::accounts::AccountPatch;
 use circle_store::users::{NewUser, SignInOutcome};
 
 use crate::auth::{check_new_password, digest, email_digest, hash_password, verify_password};
 use crate::{Actor, App, AppResult};
-
-/// Who administers accounts (DESIGN.md: admin manages users and roles).
-const ADMINS: &[Role] = &[Role::Admin];
 
 /// An account to create, as an administrator gives it.
 pub struct NewAccount<'a> {
@@ -57,11 +54,31 @@ pub(crate) fn check_links(role: Role, client_id: Option<ClientId>) -> Result<(),
     Ok(())
 }
 
+/// The clinician record an account of `role` needs: a clinician account runs sessions and
+/// writes notes as its clinician, so it is linked to one; intake, administrator and client
+/// accounts never are (a director may be, when they also lead groups).
+pub(crate) fn check_clinician_link(
+    role: Role,
+    clinician_id: Option<ClinicianId>,
+) -> Result<(), DomainError> {
+    match (role, clinician_id) {
+        (Role::Clinician, None) => Err(DomainError::invalid(
+            "clinician_id",
+            "is required for a clinician account: pick the clinician this account signs in as",
+        )),
+        (Role::Intake | Role::Admin | Role::Client, Some(_)) => Err(DomainError::invalid(
+            "clinician_id",
+            "only a clinician's or a director's account is linked to a clinician record",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The administrators' resets are for other accounts: on one's own they would skip the
 /// proof a user's own change asks for (the current password), so that a stolen token could
 /// replace the password or take over the second factor at the next sign-in.
 fn refuse_own_account(actor: &Actor, id: UserId) -> Result<(), DomainError> {
-    if actor.user_id == id {
+    if actor.user_id() == id {
         return Err(DomainError::conflict(
             circle_domain::Rule::OwnAccount,
             "an administrator cannot reset their own password or second factor: change your \
@@ -74,9 +91,8 @@ fn refuse_own_account(actor: &Actor, id: UserId) -> Result<(), DomainError> {
 impl App {
     /// Every account with its sign-in state, never a secret (administrators).
     pub async fn user_accounts(&self, actor: &Actor) -> AppResult<Vec<UserAccount>> {
-        self.require_audited(actor, ADMINS, AuditAction::UserList, &[])
-            .await?;
-        Ok(self.store.user_accounts(&actor.audit(), self.now()).await?)
+        let who = self.access_role::<purpose::UserAdmin>(actor).await?;
+        Ok(self.store.user_accounts(&who, self.now()).await?)
     }
 
     /// Creates an account with its initial password (administrators): the rules of
@@ -86,14 +102,15 @@ impl App {
         actor: &Actor,
         new: &NewAccount<'_>,
     ) -> AppResult<UserAccount> {
-        self.require_audited(actor, ADMINS, AuditAction::UserCreate, &[])
-            .await?;
+        let who = self.access_role::<purpose::UserCreate>(actor).await?;
         check_links(new.role, new.client_id)?;
+        check_clinician_link(new.role, new.clinician_id)?;
         check_new_password("password", new.password, Some(new.email))?;
         let hash = hash_password(new.password)?;
         Ok(self
             .store
             .create_account(
+                &who,
                 &NewUser {
                     email: new.email,
                     password_hash: &hash,
@@ -101,7 +118,6 @@ impl App {
                     clinician_id: new.clinician_id,
                     client_id: new.client_id,
                 },
-                &actor.audit(),
                 self.now(),
             )
             .await?)
@@ -116,31 +132,42 @@ impl App {
         id: UserId,
         patch: AccountPatch,
     ) -> AppResult<UserAccount> {
-        let action = match (patch.role, patch.disabled) {
-            (Some(_), _) => AuditAction::UserRoleChange,
-            (None, Some(false)) => AuditAction::UserEnable,
-            _ => AuditAction::UserDisable,
-        };
-        self.require_audited(actor, ADMINS, action, &[]).await?;
-        Ok(self
-            .store
-            .update_account(id, patch, &actor.audit(), self.now())
-            .await?)
+        // The refusal of a non-administrator is audited as the change they asked for.
+        Ok(match (patch.role, patch.disabled) {
+            (Some(_), _) => {
+                let who = self.access_role::<purpose::UserRoleChange>(actor).await?;
+                self.store
+                    .update_account(&who, id, patch, self.now())
+                    .await?
+            }
+            (None, Some(false)) => {
+                let who = self.access_role::<purpose::UserEnable>(actor).await?;
+                self.store
+                    .update_account(&who, id, patch, self.now())
+                    .await?
+            }
+            _ => {
+                let who = self.access_role::<purpose::UserDisable>(actor).await?;
+                self.store
+                    .update_account(&who, id, patch, self.now())
+                    .await?
+            }
+        })
     }
 
     /// Clears an account's second factor and recovery codes, so it enrols again at its next
     /// sign-in, and ends its sessions (administrators; for a lost authenticator).
     pub async fn reset_mfa(&self, actor: &Actor, id: UserId) -> AppResult<UserAccount> {
-        self.require_audited(actor, ADMINS, AuditAction::UserMfaReset, &[])
-            .await?;
+        let who = self.access_role::<purpose::UserMfaReset>(actor).await?;
         refuse_own_account(actor, id)?;
-        Ok(self.store.reset_mfa(id, &actor.audit(), self.now()).await?)
+        Ok(self.store.reset_mfa(&who, id, self.now()).await?)
     }
 
     /// Sets a temporary password (administrators): ends all the account's sessions and
     /// lifts a lockout, but keeps its second factor.
     pub async fn reset_password(&self, actor: &Actor, id: UserId, password: &str) -> AppResult<()> {
-        self.require_audited(actor, ADMINS, AuditAction::UserPasswordReset, &[])
+        let who = self
+            .access_role::<purpose::UserPasswordReset>(actor)
             .await?;
         refuse_own_account(actor, id)?;
         let user = self.store.user(id).await?;
@@ -148,14 +175,7 @@ impl App {
         let hash = hash_password(password)?;
         Ok(self
             .store
-            .set_password(
-                id,
-                &hash,
-                None,
-                AuditAction::UserPasswordReset,
-                &actor.audit(),
-                self.now(),
-            )
+            .set_password(&who, id, &hash, None, self.now())
             .await?)
     }
 
@@ -170,30 +190,37 @@ impl App {
         current: &str,
         new: &str,
     ) -> AppResult<()> {
-        let user = self.store.user(actor.user_id).await?;
+        let who = self.access_role::<purpose::OwnAccount>(actor).await?;
+        let user = self.store.user(actor.user_id()).await?;
         let creds = self
             .store
             .sign_in_credentials(&user.email)
             .await?
             .ok_or(DomainError::not_found("user"))?;
         let now = self.now();
-        if creds.locked_until.is_some_and(|until| until > now) {
+        let digest_of_email = email_digest(&user.email.normalized());
+        let source = actor
+            .request()
+            .source
+            .as_deref()
+            .and_then(|s| s.parse().ok());
+        if let Some(secs) = self.throttle_wait(&digest_of_email, source).await? {
             return Err(DomainError::invalid(
                 "current_password",
-                "cannot be checked now: too many wrong attempts; try again in 15 minutes",
+                format!(
+                    "cannot be checked now: too many wrong attempts; try again in {secs} seconds"
+                ),
             )
             .into());
         }
         if !verify_password(current, &creds.password_hash) {
             let attempt = self.attempt(
                 Some(user.id),
-                Some(email_digest(&user.email.normalized())),
-                actor.request.source.as_deref().and_then(|s| s.parse().ok()),
+                Some(digest_of_email),
+                source,
                 SignInOutcome::BadPassword,
             );
-            self.store
-                .record_sign_in_failure(user.id, &attempt, crate::auth::LOCKOUT)
-                .await?;
+            self.store.record_sign_in_attempt(&attempt).await?;
             return Err(DomainError::invalid("current_password", "is not correct").into());
         }
         check_new_password("new_password", new, Some(&user.email))?;
@@ -207,14 +234,7 @@ impl App {
         let hash = hash_password(new)?;
         Ok(self
             .store
-            .set_password(
-                user.id,
-                &hash,
-                Some(&digest(token)),
-                AuditAction::UserPasswordChange,
-                &actor.audit(),
-                now,
-            )
+            .set_password(&who, user.id, &hash, Some(&digest(token)), now)
             .await?)
     }
 }

@@ -18,8 +18,7 @@ use circle_domain::ids::{ClientId, ClinicianId, UserId};
 use circle_domain::text::Email;
 use circle_domain::user::{Role, User, check_password};
 use circle_store::users::{
-    CompletedEnrollment, LockoutPolicy, NewToken, NewUser, SecondFactor, SignInAttempt,
-    SignInOutcome,
+    CompletedEnrollment, NewToken, NewUser, SecondFactor, SignInAttempt, SignInOutcome,
 };
 use jiff::Timestamp;
 use rand::RngCore;
@@ -142,6 +141,7 @@ impl App {
         client_id: Option<ClientId>,
     ) -> AppResult<User> {
         crate::accounts::check_links(role, client_id)?;
+        crate::accounts::check_clinician_link(role, clinician_id)?;
         check_new_password("password", password, Some(email))?;
         let hash = hash_password(password)?;
         Ok(self
@@ -161,18 +161,16 @@ impl App {
 
     /// The actor a bearer token stands for, if it is valid now.
     pub async fn authenticate(&self, token: &str) -> AppResult<Actor> {
-        let user = self
+        Ok(self
             .store
-            .user_for_token(&digest(token), self.now(), self.settings.token_idle_timeout)
+            .actor_for_token(
+                &digest(token),
+                self.now(),
+                self.settings.token_idle_timeout,
+                self.caseload_since(),
+            )
             .await?
-            .ok_or(DomainError::Unauthenticated)?;
-        Ok(Actor {
-            user_id: user.id,
-            role: user.role,
-            clinician_id: user.clinician_id,
-            client_id: user.client_id,
-            request: crate::RequestMeta::default(),
-        })
+            .ok_or(DomainError::Unauthenticated)?)
     }
 
     /// Ends the session of this token.
@@ -185,7 +183,7 @@ impl App {
     }
 
     pub async fn me(&self, actor: &Actor) -> AppResult<User> {
-        Ok(self.store.user(actor.user_id).await?)
+        Ok(self.store.user(actor.user_id()).await?)
     }
 }
 
@@ -206,15 +204,48 @@ pub const TOTP_ISSUER: &str = "Circle";
 pub const ENROLLMENT_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 /// Recovery codes handed out at enrolment.
 pub const RECOVERY_CODE_COUNT: usize = 10;
-/// Consecutive failed sign-ins that lock an account…
-pub const MAX_FAILED_SIGN_INS: i64 = 5;
-/// …and for how long (OWASP Authentication Cheat Sheet, "Account Lockout").
-pub const LOCKOUT_DURATION: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+/// Sign-in throttling (issue 13, hole 3; OWASP ASVS 5.0 V6.3, "anti-automation"). A hard
+/// lockout let anyone who knows an email keep its owner out; instead an attempt is slowed —
+/// refused without checking anything, with the seconds to wait — when recent failures say
+/// so, counted three ways from the sign-in log (so the limits hold across servers):
+/// - for this account from this address: after `PAIR_FREE` failures, a delay doubling
+///   from one second with each further failure;
+/// - from this address for any account: after `SOURCE_FREE`, the same doubling, and no
+///   attempt at all after `SOURCE_MAX` in the window;
+/// - for this account from every address: after `ACCOUNT_FREE`, the doubling applies to
+///   addresses the account never signed in from. Its owner, at an address they signed in
+///   from within `KNOWN_DAYS`, is never slowed by other people's failures.
+///
+/// Every delay is capped at `MAX_DELAY` and counts failures within `THROTTLE_WINDOW`.
+pub mod throttle {
+    use jiff::SignedDuration;
 
-/// Roles that must sign in with a second factor: they open clinical records or administer
-/// accounts. Intake and client accounts may enrol but need not.
+    pub const THROTTLE_WINDOW: SignedDuration = SignedDuration::from_hours(1);
+    pub const PAIR_FREE: i64 = 3;
+    pub const SOURCE_FREE: i64 = 20;
+    pub const SOURCE_MAX: i64 = 200;
+    pub const ACCOUNT_FREE: i64 = 10;
+    pub const KNOWN_DAYS: i64 = 90;
+    pub const MAX_DELAY: SignedDuration = SignedDuration::from_mins(15);
+
+    /// The delay after `failures` failures of which `free` cost nothing: 1 s, 2 s, 4 s…
+    pub fn delay(failures: i64, free: i64) -> SignedDuration {
+        if failures < free {
+            return SignedDuration::ZERO;
+        }
+        let doublings = u32::try_from((failures - free).min(20)).unwrap_or(20);
+        SignedDuration::from_secs(1_i64 << doublings).min(MAX_DELAY)
+    }
+}
+
+/// Roles that must sign in with a second factor: every staff role (they open clinical
+/// records, Part 2 consents or accounts; intake sees every client). Client accounts may
+/// enrol but need not.
 pub fn role_requires_mfa(role: Role) -> bool {
-    matches!(role, Role::Admin | Role::Director | Role::Clinician)
+    matches!(
+        role,
+        Role::Admin | Role::Director | Role::Clinician | Role::Intake
+    )
 }
 
 fn totp_for(secret_base32: &str) -> Option<totp_rs::TOTP> {
@@ -344,11 +375,6 @@ fn new_bearer_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub(crate) const LOCKOUT: LockoutPolicy = LockoutPolicy {
-    max_failures: MAX_FAILED_SIGN_INS,
-    lock_for: LOCKOUT_DURATION,
-};
-
 /// A sign-in request. `Debug` shows none of its secrets.
 pub struct SignInRequest<'a> {
     pub email: &'a str,
@@ -429,22 +455,77 @@ impl App {
         }
     }
 
-    async fn fail(&self, user: UserId, attempt: SignInAttempt) -> AppError {
-        match self
-            .store
-            .record_sign_in_failure(user, &attempt, LOCKOUT)
-            .await
-        {
-            Ok(Some(_until)) => {
-                tracing::warn!(
-                    user.id = user.0,
-                    "account locked after repeated failed sign-ins"
-                );
-                refused()
-            }
-            Ok(None) => refused(),
+    /// Logs a failed attempt and answers with the refusal (the log is what throttling
+    /// counts).
+    async fn fail(&self, attempt: SignInAttempt) -> AppError {
+        match self.store.record_sign_in_attempt(&attempt).await {
+            Ok(()) => refused(),
             Err(e) => e.into(),
         }
+    }
+
+    /// How long an attempt for the account `email_hash` from `source` must wait now, if at
+    /// all (see [`throttle`]). Nothing is checked while an attempt must wait.
+    pub(crate) async fn throttle_wait(
+        &self,
+        email_hash: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> AppResult<Option<i64>> {
+        use throttle::*;
+        let now = self.now();
+        let since = now.checked_sub(THROTTLE_WINDOW).unwrap_or(now);
+        let known_since = now
+            .checked_sub(jiff::SignedDuration::from_hours(24 * KNOWN_DAYS))
+            .unwrap_or(now);
+        let f = self
+            .store
+            .throttle_facts(email_hash, source, since, known_since)
+            .await?;
+        let until = |(n, latest): (i64, Option<Timestamp>), free: i64| {
+            latest.and_then(|l| l.checked_add(delay(n, free)).ok())
+        };
+        let mut waits = vec![until(f.pair, PAIR_FREE), until(f.source, SOURCE_FREE)];
+        if !f.known_source {
+            waits.push(until(f.account, ACCOUNT_FREE));
+        }
+        if f.source.0 >= SOURCE_MAX {
+            // The address's window ends an hour after its failures began to count.
+            waits.push(f.source.1.and_then(|l| l.checked_add(THROTTLE_WINDOW).ok()));
+        }
+        let free_at = waits.into_iter().flatten().max();
+        Ok(free_at
+            .filter(|t| *t > now)
+            .map(|t| (t.as_second() - now.as_second()).max(1)))
+    }
+
+    /// Refuses an attempt that must wait, logging it as throttled.
+    async fn check_throttle(
+        &self,
+        user: Option<UserId>,
+        email_hash: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> AppResult<()> {
+        if let Some(secs) = self.throttle_wait(email_hash, source).await? {
+            // Same work as a real check, so timing does not tell a throttle from a refusal.
+            verify_password("", decoy_hash());
+            let a = self.attempt(
+                user,
+                Some(email_hash.to_owned()),
+                source,
+                SignInOutcome::Throttled,
+            );
+            self.store.record_sign_in_attempt(&a).await?;
+            tracing::warn!(
+                user.id = user.map(|u| u.0),
+                retry_after_secs = secs,
+                "sign-in throttled"
+            );
+            return Err(DomainError::Throttled {
+                retry_after_secs: secs,
+            }
+            .into());
+        }
+        Ok(())
     }
 
     fn new_token(&self) -> AppResult<(String, Timestamp)> {
@@ -468,12 +549,17 @@ impl App {
             )
             .into());
         }
-        let email_hash = Some(email_digest(req.email));
+        let digest_of_email = email_digest(req.email);
+        let email_hash = Some(digest_of_email.clone());
         let ip = req.source_ip;
         let found = match Email::parse(req.email) {
             Ok(e) => self.store.sign_in_credentials(&e).await?,
             Err(_) => None,
         };
+        // Unknown emails are throttled exactly like known ones, so neither the delay nor its
+        // absence says whether an account exists.
+        self.check_throttle(found.as_ref().map(|c| c.user.id), &digest_of_email, ip)
+            .await?;
         let Some(creds) = found else {
             verify_password(req.password, decoy_hash());
             let a = self.attempt(None, email_hash, ip, SignInOutcome::UnknownEmail);
@@ -482,16 +568,9 @@ impl App {
         };
         let user_id = creds.user.id;
         let now = self.now();
-        if creds.locked_until.is_some_and(|until| until > now) {
-            // Same work as a real check, so timing does not reveal the lock either.
-            verify_password(req.password, decoy_hash());
-            let a = self.attempt(Some(user_id), email_hash, ip, SignInOutcome::Locked);
-            self.store.record_sign_in_attempt(&a).await?;
-            return Err(refused());
-        }
         if !verify_password(req.password, &creds.password_hash) {
             let a = self.attempt(Some(user_id), email_hash, ip, SignInOutcome::BadPassword);
-            return Err(self.fail(user_id, a).await);
+            return Err(self.fail(a).await);
         }
         if creds.user.disabled {
             let a = self.attempt(Some(user_id), email_hash, ip, SignInOutcome::Disabled);
@@ -529,7 +608,7 @@ impl App {
         };
         let Some(step) = totp_match(secret, code, now) else {
             let a = self.attempt(Some(user_id), email_hash, ip, SignInOutcome::BadMfaCode);
-            return Err(self.fail(user_id, a).await);
+            return Err(self.fail(a).await);
         };
         self.finish_sign_in(creds.user, SecondFactor::TotpStep(step), email_hash, ip)
             .await
@@ -569,7 +648,7 @@ impl App {
                 _ => SignInOutcome::BadMfaCode,
             };
             let a = self.attempt(Some(user.id), email_hash, ip, outcome);
-            return Err(self.fail(user.id, a).await);
+            return Err(self.fail(a).await);
         }
         Ok(IssuedToken {
             token,
@@ -631,15 +710,12 @@ impl App {
             return Err(refused());
         };
         let user = pending.user;
-        let email_hash = Some(email_digest(&user.email.normalized()));
+        let digest_of_email = email_digest(&user.email.normalized());
+        let email_hash = Some(digest_of_email.clone());
         let refuse_with =
             |outcome| self.attempt(Some(user.id), email_hash.clone(), source_ip, outcome);
-        if pending.locked_until.is_some_and(|until| until > now) {
-            self.store
-                .record_sign_in_attempt(&refuse_with(SignInOutcome::Locked))
-                .await?;
-            return Err(refused());
-        }
+        self.check_throttle(Some(user.id), &digest_of_email, source_ip)
+            .await?;
         if user.disabled {
             self.store
                 .record_sign_in_attempt(&refuse_with(SignInOutcome::Disabled))
@@ -648,7 +724,7 @@ impl App {
         }
         let Some(step) = totp_match(&pending.totp_secret, totp_code, now) else {
             let a = refuse_with(SignInOutcome::BadMfaCode);
-            return Err(self.fail(user.id, a).await);
+            return Err(self.fail(a).await);
         };
         let recovery_codes: Vec<String> = (0..RECOVERY_CODE_COUNT)
             .map(|_| new_recovery_code())
@@ -690,6 +766,26 @@ impl App {
             },
             recovery_codes,
         })
+    }
+
+    /// The secret and `otpauth://` URI of a pending enrolment, by its token: what the
+    /// enrolment page shows again after a wrong code (never what a form posted). `None` for
+    /// an unknown, expired or spent token.
+    pub async fn pending_enrollment_view(
+        &self,
+        enrollment_token: &str,
+    ) -> AppResult<Option<(String, String)>> {
+        if enrollment_token.is_empty() {
+            return Ok(None);
+        }
+        let pending = self
+            .store
+            .pending_enrollment(&digest(enrollment_token), self.now())
+            .await?;
+        Ok(pending.map(|p| {
+            let uri = otpauth_uri(&p.user.email.normalized(), &p.totp_secret);
+            (p.totp_secret, uri)
+        }))
     }
 
     /// Enrols a user with a known TOTP secret, with no code and no recovery codes. For
@@ -862,7 +958,7 @@ mod tests {
         assert!(role_requires_mfa(Role::Admin));
         assert!(role_requires_mfa(Role::Director));
         assert!(role_requires_mfa(Role::Clinician));
-        assert!(!role_requires_mfa(Role::Intake));
+        assert!(role_requires_mfa(Role::Intake));
         assert!(!role_requires_mfa(Role::Client));
     }
 

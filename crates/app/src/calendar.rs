@@ -4,7 +4,7 @@
 
 use circle_domain::DomainError;
 use circle_domain::compliance::week_start;
-use circle_domain::user::Role;
+use circle_store::access::{ListScope, purpose};
 use jiff::civil::Date;
 
 pub use circle_store::calendar::{CalendarFilter, CalendarItem};
@@ -27,11 +27,8 @@ impl App {
         day: Date,
         filter: CalendarFilter,
     ) -> AppResult<CalendarWeek> {
-        let only_for = match actor.role {
-            Role::Director | Role::Intake => None,
-            Role::Clinician => Some(actor.clinician_id.ok_or(DomainError::Forbidden)?),
-            Role::Admin | Role::Client => return Err(DomainError::Forbidden.into()),
-        };
+        let listing = self.listing::<purpose::Schedules>(actor).await?;
+        let only_for = listing.only_clinician();
         let monday = week_start(day);
         let span = |d: i64| {
             monday
@@ -42,10 +39,8 @@ impl App {
         let from = span(-1)?;
         let until = span(8)?;
         let mut items = self.store.calendar(from, until, filter, only_for).await?;
-        if let Some(crate::scope::DirectorScope::Programs(list)) =
-            self.director_scope(actor).await?
-        {
-            items.retain(|i| list.contains(&i.program_id));
+        if let ListScope::Programs { programs, .. } = listing.scope() {
+            items.retain(|i| programs.contains(&i.program_id));
         }
         let tz = self.clinic_time_zone().clone();
         let mut days: Vec<(Date, Vec<CalendarItem>)> = Vec::with_capacity(7);

@@ -11,7 +11,6 @@
 //! `/me`). Refusals are audited and answered 404, so nobody learns whether a record exists.
 
 use circle_domain::DomainError;
-use circle_domain::audit::AuditAction;
 use circle_domain::client::{Client, Episode};
 use circle_domain::compliance::{ClientWeek, week_start};
 use circle_domain::ids::ClientId;
@@ -19,6 +18,7 @@ use circle_domain::intake::Consents;
 use circle_domain::measure::{InstrumentView, MeasureResponse, SafetyAlert};
 use circle_domain::membership::Membership;
 use circle_domain::user::Role;
+use circle_store::access::purpose;
 use circle_store::chart::ActivityRequest;
 pub use circle_store::chart::{AttendanceLine, NoteLine};
 
@@ -54,8 +54,6 @@ pub struct ClinicalChart {
     pub weeks: Vec<ClientWeek>,
 }
 
-const CHART_ROLES: &[Role] = &[Role::Director, Role::Clinician, Role::Intake, Role::Admin];
-
 impl App {
     /// Clients the caller may list whose name or record number contains `needle` (all
     /// when empty): intake and clinic-wide directors every client, a scoped director the
@@ -66,43 +64,36 @@ impl App {
         needle: &str,
         page: PageRequest,
     ) -> AppResult<Page<Client>> {
-        let scope = self.listing_scope(actor).await?;
+        let listing = self.listing::<purpose::ClientList>(actor).await?;
         if needle.chars().count() > 100 {
             return Err(DomainError::invalid("q", "must be at most 100 characters").into());
         }
         Ok(self
             .store
-            .search_clients(scope, needle, page, &actor.audit(), self.now())
+            .search_clients(&listing, needle, page, self.now())
             .await?)
     }
 
     /// A client's chart, as much of it as the caller may see.
     pub async fn chart(&self, actor: &Actor, id: ClientId) -> AppResult<Chart> {
-        self.require_audited(actor, CHART_ROLES, AuditAction::ClientRead, &[id])
-            .await?;
-        let ctx = self
-            .check_client_access(actor, id, AuditAction::ClientRead)
-            .await?;
+        let a = self.access_client::<purpose::ChartRead>(actor, id).await?;
         let now = self.now();
-        let client = self.store.client(id, &ctx, now).await?;
-        let episodes = self.store.episodes(id, &ctx, now).await?;
-        let memberships = self.store.client_memberships(id, &ctx, now).await?;
-        let consents = self.store.consents(id, &ctx, now, self.today()).await?;
-        let emergency = ctx.emergency_access_id;
-        let clinical = match (actor.role, emergency) {
+        let client = self.store.client(&a, now).await?;
+        let episodes = self.store.episodes(&a, now).await?;
+        let memberships = self.store.client_memberships(&a, now).await?;
+        let consents = self.store.consents(&a, now, self.today()).await?;
+        let emergency = a.emergency_access_id();
+        let clinical = match (actor.role(), emergency) {
             (Role::Director | Role::Clinician, _) | (Role::Admin, Some(_)) => {
                 // A clinician lists the notes of sessions they facilitated; under emergency
                 // access, and for a director, every note of the client.
-                let notes_of = match (actor.role, emergency) {
-                    (Role::Clinician, None) => actor.clinician_id,
+                let notes_of = match (actor.role(), emergency) {
+                    (Role::Clinician, None) => actor.clinician_id(),
                     _ => None,
                 };
                 // A scoped director lists the attendance and notes of their programs'
                 // sessions only.
-                let only_programs = match self.director_scope(actor).await? {
-                    Some(crate::scope::DirectorScope::Programs(list)) => Some(list),
-                    _ => None,
-                };
+                let only_programs = actor.directed_programs();
                 let this_monday = week_start(self.today());
                 let first_monday = this_monday
                     .checked_sub(jiff::Span::new().days(7 * i64::from(CHART_WEEKS - 1)))
@@ -110,21 +101,20 @@ impl App {
                 let activity = self
                     .store
                     .client_activity(
-                        id,
+                        &a,
                         ActivityRequest {
                             notes_of,
                             only_programs,
                             // Alerts are for the client's clinicians and directors;
                             // administrators never see them (DESIGN.md role table).
-                            alerts: actor.role != Role::Admin,
+                            alerts: actor.role() != Role::Admin,
                             first_monday,
                             weeks: CHART_WEEKS,
                         },
-                        &ctx,
                         now,
                     )
                     .await?;
-                let measures = self.store.measures(id, &ctx, now).await?;
+                let measures = self.store.measures(&a, now).await?;
                 let mut instruments = Vec::new();
                 for m in &measures {
                     if instruments

@@ -8,7 +8,6 @@
 //! audited.
 
 use circle_domain::DomainError;
-use circle_domain::audit::{AuditAction, AuditContext};
 use circle_domain::ids::ClientId;
 use circle_domain::intake::{
     AgreementSignature, Consents, Disclosure, NewDisclosure, NewPart2Consent, NewReferral,
@@ -16,14 +15,10 @@ use circle_domain::intake::{
     SelfReferralForm, SignAgreement, SignatureMethod,
 };
 use circle_domain::user::Role;
+use circle_store::access::{AuditContext, purpose};
 use circle_store::intake::{RateLimit, SelfReferralOutcome};
 
-use crate::{Actor, App, AppResult, CLINICAL, Page, PageRequest, RequestMeta};
-
-/// Who works referrals.
-const INTAKE: &[Role] = &[Role::Director, Role::Intake];
-/// Staff who record consents and disclosures (clinicians for their caseload).
-const CONSENT_STAFF: &[Role] = &[Role::Director, Role::Intake, Role::Clinician];
+use crate::{Actor, App, AppResult, Page, PageRequest, RequestMeta};
 
 /// Public self-referrals allowed per source address per hour.
 pub const SELF_REFERRALS_PER_HOUR: i64 = 5;
@@ -37,11 +32,7 @@ impl App {
         form: &SelfReferralForm,
         request: &RequestMeta,
     ) -> AppResult<SelfReferralOutcome> {
-        let ctx = AuditContext {
-            request_id: request.request_id.clone(),
-            source: request.source.clone(),
-            ..AuditContext::default()
-        };
+        let ctx = AuditContext::public(request);
         let limit = RateLimit {
             max: SELF_REFERRALS_PER_HOUR,
             window: jiff::SignedDuration::from_hours(1),
@@ -53,21 +44,20 @@ impl App {
             .await?)
     }
 
+    /// A referral entered by staff. The program it is aimed at must be one the caller
+    /// reaches, and a client it names one the caller may place.
     pub async fn create_referral(&self, actor: &Actor, new: &NewReferral) -> AppResult<Referral> {
-        self.require_audited(actor, INTAKE, AuditAction::ReferralCreate, &[])
+        let who = self.access_role::<purpose::Refer>(actor).await?;
+        let program = self
+            .access_program_opt::<purpose::Refer>(actor, new.program_id)
             .await?;
-        // A scoped director refers only to their programs, and only clients they reach
-        // (or new ones): a referral to their program would bring a chart into reach.
-        if let Some(p) = new.program_id {
-            self.check_program_reach(actor, p).await?;
-        }
-        if let Some(c) = new.client_id {
-            self.check_client_placeable(actor, c, AuditAction::ReferralCreate)
-                .await?;
-        }
+        let client = match new.client_id {
+            Some(c) => Some(self.access_place::<purpose::Refer>(actor, c).await?),
+            None => None,
+        };
         Ok(self
             .store
-            .create_referral(new, &actor.audit(), self.now())
+            .create_referral(&who, program.as_ref(), client.as_ref(), new, self.now())
             .await?)
     }
 
@@ -79,64 +69,20 @@ impl App {
         state: Option<ReferralState>,
         page: PageRequest,
     ) -> AppResult<Page<Referral>> {
-        let screener = match (actor.role, actor.clinician_id) {
-            (Role::Director | Role::Intake, _) => None,
-            (Role::Clinician, Some(c)) => Some(c),
-            _ => {
-                self.deny(actor, AuditAction::ReferralList, &[], None)
-                    .await?;
-                return Err(DomainError::Forbidden.into());
-            }
-        };
-        let director = self.scoped_director(actor).await?;
+        let listing = self.listing::<purpose::ReferralList>(actor).await?;
         let mut page = self
             .store
-            .list_referrals_within(state, screener, director, page, &actor.audit(), self.now())
+            .list_referrals(&listing, state, page, self.now())
             .await?;
         for r in &mut page.items {
-            self.hide_for(actor, r);
+            Self::hide_for(actor, r);
         }
         Ok(page)
     }
 
-    /// Whether the actor may reach this referral: intake and clinic-wide directors always,
-    /// a scoped director when it is aimed at one of their programs, a clinician when
-    /// assigned to screen it. Refusals are audited and answered 404.
-    async fn check_referral_access(
-        &self,
-        actor: &Actor,
-        id: i64,
-        action: AuditAction,
-    ) -> AppResult<()> {
-        let screener = self.store.referral_screener(id).await?;
-        let allowed = match actor.role {
-            Role::Intake => true,
-            // A scoped director: referrals aimed at one of their programs.
-            Role::Director => match self.director_scope(actor).await? {
-                Some(crate::scope::DirectorScope::Programs(list)) => self
-                    .store
-                    .referral_program(id)
-                    .await?
-                    .is_some_and(|p| list.contains(&p)),
-                _ => true,
-            },
-            Role::Clinician => actor.clinician_id.is_some() && actor.clinician_id == screener,
-            Role::Admin | Role::Client => false,
-        };
-        if allowed {
-            return Ok(());
-        }
-        self.deny(actor, action, &[], Some(id.to_string())).await?;
-        Err(match actor.role {
-            Role::Admin | Role::Client => DomainError::Forbidden,
-            _ => DomainError::not_found("referral"),
-        }
-        .into())
-    }
-
     /// Screening comments are clinical: only directors and clinicians read them.
-    fn hide_for(&self, actor: &Actor, r: &mut Referral) {
-        if !CLINICAL.contains(&actor.role) {
+    fn hide_for(actor: &Actor, r: &mut Referral) {
+        if !actor.may::<purpose::ScreeningComments>() {
             for s in &mut r.screenings {
                 s.reasons = None;
             }
@@ -144,28 +90,35 @@ impl App {
     }
 
     pub async fn referral(&self, actor: &Actor, id: i64) -> AppResult<Referral> {
-        self.check_referral_access(actor, id, AuditAction::ReferralRead)
+        let a = self
+            .access_referral::<purpose::ReferralRead>(actor, id)
             .await?;
-        let mut r = self.store.referral(id, &actor.audit(), self.now()).await?;
-        self.hide_for(actor, &mut r);
+        let mut r = self.store.referral(&a, self.now()).await?;
+        Self::hide_for(actor, &mut r);
         Ok(r)
     }
 
+    /// Moves a referral on. Linking a client (`client_id`) needs that client to be one the
+    /// caller may place: a referral aimed at a scoped director's program cannot pull
+    /// another program's client into their reach.
     pub async fn transition_referral(
         &self,
         actor: &Actor,
         id: i64,
         t: &NewTransition,
     ) -> AppResult<Referral> {
-        self.require_audited(actor, INTAKE, AuditAction::ReferralTransition, &[])
+        let a = self
+            .access_referral::<purpose::ReferralTransition>(actor, id)
             .await?;
-        self.check_referral_access(actor, id, AuditAction::ReferralTransition)
-            .await?;
+        let link = match t.client_id {
+            Some(c) => Some(self.access_place::<purpose::LinkReferral>(actor, c).await?),
+            None => None,
+        };
         let mut r = self
             .store
-            .transition_referral(id, t, &actor.audit(), self.now())
+            .transition_referral(&a, link.as_ref(), t, self.now())
             .await?;
-        self.hide_for(actor, &mut r);
+        Self::hide_for(actor, &mut r);
         Ok(r)
     }
 
@@ -176,14 +129,10 @@ impl App {
         id: i64,
         s: &NewScreening,
     ) -> AppResult<Screening> {
-        self.require_audited(actor, CLINICAL, AuditAction::ScreeningCreate, &[])
+        let a = self
+            .access_referral::<purpose::ScreeningCreate>(actor, id)
             .await?;
-        self.check_referral_access(actor, id, AuditAction::ScreeningCreate)
-            .await?;
-        Ok(self
-            .store
-            .record_screening(id, s, &actor.audit(), self.now())
-            .await?)
+        Ok(self.store.record_screening(&a, s, self.now()).await?)
     }
 
     // Consents.
@@ -196,11 +145,8 @@ impl App {
         client: ClientId,
         body: &SignAgreement,
     ) -> AppResult<AgreementSignature> {
-        let roles = [Role::Director, Role::Intake, Role::Clinician, Role::Client];
-        self.require_audited(actor, &roles, AuditAction::ConsentCreate, &[client])
-            .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::ConsentCreate)
+        let a = self
+            .access_client::<purpose::AgreementSign>(actor, client)
             .await?;
         if let Some(v) = &body.version
             && v != circle_domain::intake::GROUP_AGREEMENT_VERSION
@@ -212,7 +158,7 @@ impl App {
             .into());
         }
         let today = self.today();
-        let (signed_on, method) = if actor.role == Role::Client {
+        let (signed_on, method) = if actor.role() == Role::Client {
             if body.signed_on.is_some_and(|d| d != today) {
                 return Err(DomainError::invalid(
                     "signed_on",
@@ -239,21 +185,15 @@ impl App {
         };
         Ok(self
             .store
-            .sign_group_agreement(client, signed_on, method, &ctx, self.now())
+            .sign_group_agreement(&a, signed_on, method, self.now())
             .await?)
     }
 
     pub async fn consents(&self, actor: &Actor, client: ClientId) -> AppResult<Consents> {
-        let roles = [Role::Director, Role::Intake, Role::Clinician, Role::Client];
-        self.require_audited(actor, &roles, AuditAction::ConsentRead, &[client])
+        let a = self
+            .access_client::<purpose::ConsentRead>(actor, client)
             .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::ConsentRead)
-            .await?;
-        Ok(self
-            .store
-            .consents(client, &ctx, self.now(), self.today())
-            .await?)
+        Ok(self.store.consents(&a, self.now(), self.today()).await?)
     }
 
     pub async fn record_part2_consent(
@@ -262,22 +202,13 @@ impl App {
         client: ClientId,
         new: &NewPart2Consent,
     ) -> AppResult<Part2Consent> {
-        self.require_audited(actor, CONSENT_STAFF, AuditAction::ConsentCreate, &[client])
-            .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::ConsentCreate)
+        let a = self
+            .access_client::<purpose::Part2ConsentCreate>(actor, client)
             .await?;
         let terms = new.validate(self.today())?;
         Ok(self
             .store
-            .record_part2_consent(
-                client,
-                &terms,
-                new.expires_on,
-                &ctx,
-                self.now(),
-                self.today(),
-            )
+            .record_part2_consent(&a, &terms, new.expires_on, self.now(), self.today())
             .await?)
     }
 
@@ -289,15 +220,12 @@ impl App {
         consent: i64,
         body: &RevokeConsent,
     ) -> AppResult<Part2Consent> {
-        let roles = [Role::Director, Role::Intake, Role::Clinician, Role::Client];
-        self.require_audited(actor, &roles, AuditAction::ConsentRevoke, &[client])
-            .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::ConsentRevoke)
+        let a = self
+            .access_client::<purpose::ConsentRevoke>(actor, client)
             .await?;
         Ok(self
             .store
-            .revoke_part2_consent(client, consent, body.reason, &ctx, self.now(), self.today())
+            .revoke_part2_consent(&a, consent, body.reason, self.now(), self.today())
             .await?)
     }
 
@@ -307,31 +235,21 @@ impl App {
         client: ClientId,
         new: &NewDisclosure,
     ) -> AppResult<Disclosure> {
-        self.require_audited(
-            actor,
-            CONSENT_STAFF,
-            AuditAction::DisclosureCreate,
-            &[client],
-        )
-        .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::DisclosureCreate)
+        let a = self
+            .access_client::<purpose::DisclosureCreate>(actor, client)
             .await?;
         Ok(self
             .store
-            .record_disclosure(client, new, &ctx, self.now(), self.today())
+            .record_disclosure(&a, new, self.now(), self.today())
             .await?)
     }
 
     /// The accounting of disclosures: staff who may reach the client, and the client
     /// themself (the right to an accounting, 45 CFR 164.528; 42 CFR 2.24).
     pub async fn disclosures(&self, actor: &Actor, client: ClientId) -> AppResult<Vec<Disclosure>> {
-        let roles = [Role::Director, Role::Intake, Role::Clinician, Role::Client];
-        self.require_audited(actor, &roles, AuditAction::DisclosureRead, &[client])
+        let a = self
+            .access_client::<purpose::DisclosureRead>(actor, client)
             .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::DisclosureRead)
-            .await?;
-        Ok(self.store.disclosures(client, &ctx, self.now()).await?)
+        Ok(self.store.disclosures(&a, self.now()).await?)
     }
 }

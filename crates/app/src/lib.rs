@@ -1,6 +1,15 @@
-//! Circle's services: who may do what, and the use cases the web layer calls. The only
-//! caller of the store. Every method takes the acting user; authorization is decided here,
-//! deny by default, never in handlers.
+//! Circle's services: the use cases the web layer calls, and the only caller of the store.
+//!
+//! Every method takes the acting user, an [`Actor`] resolved once per request with what
+//! they reach. Access is decided by one gate (`circle_store::access`), deny by default:
+//! a service asks the gate for an access value — `ClientAccess<purpose::SeparationRead>`,
+//! `GroupAccess<purpose::Enroll>`, a `Listing` — and every store method that reads or
+//! writes client data takes one. Access values have private constructors, so a service
+//! that forgets the check does not compile; audit entries are built from them, so nobody
+//! can put another user's name on an entry. Each value is typed by its purpose (the roles
+//! that may ever act for it, the action a refusal is audited as), so a proof obtained for
+//! one thing cannot be spent on another. Pages ask the same purposes (`actor.may::<P>()`)
+//! to decide what to show, so pages and API cannot disagree. SECURITY.md describes it.
 
 pub mod accounts;
 mod agenda;
@@ -15,8 +24,8 @@ mod planning;
 // --- portal ---
 pub mod portal;
 // --- end portal ---
+mod gate;
 mod reports;
-pub mod scope;
 pub mod web_session;
 // --- chart ---
 pub mod chart;
@@ -31,8 +40,7 @@ pub use clinic::HORIZON_WEEKS;
 use std::sync::Arc;
 
 use circle_domain::DomainError;
-use circle_domain::audit::AuditContext;
-use circle_domain::ids::{ClientId, ClinicianId, UserId};
+
 use circle_domain::user::Role;
 use circle_store::{Store, StoreError};
 use jiff::Timestamp;
@@ -111,50 +119,7 @@ impl From<StoreError> for AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
-/// The authenticated user behind a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    pub user_id: UserId,
-    pub role: Role,
-    pub clinician_id: Option<ClinicianId>,
-    pub client_id: Option<ClientId>,
-    /// Where the request came from, for the audit trail.
-    pub request: RequestMeta,
-}
-
-/// Request facts every audit entry carries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestMeta {
-    pub request_id: Option<String>,
-    pub source: Option<String>,
-}
-
-impl Actor {
-    /// The audit context of this actor's request.
-    pub fn audit(&self) -> AuditContext {
-        AuditContext {
-            actor_user_id: Some(self.user_id),
-            actor_role: Some(self.role),
-            request_id: self.request.request_id.clone(),
-            source: self.request.source.clone(),
-            emergency_access_id: None,
-        }
-    }
-
-    /// Passes when the actor's role is one of `roles`; otherwise 403.
-    pub fn require(&self, roles: &[Role]) -> Result<(), DomainError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(DomainError::Forbidden)
-        }
-    }
-
-    pub fn is_staff(&self) -> bool {
-        self.role != Role::Client
-    }
-}
-
+pub use circle_store::access::{Actor, Purpose, RequestMeta, purpose};
 /// Roles that work inside the clinic (everyone but clients).
 pub const STAFF: &[Role] = &[Role::Admin, Role::Director, Role::Clinician, Role::Intake];
 /// Roles that see clinical context of clients (not admin, not intake).

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use circle_domain::DomainError;
-use circle_domain::audit::AuditAction;
 use circle_domain::ids::ClientId;
 use circle_domain::measure::{
     Acknowledgement, AlertState, DEFAULT_DUE, DueMeasure, DueReason, Instrument,
@@ -18,17 +17,11 @@ use circle_domain::measure::{
     Respondent, SafetyAlert, ScorePoint, built_in, due,
 };
 use circle_domain::user::Role;
+use circle_store::access::purpose;
 use circle_store::measures::NewResponse;
-use circle_store::people::ClientScope;
 use jiff::civil::Date;
 
 use crate::{Actor, App, AppResult};
-
-/// Roles that may reach a client's measures at all; the object check narrows further
-/// (admin only under emergency access, a clinician only for their caseload).
-const MEASURE_ROLES: &[Role] = &[Role::Director, Role::Clinician, Role::Client, Role::Admin];
-/// Roles that see and acknowledge safety alerts.
-const ALERT_ROLES: &[Role] = &[Role::Director, Role::Clinician];
 
 /// How far back an ended episode still makes a discharge measure due.
 const DISCHARGE_WINDOW_DAYS: i64 = 30;
@@ -55,11 +48,10 @@ impl App {
         actor: &Actor,
         def: InstrumentDefinition,
     ) -> AppResult<InstrumentView> {
-        self.require_audited(actor, &[Role::Director], AuditAction::InstrumentCreate, &[])
-            .await?;
+        let who = self.access_role::<purpose::InstrumentCreate>(actor).await?;
         let instrument = Instrument::parse(def)?;
         self.store
-            .create_instrument(&instrument, &actor.audit(), self.now())
+            .create_instrument(&who, &instrument, self.now())
             .await?;
         Ok(InstrumentView::from(&instrument))
     }
@@ -91,16 +83,15 @@ impl App {
         client: ClientId,
         new: &NewMeasureResponse,
     ) -> AppResult<MeasureResponse> {
-        self.require_audited(actor, MEASURE_ROLES, AuditAction::MeasureCreate, &[client])
-            .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::MeasureCreate)
+        let a = self
+            .access_client::<purpose::MeasureCreate>(actor, client)
             .await?;
         let Some(instrument) = self.find_instrument(&new.instrument).await? else {
             return Err(DomainError::invalid("instrument", "names no instrument").into());
         };
-        if actor.role == Role::Client && !instrument.answerable_by(Respondent::Client) {
-            self.deny(actor, AuditAction::MeasureCreate, &[client], None)
+        if actor.role() == Role::Client && !instrument.answerable_by(Respondent::Client) {
+            self.store
+                .record_refusal::<purpose::MeasureCreate>(actor, &[client], None, self.now())
                 .await?;
             return Err(DomainError::Forbidden.into());
         }
@@ -119,19 +110,17 @@ impl App {
         let mut response = self
             .store
             .record_measure(
+                &a,
                 &NewResponse {
-                    client,
                     instrument: &instrument,
                     answers: &new.answers,
                     scored: &scored,
                     administered_at,
-                    recorded_by: Some(actor.user_id),
                 },
-                &ctx,
                 now,
             )
             .await?;
-        if actor.role == Role::Client {
+        if actor.role() == Role::Client {
             response.alert_id = None;
         }
         Ok(response)
@@ -143,13 +132,11 @@ impl App {
         actor: &Actor,
         client: ClientId,
     ) -> AppResult<Vec<MeasureResponse>> {
-        self.require_audited(actor, MEASURE_ROLES, AuditAction::MeasureRead, &[client])
+        let a = self
+            .access_client::<purpose::MeasureRead>(actor, client)
             .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::MeasureRead)
-            .await?;
-        let mut list = self.store.measures(client, &ctx, self.now()).await?;
-        if actor.role == Role::Client {
+        let mut list = self.store.measures(&a, self.now()).await?;
+        if actor.role() == Role::Client {
             for r in &mut list {
                 r.alert_id = None;
             }
@@ -197,33 +184,14 @@ impl App {
         Ok(out)
     }
 
-    /// The caller's scope for alerts and the due list: directors all (a scoped director
-    /// their programs' clients), a clinician their caseload; anyone else is refused (audited).
-    async fn clinical_scope(&self, actor: &Actor, action: AuditAction) -> AppResult<ClientScope> {
-        match (actor.role, actor.clinician_id) {
-            (Role::Director, _) => self.director_client_scope(actor).await,
-            (Role::Clinician, Some(clinician)) => Ok(ClientScope::Caseload {
-                clinician,
-                since: self.caseload_since(),
-            }),
-            _ => {
-                self.deny(actor, action, &[], None).await?;
-                Err(DomainError::Forbidden.into())
-            }
-        }
-    }
-
     /// Safety alerts the caller may see: open first (oldest first), then acknowledged.
     pub async fn alerts(
         &self,
         actor: &Actor,
         state: Option<AlertState>,
     ) -> AppResult<Vec<SafetyAlert>> {
-        let scope = self.clinical_scope(actor, AuditAction::AlertList).await?;
-        Ok(self
-            .store
-            .alerts(scope, state, &actor.audit(), self.now())
-            .await?)
+        let listing = self.listing::<purpose::AlertList>(actor).await?;
+        Ok(self.store.alerts(&listing, state, self.now()).await?)
     }
 
     /// Acknowledges an alert with what was done. Only the client's clinicians and directors.
@@ -233,60 +201,50 @@ impl App {
         id: i64,
         ack: &Acknowledgement,
     ) -> AppResult<SafetyAlert> {
-        self.require_audited(actor, ALERT_ROLES, AuditAction::AlertAcknowledge, &[])
-            .await?;
-        let Some(client) = self.store.alert_client(id).await? else {
-            self.deny(
-                actor,
-                AuditAction::AlertAcknowledge,
-                &[],
-                Some(id.to_string()),
-            )
-            .await?;
-            return Err(DomainError::not_found("alert").into());
-        };
-        let allowed = match (actor.role, actor.clinician_id) {
-            (Role::Director, _) => self.director_reaches_client(actor, client).await?,
-            (Role::Clinician, Some(c)) => {
-                self.store
-                    .in_caseload(c, client, self.caseload_since())
-                    .await?
-            }
-            _ => false,
-        };
-        if !allowed {
-            self.deny(
-                actor,
-                AuditAction::AlertAcknowledge,
-                &[client],
-                Some(id.to_string()),
-            )
-            .await?;
-            return Err(DomainError::not_found("alert").into());
+        if !actor.may::<purpose::AlertAcknowledge>() {
+            self.store
+                .record_refusal::<purpose::AlertAcknowledge>(
+                    actor,
+                    &[],
+                    Some(id.to_string()),
+                    self.now(),
+                )
+                .await?;
+            return Err(DomainError::Forbidden.into());
         }
+        let Some(client) = self.store.alert_client(id).await? else {
+            self.store
+                .record_refusal::<purpose::AlertAcknowledge>(
+                    actor,
+                    &[],
+                    Some(id.to_string()),
+                    self.now(),
+                )
+                .await?;
+            return Err(DomainError::not_found("alert").into());
+        };
+        let a = match self
+            .access_client::<purpose::AlertAcknowledge>(actor, client)
+            .await
+        {
+            Ok(a) => a,
+            Err(crate::AppError::Domain(DomainError::NotFound { .. })) => {
+                return Err(DomainError::not_found("alert").into());
+            }
+            Err(e) => return Err(e),
+        };
         ack.validate()?;
         Ok(self
             .store
-            .acknowledge_alert(
-                id,
-                &ack.action_taken,
-                Some(actor.user_id),
-                &actor.audit(),
-                self.now(),
-            )
+            .acknowledge_alert(&a, id, &ack.action_taken, self.now())
             .await?)
     }
 
     /// Clients due a measure (PHQ-9 and GAD-7): at intake, at the program's cadence, at
     /// discharge. Directors see all clients; a clinician their caseload. Longest due first.
     pub async fn measures_due(&self, actor: &Actor) -> AppResult<Vec<DueMeasure>> {
-        let scope = self
-            .clinical_scope(actor, AuditAction::MeasureDueList)
-            .await?;
-        let facts = self
-            .store
-            .due_facts(scope, &actor.audit(), self.now())
-            .await?;
+        let listing = self.listing::<purpose::MeasureDueList>(actor).await?;
+        let facts = self.store.due_facts(&listing, self.now()).await?;
         Ok(self.due_from_facts(&facts))
     }
 

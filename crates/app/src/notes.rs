@@ -6,84 +6,23 @@
 //! author and signer are clinicians. Every refusal is audited.
 
 use circle_domain::DomainError;
-use circle_domain::audit::{AuditAction, AuditContext};
-use circle_domain::ids::{ClientId, ClinicianId, NoteId, SessionId};
+use circle_domain::ids::{ClientId, NoteId, SessionId};
 use circle_domain::note::{
     CosignNote, GroupNote, GroupNoteInput, NewAddendum, OverdueForClinician, ProgressNote,
     ProgressNoteInput, SignNote,
 };
-use circle_domain::session::Session;
-use circle_domain::user::Role;
+use circle_store::access::{ProgressAccess, Purpose, purpose};
 
 use crate::{Actor, App, AppResult};
 
-/// Whether the caller reads or writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Read,
-    Write,
-}
-
 impl App {
-    /// The audit context under which `actor` may touch the notes of `session` (about
-    /// `client`, for a progress note); refusals are audited and answered 403.
-    async fn note_access(
-        &self,
-        actor: &Actor,
-        session: &Session,
-        client: Option<ClientId>,
-        action: AuditAction,
-        access: Access,
-    ) -> AppResult<AuditContext> {
-        let clients: Vec<ClientId> = client.into_iter().collect();
-        let allowed = match (actor.role, actor.clinician_id) {
-            // A scoped director: only the notes of their programs' groups (404 otherwise,
-            // audited, as for any out-of-scope record).
-            (Role::Director, _) => {
-                self.check_group_reach(actor, session.group_id, Some(action))
-                    .await?;
-                true
-            }
-            (Role::Clinician, Some(c)) => self.store.facilitates(session, c).await?,
-            _ => false,
-        };
-        // An author is a clinician: a director without a clinician record reads only.
-        let can_author = access == Access::Read || actor.clinician_id.is_some();
-        if allowed && can_author {
-            return Ok(actor.audit());
-        }
-        if access == Access::Read
-            && matches!(actor.role, Role::Admin | Role::Clinician)
-            && let Some(c) = client
-            && let Some(grant) = self
-                .store
-                .active_emergency_access(actor.user_id, c, self.now())
-                .await?
-        {
-            return Ok(AuditContext {
-                emergency_access_id: Some(grant),
-                ..actor.audit()
-            });
-        }
-        self.deny(actor, action, &clients, Some(session.id.to_string()))
-            .await?;
-        Err(DomainError::Forbidden.into())
-    }
-
-    fn author(actor: &Actor) -> AppResult<ClinicianId> {
-        actor
-            .clinician_id
-            .ok_or_else(|| DomainError::Forbidden.into())
-    }
-
     // Group notes.
 
     pub async fn group_note(&self, actor: &Actor, session: SessionId) -> AppResult<GroupNote> {
-        let s = self.store.session(session).await?;
-        let ctx = self
-            .note_access(actor, &s, None, AuditAction::NoteRead, Access::Read)
+        let a = self
+            .access_session::<purpose::NoteRead>(actor, session)
             .await?;
-        Ok(self.store.group_note(session, &ctx, self.now()).await?)
+        Ok(self.store.group_note(&a, self.now()).await?)
     }
 
     pub async fn save_group_note(
@@ -92,14 +31,10 @@ impl App {
         session: SessionId,
         input: &GroupNoteInput,
     ) -> AppResult<GroupNote> {
-        let s = self.store.session(session).await?;
-        let ctx = self
-            .note_access(actor, &s, None, AuditAction::NoteWrite, Access::Write)
+        let a = self
+            .access_session::<purpose::NoteWrite>(actor, session)
             .await?;
-        Ok(self
-            .store
-            .save_group_note(session, Self::author(actor)?, input, &ctx, self.now())
-            .await?)
+        Ok(self.store.save_group_note(&a, input, self.now()).await?)
     }
 
     pub async fn sign_group_note(
@@ -108,14 +43,10 @@ impl App {
         session: SessionId,
         req: &SignNote,
     ) -> AppResult<GroupNote> {
-        let s = self.store.session(session).await?;
-        let ctx = self
-            .note_access(actor, &s, None, AuditAction::NoteSign, Access::Write)
+        let a = self
+            .access_session::<purpose::NoteSign>(actor, session)
             .await?;
-        Ok(self
-            .store
-            .sign_group_note(session, Self::author(actor)?, req, &ctx, self.now())
-            .await?)
+        Ok(self.store.sign_group_note(&a, req, self.now()).await?)
     }
 
     pub async fn cosign_group_note(
@@ -124,14 +55,10 @@ impl App {
         session: SessionId,
         req: &CosignNote,
     ) -> AppResult<GroupNote> {
-        let s = self.store.session(session).await?;
-        let ctx = self
-            .note_access(actor, &s, None, AuditAction::NoteCosign, Access::Write)
+        let a = self
+            .access_session::<purpose::NoteCosign>(actor, session)
             .await?;
-        Ok(self
-            .store
-            .cosign_group_note(session, Self::author(actor)?, req, &ctx, self.now())
-            .await?)
+        Ok(self.store.cosign_group_note(&a, req, self.now()).await?)
     }
 
     pub async fn add_group_addendum(
@@ -140,14 +67,10 @@ impl App {
         session: SessionId,
         new: &NewAddendum,
     ) -> AppResult<GroupNote> {
-        let s = self.store.session(session).await?;
-        let ctx = self
-            .note_access(actor, &s, None, AuditAction::NoteAddendum, Access::Write)
+        let a = self
+            .access_session::<purpose::NoteAddendum>(actor, session)
             .await?;
-        Ok(self
-            .store
-            .add_group_addendum(session, Self::author(actor)?, new, &ctx, self.now())
-            .await?)
+        Ok(self.store.add_group_addendum(&a, new, self.now()).await?)
     }
 
     // Progress notes.
@@ -157,11 +80,10 @@ impl App {
         actor: &Actor,
         session: SessionId,
     ) -> AppResult<Vec<ProgressNote>> {
-        let s = self.store.session(session).await?;
-        let ctx = self
-            .note_access(actor, &s, None, AuditAction::NoteList, Access::Read)
+        let a = self
+            .access_session::<purpose::NoteList>(actor, session)
             .await?;
-        Ok(self.store.progress_notes(session, &ctx, self.now()).await?)
+        Ok(self.store.progress_notes(&a, self.now()).await?)
     }
 
     pub async fn save_progress_note(
@@ -171,59 +93,35 @@ impl App {
         client: ClientId,
         input: &ProgressNoteInput,
     ) -> AppResult<ProgressNote> {
-        let s = self.store.session(session).await?;
-        let ctx = self
-            .note_access(
-                actor,
-                &s,
-                Some(client),
-                AuditAction::NoteWrite,
-                Access::Write,
-            )
+        let a = self
+            .access_progress::<purpose::NoteWrite>(actor, session, client)
             .await?;
-        Ok(self
-            .store
-            .save_progress_note(
-                session,
-                client,
-                Self::author(actor)?,
-                input,
-                &ctx,
-                self.now(),
-            )
-            .await?)
+        Ok(self.store.save_progress_note(&a, input, self.now()).await?)
     }
 
-    /// The session a progress note belongs to and the access to it.
-    async fn progress_access(
+    /// The access to a progress note by its id: its session and member, looked up first.
+    /// Asking about a note that does not exist is refused (403, audited) for those who may
+    /// never read notes, so its absence tells them nothing either.
+    async fn progress_access<P: Purpose>(
         &self,
         actor: &Actor,
         id: NoteId,
-        action: AuditAction,
-        access: Access,
-    ) -> AppResult<AuditContext> {
-        let (session, client) = match self.store.progress_note_subject(id).await {
-            Ok(x) => x,
-            Err(e) => {
-                // Asking about a note that does not exist is refused for those who may
-                // never read notes, so its absence tells them nothing either.
-                if !matches!(actor.role, Role::Director | Role::Clinician | Role::Admin) {
-                    self.deny(actor, action, &[], Some(id.to_string())).await?;
-                    return Err(DomainError::Forbidden.into());
-                }
-                return Err(e.into());
+    ) -> AppResult<ProgressAccess<P>> {
+        match self.store.progress_note_subject(id).await {
+            Ok((session, client)) => self.access_progress::<P>(actor, session, client).await,
+            Err(e) if actor.may::<P>() => Err(e.into()),
+            Err(_) => {
+                self.store
+                    .record_refusal::<P>(actor, &[], Some(id.to_string()), self.now())
+                    .await?;
+                Err(DomainError::Forbidden.into())
             }
-        };
-        let s = self.store.session(session).await?;
-        self.note_access(actor, &s, Some(client), action, access)
-            .await
+        }
     }
 
     pub async fn progress_note(&self, actor: &Actor, id: NoteId) -> AppResult<ProgressNote> {
-        let ctx = self
-            .progress_access(actor, id, AuditAction::NoteRead, Access::Read)
-            .await?;
-        Ok(self.store.progress_note(id, &ctx, self.now()).await?)
+        let a = self.progress_access::<purpose::NoteRead>(actor, id).await?;
+        Ok(self.store.progress_note(&a, id, self.now()).await?)
     }
 
     pub async fn sign_progress_note(
@@ -232,12 +130,10 @@ impl App {
         id: NoteId,
         req: &SignNote,
     ) -> AppResult<ProgressNote> {
-        let ctx = self
-            .progress_access(actor, id, AuditAction::NoteSign, Access::Write)
-            .await?;
+        let a = self.progress_access::<purpose::NoteSign>(actor, id).await?;
         Ok(self
             .store
-            .sign_progress_note(id, Self::author(actor)?, req, &ctx, self.now())
+            .sign_progress_note(&a, id, req, self.now())
             .await?)
     }
 
@@ -247,12 +143,12 @@ impl App {
         id: NoteId,
         req: &CosignNote,
     ) -> AppResult<ProgressNote> {
-        let ctx = self
-            .progress_access(actor, id, AuditAction::NoteCosign, Access::Write)
+        let a = self
+            .progress_access::<purpose::NoteCosign>(actor, id)
             .await?;
         Ok(self
             .store
-            .cosign_progress_note(id, Self::author(actor)?, req, &ctx, self.now())
+            .cosign_progress_note(&a, id, req, self.now())
             .await?)
     }
 
@@ -262,36 +158,19 @@ impl App {
         id: NoteId,
         new: &NewAddendum,
     ) -> AppResult<ProgressNote> {
-        let ctx = self
-            .progress_access(actor, id, AuditAction::NoteAddendum, Access::Write)
+        let a = self
+            .progress_access::<purpose::NoteAddendum>(actor, id)
             .await?;
         Ok(self
             .store
-            .add_progress_addendum(id, Self::author(actor)?, new, &ctx, self.now())
+            .add_progress_addendum(&a, id, new, self.now())
             .await?)
     }
 
     /// Overdue notes: a clinician sees their own, a director everyone's (a scoped director
     /// those of their programs' groups).
     pub async fn overdue_notes(&self, actor: &Actor) -> AppResult<Vec<OverdueForClinician>> {
-        let scope = match (actor.role, actor.clinician_id) {
-            (Role::Director, _) => None,
-            (Role::Clinician, Some(c)) => Some(c),
-            _ => {
-                self.deny(
-                    actor,
-                    AuditAction::NoteList,
-                    &[],
-                    Some("overdue".to_owned()),
-                )
-                .await?;
-                return Err(DomainError::Forbidden.into());
-            }
-        };
-        let director = self.scoped_director(actor).await?;
-        Ok(self
-            .store
-            .overdue_notes_within(scope, director, &actor.audit(), self.now())
-            .await?)
+        let listing = self.listing::<purpose::OverdueNotes>(actor).await?;
+        Ok(self.store.overdue_notes(&listing, self.now()).await?)
     }
 }

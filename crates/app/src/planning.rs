@@ -32,7 +32,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use circle_domain::DomainError;
-use circle_domain::audit::AuditAction;
 use circle_domain::care::LevelOfCare;
 use circle_domain::group::Group;
 use circle_domain::ids::{ClientId, GroupId, ProgramId};
@@ -41,19 +40,25 @@ use circle_domain::planning::{
     ApplyOutcome, ApplyResult, EndReason, EndedPlacement, ItemDecision, ItemKind, Placement,
     PlanRun, Proposal, ShortfallReason, UnmetMinutes,
 };
-use circle_domain::user::Role;
 use circle_planner::format::{
     Client as PClient, Eligible, Group as PGroup, INSTANCE_FORMAT, Meeting, Weights,
 };
 use circle_planner::{Instance, Problem, Reason, SolveOptions};
 use circle_store::StoreError;
-use circle_store::planner_runs::{PlanItem, RunNames};
+use circle_store::access::{GroupAccess, Listing, PlaceAccess, ProgramAccess, purpose};
+use circle_store::planner_runs::{CheckedItem, PlanItem, RunNames};
 use circle_store::planning::{PlanningClient, PlanningFacts};
 use jiff::civil::Date;
 
 use crate::{Actor, App, AppError, AppResult};
 
-const PLANNERS: &[Role] = &[Role::Director];
+/// The proofs one approved item needs: its client may be placed, its groups reached.
+type ItemProofs = (
+    PlaceAccess<purpose::PlanPlace>,
+    GroupAccess<purpose::PlanPlace>,
+    Option<GroupAccess<purpose::PlanPlace>>,
+);
+
 /// The time limits a caller may ask for, in milliseconds.
 pub const TIME_LIMIT_MS: std::ops::RangeInclusive<u32> = 100..=10_000;
 /// The most placements one apply request may carry.
@@ -277,21 +282,30 @@ impl App {
         program: Option<ProgramId>,
         time_limit_ms: u32,
     ) -> AppResult<Proposal> {
-        self.require_audited(actor, PLANNERS, AuditAction::ClientList, &[])
-            .await?;
+        let listing = self.listing::<purpose::PlanRun>(actor).await?;
         if !TIME_LIMIT_MS.contains(&time_limit_ms) {
             return Err(DomainError::invalid("time_limit_ms", "must be 100–10000").into());
         }
-        self.check_plan_scope(actor, program).await?;
-        if let Some(p) = program {
-            // 404 for a program that does not exist, before any client is read.
-            self.store.program(p).await?;
-        }
+        let program_access = self
+            .access_program_opt::<purpose::PlanRun>(actor, program)
+            .await?;
+        Self::check_plan_scope(&listing, program)?;
+        self.propose(&listing, program_access.as_ref(), time_limit_ms)
+            .await
+    }
+
+    /// The proposal for a checked listing and program (the run's background half shares it).
+    async fn propose(
+        &self,
+        listing: &Listing<purpose::PlanRun>,
+        program_access: Option<&ProgramAccess<purpose::PlanRun>>,
+        time_limit_ms: u32,
+    ) -> AppResult<Proposal> {
+        let program = program_access.map(|p| p.program());
         let today = self.today();
-        let director = self.scoped_director(actor).await?;
         let facts = self
             .store
-            .planning_facts_within(program, director, &actor.audit(), self.now())
+            .planning_facts(listing, program_access, self.now())
             .await?;
         let name = program.map_or_else(|| "clinic".to_owned(), |p| format!("program-{p}"));
         let instance = build_instance(&facts, today, name);
@@ -378,9 +392,13 @@ impl App {
         placements: &[Placement],
         start_date: Date,
     ) -> AppResult<Vec<ApplyResult>> {
-        let clients: Vec<ClientId> = placements.iter().map(|p| p.client_id).collect();
-        self.require_audited(actor, PLANNERS, AuditAction::MembershipCreate, &clients)
-            .await?;
+        if !actor.may::<purpose::Enroll>() || !actor.may::<purpose::PlanPlace>() {
+            let clients: Vec<ClientId> = placements.iter().map(|p| p.client_id).collect();
+            self.store
+                .record_refusal::<purpose::Enroll>(actor, &clients, None, self.now())
+                .await?;
+            return Err(DomainError::Forbidden.into());
+        }
         if start_date < self.today() {
             return Err(DomainError::invalid("start_date", "must be today or later").into());
         }
@@ -393,22 +411,23 @@ impl App {
         }
         // A scoped director places only in their programs' groups; one group outside them
         // refuses the whole request before anything applies.
+        let mut checked = Vec::with_capacity(placements.len());
         for p in placements {
-            self.check_group_reach(actor, p.group_id, Some(AuditAction::MembershipCreate))
+            let g = self
+                .access_group::<purpose::Enroll>(actor, p.group_id)
                 .await?;
-            self.check_client_placeable(actor, p.client_id, AuditAction::MembershipCreate)
+            let c = self
+                .access_place::<purpose::Enroll>(actor, p.client_id)
                 .await?;
+            checked.push((g, c));
         }
         let mut results = Vec::with_capacity(placements.len());
-        for p in placements {
+        for (p, (g, c)) in placements.iter().zip(&checked) {
             let new = NewMembership {
                 client_id: p.client_id,
                 start_date,
             };
-            let outcome = self
-                .store
-                .enroll(p.group_id, &new, &actor.audit(), self.now())
-                .await;
+            let outcome = self.store.enroll(g, c, &new, self.now()).await;
             results.push(match outcome {
                 Ok(m) => ApplyResult {
                     client_id: p.client_id,
@@ -435,36 +454,20 @@ impl App {
 
 impl App {
     /// A scoped director plans only one of their programs: a whole-clinic plan is for
-    /// clinic-wide directors (422 naming `program_id`), and another program is 404.
-    async fn check_plan_scope(&self, actor: &Actor, program: Option<ProgramId>) -> AppResult<()> {
-        match program {
-            Some(p) => self.check_program_reach(actor, p).await,
-            None if self.scoped_director(actor).await?.is_some() => Err(DomainError::invalid(
+    /// clinic-wide directors (422 naming `program_id`); another program was refused (404)
+    /// by the program's gate.
+    fn check_plan_scope(
+        listing: &Listing<purpose::PlanRun>,
+        program: Option<ProgramId>,
+    ) -> AppResult<()> {
+        if program.is_none() && listing.only_programs().is_some() {
+            return Err(DomainError::invalid(
                 "program_id",
                 "must name one of your programs: a whole-clinic plan is for clinic-wide directors",
             )
-            .into()),
-            None => Ok(()),
+            .into());
         }
-    }
-
-    /// A scoped director reads and approves only runs of their programs; any other run
-    /// (a whole-clinic one too) is refused, audited, as if it did not exist.
-    async fn check_run_reach(&self, actor: &Actor, id: i64, action: AuditAction) -> AppResult<()> {
-        let Some(scope) = self.director_scope(actor).await? else {
-            return Ok(());
-        };
-        let (program, started_by) = self.store.plan_run_owner(id).await?;
-        // A scoped director reaches only the runs they started: a clinic-wide director's
-        // run of the same program may have weighed clients from other programs.
-        if scope == crate::scope::DirectorScope::Clinic
-            || (program.is_some_and(|p| scope.includes(p)) && started_by == actor.user_id)
-        {
-            return Ok(());
-        }
-        self.deny(actor, action, &[], Some(format!("plan_run:{id}")))
-            .await?;
-        Err(DomainError::not_found("planner run").into())
+        Ok(())
     }
 }
 
@@ -502,32 +505,34 @@ impl App {
         program: Option<ProgramId>,
         time_limit_ms: u32,
     ) -> AppResult<PlanRun> {
-        self.require_audited(actor, PLANNERS, AuditAction::PlanRunStart, &[])
-            .await?;
+        let listing = self.listing::<purpose::PlanRun>(actor).await?;
         if !TIME_LIMIT_MS.contains(&time_limit_ms) {
             return Err(DomainError::invalid("time_limit_ms", "must be 100–10000").into());
         }
-        self.check_plan_scope(actor, program).await?;
-        if let Some(p) = program {
-            self.store.program(p).await?;
-        }
+        let program_access = self
+            .access_program_opt::<purpose::PlanRun>(actor, program)
+            .await?;
+        Self::check_plan_scope(&listing, program)?;
         let id = self
             .store
-            .create_plan_run(program, time_limit_ms, &actor.audit(), self.now())
+            .create_plan_run(&listing, program_access.as_ref(), time_limit_ms, self.now())
             .await?;
         let app = self.clone();
-        let worker = actor.clone();
-        tokio::spawn(async move { app.work_plan_run(&worker, id, program, time_limit_ms).await });
-        let (run, _) = self.store.plan_run(id, &actor.audit(), self.now()).await?;
+        tokio::spawn(async move {
+            app.work_plan_run(listing, program_access, id, time_limit_ms)
+                .await
+        });
+        let reader = self.listing::<purpose::PlanRead>(actor).await?;
+        let (run, _) = self.store.plan_run(&reader, id, self.now()).await?;
         Ok(run)
     }
 
     /// The background half of a run: solve while a ticker writes progress.
     async fn work_plan_run(
         &self,
-        actor: &Actor,
+        listing: Listing<purpose::PlanRun>,
+        program: Option<ProgramAccess<purpose::PlanRun>>,
         id: i64,
-        program: Option<ProgramId>,
         time_limit_ms: u32,
     ) {
         let started = std::time::Instant::now();
@@ -555,7 +560,9 @@ impl App {
                 }
             })
         };
-        let outcome = self.plan_proposal(actor, program, time_limit_ms).await;
+        let outcome = self
+            .propose(&listing, program.as_ref(), time_limit_ms)
+            .await;
         ticker.abort();
         let written = match outcome {
             Ok(proposal) => self.store.finish_plan_run(id, &proposal, self.now()).await,
@@ -575,22 +582,17 @@ impl App {
 
     /// Recent planner runs, newest first, without proposals (directors).
     pub async fn plan_runs(&self, actor: &Actor) -> AppResult<Vec<PlanRun>> {
-        self.require_audited(actor, PLANNERS, AuditAction::PlanRunRead, &[])
-            .await?;
+        let listing = self.listing::<purpose::PlanRead>(actor).await?;
         self.fail_interrupted_plan_runs().await?;
-        let director = self.scoped_director(actor).await?;
-        Ok(self.store.plan_runs_within(director, RECENT_RUNS).await?)
+        Ok(self.store.plan_runs(&listing, RECENT_RUNS).await?)
     }
 
     /// One planner run with its proposal, moves and decisions, and the names its page
     /// shows (directors; the read of the proposal's clients is audited).
     pub async fn plan_run(&self, actor: &Actor, id: i64) -> AppResult<(PlanRun, RunNames)> {
-        self.require_audited(actor, PLANNERS, AuditAction::PlanRunRead, &[])
-            .await?;
-        self.check_run_reach(actor, id, AuditAction::PlanRunRead)
-            .await?;
+        let listing = self.listing::<purpose::PlanRead>(actor).await?;
         self.fail_interrupted_plan_runs().await?;
-        Ok(self.store.plan_run(id, &actor.audit(), self.now()).await?)
+        Ok(self.store.plan_run(&listing, id, self.now()).await?)
     }
 
     /// Approves all (`items` none) or some of a done run's items — new placements, moves and
@@ -606,13 +608,7 @@ impl App {
         items: Option<&[Placement]>,
         start_date: Date,
     ) -> AppResult<Vec<ItemDecision>> {
-        let named: Vec<ClientId> = items
-            .unwrap_or_default()
-            .iter()
-            .map(|p| p.client_id)
-            .collect();
-        self.require_audited(actor, PLANNERS, AuditAction::PlanApprove, &named)
-            .await?;
+        let listing = self.listing::<purpose::PlanPlace>(actor).await?;
         if start_date < self.today() {
             return Err(DomainError::invalid("start_date", "must be today or later").into());
         }
@@ -623,9 +619,7 @@ impl App {
             )
             .into());
         }
-        self.check_run_reach(actor, id, AuditAction::PlanApprove)
-            .await?;
-        let (run, _) = self.store.plan_run(id, &actor.audit(), self.now()).await?;
+        let (run, _) = self.store.plan_run(&listing, id, self.now()).await?;
         let Some(proposal) = run.proposal.as_ref() else {
             return Err(DomainError::conflict(
                 circle_domain::Rule::IllegalTransition,
@@ -689,17 +683,35 @@ impl App {
                     .collect()
             }
         };
-        // A run another director started may propose clients a scoped director may not
-        // place (another program holds them): refused before anything applies.
+        // Every item's client must be one the approver may place and its groups ones they
+        // reach: refused before anything applies.
+        let mut proofs: Vec<ItemProofs> = Vec::with_capacity(plan.len());
         for i in &plan {
-            if i.kind != ItemKind::End {
-                self.check_client_placeable(actor, i.client_id, AuditAction::PlanApprove)
-                    .await?;
-            }
+            let client = self
+                .access_place::<purpose::PlanPlace>(actor, i.client_id)
+                .await?;
+            let group = self
+                .access_group::<purpose::PlanPlace>(actor, i.group_id)
+                .await?;
+            let from = match i.from_group_id {
+                Some(g) => Some(self.access_group::<purpose::PlanPlace>(actor, g).await?),
+                None => None,
+            };
+            proofs.push((client, group, from));
         }
+        let checked: Vec<CheckedItem<'_>> = plan
+            .iter()
+            .zip(&proofs)
+            .map(|(i, (client, group, from))| CheckedItem {
+                item: *i,
+                client,
+                group,
+                from_group: from.as_ref(),
+            })
+            .collect();
         Ok(self
             .store
-            .approve_plan_items(id, &plan, start_date, &actor.audit(), self.now())
+            .approve_plan_items(&listing, id, &checked, start_date, self.now())
             .await?)
     }
 }

@@ -9,12 +9,10 @@
 //! secret reads nothing, and every fetch is audited as a read of the client's schedule.
 //! The directory and the referral form need no account and never reveal a client.
 
-use circle_domain::DomainError;
-use circle_domain::audit::{AuditAction, AuditContext};
 use circle_domain::ids::ClientId;
 use circle_domain::intake::{GROUP_AGREEMENT_VERSION, NewReferral};
 use circle_domain::measure::DueMeasure;
-use circle_domain::user::Role;
+use circle_store::access::{AuditContext, ClientAccess, Purpose, purpose};
 use circle_store::intake::{RateLimit, SelfReferralOutcome};
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
@@ -60,13 +58,16 @@ fn plausible_secret(secret: &str) -> bool {
 }
 
 impl App {
-    /// The signed-in client's own record id; anyone else is refused (audited).
-    async fn own_client(&self, actor: &Actor, action: AuditAction) -> AppResult<ClientId> {
-        match (actor.role, actor.client_id) {
-            (Role::Client, Some(c)) => Ok(c),
+    /// The signed-in client's access to their own record for `P`; anyone else is refused
+    /// (audited, 403).
+    async fn own<P: Purpose>(&self, actor: &Actor) -> AppResult<ClientAccess<P>> {
+        match actor.client_id() {
+            Some(c) if actor.may::<P>() => self.access_client::<P>(actor, c).await,
             _ => {
-                self.deny(actor, action, &[], None).await?;
-                Err(DomainError::Forbidden.into())
+                self.store
+                    .record_refusal::<P>(actor, &[], None, self.now())
+                    .await?;
+                Err(circle_domain::DomainError::Forbidden.into())
             }
         }
     }
@@ -74,21 +75,15 @@ impl App {
     /// The client's portal: their groups, upcoming sessions, agreement, due check-ins and
     /// feed. Each part is read through its audited path.
     pub async fn portal(&self, actor: &Actor) -> AppResult<Portal> {
-        let client = self.own_client(actor, AuditAction::ScheduleRead).await?;
+        let a = self.own::<purpose::ScheduleRead>(actor).await?;
+        let client = a.client();
         let now = self.now();
         let until = now
             .checked_add(SignedDuration::from_hours(24 * 7 * PORTAL_WEEKS))
             .unwrap_or(now);
         let (groups, sessions) = self
             .store
-            .own_schedule(
-                client,
-                self.today(),
-                now..until,
-                "portal",
-                &actor.audit(),
-                now,
-            )
+            .own_schedule(&a, self.today(), now..until, "portal", now)
             .await?;
         let consents = self.consents(actor, client).await?;
         let agreement_signed = consents
@@ -112,11 +107,8 @@ impl App {
     /// The check-ins (PHQ-9, GAD-7) due for the signed-in client now, by the same rule as
     /// the staff due list.
     pub async fn own_due(&self, actor: &Actor) -> AppResult<Vec<DueMeasure>> {
-        let client = self.own_client(actor, AuditAction::MeasureDueList).await?;
-        let facts = self
-            .store
-            .own_due_facts(client, &actor.audit(), self.now())
-            .await?;
+        let a = self.own::<purpose::OwnDue>(actor).await?;
+        let facts = self.store.own_due_facts(&a, self.now()).await?;
         Ok(facts
             .map(|f| self.due_from_facts(std::slice::from_ref(&f)))
             .unwrap_or_default())
@@ -124,20 +116,17 @@ impl App {
 
     /// Makes (or replaces) the client's calendar feed; returns the secret, shown once.
     pub async fn create_calendar_feed(&self, actor: &Actor) -> AppResult<String> {
-        let client = self.own_client(actor, AuditAction::FeedWrite).await?;
+        let a = self.own::<purpose::FeedWrite>(actor).await?;
         let secret = crate::web_session::random_token();
         self.store
-            .set_calendar_feed(client, &feed_digest(&secret), &actor.audit(), self.now())
+            .set_calendar_feed(&a, &feed_digest(&secret), self.now())
             .await?;
         Ok(secret)
     }
 
     pub async fn revoke_calendar_feed(&self, actor: &Actor) -> AppResult<()> {
-        let client = self.own_client(actor, AuditAction::FeedWrite).await?;
-        Ok(self
-            .store
-            .revoke_calendar_feed(client, &actor.audit(), self.now())
-            .await?)
+        let a = self.own::<purpose::FeedWrite>(actor).await?;
+        Ok(self.store.revoke_calendar_feed(&a, self.now()).await?)
     }
 
     /// The sessions a feed secret shows, or `None` for an unknown or revoked secret
@@ -150,17 +139,12 @@ impl App {
         if !plausible_secret(secret) {
             return Ok(None);
         }
-        let Some(client) = self
+        let Some(a) = self
             .store
-            .calendar_feed_client(&feed_digest(secret))
+            .feed_access(&feed_digest(secret), request)
             .await?
         else {
             return Ok(None);
-        };
-        let ctx = AuditContext {
-            request_id: request.request_id.clone(),
-            source: request.source.clone(),
-            ..AuditContext::default()
         };
         let now = self.now();
         let from = now
@@ -171,7 +155,7 @@ impl App {
             .unwrap_or(now);
         let (_, sessions) = self
             .store
-            .own_schedule(client, self.today(), from..until, "feed", &ctx, now)
+            .own_schedule(&a, self.today(), from..until, "feed", now)
             .await?;
         Ok(Some(sessions))
     }
@@ -188,11 +172,7 @@ impl App {
         new: &NewReferral,
         request: &RequestMeta,
     ) -> AppResult<SelfReferralOutcome> {
-        let ctx = AuditContext {
-            request_id: request.request_id.clone(),
-            source: request.source.clone(),
-            ..AuditContext::default()
-        };
+        let ctx = AuditContext::public(request);
         let limit = RateLimit {
             max: SELF_REFERRALS_PER_HOUR,
             window: SignedDuration::from_hours(1),

@@ -6,15 +6,13 @@
 //! one audit entry says so.
 
 use circle_domain::DomainError;
-use circle_domain::audit::AuditAction;
 use circle_domain::billing::{BillingLine, DiagnosesInput, DiagnosisCode, billing_lines};
 use circle_domain::compliance::{ClientWeek, assess, week_start};
 use circle_domain::ids::{ClientId, ProgramId};
-use circle_domain::user::Role;
-use circle_store::people::ClientScope;
+use circle_store::access::purpose;
 use jiff::civil::Date;
 
-use crate::{Actor, App, AppResult, CLINICAL};
+use crate::{Actor, App, AppResult};
 
 /// The longest billing export one request may ask for.
 pub const MAX_EXPORT_DAYS: i32 = 366;
@@ -28,24 +26,15 @@ impl App {
         day: Option<Date>,
         program: Option<ProgramId>,
     ) -> AppResult<Vec<ClientWeek>> {
-        self.require_audited(actor, CLINICAL, AuditAction::ComplianceRead, &[])
+        let listing = self.listing::<purpose::ComplianceRead>(actor).await?;
+        let program = self
+            .access_program_opt::<purpose::ComplianceRead>(actor, program)
             .await?;
-        let scope = match (actor.role, actor.clinician_id) {
-            (Role::Director, _) => self.director_client_scope(actor).await?,
-            (_, Some(clinician)) => ClientScope::Caseload {
-                clinician,
-                since: self.caseload_since(),
-            },
-            (_, None) => return Err(DomainError::Forbidden.into()),
-        };
-        if let Some(p) = program {
-            self.check_program_reach(actor, p).await?;
-        }
         let monday = week_start(day.unwrap_or_else(|| self.today()));
         let now = self.now();
         let facts = self
             .store
-            .compliance_week(monday, scope, program, &actor.audit(), now)
+            .compliance_week(&listing, monday, program.as_ref(), now)
             .await?;
         let mut weeks: Vec<ClientWeek> = facts
             .into_iter()
@@ -94,12 +83,10 @@ impl App {
         actor: &Actor,
         client: ClientId,
     ) -> AppResult<Vec<DiagnosisCode>> {
-        self.require_audited(actor, CLINICAL, AuditAction::DiagnosisRead, &[client])
+        let a = self
+            .access_client::<purpose::DiagnosisRead>(actor, client)
             .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::DiagnosisRead)
-            .await?;
-        Ok(self.store.diagnoses(client, &ctx, self.now()).await?)
+        Ok(self.store.diagnoses(&a, self.now()).await?)
     }
 
     pub async fn set_diagnoses(
@@ -108,15 +95,13 @@ impl App {
         client: ClientId,
         input: &DiagnosesInput,
     ) -> AppResult<Vec<DiagnosisCode>> {
-        self.require_audited(actor, CLINICAL, AuditAction::DiagnosisUpdate, &[client])
-            .await?;
-        let ctx = self
-            .check_client_access(actor, client, AuditAction::DiagnosisUpdate)
+        let a = self
+            .access_client::<purpose::DiagnosisUpdate>(actor, client)
             .await?;
         input.validate()?;
         Ok(self
             .store
-            .set_diagnoses(client, &input.codes, &ctx, self.now())
+            .set_diagnoses(&a, &input.codes, self.now())
             .await?)
     }
 
@@ -129,8 +114,7 @@ impl App {
         until: Date,
         program: Option<ProgramId>,
     ) -> AppResult<Vec<BillingLine>> {
-        self.require_audited(actor, &[Role::Director], AuditAction::BillingExport, &[])
-            .await?;
+        let listing = self.listing::<purpose::BillingExport>(actor).await?;
         if until < from {
             return Err(DomainError::invalid("until", "must not be before from").into());
         }
@@ -142,13 +126,12 @@ impl App {
             .into());
         }
         // A scoped director exports only their programs (a program outside them is 404).
-        if let Some(p) = program {
-            self.check_program_reach(actor, p).await?;
-        }
-        let director = self.scoped_director(actor).await?;
+        let program = self
+            .access_program_opt::<purpose::BillingExport>(actor, program)
+            .await?;
         let sessions = self
             .store
-            .billable_sessions_within(from, until, program, director, &actor.audit(), self.now())
+            .billable_sessions(&listing, from, until, program.as_ref(), self.now())
             .await?;
         Ok(billing_lines(&sessions))
     }

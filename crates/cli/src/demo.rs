@@ -28,7 +28,9 @@ use circle_domain::ids::{ClientId, ClinicianId, GroupId, ProgramId, RoomId};
 use circle_domain::membership::{Membership, MembershipStatus};
 use circle_domain::schedule::Weekday;
 use circle_domain::session::{AttendanceStatus, Session, SessionStatus};
+use circle_store::access::purpose;
 use circle_store::{Backend, Store};
+
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
@@ -38,14 +40,6 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 /// What the demo seeded, with the ids the caller needs to create demo user accounts.
-/// The demo is seeded by the system, not a person: its audit entries name no actor.
-pub(crate) const SYSTEM: circle_domain::audit::AuditContext = circle_domain::audit::AuditContext {
-    actor_user_id: None,
-    actor_role: None,
-    request_id: None,
-    source: None,
-    emergency_access_id: None,
-};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoSummary {
@@ -1621,7 +1615,7 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
             .iter()
             .map(|d| json!({"weekday": d, "start": spec.start, "minutes": spec.minutes}))
             .collect();
-        let new = input(json!({
+        let new: circle_domain::group::NewGroup = input(json!({
             "program_id": ids.program(spec.program)?,
             "name": spec.name,
             "kind": spec.kind,
@@ -1637,8 +1631,12 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
             "co_facilitator_id": spec.co.map(|c| ids.clinician(c)).transpose()?,
             "curriculum": crate::demo_notes::curriculum(spec.kind, spec.modality),
         }))?;
+        let program = store
+            .op()
+            .program::<purpose::ProgramDesign>(new.program_id)
+            .await?;
         let group = store
-            .create_group(&new, today, now)
+            .create_group(&program, &new, today, now)
             .await
             .with_context(|| format!("creating demo group {:?}", spec.key))?;
         ids.groups.insert(spec.key, group.id);
@@ -1652,7 +1650,12 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
     for (i, spec) in CLIENTS.iter().enumerate() {
         let new = input(client_json(spec, i, &clock, &mut people)?)?;
         let client = store
-            .create_client(&new, today, &SYSTEM, now)
+            .create_client(
+                &store.op().role::<purpose::ClientCreate>().await?,
+                &new,
+                today,
+                now,
+            )
             .await
             .with_context(|| format!("creating demo client DEMO-{:04}", i + 1))?;
         // Most people come nearly always; a few miss more often.
@@ -1666,7 +1669,12 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
         };
         let new = input(json!({"other_client_id": b_id, "reason": reason}))?;
         store
-            .add_separation(a_id, &new, &SYSTEM, now)
+            .add_separation(
+                &store.op().client::<purpose::SeparationCreate>(a_id).await?,
+                &store.op().client::<purpose::SeparationCreate>(b_id).await?,
+                &new,
+                now,
+            )
             .await
             .with_context(|| format!("separating DEMO-{a:04} and DEMO-{b:04}"))?;
     }
@@ -1706,7 +1714,14 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
             };
             let cancel = input(json!({"version": session.version, "reason": reason}))?;
             *session = store
-                .cancel_session(session.id, &cancel, now)
+                .cancel_session(
+                    &store
+                        .op()
+                        .session::<purpose::SessionRun>(session.id)
+                        .await?,
+                    &cancel,
+                    now,
+                )
                 .await
                 .with_context(|| format!("cancelling a session of demo group {group:?}"))?;
         }
@@ -1732,17 +1747,10 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
     // --- end planner ---
     let attendance_total = take_attendance(store, held.clone(), &absence_rate).await?;
     // --- measures ---
-    crate::demo_measures::seed_measures(
-        store,
-        &SYSTEM,
-        today,
-        now,
-        &clients,
-        ids.clinician(FACILITATOR)?,
-    )
-    .await?;
+    crate::demo_measures::seed_measures(store, today, now, &clients, ids.clinician(FACILITATOR)?)
+        .await?;
     // --- reports --- each member's diagnoses, for the billing export.
-    crate::demo_reports::seed_diagnoses(store, &SYSTEM, &clients, now).await?;
+    crate::demo_reports::seed_diagnoses(store, &clients, now).await?;
     // --- notes ---
     let notes_total = crate::demo_notes::seed_notes(
         store,
@@ -1804,9 +1812,19 @@ async fn take_attendance(
                     .context("a session ends outside the supported calendar")?;
                 let full = session.minutes();
                 let roster = store
-                    .roster(session.id, &SYSTEM, taken_at)
+                    .roster(
+                        &store
+                            .op()
+                            .session::<purpose::RosterRead>(session.id)
+                            .await?,
+                        taken_at,
+                    )
                     .await
                     .context("reading a demo session's roster")?;
+                let marker = store
+                    .op()
+                    .session::<purpose::AttendanceWrite>(session.id)
+                    .await?;
                 for entry in roster {
                     let rate = absence_rate.get(&entry.client_id).copied().unwrap_or(0.05);
                     let mut rng = StdRng::seed_from_u64(
@@ -1823,14 +1841,7 @@ async fn take_attendance(
                         "participation": participation}))?;
                     // --- end notes ---
                     store
-                        .record_attendance(
-                            session.id,
-                            entry.client_id,
-                            &mark,
-                            None,
-                            &SYSTEM,
-                            taken_at,
-                        )
+                        .record_attendance(&marker, entry.client_id, &mark, taken_at)
                         .await
                         .context("recording attendance for a demo session")?;
                     recorded += 1;
@@ -2011,7 +2022,11 @@ async fn admit(
             "started_on": started_on,
         }))?;
         store
-            .change_level(client, &episode, &SYSTEM, now)
+            .change_level(
+                &store.op().client::<purpose::EpisodeCreate>(client).await?,
+                &episode,
+                now,
+            )
             .await
             .context("opening an episode")?;
         for join in phase.groups {
@@ -2027,8 +2042,14 @@ async fn admit(
             let mut from = from;
             let membership = loop {
                 let new = input(json!({"client_id": client, "start_date": clock.day(from)?}))?;
+                let group = ids.group(join.group)?;
                 match store
-                    .enroll(ids.group(join.group)?, &new, &SYSTEM, now)
+                    .enroll(
+                        &store.op().group::<purpose::Enroll>(group).await?,
+                        &store.op().place::<purpose::Enroll>(client).await?,
+                        &new,
+                        now,
+                    )
                     .await
                 {
                     Err(circle_store::StoreError::Domain(
@@ -2065,7 +2086,15 @@ async fn end_membership(
 ) -> Result<()> {
     let change = input(json!({"version": m.version, "status": status, "end_date": end_date}))?;
     store
-        .change_membership(m.id, &change, &SYSTEM, now)
+        .change_membership(
+            &store
+                .op()
+                .group::<purpose::MembershipUpdate>(m.group_id)
+                .await?,
+            m.id,
+            &change,
+            now,
+        )
         .await
         .context("ending a membership")?;
     Ok(())
@@ -2107,7 +2136,12 @@ async fn seed_unplaced(
             "referral_source": "program_admission",
         }))?;
         let client = store
-            .create_client(&new, clock.today, &SYSTEM, now)
+            .create_client(
+                &store.op().role::<purpose::ClientCreate>().await?,
+                &new,
+                clock.today,
+                now,
+            )
             .await
             .context("creating an unplaced demo client")?;
         let episode = input(json!({
@@ -2116,7 +2150,14 @@ async fn seed_unplaced(
             "started_on": clock.today,
         }))?;
         store
-            .change_level(client.id, &episode, &SYSTEM, now)
+            .change_level(
+                &store
+                    .op()
+                    .client::<purpose::EpisodeCreate>(client.id)
+                    .await?,
+                &episode,
+                now,
+            )
             .await
             .context("admitting an unplaced demo client")?;
         clients.push(client.id);
@@ -2162,9 +2203,12 @@ mod tests {
     async fn clients(store: &Store) -> Vec<Client> {
         store
             .list_clients(
-                circle_store::people::ClientScope::All,
+                &store
+                    .op()
+                    .listing::<purpose::ClientList>()
+                    .await
+                    .expect("listing"),
                 ALL,
-                &SYSTEM,
                 jiff::Timestamp::now(),
             )
             .await
@@ -2182,7 +2226,14 @@ mod tests {
 
     async fn active_groups(store: &Store, client: ClientId) -> BTreeSet<GroupId> {
         store
-            .client_memberships(client, &SYSTEM, jiff::Timestamp::now())
+            .client_memberships(
+                &store
+                    .op()
+                    .client::<purpose::ClientMemberships>(client)
+                    .await
+                    .expect("access"),
+                jiff::Timestamp::now(),
+            )
             .await
             .expect("memberships")
             .into_iter()
@@ -2289,7 +2340,14 @@ mod tests {
         // Every client has a current level; some have a step-down history.
         assert!(clients.iter().all(|c| c.current_level.is_some()));
         let history = store
-            .episodes(summary.client_client, &SYSTEM, jiff::Timestamp::now())
+            .episodes(
+                &store
+                    .op()
+                    .client::<purpose::EpisodeRead>(summary.client_client)
+                    .await
+                    .expect("access"),
+                jiff::Timestamp::now(),
+            )
             .await
             .expect("episodes");
         assert!(history.len() >= 3, "the demo client steps down");
@@ -2329,7 +2387,15 @@ mod tests {
         let full = store.group(summary.full_group).await.expect("full group");
         assert_eq!(full.max_size, 12);
         let members = store
-            .list_memberships(full.id, ALL, &SYSTEM, jiff::Timestamp::now())
+            .list_memberships(
+                &store
+                    .op()
+                    .group::<purpose::GroupMemberships>(full.id)
+                    .await
+                    .expect("access"),
+                ALL,
+                jiff::Timestamp::now(),
+            )
             .await
             .expect("memberships")
             .items;
@@ -2345,6 +2411,11 @@ mod tests {
         );
         let newcomer = store
             .create_client(
+                &store
+                    .op()
+                    .role::<purpose::ClientCreate>()
+                    .await
+                    .expect("access"),
                 &input(json!({
                     "record_number": "TEST-0001", "given_name": "Newcomer",
                     "family_name": "Example", "date_of_birth": "1990-01-01",
@@ -2352,7 +2423,6 @@ mod tests {
                 }))
                 .expect("input"),
                 TODAY,
-                &SYSTEM,
                 now,
             )
             .await
@@ -2360,16 +2430,36 @@ mod tests {
         let level = *full.eligible_levels.first().expect("a level");
         store
             .change_level(
-                newcomer.id,
+                &store
+                    .op()
+                    .client::<purpose::EpisodeCreate>(newcomer.id)
+                    .await
+                    .expect("access"),
                 &input(json!({"level_of_care": level, "started_on": TODAY})).expect("input"),
-                &SYSTEM,
                 now,
             )
             .await
             .expect("episode");
         let join = input(json!({"client_id": newcomer.id, "start_date": TODAY})).expect("input");
         assert_eq!(
-            rule_of(store.enroll(full.id, &join, &SYSTEM, now).await),
+            rule_of(
+                store
+                    .enroll(
+                        &store
+                            .op()
+                            .group::<purpose::Enroll>(full.id)
+                            .await
+                            .expect("access"),
+                        &store
+                            .op()
+                            .place::<purpose::Enroll>(newcomer.id)
+                            .await
+                            .expect("access"),
+                        &join,
+                        now
+                    )
+                    .await
+            ),
             Rule::GroupFull
         );
 
@@ -2377,7 +2467,14 @@ mod tests {
         let mut pairs = BTreeSet::new();
         for c in &clients {
             for s in store
-                .separations(c.id, &SYSTEM, jiff::Timestamp::now())
+                .separations(
+                    &store
+                        .op()
+                        .client::<purpose::SeparationRead>(c.id)
+                        .await
+                        .expect("access"),
+                    jiff::Timestamp::now(),
+                )
                 .await
                 .expect("separations")
             {
@@ -2423,7 +2520,14 @@ mod tests {
                     assert!(s.cancel_reason.is_some());
                 }
                 let roster = store
-                    .roster(s.id, &SYSTEM, jiff::Timestamp::now())
+                    .roster(
+                        &store
+                            .op()
+                            .session::<purpose::RosterRead>(s.id)
+                            .await
+                            .expect("access"),
+                        jiff::Timestamp::now(),
+                    )
                     .await
                     .expect("roster");
                 assert!(
@@ -2473,7 +2577,14 @@ mod tests {
                 .expect("sessions")
             {
                 for e in store
-                    .roster(s.id, &SYSTEM, jiff::Timestamp::now())
+                    .roster(
+                        &store
+                            .op()
+                            .session::<purpose::RosterRead>(s.id)
+                            .await
+                            .expect("access"),
+                        jiff::Timestamp::now(),
+                    )
                     .await
                     .expect("roster")
                 {
@@ -2504,11 +2615,14 @@ mod tests {
             .expect("a time");
         let (groups, sessions) = store
             .own_schedule(
-                summary.client_client,
+                &store
+                    .op()
+                    .client::<purpose::ScheduleRead>(summary.client_client)
+                    .await
+                    .expect("access"),
                 TODAY,
                 now..until,
                 "portal",
-                &SYSTEM,
                 now,
             )
             .await

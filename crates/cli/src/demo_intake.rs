@@ -5,13 +5,13 @@
 //! revoked, one expired) and a few disclosures. All people here are synthetic.
 
 use anyhow::{Context, Result};
-use circle_domain::audit::AuditContext;
 use circle_domain::care::{Concern, LevelOfCare};
 use circle_domain::ids::{ClientId, ProgramId};
 use circle_domain::intake::{
     NewDisclosure, NewReferral, NewScreening, NewTransition, Part2Terms, ReferralState,
     RevocationReason, SelfReferralForm, SignatureMethod,
 };
+use circle_store::access::{AuditContext, RequestMeta, purpose};
 use circle_store::intake::RateLimit;
 use circle_store::{PageRequest, Store};
 use jiff::civil::Date;
@@ -19,15 +19,6 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-/// Seeded by the system, not a person.
-const SYSTEM: AuditContext = AuditContext {
-    actor_user_id: None,
-    actor_role: None,
-    request_id: None,
-    source: None,
-    emergency_access_id: None,
-};
 
 fn input<T: DeserializeOwned>(v: Value) -> Result<T> {
     serde_json::from_value(v).context("demo intake input does not match the domain's schema")
@@ -192,7 +183,9 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
     // Every member signs the group agreement on the day of their first admission, on paper.
     let mut substance_use = Vec::new();
     for &c in clients {
-        let episodes = store.episodes(c, &SYSTEM, noon).await?;
+        let episodes = store
+            .episodes(&store.op().client::<purpose::EpisodeRead>(c).await?, noon)
+            .await?;
         let first = episodes
             .iter()
             .map(|e| e.started_on)
@@ -200,10 +193,17 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
             .unwrap_or(today)
             .min(today);
         store
-            .sign_group_agreement(c, first, SignatureMethod::Paper, &SYSTEM, noon)
+            .sign_group_agreement(
+                &store.op().client::<purpose::AgreementSign>(c).await?,
+                first,
+                SignatureMethod::Paper,
+                noon,
+            )
             .await
             .context("signing a demo group agreement")?;
-        let client = store.client(c, &SYSTEM, noon).await?;
+        let client = store
+            .client(&store.op().client::<purpose::ClientRead>(c).await?, noon)
+            .await?;
         if client.concerns.contains(&Concern::SubstanceUse) {
             substance_use.push(c);
         }
@@ -238,7 +238,9 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
         // A referral linked to a demo client carries that client's (synthetic) name.
         let name = match client {
             Some(c) => {
-                let record = store.client(c, &SYSTEM, noon).await?;
+                let record = store
+                    .client(&store.op().client::<purpose::ClientRead>(c).await?, noon)
+                    .await?;
                 format!("{} {}", record.given_name, record.family_name)
             }
             None => spec.name.to_owned(),
@@ -262,8 +264,22 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
             _ => {}
         }
         let new: NewReferral = input(new)?;
+        let program = match new.program_id {
+            Some(p) => Some(store.op().program::<purpose::Refer>(p).await?),
+            None => None,
+        };
+        let linked = match new.client_id {
+            Some(c) => Some(store.op().place::<purpose::Refer>(c).await?),
+            None => None,
+        };
         let referral = store
-            .create_referral(&new, &SYSTEM, received)
+            .create_referral(
+                &store.op().role::<purpose::Refer>().await?,
+                program.as_ref(),
+                linked.as_ref(),
+                &new,
+                received,
+            )
             .await
             .with_context(|| format!("creating demo referral {n}"))?;
         let mut at = received;
@@ -276,7 +292,14 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
                     "reasons": "demo screening: motivated, can tolerate a group setting",
                     "measure_response_id": null}))?;
                 store
-                    .record_screening(referral.id, &s, &SYSTEM, at)
+                    .record_screening(
+                        &store
+                            .op()
+                            .referral::<purpose::ScreeningCreate>(referral.id)
+                            .await?,
+                        &s,
+                        at,
+                    )
                     .await
                     .with_context(|| format!("screening demo referral {n}"))?;
                 after
@@ -286,8 +309,20 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
             at = next(at)?;
             let t: NewTransition = input(json!({"to": to, "reason": null,
                 "client_id": if to == S::Placed { client } else { None }}))?;
+            let link = match t.client_id {
+                Some(c) => Some(store.op().place::<purpose::LinkReferral>(c).await?),
+                None => None,
+            };
             store
-                .transition_referral(referral.id, &t, &SYSTEM, at.min(noon))
+                .transition_referral(
+                    &store
+                        .op()
+                        .referral::<purpose::ReferralTransition>(referral.id)
+                        .await?,
+                    link.as_ref(),
+                    &t,
+                    at.min(noon),
+                )
                 .await
                 .with_context(|| format!("moving demo referral {n} to {to}"))?;
         }
@@ -304,14 +339,22 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
         window: jiff::SignedDuration::from_hours(1),
     };
     store
-        .submit_self_referral(&form, "demo", limit, &SYSTEM, stamp(today, 1, 20)?)
+        .submit_self_referral(
+            &form,
+            "demo",
+            limit,
+            &AuditContext::public(&RequestMeta::default()),
+            stamp(today, 1, 20)?,
+        )
         .await
         .context("a demo self-referral")?;
 
     // Part 2 consents for the substance-use clients: the first revoked, the second expired,
     // the rest in force; disclosures made while each was in force.
     for (k, &c) in substance_use.iter().enumerate() {
-        let client = store.client(c, &SYSTEM, noon).await?;
+        let client = store
+            .client(&store.op().client::<purpose::ClientRead>(c).await?, noon)
+            .await?;
         let name = format!("{} {}", client.given_name, client.family_name);
         let signed = day(today, 40)?;
         let expires_on = if k == 1 {
@@ -333,10 +376,9 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
         }))?;
         let consent = store
             .record_part2_consent(
-                c,
+                &store.op().client::<purpose::Part2ConsentCreate>(c).await?,
                 &terms,
                 Some(expires_on),
-                &SYSTEM,
                 stamp(today, 40, 15)?,
                 signed,
             )
@@ -346,17 +388,21 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
             let d: NewDisclosure = input(json!({"recipient": recipient,
                 "information": "attendance dates for the last month", "purpose": "coordination of care"}))?;
             store
-                .record_disclosure(c, &d, &SYSTEM, stamp(today, 20, 15)?, day(today, 20)?)
+                .record_disclosure(
+                    &store.op().client::<purpose::DisclosureCreate>(c).await?,
+                    &d,
+                    stamp(today, 20, 15)?,
+                    day(today, 20)?,
+                )
                 .await
                 .context("a demo disclosure")?;
         }
         if k == 0 {
             store
                 .revoke_part2_consent(
-                    c,
+                    &store.op().client::<purpose::ConsentRevoke>(c).await?,
                     consent.id,
                     RevocationReason::RevokedByPatient,
-                    &SYSTEM,
                     stamp(today, 10, 15)?,
                     day(today, 10)?,
                 )
@@ -369,7 +415,12 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
         let d: NewDisclosure = input(json!({"recipient": "Dr. Demo Primary Care",
             "information": "group schedule and attendance", "purpose": "coordination of care"}))?;
         store
-            .record_disclosure(c, &d, &SYSTEM, stamp(today, 3, 15)?, day(today, 3)?)
+            .record_disclosure(
+                &store.op().client::<purpose::DisclosureCreate>(c).await?,
+                &d,
+                stamp(today, 3, 15)?,
+                day(today, 3)?,
+            )
             .await
             .context("a demo disclosure")?;
     }
@@ -407,7 +458,16 @@ mod tests {
         };
         let referrals = db
             .store
-            .list_referrals(None, None, page, &SYSTEM, now)
+            .list_referrals(
+                &db.store
+                    .op()
+                    .listing::<purpose::ReferralList>()
+                    .await
+                    .unwrap(),
+                None,
+                page,
+                now,
+            )
             .await
             .unwrap()
             .items;
@@ -426,16 +486,43 @@ mod tests {
 
         let clients = db
             .store
-            .list_clients(circle_store::people::ClientScope::All, page, &SYSTEM, now)
+            .list_clients(
+                &db.store
+                    .op()
+                    .listing::<purpose::ClientList>()
+                    .await
+                    .unwrap(),
+                page,
+                now,
+            )
             .await
             .unwrap()
             .items;
         let (mut revoked, mut expired, mut in_force) = (0, 0, 0);
         for c in &clients {
-            let consents = db.store.consents(c.id, &SYSTEM, now, today).await.unwrap();
+            let consents = db
+                .store
+                .consents(
+                    &db.store
+                        .op()
+                        .client::<purpose::ConsentRead>(c.id)
+                        .await
+                        .unwrap(),
+                    now,
+                    today,
+                )
+                .await
+                .unwrap();
             let memberships = db
                 .store
-                .client_memberships(c.id, &SYSTEM, now)
+                .client_memberships(
+                    &db.store
+                        .op()
+                        .client::<purpose::ClientMemberships>(c.id)
+                        .await
+                        .unwrap(),
+                    now,
+                )
                 .await
                 .unwrap();
             // Every member signed no later than their first membership starts (people

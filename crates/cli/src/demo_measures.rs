@@ -15,11 +15,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use circle_domain::audit::AuditContext;
 use circle_domain::ids::{ClientId, ClinicianId};
 use circle_domain::measure::{Instrument, gad7, phq9};
 use circle_store::Store;
+use circle_store::access::purpose;
 use circle_store::measures::NewResponse;
+
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -42,7 +43,6 @@ pub(crate) struct MeasuresSummary {
 /// whose caseload gets the safety alerts.
 pub(crate) async fn seed_measures(
     store: &Store,
-    system: &AuditContext,
     today: Date,
     now: Timestamp,
     clients: &[ClientId],
@@ -65,7 +65,10 @@ pub(crate) async fn seed_measures(
             continue;
         }
         let episodes = store
-            .episodes(client, system, now)
+            .episodes(
+                &store.op().client::<purpose::EpisodeRead>(client).await?,
+                now,
+            )
             .await
             .context("reading a demo client's episodes")?;
         let Some(first) = episodes.iter().map(|e| e.started_on).min() else {
@@ -116,17 +119,19 @@ pub(crate) async fn seed_measures(
             if alert_at == Some(k) {
                 phq_answers.insert("9".to_owned(), 1);
             }
-            let response = record(store, system, now, client, &phq, &phq_answers, at).await?;
+            let response = record(store, now, client, &phq, &phq_answers, at).await?;
             summary.responses += 1;
             if let Some(alert) = response {
                 if k == 0 {
                     store
                         .acknowledge_alert(
+                            &store
+                                .op()
+                                .client::<purpose::AlertAcknowledge>(client)
+                                .await?,
                             alert,
                             "Safety check the same day: no current plan or intent; safety plan \
                              reviewed and crisis line numbers given; follow-up call booked.",
-                            None,
-                            system,
                             now,
                         )
                         .await
@@ -137,7 +142,7 @@ pub(crate) async fn seed_measures(
                 }
             }
             let gad_answers = spread(7, gad_total, 7);
-            record(store, system, now, client, &gad, &gad_answers, at).await?;
+            record(store, now, client, &gad, &gad_answers, at).await?;
             summary.responses += 1;
         }
     }
@@ -173,7 +178,6 @@ fn spread(n: usize, total: i64, over: usize) -> BTreeMap<String, i64> {
 /// Records one response; returns the alert it raised, if any.
 async fn record(
     store: &Store,
-    system: &AuditContext,
     now: Timestamp,
     client: ClientId,
     instrument: &Instrument,
@@ -185,15 +189,13 @@ async fn record(
         .context("a demo answer set does not fit its instrument")?;
     let response = store
         .record_measure(
+            &store.op().client::<purpose::MeasureCreate>(client).await?,
             &NewResponse {
-                client,
                 instrument,
                 answers,
                 scored: &scored,
                 administered_at,
-                recorded_by: None,
             },
-            system,
             now,
         )
         .await

@@ -15,7 +15,9 @@ use circle_domain::ids::{ClinicianId, GroupId};
 use circle_domain::note::{GroupNoteBody, ProgressNoteBody};
 use circle_domain::session::{Participation, Session};
 use circle_store::Store;
+use circle_store::access::purpose;
 use circle_store::notes::NoteToWrite;
+
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -230,7 +232,7 @@ pub(crate) async fn seed_notes(
         let mut first_signed = None;
         written += store
             .record_session_notes(
-                s.id,
+                &store.op().session::<purpose::NoteWrite>(s.id).await?,
                 group,
                 |k, client| {
                     let body = bodies.get(k % bodies.len())?.clone();
@@ -255,7 +257,6 @@ pub(crate) async fn seed_notes(
                         }
                     })
                 },
-                &crate::demo::SYSTEM,
                 at,
             )
             .await
@@ -271,7 +272,10 @@ pub(crate) async fn seed_notes(
     // One signed note of the demo clinician's carries an addendum.
     if let Some((session, client)) = addendum_for {
         let notes = store
-            .progress_notes(session, &crate::demo::SYSTEM, now)
+            .progress_notes(
+                &store.op().session::<purpose::NoteList>(session).await?,
+                now,
+            )
             .await
             .context("reading a demo session's notes")?;
         if let Some(note) = notes.iter().find(|n| n.client_id == client) {
@@ -280,7 +284,15 @@ pub(crate) async fn seed_notes(
                          the weekend; no change to the plan."
             }))?;
             store
-                .add_progress_addendum(note.meta.id, facilitator, &new, &crate::demo::SYSTEM, now)
+                .add_progress_addendum(
+                    &store
+                        .op_as(facilitator)
+                        .progress::<purpose::NoteAddendum>(session, client)
+                        .await?,
+                    note.meta.id,
+                    &new,
+                    now,
+                )
                 .await
                 .context("adding a demo addendum")?;
         }
@@ -311,7 +323,6 @@ mod tests {
         let today = date(2026, 5, 6);
         let summary = crate::demo::seed(&db.store, today).await.unwrap();
         let store = &db.store;
-        let ctx = &crate::demo::SYSTEM;
         let now = today
             .at(12, 0, 0, 0)
             .to_zoned(jiff::tz::TimeZone::UTC)
@@ -320,7 +331,8 @@ mod tests {
 
         // A few overdue notes, all the demo clinician's (and perhaps the trainee's note
         // awaiting its co-signature), among them a group note not yet started.
-        let overdue = store.overdue_notes(None, ctx, now).await.unwrap();
+        let every = store.op().listing::<purpose::OverdueNotes>().await.unwrap();
+        let overdue = store.overdue_notes(&every, now).await.unwrap();
         let mine = overdue
             .iter()
             .find(|o| o.clinician_id == summary.clinician_clinician)
@@ -335,7 +347,7 @@ mod tests {
 
         // A week on, the trainee's note still awaits its co-signature.
         let later = now.checked_add(SignedDuration::from_hours(24 * 7)).unwrap();
-        let all = store.overdue_notes(None, ctx, later).await.unwrap();
+        let all = store.overdue_notes(&every, later).await.unwrap();
         assert!(
             all.iter()
                 .flat_map(|o| &o.notes)
@@ -371,7 +383,13 @@ mod tests {
                 continue;
             }
             for s in sessions {
-                let notes = store.progress_notes(s.id, ctx, now).await.unwrap();
+                let notes = store
+                    .progress_notes(
+                        &store.op().session::<purpose::NoteList>(s.id).await.unwrap(),
+                        now,
+                    )
+                    .await
+                    .unwrap();
                 signed += notes
                     .iter()
                     .filter(|n| n.meta.state == NoteState::Signed)

@@ -14,23 +14,15 @@
 //! All people are synthetic; the five waitlisted clients are added to `clients`.
 
 use anyhow::{Context, Result, bail};
-use circle_domain::audit::AuditContext;
 use circle_domain::care::LevelOfCare;
 use circle_domain::ids::{ClientId, GroupId};
 use circle_domain::membership::{Membership, MembershipStatus};
 use circle_domain::placement::OfferState;
+use circle_store::access::purpose;
 use circle_store::{PageRequest, Store};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde_json::json;
-
-const SYSTEM: AuditContext = AuditContext {
-    actor_user_id: None,
-    actor_role: None,
-    request_id: None,
-    source: None,
-    emergency_access_id: None,
-};
 
 /// The waitlisted newcomers: (given, family, priority on the full group).
 const WAITING: &[(&str, &str, u8)] = &[
@@ -53,7 +45,11 @@ fn input<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T> {
 /// A current member who joined before `before`, in a stable order.
 async fn long_standing_member(store: &Store, group: GroupId, before: Date) -> Result<Membership> {
     store
-        .list_memberships(group, ALL, &SYSTEM, Timestamp::now())
+        .list_memberships(
+            &store.op().group::<purpose::GroupMemberships>(group).await?,
+            ALL,
+            Timestamp::now(),
+        )
         .await?
         .items
         .into_iter()
@@ -92,22 +88,30 @@ pub(crate) async fn seed_placement(
             "referral_source": "program_admission",
         }))?;
         let c = store
-            .create_client(&new, today, &SYSTEM, a_week_ago)
+            .create_client(
+                &store.op().role::<purpose::ClientCreate>().await?,
+                &new,
+                today,
+                a_week_ago,
+            )
             .await?;
         let episode = input(json!({
             "level_of_care": LevelOfCare::Iop,
             "started_on": today.checked_sub(10.days()).context("a demo date")?,
         }))?;
         store
-            .change_level(c.id, &episode, &SYSTEM, a_week_ago)
+            .change_level(
+                &store.op().client::<purpose::EpisodeCreate>(c.id).await?,
+                &episode,
+                a_week_ago,
+            )
             .await?;
         // Intake has the group agreement signed at admission, before any group.
         store
             .sign_group_agreement(
-                c.id,
+                &store.op().client::<purpose::AgreementSign>(c.id).await?,
                 today.checked_sub(10.days()).context("a demo date")?,
                 circle_domain::intake::SignatureMethod::Paper,
-                &SYSTEM,
                 a_week_ago,
             )
             .await
@@ -121,12 +125,29 @@ pub(crate) async fn seed_placement(
             .context("a demo instant")?;
         let note = (i == 0).then_some("discharged from PHP; wants the evening track for work");
         let new = input(json!({"client_id": waiting[i], "priority": priority, "note": note}))?;
-        store.add_to_waitlist(full_group, &new, &SYSTEM, at).await?;
+        store
+            .add_to_waitlist(
+                &store
+                    .op()
+                    .group::<purpose::WaitlistWrite>(full_group)
+                    .await?,
+                &store.op().place::<purpose::Waitlist>(waiting[i]).await?,
+                &new,
+                at,
+            )
+            .await?;
     }
     // The relapse-prevention group meets in a smaller room this term: capped at its
     // census, so the next seat goes to its waitlist.
     let census = store
-        .list_memberships(relapse_group, ALL, &SYSTEM, a_week_ago)
+        .list_memberships(
+            &store
+                .op()
+                .group::<purpose::GroupMemberships>(relapse_group)
+                .await?,
+            ALL,
+            a_week_ago,
+        )
         .await?
         .items
         .iter()
@@ -135,12 +156,28 @@ pub(crate) async fn seed_placement(
     let g = store.group(relapse_group).await?;
     let cap = input(json!({"version": g.version, "max_size": census}))?;
     store
-        .update_group(relapse_group, &cap, today, a_week_ago)
+        .update_group(
+            &store
+                .op()
+                .group::<purpose::GroupDesign>(relapse_group)
+                .await?,
+            &cap,
+            today,
+            a_week_ago,
+        )
         .await
         .context("capping the relapse-prevention group")?;
     let relapse_wait = input(json!({"client_id": waiting[3], "priority": 2}))?;
     store
-        .add_to_waitlist(relapse_group, &relapse_wait, &SYSTEM, a_week_ago)
+        .add_to_waitlist(
+            &store
+                .op()
+                .group::<purpose::WaitlistWrite>(relapse_group)
+                .await?,
+            &store.op().place::<purpose::Waitlist>(waiting[3]).await?,
+            &relapse_wait,
+            a_week_ago,
+        )
         .await?;
 
     // Five days ago a member left the full group: the first in line was offered the seat.
@@ -153,31 +190,60 @@ pub(crate) async fn seed_placement(
     let change = input(json!({"version": leaving.version, "status": "withdrawn",
         "end_date": today.checked_sub(5.days()).context("a demo date")?}))?;
     store
-        .change_membership(leaving.id, &change, &SYSTEM, five_days_ago)
+        .change_membership(
+            &store
+                .op()
+                .group::<purpose::MembershipUpdate>(full_group)
+                .await?,
+            leaving.id,
+            &change,
+            five_days_ago,
+        )
         .await?;
 
     // Today: that offer has expired and moved on; the next declines, the one after accepts.
-    let open = store
-        .offers(Some(OfferState::Open), None, &SYSTEM, now)
-        .await?;
+    let every = store.op().listing::<purpose::OfferList>().await?;
+    let open = store.offers(&every, Some(OfferState::Open), now).await?;
     let Some(declining) = open.iter().find(|o| o.group_id == full_group) else {
         bail!("the demo's expired offer did not move on");
     };
-    store.decline_offer(declining.id, &SYSTEM, now).await?;
-    let open = store
-        .offers(Some(OfferState::Open), None, &SYSTEM, now)
+    store
+        .decline_offer(
+            &store
+                .op()
+                .offer::<purpose::OfferWrite>(declining.id)
+                .await?,
+            now,
+        )
         .await?;
+    let open = store.offers(&every, Some(OfferState::Open), now).await?;
     let Some(accepting) = open.iter().find(|o| o.group_id == full_group) else {
         bail!("the demo's declined offer did not move on");
     };
-    store.accept_offer(accepting.id, &SYSTEM, now).await?;
+    store
+        .accept_offer(
+            &store
+                .op()
+                .offer::<purpose::OfferWrite>(accepting.id)
+                .await?,
+            now,
+        )
+        .await?;
 
     // Today a member of the relapse-prevention group leaves: an open offer.
     let leaving = long_standing_member(store, relapse_group, today).await?;
     let change = input(json!({"version": leaving.version, "status": "completed",
         "end_date": today}))?;
     store
-        .change_membership(leaving.id, &change, &SYSTEM, now)
+        .change_membership(
+            &store
+                .op()
+                .group::<purpose::MembershipUpdate>(relapse_group)
+                .await?,
+            leaving.id,
+            &change,
+            now,
+        )
         .await?;
 
     // A week ago an IOP evening client stepped down to outpatient with a two-week taper.
@@ -185,12 +251,17 @@ pub(crate) async fn seed_placement(
     let mut tapered = None;
     for &c in clients.iter() {
         let current: Vec<Membership> = store
-            .client_memberships(c, &SYSTEM, now)
+            .client_memberships(
+                &store.op().client::<purpose::ClientMemberships>(c).await?,
+                now,
+            )
             .await?
             .into_iter()
             .filter(|m| m.end_date.is_none())
             .collect();
-        let episodes = store.episodes(c, &SYSTEM, now).await?;
+        let episodes = store
+            .episodes(&store.op().client::<purpose::EpisodeRead>(c).await?, now)
+            .await?;
         let open_iop = episodes.iter().any(|e| {
             e.ended_on.is_none() && e.level_of_care == LevelOfCare::Iop && e.started_on < stepped_on
         });
@@ -205,7 +276,11 @@ pub(crate) async fn seed_placement(
     let step_down = input(json!({"level_of_care": LevelOfCare::Outpatient,
         "started_on": stepped_on, "taper_weeks": 2}))?;
     store
-        .change_level(tapered, &step_down, &SYSTEM, a_week_ago)
+        .change_level(
+            &store.op().client::<purpose::EpisodeCreate>(tapered).await?,
+            &step_down,
+            a_week_ago,
+        )
         .await?;
     Ok(())
 }
@@ -226,13 +301,28 @@ mod tests {
         // Read as of the demo's own day, before its open offer would expire.
         let now: Timestamp = "2026-05-06T13:00:00Z".parse().expect("an instant");
         let waitlist = store
-            .waitlist(summary.full_group, &SYSTEM, now)
+            .waitlist(
+                &store
+                    .op()
+                    .group::<purpose::WaitlistRead>(summary.full_group)
+                    .await
+                    .expect("access"),
+                now,
+            )
             .await
             .expect("waitlist");
         assert!(waitlist.len() >= 2, "{waitlist:?}");
         assert!(waitlist.windows(2).all(|w| w[0].priority <= w[1].priority));
         let offers = store
-            .offers(None, None, &SYSTEM, now)
+            .offers(
+                &store
+                    .op()
+                    .listing::<purpose::OfferList>()
+                    .await
+                    .expect("access"),
+                None,
+                now,
+            )
             .await
             .expect("offers");
         let count = |s: OfferState| offers.iter().filter(|o| o.state == s).count();
@@ -249,7 +339,15 @@ mod tests {
         // One client is mid-taper: outpatient now, an IOP group ending within two weeks.
         let mut tapering = 0;
         for c in store
-            .list_clients(circle_store::people::ClientScope::All, ALL, &SYSTEM, now)
+            .list_clients(
+                &store
+                    .op()
+                    .listing::<purpose::ClientList>()
+                    .await
+                    .expect("access"),
+                ALL,
+                now,
+            )
             .await
             .expect("clients")
             .items
@@ -258,7 +356,14 @@ mod tests {
                 continue;
             }
             for m in store
-                .client_memberships(c.id, &SYSTEM, now)
+                .client_memberships(
+                    &store
+                        .op()
+                        .client::<purpose::ClientMemberships>(c.id)
+                        .await
+                        .expect("access"),
+                    now,
+                )
                 .await
                 .expect("memberships")
             {

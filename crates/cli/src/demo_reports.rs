@@ -2,11 +2,11 @@
 //! concerns, so the billing export carries each member's own diagnoses as a real one would.
 
 use anyhow::{Context, Result};
-use circle_domain::audit::AuditContext;
 use circle_domain::billing::DiagnosisCode;
 use circle_domain::care::Concern;
 use circle_domain::ids::ClientId;
 use circle_store::Store;
+use circle_store::access::purpose;
 use jiff::Timestamp;
 
 /// A plausible code per concern (synthetic data: a clinic records what its clinicians
@@ -28,13 +28,14 @@ fn code_for(concern: Concern) -> &'static str {
 
 pub(crate) async fn seed_diagnoses(
     store: &Store,
-    system: &AuditContext,
     clients: &[ClientId],
     now: Timestamp,
 ) -> Result<usize> {
     let mut total = 0;
     for &c in clients {
-        let client = store.client(c, system, now).await?;
+        let client = store
+            .client(&store.op().client::<purpose::ClientRead>(c).await?, now)
+            .await?;
         let mut codes: Vec<DiagnosisCode> = Vec::new();
         for &concern in &client.concerns {
             let code = DiagnosisCode::try_from(code_for(concern).to_owned())
@@ -45,7 +46,11 @@ pub(crate) async fn seed_diagnoses(
         }
         total += codes.len();
         store
-            .set_diagnoses(c, &codes, system, now)
+            .set_diagnoses(
+                &store.op().client::<purpose::DiagnosisUpdate>(c).await?,
+                &codes,
+                now,
+            )
             .await
             .context("recording demo diagnoses")?;
     }
@@ -71,11 +76,8 @@ mod tests {
 /// (the start of a compliance week) as on any other day.
 #[cfg(test)]
 mod every_report_has_figures {
-    use circle_store::figures::GroupScope;
-    use circle_store::people::ClientScope;
+    use circle_store::access::purpose;
     use jiff::civil::date;
-
-    use crate::demo::SYSTEM;
 
     #[tokio::test]
     async fn on_the_demo_clinic() {
@@ -88,7 +90,18 @@ mod every_report_has_figures {
         let now: jiff::Timestamp = "2026-05-11T16:00:00Z".parse().expect("an instant");
         let back = |days: i64| today.saturating_sub(jiff::Span::new().days(days));
 
-        let census = store.census(today, &SYSTEM, now).await.expect("census");
+        let census = store
+            .census(
+                &store
+                    .op()
+                    .listing::<purpose::ReportCensus>()
+                    .await
+                    .expect("access"),
+                today,
+                now,
+            )
+            .await
+            .expect("census");
         assert!(census.programs.len() >= 2, "{census:?}");
         assert!(
             census
@@ -108,7 +121,16 @@ mod every_report_has_figures {
 
         // The attendance page's default range: the last four weeks.
         let rates = store
-            .attendance_rates(back(27), today, GroupScope::All, &SYSTEM, now)
+            .attendance_rates(
+                &store
+                    .op()
+                    .listing::<purpose::ReportAttendance>()
+                    .await
+                    .expect("access"),
+                back(27),
+                today,
+                now,
+            )
             .await
             .expect("attendance");
         assert!(rates.len() >= 5, "{rates:?}");
@@ -125,13 +147,31 @@ mod every_report_has_figures {
         assert!(rates.iter().any(|g| g.late + g.left_early > 0));
 
         let week = store
-            .compliance_week(today, ClientScope::All, None, &SYSTEM, now)
+            .compliance_week(
+                &store
+                    .op()
+                    .listing::<purpose::ComplianceRead>()
+                    .await
+                    .expect("access"),
+                today,
+                None,
+                now,
+            )
             .await
             .expect("compliance");
         assert!(week.len() >= 10, "{} clients", week.len());
 
         let outcomes = store
-            .outcomes(today, now, GroupScope::All, &SYSTEM, now)
+            .outcomes(
+                &store
+                    .op()
+                    .listing::<purpose::ReportOutcomes>()
+                    .await
+                    .expect("access"),
+                today,
+                now,
+                now,
+            )
             .await
             .expect("outcomes");
         for code in ["phq9", "gad7"] {
@@ -148,7 +188,17 @@ mod every_report_has_figures {
 
         // The billing page's default range: the last thirty days.
         let billable = store
-            .billable_sessions(back(30), today, None, &SYSTEM, now)
+            .billable_sessions(
+                &store
+                    .op()
+                    .listing::<purpose::BillingExport>()
+                    .await
+                    .expect("access"),
+                back(30),
+                today,
+                None,
+                now,
+            )
             .await
             .expect("billing");
         assert!(billable.len() >= 10, "{} lines", billable.len());

@@ -499,7 +499,16 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
                 .find(|p| p.name.as_str() == DEMO_SCOPED_PROGRAM)
                 .ok_or_else(|| anyhow!("the demo has no program {DEMO_SCOPED_PROGRAM:?}"))?;
             store
-                .set_director_programs(user.id, &[program.id], &demo::SYSTEM, app.now())
+                .set_director_programs(
+                    &store
+                        .op()
+                        .role::<circle_store::access::purpose::UserProgramsChange>()
+                        .await?,
+                    user.id,
+                    &[program.id],
+                    false,
+                    app.now(),
+                )
                 .await?;
         }
     }
@@ -519,7 +528,7 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
 /// The demo staff accounts' TOTP secrets (base32; RFC 6238, SHA-1, 6 digits, 30 s). They are
 /// published in the README and printed at start: demo accounts only, never real ones.
 /// Intake and client accounts need no second factor, so the demo leaves theirs off.
-pub const DEMO_TOTP_SECRETS: [(&str, &str); 4] = [
+pub const DEMO_TOTP_SECRETS: [(&str, &str); 5] = [
     ("admin@demo.circle.test", "CIRCLEDEMOADMINTOTPSECRETAAAAAAA"),
     (
         "director@demo.circle.test",
@@ -529,6 +538,10 @@ pub const DEMO_TOTP_SECRETS: [(&str, &str); 4] = [
     (
         "clinician@demo.circle.test",
         "CIRCLEDEMOCLINICIANTOTPSECRETAAA",
+    ),
+    (
+        "intake@demo.circle.test",
+        "CIRCLEDEMOINTAKETOTPSECRETAAAAAA",
     ),
 ];
 

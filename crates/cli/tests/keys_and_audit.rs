@@ -113,7 +113,7 @@ async fn audit_verify_reports_intact_and_broken_chains() {
 
 #[tokio::test]
 async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
-    use circle_domain::audit::AuditContext;
+    use circle_store::access::purpose;
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("demo.db").display());
     assert!(circle(&["demo", "--db", &db]).status.success());
@@ -170,12 +170,18 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
     };
     // Find a client with a separation, then read its reason with the new key alone.
     let store = open_with(&new).await;
-    let ctx = AuditContext::default();
     let now = jiff::Timestamp::now();
     let mut found = None;
     for id in 1..=60 {
         let list = store
-            .separations(circle_domain::ids::ClientId(id), &ctx, now)
+            .separations(
+                &store
+                    .op()
+                    .client::<purpose::SeparationRead>(circle_domain::ids::ClientId(id))
+                    .await
+                    .unwrap(),
+                now,
+            )
             .await
             .unwrap();
         if let Some(s) = list.into_iter().find(|s| s.reason.is_some()) {
@@ -186,12 +192,24 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
     }
     let id = found.expect("the demo has separations with reasons");
     // Intake's sealed values (a referral's details) open with the new key alone too.
-    assert!(store.referral(1, &ctx, now).await.is_ok());
+    let referral = store
+        .op()
+        .referral::<purpose::ReferralRead>(1)
+        .await
+        .unwrap();
+    assert!(store.referral(&referral, now).await.is_ok());
     // Notes (and their addenda) read with the new key alone too.
     let mut notes = 0;
     for session in 1..=60 {
         notes += store
-            .progress_notes(circle_domain::ids::SessionId(session), &ctx, now)
+            .progress_notes(
+                &store
+                    .op()
+                    .session::<purpose::NoteList>(circle_domain::ids::SessionId(session))
+                    .await
+                    .unwrap(),
+                now,
+            )
             .await
             .unwrap()
             .len();
@@ -209,11 +227,23 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
     let stale = open_with(&old).await;
     assert!(
         stale
-            .separations(circle_domain::ids::ClientId(id), &ctx, now)
+            .separations(
+                &stale
+                    .op()
+                    .client::<purpose::SeparationRead>(circle_domain::ids::ClientId(id))
+                    .await
+                    .unwrap(),
+                now,
+            )
             .await
             .is_err()
     );
-    assert!(stale.referral(1, &ctx, now).await.is_err());
+    let referral = stale
+        .op()
+        .referral::<purpose::ReferralRead>(1)
+        .await
+        .unwrap();
+    assert!(stale.referral(&referral, now).await.is_err());
     assert!(stale.sign_in_credentials(&director).await.is_err());
     // Running it again changes nothing.
     let out = circle(&[

@@ -178,17 +178,6 @@ impl AuditAction {
     }
 }
 
-/// Who acted and from where: attached to every audit entry the request causes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditContext {
-    pub actor_user_id: Option<UserId>,
-    pub actor_role: Option<Role>,
-    pub request_id: Option<String>,
-    pub source: Option<String>,
-    /// Set when the action happens under emergency access to a chart.
-    pub emergency_access_id: Option<i64>,
-}
-
 /// One audit entry as an administrator reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntry {

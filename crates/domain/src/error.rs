@@ -23,6 +23,10 @@ pub enum DomainError {
     /// 403: authenticated, but the role may not do this.
     #[error("not permitted for this role")]
     Forbidden,
+    /// 429: too many recent failed attempts; nothing was checked. Try again after the
+    /// given number of seconds.
+    #[error("too many attempts; try again in {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: i64 },
 }
 
 impl DomainError {

@@ -41,8 +41,9 @@ pub struct UserAccount {
     /// A TOTP second factor is enrolled.
     pub mfa_enrolled: bool,
     pub disabled: bool,
-    /// Locked now after repeated failed sign-ins.
-    pub locked: bool,
+    /// A director who reaches every program (an explicit setting; a director with no
+    /// programs and without it reaches nothing).
+    pub clinic_wide: bool,
 }
 
 /// Minimum and maximum password lengths (NIST SP 800-63B: at least 8, allow at least 64;

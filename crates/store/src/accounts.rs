@@ -5,7 +5,8 @@
 //! the account's sessions on the server: its bearer tokens and pending enrolments are
 //! deleted in the same transaction.
 
-use circle_domain::audit::{AuditAction, AuditContext};
+use crate::access::{RoleAccess, purpose};
+use circle_domain::audit::AuditAction;
 use circle_domain::ids::{ClientId, ClinicianId, UserId};
 use circle_domain::user::{Role, UserAccount};
 use circle_domain::{DomainError, Rule};
@@ -18,9 +19,9 @@ use crate::users::NewUser;
 use crate::{Backend, Store, StoreError};
 
 const ACCOUNT_COLUMNS: &str = "id, email, role, clinician_id, client_id, disabled_at, \
-     CAST(CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS mfa_enrolled, locked_until";
+     CAST(CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS mfa_enrolled, clinic_wide";
 
-fn account_from_row(r: &AnyRow, now: &str) -> Result<UserAccount, StoreError> {
+fn account_from_row(r: &AnyRow) -> Result<UserAccount, StoreError> {
     let mfa = r.int("mfa_enrolled")?;
     Ok(UserAccount {
         id: UserId(r.int("id")?),
@@ -30,10 +31,7 @@ fn account_from_row(r: &AnyRow, now: &str) -> Result<UserAccount, StoreError> {
         client_id: r.opt_int("client_id")?.map(ClientId),
         mfa_enrolled: mfa != 0,
         disabled: r.opt_text("disabled_at")?.is_some(),
-        // Instants are RFC 3339 UTC text of one width, so text order is time order.
-        locked: r
-            .opt_text("locked_until")?
-            .is_some_and(|until| until.as_str() > now),
+        clinic_wide: r.int("clinic_wide")? != 0,
     })
 }
 
@@ -47,7 +45,6 @@ pub struct AccountPatch {
 async fn account_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: UserId,
-    now: &str,
 ) -> Result<UserAccount, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = $1"
@@ -56,7 +53,7 @@ async fn account_in(
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(DomainError::not_found("user"))?;
-    account_from_row(&row, now)
+    account_from_row(&row)
 }
 
 /// Ends every session of `user` on the server: bearer tokens (all, or all but `keep`) and
@@ -109,17 +106,17 @@ impl Store {
     /// Every account, by id, for administrators; audited as `user.list`.
     pub async fn user_accounts(
         &self,
-        ctx: &AuditContext,
+        who: &RoleAccess<impl purpose::AdministersUsers>,
         at: Timestamp,
     ) -> Result<Vec<UserAccount>, StoreError> {
-        let now = ts(at);
+        let ctx = who.audit();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY id"))
             .fetch_all(&mut *tx)
             .await?;
         let list = rows
             .iter()
-            .map(|r| account_from_row(r, &now))
+            .map(account_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         append(
             &mut tx,
@@ -132,14 +129,16 @@ impl Store {
         Ok(list)
     }
 
-    /// Creates an account for an administrator; audited as `user.create`. The linked
-    /// clinician or client record must exist.
+    /// Creates an account for an administrator; audited as `user.create`, naming the
+    /// record it is linked to. The linked clinician or client record must exist and have no
+    /// account yet: a second account on one clinician's record could read and sign as them.
     pub async fn create_account(
         &self,
+        who: &RoleAccess<impl purpose::AdministersUsers>,
         new: &NewUser<'_>,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<UserAccount, StoreError> {
+        let ctx = who.audit();
         let now = ts(at);
         let mut tx = self.begin_write().await?;
         if let Some(c) = new.clinician_id {
@@ -150,6 +149,18 @@ impl Store {
             if n == 0 {
                 return Err(DomainError::invalid("clinician_id", "names no clinician").into());
             }
+            let taken: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE clinician_id = $1")
+                    .bind(c.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if taken > 0 {
+                return Err(DomainError::conflict(
+                    Rule::Duplicate,
+                    "clinician_id: this clinician already has an account; one account per clinician",
+                )
+                .into());
+            }
         }
         if let Some(c) = new.client_id {
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE id = $1")
@@ -159,7 +170,19 @@ impl Store {
             if n == 0 {
                 return Err(DomainError::invalid("client_id", "names no client").into());
             }
+            let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE client_id = $1")
+                .bind(c.0)
+                .fetch_one(&mut *tx)
+                .await?;
+            if taken > 0 {
+                return Err(DomainError::conflict(
+                    Rule::Duplicate,
+                    "client_id: this client already has an account; one account per client",
+                )
+                .into());
+            }
         }
+        let linked_client: Vec<ClientId> = new.client_id.into_iter().collect();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (email, password_hash, role, clinician_id, client_id, \
                password_changed_at, created_at, updated_at) \
@@ -177,10 +200,15 @@ impl Store {
             &mut tx,
             self.audit_key(),
             at,
-            Record::success(ctx, AuditAction::UserCreate, &[]).object(format!("user:{id}")),
+            Record::success(ctx, AuditAction::UserCreate, &linked_client).object(
+                match new.clinician_id {
+                    Some(c) => format!("user:{id};clinician:{}", c.0),
+                    None => format!("user:{id}"),
+                },
+            ),
         )
         .await?;
-        let account = account_in(&mut tx, UserId(id), &now).await?;
+        let account = account_in(&mut tx, UserId(id)).await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -191,11 +219,12 @@ impl Store {
     /// themself, or when no enabled administrator would remain.
     pub async fn update_account(
         &self,
+        who: &RoleAccess<impl purpose::AdministersUsers>,
         id: UserId,
         patch: AccountPatch,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<UserAccount, StoreError> {
+        let ctx = who.audit();
         let now = ts(at);
         let mut tx = self.begin_write().await?;
         // Locks in one order for every change: the enabled administrators' rows (by id),
@@ -206,7 +235,7 @@ impl Store {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        let before = account_in(&mut tx, id, &now).await?;
+        let before = account_in(&mut tx, id).await?;
         let role = patch.role.unwrap_or(before.role);
         let disabled = patch.disabled.unwrap_or(before.disabled);
         let role_changed = role != before.role;
@@ -217,7 +246,7 @@ impl Store {
             )
             .into());
         }
-        if disabled && !before.disabled && ctx.actor_user_id == Some(id) {
+        if disabled && !before.disabled && ctx.actor_user_id() == Some(id) {
             return Err(DomainError::conflict(
                 Rule::SelfDisable,
                 "an administrator cannot disable their own account",
@@ -268,7 +297,7 @@ impl Store {
         if role_changed || disabled {
             end_sessions(&mut tx, id, None).await?;
         }
-        let after = account_in(&mut tx, id, &now).await?;
+        let after = account_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -277,10 +306,11 @@ impl Store {
     /// enrols a second factor again, and ends all its sessions; audited as `user.mfa_reset`.
     pub async fn reset_mfa(
         &self,
+        who: &RoleAccess<impl purpose::AdministersUsers>,
         id: UserId,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<UserAccount, StoreError> {
+        let ctx = who.audit();
         let now = ts(at);
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
@@ -306,7 +336,7 @@ impl Store {
             Record::success(ctx, AuditAction::UserMfaReset, &[]).object(format!("user:{}", id.0)),
         )
         .await?;
-        let account = account_in(&mut tx, id, &now).await?;
+        let account = account_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -325,15 +355,21 @@ impl Store {
     /// the token `keep` (the caller's own, on a password change). An administrator's reset
     /// (`user.password_reset`) also lifts a lockout; it leaves the second factor alone.
     /// A user's own change is `user.password_change`.
-    pub async fn set_password(
+    /// An administrator resets anyone's password (`purpose::UserPasswordReset`); anyone changes
+    /// only their own (`purpose::OwnAccount`).
+    pub async fn set_password<P: purpose::SetsPassword>(
         &self,
+        who: &RoleAccess<P>,
         id: UserId,
         password_hash: &str,
         keep: Option<&str>,
-        action: AuditAction,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<(), StoreError> {
+        let ctx = who.audit();
+        let action = P::PASSWORD_ACTION;
+        if action == AuditAction::UserPasswordChange && who.user() != id {
+            return Err(DomainError::Forbidden.into());
+        }
         let now = ts(at);
         let mut tx = self.begin_write().await?;
         let unlock = action == AuditAction::UserPasswordReset;

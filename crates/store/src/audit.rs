@@ -6,7 +6,7 @@
 //! database can neither change, drop, insert nor reorder entries without `verify_audit`
 //! reporting the first broken link.
 
-use circle_domain::audit::{AuditAction, AuditContext, AuditEntry, AuditOutcome, DataCategory};
+use circle_domain::audit::{AuditAction, AuditEntry, AuditOutcome, DataCategory};
 use circle_domain::ids::{ClientId, UserId};
 use circle_domain::user::Role;
 use hmac::{Hmac, Mac};
@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use sha2::Sha256;
 use sqlx::any::AnyRow;
 
+use crate::access::AuditContext;
 use crate::codec::{RowExt, ts};
 use crate::{Store, StoreError};
 
@@ -65,7 +66,8 @@ impl<'a> Record<'a> {
     }
 }
 
-/// Client ids stored as `,3,9,` so one id can be matched with LIKE on both databases.
+/// Client ids as the chain's MAC covers them (`,3,9,`); reviews by client use the
+/// `audit_clients` rows written beside each entry instead.
 fn encode_ids(ids: &[ClientId]) -> String {
     let mut s = String::from(",");
     for id in ids {
@@ -158,8 +160,8 @@ pub(crate) async fn append(
         .await?;
     let (seq, prev) = (head.int("seq")?, head.text("mac")?);
     let at = ts(at);
-    let actor = r.ctx.actor_user_id.map(|u| u.0);
-    let role = r.ctx.actor_role.map(|x| x.as_str());
+    let actor = r.ctx.actor_user_id().map(|u| u.0);
+    let role = r.ctx.actor_role().map(|x| x.as_str());
     let ids = encode_ids(r.client_ids);
     let c = Fields {
         seq,
@@ -171,9 +173,9 @@ pub(crate) async fn append(
         client_ids: &ids,
         object_id: r.object_id.as_deref(),
         outcome: r.outcome.as_str(),
-        request_id: r.ctx.request_id.as_deref(),
-        source: r.ctx.source.as_deref(),
-        emergency_access_id: r.ctx.emergency_access_id,
+        request_id: r.ctx.request_id(),
+        source: r.ctx.source(),
+        emergency_access_id: r.ctx.emergency_access_id(),
     }
     .canonical();
     let mac = mac_of(key, &prev, &c);
@@ -191,13 +193,23 @@ pub(crate) async fn append(
     .bind(&ids)
     .bind(r.object_id.as_deref())
     .bind(r.outcome.as_str())
-    .bind(r.ctx.request_id.as_deref())
-    .bind(r.ctx.source.as_deref())
+    .bind(r.ctx.request_id())
+    .bind(r.ctx.source())
     .bind(&prev)
     .bind(&mac)
-    .bind(r.ctx.emergency_access_id)
+    .bind(r.ctx.emergency_access_id())
     .execute(&mut **tx)
     .await?;
+    let mut named: Vec<i64> = r.client_ids.iter().map(|c| c.0).collect();
+    named.sort_unstable();
+    named.dedup();
+    for client in named {
+        sqlx::query("INSERT INTO audit_clients (seq, client_id) VALUES ($1, $2)")
+            .bind(seq)
+            .bind(client)
+            .execute(&mut **tx)
+            .await?;
+    }
     sqlx::query("UPDATE audit_head SET mac = $1 WHERE id = 1")
         .bind(&mac)
         .execute(&mut **tx)
@@ -337,16 +349,17 @@ impl Store {
     /// is itself audited.
     pub async fn audit_report(
         &self,
+        who: &crate::access::RoleAccess<crate::access::purpose::AuditReview>,
         q: &AuditQuery,
-        ctx: &AuditContext,
         now: Timestamp,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        let ctx = who.audit();
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "SELECT seq, at, actor_user_id, actor_role, action, category, client_ids, object_id, \
              outcome, request_id, source, emergency_access_id FROM audit_log \
              WHERE ($1 = '' OR at >= $1) AND ($2 = '' OR at < $2) AND ($3 = -1 OR actor_user_id = $3) \
-             AND ($4 = '' OR client_ids LIKE $4) AND ($5 = '' OR action = $5) AND ($6 = '' OR outcome = $6) \
+             AND ($4 = -1 OR seq IN (SELECT ac.seq FROM audit_clients ac WHERE ac.client_id = $4)) AND ($5 = '' OR action = $5) AND ($6 = '' OR outcome = $6) \
              ORDER BY {} {}, seq {} LIMIT $7 OFFSET $8",
             q.sort.column(),
             if q.descending { "DESC" } else { "ASC" },
@@ -356,7 +369,7 @@ impl Store {
             .bind(q.from.map(ts).unwrap_or_default())
             .bind(q.until.map(ts).unwrap_or_default())
             .bind(q.actor.map_or(-1, |a| a.0))
-            .bind(q.client.map(|c| format!("%,{},%", c.0)).unwrap_or_default())
+            .bind(q.client.map_or(-1, |c| c.0))
             .bind(q.action.map(|a| a.as_str().to_owned()).unwrap_or_default())
             .bind(q.outcome.map(|o| o.as_str().to_owned()).unwrap_or_default())
             .bind(i64::from(q.limit))

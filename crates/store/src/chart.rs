@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::access::{ClientAccess, Listing, purpose};
 use circle_domain::DomainError;
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 use circle_domain::care::LevelOfCare;
 use circle_domain::client::Client;
 use circle_domain::compliance::WeekSession;
@@ -24,7 +25,7 @@ use jiff::civil::Date;
 use crate::audit::{Record, append};
 use crate::codec::{RowExt, date, page_of};
 use crate::measures::ALERT_COLUMNS;
-use crate::people::{CLIENT_COLUMNS, ClientScope, client_from_row, client_in};
+use crate::people::{CLIENT_COLUMNS, client_from_row, client_in};
 use crate::reports::ClientWeekFacts;
 use crate::{Page, PageRequest, Store, StoreError};
 
@@ -100,12 +101,12 @@ impl Store {
     /// returned, like `list_clients`.
     pub async fn search_clients(
         &self,
-        scope: ClientScope,
+        listing: &Listing<purpose::ClientList>,
         needle: &str,
         page: PageRequest,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Page<Client>, StoreError> {
+        let (scope, ctx) = (listing.client_scope(), listing.audit());
         let (clinician, since) = scope.binds();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
@@ -146,11 +147,11 @@ impl Store {
     /// per kind read.
     pub async fn client_activity(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::ChartRead>,
         req: ActivityRequest,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Activity, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         if req.weeks > 26 {
             return Err(DomainError::invalid("weeks", "must be at most 26").into());
         }

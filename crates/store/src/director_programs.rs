@@ -3,8 +3,9 @@
 //! programs. The SQL conditions here are the one definition of "in a scoped director's
 //! programs" that every scoped query shares, so the services cannot drift apart.
 
+use crate::access::{RoleAccess, purpose};
 use circle_domain::DomainError;
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 use circle_domain::ids::{ClientId, GroupId, ProgramId, UserId};
 use circle_domain::user::Role;
 use jiff::Timestamp;
@@ -60,6 +61,15 @@ impl Store {
         Ok(ids.into_iter().map(ProgramId).collect())
     }
 
+    /// Whether a director's account is set clinic-wide (false for every other account).
+    pub async fn clinic_wide(&self, user: UserId) -> Result<bool, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT clinic_wide FROM users WHERE id = $1")
+            .bind(user.0)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(v.unwrap_or(0) != 0)
+    }
+
     /// Every link, by user then program (the administrators' user page).
     pub async fn director_links(&self) -> Result<Vec<(UserId, ProgramId)>, StoreError> {
         let rows = sqlx::query(
@@ -77,11 +87,20 @@ impl Store {
     /// a director's account is linked, and every program must exist.
     pub async fn set_director_programs(
         &self,
+        who: &RoleAccess<purpose::UserProgramsChange>,
         user: UserId,
         programs: &[ProgramId],
-        ctx: &AuditContext,
+        clinic_wide: bool,
         at: Timestamp,
     ) -> Result<Vec<ProgramId>, StoreError> {
+        let ctx = who.audit();
+        if clinic_wide && !programs.is_empty() {
+            return Err(DomainError::invalid(
+                "clinic_wide",
+                "a clinic-wide director is linked to no programs; clear the programs or untick clinic-wide",
+            )
+            .into());
+        }
         let now = ts(at);
         let mut tx = self.begin_write().await?;
         let role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
@@ -108,6 +127,11 @@ impl Store {
                 return Err(DomainError::invalid("program_ids", "names no program").into());
             }
         }
+        sqlx::query("UPDATE users SET clinic_wide = $2 WHERE id = $1")
+            .bind(user.0)
+            .bind(i64::from(clinic_wide))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM director_programs WHERE user_id = $1")
             .bind(user.0)
             .execute(&mut *tx)

@@ -1,8 +1,9 @@
 //! Emergency ("break-glass") access: grants made in advance, accesses opened with a
 //! sealed reason for a limited time, and the list directors review.
 
+use crate::access::{RoleAccess, purpose};
 use circle_domain::DomainError;
-use circle_domain::audit::{AuditAction, AuditContext, EmergencyAccess};
+use circle_domain::audit::{AuditAction, EmergencyAccess};
 use circle_domain::ids::{ClientId, UserId};
 use circle_domain::text::ShortText;
 use jiff::{SignedDuration, Timestamp};
@@ -17,15 +18,24 @@ fn reason_aad(id: i64) -> circle_vault::Aad {
 }
 
 impl Store {
-    /// Grants (or revokes) a user the capability to open charts in an emergency. A
-    /// privilege change, audited.
+    /// Grants (or revokes) a user the capability to open charts in an emergency: a
+    /// clinic-wide director, never for themself, so nobody opens a chart alone. Revoking
+    /// also ends, at once, every access the user has open. A privilege change, audited.
     pub async fn set_emergency_grant(
         &self,
+        who: &RoleAccess<purpose::EmergencyGrant>,
         user: UserId,
         granted: bool,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<(), StoreError> {
+        let ctx = who.audit();
+        if who.user() == user {
+            return Err(DomainError::invalid(
+                "user",
+                "must be someone else: emergency access is granted by another person",
+            )
+            .into());
+        }
         let mut tx = self.begin_write().await?;
         let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
             .bind(user.0)
@@ -40,7 +50,7 @@ impl Store {
                  ON CONFLICT (user_id) DO NOTHING",
             )
             .bind(user.0)
-            .bind(ctx.actor_user_id.map(|u| u.0))
+            .bind(ctx.actor_user_id().map(|u| u.0))
             .bind(ts(at))
             .execute(&mut *tx)
             .await?;
@@ -49,6 +59,13 @@ impl Store {
                 .bind(user.0)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(
+                "UPDATE emergency_accesses SET expires_at = $2 WHERE user_id = $1 AND expires_at > $2",
+            )
+            .bind(user.0)
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await?;
         }
         let action = if granted {
             AuditAction::PrivilegeGrant
@@ -70,13 +87,13 @@ impl Store {
     /// the access's own id so every later action under it is traceable.
     pub async fn open_emergency_access(
         &self,
-        user: UserId,
+        who: &RoleAccess<purpose::EmergencyOpen>,
         client: ClientId,
         reason: &ShortText,
         minutes: i64,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<EmergencyAccess, StoreError> {
+        let (user, ctx) = (who.user(), who.audit());
         let mut tx = self.begin_write().await?;
         let granted: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM emergency_grants WHERE user_id = $1")
@@ -106,10 +123,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let flagged = AuditContext {
-            emergency_access_id: Some(id),
-            ..ctx.clone()
-        };
+        let flagged = ctx.under_emergency(id);
         append(
             &mut tx,
             self.audit_key(),
@@ -149,9 +163,10 @@ impl Store {
     /// Every emergency access, newest first, with reasons, for review; audited.
     pub async fn emergency_accesses(
         &self,
-        ctx: &AuditContext,
+        who: &RoleAccess<purpose::EmergencyReview>,
         at: Timestamp,
     ) -> Result<Vec<EmergencyAccess>, StoreError> {
+        let ctx = who.audit();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT id, user_id, client_id, reason, started_at, expires_at FROM emergency_accesses ORDER BY id DESC LIMIT 500",

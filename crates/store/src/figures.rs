@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use circle_domain::audit::{AuditAction, AuditContext};
+use crate::access::{ListScope, Listing, Purpose, purpose};
+use circle_domain::audit::AuditAction;
 use circle_domain::care::LevelOfCare;
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, ProgramId, UserId};
 use circle_domain::membership::MembershipStatus;
@@ -50,7 +51,7 @@ pub struct Census {
 /// Which groups a report covers: every group, those a clinician leads or co-leads, or
 /// those of the programs linked to a scoped director.
 #[derive(Debug, Clone, Copy)]
-pub enum GroupScope {
+enum GroupScope {
     All,
     LedBy(ClinicianId),
     /// The groups of the programs linked to this director's account.
@@ -58,6 +59,17 @@ pub enum GroupScope {
 }
 
 impl GroupScope {
+    /// The groups a listing covers: a clinician's own, a scoped director's programs', or
+    /// every group.
+    fn of<P: Purpose>(listing: &Listing<P>) -> Self {
+        match listing.scope() {
+            ListScope::All => GroupScope::All,
+            ListScope::Programs { director, .. } => GroupScope::Programs(*director),
+            ListScope::Caseload { clinician, .. } => GroupScope::LedBy(*clinician),
+            ListScope::Own(_) => GroupScope::LedBy(ClinicianId(-2)),
+        }
+    }
+
     fn bind(self) -> i64 {
         match self {
             GroupScope::All => -1,
@@ -189,26 +201,15 @@ fn count(n: usize) -> u32 {
 }
 
 impl Store {
-    /// The census on `day`.
+    /// The census on `day` of every program, or only of a scoped director's programs:
+    /// their groups, memberships and seats, and the levels of the episodes in them.
     pub async fn census(
         &self,
+        listing: &Listing<purpose::ReportCensus>,
         day: Date,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Census, StoreError> {
-        self.census_of(day, None, ctx, at).await
-    }
-
-    /// The census on `day` of every program, or only of `only` (a scoped director's
-    /// programs): their groups, memberships and seats, and the levels of the episodes in
-    /// them.
-    pub async fn census_of(
-        &self,
-        day: Date,
-        only: Option<&[ProgramId]>,
-        ctx: &AuditContext,
-        at: Timestamp,
-    ) -> Result<Census, StoreError> {
+        let (only, ctx) = (listing.only_programs(), listing.audit());
         let wanted = |p: i64| only.is_none_or(|o| o.contains(&ProgramId(p)));
         let mut tx = self.begin_write().await?;
         let mut programs =
@@ -343,12 +344,12 @@ impl Store {
     /// sessions and the attendance recorded at them.
     pub async fn attendance_rates(
         &self,
+        listing: &Listing<purpose::ReportAttendance>,
         from: Date,
         until: Date,
-        scope: GroupScope,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<GroupAttendance>, StoreError> {
+        let (scope, ctx) = (GroupScope::of(listing), listing.audit());
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT g.id AS group_id, g.name AS group_name, p.name AS program_name, \
@@ -418,12 +419,12 @@ impl Store {
     /// (scores given before the end of `day`).
     pub async fn outcomes(
         &self,
+        listing: &Listing<purpose::ReportOutcomes>,
         day: Date,
         until: Timestamp,
-        scope: GroupScope,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<GroupOutcome>, StoreError> {
+        let (scope, ctx) = (GroupScope::of(listing), listing.audit());
         let mut tx = self.begin_write().await?;
         let groups = sqlx::query(&format!(
             "SELECT g.id, g.name, p.name AS program_name FROM therapy_groups g \

@@ -18,12 +18,13 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::any::AnyRow;
 
+use crate::access::{AuditContext, ClientAccess, GroupAccess, PlaceAccess, ProgramAccess, purpose};
 use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, json, lock_row, page_of, ts};
 use crate::people::clinician_in;
 use crate::programs::{PROGRAM_COLUMNS, program_from_row, stale};
 use crate::{Page, PageRequest, Store, StoreError};
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 
 pub(crate) const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, focus_concerns, eligible_levels, \
      enrollment, min_size, max_size, size_override_reason, meetings, room_id, lead_facilitator_id, \
@@ -204,10 +205,14 @@ impl Store {
     /// facilitators. `today` is the date the lead's license must be active on.
     pub async fn create_group(
         &self,
+        program: &ProgramAccess<purpose::ProgramDesign>,
         new: &NewGroup,
         today: Date,
         now: Timestamp,
     ) -> Result<Group, StoreError> {
+        if program.program() != new.program_id {
+            return Err(DomainError::invalid("program_id", "names no program").into());
+        }
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Programs, new.program_id.0).await? {
             return Err(DomainError::invalid("program_id", "names no program").into());
@@ -316,11 +321,12 @@ impl Store {
     /// Changes a group if `patch.version` is current, re-checking every group rule.
     pub async fn update_group(
         &self,
-        id: GroupId,
+        a: &GroupAccess<purpose::GroupDesign>,
         patch: &GroupPatch,
         today: Date,
         now: Timestamp,
     ) -> Result<Group, StoreError> {
+        let id = a.group();
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Groups, id.0).await? {
             return Err(DomainError::not_found("group").into());
@@ -384,11 +390,15 @@ impl Store {
     /// schedule clashes against the state inside this transaction.
     pub async fn enroll(
         &self,
-        group_id: GroupId,
+        g: &GroupAccess<purpose::Enroll>,
+        c: &PlaceAccess<purpose::Enroll>,
         new: &NewMembership,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Membership, StoreError> {
+        let (group_id, ctx) = (g.group(), g.audit());
+        if c.client() != new.client_id {
+            return Err(DomainError::invalid("client_id", "names no client").into());
+        }
         let now = at;
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Groups, group_id.0).await? {
@@ -433,11 +443,11 @@ impl Store {
     /// A group's memberships, current and past, in a stable order.
     pub async fn list_memberships(
         &self,
-        group: GroupId,
+        a: &GroupAccess<purpose::GroupMemberships>,
         page: PageRequest,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Page<Membership>, StoreError> {
+        let (group, ctx) = (a.group(), a.audit());
         let mut tx = self.begin_write().await?;
         group_in(&mut tx, group).await?;
         let rows = sqlx::query(&format!(
@@ -467,12 +477,12 @@ impl Store {
     }
 
     /// Memberships of one client, current and past.
-    pub async fn client_memberships(
+    pub async fn client_memberships<P: purpose::ReadsMemberships>(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<P>,
         at: Timestamp,
     ) -> Result<Vec<Membership>, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         crate::people::client_in(&mut tx, client).await?;
         let rows = sqlx::query(&format!(
@@ -517,14 +527,20 @@ impl Store {
     }
 
     /// Puts a membership on hold, back to active, or ends it (keeping its history).
+    /// `a` is the access to the membership's group: a membership of another group is
+    /// answered as not found.
     pub async fn change_membership(
         &self,
+        a: &GroupAccess<purpose::MembershipUpdate>,
         id: MembershipId,
         change: &MembershipChange,
-        ctx: &AuditContext,
         now: Timestamp,
     ) -> Result<Membership, StoreError> {
+        let ctx = a.audit();
         let current = self.membership(id).await?;
+        if current.group_id != a.group() {
+            return Err(DomainError::not_found("membership").into());
+        }
         let mut tx = self.begin_write().await?;
         // The group's row first: a seat this change frees is offered in this transaction,
         // and nobody may take it in between.

@@ -22,12 +22,16 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
+use crate::access::{
+    AuditContext, ClientAccess, ListScope, Listing, PlaceAccess, ProgramAccess, ReferralAccess,
+    RoleAccess, purpose,
+};
 use crate::audit::{Record, append, mac_of};
 use crate::codec::{RowExt, date, json, page_of, ts};
 use crate::people::client_in;
 use crate::programs::stale;
 use crate::{Page, PageRequest, Store, StoreError};
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 
 /// The answer to a public self-referral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,12 +272,24 @@ impl Store {
     }
 
     /// A referral entered by staff.
+    /// The program and the client it names, if any, come with access values: a referral
+    /// aimed at a program is one the caller may refer to, and a client it names is one
+    /// the caller may place.
     pub async fn create_referral(
         &self,
+        who: &RoleAccess<purpose::Refer>,
+        program: Option<&ProgramAccess<purpose::Refer>>,
+        client: Option<&PlaceAccess<purpose::Refer>>,
         new: &NewReferral,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Referral, StoreError> {
+        let ctx = who.audit();
+        if program.map(|p| p.program()) != new.program_id {
+            return Err(DomainError::invalid("program_id", "names no program").into());
+        }
+        if client.map(|c| c.client()) != new.client_id {
+            return Err(DomainError::invalid("client_id", "names no client").into());
+        }
         new.validate()?;
         let mut tx = self.begin_write().await?;
         if let (Some(program), Some(level)) = (new.program_id, new.level_of_care) {
@@ -325,7 +341,7 @@ impl Store {
                 new.level_of_care,
                 new.client_id,
                 new.screener_id,
-                ctx.actor_user_id,
+                ctx.actor_user_id(),
                 at,
             )
             .await?;
@@ -342,30 +358,22 @@ impl Store {
         Ok(referral)
     }
 
-    /// Referrals by state, oldest first; `screener` narrows to one clinician's.
+    /// Referrals by state, oldest first: every referral for intake and clinic-wide
+    /// directors, those aimed at a scoped director's programs, those a clinician screens.
     pub async fn list_referrals(
         &self,
+        listing: &Listing<purpose::ReferralList>,
         state: Option<ReferralState>,
-        screener: Option<ClinicianId>,
         page: PageRequest,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Page<Referral>, StoreError> {
-        self.list_referrals_within(state, screener, None, page, ctx, at)
-            .await
-    }
-
-    /// Like `list_referrals`, and only referrals aimed at the programs linked to
-    /// `director` when given (a scoped director's list).
-    pub async fn list_referrals_within(
-        &self,
-        state: Option<ReferralState>,
-        screener: Option<ClinicianId>,
-        director: Option<UserId>,
-        page: PageRequest,
-        ctx: &AuditContext,
-        at: Timestamp,
-    ) -> Result<Page<Referral>, StoreError> {
+        let ctx = listing.audit();
+        let (screener, director): (Option<ClinicianId>, Option<UserId>) = match listing.scope() {
+            ListScope::All => (None, None),
+            ListScope::Programs { director, .. } => (None, Some(*director)),
+            ListScope::Caseload { clinician, .. } => (Some(*clinician), None),
+            ListScope::Own(_) => (Some(ClinicianId(-1)), None),
+        };
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id > $1 AND ($2 = '' OR state = $2) \
@@ -486,10 +494,10 @@ impl Store {
     /// hides them from callers who may not read them).
     pub async fn referral(
         &self,
-        id: i64,
-        ctx: &AuditContext,
+        a: &ReferralAccess<purpose::ReferralRead>,
         at: Timestamp,
     ) -> Result<Referral, StoreError> {
+        let (id, ctx) = (a.referral(), a.audit());
         let mut tx = self.begin_write().await?;
         let referral = self.referral_in(&mut tx, id).await?;
         let clients: Vec<ClientId> = referral.client_id.into_iter().collect();
@@ -505,13 +513,20 @@ impl Store {
     }
 
     /// Moves a referral on, if the state machine allows it; dated and attributed.
+    /// Linking a client (`client_id`) needs an access value for them: the caller must be
+    /// able to place that client, so a referral cannot pull another program's client into
+    /// a scoped director's reach (issue 13, hole 1).
     pub async fn transition_referral(
         &self,
-        id: i64,
+        a: &ReferralAccess<purpose::ReferralTransition>,
+        link: Option<&PlaceAccess<purpose::LinkReferral>>,
         t: &NewTransition,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Referral, StoreError> {
+        let (id, ctx) = (a.referral(), a.audit());
+        if link.map(|l| l.client()) != t.client_id {
+            return Err(DomainError::invalid("client_id", "names no client").into());
+        }
         let mut tx = self.begin_write().await?;
         let (from, client) = lock_referral(&mut tx, id).await?;
         check_transition(from, t.to)?;
@@ -533,7 +548,7 @@ impl Store {
         }
         move_to(&mut tx, id, from, t.to, client, at).await?;
         let tid =
-            insert_transition(&mut tx, id, Some(from), t.to, ctx.actor_user_id, None, at).await?;
+            insert_transition(&mut tx, id, Some(from), t.to, ctx.actor_user_id(), None, at).await?;
         if let Some(reason) = &t.reason {
             let sealed = self.seal(reason.as_str(), &aad("referral_transitions.reason", tid))?;
             sqlx::query("UPDATE referral_transitions SET reason = $1 WHERE id = $2")
@@ -560,11 +575,11 @@ impl Store {
     /// `not_ready` leaves it in screening.
     pub async fn record_screening(
         &self,
-        id: i64,
+        a: &ReferralAccess<purpose::ScreeningCreate>,
         s: &NewScreening,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Screening, StoreError> {
+        let (id, ctx) = (a.referral(), a.audit());
         let mut tx = self.begin_write().await?;
         let (mut state, client) = lock_referral(&mut tx, id).await?;
         if state == ReferralState::Referred {
@@ -575,7 +590,7 @@ impl Store {
                 id,
                 Some(state),
                 ReferralState::Screening,
-                ctx.actor_user_id,
+                ctx.actor_user_id(),
                 None,
                 at,
             )
@@ -613,7 +628,7 @@ impl Store {
         .bind(id)
         .bind(s.decision.as_str())
         .bind(s.measure_response_id)
-        .bind(ctx.actor_user_id.map(|u| u.0))
+        .bind(ctx.actor_user_id().map(|u| u.0))
         .bind(ts(at))
         .fetch_one(&mut *tx)
         .await?;
@@ -628,7 +643,16 @@ impl Store {
         if let Some(next) = s.decision.next_state() {
             check_transition(state, next)?;
             move_to(&mut tx, id, state, next, client, at).await?;
-            insert_transition(&mut tx, id, Some(state), next, ctx.actor_user_id, None, at).await?;
+            insert_transition(
+                &mut tx,
+                id,
+                Some(state),
+                next,
+                ctx.actor_user_id(),
+                None,
+                at,
+            )
+            .await?;
         }
         let clients: Vec<ClientId> = client.into_iter().collect();
         append(
@@ -655,12 +679,12 @@ impl Store {
     /// Records a group agreement signature (the current version).
     pub async fn sign_group_agreement(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::AgreementSign>,
         signed_on: Date,
         method: SignatureMethod,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<AgreementSignature, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
         let id: i64 = sqlx::query_scalar(
@@ -671,7 +695,7 @@ impl Store {
         .bind(GROUP_AGREEMENT_VERSION)
         .bind(date(signed_on))
         .bind(method.as_str())
-        .bind(ctx.actor_user_id.map(|u| u.0))
+        .bind(ctx.actor_user_id().map(|u| u.0))
         .bind(ts(at))
         .fetch_one(&mut *tx)
         .await?;
@@ -690,7 +714,7 @@ impl Store {
             version: GROUP_AGREEMENT_VERSION.to_owned(),
             signed_on,
             method,
-            recorded_by: ctx.actor_user_id,
+            recorded_by: ctx.actor_user_id(),
         })
     }
 
@@ -738,13 +762,13 @@ impl Store {
     }
 
     /// A client's group agreement signatures and Part 2 consents.
-    pub async fn consents(
+    pub async fn consents<P: purpose::ReadsConsents>(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<P>,
         at: Timestamp,
         on: Date,
     ) -> Result<Consents, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
         let rows = sqlx::query(
@@ -790,13 +814,13 @@ impl Store {
     /// Records a complete 42 CFR 2.31 consent.
     pub async fn record_part2_consent(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::Part2ConsentCreate>,
         terms: &Part2Terms,
         expires_on: Option<Date>,
-        ctx: &AuditContext,
         at: Timestamp,
         on: Date,
     ) -> Result<Part2Consent, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
         let now = ts(at);
@@ -806,7 +830,7 @@ impl Store {
         )
         .bind(client.0)
         .bind(expires_on.map(date))
-        .bind(ctx.actor_user_id.map(|u| u.0))
+        .bind(ctx.actor_user_id().map(|u| u.0))
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
@@ -824,13 +848,13 @@ impl Store {
     /// disclosure.
     pub async fn revoke_part2_consent(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::ConsentRevoke>,
         consent: i64,
         reason: RevocationReason,
-        ctx: &AuditContext,
         at: Timestamp,
         on: Date,
     ) -> Result<Part2Consent, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE part2_consents SET version = version WHERE id = $1 AND client_id = $2",
@@ -848,7 +872,7 @@ impl Store {
         )
         .bind(ts(at))
         .bind(reason.as_str())
-        .bind(ctx.actor_user_id.map(|u| u.0))
+        .bind(ctx.actor_user_id().map(|u| u.0))
         .bind(consent)
         .execute(&mut *tx)
         .await?;
@@ -900,12 +924,12 @@ impl Store {
     /// needs a consent in force at this instant naming the recipient; refused otherwise.
     pub async fn record_disclosure(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::DisclosureCreate>,
         new: &NewDisclosure,
-        ctx: &AuditContext,
         at: Timestamp,
         on: Date,
     ) -> Result<Disclosure, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         let c = client_in(&mut tx, client).await?;
         let consent_id = if c.concerns.contains(&Concern::SubstanceUse) {
@@ -938,7 +962,7 @@ impl Store {
         .bind(client.0)
         .bind(consent_id)
         .bind(ts(at))
-        .bind(ctx.actor_user_id.map(|u| u.0))
+        .bind(ctx.actor_user_id().map(|u| u.0))
         .fetch_one(&mut *tx)
         .await?;
         let details = DisclosureDetails {
@@ -967,7 +991,7 @@ impl Store {
             information: details.information,
             purpose: details.purpose,
             disclosed_at: ts(at),
-            disclosed_by: ctx.actor_user_id,
+            disclosed_by: ctx.actor_user_id(),
             consent_id,
             notice: circle_domain::intake::disclosure_notice(consent_id),
         })
@@ -976,10 +1000,10 @@ impl Store {
     /// The accounting of a client's disclosures, oldest first.
     pub async fn disclosures(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<purpose::DisclosureRead>,
         at: Timestamp,
     ) -> Result<Vec<Disclosure>, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
         let rows = sqlx::query(

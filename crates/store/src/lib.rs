@@ -7,6 +7,7 @@
 //! transaction, gathers the facts a rule needs, asks `circle_domain` for the verdict and
 //! writes — so two servers on one database never break a rule between check and write.
 
+pub mod access;
 pub mod accounts;
 pub mod agenda;
 pub mod audit;

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::access::{ClientAccess, Listing, RoleAccess, purpose};
 use circle_domain::DomainError;
 use circle_domain::Rule;
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 use circle_domain::ids::{ClientId, UserId};
 use circle_domain::measure::{
     AlertItem, AlertState, Instrument, MeasureResponse, SafetyAlert, Scored, is_built_in,
@@ -17,7 +18,6 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, json, lock_row, ts};
-use crate::people::ClientScope;
 use crate::{Store, StoreError};
 
 /// One client's latest episode and cadence, and when each instrument was last answered.
@@ -34,12 +34,10 @@ pub struct DueFacts {
 /// A response's fields before scoring is stored.
 #[derive(Debug, Clone)]
 pub struct NewResponse<'a> {
-    pub client: ClientId,
     pub instrument: &'a Instrument,
     pub answers: &'a BTreeMap<String, i64>,
     pub scored: &'a Scored,
     pub administered_at: Timestamp,
-    pub recorded_by: Option<UserId>,
 }
 
 const RESPONSE_COLUMNS: &str = "r.id, r.client_id, r.instrument_code, r.answers, r.total, \
@@ -69,10 +67,11 @@ impl Store {
     /// a definition is never replaced, so every stored response keeps its meaning.
     pub async fn create_instrument(
         &self,
+        who: &RoleAccess<purpose::InstrumentCreate>,
         instrument: &Instrument,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<(), StoreError> {
+        let ctx = who.audit();
         if is_built_in(instrument.code()) {
             return Err(DomainError::conflict(
                 Rule::Duplicate,
@@ -135,13 +134,15 @@ impl Store {
     /// in one transaction with the audit entry.
     pub async fn record_measure(
         &self,
+        a: &ClientAccess<purpose::MeasureCreate>,
         new: &NewResponse<'_>,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<MeasureResponse, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
+        let recorded_by = ctx.actor_user_id();
         let now = ts(at);
         let mut tx = self.begin_write().await?;
-        if !lock_row(&mut tx, LockTable::Clients, new.client.0).await? {
+        if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
             return Err(DomainError::not_found("client").into());
         }
         let administered = ts(new.administered_at);
@@ -150,17 +151,17 @@ impl Store {
              administered_at, recorded_by, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
         )
-        .bind(new.client.0)
+        .bind(client.0)
         .bind(new.instrument.code())
         .bind(json(new.answers))
         .bind(new.scored.total)
         .bind(&new.scored.severity)
         .bind(&administered)
-        .bind(new.recorded_by.map(|u| u.0))
+        .bind(recorded_by.map(|u| u.0))
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
-        let clients = [new.client];
+        let clients = [client];
         let mut alert_id = None;
         if !new.scored.safety_items.is_empty() {
             let items: Vec<AlertItem> = new
@@ -176,7 +177,7 @@ impl Store {
                 "INSERT INTO safety_alerts (client_id, response_id, instrument_code, items, raised_at, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5, $5) RETURNING id",
             )
-            .bind(new.client.0)
+            .bind(client.0)
             .bind(id)
             .bind(new.instrument.code())
             .bind(json(&items))
@@ -195,7 +196,7 @@ impl Store {
         tx.commit().await?;
         Ok(MeasureResponse {
             id,
-            client_id: new.client,
+            client_id: client,
             instrument: new.instrument.code().to_owned(),
             answers: new.answers.clone(),
             total: new.scored.total,
@@ -206,12 +207,12 @@ impl Store {
     }
 
     /// A client's responses, oldest first.
-    pub async fn measures(
+    pub async fn measures<P: purpose::ReadsMeasures>(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<P>,
         at: Timestamp,
     ) -> Result<Vec<MeasureResponse>, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         crate::people::client_in(&mut tx, client).await?;
         let rows = sqlx::query(&format!(
@@ -269,11 +270,11 @@ impl Store {
     /// ones, oldest first. The read is audited with every client it shows.
     pub async fn alerts(
         &self,
-        scope: ClientScope,
+        listing: &Listing<purpose::AlertList>,
         state: Option<AlertState>,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<SafetyAlert>, StoreError> {
+        let (scope, ctx) = (listing.client_scope(), listing.audit());
         let (clinician, since) = scope.binds();
         let state_filter = match state {
             None => "",
@@ -323,14 +324,20 @@ impl Store {
 
     /// Acknowledges an open alert: who, when and what was done (sealed). An alert is
     /// acknowledged once; a second attempt is a conflict.
+    /// `a` is the access to the alert's client: an alert about anyone else is answered as
+    /// not found.
     pub async fn acknowledge_alert(
         &self,
+        a: &ClientAccess<purpose::AlertAcknowledge>,
         id: i64,
         action_taken: &str,
-        by: Option<UserId>,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<SafetyAlert, StoreError> {
+        if self.alert_client(id).await? != Some(a.client()) {
+            return Err(DomainError::not_found("alert").into());
+        }
+        let ctx = a.audit();
+        let by = ctx.actor_user_id();
         let now = ts(at);
         let mut tx = self.begin_write().await?;
         let locked = sqlx::query("UPDATE safety_alerts SET version = version WHERE id = $1")
@@ -388,10 +395,10 @@ impl Store {
     /// clients returned.
     pub async fn due_facts(
         &self,
-        scope: ClientScope,
-        ctx: &AuditContext,
+        listing: &Listing<purpose::MeasureDueList>,
         at: Timestamp,
     ) -> Result<Vec<DueFacts>, StoreError> {
+        let (scope, ctx) = (listing.client_scope(), listing.audit());
         let (clinician, since) = scope.binds();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(

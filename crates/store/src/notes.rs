@@ -3,7 +3,8 @@
 //! clear. Signing stores a SHA-256 hash of the signed content; a signed note changes only
 //! by addenda. Every read and write appends its audit entry in the same transaction.
 
-use circle_domain::audit::{AuditAction, AuditContext};
+use crate::access::{AuditContext, ListScope, Listing, ProgressAccess, SessionAccess, purpose};
+use circle_domain::audit::AuditAction;
 use circle_domain::ids::{AddendumId, ClientId, ClinicianId, GroupId, NoteId, SessionId};
 use circle_domain::note::{
     Addendum, CosignNote, GroupNote, GroupNoteBody, GroupNoteInput, NewAddendum, NoteKind,
@@ -160,6 +161,25 @@ async fn session_in(tx: &mut Tx<'_>, id: SessionId) -> Result<Session, StoreErro
         facilitators_present: row.json("facilitators_present")?,
         version: row.int("version")?,
     })
+}
+
+/// The author of a note written under an access: a clinician (a director without a
+/// clinician record reads notes but does not write them).
+fn author_of(clinician: Option<ClinicianId>) -> Result<ClinicianId, StoreError> {
+    clinician.ok_or_else(|| DomainError::Forbidden.into())
+}
+
+/// Checks that a progress note is the one an access was granted for (its session and
+/// member); another note is answered as not found.
+async fn check_subject(
+    store: &Store,
+    id: NoteId,
+    subject: (SessionId, ClientId),
+) -> Result<(), StoreError> {
+    if store.progress_note_subject(id).await? != subject {
+        return Err(DomainError::not_found("note").into());
+    }
+    Ok(())
 }
 
 impl Store {
@@ -379,10 +399,10 @@ impl Store {
     /// The group note of a session (one `note.read` entry).
     pub async fn group_note(
         &self,
-        session: SessionId,
-        ctx: &AuditContext,
+        a: &SessionAccess<purpose::NoteRead>,
         at: Timestamp,
     ) -> Result<GroupNote, StoreError> {
+        let (session, ctx) = (a.session(), a.audit());
         let mut tx = self.begin_write().await?;
         let id = self
             .find_note_id(&mut tx, Table::Group, session, None)
@@ -404,12 +424,11 @@ impl Store {
     /// session's and the facilitators to those present (or the group's leads).
     pub async fn save_group_note(
         &self,
-        session: SessionId,
-        author: ClinicianId,
+        a: &SessionAccess<purpose::NoteWrite>,
         input: &GroupNoteInput,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<GroupNote, StoreError> {
+        let (session, ctx, author) = (a.session(), a.audit(), author_of(a.clinician())?);
         input.body.validate()?;
         let mut body = input.body.clone();
         if body.topic.is_none() || body.facilitators.is_empty() {
@@ -477,12 +496,11 @@ impl Store {
 
     pub async fn sign_group_note(
         &self,
-        session: SessionId,
-        signer: ClinicianId,
+        a: &SessionAccess<purpose::NoteSign>,
         req: &SignNote,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<GroupNote, StoreError> {
+        let (session, ctx, signer) = (a.session(), a.audit(), author_of(a.clinician())?);
         let id = self.group_note_id(session).await?;
         let (meta, _, body) = self
             .sign_note::<GroupNoteBody>(Table::Group, id, signer, req, ctx, at)
@@ -492,12 +510,11 @@ impl Store {
 
     pub async fn cosign_group_note(
         &self,
-        session: SessionId,
-        cosigner: ClinicianId,
+        a: &SessionAccess<purpose::NoteCosign>,
         req: &CosignNote,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<GroupNote, StoreError> {
+        let (session, ctx, cosigner) = (a.session(), a.audit(), author_of(a.clinician())?);
         let id = self.group_note_id(session).await?;
         let (meta, _, body) = self
             .cosign_note::<GroupNoteBody>(Table::Group, id, cosigner, req, ctx, at)
@@ -507,12 +524,11 @@ impl Store {
 
     pub async fn add_group_addendum(
         &self,
-        session: SessionId,
-        author: ClinicianId,
+        a: &SessionAccess<purpose::NoteAddendum>,
         new: &NewAddendum,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<GroupNote, StoreError> {
+        let (session, ctx, author) = (a.session(), a.audit(), author_of(a.clinician())?);
         let id = self.group_note_id(session).await?;
         let (meta, _, body) = self
             .add_addendum::<GroupNoteBody>(Table::Group, id, author, new, ctx, at)
@@ -541,10 +557,12 @@ impl Store {
     /// One progress note (one `note.read` entry).
     pub async fn progress_note(
         &self,
+        a: &ProgressAccess<purpose::NoteRead>,
         id: NoteId,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<ProgressNote, StoreError> {
+        check_subject(self, id, a.subject()).await?;
+        let ctx = a.audit();
         let mut tx = self.begin_write().await?;
         let (meta, client, body) = self
             .full_note::<ProgressNoteBody>(&mut tx, Table::Progress, id)
@@ -568,10 +586,10 @@ impl Store {
     /// The progress notes of a session (one `note.list` entry naming the members).
     pub async fn progress_notes(
         &self,
-        session: SessionId,
-        ctx: &AuditContext,
+        a: &SessionAccess<purpose::NoteList>,
         at: Timestamp,
     ) -> Result<Vec<ProgressNote>, StoreError> {
+        let (session, ctx) = (a.session(), a.audit());
         let mut tx = self.begin_write().await?;
         session_in(&mut tx, session).await?;
         let ids: Vec<i64> =
@@ -605,13 +623,12 @@ impl Store {
     /// Creates or autosaves a member's draft progress note; the member must have attended.
     pub async fn save_progress_note(
         &self,
-        session: SessionId,
-        client: ClientId,
-        author: ClinicianId,
+        a: &ProgressAccess<purpose::NoteWrite>,
         input: &ProgressNoteInput,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<ProgressNote, StoreError> {
+        let ((session, client), ctx) = (a.subject(), a.audit());
+        let author = author_of(a.clinician())?;
         let mut tx = self.begin_write().await?;
         let s = self.writable_session(&mut tx, session, at).await?;
         let status: Option<String> = sqlx::query_scalar(
@@ -664,12 +681,13 @@ impl Store {
 
     pub async fn sign_progress_note(
         &self,
+        a: &ProgressAccess<purpose::NoteSign>,
         id: NoteId,
-        signer: ClinicianId,
         req: &SignNote,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<ProgressNote, StoreError> {
+        check_subject(self, id, a.subject()).await?;
+        let (ctx, signer) = (a.audit(), author_of(a.clinician())?);
         let (meta, client, body) = self
             .sign_note::<ProgressNoteBody>(Table::Progress, id, signer, req, ctx, at)
             .await?;
@@ -682,12 +700,13 @@ impl Store {
 
     pub async fn cosign_progress_note(
         &self,
+        a: &ProgressAccess<purpose::NoteCosign>,
         id: NoteId,
-        cosigner: ClinicianId,
         req: &CosignNote,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<ProgressNote, StoreError> {
+        check_subject(self, id, a.subject()).await?;
+        let (ctx, cosigner) = (a.audit(), author_of(a.clinician())?);
         let (meta, client, body) = self
             .cosign_note::<ProgressNoteBody>(Table::Progress, id, cosigner, req, ctx, at)
             .await?;
@@ -700,12 +719,13 @@ impl Store {
 
     pub async fn add_progress_addendum(
         &self,
+        a: &ProgressAccess<purpose::NoteAddendum>,
         id: NoteId,
-        author: ClinicianId,
         new: &NewAddendum,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<ProgressNote, StoreError> {
+        check_subject(self, id, a.subject()).await?;
+        let (ctx, author) = (a.audit(), author_of(a.clinician())?);
         let (meta, client, body) = self
             .add_addendum::<ProgressNoteBody>(Table::Progress, id, author, new, ctx, at)
             .await?;
@@ -846,15 +866,15 @@ impl Store {
     /// wrote.
     pub async fn record_session_notes<F>(
         &self,
-        session: SessionId,
+        a: &SessionAccess<purpose::NoteWrite>,
         group: Option<NoteToWrite<GroupNoteBody>>,
         mut progress_for: F,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<usize, StoreError>
     where
         F: FnMut(usize, ClientId) -> Option<NoteToWrite<ProgressNoteBody>> + Send,
     {
+        let (session, ctx) = (a.session(), a.audit());
         let topic = match &group {
             Some(g) if g.body.topic.is_none() => self.session(session).await?.topic,
             _ => None,
@@ -1160,24 +1180,20 @@ impl Store {
     /// included), grouped by the clinician responsible — the author, or the session's
     /// lead for a note not yet started. `clinician` narrows to one clinician. Audited as
     /// one `note.list` entry naming the members concerned.
+    /// Overdue notes: a clinician's own, a director's programs' (every group for the
+    /// clinic-wide).
     pub async fn overdue_notes(
         &self,
-        clinician: Option<ClinicianId>,
-        ctx: &AuditContext,
+        listing: &Listing<purpose::OverdueNotes>,
         now: Timestamp,
     ) -> Result<Vec<OverdueForClinician>, StoreError> {
-        self.overdue_notes_within(clinician, None, ctx, now).await
-    }
-
-    /// Like `overdue_notes`, and only the groups of the programs linked to `director`
-    /// when given (a scoped director's list).
-    pub async fn overdue_notes_within(
-        &self,
-        clinician: Option<ClinicianId>,
-        director: Option<circle_domain::ids::UserId>,
-        ctx: &AuditContext,
-        now: Timestamp,
-    ) -> Result<Vec<OverdueForClinician>, StoreError> {
+        let ctx = listing.audit();
+        let (clinician, director) = match listing.scope() {
+            ListScope::All => (None, None),
+            ListScope::Programs { director, .. } => (None, Some(*director)),
+            ListScope::Caseload { clinician, .. } => (Some(*clinician), None),
+            ListScope::Own(_) => (Some(ClinicianId(-1)), None),
+        };
         let mut tx = self.begin_write().await?;
         let who = clinician.map_or(-1, |c| c.0);
         let director = director.map_or(-1, |d| d.0);

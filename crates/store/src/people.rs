@@ -14,11 +14,12 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::any::AnyRow;
 
+use crate::access::{ClientAccess, Listing, RoleAccess, purpose};
 use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, json, lock_row, page_of, ts};
 use crate::programs::stale;
 use crate::{Page, PageRequest, Store, StoreError};
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 
 pub(crate) const CLIENT_COLUMNS: &str = "c.id, c.record_number, c.given_name, c.family_name, c.preferred_name, \
      c.date_of_birth, c.email, c.phone, c.concerns, c.availability, c.referral_source, c.version, \
@@ -117,11 +118,12 @@ impl Store {
 
     pub async fn create_client(
         &self,
+        who: &RoleAccess<purpose::ClientCreate>,
         new: &NewClient,
         today: Date,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Client, StoreError> {
+        let ctx = who.audit();
         new.validate(today)?;
         let now = ts(at);
         let mut tx = self.begin_write().await?;
@@ -156,12 +158,12 @@ impl Store {
     }
 
     /// One client's record; the read is audited.
-    pub async fn client(
+    pub async fn client<P: purpose::ReadsClient>(
         &self,
-        id: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<P>,
         at: Timestamp,
     ) -> Result<Client, StoreError> {
+        let (id, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         let client = client_in(&mut tx, id).await?;
         append(
@@ -188,11 +190,11 @@ impl Store {
     /// with the ids it returned.
     pub async fn list_clients(
         &self,
-        scope: ClientScope,
+        listing: &Listing<purpose::ClientList>,
         page: PageRequest,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Page<Client>, StoreError> {
+        let (scope, ctx) = (listing.client_scope(), listing.audit());
         let mut tx = self.begin_write().await?;
         let (clinician, since) = scope.binds();
         let rows = sqlx::query(&format!(
@@ -244,11 +246,11 @@ impl Store {
 
     pub async fn update_client(
         &self,
-        id: ClientId,
+        a: &ClientAccess<purpose::ClientUpdate>,
         patch: &ClientPatch,
-        ctx: &AuditContext,
         now: Timestamp,
     ) -> Result<Client, StoreError> {
+        let (id, ctx) = (a.client(), a.audit());
         patch.validate()?;
         let mut tx = self.begin_write().await?;
         let current = client_in(&mut tx, id).await?;
@@ -293,12 +295,12 @@ impl Store {
         Ok(client)
     }
 
-    pub async fn episodes(
+    pub async fn episodes<P: purpose::ReadsEpisodes>(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<P>,
         at: Timestamp,
     ) -> Result<Vec<Episode>, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
         let rows = sqlx::query(
@@ -327,11 +329,11 @@ impl Store {
     /// and opens the next, in one transaction. History is kept, never overwritten.
     pub async fn change_level(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::EpisodeCreate>,
         next: &NewEpisode,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Episode, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let now = ts(at);
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
@@ -415,11 +417,11 @@ impl Store {
     /// group membership is still open (ending those goes through the waitlist's offers).
     pub async fn discharge(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::EpisodeEnd>,
         d: &circle_domain::client::NewDischarge,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Episode, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
             return Err(DomainError::not_found("client").into());
@@ -485,13 +487,19 @@ impl Store {
     }
 
     /// Records that two clients must never share a group.
+    /// Both clients are named by access values: the other client must be in the caller's
+    /// reach too, so a separation cannot be used to learn that a record exists.
     pub async fn add_separation(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::SeparationCreate>,
+        other: &ClientAccess<purpose::SeparationCreate>,
         new: &NewSeparation,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Separation, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
+        if other.client() != new.other_client_id {
+            return Err(DomainError::invalid("other_client_id", "names no client").into());
+        }
         if new.other_client_id == client {
             return Err(DomainError::invalid("other_client_id", "must be another client").into());
         }
@@ -548,10 +556,10 @@ impl Store {
     /// A client's separations, each seen from that client's side.
     pub async fn separations(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<purpose::SeparationRead>,
         at: Timestamp,
     ) -> Result<Vec<Separation>, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
         let rows = sqlx::query(

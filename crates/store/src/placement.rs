@@ -8,9 +8,13 @@
 //! and offer read or write, and by `expire_offers`, which `circle serve` calls periodically.
 //! "Today" for a group is the date in its program's time zone.
 
+use crate::access::AuditContext;
+use crate::access::{
+    ClientAccess, GroupAccess, ListScope, Listing, OfferAccess, PlaceAccess, purpose,
+};
 use circle_domain::DomainError;
 use circle_domain::Rule;
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 use circle_domain::care::LevelOfCare;
 use circle_domain::group::Group;
 use circle_domain::ids::{ClientId, GroupId, MembershipId, OfferId, WaitlistEntryId};
@@ -446,11 +450,11 @@ impl Store {
     /// reasons, ranked by clinical fit. Audited as one read of the client.
     pub async fn placement_suggestions(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::PlacementSuggest>,
         start: Date,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<Suggestion>, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         self.process_waitlists(&mut tx, ctx, at).await?;
         let c = client_in(&mut tx, client).await?;
@@ -528,11 +532,15 @@ impl Store {
     /// be offered it at once (in this transaction).
     pub async fn add_to_waitlist(
         &self,
-        group: GroupId,
+        g: &GroupAccess<purpose::WaitlistWrite>,
+        c: &PlaceAccess<purpose::Waitlist>,
         new: &NewWaitlistEntry,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<WaitlistEntry, StoreError> {
+        let (group, ctx) = (g.group(), g.audit());
+        if c.client() != new.client_id {
+            return Err(DomainError::invalid("client_id", "names no client").into());
+        }
         new.validate()?;
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Groups, group.0).await? {
@@ -607,10 +615,10 @@ impl Store {
     /// A group's waitlist (waiting and offered), by priority then arrival.
     pub async fn waitlist(
         &self,
-        group: GroupId,
-        ctx: &AuditContext,
+        a: &GroupAccess<purpose::WaitlistRead>,
         at: Timestamp,
     ) -> Result<Vec<WaitlistEntry>, StoreError> {
+        let (group, ctx) = (a.group(), a.audit());
         let mut tx = self.begin_write().await?;
         group_in(&mut tx, group).await?;
         self.process_waitlists(&mut tx, ctx, at).await?;
@@ -638,14 +646,20 @@ impl Store {
     }
 
     /// Takes a client off a waitlist; an open offer to them is withdrawn and moves on.
+    /// `a` is the access to the entry's group: an entry of another group is answered as
+    /// not found.
     pub async fn remove_from_waitlist(
         &self,
+        a: &GroupAccess<purpose::WaitlistWrite>,
         id: WaitlistEntryId,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<WaitlistEntry, StoreError> {
+        let ctx = a.audit();
         let mut tx = self.begin_write().await?;
         let entry = self.entry_in(&mut tx, id).await?;
+        if entry.group_id != a.group() {
+            return Err(DomainError::not_found("waitlist entry").into());
+        }
         lock_row(&mut tx, LockTable::Groups, entry.group_id.0).await?;
         self.process_waitlists(&mut tx, ctx, at).await?;
         let entry = self.entry_in(&mut tx, id).await?;
@@ -723,27 +737,21 @@ impl Store {
         Ok(GroupId(g.ok_or(DomainError::not_found("offer"))?))
     }
 
-    /// Offers, newest first: optionally in one state, optionally one client's.
+    /// Offers, newest first, optionally in one state: every offer for intake and
+    /// clinic-wide directors, those of a scoped director's groups, a client's own.
     pub async fn offers(
         &self,
+        listing: &Listing<purpose::OfferList>,
         state: Option<OfferState>,
-        client: Option<ClientId>,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<Offer>, StoreError> {
-        self.offers_within(state, client, None, ctx, at).await
-    }
-
-    /// Like `offers`, and only for the groups of the programs linked to `director` when
-    /// given (a scoped director's list).
-    pub async fn offers_within(
-        &self,
-        state: Option<OfferState>,
-        client: Option<ClientId>,
-        director: Option<circle_domain::ids::UserId>,
-        ctx: &AuditContext,
-        at: Timestamp,
-    ) -> Result<Vec<Offer>, StoreError> {
+        let ctx = listing.audit();
+        let (client, director) = match listing.scope() {
+            ListScope::All => (None, None),
+            ListScope::Programs { director, .. } => (None, Some(*director)),
+            ListScope::Own(c) => (Some(*c), None),
+            ListScope::Caseload { .. } => (Some(ClientId(-1)), None),
+        };
         let mut tx = self.begin_write().await?;
         self.process_waitlists(&mut tx, ctx, at).await?;
         let rows = sqlx::query(&format!(
@@ -788,10 +796,10 @@ impl Store {
     /// One offer; the read is audited.
     pub async fn offer(
         &self,
-        id: OfferId,
-        ctx: &AuditContext,
+        a: &OfferAccess<purpose::OfferRead>,
         at: Timestamp,
     ) -> Result<Offer, StoreError> {
+        let (id, ctx) = (a.offer(), a.audit());
         let mut tx = self.begin_write().await?;
         self.process_waitlists(&mut tx, ctx, at).await?;
         let offer = Self::offer_in(&mut tx, id).await?;
@@ -811,10 +819,10 @@ impl Store {
     /// transaction with the group's row locked.
     pub async fn accept_offer(
         &self,
-        id: OfferId,
-        ctx: &AuditContext,
+        a: &OfferAccess<purpose::OfferWrite>,
         at: Timestamp,
     ) -> Result<(Offer, Membership), StoreError> {
+        let (id, ctx) = (a.offer(), a.audit());
         let mut tx = self.begin_write().await?;
         let offer = Self::offer_in(&mut tx, id).await?;
         lock_row(&mut tx, LockTable::Groups, offer.group_id.0).await?;
@@ -865,10 +873,10 @@ impl Store {
     /// next eligible waiting client, in the same transaction.
     pub async fn decline_offer(
         &self,
-        id: OfferId,
-        ctx: &AuditContext,
+        a: &OfferAccess<purpose::OfferWrite>,
         at: Timestamp,
     ) -> Result<Offer, StoreError> {
+        let (id, ctx) = (a.offer(), a.audit());
         let mut tx = self.begin_write().await?;
         let offer = Self::offer_in(&mut tx, id).await?;
         lock_row(&mut tx, LockTable::Groups, offer.group_id.0).await?;
@@ -916,10 +924,10 @@ impl Store {
     /// suggested groups at the new level. Audited as one read of the client.
     pub async fn transition_plan(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<purpose::TransitionRead>,
         at: Timestamp,
     ) -> Result<TransitionPlan, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         let c = client_in(&mut tx, client).await?;
         let groups = sqlx::query(&format!(

@@ -6,9 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::access::{
+    GroupAccess, ListScope, Listing, PlaceAccess, ProgramAccess, Purpose, purpose,
+};
 use circle_domain::DomainError;
 use circle_domain::Rule;
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 use circle_domain::ids::{ClientId, GroupId, MembershipId, ProgramId, UserId};
 use circle_domain::membership::{
     Membership, MembershipChange, MembershipStatus, NewMembership, check_enrollment,
@@ -55,6 +58,7 @@ pub fn problem_code(e: &DomainError) -> String {
         DomainError::NotFound { .. } => "not_found".to_owned(),
         DomainError::Unauthenticated => "unauthenticated".to_owned(),
         DomainError::Forbidden => "forbidden".to_owned(),
+        DomainError::Throttled { .. } => "throttled".to_owned(),
     }
 }
 
@@ -178,16 +182,36 @@ async fn enroll_in(
     crate::placement::insert_membership(tx, group_id, new.client_id, new.start_date, at).await
 }
 
+/// One proposal item to approve, with the proofs that the approver may place its client
+/// and reach its groups.
+#[derive(Debug)]
+pub struct CheckedItem<'a> {
+    pub item: PlanItem,
+    pub client: &'a PlaceAccess<purpose::PlanPlace>,
+    pub group: &'a GroupAccess<purpose::PlanPlace>,
+    pub from_group: Option<&'a GroupAccess<purpose::PlanPlace>>,
+}
+
 impl Store {
-    /// Records a new run, queued, started by the context's user.
+    /// Records a new run, queued, started by the listing's user. A director linked to
+    /// programs plans one of their programs, never the whole clinic.
     pub async fn create_plan_run(
         &self,
-        program: Option<ProgramId>,
+        listing: &Listing<purpose::PlanRun>,
+        program: Option<&ProgramAccess<purpose::PlanRun>>,
         time_limit_ms: u32,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<i64, StoreError> {
-        let by = ctx.actor_user_id.ok_or(DomainError::Unauthenticated)?.0;
+        let ctx = listing.audit();
+        if program.is_none() && matches!(listing.scope(), ListScope::Programs { .. }) {
+            return Err(DomainError::invalid(
+                "program_id",
+                "must name one of your programs: a whole-clinic plan is for clinic-wide directors",
+            )
+            .into());
+        }
+        let program = program.map(|p| p.program());
+        let by = ctx.actor_user_id().ok_or(DomainError::Unauthenticated)?.0;
         let mut tx = self.begin_write().await?;
         let now = ts(at);
         let id: i64 = sqlx::query_scalar(
@@ -290,18 +314,17 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// The most recent runs, newest first, without their proposals (no client data).
-    pub async fn plan_runs(&self, limit: u32) -> Result<Vec<PlanRun>, StoreError> {
-        self.plan_runs_within(None, limit).await
-    }
-
-    /// The most recent runs, and only runs of the programs linked to `director` when given
-    /// (a scoped director never sees a whole-clinic run).
-    pub async fn plan_runs_within(
+    /// The most recent runs, newest first, without their proposals (no client data): a
+    /// scoped director's own runs of their programs only (never a whole-clinic run).
+    pub async fn plan_runs(
         &self,
-        director: Option<UserId>,
+        listing: &Listing<purpose::PlanRead>,
         limit: u32,
     ) -> Result<Vec<PlanRun>, StoreError> {
+        let director = match listing.scope() {
+            ListScope::Programs { director, .. } => Some(*director),
+            _ => None,
+        };
         sqlx::query(&format!(
             "SELECT id, program_id, time_limit_ms, state, progress, started_by, created_at, \
              finished_at, error, CAST(NULL AS TEXT) AS proposal FROM planner_runs \
@@ -315,6 +338,29 @@ impl Store {
         .iter()
         .map(run_from_row)
         .collect()
+    }
+
+    /// Refuses a run out of a listing's reach as if it did not exist: a director linked to
+    /// programs reaches only the runs they started of their programs (a clinic-wide
+    /// director's run of the same program may have weighed clients of other programs).
+    async fn check_run_reach<P: Purpose>(
+        &self,
+        listing: &Listing<P>,
+        id: i64,
+    ) -> Result<(), StoreError> {
+        let (program, started_by) = self.plan_run_owner(id).await?;
+        let reached = match listing.scope() {
+            ListScope::All => true,
+            ListScope::Programs {
+                director, programs, ..
+            } => program.is_some_and(|p| programs.contains(&p)) && started_by == *director,
+            _ => false,
+        };
+        if reached {
+            Ok(())
+        } else {
+            Err(DomainError::not_found("planner run").into())
+        }
     }
 
     /// The program a run planned (`None` for the whole clinic) and who started it; 404 for
@@ -333,12 +379,14 @@ impl Store {
 
     /// One run with its proposal and decisions, and the names its page shows. When it
     /// holds a proposal, the read of its clients is audited (`plan.run_read`).
-    pub async fn plan_run(
+    pub async fn plan_run<P: purpose::ReadsPlanRuns>(
         &self,
+        listing: &Listing<P>,
         id: i64,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<(PlanRun, RunNames), StoreError> {
+        self.check_run_reach(listing, id).await?;
+        let ctx = listing.audit();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM planner_runs WHERE id = $1"
@@ -421,13 +469,24 @@ impl Store {
     /// offered to the waitlist afterwards, as ending a membership always does.
     pub async fn approve_plan_items(
         &self,
+        listing: &Listing<purpose::PlanPlace>,
         run_id: i64,
-        items: &[PlanItem],
+        items: &[CheckedItem<'_>],
         start: Date,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<ItemDecision>, StoreError> {
-        let by = ctx.actor_user_id.ok_or(DomainError::Unauthenticated)?;
+        self.check_run_reach(listing, run_id).await?;
+        for c in items {
+            if c.client.client() != c.item.client_id
+                || c.group.group() != c.item.group_id
+                || c.from_group.map(|g| g.group()) != c.item.from_group_id
+            {
+                return Err(DomainError::invalid("items", "names another client or group").into());
+            }
+        }
+        let items: Vec<&PlanItem> = items.iter().map(|c| &c.item).collect();
+        let ctx = listing.audit();
+        let by = ctx.actor_user_id().ok_or(DomainError::Unauthenticated)?;
         let now = ts(at);
         let mut tx = self.begin_write().await?;
         // The run's row is the lock: two approvals of one run take turns.
@@ -450,7 +509,7 @@ impl Store {
         }
         let mut decisions = Vec::with_capacity(items.len());
         let mut freed = Vec::new();
-        for item in items {
+        for &item in &items {
             let applied: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM planner_run_items WHERE run_id = $1 AND client_id = $2 \
                  AND group_id = $3 AND outcome = 'applied'",

@@ -2,7 +2,8 @@
 //! their open episode, availability and concerns; groups with their schedule and rules;
 //! open memberships; separations. The app turns them into a `circle-placement/1` instance.
 
-use circle_domain::audit::{AuditAction, AuditContext};
+use crate::access::{ListScope, Listing, ProgramAccess, purpose};
+use circle_domain::audit::AuditAction;
 use circle_domain::care::{Concern, LevelOfCare};
 use circle_domain::group::Group;
 use circle_domain::ids::{ClientId, GroupId, ProgramId, UserId};
@@ -50,25 +51,20 @@ pub struct PlanningFacts {
 impl Store {
     /// Reads the facts of a placement plan in one transaction and audits the read of every
     /// client involved as one `client.list` entry (a failed audit write fails the read).
+    /// For a scoped director, only the clients they may place: those they reach and those
+    /// no program holds yet (a plan must not bring another program's client into reach).
     pub async fn planning_facts(
         &self,
-        program: Option<ProgramId>,
-        ctx: &AuditContext,
+        listing: &Listing<purpose::PlanRun>,
+        program: Option<&ProgramAccess<purpose::PlanRun>>,
         at: Timestamp,
     ) -> Result<PlanningFacts, StoreError> {
-        self.planning_facts_within(program, None, ctx, at).await
-    }
-
-    /// Like `planning_facts`; for a scoped director (`director`), only the clients they
-    /// may place: those they reach and those no program holds yet (a plan must not bring
-    /// another program's client into their reach).
-    pub async fn planning_facts_within(
-        &self,
-        program: Option<ProgramId>,
-        director: Option<UserId>,
-        ctx: &AuditContext,
-        at: Timestamp,
-    ) -> Result<PlanningFacts, StoreError> {
+        let ctx = listing.audit();
+        let program: Option<ProgramId> = program.map(|p| p.program());
+        let director: Option<UserId> = match listing.scope() {
+            ListScope::Programs { director, .. } => Some(*director),
+            _ => None,
+        };
         let mut tx = self.begin_write().await?;
         let placeable = match director {
             Some(d) => Some(Store::placeable_by(&mut tx, d).await?),

@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use circle_domain::audit::{AuditAction, AuditContext};
+use crate::access::{AuditContext, ClientAccess, purpose};
+use circle_domain::audit::AuditAction;
 use circle_domain::care::LevelOfCare;
 use circle_domain::client::ReferralSource;
 use circle_domain::group::Group;
@@ -63,13 +64,13 @@ impl Store {
     /// dates. One audited read of the client's schedule (`object` says how it was read).
     pub async fn own_schedule(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::ScheduleRead>,
         today: Date,
         span: std::ops::Range<Timestamp>,
         object: &str,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<(Vec<OwnGroup>, Vec<OwnSession>), StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         let cols = GROUP_COLUMNS
             .split(", ")
@@ -150,11 +151,11 @@ impl Store {
     /// Stores the digest of a client's new feed secret, replacing any earlier one.
     pub async fn set_calendar_feed(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::FeedWrite>,
         secret_hash: &str,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<(), StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM calendar_feeds WHERE client_id = $1")
             .bind(client.0)
@@ -182,10 +183,10 @@ impl Store {
     /// Revokes a client's feed; its URL stops working at once.
     pub async fn revoke_calendar_feed(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<purpose::FeedWrite>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM calendar_feeds WHERE client_id = $1")
             .bind(client.0)
@@ -306,10 +307,10 @@ impl Store {
     /// when each instrument was last answered), for their own check-ins; an audited read.
     pub async fn own_due_facts(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<purpose::OwnDue>,
         at: Timestamp,
     ) -> Result<Option<DueFacts>, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT e.started_on, e.ended_on, COALESCE(p.measure_cadence_days, 14) AS cadence \

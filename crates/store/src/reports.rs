@@ -4,12 +4,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::access::{ClientAccess, ListScope, Listing, ProgramAccess, purpose};
 use circle_domain::DomainError;
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 use circle_domain::billing::{BillableSession, DiagnosisCode};
 use circle_domain::care::LevelOfCare;
 use circle_domain::compliance::WeekSession;
-use circle_domain::ids::{ClientId, ProgramId, SessionId, UserId};
+use circle_domain::ids::{ClientId, ProgramId, SessionId};
 use circle_domain::program::{PerDiemCode, SessionCode};
 use circle_domain::session::SessionStatus;
 use jiff::Timestamp;
@@ -17,7 +18,6 @@ use jiff::civil::Date;
 
 use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, lock_row, ts};
-use crate::people::ClientScope;
 use crate::{Store, StoreError};
 
 /// One client's week as stored: their level and requirement, and every session their
@@ -36,10 +36,10 @@ impl Store {
     /// A client's diagnoses in billing order.
     pub async fn diagnoses(
         &self,
-        client: ClientId,
-        ctx: &AuditContext,
+        a: &ClientAccess<purpose::DiagnosisRead>,
         at: Timestamp,
     ) -> Result<Vec<DiagnosisCode>, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
             return Err(DomainError::not_found("client").into());
@@ -60,11 +60,11 @@ impl Store {
     /// order exactly as given).
     pub async fn set_diagnoses(
         &self,
-        client: ClientId,
+        a: &ClientAccess<purpose::DiagnosisUpdate>,
         codes: &[DiagnosisCode],
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Vec<DiagnosisCode>, StoreError> {
+        let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
             return Err(DomainError::not_found("client").into());
@@ -82,7 +82,7 @@ impl Store {
             .bind(client.0)
             .bind(position)
             .bind(code.as_str())
-            .bind(ctx.actor_user_id.map(|u| u.0))
+            .bind(ctx.actor_user_id().map(|u| u.0))
             .bind(&now)
             .execute(&mut *tx)
             .await?;
@@ -105,12 +105,13 @@ impl Store {
     /// week's end.
     pub async fn compliance_week(
         &self,
+        listing: &Listing<purpose::ComplianceRead>,
         monday: Date,
-        scope: ClientScope,
-        program: Option<ProgramId>,
-        ctx: &AuditContext,
+        program: Option<&ProgramAccess<purpose::ComplianceRead>>,
         at: Timestamp,
     ) -> Result<Vec<ClientWeekFacts>, StoreError> {
+        let (scope, ctx) = (listing.client_scope(), listing.audit());
+        let program = program.map(|p| p.program());
         let next_monday = monday
             .checked_add(jiff::Span::new().days(7))
             .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
@@ -198,30 +199,21 @@ impl Store {
     /// Every attended session from `from` to `until` (inclusive) whose member's progress
     /// note is signed, with what a claim line needs. The export is audited as one
     /// `billing.export` entry naming every client in it.
+    /// A scoped director's export holds only their programs.
     pub async fn billable_sessions(
         &self,
+        listing: &Listing<purpose::BillingExport>,
         from: Date,
         until: Date,
-        program: Option<ProgramId>,
-        ctx: &AuditContext,
+        program: Option<&ProgramAccess<purpose::BillingExport>>,
         at: Timestamp,
     ) -> Result<Vec<BillableSession>, StoreError> {
-        self.billable_sessions_within(from, until, program, None, ctx, at)
-            .await
-    }
-
-    /// Like `billable_sessions`, and only the programs linked to `director` when given (a
-    /// scoped director's export).
-    pub async fn billable_sessions_within(
-        &self,
-        from: Date,
-        until: Date,
-        program: Option<ProgramId>,
-        director: Option<UserId>,
-        ctx: &AuditContext,
-        at: Timestamp,
-    ) -> Result<Vec<BillableSession>, StoreError> {
-        let director = director.map_or(-1, |d| d.0);
+        let ctx = listing.audit();
+        let program = program.map(|p| p.program());
+        let director = match listing.scope() {
+            ListScope::Programs { director, .. } => director.0,
+            _ => -1,
+        };
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT s.id AS session_id, s.local_date, a.client_id, a.minutes, c.record_number, \

@@ -16,13 +16,14 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::any::AnyRow;
 
+use crate::access::{SessionAccess, purpose};
 use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, json, lock_row, ts};
 use crate::groups::group_in;
 use crate::people::clinician_in;
 use crate::programs::stale;
 use crate::{Store, StoreError};
-use circle_domain::audit::{AuditAction, AuditContext};
+use circle_domain::audit::AuditAction;
 
 pub(crate) const SESSION_COLUMNS: &str = "id, group_id, local_date, starts_at, ends_at, status, topic, \
      cancel_reason, lead_facilitator_id, facilitators_present, version";
@@ -223,10 +224,11 @@ impl Store {
     /// holding a license active on the session's date (a substitute).
     pub async fn update_session_details(
         &self,
-        id: SessionId,
+        a: &SessionAccess<purpose::SessionRun>,
         details: &SessionDetails,
         now: Timestamp,
     ) -> Result<Session, StoreError> {
+        let id = a.session();
         details.validate()?;
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Sessions, id.0).await? {
@@ -297,10 +299,14 @@ impl Store {
     /// name) and its facilitators. Reading the roster is audited.
     pub async fn cancellation_notice(
         &self,
+        a: &SessionAccess<purpose::SessionRun>,
         session: Session,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<CancelledSession, StoreError> {
+        if session.id != a.session() {
+            return Err(DomainError::not_found("session").into());
+        }
+        let ctx = a.audit();
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT m.client_id, c.given_name, c.family_name, c.preferred_name \
@@ -349,10 +355,10 @@ impl Store {
     /// attendance recorded.
     pub async fn roster(
         &self,
-        id: SessionId,
-        ctx: &AuditContext,
+        a: &SessionAccess<purpose::RosterRead>,
         at: Timestamp,
     ) -> Result<Vec<RosterEntry>, StoreError> {
+        let (id, ctx) = (a.session(), a.audit());
         let session = self.session(id).await?;
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
@@ -398,10 +404,11 @@ impl Store {
     /// Cancels a scheduled session with its reason.
     pub async fn cancel_session(
         &self,
-        id: SessionId,
+        a: &SessionAccess<purpose::SessionRun>,
         c: &SessionCancellation,
         now: Timestamp,
     ) -> Result<Session, StoreError> {
+        let id = a.session();
         let session = self.session(id).await?;
         match session.status {
             SessionStatus::Cancelled => {
@@ -439,15 +446,17 @@ impl Store {
     }
 
     /// Records or corrects one member's attendance; the session becomes `held`.
+    /// The client is named by id: a client not on this session's roster is refused, so the
+    /// session's access is the only reach this needs.
     pub async fn record_attendance(
         &self,
-        session_id: SessionId,
+        a: &SessionAccess<purpose::AttendanceWrite>,
         client: ClientId,
         input: &AttendanceInput,
-        recorded_by: Option<UserId>,
-        ctx: &AuditContext,
         at: Timestamp,
     ) -> Result<Attendance, StoreError> {
+        let (session_id, ctx) = (a.session(), a.audit());
+        let recorded_by: Option<UserId> = ctx.actor_user_id();
         let now = at;
         let mut tx = self.begin_write().await?;
         if !lock_row(&mut tx, LockTable::Sessions, session_id.0).await? {
@@ -528,10 +537,10 @@ impl Store {
 
     pub async fn attendance(
         &self,
-        session: SessionId,
-        ctx: &AuditContext,
+        a: &SessionAccess<purpose::AttendanceRead>,
         at: Timestamp,
     ) -> Result<Vec<Attendance>, StoreError> {
+        let (session, ctx) = (a.session(), a.audit());
         self.session(session).await?;
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(

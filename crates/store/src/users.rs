@@ -34,11 +34,15 @@ pub struct NewUser<'a> {
 }
 
 impl Store {
+    /// Creates an account from the command line (`circle user create`, the demo): how a
+    /// clinic starts, so a director made here is clinic-wide. An administrator's account
+    /// for a director (`create_account`) directs nothing until programs or the clinic-wide
+    /// setting are given.
     pub async fn create_user(&self, new: &NewUser<'_>, now: Timestamp) -> Result<User, StoreError> {
         let now = ts(now);
         let row = sqlx::query(&format!(
-            "INSERT INTO users (email, password_hash, role, clinician_id, client_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (email, password_hash, role, clinician_id, client_id, created_at, \
+             updated_at, clinic_wide) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING {USER_COLUMNS}"
         ))
         .bind(new.email.normalized())
         .bind(new.password_hash)
@@ -46,6 +50,7 @@ impl Store {
         .bind(new.clinician_id.map(|c| c.0))
         .bind(new.client_id.map(|c| c.0))
         .bind(&now)
+        .bind(i64::from(new.role == Role::Director))
         .fetch_one(self.pool())
         .await?;
         user_from_row(&row)
@@ -136,8 +141,13 @@ pub enum SignInOutcome {
     BadMfaCode,
     /// A right TOTP code for a time step already used.
     MfaCodeReplayed,
-    /// The account is locked after repeated failures (the caller is not told).
+    /// Refused without checking the password under the lockout of earlier versions; kept
+    /// for the rows logged then.
     Locked,
+    /// Refused without checking the password or code: too many recent failures for this
+    /// account from this address, from this address overall, or for this account from
+    /// addresses it never signed in from (the caller is told when to try again).
+    Throttled,
     Disabled,
     /// Enrolment completed with a valid code: a sign-in.
     MfaEnrolled,
@@ -146,7 +156,7 @@ pub enum SignInOutcome {
 }
 
 impl SignInOutcome {
-    pub const ALL: [SignInOutcome; 12] = [
+    pub const ALL: [SignInOutcome; 13] = [
         Self::Success,
         Self::SuccessRecoveryCode,
         Self::BadPassword,
@@ -159,6 +169,7 @@ impl SignInOutcome {
         Self::Disabled,
         Self::MfaEnrolled,
         Self::BadEnrollmentToken,
+        Self::Throttled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -175,6 +186,7 @@ impl SignInOutcome {
             Self::Disabled => "disabled",
             Self::MfaEnrolled => "mfa_enrolled",
             Self::BadEnrollmentToken => "bad_enrollment_token",
+            Self::Throttled => "throttled",
         }
     }
 
@@ -217,7 +229,6 @@ pub struct Credentials {
     pub password_hash: String,
     /// Base32 TOTP secret, when enrolled.
     pub totp_secret: Option<String>,
-    pub locked_until: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -225,7 +236,6 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("user.id", &self.user.id)
             .field("mfa_enrolled", &self.totp_secret.is_some())
-            .field("locked_until", &self.locked_until)
             .finish_non_exhaustive()
     }
 }
@@ -234,7 +244,6 @@ impl std::fmt::Debug for Credentials {
 pub struct PendingEnrollment {
     pub user: User,
     pub totp_secret: String,
-    pub locked_until: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for PendingEnrollment {
@@ -263,13 +272,6 @@ pub struct NewToken<'a> {
     pub expires_at: Timestamp,
 }
 
-/// How many consecutive failures lock an account, and for how long.
-#[derive(Debug, Clone, Copy)]
-pub struct LockoutPolicy {
-    pub max_failures: i64,
-    pub lock_for: jiff::SignedDuration,
-}
-
 /// A completed enrolment to store.
 pub struct CompletedEnrollment<'a> {
     pub enrollment_token_hash: &'a str,
@@ -281,6 +283,81 @@ pub struct CompletedEnrollment<'a> {
 }
 
 const ATTEMPT_COLUMNS: &str = "id, attempted_at, user_id, email_hash, outcome, source_ip";
+
+/// The recent failed sign-ins a throttling decision weighs, since a point in time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThrottleFacts {
+    /// Failures for this account (by email digest) from this address, and the latest.
+    pub pair: (i64, Option<Timestamp>),
+    /// Failures from this address for any account, and the latest.
+    pub source: (i64, Option<Timestamp>),
+    /// Failures for this account from any address, and the latest.
+    pub account: (i64, Option<Timestamp>),
+    /// Whether this account signed in successfully from this address within the known
+    /// window (its owner's usual place: exempt from the account-wide throttle).
+    pub known_source: bool,
+}
+
+/// The outcomes that count as failures for throttling (a throttled attempt itself does
+/// not, so waiting out a delay is never punished).
+const FAILURES: &str = "('bad_password', 'unknown_email', 'bad_mfa_code', 'mfa_code_replayed', \
+     'bad_enrollment_token')";
+
+impl Store {
+    /// The failures a sign-in from `source` for the account `email_hash` weighs: since
+    /// `since`, and whether the address is a known one (a success since `known_since`).
+    pub async fn throttle_facts(
+        &self,
+        email_hash: &str,
+        source: Option<std::net::IpAddr>,
+        since: Timestamp,
+        known_since: Timestamp,
+    ) -> Result<ThrottleFacts, StoreError> {
+        let source = source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let count = |sql: String| {
+            let (email, source) = (email_hash.to_owned(), source.clone());
+            async move {
+                let row = sqlx::query(&sql)
+                    .bind(email)
+                    .bind(source)
+                    .bind(ts(since))
+                    .fetch_one(self.pool())
+                    .await?;
+                Ok::<_, StoreError>((row.int("n")?, opt_ts(&row, "latest")?))
+            }
+        };
+        let pair = count(format!(
+            "SELECT COUNT(*) AS n, MAX(attempted_at) AS latest FROM sign_in_attempts \
+             WHERE email_hash = $1 AND source_ip = $2 AND attempted_at > $3 AND outcome IN {FAILURES}"
+        ))
+        .await?;
+        let from_source = count(format!(
+            "SELECT COUNT(*) AS n, MAX(attempted_at) AS latest FROM sign_in_attempts \
+             WHERE $1 = $1 AND source_ip = $2 AND attempted_at > $3 AND outcome IN {FAILURES}"
+        ))
+        .await?;
+        let account = count(format!(
+            "SELECT COUNT(*) AS n, MAX(attempted_at) AS latest FROM sign_in_attempts \
+             WHERE email_hash = $1 AND $2 = $2 AND attempted_at > $3 AND outcome IN {FAILURES}"
+        ))
+        .await?;
+        let known: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sign_in_attempts WHERE email_hash = $1 AND source_ip = $2 \
+             AND attempted_at > $3 AND outcome IN ('success', 'success_recovery_code', 'mfa_enrolled')",
+        )
+        .bind(email_hash)
+        .bind(&source)
+        .bind(ts(known_since))
+        .fetch_one(self.pool())
+        .await?;
+        Ok(ThrottleFacts {
+            pair,
+            source: from_source,
+            account,
+            known_source: known > 0,
+        })
+    }
+}
 
 async fn insert_attempt(
     conn: &mut sqlx::AnyConnection,
@@ -325,7 +402,7 @@ impl Store {
         email: &Email,
     ) -> Result<Option<Credentials>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, password_hash, totp_secret, locked_until FROM users WHERE email = $1"
+            "SELECT {USER_COLUMNS}, password_hash, totp_secret FROM users WHERE email = $1"
         ))
         .bind(email.normalized())
         .fetch_optional(self.pool())
@@ -340,7 +417,6 @@ impl Store {
                 user,
                 password_hash: r.text("password_hash")?,
                 totp_secret,
-                locked_until: opt_ts(&r, "locked_until")?,
             })
         })
         .transpose()
@@ -351,47 +427,6 @@ impl Store {
     pub async fn record_sign_in_attempt(&self, attempt: &SignInAttempt) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
         insert_attempt(&mut conn, attempt).await
-    }
-
-    /// Counts a failed sign-in against `user` and logs it, in one transaction. The
-    /// `max_failures`-th consecutive failure locks the account until `now + lock_for` and
-    /// starts the count again. Returns the lock's end when this failure started one.
-    pub async fn record_sign_in_failure(
-        &self,
-        user: UserId,
-        attempt: &SignInAttempt,
-        policy: LockoutPolicy,
-    ) -> Result<Option<Timestamp>, StoreError> {
-        let now = ts(attempt.at);
-        let until = attempt
-            .at
-            .checked_add(policy.lock_for)
-            .map_err(|_| StoreError::Corrupt("locked_until"))?;
-        let mut tx = self.pool().begin().await?;
-        // One statement reads and writes the counter, so concurrent failures all count.
-        let row = sqlx::query(
-            "UPDATE users SET \
-               locked_until = CASE WHEN failed_sign_ins + 1 >= $2 THEN $3 ELSE locked_until END, \
-               failed_sign_ins = CASE WHEN failed_sign_ins + 1 >= $2 THEN 0 ELSE failed_sign_ins + 1 END, \
-               updated_at = $4 \
-             WHERE id = $1 RETURNING locked_until",
-        )
-        .bind(user.0)
-        .bind(policy.max_failures)
-        .bind(ts(until))
-        .bind(&now)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(DomainError::not_found("user"))?;
-        insert_attempt(&mut tx, attempt).await?;
-        tx.commit().await?;
-        let until = ts(until);
-        let locked = row.opt_text("locked_until")?;
-        Ok(if locked.as_deref() == Some(until.as_str()) {
-            opt_ts(&row, "locked_until")?
-        } else {
-            None
-        })
     }
 
     /// Completes a sign-in in one transaction: spends the second factor, clears the
@@ -495,7 +530,7 @@ impl Store {
     ) -> Result<Option<PendingEnrollment>, StoreError> {
         let row = sqlx::query(
             "SELECT u.id, u.email, u.role, u.clinician_id, u.client_id, u.disabled_at, \
-                    u.locked_until, e.totp_secret \
+                    e.totp_secret \
              FROM mfa_enrollments e JOIN users u ON u.id = e.user_id \
              WHERE e.token_hash = $1 AND e.expires_at > $2",
         )
@@ -510,11 +545,7 @@ impl Store {
                 &enrollment_aad(user.id),
                 "mfa_enrollments.totp_secret",
             )?;
-            Ok(PendingEnrollment {
-                user,
-                totp_secret,
-                locked_until: opt_ts(&r, "locked_until")?,
-            })
+            Ok(PendingEnrollment { user, totp_secret })
         })
         .transpose()
     }

@@ -8,14 +8,10 @@ use circle_domain::group::{Group, NewGroup};
 use circle_domain::ids::{ClinicianId, ProgramId, RoomId};
 use circle_domain::program::{NewProgram, NewRoom, Program, Room};
 use circle_store::Store;
+use circle_store::access::purpose;
 use jiff::Timestamp;
 use jiff::civil::{Date, date};
 use serde_json::{Value, json};
-
-/// The audit context of store tests: the system, no person.
-pub fn sys() -> circle_domain::audit::AuditContext {
-    circle_domain::audit::AuditContext::default()
-}
 
 /// The fixed "today" of store tests: Monday 4 May 2026.
 pub fn today() -> Date {
@@ -87,19 +83,26 @@ pub async fn client_at(store: &Store, n: u32, level: LevelOfCare) -> Client {
         "concerns": ["depression"], "referral_source": "program_admission",
         "availability": [{"weekday": "tuesday", "start": "08:00", "end": "21:00"}]
     }));
+    let op = store.op();
+    let who = op.role::<purpose::ClientCreate>().await.expect("access");
     let client = store
-        .create_client(&new, today(), &sys(), now())
+        .create_client(&who, &new, today(), now())
         .await
         .expect("create client");
     let episode: NewEpisode = input(json!({"level_of_care": level, "started_on": "2026-03-01"}));
+    let a = op
+        .client::<purpose::EpisodeCreate>(client.id)
+        .await
+        .expect("access");
     store
-        .change_level(client.id, &episode, &sys(), now())
+        .change_level(&a, &episode, now())
         .await
         .expect("open episode");
-    store
-        .client(client.id, &sys(), now())
+    let a = op
+        .client::<purpose::ClientRead>(client.id)
         .await
-        .expect("reload client")
+        .expect("access");
+    store.client(&a, now()).await.expect("reload client")
 }
 
 /// A group definition: `meetings` as JSON, open enrollment unless `extra` says otherwise.
@@ -130,8 +133,13 @@ pub fn tuesday_evening() -> Value {
 }
 
 pub async fn group(store: &Store, new: &NewGroup) -> Group {
+    let program = store
+        .op()
+        .program::<purpose::ProgramDesign>(new.program_id)
+        .await
+        .expect("access");
     store
-        .create_group(new, today(), now())
+        .create_group(&program, new, today(), now())
         .await
         .expect("create group")
 }

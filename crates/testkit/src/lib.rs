@@ -8,6 +8,7 @@
 
 pub mod builders;
 pub mod clinic;
+pub mod sys;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -148,6 +149,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The second factor of each account this test enrolled through `login`, by email.
     mfa: std::sync::Mutex<std::collections::HashMap<String, Enrolled>>,
+    /// Clinician records made by `clinician_token`, to number them.
+    clinicians_made: std::sync::atomic::AtomicU32,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -192,6 +195,7 @@ pub async fn spawn_app() -> TestApp {
         clock,
         http,
         mfa: Default::default(),
+        clinicians_made: Default::default(),
         shutdown: Some(tx),
     };
     // Readiness, not a sleep: the listener is bound before `build` returns, so the first
@@ -236,6 +240,23 @@ impl TestApp {
             .await
             .expect("create a test user");
         self.login(email, TEST_PASSWORD).await.expect("sign in")
+    }
+
+    /// A clinician's account on a new clinician record of its own (a clinician account is
+    /// always linked to one), signed in.
+    pub async fn clinician_token(&self, email: &str) -> String {
+        let n = self
+            .clinicians_made
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 9000;
+        let record = crate::builders::clinician(&self.db.store, n).await;
+        self.token_for(
+            email,
+            circle_domain::user::Role::Clinician,
+            Some(record.id),
+            None,
+        )
+        .await
     }
 
     /// Signs in as a person with their authenticator app would: enrols the second factor
@@ -305,6 +326,30 @@ impl TestApp {
         v["token"].as_str().map(str::to_owned)
     }
 
+    /// The next TOTP code `email`'s authenticator app shows that no sign-in has used yet
+    /// (a code works once), marked as used; `None` when the account has no second factor
+    /// from this test or the allowed skew is spent (the test clock stands still).
+    pub fn next_totp(&self, email: &str) -> Option<String> {
+        let mut m = self.enrolled(email)?;
+        let now = circle_app::auth::totp_step(self.clock_now());
+        let step = now.max(m.last_step + 1);
+        if step > now + circle_app::auth::TOTP_SKEW_STEPS {
+            return None;
+        }
+        let code = circle_app::auth::totp_code_for_step(&m.secret, step)?;
+        m.last_step = step;
+        self.set_enrolled(email, m);
+        Some(code)
+    }
+
+    /// An unused recovery code of `email`'s, marked as used.
+    pub fn take_recovery_code(&self, email: &str) -> Option<String> {
+        let mut m = self.enrolled(email)?;
+        let code = m.recovery_codes.pop()?;
+        self.set_enrolled(email, m);
+        Some(code)
+    }
+
     /// The second factor this test enrolled for `email`, if any.
     pub fn enrolled(&self, email: &str) -> Option<Enrolled> {
         self.mfa
@@ -337,6 +382,32 @@ impl TestApp {
             .await
             .expect("login request");
         respond(r).await
+    }
+
+    /// `POST /api/v1/auth/login` from another loopback address (127.0.0.2, 127.0.0.3…): the
+    /// server sees it as a different source, as it would another machine.
+    pub async fn post_login_from(
+        &self,
+        source: std::net::Ipv4Addr,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value, Option<String>) {
+        let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::V4(source))
+            .build()
+            .expect("an HTTP client");
+        let r = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .expect("login request");
+        let retry_after = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let (s, v) = respond(r).await;
+        (s, v, retry_after)
     }
 
     /// `POST /api/v1/auth/mfa/enroll` with any body.

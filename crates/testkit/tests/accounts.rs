@@ -132,7 +132,6 @@ async fn an_admin_creates_and_lists_accounts_without_secrets_and_both_are_audite
     assert_eq!(created["role"], "intake");
     assert_eq!(created["mfa_enrolled"], false);
     assert_eq!(created["disabled"], false);
-    assert_eq!(created["locked"], false);
     // The new account signs in with its initial password.
     assert!(
         t.login("front.desk@example.test", NEW_PASSWORD)
@@ -188,11 +187,11 @@ async fn an_admin_creates_and_lists_accounts_without_secrets_and_both_are_audite
             keys,
             [
                 "client_id",
+                "clinic_wide",
                 "clinician_id",
                 "disabled",
                 "email",
                 "id",
-                "locked",
                 "mfa_enrolled",
                 "role"
             ]
@@ -534,8 +533,7 @@ async fn totp_secrets_are_sealed_and_a_legacy_plain_secret_still_works_until_sea
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // A sealed secret copied to another account's row does not open there.
-    t.token_for("clin@example.test", Role::Clinician, None, None)
-        .await;
+    t.clinician_token("clin@example.test").await;
     t.db.store
         .execute_admin(&format!(
             "UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE email = '{DIRECTOR}') \

@@ -196,6 +196,20 @@ async fn the_openapi_document_describes_every_route_with_schemas() {
         .await
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    // Every operation has its own operationId (a duplicate fails openapi-spec-validator;
+    // two handlers named `enroll` once shared one).
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if let Some(id) = op["operationId"].as_str() {
+                let earlier = ids.insert(id.to_owned(), format!("{method} {path}"));
+                assert!(
+                    earlier.is_none(),
+                    "operationId {id} is used by {earlier:?} and {method} {path}"
+                );
+            }
+        }
+    }
     for path in [
         "/api/v1/auth/login",
         "/api/v1/programs",

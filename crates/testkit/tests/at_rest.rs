@@ -173,12 +173,13 @@ async fn totp_secrets_enrolled_or_pending_are_nowhere_in_the_database_in_clear()
     let enrolled = t.enrolled("director@example.test").unwrap().secret;
     // An enrolment started but not finished holds its secret in mfa_enrollments.
     let e = circle_domain::text::Email::parse("clin@example.test").unwrap();
+    let record = circle_testkit::builders::clinician(&t.db.store, 1).await;
     t.app
         .create_user(
             &e,
             circle_testkit::TEST_PASSWORD,
             Role::Clinician,
-            None,
+            Some(record.id),
             None,
         )
         .await

@@ -11,7 +11,8 @@ use circle_domain::audit::{AuditAction, AuditOutcome};
 use circle_domain::user::Role;
 use circle_store::Backend;
 use circle_store::audit::{AuditQuery, AuditSort};
-use circle_testkit::builders::{now, sys};
+use circle_testkit::builders::now;
+use circle_testkit::sys::SysStore;
 use circle_testkit::{TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -49,7 +50,7 @@ async fn setup(t: &TestApp) -> (String, i64, i64) {
 
 async fn entries(t: &TestApp) -> Vec<circle_domain::audit::AuditEntry> {
     t.db.store
-        .audit_report(
+        .sys_audit_report(
             &AuditQuery {
                 from: None,
                 until: None,
@@ -62,7 +63,6 @@ async fn entries(t: &TestApp) -> Vec<circle_domain::audit::AuditEntry> {
                 offset: 0,
                 limit: 10_000,
             },
-            &sys(),
             now(),
         )
         .await
@@ -224,9 +224,7 @@ async fn the_audit_report_filters_and_sorts_by_allow_listed_fields() {
         let (s, _) = t.get(&admin, &format!("/api/v1/audit?sort={key}")).await;
         assert_eq!(s, StatusCode::OK, "sort by {key}");
     }
-    let clinician = t
-        .token_for("c@example.test", Role::Clinician, None, None)
-        .await;
+    let clinician = t.clinician_token("c@example.test").await;
     assert_eq!(
         t.get(&clinician, "/api/v1/audit").await.0,
         StatusCode::FORBIDDEN
@@ -408,11 +406,12 @@ async fn a_clinician_sees_only_their_caseload_and_probes_are_refused_and_audited
         )
         .await;
     let session = sessions[0]["id"].as_i64().unwrap();
+    // Another group's session is out of the stranger's reach: 404, audited.
     assert_eq!(
         t.get(&stranger, &format!("/api/v1/sessions/{session}/roster"))
             .await
             .0,
-        StatusCode::FORBIDDEN
+        StatusCode::NOT_FOUND
     );
     assert_eq!(
         t.get(&clin, &format!("/api/v1/sessions/{session}/roster"))
@@ -428,7 +427,7 @@ async fn a_clinician_sees_only_their_caseload_and_probes_are_refused_and_audited
             json!({"status": "present"}),
         )
         .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -515,11 +514,21 @@ async fn emergency_access_opens_a_chart_for_an_hour_flags_the_audit_and_is_revie
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
-    // An administrator grants the capability in advance; the on-call clinician opens it.
+    // An administrator cannot grant it (nobody opens a chart alone); a clinic-wide
+    // director grants it in advance, and the on-call clinician opens it.
     let (s, _) = t
         .send(
             Method::PUT,
             &admin,
+            &format!("/api/v1/users/{user}/emergency-grant"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = t
+        .send(
+            Method::PUT,
+            &dir,
             &format!("/api/v1/users/{user}/emergency-grant"),
             json!({}),
         )

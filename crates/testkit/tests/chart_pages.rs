@@ -99,10 +99,11 @@ async fn an_admin_opens_a_chart_only_under_emergency_access_and_every_read_is_fl
         .find(|u| u["email"] == "admin@example.test")
         .unwrap()["id"]
         .clone();
+    // The grant comes from someone else: a clinic-wide director.
     let (s, _) = t
         .send(
             reqwest::Method::PUT,
-            &admin,
+            &clinic.director,
             &format!("/api/v1/users/{me}/emergency-grant"),
             json!({}),
         )

@@ -442,7 +442,7 @@ async fn notes_and_sessions_of_other_programs_are_refused() {
     assert!(
         denied
             .iter()
-            .any(|(o, obj, _)| o == "denied" && *obj == json!(x.group_b.to_string())),
+            .any(|(o, obj, _)| o == "denied" && *obj == json!(other.to_string())),
         "{denied:?}"
     );
 }
@@ -639,7 +639,9 @@ async fn only_an_administrator_links_programs_and_every_change_is_audited() {
         "a refusal changes nothing"
     );
 
-    // Linking a second program widens the scope; unlinking all makes them clinic-wide.
+    // Linking a second program widens the scope. Unlinking every program no longer makes a
+    // director clinic-wide (that failed open, issue 13): they then reach nothing, until an
+    // administrator sets the clinic-wide setting explicitly.
     let (s, _) = link(t, &x.admin, x.scoped_id, &[x.program_b, a.program]).await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = t
@@ -656,6 +658,34 @@ async fn only_an_administrator_links_programs_and_every_change_is_audited() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body["program_ids"], json!([]));
     let (_, programs) = t.get(&x.scoped, "/api/v1/programs").await;
+    assert_eq!(ids(&programs), Vec::<i64>::new(), "no program: nothing");
+    let (s, _) = t
+        .get(&x.scoped, &format!("/api/v1/clients/{}", x.client_b))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Clinic-wide with programs named is contradictory: refused, naming the field.
+    let (s, body) = t
+        .send(
+            Method::PUT,
+            &x.admin,
+            &format!("/api/v1/users/{}/programs", x.scoped_id),
+            json!({"program_ids": [a.program], "clinic_wide": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, body) = t
+        .send(
+            Method::PUT,
+            &x.admin,
+            &format!("/api/v1/users/{}/programs", x.scoped_id),
+            json!({"program_ids": [], "clinic_wide": true}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["clinic_wide"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let (_, programs) = t.get(&x.scoped, "/api/v1/programs").await;
     assert_eq!(ids(&programs), vec![a.program, x.program_b]);
 
     let changes = audited(t, &x.admin, "user.programs_change").await;
@@ -664,7 +694,10 @@ async fn only_an_administrator_links_programs_and_every_change_is_audited() {
         .iter()
         .filter(|(o, obj, _)| o == "success" && *obj == object)
         .count();
-    assert_eq!(ok, 4, "the first link and three changes: {changes:?}");
+    assert_eq!(
+        ok, 5,
+        "the first link, three changes and the clinic-wide setting: {changes:?}"
+    );
     let denied = changes.iter().filter(|(o, _, _)| o == "denied").count();
     assert_eq!(denied, 2, "the two directors' attempts: {changes:?}");
 }

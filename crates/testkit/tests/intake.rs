@@ -12,6 +12,7 @@
 use circle_domain::ids::{ClientId, ClinicianId};
 use circle_domain::intake::ReferralState;
 use circle_domain::user::Role;
+use circle_testkit::sys::SysStore;
 use circle_testkit::{TEST_PASSWORD, TestApp, respond, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -224,7 +225,7 @@ async fn attendance_is_refused_without_a_signed_agreement_and_accepted_after_sig
     // A signature dated after a session does not cover it. The API never places anyone in
     // the past, so the earlier session and membership are set up through the store.
     use circle_domain::session::{AttendanceInput, MaterializeRequest};
-    use circle_testkit::builders::{input, sys};
+    use circle_testkit::builders::input;
     let store = &t.db.store;
     let earlier = store
         .materialize_sessions(
@@ -244,10 +245,9 @@ async fn attendance_is_refused_without_a_signed_agreement_and_accepted_after_sig
     )
     .await;
     store
-        .enroll(
+        .sys_enroll(
             circle_domain::ids::GroupId(group),
             &input(json!({"client_id": c, "start_date": "2026-04-28"})),
-            &sys(),
             t.app.now(),
         )
         .await
@@ -262,7 +262,7 @@ async fn attendance_is_refused_without_a_signed_agreement_and_accepted_after_sig
     assert_eq!(s, StatusCode::CREATED);
     let present: AttendanceInput = input(json!({"status": "present"}));
     let r = store
-        .record_attendance(earlier.id, ClientId(c), &present, None, &sys(), t.app.now())
+        .sys_record_attendance(earlier.id, ClientId(c), &present, None, t.app.now())
         .await;
     match r {
         Err(circle_store::StoreError::Domain(e)) => {

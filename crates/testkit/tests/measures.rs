@@ -855,7 +855,7 @@ async fn an_administrator_reaches_measures_only_through_emergency_access_and_nev
     let (s, _) = t
         .send(
             Method::PUT,
-            &c.admin,
+            &c.director,
             &format!("/api/v1/users/{}/emergency-grant", who["id"]),
             json!({}),
         )

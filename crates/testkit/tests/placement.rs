@@ -12,7 +12,8 @@ use circle_app::Clock;
 use circle_domain::ids::{ClientId, ClinicianId, GroupId};
 use circle_domain::membership::NewMembership;
 use circle_domain::user::Role;
-use circle_testkit::builders::{input, now, sys};
+use circle_testkit::builders::{input, now};
+use circle_testkit::sys::SysStore;
 use circle_testkit::{TEST_PASSWORD, TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -147,7 +148,7 @@ fn meeting(weekday: &str, start: &str) -> Value {
 async fn founder(t: &TestApp, group: i64, client: i64) -> i64 {
     let new: NewMembership = input(json!({"client_id": client, "start_date": "2026-04-28"}));
     t.db.store
-        .enroll(GroupId(group), &new, &sys(), now())
+        .sys_enroll(GroupId(group), &new, now())
         .await
         .unwrap()
         .id

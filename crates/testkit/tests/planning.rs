@@ -767,21 +767,18 @@ async fn a_refused_move_leaves_the_client_where_they_were() {
 async fn a_run_cut_off_by_a_restart_or_a_lost_worker_reads_as_interrupted() {
     let t = spawn_app().await;
     let k = clinic_with_a_move(&t).await;
-    let director = circle_domain::ids::UserId(
-        t.get(&k.director, "/api/v1/me").await.1["id"]
-            .as_i64()
-            .unwrap(),
-    );
-    let ctx = circle_domain::audit::AuditContext {
-        actor_user_id: Some(director),
-        actor_role: Some(Role::Director),
-        ..Default::default()
-    };
-    // A run recorded but never worked on (as if the process died at once).
+    // The director's own listing, from the gate (the run names them as its starter).
+    let director = t.app.authenticate(&k.director).await.unwrap();
     let at = t.app.now();
+    let listing =
+        t.db.store
+            .listing::<circle_store::access::purpose::PlanRun>(&director, at)
+            .await
+            .unwrap();
+    // A run recorded but never worked on (as if the process died at once).
     let orphan =
         t.db.store
-            .create_plan_run(None, 500, &ctx, at)
+            .create_plan_run(&listing, None, 500, at)
             .await
             .unwrap();
     let (_, run) = t
@@ -817,7 +814,7 @@ async fn a_run_cut_off_by_a_restart_or_a_lost_worker_reads_as_interrupted() {
     // A run whose heartbeat stopped two minutes ago is failed when it is read.
     let second =
         t.db.store
-            .create_plan_run(None, 500, &ctx, at)
+            .create_plan_run(&listing, None, 500, at)
             .await
             .unwrap();
     t.clock

@@ -1,7 +1,8 @@
 //! Strong sign-in through the JSON API, on the database `TEST_DATABASE_URL` names (SQLite
 //! when unset): TOTP enrolment at a staff account's first sign-in, codes that work once,
-//! recovery codes, lockout after repeated failures (moved past with the test clock), and
-//! the sign-in log — one row per attempt, never a password, code or email.
+//! recovery codes, throttling after repeated failures (moved past with the test clock;
+//! other sources from other loopback addresses), and the sign-in log — one row per
+//! attempt, never a password, code or email.
 
 #![allow(
     clippy::unwrap_used,
@@ -201,7 +202,9 @@ async fn once_enrolled_sign_in_needs_a_code_and_each_code_works_once() {
         .post_login(json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": earlier}))
         .await;
     assert_refused(s, &p);
-    // The next step's code (one step of skew) is accepted.
+    // The next step's code (one step of skew) is accepted — a second later, since three
+    // refusals in a row slow the next attempt from this address by a second.
+    t.clock.set(at(1, 11));
     let next = totp_code_for_step(&secret, totp_step(at(1, 10)) + 1).unwrap();
     let (s, _) = t
         .post_login(json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": next}))
@@ -245,104 +248,192 @@ async fn a_recovery_code_signs_in_once_in_place_of_a_totp_code() {
 }
 
 #[tokio::test]
-async fn intake_and_client_roles_sign_in_without_a_second_factor() {
+async fn every_staff_role_intake_included_enrols_a_second_factor_and_clients_need_none() {
     let t = spawn_app().await;
     create(&t, INTAKE, Role::Intake).await;
     let (s, v) = t.post_login(login_body(INTAKE, TEST_PASSWORD)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(
-        (v["status"].as_str(), v["role"].as_str()),
-        (Some("signed_in"), Some("intake"))
+        v["status"].as_str(),
+        Some("mfa_enrollment_required"),
+        "intake sees every client and Part 2 consents: {v}"
     );
-    assert_eq!(
-        t.get(v["token"].as_str().unwrap(), "/api/v1/me").await.0,
-        StatusCode::OK
-    );
-    assert_eq!(outcomes(&t).await, [SignInOutcome::Success]);
-}
-
-#[tokio::test]
-async fn five_failures_lock_the_account_for_fifteen_minutes_without_saying_so() {
-    let t = spawn_app().await;
-    create(&t, INTAKE, Role::Intake).await;
-    let (_, wrong_password) = t
-        .post_login(login_body(INTAKE, "not-the-password-at-all"))
+    assert!(v.get("token").is_none());
+    let client = builders::client_at(&t.db.store, 1, circle_domain::care::LevelOfCare::Iop).await;
+    t.app
+        .create_user(
+            &Email::parse("member@example.test").unwrap(),
+            TEST_PASSWORD,
+            Role::Client,
+            None,
+            Some(client.id),
+        )
+        .await
+        .unwrap();
+    let (s, v) = t
+        .post_login(login_body("member@example.test", TEST_PASSWORD))
         .await;
-    for _ in 1..5 {
-        let (s, p) = t
-            .post_login(login_body(INTAKE, "not-the-password-at-all"))
-            .await;
-        assert_refused(s, &p);
-    }
-    // Locked: the right password gets exactly the answer a wrong one gets.
-    let (s, locked) = t.post_login(login_body(INTAKE, TEST_PASSWORD)).await;
-    assert_refused(s, &locked);
-    assert_eq!(locked, wrong_password);
-    t.clock.set(at(14, 59));
-    let (s, p) = t.post_login(login_body(INTAKE, TEST_PASSWORD)).await;
-    assert_refused(s, &p);
-    // Attempts during the lock do not extend it.
-    t.clock.set(at(15, 0));
-    let (s, v) = t.post_login(login_body(INTAKE, TEST_PASSWORD)).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    use SignInOutcome::*;
     assert_eq!(
-        outcomes(&t).await,
-        [
-            BadPassword,
-            BadPassword,
-            BadPassword,
-            BadPassword,
-            BadPassword,
-            Locked,
-            Locked,
-            Success
-        ]
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("signed_in"))
     );
 }
 
+const HOME: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 1);
+const OFFICE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
+
+/// A wrong-password attempt from `from` for `email`: its status, problem code and
+/// `Retry-After`.
+async fn wrong(
+    t: &TestApp,
+    from: std::net::Ipv4Addr,
+    email: &str,
+) -> (StatusCode, Option<String>, Option<String>) {
+    let (s, v, retry) = t
+        .post_login_from(from, login_body(email, "not-the-password-at-all"))
+        .await;
+    (s, v["code"].as_str().map(str::to_owned), retry)
+}
+
 #[tokio::test]
-async fn a_success_resets_the_failure_count_and_wrong_codes_count_as_failures() {
+async fn failures_slow_the_address_they_come_from_and_never_lock_the_owner_out() {
+    // Issue 13, hole 3: five wrong passwords used to lock the account for fifteen minutes,
+    // so anyone who knew a clinician's email could keep them out of their notes.
     let t = spawn_app().await;
     let (secret, _) = enrolled_director(&t).await;
-    for _ in 0..4 {
-        let (s, p) = t
-            .post_login(login_body(DIRECTOR, "not-the-password-at-all"))
-            .await;
-        assert_refused(s, &p);
+    let unauthorized = (
+        StatusCode::UNAUTHORIZED,
+        Some("invalid_credentials".to_owned()),
+        None,
+    );
+    // An attacker at HOME: three failures cost nothing…
+    for _ in 0..3 {
+        assert_eq!(wrong(&t, HOME, DIRECTOR).await, unauthorized);
     }
-    t.clock.set(at(0, 30));
-    let code = totp_code(&secret, at(0, 30)).unwrap();
-    let (s, _) = t
-        .post_login(json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": code}))
+    // …then each attempt from there waits, and nothing is checked while it does.
+    let throttled = |secs: &str| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("throttled".to_owned()),
+            Some(secs.to_owned()),
+        )
+    };
+    assert_eq!(wrong(&t, HOME, DIRECTOR).await, throttled("1"));
+    // The enrolment spent the current step: the owner's app shows the next one.
+    let code = totp_code_for_step(&secret, totp_step(t.app.now()) + 1).unwrap();
+    let (s, _, _) = t
+        .post_login_from(
+            HOME,
+            json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": code}),
+        )
         .await;
     assert_eq!(
         s,
-        StatusCode::OK,
-        "the fifth attempt succeeds and resets the count"
+        StatusCode::TOO_MANY_REQUESTS,
+        "not even the right password is checked"
     );
-    // Four wrong passwords and one wrong code: locked.
-    for _ in 0..4 {
-        t.post_login(login_body(DIRECTOR, "not-the-password-at-all"))
-            .await;
+    // The owner, at the office, signs in at once with the right password and code.
+    let (s, v, _) = t
+        .post_login_from(
+            OFFICE,
+            json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": code}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Each further failure from HOME doubles the wait: 1 s, then 2 s, then 4 s.
+    t.clock.set(at(0, 1));
+    assert_eq!(wrong(&t, HOME, DIRECTOR).await, unauthorized);
+    assert_eq!(wrong(&t, HOME, DIRECTOR).await, throttled("2"));
+    t.clock.set(at(0, 3));
+    assert_eq!(wrong(&t, HOME, DIRECTOR).await, unauthorized);
+    assert_eq!(wrong(&t, HOME, DIRECTOR).await, throttled("4"));
+    // Every attempt is logged, throttled ones too, and none of them locked anything.
+    use SignInOutcome::*;
+    let log = outcomes(&t).await;
+    assert_eq!(
+        log.iter().filter(|o| **o == Throttled).count(),
+        4,
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter().filter(|o| **o == BadPassword).count(),
+        5,
+        "{log:?}"
+    );
+    assert!(!log.contains(&Locked));
+    // An hour on, the failures no longer count.
+    t.clock.set(at(61, 0));
+    let code = totp_code(&secret, at(61, 0)).unwrap();
+    let (s, v, _) = t
+        .post_login_from(
+            HOME,
+            json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": code}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+#[tokio::test]
+async fn an_unknown_email_is_slowed_exactly_like_a_known_one() {
+    let t = spawn_app().await;
+    create(&t, DIRECTOR, Role::Director).await;
+    for _ in 0..3 {
+        wrong(&t, HOME, DIRECTOR).await;
+        wrong(&t, HOME, "nobody@example.test").await;
     }
-    t.clock.set(at(1, 0));
-    let good = totp_code(&secret, at(1, 0)).unwrap();
-    let bad = if good == "123456" { "654321" } else { "123456" };
-    let (s, p) = t
-        .post_login(json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": bad}))
-        .await;
-    assert_refused(s, &p);
-    let (s, p) = t
-        .post_login(json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": good}))
-        .await;
-    assert_refused(s, &p);
-    t.clock.set(at(16, 0));
-    let code = totp_code(&secret, at(16, 0)).unwrap();
-    let (s, _) = t
-        .post_login(json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": code}))
+    assert_eq!(
+        wrong(&t, HOME, DIRECTOR).await,
+        wrong(&t, HOME, "nobody@example.test").await,
+        "the delay says nothing about whether an account exists"
+    );
+}
+
+#[tokio::test]
+async fn one_address_trying_many_accounts_is_slowed_for_all_of_them() {
+    let t = spawn_app().await;
+    create(&t, DIRECTOR, Role::Director).await;
+    // Twenty different (unknown) accounts, two tries each, from one address.
+    for n in 0..10 {
+        for _ in 0..2 {
+            let (s, _, _) = wrong(&t, HOME, &format!("guess{n}@example.test")).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED);
+        }
+    }
+    // A first try at a real account from there now waits too; from elsewhere it does not.
+    let (s, code, retry) = wrong(&t, HOME, DIRECTOR).await;
+    assert_eq!(
+        (s, code.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("throttled"))
+    );
+    assert_eq!(retry.as_deref(), Some("1"));
+    let (s, _, _) = t
+        .post_login_from(OFFICE, login_body(DIRECTOR, TEST_PASSWORD))
         .await;
     assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn failures_for_one_account_from_many_addresses_slow_new_addresses_not_the_owners() {
+    let t = spawn_app().await;
+    let (secret, _) = enrolled_director(&t).await;
+    // The owner signed in from HOME (enrolment above): a known address.
+    // Ten attackers, one failure each.
+    for n in 10..20 {
+        let (s, _, _) = wrong(&t, std::net::Ipv4Addr::new(127, 0, 1, n), DIRECTOR).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    // An eleventh new address waits…
+    let (s, _, _) = wrong(&t, std::net::Ipv4Addr::new(127, 0, 1, 30), DIRECTOR).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // …but the owner, from where they signed in before, is not slowed at all.
+    let code = totp_code_for_step(&secret, totp_step(t.app.now()) + 1).unwrap();
+    let (s, v, _) = t
+        .post_login_from(
+            HOME,
+            json!({"email": DIRECTOR, "password": TEST_PASSWORD, "totp_code": code}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use circle_domain::{DomainError, Rule};
 use circle_store::{PageRequest, StoreError};
 use circle_testkit::TestDb;
 use circle_testkit::builders::*;
+use circle_testkit::sys::SysStore;
 use jiff::civil::date;
 use serde_json::json;
 
@@ -75,25 +76,24 @@ async fn a_thirteenth_member_is_refused_and_the_group_keeps_twelve() {
     for n in 1..=12 {
         let c = client_at(&t.db.store, n, LevelOfCare::Iop).await;
         t.db.store
-            .enroll(t.group.id, &join(c.id, "2026-05-05"), &sys(), now())
+            .sys_enroll(t.group.id, &join(c.id, "2026-05-05"), now())
             .await
             .expect("seat available");
     }
     let c13 = client_at(&t.db.store, 13, LevelOfCare::Iop).await;
     let r =
         t.db.store
-            .enroll(t.group.id, &join(c13.id, "2026-05-05"), &sys(), now())
+            .sys_enroll(t.group.id, &join(c13.id, "2026-05-05"), now())
             .await;
     assert_eq!(rule_of(r), Rule::GroupFull);
     let members =
         t.db.store
-            .list_memberships(
+            .sys_list_memberships(
                 t.group.id,
                 PageRequest {
                     after: 0,
                     limit: 50,
                 },
-                &sys(),
                 now(),
             )
             .await
@@ -119,7 +119,7 @@ async fn a_lower_program_cap_is_enforced() {
     // Asking for 12 in a program capped at 8 needs a director's override.
     let r = db
         .store
-        .create_group(
+        .sys_create_group(
             &group_input(
                 p.id,
                 lead.id,
@@ -142,7 +142,7 @@ async fn a_lower_program_cap_is_enforced() {
     for n in 1..=8 {
         let c = client_at(&db.store, n, LevelOfCare::Iop).await;
         db.store
-            .enroll(g.id, &join(c.id, "2026-05-05"), &sys(), now())
+            .sys_enroll(g.id, &join(c.id, "2026-05-05"), now())
             .await
             .unwrap();
     }
@@ -150,7 +150,7 @@ async fn a_lower_program_cap_is_enforced() {
     assert_eq!(
         rule_of(
             db.store
-                .enroll(g.id, &join(c9.id, "2026-05-05"), &sys(), now())
+                .sys_enroll(g.id, &join(c9.id, "2026-05-05"), now())
                 .await
         ),
         Rule::GroupFull
@@ -165,7 +165,7 @@ async fn a_group_cannot_be_larger_than_its_room() {
     let small = room(&db.store, "Small room", 6).await;
     let r = db
         .store
-        .create_group(
+        .sys_create_group(
             &group_input(
                 p.id,
                 lead.id,
@@ -187,7 +187,7 @@ async fn a_member_at_another_level_of_care_is_refused() {
     let php = client_at(&t.db.store, 1, LevelOfCare::Php).await;
     let r =
         t.db.store
-            .enroll(t.group.id, &join(php.id, "2026-05-05"), &sys(), now())
+            .sys_enroll(t.group.id, &join(php.id, "2026-05-05"), now())
             .await;
     assert_eq!(rule_of(r), Rule::LevelOfCareNotEligible);
 }
@@ -198,51 +198,42 @@ async fn stepping_down_keeps_history_and_changes_eligibility() {
     let c = client_at(&t.db.store, 1, LevelOfCare::Php).await;
     let e =
         t.db.store
-            .change_level(
+            .sys_change_level(
                 c.id,
                 &input(json!({"level_of_care": "iop", "started_on": "2026-05-01"})),
-                &sys(),
                 now(),
             )
             .await
             .unwrap();
     assert_eq!(e.level_of_care, LevelOfCare::Iop);
-    let episodes = t.db.store.episodes(c.id, &sys(), now()).await.unwrap();
+    let episodes = t.db.store.sys_episodes(c.id, now()).await.unwrap();
     assert_eq!(episodes.len(), 2);
     assert_eq!(episodes[0].level_of_care, LevelOfCare::Php);
     assert_eq!(episodes[0].ended_on, Some(date(2026, 5, 1)));
     assert_eq!(episodes[1].ended_on, None);
     assert_eq!(
         t.db.store
-            .client(c.id, &sys(), now())
+            .sys_client(c.id, now())
             .await
             .unwrap()
             .current_level,
         Some(LevelOfCare::Iop)
     );
     t.db.store
-        .enroll(t.group.id, &join(c.id, "2026-05-05"), &sys(), now())
+        .sys_enroll(t.group.id, &join(c.id, "2026-05-05"), now())
         .await
         .expect("now eligible");
     // A change dated before the open episode started is refused, and nothing changes.
     let r =
         t.db.store
-            .change_level(
+            .sys_change_level(
                 c.id,
                 &input(json!({"level_of_care": "outpatient", "started_on": "2026-04-01"})),
-                &sys(),
                 now(),
             )
             .await;
     assert_eq!(rule_of(r), Rule::EpisodeOrder);
-    assert_eq!(
-        t.db.store
-            .episodes(c.id, &sys(), now())
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(t.db.store.sys_episodes(c.id, now()).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -263,12 +254,12 @@ async fn a_closed_group_refuses_joiners_after_its_cohort_started() {
     let a = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     let b = client_at(&t.db.store, 2, LevelOfCare::Iop).await;
     t.db.store
-        .enroll(g.id, &join(a.id, "2026-05-07"), &sys(), now())
+        .sys_enroll(g.id, &join(a.id, "2026-05-07"), now())
         .await
         .unwrap();
     let r =
         t.db.store
-            .enroll(g.id, &join(b.id, "2026-05-14"), &sys(), now())
+            .sys_enroll(g.id, &join(b.id, "2026-05-14"), now())
             .await;
     assert_eq!(rule_of(r), Rule::ClosedCohortStarted);
 }
@@ -292,11 +283,11 @@ async fn a_rolling_group_admits_only_at_module_boundaries() {
     let a = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     let r =
         t.db.store
-            .enroll(g.id, &join(a.id, "2026-05-06"), &sys(), now())
+            .sys_enroll(g.id, &join(a.id, "2026-05-06"), now())
             .await;
     assert_eq!(rule_of(r), Rule::BetweenModuleBoundaries);
     t.db.store
-        .enroll(g.id, &join(a.id, "2026-05-20"), &sys(), now())
+        .sys_enroll(g.id, &join(a.id, "2026-05-20"), now())
         .await
         .expect("a module starts 2026-05-18");
 }
@@ -308,7 +299,7 @@ async fn a_lead_without_an_active_license_is_refused() {
     let trainee = trainee(&db.store, 1).await;
     let r = db
         .store
-        .create_group(
+        .sys_create_group(
             &group_input(p.id, trainee.id, None, "G", tuesday_evening(), json!({})),
             today(),
             now(),
@@ -388,12 +379,12 @@ async fn a_client_cannot_be_in_two_groups_at_overlapping_times() {
     .await;
     let c = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     t.db.store
-        .enroll(t.group.id, &join(c.id, "2026-05-05"), &sys(), now())
+        .sys_enroll(t.group.id, &join(c.id, "2026-05-05"), now())
         .await
         .unwrap();
     let r =
         t.db.store
-            .enroll(overlapping.id, &join(c.id, "2026-05-05"), &sys(), now())
+            .sys_enroll(overlapping.id, &join(c.id, "2026-05-05"), now())
             .await;
     assert_eq!(rule_of(r), Rule::ScheduleOverlap);
 }
@@ -404,7 +395,7 @@ async fn a_clinician_or_room_cannot_be_booked_twice_at_once() {
     // Same lead, overlapping time.
     let r =
         t.db.store
-            .create_group(
+            .sys_create_group(
                 &group_input(
                     t.program.id,
                     t.lead.id,
@@ -422,7 +413,7 @@ async fn a_clinician_or_room_cannot_be_booked_twice_at_once() {
     let other = clinician(&t.db.store, 2).await;
     let r =
         t.db.store
-            .create_group(
+            .sys_create_group(
                 &group_input(
                     t.program.id,
                     other.id,
@@ -459,26 +450,25 @@ async fn a_separated_pair_never_shares_a_group_and_the_refusal_names_no_one() {
     let a = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     let b = client_at(&t.db.store, 2, LevelOfCare::Iop).await;
     t.db.store
-        .add_separation(
+        .sys_add_separation(
             a.id,
             &input(json!({"other_client_id": b.id, "reason": "coworkers"})),
-            &sys(),
             now(),
         )
         .await
         .unwrap();
     t.db.store
-        .enroll(t.group.id, &join(a.id, "2026-05-05"), &sys(), now())
+        .sys_enroll(t.group.id, &join(a.id, "2026-05-05"), now())
         .await
         .unwrap();
     let r =
         t.db.store
-            .enroll(t.group.id, &join(b.id, "2026-05-05"), &sys(), now())
+            .sys_enroll(t.group.id, &join(b.id, "2026-05-05"), now())
             .await;
     let text = format!("{r:?}");
     assert_eq!(rule_of(r), Rule::Separation);
     assert!(!text.contains("Given1") && !text.contains("Family1") && !text.contains("MRN-00001"));
-    let seen_from_b = t.db.store.separations(b.id, &sys(), now()).await.unwrap();
+    let seen_from_b = t.db.store.sys_separations(b.id, now()).await.unwrap();
     assert_eq!(seen_from_b[0].other_client_id, a.id);
 }
 
@@ -488,13 +478,12 @@ async fn unique_values_cannot_be_used_twice() {
     client_at(&db.store, 1, LevelOfCare::Iop).await;
     let dup_record = db
         .store
-        .create_client(
+        .sys_create_client(
             &input(
                 json!({"record_number": "MRN-00001", "given_name": "X", "family_name": "Y",
                           "date_of_birth": "1980-01-01", "referral_source": "self_referral"}),
             ),
             today(),
-            &sys(),
             now(),
         )
         .await;
@@ -541,7 +530,7 @@ async fn a_stale_update_is_refused_and_changes_nothing() {
     let patch: GroupPatch = input(json!({"version": v, "max_size": 10}));
     let updated =
         t.db.store
-            .update_group(t.group.id, &patch, today(), now())
+            .sys_update_group(t.group.id, &patch, today(), now())
             .await
             .unwrap();
     assert_eq!(updated.version, v + 1);
@@ -549,7 +538,7 @@ async fn a_stale_update_is_refused_and_changes_nothing() {
     assert_eq!(
         rule_of(
             t.db.store
-                .update_group(t.group.id, &again, today(), now())
+                .sys_update_group(t.group.id, &again, today(), now())
                 .await
         ),
         Rule::StaleVersion
@@ -581,42 +570,34 @@ async fn the_roster_follows_memberships_so_a_new_member_appears_next_week() {
     let a = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     let b = client_at(&t.db.store, 2, LevelOfCare::Iop).await;
     t.db.store
-        .enroll(t.group.id, &join(a.id, "2026-05-05"), &sys(), now())
+        .sys_enroll(t.group.id, &join(a.id, "2026-05-05"), now())
         .await
         .unwrap();
     t.db.store
-        .enroll(t.group.id, &join(b.id, "2026-05-12"), &sys(), now())
+        .sys_enroll(t.group.id, &join(b.id, "2026-05-12"), now())
         .await
         .unwrap();
-    let first =
-        t.db.store
-            .roster(sessions[0].id, &sys(), now())
-            .await
-            .unwrap();
-    let second =
-        t.db.store
-            .roster(sessions[1].id, &sys(), now())
-            .await
-            .unwrap();
+    let first = t.db.store.sys_roster(sessions[0].id, now()).await.unwrap();
+    let second = t.db.store.sys_roster(sessions[1].id, now()).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(second.len(), 2);
     assert_eq!(first[0].display_name, "Given1 F.");
     // Leaving ends the membership; the member drops from later rosters, history stays.
     let m =
         t.db.store
-            .client_memberships(a.id, &sys(), now())
+            .sys_client_memberships(a.id, now())
             .await
             .unwrap()
             .remove(0);
     let change: MembershipChange =
         input(json!({"version": m.version, "status": "completed", "end_date": "2026-05-19"}));
     t.db.store
-        .change_membership(m.id, &change, &sys(), now())
+        .sys_change_membership(m.id, &change, now())
         .await
         .unwrap();
     assert_eq!(
         t.db.store
-            .roster(sessions[2].id, &sys(), now())
+            .sys_roster(sessions[2].id, now())
             .await
             .unwrap()
             .len(),
@@ -624,7 +605,7 @@ async fn the_roster_follows_memberships_so_a_new_member_appears_next_week() {
     );
     assert_eq!(
         t.db.store
-            .roster(sessions[0].id, &sys(), now())
+            .sys_roster(sessions[0].id, now())
             .await
             .unwrap()
             .len(),
@@ -632,12 +613,12 @@ async fn the_roster_follows_memberships_so_a_new_member_appears_next_week() {
     );
     // Rejoining creates a new membership.
     t.db.store
-        .enroll(t.group.id, &join(a.id, "2026-05-26"), &sys(), now())
+        .sys_enroll(t.group.id, &join(a.id, "2026-05-26"), now())
         .await
         .unwrap();
     assert_eq!(
         t.db.store
-            .client_memberships(a.id, &sys(), now())
+            .sys_client_memberships(a.id, now())
             .await
             .unwrap()
             .len(),
@@ -703,16 +684,15 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
     let a = client_at(&t.db.store, 1, LevelOfCare::Iop).await;
     let outsider = client_at(&t.db.store, 2, LevelOfCare::Iop).await;
     t.db.store
-        .enroll(t.group.id, &join(a.id, "2026-04-28"), &sys(), now())
+        .sys_enroll(t.group.id, &join(a.id, "2026-04-28"), now())
         .await
         .unwrap();
     // Attending needs a signed group agreement (intake slice; tested in intake.rs).
     t.db.store
-        .sign_group_agreement(
+        .sys_sign_group_agreement(
             a.id,
             jiff::civil::date(2026, 4, 27),
             circle_domain::intake::SignatureMethod::Paper,
-            &sys(),
             now(),
         )
         .await
@@ -721,7 +701,7 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
     let late: AttendanceInput = input(json!({"status": "late", "minutes": 75}));
     let rec =
         t.db.store
-            .record_attendance(past.id, a.id, &late, None, &sys(), now())
+            .sys_record_attendance(past.id, a.id, &late, None, now())
             .await
             .unwrap();
     assert_eq!(rec.minutes, 75);
@@ -733,13 +713,13 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
     let present: AttendanceInput = input(json!({"status": "present"}));
     let rec =
         t.db.store
-            .record_attendance(past.id, a.id, &present, None, &sys(), now())
+            .sys_record_attendance(past.id, a.id, &present, None, now())
             .await
             .unwrap();
     assert_eq!((rec.minutes, rec.version), (90, 2));
     assert_eq!(
         t.db.store
-            .attendance(past.id, &sys(), now())
+            .sys_attendance(past.id, now())
             .await
             .unwrap()
             .len(),
@@ -748,19 +728,19 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
 
     let r =
         t.db.store
-            .record_attendance(past.id, outsider.id, &present, None, &sys(), now())
+            .sys_record_attendance(past.id, outsider.id, &present, None, now())
             .await;
     assert_eq!(rule_of(r), Rule::NotOnRoster);
     let r =
         t.db.store
-            .record_attendance(future.id, a.id, &present, None, &sys(), now())
+            .sys_record_attendance(future.id, a.id, &present, None, now())
             .await;
     assert_eq!(rule_of(r), Rule::SessionNotStarted);
     let bad: AttendanceInput = input(json!({"status": "absent_excused", "minutes": 30}));
     assert_eq!(
         invalid_field(
             t.db.store
-                .record_attendance(past.id, a.id, &bad, None, &sys(), now())
+                .sys_record_attendance(past.id, a.id, &bad, None, now())
                 .await
         ),
         "minutes"
@@ -770,7 +750,7 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
         input(json!({"version": future.version, "reason": "facilitator ill"}));
     let cancelled =
         t.db.store
-            .cancel_session(future.id, &cancel, now())
+            .sys_cancel_session(future.id, &cancel, now())
             .await
             .unwrap();
     assert_eq!(
@@ -780,7 +760,7 @@ async fn attendance_is_recorded_with_minutes_and_only_for_the_roster() {
     let later: jiff::Timestamp = "2026-05-06T00:00:00Z".parse().unwrap();
     let r =
         t.db.store
-            .record_attendance(future.id, a.id, &present, None, &sys(), later)
+            .sys_record_attendance(future.id, a.id, &present, None, later)
             .await;
     assert_eq!(rule_of(r), Rule::SessionCancelled);
 }
@@ -791,7 +771,7 @@ async fn two_coordinators_racing_for_the_last_seat_place_exactly_one() {
     for n in 1..=11 {
         let c = client_at(&t.db.store, n, LevelOfCare::Iop).await;
         t.db.store
-            .enroll(t.group.id, &join(c.id, "2026-05-05"), &sys(), now())
+            .sys_enroll(t.group.id, &join(c.id, "2026-05-05"), now())
             .await
             .unwrap();
     }
@@ -799,10 +779,8 @@ async fn two_coordinators_racing_for_the_last_seat_place_exactly_one() {
     let y = client_at(&t.db.store, 21, LevelOfCare::Iop).await;
     let (s1, s2) = (t.db.store.clone(), t.db.store.clone());
     let g = t.group.id;
-    let a =
-        tokio::spawn(async move { s1.enroll(g, &join(x.id, "2026-05-05"), &sys(), now()).await });
-    let b =
-        tokio::spawn(async move { s2.enroll(g, &join(y.id, "2026-05-05"), &sys(), now()).await });
+    let a = tokio::spawn(async move { s1.sys_enroll(g, &join(x.id, "2026-05-05"), now()).await });
+    let b = tokio::spawn(async move { s2.sys_enroll(g, &join(y.id, "2026-05-05"), now()).await });
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
     let wins = [a.is_ok(), b.is_ok()].iter().filter(|w| **w).count();
     assert_eq!(wins, 1, "exactly one placement: {a:?} / {b:?}");

@@ -234,9 +234,8 @@ impl FromRequestParts<App> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(ApiError::Domain(DomainError::Unauthenticated))?;
-        let mut actor = app.authenticate(token).await.map_err(ApiError::from)?;
-        actor.request = request_meta(parts);
-        Ok(Auth(actor))
+        let actor = app.authenticate(token).await.map_err(ApiError::from)?;
+        Ok(Auth(actor.with_request(request_meta(parts))))
     }
 }
 

@@ -292,6 +292,24 @@ pub fn router_with(app: App, policy: pages::CookiePolicy) -> Router {
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(TraceLayer::new_for_http())
     .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+    .layer(middleware::from_fn(drop_unsafe_request_id))
+}
+
+/// A caller's `X-Request-Id` is kept only when it is a short token of safe characters (at
+/// most 64 of letters, digits, `-`, `_`, `.`, `:`); anything else is dropped, so the server
+/// generates one. The id is copied into every audit entry and log line of the request: an
+/// unchecked one could fill the audit log (a 380 KB id was stored) or forge log lines.
+async fn drop_unsafe_request_id(mut req: Request, next: Next) -> Response {
+    let safe = req.headers().get(REQUEST_ID).is_none_or(|v| {
+        let b = v.as_bytes();
+        (1..=64).contains(&b.len())
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
+    });
+    if !safe {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(req).await
 }
 
 /// Completes internal-error problems with the request id and logs their cause (never

@@ -174,6 +174,23 @@ impl ApiError {
                     None,
                 )
             }
+            ApiError::Domain(DomainError::Throttled { retry_after_secs }) => {
+                let s = StatusCode::TOO_MANY_REQUESTS;
+                (
+                    s,
+                    make(
+                        s,
+                        "throttled",
+                        "Too many attempts",
+                        format!(
+                            "too many failed attempts; nothing was checked: try again in \
+                             {retry_after_secs} seconds"
+                        ),
+                        vec![],
+                    ),
+                    None,
+                )
+            }
             ApiError::BadRequest {
                 status,
                 code,
@@ -217,8 +234,17 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::Domain(DomainError::Throttled { retry_after_secs }) => {
+                HeaderValue::from_str(&retry_after_secs.to_string()).ok()
+            }
+            _ => None,
+        };
         let (status, problem, internal) = self.problem();
         let mut resp = problem_response(status, &problem);
+        if let Some(v) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         if let Some(i) = internal {
             resp.extensions_mut().insert(i);
             resp.extensions_mut().insert(problem);

@@ -295,12 +295,9 @@ async fn intake_sees_demographics_groups_and_consents_but_no_notes_or_measures()
     t.token_for("intake@example.test", Role::Intake, None, None)
         .await;
 
-    // Intake accounts need no second factor: email and password only.
+    // Intake signs in with a second factor, like every staff role.
     let b = Browser::start().await;
-    b.client.goto(&t.url("/sign-in")).await.unwrap();
-    b.fill("#email", "intake@example.test").await;
-    b.fill("#password", TEST_PASSWORD).await;
-    b.click("button[type=submit]").await;
+    sign_in(&b, &t, "intake@example.test").await;
     assert_eq!(b.wait_path("/today").await, "/today");
     b.client
         .goto(&t.url(&format!("/clients/{member}")))

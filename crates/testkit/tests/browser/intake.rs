@@ -6,15 +6,6 @@ use super::*;
 use circle_testkit::clinic::{Clinic, ClinicSpec};
 use reqwest::Method;
 
-/// Signs in an account without a second factor (intake need not enrol one: they open no
-/// clinical records).
-async fn sign_in_without_mfa(b: &Browser, t: &TestApp, email: &str) {
-    b.client.goto(&t.url("/sign-in")).await.unwrap();
-    b.fill("#email", email).await;
-    b.fill("#password", TEST_PASSWORD).await;
-    b.click("button[type=submit]").await;
-}
-
 /// Weekday availability 07:00–21:00: suggestions and offers need a client's windows.
 fn weekdays() -> Value {
     Value::Array(
@@ -137,7 +128,7 @@ async fn an_intake_coordinator_records_a_referral_and_places_the_client_from_a_s
 
     // Intake records a referral from an individual therapist for a registered client.
     let b = Browser::start().await;
-    sign_in_without_mfa(&b, &t, "intake@example.test").await;
+    sign_in(&b, &t, "intake@example.test").await;
     assert_eq!(b.wait_path("/today").await, "/today");
     b.client.goto(&t.url("/intake")).await.unwrap();
     b.check_page("intake").await;
@@ -188,7 +179,7 @@ async fn an_intake_coordinator_records_a_referral_and_places_the_client_from_a_s
 
     // Intake records the consents and places the client from a suggestion.
     let b = Browser::start().await;
-    sign_in_without_mfa(&b, &t, "intake@example.test").await;
+    sign_in(&b, &t, "intake@example.test").await;
     assert_eq!(b.wait_path("/today").await, "/today");
     b.client
         .goto(&t.url(&format!("/referrals/{referral}")))
@@ -313,7 +304,7 @@ async fn accepting_a_waitlist_offer_on_the_page_makes_the_membership() {
     assert!(memberships(&t, &dir, waiting).await.is_empty());
 
     let b = Browser::start().await;
-    sign_in_without_mfa(&b, &t, "intake@example.test").await;
+    sign_in(&b, &t, "intake@example.test").await;
     assert_eq!(b.wait_path("/today").await, "/today");
     b.client.goto(&t.url("/waitlist")).await.unwrap();
     let open = b.text("#offers-open").await;
@@ -367,7 +358,7 @@ async fn a_refused_enrollment_shows_the_rule_inline_and_changes_nothing() {
     let outpatient = client(&t, &k, "O-0001", "Oak", "outpatient", json!(["depression"])).await;
 
     let b = Browser::start().await;
-    sign_in_without_mfa(&b, &t, "intake@example.test").await;
+    sign_in(&b, &t, "intake@example.test").await;
     assert_eq!(b.wait_path("/today").await, "/today");
     b.client.goto(&t.url("/groups")).await.unwrap();
     let row = b.text(&format!("#group-{full}")).await;

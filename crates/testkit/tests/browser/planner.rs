@@ -199,15 +199,15 @@ async fn a_director_runs_the_planner_and_approves_part_then_the_rest_of_its_prop
     // A run still being worked on refreshes itself (a `Refresh` header, no script) and
     // shows its progress. This one was recorded but no worker took it (the test clock
     // stands still, so its heartbeat never goes stale).
-    let (_, me) = t.get(&clinic.director, "/api/v1/me").await;
-    let ctx = circle_domain::audit::AuditContext {
-        actor_user_id: Some(circle_domain::ids::UserId(me["id"].as_i64().unwrap())),
-        actor_role: Some(Role::Director),
-        ..Default::default()
-    };
+    let director = t.app.authenticate(&clinic.director).await.unwrap();
+    let listing =
+        t.db.store
+            .listing::<circle_app::purpose::PlanRun>(&director, t.app.now())
+            .await
+            .unwrap();
     let queued =
         t.db.store
-            .create_plan_run(None, 1000, &ctx, t.app.now())
+            .create_plan_run(&listing, None, 1000, t.app.now())
             .await
             .unwrap();
     let cookie = b

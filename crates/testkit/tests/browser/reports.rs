@@ -292,11 +292,8 @@ async fn a_clinician_sees_their_own_calendar_and_intake_no_clinical_figures() {
     b.click("header form button").await;
     assert_eq!(b.wait_path("/sign-in").await, "/sign-in");
 
-    // Intake holds no clinical data and signs in without a second factor.
-    b.client.goto(&t.url("/sign-in")).await.unwrap();
-    b.fill("#email", "intake@example.test").await;
-    b.fill("#password", TEST_PASSWORD).await;
-    b.click("button[type=submit]").await;
+    // Intake holds no clinical data (and signs in with a second factor, as all staff do).
+    sign_in(&b, &t, "intake@example.test").await;
     assert_eq!(b.wait_path("/today").await, "/today");
     b.client.goto(&t.url("/reports/outcomes")).await.unwrap();
     assert_eq!(b.text("h1").await, "Not available");

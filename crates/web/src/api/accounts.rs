@@ -172,9 +172,13 @@ pub async fn reset_password(
 pub struct DirectorPrograms {
     #[schema(value_type = Vec<i64>)]
     pub program_ids: Vec<ProgramId>,
+    /// The director reaches every program (then `program_ids` is empty). A director with
+    /// neither programs nor this setting reaches nothing.
+    #[serde(default)]
+    pub clinic_wide: bool,
 }
 
-/// The programs linked to an account (administrators); empty for a clinic-wide director.
+/// The programs linked to an account (administrators), and whether it is clinic-wide.
 #[utoipa::path(get, path = "/api/v1/users/{id}/programs", tag = "users", params(("id" = i64, Path)),
     responses((status = 200, body = DirectorPrograms), Errors), security(("bearer" = [])))]
 pub async fn user_programs(
@@ -182,15 +186,18 @@ pub async fn user_programs(
     Auth(a): Auth,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<DirectorPrograms>, ApiError> {
+    let (program_ids, clinic_wide) = app.linked_programs(&a, UserId(id)).await?;
     Ok(Json(DirectorPrograms {
-        program_ids: app.linked_programs(&a, UserId(id)).await?,
+        program_ids,
+        clinic_wide,
     }))
 }
 
-/// Link a director's account to exactly these programs (administrators), replacing its
-/// links; an empty list makes the director clinic-wide again. Audited as
-/// `user.programs_change`. 422 naming `program_ids` for an account that is not a
-/// director's or a program that does not exist.
+/// Set what a director directs (administrators): exactly these programs, or the whole
+/// clinic with `clinic_wide` and no programs. Removing every program never makes a
+/// director clinic-wide (they then reach nothing). Audited as `user.programs_change`. 422
+/// naming `program_ids` for an account that is not a director's or a program that does
+/// not exist, and naming `clinic_wide` when both are given.
 #[utoipa::path(put, path = "/api/v1/users/{id}/programs", tag = "users", params(("id" = i64, Path)),
     request_body = DirectorPrograms,
     responses((status = 200, body = DirectorPrograms), Errors), security(("bearer" = [])))]
@@ -205,8 +212,9 @@ pub async fn set_user_programs(
     }
     Ok(Json(DirectorPrograms {
         program_ids: app
-            .set_director_programs(&a, UserId(id), &body.program_ids)
+            .set_director_programs(&a, UserId(id), &body.program_ids, body.clinic_wide)
             .await?,
+        clinic_wide: body.clinic_wide,
     }))
 }
 

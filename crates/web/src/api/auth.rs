@@ -224,7 +224,7 @@ pub struct EnrollResponse {
 
 /// Complete second-factor enrolment at first sign-in and sign in. An unknown, expired or
 /// used enrolment token or a wrong code is 401 `invalid_credentials`.
-#[utoipa::path(post, path = "/api/v1/auth/mfa/enroll", tag = "auth", request_body = EnrollRequest,
+#[utoipa::path(post, path = "/api/v1/auth/mfa/enroll", tag = "auth", operation_id = "enroll_second_factor", request_body = EnrollRequest,
     responses((status = 200, body = EnrollResponse), Errors))]
 pub async fn enroll(
     State(app): State<App>,

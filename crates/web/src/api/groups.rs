@@ -105,7 +105,7 @@ pub async fn list_memberships(
 
 /// Enroll a client (directors, intake). Refused with 409 naming the rule: group full,
 /// level of care, closed cohort, module boundary, separation, schedule clash.
-#[utoipa::path(post, path = "/api/v1/groups/{id}/memberships", tag = "groups", params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/api/v1/groups/{id}/memberships", tag = "groups", operation_id = "enroll_in_group", params(("id" = i64, Path)),
     request_body = NewMembership, responses((status = 201, body = Membership), Errors), security(("bearer" = [])))]
 pub async fn enroll(
     State(app): State<App>,

@@ -61,9 +61,10 @@ struct UserRow {
     link: String,
     mfa: bool,
     disabled: bool,
-    locked: bool,
     /// For a director: every program, and whether the director is linked to it.
     programs: Option<Vec<ProgramChoice>>,
+    /// For a director: set to reach the whole clinic.
+    clinic_wide: bool,
 }
 
 /// A program offered as a director's link.
@@ -164,6 +165,7 @@ async fn users_page(
                     })
                     .collect()
             }),
+            clinic_wide: a.clinic_wide,
             id: a.id.0,
             email: a.email.to_string(),
             role: a.role.as_str(),
@@ -180,8 +182,10 @@ async fn users_page(
                         .filter(|p| links.contains(&(a.id, p.id)))
                         .map(|p| p.name.as_str())
                         .collect();
-                    if names.is_empty() {
+                    if a.clinic_wide {
                         "directs the whole clinic".to_owned()
+                    } else if names.is_empty() {
+                        "directs no program yet (sees no client)".to_owned()
                     } else {
                         format!("directs {}", names.join(", "))
                     }
@@ -194,7 +198,6 @@ async fn users_page(
             },
             mfa: a.mfa_enrolled,
             disabled: a.disabled,
-            locked: a.locked,
         })
         .collect();
     Ok(html(
@@ -448,7 +451,8 @@ async fn reset_password(
     }
 }
 
-/// Links a director to the checked programs (none checked: clinic-wide).
+/// Sets what a director directs: the checked programs, or the whole clinic when that box
+/// is ticked (with no program).
 async fn set_programs(
     State(app): State<App>,
     signed: Signed,
@@ -466,9 +470,13 @@ async fn set_programs(
             })
         })
         .collect();
+    // Ticking a program means "these programs"; the whole-clinic box counts only when none
+    // is ticked (the API refuses both at once).
+    let clinic_wide = fields.iter().any(|(k, v)| k == "clinic_wide" && v == "on")
+        && !fields.iter().any(|(k, _)| k == "program");
     let result = match chosen {
         Ok(list) => app
-            .set_director_programs(&signed.actor, UserId(id), &list)
+            .set_director_programs(&signed.actor, UserId(id), &list, clinic_wide)
             .await
             .map(|_| ()),
         Err(e) => Err(e),
@@ -659,7 +667,7 @@ async fn audit(
         StatusCode::OK
     } else {
         // The service checks the role; a bad filter must not skip that check's answer.
-        if !matches!(signed.actor.role, Role::Admin | Role::Director) {
+        if !matches!(signed.actor.role(), Role::Admin | Role::Director) {
             return Err(PageError::Forbidden);
         }
         StatusCode::UNPROCESSABLE_ENTITY
@@ -718,7 +726,7 @@ async fn emergency(State(app): State<App>, signed: Signed) -> Result<Response, P
         EmergencyPage {
             nav: Some(signed.nav()),
             rows,
-            reasons_shown: signed.actor.role == Role::Director,
+            reasons_shown: signed.actor.role() == Role::Director,
         },
     ))
 }

@@ -7,9 +7,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use circle_app::App;
 use circle_app::auth::{IssuedToken, SignInRequest, SignInStep};
 use circle_app::web_session::{random_token, secrets_match};
+use circle_app::{App, AppError};
+use circle_domain::DomainError;
 use serde::Deserialize;
 
 use super::{CookiePolicy, Nav, PageError, Signed, cookie, html};
@@ -20,7 +21,7 @@ struct SignInPage {
     nav: Option<Nav>,
     csrf: String,
     email: String,
-    message: Option<&'static str>,
+    message: Option<String>,
     /// Where to go once signed in (a checked local path), or empty for the role's home.
     next: String,
 }
@@ -61,7 +62,7 @@ fn sign_in_page(
     policy: CookiePolicy,
     status: StatusCode,
     email: String,
-    message: Option<&'static str>,
+    message: Option<&str>,
     next: &str,
 ) -> Response {
     let csrf = random_token();
@@ -71,7 +72,7 @@ fn sign_in_page(
             nav: None,
             csrf: csrf.clone(),
             email,
-            message,
+            message: message.map(str::to_owned),
             next: safe_next(next).unwrap_or_default().to_owned(),
         },
     );
@@ -176,6 +177,23 @@ pub async fn sign_in(
                 message: None,
             },
         ),
+        Err(AppError::Domain(DomainError::Throttled { retry_after_secs })) => {
+            let wait = if retry_after_secs < 90 {
+                format!("{retry_after_secs} seconds")
+            } else {
+                format!("{} minutes", (retry_after_secs + 59) / 60)
+            };
+            sign_in_page(
+                policy,
+                StatusCode::TOO_MANY_REQUESTS,
+                email,
+                Some(&format!(
+                    "Too many attempts that were not accepted. For your account's safety, \
+                     wait {wait} and try again; nothing was checked this time."
+                )),
+                &form.next,
+            )
+        }
         Err(_) => sign_in_page(
             policy,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -202,8 +220,6 @@ pub struct EnrollForm {
     csrf: String,
     enrollment_token: String,
     code: String,
-    secret: String,
-    otpauth_uri: String,
 }
 
 pub async fn enroll(
@@ -238,17 +254,28 @@ pub async fn enroll(
                 },
             ),
         ),
-        Err(_) => html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            EnrollPage {
-                nav: None,
-                csrf: form.csrf,
-                secret: form.secret,
-                otpauth_uri: form.otpauth_uri,
-                enrollment_token: form.enrollment_token,
-                message: Some("That code was not accepted. Enter the code your app shows now."),
-            },
-        ),
+        // The page again with the secret the server holds for this enrolment — never what
+        // a form posted (a posted link would be shown as the authenticator link).
+        Err(_) => match app.pending_enrollment_view(&form.enrollment_token).await {
+            Ok(Some((secret, otpauth_uri))) => html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                EnrollPage {
+                    nav: None,
+                    csrf: form.csrf,
+                    secret,
+                    otpauth_uri,
+                    enrollment_token: form.enrollment_token,
+                    message: Some("That code was not accepted. Enter the code your app shows now."),
+                },
+            ),
+            _ => sign_in_page(
+                policy,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                String::new(),
+                Some("That enrolment has ended. Sign in again to start a new one."),
+                "",
+            ),
+        },
     }
 }
 

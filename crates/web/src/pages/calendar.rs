@@ -12,10 +12,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use circle_app::calendar::{CalendarFilter, CalendarItem};
+use circle_app::purpose;
 use circle_app::{App, PageRequest};
 use circle_domain::ids::{ClinicianId, ProgramId, RoomId};
 use circle_domain::session::SessionStatus;
-use circle_domain::user::Role;
 use jiff::civil::Date;
 use serde::Deserialize;
 
@@ -109,10 +109,14 @@ async fn week(
     Query(q): Query<CalendarQuery>,
 ) -> Result<Response, PageError> {
     let actor = &signed.actor;
-    let mine = match actor.role {
-        Role::Director | Role::Intake => None,
-        Role::Clinician => Some(actor.clinician_id.ok_or(PageError::Forbidden)?),
-        Role::Admin | Role::Client => return Err(PageError::Forbidden),
+    if !actor.may::<purpose::Schedules>() {
+        return Err(PageError::Forbidden);
+    }
+    // A clinician's week starts on their own sessions.
+    let mine = if actor.reaches_whole_clinic() || actor.directed_programs().is_some() {
+        None
+    } else {
+        actor.clinician_id()
     };
     let default_show = mine.map_or_else(|| "all".to_owned(), |c| format!("clinician:{}", c.0));
     let mut messages = vec![];
@@ -260,7 +264,7 @@ async fn week(
             messages,
             days,
             count,
-            can_open: matches!(actor.role, Role::Director | Role::Clinician),
+            can_open: actor.may::<purpose::SessionRun>(),
         },
     ))
 }

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use circle_app::chart::{Chart, ClinicalChart};
+use circle_app::purpose;
 use circle_app::{App, AppError, PageRequest};
 use circle_domain::DomainError;
 use circle_domain::ids::{ClientId, NoteId};
@@ -95,10 +96,7 @@ async fn list(
     signed: Signed,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    if !matches!(
-        signed.actor.role,
-        Role::Director | Role::Clinician | Role::Intake
-    ) {
+    if !signed.actor.may::<purpose::ClientList>() {
         return Err(PageError::Forbidden);
     }
     let q = query.q.trim().to_owned();
@@ -143,7 +141,7 @@ async fn list(
         ListPage {
             nav: Some(signed.nav()),
             q,
-            caseload: signed.actor.role == Role::Clinician,
+            caseload: signed.actor.role() == Role::Clinician,
             rows,
             next,
             messages,
@@ -287,7 +285,7 @@ async fn chart(
         Ok(c) => c,
         // The service answers 404 for a chart outside one's caseload; a role that may
         // never open charts (a client) gets the same calm page.
-        Err(AppError::Domain(DomainError::Forbidden)) if signed.actor.role == Role::Client => {
+        Err(AppError::Domain(DomainError::Forbidden)) if signed.actor.role() == Role::Client => {
             return Err(PageError::NotFound);
         }
         Err(e) => return Err(e.into()),
@@ -393,7 +391,7 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
         agreements,
         consents,
         clinical: false,
-        alerts_shown: signed.actor.role != Role::Admin,
+        alerts_shown: signed.actor.may::<purpose::AlertList>(),
         attendance: vec![],
         notes: vec![],
         trends: vec![],

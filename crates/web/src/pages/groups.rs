@@ -15,11 +15,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use circle_app::purpose;
 use circle_app::{App, AppError, PageRequest};
 use circle_domain::group::{Enrollment, Group};
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId};
 use circle_domain::membership::{MembershipChange, MembershipStatus, NewMembership};
-use circle_domain::user::Role;
 use circle_domain::{DomainError, FieldErrors};
 use jiff::civil::Date;
 use serde::Deserialize;
@@ -41,9 +41,10 @@ const PAGE: PageRequest = PageRequest {
 };
 
 fn require_staff(signed: &Signed) -> Result<(), PageError> {
-    match signed.actor.role {
-        Role::Director | Role::Clinician | Role::Intake => Ok(()),
-        _ => Err(PageError::Forbidden),
+    if signed.actor.may::<purpose::Schedules>() {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden)
     }
 }
 
@@ -290,7 +291,6 @@ async fn render_group(
 ) -> Result<Response, PageError> {
     require_staff(signed)?;
     let actor = &signed.actor;
-    let role = actor.role;
     let g = app.group(actor, id).await?;
     let program = app.program(actor, g.program_id).await?;
     let seats = app.group_seats(actor, id).await?;
@@ -300,14 +300,7 @@ async fn render_group(
     };
     let mut names = HashMap::new();
     let facilitators = facilitators(app, signed, &mut names, &g).await?;
-    let own = actor
-        .clinician_id
-        .is_some_and(|c| c == g.lead_facilitator_id || Some(c) == g.co_facilitator_id);
-    let sees_members = match role {
-        Role::Director | Role::Intake => true,
-        Role::Clinician => own,
-        _ => false,
-    };
+    let sees_members = actor.reaches_group::<purpose::GroupMemberships>(id);
     let members = if sees_members {
         let mut rows = vec![];
         let mut page = PAGE;
@@ -336,7 +329,7 @@ async fn render_group(
     } else {
         None
     };
-    let can_add = matches!(role, Role::Director | Role::Intake);
+    let can_add = actor.reaches_group::<purpose::Enroll>(id);
     let clients = if can_add {
         app.list_clients(actor, PAGE)
             .await?
@@ -393,7 +386,7 @@ async fn render_group(
             curriculum: g.curriculum.iter().map(ToString::to_string).collect(),
             members,
             can_add,
-            can_end: matches!(role, Role::Director | Role::Intake) || own,
+            can_end: actor.reaches_group::<purpose::MembershipUpdate>(id),
             clients,
             today,
             v_client: form_value(fields, "client_id").to_owned(),

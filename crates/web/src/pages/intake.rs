@@ -16,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use circle_app::purpose;
 use circle_app::{App, AppError, PageRequest};
 use circle_domain::care::{Concern, LevelOfCare};
 use circle_domain::client::{Client, ReferralSource};
@@ -27,7 +28,6 @@ use circle_domain::intake::{
 use circle_domain::membership::NewMembership;
 use circle_domain::placement::{NewWaitlistEntry, OfferState};
 use circle_domain::text::{Email, Label, PersonName, Phone, ShortText};
-use circle_domain::user::Role;
 use circle_domain::{DomainError, FieldErrors, Rule};
 use jiff::civil::Date;
 use serde::Deserialize;
@@ -58,9 +58,10 @@ const PAGE: PageRequest = PageRequest {
 
 /// Intake and directors work referrals and waitlists.
 fn require_intake(signed: &Signed) -> Result<(), PageError> {
-    match signed.actor.role {
-        Role::Director | Role::Intake => Ok(()),
-        _ => Err(PageError::Forbidden),
+    if signed.actor.may::<purpose::ReferralTransition>() {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden)
     }
 }
 
@@ -549,10 +550,9 @@ async fn render_referral(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let actor = &signed.actor;
-    let role = actor.role;
     let r: Referral = app.referral(actor, id).await?;
-    let intake = matches!(role, Role::Director | Role::Intake);
-    let clinical = matches!(role, Role::Director | Role::Clinician);
+    let intake = actor.may::<purpose::ReferralTransition>();
+    let clinical = actor.may::<purpose::ScreeningCreate>();
     let program = match r.program_id {
         Some(p) => Some(app.program(actor, p).await?.name.to_string()),
         None => None,

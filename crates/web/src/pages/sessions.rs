@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use circle_app::App;
+use circle_app::purpose;
 use circle_domain::compliance::ComplianceStatus;
 use circle_domain::ids::{ClientId, SessionId};
 use circle_domain::intake::ReferralState;
@@ -135,7 +136,7 @@ async fn today_page(
     messages: Vec<String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let role = signed.actor.role;
+    let role = signed.actor.role();
     let day = app.today();
     let items = app.agenda(&signed.actor, day).await?;
     let sessions = items
@@ -151,7 +152,7 @@ async fn today_page(
             status: i.session.status.as_str(),
         })
         .collect();
-    let clinical = matches!(role, Role::Director | Role::Clinician);
+    let clinical = signed.actor.may::<purpose::AlertList>();
     let mut names = RosterNames::new(app, signed);
     let mut alerts = vec![];
     let mut overdue = vec![];
@@ -177,12 +178,10 @@ async fn today_page(
                 raised: local(app, &a.raised_at),
             });
         }
-        let mine = signed.actor.clinician_id;
         for o in app
             .overdue_notes(&signed.actor)
             .await?
             .into_iter()
-            .filter(|o| role == Role::Director || Some(o.clinician_id) == mine)
             .flat_map(|o| o.notes)
         {
             let what = match o.client_id {
@@ -207,7 +206,7 @@ async fn today_page(
             });
         }
     }
-    let intake = matches!(role, Role::Director | Role::Intake);
+    let intake = signed.actor.may::<purpose::OfferList>() && signed.actor.is_staff();
     let mut offers = vec![];
     let mut referrals = vec![];
     if intake {
@@ -417,7 +416,7 @@ pub(super) async fn render_session(
             .strftime("%a %-d %b %Y"),
         span(app, &session)
     );
-    let can_record = matches!(signed.actor.role, Role::Director | Role::Clinician);
+    let can_record = signed.actor.may::<purpose::AttendanceWrite>();
     let notes =
         super::notes::session_notes(app, signed, &session, &group, &roster, feedback).await?;
     Ok(html(
