@@ -4,6 +4,7 @@
 //! environment variables, then command-line flags. Defaults are safe: listen on
 //! 127.0.0.1 only, and never create a database by accident.
 
+mod backup;
 mod demo;
 mod demo_intake;
 mod demo_measures;
@@ -13,6 +14,7 @@ mod demo_reports;
 mod keys;
 mod plan;
 mod secrets;
+mod witness;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use circle_app::{App, AppSettings, SystemClock};
 use circle_domain::ids::{ClientId, ClinicianId};
 use circle_domain::text::Email;
 use circle_domain::user::Role;
+use circle_store::witness::{Cadence, Keeper, WitnessDir, checkpoint_once, default_writer_name};
 use circle_store::{OpenMode, Store};
 use clap::{Parser, Subcommand};
 use figment::Figment;
@@ -38,7 +41,8 @@ use serde::{Deserialize, Serialize};
     intake, the weekly plan, sessions, notes, measures — confidentially."
 )]
 struct Cli {
-    /// A TOML settings file (keys: database_url, listen, clinic_time_zone, tls_cert, tls_key).
+    /// A TOML settings file (keys: database_url, listen, clinic_time_zone, tls_cert, tls_key,
+    /// key_file, audit_key_file, audit_witness_dir, server_id).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The master key file that encrypts clinical text (or env CIRCLE_MASTER_KEY with the
@@ -52,6 +56,14 @@ struct Cli {
     /// `circle rotate-key` it can be dropped.
     #[arg(long, global = true, value_name = "FILE")]
     retired_key_file: Vec<PathBuf>,
+    /// The audit chain's witness: a directory outside the database where servers write
+    /// checkpoints and backups are recorded (env CIRCLE_AUDIT_WITNESS_DIR; default beside
+    /// the audit key file: circle-audit.key → circle-audit.witness).
+    #[arg(long, global = true, value_name = "DIR")]
+    audit_witness_dir: Option<PathBuf>,
+    /// This server's name in the witness (env CIRCLE_SERVER_ID; default the host name).
+    #[arg(long, global = true, value_name = "ID")]
+    server_id: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -106,11 +118,38 @@ enum Command {
         #[arg(long, value_name = "URL")]
         db: Option<String>,
     },
+    /// Copy the database while it serves (SQLite: VACUUM INTO; PostgreSQL: pg_dump), check
+    /// the copy (integrity, migrations, audit chain) and record it in the witness. The keys
+    /// are not in the copy.
+    Backup {
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// The new backup file (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new database, check it, and record the restore in the
+    /// witness (an older copy is reported as how many entries behind the witness it is).
+    Restore {
+        /// A file written by `circle backup`.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The new database (a SQLite file that does not exist, or a PostgreSQL database
+        /// that does not exist or has no tables).
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// A restore drill: restore and check the copy, but leave the witness as it is (the
+        /// copy does not take over from the database the witness belongs to).
+        #[arg(long)]
+        drill: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check the whole audit chain; report the first broken link (exit 1) or "intact".
+    /// Check the whole audit chain and compare it with its witness: exit 0 when intact, 1
+    /// when tampering is found (a broken link, entries missing from the end), 2 when the
+    /// database is an intact older copy (a recorded backup) put back without `circle restore`.
     Verify {
         #[arg(long, value_name = "URL")]
         db: Option<String>,
@@ -148,6 +187,10 @@ struct Settings {
     retired_key_files: Vec<PathBuf>,
     key_file: Option<PathBuf>,
     audit_key_file: Option<PathBuf>,
+    /// Where the audit chain's witness lives (default: beside the audit key file).
+    audit_witness_dir: Option<PathBuf>,
+    /// This server's name in the witness (default: the host name).
+    server_id: Option<String>,
     listen: String,
     clinic_time_zone: String,
     /// PEM certificate chain and private key: both set means serve HTTPS.
@@ -162,6 +205,8 @@ impl Default for Settings {
             retired_key_files: vec![],
             key_file: None,
             audit_key_file: None,
+            audit_witness_dir: None,
+            server_id: None,
             listen: "127.0.0.1:8080".to_owned(),
             clinic_time_zone: "America/New_York".to_owned(),
             tls_cert: None,
@@ -200,6 +245,8 @@ fn main() -> Result<()> {
     settings.key_file = cli.key_file.or(settings.key_file);
     settings.audit_key_file = cli.audit_key_file.or(settings.audit_key_file);
     settings.retired_key_files.extend(cli.retired_key_file);
+    settings.audit_witness_dir = cli.audit_witness_dir.or(settings.audit_witness_dir);
+    settings.server_id = cli.server_id.or(settings.server_id);
     match cli.command {
         Command::Plan(cmd) => plan::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
@@ -264,6 +311,58 @@ async fn open_with_keys(
     Ok(store.with_keyring(keyring).with_audit_key(audit))
 }
 
+/// The witness directory: the setting, or beside the audit key file.
+fn witness_dir(settings: &Settings, demo: bool, url: &str) -> Result<WitnessDir> {
+    witness::dir(
+        settings.audit_witness_dir.as_ref(),
+        key_paths(settings, demo, url).audit.as_deref(),
+    )
+}
+
+/// The name this process's witness records carry.
+fn server_id(settings: &Settings) -> String {
+    settings
+        .server_id
+        .clone()
+        .unwrap_or_else(default_writer_name)
+}
+
+/// A demo database that was just seeded is a new chain: the records of an earlier demo
+/// database in its witness no longer apply, so they are moved aside.
+fn supersede_demo_witness(dir: &WitnessDir) -> Result<()> {
+    if let Some(moved) = dir.supersede(jiff::Timestamp::now())? {
+        eprintln!(
+            "moved the previous demo database's witness records to {}",
+            moved.display()
+        );
+    }
+    Ok(())
+}
+
+/// Stops on Ctrl-C or SIGTERM (what a service manager sends), so the last checkpoint is
+/// written either way.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 async fn run(command: Command, settings: Settings) -> Result<()> {
     match command {
         Command::Serve {
@@ -304,9 +403,25 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 Arc::new(SystemClock),
                 app_settings(&settings)?,
             );
-            if demo {
-                seed_demo_if_empty(&store, &app).await?;
+            let witness = witness_dir(&settings, demo, &url)?;
+            if demo && seed_demo_if_empty(&store, &app).await? {
+                supersede_demo_witness(&witness)?;
             }
+            let keeper = Keeper::start(
+                store.clone(),
+                witness.clone(),
+                &server_id(&settings),
+                Cadence::default(),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot write the audit witness in {} (set audit_witness_dir, \
+                     CIRCLE_AUDIT_WITNESS_DIR or --audit-witness-dir to a writable directory \
+                     outside the database)",
+                    witness.path().display()
+                )
+            })?;
             spawn_horizon_keeper(app.clone());
             let listen: SocketAddr = listen
                 .unwrap_or(settings.listen)
@@ -324,11 +439,11 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             if demo {
                 print_demo_accounts();
             }
-            server
-                .run_until_stopped(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            server.run_until_stopped(shutdown_signal()).await?;
+            keeper
+                .stop()
+                .await
+                .context("the last audit witness checkpoint could not be written")?;
             Ok(())
         }
         Command::Migrate { db } => {
@@ -348,6 +463,9 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             if !seed_demo_if_empty(&store, &app).await? {
                 bail!("the database already has users; the demo seeds only an empty database");
             }
+            let witness = witness_dir(&settings, true, &url)?;
+            supersede_demo_witness(&witness)?;
+            checkpoint_once(&store, &witness, &server_id(&settings)).await?;
             print_demo_accounts();
             Ok(())
         }
@@ -387,23 +505,44 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
         Command::Audit(AuditCommand::Verify { db }) => {
             let url = database_url(db, &settings, None)?;
             let audit = secrets::load_audit(&key_paths(&settings, false, &url), false)?;
+            let witness = witness_dir(&settings, false, &url)?;
             let store = Store::connect(&url, OpenMode::MustExist)
                 .await?
                 .with_audit_key(audit);
-            let report = store.verify_audit().await?;
-            match report.first_broken {
-                None => {
-                    println!("audit trail intact: {} entries verified", report.entries);
-                    Ok(())
-                }
-                Some(b) => {
-                    println!(
-                        "audit trail BROKEN at entry {}: {} ({} entries verified before it)",
-                        b.seq, b.reason, report.entries
-                    );
-                    std::process::exit(1);
-                }
+            let log = store.read_witness(&witness).await?;
+            let (chain, finding) = store.verify_audit_with(&log).await?;
+            store.close().await;
+            let (outcome, lines) = witness::verdict(&chain, &finding, witness.path());
+            for line in lines {
+                println!("{line}");
             }
+            match outcome {
+                witness::Outcome::Intact => Ok(()),
+                other => std::process::exit(other.exit_code()),
+            }
+        }
+        Command::Backup { db, out } => {
+            let url = database_url(db, &settings, None)?;
+            let audit = secrets::load_audit(&key_paths(&settings, false, &url), false)?;
+            let setting = backup::WitnessSetting {
+                dir: witness_dir(&settings, false, &url)?,
+                writer: server_id(&settings),
+            };
+            let store = Store::connect(&url, OpenMode::MustExist)
+                .await?
+                .with_audit_key(audit);
+            let result = backup::backup(&url, &out, store.clone(), &setting).await;
+            store.close().await;
+            result
+        }
+        Command::Restore { from, db, drill } => {
+            let audit = secrets::load_audit(&key_paths(&settings, false, &db), false)?;
+            let setting = backup::WitnessSetting {
+                dir: witness_dir(&settings, false, &db)?,
+                writer: server_id(&settings),
+            };
+            backup::restore(&from, &db, audit, &setting, drill).await?;
+            Ok(())
         }
         Command::RotateKey { db } => {
             let url = database_url(db, &settings, None)?;

@@ -50,7 +50,7 @@ pub struct RequestMeta {
 /// Who acted and from where: attached to every audit entry. Made only here — from an
 /// actor, from an access value, for a public form, or for the operator — so no caller can
 /// put another user's name on an entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditContext {
     actor_user_id: Option<UserId>,
     actor_role: Option<Role>,
@@ -66,7 +66,18 @@ impl AuditContext {
         Self {
             request_id: request.request_id.clone(),
             source: request.source.clone(),
-            ..Self::default()
+            ..Self::nobody()
+        }
+    }
+
+    /// No actor, no request: the system's own entries (seat offers moved on by the clock).
+    pub(crate) fn nobody() -> Self {
+        Self {
+            actor_user_id: None,
+            actor_role: None,
+            request_id: None,
+            source: None,
+            emergency_access_id: None,
         }
     }
 
@@ -273,7 +284,7 @@ impl Actor {
                 source: self.request.source.clone(),
                 emergency_access_id: None,
             },
-            Principal::Operator { .. } => AuditContext::default(),
+            Principal::Operator { .. } => AuditContext::nobody(),
         }
     }
 
@@ -1271,6 +1282,16 @@ impl Store {
             store: self,
             actor: self.operator(),
         }
+    }
+
+    /// Appends one refused-attempt entry as the operator (tests that grow the audit chain).
+    pub async fn op_audit_entry(
+        &self,
+        action: AuditAction,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.record_denied(&AuditContext::nobody(), action, &[], None, at)
+            .await
     }
 
     /// The gate as the operator writing as `clinician` (a seeded note's author).

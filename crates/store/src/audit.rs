@@ -2,28 +2,49 @@
 //! action it records (a failed audit write fails the action).
 //!
 //! Each entry's MAC is HMAC-SHA-256(key, previous MAC ‖ canonical entry). The key lives
-//! outside the database (derived from the master key file), so someone who can edit the
+//! outside the database (derived from the audit key file), so someone who can edit the
 //! database can neither change, drop, insert nor reorder entries without `verify_audit`
-//! reporting the first broken link.
+//! reporting the first broken link. Entries cut from the end, with `audit_head` set back to
+//! match, leave a shorter chain that verifies: only the witness outside the database
+//! (`crate::witness`) tells them apart, which `verify_audit_with` compares against.
 
 use circle_domain::audit::{AuditAction, AuditEntry, AuditOutcome, DataCategory};
 use circle_domain::ids::{ClientId, UserId};
 use circle_domain::user::Role;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use sha2::Sha256;
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use crate::access::AuditContext;
 use crate::codec::{RowExt, ts};
-use crate::{Store, StoreError};
+use crate::witness::{WitnessFinding, WitnessLog, check_set, judge};
+use crate::{Backend, Store, StoreError};
 
 /// The secret that keys the audit chain. Not `Clone`, no `Debug` output of its bytes.
-pub struct AuditKey([u8; 32]);
+///
+/// It also counts the entries appended with it in this process, so the witness keeper can
+/// checkpoint after every so many appends without the append path knowing of it.
+pub struct AuditKey {
+    bytes: [u8; 32],
+    appended: AtomicU64,
+}
 
 impl AuditKey {
     pub fn new(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+        Self {
+            bytes,
+            appended: AtomicU64::new(0),
+        }
+    }
+
+    /// Entries appended with this key by this process (committed or not).
+    pub(crate) fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
     }
 }
 
@@ -36,7 +57,7 @@ impl std::fmt::Debug for AuditKey {
 impl Drop for AuditKey {
     fn drop(&mut self) {
         // Best-effort wipe; the key is also held only once, behind an Arc.
-        self.0 = [0; 32];
+        self.bytes = [0; 32];
     }
 }
 
@@ -131,7 +152,7 @@ impl Fields<'_> {
 
 pub(crate) fn mac_of(key: &AuditKey, prev: &str, canonical: &str) -> String {
     // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key.0) else {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key.bytes) else {
         return String::new();
     };
     mac.update(prev.as_bytes());
@@ -214,6 +235,7 @@ pub(crate) async fn append(
         .bind(&mac)
         .execute(&mut **tx)
         .await?;
+    key.appended.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
@@ -319,7 +341,7 @@ fn entry_from_row(r: &AnyRow) -> Result<AuditEntry, StoreError> {
 
 impl Store {
     /// Records an attempt that authorization refused, in a transaction of its own.
-    pub async fn record_denied(
+    pub(crate) async fn record_denied(
         &self,
         ctx: &AuditContext,
         action: AuditAction,
@@ -391,98 +413,256 @@ impl Store {
         Ok(entries)
     }
 
-    /// Checks every link of the chain and the head; reports the first broken one.
+    /// Checks every link of the chain and the head; reports the first broken one. Reads
+    /// one snapshot, so appends while it runs are neither seen nor mistaken for damage.
     pub async fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
-        let key = self
-            .audit_key()
-            .ok_or_else(|| StoreError::Config("no audit key is configured".to_owned()))?;
-        let mut expected_seq = 1_i64;
-        let mut prev = "genesis".to_owned();
-        let mut after = 0_i64;
-        loop {
-            let rows = sqlx::query(
-                "SELECT seq, at, actor_user_id, actor_role, action, category, client_ids, object_id, \
-                 outcome, request_id, source, prev_mac, mac, emergency_access_id FROM audit_log \
-                 WHERE seq > $1 ORDER BY seq LIMIT 5000",
-            )
-            .bind(after)
-            .fetch_all(self.pool())
-            .await?;
-            if rows.is_empty() {
-                break;
-            }
-            for r in &rows {
-                let seq = r.int("seq")?;
-                let broken = |reason| {
-                    Ok(VerifyReport {
-                        entries: expected_seq - 1,
-                        first_broken: Some(BrokenLink { seq, reason }),
-                    })
-                };
-                if seq != expected_seq {
-                    return broken(if seq > expected_seq {
-                        "entries are missing before this one"
-                    } else {
-                        "an entry was inserted"
-                    });
-                }
-                if r.text("prev_mac")? != prev {
-                    return broken(
-                        "the link to the previous entry is broken (entries removed or reordered)",
-                    );
-                }
-                let (at, role, action, category) = (
-                    r.text("at")?,
-                    r.opt_text("actor_role")?,
-                    r.text("action")?,
-                    r.text("category")?,
-                );
-                let (client_ids, object_id, outcome) = (
-                    r.text("client_ids")?,
-                    r.opt_text("object_id")?,
-                    r.text("outcome")?,
-                );
-                let (request_id, source) = (r.opt_text("request_id")?, r.opt_text("source")?);
-                let c = Fields {
-                    seq,
-                    at: &at,
-                    actor: r.opt_int("actor_user_id")?,
-                    role: role.as_deref(),
-                    action: &action,
-                    category: &category,
-                    client_ids: &client_ids,
-                    object_id: object_id.as_deref(),
-                    outcome: &outcome,
-                    request_id: request_id.as_deref(),
-                    source: source.as_deref(),
-                    emergency_access_id: r.opt_int("emergency_access_id")?,
-                }
-                .canonical();
-                let mac = r.text("mac")?;
-                if mac_of(key, &prev, &c) != mac {
-                    return broken("the entry was modified");
-                }
-                prev = mac;
-                expected_seq += 1;
-                after = seq;
-            }
-        }
-        let head = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1")
-            .fetch_one(self.pool())
-            .await?;
-        let entries = expected_seq - 1;
-        if head.int("seq")? != entries || head.text("mac")? != prev {
-            return Ok(VerifyReport {
-                entries,
-                first_broken: Some(BrokenLink {
-                    seq: entries + 1,
-                    reason: "entries were removed from the end of the log",
-                }),
-            });
-        }
-        Ok(VerifyReport {
-            entries,
-            first_broken: None,
-        })
+        let key = self.require_audit_key()?;
+        let mut tx = self.begin_snapshot().await?;
+        let report = walk(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(report)
     }
+
+    /// `verify_audit`, and the log compared with its witness, in one snapshot.
+    pub async fn verify_audit_with(
+        &self,
+        witness: &WitnessLog,
+    ) -> Result<(VerifyReport, WitnessFinding), StoreError> {
+        let key = self.require_audit_key()?;
+        let mut tx = self.begin_snapshot().await?;
+        let report = walk(&mut tx, key).await?;
+        let finding = compare(&mut tx, witness).await?;
+        tx.commit().await?;
+        Ok((report, finding))
+    }
+
+    /// The log compared with its witness, without walking the chain: what a server checks
+    /// when it starts.
+    pub async fn compare_with_witness(
+        &self,
+        witness: &WitnessLog,
+    ) -> Result<WitnessFinding, StoreError> {
+        let mut tx = self.begin_snapshot().await?;
+        let finding = compare(&mut tx, witness).await?;
+        tx.commit().await?;
+        Ok(finding)
+    }
+
+    /// Where the chain ends, as `audit_head` says (committed appends only).
+    pub async fn audit_head(&self) -> Result<ChainHead, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        head(&mut conn).await
+    }
+
+    /// The MAC of entry `seq`, if the log holds it.
+    pub(crate) async fn audit_mac_at(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        Ok(macs_at(&mut conn, &[seq]).await?.remove(&seq))
+    }
+
+    pub(crate) fn require_audit_key(&self) -> Result<&AuditKey, StoreError> {
+        self.audit_key()
+            .ok_or_else(|| StoreError::Config("no audit key is configured".to_owned()))
+    }
+
+    /// A read-only transaction that sees one snapshot throughout (SQLite's read
+    /// transactions always do; PostgreSQL needs REPEATABLE READ for it).
+    pub(crate) async fn begin_snapshot(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+}
+
+/// Where the chain ends: its last sequence number and MAC (0 and "genesis" when empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub mac: String,
+}
+
+pub(crate) async fn head(conn: &mut AnyConnection) -> Result<ChainHead, StoreError> {
+    let row = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(ChainHead {
+        seq: row.int("seq")?,
+        mac: row.text("mac")?,
+    })
+}
+
+/// The last entry the log holds (0 when empty), whatever `audit_head` claims.
+async fn log_end(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let end: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(end.unwrap_or(0))
+}
+
+async fn macs_at(
+    conn: &mut AnyConnection,
+    seqs: &[i64],
+) -> Result<HashMap<i64, String>, StoreError> {
+    let mut out = HashMap::new();
+    for &seq in seqs {
+        if let Some(row) = sqlx::query("SELECT mac FROM audit_log WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            out.insert(seq, row.text("mac")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Compares the log `conn` sees with `witness`.
+pub(crate) async fn compare(
+    conn: &mut AnyConnection,
+    witness: &WitnessLog,
+) -> Result<WitnessFinding, StoreError> {
+    let end = log_end(conn).await?;
+    let mut seqs: Vec<i64> = check_set(witness)
+        .iter()
+        .map(|r| r.record.seq)
+        .filter(|s| (1..=end).contains(s))
+        .collect();
+    seqs.push(end);
+    seqs.sort_unstable();
+    seqs.dedup();
+    let macs = macs_at(conn, &seqs).await?;
+    Ok(judge(end, &macs, witness))
+}
+
+/// The clients `audit_clients` indexes for the `n` entries after `after`, by entry,
+/// sorted.
+async fn indexed_clients(
+    conn: &mut AnyConnection,
+    after: i64,
+    n: usize,
+) -> Result<HashMap<i64, Vec<i64>>, StoreError> {
+    let last = after.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT seq, client_id FROM audit_clients WHERE seq > $1 AND seq <= $2 \
+         ORDER BY seq, client_id",
+    )
+    .bind(after)
+    .bind(last)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (seq, client) in rows {
+        out.entry(seq).or_default().push(client);
+    }
+    Ok(out)
+}
+
+/// Checks every link of the chain `conn` sees, and its head.
+pub(crate) async fn walk(
+    conn: &mut AnyConnection,
+    key: &AuditKey,
+) -> Result<VerifyReport, StoreError> {
+    let mut expected_seq = 1_i64;
+    let mut prev = "genesis".to_owned();
+    let mut after = 0_i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor_user_id, actor_role, action, category, client_ids, object_id, \
+             outcome, request_id, source, prev_mac, mac, emergency_access_id FROM audit_log \
+             WHERE seq > $1 ORDER BY seq LIMIT 5000",
+        )
+        .bind(after)
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        // The clients each entry names, as the review index holds them (`audit_clients`):
+        // outside the MAC, so checked against the MAC-covered column here.
+        let indexed = indexed_clients(conn, after, rows.len()).await?;
+        for r in &rows {
+            let seq = r.int("seq")?;
+            let broken = |reason| {
+                Ok(VerifyReport {
+                    entries: expected_seq - 1,
+                    first_broken: Some(BrokenLink { seq, reason }),
+                })
+            };
+            if seq != expected_seq {
+                return broken(if seq > expected_seq {
+                    "entries are missing before this one"
+                } else {
+                    "an entry was inserted"
+                });
+            }
+            if r.text("prev_mac")? != prev {
+                return broken(
+                    "the link to the previous entry is broken (entries removed or reordered)",
+                );
+            }
+            let (at, role, action, category) = (
+                r.text("at")?,
+                r.opt_text("actor_role")?,
+                r.text("action")?,
+                r.text("category")?,
+            );
+            let (client_ids, object_id, outcome) = (
+                r.text("client_ids")?,
+                r.opt_text("object_id")?,
+                r.text("outcome")?,
+            );
+            let (request_id, source) = (r.opt_text("request_id")?, r.opt_text("source")?);
+            let c = Fields {
+                seq,
+                at: &at,
+                actor: r.opt_int("actor_user_id")?,
+                role: role.as_deref(),
+                action: &action,
+                category: &category,
+                client_ids: &client_ids,
+                object_id: object_id.as_deref(),
+                outcome: &outcome,
+                request_id: request_id.as_deref(),
+                source: source.as_deref(),
+                emergency_access_id: r.opt_int("emergency_access_id")?,
+            }
+            .canonical();
+            let mac = r.text("mac")?;
+            if mac_of(key, &prev, &c) != mac {
+                return broken("the entry was modified");
+            }
+            let mut named: Vec<i64> = decode_ids(&client_ids)?.iter().map(|c| c.0).collect();
+            named.sort_unstable();
+            named.dedup();
+            if indexed.get(&seq).map_or(&[][..], Vec::as_slice) != named.as_slice() {
+                return broken(
+                    "the clients indexed for review (audit_clients) differ from the entry's",
+                );
+            }
+            prev = mac;
+            expected_seq += 1;
+            after = seq;
+        }
+    }
+    let head = head(conn).await?;
+    let entries = expected_seq - 1;
+    if head.seq != entries || head.mac != prev {
+        return Ok(VerifyReport {
+            entries,
+            first_broken: Some(BrokenLink {
+                seq: entries + 1,
+                reason: "entries were removed from the end of the log",
+            }),
+        });
+    }
+    Ok(VerifyReport {
+        entries,
+        first_broken: None,
+    })
 }

@@ -24,6 +24,10 @@ pub enum StoreError {
     /// changed outside Circle and must not be shown as valid. Names the record kind only.
     #[error("integrity check failed: a signed {0} no longer matches its signature digest")]
     Integrity(&'static str),
+    /// The audit witness (files outside the database) could not be read or written; the
+    /// message names the path and the cause.
+    #[error("{0}")]
+    Witness(String),
     /// Anything else the driver reported.
     #[error("database error")]
     Database(#[source] sqlx::Error),

@@ -379,7 +379,7 @@ impl Store {
             // A larger group has seats for the waitlist: offered in this transaction. The
             // change is a director's design decision, so the offers are recorded as the
             // system's.
-            self.refill_group(&mut tx, id, &AuditContext::default(), now)
+            self.refill_group(&mut tx, id, &AuditContext::nobody(), now)
                 .await?;
         }
         tx.commit().await?;

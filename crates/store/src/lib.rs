@@ -11,6 +11,7 @@ pub mod access;
 pub mod accounts;
 pub mod agenda;
 pub mod audit;
+pub mod backup;
 mod codec;
 pub mod director_programs;
 pub mod emergency;
@@ -32,6 +33,7 @@ pub mod programs;
 pub mod reports;
 pub mod sessions;
 pub mod users;
+pub mod witness;
 // --- chart ---
 pub mod chart;
 // --- end chart ---

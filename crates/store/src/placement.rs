@@ -440,7 +440,7 @@ impl Store {
     pub async fn expire_offers(&self, now: Timestamp) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
         let n = self
-            .process_waitlists(&mut tx, &AuditContext::default(), now)
+            .process_waitlists(&mut tx, &AuditContext::nobody(), now)
             .await?;
         tx.commit().await?;
         Ok(n)

@@ -168,7 +168,12 @@ pub struct Enrolled {
 pub const TEST_PASSWORD: &str = "test-password-long-enough";
 
 pub async fn spawn_app() -> TestApp {
-    let db = TestDb::new().await;
+    spawn_app_on(TestDb::new().await).await
+}
+
+/// A running Circle over `db` (a test that needs its own keys sets them on `db.store`
+/// first).
+pub async fn spawn_app_on(db: TestDb) -> TestApp {
     let clock = std::sync::Arc::new(circle_app::FixedClock::new(builders::now()));
     let app = circle_app::App::new(
         db.store.clone(),

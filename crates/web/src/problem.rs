@@ -184,7 +184,8 @@ impl ApiError {
                         "Too many attempts",
                         format!(
                             "too many failed attempts; nothing was checked: try again in \
-                             {retry_after_secs} seconds"
+                             {retry_after_secs} second{}",
+                            if retry_after_secs == 1 { "" } else { "s" }
                         ),
                         vec![],
                     ),

@@ -151,10 +151,14 @@ fn refusal(e: AppError) -> Response {
 /// Sign in. Staff accounts (admin, director, clinician) need a second factor: the first
 /// sign-in of one without it returns `status: mfa_enrollment_required` (complete it at
 /// `POST /api/v1/auth/mfa/enroll`); afterwards a sign-in without `totp_code` or
-/// `recovery_code` is 401 with `code: mfa_required`. Wrong credentials, a used code and a
-/// locked account (5 failures lock it for 15 minutes) are all 401 `invalid_credentials`.
+/// `recovery_code` is 401 with `code: mfa_required`. Wrong credentials and a used code are
+/// both 401 `invalid_credentials`. Repeated failures from one address, or against one
+/// account from addresses it has never signed in from, are slowed down: while a delay
+/// runs the answer is 429 `throttled` with `Retry-After`, and nothing is checked.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResult), Errors))]
+    responses((status = 200, body = LoginResult), Errors,
+        (status = 429, description = "Too many failed attempts; wait `Retry-After` seconds.",
+            body = Problem, content_type = "application/problem+json")))]
 pub async fn login(
     State(app): State<App>,
     ClientIp(source_ip): ClientIp,
