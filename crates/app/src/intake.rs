@@ -8,7 +8,7 @@
 //! audited.
 
 use circle_domain::DomainError;
-use circle_domain::ids::ClientId;
+use circle_domain::ids::{ClientId, GroupId};
 use circle_domain::intake::{
     AgreementSignature, Consents, Disclosure, NewDisclosure, NewPart2Consent, NewReferral,
     NewScreening, NewTransition, Part2Consent, Referral, ReferralState, RevokeConsent, Screening,
@@ -16,31 +16,54 @@ use circle_domain::intake::{
 };
 use circle_domain::user::Role;
 use circle_store::access::{AuditContext, purpose};
-use circle_store::intake::{RateLimit, SelfReferralOutcome};
+use circle_store::intake::{PublicSource, RateLimit, SelfReferralOutcome};
 
 use crate::{Actor, App, AppResult, Page, PageRequest, RequestMeta};
 
 /// Public self-referrals allowed per source address per hour.
 pub const SELF_REFERRALS_PER_HOUR: i64 = 5;
 
+/// Public referrals (self and therapists' together) allowed per hour from everyone: far
+/// above what a clinic receives, low enough that a flood cannot bury intake's queue.
+pub const PUBLIC_REFERRALS_PER_HOUR: i64 = 60;
+
+/// Public referrals naming one group allowed per hour.
+pub const PUBLIC_REFERRALS_PER_GROUP_PER_HOUR: i64 = 15;
+
+/// Where a public referral came from, for its limits.
+pub(crate) fn public_source(request: &RequestMeta, group: Option<GroupId>) -> PublicSource<'_> {
+    PublicSource {
+        address: request.source.as_deref().unwrap_or("unknown"),
+        group,
+    }
+}
+
+/// The limit both public referral forms share.
+pub(crate) fn public_limit() -> RateLimit {
+    RateLimit {
+        max: SELF_REFERRALS_PER_HOUR,
+        overall: PUBLIC_REFERRALS_PER_HOUR,
+        per_group: PUBLIC_REFERRALS_PER_GROUP_PER_HOUR,
+        window: jiff::SignedDuration::from_hours(1),
+    }
+}
+
 pub use circle_store::intake::SelfReferralOutcome as SelfReferralAnswer;
 
 impl App {
     /// The public self-referral form: no sign-in; rate-limited per source address.
+    /// `group` is the group the page it came from named, if any.
     pub async fn submit_self_referral(
         &self,
         form: &SelfReferralForm,
+        group: Option<GroupId>,
         request: &RequestMeta,
     ) -> AppResult<SelfReferralOutcome> {
         let ctx = AuditContext::public(request);
-        let limit = RateLimit {
-            max: SELF_REFERRALS_PER_HOUR,
-            window: jiff::SignedDuration::from_hours(1),
-        };
-        let source = request.source.as_deref().unwrap_or("unknown");
+        let source = public_source(request, group);
         Ok(self
             .store
-            .submit_self_referral(form, source, limit, &ctx, self.now())
+            .submit_self_referral(form, source, public_limit(), &ctx, self.now())
             .await?)
     }
 

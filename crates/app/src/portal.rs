@@ -9,17 +9,16 @@
 //! secret reads nothing, and every fetch is audited as a read of the client's schedule.
 //! The directory and the referral form need no account and never reveal a client.
 
-use circle_domain::ids::ClientId;
+use circle_domain::ids::{ClientId, GroupId};
 use circle_domain::intake::{GROUP_AGREEMENT_VERSION, NewReferral};
 use circle_domain::measure::DueMeasure;
 use circle_store::access::{AuditContext, ClientAccess, Purpose, purpose};
-use circle_store::intake::{RateLimit, SelfReferralOutcome};
+use circle_store::intake::SelfReferralOutcome;
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
 pub use circle_store::portal::{DirectoryEntry, OwnGroup, OwnSession};
 
-use crate::intake::SELF_REFERRALS_PER_HOUR;
 use crate::{Actor, App, AppResult, RequestMeta};
 
 /// How far ahead the portal lists sessions.
@@ -170,17 +169,14 @@ impl App {
     pub async fn submit_therapist_referral(
         &self,
         new: &NewReferral,
+        group: Option<GroupId>,
         request: &RequestMeta,
     ) -> AppResult<SelfReferralOutcome> {
         let ctx = AuditContext::public(request);
-        let limit = RateLimit {
-            max: SELF_REFERRALS_PER_HOUR,
-            window: SignedDuration::from_hours(1),
-        };
-        let source = request.source.as_deref().unwrap_or("unknown");
+        let source = crate::intake::public_source(request, group);
         Ok(self
             .store
-            .submit_therapist_referral(new, source, limit, &ctx, self.now())
+            .submit_therapist_referral(new, source, crate::intake::public_limit(), &ctx, self.now())
             .await?)
     }
 }

@@ -139,6 +139,8 @@ pub async fn backup(url: &str, out: &Path, store: Store, w: &WitnessSetting) -> 
 async fn pg_dump(url: &str, out: &Path, store: &Store, log: &WitnessLog) -> Result<CopyCheck> {
     let pg = PgUrl::parse(url)?;
     let snapshot = store.export_snapshot().await?;
+    // pg_dump truncates and keeps the file's mode: the archive is owner-only (0600).
+    circle_store::create_private_file(out)?;
     let mut cmd = Command::new("pg_dump");
     cmd.arg("--format=custom")
         .arg(format!("--snapshot={}", snapshot.id()))

@@ -12,7 +12,7 @@ use circle_domain::intake::{
     RevocationReason, SelfReferralForm, SignatureMethod,
 };
 use circle_store::access::{AuditContext, RequestMeta, purpose};
-use circle_store::intake::RateLimit;
+use circle_store::intake::{PublicSource, RateLimit};
 use circle_store::{PageRequest, Store};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -336,12 +336,17 @@ pub(crate) async fn seed_intake(store: &Store, today: Date, clients: &[ClientId]
     )?;
     let limit = RateLimit {
         max: 5,
+        overall: 60,
+        per_group: 15,
         window: jiff::SignedDuration::from_hours(1),
     };
     store
         .submit_self_referral(
             &form,
-            "demo",
+            PublicSource {
+                address: "demo",
+                group: None,
+            },
             limit,
             &AuditContext::public(&RequestMeta::default()),
             stamp(today, 1, 20)?,

@@ -152,6 +152,63 @@ async fn rotate_key_rewraps_sealed_text_so_the_old_key_can_go() {
         .unwrap_or(0);
     assert!(rewrapped > 1000, "{text}");
 
+    // Every sealed value in the database — whatever table or column holds it — is now
+    // under the new key, and every column holding one is in the registry key rotation
+    // walks: a new sealed column left out of it fails here.
+    let new_id = circle_vault::MasterKey::load(&new).unwrap().id();
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&db)
+        .await
+        .unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    )
+    .fetch_all(&raw)
+    .await
+    .unwrap();
+    let mut sealed_seen = std::collections::BTreeSet::new();
+    for table in tables {
+        let columns: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .fetch_all(&raw)
+                .await
+                .unwrap();
+        for column in columns {
+            let values: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT \"{column}\" FROM \"{table}\" WHERE typeof(\"{column}\") = 'text' \
+                 AND \"{column}\" LIKE 'v1.%'"
+            ))
+            .fetch_all(&raw)
+            .await
+            .unwrap();
+            for v in values {
+                let Ok(key) = circle_vault::Keyring::key_id_of(&v) else {
+                    continue;
+                };
+                assert_eq!(
+                    key, new_id,
+                    "{table}.{column} still holds a value under the old key"
+                );
+                sealed_seen.insert((table.clone(), column.clone()));
+            }
+        }
+    }
+    for (table, column) in &sealed_seen {
+        assert!(
+            circle_store::sealed::SEALED_COLUMNS
+                .iter()
+                .any(|c| c.table == table && c.column == column),
+            "{table}.{column} holds sealed values but is not in the sealed-column registry"
+        );
+    }
+    assert!(
+        sealed_seen.len() >= 10,
+        "the demo seals most kinds: {sealed_seen:?}"
+    );
+    raw.close().await;
+
     let open_with = |key: &std::path::Path| {
         let (db, key, audit) = (db.clone(), key.to_path_buf(), audit.clone());
         async move {

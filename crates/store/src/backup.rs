@@ -198,6 +198,8 @@ async fn vacuum_into(conn: &mut AnyConnection, out: &Path) -> Result<(), StoreEr
     let target = out
         .to_str()
         .ok_or_else(|| StoreError::Config("the file name must be valid UTF-8".to_owned()))?;
+    // The copy holds every chart: owner-only from its first byte.
+    crate::create_private_file(out)?;
     sqlx::query("VACUUM INTO $1")
         .bind(target)
         .execute(&mut *conn)

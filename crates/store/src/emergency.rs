@@ -14,7 +14,7 @@ use crate::codec::{RowExt, ts};
 use crate::{Store, StoreError};
 
 fn reason_aad(id: i64) -> circle_vault::Aad {
-    circle_vault::Aad::record("emergency_access.reason", id)
+    crate::sealed::EMERGENCY_REASON.aad(id)
 }
 
 impl Store {
@@ -214,37 +214,3 @@ impl Store {
 }
 
 // --- security ---
-
-impl Store {
-    /// Re-wraps the sealed reasons of emergency accesses under the current master key (part
-    /// of `rewrap_sealed`); returns how many changed.
-    pub(crate) async fn rewrap_emergency_reasons(&self) -> Result<usize, StoreError> {
-        let keyring = self
-            .keyring
-            .as_deref()
-            .ok_or_else(|| StoreError::Config("no master key is configured".to_owned()))?;
-        let rows = sqlx::query(
-            "SELECT id, reason FROM emergency_accesses WHERE reason IS NOT NULL ORDER BY id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let mut changed = 0;
-        for r in rows {
-            let (id, sealed) = (r.int("id")?, r.text("reason")?);
-            if !keyring.needs_rewrap(&sealed) {
-                continue;
-            }
-            let fresh = keyring
-                .rewrap(&sealed, &reason_aad(id))
-                .map_err(|_| StoreError::Corrupt("emergency_accesses.reason"))?;
-            sqlx::query("UPDATE emergency_accesses SET reason = $1 WHERE id = $2 AND reason = $3")
-                .bind(fresh)
-                .bind(id)
-                .bind(&sealed)
-                .execute(self.pool())
-                .await?;
-            changed += 1;
-        }
-        Ok(changed)
-    }
-}

@@ -8,7 +8,7 @@
 use circle_domain::DomainError;
 use circle_domain::care::{Concern, LevelOfCare};
 use circle_domain::client::ReferralSource;
-use circle_domain::ids::{ClientId, ClinicianId, ProgramId, UserId};
+use circle_domain::ids::{ClientId, ClinicianId, GroupId, ProgramId, UserId};
 use circle_domain::intake::{
     AgreementSignature, Consents, Disclosure, GROUP_AGREEMENT_VERSION, NewDisclosure, NewReferral,
     NewScreening, NewTransition, Part2Consent, Part2Terms, PreferredTime, Referral,
@@ -43,11 +43,59 @@ pub enum SelfReferralOutcome {
     },
 }
 
-/// How public self-referrals are limited per source address.
+/// How public referrals are limited: per source address, and overall — behind a proxy
+/// every visitor shares one address, so the overall cap is what bounds a flood.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimit {
+    /// From one source address within the window.
     pub max: i64,
+    /// From all sources together within the window.
+    pub overall: i64,
+    /// Naming one group within the window.
+    pub per_group: i64,
     pub window: SignedDuration,
+}
+
+/// Where a public referral came from: the caller's address, and the group it asks about
+/// when the page it was sent from named one.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicSource<'a> {
+    pub address: &'a str,
+    pub group: Option<GroupId>,
+}
+
+/// Which attempts a limit counts.
+enum Counted<'a> {
+    /// Attempts from one source (by its MAC).
+    Source(&'a str),
+    /// Attempts naming one group (by its tagged MAC).
+    Group(&'a str),
+    /// Every attempt (each counted once: the group rows are extra).
+    Everyone,
+}
+
+/// Rows marking the group an attempt named are tagged so the overall count skips them.
+const GROUP_TAG: &str = "group:";
+
+/// When each counted attempt since `since` was made, oldest first.
+async fn attempts_since(
+    tx: &mut sqlx::AnyConnection,
+    counted: Counted<'_>,
+    since: Timestamp,
+) -> Result<Vec<Timestamp>, StoreError> {
+    let (filter, key) = match counted {
+        Counted::Source(h) | Counted::Group(h) => ("source_hash = $2", h.to_owned()),
+        Counted::Everyone => ("source_hash NOT LIKE $2", format!("{GROUP_TAG}%")),
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT attempted_at FROM self_referral_attempts WHERE attempted_at > $1 AND {filter} \
+         ORDER BY attempted_at, id"
+    ))
+    .bind(ts(since))
+    .bind(key)
+    .fetch_all(tx)
+    .await?;
+    rows.iter().map(|r| r.ts("attempted_at")).collect()
 }
 
 const REFERRAL_COLUMNS: &str = "id, path, state, details, preferred_times, program_id, \
@@ -162,7 +210,7 @@ impl Store {
     pub async fn submit_self_referral(
         &self,
         form: &SelfReferralForm,
-        source: &str,
+        source: PublicSource<'_>,
         limit: RateLimit,
         ctx: &AuditContext,
         at: Timestamp,
@@ -199,7 +247,7 @@ impl Store {
         path: ReferralSource,
         details: &ReferralDetails,
         preferred_times: &[PreferredTime],
-        source: &str,
+        source: PublicSource<'_>,
         limit: RateLimit,
         ctx: &AuditContext,
         at: Timestamp,
@@ -207,35 +255,49 @@ impl Store {
         let key = self.audit_key().ok_or_else(|| {
             StoreError::Config("no audit key is configured; the action was not performed".into())
         })?;
-        let source_hash = mac_of(key, "self-referral-source", source);
+        let source_hash = mac_of(key, "self-referral-source", source.address);
+        let group_hash = source.group.map(|g| {
+            format!(
+                "{GROUP_TAG}{}",
+                mac_of(key, "self-referral-group", &g.0.to_string())
+            )
+        });
         let since = at
             .checked_sub(limit.window)
             .map_err(|_| StoreError::Corrupt("attempted_at"))?;
         let mut tx = self.begin_write().await?;
         // Insert first, then count: two servers racing both see each other's row.
-        sqlx::query(
-            "INSERT INTO self_referral_attempts (source_hash, attempted_at) VALUES ($1, $2)",
-        )
-        .bind(&source_hash)
-        .bind(ts(at))
-        .execute(&mut *tx)
-        .await?;
-        let rows = sqlx::query(
-            "SELECT attempted_at FROM self_referral_attempts WHERE source_hash = $1 \
-             AND attempted_at > $2 ORDER BY attempted_at, id",
-        )
-        .bind(&source_hash)
-        .bind(ts(since))
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.len() as i64 > limit.max {
+        for hash in std::iter::once(&source_hash).chain(group_hash.as_ref()) {
+            sqlx::query(
+                "INSERT INTO self_referral_attempts (source_hash, attempted_at) VALUES ($1, $2)",
+            )
+            .bind(hash)
+            .bind(ts(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut limits = vec![
+            (Counted::Source(&source_hash), limit.max),
+            (Counted::Everyone, limit.overall),
+        ];
+        if let Some(h) = &group_hash {
+            limits.push((Counted::Group(h), limit.per_group));
+        }
+        let mut free_at: Option<Timestamp> = None;
+        for (counted, max) in limits {
+            let seen = attempts_since(&mut *tx, counted, since).await?;
+            let over = seen.len() as i64 - max;
+            if over > 0 {
+                // This attempt is rolled back: the next one passes once `over` of the
+                // recorded ones have left the window.
+                let leaving = usize::try_from(over - 1).unwrap_or(0);
+                let oldest = seen.get(leaving).copied().unwrap_or(at);
+                let then = oldest.checked_add(limit.window).unwrap_or(at);
+                free_at = Some(free_at.map_or(then, |f| f.max(then)));
+            }
+        }
+        if let Some(free_at) = free_at {
             tx.rollback().await?;
-            let oldest = rows
-                .first()
-                .map(|r| r.ts("attempted_at"))
-                .transpose()?
-                .unwrap_or(at);
-            let free_at = oldest.checked_add(limit.window).unwrap_or(at);
             let secs = (free_at.as_second() - at.as_second()).max(1);
             return Ok(SelfReferralOutcome::Limited {
                 retry_after_secs: secs,
@@ -1151,55 +1213,4 @@ pub(crate) async fn check_agreement_signed(
         .transpose()?;
     intake::check_agreement_for_attendance(attended, first, session_date)?;
     Ok(())
-}
-
-/// Every sealed column of this module: (table, column, associated-data kind).
-const SEALED: &[(&str, &str, &str)] = &[
-    ("referrals", "details", "referrals.details"),
-    (
-        "referral_transitions",
-        "reason",
-        "referral_transitions.reason",
-    ),
-    ("screenings", "reasons", "screenings.reasons"),
-    ("part2_consents", "terms", "part2_consents.terms"),
-    ("disclosures", "details", "disclosures.details"),
-];
-
-impl Store {
-    /// Re-wraps intake's sealed values under the current master key (part of
-    /// `rewrap_sealed`); returns how many changed.
-    pub(crate) async fn rewrap_intake(
-        &self,
-        keyring: &circle_vault::Keyring,
-    ) -> Result<usize, StoreError> {
-        let mut changed = 0;
-        for &(table, column, kind) in SEALED {
-            // Table and column names come from the constant above, never from input.
-            let rows = sqlx::query(&format!(
-                "SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL ORDER BY id"
-            ))
-            .fetch_all(self.pool())
-            .await?;
-            for r in rows {
-                let (id, sealed) = (r.int("id")?, r.text("sealed")?);
-                if !keyring.needs_rewrap(&sealed) {
-                    continue;
-                }
-                let fresh = keyring
-                    .rewrap(&sealed, &aad(kind, id))
-                    .map_err(|_| StoreError::Corrupt("sealed intake value"))?;
-                sqlx::query(&format!(
-                    "UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3"
-                ))
-                .bind(fresh)
-                .bind(id)
-                .bind(&sealed)
-                .execute(self.pool())
-                .await?;
-                changed += 1;
-            }
-        }
-        Ok(changed)
-    }
 }

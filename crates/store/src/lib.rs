@@ -31,6 +31,7 @@ pub mod planner_runs;
 // --- end planner ---
 pub mod programs;
 pub mod reports;
+pub mod sealed;
 pub mod sessions;
 pub mod users;
 pub mod witness;
@@ -296,6 +297,9 @@ fn sqlite_url(url: &str, mode: OpenMode) -> Result<String, StoreError> {
              (or `circle demo --db sqlite://{path}` for the demo clinic)"
         )));
     }
+    if mode == OpenMode::CreateIfMissing {
+        create_private_file(std::path::Path::new(path))?;
+    }
     let mut params: Vec<&str> = query
         .split('&')
         .filter(|p| !p.is_empty() && !p.starts_with("mode="))
@@ -305,6 +309,28 @@ fn sqlite_url(url: &str, mode: OpenMode) -> Result<String, StoreError> {
         OpenMode::CreateIfMissing => "mode=rwc",
     });
     Ok(format!("sqlite://{path}?{}", params.join("&")))
+}
+
+/// Creates `path` empty and readable by its owner only (0600), unless it exists. SQLite
+/// gives the WAL and shared-memory files the mode of the database file, so the whole
+/// database stays private; an empty file is a valid empty database, and an empty file is
+/// what `VACUUM INTO` may write into.
+pub fn create_private_file(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Config(format!(
+            "cannot create the database file {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 fn describe_connect_error(e: &sqlx::Error, backend: Backend) -> String {

@@ -46,7 +46,7 @@ pub(crate) const ALERT_COLUMNS: &str = "id, client_id, response_id, instrument_c
      acknowledged_at, acknowledged_by, action_taken";
 
 fn alert_aad(id: i64) -> circle_vault::Aad {
-    circle_vault::Aad::record("safety_alerts.action_taken", id)
+    crate::sealed::ALERT_ACTION.aad(id)
 }
 
 fn response_from_row(r: &AnyRow) -> Result<MeasureResponse, StoreError> {
@@ -453,40 +453,5 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(facts)
-    }
-}
-
-impl Store {
-    /// Re-wraps the sealed `action_taken` of acknowledged alerts (part of `rewrap_sealed`).
-    pub(crate) async fn rewrap_alert_actions(&self) -> Result<usize, StoreError> {
-        let keyring = self
-            .keyring
-            .as_deref()
-            .ok_or_else(|| StoreError::Config("no master key is configured".to_owned()))?;
-        let rows = sqlx::query(
-            "SELECT id, action_taken FROM safety_alerts WHERE action_taken IS NOT NULL ORDER BY id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let mut changed = 0;
-        for r in rows {
-            let (id, sealed) = (r.int("id")?, r.text("action_taken")?);
-            if !keyring.needs_rewrap(&sealed) {
-                continue;
-            }
-            let fresh = keyring
-                .rewrap(&sealed, &alert_aad(id))
-                .map_err(|_| StoreError::Corrupt("safety_alerts.action_taken"))?;
-            sqlx::query(
-                "UPDATE safety_alerts SET action_taken = $1 WHERE id = $2 AND action_taken = $3",
-            )
-            .bind(fresh)
-            .bind(id)
-            .bind(&sealed)
-            .execute(self.pool())
-            .await?;
-            changed += 1;
-        }
-        Ok(changed)
     }
 }

@@ -68,18 +68,15 @@ impl Table {
     }
 
     fn aad(self, id: i64) -> circle_vault::Aad {
-        circle_vault::Aad::record(
-            match self {
-                Table::Group => "group_notes.body",
-                Table::Progress => "progress_notes.body",
-            },
-            id,
-        )
+        match self {
+            Table::Group => crate::sealed::GROUP_NOTE_BODY.aad(id),
+            Table::Progress => crate::sealed::PROGRESS_NOTE_BODY.aad(id),
+        }
     }
 }
 
 fn addendum_aad(id: i64) -> circle_vault::Aad {
-    circle_vault::Aad::record("note_addenda.body", id)
+    crate::sealed::ADDENDUM_BODY.aad(id)
 }
 
 const NOTE_COLUMNS: &str = "id, session_id, author_clinician_id, state, body, content_hash, \

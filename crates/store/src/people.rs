@@ -709,64 +709,6 @@ pub(crate) async fn client_in(
     client_from_row(&row)
 }
 
-/// Every sealed column: table, column, and the associated-data kind its values are bound
-/// to (with the row id). Key rotation re-wraps each of them.
-const SEALED_COLUMNS: [(&str, &str, &str); 4] = [
-    ("separations", "reason", "separation.reason"),
-    ("group_notes", "body", "group_notes.body"),
-    ("progress_notes", "body", "progress_notes.body"),
-    ("note_addenda", "body", "note_addenda.body"),
-];
-
 fn separation_aad(id: i64) -> circle_vault::Aad {
-    circle_vault::Aad::record("separation.reason", id)
-}
-
-impl Store {
-    /// Re-wraps every sealed value's data key with the current master key (after a key
-    /// rotation), without touching the content. Returns how many values changed. Values
-    /// already under the current key are left alone, so an interrupted run can resume.
-    pub async fn rewrap_sealed(&self) -> Result<usize, StoreError> {
-        let keyring = self
-            .keyring
-            .as_deref()
-            .ok_or_else(|| StoreError::Config("no master key is configured".to_owned()))?;
-        let mut changed = 0;
-        for (table, column, kind) in SEALED_COLUMNS {
-            let rows = sqlx::query(&format!(
-                "SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL \
-                 AND {column} <> '' ORDER BY id"
-            ))
-            .fetch_all(self.pool())
-            .await?;
-            for r in rows {
-                let (id, sealed) = (r.int("id")?, r.text("sealed")?);
-                if !keyring.needs_rewrap(&sealed) {
-                    continue;
-                }
-                let fresh = keyring
-                    .rewrap(&sealed, &circle_vault::Aad::record(kind, id))
-                    .map_err(|_| StoreError::Corrupt(kind))?;
-                sqlx::query(&format!(
-                    "UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3"
-                ))
-                .bind(fresh)
-                .bind(id)
-                .bind(&sealed)
-                .execute(self.pool())
-                .await?;
-                changed += 1;
-            }
-        }
-        // --- measures ---
-        changed += self.rewrap_alert_actions().await?;
-        // --- intake --- referrals, screenings, consents and disclosures.
-        changed += self.rewrap_intake(keyring).await?;
-        changed += crate::placement::rewrap_notes(self.pool(), keyring).await?;
-        // Emergency-access reasons and TOTP secrets are sealed too (the latter pass also
-        // seals any TOTP secret still stored in clear).
-        changed += self.rewrap_emergency_reasons().await?;
-        changed += self.seal_totp_secrets().await?;
-        Ok(changed)
-    }
+    crate::sealed::SEPARATION_REASON.aad(id)
 }

@@ -61,7 +61,7 @@ fn offer_from_row(r: &AnyRow) -> Result<Offer, StoreError> {
 }
 
 fn note_aad(id: i64) -> circle_vault::Aad {
-    circle_vault::Aad::record("waitlist_entries.note", id)
+    crate::sealed::WAITLIST_NOTE.aad(id)
 }
 
 /// The facts of one (client, group) pair on a start date, read in the caller's transaction.
@@ -1055,35 +1055,6 @@ pub(crate) async fn apply_taper(
         .await?;
     }
     Ok(())
-}
-
-/// Re-wraps waitlist notes under the current master key (part of `Store::rewrap_sealed`).
-pub(crate) async fn rewrap_notes(
-    pool: &sqlx::AnyPool,
-    keyring: &circle_vault::Keyring,
-) -> Result<usize, StoreError> {
-    let rows =
-        sqlx::query("SELECT id, note FROM waitlist_entries WHERE note IS NOT NULL ORDER BY id")
-            .fetch_all(pool)
-            .await?;
-    let mut changed = 0;
-    for r in rows {
-        let (id, sealed) = (r.int("id")?, r.text("note")?);
-        if !keyring.needs_rewrap(&sealed) {
-            continue;
-        }
-        let fresh = keyring
-            .rewrap(&sealed, &note_aad(id))
-            .map_err(|_| StoreError::Corrupt("waitlist_entries.note"))?;
-        sqlx::query("UPDATE waitlist_entries SET note = $1 WHERE id = $2 AND note = $3")
-            .bind(fresh)
-            .bind(id)
-            .bind(&sealed)
-            .execute(pool)
-            .await?;
-        changed += 1;
-    }
-    Ok(changed)
 }
 
 // --- intake ---

@@ -19,7 +19,7 @@ use jiff::civil::Date;
 use crate::audit::{Record, append};
 use crate::codec::{RowExt, date, ts};
 use crate::groups::{GROUP_COLUMNS, group_from_row};
-use crate::intake::{RateLimit, SelfReferralOutcome};
+use crate::intake::{PublicSource, RateLimit, SelfReferralOutcome};
 use crate::measures::DueFacts;
 use crate::{Store, StoreError};
 
@@ -267,7 +267,7 @@ impl Store {
     pub async fn submit_therapist_referral(
         &self,
         new: &NewReferral,
-        source: &str,
+        source: PublicSource<'_>,
         limit: RateLimit,
         ctx: &AuditContext,
         at: Timestamp,

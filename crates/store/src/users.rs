@@ -664,17 +664,17 @@ impl Store {
 // database (or a secret moved to another account's row) gives no second factor.
 
 fn totp_aad(user: UserId) -> circle_vault::Aad {
-    circle_vault::Aad::record("users.totp_secret", user.0)
+    crate::sealed::TOTP_SECRET.aad(user.0)
 }
 
 fn enrollment_aad(user: UserId) -> circle_vault::Aad {
-    circle_vault::Aad::record("mfa_enrollments.totp_secret", user.0)
+    crate::sealed::PENDING_TOTP_SECRET.aad(user.0)
 }
 
 /// Whether a stored TOTP secret is a sealed value. A legacy plain secret is base32, which
 /// never has the sealed form's `.`-separated segments.
 fn is_sealed(stored: &str) -> bool {
-    circle_vault::Keyring::key_id_of(stored).is_ok()
+    crate::sealed::is_sealed(stored)
 }
 
 impl Store {
@@ -692,58 +692,6 @@ impl Store {
         } else {
             Ok(stored.to_owned())
         }
-    }
-
-    /// Seals every TOTP secret still stored in clear and re-wraps sealed ones not under the
-    /// current master key (`circle serve` runs it at start, `circle rotate-key` with the
-    /// other sealed values). Returns how many values changed; safe to run again.
-    pub async fn seal_totp_secrets(&self) -> Result<usize, StoreError> {
-        let keyring = self
-            .keyring
-            .as_deref()
-            .ok_or_else(|| StoreError::Config("no master key is configured".to_owned()))?;
-        let mut changed = 0;
-        for (table, key, column) in [
-            ("users", "id", "users.totp_secret"),
-            ("mfa_enrollments", "user_id", "mfa_enrollments.totp_secret"),
-        ] {
-            let rows = sqlx::query(&format!(
-                "SELECT {key} AS user_id, totp_secret FROM {table} \
-                 WHERE totp_secret IS NOT NULL ORDER BY {key}"
-            ))
-            .fetch_all(self.pool())
-            .await?;
-            for r in rows {
-                let user = UserId(r.int("user_id")?);
-                let stored = r.text("totp_secret")?;
-                let aad = if table == "users" {
-                    totp_aad(user)
-                } else {
-                    enrollment_aad(user)
-                };
-                let fresh = if !is_sealed(&stored) {
-                    keyring.seal(&stored, &aad)
-                } else if keyring.needs_rewrap(&stored) {
-                    keyring
-                        .rewrap(&stored, &aad)
-                        .map_err(|_| StoreError::Corrupt(column))?
-                } else {
-                    continue;
-                };
-                // Compare-and-set: a secret changed meanwhile (a new enrolment) is left to
-                // its writer, who sealed it already.
-                sqlx::query(&format!(
-                    "UPDATE {table} SET totp_secret = $1 WHERE {key} = $2 AND totp_secret = $3"
-                ))
-                .bind(fresh)
-                .bind(user.0)
-                .bind(&stored)
-                .execute(self.pool())
-                .await?;
-                changed += 1;
-            }
-        }
-        Ok(changed)
     }
 }
 

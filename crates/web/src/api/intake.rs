@@ -47,7 +47,7 @@ pub async fn self_referral(
     Meta(meta): Meta,
     ApiJson(body): ApiJson<SelfReferralForm>,
 ) -> Result<Response, ApiError> {
-    match app.submit_self_referral(&body, &meta).await? {
+    match app.submit_self_referral(&body, None, &meta).await? {
         SelfReferralAnswer::Accepted => Ok(StatusCode::ACCEPTED.into_response()),
         SelfReferralAnswer::Limited { retry_after_secs } => {
             let s = StatusCode::TOO_MANY_REQUESTS;

@@ -26,6 +26,7 @@ struct JoinPage {
     email: String,
     phone: String,
     looking_for: String,
+    group: String,
     messages: Vec<String>,
     days: Vec<(&'static str, &'static str)>,
     parts: Vec<(&'static str, &'static str)>,
@@ -70,6 +71,7 @@ fn page(
             email: field("email"),
             phone: field("phone"),
             looking_for: field("looking_for"),
+            group: field("group"),
             messages,
             days: DAYS.iter().map(|(d, l)| (d.as_str(), *l)).collect(),
             parts: PARTS.to_vec(),
@@ -102,6 +104,7 @@ pub async fn form(
             "looking_for".to_owned(),
             format!("I would like to join {}.", e.group.name),
         ));
+        fields.push(("group".to_owned(), id.to_string()));
     }
     page(policy, StatusCode::OK, &fields, vec![])
 }
@@ -121,6 +124,10 @@ pub async fn submit(
             &fields,
             vec!["The form had expired. Please send it again.".to_owned()],
         );
+    }
+    if super::honeypot_filled(&fields) {
+        // A robot filled the field people cannot see: thank it, keep nothing.
+        return html(StatusCode::OK, ThanksPage { nav: None });
     }
     let optional = |k: &str| {
         let v = field(k);
@@ -166,7 +173,16 @@ pub async fn submit(
         request_id: None,
         source: Some(peer.ip().to_string()),
     };
-    match app.submit_self_referral(&form, &meta).await {
+    // The group the directory link named, if it is still open to self-referral.
+    let group = match form_value(&fields, "group").parse::<i64>() {
+        Ok(id) => app
+            .directory()
+            .await
+            .ok()
+            .and_then(|list| list.iter().find(|e| e.group.id.0 == id).map(|e| e.group.id)),
+        Err(_) => None,
+    };
+    match app.submit_self_referral(&form, group, &meta).await {
         Ok(SelfReferralAnswer::Accepted) => html(StatusCode::OK, ThanksPage { nav: None }),
         Ok(SelfReferralAnswer::Limited { .. }) => page(
             policy,

@@ -259,6 +259,12 @@ impl axum::extract::OptionalFromRequestParts<App> for Signed {
     }
 }
 
+/// Whether a public form's hidden "website" field came back filled in: people never see
+/// it (it is off-screen and out of the tab order), form-filling robots do.
+pub fn honeypot_filled(fields: &[(String, String)]) -> bool {
+    !form_value(fields, "website").trim().is_empty()
+}
+
 /// A posted form field's value (the first with that name), trimmed; `""` when absent.
 pub fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields

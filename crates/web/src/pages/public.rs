@@ -180,6 +180,10 @@ async fn refer(
         let m = vec!["The form had expired. Please send it again.".to_owned()];
         return refer_page(&app, policy, StatusCode::FORBIDDEN, f, m).await;
     }
+    if super::honeypot_filled(&fields) {
+        // A robot filled the field people cannot see: thank it, keep nothing.
+        return Ok(html(StatusCode::OK, ReferThanks { nav: None }));
+    }
     // The page's own checks first, each naming its field.
     let mut messages = Vec::new();
     if f.provider_name.is_empty() {
@@ -266,7 +270,11 @@ async fn refer(
         request_id: None,
         source: Some(peer.ip().to_string()),
     };
-    match app.submit_therapist_referral(&new, &meta).await {
+    let group = groups
+        .iter()
+        .find(|e| e.group.id.0.to_string() == f.group)
+        .map(|e| e.group.id);
+    match app.submit_therapist_referral(&new, group, &meta).await {
         Ok(SelfReferralAnswer::Accepted) => Ok(html(StatusCode::OK, ReferThanks { nav: None })),
         Ok(SelfReferralAnswer::Limited { .. }) => {
             let m = vec!["We have had several referrals from this connection. Please call the clinic, or try again in an hour.".to_owned()];
