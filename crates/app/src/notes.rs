@@ -107,16 +107,19 @@ impl App {
         actor: &Actor,
         id: NoteId,
     ) -> AppResult<ProgressAccess<P>> {
-        match self.store.progress_note_subject(id).await {
-            Ok((session, client)) => self.access_progress::<P>(actor, session, client).await,
-            Err(e) if actor.may::<P>() => Err(e.into()),
-            Err(_) => {
-                self.store
-                    .record_refusal::<P>(actor, &[], Some(id.to_string()), self.now())
-                    .await?;
-                Err(DomainError::Forbidden.into())
-            }
-        }
+        // The role is asked before the note is looked up: a caller who may not act on
+        // notes learns nothing of which note ids exist.
+        let subject = match self.store.progress_note_subject(id).await {
+            Ok(s) => Some(s),
+            Err(circle_store::StoreError::Domain(DomainError::NotFound { .. })) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let clients: Vec<ClientId> = subject.iter().map(|(_, c)| *c).collect();
+        self.store
+            .object_role_check::<P>(actor, "note", &clients, Some(id.to_string()), self.now())
+            .await?;
+        let (session, client) = subject.ok_or_else(|| DomainError::not_found("note"))?;
+        self.access_progress::<P>(actor, session, client).await
     }
 
     pub async fn progress_note(&self, actor: &Actor, id: NoteId) -> AppResult<ProgressNote> {

@@ -163,7 +163,9 @@ enum Principal {
     },
     /// The `circle` binary acting for the operator (seeding the demo, importing a clinic):
     /// no user, passes every check, and its audit entries name no actor. It may write as a
-    /// clinician (a note's author) when seeding history.
+    /// clinician (a note's author) when seeding history. Built only with the `operator`
+    /// feature, which the server's own crates never enable.
+    #[cfg_attr(not(feature = "operator"), allow(dead_code))]
     Operator { clinician: Option<ClinicianId> },
 }
 
@@ -877,9 +879,14 @@ impl Store {
     }
 
     /// Checks that the caller's role may act for `P` at all.
+    ///
+    /// `what` names the record an object gate guards: a client refused on one that is not
+    /// their own record gets 404 like any record out of reach, so probing ids cannot tell
+    /// other people's records from ids that do not exist.
     async fn check_role<P: Purpose>(
         &self,
         actor: &Actor,
+        what: Option<&'static str>,
         clients: &[ClientId],
         object: Option<String>,
         at: Timestamp,
@@ -890,9 +897,13 @@ impl Store {
         if actor.may::<P>() && !no_record {
             Ok(())
         } else {
-            Err(self
-                .refuse::<P>(actor, Refusal::Role, clients, object, at)
-                .await)
+            // Their own record they know exists: for it a client hears "not allowed".
+            let own = actor.client_id().is_some_and(|c| clients == [c]);
+            let refusal = match what {
+                Some(what) if actor.role() == Role::Client && !own => Refusal::Reach(what),
+                _ => Refusal::Role,
+            };
+            Err(self.refuse::<P>(actor, refusal, clients, object, at).await)
         }
     }
 
@@ -903,7 +914,8 @@ impl Store {
         client: ClientId,
         at: Timestamp,
     ) -> Result<ClientAccess<P>, StoreError> {
-        self.check_role::<P>(actor, &[client], None, at).await?;
+        self.check_role::<P>(actor, Some("client"), &[client], None, at)
+            .await?;
         if actor.is_operator() || actor.reaches_client(client) {
             if actor.is_operator() && !self.client_exists(client).await? {
                 return Err(DomainError::not_found("client").into());
@@ -935,7 +947,8 @@ impl Store {
         client: ClientId,
         at: Timestamp,
     ) -> Result<PlaceAccess<P>, StoreError> {
-        self.check_role::<P>(actor, &[client], None, at).await?;
+        self.check_role::<P>(actor, Some("client"), &[client], None, at)
+            .await?;
         let allowed = actor.is_operator()
             || match &actor.reach {
                 Reach::Clinic => true,
@@ -960,7 +973,8 @@ impl Store {
         at: Timestamp,
     ) -> Result<GroupAccess<P>, StoreError> {
         let object = Some(group.to_string());
-        self.check_role::<P>(actor, &[], object.clone(), at).await?;
+        self.check_role::<P>(actor, Some("group"), &[], object.clone(), at)
+            .await?;
         if !self.group_exists(group).await? {
             return Err(DomainError::not_found("group").into());
         }
@@ -981,7 +995,8 @@ impl Store {
         at: Timestamp,
     ) -> Result<SessionAccess<P>, StoreError> {
         let object = Some(session.to_string());
-        self.check_role::<P>(actor, &[], object.clone(), at).await?;
+        self.check_role::<P>(actor, Some("session"), &[], object.clone(), at)
+            .await?;
         let (group, present) = self.session_group(session).await?;
         let substitute = actor
             .clinician_id()
@@ -1004,7 +1019,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<ProgressAccess<P>, StoreError> {
         let object = Some(session.to_string());
-        self.check_role::<P>(actor, &[client], object.clone(), at)
+        self.check_role::<P>(actor, Some("note"), &[client], object.clone(), at)
             .await?;
         let (group, present) = self.session_group(session).await?;
         let substitute = actor
@@ -1031,6 +1046,22 @@ impl Store {
             .await)
     }
 
+    /// The role half of an object gate, for a record looked up by an id before its own
+    /// gate can run (a note's session, a waitlist entry's group): asked first, so a
+    /// caller whose role may not act gets the same answer for an id that exists and for
+    /// one that does not.
+    pub async fn object_role_check<P: Purpose>(
+        &self,
+        actor: &Actor,
+        what: &'static str,
+        clients: &[ClientId],
+        object: Option<String>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.check_role::<P>(actor, Some(what), clients, object, at)
+            .await
+    }
+
     /// The gate to a program: every program for the clinic-wide, a director's linked
     /// programs for a scoped director.
     pub async fn program_access<P: Purpose>(
@@ -1039,8 +1070,14 @@ impl Store {
         program: ProgramId,
         at: Timestamp,
     ) -> Result<ProgramAccess<P>, StoreError> {
-        self.check_role::<P>(actor, &[], Some(format!("program:{}", program.0)), at)
-            .await?;
+        self.check_role::<P>(
+            actor,
+            Some("program"),
+            &[],
+            Some(format!("program:{}", program.0)),
+            at,
+        )
+        .await?;
         if !self.program_exists(program).await? {
             return Err(DomainError::not_found("program").into());
         }
@@ -1075,7 +1112,8 @@ impl Store {
         at: Timestamp,
     ) -> Result<ReferralAccess<P>, StoreError> {
         let object = Some(referral.to_string());
-        self.check_role::<P>(actor, &[], object.clone(), at).await?;
+        self.check_role::<P>(actor, Some("referral"), &[], object.clone(), at)
+            .await?;
         let allowed = actor.is_operator()
             || match &actor.reach {
                 Reach::Clinic => self.referral_exists(referral).await?,
@@ -1103,7 +1141,8 @@ impl Store {
         at: Timestamp,
     ) -> Result<OfferAccess<P>, StoreError> {
         let object = Some(format!("offer:{}", offer.0));
-        self.check_role::<P>(actor, &[], object.clone(), at).await?;
+        self.check_role::<P>(actor, Some("offer"), &[], object.clone(), at)
+            .await?;
         let (client, group) = match self.offer_owner(offer).await? {
             Some(x) => x,
             None => return Err(DomainError::not_found("offer").into()),
@@ -1129,7 +1168,7 @@ impl Store {
         actor: &Actor,
         at: Timestamp,
     ) -> Result<Listing<P>, StoreError> {
-        self.check_role::<P>(actor, &[], None, at).await?;
+        self.check_role::<P>(actor, None, &[], None, at).await?;
         let scope = if actor.is_operator() {
             ListScope::All
         } else {
@@ -1198,7 +1237,7 @@ impl Store {
         actor: &Actor,
         at: Timestamp,
     ) -> Result<RoleAccess<P>, StoreError> {
-        self.check_role::<P>(actor, &[], None, at).await?;
+        self.check_role::<P>(actor, None, &[], None, at).await?;
         Ok(RoleAccess {
             ctx: actor.audit(),
             user: actor.user_id(),

@@ -8,6 +8,7 @@
 
 pub mod builders;
 pub mod clinic;
+pub mod contents;
 pub mod sys;
 
 use std::sync::atomic::{AtomicU32, Ordering};

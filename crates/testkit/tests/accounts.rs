@@ -678,3 +678,99 @@ async fn two_admins_disabling_each_other_at_once_leave_one_enabled_admin() {
         .count();
     assert_eq!(enabled_admins, 1);
 }
+
+/// Hole 4 of the outside attack: a second account bound to a clinician's record read
+/// notes and wrote addenda as that clinician. One account per clinician or client record;
+/// the link is named in the audit and shown on the admin page.
+#[tokio::test]
+async fn a_clinician_or_client_record_has_one_account_and_the_link_is_audited() {
+    let t = spawn_app().await;
+    let adm = admin(&t).await;
+    let clinic = t
+        .clinic(circle_testkit::clinic::ClinicSpec::default())
+        .await;
+    // A clinician record and a client record without accounts yet.
+    let (s, record) = t
+        .post(
+            &clinic.director,
+            "/api/v1/clinicians",
+            json!({"given_name": "Nova", "family_name": "Record", "email": "nova@example.test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{record}");
+    let clinician = record["id"].as_i64().unwrap();
+    let (s, record) = t
+        .post(
+            &clinic.director,
+            "/api/v1/clients",
+            json!({"record_number": "ACC-1", "given_name": "Una", "family_name": "Record",
+                "date_of_birth": "1990-01-01", "referral_source": "self_referral"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{record}");
+    let client = record["id"].as_i64().unwrap();
+    let (s, first) = t
+        .post(
+            &adm,
+            "/api/v1/users",
+            json!({"email": "lead.account@example.test", "role": "clinician",
+                "password": NEW_PASSWORD, "clinician_id": clinician}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    let (s, v) = t
+        .post(
+            &adm,
+            "/api/v1/users",
+            json!({"email": "shadow@example.test", "role": "clinician",
+                "password": NEW_PASSWORD, "clinician_id": clinician}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let (s, v) = t
+        .post(
+            &adm,
+            "/api/v1/users",
+            json!({"email": "member.one@example.test", "role": "client",
+                "password": NEW_PASSWORD, "client_id": client}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = t
+        .post(
+            &adm,
+            "/api/v1/users",
+            json!({"email": "member.shadow@example.test", "role": "client",
+                "password": NEW_PASSWORD, "client_id": client}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(
+        t.login("shadow@example.test", NEW_PASSWORD).await.is_none(),
+        "no shadow account exists"
+    );
+    let creates = audited(&t, &adm, "user.create").await;
+    assert_eq!(creates.len(), 2, "{creates:?}");
+    assert!(
+        creates.iter().any(|e| e["client_ids"] == json!([client])),
+        "the client account's creation names the client: {creates:?}"
+    );
+    // The admin page shows which record each account is linked to.
+    assert!(
+        creates
+            .iter()
+            .any(|e| e["object_id"] == format!("user:{};clinician:{clinician}", first["id"])),
+        "the clinician account's creation names the clinician: {creates:?}"
+    );
+    let page = t.page(&adm, "/admin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let row = page
+        .body
+        .split("<tr")
+        .find(|r| r.contains("lead.account@example.test"))
+        .unwrap();
+    assert!(
+        row.contains("Nova Record"),
+        "the linked record is named: {row}"
+    );
+}

@@ -586,3 +586,71 @@ async fn emergency_access_opens_a_chart_for_an_hour_flags_the_audit_and_is_revie
         StatusCode::NOT_FOUND
     );
 }
+
+/// Hole 4 of the outside attack: a grant comes from someone other than its grantee, and
+/// revoking it ends an access already opened at once (not when its hour runs out).
+#[tokio::test]
+async fn nobody_grants_themself_emergency_access_and_revoking_ends_an_open_one() {
+    let t = spawn_app().await;
+    let (dir, _, c) = setup(&t).await;
+    let (_, other) = t
+        .post(
+            &dir,
+            "/api/v1/clinicians",
+            json!({"given_name": "On", "family_name": "Call", "email": "oncall@example.test"}),
+        )
+        .await;
+    let oncall = t
+        .token_for(
+            "oncall@example.test",
+            Role::Clinician,
+            Some(circle_domain::ids::ClinicianId(
+                other["id"].as_i64().unwrap(),
+            )),
+            None,
+        )
+        .await;
+    let (_, me) = t.get(&dir, "/api/v1/me").await;
+    let (s, body) = t
+        .send(
+            Method::PUT,
+            &dir,
+            &format!("/api/v1/users/{}/emergency-grant", me["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "user", "{body}");
+
+    let (_, them) = t.get(&oncall, "/api/v1/me").await;
+    let grant = format!("/api/v1/users/{}/emergency-grant", them["id"]);
+    let (s, _) = t.send(Method::PUT, &dir, &grant, json!({})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, body) = t
+        .post(
+            &oncall,
+            &format!("/api/v1/clients/{c}/emergency-access"),
+            json!({"reason": "client in crisis; primary clinician away"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        t.get(&oncall, &format!("/api/v1/clients/{c}")).await.0,
+        StatusCode::OK
+    );
+    // Revoked ten minutes in: the chart closes now, on this very token.
+    let (s, _) = t.send(Method::DELETE, &dir, &grant, json!({})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.get(&oncall, &format!("/api/v1/clients/{c}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, _) = t
+        .post(
+            &oncall,
+            &format!("/api/v1/clients/{c}/emergency-access"),
+            json!({"reason": "again"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "no grant, no new access");
+}

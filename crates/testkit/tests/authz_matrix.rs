@@ -350,9 +350,39 @@ const PUBLIC: [&str; 7] = [
     "GET /api/v1/openapi.json",
 ];
 
-#[tokio::test]
-async fn every_route_times_every_role_matches_the_expected_table() {
-    let t = spawn_app().await;
+/// The matrix's world: one program's two groups, each with its own lead and one member;
+/// "own" objects belong to the clinician and client under test (group 0), "foreign" ones
+/// to the other group, which runs in a second program (B) so that a director scoped to
+/// the first (A) has foreign objects too.
+struct World {
+    #[allow(
+        dead_code,
+        reason = "the clinic-wide director's token, for tests that add to the world"
+    )]
+    dir: String,
+    program: Value,
+    program_b: i64,
+    room: Value,
+    leads: Vec<i64>,
+    groups: Vec<i64>,
+    clients: Vec<i64>,
+    sessions: [i64; 2],
+    notes: [i64; 2],
+    membership: i64,
+    alerts: Vec<i64>,
+    referrals: Vec<i64>,
+    consents: Vec<i64>,
+    placement: PlacementFixture,
+    target_user: i64,
+    plan_run: i64,
+    tokens: BTreeMap<&'static str, Option<String>>,
+    /// Group 1's (program B's) membership, waitlist entry and open offer.
+    foreign_membership: i64,
+    foreign_entry: i64,
+    foreign_offer: i64,
+}
+
+async fn world(t: &circle_testkit::TestApp) -> World {
     let dir = t
         .token_for("director@example.test", Role::Director, None, None)
         .await;
@@ -369,6 +399,11 @@ async fn every_route_times_every_role_matches_the_expected_table() {
             json!({"site": "S", "name": "R", "capacity": 12}),
         )
         .await;
+    let (s, b) = t
+        .post(&dir, "/api/v1/programs", json!({"name": "IOP B", "site": "S", "level_of_care": "iop", "time_zone": "America/New_York"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let program_b = b["id"].as_i64().unwrap();
     let mut leads = vec![];
     let mut groups = vec![];
     let mut clients = vec![];
@@ -377,8 +412,13 @@ async fn every_route_times_every_role_matches_the_expected_table() {
             .post(&dir, "/api/v1/clinicians", json!({"given_name": "L", "family_name": format!("T{n}"), "email": format!("lead{n}@example.test"),
                 "licenses": [{"kind": "lmhc", "number": format!("L-{n}"), "state": "MA", "issued_on": "2020-01-01", "expires_on": "2030-01-01"}]}))
             .await;
+        let program_n = if n == 0 {
+            program["id"].clone()
+        } else {
+            json!(program_b)
+        };
         let (_, group) = t
-            .post(&dir, "/api/v1/groups", json!({"program_id": program["id"], "name": format!("G{n}"), "kind": "process",
+            .post(&dir, "/api/v1/groups", json!({"program_id": program_n, "name": format!("G{n}"), "kind": "process",
                 "eligible_levels": ["iop"], "enrollment": {"model": "open"},
                 "meetings": [{"weekday": if n == 0 { "tuesday" } else { "wednesday" }, "start": "18:00", "minutes": 90}],
                 "lead_facilitator_id": lead["id"]}))
@@ -391,7 +431,7 @@ async fn every_route_times_every_role_matches_the_expected_table() {
         t.post(
             &dir,
             &format!("/api/v1/clients/{cid}/episodes"),
-            json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+            json!({"level_of_care": "iop", "started_on": "2026-04-01", "program_id": program_n}),
         )
         .await;
         let (s, _) = t
@@ -483,6 +523,106 @@ async fn every_route_times_every_role_matches_the_expected_table() {
     ]
     .into_iter()
     .collect();
+    // A director scoped to program A (the foreign group runs in program B).
+    let mut tokens = tokens;
+    let admin = tokens["admin"].clone().unwrap();
+    let scoped = t
+        .token_for("scoped.director@example.test", Role::Director, None, None)
+        .await;
+    let (_, me) = t.get(&scoped, "/api/v1/me").await;
+    let (s, linked) = t
+        .send(
+            Method::PUT,
+            &admin,
+            &format!("/api/v1/users/{}/programs", me["id"]),
+            json!({"program_ids": [program["id"]]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{linked}");
+    tokens.insert("scoped", Some(scoped));
+    // Program B's own placement objects: a membership, and a client waiting for group 1
+    // who is offered its free seat at once.
+    let (_, list) = t
+        .get(&dir, &format!("/api/v1/groups/{}/memberships", groups[1]))
+        .await;
+    let foreign_membership = list["items"][0]["id"].as_i64().unwrap();
+    let (_, waiting) = t
+        .post(
+            &dir,
+            "/api/v1/clients",
+            json!({"record_number": "B-W", "given_name": "W", "family_name": "B",
+            "date_of_birth": "1980-01-01", "referral_source": "self_referral",
+            "availability": [{"weekday": "wednesday", "start": "08:00", "end": "22:00"}]}),
+        )
+        .await;
+    let waiting = waiting["id"].as_i64().unwrap();
+    let (s, e) = t
+        .post(
+            &dir,
+            &format!("/api/v1/clients/{waiting}/episodes"),
+            json!({"level_of_care": "iop", "started_on": "2026-04-01", "program_id": program_b}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let (s, e) = t
+        .post(
+            &dir,
+            &format!("/api/v1/groups/{}/waitlist", groups[1]),
+            json!({"client_id": waiting, "priority": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let foreign_entry = e["id"].as_i64().unwrap();
+    let foreign_offer = e["open_offer_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("an offer at once: {e}"));
+    World {
+        foreign_membership,
+        foreign_entry,
+        foreign_offer,
+        dir,
+        program,
+        program_b,
+        room,
+        leads,
+        groups,
+        clients,
+        sessions,
+        notes,
+        membership,
+        alerts,
+        referrals,
+        consents,
+        placement,
+        target_user,
+        plan_run,
+        tokens,
+    }
+}
+
+#[tokio::test]
+async fn every_route_times_every_role_matches_the_expected_table() {
+    let t = spawn_app().await;
+    let World {
+        dir: _,
+        program,
+        program_b: _,
+        room,
+        leads,
+        groups,
+        clients,
+        sessions,
+        notes,
+        membership,
+        alerts,
+        referrals,
+        consents,
+        placement,
+        target_user,
+        plan_run,
+        tokens,
+        ..
+    } = world(&t).await;
 
     // Every route of the router is in the table or public.
     let doc: Value = t
@@ -931,4 +1071,521 @@ async fn security_fixture(t: &circle_testkit::TestApp) -> i64 {
         .unwrap()
         .id
         .0
+}
+
+/// What an id in a write names. `Shared` ids name clinic-wide records no principal is
+/// scoped out of (staff, rooms, an instrument's own items, a response checked against the
+/// referral's client); the rest are walked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Client,
+    Group,
+    Session,
+    Note,
+    Referral,
+    Alert,
+    Consent,
+    Membership,
+    Waitlist,
+    Offer,
+    Program,
+    PlanRun,
+    User,
+    Shared,
+}
+
+/// Every id a write route accepts — in its path, query or body (`a[].b` inside a list) —
+/// and what it names. The walk fails when the API has an id-carrying field this table
+/// does not list, so a new one cannot ship unwalked.
+fn id_fields() -> Vec<(&'static str, &'static str, &'static str, Kind)> {
+    use Kind::*;
+    vec![
+        ("POST", "/api/v1/alerts/{id}/acknowledge", "path id", Alert),
+        ("PATCH", "/api/v1/clients/{id}", "path id", Client),
+        (
+            "POST",
+            "/api/v1/clients/{id}/consents/group-agreement",
+            "path id",
+            Client,
+        ),
+        (
+            "POST",
+            "/api/v1/clients/{id}/consents/part2",
+            "path id",
+            Client,
+        ),
+        (
+            "POST",
+            "/api/v1/clients/{id}/consents/part2/{consent_id}/revoke",
+            "path id",
+            Client,
+        ),
+        (
+            "POST",
+            "/api/v1/clients/{id}/consents/part2/{consent_id}/revoke",
+            "path consent_id",
+            Consent,
+        ),
+        ("PUT", "/api/v1/clients/{id}/diagnoses", "path id", Client),
+        ("POST", "/api/v1/clients/{id}/discharge", "path id", Client),
+        (
+            "POST",
+            "/api/v1/clients/{id}/disclosures",
+            "path id",
+            Client,
+        ),
+        (
+            "POST",
+            "/api/v1/clients/{id}/emergency-access",
+            "path id",
+            Client,
+        ),
+        ("POST", "/api/v1/clients/{id}/episodes", "path id", Client),
+        (
+            "POST",
+            "/api/v1/clients/{id}/episodes",
+            "body program_id",
+            Program,
+        ),
+        ("POST", "/api/v1/clients/{id}/measures", "path id", Client),
+        (
+            "POST",
+            "/api/v1/clients/{id}/separations",
+            "path id",
+            Client,
+        ),
+        (
+            "POST",
+            "/api/v1/clients/{id}/separations",
+            "body other_client_id",
+            Client,
+        ),
+        ("POST", "/api/v1/groups", "body co_facilitator_id", Shared),
+        ("POST", "/api/v1/groups", "body lead_facilitator_id", Shared),
+        ("POST", "/api/v1/groups", "body program_id", Program),
+        ("POST", "/api/v1/groups", "body room_id", Shared),
+        ("PATCH", "/api/v1/groups/{id}", "path id", Group),
+        (
+            "PATCH",
+            "/api/v1/groups/{id}",
+            "body co_facilitator_id",
+            Shared,
+        ),
+        (
+            "PATCH",
+            "/api/v1/groups/{id}",
+            "body lead_facilitator_id",
+            Shared,
+        ),
+        ("POST", "/api/v1/groups/{id}/memberships", "path id", Group),
+        (
+            "POST",
+            "/api/v1/groups/{id}/memberships",
+            "body client_id",
+            Client,
+        ),
+        (
+            "POST",
+            "/api/v1/groups/{id}/sessions/materialize",
+            "path id",
+            Group,
+        ),
+        ("POST", "/api/v1/groups/{id}/waitlist", "path id", Group),
+        (
+            "POST",
+            "/api/v1/groups/{id}/waitlist",
+            "body client_id",
+            Client,
+        ),
+        ("POST", "/api/v1/instruments", "body items[].id", Shared),
+        ("PATCH", "/api/v1/memberships/{id}", "path id", Membership),
+        ("POST", "/api/v1/notes/{id}/addenda", "path id", Note),
+        ("POST", "/api/v1/notes/{id}/cosign", "path id", Note),
+        ("POST", "/api/v1/notes/{id}/sign", "path id", Note),
+        ("POST", "/api/v1/offers/{id}/accept", "path id", Offer),
+        ("POST", "/api/v1/offers/{id}/decline", "path id", Offer),
+        (
+            "POST",
+            "/api/v1/plan/apply",
+            "body placements[].client_id",
+            Client,
+        ),
+        (
+            "POST",
+            "/api/v1/plan/apply",
+            "body placements[].group_id",
+            Group,
+        ),
+        ("POST", "/api/v1/plan/proposals", "body program_id", Program),
+        ("POST", "/api/v1/plan/runs", "body program_id", Program),
+        ("POST", "/api/v1/plan/runs/{id}/approve", "path id", PlanRun),
+        (
+            "POST",
+            "/api/v1/plan/runs/{id}/approve",
+            "body items[].client_id",
+            Client,
+        ),
+        (
+            "POST",
+            "/api/v1/plan/runs/{id}/approve",
+            "body items[].group_id",
+            Group,
+        ),
+        ("PATCH", "/api/v1/programs/{id}", "path id", Program),
+        ("POST", "/api/v1/referrals", "body client_id", Client),
+        ("POST", "/api/v1/referrals", "body program_id", Program),
+        ("POST", "/api/v1/referrals", "body screener_id", Shared),
+        (
+            "POST",
+            "/api/v1/referrals/{id}/screenings",
+            "path id",
+            Referral,
+        ),
+        (
+            "POST",
+            "/api/v1/referrals/{id}/screenings",
+            "body measure_response_id",
+            Shared,
+        ),
+        (
+            "POST",
+            "/api/v1/referrals/{id}/transitions",
+            "path id",
+            Referral,
+        ),
+        (
+            "POST",
+            "/api/v1/referrals/{id}/transitions",
+            "body client_id",
+            Client,
+        ),
+        ("PATCH", "/api/v1/sessions/{id}", "path id", Session),
+        (
+            "PUT",
+            "/api/v1/sessions/{id}/attendance/{client_id}",
+            "path id",
+            Session,
+        ),
+        (
+            "PUT",
+            "/api/v1/sessions/{id}/attendance/{client_id}",
+            "path client_id",
+            Client,
+        ),
+        ("POST", "/api/v1/sessions/{id}/cancel", "path id", Session),
+        (
+            "PUT",
+            "/api/v1/sessions/{id}/group-note",
+            "path id",
+            Session,
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/addenda",
+            "path id",
+            Session,
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/cosign",
+            "path id",
+            Session,
+        ),
+        (
+            "POST",
+            "/api/v1/sessions/{id}/group-note/sign",
+            "path id",
+            Session,
+        ),
+        (
+            "PUT",
+            "/api/v1/sessions/{id}/notes/{client_id}",
+            "path id",
+            Session,
+        ),
+        (
+            "PUT",
+            "/api/v1/sessions/{id}/notes/{client_id}",
+            "path client_id",
+            Client,
+        ),
+        ("POST", "/api/v1/users", "body client_id", Client),
+        ("POST", "/api/v1/users", "body clinician_id", Shared),
+        ("PATCH", "/api/v1/users/{id}", "path id", User),
+        (
+            "DELETE",
+            "/api/v1/users/{id}/emergency-grant",
+            "path id",
+            User,
+        ),
+        ("PUT", "/api/v1/users/{id}/emergency-grant", "path id", User),
+        ("POST", "/api/v1/users/{id}/mfa-reset", "path id", User),
+        ("POST", "/api/v1/users/{id}/password", "path id", User),
+        ("PUT", "/api/v1/users/{id}/programs", "path id", User),
+        (
+            "PUT",
+            "/api/v1/users/{id}/programs",
+            "body program_ids",
+            Program,
+        ),
+        ("DELETE", "/api/v1/waitlist/{id}", "path id", Waitlist),
+    ]
+}
+
+/// The id-carrying fields of a JSON schema: names ending in `id`/`_ids`, inside nested
+/// objects and lists (`a[].b`), with `$ref`s and `oneOf`/`anyOf`/`allOf` followed.
+fn schema_id_fields(doc: &Value, schema: &Value, prefix: &str, depth: u8, out: &mut Vec<String>) {
+    let mut s = schema;
+    while let Some(r) = s["$ref"].as_str() {
+        s = &doc["components"]["schemas"][r.rsplit('/').next().unwrap()];
+    }
+    for comb in ["oneOf", "anyOf", "allOf"] {
+        for x in s[comb].as_array().into_iter().flatten() {
+            schema_id_fields(doc, x, prefix, depth, out);
+        }
+    }
+    for (name, v) in s["properties"].as_object().into_iter().flatten() {
+        if name == "id" || name.ends_with("_id") || name.ends_with("_ids") {
+            out.push(format!("{prefix}{name}"));
+        }
+        if depth < 2 {
+            let mut v = v;
+            while let Some(r) = v["$ref"].as_str() {
+                v = &doc["components"]["schemas"][r.rsplit('/').next().unwrap()];
+            }
+            let is_list = v["type"] == "array"
+                || v["type"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|x| x == "array"));
+            if is_list {
+                schema_id_fields(
+                    doc,
+                    &v["items"],
+                    &format!("{prefix}{name}[]."),
+                    depth + 1,
+                    out,
+                );
+            } else if v.get("properties").is_some() || v.get("oneOf").is_some() {
+                schema_id_fields(doc, v, &format!("{prefix}{name}."), depth + 1, out);
+            }
+        }
+    }
+}
+
+/// Sets `field` (`name` or `list[].name`) in `body` to `value`, the list's one item
+/// keeping `siblings` (the item's other ids, own ones).
+fn set_field(body: &mut Value, field: &str, value: Value, siblings: &Value) {
+    match field.split_once("[].") {
+        Some((list, name)) => {
+            let mut item = siblings.clone();
+            item[name] = value;
+            body[list] = json!([item]);
+        }
+        None if field.ends_with("_ids") => body[field] = json!([value]),
+        None => body[field] = value,
+    }
+}
+
+/// Every id a write accepts, as each principal who must not reach the record it names —
+/// a director scoped to another program, a clinician outside the caseload, a client, an
+/// intake coordinator: the write changes nothing, and its answer is the one an id that
+/// does not exist gets (so it reveals nothing, not even that the record exists).
+#[tokio::test]
+async fn every_id_a_write_names_is_checked_as_a_read_of_it_would_be() {
+    use circle_testkit::contents::{changed, contents};
+    let t = spawn_app().await;
+    let w = world(&t).await;
+    const MISSING: i64 = 987_654;
+
+    // The table lists exactly the API's id-carrying fields of writes.
+    let doc: Value = t
+        .http
+        .get(t.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut found = vec![];
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if method == "get" {
+                continue;
+            }
+            let mut fields = vec![];
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                if p["in"] == "path" || (name.ends_with("id") && p["in"] == "query") {
+                    fields.push(format!("{} {name}", p["in"].as_str().unwrap()));
+                }
+            }
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            if !schema.is_null() {
+                let mut body = vec![];
+                schema_id_fields(&doc, schema, "", 0, &mut body);
+                body.sort();
+                body.dedup();
+                fields.extend(body.into_iter().map(|f| format!("body {f}")));
+            }
+            for f in fields {
+                found.push((method.to_uppercase(), path.clone(), f));
+            }
+        }
+    }
+    let table = id_fields();
+    let missing: Vec<_> = found
+        .iter()
+        .filter(|(m, p, f)| {
+            !table
+                .iter()
+                .any(|(tm, tp, tf, _)| tm == m && tp == p && tf == f)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "id-carrying fields of writes missing from the walk's table: {missing:#?}"
+    );
+    let stale: Vec<_> = table
+        .iter()
+        .filter(|(tm, tp, tf, _)| !found.iter().any(|(m, p, f)| tm == m && tp == p && tf == f))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "table rows the API no longer has: {stale:#?}"
+    );
+
+    // Own (reachable) ids, filling every id but the one walked.
+    let own = |kind: Kind| -> i64 {
+        match kind {
+            Kind::Client => w.clients[0],
+            Kind::Group => w.groups[0],
+            Kind::Session => w.sessions[0],
+            Kind::Note => w.notes[0],
+            Kind::Referral => w.referrals[0],
+            Kind::Alert => w.alerts[0],
+            Kind::Consent => w.consents[0],
+            Kind::Membership => w.membership,
+            Kind::Waitlist => w.placement.entry,
+            Kind::Offer => w.placement.offers[0],
+            Kind::Program => w.program["id"].as_i64().unwrap(),
+            Kind::PlanRun => w.plan_run,
+            Kind::User => w.target_user,
+            Kind::Shared => w.leads[0],
+        }
+    };
+    // The record of each kind the principal must not reach (`None`: it reaches them all).
+    let foreign = |who: &str, kind: Kind| -> Option<i64> {
+        let clinic_wide_intake = matches!(
+            kind,
+            Kind::Client
+                | Kind::Group
+                | Kind::Referral
+                | Kind::Membership
+                | Kind::Waitlist
+                | Kind::Offer
+                | Kind::Program
+        );
+        if who == "intake" && clinic_wide_intake {
+            return None;
+        }
+        // Programs are the clinic's structure, listed to every clinician.
+        if who == "clinician" && kind == Kind::Program {
+            return None;
+        }
+        Some(match kind {
+            Kind::Client => w.clients[1],
+            Kind::Group => w.groups[1],
+            Kind::Session => w.sessions[1],
+            Kind::Note => w.notes[1],
+            Kind::Referral => w.referrals[1],
+            Kind::Alert => w.alerts[1],
+            Kind::Consent => w.consents[1],
+            Kind::Membership => w.foreign_membership,
+            Kind::Waitlist => w.foreign_entry,
+            Kind::Offer => w.foreign_offer,
+            Kind::Program => w.program_b,
+            Kind::PlanRun if who == "scoped" => w.plan_run,
+            Kind::PlanRun | Kind::User => own(kind),
+            Kind::Shared => return None,
+        })
+    };
+    let path_kind = |path: &str, param: &str| -> Kind {
+        table
+            .iter()
+            .find(|(_, p, f, _)| *p == path && *f == format!("path {param}"))
+            .map(|(_, _, _, k)| *k)
+            .unwrap()
+    };
+
+    let mut before = contents(&t.db.url).await;
+    let mut failures = vec![];
+    let mut seq = 10_000;
+    for (method, path, field, kind) in &table {
+        for who in ["scoped", "clinician", "client", "intake"] {
+            let Some(foreign_id) = foreign(who, *kind) else {
+                continue;
+            };
+            let token = w.tokens[who].clone().unwrap();
+            let mut send = |id: i64| {
+                seq += 1;
+                let mut concrete = path.to_string();
+                for param in ["id", "client_id", "consent_id"] {
+                    let slot = format!("{{{param}}}");
+                    if concrete.contains(&slot) {
+                        let value = if *field == format!("path {param}") {
+                            id
+                        } else {
+                            own(path_kind(path, param))
+                        };
+                        concrete = concrete.replace(&slot, &value.to_string());
+                    }
+                }
+                let mut body = body_for(method, path, seq, &w.program, w.leads[0], w.clients[0]);
+                if let Some(name) = field.strip_prefix("body ") {
+                    let siblings = json!({"client_id": w.clients[0], "group_id": w.groups[0],
+                        "start_date": "2026-05-12"});
+                    set_field(&mut body, name, json!(id), &siblings);
+                }
+                let req = t
+                    .http
+                    .request(
+                        Method::from_bytes(method.as_bytes()).unwrap(),
+                        t.url(&concrete),
+                    )
+                    .bearer_auth(&token)
+                    .json(&body);
+                async move {
+                    let r = req.send().await.unwrap();
+                    let status = r.status();
+                    let v: Value = r.json().await.unwrap_or(Value::Null);
+                    (status, v["code"].clone(), concrete)
+                }
+            };
+            let (status, code, concrete) = send(foreign_id).await;
+            let after = contents(&t.db.url).await;
+            let what = format!("{method} {concrete} ({field} foreign) as {who}");
+            let touched = changed(&before, &after);
+            if !touched.is_empty() {
+                failures.push(format!("{what}: changed {touched:?} ({status})"));
+                before = after;
+            }
+            if status.is_success() || status == StatusCode::BAD_REQUEST || status.is_server_error()
+            {
+                failures.push(format!("{what}: answered {status}"));
+                continue;
+            }
+            let (m_status, m_code, _) = send(MISSING).await;
+            if (m_status, &m_code) != (status, &code) {
+                failures.push(format!(
+                    "{what}: {status} {code} but {m_status} {m_code} for an id that does not exist"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "writes naming a record out of reach:\n{}",
+        failures.join("\n")
+    );
 }

@@ -1224,3 +1224,64 @@ async fn a_scoped_director_cannot_pull_another_programs_client_in_by_placing_the
         .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
 }
+
+/// Hole 1 of the outside attack: a referral aimed at the director's own program, moved to
+/// any state with another program's client named in `client_id`, pulled that client into
+/// the director's reach for good. Naming a client in a transition passes the same gate as
+/// placing them: refused as if the client did not exist, and nothing is linked.
+#[tokio::test]
+async fn a_referral_transition_cannot_pull_another_programs_client_into_reach() {
+    let x = two_programs().await;
+    let (t, a) = (&x.t, &x.clinic);
+    let (s, referral) = t
+        .post(
+            &x.scoped,
+            "/api/v1/referrals",
+            json!({"path": "program_admission", "name": "Someone New", "phone": "555-0100",
+                "program_id": a.program, "level_of_care": "iop"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{referral}");
+    let id = referral["id"].as_i64().unwrap();
+    for to in ["screening", "withdrawn"] {
+        let (s, body) = t
+            .post(
+                &x.scoped,
+                &format!("/api/v1/referrals/{id}/transitions"),
+                json!({"to": to, "client_id": x.client_b}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "to {to}: {body}");
+    }
+    let (_, now) = t.get(&a.director, &format!("/api/v1/referrals/{id}")).await;
+    assert_eq!(now["client_id"], Value::Null, "{now}");
+    assert_eq!(now["state"], "referred", "{now}");
+    for path in [
+        format!("/api/v1/clients/{}", x.client_b),
+        format!("/api/v1/clients/{}/consents", x.client_b),
+        format!("/api/v1/clients/{}/measures", x.client_b),
+        format!("/api/v1/clients/{}/separations", x.client_b),
+    ] {
+        let (s, body) = t.get(&x.scoped, &path).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (s, _) = t
+        .post(
+            &x.scoped,
+            &format!("/api/v1/clients/{}/episodes", x.client_b),
+            json!({"level_of_care": "iop", "program_id": a.program, "started_on": "2026-05-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // The same move naming a client of their own program links as before.
+    let own = client_with_episode(t, &a.director, 8, Some(a.program)).await;
+    let (s, body) = t
+        .post(
+            &x.scoped,
+            &format!("/api/v1/referrals/{id}/transitions"),
+            json!({"to": "screening", "client_id": own}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["client_id"], own);
+}

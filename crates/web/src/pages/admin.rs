@@ -152,6 +152,22 @@ async fn users_page(
         )
         .await?
         .items;
+    // Linked clinicians by name (the staff directory); client records by number only: an
+    // administrator reads no client's chart, their name included.
+    let mut clinicians = std::collections::HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .list_clinicians(&signed.actor, circle_app::PageRequest { after, limit: 200 })
+            .await?;
+        for c in &page.items {
+            clinicians.insert(c.id, format!("{} {}", c.given_name, c.family_name));
+        }
+        match page.next_after {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
     let rows = accounts
         .iter()
         .map(|a| UserRow {
@@ -171,8 +187,11 @@ async fn users_page(
             role: a.role.as_str(),
             link: {
                 let record = match (a.clinician_id, a.client_id) {
-                    (Some(c), _) => Some(format!("clinician {}", c.0)),
-                    (_, Some(c)) => Some(format!("client {}", c.0)),
+                    (Some(c), _) => Some(match clinicians.get(&c) {
+                        Some(name) => format!("clinician {name}"),
+                        None => format!("clinician record {}", c.0),
+                    }),
+                    (_, Some(c)) => Some(format!("client record {}", c.0)),
                     _ => None,
                 };
                 // A director directs the whole clinic or the programs linked to them.
