@@ -29,7 +29,7 @@ use crate::validate::Problem;
 
 /// Best-placement calls budgeted per second of time limit (calibrated so that this 2-core
 /// machine spends the budget within the limit on every size).
-pub const CALLS_PER_SECOND: u64 = 20_000;
+pub const CALLS_PER_SECOND: u64 = 50_000;
 
 /// How to solve.
 #[derive(Debug, Clone, Copy)]
@@ -195,6 +195,10 @@ pub fn solve(p: &Problem, options: &SolveOptions) -> (Solution, Report) {
     };
     let n = p.groups.len();
     let near = neighbours(p);
+    let mut rank = vec![0usize; n];
+    for (i, g) in construction_order(p).into_iter().enumerate() {
+        rank[g] = i;
+    }
     let mut best = s.place.clone();
     let mut best_score = s.score;
     let mut calls = 0u64;
@@ -202,6 +206,7 @@ pub fn solve(p: &Problem, options: &SolveOptions) -> (Solution, Report) {
     let mut timed_out = false;
     let (t_start, t_end) = (60.0f64, 2.0f64);
     let mut taken: Vec<(usize, Option<Placement>)> = Vec::new();
+    let mut pool: Vec<usize> = Vec::new();
     while calls < budget && n > 0 {
         if steps % 64 == 0 && Instant::now() >= deadline {
             timed_out = true;
@@ -220,28 +225,92 @@ pub fn solve(p: &Problem, options: &SolveOptions) -> (Solution, Report) {
         } else {
             unplaced[rng.below(unplaced.len())]
         };
-        let mut chosen = vec![seed];
-        let k = rng.below(4);
-        let hood = &near[seed];
-        for _ in 0..k {
-            if hood.is_empty() {
-                break;
-            }
-            let h = hood[rng.below(hood.len())];
-            if !chosen.contains(&h) {
-                chosen.push(h);
-            }
-        }
         let before = s.score;
         taken.clear();
-        for &g in &chosen {
-            taken.push((g, s.remove(g)));
+        let mut chosen = vec![seed];
+        let grp = &p.groups[seed];
+        let kind = rng.unit();
+        let mut ejected = false;
+        if kind < 0.2 {
+            // Ejection: the seed goes where its rooms' and people's availability allows,
+            // and whatever stands there is taken out and placed again.
+            if let Some(pl) = s.sample_free_of_others(seed, &mut rng) {
+                taken.push((seed, s.remove(seed)));
+                s.eject_for(seed, &pl, &mut rng, &mut taken);
+                calls += 1;
+                if s.fits(seed, &pl) {
+                    s.insert(seed, pl);
+                }
+                chosen.clear();
+                chosen.extend(taken[1..].iter().map(|x| x.0));
+                chosen.sort_by_key(|&g| rank[g]);
+                if s.place[seed].is_none() {
+                    chosen.push(seed);
+                }
+                ejected = true;
+            }
+        } else if kind < 0.25 && !(grp.leads.is_empty() && grp.cos.is_empty()) {
+            // One or two clinicians the group could use (a lead and a co-facilitator may
+            // both be short of hours): their groups may move to someone else.
+            for _ in 0..1 + rng.below(2) {
+                let j = rng.below(grp.leads.len() + grp.cos.len());
+                let k = grp
+                    .leads
+                    .get(j)
+                    .copied()
+                    .unwrap_or_else(|| grp.cos[j - grp.leads.len()]);
+                s.groups_of_clinician(k, &mut pool);
+                for &h in pool.iter().take(6) {
+                    if !chosen.contains(&h) {
+                        chosen.push(h);
+                    }
+                }
+            }
+        } else if kind < 0.35 && !grp.rooms.is_empty() {
+            let r = grp.rooms[rng.below(grp.rooms.len())];
+            s.groups_of_room(r, &mut pool);
+            chosen.extend(pool.iter().copied().filter(|&h| h != seed).take(6));
+        } else if kind < 0.45 && p.tracks[grp.track].cohort {
+            // The whole cohort track: its days and idle time are decided together.
+            chosen.extend(
+                p.tracks[grp.track]
+                    .groups
+                    .iter()
+                    .copied()
+                    .filter(|&h| h != seed),
+            );
+        } else {
+            let k = rng.below(4);
+            let hood = if rng.unit() < 0.7 {
+                s.blockers(seed, &mut pool);
+                &pool
+            } else {
+                &near[seed]
+            };
+            for _ in 0..k {
+                if hood.is_empty() {
+                    break;
+                }
+                let h = hood[rng.below(hood.len())];
+                if !chosen.contains(&h) {
+                    chosen.push(h);
+                }
+            }
         }
-        // The seed first when it was not running (an ejection); otherwise a random order.
-        if taken[0].1.is_some() {
-            for i in (1..chosen.len()).rev() {
-                let j = rng.below(i + 1);
-                chosen.swap(i, j);
+        if !ejected {
+            for &g in &chosen {
+                taken.push((g, s.remove(g)));
+            }
+            // The seed first when it was not running (an ejection); the rest hardest first
+            // or in a random order.
+            let first = usize::from(taken[0].1.is_none());
+            if rng.unit() < 0.5 {
+                for i in (first + 1..chosen.len()).rev() {
+                    let j = first + rng.below(i + 1 - first);
+                    chosen.swap(i, j);
+                }
+            } else {
+                chosen[first..].sort_by_key(|&g| rank[g]);
             }
         }
         for &g in &chosen {

@@ -561,6 +561,172 @@ impl<'p> State<'p> {
         best
     }
 
+    /// Groups that hold a resource group `g` could use (one of its leads or
+    /// co-facilitators, one of its in-person rooms, its cohort track), once per meeting:
+    /// the groups that may stand in its way.
+    pub fn blockers(&self, g: usize, out: &mut Vec<usize>) {
+        out.clear();
+        let p = self.p;
+        let grp = &p.groups[g];
+        for &k in grp.leads.iter().chain(&grp.cos) {
+            for day in &self.clin_busy[k] {
+                out.extend(day.iter().map(|b| b.g));
+            }
+        }
+        for &r in &grp.rooms {
+            for day in &self.room_busy[r] {
+                out.extend(day.iter().map(|b| b.g));
+            }
+        }
+        for day in &self.track_busy[grp.track] {
+            out.extend(day.iter().map(|b| b.g));
+        }
+        out.retain(|&h| h != g);
+    }
+
+    /// A placement of group `g` that its rooms', leads' and co-facilitators' availability
+    /// allow, ignoring every other group: drawn at random, `None` after a few misses.
+    pub fn sample_free_of_others(&self, g: usize, rng: &mut Rng) -> Option<Placement> {
+        let p = self.p;
+        let grp = &p.groups[g];
+        if grp.combos.is_empty() || grp.rooms.is_empty() || grp.leads.is_empty() {
+            return None;
+        }
+        let all = |f: &[Mask], combo: u8| day_bits(combo).fold(Mask::MAX, |m, d| m & f[d]);
+        for _ in 0..8 {
+            let combo = grp.combos[rng.below(grp.combos.len())];
+            let room = grp.rooms[rng.below(grp.rooms.len())];
+            let loc = p.rooms[room].site;
+            let m = grp.base & all(&p.rooms[room].avail[grp.dur], combo);
+            if m == 0 {
+                continue;
+            }
+            let starts: Vec<usize> = bits(m).collect();
+            let start = starts[rng.below(starts.len())];
+            let bit = (1 as Mask) << start;
+            let usable = |k: usize| {
+                loc.is_none_or(|s| p.clins[k].sites.contains(&s))
+                    && all(&p.clins[k].avail[grp.dur], combo) & bit != 0
+            };
+            let leads: Vec<usize> = grp.leads.iter().copied().filter(|&k| usable(k)).collect();
+            if leads.is_empty() {
+                continue;
+            }
+            let lead = leads[rng.below(leads.len())];
+            let co = if grp.co_required {
+                let cos: Vec<usize> = grp
+                    .cos
+                    .iter()
+                    .copied()
+                    .filter(|&k| k != lead && usable(k))
+                    .collect();
+                if cos.is_empty() {
+                    continue;
+                }
+                Some(cos[rng.below(cos.len())])
+            } else {
+                None
+            };
+            return Some(Placement {
+                days: combo,
+                start,
+                room,
+                lead,
+                co,
+            });
+        }
+        None
+    }
+
+    /// Takes out every group that stands in the way of placing unplaced group `g` as `pl`
+    /// (same room, lead, co-facilitator or cohort track at an overlapping time; then
+    /// groups of a clinician or track over its weekly cap), pushing them and where they
+    /// were onto `out`.
+    pub fn eject_for(
+        &mut self,
+        g: usize,
+        pl: &Placement,
+        rng: &mut Rng,
+        out: &mut Vec<(usize, Option<Placement>)>,
+    ) {
+        let p = self.p;
+        let grp = &p.groups[g];
+        let s = p.start_minute(pl.start);
+        let e = s + grp.minutes;
+        let weekly = grp.minutes * grp.meetings as i64;
+        let mut hit: Vec<usize> = Vec::new();
+        let overlapping = |list: &[Busy], hit: &mut Vec<usize>| {
+            hit.extend(list.iter().filter(|b| b.s < e && s < b.e).map(|b| b.g));
+        };
+        for d in day_bits(pl.days) {
+            if !p.rooms[pl.room].tele {
+                overlapping(&self.room_busy[pl.room][d], &mut hit);
+            }
+            for k in std::iter::once(pl.lead).chain(pl.co) {
+                overlapping(&self.clin_busy[k][d], &mut hit);
+            }
+            if p.tracks[grp.track].cohort {
+                overlapping(&self.track_busy[grp.track][d], &mut hit);
+            }
+        }
+        hit.sort_unstable();
+        hit.dedup();
+        for h in hit {
+            if let Some(old) = self.remove(h) {
+                out.push((h, Some(old)));
+            }
+        }
+        let mut pool = Vec::new();
+        for k in std::iter::once(pl.lead).chain(pl.co) {
+            while self.clin_min[k] + weekly > p.clins[k].max_minutes {
+                self.groups_of_clinician(k, &mut pool);
+                if pool.is_empty() {
+                    break;
+                }
+                let h = pool[rng.below(pool.len())];
+                let old = self.remove(h);
+                out.push((h, old));
+            }
+        }
+        let t = grp.track;
+        if let Some(max) = p.tracks[t].max {
+            while self.track_min[t] + weekly > max {
+                let placed: Vec<usize> = p.tracks[t]
+                    .groups
+                    .iter()
+                    .copied()
+                    .filter(|&h| self.place[h].is_some())
+                    .collect();
+                if placed.is_empty() {
+                    break;
+                }
+                let h = placed[rng.below(placed.len())];
+                let old = self.remove(h);
+                out.push((h, old));
+            }
+        }
+    }
+
+    /// Groups that clinician `k` leads or co-facilitates.
+    pub fn groups_of_clinician(&self, k: usize, out: &mut Vec<usize>) {
+        out.clear();
+        for day in &self.clin_busy[k] {
+            out.extend(day.iter().map(|b| b.g));
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// Groups meeting in room `r`.
+    pub fn groups_of_room(&self, r: usize, out: &mut Vec<usize>) {
+        out.clear();
+        for day in &self.room_busy[r] {
+            out.extend(day.iter().map(|b| b.g));
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
     /// Whether `pl` is a legal placement of unplaced group `g` against the rest.
     pub fn fits(&self, g: usize, pl: &Placement) -> bool {
         let p = self.p;
