@@ -1,4 +1,4 @@
-//! An upper bound on every timetable's score, from per-track relaxations.
+//! Upper bounds on every timetable's score, from per-track relaxations.
 //!
 //! The score is a sum over tracks of the track's own terms (unmet minutes, extra days, idle
 //! time) and its groups' terms (preferences, seats, telehealth, kept meetings and leads,
@@ -7,13 +7,19 @@
 //! track:
 //!
 //! - each group's best own terms alone: the best room, lead and start that are available
-//!   on some allowed day set, chosen independently (a relaxation of choosing them
-//!   together);
+//!   on some allowed day set, each checked alone (a relaxation of choosing them together);
 //! - which groups the track runs: every subset under the cap is tried (tracks of up to 16
 //!   groups), charging unmet minutes exactly and extra days from a lower bound on the days
 //!   the subset needs (its longest group's meetings, and its minutes over the window).
 //!
-//! Each part only relaxes a rule, so the sum bounds the optimum from above.
+//! Each part only relaxes a rule, so the sum bounds the optimum from above
+//! ([`track_bounds`]). The clinicians' weekly hours (H9), the rule that binds on tight
+//! instances, then come back as a Lagrangian relaxation ([`lagrangian`]): a price `λ_k ≥ 0`
+//! per minute of clinician `k` is charged to every group that uses `k` and credited as
+//! `λ_k × max_minutes_k`. Any price vector gives a bound (a feasible timetable uses at most
+//! `max_minutes_k` of everyone), and subgradient steps look for low ones.
+
+use std::time::Instant;
 
 use crate::validate::{Mask, Problem};
 
@@ -21,13 +27,29 @@ use crate::validate::{Mask, Problem};
 /// than enumerate subsets.
 const MAX_EXACT_GROUPS: usize = 16;
 
-/// The best own terms group `g` can earn in any placement that is available for a room, a
-/// lead and (when required) a co-facilitator, each checked alone; `None` when no placement
-/// is available at all.
-fn group_best(p: &Problem, g: usize) -> Option<i64> {
+/// A group's best own terms under prices, and the clinicians that earn them.
+#[derive(Debug, Clone, Copy)]
+struct Own {
+    value: f64,
+    lead: usize,
+    co: Option<usize>,
+}
+
+fn each_bit(mut m: Mask, mut f: impl FnMut(usize)) {
+    while m != 0 {
+        let i = m.trailing_zeros() as usize;
+        m &= m - 1;
+        f(i);
+    }
+}
+
+/// The best own terms group `g` can earn, less its clinicians' prices, in any placement
+/// whose room, lead and co-facilitator are each available (other groups ignored); `None`
+/// when no placement is available at all.
+fn group_best(p: &Problem, g: usize, price: &[f64]) -> Option<Own> {
     let w = &p.instance.weights;
     let grp = &p.groups[g];
-    let weekly = grp.minutes * grp.meetings as i64;
+    let weekly = (grp.minutes * grp.meetings as i64) as f64;
     let and_days = |f: &[Mask], combo: u8| -> Mask {
         let mut m = Mask::MAX;
         for (d, &x) in f.iter().enumerate() {
@@ -37,34 +59,39 @@ fn group_best(p: &Problem, g: usize) -> Option<i64> {
         }
         m
     };
-    let mut best: Option<i64> = None;
+    let mut best: Option<Own> = None;
     for &combo in &grp.combos {
-        let base = grp.base;
         let mut room_any: Mask = 0;
-        // rooms sorted best value first: the first room covering a start is its best
+        // rooms come best value first: the first room covering a start is its best
         let mut rv = [i64::MIN; 128];
         for &r in &grp.rooms {
-            let m = and_days(&p.rooms[r].avail[grp.dur], combo) & base & !room_any;
+            let m = and_days(&p.rooms[r].avail[grp.dur], combo) & grp.base & !room_any;
             let v = p.room_value(g, r);
-            let mut b = m;
-            while b != 0 {
-                let i = b.trailing_zeros() as usize;
-                b &= b - 1;
-                rv[i] = v;
-            }
+            each_bit(m, |i| rv[i] = v);
             room_any |= m;
         }
         if room_any == 0 {
             continue;
         }
+        // the two cheapest co-facilitators per start (the lead cannot be both)
+        let mut co: [[Option<(f64, usize)>; 2]; 128] = [[None; 2]; 128];
         let mut co_any: Mask = if grp.co_required { 0 } else { Mask::MAX };
-        for &k in &grp.cos {
-            if p.clins[k].max_minutes >= weekly {
-                co_any |= and_days(&p.clins[k].avail[grp.dur], combo);
+        if grp.co_required {
+            for &k in &grp.cos {
+                let m = and_days(&p.clins[k].avail[grp.dur], combo) & room_any;
+                let cost = price[k] * weekly;
+                each_bit(m, |i| {
+                    let slot = &mut co[i];
+                    if slot[0].is_none_or(|(c, _)| cost < c) {
+                        slot[1] = slot[0];
+                        slot[0] = Some((cost, k));
+                    } else if slot[1].is_none_or(|(c, _)| cost < c) {
+                        slot[1] = Some((cost, k));
+                    }
+                });
+                co_any |= m;
             }
         }
-        let mut lv = [i64::MIN; 128];
-        let mut lead_any: Mask = 0;
         for &k in &grp.leads {
             let m = and_days(&p.clins[k].avail[grp.dur], combo) & room_any & co_any;
             let keep = if grp.current.as_ref().is_some_and(|c| c.lead == Some(k)) {
@@ -73,86 +100,192 @@ fn group_best(p: &Problem, g: usize) -> Option<i64> {
                 0
             };
             let pref = &p.clins[k].prefers[grp.dur];
-            let mut b = m;
-            while b != 0 {
-                let i = b.trailing_zeros() as usize;
-                b &= b - 1;
-                let mut v = keep;
+            each_bit(m, |i| {
+                let (co_cost, co_k) = if grp.co_required {
+                    match co[i] {
+                        [Some((_, c)), second] if c == k => match second {
+                            Some(x) => x,
+                            None => return,
+                        },
+                        [Some(x), _] => x,
+                        [None, _] => return,
+                    }
+                } else {
+                    (0.0, usize::MAX)
+                };
+                let mut v = keep + rv[i];
                 for (d, &x) in pref.iter().enumerate() {
                     if combo & (1 << d) != 0 && x & (1 << i) != 0 {
                         v += w.preference;
                     }
                 }
-                lv[i] = lv[i].max(v);
-            }
-            lead_any |= m;
-        }
-        let mut b = lead_any;
-        while b != 0 {
-            let i = b.trailing_zeros() as usize;
-            b &= b - 1;
-            let mut v = rv[i] + lv[i];
-            if let Some(c) = &grp.current
-                && c.start == Some(i)
-            {
-                v += w.keep_meeting * (c.days & combo).count_ones() as i64;
-            }
-            if best.is_none_or(|x| v > x) {
-                best = Some(v);
-            }
+                if let Some(c) = &grp.current
+                    && c.start == Some(i)
+                {
+                    v += w.keep_meeting * (c.days & combo).count_ones() as i64;
+                }
+                let value = v as f64 - price[k] * weekly - co_cost;
+                if best.is_none_or(|b| value > b.value) {
+                    best = Some(Own {
+                        value,
+                        lead: k,
+                        co: grp.co_required.then_some(co_k),
+                    });
+                }
+            });
         }
     }
     best
 }
 
-/// The per-track relaxation bound (see the module comment).
-pub(crate) fn upper_bound(p: &Problem) -> i64 {
+/// Track `t`'s relaxation under the groups' own terms: its best value and the groups it
+/// runs.
+fn track_best(p: &Problem, t: usize, own: &[Option<Own>]) -> (f64, Vec<usize>) {
     let w = &p.instance.weights;
     let grid = &p.instance.grid;
-    let own: Vec<Option<i64>> = (0..p.groups.len()).map(|g| group_best(p, g)).collect();
-    let mut total = 0i64;
-    for (t, tr) in p.tracks.iter().enumerate() {
-        let inst_t = &p.instance.tracks[t];
-        let window = inst_t.to.min(grid.close) - inst_t.from.max(grid.open);
-        // Groups that can run at all, with their gain over staying unscheduled.
-        let mut items: Vec<(i64, i64, usize)> = Vec::new(); // gain, weekly, meetings
-        for &g in &tr.groups {
-            total -= w.unscheduled_group;
-            let grp = &p.groups[g];
-            let weekly = grp.minutes * grp.meetings as i64;
-            if let Some(v) = own[g]
-                && tr.max.is_none_or(|m| weekly <= m)
-            {
-                items.push((v + w.unscheduled_group, weekly, grp.meetings));
+    let tr = &p.tracks[t];
+    let inst_t = &p.instance.tracks[t];
+    let window = inst_t.to.min(grid.close) - inst_t.from.max(grid.open);
+    let mut base = 0.0;
+    // Groups that can run at all, with their gain over staying unscheduled.
+    let mut items: Vec<(f64, i64, usize, usize)> = Vec::new(); // gain, weekly, meetings, group
+    for &g in &tr.groups {
+        base -= w.unscheduled_group as f64;
+        let grp = &p.groups[g];
+        let weekly = grp.minutes * grp.meetings as i64;
+        if let Some(o) = own[g]
+            && tr.max.is_none_or(|m| weekly <= m)
+        {
+            items.push((
+                o.value + w.unscheduled_group as f64,
+                weekly,
+                grp.meetings,
+                g,
+            ));
+        }
+    }
+    // Without a requirement, a cap or shared days, each group runs when it gains.
+    let independent = !tr.cohort && tr.required == 0 && tr.max.is_none();
+    if independent || items.len() > MAX_EXACT_GROUPS {
+        let chosen: Vec<usize> = items.iter().filter(|x| x.0 > 0.0).map(|x| x.3).collect();
+        let gain: f64 = items.iter().map(|x| x.0.max(0.0)).sum();
+        return (base + gain, chosen);
+    }
+    let mut best = (f64::NEG_INFINITY, 0u32);
+    for subset in 0u32..(1 << items.len()) {
+        let (mut gain, mut minutes, mut days) = (0.0, 0i64, 0i64);
+        for (j, &(v, weekly, meetings, _)) in items.iter().enumerate() {
+            if subset & (1 << j) != 0 {
+                gain += v;
+                minutes += weekly;
+                days = days.max(meetings as i64);
             }
         }
-        if items.len() > MAX_EXACT_GROUPS {
-            total += items.iter().map(|x| x.0.max(0)).sum::<i64>();
+        if tr.max.is_some_and(|m| minutes > m) {
             continue;
         }
-        let mut best = i64::MIN;
-        for subset in 0u32..(1 << items.len()) {
-            let (mut gain, mut minutes, mut days) = (0i64, 0i64, 0i64);
-            for (j, &(v, weekly, meetings)) in items.iter().enumerate() {
-                if subset & (1 << j) != 0 {
-                    gain += v;
-                    minutes += weekly;
-                    days = days.max(meetings as i64);
-                }
+        let mut v = gain - (w.unmet_minute * (tr.required - minutes).max(0)) as f64;
+        if tr.cohort && minutes > 0 {
+            if window > 0 {
+                days = days.max((minutes + window - 1) / window);
             }
-            if tr.max.is_some_and(|m| minutes > m) {
-                continue;
-            }
-            let mut v = gain - w.unmet_minute * (tr.required - minutes).max(0);
-            if tr.cohort && minutes > 0 {
-                if window > 0 {
-                    days = days.max((minutes + window - 1) / window);
-                }
-                v -= w.extra_day * (days - tr.target).max(0);
-            }
-            best = best.max(v);
+            v -= (w.extra_day * (days - tr.target).max(0)) as f64;
         }
-        total += best;
+        if v > best.0 {
+            best = (v, subset);
+        }
     }
-    total
+    let chosen = items
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| best.1 & (1 << j) != 0)
+        .map(|(_, x)| x.3)
+        .collect();
+    (base + best.0, chosen)
+}
+
+/// The relaxation without prices, track by track: no timetable earns more than
+/// `bound[t]` from track `t`'s own terms and its groups' terms.
+pub(crate) fn track_bounds(p: &Problem) -> Vec<i64> {
+    let price = vec![0.0; p.clins.len()];
+    let own: Vec<Option<Own>> = (0..p.groups.len())
+        .map(|g| group_best(p, g, &price))
+        .collect();
+    (0..p.tracks.len())
+        .map(|t| (track_best(p, t, &own).0 + 1e-6).floor() as i64)
+        .collect()
+}
+
+/// The Lagrangian bound over clinicians' weekly minutes: at most `rounds` subgradient
+/// steps (Polyak steps towards `target`, the best score known), stopping at `until`.
+/// Returns the lowest bound seen, never above `start` (the bound without prices).
+pub(crate) fn lagrangian(
+    p: &Problem,
+    start: i64,
+    target: i64,
+    rounds: usize,
+    until: Instant,
+) -> i64 {
+    let mut price = vec![0.0f64; p.clins.len()];
+    let mut best = start;
+    let mut scale = 1.0;
+    let mut since = 0;
+    for _ in 0..rounds {
+        if Instant::now() >= until || best <= target {
+            break;
+        }
+        let own: Vec<Option<Own>> = (0..p.groups.len())
+            .map(|g| group_best(p, g, &price))
+            .collect();
+        let mut used = vec![0i64; p.clins.len()];
+        let mut value: f64 = price
+            .iter()
+            .zip(&p.clins)
+            .map(|(l, k)| l * k.max_minutes as f64)
+            .sum();
+        for t in 0..p.tracks.len() {
+            let (v, chosen) = track_best(p, t, &own);
+            value += v;
+            for g in chosen {
+                let weekly = p.groups[g].minutes * p.groups[g].meetings as i64;
+                if let Some(o) = own[g] {
+                    used[o.lead] += weekly;
+                    if let Some(c) = o.co {
+                        used[c] += weekly;
+                    }
+                }
+            }
+        }
+        let bound = (value + 1e-6).floor() as i64;
+        if bound < best {
+            best = bound;
+            since = 0;
+        } else {
+            since += 1;
+            if since >= 5 {
+                scale /= 2.0;
+                since = 0;
+            }
+        }
+        // subgradient of the dual: max_minutes − used; prices fall where hours are spare
+        let grad: Vec<f64> = p
+            .clins
+            .iter()
+            .zip(&used)
+            .map(|(k, &u)| (k.max_minutes - u) as f64)
+            .collect();
+        let norm: f64 = grad
+            .iter()
+            .zip(&price)
+            .map(|(g, &l)| if l <= 0.0 && *g > 0.0 { 0.0 } else { g * g })
+            .sum();
+        if norm <= 0.0 {
+            break;
+        }
+        let step = scale * (value - target as f64).max(1.0) / norm;
+        for (l, g) in price.iter_mut().zip(&grad) {
+            *l = (*l - step * g).max(0.0);
+        }
+    }
+    best
 }

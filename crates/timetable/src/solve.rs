@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bound::upper_bound;
+use crate::bound::{lagrangian, track_bounds};
 use crate::evaluate::{Parts, evaluate};
 use crate::format::{Entry, SOLUTION_FORMAT, Solution};
 use crate::rng::Rng;
@@ -63,6 +63,10 @@ pub struct TrackHours {
     pub days_target: Option<i64>,
     pub groups: usize,
     pub groups_scheduled: usize,
+    /// The track's share of the score (its own terms and its groups' terms) ...
+    pub value: i64,
+    /// ... and the most any timetable can earn from it (per-track relaxation).
+    pub bound: i64,
 }
 
 /// What [`solve`] did and how good the result is.
@@ -179,7 +183,8 @@ fn neighbours(p: &Problem) -> Vec<Vec<usize>> {
 /// Solves a validated problem: returns the timetable and the report.
 pub fn solve(p: &Problem, options: &SolveOptions) -> (Solution, Report) {
     let started = Instant::now();
-    let deadline = started + options.time_limit;
+    // The search stops at 90% of the limit; the bound gets the rest.
+    let deadline = started + options.time_limit.mul_f64(0.9);
     let budget = options
         .calls
         .unwrap_or((options.time_limit.as_secs_f64() * CALLS_PER_SECOND as f64) as u64);
@@ -342,8 +347,18 @@ pub fn solve(p: &Problem, options: &SolveOptions) -> (Solution, Report) {
     }
     let solution = to_solution(p, &best);
     let eval = evaluate(p, &solution);
-    let bound = upper_bound(p).max(eval.score);
-    let tracks = track_hours(p, &best, &eval.track_minutes);
+    let bounds = track_bounds(p);
+    // The Lagrangian gets what is left of the limit, and at least a twentieth of it.
+    let until = (started + options.time_limit).max(Instant::now() + options.time_limit / 20);
+    let bound = lagrangian(p, bounds.iter().sum::<i64>(), eval.score, 60, until).max(eval.score);
+    let mut last = State::new(p);
+    for (g, pl) in best.iter().enumerate() {
+        if let Some(pl) = pl {
+            last.insert(g, *pl);
+        }
+    }
+    debug_assert_eq!(last.score, eval.score);
+    let tracks = track_hours(p, &best, &eval.track_minutes, &last, &bounds);
     let report = Report {
         score: eval.score,
         bound,
@@ -391,7 +406,13 @@ fn to_solution(p: &Problem, place: &[Option<Placement>]) -> Solution {
     }
 }
 
-fn track_hours(p: &Problem, place: &[Option<Placement>], minutes: &[i64]) -> Vec<TrackHours> {
+fn track_hours(
+    p: &Problem,
+    place: &[Option<Placement>],
+    minutes: &[i64],
+    state: &State,
+    bounds: &[i64],
+) -> Vec<TrackHours> {
     p.instance
         .tracks
         .iter()
@@ -412,6 +433,8 @@ fn track_hours(p: &Problem, place: &[Option<Placement>], minutes: &[i64]) -> Vec
                 days_target: tr.days_target,
                 groups: mine.len(),
                 groups_scheduled: mine.iter().filter(|&&g| place[g].is_some()).count(),
+                value: state.track_share(t),
+                bound: bounds[t],
             }
         })
         .collect()

@@ -158,6 +158,16 @@ impl<'p> State<'p> {
         v
     }
 
+    /// Track `t`'s share of the score: its own terms and its groups' terms.
+    pub fn track_share(&self, t: usize) -> i64 {
+        self.track_val[t]
+            + self.p.tracks[t]
+                .groups
+                .iter()
+                .map(|&g| self.group_val[g])
+                .sum::<i64>()
+    }
+
     /// The group's own terms when placed as `pl`.
     pub fn local_value(&self, g: usize, pl: &Placement) -> i64 {
         let p = self.p;
