@@ -56,8 +56,16 @@ fn bits(mut m: Mask) -> impl Iterator<Item = usize> {
     })
 }
 
-fn day_bits(m: u8) -> impl Iterator<Item = usize> {
-    (0..8).filter(move |d| m & (1 << d) != 0)
+fn day_bits(mut m: u8) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if m == 0 {
+            None
+        } else {
+            let d = m.trailing_zeros() as usize;
+            m &= m - 1;
+            Some(d)
+        }
+    })
 }
 
 /// Summary of a cohort track's day: first start, last end, busy minutes, meetings.
