@@ -111,7 +111,7 @@ pub fn evaluate(p: &Problem, sol: &Solution) -> Evaluation {
         let grp = &inst.groups[g];
         let gp = &p.groups[g];
         let t = &inst.tracks[gp.track];
-        let (start, end) = (e.start, e.start + grp.minutes);
+        let (start, end) = (e.start, e.start.saturating_add(grp.minutes));
         let room = &inst.rooms[r];
         let id = &grp.id;
         // H2

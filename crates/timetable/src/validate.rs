@@ -480,9 +480,12 @@ impl Problem {
                 None => None,
                 Some(c) => {
                     let cdays = day_mask(&c.days, "group", id, "current.days")?;
-                    let off = c.start - g.open;
-                    let start = (off >= 0 && off % g.step == 0 && off / g.step < n_starts as i64)
-                        .then_some((off / g.step) as usize);
+                    // A start off the grid keeps nothing; it is not an error (the
+                    // clinic's current week may predate the grid).
+                    let start = c.start.checked_sub(g.open).and_then(|off| {
+                        (off >= 0 && off % g.step == 0 && off / g.step < n_starts as i64)
+                            .then_some((off / g.step) as usize)
+                    });
                     Some(CurrentP {
                         days: cdays,
                         start,
