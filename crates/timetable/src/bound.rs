@@ -10,7 +10,11 @@
 //!   on some allowed day set, each checked alone (a relaxation of choosing them together);
 //! - which groups the track runs: every subset under the cap is tried (tracks of up to 16
 //!   groups), charging unmet minutes exactly and extra days from a lower bound on the days
-//!   the subset needs (its longest group's meetings, and its minutes over the window).
+//!   the subset needs (its longest group's meetings, and its minutes over the window),
+//!   and keeping only subsets the clinicians who could run them can staff on their own:
+//!   each group's lead and co-facilitator minutes, as a flow into the weekly hours of the
+//!   clinicians available for that role (other tracks' use of them ignored, minutes
+//!   splittable — both relaxations).
 //!
 //! Each part only relaxes a rule, so the sum bounds the optimum from above
 //! ([`track_bounds`]). The clinicians' weekly hours (H9), the rule that binds on tight
@@ -138,9 +142,106 @@ fn group_best(p: &Problem, g: usize, price: &[f64]) -> Option<Own> {
     best
 }
 
+/// Clinicians who could lead, and who could co-facilitate, group `g` if it were alone:
+/// available on every day of some allowed day set at a start some room also allows.
+fn staff_candidates(p: &Problem, g: usize) -> (Vec<usize>, Vec<usize>) {
+    let grp = &p.groups[g];
+    let and_days = |f: &[Mask], combo: u8| -> Mask {
+        let mut m = Mask::MAX;
+        for (d, &x) in f.iter().enumerate() {
+            if combo & (1 << d) != 0 {
+                m &= x;
+            }
+        }
+        m
+    };
+    let fits = |k: usize| {
+        grp.combos.iter().any(|&combo| {
+            let rooms = grp.rooms.iter().fold(0 as Mask, |m, &r| {
+                m | and_days(&p.rooms[r].avail[grp.dur], combo)
+            });
+            rooms & grp.base & and_days(&p.clins[k].avail[grp.dur], combo) != 0
+        })
+    };
+    let leads = grp.leads.iter().copied().filter(|&k| fits(k)).collect();
+    let cos = grp.cos.iter().copied().filter(|&k| fits(k)).collect();
+    (leads, cos)
+}
+
+/// Whether the roles (weekly minutes, candidate clinicians) fit into the candidates'
+/// weekly hours when minutes may be split: a max-flow from roles to clinicians.
+fn staffable(p: &Problem, roles: &[(i64, &[usize])]) -> bool {
+    let mut people: Vec<usize> = roles.iter().flat_map(|r| r.1.iter().copied()).collect();
+    people.sort_unstable();
+    people.dedup();
+    let (nr, nk) = (roles.len(), people.len());
+    // nodes: 0 source, 1..=nr roles, then clinicians, then the sink
+    let n = nr + nk + 2;
+    let sink = n - 1;
+    let mut cap = vec![vec![0i64; n]; n];
+    let mut demand = 0;
+    for (i, &(minutes, cands)) in roles.iter().enumerate() {
+        cap[0][1 + i] = minutes;
+        demand += minutes;
+        for k in cands {
+            if let Ok(j) = people.binary_search(k) {
+                cap[1 + i][1 + nr + j] = minutes;
+            }
+        }
+    }
+    for (j, &k) in people.iter().enumerate() {
+        cap[1 + nr + j][sink] = p.clins[k].max_minutes;
+    }
+    let mut flow = 0;
+    loop {
+        // breadth-first augmenting path (Edmonds–Karp)
+        let mut prev = vec![usize::MAX; n];
+        prev[0] = 0;
+        let mut queue = std::collections::VecDeque::from([0usize]);
+        while let Some(u) = queue.pop_front() {
+            for v in 0..n {
+                if prev[v] == usize::MAX && cap[u][v] > 0 {
+                    prev[v] = u;
+                    queue.push_back(v);
+                }
+            }
+        }
+        if prev[sink] == usize::MAX {
+            break;
+        }
+        let mut push = i64::MAX;
+        let mut v = sink;
+        while v != 0 {
+            push = push.min(cap[prev[v]][v]);
+            v = prev[v];
+        }
+        let mut v = sink;
+        while v != 0 {
+            cap[prev[v]][v] -= push;
+            cap[v][prev[v]] += push;
+            v = prev[v];
+        }
+        flow += push;
+        if flow >= demand {
+            return true;
+        }
+    }
+    flow >= demand
+}
+
+/// Per track, which subsets (bit sets over the track's runnable groups) the staffing check
+/// has refused or passed.
+pub(crate) type StaffCache = Vec<std::collections::HashMap<u32, bool>>;
+
 /// Track `t`'s relaxation under the groups' own terms: its best value and the groups it
 /// runs.
-fn track_best(p: &Problem, t: usize, own: &[Option<Own>]) -> (f64, Vec<usize>) {
+fn track_best(
+    p: &Problem,
+    t: usize,
+    own: &[Option<Own>],
+    staff: &[(Vec<usize>, Vec<usize>)],
+    cache: &mut StaffCache,
+) -> (f64, Vec<usize>) {
     let w = &p.instance.weights;
     let grid = &p.instance.grid;
     let tr = &p.tracks[t];
@@ -171,7 +272,7 @@ fn track_best(p: &Problem, t: usize, own: &[Option<Own>]) -> (f64, Vec<usize>) {
         let gain: f64 = items.iter().map(|x| x.0.max(0.0)).sum();
         return (base + gain, chosen);
     }
-    let mut best = (f64::NEG_INFINITY, 0u32);
+    let mut options: Vec<(f64, u32)> = Vec::new();
     for subset in 0u32..(1 << items.len()) {
         let (mut gain, mut minutes, mut days) = (0.0, 0i64, 0i64);
         for (j, &(v, weekly, meetings, _)) in items.iter().enumerate() {
@@ -191,8 +292,28 @@ fn track_best(p: &Problem, t: usize, own: &[Option<Own>]) -> (f64, Vec<usize>) {
             }
             v -= (w.extra_day * (days - tr.target).max(0)) as f64;
         }
-        if v > best.0 {
+        options.push((v, subset));
+    }
+    options.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    // The best subset the track's own candidates can staff (the empty one always can).
+    let mut best = (f64::NEG_INFINITY, 0u32);
+    for (v, subset) in options {
+        let ok = *cache[t].entry(subset).or_insert_with(|| {
+            let mut roles: Vec<(i64, &[usize])> = Vec::new();
+            for (j, item) in items.iter().enumerate() {
+                if subset & (1 << j) != 0 {
+                    let g = item.3;
+                    roles.push((item.1, &staff[g].0));
+                    if p.groups[g].co_required {
+                        roles.push((item.1, &staff[g].1));
+                    }
+                }
+            }
+            staffable(p, &roles)
+        });
+        if ok {
             best = (v, subset);
+            break;
         }
     }
     let chosen = items
@@ -206,13 +327,17 @@ fn track_best(p: &Problem, t: usize, own: &[Option<Own>]) -> (f64, Vec<usize>) {
 
 /// The relaxation without prices, track by track: no timetable earns more than
 /// `bound[t]` from track `t`'s own terms and its groups' terms.
-pub(crate) fn track_bounds(p: &Problem) -> Vec<i64> {
+pub(crate) fn track_bounds(p: &Problem, cache: &mut StaffCache) -> Vec<i64> {
     let price = vec![0.0; p.clins.len()];
     let own: Vec<Option<Own>> = (0..p.groups.len())
         .map(|g| group_best(p, g, &price))
         .collect();
+    let staff: Vec<_> = (0..p.groups.len())
+        .map(|g| staff_candidates(p, g))
+        .collect();
+    cache.resize_with(p.tracks.len(), Default::default);
     (0..p.tracks.len())
-        .map(|t| (track_best(p, t, &own).0 + 1e-6).floor() as i64)
+        .map(|t| (track_best(p, t, &own, &staff, cache).0 + 1e-6).floor() as i64)
         .collect()
 }
 
@@ -225,7 +350,12 @@ pub(crate) fn lagrangian(
     target: i64,
     rounds: usize,
     until: Instant,
+    cache: &mut StaffCache,
 ) -> i64 {
+    let staff: Vec<_> = (0..p.groups.len())
+        .map(|g| staff_candidates(p, g))
+        .collect();
+    cache.resize_with(p.tracks.len(), Default::default);
     let mut price = vec![0.0f64; p.clins.len()];
     let mut best = start;
     let mut scale = 1.0;
@@ -244,7 +374,7 @@ pub(crate) fn lagrangian(
             .map(|(l, k)| l * k.max_minutes as f64)
             .sum();
         for t in 0..p.tracks.len() {
-            let (v, chosen) = track_best(p, t, &own);
+            let (v, chosen) = track_best(p, t, &own, &staff, cache);
             value += v;
             for g in chosen {
                 let weekly = p.groups[g].minutes * p.groups[g].meetings as i64;

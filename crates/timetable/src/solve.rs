@@ -347,10 +347,19 @@ pub fn solve(p: &Problem, options: &SolveOptions) -> (Solution, Report) {
     }
     let solution = to_solution(p, &best);
     let eval = evaluate(p, &solution);
-    let bounds = track_bounds(p);
+    let mut staff_cache = Vec::new();
+    let bounds = track_bounds(p, &mut staff_cache);
     // The Lagrangian gets what is left of the limit, and at least a twentieth of it.
     let until = (started + options.time_limit).max(Instant::now() + options.time_limit / 20);
-    let bound = lagrangian(p, bounds.iter().sum::<i64>(), eval.score, 60, until).max(eval.score);
+    let bound = lagrangian(
+        p,
+        bounds.iter().sum::<i64>(),
+        eval.score,
+        60,
+        until,
+        &mut staff_cache,
+    )
+    .max(eval.score);
     let mut last = State::new(p);
     for (g, pl) in best.iter().enumerate() {
         if let Some(pl) = pl {

@@ -147,11 +147,28 @@ fn a_medium_timetable_passes_the_checker() {
 
 #[test]
 fn small_instances_reach_the_anchor_optimum() {
-    // CP-SAT proves these optima (FORMAT-timetable.md, anchor figures).
-    for (seed, optimum) in [(1, -1_860), (2, -5_342), (3, 1_424)] {
-        let (_, _, problem) = generate("small", seed, "1.0");
-        let (_, report) = solve(&problem, &options(10_000));
-        assert_eq!(report.score, optimum, "small-{seed}");
+    // CP-SAT proves these optima (FORMAT-timetable.md's anchor figures; the tight one in
+    // bench/timetable-anchor.json). Our bound must never fall below them.
+    for (seed, tightness, optimum) in [
+        (1, "1.0", -1_860),
+        (2, "1.0", -5_342),
+        (3, "1.0", 1_424),
+        (1, "1.25", -2_334),
+    ] {
+        let (_, _, problem) = generate("small", seed, tightness);
+        // The budget of a 1 s run (`CALLS_PER_SECOND`).
+        let (_, report) = solve(&problem, &options(50_000));
+        assert!(
+            report.bound >= optimum,
+            "small-{seed}-t{tightness}: bound below the optimum"
+        );
+        if tightness == "1.0" {
+            assert_eq!(report.score, optimum, "small-{seed}");
+        } else {
+            // Tight small-1 reaches the optimum on 6 of 8 seeds at this budget (this one,
+            // seed 7, stops 40 short): the bound is what this row checks.
+            assert!(report.score >= optimum - 100, "small-{seed}-t{tightness}");
+        }
     }
 }
 
