@@ -4,11 +4,18 @@
 //!    fits, completed greedily; and a plain greedy pass. The greedy places groups hardest
 //!    first (cohort tracks, longest weekly time, a co-facilitator needed) at their best
 //!    placement against what is already placed ([`State::best`]);
-//! 2. ruin and recreate under simulated annealing: take a group (half the time one that is
-//!    not running) and up to three groups that share a site with it, take them out, put
-//!    them back one by one at their best placements (an unscheduled seed goes first, so
-//!    this is also an ejection chain), and keep the result by the annealing rule;
-//! 3. the per-track relaxation bound ([`crate::bound`]).
+//! 2. ruin and recreate under simulated annealing (temperature 60 → 2). A step takes a
+//!    group (half the time one that is not running) and, by a fixed mix:
+//!    - 35%: ejects whatever stands where the group's rooms and people are available (a
+//!      random such placement) and places the group there;
+//!    - 10%: takes out the groups of one or two clinicians the group could use;
+//!    - 5%: the groups of one of its rooms; 10%: its whole cohort track;
+//!    - otherwise up to three groups in its way or at its site;
+//!
+//!    then puts every group taken out back at its best placement (an unscheduled seed
+//!    first), and keeps the result by the annealing rule;
+//! 3. the bound ([`crate::bound`]): per-track relaxations, then Lagrangian prices on the
+//!    clinicians' weekly minutes, in what is left of the limit.
 //!
 //! Determinism: the work is fixed by a budget of best-placement calls
 //! (`CALLS_PER_SECOND` × seconds, or [`SolveOptions::calls`]), and all randomness comes
@@ -236,7 +243,7 @@ pub fn solve(p: &Problem, options: &SolveOptions) -> (Solution, Report) {
         let grp = &p.groups[seed];
         let kind = rng.unit();
         let mut ejected = false;
-        if kind < 0.2 {
+        if kind < 0.35 {
             // Ejection: the seed goes where its rooms' and people's availability allows,
             // and whatever stands there is taken out and placed again.
             if let Some(pl) = s.sample_free_of_others(seed, &mut rng) {
@@ -254,7 +261,7 @@ pub fn solve(p: &Problem, options: &SolveOptions) -> (Solution, Report) {
                 }
                 ejected = true;
             }
-        } else if kind < 0.25 && !(grp.leads.is_empty() && grp.cos.is_empty()) {
+        } else if kind < 0.45 && !(grp.leads.is_empty() && grp.cos.is_empty()) {
             // One or two clinicians the group could use (a lead and a co-facilitator may
             // both be short of hours): their groups may move to someone else.
             for _ in 0..1 + rng.below(2) {
@@ -271,11 +278,11 @@ pub fn solve(p: &Problem, options: &SolveOptions) -> (Solution, Report) {
                     }
                 }
             }
-        } else if kind < 0.35 && !grp.rooms.is_empty() {
+        } else if kind < 0.5 && !grp.rooms.is_empty() {
             let r = grp.rooms[rng.below(grp.rooms.len())];
             s.groups_of_room(r, &mut pool);
             chosen.extend(pool.iter().copied().filter(|&h| h != seed).take(6));
-        } else if kind < 0.45 && p.tracks[grp.track].cohort {
+        } else if kind < 0.6 && p.tracks[grp.track].cohort {
             // The whole cohort track: its days and idle time are decided together.
             chosen.extend(
                 p.tracks[grp.track]

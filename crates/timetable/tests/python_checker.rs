@@ -165,8 +165,8 @@ fn small_instances_reach_the_anchor_optimum() {
         if tightness == "1.0" {
             assert_eq!(report.score, optimum, "small-{seed}");
         } else {
-            // Tight small-1 reaches the optimum on 6 of 8 seeds at this budget (this one,
-            // seed 7, stops 40 short): the bound is what this row checks.
+            // Tight small-1 reaches the optimum on 6 of 8 seeds at this budget (the
+            // others stop 40-80 short): the bound is what this row checks.
             assert!(report.score >= optimum - 100, "small-{seed}-t{tightness}");
         }
     }
