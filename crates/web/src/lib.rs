@@ -225,12 +225,28 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(app): State<App>) -> Response {
     match app.ready().await {
         Ok(true) => Json(serde_json::json!({"status": "ready"})).into_response(),
-        Ok(false) => unavailable("the database is not fully migrated: run `circle migrate`"),
-        Err(_) => unavailable("the database is unreachable"),
+        Ok(false) => unavailable(
+            "unavailable",
+            "the database is not fully migrated: run `circle migrate`",
+        ),
+        Err(e) => match e.storage() {
+            Some(full) => {
+                let (code, _) = problem::storage_problem(full);
+                unavailable(
+                    code,
+                    if full {
+                        "the database cannot write: disk full"
+                    } else {
+                        "the database cannot write (storage error)"
+                    },
+                )
+            }
+            None => unavailable("unavailable", "the database is unreachable"),
+        },
     }
 }
 
-fn unavailable(detail: &str) -> Response {
+fn unavailable(code: &str, detail: &str) -> Response {
     let s = StatusCode::SERVICE_UNAVAILABLE;
     problem_response(
         s,
@@ -239,7 +255,7 @@ fn unavailable(detail: &str) -> Response {
             title: "Not ready".to_owned(),
             status: s.as_u16(),
             detail: detail.to_owned(),
-            code: "unavailable".to_owned(),
+            code: code.to_owned(),
             errors: vec![],
             request_id: None,
         },
@@ -337,7 +353,9 @@ async fn finish_problems(req: Request, next: Next) -> Response {
                 request_id: None,
             });
         problem.request_id = Some(request_id);
-        return problem_response(StatusCode::INTERNAL_SERVER_ERROR, &problem);
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return problem_response(status, &problem);
     }
     resp
 }
