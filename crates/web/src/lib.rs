@@ -566,6 +566,36 @@ impl Application {
         self.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// Serves until `shutdown` completes, then stops accepting and finishes in-flight
+    /// requests, waiting at most `grace` for them: what SIGTERM from a service manager
+    /// needs (issue 16, item 2). Requests still running after `grace` are dropped.
+    pub async fn run_until_stopped_within(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: std::time::Duration,
+    ) -> std::io::Result<()> {
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopped_tx.send(());
+        };
+        let serve = self.run_until_stopped(signal);
+        tokio::pin!(serve);
+        tokio::select! {
+            r = &mut serve => r,
+            () = async {
+                if stopped_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the shutdown grace were dropped");
+                Ok(())
+            }
+        }
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until_stopped(
         self,
