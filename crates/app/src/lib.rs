@@ -117,6 +117,17 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl AppError {
+    /// `Some(true)` when the database could not write because its disk is full,
+    /// `Some(false)` for another storage failure (presented as 503, not 500).
+    pub fn storage(&self) -> Option<bool> {
+        match self {
+            AppError::Internal(e) => e.storage(),
+            AppError::Domain(_) => None,
+        }
+    }
+}
+
 pub type AppResult<T> = Result<T, AppError>;
 
 pub use circle_store::access::{Actor, Purpose, RequestMeta, purpose};
@@ -183,7 +194,12 @@ impl App {
     /// Readiness: the database answers and is fully migrated.
     pub async fn ready(&self) -> AppResult<bool> {
         self.store.ping().await?;
-        Ok(self.store.is_migrated().await?)
+        if !self.store.is_migrated().await? {
+            return Ok(false);
+        }
+        // A database that answers but cannot write (a full disk) is not ready.
+        self.store.write_probe().await?;
+        Ok(true)
     }
 
     pub fn store_backend(&self) -> circle_store::Backend {

@@ -196,6 +196,14 @@ struct Settings {
     /// PEM certificate chain and private key: both set means serve HTTPS.
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    /// At SIGTERM or Ctrl-C, how long in-flight requests and background jobs' current
+    /// step may take before the process exits anyway (env CIRCLE_SHUTDOWN_GRACE_SECS).
+    #[serde(default = "default_shutdown_grace_secs")]
+    shutdown_grace_secs: u64,
+}
+
+fn default_shutdown_grace_secs() -> u64 {
+    20
 }
 
 impl Default for Settings {
@@ -211,6 +219,7 @@ impl Default for Settings {
             clinic_time_zone: "America/New_York".to_owned(),
             tls_cert: None,
             tls_key: None,
+            shutdown_grace_secs: default_shutdown_grace_secs(),
         }
     }
 }
@@ -341,7 +350,13 @@ fn supersede_demo_witness(dir: &WitnessDir) -> Result<()> {
 
 /// Stops on Ctrl-C or SIGTERM (what a service manager sends), so the last checkpoint is
 /// written either way.
-async fn shutdown_signal() {
+async fn shutdown_signal(stopping: tokio::sync::watch::Sender<bool>) {
+    wait_for_signal().await;
+    tracing::info!("stopping: no new connections; finishing requests in flight");
+    let _ = stopping.send(true);
+}
+
+async fn wait_for_signal() {
     #[cfg(unix)]
     {
         let term = async {
@@ -422,7 +437,8 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                     witness.path().display()
                 )
             })?;
-            spawn_horizon_keeper(app.clone());
+            let (stopping, stop_requested) = tokio::sync::watch::channel(false);
+            let jobs = spawn_horizon_keeper(app.clone(), stop_requested.clone());
             let listen: SocketAddr = listen
                 .unwrap_or(settings.listen)
                 .parse()
@@ -439,7 +455,15 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             if demo {
                 print_demo_accounts();
             }
-            server.run_until_stopped(shutdown_signal()).await?;
+            let grace = std::time::Duration::from_secs(settings.shutdown_grace_secs);
+            server
+                .run_until_stopped_within(shutdown_signal(stopping), grace)
+                .await?;
+            // Background jobs finish the step they are in (never cut mid-write), within the
+            // same grace.
+            if tokio::time::timeout(grace, jobs).await.is_err() {
+                tracing::warn!("a background job did not finish its step in time");
+            }
             keeper
                 .stop()
                 .await
@@ -556,11 +580,19 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
 }
 
 /// Keeps sessions materialised ahead of time: now, then every six hours.
-fn spawn_horizon_keeper(app: App) {
+/// Extends session horizons and expires offers every six hours until `stop` turns true;
+/// a step under way when it does is finished, never cut off.
+fn spawn_horizon_keeper(
+    app: App,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
             match app.extend_horizon().await {
                 Ok(0) => tracing::info!(
                     weeks = circle_app::HORIZON_WEEKS,
@@ -575,8 +607,11 @@ fn spawn_horizon_keeper(app: App) {
             if let Err(e) = app.expire_offers().await {
                 tracing::error!(error = %e, "expiring waitlist offers failed");
             }
+            if *stop.borrow() {
+                return;
+            }
         }
-    });
+    })
 }
 
 /// Seeds the demo clinic and its accounts into a database without users. Returns whether

@@ -28,13 +28,53 @@ pub enum StoreError {
     /// message names the path and the cause.
     #[error("{0}")]
     Witness(String),
+    /// The database could not write: the disk is full (`full`) or storage failed (an I/O
+    /// error). Nothing of the operation was committed; the request may be retried once the
+    /// operator has freed space. Presented as 503, never with driver text.
+    #[error("{}", if *full { "the database cannot write: disk full" } else { "the database cannot write: storage error" })]
+    Storage { full: bool },
     /// Anything else the driver reported.
     #[error("database error")]
     Database(#[source] sqlx::Error),
 }
 
+/// What a driver error says about storage: `Some(true)` for a full disk, `Some(false)` for
+/// another storage failure, `None` for anything else.
+///
+/// SQLite reports extended result codes (numbers up to four digits): the primary code is
+/// the low byte, 13 `SQLITE_FULL`, 10 `SQLITE_IOERR`. PostgreSQL reports a five-character
+/// SQLSTATE: class 53 is insufficient resources (`53100` disk full), class 58 system and
+/// I/O errors.
+pub(crate) fn storage_fault(e: &sqlx::Error) -> Option<bool> {
+    if let sqlx::Error::Io(_) = e {
+        return None;
+    }
+    let db = e.as_database_error()?;
+    let code = db.code()?;
+    if code.len() == 5 {
+        return match &code[..2] {
+            "53" => Some(code == "53100"),
+            "58" => Some(false),
+            _ => None,
+        };
+    }
+    match code.parse::<i32>().ok()? & 0xff {
+        13 => Some(true),
+        10 => Some(false),
+        _ => None,
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        if let Some(full) = storage_fault(&e) {
+            tracing::error!(
+                disk_full = full,
+                error = %e,
+                "the database could not write; the operation was not committed"
+            );
+            return StoreError::Storage { full };
+        }
         if let Some(db) = e.as_database_error()
             && db.is_unique_violation()
         {
@@ -66,6 +106,16 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// `Some(true)` when the database cannot write because its disk is full, `Some(false)`
+    /// for another storage failure, `None` otherwise.
+    pub fn storage(&self) -> Option<bool> {
+        match self {
+            Self::Storage { full } => Some(*full),
+            Self::Database(e) => storage_fault(e),
+            _ => None,
+        }
+    }
+
     pub fn into_domain(self) -> Option<DomainError> {
         match self {
             Self::Domain(d) => Some(d),

@@ -141,16 +141,32 @@ impl Store {
             })
             .acquire_timeout(Duration::from_secs(10));
         let pool_options = if backend == Backend::Sqlite {
-            pool_options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                         PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
-                    )
-                    .await?;
-                    Ok(())
+            pool_options
+                .after_release(|conn, _meta| {
+                    Box::pin(async move {
+                        use sqlx::Connection;
+                        // See `sqlite_connection_is_clean`. Runs after any rollback a dropped
+                        // transaction queued (a connection's worker takes commands in
+                        // order); a deferred BEGIN takes no lock and fails inside a
+                        // transaction.
+                        let sqlite_idle = conn.execute("BEGIN").await.is_ok()
+                            && conn.execute("ROLLBACK").await.is_ok();
+                        Ok(sqlite_connection_is_clean(
+                            sqlite_idle,
+                            conn.is_in_transaction(),
+                        ))
+                    })
                 })
-            })
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                         PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
         } else {
             pool_options
         };
@@ -252,6 +268,26 @@ impl Store {
         Ok(applied.unwrap_or(0) >= latest)
     }
 
+    /// Readiness of writes: inserts and deletes a row big enough to need new pages, and
+    /// commits, so a database on a full disk (or one that cannot write for another reason)
+    /// reports it. A rolled-back write would not do: on SQLite it never reaches the disk.
+    pub async fn write_probe(&self) -> Result<(), StoreError> {
+        let insert = match self.backend {
+            Backend::Sqlite => "INSERT INTO health_probe (filler) VALUES (randomblob(16384))",
+            Backend::Postgres => {
+                "INSERT INTO health_probe (filler) \
+                 VALUES (decode(repeat(md5(random()::text), 1024), 'hex'))"
+            }
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(insert).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM health_probe")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Readiness: the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -279,6 +315,34 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// Whether a SQLite connection coming back to the pool may be used again: neither sqlx nor
+/// SQLite may think a transaction is open.
+///
+/// Why (issue 16, item 1): sqlx counts transaction depth itself and turns a `BEGIN` at depth
+/// one or more into a `SAVEPOINT`, a `COMMIT` into a `RELEASE`. After a storage error
+/// (`SQLITE_FULL`, `SQLITE_IOERR`) at `COMMIT` — or at a `RELEASE` or `ROLLBACK` — the count
+/// and SQLite's own state part: SQLite may have rolled back on its own (the count stays one
+/// too high), or kept the transaction open while sqlx's `ROLLBACK TO SAVEPOINT` left it
+/// open (`ROLLBACK TO` never ends a transaction). Such a connection, back in the pool, turns
+/// every later transaction into a savepoint inside one that never commits: the writes are
+/// acknowledged, the write lock is held forever, and everything is lost when the
+/// connection closes. A connection whose state is in any doubt is closed instead (closing
+/// rolls back whatever SQLite still holds open and releases the lock); the pool opens a
+/// fresh one.
+fn sqlite_connection_is_clean(sqlite_idle: bool, sqlx_in_transaction: bool) -> bool {
+    if !sqlite_idle {
+        tracing::warn!("a database connection was left inside a transaction; closing it");
+        return false;
+    }
+    if sqlx_in_transaction {
+        tracing::warn!(
+            "a database connection's transaction count no longer matches SQLite; closing it"
+        );
+        return false;
+    }
+    true
 }
 
 fn sqlite_url(url: &str, mode: OpenMode) -> Result<String, StoreError> {

@@ -54,6 +54,8 @@ impl Store {
     ) -> Result<Program, StoreError> {
         let settings = new.settings()?;
         let now = ts(now);
+        // In a transaction, not autocommit: see `create_room`.
+        let mut tx = self.pool().begin().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO programs (name, site, level_of_care, time_zone, weekly_required_minutes, \
              max_group_size, newcomers_per_session, note_due_hours, session_code, per_diem_code, \
@@ -74,9 +76,11 @@ impl Store {
         .bind(i64::from(settings.daily_minimum_minutes))
         .bind(i64::from(settings.measure_cadence_days))
         .bind(&now)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
-        program_from_row(&row)
+        let program = program_from_row(&row)?;
+        tx.commit().await?;
+        Ok(program)
     }
 
     pub async fn program(&self, id: ProgramId) -> Result<Program, StoreError> {
@@ -166,6 +170,11 @@ impl Store {
     pub async fn create_room(&self, new: &NewRoom, now: Timestamp) -> Result<Room, StoreError> {
         new.validate()?;
         let now = ts(now);
+        // In a transaction, not autocommit: on SQLite an autocommit `… RETURNING` read with
+        // fetch_one/fetch_optional commits when the statement is reset, after the row was
+        // handed back, and sqlx drops the reset's error — a failed commit (a full disk)
+        // would be reported as success (issue 16, item 1).
+        let mut tx = self.pool().begin().await?;
         let row = sqlx::query(
             "INSERT INTO rooms (site, name, capacity, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) RETURNING id, site, name, capacity, version",
@@ -174,9 +183,11 @@ impl Store {
         .bind(new.name.as_str())
         .bind(i64::from(new.capacity))
         .bind(&now)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
-        room_from_row(&row)
+        let room = room_from_row(&row)?;
+        tx.commit().await?;
+        Ok(room)
     }
 
     pub async fn room(&self, id: RoomId) -> Result<Room, StoreError> {

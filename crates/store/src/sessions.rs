@@ -427,6 +427,11 @@ impl Store {
             }
             SessionStatus::Scheduled => {}
         }
+        // In a transaction, not autocommit: on SQLite an autocommit `… RETURNING` read with
+        // fetch_one/fetch_optional commits when the statement is reset, after the row was
+        // handed back, and sqlx drops the reset's error — a failed commit (a full disk)
+        // would be reported as success (issue 16, item 1).
+        let mut tx = self.pool().begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE sessions SET status = 'cancelled', cancel_reason = $1, version = version + 1, \
              updated_at = $2 WHERE id = $3 AND version = $4 AND status = 'scheduled' RETURNING {SESSION_COLUMNS}"
@@ -435,9 +440,10 @@ impl Store {
         .bind(ts(now))
         .bind(id.0)
         .bind(c.version)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(stale)?;
+        tx.commit().await?;
         let mut one = [session_from_row(&row)?];
         let mut conn = self.pool().acquire().await?;
         resolve_topics(&mut conn, &mut one).await?;

@@ -40,6 +40,11 @@ impl Store {
     /// setting are given.
     pub async fn create_user(&self, new: &NewUser<'_>, now: Timestamp) -> Result<User, StoreError> {
         let now = ts(now);
+        // In a transaction, not autocommit: on SQLite an autocommit `… RETURNING` read with
+        // fetch_one/fetch_optional commits when the statement is reset, after the row was
+        // handed back, and sqlx drops the reset's error — a failed commit (a full disk)
+        // would be reported as success (issue 16, item 1).
+        let mut tx = self.pool().begin().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO users (email, password_hash, role, clinician_id, client_id, created_at, \
              updated_at, clinic_wide) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING {USER_COLUMNS}"
@@ -51,9 +56,11 @@ impl Store {
         .bind(new.client_id.map(|c| c.0))
         .bind(&now)
         .bind(i64::from(new.role == Role::Director))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
-        user_from_row(&row)
+        let user = user_from_row(&row)?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     pub async fn user(&self, id: UserId) -> Result<User, StoreError> {

@@ -37,6 +37,24 @@ impl TestDb {
         self.store.backend()
     }
 
+    /// A SQLite database in the file `path` (created and migrated when missing), for tests
+    /// that choose where it lives: on a small filesystem, or reopened after a restart.
+    pub async fn sqlite_at(path: &std::path::Path) -> Self {
+        let url = format!("sqlite://{}", path.display());
+        let store = Store::connect(&url, OpenMode::CreateIfMissing)
+            .await
+            .expect("open a SQLite database")
+            .with_audit_key(test_audit_key())
+            .with_keyring(test_keyring());
+        store.migrate().await.expect("migrate SQLite");
+        Self {
+            store,
+            url,
+            _dir: None,
+            pg: None,
+        }
+    }
+
     async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for the test database");
         let url = format!("sqlite://{}", dir.path().join("circle-test.db").display());

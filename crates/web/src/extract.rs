@@ -62,8 +62,71 @@ where
     }
 }
 
-/// Deserializes with the path of the failing field; messages never echo values.
+/// Whether `c` may appear in text the API accepts: anything but control characters, with
+/// tab and line breaks allowed (free text has them; single-line fields refuse them in their
+/// domain constructors). A NUL, in particular, is refused here on both databases: PostgreSQL
+/// cannot store one in `text` and SQLite would truncate it in some tools (issue 16, item 3).
+pub fn is_allowed_char(c: char) -> bool {
+    !c.is_control() || matches!(c, '\t' | '\r' | '\n')
+}
+
+/// The 422 for a value holding a control character; names the field, never the value.
+fn control_character(field: String) -> ApiError {
+    ApiError::field(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+        field,
+        "must not contain control characters (tab and line breaks are allowed)".to_owned(),
+    )
+}
+
+/// The path (`items/2/answer`, as the other field errors name it) of the first string or
+/// key in `value` holding a character [`is_allowed_char`] refuses.
+fn first_control_character(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |name: &str| {
+        if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}/{name}")
+        }
+    };
+    match value {
+        serde_json::Value::String(s) => (!s.chars().all(is_allowed_char)).then(|| {
+            if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            }
+        }),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| first_control_character(v, &join(&i.to_string()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.chars().all(is_allowed_char) {
+                first_control_character(v, &join(k))
+            } else {
+                // The key itself is the bad value: name where it sits, not the key.
+                Some(if path.is_empty() {
+                    "body".to_owned()
+                } else {
+                    path.to_owned()
+                })
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Deserializes with the path of the failing field; messages never echo values. Every
+/// string (and key) is checked for control characters first, whatever type it becomes.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // A body that is not JSON fails below with its line and column.
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = first_control_character(&value, "")
+    {
+        return Err(control_character(field));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();
@@ -195,6 +258,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Segments arrive percent-decoded: `%00` is a NUL by now.
+        if let Ok(raw) = axum::extract::RawPathParams::from_request_parts(parts, state).await
+            && let Some((name, _)) = raw.iter().find(|(_, v)| !v.chars().all(is_allowed_char))
+        {
+            return Err(control_character(name.to_owned()));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
@@ -216,6 +285,16 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
+        if let Some((name, _)) = form_urlencoded::parse(q.as_bytes())
+            .find(|(k, v)| !k.chars().chain(v.chars()).all(is_allowed_char))
+        {
+            let field = if name.chars().all(is_allowed_char) {
+                name.into_owned()
+            } else {
+                "query".to_owned()
+            };
+            return Err(control_character(field));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)
@@ -278,6 +357,25 @@ mod tests {
         };
         assert_eq!(errors.0[0].field, "size");
         assert!(!errors.0[0].message.contains("Jane"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_path() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code, reason = "only deserialized")]
+        struct T {
+            items: Vec<serde_json::Value>,
+        }
+        let err =
+            parse_json::<T>(br#"{"items": [1, "ok\ttab", {"answer": "a\u0000b"}]}"#).unwrap_err();
+        let ApiError::BadRequest { status, errors, .. } = err else {
+            panic!("expected a field error")
+        };
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(errors.0[0].field, "items/2/answer");
+        assert!(parse_json::<T>(br#"{"items": ["line\r\nbreak\ttab"]}"#).is_ok());
+        assert!(parse_json::<T>(br#"{"items": ["bell\u0007"]}"#).is_err());
+        assert!(parse_json::<T>(br#"{"items": ["c1\u0085"]}"#).is_err());
     }
 
     #[test]

@@ -225,12 +225,28 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(app): State<App>) -> Response {
     match app.ready().await {
         Ok(true) => Json(serde_json::json!({"status": "ready"})).into_response(),
-        Ok(false) => unavailable("the database is not fully migrated: run `circle migrate`"),
-        Err(_) => unavailable("the database is unreachable"),
+        Ok(false) => unavailable(
+            "unavailable",
+            "the database is not fully migrated: run `circle migrate`",
+        ),
+        Err(e) => match e.storage() {
+            Some(full) => {
+                let (code, _) = problem::storage_problem(full);
+                unavailable(
+                    code,
+                    if full {
+                        "the database cannot write: disk full"
+                    } else {
+                        "the database cannot write (storage error)"
+                    },
+                )
+            }
+            None => unavailable("unavailable", "the database is unreachable"),
+        },
     }
 }
 
-fn unavailable(detail: &str) -> Response {
+fn unavailable(code: &str, detail: &str) -> Response {
     let s = StatusCode::SERVICE_UNAVAILABLE;
     problem_response(
         s,
@@ -239,7 +255,7 @@ fn unavailable(detail: &str) -> Response {
             title: "Not ready".to_owned(),
             status: s.as_u16(),
             detail: detail.to_owned(),
-            code: "unavailable".to_owned(),
+            code: code.to_owned(),
             errors: vec![],
             request_id: None,
         },
@@ -337,7 +353,9 @@ async fn finish_problems(req: Request, next: Next) -> Response {
                 request_id: None,
             });
         problem.request_id = Some(request_id);
-        return problem_response(StatusCode::INTERNAL_SERVER_ERROR, &problem);
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return problem_response(status, &problem);
     }
     resp
 }
@@ -546,6 +564,36 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and finishes in-flight
+    /// requests, waiting at most `grace` for them: what SIGTERM from a service manager
+    /// needs (issue 16, item 2). Requests still running after `grace` are dropped.
+    pub async fn run_until_stopped_within(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: std::time::Duration,
+    ) -> std::io::Result<()> {
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopped_tx.send(());
+        };
+        let serve = self.run_until_stopped(signal);
+        tokio::pin!(serve);
+        tokio::select! {
+            r = &mut serve => r,
+            () = async {
+                if stopped_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the shutdown grace were dropped");
+                Ok(())
+            }
+        }
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.

@@ -48,6 +48,11 @@ pub enum ApiError {
         errors: FieldErrors,
     },
     Internal(String),
+    /// The database could not write (`full`: its disk is full); nothing was committed.
+    Storage {
+        full: bool,
+        cause: String,
+    },
 }
 
 impl From<AppError> for ApiError {
@@ -55,6 +60,7 @@ impl From<AppError> for ApiError {
         match e {
             AppError::Domain(d) => ApiError::Domain(d),
             AppError::Internal(source) => {
+                let storage = source.storage();
                 // The store's error text names columns and drivers, never clinical data.
                 let mut cause = source.to_string();
                 let mut next = std::error::Error::source(&source);
@@ -63,7 +69,10 @@ impl From<AppError> for ApiError {
                     cause.push_str(&s.to_string());
                     next = s.source();
                 }
-                ApiError::Internal(cause)
+                match storage {
+                    Some(full) => ApiError::Storage { full, cause },
+                    None => ApiError::Internal(cause),
+                }
             }
         }
     }
@@ -202,6 +211,15 @@ impl ApiError {
                 make(status, code, "Bad request", detail, errors.0),
                 None,
             ),
+            ApiError::Storage { full, cause } => {
+                let s = StatusCode::SERVICE_UNAVAILABLE;
+                let (code, detail) = storage_problem(full);
+                (
+                    s,
+                    make(s, code, "Storage unavailable", detail.to_owned(), vec![]),
+                    Some(InternalFailure(cause)),
+                )
+            }
             ApiError::Internal(cause) => {
                 let s = StatusCode::INTERNAL_SERVER_ERROR;
                 (
@@ -217,6 +235,22 @@ impl ApiError {
                 )
             }
         }
+    }
+}
+
+/// The code and detail of a storage failure: "disk full" when it is. Nothing was saved, and
+/// saying so lets a person retry once space is freed.
+pub fn storage_problem(full: bool) -> (&'static str, &'static str) {
+    if full {
+        (
+            "storage_full",
+            "the database cannot write: disk full; nothing was saved, try again later",
+        )
+    } else {
+        (
+            "storage_unavailable",
+            "the database cannot write (storage error); nothing was saved, try again later",
+        )
     }
 }
 

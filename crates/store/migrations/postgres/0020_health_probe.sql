@@ -1,0 +1,6 @@
+-- Readiness writes a row here and deletes it, committed, so that a database that cannot
+-- grow (a full disk) reports not ready (issue 16, item 1). Holds no data between probes.
+CREATE TABLE health_probe (
+    id BIGSERIAL PRIMARY KEY,
+    filler BYTEA NOT NULL
+);
