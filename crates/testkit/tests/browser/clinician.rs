@@ -56,3 +56,86 @@ async fn a_clinician_opens_their_own_group_whose_former_member_left_their_caselo
     b.check_page("clinician-group-with-former-member").await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn participation_ticked_after_attendance_was_saved_is_saved_too() {
+    let t = spawn_app().await;
+    let clinic = t.clinic(ClinicSpec::default()).await;
+    // Monday 11:45 in New York: the 10:00 session has ended.
+    t.clock.set("2026-05-04T15:45:00Z".parse().unwrap());
+    let b = Browser::start().await;
+    sign_in(&b, &t, "lead@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.click("main table a").await;
+    for &c in &clinic.members {
+        b.click(&format!("input[name=status_{c}][value=present]"))
+            .await;
+    }
+    b.click("form button[type=submit]:not(.quiet)").await;
+    assert!(b.shows("[role=status]", "saved for 6 members").await);
+
+    // Later, the facilitator remembers who shared: only the participation changes.
+    let c = clinic.members[0];
+    b.click(&format!("#member-{c} ~ td summary")).await;
+    b.click(&format!("input[name=part_{c}][value=shared]"))
+        .await;
+    b.click("form button[type=submit]:not(.quiet)").await;
+    assert!(
+        b.shows("[role=status]", "saved for 1 member").await,
+        "{}",
+        b.text("main").await
+    );
+    b.check_page("session-participation-saved").await;
+    let session = b.path().await.trim_start_matches("/sessions/").to_owned();
+    // The clock moved on: the director signs in again.
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    let (_, attendance) = t
+        .get(&dir, &format!("/api/v1/sessions/{session}/attendance"))
+        .await;
+    let row = attendance
+        .as_array()
+        .unwrap_or_else(|| panic!("{session}: {attendance}"))
+        .iter()
+        .find(|a| a["client_id"] == c)
+        .unwrap_or_else(|| panic!("{session}: {attendance}"))
+        .clone();
+    assert_eq!(row["participation"], json!(["shared"]), "{row}");
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_session_that_has_not_started_says_when_attendance_opens_instead_of_offering_it() {
+    let t = spawn_app().await;
+    t.clinic(ClinicSpec::default()).await;
+    // Monday 09:00 in New York: the 10:00 session is still to come.
+    t.clock.set("2026-05-04T13:00:00Z".parse().unwrap());
+    let b = Browser::start().await;
+    sign_in(&b, &t, "lead@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.click("main table a").await;
+    assert!(
+        b.shows(
+            "#attendance-closed",
+            "Attendance opens when the session starts"
+        )
+        .await,
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.text("#attendance-closed").await.contains("10:00"));
+    let radios = b
+        .client
+        .find_all(Locator::Css("input[type=radio][name^=status_]"))
+        .await
+        .unwrap();
+    assert!(radios.is_empty(), "no attendance form before the session");
+    assert!(
+        b.text("main").await.contains("Member1 C."),
+        "the roster is shown"
+    );
+    b.check_page("session-not-started").await;
+    b.close().await;
+}

@@ -12,7 +12,8 @@ use circle_domain::compliance::ComplianceStatus;
 use circle_domain::ids::{ClientId, SessionId};
 use circle_domain::intake::ReferralState;
 use circle_domain::session::{
-    AttendanceInput, AttendanceStatus, Participation, RosterEntry, Session,
+    AttendanceInput, AttendanceStatus, Participation, RosterEntry, Session, SessionStatus,
+    check_attendance_allowed,
 };
 use circle_domain::user::Role;
 use serde::Deserialize;
@@ -331,6 +332,8 @@ struct SessionPage {
     status: &'static str,
     topic: Option<String>,
     can_record: bool,
+    /// Why attendance cannot be taken now (a session to come, a cancelled one).
+    closed: Option<String>,
     roster: Vec<MemberRow>,
     statuses: Vec<(&'static str, &'static str)>,
     participation: Vec<(&'static str, &'static str)>,
@@ -416,7 +419,25 @@ pub(super) async fn render_session(
             .strftime("%a %-d %b %Y"),
         span(app, &session)
     );
-    let can_record = signed.actor.may::<purpose::AttendanceWrite>();
+    // The form is offered only when the service would take it: a session still to come
+    // says when attendance opens instead of refusing every row after the tap.
+    let may_record = signed.actor.may::<purpose::AttendanceWrite>();
+    let opens = check_attendance_allowed(&session, app.now());
+    let can_record = may_record && opens.is_ok();
+    let closed = match opens {
+        _ if !may_record => None,
+        Ok(()) => None,
+        Err(_) if session.status == SessionStatus::Cancelled => {
+            Some("The session was cancelled: no attendance is taken.".to_owned())
+        }
+        Err(_) => Some(format!(
+            "Attendance opens when the session starts, {}.",
+            session
+                .starts_at
+                .to_zoned(tz.clone())
+                .strftime("%A %-d %B at %H:%M")
+        )),
+    };
     let notes =
         super::notes::session_notes(app, signed, &session, &group, &roster, feedback).await?;
     Ok(html(
@@ -431,6 +452,7 @@ pub(super) async fn render_session(
             status: session.status.as_str(),
             topic: session.topic.as_ref().map(|t| t.to_string()),
             can_record,
+            closed,
             roster: roster.iter().map(member_row).collect(),
             statuses: STATUSES.iter().map(|(s, l)| (s.as_str(), *l)).collect(),
             participation: PARTICIPATION
@@ -517,10 +539,14 @@ pub async fn record_attendance(
         // Minutes only mean something for late arrival and early leave.
         let minutes = minutes
             .filter(|_| matches!(status, AttendanceStatus::Late | AttendanceStatus::LeftEarly));
-        let unchanged = member
-            .attendance
-            .as_ref()
-            .is_some_and(|a| a.status == status && minutes.is_none_or(|m| m == a.minutes));
+        // Participation alone is a change: a facilitator who ticks "shared" after saving
+        // the statuses expects it kept.
+        let unchanged = member.attendance.as_ref().is_some_and(|a| {
+            let mut had = a.participation.clone();
+            had.sort();
+            had.dedup();
+            a.status == status && minutes.is_none_or(|m| m == a.minutes) && had == participation
+        });
         if unchanged {
             continue;
         }
