@@ -477,6 +477,19 @@ impl App {
         Ok(self.store.session(a.session()).await?)
     }
 
+    /// Each roster member's names, for saying which member a note names (see
+    /// `Store::roster_name_words`).
+    pub async fn roster_name_words(
+        &self,
+        actor: &Actor,
+        id: SessionId,
+    ) -> AppResult<Vec<(ClientId, Vec<String>)>> {
+        let a = self
+            .access_session::<purpose::RosterRead>(actor, id)
+            .await?;
+        Ok(self.store.roster_name_words(&a, self.now()).await?)
+    }
+
     /// The roster shows who is expected: directors, intake (without attendance) and the
     /// group's own facilitators.
     pub async fn roster(&self, actor: &Actor, id: SessionId) -> AppResult<Vec<RosterEntry>> {

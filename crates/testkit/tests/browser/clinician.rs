@@ -139,3 +139,94 @@ async fn a_session_that_has_not_started_says_when_attendance_opens_instead_of_of
     b.check_page("session-not-started").await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_progress_note_naming_a_member_by_title_and_surname_or_surname_alone_is_caught_by_roster_name()
+ {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 2,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let d = &clinic.director;
+    let (s, dana) = t
+        .post(
+            d,
+            "/api/v1/clients",
+            json!({"record_number": "C-0900", "given_name": "Dana", "family_name": "Pryce",
+                "date_of_birth": "1980-02-02", "referral_source": "program_admission"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{dana}");
+    let dana = dana["id"].as_i64().unwrap();
+    t.post(
+        d,
+        &format!("/api/v1/clients/{dana}/episodes"),
+        json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+    )
+    .await;
+    t.post(
+        d,
+        &format!("/api/v1/clients/{dana}/consents/group-agreement"),
+        json!({"signed_on": "2026-04-01"}),
+    )
+    .await;
+    clinic.enroll(&t, dana).await;
+    let session = clinic.sessions(&t, "2026-05-04", "2026-05-05").await[0];
+    t.clock.set("2026-05-04T15:45:00Z".parse().unwrap());
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    for c in clinic.members.iter().chain([&dana]) {
+        let (s, a) = t
+            .send(
+                reqwest::Method::PUT,
+                &dir,
+                &format!("/api/v1/sessions/{session}/attendance/{c}"),
+                json!({"status": "present"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+    }
+
+    let b = Browser::start().await;
+    sign_in(&b, &t, "lead@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.client
+        .goto(&t.url(&format!("/sessions/{session}")))
+        .await
+        .unwrap();
+    let note = format!("#note-{}", clinic.members[0]);
+    for (text, field) in [
+        ("Sat next to Ms. Pryce and shared.", "Presentation"),
+        ("Check in with Pryce about rides.", "Plan"),
+    ] {
+        let (fill, clear) = if field == "Presentation" {
+            ("presentation", "plan")
+        } else {
+            ("plan", "presentation")
+        };
+        b.fill(&format!("{note}-{fill}"), text).await;
+        b.fill(&format!("{note}-{clear}"), "Engaged.").await;
+        b.click(&format!("{note} button[value=sign]")).await;
+        assert!(
+            b.shows(&format!("{note} [role=alert]"), "Not signed").await,
+            "{}",
+            b.text("main").await
+        );
+        let warning = b.text(&format!("{note} [role=alert]")).await;
+        assert!(
+            warning.contains(&format!("Dana P. (in {field})")),
+            "{text}: {warning}"
+        );
+        assert!(
+            !warning.contains("Pryce"),
+            "only the roster name: {warning}"
+        );
+    }
+    b.check_page("notes-surname-warning").await;
+    b.close().await;
+}
