@@ -230,3 +230,94 @@ async fn a_progress_note_naming_a_member_by_title_and_surname_or_surname_alone_i
     b.check_page("notes-surname-warning").await;
     b.close().await;
 }
+
+/// A client of the clinic's group with a phone on file and a sign-in of their own.
+async fn client_with_phone(t: &TestApp, clinic: &circle_testkit::clinic::Clinic) -> (i64, String) {
+    let d = &clinic.director;
+    let (s, c) = t
+        .post(
+            d,
+            "/api/v1/clients",
+            json!({"record_number": "C-0901", "given_name": "Avery", "family_name": "Quinn",
+                "date_of_birth": "1990-03-03", "referral_source": "program_admission",
+                "phone": "(617) 555-0100", "email": "avery@example.test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_i64().unwrap();
+    t.post(
+        d,
+        &format!("/api/v1/clients/{id}/episodes"),
+        json!({"level_of_care": "iop", "started_on": "2026-04-01"}),
+    )
+    .await;
+    t.post(
+        d,
+        &format!("/api/v1/clients/{id}/consents/group-agreement"),
+        json!({"signed_on": "2026-04-01"}),
+    )
+    .await;
+    clinic.enroll(t, id).await;
+    let token = t
+        .token_for(
+            "avery@example.test",
+            Role::Client,
+            None,
+            Some(circle_domain::ids::ClientId(id)),
+        )
+        .await;
+    (id, token)
+}
+
+#[tokio::test]
+async fn a_safety_alert_on_today_links_the_chart_shows_the_total_offers_a_call_and_explains_an_empty_action()
+ {
+    let t = spawn_app().await;
+    let clinic = t.clinic(ClinicSpec::default()).await;
+    let (client, token) = client_with_phone(&t, &clinic).await;
+    let answers: serde_json::Map<String, Value> = (1..=9)
+        .map(|i| (i.to_string(), json!(i32::from(i == 9 || i == 2))))
+        .collect();
+    let (s, r) = t
+        .post(
+            &token,
+            &format!("/api/v1/clients/{client}/measures"),
+            json!({"instrument": "phq9", "answers": answers}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+
+    let b = Browser::start().await;
+    sign_in(&b, &t, "lead@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    let alerts = b.text("#open-alerts").await;
+    assert!(alerts.contains("total score 2"), "{alerts}");
+    assert!(alerts.contains("(617) 555-0100"), "{alerts}");
+    let call = b
+        .client
+        .find(Locator::Css("#open-alerts a[href='tel:6175550100']"))
+        .await;
+    assert!(call.is_ok(), "a tel: link to call the client");
+    b.check_page("today-alert-with-call").await;
+
+    // Acknowledging with blank words is explained in plain words, by the field.
+    b.fill("#open-alerts textarea", "   ").await;
+    b.click("#open-alerts button[type=submit]").await;
+    assert!(
+        b.shows("#open-alerts [role=alert]", "Action taken").await,
+        "{}",
+        b.text("main").await
+    );
+    let error = b.text("#open-alerts [role=alert]").await;
+    assert!(!error.contains("action_taken"), "no field codes: {error}");
+    b.check_page("today-alert-empty-action").await;
+
+    // The client's name opens the chart.
+    b.click(&format!("#open-alerts a[href='/clients/{client}']"))
+        .await;
+    assert_eq!(
+        b.wait_path(&format!("/clients/{client}")).await,
+        format!("/clients/{client}")
+    );
+    b.close().await;
+}

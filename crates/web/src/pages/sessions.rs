@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use circle_app::App;
 use circle_app::purpose;
+use circle_domain::client::Client;
 use circle_domain::compliance::ComplianceStatus;
 use circle_domain::ids::{ClientId, SessionId};
 use circle_domain::intake::ReferralState;
@@ -30,7 +31,13 @@ struct AgendaRow {
 
 struct AlertRow {
     id: i64,
+    client_id: i64,
     client: String,
+    /// `tel:` target (digits and a leading +) and the number as written, when on file.
+    phone: Option<(String, String)>,
+    total: i64,
+    /// Why the last acknowledgement of this alert was refused, shown by its field.
+    error: Option<String>,
     what: String,
     instrument: String,
     raised: String,
@@ -105,7 +112,7 @@ fn local(app: &App, instant: &str) -> String {
 struct RosterNames<'a> {
     app: &'a App,
     signed: &'a Signed,
-    known: std::collections::HashMap<ClientId, String>,
+    known: std::collections::HashMap<ClientId, Client>,
 }
 
 impl<'a> RosterNames<'a> {
@@ -118,23 +125,29 @@ impl<'a> RosterNames<'a> {
     }
 
     async fn of(&mut self, id: ClientId) -> Result<String, PageError> {
-        if let Some(name) = self.known.get(&id) {
-            return Ok(name.clone());
+        Ok(self.client(id).await?.roster_name())
+    }
+
+    async fn client(&mut self, id: ClientId) -> Result<&Client, PageError> {
+        if !self.known.contains_key(&id) {
+            let c = self.app.client(&self.signed.actor, id).await?;
+            self.known.insert(id, c);
         }
-        let name = self.app.client(&self.signed.actor, id).await?.roster_name();
-        self.known.insert(id, name.clone());
-        Ok(name)
+        self.known.get(&id).ok_or(PageError::Internal)
     }
 }
 
 pub async fn today(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
-    today_page(&app, &signed, vec![], StatusCode::OK).await
+    today_page(&app, &signed, vec![], None, StatusCode::OK).await
 }
 
+/// Today; `alert_error` is a refused acknowledgement (alert id, what to fix), shown by
+/// that alert's field.
 async fn today_page(
     app: &App,
     signed: &Signed,
     messages: Vec<String>,
+    alert_error: Option<(i64, String)>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let role = signed.actor.role();
@@ -171,11 +184,31 @@ async fn today_page(
                 .iter()
                 .map(|i| format!("item {} with {}", i.item_id, i.value))
                 .collect();
+            let c = names.client(a.client_id).await?;
+            let phone = c.phone.as_ref().map(|p| {
+                let digits: String = p
+                    .as_str()
+                    .chars()
+                    .filter(|ch| ch.is_ascii_digit() || *ch == '+')
+                    .collect();
+                (digits, p.to_string())
+            });
             alerts.push(AlertRow {
                 id: a.id,
-                client: names.of(a.client_id).await?,
+                client_id: a.client_id.0,
+                client: c.roster_name(),
+                phone,
+                total: a.total,
+                error: alert_error
+                    .as_ref()
+                    .filter(|(id, _)| *id == a.id)
+                    .map(|(_, e)| e.clone()),
                 what: items.join(", "),
-                instrument: a.instrument.to_uppercase(),
+                instrument: match a.instrument.as_str() {
+                    "phq9" => "PHQ-9".to_owned(),
+                    "gad7" => "GAD-7".to_owned(),
+                    other => other.to_uppercase(),
+                },
                 raised: local(app, &a.raised_at),
             });
         }
@@ -294,8 +327,25 @@ pub async fn acknowledge_alert(
     Form(form): Form<AcknowledgeForm>,
 ) -> Result<Response, PageError> {
     signed.check_csrf(&form.csrf)?;
+    let action = form.action_taken.trim();
+    let length = action.chars().count();
+    if length == 0 || length > 2000 {
+        let why = if length == 0 {
+            "Write in \u{201c}Action taken\u{201d} what you did (for example, who called the client and the plan agreed), then acknowledge."
+        } else {
+            "\u{201c}Action taken\u{201d} is too long: keep it under 2,000 characters."
+        };
+        return today_page(
+            &app,
+            &signed,
+            vec![],
+            Some((id, why.to_owned())),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
     let ack = circle_domain::measure::Acknowledgement {
-        action_taken: form.action_taken.trim().to_owned(),
+        action_taken: action.to_owned(),
     };
     match app.acknowledge_alert(&signed.actor, id, &ack).await {
         Ok(_) => Ok(Redirect::to("/today").into_response()),
@@ -305,6 +355,7 @@ pub async fn acknowledge_alert(
                 &app,
                 &signed,
                 vec![format!("The alert was not acknowledged: {why}")],
+                None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
