@@ -264,6 +264,7 @@ mod admin;
 mod chart;
 mod clinician;
 mod intake;
+mod journeys;
 mod notes;
 mod planner;
 mod portal;
