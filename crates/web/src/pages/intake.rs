@@ -425,6 +425,7 @@ struct TransitionRow {
     at: String,
     from: &'static str,
     to: &'static str,
+    reason: Option<String>,
 }
 
 struct ScreeningRow {
@@ -462,6 +463,8 @@ struct ReferralPage {
     csrf: String,
     id: i64,
     name: String,
+    /// The times the person ticked on `/join` ("Tuesday evening, Thursday evening").
+    availability: Option<String>,
     path: &'static str,
     state: &'static str,
     state_key: &'static str,
@@ -672,6 +675,19 @@ async fn render_referral(
             csrf: signed.csrf(),
             id,
             name: r.details.name.to_string(),
+            availability: (!r.preferred_times.is_empty()).then(|| {
+                r.preferred_times
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{} {}",
+                            super::portal::words(t.weekday.as_str()),
+                            t.part_of_day.as_str()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
             path: path_label(r.path),
             state: state_label(r.state),
             state_key: r.state.as_str(),
@@ -690,10 +706,13 @@ async fn render_referral(
             program,
             level: r.level_of_care.map(|l| l.as_str()),
             screener,
+            // Ready is a screening's finding, never a button: the page offers the other
+            // moves (issue 14: screening could be skipped from here).
             next: if intake {
                 r.state
                     .allowed_next()
                     .iter()
+                    .filter(|s| **s != ReferralState::Ready)
                     .map(|s| (s.as_str(), state_label(*s)))
                     .collect()
             } else {
@@ -706,6 +725,7 @@ async fn render_referral(
                     at: moment(app, &t.at),
                     from: t.from.map_or("—", state_label),
                     to: state_label(t.to),
+                    reason: t.reason.as_ref().map(ToString::to_string),
                 })
                 .collect(),
             screenings: r
