@@ -488,6 +488,9 @@ struct ReferralPage {
     /// The chosen (not yet linked) client record, carried by every form.
     chosen: Option<i64>,
     link_choices: Vec<(i64, String)>,
+    /// Client records with this request's email or phone: the person may already be a
+    /// client.
+    already_client: Vec<(i64, String)>,
     agreements: Vec<String>,
     part2_applies: bool,
     part2: Vec<Part2Row>,
@@ -587,13 +590,32 @@ async fn render_referral(
         },
         None => None,
     };
+    // A second request from someone already a client (same email or phone as a record):
+    // flagged, so intake links it instead of making a second record.
+    let digits = |p: &str| -> String { p.chars().filter(char::is_ascii_digit).collect() };
+    let same_person = |c: &Client| {
+        let email = match (&r.details.email, &c.email) {
+            (Some(a), Some(b)) => a.as_str().eq_ignore_ascii_case(b.as_str()),
+            _ => false,
+        };
+        let phone = match (&r.details.phone, &c.phone) {
+            (Some(a), Some(b)) => {
+                let (a, b) = (digits(a.as_str()), digits(b.as_str()));
+                a.len() >= 7 && a == b
+            }
+            _ => false,
+        };
+        email || phone
+    };
+    let mut already_client = vec![];
     let link_choices = if r.client_id.is_none() && intake {
-        app.list_clients(actor, PAGE)
-            .await?
-            .items
+        let clients = app.list_clients(actor, PAGE).await?.items;
+        already_client = clients
             .iter()
+            .filter(|c| same_person(c))
             .map(|c| (c.id.0, full_name(c)))
-            .collect()
+            .collect();
+        clients.iter().map(|c| (c.id.0, full_name(c))).collect()
     } else {
         vec![]
     };
@@ -752,6 +774,7 @@ async fn render_referral(
             client_hidden,
             chosen: chosen.filter(|_| client.is_some()).map(|c| c.0),
             link_choices,
+            already_client,
             agreements,
             part2_applies,
             part2,
