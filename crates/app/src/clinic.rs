@@ -18,7 +18,7 @@ use circle_domain::group::{Group, GroupPatch, NewGroup};
 use circle_domain::ids::{
     ClientId, ClinicianId, GroupId, MembershipId, ProgramId, RoomId, SessionId,
 };
-use circle_domain::membership::{Membership, MembershipChange, NewMembership};
+use circle_domain::membership::{GroupMember, Membership, MembershipChange, NewMembership};
 use circle_domain::program::{NewProgram, NewRoom, Program, ProgramPatch, Room};
 use circle_domain::session::{
     Attendance, AttendanceInput, CancelledSession, MaterializeRequest, RosterEntry, Session,
@@ -403,6 +403,19 @@ impl App {
         Ok(self.store.list_memberships(&a, page, self.now()).await?)
     }
 
+    /// A group's members, current and past, with roster names (see
+    /// `Store::list_members`).
+    pub async fn group_members(
+        &self,
+        actor: &Actor,
+        group: GroupId,
+    ) -> AppResult<Vec<GroupMember>> {
+        let a = self
+            .access_group::<purpose::GroupMemberships>(actor, group)
+            .await?;
+        Ok(self.store.list_members(&a, self.now()).await?)
+    }
+
     pub async fn change_membership(
         &self,
         actor: &Actor,
@@ -462,6 +475,19 @@ impl App {
             .access_session::<purpose::SessionRead>(actor, id)
             .await?;
         Ok(self.store.session(a.session()).await?)
+    }
+
+    /// Each roster member's names, for saying which member a note names (see
+    /// `Store::roster_name_words`).
+    pub async fn roster_name_words(
+        &self,
+        actor: &Actor,
+        id: SessionId,
+    ) -> AppResult<Vec<(ClientId, Vec<String>)>> {
+        let a = self
+            .access_session::<purpose::RosterRead>(actor, id)
+            .await?;
+        Ok(self.store.roster_name_words(&a, self.now()).await?)
     }
 
     /// The roster shows who is expected: directors, intake (without attendance) and the

@@ -707,6 +707,8 @@ pub struct SafetyAlert {
     pub response_id: i64,
     pub instrument: String,
     pub items: Vec<AlertItem>,
+    /// The total score of the response that raised it.
+    pub total: i64,
     /// UTC, RFC 3339.
     pub raised_at: String,
     pub state: AlertState,

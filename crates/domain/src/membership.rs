@@ -49,6 +49,15 @@ impl Membership {
     }
 }
 
+/// A membership as the group's page lists it: with the member's roster name (preferred
+/// first name and last initial), read through the group, so a former member who has left
+/// a clinician's caseload still appears in the history of the group they led.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct GroupMember {
+    pub membership: Membership,
+    pub roster_name: String,
+}
+
 /// Enroll a client in a group from a date.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

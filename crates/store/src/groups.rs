@@ -8,7 +8,7 @@ use circle_domain::group::{
 };
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId, ProgramId, RoomId, UserId};
 use circle_domain::membership::{
-    Membership, MembershipChange, MembershipStatus, NewMembership, check_enrollment,
+    GroupMember, Membership, MembershipChange, MembershipStatus, NewMembership, check_enrollment,
 };
 use circle_domain::program::Program;
 use circle_domain::schedule::{WeeklyMeeting, weekly_schedules_overlap};
@@ -474,6 +474,47 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(page)
+    }
+
+    /// A group's memberships, current and past, each with the member's roster name: a
+    /// group-scoped read (the access is to the group, not to each member's record), so the
+    /// group's page lists former members without reading their charts.
+    pub async fn list_members(
+        &self,
+        a: &GroupAccess<purpose::GroupMemberships>,
+        at: Timestamp,
+    ) -> Result<Vec<GroupMember>, StoreError> {
+        let (group, ctx) = (a.group(), a.audit());
+        let mut tx = self.begin_write().await?;
+        group_in(&mut tx, group).await?;
+        let rows = sqlx::query(
+            "SELECT m.id, m.group_id, m.client_id, m.start_date, m.end_date, m.status, m.version, \
+             c.given_name, c.family_name, c.preferred_name \
+             FROM memberships m JOIN clients c ON c.id = m.client_id \
+             WHERE m.group_id = $1 ORDER BY c.family_name, c.given_name, m.id",
+        )
+        .bind(group.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let members = rows
+            .iter()
+            .map(|r| {
+                Ok(GroupMember {
+                    membership: membership_from_row(r)?,
+                    roster_name: crate::sessions::roster_name(r)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let ids: Vec<ClientId> = members.iter().map(|m| m.membership.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::MembershipRead, &ids).object(group),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(members)
     }
 
     /// Memberships of one client, current and past.

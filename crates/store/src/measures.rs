@@ -43,7 +43,8 @@ pub struct NewResponse<'a> {
 const RESPONSE_COLUMNS: &str = "r.id, r.client_id, r.instrument_code, r.answers, r.total, \
      r.severity, r.administered_at, a.id AS alert_id";
 pub(crate) const ALERT_COLUMNS: &str = "id, client_id, response_id, instrument_code, items, raised_at, \
-     acknowledged_at, acknowledged_by, action_taken";
+     acknowledged_at, acknowledged_by, action_taken, \
+     (SELECT r.total FROM measure_responses r WHERE r.id = response_id) AS total";
 
 fn alert_aad(id: i64) -> circle_vault::Aad {
     crate::sealed::ALERT_ACTION.aad(id)
@@ -254,6 +255,7 @@ impl Store {
             response_id: r.int("response_id")?,
             instrument: r.text("instrument_code")?,
             items: r.json("items")?,
+            total: r.int("total")?,
             raised_at: r.text("raised_at")?,
             state: if acknowledged_at.is_some() {
                 AlertState::Acknowledged
@@ -284,8 +286,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT s.id, s.client_id, s.response_id, s.instrument_code, s.items, s.raised_at, \
-             s.acknowledged_at, s.acknowledged_by, s.action_taken FROM safety_alerts s \
+             s.acknowledged_at, s.acknowledged_by, s.action_taken, r.total FROM safety_alerts s \
              JOIN clients c ON c.id = s.client_id \
+             JOIN measure_responses r ON r.id = s.response_id \
              WHERE {} {state_filter} \
              ORDER BY CASE WHEN s.acknowledged_at IS NULL THEN 0 ELSE 1 END, s.raised_at, s.id",
             scope.condition("$1", "$2")

@@ -351,6 +351,54 @@ impl Store {
         })
     }
 
+    /// The words to look for when a progress note must not name other members: for each
+    /// member on the session's roster, their given, family and preferred names. The page
+    /// uses them to say which member a refused signature found — a surname written alone
+    /// or after a title ("Ms. Pryce") included — by the roster name it already shows.
+    /// Audited as a roster read.
+    pub async fn roster_name_words(
+        &self,
+        a: &SessionAccess<purpose::RosterRead>,
+        at: Timestamp,
+    ) -> Result<Vec<(ClientId, Vec<String>)>, StoreError> {
+        let (id, ctx) = (a.session(), a.audit());
+        let session = self.session(id).await?;
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT m.client_id, c.given_name, c.family_name, c.preferred_name \
+             FROM memberships m JOIN clients c ON c.id = m.client_id \
+             WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
+             AND m.status <> 'on_hold' ORDER BY m.client_id",
+        )
+        .bind(session.group_id.0)
+        .bind(date(session.local_date))
+        .fetch_all(&mut *tx)
+        .await?;
+        let words = rows
+            .iter()
+            .map(|r| {
+                let mut names = vec![
+                    r.parsed::<PersonName>("given_name")?.to_string(),
+                    r.parsed::<PersonName>("family_name")?.to_string(),
+                ];
+                if let Some(p) = r.opt_parsed::<PersonName>("preferred_name")? {
+                    names.push(p.to_string());
+                }
+                Ok((ClientId(r.int("client_id")?), names))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let ids: Vec<ClientId> = words.iter().map(|(c, _)| *c).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::RosterRead, &ids).object(id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(words)
+    }
+
     /// The roster of a session: members whose membership covers its date, with any
     /// attendance recorded.
     pub async fn roster(

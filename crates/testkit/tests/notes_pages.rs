@@ -180,9 +180,12 @@ async fn a_signature_refused_for_a_members_name_names_them_and_signs_only_when_c
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("Not signed"), "{html}");
-    assert!(html.contains("Member2 (in Plan)"), "the roster name found");
     assert!(
-        !html.contains("Member3 (in"),
+        html.contains("Member2 C. (in Plan)"),
+        "the roster name found"
+    );
+    assert!(
+        !html.contains("Member3 C. (in"),
         "only the names actually found"
     );
     assert!(
@@ -349,7 +352,7 @@ async fn intake_sees_the_roster_and_sheet_but_no_notes_and_the_sheet_shows_roste
 }
 
 #[tokio::test]
-async fn a_name_the_roster_does_not_show_is_counted_with_its_field_but_not_echoed() {
+async fn a_surname_alone_is_listed_by_roster_name_and_never_echoed() {
     let (t, clinic, session, dir, lead) = setup().await;
     // A fourth member, Robin Okonkwo-Hale, shown on the roster as "Robin O.".
     let (s, c) = t
@@ -392,11 +395,13 @@ async fn a_name_the_roster_does_not_show_is_counted_with_its_field_but_not_echoe
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // A surname alone is found and listed by the roster name the page already shows
+    // (issue 14: the check missed surnames), never by the surname itself.
     assert!(
-        html.contains("Names this roster does not show: 1 name of other members of this session was found in: progress"),
+        html.contains("Robin O. (in Progress toward goals)"),
         "{html}"
     );
-    let start = html.find("Names this roster does not show").unwrap();
+    let start = html.find("Robin O. (in").unwrap();
     let alert = &html[start..start + html[start..].find("</div>").unwrap()];
     assert!(
         !alert.to_lowercase().contains("okonkwo"),

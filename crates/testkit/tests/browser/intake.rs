@@ -440,3 +440,105 @@ async fn a_refused_enrollment_shows_the_rule_inline_and_changes_nothing() {
     b.check_page("group-detail-other-clinician").await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_join_request_shows_the_ticked_times_and_move_reasons_and_ready_comes_only_from_a_screening()
+ {
+    let t = spawn_app().await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let b = Browser::start().await;
+    b.client.goto(&t.url("/join")).await.unwrap();
+    b.fill("#name", "Sam Example").await;
+    b.fill("#email", "sam@example.test").await;
+    b.fill("#looking_for", "A weekly group for low mood, evenings.")
+        .await;
+    b.click("#t-tuesday-evening").await;
+    b.click("#t-thursday-evening").await;
+    b.click("form button[type=submit]").await;
+    assert!(b.shows("[role=status]", "We have your request").await);
+    b.close().await;
+    let (_, referrals) = t.get(&intake, "/api/v1/referrals?state=referred").await;
+    let id = referrals["items"][0]["id"].as_i64().unwrap();
+
+    let b = Browser::start().await;
+    sign_in(&b, &t, "intake@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.client
+        .goto(&t.url(&format!("/referrals/{id}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.text("#referral-availability").await,
+        "Tuesday evening, Thursday evening"
+    );
+    b.fill("#move-reason", "Called back; prefers evenings.")
+        .await;
+    b.click("#to-screening").await;
+    assert!(b.shows("#referral-state", "Screening").await);
+    assert!(
+        b.shows("#referral-history", "Called back; prefers evenings.")
+            .await,
+        "{}",
+        b.text("main").await
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css("#to-ready"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no button skips the screening"
+    );
+    assert!(b.text("#ready-by-screening").await.contains("screening"));
+    assert_eq!(b.text("#referral-screener").await, "not assigned yet");
+    b.check_page("intake-referral-screening-availability").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_second_join_request_from_someone_already_a_client_is_flagged_on_the_referral() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let (s, c) = t
+        .post(
+            &dir,
+            "/api/v1/clients",
+            json!({"record_number": "R-0077", "given_name": "Sam", "family_name": "Returning",
+                "date_of_birth": "1985-05-05", "referral_source": "self_referral",
+                "email": "sam@example.test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let b = Browser::start().await;
+    b.client.goto(&t.url("/join")).await.unwrap();
+    b.fill("#name", "Sam Returning").await;
+    b.fill("#email", "SAM@example.test").await;
+    b.fill("#looking_for", "Back for a group again.").await;
+    b.click("form button[type=submit]").await;
+    assert!(b.shows("[role=status]", "We have your request").await);
+    b.close().await;
+    let (_, referrals) = t.get(&intake, "/api/v1/referrals?state=referred").await;
+    let id = referrals["items"][0]["id"].as_i64().unwrap();
+
+    let b = Browser::start().await;
+    sign_in(&b, &t, "intake@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.client
+        .goto(&t.url(&format!("/referrals/{id}")))
+        .await
+        .unwrap();
+    let flag = b.text("#already-client").await;
+    assert!(
+        flag.contains("may already be a client") && flag.contains("Sam Returning (R-0077)"),
+        "{flag}"
+    );
+    b.check_page("intake-referral-already-client").await;
+    b.close().await;
+}

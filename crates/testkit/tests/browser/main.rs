@@ -262,7 +262,9 @@ async fn sign_in(b: &Browser, t: &TestApp, email: &str) {
 // One module per area; each shares the harness above.
 mod admin;
 mod chart;
+mod clinician;
 mod intake;
+mod journeys;
 mod notes;
 mod planner;
 mod portal;

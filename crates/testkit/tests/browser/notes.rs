@@ -132,7 +132,7 @@ async fn a_facilitator_writes_and_signs_the_notes_after_the_name_warning_and_add
     );
     let warning = b.text(&format!("{first} [role=alert]")).await;
     assert!(
-        warning.contains("Member2 (in Presentation)"),
+        warning.contains("Member2 C. (in Presentation)"),
         "the name found and where: {warning}"
     );
     assert!(

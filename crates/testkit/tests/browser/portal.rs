@@ -167,7 +167,7 @@ async fn a_client_signs_the_agreement_and_a_phq9_safety_answer_reaches_their_cli
     assert_eq!(staff.wait_path("/today").await, "/today");
     let alerts = staff.text("#open-alerts").await;
     assert!(
-        alerts.contains("Portal P.") && alerts.contains("item 9") && alerts.contains("PHQ9"),
+        alerts.contains("Portal P.") && alerts.contains("item 9") && alerts.contains("PHQ-9"),
         "the client's alert: {alerts}"
     );
     staff.check_page("portal-alert-on-today").await;

@@ -218,6 +218,17 @@ async fn groups_page(State(app): State<App>, signed: Signed) -> Result<Response,
 // ---------------------------------------------------------------------------------------
 // /groups/{id}
 
+/// A membership's status in words.
+fn status_label(s: MembershipStatus) -> &'static str {
+    match s {
+        MembershipStatus::Active => "Active",
+        MembershipStatus::OnHold => "On hold",
+        MembershipStatus::Completed => "Completed",
+        MembershipStatus::Withdrawn => "Withdrew",
+        MembershipStatus::Discharged => "Discharged",
+    }
+}
+
 struct MemberRow {
     id: i64,
     version: i64,
@@ -302,27 +313,20 @@ async fn render_group(
     let facilitators = facilitators(app, signed, &mut names, &g).await?;
     let sees_members = actor.reaches_group::<purpose::GroupMemberships>(id);
     let members = if sees_members {
-        let mut rows = vec![];
-        let mut page = PAGE;
-        loop {
-            let found = app.memberships(actor, id, page).await?;
-            for m in &found.items {
-                let c = app.client(actor, m.client_id).await?;
-                rows.push(MemberRow {
-                    id: m.id.0,
-                    version: m.version,
-                    name: c.roster_name(),
-                    start: m.start_date.to_string(),
-                    end: m.end_date.map(|d| d.to_string()),
-                    status: m.status.as_str(),
-                    ended: m.status.is_ended(),
-                });
-            }
-            match found.next_after {
-                Some(after) => page.after = after,
-                None => break,
-            }
-        }
+        let mut rows: Vec<MemberRow> = app
+            .group_members(actor, id)
+            .await?
+            .into_iter()
+            .map(|m| MemberRow {
+                id: m.membership.id.0,
+                version: m.membership.version,
+                name: m.roster_name,
+                start: m.membership.start_date.to_string(),
+                end: m.membership.end_date.map(|d| d.to_string()),
+                status: status_label(m.membership.status),
+                ended: m.membership.status.is_ended(),
+            })
+            .collect();
         // Current members first, then those who have left.
         rows.sort_by_key(|r| r.ended);
         Some(rows)

@@ -425,6 +425,7 @@ struct TransitionRow {
     at: String,
     from: &'static str,
     to: &'static str,
+    reason: Option<String>,
 }
 
 struct ScreeningRow {
@@ -462,6 +463,8 @@ struct ReferralPage {
     csrf: String,
     id: i64,
     name: String,
+    /// The times the person ticked on `/join` ("Tuesday evening, Thursday evening").
+    availability: Option<String>,
     path: &'static str,
     state: &'static str,
     state_key: &'static str,
@@ -485,6 +488,9 @@ struct ReferralPage {
     /// The chosen (not yet linked) client record, carried by every form.
     chosen: Option<i64>,
     link_choices: Vec<(i64, String)>,
+    /// Client records with this request's email or phone: the person may already be a
+    /// client.
+    already_client: Vec<(i64, String)>,
     agreements: Vec<String>,
     part2_applies: bool,
     part2: Vec<Part2Row>,
@@ -584,13 +590,32 @@ async fn render_referral(
         },
         None => None,
     };
+    // A second request from someone already a client (same email or phone as a record):
+    // flagged, so intake links it instead of making a second record.
+    let digits = |p: &str| -> String { p.chars().filter(char::is_ascii_digit).collect() };
+    let same_person = |c: &Client| {
+        let email = match (&r.details.email, &c.email) {
+            (Some(a), Some(b)) => a.as_str().eq_ignore_ascii_case(b.as_str()),
+            _ => false,
+        };
+        let phone = match (&r.details.phone, &c.phone) {
+            (Some(a), Some(b)) => {
+                let (a, b) = (digits(a.as_str()), digits(b.as_str()));
+                a.len() >= 7 && a == b
+            }
+            _ => false,
+        };
+        email || phone
+    };
+    let mut already_client = vec![];
     let link_choices = if r.client_id.is_none() && intake {
-        app.list_clients(actor, PAGE)
-            .await?
-            .items
+        let clients = app.list_clients(actor, PAGE).await?.items;
+        already_client = clients
             .iter()
+            .filter(|c| same_person(c))
             .map(|c| (c.id.0, full_name(c)))
-            .collect()
+            .collect();
+        clients.iter().map(|c| (c.id.0, full_name(c))).collect()
     } else {
         vec![]
     };
@@ -672,6 +697,19 @@ async fn render_referral(
             csrf: signed.csrf(),
             id,
             name: r.details.name.to_string(),
+            availability: (!r.preferred_times.is_empty()).then(|| {
+                r.preferred_times
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{} {}",
+                            super::portal::words(t.weekday.as_str()),
+                            t.part_of_day.as_str()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
             path: path_label(r.path),
             state: state_label(r.state),
             state_key: r.state.as_str(),
@@ -690,10 +728,13 @@ async fn render_referral(
             program,
             level: r.level_of_care.map(|l| l.as_str()),
             screener,
+            // Ready is a screening's finding, never a button: the page offers the other
+            // moves (issue 14: screening could be skipped from here).
             next: if intake {
                 r.state
                     .allowed_next()
                     .iter()
+                    .filter(|s| **s != ReferralState::Ready)
                     .map(|s| (s.as_str(), state_label(*s)))
                     .collect()
             } else {
@@ -706,6 +747,7 @@ async fn render_referral(
                     at: moment(app, &t.at),
                     from: t.from.map_or("—", state_label),
                     to: state_label(t.to),
+                    reason: t.reason.as_ref().map(ToString::to_string),
                 })
                 .collect(),
             screenings: r
@@ -732,6 +774,7 @@ async fn render_referral(
             client_hidden,
             chosen: chosen.filter(|_| client.is_some()).map(|c| c.0),
             link_choices,
+            already_client,
             agreements,
             part2_applies,
             part2,

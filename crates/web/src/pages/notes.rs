@@ -335,9 +335,22 @@ pub(super) async fn session_notes(
     notes.push(view);
 
     // Each attending member's progress note, in roster order.
-    let others: Vec<(i64, &str)> = roster
+    // The roster's names, read only when a signature was refused for names.
+    let words = if feedback.name_check {
+        app.roster_name_words(&signed.actor, session.id).await?
+    } else {
+        vec![]
+    };
+    let others: Vec<RosterWords<'_>> = roster
         .iter()
-        .map(|r| (r.client_id.0, roster_first(&r.display_name)))
+        .map(|r| RosterWords {
+            id: r.client_id,
+            display: &r.display_name,
+            words: words.iter().find(|(c, _)| *c == r.client_id).map_or_else(
+                || vec![roster_first(&r.display_name).to_owned()],
+                |(_, w)| w.clone(),
+            ),
+        })
         .collect();
     let mut absent = vec![];
     for r in roster {
@@ -412,14 +425,22 @@ fn posted_or(feedback: &Feedback, target: Target, field: &str, saved: String) ->
     }
 }
 
-/// The other members named in a progress note, by the roster name the page already shows,
-/// with the fields they were found in.
-fn names_found(note: &ProgressNote, roster: &[(i64, &str)]) -> Vec<String> {
+/// A roster member's names to look for, and the roster name the page shows for them.
+struct RosterWords<'a> {
+    id: ClientId,
+    display: &'a str,
+    words: Vec<String>,
+}
+
+/// The other members named in a progress note — by given, family or preferred name, a
+/// surname after a title ("Ms. Pryce") included — listed by the roster name the page
+/// already shows, with the fields they were found in.
+fn names_found(note: &ProgressNote, roster: &[RosterWords<'_>]) -> Vec<String> {
     let fields = note.body.fields();
     let own: Vec<String> = roster
         .iter()
-        .filter(|(id, _)| *id == note.client_id.0)
-        .map(|(_, n)| (*n).to_owned())
+        .filter(|r| r.id == note.client_id)
+        .flat_map(|r| r.words.iter().cloned())
         .collect();
     let label = |f: &str| {
         PROGRESS_FIELDS
@@ -430,12 +451,12 @@ fn names_found(note: &ProgressNote, roster: &[(i64, &str)]) -> Vec<String> {
     };
     roster
         .iter()
-        .filter(|(id, _)| *id != note.client_id.0)
-        .filter_map(|(_, first)| {
-            let hits = find_names(&fields, &[(*first).to_owned()], &own);
+        .filter(|r| r.id != note.client_id)
+        .filter_map(|r| {
+            let hits = find_names(&fields, &r.words, &own);
             (!hits.is_empty()).then(|| {
                 let wheres: Vec<String> = hits.fields.iter().map(|f| label(f)).collect();
-                format!("{first} (in {})", wheres.join(", "))
+                format!("{} (in {})", r.display, wheres.join(", "))
             })
         })
         .collect()

@@ -71,6 +71,9 @@ struct HomePage {
     agreement_text: &'static str,
     agreement_version: &'static str,
     due: Vec<DueView>,
+    /// The check-ins a client may take when none is due (a client who feels worse
+    /// mid-cycle checks in off-cycle; an item-9 answer alerts the care team all the same).
+    any_time: Vec<(&'static str, &'static str)>,
     feed_created: Option<String>,
     feed_url: Option<String>,
 }
@@ -190,6 +193,11 @@ fn home_page(
                     DueReason::Discharge => "as your time with us comes to an end",
                 },
             })
+            .collect(),
+        any_time: ["phq9", "gad7"]
+            .into_iter()
+            .filter(|code| !p.due.iter().any(|d| d.instrument == *code))
+            .map(|code| (code, instrument_name(code)))
             .collect(),
         feed_created: p
             .feed_created

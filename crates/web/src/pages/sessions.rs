@@ -8,11 +8,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use circle_app::App;
 use circle_app::purpose;
+use circle_domain::client::Client;
 use circle_domain::compliance::ComplianceStatus;
 use circle_domain::ids::{ClientId, SessionId};
 use circle_domain::intake::ReferralState;
 use circle_domain::session::{
-    AttendanceInput, AttendanceStatus, Participation, RosterEntry, Session,
+    AttendanceInput, AttendanceStatus, Participation, RosterEntry, Session, SessionStatus,
+    check_attendance_allowed,
 };
 use circle_domain::user::Role;
 use serde::Deserialize;
@@ -29,7 +31,13 @@ struct AgendaRow {
 
 struct AlertRow {
     id: i64,
+    client_id: i64,
     client: String,
+    /// `tel:` target (digits and a leading +) and the number as written, when on file.
+    phone: Option<(String, String)>,
+    total: i64,
+    /// Why the last acknowledgement of this alert was refused, shown by its field.
+    error: Option<String>,
     what: String,
     instrument: String,
     raised: String,
@@ -104,7 +112,7 @@ fn local(app: &App, instant: &str) -> String {
 struct RosterNames<'a> {
     app: &'a App,
     signed: &'a Signed,
-    known: std::collections::HashMap<ClientId, String>,
+    known: std::collections::HashMap<ClientId, Client>,
 }
 
 impl<'a> RosterNames<'a> {
@@ -117,23 +125,29 @@ impl<'a> RosterNames<'a> {
     }
 
     async fn of(&mut self, id: ClientId) -> Result<String, PageError> {
-        if let Some(name) = self.known.get(&id) {
-            return Ok(name.clone());
+        Ok(self.client(id).await?.roster_name())
+    }
+
+    async fn client(&mut self, id: ClientId) -> Result<&Client, PageError> {
+        if !self.known.contains_key(&id) {
+            let c = self.app.client(&self.signed.actor, id).await?;
+            self.known.insert(id, c);
         }
-        let name = self.app.client(&self.signed.actor, id).await?.roster_name();
-        self.known.insert(id, name.clone());
-        Ok(name)
+        self.known.get(&id).ok_or(PageError::Internal)
     }
 }
 
 pub async fn today(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
-    today_page(&app, &signed, vec![], StatusCode::OK).await
+    today_page(&app, &signed, vec![], None, StatusCode::OK).await
 }
 
+/// Today; `alert_error` is a refused acknowledgement (alert id, what to fix), shown by
+/// that alert's field.
 async fn today_page(
     app: &App,
     signed: &Signed,
     messages: Vec<String>,
+    alert_error: Option<(i64, String)>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let role = signed.actor.role();
@@ -170,11 +184,31 @@ async fn today_page(
                 .iter()
                 .map(|i| format!("item {} with {}", i.item_id, i.value))
                 .collect();
+            let c = names.client(a.client_id).await?;
+            let phone = c.phone.as_ref().map(|p| {
+                let digits: String = p
+                    .as_str()
+                    .chars()
+                    .filter(|ch| ch.is_ascii_digit() || *ch == '+')
+                    .collect();
+                (digits, p.to_string())
+            });
             alerts.push(AlertRow {
                 id: a.id,
-                client: names.of(a.client_id).await?,
+                client_id: a.client_id.0,
+                client: c.roster_name(),
+                phone,
+                total: a.total,
+                error: alert_error
+                    .as_ref()
+                    .filter(|(id, _)| *id == a.id)
+                    .map(|(_, e)| e.clone()),
                 what: items.join(", "),
-                instrument: a.instrument.to_uppercase(),
+                instrument: match a.instrument.as_str() {
+                    "phq9" => "PHQ-9".to_owned(),
+                    "gad7" => "GAD-7".to_owned(),
+                    other => other.to_uppercase(),
+                },
                 raised: local(app, &a.raised_at),
             });
         }
@@ -293,8 +327,25 @@ pub async fn acknowledge_alert(
     Form(form): Form<AcknowledgeForm>,
 ) -> Result<Response, PageError> {
     signed.check_csrf(&form.csrf)?;
+    let action = form.action_taken.trim();
+    let length = action.chars().count();
+    if length == 0 || length > 2000 {
+        let why = if length == 0 {
+            "Write in \u{201c}Action taken\u{201d} what you did (for example, who called the client and the plan agreed), then acknowledge."
+        } else {
+            "\u{201c}Action taken\u{201d} is too long: keep it under 2,000 characters."
+        };
+        return today_page(
+            &app,
+            &signed,
+            vec![],
+            Some((id, why.to_owned())),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
     let ack = circle_domain::measure::Acknowledgement {
-        action_taken: form.action_taken.trim().to_owned(),
+        action_taken: action.to_owned(),
     };
     match app.acknowledge_alert(&signed.actor, id, &ack).await {
         Ok(_) => Ok(Redirect::to("/today").into_response()),
@@ -304,6 +355,7 @@ pub async fn acknowledge_alert(
                 &app,
                 &signed,
                 vec![format!("The alert was not acknowledged: {why}")],
+                None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
@@ -331,6 +383,8 @@ struct SessionPage {
     status: &'static str,
     topic: Option<String>,
     can_record: bool,
+    /// Why attendance cannot be taken now (a session to come, a cancelled one).
+    closed: Option<String>,
     roster: Vec<MemberRow>,
     statuses: Vec<(&'static str, &'static str)>,
     participation: Vec<(&'static str, &'static str)>,
@@ -416,7 +470,25 @@ pub(super) async fn render_session(
             .strftime("%a %-d %b %Y"),
         span(app, &session)
     );
-    let can_record = signed.actor.may::<purpose::AttendanceWrite>();
+    // The form is offered only when the service would take it: a session still to come
+    // says when attendance opens instead of refusing every row after the tap.
+    let may_record = signed.actor.may::<purpose::AttendanceWrite>();
+    let opens = check_attendance_allowed(&session, app.now());
+    let can_record = may_record && opens.is_ok();
+    let closed = match opens {
+        _ if !may_record => None,
+        Ok(()) => None,
+        Err(_) if session.status == SessionStatus::Cancelled => {
+            Some("The session was cancelled: no attendance is taken.".to_owned())
+        }
+        Err(_) => Some(format!(
+            "Attendance opens when the session starts, {}.",
+            session
+                .starts_at
+                .to_zoned(tz.clone())
+                .strftime("%A %-d %B at %H:%M")
+        )),
+    };
     let notes =
         super::notes::session_notes(app, signed, &session, &group, &roster, feedback).await?;
     Ok(html(
@@ -431,6 +503,7 @@ pub(super) async fn render_session(
             status: session.status.as_str(),
             topic: session.topic.as_ref().map(|t| t.to_string()),
             can_record,
+            closed,
             roster: roster.iter().map(member_row).collect(),
             statuses: STATUSES.iter().map(|(s, l)| (s.as_str(), *l)).collect(),
             participation: PARTICIPATION
@@ -517,10 +590,14 @@ pub async fn record_attendance(
         // Minutes only mean something for late arrival and early leave.
         let minutes = minutes
             .filter(|_| matches!(status, AttendanceStatus::Late | AttendanceStatus::LeftEarly));
-        let unchanged = member
-            .attendance
-            .as_ref()
-            .is_some_and(|a| a.status == status && minutes.is_none_or(|m| m == a.minutes));
+        // Participation alone is a change: a facilitator who ticks "shared" after saving
+        // the statuses expects it kept.
+        let unchanged = member.attendance.as_ref().is_some_and(|a| {
+            let mut had = a.participation.clone();
+            had.sort();
+            had.dedup();
+            a.status == status && minutes.is_none_or(|m| m == a.minutes) && had == participation
+        });
         if unchanged {
             continue;
         }
