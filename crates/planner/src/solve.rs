@@ -4,7 +4,10 @@
 //! 1. two constructions — the current placements kept where still feasible, and the best
 //!    responses at the seat prices of a Lagrangian relaxation — and the better is kept;
 //! 2. exhaustive branch and bound when the component is small (a finished search proves it
-//!    optimal);
+//!    optimal); otherwise, when every client has the network shape, the LP relaxation as a
+//!    minimum-cost flow ([`crate::relax`]: the bound, and a third construction) and branch
+//!    and bound over which groups run ([`crate::branch`]) on 60 % of the component's time;
+//!    a finished search proves the component optimal and ends it;
 //! 3. ejection chains (augmenting paths of the transportation problem underneath, checked
 //!    against the side rules), reshaping (open/close a group, repair, keep if better),
 //!    cold annealing, exact large-neighbourhood steps on a few groups, exact steps around
@@ -26,10 +29,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::bound;
+use crate::branch;
 use crate::exact;
 use crate::explain;
 use crate::format::{Assignment, SOLUTION_FORMAT, Solution};
 use crate::model::{Model, components};
+use crate::relax::{self, Run};
 use crate::rng::Rng;
 use crate::score::{Evaluation, evaluate};
 use crate::search::{Anneal, State, anneal, chains, lns, reshape, separations};
@@ -76,6 +81,10 @@ pub struct SolveReport {
     pub bound: Option<i64>,
     /// True when the score is proven to be the best possible.
     pub proven_optimal: bool,
+    /// How far the score may be from the best possible, as a fraction of the bound's
+    /// magnitude: `(bound − score) / max(|bound|, 1)`; `0.0` when proven optimal. The
+    /// planner page can say "within X % of the best possible" from it.
+    pub gap: Option<f64>,
     /// True when the wall-clock cap stopped the search before its budget was spent.
     pub timed_out: bool,
     /// Time spent splitting and indexing the problem before any search.
@@ -100,6 +109,10 @@ pub struct ComponentStats {
     pub bound: i64,
     pub proven: bool,
     pub iterations: u64,
+    /// Branch-and-bound nodes visited.
+    pub nodes: u64,
+    /// Time in the first branch and bound.
+    pub bb_micros: u64,
     pub micros: u64,
 }
 
@@ -129,7 +142,22 @@ fn solve_component(
     let relax_until = started + deadline.saturating_duration_since(started) / 3;
     let relaxation = bound::lagrangian(m, from_current.value, None, 300, relax_until);
     let mut upper = relaxation.bound;
-    let from_prices = State::from_relaxation(m, &relaxation.wanted, &relaxation.price);
+    let mut from_prices = State::from_relaxation(m, &relaxation.wanted, &relaxation.price);
+    // The network form of the LP relaxation, when every client has its shape: a bound at
+    // the LP's strength, the flow's plan as a third start, and the root of the branch and
+    // bound below.
+    let shapes = relax::shapes(m);
+    let root = shapes.as_ref().and_then(|sh| {
+        let (network, r) = relax::root(m, sh, deadline)?;
+        let run = vec![Run::Free; m.n_groups()];
+        let banned = vec![false; m.n_pairs()];
+        upper = upper.min(relax::dual_bound(m, sh, &run, &banned, &r.price));
+        let s = State::from_relaxation(m, &r.x, &r.price);
+        if s.value > from_prices.value {
+            from_prices = s;
+        }
+        Some((network, r))
+    });
     let mut stats = ComponentStats {
         pairs: m.n_pairs(),
         clients: m.n_clients(),
@@ -143,6 +171,8 @@ fn solve_component(
         bound: 0,
         proven: false,
         iterations,
+        nodes: 0,
+        bb_micros: 0,
         micros: 0,
     };
     let start = if from_prices.value > from_current.value {
@@ -165,6 +195,37 @@ fn solve_component(
     stats.after_reshape = value;
     stats.after_anneal = value;
     stats.after_lns = value;
+    // Branch and bound first, on most of the component's time: where the gap closes it
+    // proves the optimum before the local search would have spent its budget.
+    if !proven
+        && upper > value
+        && options.exhaustive
+        && let Some((network, root)) = &root
+    {
+        let mut s = State::from_pairs(m, &x);
+        chains(&mut s, upper, iterations / 1000 + 100, deadline);
+        if s.value > value {
+            (x, value) = (s.x.clone(), s.value);
+        }
+        let half = started + deadline.saturating_duration_since(started).mul_f64(0.6);
+        let t0 = Instant::now();
+        let found = branch::search(
+            m,
+            network,
+            root.clone(),
+            &x,
+            value,
+            iterations / 200 + 100,
+            half,
+        );
+        if found.value > value {
+            (x, value) = (found.x, found.value);
+        }
+        upper = upper.min(found.bound);
+        proven = found.complete;
+        stats.nodes = found.nodes;
+        stats.bb_micros = t0.elapsed().as_micros() as u64;
+    }
     if !proven && upper > value {
         let mut s = State::from_pairs(m, &x);
         // 1. Ejection chains until none improves: the assignment part, done exactly as a
@@ -204,6 +265,30 @@ fn solve_component(
         if s.value > value {
             (x, value) = (s.x.clone(), s.value);
         }
+    }
+    if !proven
+        && upper > value
+        && options.exhaustive
+        && let Some((network, root)) = root
+    {
+        // Prove it, or find what is missing: branch and bound on which groups run.
+        let found = branch::search(
+            m,
+            &network,
+            root,
+            &x,
+            value,
+            iterations / 100 + 200,
+            deadline,
+        );
+        if found.value > value {
+            (x, value) = (found.x, found.value);
+        }
+        upper = upper.min(found.bound);
+        proven = found.complete;
+        stats.nodes += found.nodes;
+    }
+    if !proven && upper > value {
         // Tighten the bound against the final incumbent, from the prices found before.
         let again = bound::lagrangian(m, value, Some(&relaxation.price), 300, deadline);
         upper = upper.min(again.bound);
@@ -342,8 +427,15 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
     solution.shortfalls = explain::shortfalls(problem, &assignments);
     let evaluation = evaluate(problem, &solution);
     let bound = evaluation.score + bound_total;
+    let proven = proven || bound <= evaluation.score;
+    let gap = if proven {
+        0.0
+    } else {
+        (bound - evaluation.score) as f64 / (bound.abs().max(1)) as f64
+    };
     SolveReport {
-        proven_optimal: proven || bound <= evaluation.score,
+        proven_optimal: proven,
+        gap: Some(gap),
         solution,
         evaluation,
         bound: Some(bound),
