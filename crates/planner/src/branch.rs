@@ -14,8 +14,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
+use crate::flow::Flow;
 use crate::model::Model;
-use crate::relax::{Network, Relaxed, Run};
+use crate::relax::{Change, Network, Relaxed, Run};
 use crate::search::State;
 
 /// What a search found.
@@ -27,6 +28,8 @@ pub(crate) struct Outcome {
     /// finished (then `value` is optimal).
     pub bound: i64,
     pub complete: bool,
+    /// The deadline, not the node limit, ended an unfinished search.
+    pub timed_out: bool,
     pub nodes: u64,
 }
 
@@ -34,7 +37,14 @@ struct Node {
     run: Vec<Run>,
     banned: Vec<u32>,
     relaxed: Relaxed,
+    /// The node's optimal flow, kept while memory allows (its children start from it);
+    /// otherwise rebuilt from the root's when the node is branched on.
+    flow: Option<Flow>,
 }
+
+/// Flows kept in open nodes at most (a flow is a few hundred kilobytes on the largest
+/// components of the sweep).
+const KEPT_FLOWS: usize = 256;
 
 /// Whether the plan `x` keeps every group at 0 or its minimum and every separation.
 fn violation(m: &Model, x: &[bool]) -> Option<Branch> {
@@ -80,6 +90,7 @@ pub(crate) fn search(
     let mut heap: BinaryHeap<(i64, Reverse<u64>)> = BinaryHeap::new();
     let mut nodes: Vec<Option<Node>> = Vec::new();
     let mut visited = 0u64;
+    let mut kept = 1usize;
     let push = |node: Node,
                 heap: &mut BinaryHeap<(i64, Reverse<u64>)>,
                 nodes: &mut Vec<Option<Node>>,
@@ -110,6 +121,7 @@ pub(crate) fn search(
             run: vec![Run::Free; m.n_groups()],
             banned: Vec::new(),
             relaxed: root,
+            flow: Some(network.root_flow().clone()),
         },
         &mut heap,
         &mut nodes,
@@ -131,41 +143,49 @@ pub(crate) fn search(
         let Some(node) = nodes[id as usize].take() else {
             continue;
         };
+        kept -= usize::from(node.flow.is_some());
         let Some(branch) = violation(m, &node.relaxed.x) else {
             continue;
         };
-        let children: Vec<(Vec<Run>, Vec<u32>)> = match branch {
-            Branch::Group(g) => [Run::Closed, Run::Open]
-                .into_iter()
-                .map(|r| {
-                    let mut run = node.run.clone();
-                    run[g] = r;
-                    (run, node.banned.clone())
-                })
-                .collect(),
-            Branch::Pair(p, q) => [p, q]
-                .into_iter()
-                .map(|out| {
-                    let mut b = node.banned.clone();
-                    b.push(out as u32);
-                    (node.run.clone(), b)
-                })
-                .collect(),
+        let base = match node.flow {
+            Some(f) => Some(f),
+            None => network.node_flow(m, &node.run, &node.banned, deadline),
         };
-        for (run, ban) in children {
-            let relaxed = network.solve(m, &run, &ban, deadline);
-            if let Some(relaxed) = relaxed {
+        let Some(base) = base else {
+            // Only the deadline stops a repair from the root: keep the node's bound.
+            cut = true;
+            heap.push((v, Reverse(u64::MAX)));
+            break;
+        };
+        let changes: [Change; 2] = match branch {
+            Branch::Group(g) => [Change::Close(g), Change::Open(g)],
+            Branch::Pair(p, q) => [Change::Ban(p), Change::Ban(q)],
+        };
+        for change in changes {
+            let mut run = node.run.clone();
+            let mut ban = node.banned.clone();
+            match change {
+                Change::Close(g) => run[g] = Run::Closed,
+                Change::Open(g) => run[g] = Run::Open,
+                Change::Ban(p) => ban.push(p as u32),
+            }
+            let solved = network.child(m, &base, change, &run, deadline);
+            if let Some((relaxed, flow)) = solved {
+                let keep = kept < KEPT_FLOWS;
+                let stored = nodes.len();
                 push(
                     Node {
                         run,
                         banned: ban,
                         relaxed,
+                        flow: keep.then_some(flow),
                     },
                     &mut heap,
                     &mut nodes,
                     &mut best,
                     &mut best_x,
                 );
+                kept += usize::from(keep && nodes.len() > stored);
             } else if Instant::now() >= deadline {
                 // The child was not solved: keep its parent's bound in the answer.
                 cut = true;
@@ -182,6 +202,7 @@ pub(crate) fn search(
         value: best,
         bound: open,
         complete: !cut && heap.is_empty(),
+        timed_out: cut && visited < node_limit,
         nodes: visited,
     }
 }

@@ -9,14 +9,17 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::time::Instant;
 
 const INF: i64 = i64::MAX / 4;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Flow {
-    adj: Vec<Vec<u32>>,
-    to: Vec<u32>,
+    /// The arcs out of each node, and each arc's head: shared by clones (a branch-and-
+    /// bound node copies only capacities, costs and potentials).
+    adj: Arc<Vec<Vec<u32>>>,
+    to: Arc<Vec<u32>>,
     cap: Vec<i64>,
     cost: Vec<i64>,
     potential: Vec<i64>,
@@ -25,7 +28,7 @@ pub(crate) struct Flow {
 impl Flow {
     pub fn new(nodes: usize) -> Flow {
         Flow {
-            adj: vec![Vec::new(); nodes],
+            adj: Arc::new(vec![Vec::new(); nodes]),
             ..Flow::default()
         }
     }
@@ -34,11 +37,12 @@ impl Flow {
     pub fn add(&mut self, u: usize, v: usize, cap: i64, cost: i64) -> usize {
         debug_assert!(u < v, "arcs run from lower to higher nodes");
         let a = self.to.len();
-        self.to.extend([v as u32, u as u32]);
+        Arc::make_mut(&mut self.to).extend([v as u32, u as u32]);
         self.cap.extend([cap, 0]);
         self.cost.extend([cost, -cost]);
-        self.adj[u].push(a as u32);
-        self.adj[v].push(a as u32 + 1);
+        let adj = Arc::make_mut(&mut self.adj);
+        adj[u].push(a as u32);
+        adj[v].push(a as u32 + 1);
         a
     }
 
@@ -231,31 +235,44 @@ impl Flow {
             .map(|&a| self.cap[a as usize])
             .sum();
         let a = self.to.len();
-        self.to.extend([0, t as u32]);
+        Arc::make_mut(&mut self.to).extend([0, t as u32]);
         self.cap.extend([INF - sent, sent]);
         self.cost.extend([0, 0]);
-        self.adj[t].push(a as u32);
-        self.adj[0].push(a as u32 + 1);
-        // Queue-based Bellman-Ford from every node at its current potential: the result is
-        // a feasible potential (no negative cycle exists at an optimum).
-        let n = self.adj.len();
-        let mut queue: std::collections::VecDeque<usize> = (0..n).collect();
-        let mut queued = vec![true; n];
-        while let Some(u) = queue.pop_front() {
-            queued[u] = false;
-            for &a in &self.adj[u] {
-                let a = a as usize;
-                if self.cap[a] <= 0 {
+        let adj = Arc::make_mut(&mut self.adj);
+        adj[t].push(a as u32);
+        adj[0].push(a as u32 + 1);
+        // The new arc back from t has reduced cost φ_t − φ_s = Δ ≥ 0 (no negative path
+        // was left) and its twin −Δ. Lowering every node by max(0, Δ − δ_v), where δ is the
+        // reduced distance from t, makes the twin's zero and keeps every other arc's
+        // non-negative (δ_v ≤ δ_u + r_uv), in one Dijkstra instead of a Bellman-Ford.
+        if sent > 0 {
+            let n = self.adj.len();
+            let mut delta = vec![INF; n];
+            let mut heap = BinaryHeap::new();
+            delta[t] = 0;
+            heap.push(Reverse((0, t as u32)));
+            while let Some(Reverse((d, u))) = heap.pop() {
+                let u = u as usize;
+                if d > delta[u] {
                     continue;
                 }
-                let v = self.to[a] as usize;
-                let nd = self.potential[u] + self.cost[a];
-                if nd < self.potential[v] {
-                    self.potential[v] = nd;
-                    if !queued[v] {
-                        queued[v] = true;
-                        queue.push_back(v);
+                for &a in &self.adj[u] {
+                    let a = a as usize;
+                    if self.cap[a] <= 0 {
+                        continue;
                     }
+                    let v = self.to[a] as usize;
+                    let nd = d + self.reduced(a, u);
+                    if nd < delta[v] {
+                        delta[v] = nd;
+                        heap.push(Reverse((nd, v as u32)));
+                    }
+                }
+            }
+            let gap = self.potential[t] - self.potential[0];
+            for (p, &d) in self.potential.iter_mut().zip(&delta) {
+                if d < gap {
+                    *p -= gap - d;
                 }
             }
         }

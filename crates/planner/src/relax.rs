@@ -152,36 +152,67 @@ pub(crate) fn root(
     Some((network, relaxed))
 }
 
+/// One branching decision.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Change {
+    Close(usize),
+    Open(usize),
+    Ban(usize),
+}
+
 impl Network {
-    /// The relaxation at the node given by `run` and `banned` (pairs), from the root's
-    /// optimum repaired. `None` when the node is infeasible (an open group's minimum
-    /// cannot be filled) or the deadline passed.
-    pub fn solve(
+    fn apply(&self, m: &Model, net: &mut Flow, change: Change, excess: &mut [i64]) {
+        match change {
+            Change::Close(g) => {
+                let (first, rest) = self.seat_arcs[g];
+                net.close_arc(first, excess);
+                net.close_arc(rest, excess);
+                for &p in &m.g_pairs[g] {
+                    net.close_arc(self.pair_arc[p as usize], excess);
+                }
+            }
+            Change::Open(g) => net.set_cost(self.seat_arcs[g].0, -BIG, excess),
+            Change::Ban(p) => net.close_arc(self.pair_arc[p], excess),
+        }
+    }
+
+    /// The optimal flow of the node given by `run` and `banned`, from the root's.
+    pub fn node_flow(
         &self,
         m: &Model,
         run: &[Run],
         banned: &[u32],
         deadline: Instant,
-    ) -> Option<Relaxed> {
+    ) -> Option<Flow> {
         let mut net = self.net.clone();
         let mut excess = vec![0i64; self.t + 1];
         for (g, &r) in run.iter().enumerate() {
-            let (first, rest) = self.seat_arcs[g];
             match r {
                 Run::Free => {}
-                Run::Closed => {
-                    net.close_arc(first, &mut excess);
-                    net.close_arc(rest, &mut excess);
-                    for &p in &m.g_pairs[g] {
-                        net.close_arc(self.pair_arc[p as usize], &mut excess);
-                    }
-                }
-                Run::Open => net.set_cost(first, -BIG, &mut excess),
+                Run::Closed => self.apply(m, &mut net, Change::Close(g), &mut excess),
+                Run::Open => self.apply(m, &mut net, Change::Open(g), &mut excess),
             }
         }
         for &p in banned {
-            net.close_arc(self.pair_arc[p as usize], &mut excess);
+            self.apply(m, &mut net, Change::Ban(p as usize), &mut excess);
         }
+        net.repair(&mut excess, deadline).then_some(net)
+    }
+
+    /// The relaxation of a child node: `parent`'s optimal flow with `change` made and
+    /// repaired (`run` already includes the change). `None` when the child is infeasible
+    /// (an open group's minimum cannot be filled) or the deadline passed.
+    pub fn child(
+        &self,
+        m: &Model,
+        parent: &Flow,
+        change: Change,
+        run: &[Run],
+        deadline: Instant,
+    ) -> Option<(Relaxed, Flow)> {
+        let mut net = parent.clone();
+        let mut excess = vec![0i64; self.t + 1];
+        self.apply(m, &mut net, change, &mut excess);
         if !net.repair(&mut excess, deadline) {
             return None;
         }
@@ -190,7 +221,13 @@ impl Network {
                 return None;
             }
         }
-        Some(self.read(m, &net, run))
+        let relaxed = self.read(m, &net, run);
+        Some((relaxed, net))
+    }
+
+    /// The root's optimal flow.
+    pub fn root_flow(&self) -> &Flow {
+        &self.net
     }
 
     fn read(&self, m: &Model, net: &Flow, run: &[Run]) -> Relaxed {

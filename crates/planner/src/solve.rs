@@ -111,7 +111,8 @@ pub struct ComponentStats {
     pub iterations: u64,
     /// Branch-and-bound nodes visited.
     pub nodes: u64,
-    /// Time in the first branch and bound.
+    /// Time to solve the root relaxation, and in the first branch and bound.
+    pub root_micros: u64,
     pub bb_micros: u64,
     pub micros: u64,
 }
@@ -137,27 +138,32 @@ fn solve_component(
     let started = Instant::now();
     let mut rng = Rng::new(seed, index as u64 + 1);
     let from_current = State::construct(m, current);
-    // The relaxation gets at most a third of the component's time: on a large component in
-    // a short run, chains from rougher prices beat better prices with no time left.
-    let relax_until = started + deadline.saturating_duration_since(started) / 3;
-    let relaxation = bound::lagrangian(m, from_current.value, None, 300, relax_until);
-    let mut upper = relaxation.bound;
-    let mut from_prices = State::from_relaxation(m, &relaxation.wanted, &relaxation.price);
     // The network form of the LP relaxation, when every client has its shape: a bound at
-    // the LP's strength, the flow's plan as a third start, and the root of the branch and
-    // bound below.
+    // the LP's strength, seat prices whose best responses are a second construction (the
+    // flow's own plan, repaired), and the root of the branch and bound below.
     let shapes = relax::shapes(m);
+    let t_root = Instant::now();
     let root = shapes.as_ref().and_then(|sh| {
         let (network, r) = relax::root(m, sh, deadline)?;
         let run = vec![Run::Free; m.n_groups()];
         let banned = vec![false; m.n_pairs()];
-        upper = upper.min(relax::dual_bound(m, sh, &run, &banned, &r.price));
-        let s = State::from_relaxation(m, &r.x, &r.price);
-        if s.value > from_prices.value {
-            from_prices = s;
-        }
-        Some((network, r))
+        let bound = relax::dual_bound(m, sh, &run, &banned, &r.price);
+        Some((network, r, bound))
     });
+    // Otherwise the Lagrangian relaxation by subgradient steps, on at most a third of the
+    // component's time: on a large component in a short run, chains from rougher prices
+    // beat better prices with no time left.
+    let relaxation = root.is_none().then(|| {
+        let relax_until = started + deadline.saturating_duration_since(started) / 3;
+        bound::lagrangian(m, from_current.value, None, 300, relax_until)
+    });
+    let (mut upper, from_prices) = match (&root, &relaxation) {
+        (Some((_, r, bound)), _) => (*bound, State::from_relaxation(m, &r.x, &r.price)),
+        (None, Some(l)) => (l.bound, State::from_relaxation(m, &l.wanted, &l.price)),
+        (None, None) => (i64::MAX, State::construct(m, current)),
+    };
+    let root = root.map(|(network, r, _)| (network, r));
+    let root_micros = t_root.elapsed().as_micros() as u64;
     let mut stats = ComponentStats {
         pairs: m.n_pairs(),
         clients: m.n_clients(),
@@ -172,6 +178,7 @@ fn solve_component(
         proven: false,
         iterations,
         nodes: 0,
+        root_micros,
         bb_micros: 0,
         micros: 0,
     };
@@ -202,12 +209,15 @@ fn solve_component(
         && options.exhaustive
         && let Some((network, root)) = &root
     {
+        // Chains first, for a good incumbent; capped by the search's own deadline, so that
+        // when they are cut the search has no time to prove anything, and a proof never
+        // rests on an incumbent the clock chose.
+        let half = started + deadline.saturating_duration_since(started).mul_f64(0.6);
         let mut s = State::from_pairs(m, &x);
-        chains(&mut s, upper, iterations / 1000 + 100, deadline);
+        chains(&mut s, upper, iterations / 1000 + 100, half);
         if s.value > value {
             (x, value) = (s.x.clone(), s.value);
         }
-        let half = started + deadline.saturating_duration_since(started).mul_f64(0.6);
         let t0 = Instant::now();
         let found = branch::search(
             m,
@@ -223,6 +233,7 @@ fn solve_component(
         }
         upper = upper.min(found.bound);
         proven = found.complete;
+        timed_out |= found.timed_out;
         stats.nodes = found.nodes;
         stats.bb_micros = t0.elapsed().as_micros() as u64;
     }
@@ -261,7 +272,7 @@ fn solve_component(
         // 5. Polish: as many reshaping rounds again, from the improved state.
         cut |= reshape(&mut s, upper, rounds, &mut rng, deadline);
         stats.after_lns = s.value;
-        timed_out = cut;
+        timed_out |= cut;
         if s.value > value {
             (x, value) = (s.x.clone(), s.value);
         }
@@ -286,9 +297,13 @@ fn solve_component(
         }
         upper = upper.min(found.bound);
         proven = found.complete;
+        timed_out |= found.timed_out && !proven;
         stats.nodes += found.nodes;
     }
-    if !proven && upper > value {
+    if !proven
+        && upper > value
+        && let Some(relaxation) = &relaxation
+    {
         // Tighten the bound against the final incumbent, from the prices found before.
         let again = bound::lagrangian(m, value, Some(&relaxation.price), 300, deadline);
         upper = upper.min(again.bound);
