@@ -143,19 +143,30 @@ fn solve_component(
     // flow's own plan, repaired), and the root of the branch and bound below.
     let shapes = relax::shapes(m);
     let t_root = Instant::now();
+    // The relaxation gets at most half of the component's time: on a large component in a
+    // short run, chains from a rougher start beat an exact bound with no time left.
+    let relax_until = started + deadline.saturating_duration_since(started) / 2;
     let root = shapes.as_ref().and_then(|sh| {
-        let (network, r) = relax::root(m, sh, deadline)?;
+        let (network, r) = relax::root(m, sh, relax_until)?;
         let run = vec![Run::Free; m.n_groups()];
         let banned = vec![false; m.n_pairs()];
         let bound = relax::dual_bound(m, sh, &run, &banned, &r.price);
         Some((network, r, bound))
     });
     // Otherwise the Lagrangian relaxation by subgradient steps, on at most a third of the
-    // component's time: on a large component in a short run, chains from rougher prices
-    // beat better prices with no time left.
+    // component's time; when the flow did not finish in time, a few steps only (for a start
+    // and a bound), on a tenth of what is left.
     let relaxation = root.is_none().then(|| {
-        let relax_until = started + deadline.saturating_duration_since(started) / 3;
-        bound::lagrangian(m, from_current.value, None, 300, relax_until)
+        let now = Instant::now();
+        let (steps, until) = if shapes.is_some() {
+            (30, now + deadline.saturating_duration_since(now) / 10)
+        } else {
+            (
+                300,
+                started + deadline.saturating_duration_since(started) / 3,
+            )
+        };
+        bound::lagrangian(m, from_current.value, None, steps, until)
     });
     let (mut upper, from_prices) = match (&root, &relaxation) {
         (Some((_, r, bound)), _) => (*bound, State::from_relaxation(m, &r.x, &r.price)),
@@ -289,7 +300,7 @@ fn solve_component(
             root,
             &x,
             value,
-            iterations / 100 + 200,
+            iterations / 20 + 200,
             deadline,
         );
         if found.value > value {
