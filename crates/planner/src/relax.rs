@@ -285,3 +285,19 @@ pub(crate) fn dual_bound(
     }
     (value + 1e-6).floor() as i64
 }
+
+/// Each client's best options at seat prices `price`, capacities ignored (the Lagrangian's
+/// best responses): a start for the local search that differs from the flow's own plan
+/// where many clients want the same cheap seats.
+pub(crate) fn best_responses(m: &Model, shapes: &[ClientShape], price: &[f64]) -> Vec<bool> {
+    let mut wanted = vec![false; m.n_pairs()];
+    let mut chosen = Vec::new();
+    let mut scratch = Vec::new();
+    for (c, s) in shapes.iter().enumerate() {
+        bound::client_best(m, c, s, price, None, &mut chosen, &mut scratch);
+        for &p in &chosen {
+            wanted[p] = true;
+        }
+    }
+    wanted
+}

@@ -169,7 +169,20 @@ fn solve_component(
         bound::lagrangian(m, from_current.value, None, steps, until)
     });
     let (mut upper, from_prices) = match (&root, &relaxation) {
-        (Some((_, r, bound)), _) => (*bound, State::from_relaxation(m, &r.x, &r.price)),
+        (Some((_, r, bound)), _) => {
+            let from_flow = State::from_relaxation(m, &r.x, &r.price);
+            let wanted = shapes
+                .as_ref()
+                .map(|sh| relax::best_responses(m, sh, &r.price))
+                .unwrap_or_default();
+            let from_wishes = State::from_relaxation(m, &wanted, &r.price);
+            let better = if from_wishes.value > from_flow.value {
+                from_wishes
+            } else {
+                from_flow
+            };
+            (*bound, better)
+        }
         (None, Some(l)) => (l.bound, State::from_relaxation(m, &l.wanted, &l.price)),
         (None, None) => (i64::MAX, State::construct(m, current)),
     };
