@@ -44,6 +44,11 @@ use crate::validate::Problem;
 /// spends the budget well within the limit).
 pub const ITERATIONS_PER_SECOND: u64 = 400_000;
 
+/// Components above this many eligible pairs skip the network relaxation and branch and
+/// bound (the sweep's largest component has about 9,000; a 10,000-client network's
+/// telehealth components have tens of thousands).
+const MAX_FLOW_PAIRS: usize = 20_000;
+
 /// How to solve.
 #[derive(Debug, Clone, Copy)]
 pub struct SolveOptions {
@@ -141,7 +146,12 @@ fn solve_component(
     // The network form of the LP relaxation, when every client has its shape: a bound at
     // the LP's strength, seat prices whose best responses are a second construction (the
     // flow's own plan, repaired), and the root of the branch and bound below.
-    let shapes = relax::shapes(m);
+    // Not on the networks' giant telehealth components: there the flow takes most of a
+    // short run, branch and bound has no time to prove anything, and the local search from
+    // the subgradient relaxation's prices does better with the time.
+    let shapes = (m.n_pairs() <= MAX_FLOW_PAIRS)
+        .then(|| relax::shapes(m))
+        .flatten();
     let t_root = Instant::now();
     // The relaxation gets at most half of the component's time: on a large component in a
     // short run, chains from a rougher start beat an exact bound with no time left.
