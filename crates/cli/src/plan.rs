@@ -91,6 +91,13 @@ fn solve(args: SolveArgs) -> Result<()> {
     if let (Some(bound), Some(map)) = (report.bound, line.as_object_mut()) {
         map.insert("bound".to_owned(), bound.into());
     }
+    if let (Some(gap), Some(map)) = (report.gap, line.as_object_mut()) {
+        // Percent, to three decimals: "within 0.012 % of the best possible".
+        map.insert(
+            "gap_percent".to_owned(),
+            ((gap * 100_000.0).round() / 1000.0).into(),
+        );
+    }
     println!("{line}");
     if !e.feasible {
         bail!(

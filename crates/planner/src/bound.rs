@@ -13,13 +13,14 @@ use crate::model::Model;
 /// Per-client structure that makes the client subproblem easy: the client's groups fall
 /// into classes of mutually overlapping groups (no overlap across classes) and all have the
 /// same minutes, so the best set takes the best group of the `k` best classes.
-struct ClientShape {
-    /// Class of each of the client's pairs (index into the client's classes), or `None`
-    /// when the client does not have this shape.
-    classes: Option<(Vec<u32>, usize, i64)>,
+pub(crate) struct ClientShape {
+    /// Class of each of the client's pairs (index into the client's classes), the number
+    /// of classes and the minutes every option has; `None` when the client does not have
+    /// this shape.
+    pub classes: Option<(Vec<u32>, usize, i64)>,
 }
 
-fn shape(m: &Model, c: usize) -> ClientShape {
+pub(crate) fn shape(m: &Model, c: usize) -> ClientShape {
     let range = m.pairs_of(c);
     let n = range.len();
     if n == 0 {
@@ -97,18 +98,26 @@ fn shape(m: &Model, c: usize) -> ClientShape {
 
 /// Best value of client `c`'s subproblem under prices `price` (per local group); marks the
 /// chosen pairs in `chosen`. Exact for shaped clients, else a depth-first search with a
-/// node limit that falls back to a valid over-estimate.
-fn client_best(
+/// node limit that falls back to a valid over-estimate. Pairs marked in `banned` (and pairs
+/// of groups priced at infinity) are never taken.
+pub(crate) fn client_best(
     m: &Model,
     c: usize,
     shape: &ClientShape,
     price: &[f64],
+    banned: Option<&[bool]>,
     chosen: &mut Vec<usize>,
     scratch: &mut Vec<(f64, usize)>,
 ) -> f64 {
     chosen.clear();
     let range = m.pairs_of(c);
-    let w = |p: usize| m.p_gain[p] as f64 - price[m.p_group[p] as usize];
+    let w = |p: usize| {
+        if banned.is_some_and(|b| b[p]) {
+            f64::NEG_INFINITY
+        } else {
+            m.p_gain[p] as f64 - price[m.p_group[p] as usize]
+        }
+    };
     if let Some((class, count, minutes)) = &shape.classes {
         scratch.clear();
         scratch.resize(*count, (f64::NEG_INFINITY, usize::MAX));
@@ -299,7 +308,7 @@ pub(crate) fn lagrangian(
             .map(|(l, &cap)| l * cap as f64)
             .sum();
         for (c, sh) in shapes.iter().enumerate() {
-            value += client_best(m, c, sh, &price, &mut chosen, &mut scratch);
+            value += client_best(m, c, sh, &price, None, &mut chosen, &mut scratch);
             for &p in &chosen {
                 usage[m.p_group[p] as usize] += 1;
                 wanted[p] = true;

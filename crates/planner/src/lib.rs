@@ -15,10 +15,13 @@
 //! ```
 
 mod bound;
+mod branch;
 mod exact;
 mod explain;
+mod flow;
 pub mod format;
 mod model;
+mod relax;
 mod rng;
 pub mod score;
 mod search;

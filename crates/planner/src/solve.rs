@@ -4,7 +4,10 @@
 //! 1. two constructions — the current placements kept where still feasible, and the best
 //!    responses at the seat prices of a Lagrangian relaxation — and the better is kept;
 //! 2. exhaustive branch and bound when the component is small (a finished search proves it
-//!    optimal);
+//!    optimal); otherwise, when every client has the network shape, the LP relaxation as a
+//!    minimum-cost flow ([`crate::relax`]: the bound, and a third construction) and branch
+//!    and bound over which groups run ([`crate::branch`]) on 60 % of the component's time;
+//!    a finished search proves the component optimal and ends it;
 //! 3. ejection chains (augmenting paths of the transportation problem underneath, checked
 //!    against the side rules), reshaping (open/close a group, repair, keep if better),
 //!    cold annealing, exact large-neighbourhood steps on a few groups, exact steps around
@@ -26,10 +29,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::bound;
+use crate::branch;
 use crate::exact;
 use crate::explain;
 use crate::format::{Assignment, SOLUTION_FORMAT, Solution};
 use crate::model::{Model, components};
+use crate::relax::{self, Run};
 use crate::rng::Rng;
 use crate::score::{Evaluation, evaluate};
 use crate::search::{Anneal, State, anneal, chains, lns, reshape, separations};
@@ -38,6 +43,11 @@ use crate::validate::Problem;
 /// Annealing moves budgeted per second of time limit (calibrated so that a 2-core machine
 /// spends the budget well within the limit).
 pub const ITERATIONS_PER_SECOND: u64 = 400_000;
+
+/// Components above this many eligible pairs skip the network relaxation and branch and
+/// bound (the sweep's largest component has about 9,000; a 10,000-client network's
+/// telehealth components have tens of thousands).
+const MAX_FLOW_PAIRS: usize = 20_000;
 
 /// How to solve.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +86,10 @@ pub struct SolveReport {
     pub bound: Option<i64>,
     /// True when the score is proven to be the best possible.
     pub proven_optimal: bool,
+    /// How far the score may be from the best possible, as a fraction of the bound's
+    /// magnitude: `(bound − score) / max(|bound|, 1)`; `0.0` when proven optimal. The
+    /// planner page can say "within X % of the best possible" from it.
+    pub gap: Option<f64>,
     /// True when the wall-clock cap stopped the search before its budget was spent.
     pub timed_out: bool,
     /// Time spent splitting and indexing the problem before any search.
@@ -100,6 +114,11 @@ pub struct ComponentStats {
     pub bound: i64,
     pub proven: bool,
     pub iterations: u64,
+    /// Branch-and-bound nodes visited.
+    pub nodes: u64,
+    /// Time to solve the root relaxation, and in the first branch and bound.
+    pub root_micros: u64,
+    pub bb_micros: u64,
     pub micros: u64,
 }
 
@@ -124,12 +143,61 @@ fn solve_component(
     let started = Instant::now();
     let mut rng = Rng::new(seed, index as u64 + 1);
     let from_current = State::construct(m, current);
-    // The relaxation gets at most a third of the component's time: on a large component in
-    // a short run, chains from rougher prices beat better prices with no time left.
-    let relax_until = started + deadline.saturating_duration_since(started) / 3;
-    let relaxation = bound::lagrangian(m, from_current.value, None, 300, relax_until);
-    let mut upper = relaxation.bound;
-    let from_prices = State::from_relaxation(m, &relaxation.wanted, &relaxation.price);
+    // The network form of the LP relaxation, when every client has its shape: a bound at
+    // the LP's strength, seat prices whose best responses are a second construction (the
+    // flow's own plan, repaired), and the root of the branch and bound below.
+    // Not on the networks' giant telehealth components: there the flow takes most of a
+    // short run, branch and bound has no time to prove anything, and the local search from
+    // the subgradient relaxation's prices does better with the time.
+    let shapes = (m.n_pairs() <= MAX_FLOW_PAIRS)
+        .then(|| relax::shapes(m))
+        .flatten();
+    let t_root = Instant::now();
+    // The relaxation gets at most half of the component's time: on a large component in a
+    // short run, chains from a rougher start beat an exact bound with no time left.
+    let relax_until = started + deadline.saturating_duration_since(started) / 2;
+    let root = shapes.as_ref().and_then(|sh| {
+        let (network, r) = relax::root(m, sh, relax_until)?;
+        let run = vec![Run::Free; m.n_groups()];
+        let banned = vec![false; m.n_pairs()];
+        let bound = relax::dual_bound(m, sh, &run, &banned, &r.price);
+        Some((network, r, bound))
+    });
+    // Otherwise the Lagrangian relaxation by subgradient steps, on at most a third of the
+    // component's time; when the flow did not finish in time, a few steps only (for a start
+    // and a bound), on a tenth of what is left.
+    let relaxation = root.is_none().then(|| {
+        let now = Instant::now();
+        let (steps, until) = if shapes.is_some() {
+            (30, now + deadline.saturating_duration_since(now) / 10)
+        } else {
+            (
+                300,
+                started + deadline.saturating_duration_since(started) / 3,
+            )
+        };
+        bound::lagrangian(m, from_current.value, None, steps, until)
+    });
+    let (mut upper, from_prices) = match (&root, &relaxation) {
+        (Some((_, r, bound)), _) => {
+            let from_flow = State::from_relaxation(m, &r.x, &r.price);
+            let wanted = shapes
+                .as_ref()
+                .map(|sh| relax::best_responses(m, sh, &r.price))
+                .unwrap_or_default();
+            let from_wishes = State::from_relaxation(m, &wanted, &r.price);
+            let better = if from_wishes.value > from_flow.value {
+                from_wishes
+            } else {
+                from_flow
+            };
+            (*bound, better)
+        }
+        (None, Some(l)) => (l.bound, State::from_relaxation(m, &l.wanted, &l.price)),
+        (None, None) => (i64::MAX, State::construct(m, current)),
+    };
+    let root = root.map(|(network, r, _)| (network, r));
+    let root_micros = t_root.elapsed().as_micros() as u64;
     let mut stats = ComponentStats {
         pairs: m.n_pairs(),
         clients: m.n_clients(),
@@ -143,6 +211,9 @@ fn solve_component(
         bound: 0,
         proven: false,
         iterations,
+        nodes: 0,
+        root_micros,
+        bb_micros: 0,
         micros: 0,
     };
     let start = if from_prices.value > from_current.value {
@@ -165,6 +236,41 @@ fn solve_component(
     stats.after_reshape = value;
     stats.after_anneal = value;
     stats.after_lns = value;
+    // Branch and bound first, on most of the component's time: where the gap closes it
+    // proves the optimum before the local search would have spent its budget.
+    if !proven
+        && upper > value
+        && options.exhaustive
+        && let Some((network, root)) = &root
+    {
+        // Chains first, for a good incumbent; capped by the search's own deadline, so that
+        // when they are cut the search has no time to prove anything, and a proof never
+        // rests on an incumbent the clock chose.
+        let half = started + deadline.saturating_duration_since(started).mul_f64(0.6);
+        let mut s = State::from_pairs(m, &x);
+        chains(&mut s, upper, iterations / 1000 + 100, half);
+        if s.value > value {
+            (x, value) = (s.x.clone(), s.value);
+        }
+        let t0 = Instant::now();
+        let found = branch::search(
+            m,
+            network,
+            root.clone(),
+            &x,
+            value,
+            iterations / 200 + 100,
+            half,
+        );
+        if found.value > value {
+            (x, value) = (found.x, found.value);
+        }
+        upper = upper.min(found.bound);
+        proven = found.complete;
+        timed_out |= found.timed_out;
+        stats.nodes = found.nodes;
+        stats.bb_micros = t0.elapsed().as_micros() as u64;
+    }
     if !proven && upper > value {
         let mut s = State::from_pairs(m, &x);
         // 1. Ejection chains until none improves: the assignment part, done exactly as a
@@ -200,10 +306,38 @@ fn solve_component(
         // 5. Polish: as many reshaping rounds again, from the improved state.
         cut |= reshape(&mut s, upper, rounds, &mut rng, deadline);
         stats.after_lns = s.value;
-        timed_out = cut;
+        timed_out |= cut;
         if s.value > value {
             (x, value) = (s.x.clone(), s.value);
         }
+    }
+    if !proven
+        && upper > value
+        && options.exhaustive
+        && let Some((network, root)) = root
+    {
+        // Prove it, or find what is missing: branch and bound on which groups run.
+        let found = branch::search(
+            m,
+            &network,
+            root,
+            &x,
+            value,
+            iterations / 20 + 200,
+            deadline,
+        );
+        if found.value > value {
+            (x, value) = (found.x, found.value);
+        }
+        upper = upper.min(found.bound);
+        proven = found.complete;
+        timed_out |= found.timed_out && !proven;
+        stats.nodes += found.nodes;
+    }
+    if !proven
+        && upper > value
+        && let Some(relaxation) = &relaxation
+    {
         // Tighten the bound against the final incumbent, from the prices found before.
         let again = bound::lagrangian(m, value, Some(&relaxation.price), 300, deadline);
         upper = upper.min(again.bound);
@@ -342,8 +476,15 @@ pub fn solve(problem: &Problem, options: &SolveOptions) -> SolveReport {
     solution.shortfalls = explain::shortfalls(problem, &assignments);
     let evaluation = evaluate(problem, &solution);
     let bound = evaluation.score + bound_total;
+    let proven = proven || bound <= evaluation.score;
+    let gap = if proven {
+        0.0
+    } else {
+        (bound - evaluation.score) as f64 / (bound.abs().max(1)) as f64
+    };
     SolveReport {
-        proven_optimal: proven || bound <= evaluation.score,
+        proven_optimal: proven,
+        gap: Some(gap),
         solution,
         evaluation,
         bound: Some(bound),

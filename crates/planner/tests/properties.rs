@@ -123,6 +123,7 @@ proptest! {
         prop_assert!(r.evaluation.score <= best);
         if let Some(b) = r.bound {
             prop_assert!(b >= best, "bound {} below optimum {}", b, best);
+            prop_assert!(b >= r.evaluation.score);
         }
         if r.proven_optimal {
             prop_assert_eq!(r.evaluation.score, best);
