@@ -12,6 +12,27 @@ pub enum PlanCommand {
     /// (circle-placement-solution/1, with the reasons each client is left short) and print
     /// one JSON line with the score.
     Solve(SolveArgs),
+    /// Design the week: read a circle-timetable/1 instance (groups, rooms, clinicians,
+    /// tracks and their hours), write the timetable (circle-timetable-solution/1) and
+    /// print one JSON line with its score, the bound and each track's hours.
+    Timetable(TimetableArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TimetableArgs {
+    /// The instance file (circle-timetable/1 JSON).
+    #[arg(value_name = "INSTANCE.json")]
+    pub instance: PathBuf,
+    /// Wall-clock limit; it also sets the search budget, so the same limit and seed give
+    /// the same timetable on any machine fast enough to finish within it.
+    #[arg(long, value_name = "SECONDS")]
+    pub time_limit: f64,
+    /// Seed of the search.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the timetable.
+    #[arg(long, value_name = "SOLUTION.json")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +58,41 @@ pub struct SolveArgs {
 pub fn run(cmd: PlanCommand) -> Result<()> {
     match cmd {
         PlanCommand::Solve(args) => solve(args),
+        PlanCommand::Timetable(args) => timetable(args),
     }
+}
+
+fn timetable(args: TimetableArgs) -> Result<()> {
+    if !(args.time_limit.is_finite() && args.time_limit > 0.0 && args.time_limit <= 86_400.0) {
+        bail!("--time-limit must be a number of seconds above 0 and at most 86400");
+    }
+    let path = args.instance.display();
+    let text = std::fs::read_to_string(&args.instance)
+        .with_context(|| format!("cannot read instance {path}"))?;
+    let instance: circle_timetable::Instance = serde_json::from_str(&text)
+        .with_context(|| format!("instance {path} is not a circle-timetable/1 JSON document"))?;
+    let problem = circle_timetable::Problem::new(instance)
+        .with_context(|| format!("instance {path} is invalid"))?;
+    let options = circle_timetable::SolveOptions {
+        seed: args.seed,
+        time_limit: Duration::from_secs_f64(args.time_limit),
+        calls: None,
+    };
+    let (solution, report) = circle_timetable::solve(&problem, &options);
+    let out = serde_json::to_string(&solution).context("cannot encode the timetable")?;
+    std::fs::write(&args.out, out + "\n")
+        .with_context(|| format!("cannot write timetable {}", args.out.display()))?;
+    println!(
+        "{}",
+        serde_json::to_string(&report).context("cannot encode the report")?
+    );
+    if report.hard_violations > 0 {
+        bail!(
+            "the timetable breaks {} hard rules; this is a bug",
+            report.hard_violations
+        );
+    }
+    Ok(())
 }
 
 fn solve(args: SolveArgs) -> Result<()> {

@@ -549,3 +549,48 @@ async fn serve_speaks_https_with_hsts_when_the_tls_settings_are_given() {
     assert_eq!(r.status(), 200);
     drop(server);
 }
+
+/// `circle plan timetable` designs the week of a generated instance; the reference
+/// checker accepts the timetable with the score the command printed.
+#[test]
+fn plan_timetable_writes_a_week_the_reference_checker_accepts() {
+    let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/bench");
+    let dir = tempfile::tempdir().unwrap();
+    let inst = dir.path().join("small.json");
+    let out = Command::new("python3")
+        .arg(format!("{bench}/gen_timetable.py"))
+        .args(["--size", "small", "--seed", "2", "-o"])
+        .arg(&inst)
+        .output()
+        .expect("python3 runs the reference generator");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sol = dir.path().join("week.json");
+    let out = Command::new(BIN)
+        .args(["plan", "timetable"])
+        .arg(&inst)
+        .args(["--time-limit", "2", "--out"])
+        .arg(&sol)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["hard_violations"], 0, "{report}");
+    let out = Command::new("python3")
+        .arg(format!("{bench}/check_timetable.py"))
+        .arg(&inst)
+        .arg(&sol)
+        .output()
+        .unwrap();
+    let check: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(check["feasible"], true, "{check}");
+    assert_eq!(check["score"], report["score"], "{check} vs {report}");
+    assert!(report["bound"].as_f64().unwrap() >= report["score"].as_f64().unwrap());
+}

@@ -285,7 +285,7 @@ impl Store {
         }
         let mut free_at: Option<Timestamp> = None;
         for (counted, max) in limits {
-            let seen = attempts_since(&mut *tx, counted, since).await?;
+            let seen = attempts_since(&mut tx, counted, since).await?;
             let over = seen.len() as i64 - max;
             if over > 0 {
                 // This attempt is rolled back: the next one passes once `over` of the

@@ -461,16 +461,16 @@ async fn world(t: &circle_testkit::TestApp) -> World {
         }
     };
     let sessions = [session_of(0).await, session_of(1).await];
-    let notes = notes_fixture(&t, &sessions, &leads, &clients).await;
+    let notes = notes_fixture(t, &sessions, &leads, &clients).await;
     let (_, memberships) = t
         .get(&dir, &format!("/api/v1/groups/{}/memberships", groups[0]))
         .await;
     let membership = memberships["items"][0]["id"].as_i64().unwrap();
     // --- measures ---
-    let alerts = measures_fixture(&t, &dir, &clients).await;
-    let (referrals, consents) = intake_fixture(&t, &dir, &leads, &clients).await;
-    let placement = placement_fixture(&t, &dir, &program, leads[0], clients[0]).await;
-    let target_user = security_fixture(&t).await;
+    let alerts = measures_fixture(t, &dir, &clients).await;
+    let (referrals, consents) = intake_fixture(t, &dir, &leads, &clients).await;
+    let placement = placement_fixture(t, &dir, &program, leads[0], clients[0]).await;
+    let target_user = security_fixture(t).await;
     // --- planner ---
     let (s, plan_run) = t
         .post(&dir, "/api/v1/plan/runs", json!({"time_limit_ms": 100}))

@@ -544,15 +544,23 @@ fn summary(run: &PlanRun, p: &circle_domain::planning::Proposal) -> String {
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut s = format!(
-        "{} and {} considered; score {}",
+        "{} and {} considered. ",
         plural(p.clients_considered, "client", "clients"),
         plural(p.groups_considered, "group", "groups"),
-        p.score
     );
-    if p.proven_optimal {
-        s.push_str(" (proven the best possible)");
-    } else if let Some(b) = p.bound {
-        s.push_str(&format!(" (the best possible is at most {b})"));
+    // The planner's bound says how far from the best possible plan this one can be.
+    match p.bound {
+        Some(b) if p.proven_optimal || b <= p.score => s.push_str("Proven the best possible plan"),
+        None if p.proven_optimal => s.push_str("Proven the best possible plan"),
+        Some(b) => {
+            let gap = (b - p.score) as f64 / (b.abs().max(1)) as f64;
+            s.push_str(&format!(
+                "Within {:.2} % of the best possible plan (at most {} points short)",
+                gap * 100.0,
+                b - p.score
+            ));
+        }
+        None => s.push_str("Not proven the best possible plan (no bound was computed)"),
     }
     if p.timed_out {
         s.push_str(&format!(
