@@ -5,7 +5,6 @@
 //! emergency access to that member's chart. Writing needs a clinician record: the note's
 //! author and signer are clinicians. Every refusal is audited.
 
-use circle_domain::DomainError;
 use circle_domain::ids::{ClientId, NoteId, SessionId};
 use circle_domain::note::{
     CosignNote, GroupNote, GroupNoteInput, NewAddendum, OverdueForClinician, ProgressNote,
@@ -107,19 +106,10 @@ impl App {
         actor: &Actor,
         id: NoteId,
     ) -> AppResult<ProgressAccess<P>> {
-        // The role is asked before the note is looked up: a caller who may not act on
-        // notes learns nothing of which note ids exist.
-        let subject = match self.store.progress_note_subject(id).await {
-            Ok(s) => Some(s),
-            Err(circle_store::StoreError::Domain(DomainError::NotFound { .. })) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let clients: Vec<ClientId> = subject.iter().map(|(_, c)| *c).collect();
-        self.store
-            .object_role_check::<P>(actor, "note", &clients, Some(id.to_string()), self.now())
-            .await?;
-        let (session, client) = subject.ok_or_else(|| DomainError::not_found("note"))?;
-        self.access_progress::<P>(actor, session, client).await
+        Ok(self
+            .store
+            .progress_note_access_by_id(actor, id, self.now())
+            .await?)
     }
 
     pub async fn progress_note(&self, actor: &Actor, id: NoteId) -> AppResult<ProgressNote> {

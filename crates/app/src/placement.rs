@@ -89,25 +89,9 @@ impl App {
         actor: &Actor,
         id: WaitlistEntryId,
     ) -> AppResult<WaitlistEntry> {
-        // The role first, so the answer is the same whether the entry exists or not.
-        let owner = match self.store.waitlist_entry_owner(id).await {
-            Ok(o) => Some(o),
-            Err(circle_store::StoreError::Domain(DomainError::NotFound { .. })) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let clients: Vec<ClientId> = owner.iter().map(|(_, c)| *c).collect();
-        self.store
-            .object_role_check::<purpose::WaitlistWrite>(
-                actor,
-                "waitlist entry",
-                &clients,
-                Some(id.to_string()),
-                self.now(),
-            )
-            .await?;
-        let (group, _) = owner.ok_or_else(|| DomainError::not_found("waitlist entry"))?;
         let a = self
-            .access_group::<purpose::WaitlistWrite>(actor, group)
+            .store
+            .waitlist_entry_access::<purpose::WaitlistWrite>(actor, id, self.now())
             .await?;
         Ok(self.store.remove_from_waitlist(&a, id, self.now()).await?)
     }

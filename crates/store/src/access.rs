@@ -30,7 +30,9 @@ use std::sync::Arc;
 
 use circle_domain::DomainError;
 use circle_domain::audit::AuditAction;
-use circle_domain::ids::{ClientId, ClinicianId, GroupId, OfferId, ProgramId, SessionId, UserId};
+use circle_domain::ids::{
+    ClientId, ClinicianId, GroupId, NoteId, OfferId, ProgramId, SessionId, UserId, WaitlistEntryId,
+};
 use circle_domain::user::Role;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -695,6 +697,15 @@ impl<P: Purpose> Listing<P> {
     }
 }
 
+/// A lookup's row, or `None` when it found none (any other error passes on).
+fn found<T>(r: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    match r {
+        Ok(x) => Ok(Some(x)),
+        Err(StoreError::Domain(DomainError::NotFound { .. })) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Why the gate refused.
 enum Refusal {
     /// The role may never act for this purpose: 403.
@@ -1046,20 +1057,43 @@ impl Store {
             .await)
     }
 
-    /// The role half of an object gate, for a record looked up by an id before its own
-    /// gate can run (a note's session, a waitlist entry's group): asked first, so a
-    /// caller whose role may not act gets the same answer for an id that exists and for
-    /// one that does not.
-    pub async fn object_role_check<P: Purpose>(
+    /// The gate to a progress note by its id. The role is asked before anyone learns
+    /// whether the note exists (a missing id and another's note get the same answer);
+    /// then the note's session and member pass [`Store::progress_note_access`].
+    pub async fn progress_note_access_by_id<P: Purpose>(
         &self,
         actor: &Actor,
-        what: &'static str,
-        clients: &[ClientId],
-        object: Option<String>,
+        note: NoteId,
         at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.check_role::<P>(actor, Some(what), clients, object, at)
-            .await
+    ) -> Result<ProgressAccess<P>, StoreError> {
+        let subject = found(self.progress_note_subject(note).await)?;
+        let clients: Vec<ClientId> = subject.iter().map(|(_, c)| *c).collect();
+        self.check_role::<P>(actor, Some("note"), &clients, Some(note.to_string()), at)
+            .await?;
+        let (session, client) = subject.ok_or_else(|| DomainError::not_found("note"))?;
+        self.progress_note_access(actor, session, client, at).await
+    }
+
+    /// The gate to a waitlist entry by its id: the role first, as for a note; then the
+    /// entry's group passes [`Store::group_access`].
+    pub async fn waitlist_entry_access<P: Purpose>(
+        &self,
+        actor: &Actor,
+        entry: WaitlistEntryId,
+        at: Timestamp,
+    ) -> Result<GroupAccess<P>, StoreError> {
+        let owner = found(self.waitlist_entry_owner(entry).await)?;
+        let clients: Vec<ClientId> = owner.iter().map(|(_, c)| *c).collect();
+        self.check_role::<P>(
+            actor,
+            Some("waitlist entry"),
+            &clients,
+            Some(entry.to_string()),
+            at,
+        )
+        .await?;
+        let (group, _) = owner.ok_or_else(|| DomainError::not_found("waitlist entry"))?;
+        self.group_access(actor, group, at).await
     }
 
     /// The gate to a program: every program for the clinic-wide, a director's linked
