@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod extract;
+pub mod fhir;
 pub mod pages;
 pub mod problem;
 
@@ -270,7 +271,7 @@ pub fn router(app: App) -> Router {
 /// The whole HTTP surface, with cookies set as `policy` says (secure when serving TLS).
 pub fn router_with(app: App, policy: pages::CookiePolicy) -> Router {
     let (api, openapi) = api_router();
-    let api = api.merge(pages::router(policy));
+    let api = api.merge(pages::router(policy)).merge(fhir::router());
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     api.route(
         "/api/v1/openapi.json",

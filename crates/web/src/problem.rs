@@ -105,7 +105,7 @@ impl ApiError {
         }
     }
 
-    fn problem(self) -> (StatusCode, Problem, Option<InternalFailure>) {
+    pub(crate) fn problem(self) -> (StatusCode, Problem, Option<InternalFailure>) {
         let make = |status: StatusCode,
                     code: &str,
                     title: &str,
