@@ -1589,3 +1589,187 @@ async fn every_id_a_write_names_is_checked_as_a_read_of_it_would_be() {
         failures.join("\n")
     );
 }
+
+// --- fhir ---
+/// Callers of the FHIR matrix: the six above and the director scoped to program A.
+const FHIR_CALLERS: [&str; 7] = [
+    "anonymous",
+    "admin",
+    "director",
+    "clinician",
+    "intake",
+    "client",
+    "scoped",
+];
+
+/// The FHIR routes (issue 15) × every caller, own and foreign objects. The FHIR router
+/// serves `/fhir/r4/{type}` and `/fhir/r4/{type}/{id}`, outside the OpenAPI document, so
+/// this table is checked against the CapabilityStatement's types instead: a type the
+/// server declares and the table lacks fails the test. Expectations per caller:
+/// anonymous admin director clinician intake client scoped.
+fn fhir_table() -> Vec<(&'static str, Object, &'static str)> {
+    use Object::*;
+    vec![
+        ("/fhir/r4/metadata", Own, "AAAAAAA"),
+        ("/fhir/r4/Patient", Own, "DDAAAAA"),
+        ("/fhir/r4/Patient/{client}", Own, "DDAAAAA"),
+        ("/fhir/r4/Patient/{client}", Foreign, "DDADADD"),
+        ("/fhir/r4/EpisodeOfCare", Own, "DDAAAAA"),
+        ("/fhir/r4/EpisodeOfCare/{episode}", Own, "DDAAAAA"),
+        ("/fhir/r4/EpisodeOfCare/{episode}", Foreign, "DDADADD"),
+        // Measures: never intake; admin only under emergency access (none here).
+        ("/fhir/r4/Observation", Own, "DDAADAA"),
+        ("/fhir/r4/Observation/{response}", Own, "DDAADAA"),
+        ("/fhir/r4/Observation/{response}", Foreign, "DDADDDD"),
+        ("/fhir/r4/QuestionnaireResponse", Own, "DDAADAA"),
+        ("/fhir/r4/QuestionnaireResponse/{response}", Own, "DDAADAA"),
+        (
+            "/fhir/r4/QuestionnaireResponse/{response}",
+            Foreign,
+            "DDADDDD",
+        ),
+        ("/fhir/r4/Questionnaire", Own, "DAAAAAA"),
+        ("/fhir/r4/Questionnaire/phq9", Own, "DAAAAAA"),
+        // A group's design facts: every staff role, a clinician any group, a scoped
+        // director their programs' groups; never a client.
+        ("/fhir/r4/Group", Own, "DAAAADA"),
+        ("/fhir/r4/Group/{group}", Own, "DAAAADA"),
+        ("/fhir/r4/Group/{group}", Foreign, "DAAAADD"),
+        ("/fhir/r4/CareTeam", Own, "DAAAADA"),
+        ("/fhir/r4/CareTeam/{group}", Own, "DAAAADA"),
+        ("/fhir/r4/CareTeam/{group}", Foreign, "DAAAADD"),
+        // Encounters are attendance: directors and the group's clinicians.
+        ("/fhir/r4/Encounter", Own, "DDAADDA"),
+        ("/fhir/r4/Encounter/{session}", Own, "DDAADDA"),
+        ("/fhir/r4/Encounter/{session}", Foreign, "DDADDDD"),
+        ("/fhir/r4/Encounter/{member_encounter}", Own, "DDAADDA"),
+        ("/fhir/r4/Encounter/{member_encounter}", Foreign, "DDADDDD"),
+        ("/fhir/r4/Appointment", Own, "DAAAADA"),
+        ("/fhir/r4/Appointment/{session}", Own, "DAAAADA"),
+        ("/fhir/r4/Appointment/{session}", Foreign, "DAAAADD"),
+        ("/fhir/r4/Practitioner", Own, "DAAAADA"),
+        ("/fhir/r4/Practitioner/{lead}", Own, "DAAAADA"),
+        ("/fhir/r4/Location", Own, "DAAAADA"),
+        ("/fhir/r4/Location/{room}", Own, "DAAAADA"),
+        ("/fhir/r4/HealthcareService", Own, "DAAAADA"),
+        ("/fhir/r4/HealthcareService/{program}", Own, "DAAAADA"),
+        ("/fhir/r4/HealthcareService/{program}", Foreign, "DAAAADD"),
+    ]
+}
+
+#[tokio::test]
+async fn every_fhir_route_times_every_caller_matches_the_expected_table() {
+    let t = spawn_app().await;
+    let w = world(&t).await;
+    let dir = &w.dir;
+    // The objects' FHIR ids: each client's first episode and first measure response.
+    let mut episodes = vec![];
+    let mut responses = vec![];
+    for c in &w.clients {
+        let (_, e) = t.get(dir, &format!("/api/v1/clients/{c}/episodes")).await;
+        episodes.push(format!("{c}.{}", e[0]["id"].as_i64().unwrap()));
+        let (_, m) = t.get(dir, &format!("/api/v1/clients/{c}/measures")).await;
+        responses.push(format!("{c}.{}", m[0]["id"].as_i64().unwrap()));
+    }
+    let table = fhir_table();
+    // Every type the server declares is in the table, for search and read.
+    let (_, cs) = t.get("", "/fhir/r4/metadata").await;
+    for r in cs["rest"][0]["resource"].as_array().unwrap() {
+        let kind = r["type"].as_str().unwrap();
+        let search = format!("/fhir/r4/{kind}");
+        assert!(
+            table.iter().any(|(p, _, _)| *p == search),
+            "FHIR search {search} is missing from the authorization table"
+        );
+        assert!(
+            table
+                .iter()
+                .any(|(p, _, _)| p.starts_with(&format!("{search}/"))),
+            "FHIR read of {kind} is missing from the authorization table"
+        );
+    }
+    let foreign_patient = format!("Patient/{}", w.clients[1]);
+    let mut failures = vec![];
+    for (path, object, expected) in &table {
+        let i = usize::from(*object == Object::Foreign);
+        let program = if i == 0 {
+            w.program["id"].as_i64().unwrap()
+        } else {
+            w.program_b
+        };
+        let concrete = path
+            .replace("{client}", &w.clients[i].to_string())
+            .replace("{episode}", &episodes[i])
+            .replace("{response}", &responses[i])
+            .replace("{group}", &w.groups[i].to_string())
+            .replace(
+                "{member_encounter}",
+                &format!("{}.{}", w.sessions[i], w.clients[i]),
+            )
+            .replace("{session}", &w.sessions[i].to_string())
+            .replace("{lead}", &w.leads[0].to_string())
+            .replace("{room}", &w.room["id"].as_i64().unwrap().to_string())
+            .replace("{program}", &program.to_string());
+        for (k, caller) in FHIR_CALLERS.iter().enumerate() {
+            let mut req = t.http.get(t.url(&concrete));
+            if let Some(token) = &w.tokens[caller] {
+                req = req.bearer_auth(token);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body: Value = r.json().await.unwrap();
+            assert!(
+                !status.is_server_error(),
+                "{concrete} as {caller}: {status} {body}"
+            );
+            assert!(
+                ct.starts_with("application/fhir+json"),
+                "{concrete} as {caller}: {ct}"
+            );
+            let denied = matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+            );
+            if denied {
+                assert_eq!(body["resourceType"], "OperationOutcome", "{concrete}");
+            }
+            let want_denied = expected.as_bytes()[k] == b'D';
+            if denied != want_denied {
+                failures.push(format!(
+                    "{path} ({object:?}) as {caller}: got {status}, expected {}",
+                    if want_denied { "deny" } else { "allow" }
+                ));
+            }
+            // A search narrowed by the caller's reach never returns the other group's
+            // member: not the clinician of group 0, not client 0, not program A's director.
+            if status == StatusCode::OK
+                && body["resourceType"] == "Bundle"
+                && ["clinician", "client", "scoped"].contains(caller)
+            {
+                let text = body.to_string();
+                let leaked = text.contains(&format!("\"{foreign_patient}\""))
+                    || body["entry"].as_array().is_some_and(|es| {
+                        es.iter().any(|e| {
+                            e["resource"]["resourceType"] == "Patient"
+                                && e["resource"]["id"] == w.clients[1].to_string()
+                        })
+                    });
+                if leaked {
+                    failures.push(format!("{path} as {caller}: returns the foreign client"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "FHIR authorization matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+// --- end fhir ---
