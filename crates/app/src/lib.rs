@@ -16,6 +16,7 @@ mod agenda;
 mod audit;
 pub mod auth;
 mod clinic;
+pub mod fhir_export;
 pub mod intake;
 mod measures;
 mod notes;

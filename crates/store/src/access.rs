@@ -466,6 +466,9 @@ pub mod purpose {
         ProgramDesign = ClientList [Director] { AUDITED = false };
         ComplianceRead = ComplianceRead [Director, Clinician];
         BillingExport = BillingExport [Director];
+        /// A FHIR Bulk Data export (issue 15): a disclosure out of the clinic, started by
+        /// a director; its content is what the director reaches.
+        BulkExport = DisclosureCreate [Director];
         PlanRun = PlanRunStart [Director];
 
         // Referrals.
@@ -766,6 +769,43 @@ impl Store {
                     .map(|(c, id)| (ClientId(c), id))
                     .collect(),
             ),
+        }))
+    }
+
+    /// The actor a background job runs as: its requester's account as it stands now
+    /// (role and reach resolved afresh, never an emergency access), or `None` when the
+    /// account is gone or disabled. For jobs a signed-in user started (a FHIR export),
+    /// so the job reads exactly what its requester may read today.
+    pub async fn actor_for_user(
+        &self,
+        user: UserId,
+        caseload_since: Date,
+    ) -> Result<Option<Actor>, StoreError> {
+        let Some(user) = found(self.user(user).await)? else {
+            return Ok(None);
+        };
+        if user.disabled {
+            return Ok(None);
+        }
+        let reach = self
+            .reach_of(
+                user.id,
+                user.role,
+                user.clinician_id,
+                user.client_id,
+                caseload_since,
+            )
+            .await?;
+        Ok(Some(Actor {
+            principal: Principal::User {
+                id: user.id,
+                role: user.role,
+                clinician: user.clinician_id,
+                client: user.client_id,
+            },
+            request: RequestMeta::default(),
+            reach,
+            emergency: Arc::new(Vec::new()),
         }))
     }
 

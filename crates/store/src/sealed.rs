@@ -73,6 +73,10 @@ pub(crate) const WAITLIST_NOTE: SealedColumn =
     SealedColumn::new("waitlist_entries", "note", "waitlist_entries.note");
 pub(crate) const EMERGENCY_REASON: SealedColumn =
     SealedColumn::new("emergency_accesses", "reason", "emergency_access.reason");
+pub(crate) const FHIR_EXPORT_PARAMS: SealedColumn =
+    SealedColumn::new("fhir_export_jobs", "params", "fhir_export_jobs.params");
+pub(crate) const FHIR_EXPORT_FILE: SealedColumn =
+    SealedColumn::new("fhir_export_files", "body", "fhir_export_files.body");
 pub(crate) const TOTP_SECRET: SealedColumn = SealedColumn {
     legacy_plain: true,
     ..SealedColumn::new("users", "totp_secret", "users.totp_secret")
@@ -101,6 +105,8 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     DISCLOSURE_DETAILS,
     WAITLIST_NOTE,
     EMERGENCY_REASON,
+    FHIR_EXPORT_PARAMS,
+    FHIR_EXPORT_FILE,
     TOTP_SECRET,
     PENDING_TOTP_SECRET,
 ];

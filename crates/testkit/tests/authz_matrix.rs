@@ -1757,7 +1757,8 @@ async fn every_fhir_route_times_every_caller_matches_the_expected_table() {
                     || body["entry"].as_array().is_some_and(|es| {
                         es.iter().any(|e| {
                             e["resource"]["resourceType"] == "Patient"
-                                && e["resource"]["id"] == w.clients[1].to_string()
+                                && e["resource"]["id"].as_str()
+                                    == Some(w.clients[1].to_string().as_str())
                         })
                     });
                 if leaked {

@@ -467,3 +467,321 @@ async fn fhir_reads_are_audited_like_the_json_apis() {
     assert!(count(&t, &f.director, m1, "client.read").await > reads);
     assert!(count(&t, &f.director, m1, "measure.read").await > measures);
 }
+
+// --- bulk export ---
+
+/// Kicks off an export and returns its status URL's path.
+async fn kick_off(t: &TestApp, token: &str, path: &str) -> String {
+    let r = t
+        .http
+        .get(t.url(path))
+        .bearer_auth(token)
+        .header("prefer", "respond-async")
+        .header("accept", "application/fhir+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED, "{path}");
+    let loc = r.headers()["content-location"].to_str().unwrap().to_owned();
+    loc.split_once("/fhir/")
+        .map(|(_, p)| format!("/fhir/{p}"))
+        .unwrap()
+}
+
+/// Polls the status URL until the manifest is ready (202 with X-Progress until then).
+async fn manifest(t: &TestApp, token: &str, status: &str) -> Value {
+    for _ in 0..600 {
+        let r = t
+            .http
+            .get(t.url(status))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        match r.status() {
+            StatusCode::ACCEPTED => {
+                assert!(r.headers().contains_key("x-progress"));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            StatusCode::OK => return r.json().await.unwrap(),
+            other => panic!("{status}: {other} {}", r.text().await.unwrap()),
+        }
+    }
+    panic!("the export did not finish within a minute");
+}
+
+/// Downloads every output file of a manifest: resources by type.
+async fn download(
+    t: &TestApp,
+    token: &str,
+    m: &Value,
+) -> std::collections::BTreeMap<String, Vec<Value>> {
+    let mut out = std::collections::BTreeMap::new();
+    for o in m["output"].as_array().unwrap() {
+        let path = o["url"]
+            .as_str()
+            .unwrap()
+            .split_once("/fhir/")
+            .map(|(_, p)| format!("/fhir/{p}"))
+            .unwrap();
+        let r = t
+            .http
+            .get(t.url(&path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/fhir+ndjson");
+        let lines: Vec<Value> = r
+            .text()
+            .await
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len() as u64, o["count"].as_u64().unwrap());
+        out.insert(o["type"].as_str().unwrap().to_owned(), lines);
+    }
+    out
+}
+
+const EXPORT: &str = "/fhir/r4/$export?recipient=Harbor%20Clinic&purpose=continuity%20of%20care";
+
+#[tokio::test]
+async fn a_bulk_export_runs_in_the_background_and_is_a_recorded_disclosure() {
+    let t = spawn_app().await;
+    let f = fixture(&t).await;
+    let dir = &f.director;
+    let status = kick_off(&t, dir, EXPORT).await;
+    let m = manifest(&t, dir, &status).await;
+    assert_eq!(m["requiresAccessToken"], true);
+    let files = download(&t, dir, &m).await;
+    // The Part 2 member has no consent for this recipient: left out, and said so.
+    let patients: Vec<&str> = files["Patient"]
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(patients.len(), 2, "{patients:?}");
+    assert!(!patients.contains(&f.part2.to_string().as_str()));
+    assert_eq!(m["extension"]["withheldForWantOfConsent"], 1);
+    assert_eq!(m["error"][0]["type"], "OperationOutcome");
+    for kind in [
+        "EpisodeOfCare",
+        "Encounter",
+        "Observation",
+        "QuestionnaireResponse",
+        "Group",
+    ] {
+        assert!(
+            files.contains_key(kind),
+            "{kind} missing from {:?}",
+            files.keys()
+        );
+    }
+    assert!(
+        !files
+            .values()
+            .flatten()
+            .any(|r| r.to_string().contains(&format!("Patient/{}\"", f.part2)))
+    );
+    // Every exported client has the export in their accounting of disclosures.
+    let m1 = f.clinic.members[0];
+    let (_, d) = t
+        .get(dir, &format!("/api/v1/clients/{m1}/disclosures"))
+        .await;
+    assert_eq!(d.as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(d[0]["recipient"], "Harbor Clinic");
+    assert_eq!(d[0]["purpose"], "continuity of care");
+    let (_, d) = t
+        .get(dir, &format!("/api/v1/clients/{}/disclosures", f.part2))
+        .await;
+    assert_eq!(d.as_array().unwrap().len(), 0, "{d}");
+
+    // With a consent in force naming the recipient and purpose, the Part 2 member leaves
+    // too, labelled, with §2.32's notice, under that consent.
+    let (s, c) = t
+        .post(
+            dir,
+            &format!("/api/v1/clients/{}/consents/part2", f.part2),
+            json!({"patient_name": "Protected Member", "discloser": "Riverside IOP",
+                "recipient": "Harbor Clinic", "information": "treatment records",
+                "purpose": "continuity of care", "expires_on": "2026-12-31",
+                "right_to_revoke_acknowledged": true, "signature": "Protected Member",
+                "signed_on": "2026-05-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let status = kick_off(&t, dir, EXPORT).await;
+    let m = manifest(&t, dir, &status).await;
+    let files = download(&t, dir, &m).await;
+    assert_eq!(files["Patient"].len(), 3);
+    let p2 = files["Patient"]
+        .iter()
+        .find(|p| p["id"].as_str() == Some(f.part2.to_string().as_str()))
+        .unwrap();
+    assert_eq!(p2["meta"]["security"][0]["code"], "42CFRPart2");
+    assert_eq!(
+        m["extension"]["part2Notice"],
+        "42 CFR part 2 prohibits unauthorized disclosure of these records."
+    );
+    let (_, d) = t
+        .get(dir, &format!("/api/v1/clients/{}/disclosures", f.part2))
+        .await;
+    assert_eq!(d[0]["consent_id"], c["id"]);
+    assert!(d[0]["notice"].as_str().unwrap().contains("42 CFR part 2"));
+
+    // Only the requester may poll or download; DELETE cancels and removes the files.
+    let other = t
+        .token_for("other.director@example.test", Role::Director, None, None)
+        .await;
+    let (s, _) = fhir(&t, Some(&other), &status).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let file = m["output"][0]["url"]
+        .as_str()
+        .unwrap()
+        .split_once("/fhir/")
+        .map(|(_, p)| format!("/fhir/{p}"))
+        .unwrap();
+    let (s, _) = fhir(&t, Some(&other), &file).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let r = t
+        .http
+        .delete(t.url(&status))
+        .bearer_auth(dir)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (s, _) = fhir(&t, Some(dir), &status).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let r = t
+        .http
+        .get(t.url(&file))
+        .bearer_auth(dir)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_group_export_holds_its_members_and_the_kick_off_is_checked() {
+    let t = spawn_app().await;
+    let f = fixture(&t).await;
+    let dir = &f.director;
+    let status = kick_off(
+        &t,
+        dir,
+        &format!(
+            "/fhir/r4/Group/{}/$export?_type=Patient,Group&recipient=R&purpose=care",
+            f.clinic.group
+        ),
+    )
+    .await;
+    let m = manifest(&t, dir, &status).await;
+    let files = download(&t, dir, &m).await;
+    assert_eq!(files.keys().collect::<Vec<_>>(), ["Group", "Patient"]);
+    assert_eq!(files["Group"][0]["id"], f.clinic.group.to_string());
+    // Refused, naming what is wrong, and nothing is queued.
+    for (path, prefer, name) in [
+        (EXPORT, false, "Prefer"),
+        ("/fhir/r4/$export?purpose=care", true, "recipient"),
+        (
+            "/fhir/r4/$export?_type=Basic&recipient=R&purpose=p",
+            true,
+            "_type",
+        ),
+        (
+            "/fhir/r4/$export?_since=2026-01-01&recipient=R&purpose=p",
+            true,
+            "_since",
+        ),
+    ] {
+        let mut req = t.http.get(t.url(path)).bearer_auth(dir);
+        if prefer {
+            req = req.header("prefer", "respond-async");
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        let oo: Value = r.json().await.unwrap();
+        assert!(
+            oo["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains(name),
+            "{oo}"
+        );
+    }
+    // Only directors export; a clinician is refused.
+    let lead = t.login(&f.clinic.lead_email, TEST_PASSWORD).await.unwrap();
+    let r = t
+        .http
+        .get(t.url(EXPORT))
+        .bearer_auth(&lead)
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_export_whose_server_stopped_is_run_again_by_the_next_server() {
+    let t = spawn_app().await;
+    let f = fixture(&t).await;
+    let actor = t.app.authenticate(&f.director).await.unwrap();
+    let terms = circle_app::fhir_export::ExportTerms {
+        recipient: "Harbor Clinic".to_owned(),
+        purpose: "continuity of care".to_owned(),
+    };
+    let now: jiff::Timestamp = "2026-05-04T15:35:00Z".parse().unwrap();
+    let long_ago: jiff::Timestamp = "2000-01-01T00:00:00Z".parse().unwrap();
+    // As if a server claimed the job and stopped mid-run: the test claims it itself, at
+    // once (the running server's worker polls every half second; should it win the
+    // race, the test queues another job and tries again).
+    let mut claimed = None;
+    for _ in 0..20 {
+        let id = t
+            .app
+            .start_export(
+                &actor,
+                None,
+                &["Patient".to_owned()],
+                &terms,
+                "http://localhost/fhir/r4/$export",
+            )
+            .await
+            .unwrap();
+        if let Some(c) = t.db.store.claim_export_job(long_ago, now).await.unwrap() {
+            assert_eq!(c.id, id);
+            claimed = Some(id);
+            break;
+        }
+    }
+    let id = claimed.expect("the test claimed a job before any worker did");
+    let status = format!("/fhir/r4/$export-status/{id}");
+    // While its heartbeat is fresh, nobody takes it over: it stays running.
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let r = t
+            .http
+            .get(t.url(&status))
+            .bearer_auth(&f.director)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        assert_eq!(r.headers()["x-progress"], "0% (running)");
+    }
+    // Once the heartbeat is stale (its server is gone), a running server claims the job
+    // again and runs it from the start.
+    t.clock.set("2026-05-04T15:40:00Z".parse().unwrap());
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    let m = manifest(&t, &dir, &status).await;
+    assert_eq!(m["output"][0]["type"], "Patient");
+    assert_eq!(m["output"][0]["count"], 2);
+}

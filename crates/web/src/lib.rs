@@ -508,11 +508,22 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
+/// Aborts a background task when dropped (when the server stops, however it stops).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     tls: Option<Tls>,
+    /// The FHIR export worker, stopped when the server stops.
+    export_worker: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -536,6 +547,9 @@ impl Application {
             tracing::warn!(error = %e, "interrupted planner runs could not be marked");
         }
         // --- end planner ---
+        // FHIR Bulk Data exports are worked on in the background by every server; a job
+        // whose server stopped is claimed again (issue 15).
+        let export_worker = fhir::export::spawn_worker(app.clone());
         // Over TLS the session cookie is Secure with the __Host- prefix.
         let policy = pages::CookiePolicy {
             secure: tls.is_some(),
@@ -551,6 +565,7 @@ impl Application {
             listener,
             router,
             tls,
+            export_worker,
         })
     }
 
@@ -605,6 +620,8 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        // An unfinished export is claimed again by the next server that runs.
+        let _stop_worker = AbortOnDrop(self.export_worker);
         match &self.tls {
             None => {
                 axum::serve(self.listener, service)
