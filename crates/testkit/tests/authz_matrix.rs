@@ -1654,6 +1654,21 @@ fn fhir_table() -> Vec<(&'static str, Object, &'static str)> {
         ("/fhir/r4/HealthcareService", Own, "DAAAADA"),
         ("/fhir/r4/HealthcareService/{program}", Own, "DAAAADA"),
         ("/fhir/r4/HealthcareService/{program}", Foreign, "DAAAADD"),
+        // Bulk Data export: directors (a scoped one of their own programs' groups); a
+        // job's status and files are its requester's only (here the clinic-wide director).
+        ("/fhir/r4/$export?recipient=R&purpose=p", Own, "DDADDDA"),
+        (
+            "/fhir/r4/Group/{group}/$export?recipient=R&purpose=p",
+            Own,
+            "DDADDDA",
+        ),
+        (
+            "/fhir/r4/Group/{group}/$export?recipient=R&purpose=p",
+            Foreign,
+            "DDADDDD",
+        ),
+        ("/fhir/r4/$export-status/{job}", Own, "DDADDDD"),
+        ("/fhir/r4/$export-file/{job}/{file}", Own, "DDADDDD"),
     ]
 }
 
@@ -1671,7 +1686,47 @@ async fn every_fhir_route_times_every_caller_matches_the_expected_table() {
         let (_, m) = t.get(dir, &format!("/api/v1/clients/{c}/measures")).await;
         responses.push(format!("{c}.{}", m[0]["id"].as_i64().unwrap()));
     }
+    // One finished export of the clinic-wide director's, for its status and file routes.
+    let r = t
+        .http
+        .get(t.url("/fhir/r4/$export?recipient=R&purpose=p"))
+        .bearer_auth(dir)
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let status = r.headers()["content-location"].to_str().unwrap().to_owned();
+    let job = status.rsplit('/').next().unwrap().to_owned();
+    let mut manifest = Value::Null;
+    for _ in 0..600 {
+        let r = t.http.get(&status).bearer_auth(dir).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            manifest = r.json().await.unwrap();
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let file_id = manifest["output"][0]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a finished export: {manifest}"))
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let table = fhir_table();
+    for route in [
+        "/fhir/r4/$export",
+        "/fhir/r4/Group/{group}/$export",
+        "/fhir/r4/$export-status/{job}",
+        "/fhir/r4/$export-file/{job}/{file}",
+    ] {
+        assert!(
+            table.iter().any(|(p, _, _)| p.starts_with(route)),
+            "{route} is missing from the authorization table"
+        );
+    }
     // Every type the server declares is in the table, for search and read.
     let (_, cs) = t.get("", "/fhir/r4/metadata").await;
     for r in cs["rest"][0]["resource"].as_array().unwrap() {
@@ -1709,9 +1764,14 @@ async fn every_fhir_route_times_every_caller_matches_the_expected_table() {
             .replace("{session}", &w.sessions[i].to_string())
             .replace("{lead}", &w.leads[0].to_string())
             .replace("{room}", &w.room["id"].as_i64().unwrap().to_string())
-            .replace("{program}", &program.to_string());
+            .replace("{program}", &program.to_string())
+            .replace("{job}", &job)
+            .replace("{file}", &file_id);
         for (k, caller) in FHIR_CALLERS.iter().enumerate() {
-            let mut req = t.http.get(t.url(&concrete));
+            let mut req = t
+                .http
+                .get(t.url(&concrete))
+                .header("prefer", "respond-async");
             if let Some(token) = &w.tokens[caller] {
                 req = req.bearer_auth(token);
             }
@@ -1723,13 +1783,16 @@ async fn every_fhir_route_times_every_caller_matches_the_expected_table() {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
-            let body: Value = r.json().await.unwrap();
+            let text = r.text().await.unwrap();
             assert!(
                 !status.is_server_error(),
-                "{concrete} as {caller}: {status} {body}"
+                "{concrete} as {caller}: {status} {text}"
             );
+            // Kick-offs answer 202 with no body; the manifest is JSON; files are NDJSON.
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             assert!(
-                ct.starts_with("application/fhir+json"),
+                ct.starts_with("application/fhir+json")
+                    || (status.is_success() && path.contains("$export")),
                 "{concrete} as {caller}: {ct}"
             );
             let denied = matches!(
