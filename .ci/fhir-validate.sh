@@ -214,6 +214,48 @@ for kind, rs in by_type.items():
 print(f"   {sum(len(v) for v in by_type.values())} resources of {len(by_type)} types")
 EOF
 
+# --- a full Bulk Data export of the demo clinic, as the clinic-wide director -----------------
+EXPORT="$WORK/export"
+mkdir -p "$EXPORT"
+"$PY" - "$BASE" "$WORK" "$EXPORT" <<'EOF' || fail "the Bulk Data export failed"
+import json, sys, time, urllib.parse, urllib.request
+base, work, out = sys.argv[1], sys.argv[2], sys.argv[3]
+token = open(f"{work}/director.token").read()
+def call(url, method="GET", headers=None):
+    req = urllib.request.Request(url, method=method, headers={"Authorization": "Bearer " + token, **(headers or {})})
+    return urllib.request.urlopen(req, timeout=300)
+q = urllib.parse.urlencode({"recipient": "CI validation", "purpose": "structural validation"})
+t0 = time.monotonic()
+with call(f"{base}/fhir/r4/$export?{q}", headers={"Prefer": "respond-async", "Accept": "application/fhir+json"}) as r:
+    if r.status != 202:
+        sys.exit(f"kick-off: {r.status}")
+    status = r.headers["Content-Location"]
+while True:
+    with call(status) as r:
+        if r.status == 200:
+            manifest = json.load(r)
+            break
+        if r.status != 202:
+            sys.exit(f"status: {r.status}")
+    if time.monotonic() - t0 > 900:
+        sys.exit("the export did not finish within 15 minutes")
+    time.sleep(1)
+files = manifest["output"] + manifest.get("error", [])
+for n, o in enumerate(files):
+    with call(o["url"]) as r:
+        if r.headers.get("content-type") != "application/fhir+ndjson":
+            sys.exit(f"{o['url']}: content type {r.headers.get('content-type')}")
+        body = r.read().decode()
+    lines = [l for l in body.splitlines() if l.strip()]
+    if "count" in o and len(lines) != o["count"]:
+        sys.exit(f"{o['type']}: {len(lines)} lines, manifest says {o['count']}")
+    with open(f"{out}/export-{n:02d}-{o['type']}.ndjson", "w") as f:
+        f.write(body)
+    print(f"   export: {len(lines):6d} {o['type']}")
+print(f"   export of {len(files)} files in {time.monotonic() - t0:.1f}s")
+EOF
+cp "$EXPORT"/*.ndjson "$OUT"/ || fail "the export wrote no files"
+
 echo "== fhir.resources 6.1.0"
 "$PY" crates/testkit/fhir/validate.py "$OUT" "$INTEROP" || fail "fhir.resources found invalid resources (above)"
 echo "== npm fhir 4.12.0"
