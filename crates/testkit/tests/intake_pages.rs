@@ -245,20 +245,24 @@ async fn a_referral_without_a_client_record_cannot_be_placed_and_stays_where_it_
     );
     let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
     assert_eq!(r["state"], "referred");
-    // Intake records no screening: the form is not offered and the service refuses.
+    // Intake records a screening's decision but no clinical comments: the form has no
+    // comment box, and a forged comment is refused naming the field, recording nothing.
     let (_, body, _) = page(&t, &intake, &format!("/referrals/{id}")).await;
-    assert!(!body.contains("id=\"screening-form\""));
+    assert!(body.contains("id=\"screening-form\""));
+    assert!(!body.contains("id=\"screen-reasons\""));
     let (s, body) = form(
         &t,
         &intake,
         &format!("/referrals/{id}/screening"),
         None,
-        &[("decision", "ready")],
+        &[("decision", "ready"), ("reasons", "clinical words")],
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("screening comments are clinical"), "{body}");
     let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
     assert_eq!(r["screenings"].as_array().unwrap().len(), 0);
+    assert_eq!(r["state"], "referred");
 }
 
 #[tokio::test]
