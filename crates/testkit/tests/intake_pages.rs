@@ -712,6 +712,17 @@ async fn the_client_record_made_from_a_referral_names_each_bad_field_and_creates
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let (_, list) = t.get(&intake, "/api/v1/referrals?state=referred").await;
     let id = list["items"][0]["id"].as_i64().unwrap();
+    // The form starts from what the person wrote, their ticked time included.
+    let (_, body, _) = page(&t, &intake, &format!("/referrals/{id}")).await;
+    assert!(
+        body.contains("id=\"nc-given\" name=\"given_name\" value=\"Avery\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("value=\"wednesday/morning\" checked"),
+        "{body}"
+    );
+    assert!(!body.contains("value=\"wednesday/evening\" checked"));
     let path = format!("/referrals/{id}/client");
     let (s, body) = form(
         &t,
@@ -745,6 +756,7 @@ async fn the_client_record_made_from_a_referral_names_each_bad_field_and_creates
                 ("record_number", "R-3001"),
                 ("date_of_birth", "1992-02-02"),
                 ("email", "avery@example.test"),
+                ("time", "wednesday/morning"),
             ],
         )
         .await;
@@ -784,4 +796,23 @@ async fn the_client_record_made_from_a_referral_names_each_bad_field_and_creates
         .get(&intake, &format!("/api/v1/clients/{client}/episodes"))
         .await;
     assert_eq!(episodes, json!([]));
+    // The chosen record stays chosen across a screening (it was lost, and with it the
+    // consents and placement that follow).
+    let r = t
+        .page_form(
+            &intake,
+            &format!("/referrals/{id}/screening"),
+            &[
+                ("csrf", &circle_app::web_session::csrf_token(&intake)),
+                ("client_id", &cid),
+                ("decision", "not_ready"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("/referrals/{id}?ok=screened&client={client}").as_str()),
+        "{}",
+        r.body
+    );
 }

@@ -288,3 +288,132 @@ async fn intake_takes_a_join_request_to_a_placed_client_through_the_pages() {
         "{members}"
     );
 }
+
+/// A therapist refers a client on `/refer` to a group that is full; intake creates the
+/// record from the referral (the referral names no times: intake ticks the client's
+/// evenings), admits them, screens them, records the agreement and puts them on the full
+/// group's waitlist, all through the pages.
+#[tokio::test]
+async fn intake_takes_a_therapists_referral_to_a_full_groups_waitlist_through_the_pages() {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(ClinicSpec {
+            members: 2,
+            level: "outpatient",
+            weekday: "wednesday",
+            start: "18:00",
+            ..ClinicSpec::default()
+        })
+        .await;
+    // The group holds two: full with the clinic's two members.
+    let (s, g) = t
+        .send(
+            reqwest::Method::PATCH,
+            &k.director,
+            &format!("/api/v1/groups/{}", k.group),
+            json!({"version": 1, "min_size": 1, "max_size": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{g}");
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+
+    let b = Browser::start().await;
+    b.client.goto(&t.url("/refer")).await.unwrap();
+    b.fill("#provider_name", "Dr. Dana Reyes").await;
+    b.fill("#practice", "Harbor Counseling").await;
+    b.fill("#provider_phone", "617-555-0110").await;
+    b.fill("#client_name", "Casey Lin").await;
+    b.fill("#client_phone", "617-555-0133").await;
+    b.click(&format!("#group option[value='{}']", k.group))
+        .await;
+    b.fill("#reason", "Panic since spring; ready for a group.")
+        .await;
+    b.click("#consent").await;
+    b.click("#send-referral").await;
+    assert!(b.shows("[role=status]", "We have your referral").await);
+    b.close().await;
+
+    let b = Browser::start().await;
+    sign_in(&b, &t, "intake@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.client.goto(&t.url("/intake")).await.unwrap();
+    b.client
+        .find(Locator::LinkText("Casey Lin"))
+        .await
+        .expect("the referral on intake's list")
+        .click()
+        .await
+        .unwrap();
+    assert!(b.shows("h1", "Casey Lin").await);
+    let referral: i64 = b
+        .path()
+        .await
+        .trim_start_matches("/referrals/")
+        .parse()
+        .unwrap();
+    assert!(
+        b.text("main")
+            .await
+            .contains("Dr. Dana Reyes, Harbor Counseling")
+    );
+    assert_eq!(b.value("#nc-phone").await, "617-555-0133");
+    b.set("#nc-dob", "1985-11-30").await;
+    b.fill("#nc-record", "R-2042").await;
+    b.click("#nc-t-wednesday-evening").await;
+    b.click("#new-client-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "The client record was created")
+            .await,
+        "{}",
+        b.text("main").await
+    );
+    b.click("#episode-level option[value='outpatient']").await;
+    b.click("#episode-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "The episode of care was opened")
+            .await
+    );
+    b.click("#decision-ready").await;
+    b.click("#screening-form button[type=submit]").await;
+    assert!(b.shows("#referral-state", "Ready").await);
+    b.click("#agreement-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "group agreement signature was recorded")
+            .await
+    );
+    let full = b.text(&format!("#suggestion-{}", k.group)).await;
+    assert!(full.contains("0 open seats"), "{full}");
+    b.click(&format!("#priority-{} option[value='2']", k.group))
+        .await;
+    b.check_page("journey-intake-refer-waitlist").await;
+    b.click(&format!("#waitlist-{}", k.group)).await;
+    assert!(
+        b.shows("[role=status]", "added to the group's waitlist")
+            .await,
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.shows("#referral-state", "Waitlisted").await);
+    b.close().await;
+
+    let (_, r) = t
+        .get(&intake, &format!("/api/v1/referrals/{referral}"))
+        .await;
+    assert_eq!(r["state"], "waitlisted", "{r}");
+    let client = r["client_id"].as_i64().expect("linked by the waitlisting");
+    let (s, w) = t
+        .get(&intake, &format!("/api/v1/groups/{}/waitlist", k.group))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    let entry = w
+        .as_array()
+        .or_else(|| w["items"].as_array())
+        .unwrap()
+        .iter()
+        .find(|e| e["client_id"].as_i64() == Some(client))
+        .cloned()
+        .unwrap_or_else(|| panic!("on the waitlist: {w}"));
+    assert_eq!(entry["priority"], 2, "{entry}");
+}

@@ -22,8 +22,8 @@ use circle_domain::care::{Concern, LevelOfCare};
 use circle_domain::client::{Client, ReferralSource};
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, OfferId, ProgramId, WaitlistEntryId};
 use circle_domain::intake::{
-    NewPart2Consent, NewReferral, NewScreening, NewTransition, Referral, ReferralState,
-    ReferringProviderDetails, ScreeningDecision, SignAgreement,
+    NewPart2Consent, NewReferral, NewScreening, NewTransition, PartOfDay, PreferredTime, Referral,
+    ReferralState, ReferringProviderDetails, ScreeningDecision, SignAgreement,
 };
 use circle_domain::membership::NewMembership;
 use circle_domain::placement::{NewWaitlistEntry, OfferState};
@@ -526,6 +526,14 @@ struct ReferralPage {
     ok: Option<String>,
 }
 
+/// One day of the availability grid: (day value, day label, [(part value, part label,
+/// ticked)]).
+type GridDay = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str, bool)>,
+);
+
 /// The client-record form's values: what the person wrote on the referral, or what intake
 /// typed when the form comes back with an error.
 struct NewClientForm {
@@ -535,6 +543,8 @@ struct NewClientForm {
     phone: String,
     record_number: String,
     date_of_birth: String,
+    /// The weekly grid: (day value, day label, [(part value, part label, ticked)]).
+    times: Vec<GridDay>,
 }
 
 #[derive(Deserialize)]
@@ -693,6 +703,35 @@ async fn render_referral(
             phone: or("phone", r.details.phone.as_ref().map_or("", |p| p.as_str())),
             record_number: field("record_number"),
             date_of_birth: field("date_of_birth"),
+            times: {
+                // What intake ticked when the form comes back; else the person's own ticks.
+                let typed: Vec<String> = fields
+                    .iter()
+                    .filter(|(k, _)| k == "time")
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                let retyped = fields.iter().any(|(k, _)| k == "given_name");
+                super::join::DAYS
+                    .iter()
+                    .map(|(day, day_label)| {
+                        let parts = super::join::PARTS
+                            .iter()
+                            .map(|(part, part_label)| {
+                                let key = format!("{}/{part}", day.as_str());
+                                let ticked = if retyped {
+                                    typed.contains(&key)
+                                } else {
+                                    r.preferred_times.iter().any(|t| {
+                                        t.weekday == *day && t.part_of_day.as_str() == *part
+                                    })
+                                };
+                                (*part, *part_label, ticked)
+                            })
+                            .collect();
+                        (day.as_str(), *day_label, parts)
+                    })
+                    .collect()
+            },
         }
     };
     let before_screening = matches!(r.state, ReferralState::Referred | ReferralState::Screening);
@@ -1018,7 +1057,8 @@ async fn screening(
         (Ok(()), None) => Err(invalid(FieldErrors::default())),
     };
     match result {
-        Ok(()) => Ok(done(id, "screened")),
+        // The chosen (not yet linked) record stays chosen across the screening.
+        Ok(()) => Ok(done_with(id, "screened", &fields)),
         Err(e) => {
             refused(
                 &app,
@@ -1314,6 +1354,22 @@ async fn create_client(
         let date_of_birth = required(&fields, "date_of_birth", parse_date, &mut e);
         let email = optional(&fields, "email", Email::parse, &mut e);
         let phone = optional(&fields, "phone", Phone::parse, &mut e);
+        let mut availability = vec![];
+        for (k, v) in &fields {
+            if k != "time" {
+                continue;
+            }
+            let t = v.split_once('/').and_then(|(d, p)| {
+                Some(PreferredTime {
+                    weekday: circle_domain::schedule::Weekday::parse(d)?,
+                    part_of_day: PartOfDay::parse(p)?,
+                })
+            });
+            match t {
+                Some(t) => availability.push(t.window()),
+                None => e.push("time", "choose times from the grid"),
+            }
+        }
         e.into_result().map_err(AppError::Domain)?;
         let (Some(record_number), Some(given_name), Some(family_name), Some(date_of_birth)) =
             (record_number, given_name, family_name, date_of_birth)
@@ -1329,8 +1385,8 @@ async fn create_client(
             email,
             phone,
             concerns: vec![],
-            // The times the person ticked become their availability windows.
-            availability: r.preferred_times.iter().map(|t| t.window()).collect(),
+            // The grid starts from the times the person ticked; intake completes it.
+            availability,
             referral_source: r.path,
         };
         Ok(app.create_client(&signed.actor, &new).await?.id)
