@@ -362,6 +362,14 @@ async fn intake_takes_a_therapists_referral_to_a_full_groups_waitlist_through_th
     b.set("#nc-dob", "1985-11-30").await;
     b.fill("#nc-record", "R-2042").await;
     b.click("#nc-t-wednesday-evening").await;
+    b.client
+        .execute(
+            "document.querySelector('#nc-times').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.check_page("journey-intake-record-form").await;
     b.click("#new-client-form button[type=submit]").await;
     assert!(
         b.shows("[role=status]", "The client record was created")
