@@ -144,6 +144,21 @@ impl App {
         Ok(self.store.list_clients(&listing, page, self.now()).await?)
     }
 
+    /// Clients in the caller's reach with this email address or phone number (every client
+    /// is checked): a request from someone who may already be a client.
+    pub async fn clients_with_contact(
+        &self,
+        actor: &Actor,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> AppResult<Vec<Client>> {
+        let listing = self.listing::<purpose::ClientList>(actor).await?;
+        Ok(self
+            .store
+            .clients_with_contact(&listing, email, phone, self.now())
+            .await?)
+    }
+
     pub async fn update_client(
         &self,
         actor: &Actor,

@@ -1,14 +1,14 @@
 //! Ways in and intake: referrals, their states and screenings; the group agreement; 42 CFR
 //! Part 2 consents and the accounting of disclosures.
 //!
-//! Access (DESIGN.md's role table): intake and directors work referrals; a clinician sees
-//! and screens the referrals assigned to them; intake sees a screening's decision but never
-//! its comments. Consents: the client reads and signs their own, staff record paper
+//! Access (DESIGN.md's role table): intake and directors work referrals, assign screeners
+//! and screen; a clinician sees and screens the referrals assigned to them; intake records
+//! and sees a screening's decision but never its comments. Consents: the client reads and signs their own, staff record paper
 //! signatures, consents and disclosures for clients they may reach. Every refusal is
 //! audited.
 
 use circle_domain::DomainError;
-use circle_domain::ids::{ClientId, GroupId};
+use circle_domain::ids::{ClientId, ClinicianId, GroupId};
 use circle_domain::intake::{
     AgreementSignature, Consents, Disclosure, NewDisclosure, NewPart2Consent, NewReferral,
     NewScreening, NewTransition, Part2Consent, Referral, ReferralState, RevokeConsent, Screening,
@@ -145,7 +145,24 @@ impl App {
         Ok(r)
     }
 
-    /// A group-readiness screening, by a director or the assigned clinician.
+    /// Assigns the clinician who screens the referral (or clears it with `None`).
+    pub async fn assign_screener(
+        &self,
+        actor: &Actor,
+        id: i64,
+        screener: Option<ClinicianId>,
+    ) -> AppResult<Referral> {
+        let a = self
+            .access_referral::<purpose::ReferralTransition>(actor, id)
+            .await?;
+        let mut r = self.store.assign_screener(&a, screener, self.now()).await?;
+        Self::hide_for(actor, &mut r);
+        Ok(r)
+    }
+
+    /// A group-readiness screening, by a director, the assigned clinician or intake (the
+    /// role table gives intake screening). Comments are clinical: intake records the
+    /// decision only, since it could never read its comments back.
     pub async fn record_screening(
         &self,
         actor: &Actor,
@@ -155,6 +172,13 @@ impl App {
         let a = self
             .access_referral::<purpose::ScreeningCreate>(actor, id)
             .await?;
+        if s.reasons.is_some() && !actor.may::<purpose::ScreeningComments>() {
+            return Err(DomainError::invalid(
+                "reasons",
+                "screening comments are clinical: the screening clinician or a director writes them; record the decision only",
+            )
+            .into());
+        }
         Ok(self.store.record_screening(&a, s, self.now()).await?)
     }
 

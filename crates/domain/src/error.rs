@@ -125,6 +125,9 @@ pub enum Rule {
     ConsentRevoked,
     /// The referral must be linked to a client record first.
     ReferralNeedsClient,
+    /// A referral becomes ready for placement only through a screening that found the
+    /// person ready for group (issue 14: screening could be skipped).
+    ScreeningNeeded,
     /// An open group already takes its newcomers for that session (program setting
     /// `newcomers_per_session`).
     NewcomerLimit,

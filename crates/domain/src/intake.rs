@@ -104,6 +104,33 @@ pub struct PreferredTime {
     pub part_of_day: PartOfDay,
 }
 
+impl PreferredTime {
+    /// The availability window a ticked box stands for when intake turns the request into
+    /// a client record: morning 07:00–12:00, afternoon 12:00–17:00, evening 17:00–21:30
+    /// (the evening IOP track runs 17:30–21:00, DESIGN.md).
+    pub fn window(self) -> crate::schedule::AvailabilityWindow {
+        let (start, end) = match self.part_of_day {
+            PartOfDay::Morning => (
+                jiff::civil::time(7, 0, 0, 0),
+                jiff::civil::time(12, 0, 0, 0),
+            ),
+            PartOfDay::Afternoon => (
+                jiff::civil::time(12, 0, 0, 0),
+                jiff::civil::time(17, 0, 0, 0),
+            ),
+            PartOfDay::Evening => (
+                jiff::civil::time(17, 0, 0, 0),
+                jiff::civil::time(21, 30, 0, 0),
+            ),
+        };
+        crate::schedule::AvailabilityWindow {
+            weekday: self.weekday,
+            start,
+            end,
+        }
+    }
+}
+
 /// The most preferred times one referral may list (7 days × 3 parts).
 pub const MAX_PREFERRED_TIMES: usize = 21;
 

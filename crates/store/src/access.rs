@@ -474,7 +474,8 @@ pub mod purpose {
         // Referrals.
         ReferralRead = ReferralRead [Director, Intake, Clinician];
         ReferralTransition = ReferralTransition [Director, Intake];
-        ScreeningCreate = ScreeningCreate [Director, Clinician];
+        /// Intake screens too (DESIGN.md's role table); its comments stay clinical.
+        ScreeningCreate = ScreeningCreate [Director, Clinician, Intake];
         /// A screening's comments are clinical: intake sees the decision only.
         ScreeningComments = ReferralRead [Director, Clinician] { AUDITED = false };
 

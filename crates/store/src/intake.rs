@@ -592,6 +592,23 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (from, client) = lock_referral(&mut tx, id).await?;
         check_transition(from, t.to)?;
+        // Ready is a screening's finding (issue 14): the latest screening must have found
+        // the person ready for group, whoever asks and through whichever door.
+        if t.to == ReferralState::Ready {
+            let latest: Option<String> = sqlx::query_scalar(
+                "SELECT decision FROM screenings WHERE referral_id = $1 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if latest.as_deref() != Some(ScreeningDecision::Ready.as_str()) {
+                return Err(DomainError::conflict(
+                    Rule::ScreeningNeeded,
+                    "a referral becomes ready only when a group-readiness screening finds the person ready: record the screening",
+                )
+                .into());
+            }
+        }
         let client = match t.client_id {
             Some(c) => {
                 client_in(&mut tx, c)
@@ -619,6 +636,56 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        let clients: Vec<ClientId> = client.into_iter().collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::ReferralTransition, &clients).object(id),
+        )
+        .await?;
+        let referral = self.referral_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(referral)
+    }
+
+    /// Assigns (or, with `None`, clears) the clinician who screens the referral: they then
+    /// see it among their referrals. A referral already past screening keeps its screener
+    /// (the screening it records stands).
+    pub async fn assign_screener(
+        &self,
+        a: &ReferralAccess<purpose::ReferralTransition>,
+        screener: Option<ClinicianId>,
+        at: Timestamp,
+    ) -> Result<Referral, StoreError> {
+        let (id, ctx) = (a.referral(), a.audit());
+        let mut tx = self.begin_write().await?;
+        let (state, client) = lock_referral(&mut tx, id).await?;
+        if !matches!(state, ReferralState::Referred | ReferralState::Screening) {
+            return Err(DomainError::conflict(
+                Rule::IllegalTransition,
+                format!("a screener is assigned before the screening; this referral is {state}"),
+            )
+            .into());
+        }
+        if let Some(s) = screener {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clinicians WHERE id = $1")
+                .bind(s.0)
+                .fetch_one(&mut *tx)
+                .await?;
+            if n == 0 {
+                return Err(DomainError::invalid("screener_id", "names no clinician").into());
+            }
+        }
+        sqlx::query(
+            "UPDATE referrals SET screener_id = $1, version = version + 1, updated_at = $2 \
+             WHERE id = $3",
+        )
+        .bind(screener.map(|c| c.0))
+        .bind(ts(at))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         let clients: Vec<ClientId> = client.into_iter().collect();
         append(
             &mut tx,

@@ -224,6 +224,70 @@ impl Store {
         Ok(page)
     }
 
+    /// Clients in the listing's reach with this email address (case-insensitive) or this
+    /// phone number (same digits, at least seven): someone asking again who is already a
+    /// client. Every client is checked, not a first page; only the matches are audited.
+    pub async fn clients_with_contact(
+        &self,
+        listing: &Listing<purpose::ClientList>,
+        email: Option<&str>,
+        phone: Option<&str>,
+        at: Timestamp,
+    ) -> Result<Vec<Client>, StoreError> {
+        let digits = |p: &str| -> String { p.chars().filter(char::is_ascii_digit).collect() };
+        let email = email.map(str::to_lowercase);
+        let phone = phone.map(digits).filter(|d| d.len() >= 7);
+        if email.is_none() && phone.is_none() {
+            return Ok(vec![]);
+        }
+        let (scope, ctx) = (listing.client_scope(), listing.audit());
+        let (clinician, since) = scope.binds();
+        let mut tx = self.begin_write().await?;
+        // Phones are stored as typed ("(617) 555-0199"): the digits are compared here, over
+        // the two contact columns only, so the whole clinic is checked cheaply.
+        let rows = sqlx::query(&format!(
+            "SELECT c.id, c.email, c.phone FROM clients c WHERE \
+             (c.email IS NOT NULL OR c.phone IS NOT NULL) AND {}",
+            scope.condition("$1", "$2")
+        ))
+        .bind(clinician)
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ids = vec![];
+        for r in &rows {
+            let e: Option<String> = r.opt_text("email")?;
+            let p: Option<String> = r.opt_text("phone")?;
+            let same_email = matches!((&email, &e), (Some(a), Some(b)) if *a == b.to_lowercase());
+            let same_phone = matches!((&phone, &p), (Some(a), Some(b)) if *a == digits(b));
+            if same_email || same_phone {
+                ids.push(r.int("id")?);
+            }
+        }
+        let mut items = vec![];
+        for id in ids {
+            let row = sqlx::query(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id = $1"
+            ))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            items.push(client_from_row(&row)?);
+        }
+        let ids: Vec<ClientId> = items.iter().map(|c| c.id).collect();
+        if !ids.is_empty() {
+            append(
+                &mut tx,
+                self.audit_key(),
+                at,
+                Record::success(ctx, AuditAction::ClientList, &ids),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(items)
+    }
+
     /// Whether `client` is in `clinician`'s caseload: a current member of a group the
     /// clinician leads or co-leads, or one whose membership ended on or after `since`.
     pub async fn in_caseload(

@@ -511,6 +511,13 @@ async fn each_clinical_route_writes_exactly_its_audit_entries() {
         ),
         (
             "dir",
+            Method::PUT,
+            format!("/api/v1/referrals/{referral}/screener"),
+            json!({"screener_id": lead_id}),
+            vec![("referral.transition", json!([c]))],
+        ),
+        (
+            "dir",
             Method::POST,
             format!("/api/v1/referrals/{referral}/screenings"),
             json!({"decision": "not_ready"}),

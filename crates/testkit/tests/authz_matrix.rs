@@ -240,14 +240,18 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/api/v1/referrals", Own, "DDAAAD"),
         ("GET", "/api/v1/referrals/{id}", Own, "DDAAAD"),
         ("GET", "/api/v1/referrals/{id}", Foreign, "DDADAD"),
-        ("POST", "/api/v1/referrals/{id}/screenings", Own, "DDAADD"),
+        // Intake screens (DESIGN.md's role table): every referral, as it reads them.
+        ("POST", "/api/v1/referrals/{id}/screenings", Own, "DDAAAD"),
         (
             "POST",
             "/api/v1/referrals/{id}/screenings",
             Foreign,
-            "DDADDD",
+            "DDADAD",
         ),
         ("POST", "/api/v1/referrals/{id}/transitions", Own, "DDADAD"),
+        // The body names the clinician under test, the own referral's screener already:
+        // assigning it changes nobody's reach.
+        ("PUT", "/api/v1/referrals/{id}/screener", Own, "DDADAD"),
         (
             "POST",
             "/api/v1/clients/{id}/consents/group-agreement",
@@ -822,6 +826,7 @@ fn body_for(
         }
         ("POST", "/api/v1/referrals/{id}/screenings") => json!({"decision": "not_ready"}),
         ("POST", "/api/v1/referrals/{id}/transitions") => json!({"to": "withdrawn"}),
+        ("PUT", "/api/v1/referrals/{id}/screener") => json!({"screener_id": lead}),
         ("POST", "/api/v1/clients/{id}/consents/group-agreement") => {
             json!({"signed_on": "2026-05-04"})
         }
@@ -1240,6 +1245,18 @@ fn id_fields() -> Vec<(&'static str, &'static str, &'static str, Kind)> {
             "/api/v1/referrals/{id}/screenings",
             "path id",
             Referral,
+        ),
+        (
+            "PUT",
+            "/api/v1/referrals/{id}/screener",
+            "path id",
+            Referral,
+        ),
+        (
+            "PUT",
+            "/api/v1/referrals/{id}/screener",
+            "body screener_id",
+            Shared,
         ),
         (
             "POST",

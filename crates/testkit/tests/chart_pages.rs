@@ -303,3 +303,43 @@ async fn today_reads_each_client_it_names_once() {
         "one read of the client for the whole page"
     );
 }
+
+/// Resetting a second factor asks the administrator to confirm they checked who is asking:
+/// without the tick the page answers 422 naming the box and the factor stays enrolled.
+#[tokio::test]
+async fn resetting_a_second_factor_without_the_confirmation_changes_nothing() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 1,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let lead = |users: serde_json::Value| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == clinic.lead_email.as_str())
+            .unwrap()
+            .clone()
+    };
+    let (_, users) = t.get(&admin, "/api/v1/users").await;
+    let id = lead(users)["id"].as_i64().unwrap();
+    let csrf = circle_app::web_session::csrf_token(&admin);
+    let path = format!("/admin/users/{id}/mfa-reset");
+    let r = t.page_form(&admin, &path, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("confirm: tick the box"), "{}", r.body);
+    let (_, users) = t.get(&admin, "/api/v1/users").await;
+    assert_eq!(lead(users)["mfa_enrolled"], true);
+    let r = t
+        .page_form(&admin, &path, &[("csrf", &csrf), ("confirm", "yes")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, users) = t.get(&admin, "/api/v1/users").await;
+    assert_eq!(lead(users)["mfa_enrolled"], false);
+}

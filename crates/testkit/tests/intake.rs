@@ -300,6 +300,18 @@ async fn referral_in(t: &TestApp, token: &str, state: ReferralState, client: i64
         Withdrawn => &[Withdrawn],
     };
     for to in path {
+        // Ready is a screening's finding, never a bare move.
+        if *to == Ready {
+            let (s, r) = t
+                .post(
+                    token,
+                    &format!("/api/v1/referrals/{id}/screenings"),
+                    json!({"decision": "ready"}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "screening: {r}");
+            continue;
+        }
         let body = if *to == Placed {
             json!({"to": to, "client_id": client})
         } else {
@@ -559,13 +571,20 @@ async fn intake_sees_the_screening_decision_but_never_its_comments() {
     assert_eq!(s, StatusCode::CREATED, "{r}");
     let id = r["id"].as_i64().unwrap();
 
-    // Intake cannot screen; an unassigned clinician cannot even see the referral.
+    // Intake screens (the role table) but writes no clinical comments: refused naming the
+    // field, and nothing is recorded. An unassigned clinician cannot even see the referral.
     let path = format!("/api/v1/referrals/{id}/screenings");
     let body = json!({"decision": "ready", "reasons": "PRIVATE-COMMENT: ready for group", "measure_response_id": 41});
+    let (s, p) = t.post(&coordinator, &path, body.clone()).await;
     assert_eq!(
-        t.post(&coordinator, &path, body.clone()).await.0,
-        StatusCode::FORBIDDEN
+        (s, &p["errors"][0]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("reasons")),
+        "{p}"
     );
+    let (_, r) = t
+        .get(&coordinator, &format!("/api/v1/referrals/{id}"))
+        .await;
+    assert_eq!(r["screenings"], json!([]), "{r}");
     assert_eq!(
         t.post(&stranger, &path, body.clone()).await.0,
         StatusCode::NOT_FOUND
@@ -640,7 +659,7 @@ async fn intake_sees_the_screening_decision_but_never_its_comments() {
             "PRIVATE-COMMENT: ready for group"
         );
     }
-    // Both refusals are on the audit trail.
+    // The stranger's refusal is on the audit trail (intake's comment was a field error).
     let admin = t
         .token_for("admin@example.test", Role::Admin, None, None)
         .await;
@@ -651,7 +670,7 @@ async fn intake_sees_the_screening_decision_but_never_its_comments() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{denied}");
-    assert_eq!(denied.as_array().map(Vec::len), Some(2), "{denied}");
+    assert_eq!(denied.as_array().map(Vec::len), Some(1), "{denied}");
     // Screening again once the referral is ready is refused.
     let (s, _) = t.post(&clin, &path, json!({"decision": "not_ready"})).await;
     assert_eq!(s, StatusCode::CONFLICT);
@@ -1017,4 +1036,121 @@ async fn referral_details_screening_comments_consents_and_disclosures_are_sealed
             "{marker} found in clear"
         );
     }
+}
+
+/// Ready is a screening's finding (issue 14): no caller moves a referral to ready by hand,
+/// not after a screening that found the person not ready either; a screening that finds
+/// them ready does. Refused moves change nothing.
+#[tokio::test]
+async fn a_referral_becomes_ready_only_through_a_screening_that_found_the_person_ready() {
+    let t = spawn_app().await;
+    let dir = director(&t).await;
+    let coordinator = intake(&t).await;
+    let c = client(&t, &dir, 11, json!(["depression"])).await;
+    let id = referral_in(&t, &coordinator, ReferralState::Screening, c).await;
+    let moves = format!("/api/v1/referrals/{id}/transitions");
+    let screenings = format!("/api/v1/referrals/{id}/screenings");
+    for token in [&coordinator, &dir] {
+        let (s, p) = t.post(token, &moves, json!({"to": "ready"})).await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (StatusCode::CONFLICT, Some("screening_needed")),
+            "{p}"
+        );
+    }
+    let (s, sc) = t
+        .post(&coordinator, &screenings, json!({"decision": "not_ready"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sc}");
+    let (s, p) = t.post(&dir, &moves, json!({"to": "ready"})).await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "a not-ready screening is no pass: {p}"
+    );
+    let (_, r) = t.get(&dir, &format!("/api/v1/referrals/{id}")).await;
+    assert_eq!(r["state"], "screening", "{r}");
+    let (s, sc) = t
+        .post(&coordinator, &screenings, json!({"decision": "ready"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sc}");
+    let (_, r) = t.get(&dir, &format!("/api/v1/referrals/{id}")).await;
+    assert_eq!(r["state"], "ready", "{r}");
+    assert_eq!(r["screenings"][1]["decision"], "ready");
+}
+
+/// Intake assigns the screener after the referral came in; the clinician then lists and
+/// screens it. An unknown clinician is refused naming the field; after the screening the
+/// screener stays.
+#[tokio::test]
+async fn intake_assigns_a_screener_who_then_sees_and_screens_the_referral() {
+    let t = spawn_app().await;
+    let dir = director(&t).await;
+    let coordinator = intake(&t).await;
+    let lead = clinician(&t, &dir, 3).await;
+    let clin = t
+        .token_for(
+            "clin3@example.test",
+            Role::Clinician,
+            Some(ClinicianId(lead)),
+            None,
+        )
+        .await;
+    let c = client(&t, &dir, 12, json!(["grief_loss"])).await;
+    let id = referral_in(&t, &coordinator, ReferralState::Referred, c).await;
+    let (_, mine) = t.get(&clin, "/api/v1/referrals").await;
+    assert_eq!(mine["items"], json!([]), "not theirs yet: {mine}");
+    let screener = format!("/api/v1/referrals/{id}/screener");
+    let (s, p) = t
+        .send(
+            Method::PUT,
+            &coordinator,
+            &screener,
+            json!({"screener_id": 999_999}),
+        )
+        .await;
+    assert_eq!(
+        (s, &p["errors"][0]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("screener_id")),
+        "{p}"
+    );
+    let (s, r) = t
+        .send(
+            Method::PUT,
+            &coordinator,
+            &screener,
+            json!({"screener_id": lead}),
+        )
+        .await;
+    assert_eq!(
+        (s, r["screener_id"].as_i64()),
+        (StatusCode::OK, Some(lead)),
+        "{r}"
+    );
+    let (_, mine) = t.get(&clin, "/api/v1/referrals").await;
+    assert_eq!(mine["items"][0]["id"].as_i64(), Some(id), "{mine}");
+    let (s, sc) = t
+        .post(
+            &clin,
+            &format!("/api/v1/referrals/{id}/screenings"),
+            json!({"decision": "ready", "reasons": "motivated"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sc}");
+    let (s, p) = t
+        .send(
+            Method::PUT,
+            &coordinator,
+            &screener,
+            json!({"screener_id": null}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    let (_, r) = t.get(&dir, &format!("/api/v1/referrals/{id}")).await;
+    assert_eq!(r["screener_id"].as_i64(), Some(lead), "{r}");
+    // A clinician does not assign screeners.
+    let (s, _) = t
+        .send(Method::PUT, &clin, &screener, json!({"screener_id": lead}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
 }

@@ -15,7 +15,7 @@ use circle_testkit::TestApp;
 use circle_testkit::clinic::ClinicSpec;
 use circle_testkit::spawn_app;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A page request signed in with `token` (the page cookie carries the same sign-in token).
 async fn page(
@@ -245,20 +245,24 @@ async fn a_referral_without_a_client_record_cannot_be_placed_and_stays_where_it_
     );
     let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
     assert_eq!(r["state"], "referred");
-    // Intake records no screening: the form is not offered and the service refuses.
+    // Intake records a screening's decision but no clinical comments: the form has no
+    // comment box, and a forged comment is refused naming the field, recording nothing.
     let (_, body, _) = page(&t, &intake, &format!("/referrals/{id}")).await;
-    assert!(!body.contains("id=\"screening-form\""));
+    assert!(body.contains("id=\"screening-form\""));
+    assert!(!body.contains("id=\"screen-reasons\""));
     let (s, body) = form(
         &t,
         &intake,
         &format!("/referrals/{id}/screening"),
         None,
-        &[("decision", "ready")],
+        &[("decision", "ready"), ("reasons", "clinical words")],
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("screening comments are clinical"), "{body}");
     let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
     assert_eq!(r["screenings"].as_array().unwrap().len(), 0);
+    assert_eq!(r["state"], "referred");
 }
 
 #[tokio::test]
@@ -404,7 +408,10 @@ async fn intake_chooses_the_client_record_of_an_unlinked_referral_and_placing_li
     // Chosen on the page: its suggestions show; placing waits for the screening.
     let (s, body, _) = page(&t, &intake, &format!("/referrals/{id}?client={person}")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.contains("(chosen; not linked yet)"), "{body}");
+    assert!(
+        body.contains("(linked when placed or waitlisted)"),
+        "{body}"
+    );
     assert!(
         body.contains(&format!("id=\"suggestion-{}\"", k.group)),
         "{body}"
@@ -623,4 +630,189 @@ async fn a_clinician_finds_the_referrals_they_are_to_screen_on_today() {
     let (_, body, _) = page(&t, &other, "/today").await;
     assert!(!body.contains(&link) && !body.contains("Screening Person"));
     assert!(body.contains("No referrals are waiting for your screening."));
+}
+
+/// The "already a client" flag checks every client, not a first page: a returning person
+/// whose record is the 201st is flagged by their phone however it is punctuated, and the
+/// search on the referral finds their record by name.
+#[tokio::test]
+async fn a_request_from_a_client_beyond_the_first_two_hundred_is_flagged_and_found_by_name() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    for n in 1..=201 {
+        let (given, family, phone) = if n == 201 {
+            ("Morgan", "Returning", json!("(617) 555-0177"))
+        } else {
+            ("Given", "Bulk", Value::Null)
+        };
+        let (s, c) = t
+            .post(
+                &dir,
+                "/api/v1/clients",
+                json!({"record_number": format!("B-{n:04}"), "given_name": given,
+                    "family_name": family, "date_of_birth": "1980-01-01",
+                    "referral_source": "self_referral", "phone": phone}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+    }
+    let r = t
+        .http
+        .post(t.url("/api/v1/self-referrals"))
+        .json(&json!({"name": "Morgan R", "phone": "617 555 0177",
+            "looking_for": "Back for a group."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (_, list) = t.get(&intake, "/api/v1/referrals?state=referred").await;
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    let (s, body, _) = page(&t, &intake, &format!("/referrals/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let flag = body
+        .split("id=\"already-client\"")
+        .nth(1)
+        .expect("the flag is shown");
+    assert!(flag.contains("Morgan Returning (B-0201)"), "{flag}");
+    let (s, body, _) = page(&t, &intake, &format!("/referrals/{id}?find=returning")).await;
+    assert_eq!(s, StatusCode::OK);
+    let found = body
+        .split("id=\"found-clients\"")
+        .nth(1)
+        .expect("the search's results");
+    assert!(found.contains("Morgan Returning (B-0201)"), "{found}");
+    assert!(!found.contains("Given Bulk"), "{found}");
+}
+
+/// The client record made from a referral: each bad field is named, nothing is created; a
+/// good one is created with the request's ticked times and the way they came in. The
+/// episode form names a missing level.
+#[tokio::test]
+async fn the_client_record_made_from_a_referral_names_each_bad_field_and_creates_nothing() {
+    let t = spawn_app().await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let r = t
+        .http
+        .post(t.url("/api/v1/self-referrals"))
+        .json(
+            &json!({"name": "Avery Quinn", "email": "avery@example.test",
+            "looking_for": "A morning group.",
+            "preferred_times": [{"weekday": "wednesday", "part_of_day": "morning"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (_, list) = t.get(&intake, "/api/v1/referrals?state=referred").await;
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    // The form starts from what the person wrote, their ticked time included.
+    let (_, body, _) = page(&t, &intake, &format!("/referrals/{id}")).await;
+    assert!(
+        body.contains("id=\"nc-given\" name=\"given_name\" value=\"Avery\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("value=\"wednesday/morning\" checked"),
+        "{body}"
+    );
+    assert!(!body.contains("value=\"wednesday/evening\" checked"));
+    let path = format!("/referrals/{id}/client");
+    let (s, body) = form(
+        &t,
+        &intake,
+        &path,
+        None,
+        &[
+            ("given_name", "Avery"),
+            ("family_name", "Quinn"),
+            ("record_number", "no spaces allowed"),
+            ("date_of_birth", ""),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("record_number: must be"), "{body}");
+    assert!(body.contains("date_of_birth: is required"), "{body}");
+    // What intake typed comes back in the form.
+    assert!(body.contains("value=\"no spaces allowed\""), "{body}");
+    let (_, clients) = t.get(&intake, "/api/v1/clients").await;
+    assert_eq!(clients["items"], json!([]), "{clients}");
+
+    let r = t
+        .page_form(
+            &intake,
+            &path,
+            &[
+                ("csrf", &circle_app::web_session::csrf_token(&intake)),
+                ("given_name", "Avery"),
+                ("family_name", "Quinn"),
+                ("record_number", "R-3001"),
+                ("date_of_birth", "1992-02-02"),
+                ("email", "avery@example.test"),
+                ("time", "wednesday/morning"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, clients) = t.get(&intake, "/api/v1/clients").await;
+    let c = &clients["items"][0];
+    assert_eq!(
+        (c["record_number"].as_str(), c["referral_source"].as_str()),
+        (Some("R-3001"), Some("self_referral")),
+        "{c}"
+    );
+    assert_eq!(
+        c["availability"],
+        json!([{"weekday": "wednesday", "start": "07:00:00", "end": "12:00:00"}])
+    );
+    let client = c["id"].as_i64().unwrap();
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("/referrals/{id}?ok=created&client={client}").as_str())
+    );
+    let cid = client.to_string();
+    let (s, body) = form(
+        &t,
+        &intake,
+        &format!("/referrals/{id}/episode"),
+        None,
+        &[
+            ("client_id", &cid),
+            ("level_of_care", ""),
+            ("started_on", "2026-05-04"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("level_of_care: is required"), "{body}");
+    let (_, episodes) = t
+        .get(&intake, &format!("/api/v1/clients/{client}/episodes"))
+        .await;
+    assert_eq!(episodes, json!([]));
+    // The chosen record stays chosen across a screening (it was lost, and with it the
+    // consents and placement that follow).
+    let r = t
+        .page_form(
+            &intake,
+            &format!("/referrals/{id}/screening"),
+            &[
+                ("csrf", &circle_app::web_session::csrf_token(&intake)),
+                ("client_id", &cid),
+                ("decision", "not_ready"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("/referrals/{id}?ok=screened&client={client}").as_str()),
+        "{}",
+        r.body
+    );
 }

@@ -188,6 +188,7 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::intake::get_referral))
         .routes(routes!(api::intake::transition))
         .routes(routes!(api::intake::screening))
+        .routes(routes!(api::intake::assign_screener))
         .routes(routes!(api::intake::sign_agreement))
         .routes(routes!(api::intake::consents))
         .routes(routes!(api::intake::part2_consent))

@@ -54,6 +54,7 @@ async fn an_admin_creates_a_user_resets_a_second_factor_and_filters_the_audit_re
     let row = format!("#user-{}", lead["id"]);
     assert_eq!(b.text(&format!("{row} .mfa")).await, "enrolled");
     b.click(&format!("{row} summary")).await;
+    b.click(&format!("{row} input[name=confirm]")).await;
     b.click(&format!("{row} button.mfa-reset")).await;
     assert!(b.shows("#done", "second factor was reset").await);
     assert_eq!(b.text(&format!("{row} .mfa")).await, "not enrolled");

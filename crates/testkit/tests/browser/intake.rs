@@ -157,8 +157,10 @@ async fn an_intake_coordinator_records_a_referral_and_places_the_client_from_a_s
     b.check_page("intake-referral").await;
     b.click("#to-screening").await;
     assert!(b.shows("#referral-state", "Screening").await);
-    // Intake does not screen: the form is for clinical staff.
-    assert!(b.try_text("#screening-form").await.is_none());
+    // Intake may screen, but without the clinical comments; here the assigned clinician
+    // screens.
+    assert!(b.try_text("#screening-form").await.is_some());
+    assert!(b.try_text("#screen-reasons").await.is_none());
     b.close().await;
 
     // The assigned clinician screens for group readiness.

@@ -171,6 +171,30 @@ impl Browser {
         el.send_keys(value).await.expect("type");
     }
 
+    /// Sets a form control's value directly, as picking from a date picker would (date
+    /// inputs take typed keys in the browser's locale order).
+    async fn set(&self, css: &str, value: &str) {
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).value = arguments[1];",
+                vec![json!(css), json!(value)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+    }
+
+    /// An input's current value.
+    async fn value(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .prop("value")
+            .await
+            .expect("a value")
+            .unwrap_or_default()
+    }
+
     async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))

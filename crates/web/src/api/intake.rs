@@ -157,8 +157,28 @@ pub async fn transition(
     Ok(Json(app.transition_referral(&a, id, &body).await?))
 }
 
-/// Record a group-readiness screening (directors, the assigned clinician). `ready` moves
-/// the referral to ready.
+/// Who screens a referral: a clinician's id, or `null` to clear it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenerChoice {
+    pub screener_id: Option<circle_domain::ids::ClinicianId>,
+}
+
+/// Assign the clinician who screens a referral (intake, directors), before its screening.
+#[utoipa::path(put, path = "/api/v1/referrals/{id}/screener", tag = "intake", params(("id" = i64, Path)),
+    request_body = ScreenerChoice, responses((status = 200, body = Referral), Errors), security(("bearer" = [])))]
+pub async fn assign_screener(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ScreenerChoice>,
+) -> Result<Json<Referral>, ApiError> {
+    Ok(Json(app.assign_screener(&a, id, body.screener_id).await?))
+}
+
+/// Record a group-readiness screening (directors, the assigned clinician, intake; intake
+/// gives the decision without comments). `ready` moves the referral to ready; nothing else
+/// does.
 #[utoipa::path(post, path = "/api/v1/referrals/{id}/screenings", tag = "intake", params(("id" = i64, Path)),
     request_body = NewScreening, responses((status = 201, body = Screening), Errors), security(("bearer" = [])))]
 pub async fn screening(

@@ -417,14 +417,31 @@ async fn enable(
     set_disabled(&app, &signed, id, &form.csrf, false).await
 }
 
+/// Resetting a second factor hands the account to whoever enrols next: the administrator
+/// confirms they checked who is asking (issue 14: it asked for no confirmation).
+#[derive(Deserialize)]
+pub struct MfaResetForm {
+    csrf: String,
+    confirm: Option<String>,
+}
+
 async fn reset_mfa(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<MfaResetForm>,
 ) -> Result<Response, PageError> {
     signed.check_csrf(&form.csrf)?;
-    match app.reset_mfa(&signed.actor, UserId(id)).await {
+    let result = if form.confirm.as_deref() == Some("yes") {
+        app.reset_mfa(&signed.actor, UserId(id)).await.map(|_| ())
+    } else {
+        Err(circle_domain::DomainError::invalid(
+            "confirm",
+            "tick the box to confirm you checked who is asking; nothing was reset",
+        )
+        .into())
+    };
+    match result {
         Ok(_) => Ok(Redirect::to("/admin?done=mfa").into_response()),
         Err(e) => {
             refused(

@@ -4,8 +4,8 @@
 //! client or waitlists them), and the waitlists with their offers.
 //!
 //! Everything goes through the intake and placement services, which check the role, reach
-//! and write the audit trail. Intake never sees screening comments (the service blanks them)
-//! and the page offers the screening form only to clinical staff.
+//! and write the audit trail. Intake never sees screening comments (the service blanks them):
+//! intake records a screening's decision, clinicians and directors its comments too.
 
 use std::collections::HashMap;
 
@@ -22,12 +22,12 @@ use circle_domain::care::{Concern, LevelOfCare};
 use circle_domain::client::{Client, ReferralSource};
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, OfferId, ProgramId, WaitlistEntryId};
 use circle_domain::intake::{
-    NewPart2Consent, NewReferral, NewScreening, NewTransition, Referral, ReferralState,
-    ReferringProviderDetails, ScreeningDecision, SignAgreement,
+    NewPart2Consent, NewReferral, NewScreening, NewTransition, PartOfDay, PreferredTime, Referral,
+    ReferralState, ReferringProviderDetails, ScreeningDecision, SignAgreement,
 };
 use circle_domain::membership::NewMembership;
 use circle_domain::placement::{NewWaitlistEntry, OfferState};
-use circle_domain::text::{Email, Label, PersonName, Phone, ShortText};
+use circle_domain::text::{Email, Label, PersonName, Phone, RecordNumber, ShortText};
 use circle_domain::{DomainError, FieldErrors, Rule};
 use jiff::civil::Date;
 use serde::Deserialize;
@@ -41,6 +41,9 @@ pub fn routes() -> Router<App> {
         .route("/referrals/{id}", get(referral_page))
         .route("/referrals/{id}/transition", post(transition))
         .route("/referrals/{id}/screening", post(screening))
+        .route("/referrals/{id}/screener", post(assign_screener))
+        .route("/referrals/{id}/client", post(create_client))
+        .route("/referrals/{id}/episode", post(open_episode))
         .route("/referrals/{id}/agreement", post(agreement))
         .route("/referrals/{id}/part2", post(part2))
         .route("/referrals/{id}/place", post(place))
@@ -55,6 +58,9 @@ const PAGE: PageRequest = PageRequest {
     after: 0,
     limit: 200,
 };
+
+/// The most client records a search on a referral shows.
+const FOUND: u32 = 20;
 
 /// Intake and directors work referrals and waitlists.
 fn require_intake(signed: &Signed) -> Result<(), PageError> {
@@ -487,7 +493,22 @@ struct ReferralPage {
     client_hidden: bool,
     /// The chosen (not yet linked) client record, carried by every form.
     chosen: Option<i64>,
-    link_choices: Vec<(i64, String)>,
+    /// What intake typed into the client search, and the records it found.
+    find: String,
+    found: Vec<(i64, String)>,
+    /// Intake may still choose or create the client record.
+    choosing: bool,
+    /// The new-record form, pre-filled from what the person wrote.
+    new_client: NewClientForm,
+    /// Clinicians to assign as screener (intake, before the screening).
+    /// (id, name, assigned now).
+    screeners: Vec<(i64, String, bool)>,
+    /// Intake opens the client's episode at a level of care from here.
+    can_admit: bool,
+    levels: Vec<(&'static str, &'static str)>,
+    admit_level: &'static str,
+    /// (id, name and level, the referral's program).
+    programs: Vec<(i64, String, bool)>,
     /// Client records with this request's email or phone: the person may already be a
     /// client.
     already_client: Vec<(i64, String)>,
@@ -505,12 +526,35 @@ struct ReferralPage {
     ok: Option<String>,
 }
 
+/// One day of the availability grid: (day value, day label, [(part value, part label,
+/// ticked)]).
+type GridDay = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str, bool)>,
+);
+
+/// The client-record form's values: what the person wrote on the referral, or what intake
+/// typed when the form comes back with an error.
+struct NewClientForm {
+    given_name: String,
+    family_name: String,
+    email: String,
+    phone: String,
+    record_number: String,
+    date_of_birth: String,
+    /// The weekly grid: (day value, day label, [(part value, part label, ticked)]).
+    times: Vec<GridDay>,
+}
+
 #[derive(Deserialize)]
 struct OkQuery {
     ok: Option<String>,
     /// The client record chosen for a referral not linked to one yet (linked when the
     /// referral is placed or waitlisted).
     client: Option<i64>,
+    /// A search for the client's record by name or record number.
+    find: Option<String>,
 }
 
 fn ok_message(ok: Option<&str>) -> Option<String> {
@@ -518,6 +562,9 @@ fn ok_message(ok: Option<&str>) -> Option<String> {
         "recorded" => "The referral was recorded.",
         "moved" => "The referral was moved on.",
         "screened" => "The screening was recorded.",
+        "screener" => "The screener was saved.",
+        "created" => "The client record was created from the request.",
+        "admitted" => "The episode of care was opened.",
         "agreement" => "The group agreement signature was recorded.",
         "part2" => "The Part 2 consent was recorded.",
         "placed" => "The client was placed in the group.",
@@ -538,7 +585,21 @@ async fn referral_page(
 ) -> Result<Response, PageError> {
     let ok = ok_message(q.ok.as_deref());
     let chosen = q.client.map(ClientId);
-    render_referral(&app, &signed, id, chosen, &[], vec![], ok, StatusCode::OK).await
+    let mut fields = vec![];
+    if let Some(f) = q.find {
+        fields.push(("find".to_owned(), f));
+    }
+    render_referral(
+        &app,
+        &signed,
+        id,
+        chosen,
+        &fields,
+        vec![],
+        ok,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[allow(
@@ -558,7 +619,6 @@ async fn render_referral(
     let actor = &signed.actor;
     let r: Referral = app.referral(actor, id).await?;
     let intake = actor.may::<purpose::ReferralTransition>();
-    let clinical = actor.may::<purpose::ScreeningCreate>();
     let program = match r.program_id {
         Some(p) => Some(app.program(actor, p).await?.name.to_string()),
         None => None,
@@ -590,32 +650,126 @@ async fn render_referral(
         },
         None => None,
     };
-    // A second request from someone already a client (same email or phone as a record):
-    // flagged, so intake links it instead of making a second record.
-    let digits = |p: &str| -> String { p.chars().filter(char::is_ascii_digit).collect() };
-    let same_person = |c: &Client| {
-        let email = match (&r.details.email, &c.email) {
-            (Some(a), Some(b)) => a.as_str().eq_ignore_ascii_case(b.as_str()),
-            _ => false,
-        };
-        let phone = match (&r.details.phone, &c.phone) {
-            (Some(a), Some(b)) => {
-                let (a, b) = (digits(a.as_str()), digits(b.as_str()));
-                a.len() >= 7 && a == b
-            }
-            _ => false,
-        };
-        email || phone
-    };
+    // A second request from someone already a client (same email or phone as a record,
+    // every client checked): flagged, so intake links it instead of making a second record.
+    let choosing = r.client_id.is_none() && intake;
+    let field = |k: &str| form_value(fields, k).to_owned();
+    let find = field("find");
     let mut already_client = vec![];
-    let link_choices = if r.client_id.is_none() && intake {
-        let clients = app.list_clients(actor, PAGE).await?.items;
-        already_client = clients
+    let mut found = vec![];
+    if choosing {
+        already_client = app
+            .clients_with_contact(
+                actor,
+                r.details.email.as_ref().map(|e| e.as_str()),
+                r.details.phone.as_ref().map(|p| p.as_str()),
+            )
+            .await?
             .iter()
-            .filter(|c| same_person(c))
             .map(|c| (c.id.0, full_name(c)))
             .collect();
-        clients.iter().map(|c| (c.id.0, full_name(c))).collect()
+        if !find.trim().is_empty() {
+            found = app
+                .search_clients(
+                    actor,
+                    find.trim(),
+                    PageRequest {
+                        after: 0,
+                        limit: FOUND,
+                    },
+                )
+                .await?
+                .items
+                .iter()
+                .map(|c| (c.id.0, full_name(c)))
+                .collect();
+        }
+    }
+    let new_client = {
+        let written = r.details.name.as_str().trim();
+        let (given, family) = written.rsplit_once(' ').unwrap_or((written, ""));
+        let or = |k: &str, v: &str| {
+            let typed = field(k);
+            if fields.iter().any(|(f, _)| f == k) {
+                typed
+            } else {
+                v.to_owned()
+            }
+        };
+        NewClientForm {
+            given_name: or("given_name", given.trim()),
+            family_name: or("family_name", family.trim()),
+            email: or("email", r.details.email.as_ref().map_or("", |e| e.as_str())),
+            phone: or("phone", r.details.phone.as_ref().map_or("", |p| p.as_str())),
+            record_number: field("record_number"),
+            date_of_birth: field("date_of_birth"),
+            times: {
+                // What intake ticked when the form comes back; else the person's own ticks.
+                let typed: Vec<String> = fields
+                    .iter()
+                    .filter(|(k, _)| k == "time")
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                let retyped = fields.iter().any(|(k, _)| k == "given_name");
+                super::join::DAYS
+                    .iter()
+                    .map(|(day, day_label)| {
+                        let parts = super::join::PARTS
+                            .iter()
+                            .map(|(part, part_label)| {
+                                let key = format!("{}/{part}", day.as_str());
+                                let ticked = if retyped {
+                                    typed.contains(&key)
+                                } else {
+                                    r.preferred_times.iter().any(|t| {
+                                        t.weekday == *day && t.part_of_day.as_str() == *part
+                                    })
+                                };
+                                (*part, *part_label, ticked)
+                            })
+                            .collect();
+                        (day.as_str(), *day_label, parts)
+                    })
+                    .collect()
+            },
+        }
+    };
+    let before_screening = matches!(r.state, ReferralState::Referred | ReferralState::Screening);
+    let screeners = if intake && before_screening {
+        app.list_clinicians(actor, PAGE)
+            .await?
+            .items
+            .iter()
+            .map(|c| {
+                (
+                    c.id.0,
+                    format!("{} {}", c.given_name, c.family_name),
+                    r.screener_id == Some(c.id),
+                )
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let can_admit =
+        intake && !r.state.is_final() && client.as_ref().is_some_and(|c| c.current_level.is_none());
+    let programs = if can_admit {
+        app.list_programs(actor, PAGE)
+            .await?
+            .items
+            .iter()
+            .map(|p| {
+                (
+                    p.id.0,
+                    format!(
+                        "{} — {}",
+                        p.name,
+                        super::reports::level_label(p.level_of_care)
+                    ),
+                    r.program_id == Some(p.id),
+                )
+            })
+            .collect()
     } else {
         vec![]
     };
@@ -684,7 +838,6 @@ async fn render_referral(
             Err(e) => suggestions_note = Some(refusal(e)?),
         }
     }
-    let field = |k: &str| form_value(fields, k).to_owned();
     let patient_name = match (field("patient_name"), &client) {
         (v, _) if !v.is_empty() => v,
         (_, Some(c)) => format!("{} {}", c.given_name, c.family_name),
@@ -726,7 +879,7 @@ async fn render_referral(
                 s
             }),
             program,
-            level: r.level_of_care.map(|l| l.as_str()),
+            level: r.level_of_care.map(super::reports::level_label),
             screener,
             // Ready is a screening's finding, never a button: the page offers the other
             // moves (issue 14: screening could be skipped from here).
@@ -763,17 +916,33 @@ async fn render_referral(
                     reasons: s.reasons.as_ref().map(ToString::to_string),
                 })
                 .collect(),
-            can_screen: clinical
-                && matches!(r.state, ReferralState::Referred | ReferralState::Screening),
-            clinical,
+            can_screen: actor.may::<purpose::ScreeningCreate>() && before_screening,
+            clinical: actor.may::<purpose::ScreeningComments>(),
             client_level: client
                 .as_ref()
                 .and_then(|c| c.current_level)
-                .map(|l| l.as_str()),
+                .map(super::reports::level_label),
             client: client.as_ref().map(full_name),
             client_hidden,
             chosen: chosen.filter(|_| client.is_some()).map(|c| c.0),
-            link_choices,
+            find,
+            found,
+            choosing: choosing && client.is_none() && !client_hidden,
+            new_client,
+            screeners,
+            can_admit,
+            levels: [
+                LevelOfCare::Residential,
+                LevelOfCare::Php,
+                LevelOfCare::Iop,
+                LevelOfCare::Outpatient,
+            ]
+            .iter()
+            .map(|l| (l.as_str(), super::reports::level_label(*l)))
+            .collect(),
+            admit_level: r.level_of_care.map_or("", |l| l.as_str()),
+            programs,
+
             already_client,
             agreements,
             part2_applies,
@@ -888,7 +1057,8 @@ async fn screening(
         (Ok(()), None) => Err(invalid(FieldErrors::default())),
     };
     match result {
-        Ok(()) => Ok(done(id, "screened")),
+        // The chosen (not yet linked) record stays chosen across the screening.
+        Ok(()) => Ok(done_with(id, "screened", &fields)),
         Err(e) => {
             refused(
                 &app,
@@ -1133,6 +1303,154 @@ async fn waitlist_add(
             )
             .await
         }
+    }
+}
+
+/// Assigns the clinician who screens the referral ("" clears it).
+async fn assign_screener(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let mut e = FieldErrors::default();
+    let screener = optional(&fields, "screener_id", parse_id, &mut e).map(ClinicianId);
+    let result = match e.into_result() {
+        Ok(()) => app
+            .assign_screener(&signed.actor, id, screener)
+            .await
+            .map(|_| ()),
+        Err(errors) => Err(AppError::Domain(errors)),
+    };
+    match result {
+        Ok(()) => Ok(done_with(id, "screener", &fields)),
+        Err(e) => refused(&app, &signed, id, &fields, "The screener was not saved", e).await,
+    }
+}
+
+/// Creates the client record from the request (what the person wrote, checked and
+/// completed by intake), then works with it on the referral: it is linked when the person
+/// is placed or waitlisted.
+async fn create_client(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let result = async {
+        let r = app.referral(&signed.actor, id).await?;
+        if r.client_id.is_some() {
+            return Err(AppError::Domain(DomainError::conflict(
+                Rule::IllegalTransition,
+                "this referral is already linked to a client record",
+            )));
+        }
+        let mut e = FieldErrors::default();
+        let record_number = required(&fields, "record_number", RecordNumber::parse, &mut e);
+        let given_name = required(&fields, "given_name", PersonName::parse, &mut e);
+        let family_name = required(&fields, "family_name", PersonName::parse, &mut e);
+        let date_of_birth = required(&fields, "date_of_birth", parse_date, &mut e);
+        let email = optional(&fields, "email", Email::parse, &mut e);
+        let phone = optional(&fields, "phone", Phone::parse, &mut e);
+        let mut availability = vec![];
+        for (k, v) in &fields {
+            if k != "time" {
+                continue;
+            }
+            let t = v.split_once('/').and_then(|(d, p)| {
+                Some(PreferredTime {
+                    weekday: circle_domain::schedule::Weekday::parse(d)?,
+                    part_of_day: PartOfDay::parse(p)?,
+                })
+            });
+            match t {
+                Some(t) => availability.push(t.window()),
+                None => e.push("time", "choose times from the grid"),
+            }
+        }
+        e.into_result().map_err(AppError::Domain)?;
+        let (Some(record_number), Some(given_name), Some(family_name), Some(date_of_birth)) =
+            (record_number, given_name, family_name, date_of_birth)
+        else {
+            return Err(invalid(FieldErrors::default()));
+        };
+        let new = circle_domain::client::NewClient {
+            record_number,
+            given_name,
+            family_name,
+            preferred_name: None,
+            date_of_birth,
+            email,
+            phone,
+            concerns: vec![],
+            // The grid starts from the times the person ticked; intake completes it.
+            availability,
+            referral_source: r.path,
+        };
+        Ok(app.create_client(&signed.actor, &new).await?.id)
+    }
+    .await;
+    match result {
+        Ok(client) => Ok(
+            Redirect::to(&format!("/referrals/{id}?ok=created&client={}", client.0))
+                .into_response(),
+        ),
+        Err(e) => {
+            refused(
+                &app,
+                &signed,
+                id,
+                &fields,
+                "The client record was not created",
+                e,
+            )
+            .await
+        }
+    }
+}
+
+/// Opens the client's episode at a level of care (admission): intake admits
+/// (DESIGN.md's role table), through the same service and gate as the API.
+async fn open_episode(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let result = async {
+        let client = linked_client(&app, &signed, id, &fields).await?;
+        let mut e = FieldErrors::default();
+        let level = required(
+            &fields,
+            "level_of_care",
+            |v| {
+                LevelOfCare::parse(v)
+                    .ok_or_else(|| "choose a level of care from the list".to_owned())
+            },
+            &mut e,
+        );
+        let program = optional(&fields, "program_id", parse_id, &mut e).map(ProgramId);
+        let started_on = required(&fields, "started_on", parse_date, &mut e);
+        e.into_result().map_err(AppError::Domain)?;
+        let (Some(level_of_care), Some(started_on)) = (level, started_on) else {
+            return Err(invalid(FieldErrors::default()));
+        };
+        let next = circle_domain::client::NewEpisode {
+            level_of_care,
+            program_id: program,
+            started_on,
+            taper_weeks: None,
+        };
+        app.change_level(&signed.actor, client, &next).await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(done_with(id, "admitted", &fields)),
+        Err(e) => refused(&app, &signed, id, &fields, "The episode was not opened", e).await,
     }
 }
 

@@ -38,7 +38,7 @@ struct ThanksPage {
     nav: Option<Nav>,
 }
 
-const DAYS: [(Weekday, &str); 7] = [
+pub(super) const DAYS: [(Weekday, &str); 7] = [
     (Weekday::Monday, "Monday"),
     (Weekday::Tuesday, "Tuesday"),
     (Weekday::Wednesday, "Wednesday"),
@@ -47,7 +47,7 @@ const DAYS: [(Weekday, &str); 7] = [
     (Weekday::Saturday, "Saturday"),
     (Weekday::Sunday, "Sunday"),
 ];
-const PARTS: [(&str, &str); 3] = [
+pub(super) const PARTS: [(&str, &str); 3] = [
     ("morning", "Morning"),
     ("afternoon", "Afternoon"),
     ("evening", "Evening"),

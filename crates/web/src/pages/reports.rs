@@ -149,7 +149,7 @@ struct CensusPage {
 }
 
 /// People read levels by their usual names.
-fn level_label(level: circle_domain::care::LevelOfCare) -> &'static str {
+pub(crate) fn level_label(level: circle_domain::care::LevelOfCare) -> &'static str {
     use circle_domain::care::LevelOfCare::*;
     match level {
         Residential => "Residential",
