@@ -25,6 +25,7 @@ mod planning;
 pub mod portal;
 // --- end portal ---
 mod gate;
+pub mod jobs;
 mod reports;
 pub mod web_session;
 // --- chart ---
@@ -164,6 +165,7 @@ pub struct App {
     store: Store,
     clock: Arc<dyn Clock>,
     settings: AppSettings,
+    counters: Arc<jobs::Counters>,
 }
 
 impl App {
@@ -172,6 +174,7 @@ impl App {
             store,
             clock,
             settings,
+            counters: Arc::default(),
         }
     }
 

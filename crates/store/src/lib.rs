@@ -18,6 +18,7 @@ pub mod emergency;
 mod error;
 pub mod groups;
 pub mod intake;
+pub mod leases;
 pub mod measures;
 pub mod notes;
 pub mod people;
@@ -224,6 +225,11 @@ impl Store {
         self.audit_key.as_deref()
     }
 
+    /// Audit entries this process appended (committed or not), for `/metrics`.
+    pub fn audit_appended(&self) -> u64 {
+        self.audit_key.as_deref().map_or(0, audit::AuditKey::appended)
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -314,6 +320,12 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The connection pool's use: (connections open, of them idle, the most it opens).
+    pub fn pool_use(&self) -> (u32, u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size(), idle, self.pool.options().get_max_connections())
     }
 }
 
