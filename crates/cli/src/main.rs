@@ -285,13 +285,13 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => logs.init(),
-        // One JSON object a line, the event's fields at the top level and the request's
-        // span (its id and route) beside them.
+        // One JSON object a line, the event's fields at the top level and the spans it
+        // happened in (the request's id and route first) beside them.
         LogFormat::Json => logs
             .json()
             .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_current_span(false)
+            .with_span_list(true)
             .init(),
     }
     let mut settings = load_settings(cli.config.as_ref())?;
@@ -384,9 +384,9 @@ fn server_id(settings: &Settings) -> String {
 /// database in its witness no longer apply, so they are moved aside.
 fn supersede_demo_witness(dir: &WitnessDir) -> Result<()> {
     if let Some(moved) = dir.supersede(jiff::Timestamp::now())? {
-        eprintln!(
-            "moved the previous demo database's witness records to {}",
-            moved.display()
+        tracing::info!(
+            to = %moved.display(),
+            "moved the previous demo database's witness records aside"
         );
     }
     Ok(())
@@ -775,15 +775,15 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
                 .await?;
         }
     }
-    eprintln!(
-        "seeded the demo clinic in {:.1}s: {} programs, {} groups, {} clinicians, {} clients, {} sessions, {} attendance records",
-        started.elapsed().as_secs_f64(),
-        summary.programs,
-        summary.groups,
-        summary.clinicians,
-        summary.clients,
-        summary.sessions,
-        summary.attendance
+    tracing::info!(
+        secs = started.elapsed().as_secs_f64(),
+        programs = summary.programs,
+        groups = summary.groups,
+        clinicians = summary.clinicians,
+        clients = summary.clients,
+        sessions = summary.sessions,
+        attendance = summary.attendance,
+        "seeded the demo clinic"
     );
     Ok(true)
 }

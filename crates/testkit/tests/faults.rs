@@ -302,3 +302,33 @@ async fn a_nul_in_a_path_segment_or_query_is_422_naming_it() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "after");
 }
+
+#[tokio::test]
+async fn a_nul_or_control_character_in_a_page_form_is_422_naming_the_field_and_changes_nothing() {
+    let t = spawn_app().await;
+    let admin = t
+        .token_for("admin@example.test", circle_domain::user::Role::Admin, None, None)
+        .await;
+    let lead = t
+        .token_for("lead@example.test", circle_domain::user::Role::Intake, None, None)
+        .await;
+    let (_, me) = t.get(&lead, "/api/v1/me").await;
+    let id = me["id"].as_i64().unwrap();
+    let csrf = circle_app::web_session::csrf_token(&admin);
+    let path = format!("/admin/users/{id}/disable");
+    for (field, value) in [("reason", "a\u{0}b"), ("note", "bell\u{7}")] {
+        let r = t
+            .page_form(&admin, &path, &[("csrf", &csrf), (field, value)])
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert!(r.body.contains(&format!("“{field}”")), "{}", r.body);
+        assert!(r.body.contains("control characters"));
+    }
+    // Nothing changed: the account still works; the same form without it goes through.
+    assert_eq!(t.get(&lead, "/api/v1/me").await.0, StatusCode::OK);
+    let r = t
+        .page_form(&admin, &path, &[("csrf", &csrf), ("reason", "tab\tand\nline")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(t.get(&lead, "/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+}
