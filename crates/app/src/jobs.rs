@@ -34,7 +34,9 @@ impl Periodic {
     /// How often a server checks whether the job is due: often enough that a job whose
     /// holder died is taken over about one lease time later.
     fn poll(&self) -> Duration {
-        self.every.min(self.lease / 2).max(Duration::from_millis(100))
+        self.every
+            .min(self.lease / 2)
+            .max(Duration::from_millis(100))
     }
 }
 
@@ -144,8 +146,11 @@ impl App {
                         {
                             Ok(true) => {}
                             Ok(false) => {
-                                tracing::warn!(job = spec.name, run = lease.generation,
-                                    "a background job's lease was lost; another server may run it");
+                                tracing::warn!(
+                                    job = spec.name,
+                                    run = lease.generation,
+                                    "a background job's lease was lost; another server may run it"
+                                );
                                 return;
                             }
                             Err(e) => {

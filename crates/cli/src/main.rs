@@ -66,7 +66,13 @@ struct Cli {
     server_id: Option<String>,
     /// Log lines as plain text or as one JSON object each (env CIRCLE_LOG_FORMAT). Both
     /// carry ids and counts only, never names, emails or note text.
-    #[arg(long, global = true, value_enum, env = "CIRCLE_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CIRCLE_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -495,9 +501,9 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 .context("--listen must be an address such as 127.0.0.1:8080")?;
             let metrics = match metrics_addr.or(settings.metrics_addr.clone()) {
                 Some(addr) => {
-                    let addr: SocketAddr = addr.parse().context(
-                        "--metrics-addr must be an address such as 127.0.0.1:9090",
-                    )?;
+                    let addr: SocketAddr = addr
+                        .parse()
+                        .context("--metrics-addr must be an address such as 127.0.0.1:9090")?;
                     let metrics = Arc::new(circle_web::metrics::Metrics::new());
                     let listener = tokio::net::TcpListener::bind(addr)
                         .await

@@ -113,9 +113,7 @@ fn serve(url: &str, dir: &std::path::Path, name: &str, env: &[(&str, &str)]) -> 
 }
 
 /// Three servers over one fresh database; the first seeds the demo clinic.
-async fn cluster(
-    env: &[(&str, &str)],
-) -> (Vec<Server>, circle_testkit::TestDb, tempfile::TempDir) {
+async fn cluster(env: &[(&str, &str)]) -> (Vec<Server>, circle_testkit::TestDb, tempfile::TempDir) {
     postgres_base();
     let db = circle_testkit::TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
@@ -159,7 +157,7 @@ async fn three_servers_share_sign_ins_sign_outs_throttling_and_the_last_seat() {
         let (s, me) = send(c.get(format!("{}/api/v1/me", base(i))).bearer_auth(&token)).await;
         assert_eq!((s, me["email"].as_str()), (StatusCode::OK, Some(DIRECTOR)));
         let page = c
-            .get(format!("{}/", base(i)))
+            .get(format!("{}/today", base(i)))
             .header("cookie", format!("circle_session={token}"))
             .send()
             .await
@@ -179,15 +177,23 @@ async fn three_servers_share_sign_ins_sign_outs_throttling_and_the_last_seat() {
         v["id"].as_i64().unwrap()
     };
     let program = created(
-        send(post(0, "/api/v1/programs", json!({"name": "Race IOP", "site": "Race",
-            "level_of_care": "iop", "time_zone": "America/New_York"})))
+        send(post(
+            0,
+            "/api/v1/programs",
+            json!({"name": "Race IOP", "site": "Race",
+            "level_of_care": "iop", "time_zone": "America/New_York"}),
+        ))
         .await,
     );
     let lead = created(
-        send(post(1, "/api/v1/clinicians", json!({"given_name": "Race", "family_name": "Lead",
+        send(post(
+            1,
+            "/api/v1/clinicians",
+            json!({"given_name": "Race", "family_name": "Lead",
             "email": "race.lead@example.test",
             "licenses": [{"kind": "lmhc", "number": "L-900", "state": "MA",
-                "issued_on": "2020-01-01", "expires_on": "2035-01-01"}]})))
+                "issued_on": "2020-01-01", "expires_on": "2035-01-01"}]}),
+        ))
         .await,
     );
     let room = created(
@@ -208,9 +214,13 @@ async fn three_servers_share_sign_ins_sign_outs_throttling_and_the_last_seat() {
         next_client += 1;
         let n = next_client;
         let id = created(
-            send(post(i, "/api/v1/clients", json!({"record_number": format!("R-{n:04}"),
+            send(post(
+                i,
+                "/api/v1/clients",
+                json!({"record_number": format!("R-{n:04}"),
                 "given_name": format!("Racer{n}"), "family_name": "Multiserver",
-                "date_of_birth": "1984-01-01", "referral_source": "program_admission"})))
+                "date_of_birth": "1984-01-01", "referral_source": "program_admission"}),
+            ))
             .await,
         );
         created(
@@ -231,17 +241,28 @@ async fn three_servers_share_sign_ins_sign_outs_throttling_and_the_last_seat() {
         );
         id
     };
-    for (round, weekday) in ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
-        .iter()
-        .enumerate()
+    for (round, weekday) in [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+    ]
+    .iter()
+    .enumerate()
     {
         let group = created(
-            send(post(round, "/api/v1/groups", json!({"program_id": program,
+            send(post(
+                round,
+                "/api/v1/groups",
+                json!({"program_id": program,
                 "name": format!("Race {round}"), "kind": "process",
                 "eligible_levels": ["iop"], "enrollment": {"model": "open"},
                 "room_id": room, "min_size": 1, "max_size": 2,
                 "meetings": [{"weekday": weekday, "start": "07:00", "minutes": 90}],
-                "lead_facilitator_id": lead})))
+                "lead_facilitator_id": lead}),
+            ))
             .await,
         );
         let first = admit(round).await;
@@ -266,21 +287,36 @@ async fn three_servers_share_sign_ins_sign_outs_throttling_and_the_last_seat() {
         let loser = if sa == StatusCode::CONFLICT { va } else { vb };
         assert_eq!(loser["code"], "group_full", "round {round}");
         let (_, members) = send(
-            c.get(format!("{}/api/v1/groups/{group}/memberships", base(round + 2)))
-                .bearer_auth(&token),
+            c.get(format!(
+                "{}/api/v1/groups/{group}/memberships",
+                base(round + 2)
+            ))
+            .bearer_auth(&token),
         )
         .await;
-        assert_eq!(members["items"].as_array().unwrap().len(), 2, "round {round}");
+        assert_eq!(
+            members["items"].as_array().unwrap().len(),
+            2,
+            "round {round}"
+        );
     }
 
     // Signing out on one server ends the token and the cookie on all.
-    let (s, _) = send(c.post(format!("{}/api/v1/auth/logout", base(1))).bearer_auth(&token)).await;
+    let (s, _) = send(
+        c.post(format!("{}/api/v1/auth/logout", base(1)))
+            .bearer_auth(&token),
+    )
+    .await;
     assert!(s.is_success(), "logout: {s}");
     for i in 0..3 {
         let (s, _) = send(c.get(format!("{}/api/v1/me", base(i))).bearer_auth(&token)).await;
-        assert_eq!(s, StatusCode::UNAUTHORIZED, "server {i} still takes the token");
+        assert_eq!(
+            s,
+            StatusCode::UNAUTHORIZED,
+            "server {i} still takes the token"
+        );
         let page = c
-            .get(format!("{}/", base(i)))
+            .get(format!("{}/today", base(i)))
             .header("cookie", format!("circle_session={token}"))
             .send()
             .await
@@ -327,7 +363,12 @@ async fn three_servers_share_sign_ins_sign_outs_throttling_and_the_last_seat() {
                 .json(&json!({"email": "intake@demo.circle.test", "password": DEMO_PASSWORD})),
         )
         .await;
-        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "server {}: {v}", throttled_on + i);
+        assert_eq!(
+            s,
+            StatusCode::TOO_MANY_REQUESTS,
+            "server {}: {v}",
+            throttled_on + i
+        );
     }
 }
 
@@ -409,7 +450,11 @@ async fn background_work_runs_once_per_period_on_one_server_and_survives_a_serve
     .await;
     let all = |s: &[Server]| runs(&s.iter().collect::<Vec<_>>());
     wait_for("four runs", Duration::from_secs(60), || {
-        all(&servers).iter().filter(|r| r.finished.is_some()).count() >= 4
+        all(&servers)
+            .iter()
+            .filter(|r| r.finished.is_some())
+            .count()
+            >= 4
     })
     .await;
     assert_once_each(&all(&servers));
@@ -436,15 +481,20 @@ async fn background_work_runs_once_per_period_on_one_server_and_survives_a_serve
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let (lease, claimed_at) = dead;
-    wait_for("a server takes the job over", Duration::from_secs(30), || {
-        all(&servers).iter().any(|r| r.run > lease.generation)
-    })
+    wait_for(
+        "a server takes the job over",
+        Duration::from_secs(30),
+        || all(&servers).iter().any(|r| r.run > lease.generation),
+    )
     .await;
     let after = all(&servers);
     let taken = after.iter().find(|r| r.run > lease.generation).unwrap();
     assert_eq!(taken.run, lease.generation + 1, "{after:?}");
     assert!(
-        taken.started >= claimed_at.checked_add(jiff::SignedDuration::from_secs(3)).unwrap(),
+        taken.started
+            >= claimed_at
+                .checked_add(jiff::SignedDuration::from_secs(3))
+                .unwrap(),
         "run {} started at {} while the dead holder's lease (claimed {claimed_at}) was fresh",
         taken.run,
         taken.started
@@ -457,9 +507,17 @@ async fn background_work_runs_once_per_period_on_one_server_and_survives_a_serve
     // A real server killed (SIGKILL, no drain): the other two go on, each run once.
     drop(servers.remove(0));
     let survivors_before = all(&servers).len();
-    wait_for("two more runs on the survivors", Duration::from_secs(60), || {
-        all(&servers).iter().filter(|r| r.finished.is_some()).count() >= survivors_before + 2
-    })
+    wait_for(
+        "two more runs on the survivors",
+        Duration::from_secs(60),
+        || {
+            all(&servers)
+                .iter()
+                .filter(|r| r.finished.is_some())
+                .count()
+                >= survivors_before + 2
+        },
+    )
     .await;
     let survivors = all(&servers);
     assert_once_each(&survivors);

@@ -227,7 +227,9 @@ impl Store {
 
     /// Audit entries this process appended (committed or not), for `/metrics`.
     pub fn audit_appended(&self) -> u64 {
-        self.audit_key.as_deref().map_or(0, audit::AuditKey::appended)
+        self.audit_key
+            .as_deref()
+            .map_or(0, audit::AuditKey::appended)
     }
 
     pub fn backend(&self) -> Backend {
@@ -325,7 +327,11 @@ impl Store {
     /// The connection pool's use: (connections open, of them idle, the most it opens).
     pub fn pool_use(&self) -> (u32, u32, u32) {
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        (self.pool.size(), idle, self.pool.options().get_max_connections())
+        (
+            self.pool.size(),
+            idle,
+            self.pool.options().get_max_connections(),
+        )
     }
 }
 

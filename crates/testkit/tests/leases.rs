@@ -53,11 +53,22 @@ async fn a_dead_holders_lease_is_taken_over_once_it_expires_and_the_old_holder_i
     let db = TestDb::new().await;
     let s = &db.store;
     // "a" claims and dies mid-job: it never renews nor releases.
-    let a = s.claim_lease("export", "a", at(0), TTL).await.unwrap().unwrap();
+    let a = s
+        .claim_lease("export", "a", at(0), TTL)
+        .await
+        .unwrap()
+        .unwrap();
     // While it is fresh, nobody else gets it.
-    assert_eq!(s.claim_lease("export", "b", at(59), TTL).await.unwrap(), None);
+    assert_eq!(
+        s.claim_lease("export", "b", at(59), TTL).await.unwrap(),
+        None
+    );
     // Expired: "b" takes over, as a new run.
-    let b = s.claim_lease("export", "b", at(60), TTL).await.unwrap().unwrap();
+    let b = s
+        .claim_lease("export", "b", at(60), TTL)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(b.generation, a.generation + 1);
     // "a" comes back (a long pause, not death): its renewal and release change nothing.
     assert!(!s.renew_lease(&a, at(61), TTL).await.unwrap());
@@ -66,10 +77,17 @@ async fn a_dead_holders_lease_is_taken_over_once_it_expires_and_the_old_holder_i
     assert_eq!((state.holder.as_str(), state.last_done_at), ("b", None));
     // "b" renews past the first expiry and keeps it.
     assert!(s.renew_lease(&b, at(100), TTL).await.unwrap());
-    assert_eq!(s.claim_lease("export", "c", at(130), TTL).await.unwrap(), None);
+    assert_eq!(
+        s.claim_lease("export", "c", at(130), TTL).await.unwrap(),
+        None
+    );
     // Released, it is free at once.
     assert!(s.release_lease(&b, at(131), false).await.unwrap());
-    let c = s.claim_lease("export", "c", at(131), TTL).await.unwrap().unwrap();
+    let c = s
+        .claim_lease("export", "c", at(131), TTL)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.generation, b.generation + 1);
 }
 

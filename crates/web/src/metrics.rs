@@ -8,11 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 use circle_app::App;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -173,9 +173,7 @@ impl Metrics {
             gauge.set(i64::try_from(counts.running).unwrap_or(i64::MAX));
             for (outcome, total) in [("succeeded", counts.succeeded), ("failed", counts.failed)] {
                 catch_up(
-                    &self
-                        .job_runs
-                        .get_or_create(&JobRunLabels { job, outcome }),
+                    &self.job_runs.get_or_create(&JobRunLabels { job, outcome }),
                     total,
                 );
             }
@@ -222,26 +220,25 @@ pub(crate) fn route_of(req: &Request) -> String {
 
 /// The router of the metrics listener: `GET /metrics` and nothing else.
 pub fn metrics_router(app: App, metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let (app, metrics) = (app.clone(), metrics.clone());
-                async move {
-                    let body = metrics.render(&app).await;
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static(
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            ),
-                        )],
-                        body,
-                    )
-                        .into_response()
-                }
-            }),
-        )
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let (app, metrics) = (app.clone(), metrics.clone());
+            async move {
+                let body = metrics.render(&app).await;
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
+                    )],
+                    body,
+                )
+                    .into_response()
+            }
+        }),
+    )
 }
 
 /// Serves `GET /metrics` on `listener` until `stop` completes.

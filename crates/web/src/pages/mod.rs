@@ -119,7 +119,10 @@ pub fn router(policy: CookiePolicy) -> Router<App> {
 /// Refuses a form whose fields hold control characters (a NUL above all: PostgreSQL cannot
 /// store one) with 422 naming the field, before any handler runs, as the JSON API does
 /// (`extract::is_allowed_char`; issue 16). Tab and line breaks are allowed.
-async fn refuse_control_characters(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn refuse_control_characters(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -155,8 +158,11 @@ async fn refuse_control_characters(req: axum::extract::Request, next: axum::midd
             },
         );
     }
-    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 async fn stylesheet() -> Response {
