@@ -9,12 +9,12 @@ clinician and intake accounts, and then, per mode:
   latency     Open loop at constant arrival rates: requests are sent on a fixed schedule
               whatever the answers do, and each latency counts from the scheduled instant
               (so a stalled server shows up as latency, not as fewer requests). The mix is
-              what signed-in staff do: 80 % reads (a client's chart, a group's members, the
-              client list, the Today page, `me`) and 20 % audited writes (a new room, a
-              group's members read then a room renamed). `/healthz` is measured at the
+              what signed-in staff do: 80 % reads (a client's chart through the API and as a
+              page — both audited —, a group's members, the client list, the Today page,
+              `me`) and 20 % writes (a new client, audited; a new room). `/healthz` is measured at the
               first rate in the same run: the ratio to it travels between machines better
               than milliseconds. Requests are spread round-robin over the servers.
-  throughput  Closed loop: 16 workers doing audited writes back to back for a few seconds
+  throughput  Closed loop: 16 workers creating clients (audited writes) back to back for a few seconds
               against the first server, then the first two, then all three (same database,
               same run): how far the audit chain's single head row lets writes grow with
               servers.
@@ -143,14 +143,16 @@ class Mix:
         client = self.clients[n % len(self.clients)]
         group = self.groups[n % len(self.groups)]
         kind = n % 10
-        # The director's token for writes (rooms need a director or admin).
-        if kind in (0, 5):
+        # Writes as the director: a new client (audited) or a new room.
+        if kind == 0:
+            return ("POST", "/api/v1/clients", self.tokens[0], new_client(f"L{os.getpid()}-{n}"), False)
+        if kind == 5:
             return ("POST", "/api/v1/rooms", self.tokens[0],
                     {"site": "Bench", "name": f"Room {os.getpid()}-{n}", "capacity": 8}, False)
         if kind in (1, 6):
             return ("GET", f"/api/v1/clients/{client}", self.tokens[0], None, False)
         if kind in (2, 7):
-            return ("GET", f"/api/v1/groups/{group}/memberships", token, None, False)
+            return ("GET", f"/api/v1/groups/{group}/memberships", self.tokens[0], None, False)
         if kind == 3:
             return ("GET", "/api/v1/clients?limit=50", self.tokens[0], None, False)
         if kind == 4:
@@ -158,6 +160,12 @@ class Mix:
         if kind == 8:
             return ("GET", f"/clients/{client}", self.tokens[0], None, True)
         return ("GET", "/api/v1/me", token, None, False)
+
+
+def new_client(record):
+    # A synthetic person: the record number is the only thing that varies.
+    return {"record_number": record, "given_name": "Bench", "family_name": "Load",
+            "date_of_birth": "1984-01-01", "referral_source": "program_admission"}
 
 
 def percentile(values, p):
@@ -176,6 +184,7 @@ def open_loop(servers, rate, seconds, pick, workers=48):
         work.put((start + i / rate, i))
     latencies, errors = [], [0]
     lock = threading.Lock()
+    kinds = {}
 
     def worker():
         conns = {}
@@ -198,18 +207,22 @@ def open_loop(servers, rate, seconds, pick, workers=48):
                 ok = status < 400
             except (OSError, http.client.HTTPException):
                 conns.pop(server.port, None)
-                ok = False
+                status, ok = "io", False
             took = (time.perf_counter() - due) * 1000
             with lock:
                 latencies.append(took)
                 if not ok:
                     errors[0] += 1
+                    what = f"{method} {path.split('/')[3] if path.count('/') > 2 else path} {status}"
+                    kinds[what] = kinds.get(what, 0) + 1
 
     threads = [threading.Thread(target=worker) for _ in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if kinds:
+        print(f"    errors: {kinds}")
     return latencies, errors[0]
 
 
@@ -224,9 +237,10 @@ def closed_loop_writes(servers, token, seconds, workers=16):
         n = 0
         while time.perf_counter() < stop:
             n += 1
-            status, _ = call(conn, "POST", "/api/v1/rooms", token,
-                             {"site": "Throughput", "name": f"W{os.getpid()}-{len(servers)}-{w}-{n}",
-                              "capacity": 8})
+            # A new client: one audited write (the audit entry is chained in the same
+            # transaction).
+            status, _ = call(conn, "POST", "/api/v1/clients", token,
+                             new_client(f"T{os.getpid() % 10000}-{len(servers)}-{w}-{n}"))
             with lock:
                 if status == 201:
                     done[0] += 1
@@ -248,10 +262,11 @@ def main():
     ap.add_argument("--servers", type=int, default=1)
     ap.add_argument("--rates", default="200,400,800")
     ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--binary", help="the circle binary (default: the release build)")
     ap.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL",
                                                    "postgres://postgres@127.0.0.1:5432/postgres"))
     args = ap.parse_args()
-    exe = binary()
+    exe = args.binary or binary()
     workdir = tempfile.mkdtemp(prefix="circle-load-")
     if args.db == "sqlite":
         url = f"sqlite://{workdir}/bench.db"
