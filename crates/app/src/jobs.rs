@@ -205,6 +205,11 @@ impl App {
         self.store.pool_use()
     }
 
+    /// Write transactions begun and the seconds they waited in all to begin.
+    pub fn write_waits(&self) -> (u64, f64) {
+        self.store.write_waits()
+    }
+
     /// Audit entries this process appended.
     pub fn audit_appended(&self) -> u64 {
         self.store.audit_appended()

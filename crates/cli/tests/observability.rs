@@ -268,6 +268,8 @@ async fn json_logs_and_metrics_say_how_the_server_is_without_ids_names_or_emails
         "the chart reads were audited"
     );
     assert!(value("circle_db_pool_max_connections", &[]) >= 1.0);
+    assert!(value("circle_db_write_begins_total", &[]) >= 2.0);
+    assert!(value("circle_db_write_wait_seconds_total", &[]) > 0.0);
     assert!(
         all.iter()
             .any(|(n, l, _)| n == "circle_db_pool_connections" && l["state"] == "idle")

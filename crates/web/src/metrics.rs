@@ -61,6 +61,8 @@ pub struct Metrics {
     job_runs: Family<JobRunLabels, Counter>,
     audit_appends: Counter,
     sign_in_failures: Counter,
+    write_begins: Counter,
+    write_wait: Counter<f64, std::sync::atomic::AtomicU64>,
     /// Scrapes bring the process-wide totals into the counters one at a time.
     scrape: tokio::sync::Mutex<()>,
 }
@@ -130,8 +132,23 @@ impl Metrics {
             "Sign-in attempts refused (bad credentials, bad code, throttled)",
             sign_in_failures.clone(),
         );
+        let write_begins = Counter::default();
+        registry.register(
+            "db_write_begins",
+            "Write transactions begun (every audited action is one)",
+            write_begins.clone(),
+        );
+        let write_wait = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "db_write_wait_seconds",
+            "Seconds write transactions waited in all to begin: for a pool connection, and on \
+             SQLite for the write lock (divide by db_write_begins for the mean)",
+            write_wait.clone(),
+        );
         Self {
             registry,
+            write_begins,
+            write_wait,
             requests,
             durations,
             pool,
@@ -179,6 +196,12 @@ impl Metrics {
             }
         }
         catch_up(&self.audit_appends, app.audit_appended());
+        let (begins, waited) = app.write_waits();
+        catch_up(&self.write_begins, begins);
+        let seen = self.write_wait.get();
+        if waited > seen {
+            self.write_wait.inc_by(waited - seen);
+        }
         catch_up(&self.sign_in_failures, app.counters().sign_in_failures());
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
