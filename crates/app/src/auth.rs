@@ -458,6 +458,9 @@ impl App {
     /// Logs a failed attempt and answers with the refusal (the log is what throttling
     /// counts).
     async fn fail(&self, attempt: SignInAttempt) -> AppError {
+        self.counters
+            .sign_in_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self.store.record_sign_in_attempt(&attempt).await {
             Ok(()) => refused(),
             Err(e) => e.into(),
@@ -514,6 +517,9 @@ impl App {
                 source,
                 SignInOutcome::Throttled,
             );
+            self.counters
+                .sign_in_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.store.record_sign_in_attempt(&a).await?;
             tracing::warn!(
                 user.id = user.map(|u| u.0),

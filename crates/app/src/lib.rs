@@ -26,6 +26,7 @@ mod planning;
 pub mod portal;
 // --- end portal ---
 mod gate;
+pub mod jobs;
 mod reports;
 pub mod web_session;
 // --- chart ---
@@ -165,6 +166,7 @@ pub struct App {
     store: Store,
     clock: Arc<dyn Clock>,
     settings: AppSettings,
+    counters: Arc<jobs::Counters>,
 }
 
 impl App {
@@ -173,6 +175,7 @@ impl App {
             store,
             clock,
             settings,
+            counters: Arc::default(),
         }
     }
 

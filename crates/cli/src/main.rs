@@ -64,8 +64,24 @@ struct Cli {
     /// This server's name in the witness (env CIRCLE_SERVER_ID; default the host name).
     #[arg(long, global = true, value_name = "ID")]
     server_id: Option<String>,
+    /// Log lines as plain text or as one JSON object each (env CIRCLE_LOG_FORMAT). Both
+    /// carry ids and counts only, never names, emails or note text.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CIRCLE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +105,10 @@ enum Command {
         /// The PEM private key of --tls-cert (env CIRCLE_TLS_KEY).
         #[arg(long, value_name = "PEM")]
         tls_key: Option<PathBuf>,
+        /// Serve `/metrics` (Prometheus text format) on this address, apart from the public
+        /// one (env CIRCLE_METRICS_ADDR; default off).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<String>,
     },
     /// Create the database if needed and apply pending migrations.
     Migrate {
@@ -200,6 +220,24 @@ struct Settings {
     /// step may take before the process exits anyway (env CIRCLE_SHUTDOWN_GRACE_SECS).
     #[serde(default = "default_shutdown_grace_secs")]
     shutdown_grace_secs: u64,
+    /// Where `/metrics` is served (env CIRCLE_METRICS_ADDR); unset, it is not.
+    metrics_addr: Option<String>,
+    /// How often the session horizon is extended and expired offers move on, across all
+    /// servers over one database (env CIRCLE_HORIZON_EVERY_SECS; default six hours).
+    #[serde(default = "default_horizon_every_secs")]
+    horizon_every_secs: u64,
+    /// How long a background job's lease lasts unless renewed: a server that dies mid-job
+    /// hands the job over after this long (env CIRCLE_JOB_LEASE_SECS; default 60).
+    #[serde(default = "default_job_lease_secs")]
+    job_lease_secs: u64,
+}
+
+fn default_horizon_every_secs() -> u64 {
+    6 * 3600
+}
+
+fn default_job_lease_secs() -> u64 {
+    60
 }
 
 fn default_shutdown_grace_secs() -> u64 {
@@ -220,6 +258,9 @@ impl Default for Settings {
             tls_cert: None,
             tls_key: None,
             shutdown_grace_secs: default_shutdown_grace_secs(),
+            metrics_addr: None,
+            horizon_every_secs: default_horizon_every_secs(),
+            job_lease_secs: default_job_lease_secs(),
         }
     }
 }
@@ -243,13 +284,22 @@ const DEMO_DB: &str = "sqlite://circle-demo.db";
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CIRCLE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CIRCLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // One JSON object a line, the event's fields at the top level and the spans it
+        // happened in (the request's id and route first) beside them.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+    }
     let mut settings = load_settings(cli.config.as_ref())?;
     settings.key_file = cli.key_file.or(settings.key_file);
     settings.audit_key_file = cli.audit_key_file.or(settings.audit_key_file);
@@ -340,9 +390,9 @@ fn server_id(settings: &Settings) -> String {
 /// database in its witness no longer apply, so they are moved aside.
 fn supersede_demo_witness(dir: &WitnessDir) -> Result<()> {
     if let Some(moved) = dir.supersede(jiff::Timestamp::now())? {
-        eprintln!(
-            "moved the previous demo database's witness records to {}",
-            moved.display()
+        tracing::info!(
+            to = %moved.display(),
+            "moved the previous demo database's witness records aside"
         );
     }
     Ok(())
@@ -386,6 +436,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             listen,
             tls_cert,
             tls_key,
+            metrics_addr,
         } => {
             // TLS first: a half-given pair is a settings mistake, reported before any work.
             let tls = match (
@@ -438,20 +489,59 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 )
             })?;
             let (stopping, stop_requested) = tokio::sync::watch::channel(false);
-            let jobs = spawn_horizon_keeper(app.clone(), stop_requested.clone());
+            let jobs = spawn_horizon_keeper(
+                app.clone(),
+                &settings,
+                server_id(&settings),
+                stop_requested.clone(),
+            );
             let listen: SocketAddr = listen
-                .unwrap_or(settings.listen)
+                .unwrap_or(settings.listen.clone())
                 .parse()
                 .context("--listen must be an address such as 127.0.0.1:8080")?;
-            let server = circle_web::Application::build_with_tls(app, listen, tls)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
+            let metrics = match metrics_addr.or(settings.metrics_addr.clone()) {
+                Some(addr) => {
+                    let addr: SocketAddr = addr
+                        .parse()
+                        .context("--metrics-addr must be an address such as 127.0.0.1:9090")?;
+                    let metrics = Arc::new(circle_web::metrics::Metrics::new());
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {addr} for /metrics"))?;
+                    let bound = listener.local_addr()?;
+                    let (app, served_metrics) = (app.clone(), metrics.clone());
+                    let mut stop = stop_requested.clone();
+                    tokio::spawn(async move {
+                        let served =
+                            circle_web::metrics::serve(listener, app, served_metrics, async move {
+                                let _ = stop.wait_for(|s| *s).await;
+                            })
+                            .await;
+                        if let Err(e) = served {
+                            tracing::error!(error = %e, "the metrics listener stopped");
+                        }
+                    });
+                    Some((metrics, bound))
+                }
+                None => None,
+            };
+            let server = circle_web::Application::build_observed(
+                app,
+                listen,
+                tls,
+                metrics.as_ref().map(|(m, _)| m.clone()),
+            )
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = server.local_addr()?;
             let scheme = if server.is_tls() { "https" } else { "http" };
             println!("Circle is running at {scheme}://{addr}/");
             println!(
                 "  API: {scheme}://{addr}/api/v1/openapi.json · health: {scheme}://{addr}/healthz"
             );
+            if let Some((_, bound)) = &metrics {
+                println!("  metrics: http://{bound}/metrics");
+            }
             if demo {
                 print_demo_accounts();
             }
@@ -579,38 +669,43 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
     }
 }
 
-/// Keeps sessions materialised ahead of time: now, then every six hours.
-/// Extends session horizons and expires offers every six hours until `stop` turns true;
-/// a step under way when it does is finished, never cut off.
+/// Keeps sessions materialised ahead of time and moves expired waitlist offers on, once
+/// per period across every server over the database (the lease `horizon`), until `stop`
+/// turns true; a run under way then is finished, never cut off.
 fn spawn_horizon_keeper(
     app: App,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    settings: &Settings,
+    server: String,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    let spec = circle_app::jobs::Periodic {
+        name: "horizon",
+        every: std::time::Duration::from_secs(settings.horizon_every_secs.max(1)),
+        lease: std::time::Duration::from_secs(settings.job_lease_secs.max(1)),
+    };
+    // Unique per process, so two servers on one host never share a lease.
+    let holder = format!("{server}:{}", std::process::id());
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
-        loop {
-            tokio::select! {
-                _ = every.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            match app.extend_horizon().await {
-                Ok(0) => tracing::info!(
-                    weeks = circle_app::HORIZON_WEEKS,
-                    "session horizon extended"
-                ),
-                Ok(failed) => {
-                    tracing::warn!(failed, "session horizon extended except for some groups")
+        app.clone()
+            .run_periodic(spec, holder, stop, |app| async move {
+                match app.extend_horizon().await {
+                    Ok(0) => tracing::info!(
+                        weeks = circle_app::HORIZON_WEEKS,
+                        "session horizon extended"
+                    ),
+                    Ok(failed) => {
+                        tracing::warn!(failed, "session horizon extended except for some groups")
+                    }
+                    Err(e) => return Err(format!("extending the session horizon failed: {e}")),
                 }
-                Err(e) => tracing::error!(error = %e, "extending the session horizon failed"),
-            }
-            // Waitlist offers past their time move on (reads and writes also do this lazily).
-            if let Err(e) = app.expire_offers().await {
-                tracing::error!(error = %e, "expiring waitlist offers failed");
-            }
-            if *stop.borrow() {
-                return;
-            }
-        }
+                // Waitlist offers past their time move on (reads and writes also do this
+                // lazily).
+                app.expire_offers()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("expiring waitlist offers failed: {e}"))
+            })
+            .await;
     })
 }
 
@@ -686,15 +781,15 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
                 .await?;
         }
     }
-    eprintln!(
-        "seeded the demo clinic in {:.1}s: {} programs, {} groups, {} clinicians, {} clients, {} sessions, {} attendance records",
-        started.elapsed().as_secs_f64(),
-        summary.programs,
-        summary.groups,
-        summary.clinicians,
-        summary.clients,
-        summary.sessions,
-        summary.attendance
+    tracing::info!(
+        secs = started.elapsed().as_secs_f64(),
+        programs = summary.programs,
+        groups = summary.groups,
+        clinicians = summary.clinicians,
+        clients = summary.clients,
+        sessions = summary.sessions,
+        attendance = summary.attendance,
+        "seeded the demo clinic"
     );
     Ok(true)
 }

@@ -68,9 +68,9 @@ fn load_one(
             );
         }
         crate::keys::write_new_key(path, false)?;
-        eprintln!(
-            "generated a demo {what} at {} (keep it with the demo database)",
-            path.display()
+        tracing::info!(
+            path = %path.display(),
+            "generated a demo {what} (keep it with the demo database)"
         );
     }
     MasterKey::load(path).with_context(|| format!("cannot load the {what} from {}", path.display()))

@@ -44,7 +44,7 @@ pub enum StoreError {
 /// SQLite reports extended result codes (numbers up to four digits): the primary code is
 /// the low byte, 13 `SQLITE_FULL`, 10 `SQLITE_IOERR`. PostgreSQL reports a five-character
 /// SQLSTATE: class 53 is insufficient resources (`53100` disk full), class 58 system and
-/// I/O errors.
+/// I/O errors; `25006` a database that takes no writes (read-only).
 pub(crate) fn storage_fault(e: &sqlx::Error) -> Option<bool> {
     if let sqlx::Error::Io(_) = e {
         return None;
@@ -52,6 +52,11 @@ pub(crate) fn storage_fault(e: &sqlx::Error) -> Option<bool> {
     let db = e.as_database_error()?;
     let code = db.code()?;
     if code.len() == 5 {
+        // 25006: the database takes no writes (a read-only standby after a failover, or
+        // `default_transaction_read_only` set by an operator) — a storage state, not a bug.
+        if code == "25006" {
+            return Some(false);
+        }
         return match &code[..2] {
             "53" => Some(code == "53100"),
             "58" => Some(false),

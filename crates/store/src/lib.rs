@@ -19,6 +19,7 @@ mod error;
 pub mod fhir_export;
 pub mod groups;
 pub mod intake;
+pub mod leases;
 pub mod measures;
 pub mod notes;
 pub mod people;
@@ -96,6 +97,15 @@ pub struct Store {
     backend: Backend,
     audit_key: Option<std::sync::Arc<audit::AuditKey>>,
     pub(crate) keyring: Option<std::sync::Arc<circle_vault::Keyring>>,
+    write_waits: std::sync::Arc<WriteWaits>,
+}
+
+/// How long write transactions waited to begin in this process — for a connection from the
+/// pool, and on SQLite for the write lock — for `/metrics`.
+#[derive(Debug, Default)]
+struct WriteWaits {
+    count: std::sync::atomic::AtomicU64,
+    micros: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -180,6 +190,7 @@ impl Store {
             backend,
             audit_key: None,
             keyring: None,
+            write_waits: std::sync::Arc::default(),
         })
     }
 
@@ -223,6 +234,13 @@ impl Store {
 
     pub(crate) fn audit_key(&self) -> Option<&audit::AuditKey> {
         self.audit_key.as_deref()
+    }
+
+    /// Audit entries this process appended (committed or not), for `/metrics`.
+    pub fn audit_appended(&self) -> u64 {
+        self.audit_key
+            .as_deref()
+            .map_or(0, audit::AuditKey::appended)
     }
 
     pub fn backend(&self) -> Backend {
@@ -304,17 +322,42 @@ impl Store {
     /// does) would otherwise fail with SQLITE_BUSY, rather than wait, when another writer
     /// committed in between. PostgreSQL locks rows as it goes and needs nothing here.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Any>, StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let started = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Sqlite {
             sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
                 .execute(&mut *tx)
                 .await?;
         }
+        let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.write_waits.count.fetch_add(1, Relaxed);
+        self.write_waits.micros.fetch_add(waited, Relaxed);
         Ok(tx)
+    }
+
+    /// Write transactions begun by this process, and the seconds they waited in all to
+    /// begin (a pool connection; on SQLite also the write lock).
+    pub fn write_waits(&self) -> (u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let micros = self.write_waits.micros.load(Relaxed);
+        // A metric: f64's 53 bits hold microseconds for centuries.
+        let secs = micros as f64 / 1e6;
+        (self.write_waits.count.load(Relaxed), secs)
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The connection pool's use: (connections open, of them idle, the most it opens).
+    pub fn pool_use(&self) -> (u32, u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (
+            self.pool.size(),
+            idle,
+            self.pool.options().get_max_connections(),
+        )
     }
 }
 

@@ -302,3 +302,147 @@ async fn a_nul_in_a_path_segment_or_query_is_422_naming_it() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "after");
 }
+
+#[tokio::test]
+async fn a_nul_or_control_character_in_a_page_form_is_422_naming_the_field_and_changes_nothing() {
+    let t = spawn_app().await;
+    let admin = t
+        .token_for(
+            "admin@example.test",
+            circle_domain::user::Role::Admin,
+            None,
+            None,
+        )
+        .await;
+    let lead = t
+        .token_for(
+            "lead@example.test",
+            circle_domain::user::Role::Intake,
+            None,
+            None,
+        )
+        .await;
+    let (_, me) = t.get(&lead, "/api/v1/me").await;
+    let id = me["id"].as_i64().unwrap();
+    let csrf = circle_app::web_session::csrf_token(&admin);
+    let path = format!("/admin/users/{id}/disable");
+    for (field, value) in [("reason", "a\u{0}b"), ("note", "bell\u{7}")] {
+        let r = t
+            .page_form(&admin, &path, &[("csrf", &csrf), (field, value)])
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert!(r.body.contains(&format!("“{field}”")), "{}", r.body);
+        assert!(r.body.contains("control characters"));
+    }
+    // Nothing changed: the account still works; the same form without it goes through.
+    assert_eq!(t.get(&lead, "/api/v1/me").await.0, StatusCode::OK);
+    let r = t
+        .page_form(
+            &admin,
+            &path,
+            &[("csrf", &csrf), ("reason", "tab\tand\nline")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(t.get(&lead, "/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn postgres_refusing_writes_answers_503_loses_nothing_acknowledged_and_recovers() {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        // SQLite's storage errors are the full disk above; this is PostgreSQL's.
+        eprintln!("read-only database test: PostgreSQL only (SQLite's is the full-disk test)");
+        return;
+    };
+    if base.is_empty() {
+        return;
+    }
+    let t = spawn_app().await;
+    let name =
+        t.db.url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
+    let admin = circle_store::Store::connect(
+        &circle_testkit::with_database(&base, "postgres"),
+        circle_store::OpenMode::MustExist,
+    )
+    .await
+    .unwrap();
+    // The database stops taking writes (as a standby does after a failover, or an operator
+    // setting it read-only); sessions open on it pick that up when they reconnect.
+    let read_only = async |on: bool| {
+        let set = if on {
+            "SET default_transaction_read_only = on"
+        } else {
+            "RESET default_transaction_read_only"
+        };
+        admin
+            .execute_admin(&format!("ALTER DATABASE {name} {set}"))
+            .await
+            .unwrap();
+        admin
+            .execute_admin(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ))
+            .await
+            .unwrap();
+    };
+    let token = director(&t, "director@example.test").await;
+    let mut acknowledged = vec![];
+    let room = |n: u32| json!({"site": "Riverside", "name": format!("Room {n}"), "capacity": 8});
+    for n in 0..5 {
+        let (s, body) = t.post(&token, "/api/v1/rooms", room(n)).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        acknowledged.push(format!("Room {n}"));
+    }
+
+    read_only(true).await;
+    let mut refused = 0;
+    for n in 5..25 {
+        let (s, body) = t.post(&token, "/api/v1/rooms", room(n)).await;
+        if s.is_success() {
+            acknowledged.push(format!("Room {n}"));
+            continue;
+        }
+        // Never a bare 500: the refusal says the database cannot write, without driver text.
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["code"], "storage_unavailable", "{body}");
+        assert!(
+            !body.to_string().contains("read-only"),
+            "driver text: {body}"
+        );
+        refused += 1;
+    }
+    assert_eq!(refused, 20, "a read-only database took writes");
+    let ready = t.http.get(t.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // Writes come back: the server recovers by itself, without a restart.
+    read_only(false).await;
+    let ready = t.http.get(t.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    for n in 25..30 {
+        let (s, body) = t.post(&token, "/api/v1/rooms", room(n)).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        acknowledged.push(format!("Room {n}"));
+    }
+    let stored = names(&t, &token, "/api/v1/rooms").await;
+    for name in &acknowledged {
+        assert!(
+            stored.contains(name),
+            "{name} was acknowledged but is not stored"
+        );
+    }
+    assert_eq!(
+        stored.iter().filter(|n| n.starts_with("Room ")).count(),
+        acknowledged.len(),
+        "a refused write was stored"
+    );
+    admin.close().await;
+}

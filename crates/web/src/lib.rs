@@ -11,6 +11,7 @@
 pub mod api;
 pub mod extract;
 pub mod fhir;
+pub mod metrics;
 pub mod pages;
 pub mod problem;
 
@@ -30,12 +31,13 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::metrics::Metrics;
 use crate::problem::{ApiError, InternalFailure, Problem, problem_response};
 
 /// Request bodies above this are refused with 413: no legitimate API call is larger.
@@ -271,6 +273,15 @@ pub fn router(app: App) -> Router {
 
 /// The whole HTTP surface, with cookies set as `policy` says (secure when serving TLS).
 pub fn router_with(app: App, policy: pages::CookiePolicy) -> Router {
+    router_observed(app, policy, None)
+}
+
+/// The whole HTTP surface, recording each request into `metrics` when given.
+pub fn router_observed(
+    app: App,
+    policy: pages::CookiePolicy,
+    metrics: Option<std::sync::Arc<Metrics>>,
+) -> Router {
     let (api, openapi) = api_router();
     let api = api.merge(pages::router(policy)).merge(fhir::router());
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
@@ -307,8 +318,8 @@ pub fn router_with(app: App, policy: pages::CookiePolicy) -> Router {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
     ))
+    .layer(middleware::from_fn_with_state(metrics, observe_request))
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-    .layer(TraceLayer::new_for_http())
     .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
     .layer(middleware::from_fn(drop_unsafe_request_id))
 }
@@ -328,6 +339,43 @@ async fn drop_unsafe_request_id(mut req: Request, next: Next) -> Response {
         req.headers_mut().remove(REQUEST_ID);
     }
     next.run(req).await
+}
+
+/// One log line per request — its id, route template, method, status and time, never the
+/// raw path (it carries ids) or anything from the body — and a span with the request id
+/// and route around everything the request logs. Records the request in `/metrics` too,
+/// when it is served.
+async fn observe_request(
+    State(metrics): State<Option<std::sync::Arc<Metrics>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown")
+        .to_owned();
+    let route = metrics::route_of(&req);
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %request_id, route = %route);
+    let started = std::time::Instant::now();
+    let resp = next.run(req).instrument(span).await;
+    let took = started.elapsed();
+    let status = resp.status().as_u16();
+    tracing::info!(
+        target: "circle::request",
+        request_id = %request_id,
+        route = %route,
+        method = %method,
+        status,
+        duration_ms = took.as_secs_f64() * 1000.0,
+        "request"
+    );
+    if let Some(metrics) = metrics {
+        metrics.observe(&route, &method, status, took);
+    }
+    resp
 }
 
 /// Completes internal-error problems with the request id and logs their cause (never
@@ -540,6 +588,17 @@ impl Application {
         listen: SocketAddr,
         tls: Option<Tls>,
     ) -> std::io::Result<Self> {
+        Self::build_observed(app, listen, tls, None).await
+    }
+
+    /// Binds `listen` like [`Application::build_with_tls`], recording every request into
+    /// `metrics` when given (served elsewhere by [`metrics::metrics_router`]).
+    pub async fn build_observed(
+        app: App,
+        listen: SocketAddr,
+        tls: Option<Tls>,
+        metrics: Option<std::sync::Arc<Metrics>>,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         // --- planner ---
         // A planner run whose worker stopped (this process's predecessor, say) is failed
@@ -555,7 +614,7 @@ impl Application {
         let policy = pages::CookiePolicy {
             secure: tls.is_some(),
         };
-        let mut router = router_with(app, policy);
+        let mut router = router_observed(app, policy, metrics);
         if tls.is_some() {
             router = router.layer(SetResponseHeaderLayer::overriding(
                 header::STRICT_TRANSPORT_SECURITY,

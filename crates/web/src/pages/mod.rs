@@ -107,12 +107,62 @@ pub fn router(policy: CookiePolicy) -> Router<App> {
         .merge(portal::routes())
         .merge(public::routes())
         .merge(reports::routes())
+        .layer(axum::middleware::from_fn(refuse_control_characters))
         .layer(axum::Extension(policy))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),
         ))
         .route("/static/circle.css", get(stylesheet))
+}
+
+/// Refuses a form whose fields hold control characters (a NUL above all: PostgreSQL cannot
+/// store one) with 422 naming the field, before any handler runs, as the JSON API does
+/// (`extract::is_allowed_char`; issue 16). Tab and line breaks are allowed.
+async fn refuse_control_characters(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, crate::BODY_LIMIT).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let bad = form_urlencoded::parse(&bytes).find_map(|(k, v)| {
+        if !k.chars().all(crate::extract::is_allowed_char) {
+            Some("a field name".to_owned())
+        } else if !v.chars().all(crate::extract::is_allowed_char) {
+            Some(format!("“{}”", k.chars().take(64).collect::<String>()))
+        } else {
+            None
+        }
+    });
+    if let Some(field) = bad {
+        let message = format!(
+            "The field {field} must not contain control characters (tab and line breaks are \
+             allowed). Nothing was changed: go back, correct it and send the form again."
+        );
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            MessagePage {
+                nav: None,
+                title: "Form not accepted",
+                message: &message,
+            },
+        );
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 async fn stylesheet() -> Response {
