@@ -18,6 +18,7 @@ pub mod auth;
 mod clinic;
 pub mod intake;
 mod measures;
+pub mod messaging;
 mod notes;
 mod placement;
 mod planning;

@@ -19,6 +19,7 @@ mod error;
 pub mod groups;
 pub mod intake;
 pub mod measures;
+pub mod messages;
 pub mod notes;
 pub mod people;
 pub mod placement;

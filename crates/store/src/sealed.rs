@@ -73,6 +73,13 @@ pub(crate) const WAITLIST_NOTE: SealedColumn =
     SealedColumn::new("waitlist_entries", "note", "waitlist_entries.note");
 pub(crate) const EMERGENCY_REASON: SealedColumn =
     SealedColumn::new("emergency_accesses", "reason", "emergency_access.reason");
+pub(crate) const MESSAGE_ADDRESS: SealedColumn = SealedColumn::new(
+    "messages",
+    "recipient_address",
+    "messages.recipient_address",
+);
+pub(crate) const MESSAGE_PARAMS: SealedColumn =
+    SealedColumn::new("messages", "params", "messages.params");
 pub(crate) const TOTP_SECRET: SealedColumn = SealedColumn {
     legacy_plain: true,
     ..SealedColumn::new("users", "totp_secret", "users.totp_secret")
@@ -101,6 +108,8 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     DISCLOSURE_DETAILS,
     WAITLIST_NOTE,
     EMERGENCY_REASON,
+    MESSAGE_ADDRESS,
+    MESSAGE_PARAMS,
     TOTP_SECRET,
     PENDING_TOTP_SECRET,
 ];
