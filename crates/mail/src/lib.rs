@@ -446,30 +446,38 @@ impl Worker {
                 .await
                 .map(|id| format!("file {id}"))
                 .map_err(|_| fail(false, "mail_dir not writable")),
-            Transport::Smtp(t) => match t.send(message).await {
-                Ok(reply) => Ok(format!(
+            // The whole conversation has a deadline (lettre's own timeout covers each
+            // read, not a server that accepts the data and never answers).
+            Transport::Smtp(t) => match tokio::time::timeout(
+                Duration::from_secs(self.settings.smtp_timeout_secs.max(1)),
+                t.send(message),
+            )
+            .await
+            {
+                Err(_) => Err(fail(false, "timed out")),
+                Ok(Ok(reply)) => Ok(format!(
                     "{} {}",
                     reply.code(),
                     reply.message().collect::<Vec<_>>().join(" ")
                 )),
                 // Only the reply class goes to the log and the row: a server's text may
                 // echo the address.
-                Err(e) if e.is_permanent() => Err(fail(
+                Ok(Err(e)) if e.is_permanent() => Err(fail(
                     true,
                     &format!(
                         "refused ({})",
                         e.status().map_or("5xx".to_owned(), |c| c.to_string())
                     ),
                 )),
-                Err(e) if e.is_transient() => Err(fail(
+                Ok(Err(e)) if e.is_transient() => Err(fail(
                     false,
                     &format!(
                         "deferred ({})",
                         e.status().map_or("4xx".to_owned(), |c| c.to_string())
                     ),
                 )),
-                Err(e) if e.is_timeout() => Err(fail(false, "timed out")),
-                Err(_) => Err(fail(false, "connection failed")),
+                Ok(Err(e)) if e.is_timeout() => Err(fail(false, "timed out")),
+                Ok(Err(_)) => Err(fail(false, "connection failed")),
             },
         }
     }
