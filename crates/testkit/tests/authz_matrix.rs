@@ -1124,6 +1124,12 @@ fn id_fields() -> Vec<(&'static str, &'static str, &'static str, Kind)> {
             Client,
         ),
         (
+            "PUT",
+            "/api/v1/clients/{id}/contact-consent",
+            "path id",
+            Client,
+        ),
+        (
             "POST",
             "/api/v1/clients/{id}/consents/part2",
             "path id",
