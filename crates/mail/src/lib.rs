@@ -482,3 +482,55 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_renders_in_text_and_html_with_only_what_the_person_needs() {
+        let params: serde_json::Map<String, serde_json::Value> = [
+            ("when", "Monday 4 May at 10:00"),
+            ("start_date", "Monday 11 May"),
+            ("reply_by", "Thursday 7 May at 09:00"),
+            ("offer_token", "OFFER"),
+            ("unsubscribe_token", "UNSUB"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+        .collect();
+        for kind in MessageKind::ALL {
+            let r =
+                render(kind, &params, "Riverside Wellness", "https://c.example/").expect("renders");
+            assert!(!r.subject.is_empty());
+            assert!(r.text.contains("Riverside Wellness"), "{kind:?}");
+            assert!(r.html.contains("Riverside Wellness"), "{kind:?}");
+            // The unsubscribe link goes in optional messages (when the outbox gave one).
+            assert!(r.text.contains("https://c.example/unsubscribe/UNSUB"));
+            let needs = match kind {
+                MessageKind::SeatOffer => "https://c.example/offers/OFFER",
+                MessageKind::CheckInDue => "https://c.example/me",
+                MessageKind::ReferralWaiting => "https://c.example/intake",
+                MessageKind::SafetyAlert => "https://c.example/today",
+                MessageKind::SessionReminder | MessageKind::SessionCancelled => {
+                    "Monday 4 May at 10:00"
+                }
+                MessageKind::ReferralReceived => "two working days",
+            };
+            assert!(r.text.contains(needs), "{kind:?}: {}", r.text);
+            assert!(r.html.contains(needs), "{kind:?}: {}", r.html);
+        }
+    }
+
+    #[test]
+    fn html_escapes_what_it_is_given() {
+        let params: serde_json::Map<String, serde_json::Value> =
+            [("when".to_owned(), serde_json::Value::from("<b>x</b>"))]
+                .into_iter()
+                .collect();
+        let r =
+            render(MessageKind::SessionReminder, &params, "A & B", "http://h").expect("renders");
+        assert!(r.html.contains("&lt;b&gt;x&lt;/b&gt;"));
+        assert!(r.html.contains("A &amp; B"));
+    }
+}
