@@ -471,15 +471,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             )
             .context("cannot set up messages (check the mail_* and smtp_* settings)")?
             {
-                Some(worker) => {
-                    if mail.mail_transport == circle_mail::TransportKind::File {
-                        println!(
-                            "  messages are written to {}/ (one .eml file each)",
-                            mail.mail_dir.display()
-                        );
-                    }
-                    Some(tokio::spawn(worker.run(stop_requested.clone())))
-                }
+                Some(worker) => Some(tokio::spawn(worker.run(stop_requested.clone()))),
                 None => None,
             };
             let server = circle_web::Application::build_with_tls(app, listen, tls)
@@ -491,6 +483,12 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             println!(
                 "  API: {scheme}://{addr}/api/v1/openapi.json · health: {scheme}://{addr}/healthz"
             );
+            if mailer.is_some() && mail.mail_transport == circle_mail::TransportKind::File {
+                println!(
+                    "  messages are written to {}/ (one .eml file each)",
+                    mail.mail_dir.display()
+                );
+            }
             if demo {
                 print_demo_accounts();
             }
