@@ -530,7 +530,8 @@ mod tests {
                 .collect();
         let r =
             render(MessageKind::SessionReminder, &params, "A & B", "http://h").expect("renders");
-        assert!(r.html.contains("&lt;b&gt;x&lt;/b&gt;"));
-        assert!(r.html.contains("A &amp; B"));
+        assert!(!r.html.contains("<b>x</b>"), "{}", r.html);
+        assert!(!r.html.contains("A & B"), "{}", r.html);
+        assert!(r.text.contains("<b>x</b>"), "plain text is not HTML-escaped");
     }
 }
