@@ -532,6 +532,9 @@ mod tests {
             render(MessageKind::SessionReminder, &params, "A & B", "http://h").expect("renders");
         assert!(!r.html.contains("<b>x</b>"), "{}", r.html);
         assert!(!r.html.contains("A & B"), "{}", r.html);
-        assert!(r.text.contains("<b>x</b>"), "plain text is not HTML-escaped");
+        assert!(
+            r.text.contains("<b>x</b>"),
+            "plain text is not HTML-escaped"
+        );
     }
 }
