@@ -464,16 +464,13 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 .parse()
                 .context("--listen must be an address such as 127.0.0.1:8080")?;
             let mail = mail_settings(&settings, demo, listen);
-            let mailer = match circle_mail::Worker::new(
+            let mailer = circle_mail::Worker::new(
                 app.clone(),
                 mail.clone(),
                 format!("{}-{}", server_id(&settings), rand::random::<u32>()),
             )
             .context("cannot set up messages (check the mail_* and smtp_* settings)")?
-            {
-                Some(worker) => Some(tokio::spawn(worker.run(stop_requested.clone()))),
-                None => None,
-            };
+            .map(|worker| tokio::spawn(worker.run(stop_requested.clone())));
             let server = circle_web::Application::build_with_tls(app, listen, tls)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
