@@ -19,6 +19,7 @@ mod clinic;
 pub mod fhir_export;
 pub mod intake;
 mod measures;
+pub mod messaging;
 mod notes;
 mod placement;
 mod planning;

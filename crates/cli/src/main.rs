@@ -42,7 +42,8 @@ use serde::{Deserialize, Serialize};
 )]
 struct Cli {
     /// A TOML settings file (keys: database_url, listen, clinic_time_zone, tls_cert, tls_key,
-    /// key_file, audit_key_file, audit_witness_dir, server_id).
+    /// key_file, audit_key_file, audit_witness_dir, server_id, and the mail_* and smtp_*
+    /// keys of README "Messages").
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The master key file that encrypts clinical text (or env CIRCLE_MASTER_KEY with the
@@ -230,6 +231,9 @@ struct Settings {
     /// hands the job over after this long (env CIRCLE_JOB_LEASE_SECS; default 60).
     #[serde(default = "default_job_lease_secs")]
     job_lease_secs: u64,
+    /// Messages (issue 18): transport, SMTP server, sender, links (README "Messages").
+    #[serde(flatten)]
+    mail: circle_mail::MailSettings,
 }
 
 fn default_horizon_every_secs() -> u64 {
@@ -261,6 +265,7 @@ impl Default for Settings {
             metrics_addr: None,
             horizon_every_secs: default_horizon_every_secs(),
             job_lease_secs: default_job_lease_secs(),
+            mail: circle_mail::MailSettings::default(),
         }
     }
 }
@@ -341,6 +346,21 @@ async fn open(url: &str, mode: OpenMode) -> Result<Store> {
     let store = Store::connect(url, mode).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// The mail settings; the demo, unless told otherwise, writes its messages into
+/// `./circle-demo-mail/` so a newcomer can read them, with links to this server.
+fn mail_settings(settings: &Settings, demo: bool, listen: SocketAddr) -> circle_mail::MailSettings {
+    let mut mail = settings.mail.clone();
+    if demo && mail.mail_transport == circle_mail::TransportKind::Off {
+        mail.mail_transport = circle_mail::TransportKind::File;
+        mail.mail_dir = std::path::PathBuf::from("circle-demo-mail");
+        mail.mail_from = "demo@circle.test".to_owned();
+        mail.mail_sender_name = "Circle demo clinic".to_owned();
+        mail.public_url = format!("http://{listen}");
+        mail.mail_poll_secs = 5;
+    }
+    mail
 }
 
 /// The configured key files, or the demo's defaults beside its database.
@@ -499,6 +519,14 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 .unwrap_or(settings.listen.clone())
                 .parse()
                 .context("--listen must be an address such as 127.0.0.1:8080")?;
+            let mail = mail_settings(&settings, demo, listen);
+            let mailer = circle_mail::Worker::new(
+                app.clone(),
+                mail.clone(),
+                format!("{}-{}", server_id(&settings), rand::random::<u32>()),
+            )
+            .context("cannot set up messages (check the mail_* and smtp_* settings)")?
+            .map(|worker| tokio::spawn(worker.run(stop_requested.clone())));
             let metrics = match metrics_addr.or(settings.metrics_addr.clone()) {
                 Some(addr) => {
                     let addr: SocketAddr = addr
@@ -542,6 +570,12 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             if let Some((_, bound)) = &metrics {
                 println!("  metrics: http://{bound}/metrics");
             }
+            if mailer.is_some() && mail.mail_transport == circle_mail::TransportKind::File {
+                println!(
+                    "  messages are written to {}/ (one .eml file each)",
+                    mail.mail_dir.display()
+                );
+            }
             if demo {
                 print_demo_accounts();
             }
@@ -553,6 +587,11 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             // same grace.
             if tokio::time::timeout(grace, jobs).await.is_err() {
                 tracing::warn!("a background job did not finish its step in time");
+            }
+            if let Some(mailer) = mailer
+                && tokio::time::timeout(grace, mailer).await.is_err()
+            {
+                tracing::warn!("the mail worker did not finish its pass in time");
             }
             keeper
                 .stop()
@@ -781,6 +820,18 @@ async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
                 .await?;
         }
     }
+    // The demo client agreed to be contacted by email, so the demo's outbox has their
+    // reminders and notices to show (README "Messages").
+    store
+        .set_contact_consent(
+            &store
+                .op()
+                .client::<circle_store::access::purpose::ContactConsentWrite>(summary.client_client)
+                .await?,
+            true,
+            app.now(),
+        )
+        .await?;
     tracing::info!(
         secs = started.elapsed().as_secs_f64(),
         programs = summary.programs,

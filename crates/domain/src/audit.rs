@@ -91,6 +91,10 @@ vocab!(
         PlanRunRead = "plan.run_read",
         PlanApprove = "plan.approve",
         // --- end planner ---
+        /// A message handed to the mail server (recipient's record, kind, time; no content).
+        MessageSend = "message.send",
+        /// The outbox's dead letters reviewed.
+        MessageList = "message.list",
     }
 );
 
@@ -118,6 +122,8 @@ vocab!(
         Disclosure = "disclosure",
         Waitlist = "waitlist",
         Note = "note",
+        /// Messages sent to clients, referrers and staff (never their content).
+        Message = "message",
     }
 );
 
@@ -174,6 +180,7 @@ impl AuditAction {
             // --- planner ---
             PlanRunStart | PlanRunRead | PlanApprove => DataCategory::Membership,
             // --- end planner ---
+            MessageSend | MessageList => DataCategory::Message,
         }
     }
 }

@@ -371,6 +371,10 @@ pub mod purpose {
     pub trait ReadsConsents: Purpose {}
     pub trait ReadsMeasures: Purpose {}
     pub trait ReadsPlanRuns: Purpose {}
+    /// Purposes a seat-offer link may be spent on (reading and answering that offer).
+    pub trait ByOfferLink: Purpose {}
+    impl ByOfferLink for OfferRead {}
+    impl ByOfferLink for OfferWrite {}
     /// Account administration (each purpose its own audit action).
     pub trait AdministersUsers: Purpose {}
 
@@ -516,6 +520,11 @@ pub mod purpose {
         EmergencyGrant = PrivilegeGrant [Director] { CLINIC_WIDE = true };
         EmergencyOpen = EmergencyOpen [Admin, Director, Clinician, Intake];
         ClinicSetup = ClientList [Director, Admin] { AUDITED = false };
+        /// The outbox's dead letters (no address, no content): administrators.
+        MessageAdmin = MessageList [Admin];
+        /// Recording a client's consent to be contacted (or its withdrawal): intake and
+        /// directors, and the client themself in the portal.
+        ContactConsentWrite = ConsentCreate [Director, Intake, Client] { EMERGENCY = true };
         StaffRead = ClientList [Director, Intake, Clinician, Admin] { AUDITED = false };
     }
 }
@@ -1303,6 +1312,31 @@ impl Store {
                 role: None,
                 clinician: None,
                 _purpose: PhantomData,
+            }))
+    }
+
+    /// The gate to a seat offer by the secret of the link its message carried (issue 18):
+    /// the person offered the seat has no account, so the link is the capability. It
+    /// reaches that one offer, only while the link is unused and the offer open; otherwise
+    /// it says why (used, expired), or `None` for a link that does not exist.
+    pub async fn offer_link_access<P: purpose::ByOfferLink>(
+        &self,
+        secret: &str,
+        request: &RequestMeta,
+        at: Timestamp,
+    ) -> Result<Option<Result<OfferAccess<P>, crate::messages::LinkOutcome>>, StoreError> {
+        Ok(self
+            .offer_link(secret, at)
+            .await?
+            .map(|(offer, outcome)| match outcome {
+                crate::messages::LinkOutcome::Done => Ok(OfferAccess {
+                    id: offer,
+                    ctx: AuditContext::public(request),
+                    role: None,
+                    clinician: None,
+                    _purpose: PhantomData,
+                }),
+                other => Err(other),
             }))
     }
 

@@ -317,6 +317,12 @@ impl Store {
                 at,
             )
             .await?;
+        // The person who asked hears that we have it, and intake that it waits (issue 18).
+        let ack = (path == ReferralSource::SelfReferral)
+            .then(|| details.email.as_ref().map(|e| e.normalized()))
+            .flatten();
+        self.queue_referral_notices(&mut tx, id, ack.as_deref(), at)
+            .await?;
         // Old attempts are no longer needed for the limit.
         sqlx::query("DELETE FROM self_referral_attempts WHERE attempted_at <= $1")
             .bind(ts(since))

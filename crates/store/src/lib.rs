@@ -21,6 +21,7 @@ pub mod groups;
 pub mod intake;
 pub mod leases;
 pub mod measures;
+pub mod messages;
 pub mod notes;
 pub mod people;
 pub mod placement;

@@ -185,6 +185,8 @@ impl Store {
             .bind(&now)
             .fetch_one(&mut *tx)
             .await?;
+            // The client's clinicians are told at once, without clinical detail (issue 18).
+            self.queue_alert_notice(&mut tx, client, aid, at).await?;
             alert_id = Some(aid);
         }
         append(

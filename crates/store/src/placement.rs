@@ -323,9 +323,10 @@ impl Store {
         .fetch_all(&mut **tx)
         .await?;
         let now = ts(at);
-        let expires = ts(at
+        let expires_ts = at
             .checked_add(SignedDuration::from_hours(OFFER_HOURS))
-            .map_err(|_| StoreError::Corrupt("expires_at"))?);
+            .map_err(|_| StoreError::Corrupt("expires_at"))?;
+        let expires = ts(expires_ts);
         for r in &waiting {
             if free <= 0 {
                 break;
@@ -368,6 +369,17 @@ impl Store {
                 at,
                 Record::success(ctx, AuditAction::OfferWrite, &[client])
                     .object(format!("offer:{id}")),
+            )
+            .await?;
+            // The person hears of it from the same transaction (issue 18).
+            self.queue_seat_offer(
+                tx,
+                OfferId(id),
+                client,
+                group.program_id,
+                start,
+                expires_ts,
+                at,
             )
             .await?;
             made.push(OfferId(id));

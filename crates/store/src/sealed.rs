@@ -77,6 +77,13 @@ pub(crate) const FHIR_EXPORT_PARAMS: SealedColumn =
     SealedColumn::new("fhir_export_jobs", "params", "fhir_export_jobs.params");
 pub(crate) const FHIR_EXPORT_FILE: SealedColumn =
     SealedColumn::new("fhir_export_files", "body", "fhir_export_files.body");
+pub(crate) const MESSAGE_ADDRESS: SealedColumn = SealedColumn::new(
+    "messages",
+    "recipient_address",
+    "messages.recipient_address",
+);
+pub(crate) const MESSAGE_PARAMS: SealedColumn =
+    SealedColumn::new("messages", "params", "messages.params");
 pub(crate) const TOTP_SECRET: SealedColumn = SealedColumn {
     legacy_plain: true,
     ..SealedColumn::new("users", "totp_secret", "users.totp_secret")
@@ -107,6 +114,8 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     EMERGENCY_REASON,
     FHIR_EXPORT_PARAMS,
     FHIR_EXPORT_FILE,
+    MESSAGE_ADDRESS,
+    MESSAGE_PARAMS,
     TOTP_SECRET,
     PENDING_TOTP_SECRET,
 ];

@@ -479,7 +479,7 @@ impl Store {
         // fetch_one/fetch_optional commits when the statement is reset, after the row was
         // handed back, and sqlx drops the reset's error — a failed commit (a full disk)
         // would be reported as success (issue 16, item 1).
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "UPDATE sessions SET status = 'cancelled', cancel_reason = $1, version = version + 1, \
              updated_at = $2 WHERE id = $3 AND version = $4 AND status = 'scheduled' RETURNING {SESSION_COLUMNS}"
@@ -491,8 +491,11 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(stale)?;
+        let cancelled = session_from_row(&row)?;
+        // Members hear of it from the same transaction (issue 18).
+        self.queue_cancellation(&mut tx, &cancelled, now).await?;
         tx.commit().await?;
-        let mut one = [session_from_row(&row)?];
+        let mut one = [cancelled];
         let mut conn = self.pool().acquire().await?;
         resolve_topics(&mut conn, &mut one).await?;
         let [session] = one;

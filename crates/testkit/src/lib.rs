@@ -9,6 +9,7 @@
 pub mod builders;
 pub mod clinic;
 pub mod contents;
+pub mod smtp;
 pub mod sys;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -327,6 +327,27 @@ async fn each_clinical_route_writes_exactly_its_audit_entries() {
         ),
         (
             "dir",
+            Method::PUT,
+            format!("/api/v1/clients/{c}/contact-consent"),
+            json!({"granted": true}),
+            vec![("consent.create", json!([c]))],
+        ),
+        (
+            "dir",
+            Method::GET,
+            format!("/api/v1/clients/{c}/contact-consent"),
+            Value::Null,
+            vec![("consent.read", json!([c]))],
+        ),
+        (
+            "dir",
+            Method::PUT,
+            format!("/api/v1/clients/{c}/contact-consent"),
+            json!({"granted": false}),
+            vec![("consent.revoke", json!([c]))],
+        ),
+        (
+            "dir",
             Method::POST,
             format!("/api/v1/clients/{c}/consents/part2"),
             json!({

@@ -266,6 +266,20 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ),
         ("GET", "/api/v1/clients/{id}/consents", Own, "DDAAAA"),
         ("GET", "/api/v1/clients/{id}/consents", Foreign, "DDADAD"),
+        ("GET", "/api/v1/clients/{id}/contact-consent", Own, "DDAAAA"),
+        (
+            "GET",
+            "/api/v1/clients/{id}/contact-consent",
+            Foreign,
+            "DDADAD",
+        ),
+        ("PUT", "/api/v1/clients/{id}/contact-consent", Own, "DDADAA"),
+        (
+            "PUT",
+            "/api/v1/clients/{id}/contact-consent",
+            Foreign,
+            "DDADAD",
+        ),
         ("POST", "/api/v1/clients/{id}/consents/part2", Own, "DDAAAD"),
         (
             "POST",
@@ -830,6 +844,7 @@ fn body_for(
         ("POST", "/api/v1/clients/{id}/consents/group-agreement") => {
             json!({"signed_on": "2026-05-04"})
         }
+        ("PUT", "/api/v1/clients/{id}/contact-consent") => json!({"granted": true}),
         ("POST", "/api/v1/clients/{id}/consents/part2") => json!({"recipient": "R"}),
         ("POST", "/api/v1/clients/{id}/consents/part2/{consent_id}/revoke") => {
             json!({"reason": "revoked_by_patient"})
@@ -1110,6 +1125,12 @@ fn id_fields() -> Vec<(&'static str, &'static str, &'static str, Kind)> {
         (
             "POST",
             "/api/v1/clients/{id}/consents/group-agreement",
+            "path id",
+            Client,
+        ),
+        (
+            "PUT",
+            "/api/v1/clients/{id}/contact-consent",
             "path id",
             Client,
         ),

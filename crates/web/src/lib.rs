@@ -68,6 +68,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "audit", description = "The audit trail"),
         (name = "measures", description = "Outcome measures, safety alerts, due list"),
         (name = "intake", description = "Referrals, screening, consents and disclosures"),
+        (name = "messages", description = "Consent to be contacted by email"),
         (name = "users", description = "User accounts (administrators)"),
         (name = "health", description = "Liveness and readiness")
     )
@@ -195,6 +196,10 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::intake::consents))
         .routes(routes!(api::intake::part2_consent))
         .routes(routes!(api::intake::revoke_part2))
+        .routes(routes!(
+            api::messages::get_contact_consent,
+            api::messages::set_contact_consent
+        ))
         .routes(routes!(
             api::intake::list_disclosures,
             api::intake::record_disclosure

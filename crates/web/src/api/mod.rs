@@ -8,6 +8,7 @@ pub mod clients;
 pub mod groups;
 pub mod intake;
 pub mod measures;
+pub mod messages;
 pub mod notes;
 pub mod placement;
 pub mod planning;

@@ -18,6 +18,7 @@ mod clients;
 mod groups;
 mod intake;
 mod join;
+mod messages;
 mod notes;
 mod planner;
 mod portal;
@@ -102,6 +103,7 @@ pub fn router(policy: CookiePolicy) -> Router<App> {
         .merge(clients::routes())
         .merge(groups::routes())
         .merge(intake::routes())
+        .merge(messages::routes())
         .merge(notes::routes())
         .merge(planner::routes())
         .merge(portal::routes())

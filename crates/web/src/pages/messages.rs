@@ -1,0 +1,322 @@
+//! Pages that messages link to, and the administrators' view of the outbox (issue 18).
+//!
+//! `/offers/{secret}` and `/unsubscribe/{secret}` work without an account: the link's secret
+//! is the capability. Following a link (GET) never changes anything — mail scanners fetch
+//! links — so each page shows a form, and the answer is a POST checked by a double-submit
+//! CSRF cookie, as the public join form does. A used, expired or unknown link gets a page
+//! that says which.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Form, Router};
+use circle_app::messaging::{LinkState, OfferAnswer, OfferLink};
+use circle_app::web_session::random_token;
+use circle_app::{App, RequestMeta};
+
+use super::{CookiePolicy, Nav, PageError, Signed, form_value, html};
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/offers/{secret}", get(offer_page).post(answer_offer))
+        .route(
+            "/unsubscribe/{secret}",
+            get(unsubscribe_page).post(unsubscribe),
+        )
+        .route("/admin/messages", get(dead_letters))
+}
+
+#[derive(Template)]
+#[template(path = "offer.html")]
+struct OfferPage {
+    nav: Option<Nav>,
+    csrf: String,
+    secret: String,
+    start_date: String,
+    reply_by: String,
+    message: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "link_state.html")]
+struct LinkStatePage {
+    nav: Option<Nav>,
+    title: String,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "unsubscribe.html")]
+struct UnsubscribePage {
+    nav: Option<Nav>,
+    csrf: String,
+    secret: String,
+}
+
+fn meta(peer: std::net::SocketAddr) -> RequestMeta {
+    RequestMeta {
+        request_id: None,
+        source: Some(peer.ip().to_string()),
+    }
+}
+
+fn state_page(status: StatusCode, title: &str, message: &str) -> Response {
+    html(
+        status,
+        LinkStatePage {
+            nav: None,
+            title: title.to_owned(),
+            message: message.to_owned(),
+        },
+    )
+}
+
+fn closed_offer(link: &OfferLink) -> Response {
+    match link {
+        OfferLink::Used => state_page(
+            StatusCode::GONE,
+            "This offer has been answered",
+            "This link has already been used to answer the offer, so it no longer works. \
+             If you have a question about your place, please call the clinic.",
+        ),
+        OfferLink::Expired => state_page(
+            StatusCode::GONE,
+            "This offer has expired",
+            "The time to answer this offer has passed and the seat has moved on. If you would \
+             still like to join a group, please call the clinic: you can be added to the \
+             waiting list again.",
+        ),
+        OfferLink::Unknown | OfferLink::Open(_) => state_page(
+            StatusCode::NOT_FOUND,
+            "This link is not valid",
+            "This link is not one we sent, or it was copied incompletely. Please use the \
+             link in the message, or call the clinic.",
+        ),
+    }
+}
+
+fn spoken(app: &App, at: &str) -> String {
+    at.parse::<jiff::Timestamp>()
+        .map(|t| {
+            t.to_zoned(app.clinic_time_zone().clone())
+                .strftime("%A %-d %B at %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn offer_form(
+    app: &App,
+    policy: CookiePolicy,
+    status: StatusCode,
+    secret: &str,
+    offer: &circle_domain::placement::Offer,
+    message: Option<String>,
+) -> Response {
+    let csrf = random_token();
+    let mut res = html(
+        status,
+        OfferPage {
+            nav: None,
+            csrf: csrf.clone(),
+            secret: secret.to_owned(),
+            start_date: offer.start_date.strftime("%A %-d %B").to_string(),
+            reply_by: spoken(app, &offer.expires_at),
+            message,
+        },
+    );
+    super::auth::set_cookie(
+        &mut res,
+        &policy.cookie(policy.presession_name(), &csrf, 3600),
+    );
+    res
+}
+
+async fn offer_page(
+    State(app): State<App>,
+    Extension(policy): Extension<CookiePolicy>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Path(secret): Path<String>,
+) -> Result<Response, PageError> {
+    match app.offer_by_link(&secret, &meta(peer)).await? {
+        OfferLink::Open(offer) => Ok(offer_form(
+            &app,
+            policy,
+            StatusCode::OK,
+            &secret,
+            &offer,
+            None,
+        )),
+        other => Ok(closed_offer(&other)),
+    }
+}
+
+async fn answer_offer(
+    State(app): State<App>,
+    Extension(policy): Extension<CookiePolicy>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Path(secret): Path<String>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let request = meta(peer);
+    if !super::auth::presession_ok(&headers, policy, form_value(&fields, "csrf")) {
+        return Ok(match app.offer_by_link(&secret, &request).await? {
+            OfferLink::Open(offer) => offer_form(
+                &app,
+                policy,
+                StatusCode::FORBIDDEN,
+                &secret,
+                &offer,
+                Some("The page had expired. Please choose again.".to_owned()),
+            ),
+            other => closed_offer(&other),
+        });
+    }
+    let accept = match form_value(&fields, "answer") {
+        "accept" => true,
+        "decline" => false,
+        _ => {
+            return Ok(state_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Please choose an answer",
+                "answer: must be accept or decline. Please go back and choose one.",
+            ));
+        }
+    };
+    match app.answer_offer_by_link(&secret, accept, &request).await {
+        Ok(OfferAnswer::Accepted(offer)) => Ok(state_page(
+            StatusCode::OK,
+            "Your seat is booked",
+            &format!(
+                "Thank you: your place starts {}. The clinic will send you the details of \
+                 your first session.",
+                offer.start_date.strftime("%A %-d %B")
+            ),
+        )),
+        Ok(OfferAnswer::Declined(_)) => Ok(state_page(
+            StatusCode::OK,
+            "You have declined the seat",
+            "Thank you for letting us know. The seat will be offered to someone else. If \
+             you change your mind, please call the clinic.",
+        )),
+        Ok(OfferAnswer::Closed(link)) => Ok(closed_offer(&link)),
+        // A rule that keeps the person out now (the group filled, a schedule changed):
+        // the same rules as at intake, explained without naming anyone.
+        Err(circle_app::AppError::Domain(d)) => Ok(state_page(
+            StatusCode::CONFLICT,
+            "The seat could not be booked",
+            &format!(
+                "{} Please call the clinic and we will find the next place for you.",
+                super::explain(&circle_app::AppError::Domain(d))
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn unsubscribe_page(
+    Extension(policy): Extension<CookiePolicy>,
+    Path(secret): Path<String>,
+) -> Response {
+    let csrf = random_token();
+    let mut res = html(
+        StatusCode::OK,
+        UnsubscribePage {
+            nav: None,
+            csrf: csrf.clone(),
+            secret,
+        },
+    );
+    super::auth::set_cookie(
+        &mut res,
+        &policy.cookie(policy.presession_name(), &csrf, 3600),
+    );
+    res
+}
+
+async fn unsubscribe(
+    State(app): State<App>,
+    Extension(policy): Extension<CookiePolicy>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Path(secret): Path<String>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    if !super::auth::presession_ok(&headers, policy, form_value(&fields, "csrf")) {
+        return Ok(unsubscribe_page(Extension(policy), Path(secret)).await);
+    }
+    Ok(match app.unsubscribe(&secret, &meta(peer)).await? {
+        LinkState::Done => state_page(
+            StatusCode::OK,
+            "You will not get these messages any more",
+            "We have stopped messages by email to you, including any waiting to be sent. \
+             You can ask the clinic to start them again at any time.",
+        ),
+        LinkState::Used => state_page(
+            StatusCode::GONE,
+            "This link has been used",
+            "Messages by email were already stopped with this link.",
+        ),
+        LinkState::Expired => state_page(
+            StatusCode::GONE,
+            "This link has expired",
+            "Please use the link in a more recent message, or ask the clinic to stop \
+             messages by email.",
+        ),
+        LinkState::Unknown => state_page(
+            StatusCode::NOT_FOUND,
+            "This link is not valid",
+            "Please use the link in the message, or ask the clinic to stop messages by email.",
+        ),
+    })
+}
+
+struct DeadRow {
+    id: i64,
+    kind: &'static str,
+    recipient: String,
+    attempts: u32,
+    error: String,
+    created: String,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_messages.html")]
+struct DeadLettersPage {
+    nav: Option<Nav>,
+    counts: circle_app::messaging::OutboxCounts,
+    rows: Vec<DeadRow>,
+}
+
+async fn dead_letters(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
+    let (counts, list) = app.dead_letters(&signed.actor).await?;
+    let local = |t: jiff::Timestamp| {
+        t.to_zoned(app.clinic_time_zone().clone())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let rows = list
+        .into_iter()
+        .map(|d| DeadRow {
+            id: d.id,
+            kind: d.kind.as_str(),
+            recipient: format!("{} {}", d.recipient_kind, d.recipient_id),
+            attempts: d.attempts,
+            error: d.last_error.unwrap_or_default(),
+            created: local(d.created_at),
+            updated: local(d.updated_at),
+        })
+        .collect();
+    Ok(html(
+        StatusCode::OK,
+        DeadLettersPage {
+            nav: Some(signed.nav()),
+            counts,
+            rows,
+        },
+    ))
+}
