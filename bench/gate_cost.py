@@ -231,6 +231,10 @@ def main():
                     status, raw = s.request(method, path, body, tokens[k])
                     if status != want:
                         sys.exit(f"{k}: {method} {path} answered {status}: {raw[:200]!r}")
+                    if method == "GET":
+                        # The demo seed may differ between the commits: show how alike
+                        # the two pages are.
+                        print(f"{k}: {path} is {len(raw)} bytes")
             print(f"{args.rounds} rounds × {args.seconds:g} s × {args.concurrency} connections per server and route")
             results = {(name, k): [] for name, *_ in routes for k in servers}
             for r in range(args.rounds):
