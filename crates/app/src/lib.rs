@@ -9,7 +9,12 @@
 //! can put another user's name on an entry. Each value is typed by its purpose (the roles
 //! that may ever act for it, the action a refusal is audited as), so a proof obtained for
 //! one thing cannot be spent on another. Pages ask the same purposes (`actor.may::<P>()`)
-//! to decide what to show, so pages and API cannot disagree. SECURITY.md describes it.
+//! to decide what to show, so pages and API cannot disagree (`page_matrix` in the testkit
+//! walks every page route as every principal and compares pages with the API). What the
+//! store hands back is typed at its edge: instants are `jiff::Timestamp`, parsed once where
+//! rows are read (a stored value that does not parse is a storage error naming its column,
+//! never a panic), so nothing past the store parses times back out of strings.
+//! SECURITY.md describes it.
 
 pub mod accounts;
 mod agenda;

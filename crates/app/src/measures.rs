@@ -165,7 +165,7 @@ impl App {
             };
             let point = |r: &MeasureResponse| ScorePoint {
                 response_id: r.id,
-                administered_at: r.administered_at.clone(),
+                administered_at: r.administered_at,
                 total: r.total,
                 severity: r.severity.clone(),
             };

@@ -1,6 +1,7 @@
 //! The audit trail's vocabulary: what was done to which kind of clinical data, by whom, with
 //! what outcome. Entries never hold names, notes or other content — only ids.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -190,7 +191,8 @@ impl AuditAction {
 pub struct AuditEntry {
     pub seq: i64,
     /// UTC, RFC 3339.
-    pub at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
     pub actor_user_id: Option<UserId>,
     pub actor_role: Option<Role>,
     pub action: AuditAction,
@@ -212,8 +214,10 @@ pub struct EmergencyAccess {
     pub client_id: ClientId,
     /// Why the chart was opened (shown to reviewing directors only).
     pub reason: Option<crate::text::ShortText>,
-    pub started_at: String,
-    pub expires_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
 }
 
 /// Open a chart outside one's caseload, saying why.

@@ -290,7 +290,8 @@ pub struct Referral {
     pub client_id: Option<ClientId>,
     pub screener_id: Option<ClinicianId>,
     /// UTC, RFC 3339.
-    pub received_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub received_at: Timestamp,
     pub version: i64,
     /// The dated, attributed history of states (on the single-referral read).
     pub transitions: Vec<Transition>,
@@ -304,7 +305,8 @@ pub struct Transition {
     pub from: Option<ReferralState>,
     pub to: ReferralState,
     /// UTC, RFC 3339.
-    pub at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
     pub by_user_id: Option<UserId>,
     pub reason: Option<ShortText>,
 }
@@ -372,7 +374,8 @@ pub struct Screening {
     pub measure_response_id: Option<i64>,
     pub screened_by: Option<UserId>,
     /// UTC, RFC 3339.
-    pub screened_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub screened_at: Timestamp,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -604,7 +607,8 @@ pub struct Part2Consent {
     #[schema(value_type = Option<String>, example = "2026-12-31")]
     pub expires_on: Option<Date>,
     /// UTC, RFC 3339.
-    pub revoked_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Timestamp>,
     pub revocation_reason: Option<RevocationReason>,
     pub recorded_by: Option<UserId>,
     /// Whether it permits disclosures now.
@@ -692,7 +696,8 @@ pub struct Disclosure {
     pub information: ShortText,
     pub purpose: ShortText,
     /// UTC, RFC 3339.
-    pub disclosed_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub disclosed_at: Timestamp,
     pub disclosed_by: Option<UserId>,
     /// The Part 2 consent it was made under, if any.
     pub consent_id: Option<i64>,

@@ -6,6 +6,7 @@
 //! Scores here are sums of item values; the total range follows from the options, and the
 //! severity bands must cover it exactly. Direction says whether lower totals are better.
 
+use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::civil::Date;
@@ -671,8 +672,8 @@ pub struct NewMeasureResponse {
     pub answers: BTreeMap<String, i64>,
     /// When it was answered (RFC 3339); defaults to now. Never in the future.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub administered_at: Option<jiff::Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub administered_at: Option<Timestamp>,
 }
 
 /// A recorded, scored administration.
@@ -686,7 +687,8 @@ pub struct MeasureResponse {
     /// The severity band's label.
     pub severity: String,
     /// UTC, RFC 3339.
-    pub administered_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub administered_at: Timestamp,
     /// The safety alert this response raised (shown to clinical staff only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert_id: Option<i64>,
@@ -710,9 +712,11 @@ pub struct SafetyAlert {
     /// The total score of the response that raised it.
     pub total: i64,
     /// UTC, RFC 3339.
-    pub raised_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub raised_at: Timestamp,
     pub state: AlertState,
-    pub acknowledged_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub acknowledged_at: Option<Timestamp>,
     pub acknowledged_by: Option<crate::ids::UserId>,
     /// What was done, as recorded when acknowledging (encrypted at rest).
     pub action_taken: Option<String>,
@@ -751,7 +755,8 @@ fn is_text_multiline(v: &str, max: usize) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ScorePoint {
     pub response_id: i64,
-    pub administered_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub administered_at: Timestamp,
     pub total: i64,
     pub severity: String,
 }

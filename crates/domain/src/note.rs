@@ -9,6 +9,7 @@
 //! not name other members — their chart may be released to them or to an insurer — so
 //! signing checks the text for the names of the others on the session's roster.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -169,7 +170,8 @@ pub struct Addendum {
     /// SHA-256 of the addendum's content, hex.
     pub content_hash: String,
     /// UTC, RFC 3339.
-    pub signed_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub signed_at: Timestamp,
 }
 
 /// What every note carries besides its content.
@@ -182,9 +184,11 @@ pub struct NoteMeta {
     pub state: NoteState,
     /// SHA-256 of the signed content, hex; set when the author signs.
     pub content_hash: Option<String>,
-    pub signed_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub signed_at: Option<Timestamp>,
     pub cosigned_by: Option<ClinicianId>,
-    pub cosigned_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub cosigned_at: Option<Timestamp>,
     /// The author signed although other members' names were found in the text.
     pub names_check_confirmed: bool,
     pub addenda: Vec<Addendum>,
@@ -222,7 +226,8 @@ pub struct OverdueNote {
     /// None when the note has not been started.
     pub state: Option<NoteState>,
     /// When it was due (UTC, RFC 3339).
-    pub due_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub due_at: Timestamp,
 }
 
 /// One clinician's overdue notes: the author's, or the session lead's for a missing note.

@@ -6,6 +6,7 @@
 //! may see them. A separation is only ever shown as "not available for this client": never
 //! who, never how many.
 
+use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -374,7 +375,8 @@ pub struct WaitlistEntry {
     pub note: Option<ShortText>,
     pub status: WaitlistStatus,
     /// UTC, RFC 3339.
-    pub added_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub added_at: Timestamp,
     /// The open offer to this client, if any.
     pub open_offer_id: Option<OfferId>,
 }
@@ -390,9 +392,12 @@ pub struct Offer {
     pub start_date: Date,
     pub state: OfferState,
     /// UTC, RFC 3339.
-    pub offered_at: String,
-    pub expires_at: String,
-    pub responded_at: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub offered_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub responded_at: Option<Timestamp>,
     pub membership_id: Option<MembershipId>,
 }
 

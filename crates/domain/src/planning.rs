@@ -3,6 +3,7 @@
 //! `circle-planner` report, and each placement is applied through the ordinary enrollment
 //! rules, never around them.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -284,7 +285,8 @@ pub struct ItemDecision {
     pub message: Option<String>,
     pub decided_by: UserId,
     /// UTC, RFC 3339.
-    pub decided_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub decided_at: Timestamp,
 }
 
 /// A persisted planner run: its state and progress, and once done its proposal (with the
@@ -300,8 +302,10 @@ pub struct PlanRun {
     pub progress: u8,
     pub started_by: UserId,
     /// UTC, RFC 3339.
-    pub created_at: String,
-    pub finished_at: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<Timestamp>,
     /// Why the run failed (`interrupted` when a restart cut it off).
     pub error: Option<String>,
     /// The proposal, once done. A move's halves also appear in its `new_placements` and

@@ -322,7 +322,7 @@ pub struct AuditQuery {
 fn entry_from_row(r: &AnyRow) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         seq: r.int("seq")?,
-        at: r.text("at")?,
+        at: r.ts("at")?,
         actor_user_id: r.opt_int("actor_user_id")?.map(UserId),
         actor_role: r
             .opt_text("actor_role")?

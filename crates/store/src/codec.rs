@@ -15,6 +15,12 @@ pub(crate) fn ts(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The instant as it reads back after `ts`: a value a write returns equals the one a later
+/// read of the row gives.
+pub(crate) fn whole_second(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
 pub(crate) fn date(d: Date) -> String {
     d.strftime("%Y-%m-%d").to_string()
 }
@@ -47,6 +53,11 @@ pub(crate) trait RowExt {
         self.text(col)?
             .parse()
             .map_err(|_| StoreError::Corrupt(col))
+    }
+    fn opt_ts(&self, col: &'static str) -> Result<Option<Timestamp>, StoreError> {
+        self.opt_text(col)?
+            .map(|s| s.parse().map_err(|_| StoreError::Corrupt(col)))
+            .transpose()
     }
     fn json<T: DeserializeOwned>(&self, col: &'static str) -> Result<T, StoreError> {
         serde_json::from_str(&self.text(col)?).map_err(|_| StoreError::Corrupt(col))

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, ts};
+use crate::codec::{RowExt, ts, whole_second};
 use crate::{Store, StoreError};
 
 fn reason_aad(id: i64) -> circle_vault::Aad {
@@ -137,8 +137,8 @@ impl Store {
             user_id: user,
             client_id: client,
             reason: Some(reason.clone()),
-            started_at: ts(at),
-            expires_at: ts(expires),
+            started_at: whole_second(at),
+            expires_at: whole_second(expires),
         })
     }
 
@@ -207,8 +207,8 @@ impl Store {
             user_id: UserId(r.int("user_id")?),
             client_id: ClientId(r.int("client_id")?),
             reason,
-            started_at: r.text("started_at")?,
-            expires_at: r.text("expires_at")?,
+            started_at: r.ts("started_at")?,
+            expires_at: r.ts("expires_at")?,
         })
     }
 }

@@ -27,7 +27,7 @@ use crate::access::{
     RoleAccess, purpose,
 };
 use crate::audit::{Record, append, mac_of};
-use crate::codec::{RowExt, date, json, page_of, ts};
+use crate::codec::{RowExt, date, json, page_of, ts, whole_second};
 use crate::people::client_in;
 use crate::programs::stale;
 use crate::{Page, PageRequest, Store, StoreError};
@@ -154,7 +154,7 @@ impl Store {
             level_of_care: r.opt_vocab("level_of_care", LevelOfCare::parse)?,
             client_id: r.opt_int("client_id")?.map(ClientId),
             screener_id: r.opt_int("screener_id")?.map(ClinicianId),
-            received_at: r.text("received_at")?,
+            received_at: r.ts("received_at")?,
             version: r.int("version")?,
             transitions: vec![],
             screenings: vec![],
@@ -517,7 +517,7 @@ impl Store {
             referral.transitions.push(Transition {
                 from: r.opt_vocab("from_state", ReferralState::parse)?,
                 to: r.vocab("to_state", ReferralState::parse)?,
-                at: r.text("at")?,
+                at: r.ts("at")?,
                 by_user_id: r.opt_int("by_user_id")?.map(UserId),
                 reason: self.open_text(
                     r.opt_text("reason")?,
@@ -554,7 +554,7 @@ impl Store {
             )?,
             measure_response_id: r.opt_int("measure_response_id")?,
             screened_by: r.opt_int("screened_by")?.map(UserId),
-            screened_at: r.text("screened_at")?,
+            screened_at: r.ts("screened_at")?,
         })
     }
 
@@ -876,16 +876,13 @@ impl Store {
                     id,
                     "part2_consents.terms",
                 )?;
-                let revoked_at: Option<Timestamp> = r
-                    .opt_text("revoked_at")?
-                    .map(|s| s.parse().map_err(|_| StoreError::Corrupt("revoked_at")))
-                    .transpose()?;
+                let revoked_at = r.opt_ts("revoked_at")?;
                 let mut c = Part2Consent {
                     id,
                     client_id: ClientId(r.int("client_id")?),
                     terms,
                     expires_on: r.opt_date("expires_on")?,
-                    revoked_at: r.opt_text("revoked_at")?,
+                    revoked_at,
                     revocation_reason: r.opt_vocab("revocation_reason", RevocationReason::parse)?,
                     recorded_by: r.opt_int("recorded_by")?.map(UserId),
                     in_force: false,
@@ -1125,7 +1122,7 @@ impl Store {
             recipient: details.recipient,
             information: details.information,
             purpose: details.purpose,
-            disclosed_at: ts(at),
+            disclosed_at: whole_second(at),
             disclosed_by: ctx.actor_user_id(),
             consent_id,
             notice: circle_domain::intake::disclosure_notice(consent_id),
@@ -1164,7 +1161,7 @@ impl Store {
                     recipient: d.recipient,
                     information: d.information,
                     purpose: d.purpose,
-                    disclosed_at: r.text("disclosed_at")?,
+                    disclosed_at: r.ts("disclosed_at")?,
                     disclosed_by: r.opt_int("disclosed_by")?.map(UserId),
                     consent_id: r.opt_int("consent_id")?,
                     notice: circle_domain::intake::disclosure_notice(r.opt_int("consent_id")?),

@@ -17,7 +17,7 @@ use jiff::civil::Date;
 use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, json, lock_row, ts};
+use crate::codec::{LockTable, RowExt, json, lock_row, ts, whole_second};
 use crate::{Store, StoreError};
 
 /// One client's latest episode and cadence, and when each instrument was last answered.
@@ -58,7 +58,7 @@ fn response_from_row(r: &AnyRow) -> Result<MeasureResponse, StoreError> {
         answers: r.json("answers")?,
         total: r.int("total")?,
         severity: r.text("severity")?,
-        administered_at: r.text("administered_at")?,
+        administered_at: r.ts("administered_at")?,
         alert_id: r.opt_int("alert_id")?,
     })
 }
@@ -204,7 +204,7 @@ impl Store {
             answers: new.answers.clone(),
             total: new.scored.total,
             severity: new.scored.severity.clone(),
-            administered_at: administered,
+            administered_at: whole_second(new.administered_at),
             alert_id,
         })
     }
@@ -250,7 +250,7 @@ impl Store {
             ),
             None => None,
         };
-        let acknowledged_at = r.opt_text("acknowledged_at")?;
+        let acknowledged_at = r.opt_ts("acknowledged_at")?;
         Ok(SafetyAlert {
             id,
             client_id: ClientId(r.int("client_id")?),
@@ -258,7 +258,7 @@ impl Store {
             instrument: r.text("instrument_code")?,
             items: r.json("items")?,
             total: r.int("total")?,
-            raised_at: r.text("raised_at")?,
+            raised_at: r.ts("raised_at")?,
             state: if acknowledged_at.is_some() {
                 AlertState::Acknowledged
             } else {

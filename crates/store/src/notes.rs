@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, json, lock_row, ts};
+use crate::codec::{LockTable, RowExt, date, json, lock_row, ts, whole_second};
 use crate::people::clinician_in;
 use crate::programs::stale;
 use crate::{Store, StoreError};
@@ -98,9 +98,9 @@ fn row_of(r: &AnyRow, table: Table) -> Result<Row, StoreError> {
             author_clinician_id: ClinicianId(r.int("author_clinician_id")?),
             state: r.vocab("state", NoteState::parse)?,
             content_hash: r.opt_text("content_hash")?,
-            signed_at: r.opt_text("signed_at")?,
+            signed_at: r.opt_ts("signed_at")?,
             cosigned_by: r.opt_int("cosigned_by")?.map(ClinicianId),
-            cosigned_at: r.opt_text("cosigned_at")?,
+            cosigned_at: r.opt_ts("cosigned_at")?,
             names_check_confirmed: r.int("names_confirmed")? != 0,
             addenda: vec![],
             version: r.int("version")?,
@@ -217,7 +217,7 @@ impl Store {
                     text: NoteText::parse(&text)
                         .map_err(|_| StoreError::Corrupt("note_addenda.body"))?,
                     content_hash: r.text("content_hash")?,
-                    signed_at: r.text("signed_at")?,
+                    signed_at: r.ts("signed_at")?,
                 })
             })
             .collect()
@@ -1255,7 +1255,7 @@ impl Store {
                         client_id,
                         note_id: r.opt_int("note_id")?.map(NoteId),
                         state: r.opt_vocab("state", NoteState::parse)?,
-                        due_at: ts(due),
+                        due_at: whole_second(due),
                     });
             }
         }

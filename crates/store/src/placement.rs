@@ -53,9 +53,9 @@ fn offer_from_row(r: &AnyRow) -> Result<Offer, StoreError> {
         client_id: ClientId(r.int("client_id")?),
         start_date: r.date("start_date")?,
         state: r.vocab("state", OfferState::parse)?,
-        offered_at: r.text("offered_at")?,
-        expires_at: r.text("expires_at")?,
-        responded_at: r.opt_text("responded_at")?,
+        offered_at: r.ts("offered_at")?,
+        expires_at: r.ts("expires_at")?,
+        responded_at: r.opt_ts("responded_at")?,
         membership_id: r.opt_int("membership_id")?.map(MembershipId),
     })
 }
@@ -520,7 +520,7 @@ impl Store {
                 .map_err(|_| StoreError::Corrupt("priority"))?,
             note,
             status: r.vocab("status", WaitlistStatus::parse)?,
-            added_at: r.text("added_at")?,
+            added_at: r.ts("added_at")?,
             open_offer_id: r.opt_int("open_offer_id")?.map(OfferId),
         })
     }

@@ -23,7 +23,7 @@ use sqlx::Acquire;
 use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, json, lock_row, ts};
+use crate::codec::{LockTable, RowExt, date, json, lock_row, ts, whole_second};
 use crate::groups::{MEMBERSHIP_COLUMNS, Tx, group_in, membership_from_row};
 use crate::{Store, StoreError};
 
@@ -76,8 +76,8 @@ fn run_from_row(r: &AnyRow) -> Result<PlanRun, StoreError> {
         state: RunState::parse(&r.text("state")?).ok_or(StoreError::Corrupt("state"))?,
         progress: u8::try_from(r.int("progress")?).map_err(|_| StoreError::Corrupt("progress"))?,
         started_by: UserId(r.int("started_by")?),
-        created_at: r.text("created_at")?,
-        finished_at: r.opt_text("finished_at")?,
+        created_at: r.ts("created_at")?,
+        finished_at: r.opt_ts("finished_at")?,
         error: r.opt_text("error")?,
         moves: proposal.as_ref().map(Proposal::moves).unwrap_or_default(),
         proposal,
@@ -100,7 +100,7 @@ fn decision_from_row(r: &AnyRow) -> Result<ItemDecision, StoreError> {
         code: r.opt_text("code")?,
         message: r.opt_text("message")?,
         decided_by: UserId(r.int("decided_by")?),
-        decided_at: r.text("decided_at")?,
+        decided_at: r.ts("decided_at")?,
     })
 }
 
@@ -605,7 +605,7 @@ impl Store {
                 code: result.as_ref().err().map(problem_code),
                 message: result.as_ref().err().map(ToString::to_string),
                 decided_by: by,
-                decided_at: now.clone(),
+                decided_at: whole_second(at),
             };
             if applied > 0 {
                 decision.code = Some("already_applied".to_owned());

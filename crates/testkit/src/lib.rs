@@ -532,7 +532,8 @@ pub struct PageResponse {
 }
 
 impl PageResponse {
-    async fn read(r: reqwest::Response) -> Self {
+    /// A response read as a page (for a request a test builds itself).
+    pub async fn read(r: reqwest::Response) -> Self {
         let status = r.status();
         let headers = r.headers().clone();
         let location = headers

@@ -10,11 +10,11 @@
 //! non-secret fields (never a password).
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use circle_app::accounts::{AccountPatch, NewAccount};
 use circle_app::audit_types::{AuditQuery, AuditSort};
 use circle_app::{App, AppError};
@@ -26,8 +26,8 @@ use serde::Deserialize;
 
 use super::{Nav, PageError, Signed, explain, form_value, html};
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/admin", get(users))
         .route("/admin/users", post(create_user))
         .route("/admin/users/{id}/role", post(change_role))
@@ -40,16 +40,11 @@ pub fn routes() -> Router<App> {
         .route("/admin/emergency-access", get(emergency))
 }
 
-/// An RFC 3339 instant in the clinic's time zone ("2026-05-04 14:05").
-fn local(app: &App, instant: &str) -> String {
-    instant
-        .parse::<jiff::Timestamp>()
-        .map(|t| {
-            t.to_zoned(app.clinic_time_zone().clone())
-                .strftime("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| instant.to_owned())
+/// An instant in the clinic's time zone ("2026-05-04 14:05").
+fn local(app: &App, t: jiff::Timestamp) -> String {
+    t.to_zoned(app.clinic_time_zone().clone())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 // Users.
@@ -679,7 +674,7 @@ async fn audit(
             .iter()
             .map(|e| AuditRow {
                 seq: e.seq,
-                at: local(&app, &e.at),
+                at: local(&app, e.at),
                 actor: match (e.actor_user_id, e.actor_role) {
                     (Some(u), Some(r)) => format!("user {} ({})", u.0, r.as_str()),
                     (Some(u), None) => format!("user {}", u.0),
@@ -752,8 +747,8 @@ async fn emergency(State(app): State<App>, signed: Signed) -> Result<Response, P
             id: e.id,
             user: e.user_id.0,
             client: e.client_id.0,
-            started: local(&app, &e.started_at),
-            expires: local(&app, &e.expires_at),
+            started: local(&app, e.started_at),
+            expires: local(&app, e.expires_at),
             reason: e.reason.as_ref().map(|r| r.to_string()),
         })
         .collect();

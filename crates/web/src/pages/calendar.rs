@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -21,8 +20,8 @@ use serde::Deserialize;
 
 use super::{Nav, PageError, Signed, html};
 
-pub fn routes() -> Router<App> {
-    Router::new().route("/calendar", get(week))
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new().route("/calendar", get(week))
 }
 
 #[derive(Deserialize)]

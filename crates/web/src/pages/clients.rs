@@ -8,7 +8,6 @@
 //! instrument's severity bands shaded; every number is also in a table beside it.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -25,8 +24,8 @@ use serde::Deserialize;
 
 use super::{Nav, PageError, Signed, explain, html};
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/clients", get(list))
         .route("/clients/{id}", get(chart))
         .route("/notes/{id}", get(note))
@@ -41,16 +40,11 @@ fn day_in(tz: &jiff::tz::TimeZone, t: jiff::Timestamp) -> String {
     t.to_zoned(tz.clone()).strftime("%a %-d %b %Y").to_string()
 }
 
-/// An RFC 3339 instant as the clinic reads it ("Mon 4 May 2026, 14:05").
-fn when(app: &App, instant: &str) -> String {
-    instant
-        .parse::<jiff::Timestamp>()
-        .map(|t| {
-            t.to_zoned(app.clinic_time_zone().clone())
-                .strftime("%a %-d %b %Y, %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| instant.to_owned())
+/// An instant as the clinic reads it ("Mon 4 May 2026, 14:05").
+fn when(app: &App, t: jiff::Timestamp) -> String {
+    t.to_zoned(app.clinic_time_zone().clone())
+        .strftime("%a %-d %b %Y, %H:%M")
+        .to_string()
 }
 
 fn hours(minutes: u32) -> String {
@@ -459,7 +453,7 @@ fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
         .iter()
         .map(|a| AlertRow {
             open: a.acknowledged_at.is_none(),
-            raised: when(app, &a.raised_at),
+            raised: when(app, a.raised_at),
             instrument: a.instrument.to_uppercase(),
             what: a
                 .items
@@ -467,11 +461,7 @@ fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
                 .map(|i| format!("item {} answered {}", i.item_id, i.value))
                 .collect::<Vec<_>>()
                 .join(", "),
-            acknowledged: a
-                .acknowledged_at
-                .as_deref()
-                .map(|t| when(app, t))
-                .unwrap_or_default(),
+            acknowledged: a.acknowledged_at.map(|t| when(app, t)).unwrap_or_default(),
             action: a.action_taken.clone().unwrap_or_default(),
         })
         .collect();
@@ -528,26 +518,20 @@ fn trend(tz: &jiff::tz::TimeZone, i: &InstrumentView, of: &[&MeasureResponse]) -
             }
         })
         .collect();
-    let times: Vec<Option<jiff::Timestamp>> = of
-        .iter()
-        .map(|m| m.administered_at.parse::<jiff::Timestamp>().ok())
-        .collect();
-    let first = times.iter().flatten().min().copied();
-    let last = times.iter().flatten().max().copied();
+    let first = of.iter().map(|m| m.administered_at).min();
+    let last = of.iter().map(|m| m.administered_at).max();
     let span = match (first, last) {
         (Some(f), Some(l)) => l.as_second() - f.as_second(),
         _ => 0,
     };
     let points: Vec<PointShape> = of
         .iter()
-        .zip(&times)
         .enumerate()
-        .map(|(n, (m, t))| {
-            let x = match (t, first) {
-                (Some(t), Some(f)) if span > 0 => {
-                    LEFT + (t.as_second() - f.as_second()) * plot_w / span
-                }
-                // One point, or an unreadable date: spread by order.
+        .map(|(n, m)| {
+            let t = m.administered_at;
+            let x = match first {
+                Some(f) if span > 0 => LEFT + (t.as_second() - f.as_second()) * plot_w / span,
+                // One point, or all at one instant: spread by order.
                 _ if of.len() > 1 => {
                     LEFT + i64::try_from(n).unwrap_or(0) * plot_w
                         / (i64::try_from(of.len()).unwrap_or(1) - 1).max(1)
@@ -558,7 +542,7 @@ fn trend(tz: &jiff::tz::TimeZone, i: &InstrumentView, of: &[&MeasureResponse]) -
                 x,
                 y: y_of(m.total),
                 total: m.total,
-                day: t.map_or_else(|| m.administered_at.clone(), |t| day_in(tz, t)),
+                day: day_in(tz, t),
                 severity: m.severity.clone(),
             }
         })
@@ -661,7 +645,7 @@ async fn note(
     let mut addenda = Vec::with_capacity(note.meta.addenda.len());
     for a in &note.meta.addenda {
         addenda.push(AddendumRow {
-            signed: when(&app, &a.signed_at),
+            signed: when(&app, a.signed_at),
             author: author_name(a.author_clinician_id).await?,
             text: a.text.to_string(),
         });
@@ -682,11 +666,10 @@ async fn note(
         signed: note
             .meta
             .signed_at
-            .as_deref()
             .map(|t| when(&app, t))
             .unwrap_or_default(),
         cosigned: match (&note.meta.cosigned_by, &note.meta.cosigned_at) {
-            (Some(by), Some(at)) => format!("{}, {}", author_name(*by).await?, when(&app, at)),
+            (Some(by), Some(at)) => format!("{}, {}", author_name(*by).await?, when(&app, *at)),
             _ => String::new(),
         },
         fields: vec![
@@ -712,7 +695,7 @@ mod tests {
             answers: Default::default(),
             total,
             severity: "s".to_owned(),
-            administered_at: at.to_owned(),
+            administered_at: at.parse().expect("a test instant"),
             alert_id: None,
         }
     }

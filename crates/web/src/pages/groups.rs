@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -26,8 +25,8 @@ use serde::Deserialize;
 
 use super::{Nav, PageError, Signed, form_value, html, refusal};
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/groups", get(groups_page))
         .route("/programs", get(|| async { Redirect::to("/groups") }))
         .route("/groups/{id}", get(group_page))

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -34,8 +33,8 @@ use serde::Deserialize;
 
 use super::{Nav, PageError, Signed, explain, form_value, html, refusal};
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/intake", get(intake_home))
         .route("/intake/referrals", post(record_referral))
         .route("/referrals/{id}", get(referral_page))
@@ -142,28 +141,18 @@ fn state_label(s: ReferralState) -> &'static str {
     }
 }
 
-/// "Mon 4 May 2026" in the clinic's time zone, from an RFC 3339 instant.
-fn day_of(app: &App, instant: &str) -> String {
-    instant
-        .parse::<jiff::Timestamp>()
-        .map(|t| {
-            t.to_zoned(app.clinic_time_zone().clone())
-                .strftime("%a %-d %b %Y")
-                .to_string()
-        })
-        .unwrap_or_else(|_| instant.to_owned())
+/// "Mon 4 May 2026" in the clinic's time zone.
+fn day_of(app: &App, t: jiff::Timestamp) -> String {
+    t.to_zoned(app.clinic_time_zone().clone())
+        .strftime("%a %-d %b %Y")
+        .to_string()
 }
 
 /// "Mon 4 May, 14:05" in the clinic's time zone.
-fn moment(app: &App, instant: &str) -> String {
-    instant
-        .parse::<jiff::Timestamp>()
-        .map(|t| {
-            t.to_zoned(app.clinic_time_zone().clone())
-                .strftime("%a %-d %b, %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| instant.to_owned())
+fn moment(app: &App, t: jiff::Timestamp) -> String {
+    t.to_zoned(app.clinic_time_zone().clone())
+        .strftime("%a %-d %b, %H:%M")
+        .to_string()
 }
 
 /// A client as intake picks them: full name and record number (demographics are intake's).
@@ -263,7 +252,7 @@ async fn render_home(
                         id: r.id,
                         name: r.details.name.to_string(),
                         path: path_label(r.path),
-                        received: day_of(app, &r.received_at),
+                        received: day_of(app, r.received_at),
                     })
                     .collect(),
                 more,
@@ -866,7 +855,7 @@ async fn render_referral(
             path: path_label(r.path),
             state: state_label(r.state),
             state_key: r.state.as_str(),
-            received: moment(app, &r.received_at),
+            received: moment(app, r.received_at),
             email: r.details.email.as_ref().map(ToString::to_string),
             phone: r.details.phone.as_ref().map(ToString::to_string),
             reason: r.details.reason.as_ref().map(ToString::to_string),
@@ -897,7 +886,7 @@ async fn render_referral(
                 .transitions
                 .iter()
                 .map(|t| TransitionRow {
-                    at: moment(app, &t.at),
+                    at: moment(app, t.at),
                     from: t.from.map_or("—", state_label),
                     to: state_label(t.to),
                     reason: t.reason.as_ref().map(ToString::to_string),
@@ -907,7 +896,7 @@ async fn render_referral(
                 .screenings
                 .iter()
                 .map(|s| ScreeningRow {
-                    at: moment(app, &s.screened_at),
+                    at: moment(app, s.screened_at),
                     decision: match s.decision {
                         ScreeningDecision::Ready => "Ready for group",
                         ScreeningDecision::NotReady => "Not ready yet",
@@ -1541,7 +1530,7 @@ async fn render_waitlist(
                     client: roster_name(app, signed, &mut names, w.client_id).await?,
                     priority: w.priority,
                     status: w.status.as_str(),
-                    added: day_of(app, &w.added_at),
+                    added: day_of(app, w.added_at),
                 });
             }
             groups.push(WaitGroup {
@@ -1574,9 +1563,9 @@ async fn render_waitlist(
                     .cloned()
                     .unwrap_or_else(|| "a group".to_owned()),
                 start: o.start_date.to_string(),
-                offered: moment(app, &o.offered_at),
-                expires: moment(app, &o.expires_at),
-                answered: o.responded_at.as_deref().map(|t| moment(app, t)),
+                offered: moment(app, o.offered_at),
+                expires: moment(app, o.expires_at),
+                answered: o.responded_at.map(|t| moment(app, t)),
             });
         }
         offers.push(OfferList {

@@ -11,15 +11,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use axum::{Extension, Form, Router};
+use axum::{Extension, Form};
 use circle_app::messaging::{LinkState, OfferAnswer, OfferLink};
 use circle_app::web_session::random_token;
 use circle_app::{App, RequestMeta};
 
 use super::{CookiePolicy, Nav, PageError, Signed, form_value, html};
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/offers/{secret}", get(offer_page).post(answer_offer))
         .route(
             "/unsubscribe/{secret}",
@@ -97,14 +97,10 @@ fn closed_offer(link: &OfferLink) -> Response {
     }
 }
 
-fn spoken(app: &App, at: &str) -> String {
-    at.parse::<jiff::Timestamp>()
-        .map(|t| {
-            t.to_zoned(app.clinic_time_zone().clone())
-                .strftime("%A %-d %B at %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
+fn spoken(app: &App, at: &jiff::Timestamp) -> String {
+    at.to_zoned(app.clinic_time_zone().clone())
+        .strftime("%A %-d %B at %H:%M")
+        .to_string()
 }
 
 fn offer_form(

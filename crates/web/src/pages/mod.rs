@@ -32,7 +32,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use circle_app::purpose;
 use circle_app::{Actor, App, AppError};
 use circle_domain::DomainError;
@@ -79,9 +79,43 @@ impl CookiePolicy {
     }
 }
 
-/// The page routes.
-pub fn router(policy: CookiePolicy) -> Router<App> {
-    Router::new()
+/// The page routes as they are registered: the router, and every path it serves. The
+/// page authorization matrix (testkit `page_matrix`) walks `paths()`, so a page added here
+/// and missing from its table fails that test.
+pub struct PageRoutes {
+    router: Router<App>,
+    paths: Vec<&'static str>,
+}
+
+impl PageRoutes {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    fn route(mut self, path: &'static str, methods: MethodRouter<App>) -> Self {
+        self.router = self.router.route(path, methods);
+        self.paths.push(path);
+        self
+    }
+
+    fn merge(mut self, other: PageRoutes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.paths.extend(other.paths);
+        self
+    }
+
+    /// Every page path, as written in the route table (`{id}` for parameters).
+    pub fn paths(&self) -> &[&'static str] {
+        &self.paths
+    }
+}
+
+/// Every page route: the table `router` serves.
+pub fn routes() -> PageRoutes {
+    PageRoutes::new()
         .route("/", get(home))
         .route("/sign-in", get(auth::sign_in_form).post(auth::sign_in))
         .route("/sign-in/enroll", post(auth::enroll))
@@ -109,13 +143,19 @@ pub fn router(policy: CookiePolicy) -> Router<App> {
         .merge(portal::routes())
         .merge(public::routes())
         .merge(reports::routes())
+        .route("/static/circle.css", get(stylesheet))
+}
+
+/// The page routes, with the pages' cookie policy and CSP.
+pub fn router(policy: CookiePolicy) -> Router<App> {
+    routes()
+        .router
         .layer(axum::middleware::from_fn(refuse_control_characters))
         .layer(axum::Extension(policy))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CSP),
         ))
-        .route("/static/circle.css", get(stylesheet))
 }
 
 /// Refuses a form whose fields hold control characters (a NUL above all: PostgreSQL cannot

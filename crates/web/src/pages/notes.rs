@@ -20,7 +20,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use circle_app::purpose;
 use circle_app::{App, AppError};
 use circle_domain::group::Group;
@@ -38,8 +38,8 @@ use super::{Nav, PageError, Signed, explain, form_value, html};
 
 const SCRIPT: &str = include_str!("../../static/notes.js");
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/static/notes.js", get(script))
         .route("/sessions/{id}/group-note", post(save_group))
         .route("/sessions/{id}/group-note/cosign", post(cosign_group))
@@ -170,16 +170,11 @@ fn state_label(state: Option<NoteState>) -> (&'static str, &'static str) {
     }
 }
 
-/// An RFC 3339 instant as the clinic reads it ("Mon 4 May, 14:05").
-fn local(app: &App, instant: &str) -> String {
-    instant
-        .parse::<jiff::Timestamp>()
-        .map(|t| {
-            t.to_zoned(app.clinic_time_zone().clone())
-                .strftime("%a %-d %b, %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| instant.to_owned())
+/// An instant as the clinic reads it ("Mon 4 May, 14:05").
+fn local(app: &App, t: jiff::Timestamp) -> String {
+    t.to_zoned(app.clinic_time_zone().clone())
+        .strftime("%a %-d %b, %H:%M")
+        .to_string()
 }
 
 /// Staff names, looked up once per page.
@@ -492,12 +487,12 @@ async fn note_view(
                 "Signed by {author}, a supervised trainee; it needs a licensed clinician's \
                  co-signature."
             )),
-            NoteState::Signed => lines.push(match &m.signed_at {
+            NoteState::Signed => lines.push(match m.signed_at {
                 Some(at) => format!("Signed by {author} on {}.", local(app, at)),
                 None => format!("Signed by {author}."),
             }),
         }
-        if let (Some(by), Some(at)) = (m.cosigned_by, &m.cosigned_at) {
+        if let (Some(by), Some(at)) = (m.cosigned_by, m.cosigned_at) {
             lines.push(format!(
                 "Co-signed by {} on {}.",
                 staff.name(by).await?,
@@ -562,7 +557,7 @@ async fn addendum_view(
 ) -> Result<AddendumView, PageError> {
     Ok(AddendumView {
         by: staff.name(a.author_clinician_id).await?,
-        at: local(app, &a.signed_at),
+        at: local(app, a.signed_at),
         text: a.text.as_str().to_owned(),
     })
 }

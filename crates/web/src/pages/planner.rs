@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::Form;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,8 +20,8 @@ use circle_domain::planning::{
 
 use super::{Nav, PageError, Signed, explain, form_value, html};
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/planner", get(index))
         .route("/planner/runs", post(start))
         .route("/planner/runs/{id}", get(run_page))
@@ -123,16 +122,11 @@ fn state_label(s: RunState) -> &'static str {
     }
 }
 
-/// An RFC 3339 instant as the clinic reads it.
-fn local(app: &App, instant: &str) -> String {
-    instant
-        .parse::<jiff::Timestamp>()
-        .map(|t| {
-            t.to_zoned(app.clinic_time_zone().clone())
-                .strftime("%a %-d %b, %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| instant.to_owned())
+/// An instant as the clinic reads it.
+fn local(app: &App, t: jiff::Timestamp) -> String {
+    t.to_zoned(app.clinic_time_zone().clone())
+        .strftime("%a %-d %b, %H:%M")
+        .to_string()
 }
 
 fn hours(minutes: i64) -> String {
@@ -292,7 +286,7 @@ async fn index_page(
         .map(|r| RunRow {
             id: r.id,
             scope: name_of(r.program_id),
-            started: local(app, &r.created_at),
+            started: local(app, r.created_at),
             state: state_label(r.state),
             progress: r.progress,
         })
@@ -387,7 +381,7 @@ async fn render_run(
         messages,
         id: run.id,
         scope,
-        started: local(app, &run.created_at),
+        started: local(app, run.created_at),
         state: state_label(run.state),
         live: run.state.is_live(),
         failed: (run.state == RunState::Failed).then(|| match run.error.as_deref() {
@@ -524,7 +518,7 @@ async fn render_run(
                 },
                 applied: d.outcome == ApplyOutcome::Applied,
                 detail: d.message.clone().unwrap_or_default(),
-                when: local(app, &d.decided_at),
+                when: local(app, d.decided_at),
             })
             .collect();
     }

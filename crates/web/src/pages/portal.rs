@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Form};
 use circle_app::portal::{OwnGroup, OwnSession, Portal};
 use circle_app::{Actor, App};
 use circle_domain::ids::ClientId;
@@ -24,8 +24,8 @@ use jiff::tz::TimeZone;
 
 use super::{CookiePolicy, Nav, PageError, Signed, explain, form_value, html};
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/me", get(home))
         .route("/me/agreement", post(sign_agreement))
         .route("/me/check-in/{code}", get(check_in_form).post(check_in))

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Form, Router};
+use axum::{Extension, Form};
 use circle_app::App;
 use circle_app::intake::SelfReferralAnswer;
 use circle_app::portal::DirectoryEntry;
@@ -21,8 +21,8 @@ use super::portal::{meeting_times, words, zone_words};
 use super::{CookiePolicy, Nav, PageError, form_value, html};
 use crate::problem::ApiError;
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/directory", get(directory))
         .route("/refer", get(refer_form).post(refer))
 }

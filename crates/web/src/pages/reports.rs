@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,8 +24,8 @@ use serde::Deserialize;
 
 use super::{Nav, PageError, Signed, explain, html};
 
-pub fn routes() -> Router<App> {
-    Router::new()
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
         .route("/reports", get(index))
         .route("/reports/census", get(census))
         .route("/reports/attendance", get(attendance))

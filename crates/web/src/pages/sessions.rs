@@ -94,16 +94,11 @@ fn span(app: &App, s: &Session) -> String {
     format!("{start}–{end}")
 }
 
-/// An RFC 3339 instant as the clinic reads it ("Mon 4 May, 14:05").
-fn local(app: &App, instant: &str) -> String {
-    instant
-        .parse::<jiff::Timestamp>()
-        .map(|t| {
-            t.to_zoned(app.clinic_time_zone().clone())
-                .strftime("%a %-d %b, %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| instant.to_owned())
+/// An instant as the clinic reads it ("Mon 4 May, 14:05").
+fn local(app: &App, t: jiff::Timestamp) -> String {
+    t.to_zoned(app.clinic_time_zone().clone())
+        .strftime("%a %-d %b, %H:%M")
+        .to_string()
 }
 
 /// Clients' roster names (preferred first name, last initial), fetched with the caller's
@@ -209,7 +204,7 @@ async fn today_page(
                     "gad7" => "GAD-7".to_owned(),
                     other => other.to_uppercase(),
                 },
-                raised: local(app, &a.raised_at),
+                raised: local(app, a.raised_at),
             });
         }
         for o in app
@@ -225,7 +220,7 @@ async fn today_page(
             overdue.push(OverdueRow {
                 session_id: o.session_id.0,
                 what,
-                due: local(app, &o.due_at),
+                due: local(app, o.due_at),
             });
         }
         for w in app
@@ -255,7 +250,7 @@ async fn today_page(
                 client: names.of(o.client_id).await?,
                 group: app.group(&signed.actor, o.group_id).await?.name.to_string(),
                 start: o.start_date.to_string(),
-                expires: local(app, &o.expires_at),
+                expires: local(app, o.expires_at),
             });
         }
         for state in [
@@ -288,7 +283,7 @@ async fn today_page(
             .await?
             .items
         {
-            to_screen.push((r.id, r.details.name.to_string(), local(app, &r.received_at)));
+            to_screen.push((r.id, r.details.name.to_string(), local(app, r.received_at)));
         }
     }
     Ok(html(
