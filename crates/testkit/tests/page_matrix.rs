@@ -105,8 +105,8 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("POST", "/admin/users/{id}/disable", Foreign, "LRFFFFF"),
         ("POST", "/admin/users/{id}/enable", Own, "LRFFFFF"),
         ("POST", "/admin/users/{id}/enable", Foreign, "LRFFFFF"),
-        ("POST", "/admin/users/{id}/mfa-reset", Own, "LRFFFFF"),
-        ("POST", "/admin/users/{id}/mfa-reset", Foreign, "LRFFFFF"),
+        ("POST", "/admin/users/{id}/mfa-reset", Own, "LUFFFFF"),
+        ("POST", "/admin/users/{id}/mfa-reset", Foreign, "LUFFFFF"),
         ("POST", "/admin/users/{id}/password", Own, "LUUUUUU"),
         ("POST", "/admin/users/{id}/password", Foreign, "LUUUUUU"),
         ("POST", "/admin/users/{id}/programs", Own, "LUFFFFF"),
@@ -179,6 +179,24 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("POST", "/sign-in/enroll", Own, "UUUUUUU"),
         ("POST", "/waitlist/{id}/remove", Own, "LFRUFUF"),
         ("POST", "/waitlist/{id}/remove", Foreign, "LFRUFUF"),
+        // Messages (issue 18): an unknown link explains itself; only administrators see
+        // the dead letters.
+        ("GET", "/admin/messages", Own, "L2FFFFF"),
+        ("GET", "/offers/{secret}", Own, "NNNNNNN"),
+        ("GET", "/offers/{secret}", Foreign, "NNNNNNN"),
+        ("POST", "/offers/{secret}", Own, "NNNNNNN"),
+        ("POST", "/offers/{secret}", Foreign, "NNNNNNN"),
+        ("GET", "/unsubscribe/{secret}", Own, "2222222"),
+        ("GET", "/unsubscribe/{secret}", Foreign, "2222222"),
+        ("POST", "/unsubscribe/{secret}", Own, "2222222"),
+        ("POST", "/unsubscribe/{secret}", Foreign, "2222222"),
+        // Intake's referral page (issue 14): record, admission, screener.
+        ("POST", "/referrals/{id}/client", Own, "LFUNUUN"),
+        ("POST", "/referrals/{id}/client", Foreign, "LFUNNUN"),
+        ("POST", "/referrals/{id}/episode", Own, "LFUNUUN"),
+        ("POST", "/referrals/{id}/episode", Foreign, "LFUNNUN"),
+        ("POST", "/referrals/{id}/screener", Own, "LFRNNRN"),
+        ("POST", "/referrals/{id}/screener", Foreign, "LFRNNRN"),
         ("POST", "/sign-out", Own, "LLLLLLL"),
     ]
 }
@@ -230,6 +248,7 @@ fn concrete(w: &World, path: &str, object: Object) -> String {
         .replace("{client}", &w.clients[i].to_string())
         .replace("{code}", "phq9")
         .replace("{file}", "not-a-feed.ics")
+        .replace("{secret}", "not-a-secret")
 }
 
 /// The methods the router serves at `path`, from the `Allow` header of its answer to a
