@@ -978,7 +978,12 @@ impl Store {
         self.check_role::<P>(actor, Some("client"), &[client], None, at)
             .await?;
         if actor.is_operator() || actor.reaches_client(client) {
-            if actor.is_operator() && !self.client_exists(client).await? {
+            // A reach that is a list of ids holds only clients that exist; the operator's
+            // and a clinic-wide reach hold any id, so existence is asked here, once, and a
+            // write naming a missing client is 404 like a read of it (never a foreign-key
+            // failure further down).
+            let listed = !actor.is_operator() && !matches!(actor.reach, Reach::Clinic);
+            if !listed && !self.client_exists(client).await? {
                 return Err(DomainError::not_found("client").into());
             }
             return Ok(ClientAccess::grant(actor, client, actor.audit()));

@@ -255,3 +255,33 @@ async fn a_new_sqlite_database_and_its_wal_are_private_to_their_owner() {
     assert!(dir.path().join("private.db-wal").exists(), "WAL mode is on");
     store.close().await;
 }
+
+/// A clinic-wide director reaches every client, so the gate once let any id through for
+/// them: a write naming a client that does not exist hit the database's foreign key and
+/// answered 500 (schemathesis found it on the contact-consent route). The gate now asks
+/// whether the client exists for every reach that is not a list of ids: 404, like a read.
+#[tokio::test]
+async fn a_clinic_wide_director_naming_a_client_that_does_not_exist_gets_404() {
+    let t = spawn_app().await;
+    let director = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    for granted in [true, false] {
+        let r = t
+            .http
+            .put(t.url("/api/v1/clients/9223372036854775806/contact-consent"))
+            .bearer_auth(&director)
+            .json(&json!({ "granted": granted }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+    let (s, _) = t
+        .get(
+            &director,
+            "/api/v1/clients/9223372036854775806/contact-consent",
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
