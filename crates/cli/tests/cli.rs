@@ -9,11 +9,12 @@
 )]
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_circle");
+mod common;
+use common::{BIN, Server, fresh_db, serve};
 
 /// The demo director's published TOTP secret (README, "demo accounts").
 const DEMO_DIRECTOR_TOTP_SECRET: &str = "CIRCLEDEMODIRECTORTOTPSECRETAAAA";
@@ -21,56 +22,6 @@ const DEMO_DIRECTOR_TOTP_SECRET: &str = "CIRCLEDEMODIRECTORTOTPSECRETAAAA";
 /// The code an authenticator app shows now for a secret, as a person would type it.
 fn demo_code(secret: &str) -> String {
     circle_app::auth::totp_code(secret, jiff::Timestamp::now()).unwrap()
-}
-
-/// A database URL for this test: a fresh SQLite file, or a fresh PostgreSQL database.
-async fn fresh_db(dir: &tempfile::TempDir, name: &str) -> (String, Option<circle_testkit::TestDb>) {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            // TestDb creates (and later drops) a database of its own and migrates it.
-            let db = circle_testkit::TestDb::new().await;
-            (db.url.clone(), Some(db))
-        }
-        _ => (
-            format!("sqlite://{}", dir.path().join(name).display()),
-            None,
-        ),
-    }
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `circle serve` with `args` on port 0 and waits for the address it prints.
-fn serve(args: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("serve prints its address").unwrap();
-    let base = first
-        .split("http://")
-        .nth(1)
-        .map(|rest| format!("http://{}", rest.trim_end_matches('/')))
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
 }
 
 #[test]

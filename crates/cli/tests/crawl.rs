@@ -12,13 +12,12 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_circle");
+mod common;
+use common::serve;
 
 /// At most this many pages of one shape (ids replaced) per role: the second chart proves
 /// no more than the first, and the crawl stays fast.
@@ -64,39 +63,6 @@ const ACTING_BUTTONS: &[(&str, &str)] = &[
     ("/me/feed", "makes a new calendar-feed secret"),
     ("/notes/{id}/cosign", "co-signs a trainee's note"),
 ];
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("serve prints its address").unwrap();
-    let base = first
-        .split("http://")
-        .nth(1)
-        .map(|rest| format!("http://{}", rest.trim_end_matches('/')))
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
 
 /// The path's shape: numeric segments become `{id}`, the query keeps its keys only.
 fn shape(path: &str) -> String {

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_circle");
+mod common;
+use common::{BIN, fresh_db};
 const DIRECTOR: &str = "director@demo.circle.test";
 const DIRECTOR_TOTP: &str = "CIRCLEDEMODIRECTORTOTPSECRETAAAA";
 
@@ -82,19 +83,6 @@ fn serve(url: &str, dir: &std::path::Path) -> Server {
     }
 }
 
-async fn fresh_db(dir: &tempfile::TempDir) -> (String, Option<circle_testkit::TestDb>) {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            let db = circle_testkit::TestDb::new().await;
-            (db.url.clone(), Some(db))
-        }
-        _ => (
-            format!("sqlite://{}", dir.path().join("demo.db").display()),
-            None,
-        ),
-    }
-}
-
 /// One sample of the text format: name, labels, value.
 fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
     let mut out = vec![];
@@ -129,7 +117,7 @@ fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_and_metrics_say_how_the_server_is_without_ids_names_or_emails() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, _db) = fresh_db(&dir).await;
+    let (url, _db) = fresh_db(&dir, "demo.db").await;
     let mut server = serve(&url, dir.path());
     let http = reqwest::Client::new();
 

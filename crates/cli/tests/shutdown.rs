@@ -14,41 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_circle");
+mod common;
+use common::{BIN, fresh_db, serve};
 const DEMO_DIRECTOR_TOTP_SECRET: &str = "CIRCLEDEMODIRECTORTOTPSECRETAAAA";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("serve prints its address").unwrap();
-    let base = first
-        .split("http://")
-        .nth(1)
-        .map(|rest| format!("http://{}", rest.trim_end_matches('/')))
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
 
 fn sigterm(child: &Child) {
     let ok = Command::new("kill")
@@ -123,23 +91,10 @@ async fn director_token(base: &str) -> String {
         .to_owned()
 }
 
-async fn fresh_db(dir: &tempfile::TempDir) -> (String, Option<circle_testkit::TestDb>) {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            let db = circle_testkit::TestDb::new().await;
-            (db.url.clone(), Some(db))
-        }
-        _ => (
-            format!("sqlite://{}", dir.path().join("demo.db").display()),
-            None,
-        ),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_requests_in_flight_then_exits_zero_keeping_every_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, _db) = fresh_db(&dir).await;
+    let (url, _db) = fresh_db(&dir, "demo.db").await;
     let key = dir.path().join("demo.key").display().to_string();
     let audit_key = dir.path().join("demo-audit.key").display().to_string();
     let args = [
@@ -246,7 +201,7 @@ async fn sigterm_finishes_requests_in_flight_then_exits_zero_keeping_every_ackno
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_that_never_finishes_holds_shutdown_no_longer_than_the_grace() {
     let dir = tempfile::tempdir().unwrap();
-    let (url, _db) = fresh_db(&dir).await;
+    let (url, _db) = fresh_db(&dir, "demo.db").await;
     let key = dir.path().join("demo.key").display().to_string();
     let audit_key = dir.path().join("demo-audit.key").display().to_string();
     let mut child = Command::new(BIN)

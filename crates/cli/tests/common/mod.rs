@@ -1,0 +1,67 @@
+//! What the `circle` binary's integration tests share: a fresh database per test and a
+//! real `circle serve` process on a free port.
+
+#![allow(
+    dead_code,
+    reason = "each test binary compiles this module and uses only part of it"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_circle");
+
+/// A database URL for this test: a fresh SQLite file `name` in `dir`, or, with
+/// `TEST_DATABASE_URL` set, a fresh PostgreSQL database (created, migrated and later
+/// dropped by the returned `TestDb`).
+pub async fn fresh_db(
+    dir: &tempfile::TempDir,
+    name: &str,
+) -> (String, Option<circle_testkit::TestDb>) {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let db = circle_testkit::TestDb::new().await;
+            (db.url.clone(), Some(db))
+        }
+        _ => (
+            format!("sqlite://{}", dir.path().join(name).display()),
+            None,
+        ),
+    }
+}
+
+/// A running `circle serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `circle serve` with `args` on port 0 and waits for the address it prints.
+pub fn serve(args: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("serve prints its address").unwrap();
+    let base = first
+        .split("http://")
+        .nth(1)
+        .map(|rest| format!("http://{}", rest.trim_end_matches('/')))
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
