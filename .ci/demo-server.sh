@@ -1,15 +1,21 @@
 # The demo server the CI's third-party checks run against, shared by fhir-validate.sh and
 # schemathesis.sh (sourced, not run). Expects ROOT, PY (a python3), fail() and
-# WORK_PREFIX; builds `circle`, starts `serve --demo` on a free port in a fresh SQLite
+# WORK_PREFIX; builds `circle` (or takes $CIRCLE_BIN), starts `serve --demo` on a free port in a fresh SQLite
 # database, waits until it is ready, and sets BIN, WORK, SERVER_PID and BASE. The EXIT
 # trap stops the server and removes WORK. `sign_in_demo_roles ROLE...` signs each demo
 # account in once and leaves its token in $WORK/ROLE.token.
 
 # --- the server --------------------------------------------------------------------------
-echo "== cargo build -p circle"
-cargo build -p circle --locked
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET_DIR/debug/circle"
+# .ci/run hands over the binary its test legs built (CIRCLE_BIN): `cargo build -p circle`
+# resolves features differently from `cargo test --workspace` and would rebuild it.
+if [ -n "${CIRCLE_BIN:-}" ]; then
+  BIN="$CIRCLE_BIN"
+else
+  echo "== cargo build -p circle"
+  cargo build -p circle --locked
+  TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+  BIN="$TARGET_DIR/debug/circle"
+fi
 [ -x "$BIN" ] || fail "$BIN was not built"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/circle-$WORK_PREFIX.XXXXXX")
