@@ -95,23 +95,13 @@ async fn the_demo_clinic_serves_and_refuses_a_thirteenth_member() {
         .unwrap();
     assert!(health.status().is_success());
 
-    let login: Value = http
-        .post(format!("{}/api/v1/auth/login", server.base))
-        .json(&json!({
-            "email": "director@demo.circle.test",
-            "password": "circle-demo-2026",
-            "totp_code": demo_code(DEMO_DIRECTOR_TOTP_SECRET),
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"]
-        .as_str()
-        .expect("the demo director signs in")
-        .to_owned();
+    let token = demo_token(
+        &http,
+        &server.base,
+        "director@demo.circle.test",
+        DEMO_DIRECTOR_TOTP_SECRET,
+    )
+    .await;
     let get = |path: String| {
         let (http, token, base) = (http.clone(), token.clone(), server.base.clone());
         async move {
@@ -322,19 +312,7 @@ async fn the_demo_prints_each_staff_accounts_totp_secret() {
 // --- measures ---
 /// Signs in to a demo server with a staff account's published TOTP secret.
 async fn demo_token(http: &reqwest::Client, base: &str, email: &str, secret: &str) -> String {
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": "circle-demo-2026", "totp_code": demo_code(secret)}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{email} signs in: {login}"))
-        .to_owned()
+    common::sign_in(http, base, email, common::DEMO_PASSWORD, Some(secret)).await
 }
 
 #[tokio::test]

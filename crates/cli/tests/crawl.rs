@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
 
 mod common;
 use common::serve;
@@ -196,26 +195,6 @@ fn local(page: &str, href: &str) -> Option<String> {
     Some(format!("{dir}/{href}"))
 }
 
-async fn sign_in(http: &reqwest::Client, base: &str, email: &str, secret: Option<&str>) -> String {
-    let mut body = json!({"email": email, "password": "circle-demo-2026"});
-    if let Some(s) = secret {
-        body["totp_code"] = json!(circle_app::auth::totp_code(s, jiff::Timestamp::now()).unwrap());
-    }
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{email} signs in: {login}"))
-        .to_owned()
-}
-
 /// What one role's crawl found wrong, and how many requests it made.
 async fn crawl(http: &reqwest::Client, base: &str, token: &str) -> (Vec<String>, usize) {
     let cookie = format!("circle_session={token}");
@@ -350,7 +329,8 @@ async fn every_link_and_form_each_demo_role_sees_works_for_that_role() {
         .unwrap();
     let mut report = vec![];
     for (email, secret) in ROLES {
-        let token = sign_in(&http, &server.base, email, secret).await;
+        let token =
+            common::sign_in(&http, &server.base, email, common::DEMO_PASSWORD, secret).await;
         let (problems, requests) = crawl(&http, &server.base, &token).await;
         eprintln!("{email}: {requests} requests");
         if requests < 5 {

@@ -129,17 +129,14 @@ async fn json_logs_and_metrics_say_how_the_server_is_without_ids_names_or_emails
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
-    let login: Value = http
-        .post(format!("{}/api/v1/auth/login", server.base))
-        .json(&json!({"email": DIRECTOR, "password": "circle-demo-2026",
-            "totp_code": circle_app::auth::totp_code(DIRECTOR_TOTP, jiff::Timestamp::now()).unwrap()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().expect("the director signs in");
+    let token = &common::sign_in(
+        &http,
+        &server.base,
+        DIRECTOR,
+        common::DEMO_PASSWORD,
+        Some(DIRECTOR_TOTP),
+    )
+    .await;
     let clients: Value = http
         .get(format!("{}/api/v1/clients?limit=200", server.base))
         .bearer_auth(token)

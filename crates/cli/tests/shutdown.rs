@@ -72,23 +72,14 @@ impl SlowPost {
 }
 
 async fn director_token(base: &str) -> String {
-    let login: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({
-            "email": "director@demo.circle.test",
-            "password": "circle-demo-2026",
-            "totp_code": circle_app::auth::totp_code(DEMO_DIRECTOR_TOTP_SECRET, jiff::Timestamp::now()).unwrap(),
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["token"]
-        .as_str()
-        .expect("the director signs in")
-        .to_owned()
+    common::sign_in(
+        &reqwest::Client::new(),
+        base,
+        "director@demo.circle.test",
+        common::DEMO_PASSWORD,
+        Some(DEMO_DIRECTOR_TOTP_SECRET),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

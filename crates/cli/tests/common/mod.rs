@@ -65,3 +65,36 @@ pub fn serve(args: &[&str]) -> Server {
     std::thread::spawn(move || for _ in lines {});
     Server { child, base }
 }
+
+/// The password every demo account has (`serve --demo` prints it).
+pub const DEMO_PASSWORD: &str = "circle-demo-2026";
+
+/// Signs `email` in over the JSON API and returns the session token; with a TOTP `secret`,
+/// sends the current code (the servers these tests start run on the real clock).
+pub async fn sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+    secret: Option<&str>,
+) -> String {
+    let mut body = serde_json::json!({"email": email, "password": password});
+    if let Some(s) = secret {
+        body["totp_code"] = serde_json::json!(
+            circle_app::auth::totp_code(s, jiff::Timestamp::now()).expect("a valid TOTP secret")
+        );
+    }
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .expect("the sign-in request")
+        .json()
+        .await
+        .expect("a JSON answer to sign-in");
+    login["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{email} signs in: {login}"))
+        .to_owned()
+}
