@@ -273,6 +273,20 @@ impl Store {
         ]
     }
 
+    /// A short name for this build's PostgreSQL schema: a hash of every migration's version
+    /// and checksum, so a test template database made from other migrations is never reused.
+    pub fn postgres_schema_id() -> String {
+        // FNV-1a: stable across builds and platforms (std's hasher is not), no dependency.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for m in POSTGRES_MIGRATIONS.iter() {
+            for b in m.version.to_le_bytes().iter().chain(m.checksum.iter()) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    }
+
     /// Whether every migration of this build has been applied (readiness).
     pub async fn is_migrated(&self) -> Result<bool, StoreError> {
         let latest = match self.backend {
