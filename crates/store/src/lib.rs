@@ -120,6 +120,19 @@ impl std::fmt::Debug for Store {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A hash of every migration's version and checksum.
+fn schema_id(migrator: &sqlx::migrate::Migrator) -> String {
+    // FNV-1a: stable across builds and platforms (std's hasher is not), no dependency.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for m in migrator.iter() {
+        for b in m.version.to_le_bytes().iter().chain(m.checksum.iter()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
 /// The backend a URL names, or a clear error for anything else.
 pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
     if url.starts_with("sqlite:") {
@@ -276,15 +289,12 @@ impl Store {
     /// A short name for this build's PostgreSQL schema: a hash of every migration's version
     /// and checksum, so a test template database made from other migrations is never reused.
     pub fn postgres_schema_id() -> String {
-        // FNV-1a: stable across builds and platforms (std's hasher is not), no dependency.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for m in POSTGRES_MIGRATIONS.iter() {
-            for b in m.version.to_le_bytes().iter().chain(m.checksum.iter()) {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        format!("{h:016x}")
+        schema_id(&POSTGRES_MIGRATIONS)
+    }
+
+    /// The same for this build's SQLite schema.
+    pub fn sqlite_schema_id() -> String {
+        schema_id(&SQLITE_MIGRATIONS)
     }
 
     /// Whether every migration of this build has been applied (readiness).

@@ -58,8 +58,10 @@ impl TestDb {
 
     async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for the test database");
-        let url = format!("sqlite://{}", dir.path().join("circle-test.db").display());
-        let store = Store::connect(&url, OpenMode::CreateIfMissing)
+        let path = dir.path().join("circle-test.db");
+        std::fs::copy(sqlite_template().await, &path).expect("copy the template database");
+        let url = format!("sqlite://{}", path.display());
+        let store = Store::connect(&url, OpenMode::MustExist)
             .await
             .expect("open a fresh SQLite database")
             .with_audit_key(test_audit_key())
@@ -97,6 +99,47 @@ impl TestDb {
             pg: Some((admin_url, name)),
         }
     }
+}
+
+/// A SQLite file holding this build's migrated schema, made once per schema and shared by
+/// every test process (built under a private name and renamed into place, so a reader never
+/// sees half of it); each SQLite test database starts as a copy, which is far cheaper than
+/// running every migration with its fsyncs. Each test still runs `migrate()` on its copy.
+async fn sqlite_template() -> &'static std::path::Path {
+    static MADE: tokio::sync::OnceCell<std::path::PathBuf> = tokio::sync::OnceCell::const_new();
+    MADE.get_or_init(|| async {
+        let path = std::env::temp_dir().join(format!(
+            "circle-test-template-{}.db",
+            Store::sqlite_schema_id()
+        ));
+        if !path.exists() {
+            let building = std::env::temp_dir().join(format!(
+                "circle-test-template-{}-{}.db",
+                std::process::id(),
+                rand::random::<u32>()
+            ));
+            let url = format!("sqlite://{}", building.display());
+            let store = Store::connect(&url, OpenMode::CreateIfMissing)
+                .await
+                .expect("create the template database");
+            store
+                .migrate()
+                .await
+                .expect("migrate the template database");
+            // Fold the write-ahead log into the file, so the file alone is the database.
+            store
+                .execute_admin("PRAGMA wal_checkpoint(TRUNCATE)")
+                .await
+                .expect("checkpoint the template database");
+            store.close().await;
+            for ext in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{ext}", building.display()));
+            }
+            std::fs::rename(&building, &path).expect("publish the template database");
+        }
+        path
+    })
+    .await
 }
 
 /// The template database holding this build's migrated schema, made once (under an
