@@ -6,7 +6,7 @@ use circle_testkit::clinic::ClinicSpec;
 
 /// A client available on Monday mornings at the clinic's level, with an episode and a
 /// signed group agreement, in no group yet.
-async fn unplaced(t: &TestApp, director: &str, n: usize) -> i64 {
+pub(super) async fn unplaced(t: &TestApp, director: &str, n: usize) -> i64 {
     let (s, c) = t
         .post(
             director,
@@ -39,7 +39,7 @@ async fn unplaced(t: &TestApp, director: &str, n: usize) -> i64 {
     id
 }
 
-async fn members(t: &TestApp, director: &str, group: i64) -> Vec<i64> {
+pub(super) async fn members(t: &TestApp, director: &str, group: i64) -> Vec<i64> {
     let (s, page) = t
         .get(director, &format!("/api/v1/groups/{group}/memberships"))
         .await;

@@ -85,9 +85,41 @@ struct UsersPage {
     csrf: String,
     rows: Vec<UserRow>,
     roles: Vec<&'static str>,
+    /// The clinician records to link a new account to, by name.
+    clinicians: Vec<ClinicianChoice>,
     form: NewUserFields,
     messages: Vec<String>,
     done: Option<&'static str>,
+}
+
+/// A clinician record offered in the create form's picker.
+struct ClinicianChoice {
+    id: i64,
+    /// "Morgan Ellis", and "(has an account)" when one is linked already.
+    label: String,
+    selected: bool,
+}
+
+/// Every clinician record's display name (the staff directory).
+async fn clinician_names(
+    app: &App,
+    signed: &Signed,
+) -> Result<std::collections::HashMap<ClinicianId, String>, AppError> {
+    let mut clinicians = std::collections::HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .list_clinicians(&signed.actor, circle_app::PageRequest { after, limit: 200 })
+            .await?;
+        for c in &page.items {
+            clinicians.insert(c.id, format!("{} {}", c.given_name, c.family_name));
+        }
+        match page.next_after {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    Ok(clinicians)
 }
 
 #[derive(Deserialize)]
@@ -149,20 +181,20 @@ async fn users_page(
         .items;
     // Linked clinicians by name (the staff directory); client records by number only: an
     // administrator reads no client's chart, their name included.
-    let mut clinicians = std::collections::HashMap::new();
-    let mut after = 0;
-    loop {
-        let page = app
-            .list_clinicians(&signed.actor, circle_app::PageRequest { after, limit: 200 })
-            .await?;
-        for c in &page.items {
-            clinicians.insert(c.id, format!("{} {}", c.given_name, c.family_name));
-        }
-        match page.next_after {
-            Some(n) => after = n,
-            None => break,
-        }
-    }
+    let clinicians = clinician_names(app, signed).await?;
+    let mut choices: Vec<ClinicianChoice> = clinicians
+        .iter()
+        .map(|(id, name)| ClinicianChoice {
+            id: id.0,
+            label: if accounts.iter().any(|a| a.clinician_id == Some(*id)) {
+                format!("{name} (has an account)")
+            } else {
+                name.clone()
+            },
+            selected: form.clinician_id == id.0.to_string(),
+        })
+        .collect();
+    choices.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
     let rows = accounts
         .iter()
         .map(|a| UserRow {
@@ -221,6 +253,7 @@ async fn users_page(
             csrf: signed.csrf(),
             rows,
             roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+            clinicians: choices,
             form,
             messages,
             done,
@@ -292,13 +325,23 @@ async fn create_user(
         .map_or("", |(_, v)| v.as_str());
     let result: Result<(), AppError> = async {
         let email = Email::parse(&form.email).map_err(|_| {
-            circle_domain::DomainError::invalid("email", "must be an email address")
+            circle_domain::DomainError::invalid("Email", "must be an email address")
         })?;
         let role = Role::parse(&form.role).ok_or_else(|| {
-            circle_domain::DomainError::invalid("role", "must be one of the roles listed")
+            circle_domain::DomainError::invalid("Role", "must be one of the roles listed")
         })?;
-        let clinician_id = optional_id(&form.clinician_id, "clinician_id")?.map(ClinicianId);
-        let client_id = optional_id(&form.client_id, "client_id")?.map(ClientId);
+        let clinician_id =
+            optional_id(&form.clinician_id, "Clinician record")?.map(ClinicianId);
+        let client_id = optional_id(&form.client_id, "Client record id")?.map(ClientId);
+        // A clinician's account without their record signs in to nothing (issue 14: it
+        // enrolled a second factor and landed on a refusal).
+        if role == Role::Clinician && clinician_id.is_none() {
+            return Err(circle_domain::DomainError::invalid(
+                "Clinician record",
+                "choose the clinician this account is for; a clinician's account opens their own groups and caseload",
+            )
+            .into());
+        }
         app.create_account(
             &signed.actor,
             &NewAccount {
@@ -315,7 +358,38 @@ async fn create_user(
     .await;
     match result {
         Ok(()) => Ok(Redirect::to("/admin?done=created").into_response()),
-        Err(e) => refused(&app, &signed, "The account was not created", e, form).await,
+        Err(e) => {
+            refused(
+                &app,
+                &signed,
+                "The account was not created",
+                form_labels(e),
+                form,
+            )
+            .await
+        }
+    }
+}
+
+/// The service's field names as the create form labels them (an error points at the
+/// field on the page, not at the API's name for it).
+fn form_labels(e: AppError) -> AppError {
+    match e {
+        AppError::Domain(circle_domain::DomainError::Invalid(mut fields)) => {
+            for f in &mut fields.0 {
+                let label = match f.field.as_str() {
+                    "email" => "Email",
+                    "role" => "Role",
+                    "password" => "Initial password",
+                    "clinician_id" => "Clinician record",
+                    "client_id" => "Client record id",
+                    _ => continue,
+                };
+                f.field = label.to_owned();
+            }
+            AppError::Domain(circle_domain::DomainError::Invalid(fields))
+        }
+        e => e,
     }
 }
 
@@ -556,19 +630,116 @@ struct AuditRow {
     emergency: String,
 }
 
+/// A person offered in the audit report's "Who" picker.
+struct PersonChoice {
+    id: i64,
+    label: String,
+    selected: bool,
+}
+
 #[derive(Template)]
 #[template(path = "admin_audit.html")]
 struct AuditPage {
     nav: Option<Nav>,
+    /// The accounts by name, for an administrator; `None` for a director, who lists no
+    /// accounts and filters by user id.
+    people: Option<Vec<PersonChoice>>,
     actor: String,
     action: String,
     client: String,
     from: String,
     until: String,
-    actions: Vec<&'static str>,
+    /// Each action's code (the filter's value) and its words.
+    actions: Vec<(&'static str, &'static str)>,
     rows: Vec<AuditRow>,
     next: Option<String>,
     messages: Vec<String>,
+}
+
+/// An audit action in words (issue 14: the report showed codes such as "user.mfa_reset").
+/// Every action is named here: a new one does not compile until it has its words.
+fn action_label(a: AuditAction) -> &'static str {
+    use AuditAction::*;
+    match a {
+        ClientRead => "Client record read",
+        ClientList => "Client list read",
+        ClientCreate => "Client record created",
+        ClientUpdate => "Client record changed",
+        EpisodeRead => "Episode of care read",
+        EpisodeCreate => "Episode of care opened",
+        EpisodeEnd => "Episode of care ended",
+        SeparationRead => "Separations read",
+        SeparationCreate => "Separation recorded",
+        MembershipRead => "Group memberships read",
+        MembershipCreate => "Placed in a group",
+        MembershipUpdate => "Group membership changed",
+        RosterRead => "Roster read",
+        AttendanceRead => "Attendance read",
+        AttendanceWrite => "Attendance recorded",
+        AuditRead => "Audit report read",
+        UserCreate => "Account created",
+        EmergencyOpen => "Emergency access opened",
+        EmergencyList => "Emergency accesses reviewed",
+        PrivilegeGrant => "Privilege granted",
+        PrivilegeRevoke => "Privilege revoked",
+        DiagnosisRead => "Diagnoses read",
+        DiagnosisUpdate => "Diagnoses changed",
+        ComplianceRead => "Compliance report read",
+        BillingExport => "Billing exported",
+        InstrumentCreate => "Measure instrument added",
+        MeasureCreate => "Check-in recorded",
+        MeasureRead => "Check-ins read",
+        MeasureDueList => "Check-ins due listed",
+        AlertList => "Safety alerts listed",
+        AlertAcknowledge => "Safety alert acknowledged",
+        ReferralCreate => "Referral received",
+        ReferralRead => "Referral read",
+        ReferralList => "Referrals listed",
+        ReferralTransition => "Referral moved on",
+        ScreeningCreate => "Screening recorded",
+        ConsentRead => "Consents read",
+        ConsentCreate => "Consent recorded",
+        ConsentRevoke => "Consent revoked",
+        DisclosureCreate => "Disclosure recorded",
+        DisclosureRead => "Disclosures read",
+        PlacementSuggest => "Placement suggestions read",
+        TransitionRead => "Referral history read",
+        WaitlistRead => "Waitlist read",
+        WaitlistWrite => "Waitlist changed",
+        OfferRead => "Waitlist offers read",
+        OfferWrite => "Waitlist offer changed",
+        NoteRead => "Note read",
+        NoteList => "Notes listed",
+        NoteWrite => "Note written",
+        NoteSign => "Note signed",
+        NoteCosign => "Note co-signed",
+        NoteAddendum => "Addendum added to a note",
+        UserList => "Accounts listed",
+        UserRoleChange => "Account role changed",
+        UserDisable => "Account disabled",
+        UserEnable => "Account enabled",
+        UserMfaReset => "Second factor reset",
+        UserPasswordReset => "Temporary password set",
+        UserPasswordChange => "Password changed",
+        UserProgramsChange => "Director's programs changed",
+        ScheduleRead => "Schedule read",
+        FeedWrite => "Calendar feed changed",
+        ReportCensus => "Census report read",
+        ReportAttendance => "Attendance report read",
+        ReportOutcomes => "Outcomes report read",
+        PlanRunStart => "Planner run started",
+        PlanRunRead => "Planner run read",
+        PlanApprove => "Planner proposal approved",
+        MessageSend => "Message sent",
+        MessageList => "Undelivered messages reviewed",
+    }
+}
+
+fn outcome_label(o: circle_domain::audit::AuditOutcome) -> &'static str {
+    match o {
+        circle_domain::audit::AuditOutcome::Success => "Done",
+        circle_domain::audit::AuditOutcome::Denied => "Refused",
+    }
 }
 
 /// How many entries one page of the report shows.
@@ -618,8 +789,8 @@ async fn audit(
             }
         }
     };
-    let actor = id_of(&f.actor, "User id", &mut messages);
-    let client = id_of(&f.client, "Client id", &mut messages);
+    let actor = id_of(&f.actor, "Who", &mut messages);
+    let client = id_of(&f.client, "Client record id", &mut messages);
     let action = match f.action.trim() {
         "" => None,
         a => {
@@ -637,6 +808,41 @@ async fn audit(
     let until = day_start(&app, f.until.trim(), "Until", true).unwrap_or_else(|m| {
         messages.push(m);
         None
+    });
+    // People by name (issue 14: the report said "user 4"): a clinician's account by the
+    // clinician's name, any other by its email. Only administrators list accounts.
+    let names: std::collections::HashMap<i64, String> = match app.user_accounts(&signed.actor).await
+    {
+        Ok(accounts) => {
+            let clinicians = clinician_names(&app, &signed).await?;
+            accounts
+                .iter()
+                .map(|a| {
+                    let who = match a.clinician_id.and_then(|c| clinicians.get(&c)) {
+                        Some(name) => format!("{name}, {}", a.email),
+                        None => a.email.to_string(),
+                    };
+                    (a.id.0, format!("{who} ({})", a.role.as_str()))
+                })
+                .collect()
+        }
+        Err(AppError::Internal(cause)) => {
+            tracing::error!(cause = %cause, "listing accounts for the audit report failed");
+            return Err(PageError::Internal);
+        }
+        Err(_) => std::collections::HashMap::new(),
+    };
+    let people = (!names.is_empty()).then(|| {
+        let mut people: Vec<PersonChoice> = names
+            .iter()
+            .map(|(id, label)| PersonChoice {
+                id: *id,
+                label: label.clone(),
+                selected: actor == Some(*id),
+            })
+            .collect();
+        people.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+        people
     });
     let mut rows = vec![];
     let mut next = None;
@@ -676,11 +882,14 @@ async fn audit(
                 seq: e.seq,
                 at: local(&app, e.at),
                 actor: match (e.actor_user_id, e.actor_role) {
+                    (Some(u), _) if names.contains_key(&u.0) => {
+                        names.get(&u.0).cloned().unwrap_or_default()
+                    }
                     (Some(u), Some(r)) => format!("user {} ({})", u.0, r.as_str()),
                     (Some(u), None) => format!("user {}", u.0),
                     _ => "system".to_owned(),
                 },
-                action: e.action.as_str(),
+                action: action_label(e.action),
                 clients: e
                     .client_ids
                     .iter()
@@ -688,7 +897,7 @@ async fn audit(
                     .collect::<Vec<_>>()
                     .join(", "),
                 object: e.object_id.clone().unwrap_or_default(),
-                outcome: e.outcome.as_str(),
+                outcome: outcome_label(e.outcome),
                 emergency: e
                     .emergency_access_id
                     .map(|x| x.to_string())
@@ -707,12 +916,16 @@ async fn audit(
         status,
         AuditPage {
             nav: Some(signed.nav()),
+            people,
             actor: f.actor.trim().to_owned(),
             action: f.action.trim().to_owned(),
             client: f.client.trim().to_owned(),
             from: f.from.trim().to_owned(),
             until: f.until.trim().to_owned(),
-            actions: AuditAction::ALL.iter().map(|a| a.as_str()).collect(),
+            actions: AuditAction::ALL
+                .iter()
+                .map(|a| (a.as_str(), action_label(*a)))
+                .collect(),
             rows,
             next,
             messages,

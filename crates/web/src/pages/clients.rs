@@ -110,7 +110,7 @@ async fn list(
                     date_of_birth: c.date_of_birth.to_string(),
                     level: c
                         .current_level
-                        .map_or("no open episode", |l| l.as_str())
+                        .map_or("no open episode", super::reports::level_label)
                         .to_owned(),
                 })
                 .collect();
@@ -308,7 +308,7 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
             None => "—".to_owned(),
         };
         episodes.push(EpisodeRow {
-            level: e.level_of_care.as_str(),
+            level: super::reports::level_label(e.level_of_care),
             program,
             started: e.started_on.to_string(),
             ended: e
@@ -374,7 +374,7 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
         date_of_birth: c.date_of_birth.to_string(),
         level: c
             .current_level
-            .map_or("no open episode", |l| l.as_str())
+            .map_or("no open episode", super::reports::level_label)
             .to_owned(),
         email: c.email.as_ref().map(|e| e.to_string()),
         phone: c.phone.as_ref().map(|p| p.to_string()),
@@ -454,7 +454,11 @@ fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
         .map(|a| AlertRow {
             open: a.acknowledged_at.is_none(),
             raised: when(app, a.raised_at),
-            instrument: a.instrument.to_uppercase(),
+            instrument: match a.instrument.as_str() {
+                "phq9" => "PHQ-9".to_owned(),
+                "gad7" => "GAD-7".to_owned(),
+                other => other.to_uppercase(),
+            },
             what: a
                 .items
                 .iter()
@@ -471,7 +475,7 @@ fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
         .rev()
         .map(|w| WeekRow {
             week: w.week_start.strftime("%-d %b %Y").to_string(),
-            level: w.level_of_care.as_str(),
+            level: super::reports::level_label(w.level_of_care),
             required: hours(w.required_minutes),
             attended: hours(w.attended_minutes),
             status: w.status.as_str(),

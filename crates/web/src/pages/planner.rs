@@ -61,7 +61,7 @@ struct ItemRow {
     from: String,
     /// For a move or a new placement, the group joined.
     to: String,
-    /// Why (for an ending).
+    /// Why, in clinical words.
     why: String,
     /// What became of it, once approved.
     status: Option<String>,
@@ -212,6 +212,61 @@ fn shortfall(n: &Names<'_>, r: &ShortfallReason) -> String {
             n.group(*group_id)
         ),
     }
+}
+
+/// Why the plan places `x` in a new group, in a clinician's words (issue 14: a director
+/// saw no reason at all). From the proposal alone: the planner only places a client in a
+/// group that takes their level of care, meets when they are available and holds nobody
+/// they are kept apart from; their hours and whom they stay with or apart from are
+/// in the proposal.
+fn placement_reasons(
+    n: &Names<'_>,
+    p: &circle_domain::planning::Proposal,
+    x: &Placement,
+) -> String {
+    let mut why =
+        vec!["the group takes their level of care and meets when they are available".to_owned()];
+    match p.unmet.iter().find(|u| u.client_id == x.client_id) {
+        None => why.push("with it they have the weekly hours they need".to_owned()),
+        Some(u) => why.push(format!(
+            "it brings them to {} of the {} a week they need (short by {}: see Unmet hours)",
+            hours(u.required_minutes - u.unmet_minutes),
+            hours(u.required_minutes),
+            hours(u.unmet_minutes)
+        )),
+    }
+    let kept: Vec<String> = p
+        .kept_placements
+        .iter()
+        .filter(|k| k.client_id == x.client_id)
+        .map(|k| n.group(k.group_id))
+        .collect();
+    if !kept.is_empty() {
+        why.push(format!("they keep their place in {}", kept.join(" and ")));
+    }
+    // Someone kept out of this group because this client is in it.
+    for u in &p.unmet {
+        for r in &u.reasons {
+            if let ShortfallReason::Separation {
+                group_id,
+                other_client_id,
+            } = r
+                && *group_id == x.group_id
+                && *other_client_id == x.client_id
+            {
+                why.push(format!(
+                    "they are kept apart from {}, who is not placed in this group",
+                    n.client(u.client_id)
+                ));
+            }
+        }
+    }
+    let mut s = why.join("; ");
+    if let Some(first) = s.get(..1) {
+        s = first.to_uppercase() + &s[1..];
+    }
+    s.push('.');
+    s
 }
 
 fn key(client: ClientId, group: GroupId) -> String {
@@ -464,7 +519,7 @@ async fn render_run(
                     x.client_id,
                     None,
                     Some(x.group_id),
-                    String::new(),
+                    placement_reasons(&n, p, x),
                 )
             })
             .collect();

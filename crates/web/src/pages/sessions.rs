@@ -70,6 +70,8 @@ struct TodayPage {
     mine: bool,
     sessions: Vec<AgendaRow>,
     messages: Vec<String>,
+    /// What the last change did, in words (an acknowledged alert left the list silently).
+    done: Option<&'static str>,
     show_alerts: bool,
     alerts: Vec<AlertRow>,
     show_clinical: bool,
@@ -132,8 +134,21 @@ impl<'a> RosterNames<'a> {
     }
 }
 
-pub async fn today(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
-    today_page(&app, &signed, vec![], None, StatusCode::OK).await
+#[derive(Deserialize)]
+pub struct TodayQuery {
+    done: Option<String>,
+}
+
+pub async fn today(
+    State(app): State<App>,
+    signed: Signed,
+    Query(q): Query<TodayQuery>,
+) -> Result<Response, PageError> {
+    // Only a fixed sentence is shown: nothing from the query string reaches the page.
+    let done = (q.done.as_deref() == Some("acknowledged")).then_some(
+        "The alert was acknowledged; what you did is recorded with it on the client's chart.",
+    );
+    today_page(&app, &signed, vec![], None, done, StatusCode::OK).await
 }
 
 /// Today; `alert_error` is a refused acknowledgement (alert id, what to fix), shown by
@@ -143,6 +158,7 @@ async fn today_page(
     signed: &Signed,
     messages: Vec<String>,
     alert_error: Option<(i64, String)>,
+    done: Option<&'static str>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let role = signed.actor.role();
@@ -158,7 +174,7 @@ async fn today_page(
                 .room_name
                 .clone()
                 .unwrap_or_else(|| "Telehealth".to_owned()),
-            status: i.session.status.as_str(),
+            status: status_label(i.session.status),
         })
         .collect();
     let clinical = signed.actor.may::<purpose::AlertList>();
@@ -292,6 +308,7 @@ async fn today_page(
             nav: Some(signed.nav()),
             csrf: signed.csrf(),
             day: day.strftime("%A %-d %B %Y").to_string(),
+            done,
             mine: role == Role::Clinician,
             sessions,
             messages,
@@ -335,6 +352,7 @@ pub async fn acknowledge_alert(
             &signed,
             vec![],
             Some((id, why.to_owned())),
+            None,
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
@@ -343,13 +361,14 @@ pub async fn acknowledge_alert(
         action_taken: action.to_owned(),
     };
     match app.acknowledge_alert(&signed.actor, id, &ack).await {
-        Ok(_) => Ok(Redirect::to("/today").into_response()),
+        Ok(_) => Ok(Redirect::to("/today?done=acknowledged").into_response()),
         Err(e) => {
             let why = refusal(e)?;
             today_page(
                 &app,
                 &signed,
                 vec![format!("The alert was not acknowledged: {why}")],
+                None,
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -364,6 +383,9 @@ struct MemberRow {
     status: &'static str,
     minutes: String,
     participation: Vec<&'static str>,
+    /// What was ticked, in words, for the folded box's summary (a ticked participation
+    /// was hidden until the box was opened).
+    chosen: String,
 }
 
 #[derive(Template)]
@@ -495,7 +517,7 @@ pub(super) async fn render_session(
             group: group.name.to_string(),
             when,
             room,
-            status: session.status.as_str(),
+            status: status_label(session.status),
             topic: session.topic.as_ref().map(|t| t.to_string()),
             can_record,
             closed,
@@ -511,6 +533,15 @@ pub(super) async fn render_session(
             notes,
         },
     ))
+}
+
+/// A session's status in words (the screen showed the code, "held").
+fn status_label(s: SessionStatus) -> &'static str {
+    match s {
+        SessionStatus::Scheduled => "Scheduled",
+        SessionStatus::Held => "Held",
+        SessionStatus::Cancelled => "Cancelled",
+    }
 }
 
 fn member_row(r: &RosterEntry) -> MemberRow {
@@ -536,6 +567,16 @@ fn member_row(r: &RosterEntry) -> MemberRow {
             .iter()
             .flat_map(|a| a.participation.iter().map(|p| p.as_str()))
             .collect(),
+        chosen: PARTICIPATION
+            .iter()
+            .filter(|(p, _)| {
+                r.attendance
+                    .as_ref()
+                    .is_some_and(|a| a.participation.contains(p))
+            })
+            .map(|(_, l)| *l)
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
