@@ -375,6 +375,8 @@ struct SessionPage {
     group: String,
     when: String,
     room: Option<String>,
+    /// The join URL, for the session's facilitators and directors only.
+    join_url: Option<String>,
     status: &'static str,
     topic: Option<String>,
     can_record: bool,
@@ -456,6 +458,7 @@ pub(super) async fn render_session(
         Some(r) => Some(app.room(&signed.actor, r).await?.name.to_string()),
         None => None,
     };
+    let join_url = app.session_join_url(&signed.actor, id).await?;
     let tz = app.clinic_time_zone();
     let when = format!(
         "{} {}",
@@ -495,6 +498,7 @@ pub(super) async fn render_session(
             group: group.name.to_string(),
             when,
             room,
+            join_url,
             status: session.status.as_str(),
             topic: session.topic.as_ref().map(|t| t.to_string()),
             can_record,
