@@ -29,8 +29,13 @@ use jiff::civil::Date;
 use crate::{Actor, App, AppResult, Page, PageRequest};
 use circle_store::access::purpose;
 
-/// How far ahead sessions are materialised from the weekly schedules.
-pub const HORIZON_WEEKS: u32 = 4;
+/// How far ahead sessions are materialised from the weekly schedules: a quarter. Calendar
+/// feeds (clients' and staff's) look exactly this far ahead (`feeds::feed_ahead`), so a
+/// feed never promises more than exists (issue 15: the feed looked a year ahead over four
+/// weeks of sessions). Not a year: each session is a row whose roster, reminders and
+/// cancellations follow it, schedule edits rewrite the ones to come, and a lead's licence
+/// renewal is rarely on file a year early (the horizon stops at an expiry).
+pub const HORIZON_WEEKS: u32 = 13;
 
 impl App {
     // Programs and rooms.

@@ -21,6 +21,7 @@ mod agenda;
 mod audit;
 pub mod auth;
 mod clinic;
+pub mod feeds;
 pub mod fhir_export;
 pub mod intake;
 mod measures;

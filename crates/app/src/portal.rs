@@ -23,10 +23,7 @@ use crate::{Actor, App, AppResult, RequestMeta};
 
 /// How far ahead the portal lists sessions.
 const PORTAL_WEEKS: i64 = 8;
-/// What a calendar feed holds: the last two weeks (so a just-past session does not vanish
-/// from a phone mid-day) and everything scheduled ahead.
-const FEED_PAST_DAYS: i64 = 14;
-const FEED_AHEAD_DAYS: i64 = 366;
+use crate::feeds::{FEED_PAST_DAYS, feed_ahead};
 
 /// What the client's home page shows.
 #[derive(Debug, Clone)]
@@ -49,7 +46,7 @@ fn feed_digest(secret: &str) -> String {
 
 /// Whether a string could be a feed secret (43 URL-safe base64 characters); anything else
 /// is refused before touching the database.
-fn plausible_secret(secret: &str) -> bool {
+pub(crate) fn plausible_secret(secret: &str) -> bool {
     secret.len() == 43
         && secret
             .bytes()
@@ -149,9 +146,7 @@ impl App {
         let from = now
             .checked_sub(SignedDuration::from_hours(24 * FEED_PAST_DAYS))
             .unwrap_or(now);
-        let until = now
-            .checked_add(SignedDuration::from_hours(24 * FEED_AHEAD_DAYS))
-            .unwrap_or(now);
+        let until = now.checked_add(feed_ahead()).unwrap_or(now);
         let (_, sessions) = self
             .store
             .own_schedule(&a, self.today(), from..until, "feed", now)

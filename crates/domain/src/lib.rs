@@ -19,6 +19,7 @@ pub mod planning;
 pub mod program;
 pub mod schedule;
 pub mod session;
+pub mod telehealth;
 pub mod text;
 pub mod user;
 

@@ -161,6 +161,8 @@ struct TextBody<'a> {
     intake_url: &'a str,
     alert_url: &'a str,
     unsubscribe_url: Option<&'a str>,
+    /// A telehealth session's join URL (reminders and cancellations, to members only).
+    join_url: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -177,6 +179,8 @@ struct HtmlBody<'a> {
     intake_url: &'a str,
     alert_url: &'a str,
     unsubscribe_url: Option<&'a str>,
+    /// A telehealth session's join URL (reminders and cancellations, to members only).
+    join_url: Option<&'a str>,
 }
 
 /// Renders one message from its kind and parameters. What it can say is fixed by the
@@ -203,6 +207,18 @@ pub fn render(
         MessageKind::ReferralWaiting => "A new referral is waiting".to_owned(),
         MessageKind::SafetyAlert => "A safety alert needs your attention".to_owned(),
     };
+    // Only an https link is ever stored (JoinUrl); checked again, as the template puts
+    // it in an href.
+    let join_url = params
+        .get("join_url")
+        .and_then(|v| v.as_str())
+        .filter(|u| u.starts_with("https://"))
+        .filter(|_| {
+            matches!(
+                kind,
+                MessageKind::SessionReminder | MessageKind::SessionCancelled
+            )
+        });
     let portal_url = format!("{base}/me");
     let intake_url = format!("{base}/intake");
     let alert_url = format!("{base}/today");
@@ -217,6 +233,7 @@ pub fn render(
         intake_url: &intake_url,
         alert_url: &alert_url,
         unsubscribe_url: unsubscribe_url.as_deref(),
+        join_url,
     }
     .render()?;
     let html = HtmlBody {
@@ -231,6 +248,7 @@ pub fn render(
         intake_url: &intake_url,
         alert_url: &alert_url,
         unsubscribe_url: unsubscribe_url.as_deref(),
+        join_url,
     }
     .render()?;
     Ok(Rendered {
@@ -520,6 +538,42 @@ mod tests {
             assert!(r.text.contains(needs), "{kind:?}: {}", r.text);
             assert!(r.html.contains(needs), "{kind:?}: {}", r.html);
         }
+    }
+
+    #[test]
+    fn a_join_url_goes_only_in_session_reminders_and_cancellations() {
+        let params: serde_json::Map<String, serde_json::Value> = [
+            ("when", "Monday 4 May at 10:00"),
+            ("join_url", "https://video.example.org/j/42"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+        .collect();
+        for kind in MessageKind::ALL {
+            let r = render(kind, &params, "Clinic", "https://c.example/").expect("renders");
+            let session = matches!(
+                kind,
+                MessageKind::SessionReminder | MessageKind::SessionCancelled
+            );
+            assert_eq!(
+                r.text.contains("https://video.example.org/j/42"),
+                session,
+                "{kind:?}"
+            );
+            assert_eq!(
+                r.html.contains("href=\"https://video.example.org/j/42\""),
+                session,
+                "{kind:?}"
+            );
+        }
+        let plain: serde_json::Map<String, serde_json::Value> = [(
+            "join_url".to_owned(),
+            serde_json::Value::from("javascript:alert(1)"),
+        )]
+        .into_iter()
+        .collect();
+        let r = render(MessageKind::SessionReminder, &plain, "C", "https://c/").expect("renders");
+        assert!(!r.html.contains("javascript:"), "{}", r.html);
     }
 
     #[test]

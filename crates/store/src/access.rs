@@ -377,6 +377,9 @@ pub mod purpose {
     impl ByOfferLink for OfferWrite {}
     /// Account administration (each purpose its own audit action).
     pub trait AdministersUsers: Purpose {}
+    /// Purposes that may read a session's join URL.
+    pub trait ReadsJoinUrl: Purpose {}
+    impl ReadsJoinUrl for SessionJoinUrl {}
 
     /// Purposes that set a password, with the audit action of the change.
     pub trait SetsPassword: Purpose {
@@ -526,6 +529,20 @@ pub mod purpose {
         /// directors, and the client themself in the portal.
         ContactConsentWrite = ConsentCreate [Director, Intake, Client] { EMERGENCY = true };
         StaffRead = ClientList [Director, Intake, Clinician, Admin] { AUDITED = false };
+
+        // Calendars and telehealth (issue 15).
+        /// A staff calendar feed made, replaced or revoked: a clinician their own, intake
+        /// and clinic-wide directors any clinician's or room's (schedules hold no client
+        /// data, but a feed outlives the session that made it, so it is recorded).
+        StaffFeedWrite = FeedWrite [Director, Intake, Clinician] { CLINIC_WIDE = true };
+        /// Setting a group's join URL: whoever designs the group.
+        GroupJoinUrl = RosterRead [Director] { AUDITED = false };
+        /// Reading a session's join URL, or overriding it for one session: the session's
+        /// facilitators and directors of its program — never intake or administrators,
+        /// who have no part in the meeting.
+        SessionJoinUrl = RosterRead [Director, Clinician] { AUDITED = false };
+        /// The clinic's calendar settings (clinic-wide directors and administrators).
+        CalendarSettings = ClientList [Director, Admin] { AUDITED = false, CLINIC_WIDE = true };
     }
 }
 
@@ -1318,6 +1335,36 @@ impl Store {
                 clinician: None,
                 _purpose: PhantomData,
             }))
+    }
+
+    /// The gate to a staff calendar feed for `target`: the role must be one that may
+    /// (StaffFeedWrite), and a clinician only reaches their own feed (a room's feed, or
+    /// another clinician's, is refused with 403 and recorded).
+    pub async fn staff_feed_access(
+        &self,
+        actor: &Actor,
+        target: crate::feeds::FeedTarget,
+        at: Timestamp,
+    ) -> Result<RoleAccess<purpose::StaffFeedWrite>, StoreError> {
+        self.check_role::<purpose::StaffFeedWrite>(actor, None, &[], None, at)
+            .await?;
+        let own = matches!(target, crate::feeds::FeedTarget::Clinician(c) if actor.clinician_id() == Some(c));
+        if actor.role() == Role::Clinician && !actor.is_operator() && !own {
+            return Err(self
+                .refuse::<purpose::StaffFeedWrite>(
+                    actor,
+                    Refusal::Role,
+                    &[],
+                    Some(target.object()),
+                    at,
+                )
+                .await);
+        }
+        Ok(RoleAccess {
+            ctx: actor.audit(),
+            user: actor.user_id(),
+            _purpose: PhantomData,
+        })
     }
 
     /// The gate to a seat offer by the secret of the link its message carried (issue 18):

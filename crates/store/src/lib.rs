@@ -16,6 +16,7 @@ mod codec;
 pub mod director_programs;
 pub mod emergency;
 mod error;
+pub mod feeds;
 pub mod fhir_export;
 pub mod groups;
 pub mod intake;

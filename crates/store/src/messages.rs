@@ -861,6 +861,18 @@ fn params(pairs: &[(&str, String)]) -> serde_json::Map<String, serde_json::Value
         .collect()
 }
 
+/// Adds a telehealth session's join URL to a message's parameters (the message goes to a
+/// member of the group only, who may see it).
+fn with_join_url(
+    mut p: serde_json::Map<String, serde_json::Value>,
+    url: Option<String>,
+) -> serde_json::Map<String, serde_json::Value> {
+    if let Some(url) = url {
+        p.insert("join_url".to_owned(), serde_json::Value::String(url));
+    }
+    p
+}
+
 /// A program's time zone (by id), read in the caller's transaction.
 async fn program_zone(
     tx: &mut Tx<'_>,
@@ -921,6 +933,13 @@ impl Store {
             .await?;
         let group = crate::groups::group_in(tx, session.group_id).await?;
         let tz = program_zone(tx, group.program_id).await?;
+        // The sessions after it go ahead as usual, at the group's own link.
+        let group_link: Option<String> =
+            sqlx::query_scalar("SELECT join_url FROM therapy_groups WHERE id = $1")
+                .bind(session.group_id.0)
+                .fetch_optional(&mut **tx)
+                .await?
+                .flatten();
         let members: Vec<i64> = sqlx::query_scalar(
             "SELECT client_id FROM memberships WHERE group_id = $1 AND start_date <= $2 \
              AND (end_date IS NULL OR end_date > $2) AND status <> 'on_hold' ORDER BY client_id",
@@ -938,7 +957,10 @@ impl Store {
                     program: Some(group.program_id),
                     subject_ref: Some(subject.clone()),
                     dedupe_key: format!("cancelled:{}:{client}", session.id.0),
-                    params: params(&[("when", spoken_time(session.starts_at, &tz))]),
+                    params: with_join_url(
+                        params(&[("when", spoken_time(session.starts_at, &tz))]),
+                        group_link.clone(),
+                    ),
                     offer: None,
                 },
                 at,
@@ -1065,7 +1087,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT s.id, s.starts_at, s.local_date, s.group_id, g.program_id, p.reminder_hours, \
-             p.time_zone, m.client_id FROM sessions s \
+             p.time_zone, m.client_id, COALESCE(s.join_url, g.join_url) AS join_url FROM sessions s \
              JOIN therapy_groups g ON g.id = s.group_id JOIN programs p ON p.id = g.program_id \
              JOIN memberships m ON m.group_id = s.group_id AND m.start_date <= s.local_date \
                 AND (m.end_date IS NULL OR m.end_date > s.local_date) AND m.status <> 'on_hold' \
@@ -1100,7 +1122,10 @@ impl Store {
                         program: Some(ProgramId(r.int("program_id")?)),
                         subject_ref: Some(format!("session:{session}")),
                         dedupe_key: format!("reminder:{session}:{client}"),
-                        params: params(&[("when", spoken_time(starts, &tz))]),
+                        params: with_join_url(
+                            params(&[("when", spoken_time(starts, &tz))]),
+                            r.opt_text("join_url")?,
+                        ),
                         offer: None,
                     },
                     at,

@@ -32,6 +32,8 @@ pub struct OwnGroup {
     /// `None` for telehealth groups.
     pub room_name: Option<String>,
     pub member_since: Date,
+    /// A telehealth group's join URL (the member's own group: members see it).
+    pub join_url: Option<String>,
 }
 
 /// One upcoming session of a client's groups.
@@ -45,6 +47,8 @@ pub struct OwnSession {
     pub time_zone: String,
     pub room_name: Option<String>,
     pub cancelled: bool,
+    /// The session's join URL (its own, else its group's), if it meets online.
+    pub join_url: Option<String>,
 }
 
 /// A group in the public directory.
@@ -78,7 +82,8 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let rows = sqlx::query(&format!(
-            "SELECT {cols}, p.time_zone AS tz, r.name AS room_name, m.start_date \
+            "SELECT {cols}, p.time_zone AS tz, r.name AS room_name, m.start_date, \
+             g.join_url AS group_join_url \
              FROM memberships m JOIN therapy_groups g ON g.id = m.group_id \
              JOIN programs p ON p.id = g.program_id LEFT JOIN rooms r ON r.id = g.room_id \
              WHERE m.client_id = $1 AND m.status IN ('active', 'on_hold') \
@@ -95,11 +100,12 @@ impl Store {
                 time_zone: r.text("tz")?,
                 room_name: r.opt_text("room_name")?,
                 member_since: r.date("start_date")?,
+                join_url: r.opt_text("group_join_url")?,
             });
         }
         let rows = sqlx::query(
             "SELECT s.id, s.group_id, s.starts_at, s.ends_at, s.status, g.name AS group_name, \
-             p.time_zone AS tz, r.name AS room_name \
+             p.time_zone AS tz, r.name AS room_name, COALESCE(s.join_url, g.join_url) AS join_url \
              FROM sessions s JOIN memberships m ON m.group_id = s.group_id \
              JOIN therapy_groups g ON g.id = s.group_id JOIN programs p ON p.id = g.program_id \
              LEFT JOIN rooms r ON r.id = g.room_id \
@@ -123,6 +129,7 @@ impl Store {
                 time_zone: r.text("tz")?,
                 room_name: r.opt_text("room_name")?,
                 cancelled: r.text("status")? == SessionStatus::Cancelled.as_str(),
+                join_url: r.opt_text("join_url")?,
             });
         }
         append(

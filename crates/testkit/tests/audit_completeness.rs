@@ -61,11 +61,25 @@ const CLINICAL_PREFIXES: [&str; 12] = [
 
 /// Clinical routes whose audit entries another test asserts (it would need objects this
 /// test does not make), with that test.
-const ASSERTED_ELSEWHERE: &[(&str, &str, &str)] = &[(
-    "POST",
-    "/api/v1/clients/{id}/emergency-access",
-    "audit.rs: emergency_access_opens_a_chart_for_an_hour_flags_the_audit_and_is_reviewed",
-)];
+const ASSERTED_ELSEWHERE: &[(&str, &str, &str)] = &[
+    (
+        "POST",
+        "/api/v1/clients/{id}/emergency-access",
+        "audit.rs: emergency_access_opens_a_chart_for_an_hour_flags_the_audit_and_is_reviewed",
+    ),
+    // A join URL is a meeting's address, not clinical data (no client is read): its
+    // reach (facilitators and directors only) is checked there instead of an entry.
+    (
+        "GET",
+        "/api/v1/sessions/{id}/join-url",
+        "feeds.rs: join_urls_are_validated_and_reach_only_members_and_facilitators",
+    ),
+    (
+        "PUT",
+        "/api/v1/sessions/{id}/join-url",
+        "feeds.rs: join_urls_are_validated_and_reach_only_members_and_facilitators",
+    ),
+];
 
 /// Whether a concrete path (query string ignored) is an instance of an OpenAPI template.
 fn matches_template(template: &str, path: &str) -> bool {

@@ -103,6 +103,17 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
             Foreign,
             "DDADDD",
         ),
+        // Telehealth and calendars (issue 15): a group's join URL is the director's; a
+        // session's is its facilitators' and directors' (never intake or admin); the
+        // calendar settings every staff role reads and clinic-wide directors and
+        // administrators change.
+        ("PUT", "/api/v1/groups/{id}/join-url", Own, "DDADDD"),
+        ("GET", "/api/v1/sessions/{id}/join-url", Own, "DDAADD"),
+        ("GET", "/api/v1/sessions/{id}/join-url", Foreign, "DDADDD"),
+        ("PUT", "/api/v1/sessions/{id}/join-url", Own, "DDAADD"),
+        ("PUT", "/api/v1/sessions/{id}/join-url", Foreign, "DDADDD"),
+        ("GET", "/api/v1/clinic/calendar-settings", Own, "DAAAAD"),
+        ("PUT", "/api/v1/clinic/calendar-settings", Own, "DAADDD"),
         // --- notes ---
         // Notes: the session's facilitators and directors read; writing needs a clinician
         // record (the director of this fixture has none, so writes are refused to them).
@@ -551,6 +562,10 @@ fn body_for(
         }
         ("POST", "/api/v1/sessions/{id}/cancel") => json!({"version": 999, "reason": "test"}),
         ("PUT", "/api/v1/sessions/{id}/attendance/{client_id}") => json!({"status": "present"}),
+        ("PUT", "/api/v1/groups/{id}/join-url" | "/api/v1/sessions/{id}/join-url") => {
+            json!({"join_url": "https://video.example.org/j/matrix"})
+        }
+        ("PUT", "/api/v1/clinic/calendar-settings") => json!({"staff_feed_group_names": false}),
         // --- notes ---
         ("PATCH", "/api/v1/sessions/{id}") => json!({"version": 999}),
         ("PUT", "/api/v1/sessions/{id}/group-note") => json!({"themes": "t"}),
@@ -731,6 +746,8 @@ fn id_fields() -> Vec<(&'static str, &'static str, &'static str, Kind)> {
             "body lead_facilitator_id",
             Shared,
         ),
+        ("PUT", "/api/v1/groups/{id}/join-url", "path id", Group),
+        ("PUT", "/api/v1/sessions/{id}/join-url", "path id", Session),
         ("POST", "/api/v1/groups/{id}/memberships", "path id", Group),
         (
             "POST",

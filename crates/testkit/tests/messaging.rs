@@ -721,3 +721,79 @@ async fn the_offer_link_accepts_the_seat_once_without_an_account_and_explains_a_
     let (_, _, body) = form_of(&t, &t.url("/offers/not-a-real-secret")).await;
     assert!(body.contains("This link is not valid"));
 }
+
+#[tokio::test]
+async fn reminders_and_cancellations_of_an_online_group_carry_its_join_link_to_members() {
+    let t = spawn_app().await;
+    let sink = SmtpSink::start();
+    let k = t
+        .clinic(ClinicSpec {
+            members: 2,
+            ..ClinicSpec::default()
+        })
+        .await;
+    addresses(&t, &k, &k.members, &k.members).await;
+    // The group moves online (made telehealth: no room), with its link.
+    t.db.store
+        .execute_admin(&format!(
+            "UPDATE therapy_groups SET room_id = NULL WHERE id = {}",
+            k.group
+        ))
+        .await
+        .expect("make the group telehealth");
+    let group_link = "https://video.example.org/j/monday-group";
+    let (s, b) = t
+        .send(
+            reqwest::Method::PUT,
+            &k.director,
+            &format!("/api/v1/groups/{}/join-url", k.group),
+            json!({"join_url": group_link}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let sessions = k.sessions(&t, "2026-05-04", "2026-05-12").await;
+    // Today's session uses a link of its own; next week's is cancelled.
+    let own_link = "https://video.example.org/j/today-only";
+    let (s, b) = t
+        .send(
+            reqwest::Method::PUT,
+            &k.director,
+            &format!("/api/v1/sessions/{}/join-url", sessions[0]),
+            json!({"join_url": own_link}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    cancel(&t, &k, sessions[1]).await;
+
+    let w = worker(&t, settings(&t, &sink), "w1");
+    run_until_idle(&w).await;
+    let got = sink.received();
+    let reminders: Vec<&Received> = got
+        .iter()
+        .filter(|m| m.subject.starts_with("Reminder: group session"))
+        .collect();
+    let cancellations: Vec<&Received> = got
+        .iter()
+        .filter(|m| m.subject.starts_with("Session cancelled"))
+        .collect();
+    assert_eq!((reminders.len(), cancellations.len()), (2, 2));
+    for m in &reminders {
+        assert!(m.body.contains(own_link), "{}", m.body);
+        assert!(!m.body.contains(group_link), "the session's own link wins");
+    }
+    for m in &cancellations {
+        assert!(
+            m.body.contains(group_link),
+            "the sessions after it meet at the group's link: {}",
+            m.body
+        );
+    }
+    // Only the group's members were written to.
+    let to: BTreeSet<String> = got.iter().map(|m| m.envelope_to.clone()).collect();
+    let members: BTreeSet<String> = k
+        .members
+        .iter()
+        .map(|c| format!("client{c}@people.example"))
+        .collect();
+    assert_eq!(to, members);
+}

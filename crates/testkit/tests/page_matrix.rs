@@ -59,6 +59,12 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/admin/audit", Own, "L22FFFF"),
         ("GET", "/admin/emergency-access", Own, "L22FFFF"),
         ("GET", "/calendar", Own, "LF2222F"),
+        // Staff feeds (issue 15): a form without a target names nothing (404) for the
+        // roles that may make feeds; the feed itself needs its secret.
+        ("POST", "/calendar/feed", Own, "LFNFNNF"),
+        ("POST", "/calendar/feed/revoke", Own, "LFNFNNF"),
+        ("GET", "/staff-feed/{file}", Own, "NNNNNNN"),
+        ("GET", "/staff-feed/{file}", Foreign, "NNNNNNN"),
         ("GET", "/clients", Own, "LF2222F"),
         ("GET", "/clients/{id}", Own, "LF2222N"),
         ("GET", "/clients/{id}", Foreign, "LF2NN2N"),

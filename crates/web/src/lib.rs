@@ -11,6 +11,7 @@
 pub mod api;
 pub mod extract;
 pub mod fhir;
+pub mod ics;
 pub mod metrics;
 pub mod pages;
 pub mod problem;
@@ -122,6 +123,15 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(sessions::cancel))
         .routes(routes!(sessions::list_attendance))
         .routes(routes!(sessions::record_attendance))
+        .routes(routes!(api::telehealth::set_group_join_url))
+        .routes(routes!(
+            api::telehealth::get_session_join_url,
+            api::telehealth::set_session_join_url
+        ))
+        .routes(routes!(
+            api::telehealth::get_calendar_settings,
+            api::telehealth::put_calendar_settings
+        ))
         // --- notes ---
         .routes(routes!(
             api::notes::get_group_note,

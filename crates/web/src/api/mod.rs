@@ -15,6 +15,7 @@ pub mod planning;
 pub mod reports;
 pub mod sessions;
 pub mod structure;
+pub mod telehealth;
 
 use circle_app::{Page, PageRequest};
 use serde::{Deserialize, Serialize};

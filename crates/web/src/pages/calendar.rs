@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form};
 use circle_app::calendar::{CalendarFilter, CalendarItem};
+use circle_app::feeds::{FeedTarget, StaffFeed};
 use circle_app::purpose;
 use circle_app::{App, PageRequest};
 use circle_domain::ids::{ClinicianId, ProgramId, RoomId};
@@ -18,10 +20,23 @@ use circle_domain::session::SessionStatus;
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use super::{Nav, PageError, Signed, html};
+use super::{CookiePolicy, Nav, PageError, Signed, form_value, html};
 
 pub fn routes() -> super::PageRoutes {
-    super::PageRoutes::new().route("/calendar", get(week))
+    super::PageRoutes::new()
+        .route("/calendar", get(week))
+        .route("/calendar/feed", post(create_feed))
+        .route("/calendar/feed/revoke", post(revoke_feed))
+        .route("/staff-feed/{file}", get(staff_feed))
+}
+
+/// The feed section of the calendar page, for a clinician's or a room's view the caller
+/// may subscribe to.
+struct FeedView {
+    target: String,
+    created: Option<String>,
+    /// The address, shown once in the answer to making it.
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +88,8 @@ struct WeekPage {
     days: Vec<Day>,
     count: usize,
     can_open: bool,
+    csrf: String,
+    feed: Option<FeedView>,
 }
 
 const ALL_PAGES: PageRequest = PageRequest {
@@ -106,6 +123,24 @@ async fn week(
     State(app): State<App>,
     signed: Signed,
     Query(q): Query<CalendarQuery>,
+) -> Result<Response, PageError> {
+    render_week(&app, &signed, q, None).await
+}
+
+/// The feed target a calendar view names (a clinician's or a room's week).
+fn feed_target(filter: CalendarFilter) -> Option<FeedTarget> {
+    match filter {
+        CalendarFilter::Clinician(c) => Some(FeedTarget::Clinician(c)),
+        CalendarFilter::Room(r) => Some(FeedTarget::Room(r)),
+        CalendarFilter::All | CalendarFilter::Program(_) => None,
+    }
+}
+
+async fn render_week(
+    app: &App,
+    signed: &Signed,
+    q: CalendarQuery,
+    feed_url: Option<String>,
 ) -> Result<Response, PageError> {
     let actor = &signed.actor;
     if !actor.may::<purpose::Schedules>() {
@@ -200,6 +235,21 @@ async fn week(
     };
     let mut days = vec![];
     let mut count = 0;
+    let feed = match feed_target(filter) {
+        Some(target) if messages.is_empty() && app.may_manage_staff_feed(actor, target) => {
+            let created = app.staff_feed_created(actor, target).await?;
+            Some(FeedView {
+                target: target.object(),
+                created: created.map(|t| {
+                    t.to_zoned(app.clinic_time_zone().clone())
+                        .strftime("%-d %B %Y")
+                        .to_string()
+                }),
+                url: feed_url,
+            })
+        }
+        _ => None,
+    };
     let week = if messages.is_empty() {
         Some(app.calendar_week(actor, day, filter).await?)
     } else {
@@ -264,8 +314,116 @@ async fn week(
             days,
             count,
             can_open: actor.may::<purpose::SessionRun>(),
+            csrf: signed.csrf(),
+            feed,
         },
     ))
+}
+
+/// The target a feed form names (`clinician:ID` or `room:ID`).
+fn form_target(fields: &[(String, String)]) -> Result<FeedTarget, PageError> {
+    parse_show(form_value(fields, "target"))
+        .and_then(feed_target)
+        .ok_or(PageError::NotFound)
+}
+
+/// Makes or replaces a staff feed and shows its address once, in the answer to the POST
+/// (only a digest is kept; the secret never sits in a URL of the browser's history).
+async fn create_feed(
+    State(app): State<App>,
+    Extension(policy): Extension<CookiePolicy>,
+    headers: HeaderMap,
+    signed: Signed,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    if !signed.actor.may::<purpose::StaffFeedWrite>() {
+        return Err(PageError::Forbidden);
+    }
+    let target = form_target(&fields)?;
+    let secret = app.create_staff_feed(&signed.actor, target).await?;
+    let url = super::portal::feed_url(&headers, policy, "staff-feed", &secret);
+    let q = CalendarQuery {
+        show: Some(target.object()),
+        week: None,
+    };
+    render_week(&app, &signed, q, Some(url)).await
+}
+
+async fn revoke_feed(
+    State(app): State<App>,
+    signed: Signed,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    if !signed.actor.may::<purpose::StaffFeedWrite>() {
+        return Err(PageError::Forbidden);
+    }
+    let target = form_target(&fields)?;
+    app.revoke_staff_feed(&signed.actor, target).await?;
+    Ok(Redirect::to(&format!("/calendar?show={}", target.object())).into_response())
+}
+
+/// `GET /staff-feed/{secret}.ics`: no session (calendar apps cannot sign in); the secret
+/// is the key. Unknown or revoked → 404.
+async fn staff_feed(
+    State(app): State<App>,
+    Path(file): Path<String>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    let Some(secret) = file.strip_suffix(".ics") else {
+        return PageError::NotFound.into_response();
+    };
+    let meta = crate::extract::request_meta(&parts);
+    match app.staff_feed(secret, &meta).await {
+        Ok(Some(feed)) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            crate::ics::calendar(feed_name(&feed), &staff_events(&feed), app.now()),
+        )
+            .into_response(),
+        Ok(None) => PageError::NotFound.into_response(),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+fn feed_name(feed: &StaffFeed) -> &'static str {
+    match feed.target {
+        FeedTarget::Clinician(_) => "My group sessions",
+        FeedTarget::Room(_) => "Room schedule",
+    }
+}
+
+/// A staff feed's events: titled discreetly ("Group session — Room 2") unless the clinic
+/// shows group names to staff; join URLs only in a clinician's own feed.
+fn staff_events(feed: &StaffFeed) -> Vec<crate::ics::FeedEvent> {
+    feed.sessions
+        .iter()
+        .map(|s| {
+            let location = s
+                .room_name
+                .clone()
+                .unwrap_or_else(|| "Telehealth".to_owned());
+            let title = if feed.settings.staff_feed_group_names {
+                s.group_name.clone()
+            } else {
+                format!("Group session — {location}")
+            };
+            crate::ics::FeedEvent {
+                session_id: s.session_id,
+                title,
+                starts_at: s.starts_at,
+                ends_at: s.ends_at,
+                time_zone: s.time_zone.clone(),
+                location,
+                cancelled: s.cancelled,
+                join_url: s.join_url.clone(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

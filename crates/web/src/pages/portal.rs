@@ -1,11 +1,8 @@
 //! The client portal: own groups and schedule, the group agreement, check-ins, the calendar
 //! feed. Everything shown is the signed-in client's own; nothing names another member.
 //!
-//! The calendar feed (`/feed/{secret}.ics`) is RFC 5545 written by hand rather than with
-//! the `icalendar` crate: the feed needs a VTIMEZONE built from the zone's real
-//! transitions (which that crate does not generate), and the rest is a dozen property
-//! lines whose escaping (§3.3.11) and line folding (§3.1) are done here and unit-tested —
-//! a dependency would not save code.
+//! The calendar feed (`/feed/{secret}.ics`) is written by `crate::ics`, which the staff
+//! feeds share.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +38,7 @@ struct GroupView {
     kind: String,
     when: String,
     place: String,
+    join_url: Option<String>,
 }
 
 /// An upcoming session as its member sees it.
@@ -50,6 +48,7 @@ struct SessionView {
     group: String,
     place: String,
     cancelled: bool,
+    join_url: Option<String>,
 }
 
 struct DueView {
@@ -132,6 +131,7 @@ fn group_view(g: &OwnGroup) -> GroupView {
         kind: words(g.group.kind.as_str()),
         when: format!("{} ({})", meeting_times(&g.group), zone_words(&g.time_zone)),
         place: place(g.room_name.as_deref()),
+        join_url: g.join_url.clone(),
     }
 }
 
@@ -150,6 +150,7 @@ fn session_view(s: &OwnSession) -> SessionView {
         group: s.group_name.clone(),
         place: place(s.room_name.as_deref()),
         cancelled: s.cancelled,
+        join_url: s.join_url.clone().filter(|_| !s.cancelled),
     }
 }
 
@@ -431,7 +432,12 @@ async fn check_in_thanks(
 // The calendar feed.
 
 /// The feed's address on this server, from the request's `Host`.
-fn feed_url(headers: &HeaderMap, policy: CookiePolicy, secret: &str) -> String {
+pub(super) fn feed_url(
+    headers: &HeaderMap,
+    policy: CookiePolicy,
+    path: &str,
+    secret: &str,
+) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -441,7 +447,7 @@ fn feed_url(headers: &HeaderMap, policy: CookiePolicy, secret: &str) -> String {
         })
         .unwrap_or("localhost");
     let scheme = if policy.secure { "https" } else { "http" };
-    format!("{scheme}://{host}/feed/{secret}.ics")
+    format!("{scheme}://{host}/{path}/{secret}.ics")
 }
 
 /// Makes or replaces the feed and shows its address once (only a digest is kept, so it
@@ -457,7 +463,7 @@ async fn create_feed(
     signed.check_csrf(form_value(&fields, "csrf"))?;
     let secret = app.create_calendar_feed(&signed.actor).await?;
     let p = app.portal(&signed.actor).await?;
-    let url = feed_url(&headers, policy, &secret);
+    let url = feed_url(&headers, policy, "feed", &secret);
     Ok(html(
         StatusCode::OK,
         home_page(
@@ -501,7 +507,7 @@ async fn feed(
                 (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-store"),
             ],
-            ics::calendar(&sessions, app.now()),
+            crate::ics::calendar("My groups", &own_events(&sessions), app.now()),
         )
             .into_response(),
         Ok(None) => PageError::NotFound.into_response(),
@@ -509,228 +515,23 @@ async fn feed(
     }
 }
 
-/// RFC 5545 writing: escaping, folding, and VTIMEZONE from the zone's transitions.
-mod ics {
-    use std::collections::BTreeSet;
-
-    use circle_app::portal::OwnSession;
-    use jiff::Timestamp;
-    use jiff::tz::{Offset, TimeZone};
-
-    /// TEXT values escape backslash, semicolon, comma and newlines (§3.3.11).
-    pub fn escape(s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        for c in s.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                ';' => out.push_str("\\;"),
-                ',' => out.push_str("\\,"),
-                '\n' => out.push_str("\\n"),
-                '\r' => {}
-                c if c.is_control() => {}
-                c => out.push(c),
-            }
-        }
-        out
-    }
-
-    /// Folds a content line at 75 octets, never inside a UTF-8 character (§3.1), and ends
-    /// it with CRLF.
-    pub fn fold(line: &str, out: &mut String) {
-        let mut width = 0;
-        for c in line.chars() {
-            let n = c.len_utf8();
-            if width + n > 75 {
-                out.push_str("\r\n ");
-                width = 1;
-            }
-            out.push(c);
-            width += n;
-        }
-        out.push_str("\r\n");
-    }
-
-    fn utc(t: Timestamp) -> String {
-        t.strftime("%Y%m%dT%H%M%SZ").to_string()
-    }
-
-    fn offset(o: Offset) -> String {
-        let s = o.seconds();
-        let sign = if s < 0 { '-' } else { '+' };
-        let a = s.unsigned_abs();
-        format!("{sign}{:02}{:02}", a / 3600, (a % 3600) / 60)
-    }
-
-    /// The VTIMEZONE for `name` covering `[from, until]`: each transition in that span as
-    /// its own STANDARD or DAYLIGHT observance (no RRULE to get wrong), starting with the
-    /// one in force at `from`.
-    fn vtimezone(
-        name: &str,
-        tz: &TimeZone,
-        from: Timestamp,
-        until: Timestamp,
-        out: &mut Vec<String>,
-    ) {
-        out.push("BEGIN:VTIMEZONE".to_owned());
-        out.push(format!("TZID:{name}"));
-        let mut observances = Vec::new();
-        if let Some(t) = tz.preceding(from).next() {
-            observances.push(t.timestamp());
-        }
-        observances.extend(
-            tz.following(from)
-                .take_while(|t| t.timestamp() <= until)
-                .map(|t| t.timestamp()),
-        );
-        if observances.is_empty() {
-            let o = tz.to_offset(from);
-            out.extend([
-                "BEGIN:STANDARD".to_owned(),
-                "DTSTART:19700101T000000".to_owned(),
-                format!("TZOFFSETFROM:{}", offset(o)),
-                format!("TZOFFSETTO:{}", offset(o)),
-                "END:STANDARD".to_owned(),
-            ]);
-        }
-        for at in observances {
-            let info = tz.to_offset_info(at);
-            let before = tz.to_offset(
-                at.checked_sub(jiff::SignedDuration::from_secs(1))
-                    .unwrap_or(at),
-            );
-            let kind = if info.dst().is_dst() {
-                "DAYLIGHT"
-            } else {
-                "STANDARD"
-            };
-            // DTSTART is the local time of the change as read before it (§3.6.5).
-            let local = before.to_datetime(at);
-            out.push(format!("BEGIN:{kind}"));
-            out.push(format!("DTSTART:{}", local.strftime("%Y%m%dT%H%M%S")));
-            out.push(format!("TZOFFSETFROM:{}", offset(before)));
-            out.push(format!("TZOFFSETTO:{}", offset(info.offset())));
-            out.push(format!("TZNAME:{}", escape(info.abbreviation())));
-            out.push(format!("END:{kind}"));
-        }
-        out.push("END:VTIMEZONE".to_owned());
-    }
-
-    /// The calendar: one VTIMEZONE per zone used, one VEVENT per session (group name,
-    /// local time with its TZID, room or "Telehealth"; nothing about other members, no
-    /// clinical content).
-    pub fn calendar(sessions: &[OwnSession], now: Timestamp) -> String {
-        let mut lines = vec![
-            "BEGIN:VCALENDAR".to_owned(),
-            "VERSION:2.0".to_owned(),
-            "PRODID:-//Circle//Group schedule//EN".to_owned(),
-            "CALSCALE:GREGORIAN".to_owned(),
-            "METHOD:PUBLISH".to_owned(),
-            "X-WR-CALNAME:My groups".to_owned(),
-        ];
-        let zones: BTreeSet<&str> = sessions.iter().map(|s| s.time_zone.as_str()).collect();
-        if let Some(first) = zones.iter().next() {
-            lines.push(format!("X-WR-TIMEZONE:{first}"));
-        }
-        let from = sessions.iter().map(|s| s.starts_at).min().unwrap_or(now);
-        let until = sessions.iter().map(|s| s.ends_at).max().unwrap_or(now);
-        for name in &zones {
-            if let Ok(tz) = TimeZone::get(name) {
-                vtimezone(name, &tz, from, until, &mut lines);
-            }
-        }
-        for s in sessions {
-            lines.push("BEGIN:VEVENT".to_owned());
-            lines.push(format!("UID:session-{}@circle", s.session_id));
-            lines.push(format!("DTSTAMP:{}", utc(now)));
-            match TimeZone::get(&s.time_zone) {
-                Ok(tz) => {
-                    let local =
-                        |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y%m%dT%H%M%S").to_string();
-                    lines.push(format!(
-                        "DTSTART;TZID={}:{}",
-                        s.time_zone,
-                        local(s.starts_at)
-                    ));
-                    lines.push(format!("DTEND;TZID={}:{}", s.time_zone, local(s.ends_at)));
-                }
-                // A zone this build does not know: exact UTC times are still right.
-                Err(_) => {
-                    lines.push(format!("DTSTART:{}", utc(s.starts_at)));
-                    lines.push(format!("DTEND:{}", utc(s.ends_at)));
-                }
-            }
-            lines.push(format!("SUMMARY:{}", escape(&s.group_name)));
-            let location = match &s.room_name {
-                Some(r) => r.clone(),
-                None => "Telehealth".to_owned(),
-            };
-            lines.push(format!("LOCATION:{}", escape(&location)));
-            lines.push(
-                if s.cancelled {
-                    "STATUS:CANCELLED"
-                } else {
-                    "STATUS:CONFIRMED"
-                }
-                .to_owned(),
-            );
-            lines.push("TRANSP:OPAQUE".to_owned());
-            lines.push("END:VEVENT".to_owned());
-        }
-        lines.push("END:VCALENDAR".to_owned());
-        let mut out = String::new();
-        for l in &lines {
-            fold(l, &mut out);
-        }
-        out
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-        use circle_domain::ids::GroupId;
-
-        #[test]
-        fn text_is_escaped_and_long_lines_fold_at_75_octets_between_characters() {
-            assert_eq!(escape("a,b;c\\d\ne"), "a\\,b\\;c\\\\d\\ne");
-            let mut out = String::new();
-            let long = format!("SUMMARY:{}", "é".repeat(60));
-            fold(&long, &mut out);
-            for line in out.split("\r\n").filter(|l| !l.is_empty()) {
-                assert!(line.len() <= 75, "{line}");
-            }
-            let unfolded = out.replace("\r\n ", "");
-            assert_eq!(unfolded, format!("{long}\r\n"));
-        }
-
-        #[test]
-        fn summer_and_winter_sessions_carry_their_local_times_and_the_zone() {
-            let s = |id: i64, start: &str, end: &str| OwnSession {
-                session_id: id,
-                group_id: GroupId(1),
-                group_name: "Monday, process".to_owned(),
-                starts_at: start.parse().unwrap(),
-                ends_at: end.parse().unwrap(),
-                time_zone: "America/New_York".to_owned(),
-                room_name: None,
-                cancelled: false,
-            };
-            let cal = calendar(
-                &[
-                    s(1, "2026-10-26T14:00:00Z", "2026-10-26T15:30:00Z"),
-                    s(2, "2026-11-02T15:00:00Z", "2026-11-02T16:30:00Z"),
-                ],
-                "2026-10-20T12:00:00Z".parse().unwrap(),
-            );
-            assert!(cal.contains("DTSTART;TZID=America/New_York:20261026T100000\r\n"));
-            assert!(cal.contains("DTSTART;TZID=America/New_York:20261102T100000\r\n"));
-            assert!(cal.contains("TZID:America/New_York\r\n"));
-            // The fall-back change on 1 November 2026 at 02:00 EDT.
-            assert!(cal.contains(
-                "BEGIN:STANDARD\r\nDTSTART:20261101T020000\r\nTZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\nTZNAME:EST\r\n"
-            ), "{cal}");
-            assert!(cal.contains("SUMMARY:Monday\\, process\r\n"));
-            assert!(cal.contains("LOCATION:Telehealth\r\n"));
-            assert!(cal.starts_with("BEGIN:VCALENDAR\r\n") && cal.ends_with("END:VCALENDAR\r\n"));
-        }
-    }
+/// A client's sessions as feed events: their own groups' names (members know them), the
+/// room or "Telehealth", and the join URL of online sessions.
+fn own_events(sessions: &[circle_app::portal::OwnSession]) -> Vec<crate::ics::FeedEvent> {
+    sessions
+        .iter()
+        .map(|s| crate::ics::FeedEvent {
+            session_id: s.session_id,
+            title: s.group_name.clone(),
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            time_zone: s.time_zone.clone(),
+            location: s
+                .room_name
+                .clone()
+                .unwrap_or_else(|| "Telehealth".to_owned()),
+            cancelled: s.cancelled,
+            join_url: s.join_url.clone(),
+        })
+        .collect()
 }

@@ -397,6 +397,8 @@ struct SessionPage {
     group: String,
     when: String,
     room: Option<String>,
+    /// The join URL, for the session's facilitators and directors only.
+    join_url: Option<String>,
     status: &'static str,
     topic: Option<String>,
     can_record: bool,
@@ -478,6 +480,7 @@ pub(super) async fn render_session(
         Some(r) => Some(app.room(&signed.actor, r).await?.name.to_string()),
         None => None,
     };
+    let join_url = app.session_join_url(&signed.actor, id).await?;
     let tz = app.clinic_time_zone();
     let when = format!(
         "{} {}",
@@ -517,6 +520,7 @@ pub(super) async fn render_session(
             group: group.name.to_string(),
             when,
             room,
+            join_url,
             status: status_label(session.status),
             topic: session.topic.as_ref().map(|t| t.to_string()),
             can_record,
