@@ -30,6 +30,67 @@ pub(crate) fn json<T: Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
+/// Reading a row struct's raw column values into domain types. Each takes the value the
+/// driver decoded (text or a 64-bit integer) and the column it came from; a value that does
+/// not parse is `StoreError::Corrupt(column)`, never the value.
+pub(crate) mod read {
+    use jiff::Timestamp;
+    use jiff::civil::Date;
+    use serde::de::DeserializeOwned;
+
+    use crate::StoreError;
+
+    pub(crate) fn uint(v: i64, col: &'static str) -> Result<u32, StoreError> {
+        u32::try_from(v).map_err(|_| StoreError::Corrupt(col))
+    }
+    pub(crate) fn date(v: &str, col: &'static str) -> Result<Date, StoreError> {
+        v.parse().map_err(|_| StoreError::Corrupt(col))
+    }
+    pub(crate) fn opt_date(v: Option<&str>, col: &'static str) -> Result<Option<Date>, StoreError> {
+        v.map(|s| date(s, col)).transpose()
+    }
+    pub(crate) fn ts(v: &str, col: &'static str) -> Result<Timestamp, StoreError> {
+        v.parse().map_err(|_| StoreError::Corrupt(col))
+    }
+    pub(crate) fn opt_ts(
+        v: Option<&str>,
+        col: &'static str,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        v.map(|s| ts(s, col)).transpose()
+    }
+    pub(crate) fn json<T: DeserializeOwned>(v: &str, col: &'static str) -> Result<T, StoreError> {
+        serde_json::from_str(v).map_err(|_| StoreError::Corrupt(col))
+    }
+    /// A validated domain text type.
+    pub(crate) fn parsed<T: TryFrom<String>>(
+        v: String,
+        col: &'static str,
+    ) -> Result<T, StoreError> {
+        T::try_from(v).map_err(|_| StoreError::Corrupt(col))
+    }
+    pub(crate) fn opt_parsed<T: TryFrom<String>>(
+        v: Option<String>,
+        col: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        v.map(|s| parsed(s, col)).transpose()
+    }
+    /// A vocabulary enum stored by its wire name.
+    pub(crate) fn vocab<T>(
+        v: &str,
+        col: &'static str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        parse(v).ok_or(StoreError::Corrupt(col))
+    }
+    pub(crate) fn opt_vocab<T>(
+        v: Option<&str>,
+        col: &'static str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        v.map(|s| vocab(s, col, parse)).transpose()
+    }
+}
+
 pub(crate) trait RowExt {
     fn text(&self, col: &'static str) -> Result<String, StoreError>;
     fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError>;

@@ -24,7 +24,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
 use crate::codec::{LockTable, RowExt, date, json, lock_row, ts, whole_second};
-use crate::groups::{MEMBERSHIP_COLUMNS, Tx, group_in, membership_from_row};
+use crate::groups::{MEMBERSHIP_COLUMNS, MembershipRow, Tx, group_in};
 use crate::{Store, StoreError};
 
 const RUN_COLUMNS: &str = "id, program_id, time_limit_ms, state, progress, started_by, \
@@ -116,7 +116,7 @@ async fn end_for_move(
     if !lock_row(tx, LockTable::Groups, from.0).await? {
         return Err(DomainError::not_found("group").into());
     }
-    let current = sqlx::query(&format!(
+    let current = sqlx::query_as::<_, MembershipRow>(&format!(
         "SELECT {MEMBERSHIP_COLUMNS} FROM memberships \
          WHERE client_id = $1 AND group_id = $2 AND end_date IS NULL ORDER BY id LIMIT 1"
     ))
@@ -124,7 +124,7 @@ async fn end_for_move(
     .bind(from.0)
     .fetch_optional(&mut **tx)
     .await?
-    .map(|r| membership_from_row(&r))
+    .map(Membership::try_from)
     .transpose()?
     .ok_or_else(|| {
         DomainError::conflict(
@@ -138,7 +138,7 @@ async fn end_for_move(
         end_date: Some(start),
     };
     change.check(&current)?;
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, MembershipRow>(&format!(
         "UPDATE memberships SET status = $1, end_date = $2, version = version + 1, updated_at = $3 \
          WHERE id = $4 AND version = $5 RETURNING {MEMBERSHIP_COLUMNS}"
     ))
@@ -150,7 +150,7 @@ async fn end_for_move(
     .fetch_optional(&mut **tx)
     .await?
     .ok_or_else(crate::programs::stale)?;
-    membership_from_row(&row)
+    Membership::try_from(row)
 }
 
 /// Enrolls like `Store::enroll`, inside the caller's transaction.

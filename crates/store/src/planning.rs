@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use crate::audit::{Record, append};
 use crate::codec::RowExt;
 use crate::groups::GROUP_COLUMNS;
-use crate::groups::group_from_row;
+use crate::groups::GroupRow;
 use crate::{Store, StoreError};
 
 /// One client as the planner sees them.
@@ -71,14 +71,14 @@ impl Store {
             None => None,
         };
         let scope = program.map_or(-1, |p| p.0);
-        let groups = sqlx::query(&format!(
+        let groups = sqlx::query_as::<_, GroupRow>(&format!(
             "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE ($1 = -1 OR program_id = $1) ORDER BY id"
         ))
         .bind(scope)
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(group_from_row)
+        .into_iter()
+        .map(Group::try_from)
         .collect::<Result<Vec<_>, _>>()?;
         let rows = sqlx::query(
             "SELECT c.id, c.concerns, c.availability, e.level_of_care, e.program_id, \
