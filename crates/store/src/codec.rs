@@ -105,11 +105,6 @@ pub(crate) trait RowExt {
             .parse()
             .map_err(|_| StoreError::Corrupt(col))
     }
-    fn opt_date(&self, col: &'static str) -> Result<Option<Date>, StoreError> {
-        self.opt_text(col)?
-            .map(|s| s.parse().map_err(|_| StoreError::Corrupt(col)))
-            .transpose()
-    }
     fn ts(&self, col: &'static str) -> Result<Timestamp, StoreError> {
         self.text(col)?
             .parse()
@@ -126,11 +121,6 @@ pub(crate) trait RowExt {
     /// A validated domain text type.
     fn parsed<T: TryFrom<String>>(&self, col: &'static str) -> Result<T, StoreError> {
         T::try_from(self.text(col)?).map_err(|_| StoreError::Corrupt(col))
-    }
-    fn opt_parsed<T: TryFrom<String>>(&self, col: &'static str) -> Result<Option<T>, StoreError> {
-        self.opt_text(col)?
-            .map(|s| T::try_from(s).map_err(|_| StoreError::Corrupt(col)))
-            .transpose()
     }
     /// A vocabulary enum stored by its wire name.
     fn vocab<T>(&self, col: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {

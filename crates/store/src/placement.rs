@@ -30,7 +30,7 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, lock_row, read, ts};
+use crate::codec::{LockTable, date, lock_row, read, ts};
 use crate::groups::{
     GROUP_COLUMNS, GroupRow, MEMBERSHIP_COLUMNS, MembershipRow, Tx, group_in, program_in,
 };
@@ -160,7 +160,7 @@ pub(crate) async fn pair_facts(
     let program = program_in(tx, group.program_id)
         .await?
         .ok_or(StoreError::Corrupt("program_id"))?;
-    let others = sqlx::query(
+    let others = sqlx::query_as::<_, MeetingsRow>(
         "SELECT g.meetings, p.time_zone FROM memberships m \
          JOIN therapy_groups g ON g.id = m.group_id JOIN programs p ON p.id = g.program_id \
          WHERE m.client_id = $1 AND (m.end_date IS NULL OR m.end_date > $3) AND m.group_id <> $2",
@@ -172,9 +172,9 @@ pub(crate) async fn pair_facts(
     .await?;
     let tz = program.time_zone.time_zone();
     let mut clash = false;
-    for r in &others {
-        let meetings: Vec<WeeklyMeeting> = r.json("meetings")?;
-        let other_tz: TimeZoneName = r.parsed("time_zone")?;
+    for r in others {
+        let meetings: Vec<WeeklyMeeting> = read::json(&r.meetings, "meetings")?;
+        let other_tz: TimeZoneName = read::parsed(r.time_zone, "time_zone")?;
         if weekly_schedules_overlap(
             (&group.meetings, &tz),
             (&meetings, &other_tz.time_zone()),
@@ -184,7 +184,7 @@ pub(crate) async fn pair_facts(
             break;
         }
     }
-    let other_starts = sqlx::query(
+    let other_starts = sqlx::query_scalar::<_, String>(
         "SELECT start_date FROM memberships WHERE group_id = $1 AND client_id <> $2 \
          AND (end_date IS NULL OR end_date > $3)",
     )
@@ -194,7 +194,7 @@ pub(crate) async fn pair_facts(
     .fetch_all(&mut **tx)
     .await?
     .iter()
-    .map(|r| r.date("start_date"))
+    .map(|d| read::date(d, "start_date"))
     .collect::<Result<Vec<_>, _>>()?;
     Ok(PairFacts {
         client_level,
@@ -300,6 +300,14 @@ async fn offerable_start(
     Ok(None)
 }
 
+/// An open offer past its expiry.
+#[derive(sqlx::FromRow)]
+struct DueOfferRow {
+    id: i64,
+    waitlist_entry_id: i64,
+    client_id: i64,
+}
+
 #[derive(sqlx::FromRow)]
 struct EntryRow {
     id: i64,
@@ -310,6 +318,24 @@ struct EntryRow {
     status: String,
     added_at: String,
     open_offer_id: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MeetingsRow {
+    meetings: String,
+    time_zone: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct WaitingRow {
+    id: i64,
+    client_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryOwnerRow {
+    group_id: i64,
+    client_id: i64,
 }
 
 impl Store {
@@ -342,7 +368,7 @@ impl Store {
         if free <= 0 {
             return Ok(made);
         }
-        let waiting = sqlx::query(
+        let waiting = sqlx::query_as::<_, WaitingRow>(
             "SELECT id, client_id FROM waitlist_entries WHERE group_id = $1 AND status = 'waiting' \
              ORDER BY priority, added_at, id",
         )
@@ -358,8 +384,8 @@ impl Store {
             if free <= 0 {
                 break;
             }
-            let entry = r.int("id")?;
-            let client = ClientId(r.int("client_id")?);
+            let entry = r.id;
+            let client = ClientId(r.client_id);
             let Some(start) = offerable_start(tx, &group, client, today).await? else {
                 continue;
             };
@@ -426,14 +452,14 @@ impl Store {
         at: Timestamp,
     ) -> Result<usize, StoreError> {
         let now = ts(at);
-        let due = sqlx::query(
+        let due = sqlx::query_as::<_, DueOfferRow>(
             "SELECT id, waitlist_entry_id, client_id FROM offers WHERE state = 'open' AND expires_at <= $1 ORDER BY id",
         )
         .bind(&now)
         .fetch_all(&mut **tx)
         .await?;
         for r in &due {
-            let id = r.int("id")?;
+            let id = r.id;
             let done = sqlx::query(
                 "UPDATE offers SET state = 'expired', version = version + 1, updated_at = $1 \
                  WHERE id = $2 AND state = 'open'",
@@ -450,10 +476,10 @@ impl Store {
                 "UPDATE waitlist_entries SET status = 'expired', version = version + 1, updated_at = $1 WHERE id = $2",
             )
             .bind(&now)
-            .bind(r.int("waitlist_entry_id")?)
+            .bind(r.waitlist_entry_id)
             .execute(&mut **tx)
             .await?;
-            let client = [ClientId(r.int("client_id")?)];
+            let client = [ClientId(r.client_id)];
             append(
                 tx,
                 self.audit_key(),
@@ -746,15 +772,14 @@ impl Store {
         &self,
         id: WaitlistEntryId,
     ) -> Result<(GroupId, ClientId), StoreError> {
-        let row = sqlx::query("SELECT group_id, client_id FROM waitlist_entries WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::not_found("waitlist entry"))?;
-        Ok((
-            GroupId(row.int("group_id")?),
-            ClientId(row.int("client_id")?),
-        ))
+        let row = sqlx::query_as::<_, EntryOwnerRow>(
+            "SELECT group_id, client_id FROM waitlist_entries WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("waitlist entry"))?;
+        Ok((GroupId(row.group_id), ClientId(row.client_id)))
     }
 
     /// The client an offer is for (for authorization; no content).

@@ -121,7 +121,7 @@ impl NameColumns {
     }
 
     /// Given, family and (when there is one) preferred name.
-    fn words(self) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn words(self) -> Result<Vec<String>, StoreError> {
         let mut names = vec![
             read::parsed::<PersonName>(self.given_name, "given_name")?.to_string(),
             read::parsed::<PersonName>(self.family_name, "family_name")?.to_string(),
