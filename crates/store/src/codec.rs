@@ -4,9 +4,6 @@
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::StoreError;
 
@@ -88,71 +85,6 @@ pub(crate) mod read {
         parse: fn(&str) -> Option<T>,
     ) -> Result<Option<T>, StoreError> {
         v.map(|s| vocab(s, col, parse)).transpose()
-    }
-}
-
-pub(crate) trait RowExt {
-    fn text(&self, col: &'static str) -> Result<String, StoreError>;
-    fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError>;
-    fn int(&self, col: &'static str) -> Result<i64, StoreError>;
-    fn opt_int(&self, col: &'static str) -> Result<Option<i64>, StoreError>;
-
-    fn uint(&self, col: &'static str) -> Result<u32, StoreError> {
-        u32::try_from(self.int(col)?).map_err(|_| StoreError::Corrupt(col))
-    }
-    fn date(&self, col: &'static str) -> Result<Date, StoreError> {
-        self.text(col)?
-            .parse()
-            .map_err(|_| StoreError::Corrupt(col))
-    }
-    fn ts(&self, col: &'static str) -> Result<Timestamp, StoreError> {
-        self.text(col)?
-            .parse()
-            .map_err(|_| StoreError::Corrupt(col))
-    }
-    fn opt_ts(&self, col: &'static str) -> Result<Option<Timestamp>, StoreError> {
-        self.opt_text(col)?
-            .map(|s| s.parse().map_err(|_| StoreError::Corrupt(col)))
-            .transpose()
-    }
-    fn json<T: DeserializeOwned>(&self, col: &'static str) -> Result<T, StoreError> {
-        serde_json::from_str(&self.text(col)?).map_err(|_| StoreError::Corrupt(col))
-    }
-    /// A validated domain text type.
-    fn parsed<T: TryFrom<String>>(&self, col: &'static str) -> Result<T, StoreError> {
-        T::try_from(self.text(col)?).map_err(|_| StoreError::Corrupt(col))
-    }
-    /// A vocabulary enum stored by its wire name.
-    fn vocab<T>(&self, col: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
-        parse(&self.text(col)?).ok_or(StoreError::Corrupt(col))
-    }
-    fn opt_vocab<T>(
-        &self,
-        col: &'static str,
-        parse: fn(&str) -> Option<T>,
-    ) -> Result<Option<T>, StoreError> {
-        self.opt_text(col)?
-            .map(|s| parse(&s).ok_or(StoreError::Corrupt(col)))
-            .transpose()
-    }
-}
-
-impl RowExt for AnyRow {
-    fn text(&self, col: &'static str) -> Result<String, StoreError> {
-        self.try_get::<String, _>(col)
-            .map_err(|_| StoreError::Corrupt(col))
-    }
-    fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError> {
-        self.try_get::<Option<String>, _>(col)
-            .map_err(|_| StoreError::Corrupt(col))
-    }
-    fn int(&self, col: &'static str) -> Result<i64, StoreError> {
-        self.try_get::<i64, _>(col)
-            .map_err(|_| StoreError::Corrupt(col))
-    }
-    fn opt_int(&self, col: &'static str) -> Result<Option<i64>, StoreError> {
-        self.try_get::<Option<i64>, _>(col)
-            .map_err(|_| StoreError::Corrupt(col))
     }
 }
 
