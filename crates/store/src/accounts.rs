@@ -11,28 +11,42 @@ use circle_domain::ids::{ClientId, ClinicianId, UserId};
 use circle_domain::user::{Role, UserAccount};
 use circle_domain::{DomainError, Rule};
 use jiff::Timestamp;
-use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, ts};
+use crate::codec::{read, ts};
 use crate::users::NewUser;
 use crate::{Backend, Store, StoreError};
 
 const ACCOUNT_COLUMNS: &str = "id, email, role, clinician_id, client_id, disabled_at, \
      CAST(CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS mfa_enrolled, clinic_wide";
 
-fn account_from_row(r: &AnyRow) -> Result<UserAccount, StoreError> {
-    let mfa = r.int("mfa_enrolled")?;
-    Ok(UserAccount {
-        id: UserId(r.int("id")?),
-        email: r.parsed("email")?,
-        role: r.vocab("role", Role::parse)?,
-        clinician_id: r.opt_int("clinician_id")?.map(ClinicianId),
-        client_id: r.opt_int("client_id")?.map(ClientId),
-        mfa_enrolled: mfa != 0,
-        disabled: r.opt_text("disabled_at")?.is_some(),
-        clinic_wide: r.int("clinic_wide")? != 0,
-    })
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    mfa_enrolled: i64,
+    id: i64,
+    email: String,
+    role: String,
+    clinician_id: Option<i64>,
+    client_id: Option<i64>,
+    disabled_at: Option<String>,
+    clinic_wide: i64,
+}
+
+impl TryFrom<AccountRow> for UserAccount {
+    type Error = StoreError;
+    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
+        let mfa = r.mfa_enrolled;
+        Ok(UserAccount {
+            id: UserId(r.id),
+            email: read::parsed(r.email, "email")?,
+            role: read::vocab(&r.role, "role", Role::parse)?,
+            clinician_id: r.clinician_id.map(ClinicianId),
+            client_id: r.client_id.map(ClientId),
+            mfa_enrolled: mfa != 0,
+            disabled: r.disabled_at.is_some(),
+            clinic_wide: r.clinic_wide != 0,
+        })
+    }
 }
 
 /// A change to an account by an administrator; absent fields stay as they are.
@@ -46,14 +60,14 @@ async fn account_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: UserId,
 ) -> Result<UserAccount, StoreError> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, AccountRow>(&format!(
         "SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = $1"
     ))
     .bind(id.0)
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(DomainError::not_found("user"))?;
-    account_from_row(&row)
+    UserAccount::try_from(row)
 }
 
 /// Ends every session of `user` on the server: bearer tokens (all, or all but `keep`) and
@@ -88,14 +102,14 @@ async fn other_enabled_admins(
     } else {
         ""
     };
-    let rows = sqlx::query(&format!(
+    let ids: Vec<i64> = sqlx::query_scalar(&format!(
         "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id{lock}"
     ))
     .fetch_all(&mut **tx)
     .await?;
     let mut others = 0;
-    for r in rows {
-        if r.int("id")? != except.0 {
+    for id in ids {
+        if id != except.0 {
             others += 1;
         }
     }
@@ -111,12 +125,14 @@ impl Store {
     ) -> Result<Vec<UserAccount>, StoreError> {
         let ctx = who.audit();
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY id"))
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query_as::<_, AccountRow>(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY id"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
         let list = rows
-            .iter()
-            .map(account_from_row)
+            .into_iter()
+            .map(UserAccount::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         append(
             &mut tx,

@@ -7,9 +7,17 @@ use circle_domain::ids::ClinicianId;
 use circle_domain::session::Session;
 use jiff::civil::Date;
 
-use crate::codec::{RowExt, date};
-use crate::sessions::{SESSION_COLUMNS, resolve_topics, session_from_row};
+use crate::codec::date;
+use crate::sessions::{SESSION_COLUMNS, SessionRow, resolve_topics};
 use crate::{Store, StoreError};
+
+/// A group's and its room's names.
+#[derive(sqlx::FromRow)]
+struct GroupNamesRow {
+    id: i64,
+    group_name: String,
+    room_name: Option<String>,
+}
 
 /// One session on the agenda.
 #[derive(Debug, Clone)]
@@ -30,7 +38,7 @@ impl Store {
         clinician: Option<ClinicianId>,
     ) -> Result<Vec<AgendaItem>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE local_date = $1 AND ($2 = -1 \
              OR lead_facilitator_id = $2 OR EXISTS (SELECT 1 FROM therapy_groups g \
              WHERE g.id = sessions.group_id AND (g.lead_facilitator_id = $2 \
@@ -41,11 +49,11 @@ impl Store {
         .fetch_all(&mut *conn)
         .await?;
         let mut sessions = rows
-            .iter()
-            .map(session_from_row)
+            .into_iter()
+            .map(Session::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         resolve_topics(&mut conn, &mut sessions).await?;
-        let names: HashMap<i64, (String, Option<String>)> = sqlx::query(
+        let names: HashMap<i64, (String, Option<String>)> = sqlx::query_as::<_, GroupNamesRow>(
             "SELECT g.id, g.name AS group_name, r.name AS room_name FROM therapy_groups g \
              LEFT JOIN rooms r ON r.id = g.room_id WHERE g.id IN \
              (SELECT group_id FROM sessions WHERE local_date = $1)",
@@ -53,14 +61,9 @@ impl Store {
         .bind(date(day))
         .fetch_all(&mut *conn)
         .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.int("id")?,
-                (r.text("group_name")?, r.opt_text("room_name")?),
-            ))
-        })
-        .collect::<Result<_, StoreError>>()?;
+        .into_iter()
+        .map(|r| (r.id, (r.group_name, r.room_name)))
+        .collect();
         sessions
             .into_iter()
             .map(|session| {

@@ -18,10 +18,9 @@ use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use sha2::Sha256;
 use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
 
 use crate::access::AuditContext;
-use crate::codec::{RowExt, ts};
+use crate::codec::{read, ts};
 use crate::witness::{WitnessFinding, WitnessLog, check_set, judge};
 use crate::{Backend, Store, StoreError};
 
@@ -167,6 +166,13 @@ pub(crate) fn mac_of(key: &AuditKey, prev: &str, canonical: &str) -> String {
 
 /// Appends one entry inside `tx`. The head row is updated first: that takes the row lock
 /// (PostgreSQL) or the write lock (SQLite) and so serialises appends.
+/// The chain's head: the last sequence number and its MAC.
+#[derive(sqlx::FromRow)]
+struct HeadRow {
+    seq: i64,
+    mac: String,
+}
+
 pub(crate) async fn append(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     key: Option<&AuditKey>,
@@ -176,10 +182,12 @@ pub(crate) async fn append(
     let key = key.ok_or_else(|| {
         StoreError::Config("no audit key is configured; the action was not performed".to_owned())
     })?;
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac")
-        .fetch_one(&mut **tx)
-        .await?;
-    let (seq, prev) = (head.int("seq")?, head.text("mac")?);
+    let head = sqlx::query_as::<_, HeadRow>(
+        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let (seq, prev) = (head.seq, head.mac);
     let at = ts(at);
     let actor = r.ctx.actor_user_id().map(|u| u.0);
     let role = r.ctx.actor_role().map(|x| x.as_str());
@@ -319,24 +327,61 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-fn entry_from_row(r: &AnyRow) -> Result<AuditEntry, StoreError> {
-    Ok(AuditEntry {
-        seq: r.int("seq")?,
-        at: r.ts("at")?,
-        actor_user_id: r.opt_int("actor_user_id")?.map(UserId),
-        actor_role: r
-            .opt_text("actor_role")?
-            .map(|x| Role::parse(&x).ok_or(StoreError::Corrupt("actor_role")))
-            .transpose()?,
-        action: r.vocab("action", AuditAction::parse)?,
-        category: r.vocab("category", DataCategory::parse)?,
-        client_ids: decode_ids(&r.text("client_ids")?)?,
-        object_id: r.opt_text("object_id")?,
-        outcome: r.vocab("outcome", AuditOutcome::parse)?,
-        request_id: r.opt_text("request_id")?,
-        source: r.opt_text("source")?,
-        emergency_access_id: r.opt_int("emergency_access_id")?,
-    })
+#[derive(sqlx::FromRow)]
+struct AuditEntryRow {
+    seq: i64,
+    at: String,
+    actor_user_id: Option<i64>,
+    actor_role: Option<String>,
+    action: String,
+    category: String,
+    client_ids: String,
+    object_id: Option<String>,
+    outcome: String,
+    request_id: Option<String>,
+    source: Option<String>,
+    emergency_access_id: Option<i64>,
+}
+
+impl TryFrom<AuditEntryRow> for AuditEntry {
+    type Error = StoreError;
+    fn try_from(r: AuditEntryRow) -> Result<Self, StoreError> {
+        Ok(AuditEntry {
+            seq: r.seq,
+            at: read::ts(&r.at, "at")?,
+            actor_user_id: r.actor_user_id.map(UserId),
+            actor_role: r
+                .actor_role
+                .map(|x| Role::parse(&x).ok_or(StoreError::Corrupt("actor_role")))
+                .transpose()?,
+            action: read::vocab(&r.action, "action", AuditAction::parse)?,
+            category: read::vocab(&r.category, "category", DataCategory::parse)?,
+            client_ids: decode_ids(&r.client_ids)?,
+            object_id: r.object_id,
+            outcome: read::vocab(&r.outcome, "outcome", AuditOutcome::parse)?,
+            request_id: r.request_id,
+            source: r.source,
+            emergency_access_id: r.emergency_access_id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ChainLinkRow {
+    seq: i64,
+    prev_mac: String,
+    at: String,
+    actor_role: Option<String>,
+    action: String,
+    category: String,
+    client_ids: String,
+    object_id: Option<String>,
+    outcome: String,
+    request_id: Option<String>,
+    source: Option<String>,
+    actor_user_id: Option<i64>,
+    emergency_access_id: Option<i64>,
+    mac: String,
 }
 
 impl Store {
@@ -387,7 +432,7 @@ impl Store {
             if q.descending { "DESC" } else { "ASC" },
             if q.descending { "DESC" } else { "ASC" },
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query_as::<_, AuditEntryRow>(&sql)
             .bind(q.from.map(ts).unwrap_or_default())
             .bind(q.until.map(ts).unwrap_or_default())
             .bind(q.actor.map_or(-1, |a| a.0))
@@ -399,8 +444,8 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         let entries = rows
-            .iter()
-            .map(entry_from_row)
+            .into_iter()
+            .map(AuditEntry::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         append(
             &mut tx,
@@ -488,12 +533,12 @@ pub struct ChainHead {
 }
 
 pub(crate) async fn head(conn: &mut AnyConnection) -> Result<ChainHead, StoreError> {
-    let row = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1")
+    let row = sqlx::query_as::<_, HeadRow>("SELECT seq, mac FROM audit_head WHERE id = 1")
         .fetch_one(&mut *conn)
         .await?;
     Ok(ChainHead {
-        seq: row.int("seq")?,
-        mac: row.text("mac")?,
+        seq: row.seq,
+        mac: row.mac,
     })
 }
 
@@ -511,12 +556,13 @@ async fn macs_at(
 ) -> Result<HashMap<i64, String>, StoreError> {
     let mut out = HashMap::new();
     for &seq in seqs {
-        if let Some(row) = sqlx::query("SELECT mac FROM audit_log WHERE seq = $1")
-            .bind(seq)
-            .fetch_optional(&mut *conn)
-            .await?
+        if let Some(mac) =
+            sqlx::query_scalar::<_, String>("SELECT mac FROM audit_log WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&mut *conn)
+                .await?
         {
-            out.insert(seq, row.text("mac")?);
+            out.insert(seq, mac);
         }
     }
     Ok(out)
@@ -572,7 +618,7 @@ pub(crate) async fn walk(
     let mut prev = "genesis".to_owned();
     let mut after = 0_i64;
     loop {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, ChainLinkRow>(
             "SELECT seq, at, actor_user_id, actor_role, action, category, client_ids, object_id, \
              outcome, request_id, source, prev_mac, mac, emergency_access_id FROM audit_log \
              WHERE seq > $1 ORDER BY seq LIMIT 5000",
@@ -586,8 +632,8 @@ pub(crate) async fn walk(
         // The clients each entry names, as the review index holds them (`audit_clients`):
         // outside the MAC, so checked against the MAC-covered column here.
         let indexed = indexed_clients(conn, after, rows.len()).await?;
-        for r in &rows {
-            let seq = r.int("seq")?;
+        for r in rows {
+            let seq = r.seq;
             let broken = |reason| {
                 Ok(VerifyReport {
                     entries: expected_seq - 1,
@@ -601,27 +647,18 @@ pub(crate) async fn walk(
                     "an entry was inserted"
                 });
             }
-            if r.text("prev_mac")? != prev {
+            if r.prev_mac != prev {
                 return broken(
                     "the link to the previous entry is broken (entries removed or reordered)",
                 );
             }
-            let (at, role, action, category) = (
-                r.text("at")?,
-                r.opt_text("actor_role")?,
-                r.text("action")?,
-                r.text("category")?,
-            );
-            let (client_ids, object_id, outcome) = (
-                r.text("client_ids")?,
-                r.opt_text("object_id")?,
-                r.text("outcome")?,
-            );
-            let (request_id, source) = (r.opt_text("request_id")?, r.opt_text("source")?);
+            let (at, role, action, category) = (r.at, r.actor_role, r.action, r.category);
+            let (client_ids, object_id, outcome) = (r.client_ids, r.object_id, r.outcome);
+            let (request_id, source) = (r.request_id, r.source);
             let c = Fields {
                 seq,
                 at: &at,
-                actor: r.opt_int("actor_user_id")?,
+                actor: r.actor_user_id,
                 role: role.as_deref(),
                 action: &action,
                 category: &category,
@@ -630,10 +667,10 @@ pub(crate) async fn walk(
                 outcome: &outcome,
                 request_id: request_id.as_deref(),
                 source: source.as_deref(),
-                emergency_access_id: r.opt_int("emergency_access_id")?,
+                emergency_access_id: r.emergency_access_id,
             }
             .canonical();
-            let mac = r.text("mac")?;
+            let mac = r.mac;
             if mac_of(key, &prev, &c) != mac {
                 return broken("the entry was modified");
             }

@@ -16,7 +16,6 @@ use std::path::Path;
 use sqlx::{AnyConnection, Connection, Row};
 
 use crate::audit::{ChainHead, VerifyReport, compare, head, walk};
-use crate::codec::RowExt;
 use crate::witness::{WitnessFinding, WitnessLog};
 use crate::{Backend, Store, StoreError};
 
@@ -80,6 +79,12 @@ impl Snapshot {
         self.tx.commit().await?;
         Ok(check)
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct MigrationRow {
+    version: i64,
+    ok: i64,
 }
 
 impl Store {
@@ -274,7 +279,7 @@ async fn migration_state(
         .find(|(b, _)| *b == backend)
         .and_then(|(_, tree)| tree.iter().map(|(v, _)| *v).max())
         .unwrap_or(0);
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, MigrationRow>(
         "SELECT version, CAST(CASE WHEN success THEN 1 ELSE 0 END AS BIGINT) AS ok \
          FROM _sqlx_migrations ORDER BY version",
     )
@@ -289,8 +294,8 @@ async fn migration_state(
         failed: vec![],
     };
     for r in rows {
-        let version = r.int("version")?;
-        if r.int("ok")? == 1 {
+        let version = r.version;
+        if r.ok == 1 {
             state.applied = state.applied.max(version);
         } else {
             state.failed.push(version);

@@ -8,8 +8,8 @@ use circle_domain::ids::{ClinicianId, ProgramId, RoomId};
 use circle_domain::session::Session;
 use jiff::civil::Date;
 
-use crate::codec::{RowExt, date};
-use crate::sessions::{SESSION_COLUMNS, resolve_topics, session_from_row};
+use crate::codec::date;
+use crate::sessions::{SESSION_COLUMNS, SessionRow, resolve_topics};
 use crate::{Store, StoreError};
 
 /// Whose sessions a calendar shows.
@@ -20,6 +20,15 @@ pub enum CalendarFilter {
     /// Sessions the clinician leads (the session's or the group's lead) or co-leads.
     Clinician(ClinicianId),
     Room(RoomId),
+}
+
+/// A group's name and program and its room's name.
+#[derive(sqlx::FromRow)]
+struct GroupNamesRow {
+    id: i64,
+    group_name: String,
+    program_id: i64,
+    room_name: Option<String>,
 }
 
 /// One session on the calendar.
@@ -57,7 +66,7 @@ impl Store {
             CalendarFilter::Room(r) => (-1, -1, r.0),
         };
         let mut conn = self.pool().acquire().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE local_date >= $1 AND local_date < $2 \
              AND ($3 = -1 OR EXISTS (SELECT 1 FROM therapy_groups g WHERE g.id = sessions.group_id \
              AND g.program_id = $3)) \
@@ -75,31 +84,23 @@ impl Store {
         .fetch_all(&mut *conn)
         .await?;
         let mut sessions = rows
-            .iter()
-            .map(session_from_row)
+            .into_iter()
+            .map(Session::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         resolve_topics(&mut conn, &mut sessions).await?;
-        let names: HashMap<i64, (String, i64, Option<String>)> = sqlx::query(
-            "SELECT g.id, g.name AS group_name, g.program_id, r.name AS room_name \
-             FROM therapy_groups g LEFT JOIN rooms r ON r.id = g.room_id WHERE g.id IN \
-             (SELECT group_id FROM sessions WHERE local_date >= $1 AND local_date < $2)",
-        )
-        .bind(date(from))
-        .bind(date(until))
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.int("id")?,
-                (
-                    r.text("group_name")?,
-                    r.int("program_id")?,
-                    r.opt_text("room_name")?,
-                ),
-            ))
-        })
-        .collect::<Result<_, StoreError>>()?;
+        let names: HashMap<i64, (String, i64, Option<String>)> =
+            sqlx::query_as::<_, GroupNamesRow>(
+                "SELECT g.id, g.name AS group_name, g.program_id, r.name AS room_name \
+                 FROM therapy_groups g LEFT JOIN rooms r ON r.id = g.room_id WHERE g.id IN \
+                 (SELECT group_id FROM sessions WHERE local_date >= $1 AND local_date < $2)",
+            )
+            .bind(date(from))
+            .bind(date(until))
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, (r.group_name, r.program_id, r.room_name)))
+            .collect();
         sessions
             .into_iter()
             .map(|session| {

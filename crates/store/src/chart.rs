@@ -23,9 +23,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, date, page_of};
-use crate::measures::ALERT_COLUMNS;
-use crate::people::{CLIENT_COLUMNS, client_from_row, client_in};
+use crate::codec::{date, page_of, read};
+use crate::measures::{ALERT_COLUMNS, AlertRow};
+use crate::people::{CLIENT_COLUMNS, ClientRow, client_in};
 use crate::reports::ClientWeekFacts;
 use crate::{Page, PageRequest, Store, StoreError};
 
@@ -78,6 +78,52 @@ pub struct Activity {
     pub weeks: Vec<(Date, Option<ClientWeekFacts>)>,
 }
 
+/// One attendance record with its session and group.
+#[derive(sqlx::FromRow)]
+struct AttendanceLineRow {
+    session_id: i64,
+    status: String,
+    minutes: i64,
+    starts_at: String,
+    ends_at: String,
+    group_name: String,
+    program_id: i64,
+}
+
+/// One progress note's listing facts, with who facilitated its session.
+#[derive(sqlx::FromRow)]
+struct NoteLineRow {
+    id: i64,
+    session_id: i64,
+    state: String,
+    starts_at: String,
+    facilitators_present: String,
+    group_name: String,
+    program_id: i64,
+    lead_facilitator_id: i64,
+    co_facilitator_id: Option<i64>,
+    author_given: String,
+    author_family: String,
+}
+
+/// An episode overlapping a week, with its program's required minutes.
+#[derive(sqlx::FromRow)]
+struct WeekEpisodeRow {
+    program_id: Option<i64>,
+    level_of_care: String,
+    weekly_required_minutes: Option<i64>,
+}
+
+/// A session a membership holds in a week, with the client's attended minutes.
+#[derive(sqlx::FromRow)]
+struct WeekSessionRow {
+    id: i64,
+    starts_at: String,
+    ends_at: String,
+    status: String,
+    attended: Option<i64>,
+}
+
 /// The most attendance rows a chart shows (about two years of a weekly group).
 const ATTENDANCE_LIMIT: i64 = 200;
 
@@ -109,7 +155,7 @@ impl Store {
         let (scope, ctx) = (listing.client_scope(), listing.audit());
         let (clinician, since) = scope.binds();
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, ClientRow>(&format!(
             "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 \
              AND {} \
              AND ($5 = '%%' OR LOWER(c.record_number) LIKE $5 ESCAPE '\\' \
@@ -126,8 +172,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let items = rows
-            .iter()
-            .map(client_from_row)
+            .into_iter()
+            .map(Client::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let page = page_of(items, page.limit, |c| c.id.0);
         let ids: Vec<ClientId> = page.items.iter().map(|c| c.id).collect();
@@ -158,7 +204,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
 
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AttendanceLineRow>(
             "SELECT a.session_id, a.status, a.minutes, s.starts_at, s.ends_at, g.name AS group_name, \
              g.program_id FROM attendance a JOIN sessions s ON s.id = a.session_id \
              JOIN therapy_groups g ON g.id = s.group_id \
@@ -168,28 +214,26 @@ impl Store {
         .bind(ATTENDANCE_LIMIT)
         .fetch_all(&mut *tx)
         .await?;
-        let in_scope = |r: &sqlx::any::AnyRow| -> Result<bool, StoreError> {
-            Ok(match &req.only_programs {
-                Some(programs) => programs.contains(&ProgramId(r.int("program_id")?)),
-                None => true,
-            })
+        let in_scope = |program_id: i64| match &req.only_programs {
+            Some(programs) => programs.contains(&ProgramId(program_id)),
+            None => true,
         };
         let mut attendance = Vec::with_capacity(rows.len());
-        for r in &rows {
-            if !in_scope(r)? {
+        for r in rows {
+            if !in_scope(r.program_id) {
                 continue;
             }
             attendance.push(AttendanceLine {
-                session_id: SessionId(r.int("session_id")?),
-                group_name: r.text("group_name")?,
-                starts_at: r.ts("starts_at")?,
-                ends_at: r.ts("ends_at")?,
-                status: r.vocab("status", AttendanceStatus::parse)?,
-                minutes: r.uint("minutes")?,
+                session_id: SessionId(r.session_id),
+                group_name: r.group_name,
+                starts_at: read::ts(&r.starts_at, "starts_at")?,
+                ends_at: read::ts(&r.ends_at, "ends_at")?,
+                status: read::vocab(&r.status, "status", AttendanceStatus::parse)?,
+                minutes: read::uint(r.minutes, "minutes")?,
             });
         }
 
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, NoteLineRow>(
             "SELECT n.id, n.session_id, n.state, s.starts_at, s.facilitators_present, \
              g.name AS group_name, g.program_id, g.lead_facilitator_id, g.co_facilitator_id, \
              cl.given_name AS author_given, cl.family_name AS author_family \
@@ -202,38 +246,38 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut notes = Vec::with_capacity(rows.len());
-        for r in &rows {
+        for r in rows {
             if let Some(c) = req.notes_of {
-                let present: Vec<ClinicianId> = r.json("facilitators_present")?;
-                let leads = r.int("lead_facilitator_id")? == c.0
-                    || r.opt_int("co_facilitator_id")? == Some(c.0);
+                let present: Vec<ClinicianId> =
+                    read::json(&r.facilitators_present, "facilitators_present")?;
+                let leads = r.lead_facilitator_id == c.0 || r.co_facilitator_id == Some(c.0);
                 if !leads && !present.contains(&c) {
                     continue;
                 }
             }
-            if !in_scope(r)? {
+            if !in_scope(r.program_id) {
                 continue;
             }
             notes.push(NoteLine {
-                id: NoteId(r.int("id")?),
-                session_id: SessionId(r.int("session_id")?),
-                group_name: r.text("group_name")?,
-                starts_at: r.ts("starts_at")?,
-                author: format!("{} {}", r.text("author_given")?, r.text("author_family")?),
-                state: r.vocab("state", NoteState::parse)?,
+                id: NoteId(r.id),
+                session_id: SessionId(r.session_id),
+                group_name: r.group_name,
+                starts_at: read::ts(&r.starts_at, "starts_at")?,
+                author: format!("{} {}", r.author_given, r.author_family),
+                state: read::vocab(&r.state, "state", NoteState::parse)?,
             });
         }
 
         let alerts = if req.alerts {
-            let rows = sqlx::query(&format!(
+            let rows = sqlx::query_as::<_, AlertRow>(&format!(
                 "SELECT {ALERT_COLUMNS} FROM safety_alerts WHERE client_id = $1 \
                  ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, raised_at DESC, id DESC"
             ))
             .bind(client.0)
             .fetch_all(&mut *tx)
             .await?;
-            rows.iter()
-                .map(|r| self.alert_from_row(r))
+            rows.into_iter()
+                .map(|r| self.alert_of(r))
                 .collect::<Result<Vec<_>, _>>()?
         } else {
             vec![]
@@ -283,7 +327,7 @@ async fn week_facts(
     let next_monday = monday
         .checked_add(jiff::Span::new().days(7))
         .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
-    let episodes = sqlx::query(
+    let episodes = sqlx::query_as::<_, WeekEpisodeRow>(
         "SELECT e.program_id, e.level_of_care, p.weekly_required_minutes \
          FROM episodes e LEFT JOIN programs p ON p.id = e.program_id \
          WHERE e.client_id = $1 AND e.started_on < $2 AND (e.ended_on IS NULL OR e.ended_on > $3) \
@@ -299,17 +343,17 @@ async fn week_facts(
         return Ok(None);
     };
     let required = r
-        .opt_int("weekly_required_minutes")?
-        .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt("weekly_required_minutes")))
+        .weekly_required_minutes
+        .map(|m| read::uint(m, "weekly_required_minutes"))
         .transpose()?;
     let mut facts = ClientWeekFacts {
         client_id: client,
-        program_id: r.opt_int("program_id")?.map(ProgramId),
-        level_of_care: r.vocab("level_of_care", LevelOfCare::parse)?,
+        program_id: r.program_id.map(ProgramId),
+        level_of_care: read::vocab(&r.level_of_care, "level_of_care", LevelOfCare::parse)?,
         program_required_minutes: required,
         sessions: Vec::new(),
     };
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, WeekSessionRow>(
         "SELECT s.id, s.starts_at, s.ends_at, s.status, a.minutes AS attended \
          FROM memberships m JOIN sessions s ON s.group_id = m.group_id \
          LEFT JOIN attendance a ON a.session_id = s.id AND a.client_id = m.client_id \
@@ -324,19 +368,18 @@ async fn week_facts(
     .fetch_all(&mut **tx)
     .await?;
     let mut by_session: BTreeMap<i64, WeekSession> = BTreeMap::new();
-    for r in &rows {
-        let starts_at = r.ts("starts_at")?;
-        let minutes = r.ts("ends_at")?.duration_since(starts_at).as_mins();
-        let id = r.int("id")?;
-        by_session.entry(id).or_insert(WeekSession {
-            session_id: SessionId(id),
+    for r in rows {
+        let starts_at = read::ts(&r.starts_at, "starts_at")?;
+        let minutes = read::ts(&r.ends_at, "ends_at")?
+            .duration_since(starts_at)
+            .as_mins();
+        by_session.entry(r.id).or_insert(WeekSession {
+            session_id: SessionId(r.id),
             starts_at,
             minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
-            cancelled: r.vocab("status", SessionStatus::parse)? == SessionStatus::Cancelled,
-            attended_minutes: r
-                .opt_int("attended")?
-                .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt("minutes")))
-                .transpose()?,
+            cancelled: read::vocab(&r.status, "status", SessionStatus::parse)?
+                == SessionStatus::Cancelled,
+            attended_minutes: r.attended.map(|m| read::uint(m, "minutes")).transpose()?,
         });
     }
     let mut sessions: Vec<WeekSession> = by_session.into_values().collect();

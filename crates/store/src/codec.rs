@@ -4,9 +4,6 @@
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::StoreError;
 
@@ -30,78 +27,64 @@ pub(crate) fn json<T: Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
-pub(crate) trait RowExt {
-    fn text(&self, col: &'static str) -> Result<String, StoreError>;
-    fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError>;
-    fn int(&self, col: &'static str) -> Result<i64, StoreError>;
-    fn opt_int(&self, col: &'static str) -> Result<Option<i64>, StoreError>;
+/// Reading a row struct's raw column values into domain types. Each takes the value the
+/// driver decoded (text or a 64-bit integer) and the column it came from; a value that does
+/// not parse is `StoreError::Corrupt(column)`, never the value.
+pub(crate) mod read {
+    use jiff::Timestamp;
+    use jiff::civil::Date;
+    use serde::de::DeserializeOwned;
 
-    fn uint(&self, col: &'static str) -> Result<u32, StoreError> {
-        u32::try_from(self.int(col)?).map_err(|_| StoreError::Corrupt(col))
+    use crate::StoreError;
+
+    pub(crate) fn uint(v: i64, col: &'static str) -> Result<u32, StoreError> {
+        u32::try_from(v).map_err(|_| StoreError::Corrupt(col))
     }
-    fn date(&self, col: &'static str) -> Result<Date, StoreError> {
-        self.text(col)?
-            .parse()
-            .map_err(|_| StoreError::Corrupt(col))
+    pub(crate) fn date(v: &str, col: &'static str) -> Result<Date, StoreError> {
+        v.parse().map_err(|_| StoreError::Corrupt(col))
     }
-    fn opt_date(&self, col: &'static str) -> Result<Option<Date>, StoreError> {
-        self.opt_text(col)?
-            .map(|s| s.parse().map_err(|_| StoreError::Corrupt(col)))
-            .transpose()
+    pub(crate) fn opt_date(v: Option<&str>, col: &'static str) -> Result<Option<Date>, StoreError> {
+        v.map(|s| date(s, col)).transpose()
     }
-    fn ts(&self, col: &'static str) -> Result<Timestamp, StoreError> {
-        self.text(col)?
-            .parse()
-            .map_err(|_| StoreError::Corrupt(col))
+    pub(crate) fn ts(v: &str, col: &'static str) -> Result<Timestamp, StoreError> {
+        v.parse().map_err(|_| StoreError::Corrupt(col))
     }
-    fn opt_ts(&self, col: &'static str) -> Result<Option<Timestamp>, StoreError> {
-        self.opt_text(col)?
-            .map(|s| s.parse().map_err(|_| StoreError::Corrupt(col)))
-            .transpose()
+    pub(crate) fn opt_ts(
+        v: Option<&str>,
+        col: &'static str,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        v.map(|s| ts(s, col)).transpose()
     }
-    fn json<T: DeserializeOwned>(&self, col: &'static str) -> Result<T, StoreError> {
-        serde_json::from_str(&self.text(col)?).map_err(|_| StoreError::Corrupt(col))
+    pub(crate) fn json<T: DeserializeOwned>(v: &str, col: &'static str) -> Result<T, StoreError> {
+        serde_json::from_str(v).map_err(|_| StoreError::Corrupt(col))
     }
     /// A validated domain text type.
-    fn parsed<T: TryFrom<String>>(&self, col: &'static str) -> Result<T, StoreError> {
-        T::try_from(self.text(col)?).map_err(|_| StoreError::Corrupt(col))
+    pub(crate) fn parsed<T: TryFrom<String>>(
+        v: String,
+        col: &'static str,
+    ) -> Result<T, StoreError> {
+        T::try_from(v).map_err(|_| StoreError::Corrupt(col))
     }
-    fn opt_parsed<T: TryFrom<String>>(&self, col: &'static str) -> Result<Option<T>, StoreError> {
-        self.opt_text(col)?
-            .map(|s| T::try_from(s).map_err(|_| StoreError::Corrupt(col)))
-            .transpose()
+    pub(crate) fn opt_parsed<T: TryFrom<String>>(
+        v: Option<String>,
+        col: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        v.map(|s| parsed(s, col)).transpose()
     }
     /// A vocabulary enum stored by its wire name.
-    fn vocab<T>(&self, col: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
-        parse(&self.text(col)?).ok_or(StoreError::Corrupt(col))
+    pub(crate) fn vocab<T>(
+        v: &str,
+        col: &'static str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        parse(v).ok_or(StoreError::Corrupt(col))
     }
-    fn opt_vocab<T>(
-        &self,
+    pub(crate) fn opt_vocab<T>(
+        v: Option<&str>,
         col: &'static str,
         parse: fn(&str) -> Option<T>,
     ) -> Result<Option<T>, StoreError> {
-        self.opt_text(col)?
-            .map(|s| parse(&s).ok_or(StoreError::Corrupt(col)))
-            .transpose()
-    }
-}
-
-impl RowExt for AnyRow {
-    fn text(&self, col: &'static str) -> Result<String, StoreError> {
-        self.try_get::<String, _>(col)
-            .map_err(|_| StoreError::Corrupt(col))
-    }
-    fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError> {
-        self.try_get::<Option<String>, _>(col)
-            .map_err(|_| StoreError::Corrupt(col))
-    }
-    fn int(&self, col: &'static str) -> Result<i64, StoreError> {
-        self.try_get::<i64, _>(col)
-            .map_err(|_| StoreError::Corrupt(col))
-    }
-    fn opt_int(&self, col: &'static str) -> Result<Option<i64>, StoreError> {
-        self.try_get::<Option<i64>, _>(col)
-            .map_err(|_| StoreError::Corrupt(col))
+        v.map(|s| vocab(s, col, parse)).transpose()
     }
 }
 

@@ -11,7 +11,7 @@ use circle_domain::user::Role;
 use jiff::Timestamp;
 
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, ts};
+use crate::codec::ts;
 use crate::{Store, StoreError};
 
 /// The condition that program `program` (an SQL expression) is one of the programs linked
@@ -48,6 +48,12 @@ pub(crate) fn attached_client() -> &'static str {
      OR EXISTS (SELECT 1 FROM waitlist_entries aw WHERE aw.client_id = c.id))"
 }
 
+#[derive(sqlx::FromRow)]
+struct DirectorLinkRow {
+    user_id: i64,
+    program_id: i64,
+}
+
 impl Store {
     /// The programs linked to a user (empty for a clinic-wide director and for everyone
     /// who is not a director), by id.
@@ -72,13 +78,13 @@ impl Store {
 
     /// Every link, by user then program (the administrators' user page).
     pub async fn director_links(&self) -> Result<Vec<(UserId, ProgramId)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, DirectorLinkRow>(
             "SELECT user_id, program_id FROM director_programs ORDER BY user_id, program_id",
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| Ok((UserId(r.int("user_id")?), ProgramId(r.int("program_id")?))))
+        rows.into_iter()
+            .map(|r| Ok((UserId(r.user_id), ProgramId(r.program_id))))
             .collect()
     }
 

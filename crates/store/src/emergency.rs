@@ -7,14 +7,23 @@ use circle_domain::audit::{AuditAction, EmergencyAccess};
 use circle_domain::ids::{ClientId, UserId};
 use circle_domain::text::ShortText;
 use jiff::{SignedDuration, Timestamp};
-use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, ts, whole_second};
+use crate::codec::{read, ts, whole_second};
 use crate::{Store, StoreError};
 
 fn reason_aad(id: i64) -> circle_vault::Aad {
     crate::sealed::EMERGENCY_REASON.aad(id)
+}
+
+#[derive(sqlx::FromRow)]
+struct EmergencyRow {
+    id: i64,
+    reason: Option<String>,
+    user_id: i64,
+    client_id: i64,
+    started_at: String,
+    expires_at: String,
 }
 
 impl Store {
@@ -168,14 +177,14 @@ impl Store {
     ) -> Result<Vec<EmergencyAccess>, StoreError> {
         let ctx = who.audit();
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, EmergencyRow>(
             "SELECT id, user_id, client_id, reason, started_at, expires_at FROM emergency_accesses ORDER BY id DESC LIMIT 500",
         )
         .fetch_all(&mut *tx)
         .await?;
         let list = rows
-            .iter()
-            .map(|r| self.emergency_from_row(r))
+            .into_iter()
+            .map(|r| self.emergency_of(r))
             .collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<ClientId> = list.iter().map(|e| e.client_id).collect();
         append(
@@ -189,9 +198,9 @@ impl Store {
         Ok(list)
     }
 
-    fn emergency_from_row(&self, r: &AnyRow) -> Result<EmergencyAccess, StoreError> {
-        let id = r.int("id")?;
-        let reason = match r.opt_text("reason")? {
+    fn emergency_of(&self, r: EmergencyRow) -> Result<EmergencyAccess, StoreError> {
+        let id = r.id;
+        let reason = match r.reason {
             Some(sealed) => {
                 let text =
                     self.open_sealed(&sealed, &reason_aad(id), "emergency_accesses.reason")?;
@@ -204,11 +213,11 @@ impl Store {
         };
         Ok(EmergencyAccess {
             id,
-            user_id: UserId(r.int("user_id")?),
-            client_id: ClientId(r.int("client_id")?),
+            user_id: UserId(r.user_id),
+            client_id: ClientId(r.client_id),
             reason,
-            started_at: r.ts("started_at")?,
-            expires_at: r.ts("expires_at")?,
+            started_at: read::ts(&r.started_at, "started_at")?,
+            expires_at: read::ts(&r.expires_at, "expires_at")?,
         })
     }
 }

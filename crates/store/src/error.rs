@@ -70,8 +70,34 @@ pub(crate) fn storage_fault(e: &sqlx::Error) -> Option<bool> {
     }
 }
 
+/// The column a row struct failed to decode (a NULL where a value must be, or a value of
+/// another type), as a `&'static str` for `StoreError::Corrupt`. The names come from the
+/// store's own SQL, never from data, so the set is bounded by the schema: each distinct name
+/// is kept once for the life of the process.
+fn column_name(index: &str) -> &'static str {
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
+    // sqlx names a column by its index's `Debug` form: a quoted name.
+    let name = index.trim_matches('"');
+    let Ok(mut names) = NAMES.get_or_init(Mutex::default).lock() else {
+        return "a column";
+    };
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(kept);
+    kept
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        // A row struct (`FromRow`) whose column does not decode: the same verdict as a value
+        // that does not parse as its domain type.
+        if let sqlx::Error::ColumnDecode { index, .. } = &e {
+            return StoreError::Corrupt(column_name(index));
+        }
         if let Some(full) = storage_fault(&e) {
             tracing::error!(
                 disk_full = full,

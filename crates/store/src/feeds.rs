@@ -15,8 +15,29 @@ use jiff::Timestamp;
 
 use crate::access::{GroupAccess, RoleAccess, SessionAccess, purpose};
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, ts};
+use crate::codec::{read, ts};
 use crate::{Store, StoreError};
+
+/// A staff feed's owner, as stored: exactly one of the two is set.
+#[derive(sqlx::FromRow)]
+struct FeedTargetRow {
+    clinician_id: Option<i64>,
+    room_id: Option<i64>,
+}
+
+/// A session as a staff feed shows it.
+#[derive(sqlx::FromRow)]
+struct FeedSessionRow {
+    id: i64,
+    group_id: i64,
+    starts_at: String,
+    ends_at: String,
+    status: String,
+    join_url: Option<String>,
+    group_name: String,
+    tz: String,
+    room_name: Option<String>,
+}
 
 /// Whose schedule a staff feed shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,14 +86,14 @@ impl Store {
         target: FeedTarget,
     ) -> Result<Option<Timestamp>, StoreError> {
         let (c, r) = target.columns();
-        let row = sqlx::query(
+        let created: Option<String> = sqlx::query_scalar(
             "SELECT created_at FROM staff_calendar_feeds WHERE clinician_id = $1 OR room_id = $2",
         )
         .bind(c.unwrap_or(-1))
         .bind(r.unwrap_or(-1))
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| r.ts("created_at")).transpose()
+        created.map(|t| read::ts(&t, "created_at")).transpose()
     }
 
     /// Stores the digest of a new feed secret for `target`, replacing any earlier one.
@@ -164,20 +185,18 @@ impl Store {
         &self,
         secret_hash: &str,
     ) -> Result<Option<FeedTarget>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, FeedTargetRow>(
             "SELECT clinician_id, room_id FROM staff_calendar_feeds WHERE secret_hash = $1",
         )
         .bind(secret_hash)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(
-            match (row.opt_int("clinician_id")?, row.opt_int("room_id")?) {
-                (Some(c), _) => Some(FeedTarget::Clinician(ClinicianId(c))),
-                (None, Some(r)) => Some(FeedTarget::Room(RoomId(r))),
-                (None, None) => return Err(StoreError::Corrupt("staff_calendar_feeds")),
-            },
-        )
+        Ok(match (row.clinician_id, row.room_id) {
+            (Some(c), _) => Some(FeedTarget::Clinician(ClinicianId(c))),
+            (None, Some(r)) => Some(FeedTarget::Room(RoomId(r))),
+            (None, None) => return Err(StoreError::Corrupt("staff_calendar_feeds")),
+        })
     }
 
     /// The sessions a staff feed shows, starting in `span`: a clinician's (the session's
@@ -189,7 +208,7 @@ impl Store {
         span: std::ops::Range<Timestamp>,
     ) -> Result<Vec<StaffFeedSession>, StoreError> {
         let (c, r) = target.columns();
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, FeedSessionRow>(
             "SELECT s.id, s.group_id, s.starts_at, s.ends_at, s.status, \
              COALESCE(s.join_url, g.join_url) AS join_url, g.name AS group_name, \
              p.time_zone AS tz, r.name AS room_name \
@@ -207,18 +226,18 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows {
             out.push(StaffFeedSession {
-                session_id: row.int("id")?,
-                group_id: GroupId(row.int("group_id")?),
-                group_name: row.text("group_name")?,
-                starts_at: row.ts("starts_at")?,
-                ends_at: row.ts("ends_at")?,
-                time_zone: row.text("tz")?,
-                room_name: row.opt_text("room_name")?,
-                cancelled: row.text("status")? == SessionStatus::Cancelled.as_str(),
+                session_id: row.id,
+                group_id: GroupId(row.group_id),
+                group_name: row.group_name,
+                starts_at: read::ts(&row.starts_at, "starts_at")?,
+                ends_at: read::ts(&row.ends_at, "ends_at")?,
+                time_zone: row.tz,
+                room_name: row.room_name,
+                cancelled: row.status == SessionStatus::Cancelled.as_str(),
                 join_url: match target {
-                    FeedTarget::Clinician(_) => row.opt_text("join_url")?,
+                    FeedTarget::Clinician(_) => row.join_url,
                     FeedTarget::Room(_) => None,
                 },
             });

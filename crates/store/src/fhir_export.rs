@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::{RoleAccess, purpose};
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, ts};
+use crate::codec::ts;
 use crate::sealed::{FHIR_EXPORT_FILE, FHIR_EXPORT_PARAMS};
 use crate::{Store, StoreError};
 
@@ -71,6 +71,42 @@ fn types_of(text: &str) -> Vec<String> {
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct ExportFileRow {
+    id: i64,
+    resource_type: String,
+    resources: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ExportFileBodyRow {
+    body: String,
+    resource_type: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedExportRow {
+    /// Sealed.
+    params: Option<String>,
+    requested_by: i64,
+    group_id: Option<i64>,
+    types: String,
+}
+
+/// An export job as its owner sees it.
+#[derive(sqlx::FromRow)]
+struct ExportJobRow {
+    requested_by: i64,
+    group_id: Option<i64>,
+    types: String,
+    request_url: String,
+    state: String,
+    progress: i64,
+    error: Option<String>,
+    withheld: i64,
+    transaction_time: Option<String>,
 }
 
 impl Store {
@@ -132,7 +168,7 @@ impl Store {
         a: &RoleAccess<purpose::BulkExport>,
         id: i64,
     ) -> Result<ExportJob, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, ExportJobRow>(
             "SELECT id, requested_by, group_id, types, request_url, state, progress, error, \
              withheld, transaction_time FROM fhir_export_jobs WHERE id = $1",
         )
@@ -140,36 +176,36 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .ok_or(DomainError::not_found("export"))?;
-        let requested_by = UserId(row.int("requested_by")?);
+        let requested_by = UserId(row.requested_by);
         if requested_by != a.user() {
             return Err(DomainError::not_found("export").into());
         }
-        let files = sqlx::query(
+        let files = sqlx::query_as::<_, ExportFileRow>(
             "SELECT id, resource_type, resources FROM fhir_export_files WHERE job_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(self.pool())
         .await?
-        .iter()
+        .into_iter()
         .map(|r| {
             Ok(ExportFile {
-                id: r.int("id")?,
-                resource_type: r.text("resource_type")?,
-                resources: r.int("resources")?,
+                id: r.id,
+                resource_type: r.resource_type,
+                resources: r.resources,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(ExportJob {
             id,
             requested_by,
-            group_id: row.opt_int("group_id")?.map(GroupId),
-            types: types_of(&row.text("types")?),
-            request_url: row.text("request_url")?,
-            state: row.text("state")?,
-            progress: row.int("progress")?,
-            error: row.opt_text("error")?,
-            withheld: row.int("withheld")?,
-            transaction_time: row.opt_text("transaction_time")?,
+            group_id: row.group_id.map(GroupId),
+            types: types_of(&row.types),
+            request_url: row.request_url,
+            state: row.state,
+            progress: row.progress,
+            error: row.error,
+            withheld: row.withheld,
+            transaction_time: row.transaction_time,
             files,
         })
     }
@@ -213,7 +249,7 @@ impl Store {
         if j.state != "done" {
             return Err(DomainError::not_found("export file").into());
         }
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, ExportFileBodyRow>(
             "SELECT resource_type, body FROM fhir_export_files WHERE id = $1 AND job_id = $2",
         )
         .bind(file)
@@ -222,11 +258,11 @@ impl Store {
         .await?
         .ok_or(DomainError::not_found("export file"))?;
         let body = self.open_sealed(
-            &row.text("body")?,
+            &row.body,
             &FHIR_EXPORT_FILE.aad(file),
             "fhir_export_files.body",
         )?;
-        Ok((row.text("resource_type")?, body.to_string()))
+        Ok((row.resource_type, body.to_string()))
     }
 
     /// Claims the oldest job that is queued, or running with a heartbeat older than
@@ -268,7 +304,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, ClaimedExportRow>(
             "SELECT requested_by, group_id, types, params FROM fhir_export_jobs WHERE id = $1",
         )
         .bind(id)
@@ -276,7 +312,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         let params = row
-            .opt_text("params")?
+            .params
             .ok_or(StoreError::Corrupt("fhir_export_jobs.params"))?;
         let opened = self.open_sealed(
             &params,
@@ -287,9 +323,9 @@ impl Store {
             .map_err(|_| StoreError::Corrupt("fhir_export_jobs.params"))?;
         Ok(Some(ClaimedExport {
             id,
-            requested_by: UserId(row.int("requested_by")?),
-            group_id: row.opt_int("group_id")?.map(GroupId),
-            types: types_of(&row.text("types")?),
+            requested_by: UserId(row.requested_by),
+            group_id: row.group_id.map(GroupId),
+            types: types_of(&row.types),
             terms,
         }))
     }

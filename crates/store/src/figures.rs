@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, date, ts};
+use crate::codec::{date, read, ts};
 use crate::{Store, StoreError};
 
 /// One program's census on a day.
@@ -200,6 +200,65 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+#[derive(sqlx::FromRow)]
+struct AttendanceRateRow {
+    group_id: i64,
+    group_name: String,
+    program_name: String,
+    session_id: i64,
+    attendance: Option<String>,
+    client_id: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CensusProgramRow {
+    id: i64,
+    name: String,
+    level_of_care: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct CensusGroupRow {
+    id: i64,
+    program_id: i64,
+    max_size: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct CensusMembershipRow {
+    group_id: i64,
+    client_id: i64,
+    status: String,
+    start_date: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct CensusEpisodeRow {
+    client_id: i64,
+    program_id: Option<i64>,
+    level_of_care: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct OutcomeGroupRow {
+    id: i64,
+    name: String,
+    program_name: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct OutcomeMemberRow {
+    group_id: i64,
+    client_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct OutcomeScoreRow {
+    client_id: i64,
+    instrument_code: String,
+    total: i64,
+}
+
 impl Store {
     /// The census on `day` of every program, or only of a scoped director's programs:
     /// their groups, memberships and seats, and the levels of the episodes in them.
@@ -212,24 +271,27 @@ impl Store {
         let (only, ctx) = (listing.only_programs(), listing.audit());
         let wanted = |p: i64| only.is_none_or(|o| o.contains(&ProgramId(p)));
         let mut tx = self.begin_write().await?;
-        let mut programs =
-            sqlx::query("SELECT id, name, level_of_care FROM programs ORDER BY name, id")
-                .fetch_all(&mut *tx)
-                .await?;
-        let mut groups = sqlx::query("SELECT id, program_id, max_size FROM therapy_groups")
-            .fetch_all(&mut *tx)
-            .await?;
-        programs.retain(|r| r.int("id").is_ok_and(wanted));
-        groups.retain(|r| r.int("program_id").is_ok_and(wanted));
+        let mut programs = sqlx::query_as::<_, CensusProgramRow>(
+            "SELECT id, name, level_of_care FROM programs ORDER BY name, id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut groups = sqlx::query_as::<_, CensusGroupRow>(
+            "SELECT id, program_id, max_size FROM therapy_groups",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        programs.retain(|r| wanted(r.id));
+        groups.retain(|r| wanted(r.program_id));
         // Every membership holding a seat on the day (as the waitlist counts seats).
-        let memberships = sqlx::query(
+        let memberships = sqlx::query_as::<_, CensusMembershipRow>(
             "SELECT m.group_id, m.client_id, m.status, m.start_date FROM memberships m \
              WHERE m.end_date IS NULL OR m.end_date > $1",
         )
         .bind(date(day))
         .fetch_all(&mut *tx)
         .await?;
-        let mut episodes = sqlx::query(
+        let mut episodes = sqlx::query_as::<_, CensusEpisodeRow>(
             "SELECT client_id, program_id, level_of_care FROM episodes \
              WHERE started_on <= $1 AND (ended_on IS NULL OR ended_on > $1)",
         )
@@ -237,22 +299,26 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         if only.is_some() {
-            episodes.retain(|r| r.opt_int("program_id").ok().flatten().is_some_and(wanted));
+            episodes.retain(|r| r.program_id.is_some_and(wanted));
         }
 
         let mut group_program: BTreeMap<i64, i64> = BTreeMap::new();
         for g in &groups {
-            group_program.insert(g.int("id")?, g.int("program_id")?);
+            group_program.insert(g.id, g.program_id);
         }
         let mut by_program: BTreeMap<i64, ProgramCensus> = BTreeMap::new();
-        for r in &programs {
-            let id = r.int("id")?;
+        for r in programs {
+            let id = r.id;
             by_program.insert(
                 id,
                 ProgramCensus {
                     program_id: ProgramId(id),
-                    program: r.text("name")?,
-                    level_of_care: r.vocab("level_of_care", LevelOfCare::parse)?,
+                    program: r.name,
+                    level_of_care: read::vocab(
+                        &r.level_of_care,
+                        "level_of_care",
+                        LevelOfCare::parse,
+                    )?,
                     groups: 0,
                     active_clients: 0,
                     memberships: 0,
@@ -265,15 +331,16 @@ impl Store {
         let mut clients: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
         let mut counted: BTreeSet<ClientId> = BTreeSet::new();
         for r in &memberships {
-            let group = r.int("group_id")?;
+            let group = r.group_id;
             if !group_program.contains_key(&group) {
                 // A group outside the programs counted.
                 continue;
             }
             *held.entry(group).or_default() += 1;
-            let status = r.vocab("status", MembershipStatus::parse)?;
-            if status == MembershipStatus::Active && r.date("start_date")? <= day {
-                let client = r.int("client_id")?;
+            let status = read::vocab(&r.status, "status", MembershipStatus::parse)?;
+            if status == MembershipStatus::Active && read::date(&r.start_date, "start_date")? <= day
+            {
+                let client = r.client_id;
                 counted.insert(ClientId(client));
                 let program = *group_program
                     .get(&group)
@@ -285,9 +352,9 @@ impl Store {
             }
         }
         for g in &groups {
-            let id = g.int("id")?;
-            let program = g.int("program_id")?;
-            let max = g.uint("max_size")?;
+            let id = g.id;
+            let program = g.program_id;
+            let max = read::uint(g.max_size, "max_size")?;
             let taken = held.get(&id).copied().unwrap_or(0);
             if let Some(p) = by_program.get_mut(&program) {
                 p.groups += 1;
@@ -311,9 +378,13 @@ impl Store {
             LevelOfCare::ALL.iter().map(|l| (*l, 0)).collect();
         for r in &episodes {
             *levels
-                .entry(r.vocab("level_of_care", LevelOfCare::parse)?)
+                .entry(read::vocab(
+                    &r.level_of_care,
+                    "level_of_care",
+                    LevelOfCare::parse,
+                )?)
                 .or_default() += 1;
-            counted.insert(ClientId(r.int("client_id")?));
+            counted.insert(ClientId(r.client_id));
         }
         let mut programs: Vec<ProgramCensus> = by_program.into_values().collect();
         programs.sort_by(|a, b| {
@@ -351,7 +422,7 @@ impl Store {
     ) -> Result<Vec<GroupAttendance>, StoreError> {
         let (scope, ctx) = (GroupScope::of(listing), listing.audit());
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, AttendanceRateRow>(&format!(
             "SELECT g.id AS group_id, g.name AS group_name, p.name AS program_name, \
              s.id AS session_id, a.client_id, a.status AS attendance \
              FROM sessions s JOIN therapy_groups g ON g.id = s.group_id \
@@ -369,25 +440,26 @@ impl Store {
         let mut out: Vec<GroupAttendance> = Vec::new();
         let mut sessions: BTreeSet<i64> = BTreeSet::new();
         let mut ids: BTreeSet<ClientId> = BTreeSet::new();
-        for r in &rows {
-            let group = GroupId(r.int("group_id")?);
+        for r in rows {
+            let group = GroupId(r.group_id);
             if out.last().is_none_or(|g| g.group_id != group) {
-                out.push(GroupAttendance::new(
-                    group,
-                    r.text("group_name")?,
-                    r.text("program_name")?,
-                ));
+                out.push(GroupAttendance::new(group, r.group_name, r.program_name));
             }
             let Some(g) = out.last_mut() else {
                 continue;
             };
-            if sessions.insert(r.int("session_id")?) {
+            if sessions.insert(r.session_id) {
                 g.held_sessions += 1;
             }
-            let Some(status) = r.opt_vocab("attendance", AttendanceStatus::parse)? else {
+            let Some(status) = read::opt_vocab(
+                r.attendance.as_deref(),
+                "attendance",
+                AttendanceStatus::parse,
+            )?
+            else {
                 continue;
             };
-            if let Some(c) = r.opt_int("client_id")? {
+            if let Some(c) = r.client_id {
                 ids.insert(ClientId(c));
             }
             match status {
@@ -426,7 +498,7 @@ impl Store {
     ) -> Result<Vec<GroupOutcome>, StoreError> {
         let (scope, ctx) = (GroupScope::of(listing), listing.audit());
         let mut tx = self.begin_write().await?;
-        let groups = sqlx::query(&format!(
+        let groups = sqlx::query_as::<_, OutcomeGroupRow>(&format!(
             "SELECT g.id, g.name, p.name AS program_name FROM therapy_groups g \
              JOIN programs p ON p.id = g.program_id WHERE {} ORDER BY p.name, g.name, g.id",
             scope.condition("$1")
@@ -434,7 +506,7 @@ impl Store {
         .bind(scope.bind())
         .fetch_all(&mut *tx)
         .await?;
-        let members = sqlx::query(&format!(
+        let members = sqlx::query_as::<_, OutcomeMemberRow>(&format!(
             "SELECT DISTINCT m.group_id, m.client_id FROM memberships m \
              JOIN therapy_groups g ON g.id = m.group_id WHERE m.start_date <= $1 AND {}",
             scope.condition("$2")
@@ -443,7 +515,7 @@ impl Store {
         .bind(scope.bind())
         .fetch_all(&mut *tx)
         .await?;
-        let scores = sqlx::query(&format!(
+        let scores = sqlx::query_as::<_, OutcomeScoreRow>(&format!(
             "SELECT r.client_id, r.instrument_code, r.total FROM measure_responses r \
              WHERE r.instrument_code IN ('{}', '{}') AND r.administered_at < $1 \
              AND r.client_id IN (SELECT m.client_id FROM memberships m \
@@ -459,22 +531,22 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut totals: BTreeMap<(i64, String), Vec<i64>> = BTreeMap::new();
-        for r in &scores {
+        for r in scores {
             totals
-                .entry((r.int("client_id")?, r.text("instrument_code")?))
+                .entry((r.client_id, r.instrument_code))
                 .or_default()
-                .push(r.int("total")?);
+                .push(r.total);
         }
         let mut by_group: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         let mut ids: BTreeSet<ClientId> = BTreeSet::new();
         for r in &members {
-            let client = r.int("client_id")?;
-            by_group.entry(r.int("group_id")?).or_default().push(client);
+            let client = r.client_id;
+            by_group.entry(r.group_id).or_default().push(client);
             ids.insert(ClientId(client));
         }
         let mut out = Vec::with_capacity(groups.len());
-        for g in &groups {
-            let id = g.int("id")?;
+        for g in groups {
+            let id = g.id;
             let clients = by_group.get(&id).map(Vec::as_slice).unwrap_or_default();
             let instruments = OUTCOME_INSTRUMENTS
                 .iter()
@@ -489,8 +561,8 @@ impl Store {
                 .collect();
             out.push(GroupOutcome {
                 group_id: GroupId(id),
-                group: g.text("name")?,
-                program: g.text("program_name")?,
+                group: g.name,
+                program: g.program_name,
                 members: count(clients.len()),
                 instruments,
             });

@@ -16,13 +16,12 @@ use circle_domain::text::TimeZoneName;
 use circle_domain::{DomainError, Rule};
 use jiff::Timestamp;
 use jiff::civil::Date;
-use sqlx::any::AnyRow;
 
 use crate::access::{AuditContext, ClientAccess, GroupAccess, PlaceAccess, ProgramAccess, purpose};
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, json, lock_row, page_of, ts};
+use crate::codec::{LockTable, date, json, lock_row, page_of, read, ts};
 use crate::people::clinician_in;
-use crate::programs::{PROGRAM_COLUMNS, program_from_row, stale};
+use crate::programs::{PROGRAM_COLUMNS, ProgramRow, stale};
 use crate::{Page, PageRequest, Store, StoreError};
 use circle_domain::audit::AuditAction;
 
@@ -33,41 +32,88 @@ pub(crate) const GROUP_COLUMNS: &str = "id, program_id, name, kind, modality, fo
 pub(crate) const MEMBERSHIP_COLUMNS: &str =
     "id, group_id, client_id, start_date, end_date, status, version";
 
-pub(crate) fn group_from_row(r: &AnyRow) -> Result<Group, StoreError> {
-    Ok(Group {
-        id: GroupId(r.int("id")?),
-        program_id: ProgramId(r.int("program_id")?),
-        name: r.parsed("name")?,
-        kind: r.vocab("kind", GroupKind::parse)?,
-        modality: r
-            .opt_text("modality")?
-            .map(|m| Modality::parse(&m).ok_or(StoreError::Corrupt("modality")))
-            .transpose()?,
-        focus_concerns: r.json("focus_concerns")?,
-        eligible_levels: r.json("eligible_levels")?,
-        enrollment: r.json("enrollment")?,
-        min_size: r.uint("min_size")?,
-        max_size: r.uint("max_size")?,
-        size_override_reason: r.opt_parsed("size_override_reason")?,
-        meetings: r.json("meetings")?,
-        room_id: r.opt_int("room_id")?.map(RoomId),
-        lead_facilitator_id: ClinicianId(r.int("lead_facilitator_id")?),
-        co_facilitator_id: r.opt_int("co_facilitator_id")?.map(ClinicianId),
-        curriculum: r.json("curriculum")?,
-        version: r.int("version")?,
-    })
+#[derive(sqlx::FromRow)]
+pub(crate) struct GroupRow {
+    id: i64,
+    program_id: i64,
+    name: String,
+    kind: String,
+    modality: Option<String>,
+    focus_concerns: String,
+    eligible_levels: String,
+    enrollment: String,
+    min_size: i64,
+    max_size: i64,
+    size_override_reason: Option<String>,
+    meetings: String,
+    room_id: Option<i64>,
+    lead_facilitator_id: i64,
+    co_facilitator_id: Option<i64>,
+    curriculum: String,
+    version: i64,
 }
 
-pub(crate) fn membership_from_row(r: &AnyRow) -> Result<Membership, StoreError> {
-    Ok(Membership {
-        id: MembershipId(r.int("id")?),
-        group_id: GroupId(r.int("group_id")?),
-        client_id: ClientId(r.int("client_id")?),
-        start_date: r.date("start_date")?,
-        end_date: r.opt_date("end_date")?,
-        status: r.vocab("status", MembershipStatus::parse)?,
-        version: r.int("version")?,
-    })
+impl TryFrom<GroupRow> for Group {
+    type Error = StoreError;
+    fn try_from(r: GroupRow) -> Result<Self, StoreError> {
+        Ok(Group {
+            id: GroupId(r.id),
+            program_id: ProgramId(r.program_id),
+            name: read::parsed(r.name, "name")?,
+            kind: read::vocab(&r.kind, "kind", GroupKind::parse)?,
+            modality: r
+                .modality
+                .map(|m| Modality::parse(&m).ok_or(StoreError::Corrupt("modality")))
+                .transpose()?,
+            focus_concerns: read::json(&r.focus_concerns, "focus_concerns")?,
+            eligible_levels: read::json(&r.eligible_levels, "eligible_levels")?,
+            enrollment: read::json(&r.enrollment, "enrollment")?,
+            min_size: read::uint(r.min_size, "min_size")?,
+            max_size: read::uint(r.max_size, "max_size")?,
+            size_override_reason: read::opt_parsed(r.size_override_reason, "size_override_reason")?,
+            meetings: read::json(&r.meetings, "meetings")?,
+            room_id: r.room_id.map(RoomId),
+            lead_facilitator_id: ClinicianId(r.lead_facilitator_id),
+            co_facilitator_id: r.co_facilitator_id.map(ClinicianId),
+            curriculum: read::json(&r.curriculum, "curriculum")?,
+            version: r.version,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    id: i64,
+    group_id: i64,
+    client_id: i64,
+    start_date: String,
+    end_date: Option<String>,
+    status: String,
+    version: i64,
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = StoreError;
+    fn try_from(r: MembershipRow) -> Result<Self, StoreError> {
+        Ok(Membership {
+            id: MembershipId(r.id),
+            group_id: GroupId(r.group_id),
+            client_id: ClientId(r.client_id),
+            start_date: read::date(&r.start_date, "start_date")?,
+            end_date: read::opt_date(r.end_date.as_deref(), "end_date")?,
+            status: read::vocab(&r.status, "status", MembershipStatus::parse)?,
+            version: r.version,
+        })
+    }
+}
+
+/// A membership with its member's name.
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    #[sqlx(flatten)]
+    membership: MembershipRow,
+    #[sqlx(flatten)]
+    names: crate::sessions::NameColumns,
 }
 
 pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -76,25 +122,25 @@ pub(crate) async fn program_in(
     tx: &mut Tx<'_>,
     id: ProgramId,
 ) -> Result<Option<Program>, StoreError> {
-    sqlx::query(&format!(
+    sqlx::query_as::<_, ProgramRow>(&format!(
         "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id = $1"
     ))
     .bind(id.0)
     .fetch_optional(&mut **tx)
     .await?
-    .map(|r| program_from_row(&r))
+    .map(Program::try_from)
     .transpose()
 }
 
 pub(crate) async fn group_in(tx: &mut Tx<'_>, id: GroupId) -> Result<Group, StoreError> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, GroupRow>(&format!(
         "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE id = $1"
     ))
     .bind(id.0)
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(DomainError::not_found("group"))?;
-    group_from_row(&row)
+    Group::try_from(row)
 }
 
 async fn active_member_count(tx: &mut Tx<'_>, group: GroupId) -> Result<u32, StoreError> {
@@ -158,7 +204,7 @@ async fn check_group_in(
     // Nobody — facilitator or room — is in two places at once.
     let tz = program.time_zone.time_zone();
     let co_id = group.co_facilitator_id.map_or(-1, |c| c.0);
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, BookingRow>(
         "SELECT g.meetings, g.lead_facilitator_id, g.co_facilitator_id, g.room_id, p.time_zone \
          FROM therapy_groups g JOIN programs p ON p.id = g.program_id \
          WHERE g.id <> $1 AND (g.lead_facilitator_id IN ($2, $3) OR g.co_facilitator_id IN ($2, $3) \
@@ -171,25 +217,21 @@ async fn check_group_in(
     .fetch_all(&mut **tx)
     .await?;
     for r in rows {
-        let meetings: Vec<WeeklyMeeting> = r.json("meetings")?;
-        let other_tz: TimeZoneName = r.parsed("time_zone")?;
+        let meetings: Vec<WeeklyMeeting> = read::json(&r.meetings, "meetings")?;
+        let other_tz: TimeZoneName = read::parsed(r.time_zone, "time_zone")?;
         if weekly_schedules_overlap(
             (&group.meetings, &tz),
             (&meetings, &other_tz.time_zone()),
             effective_on,
         )? {
-            let people = [
-                Some(r.int("lead_facilitator_id")?),
-                r.opt_int("co_facilitator_id")?,
-            ];
-            let who =
-                if group.room_id.is_some() && r.opt_int("room_id")? == group.room_id.map(|x| x.0) {
-                    "the room is"
-                } else if people.contains(&Some(group.lead_facilitator_id.0)) {
-                    "the lead facilitator is"
-                } else {
-                    "the co-facilitator is"
-                };
+            let people = [Some(r.lead_facilitator_id), r.co_facilitator_id];
+            let who = if group.room_id.is_some() && r.room_id == group.room_id.map(|x| x.0) {
+                "the room is"
+            } else if people.contains(&Some(group.lead_facilitator_id.0)) {
+                "the lead facilitator is"
+            } else {
+                "the co-facilitator is"
+            };
             return Err(DomainError::conflict(
                 Rule::ScheduleOverlap,
                 format!("{who} already booked for another group at an overlapping time"),
@@ -198,6 +240,15 @@ async fn check_group_in(
         }
     }
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct BookingRow {
+    meetings: String,
+    time_zone: String,
+    lead_facilitator_id: i64,
+    co_facilitator_id: Option<i64>,
+    room_id: Option<i64>,
 }
 
 impl Store {
@@ -273,14 +324,14 @@ impl Store {
     }
 
     pub async fn group(&self, id: GroupId) -> Result<Group, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, GroupRow>(&format!(
             "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE id = $1"
         ))
         .bind(id.0)
         .fetch_optional(self.pool())
         .await?
         .ok_or(DomainError::not_found("group"))?;
-        group_from_row(&row)
+        Group::try_from(row)
     }
 
     /// Groups in a stable order, optionally those of one program.
@@ -300,7 +351,7 @@ impl Store {
         director: Option<UserId>,
         page: PageRequest,
     ) -> Result<Page<Group>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, GroupRow>(&format!(
             "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE id > $1 AND ($2 = -1 OR program_id = $2) \
              AND ($4 = -1 OR {}) ORDER BY id LIMIT $3",
             crate::director_programs::director_program("$4", "therapy_groups.program_id")
@@ -312,8 +363,8 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let items = rows
-            .iter()
-            .map(group_from_row)
+            .into_iter()
+            .map(Group::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(page_of(items, page.limit, |g| g.id.0))
     }
@@ -450,7 +501,7 @@ impl Store {
         let (group, ctx) = (a.group(), a.audit());
         let mut tx = self.begin_write().await?;
         group_in(&mut tx, group).await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, MembershipRow>(&format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE group_id = $1 AND id > $2 \
              ORDER BY id LIMIT $3"
         ))
@@ -460,8 +511,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let items = rows
-            .iter()
-            .map(membership_from_row)
+            .into_iter()
+            .map(Membership::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let page = page_of(items, page.limit, |m| m.id.0);
         let ids: Vec<ClientId> = page.items.iter().map(|m| m.client_id).collect();
@@ -487,7 +538,7 @@ impl Store {
         let (group, ctx) = (a.group(), a.audit());
         let mut tx = self.begin_write().await?;
         group_in(&mut tx, group).await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, MemberRow>(
             "SELECT m.id, m.group_id, m.client_id, m.start_date, m.end_date, m.status, m.version, \
              c.given_name, c.family_name, c.preferred_name \
              FROM memberships m JOIN clients c ON c.id = m.client_id \
@@ -497,11 +548,11 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let members = rows
-            .iter()
+            .into_iter()
             .map(|r| {
                 Ok(GroupMember {
-                    membership: membership_from_row(r)?,
-                    roster_name: crate::sessions::roster_name(r)?,
+                    membership: Membership::try_from(r.membership)?,
+                    roster_name: r.names.roster_name()?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -526,15 +577,15 @@ impl Store {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         crate::people::client_in(&mut tx, client).await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, MembershipRow>(&format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE client_id = $1 ORDER BY id"
         ))
         .bind(client.0)
         .fetch_all(&mut *tx)
         .await?;
         let list = rows
-            .iter()
-            .map(membership_from_row)
+            .into_iter()
+            .map(Membership::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         append(
             &mut tx,
@@ -557,14 +608,14 @@ impl Store {
     }
 
     pub async fn membership(&self, id: MembershipId) -> Result<Membership, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, MembershipRow>(&format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE id = $1"
         ))
         .bind(id.0)
         .fetch_optional(self.pool())
         .await?
         .ok_or(DomainError::not_found("membership"))?;
-        membership_from_row(&row)
+        Membership::try_from(row)
     }
 
     /// Puts a membership on hold, back to active, or ends it (keeping its history).
@@ -587,7 +638,7 @@ impl Store {
         // and nobody may take it in between.
         lock_row(&mut tx, LockTable::Groups, current.group_id.0).await?;
         change.check(&current)?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, MembershipRow>(&format!(
             "UPDATE memberships SET status = $1, end_date = $2, version = version + 1, updated_at = $3 \
              WHERE id = $4 AND version = $5 RETURNING {MEMBERSHIP_COLUMNS}"
         ))
@@ -599,7 +650,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(stale)?;
-        let membership = membership_from_row(&row)?;
+        let membership = Membership::try_from(row)?;
         append(
             &mut tx,
             self.audit_key(),

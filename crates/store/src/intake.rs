@@ -20,14 +20,13 @@ use circle_domain::{Rule, intake};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
 
 use crate::access::{
     AuditContext, ClientAccess, ListScope, Listing, PlaceAccess, ProgramAccess, ReferralAccess,
     RoleAccess, purpose,
 };
 use crate::audit::{Record, append, mac_of};
-use crate::codec::{RowExt, date, json, page_of, ts, whole_second};
+use crate::codec::{date, json, page_of, read, ts, whole_second};
 use crate::people::client_in;
 use crate::programs::stale;
 use crate::{Page, PageRequest, Store, StoreError};
@@ -87,7 +86,7 @@ async fn attempts_since(
         Counted::Source(h) | Counted::Group(h) => ("source_hash = $2", h.to_owned()),
         Counted::Everyone => ("source_hash NOT LIKE $2", format!("{GROUP_TAG}%")),
     };
-    let rows = sqlx::query(&format!(
+    let rows: Vec<String> = sqlx::query_scalar(&format!(
         "SELECT attempted_at FROM self_referral_attempts WHERE attempted_at > $1 AND {filter} \
          ORDER BY attempted_at, id"
     ))
@@ -95,7 +94,7 @@ async fn attempts_since(
     .bind(key)
     .fetch_all(tx)
     .await?;
-    rows.iter().map(|r| r.ts("attempted_at")).collect()
+    rows.iter().map(|t| read::ts(t, "attempted_at")).collect()
 }
 
 const REFERRAL_COLUMNS: &str = "id, path, state, details, preferred_times, program_id, \
@@ -103,6 +102,79 @@ const REFERRAL_COLUMNS: &str = "id, path, state, details, preferred_times, progr
 
 fn aad(kind: &str, id: i64) -> circle_vault::Aad {
     circle_vault::Aad::record(kind, id)
+}
+
+#[derive(sqlx::FromRow)]
+struct TransitionRow {
+    id: i64,
+    from_state: Option<String>,
+    to_state: String,
+    at: String,
+    by_user_id: Option<i64>,
+    reason: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Part2Row {
+    id: i64,
+    terms: String,
+    revoked_at: Option<String>,
+    client_id: i64,
+    expires_on: Option<String>,
+    revocation_reason: Option<String>,
+    recorded_by: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AgreementRow {
+    id: i64,
+    client_id: i64,
+    version: String,
+    signed_on: String,
+    method: String,
+    recorded_by: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DisclosureRow {
+    id: i64,
+    details: String,
+    client_id: i64,
+    disclosed_at: String,
+    disclosed_by: Option<i64>,
+    consent_id: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReferralStateRow {
+    state: String,
+    client_id: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ScreeningRow {
+    id: i64,
+    referral_id: i64,
+    decision: String,
+    reasons: Option<String>,
+    measure_response_id: Option<i64>,
+    screened_by: Option<i64>,
+    screened_at: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReferralRow {
+    id: i64,
+    details: String,
+    path: String,
+    state: String,
+    preferred_times: String,
+    program_id: Option<i64>,
+    level_of_care: Option<String>,
+    client_id: Option<i64>,
+    screener_id: Option<i64>,
+    received_at: String,
+    version: i64,
 }
 
 impl Store {
@@ -136,26 +208,29 @@ impl Store {
             .transpose()
     }
 
-    fn referral_from_row(&self, r: &AnyRow) -> Result<Referral, StoreError> {
-        let id = r.int("id")?;
-        let details: ReferralDetails = self.open_json(
-            &r.text("details")?,
-            "referrals.details",
-            id,
-            "referrals.details",
-        )?;
+    fn referral_of(&self, r: ReferralRow) -> Result<Referral, StoreError> {
+        let id = r.id;
+        let details: ReferralDetails =
+            self.open_json(&r.details, "referrals.details", id, "referrals.details")?;
         Ok(Referral {
             id,
-            path: r.vocab("path", ReferralSource::parse)?,
-            state: r.vocab("state", ReferralState::parse)?,
+            path: read::vocab(&r.path, "path", ReferralSource::parse)?,
+            state: read::vocab(&r.state, "state", ReferralState::parse)?,
             details,
-            preferred_times: r.json::<Vec<PreferredTime>>("preferred_times")?,
-            program_id: r.opt_int("program_id")?.map(ProgramId),
-            level_of_care: r.opt_vocab("level_of_care", LevelOfCare::parse)?,
-            client_id: r.opt_int("client_id")?.map(ClientId),
-            screener_id: r.opt_int("screener_id")?.map(ClinicianId),
-            received_at: r.ts("received_at")?,
-            version: r.int("version")?,
+            preferred_times: read::json::<Vec<PreferredTime>>(
+                &r.preferred_times,
+                "preferred_times",
+            )?,
+            program_id: r.program_id.map(ProgramId),
+            level_of_care: read::opt_vocab(
+                r.level_of_care.as_deref(),
+                "level_of_care",
+                LevelOfCare::parse,
+            )?,
+            client_id: r.client_id.map(ClientId),
+            screener_id: r.screener_id.map(ClinicianId),
+            received_at: read::ts(&r.received_at, "received_at")?,
+            version: r.version,
             transitions: vec![],
             screenings: vec![],
         })
@@ -443,7 +518,7 @@ impl Store {
             ListScope::Own(_) => (Some(ClinicianId(-1)), None),
         };
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, ReferralRow>(&format!(
             "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id > $1 AND ($2 = '' OR state = $2) \
              AND ($3 = -1 OR screener_id = $3) AND ($5 = -1 OR {}) ORDER BY id LIMIT $4",
             crate::director_programs::director_program("$5", "referrals.program_id")
@@ -456,8 +531,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let items = rows
-            .iter()
-            .map(|r| self.referral_from_row(r))
+            .into_iter()
+            .map(|r| self.referral_of(r))
             .collect::<Result<Vec<_>, _>>()?;
         let page = page_of(items, page.limit, |r| r.id);
         let clients: Vec<ClientId> = page.items.iter().filter_map(|r| r.client_id).collect();
@@ -475,21 +550,23 @@ impl Store {
     /// Who screens a referral (for access checks); 404 when there is no such referral.
     /// The program a referral is aimed at, if any (for authorization; no content).
     pub async fn referral_program(&self, id: i64) -> Result<Option<ProgramId>, StoreError> {
-        let row = sqlx::query("SELECT program_id FROM referrals WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::not_found("referral"))?;
-        Ok(row.opt_int("program_id")?.map(ProgramId))
+        let program: Option<i64> =
+            sqlx::query_scalar("SELECT program_id FROM referrals WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(DomainError::not_found("referral"))?;
+        Ok(program.map(ProgramId))
     }
 
     pub async fn referral_screener(&self, id: i64) -> Result<Option<ClinicianId>, StoreError> {
-        let row = sqlx::query("SELECT screener_id FROM referrals WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::not_found("referral"))?;
-        Ok(row.opt_int("screener_id")?.map(ClinicianId))
+        let screener: Option<i64> =
+            sqlx::query_scalar("SELECT screener_id FROM referrals WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(DomainError::not_found("referral"))?;
+        Ok(screener.map(ClinicianId))
     }
 
     async fn referral_in(
@@ -497,15 +574,15 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         id: i64,
     ) -> Result<Referral, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, ReferralRow>(&format!(
             "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(DomainError::not_found("referral"))?;
-        let mut referral = self.referral_from_row(&row)?;
-        let rows = sqlx::query(
+        let mut referral = self.referral_of(row)?;
+        let rows = sqlx::query_as::<_, TransitionRow>(
             "SELECT id, from_state, to_state, at, by_user_id, reason FROM referral_transitions \
              WHERE referral_id = $1 ORDER BY id",
         )
@@ -513,21 +590,21 @@ impl Store {
         .fetch_all(&mut **tx)
         .await?;
         for r in rows {
-            let tid = r.int("id")?;
+            let tid = r.id;
             referral.transitions.push(Transition {
-                from: r.opt_vocab("from_state", ReferralState::parse)?,
-                to: r.vocab("to_state", ReferralState::parse)?,
-                at: r.ts("at")?,
-                by_user_id: r.opt_int("by_user_id")?.map(UserId),
+                from: read::opt_vocab(r.from_state.as_deref(), "from_state", ReferralState::parse)?,
+                to: read::vocab(&r.to_state, "to_state", ReferralState::parse)?,
+                at: read::ts(&r.at, "at")?,
+                by_user_id: r.by_user_id.map(UserId),
                 reason: self.open_text(
-                    r.opt_text("reason")?,
+                    r.reason,
                     "referral_transitions.reason",
                     tid,
                     "referral_transitions.reason",
                 )?,
             });
         }
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, ScreeningRow>(
             "SELECT id, referral_id, decision, reasons, measure_response_id, screened_by, screened_at \
              FROM screenings WHERE referral_id = $1 ORDER BY id",
         )
@@ -535,26 +612,21 @@ impl Store {
         .fetch_all(&mut **tx)
         .await?;
         for r in rows {
-            referral.screenings.push(self.screening_from_row(&r)?);
+            referral.screenings.push(self.screening_of(r)?);
         }
         Ok(referral)
     }
 
-    fn screening_from_row(&self, r: &AnyRow) -> Result<Screening, StoreError> {
-        let id = r.int("id")?;
+    fn screening_of(&self, r: ScreeningRow) -> Result<Screening, StoreError> {
+        let id = r.id;
         Ok(Screening {
             id,
-            referral_id: r.int("referral_id")?,
-            decision: r.vocab("decision", ScreeningDecision::parse)?,
-            reasons: self.open_text(
-                r.opt_text("reasons")?,
-                "screenings.reasons",
-                id,
-                "screenings.reasons",
-            )?,
-            measure_response_id: r.opt_int("measure_response_id")?,
-            screened_by: r.opt_int("screened_by")?.map(UserId),
-            screened_at: r.ts("screened_at")?,
+            referral_id: r.referral_id,
+            decision: read::vocab(&r.decision, "decision", ScreeningDecision::parse)?,
+            reasons: self.open_text(r.reasons, "screenings.reasons", id, "screenings.reasons")?,
+            measure_response_id: r.measure_response_id,
+            screened_by: r.screened_by.map(UserId),
+            screened_at: read::ts(&r.screened_at, "screened_at")?,
         })
     }
 
@@ -797,14 +869,14 @@ impl Store {
             Record::success(ctx, AuditAction::ScreeningCreate, &clients).object(id),
         )
         .await?;
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, ScreeningRow>(
             "SELECT id, referral_id, decision, reasons, measure_response_id, screened_by, screened_at \
              FROM screenings WHERE id = $1",
         )
         .bind(sid)
         .fetch_one(&mut *tx)
         .await?;
-        let screening = self.screening_from_row(&row)?;
+        let screening = self.screening_of(row)?;
         tx.commit().await?;
         Ok(screening)
     }
@@ -860,31 +932,31 @@ impl Store {
         at: Timestamp,
         on: Date,
     ) -> Result<Vec<(Part2Consent, Option<Timestamp>)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, Part2Row>(
             "SELECT id, client_id, terms, expires_on, revoked_at, revocation_reason, recorded_by \
              FROM part2_consents WHERE client_id = $1 ORDER BY id",
         )
         .bind(client.0)
         .fetch_all(&mut *conn)
         .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|r| {
-                let id = r.int("id")?;
-                let terms: Part2Terms = self.open_json(
-                    &r.text("terms")?,
-                    "part2_consents.terms",
-                    id,
-                    "part2_consents.terms",
-                )?;
-                let revoked_at = r.opt_ts("revoked_at")?;
+                let id = r.id;
+                let terms: Part2Terms =
+                    self.open_json(&r.terms, "part2_consents.terms", id, "part2_consents.terms")?;
+                let revoked_at = read::opt_ts(r.revoked_at.as_deref(), "revoked_at")?;
                 let mut c = Part2Consent {
                     id,
-                    client_id: ClientId(r.int("client_id")?),
+                    client_id: ClientId(r.client_id),
                     terms,
-                    expires_on: r.opt_date("expires_on")?,
+                    expires_on: read::opt_date(r.expires_on.as_deref(), "expires_on")?,
                     revoked_at,
-                    revocation_reason: r.opt_vocab("revocation_reason", RevocationReason::parse)?,
-                    recorded_by: r.opt_int("recorded_by")?.map(UserId),
+                    revocation_reason: read::opt_vocab(
+                        r.revocation_reason.as_deref(),
+                        "revocation_reason",
+                        RevocationReason::parse,
+                    )?,
+                    recorded_by: r.recorded_by.map(UserId),
                     in_force: false,
                 };
                 c.in_force = c.in_force(revoked_at, at, on);
@@ -903,7 +975,7 @@ impl Store {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AgreementRow>(
             "SELECT id, client_id, version, signed_on, method, recorded_by FROM group_agreements \
              WHERE client_id = $1 ORDER BY signed_on, id",
         )
@@ -911,15 +983,15 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let group_agreements = rows
-            .iter()
+            .into_iter()
             .map(|r| {
                 Ok(AgreementSignature {
-                    id: r.int("id")?,
-                    client_id: ClientId(r.int("client_id")?),
-                    version: r.text("version")?,
-                    signed_on: r.date("signed_on")?,
-                    method: r.vocab("method", SignatureMethod::parse)?,
-                    recorded_by: r.opt_int("recorded_by")?.map(UserId),
+                    id: r.id,
+                    client_id: ClientId(r.client_id),
+                    version: r.version,
+                    signed_on: read::date(&r.signed_on, "signed_on")?,
+                    method: read::vocab(&r.method, "method", SignatureMethod::parse)?,
+                    recorded_by: r.recorded_by.map(UserId),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -1138,7 +1210,7 @@ impl Store {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, DisclosureRow>(
             "SELECT id, client_id, consent_id, details, disclosed_at, disclosed_by FROM disclosures \
              WHERE client_id = $1 ORDER BY id",
         )
@@ -1146,25 +1218,21 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let list = rows
-            .iter()
+            .into_iter()
             .map(|r| {
-                let id = r.int("id")?;
-                let d: DisclosureDetails = self.open_json(
-                    &r.text("details")?,
-                    "disclosures.details",
-                    id,
-                    "disclosures.details",
-                )?;
+                let id = r.id;
+                let d: DisclosureDetails =
+                    self.open_json(&r.details, "disclosures.details", id, "disclosures.details")?;
                 Ok(Disclosure {
                     id,
-                    client_id: ClientId(r.int("client_id")?),
+                    client_id: ClientId(r.client_id),
                     recipient: d.recipient,
                     information: d.information,
                     purpose: d.purpose,
-                    disclosed_at: r.ts("disclosed_at")?,
-                    disclosed_by: r.opt_int("disclosed_by")?.map(UserId),
-                    consent_id: r.opt_int("consent_id")?,
-                    notice: circle_domain::intake::disclosure_notice(r.opt_int("consent_id")?),
+                    disclosed_at: read::ts(&r.disclosed_at, "disclosed_at")?,
+                    disclosed_by: r.disclosed_by.map(UserId),
+                    consent_id: r.consent_id,
+                    notice: circle_domain::intake::disclosure_notice(r.consent_id),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -1199,13 +1267,15 @@ async fn lock_referral(
     if done.rows_affected() != 1 {
         return Err(DomainError::not_found("referral").into());
     }
-    let row = sqlx::query("SELECT state, client_id FROM referrals WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let row = sqlx::query_as::<_, ReferralStateRow>(
+        "SELECT state, client_id FROM referrals WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?;
     Ok((
-        row.vocab("state", ReferralState::parse)?,
-        row.opt_int("client_id")?.map(ClientId),
+        read::vocab(&row.state, "state", ReferralState::parse)?,
+        row.client_id.map(ClientId),
     ))
 }
 

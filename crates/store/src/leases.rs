@@ -12,7 +12,8 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::codec::{RowExt, ts};
+use crate::codec::read;
+use crate::codec::ts;
 use crate::{Store, StoreError};
 
 /// A lease this process holds: the job's name, the holder and the generation that fences it.
@@ -32,6 +33,14 @@ pub struct LeaseState {
     pub expires_at: Timestamp,
     /// When a run of the job last finished (released as done), if ever.
     pub last_done_at: Option<Timestamp>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LeaseRow {
+    holder: String,
+    generation: i64,
+    expires_at: String,
+    last_done_at: Option<String>,
 }
 
 impl Store {
@@ -78,7 +87,7 @@ impl Store {
         let now = ts(at);
         let mut tx = self.pool().begin().await?;
         // A job never claimed yet is due at once: the first claim inserts.
-        let row = sqlx::query(
+        let generation: Option<i64> = sqlx::query_scalar(
             "INSERT INTO job_leases (name, holder, generation, expires_at, last_done_at, \
              created_at, updated_at) VALUES ($1, $2, 1, $3, NULL, $4, $4) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
@@ -96,14 +105,11 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(match row {
-            Some(row) => Some(Lease {
-                name: name.to_owned(),
-                holder: holder.to_owned(),
-                generation: row.int("generation")?,
-            }),
-            None => None,
-        })
+        Ok(generation.map(|generation| Lease {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            generation,
+        }))
     }
 
     /// Extends a held lease to `at + ttl`. `false` when the lease was lost (it expired and
@@ -157,24 +163,18 @@ impl Store {
 
     /// The lease `name` as stored, for operators and tests.
     pub async fn lease_state(&self, name: &str) -> Result<Option<LeaseState>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, LeaseRow>(
             "SELECT holder, generation, expires_at, last_done_at FROM job_leases WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let time = |col: &'static str, text: String| -> Result<Timestamp, StoreError> {
-            text.parse().map_err(|_| StoreError::Corrupt(col))
-        };
         Ok(Some(LeaseState {
-            holder: row.text("holder")?,
-            generation: row.int("generation")?,
-            expires_at: time("expires_at", row.text("expires_at")?)?,
-            last_done_at: row
-                .opt_text("last_done_at")?
-                .map(|t| time("last_done_at", t))
-                .transpose()?,
+            holder: row.holder,
+            generation: row.generation,
+            expires_at: read::ts(&row.expires_at, "expires_at")?,
+            last_done_at: read::opt_ts(row.last_done_at.as_deref(), "last_done_at")?,
         }))
     }
 }

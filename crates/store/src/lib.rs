@@ -6,6 +6,19 @@
 //! (`migrations/sqlite`, `migrations/postgres`). Methods are command-shaped: each opens one
 //! transaction, gathers the facts a rule needs, asks `circle_domain` for the verdict and
 //! writes — so two servers on one database never break a rule between check and write.
+//!
+//! Rows are typed at the edge. Every select reads into a `#[derive(sqlx::FromRow)]` row
+//! struct of the portable types the `Any` driver decodes on both databases (`i64`,
+//! `String`, `Option` of those; flags are 0/1 integers), then converts into its domain type
+//! with `TryFrom` — or a `Store` method when a column is sealed and needs the keyring.
+//! Parsing text into instants, dates, vocabulary and JSON goes through `codec::read`, which
+//! reports a value that does not parse as `StoreError::Corrupt(column)`; a value that does
+//! not decode at all (another type, NULL where one is required) is `Corrupt(column)` too
+//! (see `error.rs`). Never the value. The row structs live next to the queries of their
+//! feature module, not in a `rows` module: a select and the struct it fills change together,
+//! and a feature still reads top to bottom in one file (STYLE.md). A shape several modules
+//! read is `pub(crate)` in the module that owns the table (`people::ClientRow`,
+//! `sessions::SessionRow`, `groups::GroupRow`, `programs::ProgramRow`, `measures::AlertRow`).
 
 pub mod access;
 pub mod accounts;

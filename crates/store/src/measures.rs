@@ -14,10 +14,9 @@ use circle_domain::measure::{
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
-use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, json, lock_row, ts, whole_second};
+use crate::codec::{LockTable, json, lock_row, read, ts, whole_second};
 use crate::{Store, StoreError};
 
 /// One client's latest episode and cadence, and when each instrument was last answered.
@@ -50,17 +49,65 @@ fn alert_aad(id: i64) -> circle_vault::Aad {
     crate::sealed::ALERT_ACTION.aad(id)
 }
 
-fn response_from_row(r: &AnyRow) -> Result<MeasureResponse, StoreError> {
-    Ok(MeasureResponse {
-        id: r.int("id")?,
-        client_id: ClientId(r.int("client_id")?),
-        instrument: r.text("instrument_code")?,
-        answers: r.json("answers")?,
-        total: r.int("total")?,
-        severity: r.text("severity")?,
-        administered_at: r.ts("administered_at")?,
-        alert_id: r.opt_int("alert_id")?,
-    })
+/// A row of `RESPONSE_COLUMNS`.
+#[derive(sqlx::FromRow)]
+struct ResponseRow {
+    id: i64,
+    client_id: i64,
+    instrument_code: String,
+    answers: String,
+    total: i64,
+    severity: String,
+    administered_at: String,
+    alert_id: Option<i64>,
+}
+
+impl TryFrom<ResponseRow> for MeasureResponse {
+    type Error = StoreError;
+    fn try_from(r: ResponseRow) -> Result<Self, StoreError> {
+        Ok(MeasureResponse {
+            id: r.id,
+            client_id: ClientId(r.client_id),
+            instrument: r.instrument_code,
+            answers: read::json(&r.answers, "answers")?,
+            total: r.total,
+            severity: r.severity,
+            administered_at: read::ts(&r.administered_at, "administered_at")?,
+            alert_id: r.alert_id,
+        })
+    }
+}
+
+/// A row of `ALERT_COLUMNS`; `action_taken` is sealed, so the alert is read through
+/// `Store::alert_of`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AlertRow {
+    id: i64,
+    client_id: i64,
+    response_id: i64,
+    instrument_code: String,
+    items: String,
+    raised_at: String,
+    acknowledged_at: Option<String>,
+    acknowledged_by: Option<i64>,
+    action_taken: Option<String>,
+    total: i64,
+}
+
+/// The latest episode of a client and its program's measure cadence.
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    client_id: i64,
+    started_on: String,
+    ended_on: Option<String>,
+    cadence: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LastAnsweredRow {
+    client_id: i64,
+    instrument_code: String,
+    last: String,
 }
 
 impl Store {
@@ -114,20 +161,20 @@ impl Store {
 
     /// The clinic's own instruments, by code.
     pub async fn clinic_instruments(&self) -> Result<Vec<Instrument>, StoreError> {
-        sqlx::query("SELECT definition FROM instruments ORDER BY code")
+        sqlx::query_scalar::<_, String>("SELECT definition FROM instruments ORDER BY code")
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|r| r.json::<Instrument>("definition"))
+            .map(|d| read::json::<Instrument>(d, "definition"))
             .collect()
     }
 
     pub async fn clinic_instrument(&self, code: &str) -> Result<Option<Instrument>, StoreError> {
-        sqlx::query("SELECT definition FROM instruments WHERE code = $1")
+        sqlx::query_scalar::<_, String>("SELECT definition FROM instruments WHERE code = $1")
             .bind(code)
             .fetch_optional(self.pool())
             .await?
-            .map(|r| r.json::<Instrument>("definition"))
+            .map(|d| read::json::<Instrument>(&d, "definition"))
             .transpose()
     }
 
@@ -218,7 +265,7 @@ impl Store {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         crate::people::client_in(&mut tx, client).await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, ResponseRow>(&format!(
             "SELECT {RESPONSE_COLUMNS} FROM measure_responses r \
              LEFT JOIN safety_alerts a ON a.response_id = r.id \
              WHERE r.client_id = $1 ORDER BY r.administered_at, r.id"
@@ -227,8 +274,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let list = rows
-            .iter()
-            .map(response_from_row)
+            .into_iter()
+            .map(MeasureResponse::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         append(
             &mut tx,
@@ -241,31 +288,31 @@ impl Store {
         Ok(list)
     }
 
-    pub(crate) fn alert_from_row(&self, r: &AnyRow) -> Result<SafetyAlert, StoreError> {
-        let id = r.int("id")?;
-        let action_taken = match r.opt_text("action_taken")? {
+    pub(crate) fn alert_of(&self, r: AlertRow) -> Result<SafetyAlert, StoreError> {
+        let id = r.id;
+        let action_taken = match r.action_taken {
             Some(sealed) => Some(
                 self.open_sealed(&sealed, &alert_aad(id), "safety_alerts.action_taken")?
                     .to_string(),
             ),
             None => None,
         };
-        let acknowledged_at = r.opt_ts("acknowledged_at")?;
+        let acknowledged_at = read::opt_ts(r.acknowledged_at.as_deref(), "acknowledged_at")?;
         Ok(SafetyAlert {
             id,
-            client_id: ClientId(r.int("client_id")?),
-            response_id: r.int("response_id")?,
-            instrument: r.text("instrument_code")?,
-            items: r.json("items")?,
-            total: r.int("total")?,
-            raised_at: r.ts("raised_at")?,
+            client_id: ClientId(r.client_id),
+            response_id: r.response_id,
+            instrument: r.instrument_code,
+            items: read::json(&r.items, "items")?,
+            total: r.total,
+            raised_at: read::ts(&r.raised_at, "raised_at")?,
             state: if acknowledged_at.is_some() {
                 AlertState::Acknowledged
             } else {
                 AlertState::Open
             },
             acknowledged_at,
-            acknowledged_by: r.opt_int("acknowledged_by")?.map(UserId),
+            acknowledged_by: r.acknowledged_by.map(UserId),
             action_taken,
         })
     }
@@ -286,7 +333,7 @@ impl Store {
             Some(AlertState::Acknowledged) => "AND s.acknowledged_at IS NOT NULL",
         };
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, AlertRow>(&format!(
             "SELECT s.id, s.client_id, s.response_id, s.instrument_code, s.items, s.raised_at, \
              s.acknowledged_at, s.acknowledged_by, s.action_taken, r.total FROM safety_alerts s \
              JOIN clients c ON c.id = s.client_id \
@@ -300,8 +347,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let alerts = rows
-            .iter()
-            .map(|r| self.alert_from_row(r))
+            .into_iter()
+            .map(|r| self.alert_of(r))
             .collect::<Result<Vec<_>, _>>()?;
         let mut ids: Vec<ClientId> = alerts.iter().map(|a| a.client_id).collect();
         ids.sort();
@@ -352,14 +399,14 @@ impl Store {
         if locked.rows_affected() != 1 {
             return Err(DomainError::not_found("alert").into());
         }
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, AlertRow>(&format!(
             "SELECT {ALERT_COLUMNS} FROM safety_alerts WHERE id = $1"
         ))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        let client = ClientId(row.int("client_id")?);
-        if row.opt_text("acknowledged_at")?.is_some() {
+        let client = ClientId(row.client_id);
+        if row.acknowledged_at.is_some() {
             return Err(DomainError::conflict(
                 Rule::AlreadyAcknowledged,
                 "this safety alert has already been acknowledged",
@@ -377,13 +424,13 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, AlertRow>(&format!(
             "SELECT {ALERT_COLUMNS} FROM safety_alerts WHERE id = $1"
         ))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        let alert = self.alert_from_row(&row)?;
+        let alert = self.alert_of(row)?;
         append(
             &mut tx,
             self.audit_key(),
@@ -406,7 +453,7 @@ impl Store {
         let (scope, ctx) = (listing.client_scope(), listing.audit());
         let (clinician, since) = scope.binds();
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, DueRow>(&format!(
             "SELECT c.id AS client_id, e.started_on, e.ended_on, \
              COALESCE(p.measure_cadence_days, 14) AS cadence \
              FROM clients c JOIN episodes e ON e.client_id = c.id \
@@ -421,27 +468,28 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut facts = Vec::with_capacity(rows.len());
-        for r in &rows {
+        for r in rows {
             facts.push(DueFacts {
-                client_id: ClientId(r.int("client_id")?),
-                episode_start: r.date("started_on")?,
-                episode_end: r.opt_date("ended_on")?,
-                cadence_days: r.int("cadence")?,
+                client_id: ClientId(r.client_id),
+                episode_start: read::date(&r.started_on, "started_on")?,
+                episode_end: read::opt_date(r.ended_on.as_deref(), "ended_on")?,
+                cadence_days: r.cadence,
                 last: BTreeMap::new(),
             });
         }
-        let last = sqlx::query(
+        let last = sqlx::query_as::<_, LastAnsweredRow>(
             "SELECT client_id, instrument_code, MAX(administered_at) AS last \
              FROM measure_responses GROUP BY client_id, instrument_code",
         )
         .fetch_all(&mut *tx)
         .await?;
         let mut by_client: BTreeMap<i64, BTreeMap<String, Timestamp>> = BTreeMap::new();
-        for r in &last {
+        for r in last {
+            let at = read::ts(&r.last, "last")?;
             by_client
-                .entry(r.int("client_id")?)
+                .entry(r.client_id)
                 .or_default()
-                .insert(r.text("instrument_code")?, r.ts("last")?);
+                .insert(r.instrument_code, at);
         }
         for f in &mut facts {
             if let Some(l) = by_client.remove(&f.client_id.0) {

@@ -28,11 +28,10 @@ use circle_domain::ids::{ClientId, OfferId, ProgramId, UserId};
 use jiff::{SignedDuration, Timestamp};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
 
 use crate::access::{AuditContext, ClientAccess, RequestMeta, RoleAccess, purpose};
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, ts};
+use crate::codec::{read, ts};
 use crate::groups::Tx;
 use crate::sealed::{MESSAGE_ADDRESS, MESSAGE_PARAMS};
 use crate::{Backend, Store, StoreError};
@@ -145,6 +144,88 @@ pub enum Enqueued {
     NoAddress,
 }
 
+#[derive(sqlx::FromRow)]
+struct ClientAddressRow {
+    ok: i64,
+    email: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DueMessageRow {
+    id: i64,
+    attempts: i64,
+    status: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: i64,
+    recipient_address: String,
+    params: String,
+    program_id: Option<i64>,
+    kind: String,
+    recipient_kind: String,
+    recipient_id: i64,
+    client_id: Option<i64>,
+    smtp_message_id: String,
+    attempts: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SentRow {
+    client_id: Option<i64>,
+    kind: String,
+    recipient_kind: String,
+    recipient_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeadLetterRow {
+    id: i64,
+    kind: String,
+    recipient_kind: String,
+    recipient_id: i64,
+    attempts: i64,
+    last_error: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ContactConsentRow {
+    state: String,
+    recorded_at: String,
+    recorded_by: Option<i64>,
+    recorded_via: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    used_at: Option<String>,
+    expires_at: String,
+    client_id: i64,
+    id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct OfferLinkRow {
+    offer_id: i64,
+    state: String,
+    used_at: Option<String>,
+    expires_at: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReminderRow {
+    starts_at: String,
+    reminder_hours: i64,
+    time_zone: String,
+    id: i64,
+    client_id: i64,
+    program_id: i64,
+    join_url: Option<String>,
+}
+
 impl Store {
     /// Writes one message in the caller's transaction (the event's own), with a fresh
     /// unsubscribe link for optional messages and the offer link for seat offers.
@@ -157,7 +238,7 @@ impl Store {
         let mut params = msg.params;
         let (recipient_kind, recipient_id, client, address) = match msg.recipient {
             Recipient::Client(c) => {
-                let row = sqlx::query(&format!(
+                let row = sqlx::query_as::<_, ClientAddressRow>(&format!(
                     "SELECT c.email, CASE WHEN {} THEN 1 ELSE 0 END AS ok FROM clients c WHERE c.id = $1",
                     consented("c.id")
                 ))
@@ -167,10 +248,10 @@ impl Store {
                 let Some(row) = row else {
                     return Ok(Enqueued::NoAddress);
                 };
-                if row.int("ok")? != 1 {
+                if row.ok != 1 {
                     return Ok(Enqueued::NoConsent);
                 }
-                let Some(email) = row.opt_text("email")?.filter(|e| !e.is_empty()) else {
+                let Some(email) = row.email.filter(|e| !e.is_empty()) else {
                     return Ok(Enqueued::NoAddress);
                 };
                 ("client", c.0, Some(c), email)
@@ -386,7 +467,7 @@ impl Store {
             // SQLite has one writer: `begin_write` holds the database's write lock.
             Backend::Sqlite => "",
         };
-        let due = sqlx::query(&format!(
+        let due = sqlx::query_as::<_, DueMessageRow>(&format!(
             "SELECT id, status, attempts FROM messages \
              WHERE (status = 'queued' AND next_attempt_at <= $1) \
                 OR (status = 'sending' AND claim_expires_at <= $1) \
@@ -398,9 +479,9 @@ impl Store {
         .await?;
         let mut claimed = Vec::new();
         for r in &due {
-            let id = r.int("id")?;
-            let attempts = r.int("attempts")?;
-            let was_sending = r.text("status")? == "sending";
+            let id = r.id;
+            let attempts = r.attempts;
+            let was_sending = r.status == "sending";
             if attempts >= i64::from(rules.max_attempts) {
                 // Its last attempt was cut off: no more tries.
                 sqlx::query(
@@ -414,7 +495,7 @@ impl Store {
                 .await?;
                 continue;
             }
-            let row = sqlx::query(
+            let row = sqlx::query_as::<_, ClaimedRow>(
                 "UPDATE messages SET status = 'sending', attempts = attempts + 1, \
                  claimed_by = $1, claim_expires_at = $2, updated_at = $3 WHERE id = $4 \
                  RETURNING id, kind, recipient_kind, recipient_id, client_id, program_id, \
@@ -431,32 +512,28 @@ impl Store {
         tx.commit().await?;
         let mut out = Vec::with_capacity(claimed.len());
         for (row, was_sending) in claimed {
-            out.push(self.open_claimed(&row, was_sending).await?);
+            out.push(self.open_claimed(row, was_sending).await?);
         }
         Ok(out)
     }
 
     async fn open_claimed(
         &self,
-        row: &AnyRow,
+        row: ClaimedRow,
         may_have_been_sent: bool,
     ) -> Result<ClaimedMessage, StoreError> {
-        let id = row.int("id")?;
+        let id = row.id;
         let address = self.open_sealed(
-            &row.text("recipient_address")?,
+            &row.recipient_address,
             &MESSAGE_ADDRESS.aad(id),
             MESSAGE_ADDRESS.kind,
         )?;
-        let params = self.open_sealed(
-            &row.text("params")?,
-            &MESSAGE_PARAMS.aad(id),
-            MESSAGE_PARAMS.kind,
-        )?;
+        let params = self.open_sealed(&row.params, &MESSAGE_PARAMS.aad(id), MESSAGE_PARAMS.kind)?;
         let params = match serde_json::from_str::<serde_json::Value>(&params) {
             Ok(serde_json::Value::Object(m)) => m,
             _ => return Err(StoreError::Corrupt(MESSAGE_PARAMS.kind)),
         };
-        let sender_name = match row.opt_int("program_id")? {
+        let sender_name = match row.program_id {
             Some(p) => sqlx::query_scalar::<_, Option<String>>(
                 "SELECT sender_name FROM programs WHERE id = $1",
             )
@@ -468,14 +545,14 @@ impl Store {
         };
         Ok(ClaimedMessage {
             id,
-            kind: row.vocab("kind", MessageKind::parse)?,
-            recipient_kind: row.text("recipient_kind")?,
-            recipient_id: row.int("recipient_id")?,
-            client_id: row.opt_int("client_id")?.map(ClientId),
+            kind: read::vocab(&row.kind, "kind", MessageKind::parse)?,
+            recipient_kind: row.recipient_kind,
+            recipient_id: row.recipient_id,
+            client_id: row.client_id.map(ClientId),
             address,
             params,
-            smtp_message_id: row.text("smtp_message_id")?,
-            attempts: row.uint("attempts")?,
+            smtp_message_id: row.smtp_message_id,
+            attempts: read::uint(row.attempts, "attempts")?,
             may_have_been_sent,
             sender_name,
         })
@@ -495,7 +572,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = ts(at);
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, SentRow>(
             "UPDATE messages SET status = 'sent', sent_at = $1, smtp_reply = $2, \
              claimed_by = NULL, claim_expires_at = NULL, last_error = NULL, updated_at = $1 \
              WHERE id = $3 AND status = 'sending' AND claimed_by = $4 \
@@ -511,11 +588,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         };
-        let clients: Vec<ClientId> = row
-            .opt_int("client_id")?
-            .map(ClientId)
-            .into_iter()
-            .collect();
+        let clients: Vec<ClientId> = row.client_id.map(ClientId).into_iter().collect();
         append(
             &mut tx,
             self.audit_key(),
@@ -523,9 +596,7 @@ impl Store {
             Record::success(&AuditContext::nobody(), AuditAction::MessageSend, &clients).object(
                 format!(
                     "message:{id}:{}:{}:{}",
-                    row.text("kind")?,
-                    row.text("recipient_kind")?,
-                    row.int("recipient_id")?
+                    row.kind, row.recipient_kind, row.recipient_id
                 ),
             ),
         )
@@ -574,23 +645,23 @@ impl Store {
         &self,
         _a: &RoleAccess<purpose::MessageAdmin>,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, DeadLetterRow>(
             "SELECT id, kind, recipient_kind, recipient_id, attempts, last_error, created_at, \
              updated_at FROM messages WHERE status = 'dead' ORDER BY id DESC LIMIT 500",
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|r| {
                 Ok(DeadLetter {
-                    id: r.int("id")?,
-                    kind: r.vocab("kind", MessageKind::parse)?,
-                    recipient_kind: r.text("recipient_kind")?,
-                    recipient_id: r.int("recipient_id")?,
-                    attempts: r.uint("attempts")?,
-                    last_error: r.opt_text("last_error")?,
-                    created_at: r.ts("created_at")?,
-                    updated_at: r.ts("updated_at")?,
+                    id: r.id,
+                    kind: read::vocab(&r.kind, "kind", MessageKind::parse)?,
+                    recipient_kind: r.recipient_kind,
+                    recipient_id: r.recipient_id,
+                    attempts: read::uint(r.attempts, "attempts")?,
+                    last_error: r.last_error,
+                    created_at: read::ts(&r.created_at, "created_at")?,
+                    updated_at: read::ts(&r.updated_at, "updated_at")?,
                 })
             })
             .collect()
@@ -683,7 +754,7 @@ impl Store {
     ) -> Result<Option<ContactConsent>, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, ContactConsentRow>(
             "SELECT state, recorded_at, recorded_by, recorded_via FROM contact_consents \
              WHERE client_id = $1 AND channel = 'email' ORDER BY id DESC LIMIT 1",
         )
@@ -700,10 +771,10 @@ impl Store {
         tx.commit().await?;
         row.map(|r| {
             Ok(ContactConsent {
-                granted: r.text("state")? == "granted",
-                recorded_at: r.ts("recorded_at")?,
-                recorded_by: r.opt_int("recorded_by")?.map(UserId),
-                recorded_via: r.text("recorded_via")?,
+                granted: r.state == "granted",
+                recorded_at: read::ts(&r.recorded_at, "recorded_at")?,
+                recorded_by: r.recorded_by.map(UserId),
+                recorded_via: r.recorded_via,
             })
         })
         .transpose()
@@ -719,7 +790,7 @@ impl Store {
     ) -> Result<LinkOutcome, StoreError> {
         let now = ts(at);
         let mut tx = self.begin_write().await?;
-        let Some(row) = sqlx::query(
+        let Some(row) = sqlx::query_as::<_, TokenRow>(
             "SELECT id, client_id, expires_at, used_at FROM message_tokens \
              WHERE token_hash = $1 AND purpose = 'unsubscribe'",
         )
@@ -729,17 +800,17 @@ impl Store {
         else {
             return Ok(LinkOutcome::Unknown);
         };
-        if row.opt_text("used_at")?.is_some() {
+        if row.used_at.is_some() {
             return Ok(LinkOutcome::Used);
         }
-        if row.text("expires_at")? <= now {
+        if row.expires_at <= now {
             return Ok(LinkOutcome::Expired);
         }
-        let client = ClientId(row.int("client_id")?);
+        let client = ClientId(row.client_id);
         let used =
             sqlx::query("UPDATE message_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
                 .bind(&now)
-                .bind(row.int("id")?)
+                .bind(row.id)
                 .execute(&mut *tx)
                 .await?;
         if used.rows_affected() != 1 {
@@ -783,7 +854,7 @@ impl Store {
         secret: &str,
         at: Timestamp,
     ) -> Result<Option<(OfferId, LinkOutcome)>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, OfferLinkRow>(
             "SELECT t.offer_id, t.expires_at, t.used_at, o.state FROM message_tokens t \
              JOIN offers o ON o.id = t.offer_id WHERE t.token_hash = $1 AND t.purpose = 'offer'",
         )
@@ -793,13 +864,13 @@ impl Store {
         let Some(row) = row else {
             return Ok(None);
         };
-        let offer = OfferId(row.int("offer_id")?);
-        let state = row.text("state")?;
-        let outcome = if row.opt_text("used_at")?.is_some()
+        let offer = OfferId(row.offer_id);
+        let state = row.state;
+        let outcome = if row.used_at.is_some()
             || matches!(state.as_str(), "accepted" | "declined" | "withdrawn")
         {
             LinkOutcome::Used
-        } else if row.text("expires_at")? <= ts(at) || state == "expired" {
+        } else if row.expires_at <= ts(at) || state == "expired" {
             LinkOutcome::Expired
         } else {
             LinkOutcome::Done
@@ -1085,7 +1156,7 @@ impl Store {
             .checked_add(SignedDuration::from_hours(168))
             .map_err(|_| StoreError::Corrupt("starts_at"))?);
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, ReminderRow>(
             "SELECT s.id, s.starts_at, s.local_date, s.group_id, g.program_id, p.reminder_hours, \
              p.time_zone, m.client_id, COALESCE(s.join_url, g.join_url) AS join_url FROM sessions s \
              JOIN therapy_groups g ON g.id = s.group_id JOIN programs p ON p.id = g.program_id \
@@ -1102,29 +1173,29 @@ impl Store {
         .await?;
         let mut written = 0;
         for r in &rows {
-            let starts = r.ts("starts_at")?;
-            let lead = SignedDuration::from_hours(r.int("reminder_hours")?);
+            let starts = read::ts(&r.starts_at, "starts_at")?;
+            let lead = SignedDuration::from_hours(r.reminder_hours);
             let send_from = starts
                 .checked_sub(lead)
                 .map_err(|_| StoreError::Corrupt("reminder_hours"))?;
             if send_from > at {
                 continue;
             }
-            let tz = jiff::tz::TimeZone::get(&r.text("time_zone")?)
+            let tz = jiff::tz::TimeZone::get(&r.time_zone)
                 .map_err(|_| StoreError::Corrupt("time_zone"))?;
-            let (session, client) = (r.int("id")?, r.int("client_id")?);
+            let (session, client) = (r.id, r.client_id);
             let done = self
                 .enqueue(
                     &mut tx,
                     NewMessage {
                         kind: MessageKind::SessionReminder,
                         recipient: Recipient::Client(ClientId(client)),
-                        program: Some(ProgramId(r.int("program_id")?)),
+                        program: Some(ProgramId(r.program_id)),
                         subject_ref: Some(format!("session:{session}")),
                         dedupe_key: format!("reminder:{session}:{client}"),
                         params: with_join_url(
                             params(&[("when", spoken_time(starts, &tz))]),
-                            r.opt_text("join_url")?,
+                            r.join_url.clone(),
                         ),
                         offer: None,
                     },

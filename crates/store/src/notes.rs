@@ -12,16 +12,15 @@ use circle_domain::note::{
     ProgressNoteInput, SignNote, check_addendum, check_editable, cosign, find_names, sign,
 };
 use circle_domain::session::{AttendanceStatus, Session, check_attendance_allowed};
-use circle_domain::text::{NoteText, PersonName};
+use circle_domain::text::NoteText;
 use circle_domain::{DomainError, Rule};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, json, lock_row, ts, whole_second};
+use crate::codec::{LockTable, date, json, lock_row, read, ts, whole_second};
 use crate::people::clinician_in;
 use crate::programs::stale;
 use crate::{Store, StoreError};
@@ -89,28 +88,74 @@ struct Row {
     sealed: String,
 }
 
-fn row_of(r: &AnyRow, table: Table) -> Result<Row, StoreError> {
+/// A row of `NOTE_COLUMNS`, with `client_id` for a progress note (a group note has none:
+/// the column is absent from its select).
+#[derive(sqlx::FromRow)]
+struct NoteRow {
+    id: i64,
+    session_id: i64,
+    author_clinician_id: i64,
+    state: String,
+    /// Sealed.
+    body: String,
+    content_hash: Option<String>,
+    signed_at: Option<String>,
+    cosigned_by: Option<i64>,
+    cosigned_at: Option<String>,
+    /// 0 or 1: an integer on both databases.
+    names_confirmed: i64,
+    version: i64,
+    #[sqlx(default)]
+    client_id: Option<i64>,
+}
+
+fn row_of(r: NoteRow, table: Table) -> Result<Row, StoreError> {
     Ok(Row {
         meta: NoteMeta {
-            id: NoteId(r.int("id")?),
+            id: NoteId(r.id),
             kind: table.kind(),
-            session_id: SessionId(r.int("session_id")?),
-            author_clinician_id: ClinicianId(r.int("author_clinician_id")?),
-            state: r.vocab("state", NoteState::parse)?,
-            content_hash: r.opt_text("content_hash")?,
-            signed_at: r.opt_ts("signed_at")?,
-            cosigned_by: r.opt_int("cosigned_by")?.map(ClinicianId),
-            cosigned_at: r.opt_ts("cosigned_at")?,
-            names_check_confirmed: r.int("names_confirmed")? != 0,
+            session_id: SessionId(r.session_id),
+            author_clinician_id: ClinicianId(r.author_clinician_id),
+            state: read::vocab(&r.state, "state", NoteState::parse)?,
+            content_hash: r.content_hash,
+            signed_at: read::opt_ts(r.signed_at.as_deref(), "signed_at")?,
+            cosigned_by: r.cosigned_by.map(ClinicianId),
+            cosigned_at: read::opt_ts(r.cosigned_at.as_deref(), "cosigned_at")?,
+            names_check_confirmed: r.names_confirmed != 0,
             addenda: vec![],
-            version: r.int("version")?,
+            version: r.version,
         },
         client_id: match table {
             Table::Group => None,
-            Table::Progress => Some(ClientId(r.int("client_id")?)),
+            Table::Progress => Some(ClientId(
+                r.client_id.ok_or(StoreError::Corrupt("client_id"))?,
+            )),
         },
-        sealed: r.text("body")?,
+        sealed: r.body,
     })
+}
+
+/// A client's id and name columns.
+#[derive(sqlx::FromRow)]
+struct ClientNamesRow {
+    id: i64,
+    #[sqlx(flatten)]
+    names: crate::sessions::NameColumns,
+}
+
+/// A session whose note is due, with who must write it; `client_id` for a progress note
+/// (absent from the group notes' select).
+#[derive(sqlx::FromRow)]
+struct OverdueRow {
+    id: i64,
+    group_id: i64,
+    ends_at: String,
+    note_due_hours: i64,
+    note_id: Option<i64>,
+    state: Option<String>,
+    responsible: i64,
+    #[sqlx(default)]
+    client_id: Option<i64>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -136,28 +181,15 @@ fn content_hash(table: Table, row: &Row, body_json: &str) -> String {
 
 /// The session row inside a transaction (no curriculum topic resolution).
 async fn session_in(tx: &mut Tx<'_>, id: SessionId) -> Result<Session, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, group_id, local_date, starts_at, ends_at, status, topic, cancel_reason, \
-         lead_facilitator_id, facilitators_present, version FROM sessions WHERE id = $1",
-    )
+    let row = sqlx::query_as::<_, crate::sessions::SessionRow>(&format!(
+        "SELECT {} FROM sessions WHERE id = $1",
+        crate::sessions::SESSION_COLUMNS
+    ))
     .bind(id.0)
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(DomainError::not_found("session"))?;
-    Ok(Session {
-        id: SessionId(row.int("id")?),
-        group_id: GroupId(row.int("group_id")?),
-        local_date: row.date("local_date")?,
-        starts_at: row.ts("starts_at")?,
-        ends_at: row.ts("ends_at")?,
-        status: row.vocab("status", circle_domain::session::SessionStatus::parse)?,
-        topic: row.opt_parsed("topic")?,
-        topic_overridden: row.opt_text("topic")?.is_some(),
-        cancel_reason: row.opt_parsed("cancel_reason")?,
-        lead_facilitator_id: ClinicianId(row.int("lead_facilitator_id")?),
-        facilitators_present: row.json("facilitators_present")?,
-        version: row.int("version")?,
-    })
+    Session::try_from(row)
 }
 
 /// The author of a note written under an access: a clinician (a director without a
@@ -179,6 +211,27 @@ async fn check_subject(
     Ok(())
 }
 
+#[derive(sqlx::FromRow)]
+struct AddendumRow {
+    id: i64,
+    body: String,
+    author_clinician_id: i64,
+    content_hash: String,
+    signed_at: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct NoteSubjectRow {
+    session_id: i64,
+    client_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LeadsRow {
+    lead_facilitator_id: i64,
+    co_facilitator_id: Option<i64>,
+}
+
 impl Store {
     fn open_body<B: DeserializeOwned>(&self, table: Table, row: &Row) -> Result<B, StoreError> {
         let text = self.open_sealed(&row.sealed, &table.aad(row.meta.id.0), table.name())?;
@@ -198,7 +251,7 @@ impl Store {
         table: Table,
         note: NoteId,
     ) -> Result<Vec<Addendum>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AddendumRow>(
             "SELECT id, author_clinician_id, body, content_hash, signed_at FROM note_addenda \
              WHERE note_table = $1 AND note_id = $2 ORDER BY id",
         )
@@ -206,18 +259,17 @@ impl Store {
         .bind(note.0)
         .fetch_all(&mut **tx)
         .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|r| {
-                let id = r.int("id")?;
-                let text =
-                    self.open_sealed(&r.text("body")?, &addendum_aad(id), "note_addenda.body")?;
+                let id = r.id;
+                let text = self.open_sealed(&r.body, &addendum_aad(id), "note_addenda.body")?;
                 Ok(Addendum {
                     id: AddendumId(id),
-                    author_clinician_id: ClinicianId(r.int("author_clinician_id")?),
+                    author_clinician_id: ClinicianId(r.author_clinician_id),
                     text: NoteText::parse(&text)
                         .map_err(|_| StoreError::Corrupt("note_addenda.body"))?,
-                    content_hash: r.text("content_hash")?,
-                    signed_at: r.ts("signed_at")?,
+                    content_hash: r.content_hash,
+                    signed_at: read::ts(&r.signed_at, "signed_at")?,
                 })
             })
             .collect()
@@ -229,7 +281,7 @@ impl Store {
         } else {
             ""
         };
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, NoteRow>(&format!(
             "SELECT {NOTE_COLUMNS}{extra} FROM {} WHERE id = $1",
             table.name()
         ))
@@ -237,7 +289,7 @@ impl Store {
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(DomainError::not_found("note"))?;
-        row_of(&row, table)
+        row_of(row, table)
     }
 
     async fn find_note_id(
@@ -540,15 +592,14 @@ impl Store {
         &self,
         id: NoteId,
     ) -> Result<(SessionId, ClientId), StoreError> {
-        let row = sqlx::query("SELECT session_id, client_id FROM progress_notes WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::not_found("note"))?;
-        Ok((
-            SessionId(row.int("session_id")?),
-            ClientId(row.int("client_id")?),
-        ))
+        let row = sqlx::query_as::<_, NoteSubjectRow>(
+            "SELECT session_id, client_id FROM progress_notes WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("note"))?;
+        Ok((SessionId(row.session_id), ClientId(row.client_id)))
     }
 
     /// One progress note (one `note.read` entry).
@@ -740,7 +791,7 @@ impl Store {
         session: &Session,
         client: ClientId,
     ) -> Result<(Vec<String>, Vec<String>), StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, ClientNamesRow>(
             "SELECT c.id, c.given_name, c.family_name, c.preferred_name \
              FROM memberships m JOIN clients c ON c.id = m.client_id \
              WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
@@ -754,15 +805,9 @@ impl Store {
         .fetch_all(&mut **tx)
         .await?;
         let (mut others, mut own) = (vec![], vec![]);
-        for r in &rows {
-            let mut names = vec![
-                r.parsed::<PersonName>("given_name")?.to_string(),
-                r.parsed::<PersonName>("family_name")?.to_string(),
-            ];
-            if let Some(p) = r.opt_parsed::<PersonName>("preferred_name")? {
-                names.push(p.to_string());
-            }
-            if r.int("id")? == client.0 {
+        for r in rows {
+            let names = r.names.words()?;
+            if r.id == client.0 {
                 own.extend(names);
             } else {
                 others.extend(names);
@@ -925,7 +970,7 @@ impl Store {
         // The facts signing needs, read once per session: the roster's names and each
         // author's license on the session's date.
         let mut licensed: std::collections::HashMap<ClinicianId, bool> = Default::default();
-        let roster = sqlx::query(
+        let roster = sqlx::query_as::<_, ClientNamesRow>(
             "SELECT c.id, c.given_name, c.family_name, c.preferred_name \
              FROM memberships m JOIN clients c ON c.id = m.client_id \
              WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
@@ -936,13 +981,9 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut names: Vec<(i64, String)> = vec![];
-        for r in &roster {
-            let id = r.int("id")?;
-            names.push((id, r.parsed::<PersonName>("given_name")?.to_string()));
-            names.push((id, r.parsed::<PersonName>("family_name")?.to_string()));
-            if let Some(p) = r.opt_parsed::<PersonName>("preferred_name")? {
-                names.push((id, p.to_string()));
-            }
+        for r in roster {
+            let id = r.id;
+            names.extend(r.names.words()?.into_iter().map(|n| (id, n)));
         }
         let now = ts(at);
         let (mut clients, mut signed) = (vec![], false);
@@ -1196,7 +1237,7 @@ impl Store {
         let director = director.map_or(-1, |d| d.0);
         let in_programs = crate::director_programs::director_program("$3", "g.program_id");
         let cutoff = ts(now);
-        let groups = sqlx::query(&format!(
+        let groups = sqlx::query_as::<_, OverdueRow>(&format!(
             "SELECT s.id, s.group_id, s.ends_at, p.note_due_hours, n.id AS note_id, n.state, \
              COALESCE(n.author_clinician_id, s.lead_facilitator_id) AS responsible \
              FROM sessions s JOIN therapy_groups g ON g.id = s.group_id \
@@ -1212,7 +1253,7 @@ impl Store {
         .bind(director)
         .fetch_all(&mut *tx)
         .await?;
-        let progress = sqlx::query(&format!(
+        let progress = sqlx::query_as::<_, OverdueRow>(&format!(
             "SELECT s.id, s.group_id, s.ends_at, p.note_due_hours, n.id AS note_id, n.state, \
              a.client_id, COALESCE(n.author_clinician_id, s.lead_facilitator_id) AS responsible \
              FROM sessions s JOIN therapy_groups g ON g.id = s.group_id \
@@ -1233,30 +1274,29 @@ impl Store {
         let mut clients = vec![];
         for (kind, rows) in [(NoteKind::Group, &groups), (NoteKind::Progress, &progress)] {
             for r in rows {
-                let hours = r.int("note_due_hours")?;
-                let due = r
-                    .ts("ends_at")?
+                let hours = r.note_due_hours;
+                let due = read::ts(&r.ends_at, "ends_at")?
                     .checked_add(jiff::SignedDuration::from_hours(hours))
                     .map_err(|_| StoreError::Corrupt("note_due_hours"))?;
                 if due > now {
                     continue;
                 }
                 let client_id = match kind {
-                    NoteKind::Progress => Some(ClientId(r.int("client_id")?)),
+                    NoteKind::Progress => Some(ClientId(
+                        r.client_id.ok_or(StoreError::Corrupt("client_id"))?,
+                    )),
                     NoteKind::Group => None,
                 };
                 clients.extend(client_id);
-                by.entry(r.int("responsible")?)
-                    .or_default()
-                    .push(OverdueNote {
-                        kind,
-                        session_id: SessionId(r.int("id")?),
-                        group_id: GroupId(r.int("group_id")?),
-                        client_id,
-                        note_id: r.opt_int("note_id")?.map(NoteId),
-                        state: r.opt_vocab("state", NoteState::parse)?,
-                        due_at: whole_second(due),
-                    });
+                by.entry(r.responsible).or_default().push(OverdueNote {
+                    kind,
+                    session_id: SessionId(r.id),
+                    group_id: GroupId(r.group_id),
+                    client_id,
+                    note_id: r.note_id.map(NoteId),
+                    state: read::opt_vocab(r.state.as_deref(), "state", NoteState::parse)?,
+                    due_at: whole_second(due),
+                });
             }
         }
         clients.sort();
@@ -1289,17 +1329,14 @@ impl Store {
         }
         let mut conn = self.pool().acquire().await?;
         let g = {
-            let row = sqlx::query(
+            let row = sqlx::query_as::<_, LeadsRow>(
                 "SELECT lead_facilitator_id, co_facilitator_id FROM therapy_groups WHERE id = $1",
             )
             .bind(session.group_id.0)
             .fetch_optional(&mut *conn)
             .await?
             .ok_or(DomainError::not_found("group"))?;
-            (
-                row.int("lead_facilitator_id")?,
-                row.opt_int("co_facilitator_id")?,
-            )
+            (row.lead_facilitator_id, row.co_facilitator_id)
         };
         Ok(g.0 == clinician.0 || g.1 == Some(clinician.0))
     }

@@ -12,11 +12,10 @@ use circle_domain::schedule::AvailabilityWindow;
 use circle_domain::text::ShortText;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use sqlx::any::AnyRow;
 
 use crate::access::{ClientAccess, Listing, RoleAccess, purpose};
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, json, lock_row, page_of, ts};
+use crate::codec::{LockTable, date, json, lock_row, page_of, read, ts};
 use crate::programs::stale;
 use crate::{Page, PageRequest, Store, StoreError};
 use circle_domain::audit::AuditAction;
@@ -25,36 +24,125 @@ pub(crate) const CLIENT_COLUMNS: &str = "c.id, c.record_number, c.given_name, c.
      c.date_of_birth, c.email, c.phone, c.concerns, c.availability, c.referral_source, c.version, \
      (SELECT e.level_of_care FROM episodes e WHERE e.client_id = c.id AND e.ended_on IS NULL) AS current_level";
 
-pub(crate) fn client_from_row(r: &AnyRow) -> Result<Client, StoreError> {
-    Ok(Client {
-        id: ClientId(r.int("id")?),
-        record_number: r.parsed("record_number")?,
-        given_name: r.parsed("given_name")?,
-        family_name: r.parsed("family_name")?,
-        preferred_name: r.opt_parsed("preferred_name")?,
-        date_of_birth: r.date("date_of_birth")?,
-        email: r.opt_parsed("email")?,
-        phone: r.opt_parsed("phone")?,
-        concerns: r.json::<Vec<Concern>>("concerns")?,
-        availability: r.json::<Vec<AvailabilityWindow>>("availability")?,
-        referral_source: r.vocab("referral_source", ReferralSource::parse)?,
-        current_level: r
-            .opt_text("current_level")?
-            .map(|l| LevelOfCare::parse(&l).ok_or(StoreError::Corrupt("current_level")))
-            .transpose()?,
-        version: r.int("version")?,
-    })
+/// A row of `CLIENT_COLUMNS`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    id: i64,
+    record_number: String,
+    given_name: String,
+    family_name: String,
+    preferred_name: Option<String>,
+    date_of_birth: String,
+    email: Option<String>,
+    phone: Option<String>,
+    concerns: String,
+    availability: String,
+    referral_source: String,
+    current_level: Option<String>,
+    version: i64,
 }
 
-fn episode_from_row(r: &AnyRow) -> Result<Episode, StoreError> {
-    Ok(Episode {
-        id: EpisodeId(r.int("id")?),
-        client_id: ClientId(r.int("client_id")?),
-        program_id: r.opt_int("program_id")?.map(ProgramId),
-        level_of_care: r.vocab("level_of_care", LevelOfCare::parse)?,
-        started_on: r.date("started_on")?,
-        ended_on: r.opt_date("ended_on")?,
-    })
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
+        Ok(Client {
+            id: ClientId(r.id),
+            record_number: read::parsed(r.record_number, "record_number")?,
+            given_name: read::parsed(r.given_name, "given_name")?,
+            family_name: read::parsed(r.family_name, "family_name")?,
+            preferred_name: read::opt_parsed(r.preferred_name, "preferred_name")?,
+            date_of_birth: read::date(&r.date_of_birth, "date_of_birth")?,
+            email: read::opt_parsed(r.email, "email")?,
+            phone: read::opt_parsed(r.phone, "phone")?,
+            concerns: read::json::<Vec<Concern>>(&r.concerns, "concerns")?,
+            availability: read::json::<Vec<AvailabilityWindow>>(&r.availability, "availability")?,
+            referral_source: read::vocab(
+                &r.referral_source,
+                "referral_source",
+                ReferralSource::parse,
+            )?,
+            current_level: read::opt_vocab(
+                r.current_level.as_deref(),
+                "current_level",
+                LevelOfCare::parse,
+            )?,
+            version: r.version,
+        })
+    }
+}
+
+const EPISODE_COLUMNS: &str = "id, client_id, program_id, level_of_care, started_on, ended_on";
+
+#[derive(sqlx::FromRow)]
+struct EpisodeRow {
+    id: i64,
+    client_id: i64,
+    program_id: Option<i64>,
+    level_of_care: String,
+    started_on: String,
+    ended_on: Option<String>,
+}
+
+impl TryFrom<EpisodeRow> for Episode {
+    type Error = StoreError;
+    fn try_from(r: EpisodeRow) -> Result<Self, StoreError> {
+        Ok(Episode {
+            id: EpisodeId(r.id),
+            client_id: ClientId(r.client_id),
+            program_id: r.program_id.map(ProgramId),
+            level_of_care: read::vocab(&r.level_of_care, "level_of_care", LevelOfCare::parse)?,
+            started_on: read::date(&r.started_on, "started_on")?,
+            ended_on: read::opt_date(r.ended_on.as_deref(), "ended_on")?,
+        })
+    }
+}
+
+/// Only the contact columns, for matching someone asking again.
+#[derive(sqlx::FromRow)]
+struct ContactRow {
+    id: i64,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SeparationRow {
+    id: i64,
+    client_low: i64,
+    client_high: i64,
+    /// Sealed.
+    reason: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClinicianRow {
+    given_name: String,
+    family_name: String,
+    email: String,
+    modalities: String,
+    version: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LicenseRow {
+    kind: String,
+    number: String,
+    state: String,
+    issued_on: String,
+    expires_on: String,
+}
+
+impl TryFrom<LicenseRow> for License {
+    type Error = StoreError;
+    fn try_from(l: LicenseRow) -> Result<Self, StoreError> {
+        Ok(License {
+            kind: read::vocab(&l.kind, "kind", LicenseKind::parse)?,
+            number: read::parsed(l.number, "number")?,
+            state: read::parsed(l.state, "state")?,
+            issued_on: read::date(&l.issued_on, "issued_on")?,
+            expires_on: read::date(&l.expires_on, "expires_on")?,
+        })
+    }
 }
 
 impl Store {
@@ -197,7 +285,7 @@ impl Store {
         let (scope, ctx) = (listing.client_scope(), listing.audit());
         let mut tx = self.begin_write().await?;
         let (clinician, since) = scope.binds();
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, ClientRow>(&format!(
             "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 AND {} ORDER BY c.id LIMIT $2",
             scope.condition("$3", "$4")
         ))
@@ -208,8 +296,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let items = rows
-            .iter()
-            .map(client_from_row)
+            .into_iter()
+            .map(Client::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let page = page_of(items, page.limit, |c| c.id.0);
         let ids: Vec<ClientId> = page.items.iter().map(|c| c.id).collect();
@@ -245,7 +333,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // Phones are stored as typed ("(617) 555-0199"): the digits are compared here, over
         // the two contact columns only, so the whole clinic is checked cheaply.
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, ContactRow>(&format!(
             "SELECT c.id, c.email, c.phone FROM clients c WHERE \
              (c.email IS NOT NULL OR c.phone IS NOT NULL) AND {}",
             scope.condition("$1", "$2")
@@ -256,23 +344,22 @@ impl Store {
         .await?;
         let mut ids = vec![];
         for r in &rows {
-            let e: Option<String> = r.opt_text("email")?;
-            let p: Option<String> = r.opt_text("phone")?;
-            let same_email = matches!((&email, &e), (Some(a), Some(b)) if *a == b.to_lowercase());
-            let same_phone = matches!((&phone, &p), (Some(a), Some(b)) if *a == digits(b));
+            let same_email =
+                matches!((&email, &r.email), (Some(a), Some(b)) if *a == b.to_lowercase());
+            let same_phone = matches!((&phone, &r.phone), (Some(a), Some(b)) if *a == digits(b));
             if same_email || same_phone {
-                ids.push(r.int("id")?);
+                ids.push(r.id);
             }
         }
         let mut items = vec![];
         for id in ids {
-            let row = sqlx::query(&format!(
+            let row = sqlx::query_as::<_, ClientRow>(&format!(
                 "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id = $1"
             ))
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-            items.push(client_from_row(&row)?);
+            items.push(Client::try_from(row)?);
         }
         let ids: Vec<ClientId> = items.iter().map(|c| c.id).collect();
         if !ids.is_empty() {
@@ -367,16 +454,15 @@ impl Store {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
-        let rows = sqlx::query(
-            "SELECT id, client_id, program_id, level_of_care, started_on, ended_on FROM episodes \
-             WHERE client_id = $1 ORDER BY started_on, id",
-        )
+        let rows = sqlx::query_as::<_, EpisodeRow>(&format!(
+            "SELECT {EPISODE_COLUMNS} FROM episodes WHERE client_id = $1 ORDER BY started_on, id",
+        ))
         .bind(client.0)
         .fetch_all(&mut *tx)
         .await?;
         let episodes = rows
-            .iter()
-            .map(episode_from_row)
+            .into_iter()
+            .map(Episode::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         append(
             &mut tx,
@@ -421,14 +507,13 @@ impl Store {
                 Some(_) => {}
             }
         }
-        let open = sqlx::query(
-            "SELECT id, client_id, program_id, level_of_care, started_on, ended_on FROM episodes \
-             WHERE client_id = $1 AND ended_on IS NULL",
-        )
+        let open = sqlx::query_as::<_, EpisodeRow>(&format!(
+            "SELECT {EPISODE_COLUMNS} FROM episodes WHERE client_id = $1 AND ended_on IS NULL",
+        ))
         .bind(client.0)
         .fetch_optional(&mut *tx)
         .await?
-        .map(|r| episode_from_row(&r))
+        .map(Episode::try_from)
         .transpose()?;
         check_episode_change(open.as_ref(), next)?;
         crate::placement::apply_taper(
@@ -453,11 +538,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, EpisodeRow>(&format!(
             "INSERT INTO episodes (client_id, program_id, level_of_care, started_on, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) \
-             RETURNING id, client_id, program_id, level_of_care, started_on, ended_on",
-        )
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {EPISODE_COLUMNS}",
+        ))
         .bind(client.0)
         .bind(next.program_id.map(|p| p.0))
         .bind(next.level_of_care.as_str())
@@ -465,7 +549,7 @@ impl Store {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
-        let episode = episode_from_row(&row)?;
+        let episode = Episode::try_from(row)?;
         append(
             &mut tx,
             self.audit_key(),
@@ -490,14 +574,13 @@ impl Store {
         if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
             return Err(DomainError::not_found("client").into());
         }
-        let open = sqlx::query(
-            "SELECT id, client_id, program_id, level_of_care, started_on, ended_on FROM episodes \
-             WHERE client_id = $1 AND ended_on IS NULL",
-        )
+        let open = sqlx::query_as::<_, EpisodeRow>(&format!(
+            "SELECT {EPISODE_COLUMNS} FROM episodes WHERE client_id = $1 AND ended_on IS NULL",
+        ))
         .bind(client.0)
         .fetch_optional(&mut *tx)
         .await?
-        .map(|r| episode_from_row(&r))
+        .map(Episode::try_from)
         .transpose()?
         .ok_or_else(|| {
             DomainError::conflict(
@@ -529,16 +612,16 @@ impl Store {
             )
             .into());
         }
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, EpisodeRow>(&format!(
             "UPDATE episodes SET ended_on = $1, updated_at = $2 WHERE id = $3 \
-             RETURNING id, client_id, program_id, level_of_care, started_on, ended_on",
-        )
+             RETURNING {EPISODE_COLUMNS}",
+        ))
         .bind(date(d.ended_on))
         .bind(ts(at))
         .bind(open.id.0)
         .fetch_one(&mut *tx)
         .await?;
-        let episode = episode_from_row(&row)?;
+        let episode = Episode::try_from(row)?;
         append(
             &mut tx,
             self.audit_key(),
@@ -626,7 +709,7 @@ impl Store {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         client_in(&mut tx, client).await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, SeparationRow>(
             "SELECT id, client_low, client_high, reason FROM separations \
              WHERE client_low = $1 OR client_high = $1 ORDER BY id",
         )
@@ -641,11 +724,10 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        rows.iter()
+        rows.into_iter()
             .map(|r| {
-                let (low, high) = (r.int("client_low")?, r.int("client_high")?);
-                let id = r.int("id")?;
-                let reason = match r.opt_text("reason")? {
+                let (low, high, id) = (r.client_low, r.client_high, r.id);
+                let reason = match r.reason {
                     Some(sealed) => {
                         let text =
                             self.open_sealed(&sealed, &separation_aad(id), "separations.reason")?;
@@ -671,38 +753,30 @@ pub(crate) async fn clinician_in(
     conn: &mut sqlx::AnyConnection,
     id: ClinicianId,
 ) -> Result<Clinician, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, given_name, family_name, email, modalities, version FROM clinicians WHERE id = $1",
+    let row = sqlx::query_as::<_, ClinicianRow>(
+        "SELECT given_name, family_name, email, modalities, version FROM clinicians WHERE id = $1",
     )
     .bind(id.0)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(DomainError::not_found("clinician"))?;
-    let licenses = sqlx::query(
+    let licenses = sqlx::query_as::<_, LicenseRow>(
         "SELECT kind, number, state, issued_on, expires_on FROM licenses WHERE clinician_id = $1 ORDER BY id",
     )
     .bind(id.0)
     .fetch_all(&mut *conn)
     .await?
-    .iter()
-    .map(|l| {
-        Ok(License {
-            kind: l.vocab("kind", LicenseKind::parse)?,
-            number: l.parsed("number")?,
-            state: l.parsed("state")?,
-            issued_on: l.date("issued_on")?,
-            expires_on: l.date("expires_on")?,
-        })
-    })
+    .into_iter()
+    .map(License::try_from)
     .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(Clinician {
         id,
-        given_name: row.parsed("given_name")?,
-        family_name: row.parsed("family_name")?,
-        email: row.parsed("email")?,
+        given_name: read::parsed(row.given_name, "given_name")?,
+        family_name: read::parsed(row.family_name, "family_name")?,
+        email: read::parsed(row.email, "email")?,
         licenses,
-        modalities: row.json::<Vec<Modality>>("modalities")?,
-        version: row.int("version")?,
+        modalities: read::json::<Vec<Modality>>(&row.modalities, "modalities")?,
+        version: row.version,
     })
 }
 
@@ -763,14 +837,14 @@ pub(crate) async fn client_in(
     conn: &mut sqlx::AnyConnection,
     id: ClientId,
 ) -> Result<Client, StoreError> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, ClientRow>(&format!(
         "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id = $1"
     ))
     .bind(id.0)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(DomainError::not_found("client"))?;
-    client_from_row(&row)
+    Client::try_from(row)
 }
 
 fn separation_aad(id: i64) -> circle_vault::Aad {

@@ -28,13 +28,11 @@ use circle_domain::schedule::{WeeklyMeeting, weekly_schedules_overlap};
 use circle_domain::text::{ShortText, TimeZoneName};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
-use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, lock_row, ts};
+use crate::codec::{LockTable, date, lock_row, read, ts};
 use crate::groups::{
-    GROUP_COLUMNS, MEMBERSHIP_COLUMNS, Tx, group_from_row, group_in, membership_from_row,
-    program_in,
+    GROUP_COLUMNS, GroupRow, MEMBERSHIP_COLUMNS, MembershipRow, Tx, group_in, program_in,
 };
 use crate::people::client_in;
 use crate::{Store, StoreError};
@@ -45,19 +43,36 @@ const OFFER_COLUMNS: &str = "id, waitlist_entry_id, group_id, client_id, start_d
 const ENTRY_COLUMNS: &str = "w.id, w.group_id, w.client_id, w.priority, w.note, w.status, w.added_at, \
      (SELECT o.id FROM offers o WHERE o.waitlist_entry_id = w.id AND o.state = 'open') AS open_offer_id";
 
-fn offer_from_row(r: &AnyRow) -> Result<Offer, StoreError> {
-    Ok(Offer {
-        id: OfferId(r.int("id")?),
-        waitlist_entry_id: WaitlistEntryId(r.int("waitlist_entry_id")?),
-        group_id: GroupId(r.int("group_id")?),
-        client_id: ClientId(r.int("client_id")?),
-        start_date: r.date("start_date")?,
-        state: r.vocab("state", OfferState::parse)?,
-        offered_at: r.ts("offered_at")?,
-        expires_at: r.ts("expires_at")?,
-        responded_at: r.opt_ts("responded_at")?,
-        membership_id: r.opt_int("membership_id")?.map(MembershipId),
-    })
+#[derive(sqlx::FromRow)]
+struct OfferRow {
+    id: i64,
+    waitlist_entry_id: i64,
+    group_id: i64,
+    client_id: i64,
+    start_date: String,
+    state: String,
+    offered_at: String,
+    expires_at: String,
+    responded_at: Option<String>,
+    membership_id: Option<i64>,
+}
+
+impl TryFrom<OfferRow> for Offer {
+    type Error = StoreError;
+    fn try_from(r: OfferRow) -> Result<Self, StoreError> {
+        Ok(Offer {
+            id: OfferId(r.id),
+            waitlist_entry_id: WaitlistEntryId(r.waitlist_entry_id),
+            group_id: GroupId(r.group_id),
+            client_id: ClientId(r.client_id),
+            start_date: read::date(&r.start_date, "start_date")?,
+            state: read::vocab(&r.state, "state", OfferState::parse)?,
+            offered_at: read::ts(&r.offered_at, "offered_at")?,
+            expires_at: read::ts(&r.expires_at, "expires_at")?,
+            responded_at: read::opt_ts(r.responded_at.as_deref(), "responded_at")?,
+            membership_id: r.membership_id.map(MembershipId),
+        })
+    }
 }
 
 fn note_aad(id: i64) -> circle_vault::Aad {
@@ -145,7 +160,7 @@ pub(crate) async fn pair_facts(
     let program = program_in(tx, group.program_id)
         .await?
         .ok_or(StoreError::Corrupt("program_id"))?;
-    let others = sqlx::query(
+    let others = sqlx::query_as::<_, MeetingsRow>(
         "SELECT g.meetings, p.time_zone FROM memberships m \
          JOIN therapy_groups g ON g.id = m.group_id JOIN programs p ON p.id = g.program_id \
          WHERE m.client_id = $1 AND (m.end_date IS NULL OR m.end_date > $3) AND m.group_id <> $2",
@@ -157,9 +172,9 @@ pub(crate) async fn pair_facts(
     .await?;
     let tz = program.time_zone.time_zone();
     let mut clash = false;
-    for r in &others {
-        let meetings: Vec<WeeklyMeeting> = r.json("meetings")?;
-        let other_tz: TimeZoneName = r.parsed("time_zone")?;
+    for r in others {
+        let meetings: Vec<WeeklyMeeting> = read::json(&r.meetings, "meetings")?;
+        let other_tz: TimeZoneName = read::parsed(r.time_zone, "time_zone")?;
         if weekly_schedules_overlap(
             (&group.meetings, &tz),
             (&meetings, &other_tz.time_zone()),
@@ -169,7 +184,7 @@ pub(crate) async fn pair_facts(
             break;
         }
     }
-    let other_starts = sqlx::query(
+    let other_starts = sqlx::query_scalar::<_, String>(
         "SELECT start_date FROM memberships WHERE group_id = $1 AND client_id <> $2 \
          AND (end_date IS NULL OR end_date > $3)",
     )
@@ -179,7 +194,7 @@ pub(crate) async fn pair_facts(
     .fetch_all(&mut **tx)
     .await?
     .iter()
-    .map(|r| r.date("start_date"))
+    .map(|d| read::date(d, "start_date"))
     .collect::<Result<Vec<_>, _>>()?;
     Ok(PairFacts {
         client_level,
@@ -203,7 +218,7 @@ pub(crate) async fn insert_membership(
     at: Timestamp,
 ) -> Result<Membership, StoreError> {
     let now = ts(at);
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, MembershipRow>(&format!(
         "INSERT INTO memberships (group_id, client_id, start_date, status, created_at, updated_at) \
          VALUES ($1, $2, $3, 'active', $4, $4) RETURNING {MEMBERSHIP_COLUMNS}"
     ))
@@ -213,7 +228,7 @@ pub(crate) async fn insert_membership(
     .bind(&now)
     .fetch_one(&mut **tx)
     .await?;
-    let membership = membership_from_row(&row)?;
+    let membership = Membership::try_from(row)?;
     sqlx::query(
         "UPDATE offers SET state = 'accepted', responded_at = $1, membership_id = $2, \
          version = version + 1, updated_at = $1 \
@@ -285,6 +300,44 @@ async fn offerable_start(
     Ok(None)
 }
 
+/// An open offer past its expiry.
+#[derive(sqlx::FromRow)]
+struct DueOfferRow {
+    id: i64,
+    waitlist_entry_id: i64,
+    client_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: i64,
+    note: Option<String>,
+    group_id: i64,
+    client_id: i64,
+    priority: i64,
+    status: String,
+    added_at: String,
+    open_offer_id: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MeetingsRow {
+    meetings: String,
+    time_zone: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct WaitingRow {
+    id: i64,
+    client_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryOwnerRow {
+    group_id: i64,
+    client_id: i64,
+}
+
 impl Store {
     /// Offers every free seat of a group to the next eligible waiting clients, in priority
     /// then arrival order, skipping those a rule keeps out. Returns the offers made.
@@ -315,7 +368,7 @@ impl Store {
         if free <= 0 {
             return Ok(made);
         }
-        let waiting = sqlx::query(
+        let waiting = sqlx::query_as::<_, WaitingRow>(
             "SELECT id, client_id FROM waitlist_entries WHERE group_id = $1 AND status = 'waiting' \
              ORDER BY priority, added_at, id",
         )
@@ -331,8 +384,8 @@ impl Store {
             if free <= 0 {
                 break;
             }
-            let entry = r.int("id")?;
-            let client = ClientId(r.int("client_id")?);
+            let entry = r.id;
+            let client = ClientId(r.client_id);
             let Some(start) = offerable_start(tx, &group, client, today).await? else {
                 continue;
             };
@@ -399,14 +452,14 @@ impl Store {
         at: Timestamp,
     ) -> Result<usize, StoreError> {
         let now = ts(at);
-        let due = sqlx::query(
+        let due = sqlx::query_as::<_, DueOfferRow>(
             "SELECT id, waitlist_entry_id, client_id FROM offers WHERE state = 'open' AND expires_at <= $1 ORDER BY id",
         )
         .bind(&now)
         .fetch_all(&mut **tx)
         .await?;
         for r in &due {
-            let id = r.int("id")?;
+            let id = r.id;
             let done = sqlx::query(
                 "UPDATE offers SET state = 'expired', version = version + 1, updated_at = $1 \
                  WHERE id = $2 AND state = 'open'",
@@ -423,10 +476,10 @@ impl Store {
                 "UPDATE waitlist_entries SET status = 'expired', version = version + 1, updated_at = $1 WHERE id = $2",
             )
             .bind(&now)
-            .bind(r.int("waitlist_entry_id")?)
+            .bind(r.waitlist_entry_id)
             .execute(&mut **tx)
             .await?;
-            let client = [ClientId(r.int("client_id")?)];
+            let client = [ClientId(r.client_id)];
             append(
                 tx,
                 self.audit_key(),
@@ -470,13 +523,13 @@ impl Store {
         let mut tx = self.begin_write().await?;
         self.process_waitlists(&mut tx, ctx, at).await?;
         let c = client_in(&mut tx, client).await?;
-        let groups = sqlx::query(&format!(
+        let groups = sqlx::query_as::<_, GroupRow>(&format!(
             "SELECT {GROUP_COLUMNS} FROM therapy_groups ORDER BY id"
         ))
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(group_from_row)
+        .into_iter()
+        .map(Group::try_from)
         .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::with_capacity(groups.len());
         for g in &groups {
@@ -500,9 +553,9 @@ impl Store {
         Ok(out)
     }
 
-    fn entry_from_row(&self, r: &AnyRow) -> Result<WaitlistEntry, StoreError> {
-        let id = r.int("id")?;
-        let note = match r.opt_text("note")? {
+    fn entry_of(&self, r: EntryRow) -> Result<WaitlistEntry, StoreError> {
+        let id = r.id;
+        let note = match r.note {
             Some(sealed) => {
                 let text = self.open_sealed(&sealed, &note_aad(id), "waitlist_entries.note")?;
                 Some(
@@ -514,14 +567,13 @@ impl Store {
         };
         Ok(WaitlistEntry {
             id: WaitlistEntryId(id),
-            group_id: GroupId(r.int("group_id")?),
-            client_id: ClientId(r.int("client_id")?),
-            priority: u8::try_from(r.int("priority")?)
-                .map_err(|_| StoreError::Corrupt("priority"))?,
+            group_id: GroupId(r.group_id),
+            client_id: ClientId(r.client_id),
+            priority: u8::try_from(r.priority).map_err(|_| StoreError::Corrupt("priority"))?,
             note,
-            status: r.vocab("status", WaitlistStatus::parse)?,
-            added_at: r.ts("added_at")?,
-            open_offer_id: r.opt_int("open_offer_id")?.map(OfferId),
+            status: read::vocab(&r.status, "status", WaitlistStatus::parse)?,
+            added_at: read::ts(&r.added_at, "added_at")?,
+            open_offer_id: r.open_offer_id.map(OfferId),
         })
     }
 
@@ -530,14 +582,14 @@ impl Store {
         tx: &mut Tx<'_>,
         id: WaitlistEntryId,
     ) -> Result<WaitlistEntry, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, EntryRow>(&format!(
             "SELECT {ENTRY_COLUMNS} FROM waitlist_entries w WHERE w.id = $1"
         ))
         .bind(id.0)
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(DomainError::not_found("waitlist entry"))?;
-        self.entry_from_row(&row)
+        self.entry_of(row)
     }
 
     /// Puts a client on a group's waitlist. If the group has a free seat the client may
@@ -634,7 +686,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         group_in(&mut tx, group).await?;
         self.process_waitlists(&mut tx, ctx, at).await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, EntryRow>(&format!(
             "SELECT {ENTRY_COLUMNS} FROM waitlist_entries w WHERE w.group_id = $1 \
              AND w.status IN ('waiting','offered') ORDER BY w.priority, w.added_at, w.id"
         ))
@@ -642,8 +694,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let list = rows
-            .iter()
-            .map(|r| self.entry_from_row(r))
+            .into_iter()
+            .map(|r| self.entry_of(r))
             .collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<ClientId> = list.iter().map(|e| e.client_id).collect();
         append(
@@ -720,15 +772,14 @@ impl Store {
         &self,
         id: WaitlistEntryId,
     ) -> Result<(GroupId, ClientId), StoreError> {
-        let row = sqlx::query("SELECT group_id, client_id FROM waitlist_entries WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::not_found("waitlist entry"))?;
-        Ok((
-            GroupId(row.int("group_id")?),
-            ClientId(row.int("client_id")?),
-        ))
+        let row = sqlx::query_as::<_, EntryOwnerRow>(
+            "SELECT group_id, client_id FROM waitlist_entries WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("waitlist entry"))?;
+        Ok((GroupId(row.group_id), ClientId(row.client_id)))
     }
 
     /// The client an offer is for (for authorization; no content).
@@ -766,7 +817,7 @@ impl Store {
         };
         let mut tx = self.begin_write().await?;
         self.process_waitlists(&mut tx, ctx, at).await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, OfferRow>(&format!(
             "SELECT {OFFER_COLUMNS} FROM offers WHERE ($1 = '' OR state = $1) \
              AND ($2 = -1 OR client_id = $2) \
              AND ($3 = -1 OR EXISTS (SELECT 1 FROM therapy_groups og WHERE og.id = offers.group_id \
@@ -779,8 +830,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let list = rows
-            .iter()
-            .map(offer_from_row)
+            .into_iter()
+            .map(Offer::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let mut ids: Vec<ClientId> = list.iter().map(|o| o.client_id).collect();
         ids.sort_unstable();
@@ -797,12 +848,14 @@ impl Store {
     }
 
     async fn offer_in(tx: &mut Tx<'_>, id: OfferId) -> Result<Offer, StoreError> {
-        let row = sqlx::query(&format!("SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1"))
-            .bind(id.0)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(DomainError::not_found("offer"))?;
-        offer_from_row(&row)
+        let row = sqlx::query_as::<_, OfferRow>(&format!(
+            "SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(DomainError::not_found("offer"))?;
+        Offer::try_from(row)
     }
 
     /// One offer; the read is audited.
@@ -942,13 +995,13 @@ impl Store {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         let c = client_in(&mut tx, client).await?;
-        let groups = sqlx::query(&format!(
+        let groups = sqlx::query_as::<_, GroupRow>(&format!(
             "SELECT {GROUP_COLUMNS} FROM therapy_groups ORDER BY id"
         ))
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(group_from_row)
+        .into_iter()
+        .map(Group::try_from)
         .collect::<Result<Vec<_>, _>>()?;
         let mut items = Vec::new();
         if let Some(level) = c.current_level {
@@ -959,7 +1012,7 @@ impl Store {
                 .date()
                 .yesterday()
                 .map_err(|_| StoreError::Corrupt("today"))?;
-            let memberships = sqlx::query(&format!(
+            let memberships = sqlx::query_as::<_, MembershipRow>(&format!(
                 "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE client_id = $1 \
                  AND (end_date IS NULL OR end_date > $2) ORDER BY id"
             ))
@@ -967,8 +1020,8 @@ impl Store {
             .bind(date(utc_yesterday))
             .fetch_all(&mut *tx)
             .await?
-            .iter()
-            .map(membership_from_row)
+            .into_iter()
+            .map(Membership::try_from)
             .collect::<Result<Vec<_>, _>>()?;
             let at_level: Vec<&Group> = groups
                 .iter()
@@ -1037,14 +1090,14 @@ pub(crate) async fn apply_taper(
     let end = started_on
         .checked_add(jiff::Span::new().days(i64::from(weeks) * 7))
         .map_err(|_| DomainError::invalid("started_on", "is outside the supported calendar"))?;
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query_as::<_, MembershipRow>(&format!(
         "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE client_id = $1 AND end_date IS NULL ORDER BY id"
     ))
     .bind(client.0)
     .fetch_all(&mut **tx)
     .await?;
-    for r in &rows {
-        let m = membership_from_row(r)?;
+    for r in rows {
+        let m = Membership::try_from(r)?;
         let g = group_in(tx, m.group_id).await?;
         if g.eligible_levels.contains(&change.to) {
             continue;

@@ -20,11 +20,10 @@ use circle_domain::planning::{ApplyOutcome, ItemDecision, ItemKind, PlanRun, Pro
 use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::Acquire;
-use sqlx::any::AnyRow;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, json, lock_row, ts, whole_second};
-use crate::groups::{MEMBERSHIP_COLUMNS, Tx, group_in, membership_from_row};
+use crate::codec::{LockTable, date, json, lock_row, read, ts, whole_second};
+use crate::groups::{MEMBERSHIP_COLUMNS, MembershipRow, Tx, group_in};
 use crate::{Store, StoreError};
 
 const RUN_COLUMNS: &str = "id, program_id, time_limit_ms, state, progress, started_by, \
@@ -62,46 +61,80 @@ pub fn problem_code(e: &DomainError) -> String {
     }
 }
 
-fn run_from_row(r: &AnyRow) -> Result<PlanRun, StoreError> {
-    let proposal: Option<Proposal> = match r.opt_text("proposal")? {
-        Some(text) => {
-            Some(serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("proposal"))?)
-        }
-        None => None,
-    };
-    Ok(PlanRun {
-        id: r.int("id")?,
-        program_id: r.opt_int("program_id")?.map(ProgramId),
-        time_limit_ms: r.uint("time_limit_ms")?,
-        state: RunState::parse(&r.text("state")?).ok_or(StoreError::Corrupt("state"))?,
-        progress: u8::try_from(r.int("progress")?).map_err(|_| StoreError::Corrupt("progress"))?,
-        started_by: UserId(r.int("started_by")?),
-        created_at: r.ts("created_at")?,
-        finished_at: r.opt_ts("finished_at")?,
-        error: r.opt_text("error")?,
-        moves: proposal.as_ref().map(Proposal::moves).unwrap_or_default(),
-        proposal,
-        decisions: vec![],
-    })
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    proposal: Option<String>,
+    id: i64,
+    program_id: Option<i64>,
+    time_limit_ms: i64,
+    state: String,
+    progress: i64,
+    started_by: i64,
+    created_at: String,
+    finished_at: Option<String>,
+    error: Option<String>,
 }
 
-fn decision_from_row(r: &AnyRow) -> Result<ItemDecision, StoreError> {
-    Ok(ItemDecision {
-        kind: ItemKind::parse(&r.text("kind")?).ok_or(StoreError::Corrupt("kind"))?,
-        client_id: ClientId(r.int("client_id")?),
-        group_id: GroupId(r.int("group_id")?),
-        from_group_id: r.opt_int("from_group_id")?.map(GroupId),
-        outcome: match r.text("outcome")?.as_str() {
-            "applied" => ApplyOutcome::Applied,
-            "refused" => ApplyOutcome::Refused,
-            _ => return Err(StoreError::Corrupt("outcome")),
-        },
-        membership_id: r.opt_int("membership_id")?.map(MembershipId),
-        code: r.opt_text("code")?,
-        message: r.opt_text("message")?,
-        decided_by: UserId(r.int("decided_by")?),
-        decided_at: r.ts("decided_at")?,
-    })
+impl TryFrom<RunRow> for PlanRun {
+    type Error = StoreError;
+    fn try_from(r: RunRow) -> Result<Self, StoreError> {
+        let proposal: Option<Proposal> = match r.proposal {
+            Some(text) => {
+                Some(serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("proposal"))?)
+            }
+            None => None,
+        };
+        Ok(PlanRun {
+            id: r.id,
+            program_id: r.program_id.map(ProgramId),
+            time_limit_ms: read::uint(r.time_limit_ms, "time_limit_ms")?,
+            state: RunState::parse(&r.state).ok_or(StoreError::Corrupt("state"))?,
+            progress: u8::try_from(r.progress).map_err(|_| StoreError::Corrupt("progress"))?,
+            started_by: UserId(r.started_by),
+            created_at: read::ts(&r.created_at, "created_at")?,
+            finished_at: read::opt_ts(r.finished_at.as_deref(), "finished_at")?,
+            error: r.error,
+            moves: proposal.as_ref().map(Proposal::moves).unwrap_or_default(),
+            proposal,
+            decisions: vec![],
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    kind: String,
+    client_id: i64,
+    group_id: i64,
+    from_group_id: Option<i64>,
+    outcome: String,
+    membership_id: Option<i64>,
+    code: Option<String>,
+    message: Option<String>,
+    decided_by: i64,
+    decided_at: String,
+}
+
+impl TryFrom<DecisionRow> for ItemDecision {
+    type Error = StoreError;
+    fn try_from(r: DecisionRow) -> Result<Self, StoreError> {
+        Ok(ItemDecision {
+            kind: ItemKind::parse(&r.kind).ok_or(StoreError::Corrupt("kind"))?,
+            client_id: ClientId(r.client_id),
+            group_id: GroupId(r.group_id),
+            from_group_id: r.from_group_id.map(GroupId),
+            outcome: match r.outcome.as_str() {
+                "applied" => ApplyOutcome::Applied,
+                "refused" => ApplyOutcome::Refused,
+                _ => return Err(StoreError::Corrupt("outcome")),
+            },
+            membership_id: r.membership_id.map(MembershipId),
+            code: r.code,
+            message: r.message,
+            decided_by: UserId(r.decided_by),
+            decided_at: read::ts(&r.decided_at, "decided_at")?,
+        })
+    }
 }
 
 /// Ends the client's open membership of `from` on `start` (a move's arrival date), as
@@ -116,7 +149,7 @@ async fn end_for_move(
     if !lock_row(tx, LockTable::Groups, from.0).await? {
         return Err(DomainError::not_found("group").into());
     }
-    let current = sqlx::query(&format!(
+    let current = sqlx::query_as::<_, MembershipRow>(&format!(
         "SELECT {MEMBERSHIP_COLUMNS} FROM memberships \
          WHERE client_id = $1 AND group_id = $2 AND end_date IS NULL ORDER BY id LIMIT 1"
     ))
@@ -124,7 +157,7 @@ async fn end_for_move(
     .bind(from.0)
     .fetch_optional(&mut **tx)
     .await?
-    .map(|r| membership_from_row(&r))
+    .map(Membership::try_from)
     .transpose()?
     .ok_or_else(|| {
         DomainError::conflict(
@@ -138,7 +171,7 @@ async fn end_for_move(
         end_date: Some(start),
     };
     change.check(&current)?;
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as::<_, MembershipRow>(&format!(
         "UPDATE memberships SET status = $1, end_date = $2, version = version + 1, updated_at = $3 \
          WHERE id = $4 AND version = $5 RETURNING {MEMBERSHIP_COLUMNS}"
     ))
@@ -150,7 +183,7 @@ async fn end_for_move(
     .fetch_optional(&mut **tx)
     .await?
     .ok_or_else(crate::programs::stale)?;
-    membership_from_row(&row)
+    Membership::try_from(row)
 }
 
 /// Enrolls like `Store::enroll`, inside the caller's transaction.
@@ -190,6 +223,25 @@ pub struct CheckedItem<'a> {
     pub client: &'a PlaceAccess<purpose::PlanPlace>,
     pub group: &'a GroupAccess<purpose::PlanPlace>,
     pub from_group: Option<&'a GroupAccess<purpose::PlanPlace>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RunOwnerRow {
+    program_id: Option<i64>,
+    started_by: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientNameRow {
+    preferred_name: Option<String>,
+    given_name: String,
+    family_name: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct GroupNameRow {
+    id: i64,
+    name: String,
 }
 
 impl Store {
@@ -325,7 +377,7 @@ impl Store {
             ListScope::Programs { director, .. } => Some(*director),
             _ => None,
         };
-        sqlx::query(&format!(
+        sqlx::query_as::<_, RunRow>(&format!(
             "SELECT id, program_id, time_limit_ms, state, progress, started_by, created_at, \
              finished_at, error, CAST(NULL AS TEXT) AS proposal FROM planner_runs \
              WHERE ($2 = -1 OR ({} AND started_by = $2)) ORDER BY id DESC LIMIT $1",
@@ -335,8 +387,8 @@ impl Store {
         .bind(director.map_or(-1, |d| d.0))
         .fetch_all(self.pool())
         .await?
-        .iter()
-        .map(run_from_row)
+        .into_iter()
+        .map(PlanRun::try_from)
         .collect()
     }
 
@@ -366,15 +418,14 @@ impl Store {
     /// The program a run planned (`None` for the whole clinic) and who started it; 404 for
     /// no such run. No client data is read.
     pub async fn plan_run_owner(&self, id: i64) -> Result<(Option<ProgramId>, UserId), StoreError> {
-        let row = sqlx::query("SELECT program_id, started_by FROM planner_runs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::not_found("planner run"))?;
-        Ok((
-            row.opt_int("program_id")?.map(ProgramId),
-            UserId(row.int("started_by")?),
-        ))
+        let row = sqlx::query_as::<_, RunOwnerRow>(
+            "SELECT program_id, started_by FROM planner_runs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("planner run"))?;
+        Ok((row.program_id.map(ProgramId), UserId(row.started_by)))
     }
 
     /// One run with its proposal and decisions, and the names its page shows. When it
@@ -388,15 +439,15 @@ impl Store {
         self.check_run_reach(listing, id).await?;
         let ctx = listing.audit();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, RunRow>(&format!(
             "SELECT {RUN_COLUMNS} FROM planner_runs WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(DomainError::not_found("planner run"))?;
-        let mut run = run_from_row(&row)?;
-        run.decisions = sqlx::query(
+        let mut run = PlanRun::try_from(row)?;
+        run.decisions = sqlx::query_as::<_, DecisionRow>(
             "SELECT kind, client_id, group_id, from_group_id, outcome, code, message, membership_id, \
              decided_by, decided_at FROM planner_run_items WHERE run_id = $1 \
              ORDER BY client_id, group_id",
@@ -404,8 +455,8 @@ impl Store {
         .bind(id)
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(decision_from_row)
+        .into_iter()
+        .map(ItemDecision::try_from)
         .collect::<Result<_, _>>()?;
         let mut names = RunNames::default();
         if let Some(p) = &run.proposal {
@@ -429,26 +480,24 @@ impl Store {
             groups.sort_unstable();
             groups.dedup();
             for c in &clients {
-                if let Some(r) = sqlx::query(
+                if let Some(r) = sqlx::query_as::<_, ClientNameRow>(
                     "SELECT given_name, family_name, preferred_name FROM clients WHERE id = $1",
                 )
                 .bind(c.0)
                 .fetch_optional(&mut *tx)
                 .await?
                 {
-                    let first = r
-                        .opt_text("preferred_name")?
-                        .unwrap_or(r.text("given_name")?);
-                    let initial = r.text("family_name")?.chars().next().unwrap_or('?');
+                    let first = r.preferred_name.unwrap_or(r.given_name);
+                    let initial = r.family_name.chars().next().unwrap_or('?');
                     names.clients.insert(*c, format!("{first} {initial}."));
                 }
             }
             // Every group, so reasons naming a group outside the plan read well too.
-            for r in sqlx::query("SELECT id, name FROM therapy_groups")
+            for r in sqlx::query_as::<_, GroupNameRow>("SELECT id, name FROM therapy_groups")
                 .fetch_all(&mut *tx)
                 .await?
             {
-                names.groups.insert(GroupId(r.int("id")?), r.text("name")?);
+                names.groups.insert(GroupId(r.id), r.name);
             }
             append(
                 &mut tx,

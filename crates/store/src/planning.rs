@@ -11,9 +11,9 @@ use circle_domain::schedule::AvailabilityWindow;
 use jiff::Timestamp;
 
 use crate::audit::{Record, append};
-use crate::codec::RowExt;
+use crate::codec::read;
 use crate::groups::GROUP_COLUMNS;
-use crate::groups::group_from_row;
+use crate::groups::GroupRow;
 use crate::{Store, StoreError};
 
 /// One client as the planner sees them.
@@ -48,6 +48,28 @@ pub struct PlanningFacts {
     pub separations: Vec<(ClientId, ClientId)>,
 }
 
+#[derive(sqlx::FromRow)]
+struct OpenMembershipRow {
+    client_id: i64,
+    group_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct PlanningClientRow {
+    id: i64,
+    level_of_care: Option<String>,
+    program_id: Option<i64>,
+    weekly_required_minutes: Option<i64>,
+    availability: String,
+    concerns: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct SeparationPairRow {
+    client_low: i64,
+    client_high: i64,
+}
+
 impl Store {
     /// Reads the facts of a placement plan in one transaction and audits the read of every
     /// client involved as one `client.list` entry (a failed audit write fails the read).
@@ -71,16 +93,16 @@ impl Store {
             None => None,
         };
         let scope = program.map_or(-1, |p| p.0);
-        let groups = sqlx::query(&format!(
+        let groups = sqlx::query_as::<_, GroupRow>(&format!(
             "SELECT {GROUP_COLUMNS} FROM therapy_groups WHERE ($1 = -1 OR program_id = $1) ORDER BY id"
         ))
         .bind(scope)
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(group_from_row)
+        .into_iter()
+        .map(Group::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, PlanningClientRow>(
             "SELECT c.id, c.concerns, c.availability, e.level_of_care, e.program_id, \
              p.weekly_required_minutes \
              FROM clients c \
@@ -92,23 +114,23 @@ impl Store {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let all_memberships: Vec<(ClientId, GroupId)> = sqlx::query(
+        let all_memberships: Vec<(ClientId, GroupId)> = sqlx::query_as::<_, OpenMembershipRow>(
             "SELECT client_id, group_id FROM memberships WHERE end_date IS NULL ORDER BY id",
         )
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(|r| Ok((ClientId(r.int("client_id")?), GroupId(r.int("group_id")?))))
-        .collect::<Result<_, StoreError>>()?;
+        .into_iter()
+        .map(|r| (ClientId(r.client_id), GroupId(r.group_id)))
+        .collect();
         let in_scope = |g: GroupId| groups.iter().any(|x| x.id == g);
         let mut clients = Vec::new();
-        for r in &rows {
-            let id = ClientId(r.int("id")?);
+        for r in rows {
+            let id = ClientId(r.id);
             let level = r
-                .opt_text("level_of_care")?
+                .level_of_care
                 .map(|l| LevelOfCare::parse(&l).ok_or(StoreError::Corrupt("level_of_care")))
                 .transpose()?;
-            let episode_program = r.opt_int("program_id")?.map(ProgramId);
+            let episode_program = r.program_id.map(ProgramId);
             let member_here = all_memberships
                 .iter()
                 .any(|(c, g)| *c == id && in_scope(*g));
@@ -131,13 +153,13 @@ impl Store {
                 level,
                 episode_program,
                 program_required_minutes: r
-                    .opt_int("weekly_required_minutes")?
+                    .weekly_required_minutes
                     .map(|m| {
                         u32::try_from(m).map_err(|_| StoreError::Corrupt("weekly_required_minutes"))
                     })
                     .transpose()?,
-                availability: r.json("availability")?,
-                concerns: r.json("concerns")?,
+                availability: read::json(&r.availability, "availability")?,
+                concerns: read::json(&r.concerns, "concerns")?,
             });
         }
         let ids: Vec<ClientId> = clients.iter().map(|c| c.id).collect();
@@ -156,21 +178,17 @@ impl Store {
         for g in outside_ids {
             outside_groups.push(crate::groups::group_in(&mut tx, GroupId(g)).await?);
         }
-        let separations =
-            sqlx::query("SELECT client_low, client_high FROM separations ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        ClientId(r.int("client_low")?),
-                        ClientId(r.int("client_high")?),
-                    ))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?
-                .into_iter()
-                .filter(|(a, b)| ids.contains(a) && ids.contains(b))
-                .collect();
+        let separations = sqlx::query_as::<_, SeparationPairRow>(
+            "SELECT client_low, client_high FROM separations ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| Ok((ClientId(r.client_low), ClientId(r.client_high))))
+        .collect::<Result<Vec<_>, StoreError>>()?
+        .into_iter()
+        .filter(|(a, b)| ids.contains(a) && ids.contains(b))
+        .collect();
         append(
             &mut tx,
             self.audit_key(),

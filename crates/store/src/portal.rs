@@ -17,8 +17,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::audit::{Record, append};
-use crate::codec::{RowExt, date, ts};
-use crate::groups::{GROUP_COLUMNS, group_from_row};
+use crate::codec::{date, read, ts};
+use crate::groups::{GROUP_COLUMNS, GroupRow};
 use crate::intake::{PublicSource, RateLimit, SelfReferralOutcome};
 use crate::measures::DueFacts;
 use crate::{Store, StoreError};
@@ -62,6 +62,60 @@ pub struct DirectoryEntry {
     pub seats_open: bool,
 }
 
+/// A group the client belongs to, with its program's time zone and room.
+#[derive(sqlx::FromRow)]
+struct OwnGroupRow {
+    #[sqlx(flatten)]
+    group: GroupRow,
+    tz: String,
+    room_name: Option<String>,
+    start_date: String,
+    group_join_url: Option<String>,
+}
+
+/// How many seats of a group are taken.
+#[derive(sqlx::FromRow)]
+struct FilledRow {
+    group_id: i64,
+    n: i64,
+}
+
+/// A group in the public directory, with its program's time zone and level and its room.
+#[derive(sqlx::FromRow)]
+struct DirectoryRow {
+    #[sqlx(flatten)]
+    group: GroupRow,
+    tz: String,
+    program_level: String,
+    room_name: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct OwnSessionRow {
+    id: i64,
+    group_id: i64,
+    group_name: String,
+    starts_at: String,
+    ends_at: String,
+    tz: String,
+    room_name: Option<String>,
+    status: String,
+    join_url: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LastAnsweredRow {
+    instrument_code: String,
+    last: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct EpisodeCadenceRow {
+    started_on: String,
+    ended_on: Option<String>,
+    cadence: i64,
+}
+
 impl Store {
     /// A client's current groups (memberships active or on hold, not ended before
     /// `today`) and their sessions starting in `span` within each membership's
@@ -81,7 +135,7 @@ impl Store {
             .map(|c| format!("g.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, OwnGroupRow>(&format!(
             "SELECT {cols}, p.time_zone AS tz, r.name AS room_name, m.start_date, \
              g.join_url AS group_join_url \
              FROM memberships m JOIN therapy_groups g ON g.id = m.group_id \
@@ -94,16 +148,16 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut groups = Vec::with_capacity(rows.len());
-        for r in &rows {
+        for r in rows {
             groups.push(OwnGroup {
-                group: group_from_row(r)?,
-                time_zone: r.text("tz")?,
-                room_name: r.opt_text("room_name")?,
-                member_since: r.date("start_date")?,
-                join_url: r.opt_text("group_join_url")?,
+                group: Group::try_from(r.group)?,
+                time_zone: r.tz,
+                room_name: r.room_name,
+                member_since: read::date(&r.start_date, "start_date")?,
+                join_url: r.group_join_url,
             });
         }
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, OwnSessionRow>(
             "SELECT s.id, s.group_id, s.starts_at, s.ends_at, s.status, g.name AS group_name, \
              p.time_zone AS tz, r.name AS room_name, COALESCE(s.join_url, g.join_url) AS join_url \
              FROM sessions s JOIN memberships m ON m.group_id = s.group_id \
@@ -119,17 +173,17 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut sessions = Vec::with_capacity(rows.len());
-        for r in &rows {
+        for r in rows {
             sessions.push(OwnSession {
-                session_id: r.int("id")?,
-                group_id: GroupId(r.int("group_id")?),
-                group_name: r.text("group_name")?,
-                starts_at: r.ts("starts_at")?,
-                ends_at: r.ts("ends_at")?,
-                time_zone: r.text("tz")?,
-                room_name: r.opt_text("room_name")?,
-                cancelled: r.text("status")? == SessionStatus::Cancelled.as_str(),
-                join_url: r.opt_text("join_url")?,
+                session_id: r.id,
+                group_id: GroupId(r.group_id),
+                group_name: r.group_name,
+                starts_at: read::ts(&r.starts_at, "starts_at")?,
+                ends_at: read::ts(&r.ends_at, "ends_at")?,
+                time_zone: r.tz,
+                room_name: r.room_name,
+                cancelled: r.status == SessionStatus::Cancelled.as_str(),
+                join_url: r.join_url,
             });
         }
         append(
@@ -148,11 +202,12 @@ impl Store {
         &self,
         client: ClientId,
     ) -> Result<Option<Timestamp>, StoreError> {
-        let row = sqlx::query("SELECT created_at FROM calendar_feeds WHERE client_id = $1")
-            .bind(client.0)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| r.ts("created_at")).transpose()
+        let created: Option<String> =
+            sqlx::query_scalar("SELECT created_at FROM calendar_feeds WHERE client_id = $1")
+                .bind(client.0)
+                .fetch_optional(self.pool())
+                .await?;
+        created.map(|t| read::ts(&t, "created_at")).transpose()
     }
 
     /// Stores the digest of a client's new feed secret, replacing any earlier one.
@@ -233,27 +288,27 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let mut conn = self.pool().acquire().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, DirectoryRow>(&format!(
             "SELECT {cols}, p.time_zone AS tz, p.level_of_care AS program_level, \
              r.name AS room_name FROM therapy_groups g JOIN programs p ON p.id = g.program_id \
              LEFT JOIN rooms r ON r.id = g.room_id ORDER BY g.name, g.id"
         ))
         .fetch_all(&mut *conn)
         .await?;
-        let filled: HashMap<i64, i64> = sqlx::query(
+        let filled: HashMap<i64, i64> = sqlx::query_as::<_, FilledRow>(
             "SELECT group_id, COUNT(*) AS n FROM memberships WHERE status IN ('active', 'on_hold') \
              AND start_date <= $1 AND (end_date IS NULL OR end_date > $1) GROUP BY group_id",
         )
         .bind(date(today))
         .fetch_all(&mut *conn)
         .await?
-        .iter()
-        .map(|r| Ok((r.int("group_id")?, r.int("n")?)))
-        .collect::<Result<_, StoreError>>()?;
+        .into_iter()
+        .map(|r| (r.group_id, r.n))
+        .collect();
         let mut out = Vec::new();
-        for r in &rows {
-            let group = group_from_row(r)?;
-            let outpatient = r.text("program_level")? == LevelOfCare::Outpatient.as_str()
+        for r in rows {
+            let group = Group::try_from(r.group)?;
+            let outpatient = r.program_level == LevelOfCare::Outpatient.as_str()
                 || group.eligible_levels.contains(&LevelOfCare::Outpatient);
             if !outpatient || group.enrollment.next_join_date(today).is_none() {
                 continue;
@@ -261,8 +316,8 @@ impl Store {
             let n = filled.get(&group.id.0).copied().unwrap_or(0);
             out.push(DirectoryEntry {
                 seats_open: n < i64::from(group.max_size),
-                time_zone: r.text("tz")?,
-                room_name: r.opt_text("room_name")?,
+                time_zone: r.tz,
+                room_name: r.room_name,
                 group,
             });
         }
@@ -319,7 +374,7 @@ impl Store {
     ) -> Result<Option<DueFacts>, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, EpisodeCadenceRow>(
             "SELECT e.started_on, e.ended_on, COALESCE(p.measure_cadence_days, 14) AS cadence \
              FROM episodes e LEFT JOIN programs p ON p.id = e.program_id \
              WHERE e.client_id = $1 ORDER BY e.started_on DESC, e.id DESC LIMIT 1",
@@ -330,23 +385,23 @@ impl Store {
         let mut facts = match row {
             Some(r) => Some(DueFacts {
                 client_id: client,
-                episode_start: r.date("started_on")?,
-                episode_end: r.opt_date("ended_on")?,
-                cadence_days: r.int("cadence")?,
+                episode_start: read::date(&r.started_on, "started_on")?,
+                episode_end: read::opt_date(r.ended_on.as_deref(), "ended_on")?,
+                cadence_days: r.cadence,
                 last: BTreeMap::new(),
             }),
             None => None,
         };
         if let Some(f) = &mut facts {
-            let rows = sqlx::query(
+            let rows = sqlx::query_as::<_, LastAnsweredRow>(
                 "SELECT instrument_code, MAX(administered_at) AS last FROM measure_responses \
                  WHERE client_id = $1 GROUP BY instrument_code",
             )
             .bind(client.0)
             .fetch_all(&mut *tx)
             .await?;
-            for r in &rows {
-                f.last.insert(r.text("instrument_code")?, r.ts("last")?);
+            for r in rows {
+                f.last.insert(r.instrument_code, read::ts(&r.last, "last")?);
             }
         }
         append(

@@ -8,42 +8,81 @@ use circle_domain::program::{
     NewProgram, NewRoom, PerDiemCode, Program, ProgramPatch, Room, SessionCode,
 };
 use jiff::Timestamp;
-use sqlx::any::AnyRow;
 
-use crate::codec::{RowExt, page_of, ts};
+use crate::codec::{page_of, read, ts};
 use crate::{Page, PageRequest, Store, StoreError};
 
 pub(crate) const PROGRAM_COLUMNS: &str = "id, name, site, level_of_care, time_zone, \
      weekly_required_minutes, max_group_size, newcomers_per_session, note_due_hours, \
      session_code, per_diem_code, daily_minimum_minutes, measure_cadence_days, version";
 
-pub(crate) fn program_from_row(r: &AnyRow) -> Result<Program, StoreError> {
-    Ok(Program {
-        id: ProgramId(r.int("id")?),
-        name: r.parsed("name")?,
-        site: r.parsed("site")?,
-        level_of_care: r.vocab("level_of_care", LevelOfCare::parse)?,
-        time_zone: r.parsed("time_zone")?,
-        weekly_required_minutes: r.uint("weekly_required_minutes")?,
-        max_group_size: r.uint("max_group_size")?,
-        newcomers_per_session: r.uint("newcomers_per_session")?,
-        note_due_hours: r.uint("note_due_hours")?,
-        session_code: r.vocab("session_code", SessionCode::parse)?,
-        per_diem_code: r.opt_vocab("per_diem_code", PerDiemCode::parse)?,
-        daily_minimum_minutes: r.uint("daily_minimum_minutes")?,
-        measure_cadence_days: r.uint("measure_cadence_days")?,
-        version: r.int("version")?,
-    })
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProgramRow {
+    id: i64,
+    name: String,
+    site: String,
+    level_of_care: String,
+    time_zone: String,
+    weekly_required_minutes: i64,
+    max_group_size: i64,
+    newcomers_per_session: i64,
+    note_due_hours: i64,
+    session_code: String,
+    per_diem_code: Option<String>,
+    daily_minimum_minutes: i64,
+    measure_cadence_days: i64,
+    version: i64,
 }
 
-fn room_from_row(r: &AnyRow) -> Result<Room, StoreError> {
-    Ok(Room {
-        id: RoomId(r.int("id")?),
-        site: r.parsed("site")?,
-        name: r.parsed("name")?,
-        capacity: r.uint("capacity")?,
-        version: r.int("version")?,
-    })
+impl TryFrom<ProgramRow> for Program {
+    type Error = StoreError;
+    fn try_from(r: ProgramRow) -> Result<Self, StoreError> {
+        Ok(Program {
+            id: ProgramId(r.id),
+            name: read::parsed(r.name, "name")?,
+            site: read::parsed(r.site, "site")?,
+            level_of_care: read::vocab(&r.level_of_care, "level_of_care", LevelOfCare::parse)?,
+            time_zone: read::parsed(r.time_zone, "time_zone")?,
+            weekly_required_minutes: read::uint(
+                r.weekly_required_minutes,
+                "weekly_required_minutes",
+            )?,
+            max_group_size: read::uint(r.max_group_size, "max_group_size")?,
+            newcomers_per_session: read::uint(r.newcomers_per_session, "newcomers_per_session")?,
+            note_due_hours: read::uint(r.note_due_hours, "note_due_hours")?,
+            session_code: read::vocab(&r.session_code, "session_code", SessionCode::parse)?,
+            per_diem_code: read::opt_vocab(
+                r.per_diem_code.as_deref(),
+                "per_diem_code",
+                PerDiemCode::parse,
+            )?,
+            daily_minimum_minutes: read::uint(r.daily_minimum_minutes, "daily_minimum_minutes")?,
+            measure_cadence_days: read::uint(r.measure_cadence_days, "measure_cadence_days")?,
+            version: r.version,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RoomRow {
+    id: i64,
+    site: String,
+    name: String,
+    capacity: i64,
+    version: i64,
+}
+
+impl TryFrom<RoomRow> for Room {
+    type Error = StoreError;
+    fn try_from(r: RoomRow) -> Result<Self, StoreError> {
+        Ok(Room {
+            id: RoomId(r.id),
+            site: read::parsed(r.site, "site")?,
+            name: read::parsed(r.name, "name")?,
+            capacity: read::uint(r.capacity, "capacity")?,
+            version: r.version,
+        })
+    }
 }
 
 impl Store {
@@ -56,7 +95,7 @@ impl Store {
         let now = ts(now);
         // In a transaction, not autocommit: see `create_room`.
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, ProgramRow>(&format!(
             "INSERT INTO programs (name, site, level_of_care, time_zone, weekly_required_minutes, \
              max_group_size, newcomers_per_session, note_due_hours, session_code, per_diem_code, \
              daily_minimum_minutes, measure_cadence_days, created_at, updated_at) \
@@ -78,20 +117,20 @@ impl Store {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
-        let program = program_from_row(&row)?;
+        let program = Program::try_from(row)?;
         tx.commit().await?;
         Ok(program)
     }
 
     pub async fn program(&self, id: ProgramId) -> Result<Program, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, ProgramRow>(&format!(
             "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id = $1"
         ))
         .bind(id.0)
         .fetch_optional(self.pool())
         .await?
         .ok_or(DomainError::not_found("program"))?;
-        program_from_row(&row)
+        Program::try_from(row)
     }
 
     pub async fn list_programs(&self, page: PageRequest) -> Result<Page<Program>, StoreError> {
@@ -105,7 +144,7 @@ impl Store {
         director: Option<UserId>,
         page: PageRequest,
     ) -> Result<Page<Program>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, ProgramRow>(&format!(
             "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id > $1 AND ($3 = -1 OR {}) \
              ORDER BY id LIMIT $2",
             crate::director_programs::director_program("$3", "programs.id")
@@ -116,8 +155,8 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let items = rows
-            .iter()
-            .map(program_from_row)
+            .into_iter()
+            .map(Program::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(page_of(items, page.limit, |p| p.id.0))
     }
@@ -130,17 +169,17 @@ impl Store {
         now: Timestamp,
     ) -> Result<Program, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, ProgramRow>(&format!(
             "SELECT {PROGRAM_COLUMNS} FROM programs WHERE id = $1"
         ))
         .bind(id.0)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(DomainError::not_found("program"))?;
-        let current = program_from_row(&row)?;
+        let current = Program::try_from(row)?;
         let settings = patch.apply(&current)?;
         let name = patch.name.as_ref().unwrap_or(&current.name);
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, ProgramRow>(&format!(
             "UPDATE programs SET name = $1, weekly_required_minutes = $2, max_group_size = $3, \
              newcomers_per_session = $4, note_due_hours = $5, session_code = $6, \
              per_diem_code = $7, daily_minimum_minutes = $8, measure_cadence_days = $9, \
@@ -162,7 +201,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(stale)?;
-        let program = program_from_row(&row)?;
+        let program = Program::try_from(row)?;
         tx.commit().await?;
         Ok(program)
     }
@@ -175,7 +214,7 @@ impl Store {
         // handed back, and sqlx drops the reset's error — a failed commit (a full disk)
         // would be reported as success (issue 16, item 1).
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, RoomRow>(
             "INSERT INTO rooms (site, name, capacity, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) RETURNING id, site, name, capacity, version",
         )
@@ -185,22 +224,24 @@ impl Store {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
-        let room = room_from_row(&row)?;
+        let room = Room::try_from(row)?;
         tx.commit().await?;
         Ok(room)
     }
 
     pub async fn room(&self, id: RoomId) -> Result<Room, StoreError> {
-        let row = sqlx::query("SELECT id, site, name, capacity, version FROM rooms WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::not_found("room"))?;
-        room_from_row(&row)
+        let row = sqlx::query_as::<_, RoomRow>(
+            "SELECT id, site, name, capacity, version FROM rooms WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("room"))?;
+        Room::try_from(row)
     }
 
     pub async fn list_rooms(&self, page: PageRequest) -> Result<Page<Room>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, RoomRow>(
             "SELECT id, site, name, capacity, version FROM rooms WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(page.after)
@@ -208,8 +249,8 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let items = rows
-            .iter()
-            .map(room_from_row)
+            .into_iter()
+            .map(Room::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(page_of(items, page.limit, |r| r.id.0))
     }

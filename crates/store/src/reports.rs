@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, lock_row, ts};
+use crate::codec::{LockTable, date, lock_row, read, ts};
 use crate::{Store, StoreError};
 
 /// One client's week as stored: their level and requirement, and every session their
@@ -30,6 +30,48 @@ pub struct ClientWeekFacts {
     /// The program's weekly requirement, or `None` when the episode names no program.
     pub program_required_minutes: Option<u32>,
     pub sessions: Vec<WeekSession>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ComplianceEpisodeRow {
+    client_id: i64,
+    weekly_required_minutes: Option<i64>,
+    program_id: Option<i64>,
+    level_of_care: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ComplianceSessionRow {
+    attended: Option<i64>,
+    client_id: i64,
+    starts_at: String,
+    ends_at: String,
+    id: i64,
+    status: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct DiagnosisRow {
+    client_id: i64,
+    code: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct BillableRow {
+    client_id: i64,
+    session_id: i64,
+    record_number: String,
+    local_date: String,
+    program_id: i64,
+    program_name: String,
+    group_name: String,
+    family_name: String,
+    given_name: String,
+    license: Option<String>,
+    session_code: String,
+    per_diem_code: Option<String>,
+    daily_minimum_minutes: i64,
+    minutes: i64,
 }
 
 impl Store {
@@ -117,7 +159,7 @@ impl Store {
             .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
         let (clinician, since) = scope.binds();
         let mut tx = self.begin_write().await?;
-        let episodes = sqlx::query(&format!(
+        let episodes = sqlx::query_as::<_, ComplianceEpisodeRow>(&format!(
             "SELECT e.client_id, e.program_id, e.level_of_care, p.weekly_required_minutes \
              FROM episodes e JOIN clients c ON c.id = e.client_id \
              LEFT JOIN programs p ON p.id = e.program_id \
@@ -135,10 +177,10 @@ impl Store {
         .await?;
         // Ordered by start: the last row per client is the level in force at week's end.
         let mut facts: BTreeMap<i64, ClientWeekFacts> = BTreeMap::new();
-        for r in &episodes {
-            let id = r.int("client_id")?;
+        for r in episodes {
+            let id = r.client_id;
             let required = r
-                .opt_int("weekly_required_minutes")?
+                .weekly_required_minutes
                 .map(|m| {
                     u32::try_from(m).map_err(|_| StoreError::Corrupt("weekly_required_minutes"))
                 })
@@ -147,14 +189,18 @@ impl Store {
                 id,
                 ClientWeekFacts {
                     client_id: ClientId(id),
-                    program_id: r.opt_int("program_id")?.map(ProgramId),
-                    level_of_care: r.vocab("level_of_care", LevelOfCare::parse)?,
+                    program_id: r.program_id.map(ProgramId),
+                    level_of_care: read::vocab(
+                        &r.level_of_care,
+                        "level_of_care",
+                        LevelOfCare::parse,
+                    )?,
                     program_required_minutes: required,
                     sessions: Vec::new(),
                 },
             );
         }
-        let sessions = sqlx::query(
+        let sessions = sqlx::query_as::<_, ComplianceSessionRow>(
             "SELECT m.client_id, s.id, s.starts_at, s.ends_at, s.status, a.minutes AS attended \
              FROM memberships m JOIN sessions s ON s.group_id = m.group_id \
              LEFT JOIN attendance a ON a.session_id = s.id AND a.client_id = m.client_id \
@@ -166,19 +212,22 @@ impl Store {
         .bind(date(next_monday))
         .fetch_all(&mut *tx)
         .await?;
-        for r in &sessions {
-            let Some(f) = facts.get_mut(&r.int("client_id")?) else {
+        for r in sessions {
+            let Some(f) = facts.get_mut(&r.client_id) else {
                 continue;
             };
-            let starts_at = r.ts("starts_at")?;
-            let minutes = r.ts("ends_at")?.duration_since(starts_at).as_mins();
+            let starts_at = read::ts(&r.starts_at, "starts_at")?;
+            let minutes = read::ts(&r.ends_at, "ends_at")?
+                .duration_since(starts_at)
+                .as_mins();
             f.sessions.push(WeekSession {
-                session_id: SessionId(r.int("id")?),
+                session_id: SessionId(r.id),
                 starts_at,
                 minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
-                cancelled: r.vocab("status", SessionStatus::parse)? == SessionStatus::Cancelled,
+                cancelled: read::vocab(&r.status, "status", SessionStatus::parse)?
+                    == SessionStatus::Cancelled,
                 attended_minutes: r
-                    .opt_int("attended")?
+                    .attended
                     .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt("minutes")))
                     .transpose()?,
             });
@@ -215,7 +264,7 @@ impl Store {
             _ => -1,
         };
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, BillableRow>(&format!(
             "SELECT s.id AS session_id, s.local_date, a.client_id, a.minutes, c.record_number, \
              g.name AS group_name, p.id AS program_id, p.name AS program_name, p.session_code, \
              p.per_diem_code, p.daily_minimum_minutes, k.given_name, k.family_name, \
@@ -240,7 +289,7 @@ impl Store {
         .await?;
         // Only the diagnoses of the clients in this export, in billing order.
         let mut diagnoses: HashMap<i64, Vec<DiagnosisCode>> = HashMap::new();
-        for r in sqlx::query(&format!(
+        for r in sqlx::query_as::<_, DiagnosisRow>(&format!(
             "SELECT d.client_id, d.code FROM client_diagnoses d WHERE d.client_id IN \
              (SELECT a.client_id FROM attendance a JOIN sessions s ON s.id = a.session_id \
               JOIN therapy_groups g ON g.id = s.group_id \
@@ -257,31 +306,34 @@ impl Store {
         .await?
         {
             diagnoses
-                .entry(r.int("client_id")?)
+                .entry(r.client_id)
                 .or_default()
-                .push(r.parsed("code")?);
+                .push(read::parsed(r.code, "code")?);
         }
         let mut lines = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let client = r.int("client_id")?;
+        for r in rows {
+            let client = r.client_id;
             lines.push(BillableSession {
-                session_id: SessionId(r.int("session_id")?),
+                session_id: SessionId(r.session_id),
                 client_id: ClientId(client),
-                record_number: r.text("record_number")?,
-                date: r.date("local_date")?,
-                program_id: ProgramId(r.int("program_id")?),
-                program: r.text("program_name")?,
-                group: r.text("group_name")?,
-                rendering_clinician: format!(
-                    "{}, {}",
-                    r.text("family_name")?,
-                    r.text("given_name")?
-                ),
-                rendering_license: r.opt_text("license")?.unwrap_or_default(),
-                session_code: r.vocab("session_code", SessionCode::parse)?,
-                per_diem_code: r.opt_vocab("per_diem_code", PerDiemCode::parse)?,
-                daily_minimum_minutes: r.uint("daily_minimum_minutes")?,
-                minutes: r.uint("minutes")?,
+                record_number: r.record_number,
+                date: read::date(&r.local_date, "local_date")?,
+                program_id: ProgramId(r.program_id),
+                program: r.program_name,
+                group: r.group_name,
+                rendering_clinician: format!("{}, {}", r.family_name, r.given_name),
+                rendering_license: r.license.unwrap_or_default(),
+                session_code: read::vocab(&r.session_code, "session_code", SessionCode::parse)?,
+                per_diem_code: read::opt_vocab(
+                    r.per_diem_code.as_deref(),
+                    "per_diem_code",
+                    PerDiemCode::parse,
+                )?,
+                daily_minimum_minutes: read::uint(
+                    r.daily_minimum_minutes,
+                    "daily_minimum_minutes",
+                )?,
+                minutes: read::uint(r.minutes, "minutes")?,
                 diagnoses: diagnoses.get(&client).cloned().unwrap_or_default(),
             });
         }
@@ -308,11 +360,13 @@ async fn diagnoses_of(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     client: ClientId,
 ) -> Result<Vec<DiagnosisCode>, StoreError> {
-    sqlx::query("SELECT code FROM client_diagnoses WHERE client_id = $1 ORDER BY position")
-        .bind(client.0)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| r.parsed("code"))
-        .collect()
+    sqlx::query_scalar::<_, String>(
+        "SELECT code FROM client_diagnoses WHERE client_id = $1 ORDER BY position",
+    )
+    .bind(client.0)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|code| read::parsed(code, "code"))
+    .collect()
 }

@@ -9,7 +9,6 @@
 
 use circle_vault::{Aad, Keyring};
 
-use crate::codec::RowExt;
 use crate::{Store, StoreError};
 
 /// A column of sealed values: each bound, as associated data, to `kind` and its row's key.
@@ -126,6 +125,12 @@ pub fn is_sealed(stored: &str) -> bool {
     Keyring::key_id_of(stored).is_ok()
 }
 
+#[derive(sqlx::FromRow)]
+struct SealedValueRow {
+    id: i64,
+    sealed: String,
+}
+
 impl Store {
     /// Re-wraps every sealed value's data key with the current master key (after a key
     /// rotation), without touching the content, and seals any legacy value still in
@@ -152,14 +157,14 @@ impl Store {
                 table, key, column, ..
             } = c;
             // Table and column names come from the registry, never from input.
-            let rows = sqlx::query(&format!(
+            let rows = sqlx::query_as::<_, SealedValueRow>(&format!(
                 "SELECT {key} AS id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL \
                  AND {column} <> '' ORDER BY {key}"
             ))
             .fetch_all(self.pool())
             .await?;
             for r in rows {
-                let (id, stored) = (r.int("id")?, r.text("sealed")?);
+                let (id, stored) = (r.id, r.sealed);
                 let fresh = if c.legacy_plain && !is_sealed(&stored) {
                     keyring.seal(&stored, &c.aad(id))
                 } else if keyring.needs_rewrap(&stored) {

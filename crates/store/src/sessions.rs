@@ -14,11 +14,10 @@ use circle_domain::text::{Label, PersonName, ShortText, TimeZoneName};
 use circle_domain::{DomainError, Rule};
 use jiff::Timestamp;
 use jiff::civil::Date;
-use sqlx::any::AnyRow;
 
 use crate::access::{SessionAccess, purpose};
 use crate::audit::{Record, append};
-use crate::codec::{LockTable, RowExt, date, json, lock_row, ts};
+use crate::codec::{LockTable, date, json, lock_row, read, ts};
 use crate::groups::group_in;
 use crate::people::clinician_in;
 use crate::programs::stale;
@@ -28,23 +27,153 @@ use circle_domain::audit::AuditAction;
 pub(crate) const SESSION_COLUMNS: &str = "id, group_id, local_date, starts_at, ends_at, status, topic, \
      cancel_reason, lead_facilitator_id, facilitators_present, version";
 
-pub(crate) fn session_from_row(r: &AnyRow) -> Result<Session, StoreError> {
-    Ok(Session {
-        id: SessionId(r.int("id")?),
-        group_id: GroupId(r.int("group_id")?),
-        local_date: r.date("local_date")?,
-        starts_at: r.ts("starts_at")?,
-        ends_at: r.ts("ends_at")?,
-        status: r.vocab("status", SessionStatus::parse)?,
-        // The stored topic is this session's own; `resolve_topics` fills in the
-        // curriculum's where there is none.
-        topic: r.opt_parsed("topic")?,
-        topic_overridden: r.opt_text("topic")?.is_some(),
-        cancel_reason: r.opt_parsed("cancel_reason")?,
-        lead_facilitator_id: ClinicianId(r.int("lead_facilitator_id")?),
-        facilitators_present: r.json("facilitators_present")?,
-        version: r.int("version")?,
-    })
+/// A row of `SESSION_COLUMNS`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: i64,
+    group_id: i64,
+    local_date: String,
+    starts_at: String,
+    ends_at: String,
+    status: String,
+    topic: Option<String>,
+    cancel_reason: Option<String>,
+    lead_facilitator_id: i64,
+    facilitators_present: String,
+    version: i64,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        Ok(Session {
+            id: SessionId(r.id),
+            group_id: GroupId(r.group_id),
+            local_date: read::date(&r.local_date, "local_date")?,
+            starts_at: read::ts(&r.starts_at, "starts_at")?,
+            ends_at: read::ts(&r.ends_at, "ends_at")?,
+            status: read::vocab(&r.status, "status", SessionStatus::parse)?,
+            // The stored topic is this session's own; `resolve_topics` fills in the
+            // curriculum's where there is none.
+            topic_overridden: r.topic.is_some(),
+            topic: read::opt_parsed(r.topic, "topic")?,
+            cancel_reason: read::opt_parsed(r.cancel_reason, "cancel_reason")?,
+            lead_facilitator_id: ClinicianId(r.lead_facilitator_id),
+            facilitators_present: read::json(&r.facilitators_present, "facilitators_present")?,
+            version: r.version,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CurriculumRow {
+    enrollment: String,
+    curriculum: String,
+}
+
+const ATTENDANCE_COLUMNS: &str = "session_id, client_id, status, minutes, participation, version";
+
+/// A row of `ATTENDANCE_COLUMNS`.
+#[derive(sqlx::FromRow)]
+struct AttendanceRow {
+    session_id: i64,
+    client_id: i64,
+    status: String,
+    minutes: i64,
+    participation: String,
+    version: i64,
+}
+
+impl TryFrom<AttendanceRow> for Attendance {
+    type Error = StoreError;
+    fn try_from(r: AttendanceRow) -> Result<Self, StoreError> {
+        Ok(Attendance {
+            session_id: SessionId(r.session_id),
+            client_id: ClientId(r.client_id),
+            status: read::vocab(&r.status, "status", AttendanceStatus::parse)?,
+            minutes: read::uint(r.minutes, "minutes")?,
+            participation: read::json(&r.participation, "participation")?,
+            version: r.version,
+        })
+    }
+}
+
+/// A client's name columns, read along with other columns (`#[sqlx(flatten)]`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct NameColumns {
+    given_name: String,
+    family_name: String,
+    preferred_name: Option<String>,
+}
+
+impl NameColumns {
+    /// Preferred first name and last initial.
+    pub(crate) fn roster_name(self) -> Result<String, StoreError> {
+        let given: PersonName = read::parsed(self.given_name, "given_name")?;
+        let preferred: Option<PersonName> =
+            read::opt_parsed(self.preferred_name, "preferred_name")?;
+        let family: PersonName = read::parsed(self.family_name, "family_name")?;
+        let initial = family.as_str().chars().next().unwrap_or('?');
+        Ok(format!(
+            "{} {initial}.",
+            preferred.as_ref().unwrap_or(&given)
+        ))
+    }
+
+    /// Given, family and (when there is one) preferred name.
+    pub(crate) fn words(self) -> Result<Vec<String>, StoreError> {
+        let mut names = vec![
+            read::parsed::<PersonName>(self.given_name, "given_name")?.to_string(),
+            read::parsed::<PersonName>(self.family_name, "family_name")?.to_string(),
+        ];
+        if let Some(p) = read::opt_parsed::<PersonName>(self.preferred_name, "preferred_name")? {
+            names.push(p.to_string());
+        }
+        Ok(names)
+    }
+}
+
+/// A member on a roster, by name.
+#[derive(sqlx::FromRow)]
+struct MemberNameRow {
+    client_id: i64,
+    #[sqlx(flatten)]
+    names: NameColumns,
+}
+
+/// A member on a session's roster with the attendance recorded, if any (the attendance
+/// columns are NULL when none was).
+#[derive(sqlx::FromRow)]
+struct RosterRow {
+    membership_id: i64,
+    client_id: i64,
+    #[sqlx(flatten)]
+    names: NameColumns,
+    session_id: Option<i64>,
+    status: Option<String>,
+    minutes: Option<i64>,
+    participation: Option<String>,
+    version: Option<i64>,
+}
+
+impl RosterRow {
+    fn attendance(&self) -> Result<Option<Attendance>, StoreError> {
+        let Some(session_id) = self.session_id else {
+            return Ok(None);
+        };
+        let row = AttendanceRow {
+            session_id,
+            client_id: self.client_id,
+            status: self.status.clone().ok_or(StoreError::Corrupt("status"))?,
+            minutes: self.minutes.ok_or(StoreError::Corrupt("minutes"))?,
+            participation: self
+                .participation
+                .clone()
+                .ok_or(StoreError::Corrupt("participation"))?,
+            version: self.version.ok_or(StoreError::Corrupt("version"))?,
+        };
+        Attendance::try_from(row).map(Some)
+    }
 }
 
 /// Fills in each session's topic from its group's curriculum where none was set for the
@@ -62,12 +191,14 @@ pub(crate) async fn resolve_topics(
     groups.sort();
     groups.dedup();
     for group_id in groups {
-        let row = sqlx::query("SELECT enrollment, curriculum FROM therapy_groups WHERE id = $1")
-            .bind(group_id.0)
-            .fetch_one(&mut *conn)
-            .await?;
-        let enrollment: Enrollment = row.json("enrollment")?;
-        let curriculum: Vec<Label> = row.json("curriculum")?;
+        let row = sqlx::query_as::<_, CurriculumRow>(
+            "SELECT enrollment, curriculum FROM therapy_groups WHERE id = $1",
+        )
+        .bind(group_id.0)
+        .fetch_one(&mut *conn)
+        .await?;
+        let enrollment: Enrollment = read::json(&row.enrollment, "enrollment")?;
+        let curriculum: Vec<Label> = read::json(&row.curriculum, "curriculum")?;
         if curriculum.is_empty() {
             continue;
         }
@@ -104,29 +235,6 @@ pub(crate) async fn resolve_topics(
         }
     }
     Ok(())
-}
-
-fn attendance_from_row(r: &AnyRow) -> Result<Attendance, StoreError> {
-    Ok(Attendance {
-        session_id: SessionId(r.int("session_id")?),
-        client_id: ClientId(r.int("client_id")?),
-        status: r.vocab("status", AttendanceStatus::parse)?,
-        minutes: r.uint("minutes")?,
-        participation: r.json("participation")?,
-        version: r.int("version")?,
-    })
-}
-
-/// Preferred first name and last initial, from a row with the client's name columns.
-pub(crate) fn roster_name(r: &AnyRow) -> Result<String, StoreError> {
-    let given: PersonName = r.parsed("given_name")?;
-    let preferred: Option<PersonName> = r.opt_parsed("preferred_name")?;
-    let family: PersonName = r.parsed("family_name")?;
-    let initial = family.as_str().chars().next().unwrap_or('?');
-    Ok(format!(
-        "{} {initial}.",
-        preferred.as_ref().unwrap_or(&given)
-    ))
 }
 
 impl Store {
@@ -186,7 +294,7 @@ impl Store {
         until: Date,
     ) -> Result<Vec<Session>, StoreError> {
         self.group(group).await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE group_id = $1 AND local_date >= $2 \
              AND local_date < $3 ORDER BY starts_at"
         ))
@@ -196,8 +304,8 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let mut list = rows
-            .iter()
-            .map(session_from_row)
+            .into_iter()
+            .map(Session::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.pool().acquire().await?;
         resolve_topics(&mut conn, &mut list).await?;
@@ -205,14 +313,14 @@ impl Store {
     }
 
     pub async fn session(&self, id: SessionId) -> Result<Session, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
         ))
         .bind(id.0)
         .fetch_optional(self.pool())
         .await?
         .ok_or(DomainError::not_found("session"))?;
-        let mut one = [session_from_row(&row)?];
+        let mut one = [Session::try_from(row)?];
         let mut conn = self.pool().acquire().await?;
         resolve_topics(&mut conn, &mut one).await?;
         let [session] = one;
@@ -234,13 +342,13 @@ impl Store {
         if !lock_row(&mut tx, LockTable::Sessions, id.0).await? {
             return Err(DomainError::not_found("session").into());
         }
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
         ))
         .bind(id.0)
         .fetch_one(&mut *tx)
         .await?;
-        let session = session_from_row(&row)?;
+        let session = Session::try_from(row)?;
         if session.version != details.version {
             return Err(stale());
         }
@@ -278,7 +386,7 @@ impl Store {
                 .filter(|_| session.topic_overridden)
                 .map(|t| t.as_str().to_owned()),
         };
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, SessionRow>(&format!(
             "UPDATE sessions SET topic = $1, facilitators_present = $2, version = version + 1, \
              updated_at = $3 WHERE id = $4 RETURNING {SESSION_COLUMNS}"
         ))
@@ -288,7 +396,7 @@ impl Store {
         .bind(id.0)
         .fetch_one(&mut *tx)
         .await?;
-        let mut one = [session_from_row(&row)?];
+        let mut one = [Session::try_from(row)?];
         resolve_topics(&mut tx, &mut one).await?;
         tx.commit().await?;
         let [session] = one;
@@ -308,7 +416,7 @@ impl Store {
         }
         let ctx = a.audit();
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, MemberNameRow>(
             "SELECT m.client_id, c.given_name, c.family_name, c.preferred_name \
              FROM memberships m JOIN clients c ON c.id = m.client_id \
              WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
@@ -319,11 +427,11 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let members = rows
-            .iter()
+            .into_iter()
             .map(|r| {
                 Ok(NotifyMember {
-                    client_id: ClientId(r.int("client_id")?),
-                    roster_name: roster_name(r)?,
+                    client_id: ClientId(r.client_id),
+                    roster_name: r.names.roster_name()?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -364,7 +472,7 @@ impl Store {
         let (id, ctx) = (a.session(), a.audit());
         let session = self.session(id).await?;
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, MemberNameRow>(
             "SELECT m.client_id, c.given_name, c.family_name, c.preferred_name \
              FROM memberships m JOIN clients c ON c.id = m.client_id \
              WHERE m.group_id = $1 AND m.start_date <= $2 AND (m.end_date IS NULL OR m.end_date > $2) \
@@ -375,17 +483,8 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let words = rows
-            .iter()
-            .map(|r| {
-                let mut names = vec![
-                    r.parsed::<PersonName>("given_name")?.to_string(),
-                    r.parsed::<PersonName>("family_name")?.to_string(),
-                ];
-                if let Some(p) = r.opt_parsed::<PersonName>("preferred_name")? {
-                    names.push(p.to_string());
-                }
-                Ok((ClientId(r.int("client_id")?), names))
-            })
+            .into_iter()
+            .map(|r| Ok((ClientId(r.client_id), r.names.words()?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let ids: Vec<ClientId> = words.iter().map(|(c, _)| *c).collect();
         append(
@@ -409,7 +508,7 @@ impl Store {
         let (id, ctx) = (a.session(), a.audit());
         let session = self.session(id).await?;
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, RosterRow>(
             "SELECT m.id AS membership_id, m.client_id, c.given_name, c.family_name, c.preferred_name, \
              a.session_id, a.status, a.minutes, a.participation, a.version \
              FROM memberships m JOIN clients c ON c.id = m.client_id \
@@ -423,16 +522,13 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let roster = rows
-            .iter()
+            .into_iter()
             .map(|r| {
-                let attendance = match r.opt_int("session_id")? {
-                    Some(_) => Some(attendance_from_row(r)?),
-                    None => None,
-                };
+                let attendance = r.attendance()?;
                 Ok(RosterEntry {
-                    client_id: ClientId(r.int("client_id")?),
-                    membership_id: MembershipId(r.int("membership_id")?),
-                    display_name: roster_name(r)?,
+                    client_id: ClientId(r.client_id),
+                    membership_id: MembershipId(r.membership_id),
+                    display_name: r.names.roster_name()?,
                     attendance,
                 })
             })
@@ -480,7 +576,7 @@ impl Store {
         // handed back, and sqlx drops the reset's error — a failed commit (a full disk)
         // would be reported as success (issue 16, item 1).
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, SessionRow>(&format!(
             "UPDATE sessions SET status = 'cancelled', cancel_reason = $1, version = version + 1, \
              updated_at = $2 WHERE id = $3 AND version = $4 AND status = 'scheduled' RETURNING {SESSION_COLUMNS}"
         ))
@@ -491,7 +587,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(stale)?;
-        let cancelled = session_from_row(&row)?;
+        let cancelled = Session::try_from(row)?;
         // Members hear of it from the same transaction (issue 18).
         self.queue_cancellation(&mut tx, &cancelled, now).await?;
         tx.commit().await?;
@@ -519,13 +615,13 @@ impl Store {
         if !lock_row(&mut tx, LockTable::Sessions, session_id.0).await? {
             return Err(DomainError::not_found("session").into());
         }
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
         ))
         .bind(session_id.0)
         .fetch_one(&mut *tx)
         .await?;
-        let session = session_from_row(&row)?;
+        let session = Session::try_from(row)?;
         check_attendance_allowed(&session, now)?;
         let on_roster: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM memberships WHERE group_id = $1 AND client_id = $2 \
@@ -554,15 +650,15 @@ impl Store {
         let minutes = input.minutes_for(&session)?;
         let participation = input.participation_set()?;
         let now = ts(now);
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, AttendanceRow>(&format!(
             "INSERT INTO attendance (session_id, client_id, status, minutes, recorded_by, created_at, updated_at, participation) \
              VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
              ON CONFLICT (session_id, client_id) DO UPDATE SET status = excluded.status, \
              minutes = excluded.minutes, recorded_by = excluded.recorded_by, \
              participation = excluded.participation, \
              version = attendance.version + 1, updated_at = excluded.updated_at \
-             RETURNING session_id, client_id, status, minutes, participation, version",
-        )
+             RETURNING {ATTENDANCE_COLUMNS}",
+        ))
         .bind(session_id.0)
         .bind(client.0)
         .bind(input.status.as_str())
@@ -572,7 +668,7 @@ impl Store {
         .bind(json(&participation))
         .fetch_one(&mut *tx)
         .await?;
-        let attendance = attendance_from_row(&row)?;
+        let attendance = Attendance::try_from(row)?;
         sqlx::query(
             "UPDATE sessions SET status = 'held', version = version + 1, updated_at = $1 \
              WHERE id = $2 AND status = 'scheduled'",
@@ -600,16 +696,15 @@ impl Store {
         let (session, ctx) = (a.session(), a.audit());
         self.session(session).await?;
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
-            "SELECT session_id, client_id, status, minutes, participation, version FROM attendance \
-             WHERE session_id = $1 ORDER BY client_id",
-        )
+        let rows = sqlx::query_as::<_, AttendanceRow>(&format!(
+            "SELECT {ATTENDANCE_COLUMNS} FROM attendance WHERE session_id = $1 ORDER BY client_id",
+        ))
         .bind(session.0)
         .fetch_all(&mut *tx)
         .await?;
         let list = rows
-            .iter()
-            .map(attendance_from_row)
+            .into_iter()
+            .map(Attendance::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<ClientId> = list.iter().map(|a| a.client_id).collect();
         append(

@@ -6,22 +6,34 @@ use circle_domain::ids::{ClientId, ClinicianId, UserId};
 use circle_domain::text::Email;
 use circle_domain::user::{Role, User};
 use jiff::Timestamp;
-use sqlx::any::AnyRow;
 
-use crate::codec::{RowExt, ts};
+use crate::codec::{read, ts};
 use crate::{Store, StoreError};
 
 const USER_COLUMNS: &str = "id, email, role, clinician_id, client_id, disabled_at";
 
-fn user_from_row(r: &AnyRow) -> Result<User, StoreError> {
-    Ok(User {
-        id: UserId(r.int("id")?),
-        email: r.parsed("email")?,
-        role: r.vocab("role", Role::parse)?,
-        clinician_id: r.opt_int("clinician_id")?.map(ClinicianId),
-        client_id: r.opt_int("client_id")?.map(ClientId),
-        disabled: r.opt_text("disabled_at")?.is_some(),
-    })
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    email: String,
+    role: String,
+    clinician_id: Option<i64>,
+    client_id: Option<i64>,
+    disabled_at: Option<String>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            id: UserId(r.id),
+            email: read::parsed(r.email, "email")?,
+            role: read::vocab(&r.role, "role", Role::parse)?,
+            clinician_id: r.clinician_id.map(ClinicianId),
+            client_id: r.client_id.map(ClientId),
+            disabled: r.disabled_at.is_some(),
+        })
+    }
 }
 
 /// A user to create; the password is already hashed by the caller (Argon2id PHC string).
@@ -31,6 +43,41 @@ pub struct NewUser<'a> {
     pub role: Role,
     pub clinician_id: Option<ClinicianId>,
     pub client_id: Option<ClientId>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ThrottleRow {
+    n: i64,
+    latest: Option<String>,
+}
+
+/// An account with what signing in checks.
+#[derive(sqlx::FromRow)]
+struct CredentialsRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
+    /// Sealed (or, before `seal-totp-secrets`, plain).
+    totp_secret: Option<String>,
+}
+
+/// An account with its pending second-factor enrolment.
+#[derive(sqlx::FromRow)]
+struct EnrollmentRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    /// Sealed.
+    totp_secret: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct SignInAttemptRow {
+    id: i64,
+    attempted_at: String,
+    user_id: Option<i64>,
+    email_hash: Option<String>,
+    outcome: String,
+    source_ip: Option<String>,
 }
 
 impl Store {
@@ -45,7 +92,7 @@ impl Store {
         // handed back, and sqlx drops the reset's error — a failed commit (a full disk)
         // would be reported as success (issue 16, item 1).
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, UserRow>(&format!(
             "INSERT INTO users (email, password_hash, role, clinician_id, client_id, created_at, \
              updated_at, clinic_wide) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING {USER_COLUMNS}"
         ))
@@ -58,18 +105,20 @@ impl Store {
         .bind(i64::from(new.role == Role::Director))
         .fetch_one(&mut *tx)
         .await?;
-        let user = user_from_row(&row)?;
+        let user = User::try_from(row)?;
         tx.commit().await?;
         Ok(user)
     }
 
     pub async fn user(&self, id: UserId) -> Result<User, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::not_found("user"))?;
-        user_from_row(&row)
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::not_found("user"))?;
+        User::try_from(row)
     }
 
     pub async fn count_users(&self) -> Result<i64, StoreError> {
@@ -88,7 +137,7 @@ impl Store {
         idle: jiff::SignedDuration,
     ) -> Result<Option<User>, StoreError> {
         let idle_since = now.checked_sub(idle).unwrap_or(now);
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, UserRow>(
             "SELECT u.id, u.email, u.role, u.clinician_id, u.client_id, u.disabled_at \
              FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.disabled_at IS NULL \
@@ -114,7 +163,7 @@ impl Store {
         .bind(ts(minute_ago))
         .execute(self.pool())
         .await?;
-        Ok(Some(user_from_row(&row)?))
+        Ok(Some(User::try_from(row)?))
     }
 
     pub async fn delete_token(&self, token_hash: &str) -> Result<(), StoreError> {
@@ -324,13 +373,13 @@ impl Store {
         let count = |sql: String| {
             let (email, source) = (email_hash.to_owned(), source.clone());
             async move {
-                let row = sqlx::query(&sql)
+                let row = sqlx::query_as::<_, ThrottleRow>(&sql)
                     .bind(email)
                     .bind(source)
                     .bind(ts(since))
                     .fetch_one(self.pool())
                     .await?;
-                Ok::<_, StoreError>((row.int("n")?, opt_ts(&row, "latest")?))
+                Ok::<_, StoreError>((row.n, read::opt_ts(row.latest.as_deref(), "latest")?))
             }
         };
         let pair = count(format!(
@@ -408,21 +457,21 @@ impl Store {
         &self,
         email: &Email,
     ) -> Result<Option<Credentials>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, CredentialsRow>(&format!(
             "SELECT {USER_COLUMNS}, password_hash, totp_secret FROM users WHERE email = $1"
         ))
         .bind(email.normalized())
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
-            let user = user_from_row(&r)?;
+            let user = User::try_from(r.user)?;
             let totp_secret = r
-                .opt_text("totp_secret")?
+                .totp_secret
                 .map(|stored| self.open_totp(&stored, &totp_aad(user.id), "users.totp_secret"))
                 .transpose()?;
             Ok(Credentials {
                 user,
-                password_hash: r.text("password_hash")?,
+                password_hash: r.password_hash,
                 totp_secret,
             })
         })
@@ -535,7 +584,7 @@ impl Store {
         token_hash: &str,
         now: Timestamp,
     ) -> Result<Option<PendingEnrollment>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, EnrollmentRow>(
             "SELECT u.id, u.email, u.role, u.clinician_id, u.client_id, u.disabled_at, \
                     e.totp_secret \
              FROM mfa_enrollments e JOIN users u ON u.id = e.user_id \
@@ -546,9 +595,9 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
-            let user = user_from_row(&r)?;
+            let user = User::try_from(r.user)?;
             let totp_secret = self.open_totp(
-                &r.text("totp_secret")?,
+                &r.totp_secret,
                 &enrollment_aad(user.id),
                 "mfa_enrollments.totp_secret",
             )?;
@@ -645,21 +694,21 @@ impl Store {
         &self,
         limit: u32,
     ) -> Result<Vec<SignInAttemptRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, SignInAttemptRow>(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM sign_in_attempts ORDER BY id LIMIT $1"
         ))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|r| {
                 Ok(SignInAttemptRecord {
-                    id: r.int("id")?,
-                    attempted_at: r.ts("attempted_at")?,
-                    user_id: r.opt_int("user_id")?.map(UserId),
-                    email_hash: r.opt_text("email_hash")?,
-                    outcome: r.vocab("outcome", SignInOutcome::parse)?,
-                    source_ip: r.opt_text("source_ip")?,
+                    id: r.id,
+                    attempted_at: read::ts(&r.attempted_at, "attempted_at")?,
+                    user_id: r.user_id.map(UserId),
+                    email_hash: r.email_hash,
+                    outcome: read::vocab(&r.outcome, "outcome", SignInOutcome::parse)?,
+                    source_ip: r.source_ip,
                 })
             })
             .collect()
@@ -700,10 +749,4 @@ impl Store {
             Ok(stored.to_owned())
         }
     }
-}
-
-fn opt_ts(r: &AnyRow, col: &'static str) -> Result<Option<Timestamp>, StoreError> {
-    r.opt_text(col)?
-        .map(|s| s.parse().map_err(|_| StoreError::Corrupt(col)))
-        .transpose()
 }
