@@ -18,6 +18,13 @@ impl App {
         Ok(self.store.audit_report(&who, q, self.now()).await?)
     }
 
+    /// The audit trail for the FHIR API's `AuditEvent`: administrators only (a director
+    /// is refused, audited); the read itself is audited like the report's.
+    pub async fn audit_events(&self, actor: &Actor, q: &AuditQuery) -> AppResult<Vec<AuditEntry>> {
+        self.access_role::<purpose::AuditEvents>(actor).await?;
+        self.audit_report(actor, q).await
+    }
+
     /// Grants or revokes the emergency-access capability: a clinic-wide director, for
     /// someone else (an administrator cannot grant it, so nobody opens a chart alone).
     /// Revoking ends the user's open accesses at once.

@@ -291,6 +291,24 @@ impl App {
             .await?)
     }
 
+    /// A Bulk Data export's disclosure of one client, recorded once per job (a job re-run
+    /// after a restart records none again): `true` when recorded now.
+    pub async fn record_export_disclosure(
+        &self,
+        actor: &Actor,
+        client: ClientId,
+        job: i64,
+        new: &NewDisclosure,
+    ) -> AppResult<bool> {
+        let a = self
+            .access_client::<purpose::DisclosureCreate>(actor, client)
+            .await?;
+        Ok(self
+            .store
+            .record_export_disclosure(&a, job, new, self.now(), self.today())
+            .await?)
+    }
+
     /// The accounting of disclosures: staff who may reach the client, and the client
     /// themself (the right to an accounting, 45 CFR 164.528; 42 CFR 2.24).
     pub async fn disclosures(&self, actor: &Actor, client: ClientId) -> AppResult<Vec<Disclosure>> {

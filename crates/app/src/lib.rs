@@ -155,6 +155,55 @@ pub struct AppSettings {
     /// A token unused for this long stops working (HIPAA 164.312(a)(2)(iii) automatic
     /// logoff; the security issue asks 15 minutes).
     pub token_idle_timeout: jiff::SignedDuration,
+    /// Who the clinic is to the outside world (FHIR `Organization`, claim files).
+    pub clinic: ClinicIdentity,
+}
+
+/// The clinic's name and national identifiers, from the settings file (`clinic_name`,
+/// `clinic_npi`, `clinic_tin`): the FHIR `Organization` and a claim's billing provider.
+#[derive(Debug, Clone)]
+pub struct ClinicIdentity {
+    pub name: String,
+    /// The organization's 10-digit National Provider Identifier (checked at startup).
+    pub npi: Option<String>,
+    /// The federal Taxpayer Identification Number (EIN, 9 digits).
+    pub tin: Option<String>,
+}
+
+impl Default for ClinicIdentity {
+    fn default() -> Self {
+        Self {
+            name: "Circle clinic".to_owned(),
+            npi: None,
+            tin: None,
+        }
+    }
+}
+
+/// Whether `npi` is a valid National Provider Identifier: ten digits whose last is the
+/// Luhn check digit over the prefix 80840 and the first nine (45 CFR 162.406).
+pub fn npi_is_valid(npi: &str) -> bool {
+    if npi.len() != 10 || !npi.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let digits: Vec<u32> = format!("80840{npi}")
+        .bytes()
+        .map(|b| u32::from(b - b'0'))
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
 }
 
 impl Default for AppSettings {
@@ -163,6 +212,7 @@ impl Default for AppSettings {
             clinic_time_zone: TimeZone::get("America/New_York").unwrap_or(TimeZone::UTC),
             token_lifetime: jiff::SignedDuration::from_hours(12),
             token_idle_timeout: jiff::SignedDuration::from_mins(15),
+            clinic: ClinicIdentity::default(),
         }
     }
 }
@@ -197,6 +247,11 @@ impl App {
             .date()
     }
 
+    /// The clinic's name and identifiers.
+    pub fn clinic_identity(&self) -> &ClinicIdentity {
+        &self.settings.clinic
+    }
+
     /// The clinic's time zone, in which pages show times.
     pub fn clinic_time_zone(&self) -> &TimeZone {
         &self.settings.clinic_time_zone
@@ -215,5 +270,19 @@ impl App {
 
     pub fn store_backend(&self) -> circle_store::Backend {
         self.store.backend()
+    }
+}
+
+#[cfg(test)]
+mod npi_tests {
+    use super::npi_is_valid;
+
+    #[test]
+    fn an_npi_needs_ten_digits_and_its_check_digit() {
+        // CMS's worked example of the check digit.
+        assert!(npi_is_valid("1234567893"));
+        assert!(!npi_is_valid("1234567890"));
+        assert!(!npi_is_valid("123456789"));
+        assert!(!npi_is_valid("12345678a3"));
     }
 }

@@ -214,6 +214,12 @@ struct Settings {
     server_id: Option<String>,
     listen: String,
     clinic_time_zone: String,
+    /// The clinic's name and identifiers (FHIR Organization, claim files' billing
+    /// provider): a 10-digit NPI with its check digit and a 9-digit EIN.
+    #[serde(default = "default_clinic_name")]
+    clinic_name: String,
+    clinic_npi: Option<String>,
+    clinic_tin: Option<String>,
     /// PEM certificate chain and private key: both set means serve HTTPS.
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -234,6 +240,10 @@ struct Settings {
     /// Messages (issue 18): transport, SMTP server, sender, links (README "Messages").
     #[serde(flatten)]
     mail: circle_mail::MailSettings,
+}
+
+fn default_clinic_name() -> String {
+    "Circle clinic".to_owned()
 }
 
 fn default_horizon_every_secs() -> u64 {
@@ -259,6 +269,9 @@ impl Default for Settings {
             server_id: None,
             listen: "127.0.0.1:8080".to_owned(),
             clinic_time_zone: "America/New_York".to_owned(),
+            clinic_name: default_clinic_name(),
+            clinic_npi: None,
+            clinic_tin: None,
             tls_cert: None,
             tls_key: None,
             shutdown_grace_secs: default_shutdown_grace_secs(),
@@ -336,8 +349,27 @@ fn app_settings(settings: &Settings) -> Result<AppSettings> {
     let tz = jiff::tz::TimeZone::get(&settings.clinic_time_zone).map_err(|_| {
         anyhow!("clinic_time_zone must be an IANA time zone such as America/New_York")
     })?;
+    if let Some(npi) = &settings.clinic_npi
+        && !circle_app::npi_is_valid(npi)
+    {
+        bail!("clinic_npi must be a 10-digit NPI with a valid check digit");
+    }
+    if let Some(tin) = &settings.clinic_tin
+        && (tin.len() != 9 || !tin.bytes().all(|b| b.is_ascii_digit()))
+    {
+        bail!("clinic_tin must be the 9 digits of an EIN, without a dash");
+    }
+    let name = settings.clinic_name.trim();
+    if name.is_empty() || name.len() > 60 || name.chars().any(char::is_control) {
+        bail!("clinic_name must be 1-60 characters without control characters");
+    }
     Ok(AppSettings {
         clinic_time_zone: tz,
+        clinic: circle_app::ClinicIdentity {
+            name: name.to_owned(),
+            npi: settings.clinic_npi.clone(),
+            tin: settings.clinic_tin.clone(),
+        },
         ..AppSettings::default()
     })
 }

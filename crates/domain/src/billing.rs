@@ -198,9 +198,17 @@ fn diagnoses(codes: &[DiagnosisCode]) -> String {
 /// such text is prefixed with `'` so an export can never run as one (OWASP "CSV
 /// injection").
 pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
-        _ => text.into(),
+    let trigger = |c: char| matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r');
+    // A formula trigger at the start, or right after a character a spreadsheet may take
+    // as a delimiter (`PHP;=1+1` in a locale that splits on semicolons).
+    let after_delimiter = text
+        .split([';', ',', '\t', '|'])
+        .skip(1)
+        .any(|part| part.chars().next().is_some_and(trigger));
+    if text.chars().next().is_some_and(trigger) || after_delimiter {
+        format!("'{text}").into()
+    } else {
+        text.into()
     }
 }
 
@@ -289,6 +297,9 @@ mod tests {
         assert_eq!(spreadsheet_safe("=1+1"), "'=1+1");
         assert_eq!(spreadsheet_safe("-2"), "'-2");
         assert_eq!(spreadsheet_safe("Adult IOP"), "Adult IOP");
+        // A formula after a character a spreadsheet may split on.
+        assert_eq!(spreadsheet_safe("PHP;=1+1"), "'PHP;=1+1");
+        assert_eq!(spreadsheet_safe("IOP, evening"), "IOP, evening");
     }
 
     #[test]

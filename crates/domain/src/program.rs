@@ -145,9 +145,43 @@ impl ProgramSettings {
         }
     }
 
-    /// Checks every setting, naming each one that breaks its rule.
-    pub fn validate(self) -> Result<Self, DomainError> {
+    /// Checks every setting, naming each one that breaks its rule, and the billing codes
+    /// against the program's level of care (INTEROP.md "Billing codes"): G0410/G0411 are
+    /// group psychotherapy within partial hospitalization or intensive outpatient; H0035
+    /// is partial hospitalization's per diem, S9480 and H0015 intensive outpatient's. A
+    /// residential program billing S9480 is refused, naming the field and the reason.
+    pub fn validate(self, level: LevelOfCare) -> Result<Self, DomainError> {
         let mut errors = FieldErrors::default();
+        if matches!(self.session_code, SessionCode::G0410 | SessionCode::G0411)
+            && !matches!(level, LevelOfCare::Php | LevelOfCare::Iop)
+        {
+            errors.push(
+                "session_code",
+                format!(
+                    "{} is group psychotherapy within partial hospitalization or intensive \
+                     outpatient; this program's level of care is {level}",
+                    self.session_code
+                ),
+            );
+        }
+        if let Some(code) = self.per_diem_code {
+            let fits = match code {
+                PerDiemCode::H0035 => level == LevelOfCare::Php,
+                PerDiemCode::S9480 | PerDiemCode::H0015 => level == LevelOfCare::Iop,
+            };
+            if !fits {
+                let for_level = match code {
+                    PerDiemCode::H0035 => "partial hospitalization (php)",
+                    PerDiemCode::S9480 | PerDiemCode::H0015 => "intensive outpatient (iop)",
+                };
+                errors.push(
+                    "per_diem_code",
+                    format!(
+                        "{code} is the per diem of {for_level}; this program's level of care is {level}"
+                    ),
+                );
+            }
+        }
         if self.weekly_required_minutes > MAX_WEEKLY_MINUTES {
             errors.push(
                 "weekly_required_minutes",
@@ -201,7 +235,7 @@ impl NewProgram {
                 .unwrap_or(d.daily_minimum_minutes),
             measure_cadence_days: self.measure_cadence_days.unwrap_or(d.measure_cadence_days),
         }
-        .validate()
+        .validate(self.level_of_care)
     }
 }
 
@@ -241,7 +275,7 @@ impl ProgramPatch {
                 .unwrap_or(c.daily_minimum_minutes),
             measure_cadence_days: self.measure_cadence_days.unwrap_or(c.measure_cadence_days),
         }
-        .validate()
+        .validate(current.level_of_care)
     }
 }
 
@@ -252,7 +286,27 @@ mod tests {
     fn with(f: impl FnOnce(&mut ProgramSettings)) -> Result<ProgramSettings, DomainError> {
         let mut s = ProgramSettings::defaults(LevelOfCare::Iop);
         f(&mut s);
-        s.validate()
+        s.validate(LevelOfCare::Iop)
+    }
+
+    #[test]
+    fn billing_codes_must_fit_the_level_of_care() {
+        let mut s = ProgramSettings::defaults(LevelOfCare::Residential);
+        s.per_diem_code = Some(PerDiemCode::S9480);
+        let err = s.validate(LevelOfCare::Residential).unwrap_err();
+        assert!(format!("{err:?}").contains("per_diem_code"), "{err:?}");
+        let mut s = ProgramSettings::defaults(LevelOfCare::Php);
+        s.session_code = SessionCode::G0410;
+        s.per_diem_code = Some(PerDiemCode::H0035);
+        assert!(s.clone().validate(LevelOfCare::Php).is_ok());
+        assert!(s.validate(LevelOfCare::Iop).is_err());
+        let mut s = ProgramSettings::defaults(LevelOfCare::Iop);
+        s.session_code = SessionCode::G0411;
+        s.per_diem_code = Some(PerDiemCode::H0015);
+        assert!(s.clone().validate(LevelOfCare::Iop).is_ok());
+        s.per_diem_code = Some(PerDiemCode::S9480);
+        assert!(s.clone().validate(LevelOfCare::Iop).is_ok());
+        assert!(s.validate(LevelOfCare::Outpatient).is_err());
     }
 
     #[test]

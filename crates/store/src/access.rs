@@ -517,6 +517,8 @@ pub mod purpose {
         /// A signed-in user's own account (their password, their second factor).
         OwnAccount = UserPasswordChange [Admin, Director, Clinician, Intake, Client] { AUDITED = false };
         AuditReview = AuditRead [Admin, Director] { CLINIC_WIDE = true };
+        /// The audit trail as FHIR `AuditEvent`s: administrators only (issue 15).
+        AuditEvents = AuditRead [Admin];
         EmergencyReview = EmergencyList [Admin, Director] { CLINIC_WIDE = true };
         /// Granting or revoking the emergency capability: a clinic-wide director, never
         /// for themself (an administrator cannot grant it, so nobody opens a chart alone).

@@ -24,6 +24,10 @@ use crate::{Store, StoreError};
 pub struct ExportTerms {
     pub recipient: String,
     pub purpose: String,
+    /// Bulk Data `_since`: only resources changed at or after it (jobs queued before it
+    /// existed have none).
+    #[serde(default)]
+    pub since: Option<jiff::Timestamp>,
 }
 
 impl std::fmt::Debug for ExportTerms {

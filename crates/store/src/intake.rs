@@ -1133,6 +1133,35 @@ impl Store {
         at: Timestamp,
         on: Date,
     ) -> Result<Disclosure, StoreError> {
+        self.disclose(a, new, at, on, None)
+            .await?
+            .ok_or(StoreError::Corrupt("disclosures.export_job_id"))
+    }
+
+    /// Records a Bulk Data export's disclosure of one client, once per job: a job re-run
+    /// after its server stopped finds the disclosure it recorded before and records none
+    /// (`false`). The Part 2 consent is checked again either way (it may have been revoked
+    /// since).
+    pub async fn record_export_disclosure(
+        &self,
+        a: &ClientAccess<purpose::DisclosureCreate>,
+        job: i64,
+        new: &NewDisclosure,
+        at: Timestamp,
+        on: Date,
+    ) -> Result<bool, StoreError> {
+        Ok(self.disclose(a, new, at, on, Some(job)).await?.is_some())
+    }
+
+    /// The disclosure itself; `None` when `export_job` already disclosed this client.
+    async fn disclose(
+        &self,
+        a: &ClientAccess<purpose::DisclosureCreate>,
+        new: &NewDisclosure,
+        at: Timestamp,
+        on: Date,
+        export_job: Option<i64>,
+    ) -> Result<Option<Disclosure>, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
         let mut tx = self.begin_write().await?;
         let c = client_in(&mut tx, client).await?;
@@ -1159,14 +1188,28 @@ impl Store {
         } else {
             None
         };
+        if let Some(job) = export_job {
+            let before: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM disclosures WHERE export_job_id = $1 AND client_id = $2",
+            )
+            .bind(job)
+            .bind(client.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if before.is_some() {
+                tx.commit().await?;
+                return Ok(None);
+            }
+        }
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO disclosures (client_id, consent_id, disclosed_at, disclosed_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $3, $3) RETURNING id",
+            "INSERT INTO disclosures (client_id, consent_id, disclosed_at, disclosed_by, export_job_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $3, $3) RETURNING id",
         )
         .bind(client.0)
         .bind(consent_id)
         .bind(ts(at))
         .bind(ctx.actor_user_id().map(|u| u.0))
+        .bind(export_job)
         .fetch_one(&mut *tx)
         .await?;
         let details = DisclosureDetails {
@@ -1188,7 +1231,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(Disclosure {
+        Ok(Some(Disclosure {
             id,
             client_id: client,
             recipient: details.recipient,
@@ -1198,7 +1241,7 @@ impl Store {
             disclosed_by: ctx.actor_user_id(),
             consent_id,
             notice: circle_domain::intake::disclosure_notice(consent_id),
-        })
+        }))
     }
 
     /// The accounting of a client's disclosures, oldest first.

@@ -41,6 +41,8 @@ if not resources:
 failures = []
 counts = collections.Counter()
 loinc_seen = set()
+part2_consents = 0
+interop_text = text
 for where, r in resources:
     kind = r.get("resourceType")
     try:
@@ -55,6 +57,15 @@ for where, r in resources:
                 loinc_seen.add(c["code"])
                 if c["code"] not in totals:
                     failures.append(f"{where}: Observation code {c['code']} is not a total in INTEROP.md")
+    if kind == "Consent" and r.get("policyRule"):
+        # INTEROP.md: a Part 2 consent is a release of information (LOINC 64292-6) under
+        # the v3 ActCode policy 42CFRPart2.
+        codes = {c.get("code") for c in r["policyRule"].get("coding", [])}
+        cats = {c.get("code") for cat in r.get("category", []) for c in cat.get("coding", [])}
+        if "42CFRPart2" not in codes or "64292-6" not in cats:
+            failures.append(f"{where}: Consent/{r.get('id')} is not a 42CFRPart2 release of information")
+        elif "42CFRPart2" in interop_text and "64292-6" in interop_text:
+            part2_consents += 1
     if kind == "Questionnaire":
         for c in r.get("code", []):
             if c.get("system") == "http://loinc.org":
@@ -64,6 +75,8 @@ for where, r in resources:
 
 for kind, n in sorted(counts.items()):
     print(f"   fhir.resources: {n:6d} {kind}")
+if counts.get("Consent") and not part2_consents:
+    failures.append("no Part 2 Consent (42CFRPart2, LOINC 64292-6 as INTEROP.md says) was emitted")
 missing = (totals | panels) - loinc_seen
 if missing:
     failures.append(f"LOINC codes of INTEROP.md never emitted: {sorted(missing)}")

@@ -142,6 +142,16 @@ pub trait SysStore {
         input: &ProgressNoteInput,
         at: Timestamp,
     ) -> Result<ProgressNote, StoreError>;
+    /// Signs a progress note as its author (a licensed clinician's signature is final).
+    async fn sys_sign_progress_note(
+        &self,
+        session: SessionId,
+        client: ClientId,
+        note: circle_domain::ids::NoteId,
+        version: i64,
+        author: ClinicianId,
+        at: Timestamp,
+    ) -> Result<ProgressNote, StoreError>;
 }
 
 impl SysStore for Store {
@@ -330,6 +340,26 @@ impl SysStore for Store {
             .progress::<purpose::NoteWrite>(session, client)
             .await?;
         self.save_progress_note(&a, input, at).await
+    }
+
+    async fn sys_sign_progress_note(
+        &self,
+        session: SessionId,
+        client: ClientId,
+        note: circle_domain::ids::NoteId,
+        version: i64,
+        author: ClinicianId,
+        at: Timestamp,
+    ) -> Result<ProgressNote, StoreError> {
+        let a = self
+            .op_as(author)
+            .progress::<purpose::NoteSign>(session, client)
+            .await?;
+        let req: circle_domain::note::SignNote = serde_json::from_value(serde_json::json!({
+            "version": version, "confirm_names_checked": true,
+        }))
+        .map_err(|_| StoreError::Corrupt("sign request"))?;
+        self.sign_progress_note(&a, note, &req, at).await
     }
 
     async fn sys_create_group(

@@ -646,6 +646,43 @@ async fn program_settings_default_change_and_refuse_with_the_field_named() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(p["errors"][0]["field"], "note_due_hours");
     assert_eq!(t.get(&dir, &path).await.1["version"], 3);
+    // Billing codes must fit the level of care: H0035 is partial hospitalization's per
+    // diem, not this IOP program's; nothing changes.
+    let (s, p) = t
+        .send(
+            Method::PATCH,
+            &dir,
+            &path,
+            json!({"version": 3, "per_diem_code": "H0035"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "per_diem_code");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("partial hospitalization"),
+        "{p}"
+    );
+    assert_eq!(t.get(&dir, &path).await.1["version"], 3);
+    // A residential program billing S9480 (or G0410) is refused, each field named.
+    let (s, p) = t
+        .post(
+            &dir,
+            "/api/v1/programs",
+            json!({"name": "Residential", "site": "Riverside", "level_of_care": "residential",
+                "time_zone": "America/New_York", "per_diem_code": "S9480", "session_code": "G0410"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["session_code", "per_diem_code"], "{p}");
 }
 
 #[tokio::test]

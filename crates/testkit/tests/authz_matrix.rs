@@ -1237,6 +1237,36 @@ fn fhir_table() -> Vec<(&'static str, Object, &'static str)> {
         ("/fhir/r4/HealthcareService", Own, "DAAAADA"),
         ("/fhir/r4/HealthcareService/{program}", Own, "DAAAADA"),
         ("/fhir/r4/HealthcareService/{program}", Foreign, "DAAAADD"),
+        // The clinic itself: anyone signed in.
+        ("/fhir/r4/Organization", Own, "DAAAAAA"),
+        ("/fhir/r4/Organization/clinic", Own, "DAAAAAA"),
+        ("/fhir/r4/PractitionerRole", Own, "DAAAADA"),
+        ("/fhir/r4/PractitionerRole/{lead}", Own, "DAAAADA"),
+        // Referrals: intake, directors and the clinician screening them (a scoped
+        // director those aimed at their programs: the world's are aimed at none).
+        ("/fhir/r4/ServiceRequest", Own, "DDAAADA"),
+        ("/fhir/r4/ServiceRequest/{referral}", Own, "DDAAADD"),
+        ("/fhir/r4/ServiceRequest/{referral}", Foreign, "DDADADD"),
+        // Consents: as the client's record (never the administrator).
+        ("/fhir/r4/Consent", Own, "DDAAAAA"),
+        ("/fhir/r4/Consent/{consent}", Own, "DDAAAAA"),
+        ("/fhir/r4/Consent/{consent}", Foreign, "DDADADD"),
+        // Signed notes: their readers (the group's clinicians, directors); the search
+        // answers an administrator without emergency access with nothing.
+        ("/fhir/r4/DocumentReference", Own, "DAAADDA"),
+        (
+            "/fhir/r4/DocumentReference/{member_encounter}",
+            Own,
+            "DDAADDA",
+        ),
+        (
+            "/fhir/r4/DocumentReference/{member_encounter}",
+            Foreign,
+            "DDADDDD",
+        ),
+        // The audit trail: administrators only.
+        ("/fhir/r4/AuditEvent", Own, "DADDDDD"),
+        ("/fhir/r4/AuditEvent/1", Own, "DADDDDD"),
         // Bulk Data export: directors (a scoped one of their own programs' groups); a
         // job's status and files are its requester's only (here the clinic-wide director).
         ("/fhir/r4/$export?recipient=R&purpose=p", Own, "DDADDDA"),
@@ -1326,6 +1356,24 @@ async fn every_fhir_route_times_every_caller_matches_the_expected_table() {
             "FHIR read of {kind} is missing from the authorization table"
         );
     }
+    // Each group's progress note signed, so it is a DocumentReference.
+    for i in 0..2 {
+        use circle_domain::ids::{ClientId, ClinicianId, NoteId, SessionId};
+        use circle_testkit::sys::SysStore as _;
+        let (_, note) = t.get(dir, &format!("/api/v1/notes/{}", w.notes[i])).await;
+        let session = t.db.store.session(SessionId(w.sessions[i])).await.unwrap();
+        t.db.store
+            .sys_sign_progress_note(
+                session.id,
+                ClientId(w.clients[i]),
+                NoteId(w.notes[i]),
+                note["version"].as_i64().unwrap(),
+                ClinicianId(w.leads[i]),
+                session.ends_at,
+            )
+            .await
+            .unwrap();
+    }
     let foreign_patient = format!("Patient/{}", w.clients[1]);
     let mut failures = vec![];
     for (path, object, expected) in &table {
@@ -1345,6 +1393,8 @@ async fn every_fhir_route_times_every_caller_matches_the_expected_table() {
                 &format!("{}.{}", w.sessions[i], w.clients[i]),
             )
             .replace("{session}", &w.sessions[i].to_string())
+            .replace("{referral}", &w.referrals[i].to_string())
+            .replace("{consent}", &format!("{}.p{}", w.clients[i], w.consents[i]))
             .replace("{lead}", &w.leads[0].to_string())
             .replace("{room}", &w.room["id"].as_i64().unwrap().to_string())
             .replace("{program}", &program.to_string())

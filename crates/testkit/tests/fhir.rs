@@ -693,7 +693,7 @@ async fn a_group_export_holds_its_members_and_the_kick_off_is_checked() {
             "_type",
         ),
         (
-            "/fhir/r4/$export?_since=2026-01-01&recipient=R&purpose=p",
+            "/fhir/r4/$export?_since=yesterday&recipient=R&purpose=p",
             true,
             "_since",
         ),
@@ -734,6 +734,7 @@ async fn an_export_whose_server_stopped_is_run_again_by_the_next_server() {
     let terms = circle_app::fhir_export::ExportTerms {
         recipient: "Harbor Clinic".to_owned(),
         purpose: "continuity of care".to_owned(),
+        since: None,
     };
     let now: jiff::Timestamp = "2026-05-04T15:35:00Z".parse().unwrap();
     let long_ago: jiff::Timestamp = "2000-01-01T00:00:00Z".parse().unwrap();
@@ -760,6 +761,19 @@ async fn an_export_whose_server_stopped_is_run_again_by_the_next_server() {
         }
     }
     let id = claimed.expect("the test claimed a job before any worker did");
+    // The stopped server had disclosed the first member before it stopped.
+    let m1 = f.clinic.members[0];
+    let information = format!("FHIR bulk export {id}: Patient of each client");
+    let new: circle_domain::intake::NewDisclosure = serde_json::from_value(json!({
+        "recipient": terms.recipient, "purpose": terms.purpose, "information": information,
+    }))
+    .unwrap();
+    assert!(
+        t.app
+            .record_export_disclosure(&actor, circle_domain::ids::ClientId(m1), id, &new)
+            .await
+            .unwrap()
+    );
     let status = format!("/fhir/r4/$export-status/{id}");
     // While its heartbeat is fresh, nobody takes it over: it stays running.
     for _ in 0..3 {
@@ -784,4 +798,290 @@ async fn an_export_whose_server_stopped_is_run_again_by_the_next_server() {
     let m = manifest(&t, &dir, &status).await;
     assert_eq!(m["output"][0]["type"], "Patient");
     assert_eq!(m["output"][0]["count"], 2);
+    // The re-run disclosed each member once: the first member's disclosure is not
+    // recorded a second time.
+    for member in &f.clinic.members {
+        let (_, d) = t
+            .get(&dir, &format!("/api/v1/clients/{member}/disclosures"))
+            .await;
+        let this_export = d
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["information"] == information.as_str())
+            .count();
+        assert_eq!(this_export, 1, "member {member}: {d}");
+    }
+}
+
+/// Base64 of a DocumentReference's attachment, decoded.
+fn attachment_text(doc: &Value) -> String {
+    use base64::Engine as _;
+    let data = doc["content"][0]["attachment"]["data"].as_str().unwrap();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_clinic_referrals_consents_notes_and_audit_trail_are_fhir_too() {
+    let t = spawn_app().await;
+    let f = fixture(&t).await;
+    let dir = &f.director;
+    let (m1, m2) = (f.clinic.members[0], f.clinic.members[1]);
+
+    // The clinic is the one Organization; programs are provided by it; each clinician
+    // has a PractitionerRole there.
+    let (s, org) = fhir(&t, Some(dir), "/fhir/r4/Organization/clinic").await;
+    assert_eq!(s, StatusCode::OK, "{org}");
+    assert_eq!(org["name"], "Circle clinic");
+    let (_, hs) = fhir(
+        &t,
+        Some(dir),
+        &format!("/fhir/r4/HealthcareService/{}", f.clinic.program),
+    )
+    .await;
+    assert_eq!(hs["providedBy"]["reference"], "Organization/clinic");
+    let (s, role) = fhir(
+        &t,
+        Some(dir),
+        &format!("/fhir/r4/PractitionerRole/{}", f.clinic.lead),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{role}");
+    assert_eq!(
+        role["practitioner"]["reference"],
+        format!("Practitioner/{}", f.clinic.lead)
+    );
+    assert_eq!(role["organization"]["reference"], "Organization/clinic");
+
+    // A referral is a ServiceRequest with its path; not yet linked to a client, it names
+    // no Patient (and no name) and is labelled, as its reason may concern substance use.
+    let (s, referral) = t
+        .post(
+            dir,
+            "/api/v1/referrals",
+            json!({"path": "therapist_referral", "name": "Synthetic Person",
+                "reason": "low mood", "provider": {"name": "Dr. Example"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{referral}");
+    let (s, sr) = fhir(
+        &t,
+        Some(dir),
+        &format!("/fhir/r4/ServiceRequest/{}", referral["id"]),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{sr}");
+    assert_eq!(sr["category"][0]["coding"][0]["code"], "therapist_referral");
+    assert_eq!(sr["status"], "active");
+    assert!(sr["subject"].get("reference").is_none(), "{sr}");
+    assert!(!sr.to_string().contains("Synthetic"), "{sr}");
+    assert_eq!(sr["requester"]["display"], "Dr. Example");
+    assert_eq!(sr["reasonCode"][0]["text"], "low mood");
+    assert_eq!(sr["meta"]["security"][0]["code"], "42CFRPart2");
+
+    // Consents: the group agreement (treatment) and a Part 2 consent with its policy.
+    let (s, c) = t
+        .post(
+            dir,
+            &format!("/api/v1/clients/{}/consents/part2", f.part2),
+            json!({"patient_name": "Protected Member", "discloser": "Riverside IOP",
+                "recipient": "Harbor Clinic", "information": "treatment records",
+                "purpose": "continuity of care", "expires_on": "2026-12-31",
+                "right_to_revoke_acknowledged": true, "signature": "Protected Member",
+                "signed_on": "2026-05-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let (s, b) = fhir(
+        &t,
+        Some(dir),
+        &format!("/fhir/r4/Consent?patient={}", f.part2),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let consents: Vec<&Value> = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    assert_eq!(consents.len(), 2, "{b}");
+    let agreement = consents
+        .iter()
+        .find(|c| c["scope"]["coding"][0]["code"] == "treatment")
+        .unwrap();
+    assert_eq!(agreement["dateTime"], "2026-04-01");
+    let part2 = consents
+        .iter()
+        .find(|c| c["scope"]["coding"][0]["code"] == "patient-privacy")
+        .unwrap();
+    assert_eq!(part2["id"], format!("{}.p{}", f.part2, c["id"]));
+    assert_eq!(part2["status"], "active");
+    assert_eq!(part2["policyRule"]["coding"][0]["code"], "42CFRPart2");
+    assert_eq!(part2["category"][0]["coding"][0]["code"], "64292-6");
+    assert_eq!(
+        part2["provision"]["actor"][0]["reference"]["display"],
+        "Harbor Clinic"
+    );
+    assert_eq!(part2["provision"]["period"]["end"], "2026-12-31");
+    assert_eq!(part2["meta"]["security"][0]["code"], "42CFRPart2");
+    let (s, again) = fhir(
+        &t,
+        Some(dir),
+        &format!("/fhir/r4/Consent/{}", part2["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(&again, *part2);
+
+    // Notes: a signed progress note is a DocumentReference with its text, in the member's
+    // encounter; a draft is not a document yet.
+    let lead = t.login(&f.clinic.lead_email, TEST_PASSWORD).await.unwrap();
+    let mut drafts = vec![];
+    for m in [m1, m2] {
+        let (s, draft) = t
+            .send(
+                Method::PUT,
+                &lead,
+                &format!("/api/v1/sessions/{}/notes/{m}", f.session),
+                json!({"presentation": "Quiet, attentive.", "plan": "Continue weekly."}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{draft}");
+        drafts.push(draft);
+    }
+    let (s, signed) = t
+        .post(
+            &lead,
+            &format!("/api/v1/notes/{}/sign", drafts[0]["id"]),
+            json!({"version": drafts[0]["version"], "confirm_names_checked": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{signed}");
+    let (s, docs) = fhir(
+        &t,
+        Some(&lead),
+        &format!("/fhir/r4/DocumentReference?session={}", f.session),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{docs}");
+    let (s, docs) = fhir(&t, Some(&lead), "/fhir/r4/DocumentReference").await;
+    assert_eq!(s, StatusCode::OK, "{docs}");
+    assert_eq!(ids(&docs), vec![format!("{}.{m1}", f.session)]);
+    let doc = &docs["entry"][0]["resource"];
+    assert_eq!(doc["type"]["coding"][0]["code"], "11506-3");
+    assert_eq!(
+        doc["context"]["encounter"][0]["reference"],
+        format!("Encounter/{}.{m1}", f.session)
+    );
+    assert_eq!(
+        doc["author"][0]["reference"],
+        format!("Practitioner/{}", f.clinic.lead)
+    );
+    let text = attachment_text(doc);
+    assert!(text.contains("Quiet, attentive."), "{text}");
+    // The text goes only to those who may read the note: not to a clinician outside the
+    // group, nor to the member, nor to an administrator without emergency access.
+    let other = t.clinician_token("other.clinician@example.test").await;
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let client = t
+        .token_for(
+            "member@example.test",
+            Role::Client,
+            None,
+            Some(circle_domain::ids::ClientId(m1)),
+        )
+        .await;
+    let doc_path = format!("/fhir/r4/DocumentReference/{}.{m1}", f.session);
+    for token in [&other, &admin, &client] {
+        let (s, body) = fhir(&t, Some(token), &doc_path).await;
+        assert!(
+            matches!(s, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+            "{s} {body}"
+        );
+        assert!(!body.to_string().contains("data"), "{body}");
+        let (_, b) = fhir(&t, Some(token), "/fhir/r4/DocumentReference").await;
+        assert!(b.get("entry").is_none(), "{b}");
+    }
+
+    // The audit trail: administrators only; a director is refused.
+    let (s, oo) = fhir(&t, Some(dir), "/fhir/r4/AuditEvent").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{oo}");
+    let (s, b) = fhir(
+        &t,
+        Some(&admin),
+        &format!("/fhir/r4/AuditEvent?patient={m1}&_count=1000"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let events: Vec<&Value> = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    let signing = events
+        .iter()
+        .find(|e| e["subtype"][0]["code"] == "note.sign")
+        .expect("the signature is in the trail");
+    assert_eq!(signing["action"], "U");
+    assert_eq!(signing["outcome"], "0");
+    assert!(
+        signing["entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["what"]["reference"] == format!("Patient/{m1}"))
+    );
+    let (s, one) = fhir(
+        &t,
+        Some(&admin),
+        &format!("/fhir/r4/AuditEvent/{}", signing["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{one}");
+    assert_eq!(&one, *signing);
+}
+
+#[tokio::test]
+async fn an_export_since_an_instant_holds_what_changed_and_the_clinic_types() {
+    let t = spawn_app().await;
+    let f = fixture(&t).await;
+    let dir = &f.director;
+    let types = "_type=Patient,Encounter,Observation,Consent,Organization,PractitionerRole";
+    // After the session and the PHQ-9 (both on 4 May): no Encounter, no Observation, no
+    // agreement signed in April; the patients (no change time kept) and the clinic's facts.
+    let status = kick_off(
+        &t,
+        dir,
+        &format!("{EXPORT}&{types}&_since=2026-05-05T00:00:00Z"),
+    )
+    .await;
+    let files = download(&t, dir, &manifest(&t, dir, &status).await).await;
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["Organization", "Patient", "PractitionerRole"]
+    );
+    assert_eq!(files["Organization"][0]["id"], "clinic");
+    // Since the first of May: the session's encounters and the PHQ-9 are in.
+    let status = kick_off(
+        &t,
+        dir,
+        &format!("{EXPORT}&{types}&_since=2026-05-01T00:00:00%2B00:00"),
+    )
+    .await;
+    let files = download(&t, dir, &manifest(&t, dir, &status).await).await;
+    assert_eq!(files["Encounter"].len(), 2, "{:?}", files["Encounter"]);
+    assert_eq!(files["Observation"].len(), 1);
+    // The audit trail leaves only when named, and only for those who may read it.
+    let status = kick_off(&t, dir, &format!("{EXPORT}&_type=AuditEvent")).await;
+    let m = manifest(&t, dir, &status).await;
+    assert_eq!(m["output"].as_array().unwrap().len(), 0, "{m}");
 }

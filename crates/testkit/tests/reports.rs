@@ -399,15 +399,20 @@ async fn the_billing_export_holds_exactly_the_attended_sessions_with_signed_note
     assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let csv = r.text().await.unwrap();
+    // RFC 4180: CRLF after every record, every field quoted.
+    assert!(
+        csv.ends_with("\r\n") && !csv.replace("\r\n", "").contains('\n'),
+        "{csv:?}"
+    );
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines,
         [
-            "line_type,client_record_number,service_date,program,group,rendering_clinician,rendering_license,code,minutes,diagnosis_codes,session_id",
+            "\"line_type\",\"client_record_number\",\"service_date\",\"program\",\"group\",\"rendering_clinician\",\"rendering_license\",\"code\",\"minutes\",\"diagnosis_codes\",\"session_id\"",
             &format!(
-                "session,R-0001,2026-05-04,Adult IOP day,IOP day,\"Reporter, Lead\",lmhc MA L-200,90853,180,F33.1;F41.1,{monday}"
+                "\"session\",\"R-0001\",\"2026-05-04\",\"Adult IOP day\",\"IOP day\",\"Reporter, Lead\",\"lmhc MA L-200\",\"90853\",\"180\",\"F33.1;F41.1\",\"{monday}\""
             ),
-            "per_diem,R-0001,2026-05-04,Adult IOP day,,,,S9480,180,F33.1;F41.1,",
+            "\"per_diem\",\"R-0001\",\"2026-05-04\",\"Adult IOP day\",\"\",\"\",\"\",\"S9480\",\"180\",\"F33.1;F41.1\",\"\"",
         ],
         "only the attended session with a signed note, and its per-diem day"
     );

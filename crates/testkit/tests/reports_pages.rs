@@ -316,9 +316,9 @@ async fn the_billing_download_is_the_apis_csv_as_an_attachment_for_directors_onl
     assert_eq!(
         lines,
         [
-            "line_type,client_record_number,service_date,program,group,rendering_clinician,rendering_license,code,minutes,diagnosis_codes,session_id",
+            "\"line_type\",\"client_record_number\",\"service_date\",\"program\",\"group\",\"rendering_clinician\",\"rendering_license\",\"code\",\"minutes\",\"diagnosis_codes\",\"session_id\"",
             &format!(
-                "session,C-0001,2026-05-04,Adult IOP,Monday process,\"Facilitator, Lead\",lmhc MA L-100,90853,90,,{}",
+                "\"session\",\"C-0001\",\"2026-05-04\",\"Adult IOP\",\"Monday process\",\"Facilitator, Lead\",\"lmhc MA L-100\",\"90853\",\"90\",\"\",\"{}\"",
                 k.monday_sessions[0]
             ),
         ]

@@ -124,7 +124,12 @@ pub async fn billing_export(
 }
 
 pub(crate) fn to_csv(lines: &[BillingLine]) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    // RFC 4180: CRLF line ends; every field quoted, so a `;` or `,` inside a name never
+    // splits a cell in a spreadsheet that guesses its delimiter.
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
     w.write_record(CSV_HEADER)?;
     for l in lines {
         let date = l.service_date.to_string();
@@ -149,4 +154,35 @@ pub(crate) fn to_csv(lines: &[BillingLine]) -> Result<String, csv::Error> {
         .map_err(|e| csv::Error::from(e.into_error()))?;
     // Every field written was a Rust string, so the bytes are UTF-8.
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use circle_domain::billing::LineKind;
+
+    #[test]
+    fn the_csv_quotes_every_field_ends_lines_with_crlf_and_defuses_formulas() {
+        let line = BillingLine {
+            kind: LineKind::Session,
+            record_number: "R-1".to_owned(),
+            service_date: jiff::civil::date(2026, 5, 4),
+            program: "Adult PHP".to_owned(),
+            group: "PHP;=1+1".to_owned(),
+            rendering_clinician: "Doe, Jo".to_owned(),
+            rendering_license: "lmhc MA L-1".to_owned(),
+            code: "G0410".to_owned(),
+            minutes: 50,
+            diagnosis_codes: "F33.1".to_owned(),
+            session_id: Some(7),
+        };
+        let csv = to_csv(&[line]).unwrap_or_default();
+        let rows: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(rows.len(), 3, "{csv:?}");
+        assert_eq!(rows[2], "");
+        assert_eq!(
+            rows[1],
+            "\"session\",\"R-1\",\"2026-05-04\",\"Adult PHP\",\"'PHP;=1+1\",\"Doe, Jo\",\"lmhc MA L-1\",\"G0410\",\"50\",\"F33.1\",\"7\""
+        );
+    }
 }

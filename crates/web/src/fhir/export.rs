@@ -44,8 +44,28 @@ pub const EXPORT_TYPES: &[&str] = &[
     "Encounter",
     "Observation",
     "QuestionnaireResponse",
+    "ServiceRequest",
+    "Consent",
+    "DocumentReference",
     "Group",
+    "Organization",
+    "PractitionerRole",
+    "AuditEvent",
 ];
+
+/// The types not read per client: the clinic's own facts (and, when asked for by name,
+/// the audit trail).
+const CLINIC_TYPES: &[&str] = &["Group", "Organization", "PractitionerRole", "AuditEvent"];
+
+/// The types an export without `_type` holds: all but the audit trail, which leaves only
+/// when named (and only for a requester who may read it: administrators).
+fn default_types() -> Vec<String> {
+    EXPORT_TYPES
+        .iter()
+        .filter(|t| **t != "AuditEvent")
+        .map(|t| (*t).to_owned())
+        .collect()
+}
 
 pub fn router() -> Router<App> {
     Router::new()
@@ -78,7 +98,7 @@ fn kick_off_params(
         return Err(bad("Prefer", "must be respond-async (Bulk Data kick-off)"));
     }
     let mut types: Option<Vec<String>> = None;
-    let (mut recipient, mut purpose) = (None, None);
+    let (mut recipient, mut purpose, mut since) = (None, None, None);
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "_type" => {
@@ -102,12 +122,20 @@ fn kick_off_params(
                     return Err(bad("_outputFormat", "only application/fhir+ndjson is made"));
                 }
             }
+            "_since" => {
+                since = Some(v.parse::<jiff::Timestamp>().map_err(|_| {
+                    bad(
+                        "_since",
+                        "must be an instant with a time zone offset, e.g. 2026-05-01T00:00:00Z",
+                    )
+                })?);
+            }
             "recipient" => recipient = Some(v.into_owned()),
             "purpose" => purpose = Some(v.into_owned()),
             other => {
                 return Err(bad(
                     other,
-                    "is not a kick-off parameter here (supported: _type, _outputFormat, recipient, purpose)",
+                    "is not a kick-off parameter here (supported: _type, _since, _outputFormat, recipient, purpose)",
                 ));
             }
         }
@@ -120,10 +148,17 @@ fn kick_off_params(
     };
     // The same rules as a disclosure recorded by hand (lengths, characters).
     disclosure(&recipient, &purpose, "check")?;
-    let mut types = types.unwrap_or_else(|| EXPORT_TYPES.iter().map(|t| (*t).to_owned()).collect());
+    let mut types = types.unwrap_or_else(default_types);
     types.sort_by_key(|t| EXPORT_TYPES.iter().position(|x| x == t));
     types.dedup();
-    Ok((types, ExportTerms { recipient, purpose }))
+    Ok((
+        types,
+        ExportTerms {
+            recipient,
+            purpose,
+            since,
+        },
+    ))
 }
 
 fn disclosure(
@@ -350,7 +385,16 @@ async fn run(app: &App, job: ClaimedExport) -> Result<(), String> {
         return Ok(());
     };
     let mut reader = Reader::new(app, &actor);
+    // Only the clinic's own facts asked for: no client's records leave, so none is
+    // disclosed (a Group names its members, so it counts as about them).
+    let about_clients = job.types.iter().any(|t| {
+        !matches!(
+            t.as_str(),
+            "Organization" | "PractitionerRole" | "AuditEvent"
+        )
+    });
     let clients: Vec<ClientId> = match job.group_id {
+        _ if !about_clients => vec![],
         Some(g) => {
             let mut v: Vec<ClientId> = app
                 .group_members(&actor, g)
@@ -391,7 +435,12 @@ async fn run(app: &App, job: ClaimedExport) -> Result<(), String> {
         };
         // The disclosure is recorded before the records are written; for a Part 2 client
         // it is refused without a consent in force for this recipient and purpose.
-        match app.record_disclosure(&actor, *client, &new).await {
+        // Once per job and client: a job re-run after its server stopped finds the
+        // disclosure the first run recorded and records none again.
+        match app
+            .record_export_disclosure(&actor, *client, job.id, &new)
+            .await
+        {
             Ok(_) => {}
             Err(AppError::Domain(DomainError::Conflict(_))) => {
                 withheld += 1;
@@ -402,7 +451,7 @@ async fn run(app: &App, job: ClaimedExport) -> Result<(), String> {
             Err(e) => return Err(internal(e)),
         }
         exported.insert(format!("Patient/{client}"));
-        for kind in EXPORT_TYPES.iter().filter(|t| **t != "Group") {
+        for kind in EXPORT_TYPES.iter().filter(|t| !CLINIC_TYPES.contains(t)) {
             if !job.types.iter().any(|t| t == kind) {
                 continue;
             }
@@ -427,7 +476,12 @@ async fn run(app: &App, job: ClaimedExport) -> Result<(), String> {
                 }
             };
             let lines = files.entry(kind).or_default();
-            lines.extend(found.iter().map(Value::to_string));
+            lines.extend(
+                found
+                    .iter()
+                    .filter(|r| changed_since(kind, r, job.terms.since))
+                    .map(Value::to_string),
+            );
         }
     }
     if job.types.iter().any(|t| t == "Group") {
@@ -450,6 +504,23 @@ async fn run(app: &App, job: ClaimedExport) -> Result<(), String> {
             .entry("Group")
             .or_default()
             .extend(groups.map(|g| g.to_string()));
+    }
+    for kind in ["Organization", "PractitionerRole", "AuditEvent"] {
+        if !job.types.iter().any(|t| t == kind) {
+            continue;
+        }
+        let found = match reader.gather(kind, &Search::default()).await {
+            Ok(v) => v,
+            // The audit trail for a requester who may not read it (a director): left out.
+            Err(e) if is_refusal(&e) => vec![],
+            Err(e) => return Err(refused(e)),
+        };
+        files.entry(kind).or_default().extend(
+            found
+                .iter()
+                .filter(|r| changed_since(kind, r, job.terms.since))
+                .map(Value::to_string),
+        );
     }
     if !app.export_heartbeat(job.id, 99).await.map_err(internal)? {
         return Ok(());
@@ -481,6 +552,22 @@ async fn run(app: &App, job: ClaimedExport) -> Result<(), String> {
         .await
         .map_err(internal)?;
     Ok(())
+}
+
+/// Whether a resource belongs in an export `_since` an instant: its `meta.lastUpdated`, or
+/// else the time it records (an encounter's start, a response's, a note's signature), is
+/// at or after it. A resource with neither (a Patient, a Group: Circle keeps no change
+/// time for them) is always included, as Bulk Data allows for resources whose change time
+/// is unknown.
+fn changed_since(kind: &str, r: &Value, since: Option<jiff::Timestamp>) -> bool {
+    let Some(since) = since else {
+        return true;
+    };
+    let stamp = r["meta"]["lastUpdated"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .or_else(|| super::resource_date(kind, r));
+    stamp.is_none_or(|t| t >= since)
 }
 
 /// A Group with only the members in `kept`, and its quantity counted again.

@@ -8,11 +8,14 @@
 //! Timestamps are written with `Display` (`to_string()`), which gives RFC 3339 for both
 //! `jiff::Timestamp` and the strings some domain types still hold.
 
+use circle_domain::audit::{AuditAction, AuditEntry, AuditOutcome};
 use circle_domain::client::{Client, Episode};
 use circle_domain::clinician::Clinician;
 use circle_domain::group::Group;
+use circle_domain::intake::{AgreementSignature, Part2Consent, Referral};
 use circle_domain::measure::{InstrumentView, MeasureResponse};
 use circle_domain::membership::{GroupMember, MembershipStatus};
+use circle_domain::note::{GroupNote, NoteMeta, ProgressNote};
 use circle_domain::program::{Program, Room};
 use circle_domain::session::{Attendance, Session, SessionStatus};
 use jiff::civil::Date;
@@ -324,6 +327,7 @@ pub fn healthcare_service(p: &Program) -> Value {
         "resourceType": "HealthcareService",
         "id": p.id.to_string(),
         "active": true,
+        "providedBy": reference("Organization", CLINIC_ID),
         "name": p.name.as_str(),
         "type": [level_coding(p.level_of_care)],
         "program": [{"text": p.level_of_care.to_string()}],
@@ -457,6 +461,316 @@ pub fn observation(r: &MeasureResponse, i: &InstrumentView) -> Value {
         o["component"] = Value::Array(components);
     }
     o
+}
+
+// --- the clinic, roles, referrals, consents, notes and the audit trail ----------------------
+
+const NPI: &str = "http://hl7.org/fhir/sid/us-npi";
+const TIN: &str = "urn:oid:2.16.840.1.113883.4.4";
+pub const REFERRAL_PATH: &str = "urn:circle:referral-path";
+pub const REFERRAL_STATE: &str = "urn:circle:referral-state";
+pub const AUDIT_ACTION: &str = "urn:circle:audit-action";
+pub const AUDIT_CATEGORY: &str = "urn:circle:audit-category";
+pub const USER: &str = "urn:circle:user";
+pub const ROLE: &str = "urn:circle:role";
+/// The one Organization: the clinic.
+pub const CLINIC_ID: &str = "clinic";
+
+/// `Organization`: the clinic, with its NPI and TIN when the settings name them.
+pub fn organization(c: &circle_app::ClinicIdentity) -> Value {
+    let mut ids = vec![];
+    if let Some(npi) = &c.npi {
+        ids.push(json!({"system": NPI, "value": npi}));
+    }
+    if let Some(tin) = &c.tin {
+        ids.push(json!({"system": TIN, "value": tin}));
+    }
+    let mut r = json!({
+        "resourceType": "Organization",
+        "id": CLINIC_ID,
+        "active": true,
+        "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type",
+            "code": "prov", "display": "Healthcare Provider"}]}],
+        "name": c.name,
+    });
+    if !ids.is_empty() {
+        r["identifier"] = Value::Array(ids);
+    }
+    r
+}
+
+/// `PractitionerRole`: a clinician as the clinic's group clinician (id = the clinician's),
+/// with their license kinds as specialties.
+pub fn practitioner_role(c: &Clinician) -> Value {
+    let mut kinds: Vec<String> = c.licenses.iter().map(|l| l.kind.to_string()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let mut r = json!({
+        "resourceType": "PractitionerRole",
+        "id": c.id.to_string(),
+        "active": true,
+        "practitioner": reference("Practitioner", c.id),
+        "organization": reference("Organization", CLINIC_ID),
+        "code": [{"text": "group therapy clinician"}],
+        "telecom": [{"system": "email", "value": c.email.as_str(), "use": "work"}],
+    });
+    if !kinds.is_empty() {
+        r["specialty"] = Value::Array(
+            kinds
+                .iter()
+                .map(|k| json!({"coding": [{"system": LICENSE_KIND, "code": k}]}))
+                .collect(),
+        );
+    }
+    r
+}
+
+/// `ServiceRequest`: a referral, with its path (self-referral, program admission,
+/// therapist referral) as the category and its state beside it. A referral not yet linked
+/// to a client names no Patient (the prospective client's name stays in Circle).
+pub fn service_request(r: &Referral) -> Value {
+    use circle_domain::intake::ReferralState as S;
+    let status = match r.state {
+        S::Referred | S::Screening | S::Ready | S::Placed | S::Waitlisted | S::Active => "active",
+        S::SteppedDown | S::Completed | S::Discharged => "completed",
+        S::Withdrawn => "revoked",
+    };
+    let subject = match r.client_id {
+        Some(c) => reference("Patient", c),
+        None => json!({"display": "prospective client (not yet registered)"}),
+    };
+    let code = match r.level_of_care {
+        Some(l) => json!({"coding": [{"system": LEVEL_OF_CARE, "code": l.to_string()}],
+            "text": "group therapy at this level of care"}),
+        None => json!({"text": "group therapy"}),
+    };
+    let mut out = json!({
+        "resourceType": "ServiceRequest",
+        "id": r.id.to_string(),
+        "status": status,
+        "intent": "order",
+        "category": [
+            {"coding": [{"system": REFERRAL_PATH, "code": r.path.to_string()}]},
+            {"coding": [{"system": REFERRAL_STATE, "code": r.state.to_string()}]},
+        ],
+        "code": code,
+        "subject": subject,
+        "authoredOn": r.received_at.to_string(),
+        "meta": {"lastUpdated": r.transitions.iter().map(|t| t.at).max().unwrap_or(r.received_at).to_string()},
+    });
+    match (&r.details.provider, r.path) {
+        (Some(p), _) => {
+            let who = match &p.practice {
+                Some(practice) => format!("{} ({})", p.name.as_str(), practice.as_str()),
+                None => p.name.as_str().to_owned(),
+            };
+            out["requester"] = json!({"display": who});
+        }
+        (None, circle_domain::client::ReferralSource::SelfReferral) => {
+            out["requester"] = match r.client_id {
+                Some(c) => reference("Patient", c),
+                None => json!({"display": "the prospective client (self-referral)"}),
+            };
+        }
+        _ => {}
+    }
+    if let Some(p) = r.program_id {
+        out["performer"] = json!([reference("HealthcareService", p)]);
+    }
+    if let Some(reason) = &r.details.reason {
+        out["reasonCode"] = json!([{"text": reason.as_str()}]);
+    }
+    out
+}
+
+const CONSENT_SCOPE: &str = "http://terminology.hl7.org/CodeSystem/consentscope";
+
+/// `Consent` for a signed group agreement (treatment): id `{client}.a{signature}`.
+pub fn agreement_consent(a: &AgreementSignature) -> Value {
+    json!({
+        "resourceType": "Consent",
+        "id": format!("{}.a{}", a.client_id, a.id),
+        "status": "active",
+        "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "treatment"}]},
+        "category": [{"coding": [{"system": LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
+        "patient": reference("Patient", a.client_id),
+        "dateTime": date_text(a.signed_on),
+        "policy": [{"uri": format!("urn:circle:group-agreement:{}", a.version)}],
+        "provision": {"type": "permit", "period": {"start": date_text(a.signed_on)}},
+    })
+}
+
+/// `Consent` for a 42 CFR Part 2 consent to disclose (privacy, release of information,
+/// policy `42CFRPart2`): id `{client}.p{consent}`; inactive once revoked or expired.
+pub fn part2_consent(c: &Part2Consent) -> Value {
+    let t = &c.terms;
+    let mut period = json!({"start": date_text(t.signed_on)});
+    if let Some(end) = c.expires_on {
+        period["end"] = json!(date_text(end));
+    }
+    let participation = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
+    json!({
+        "resourceType": "Consent",
+        "id": format!("{}.p{}", c.client_id, c.id),
+        "status": if c.in_force { "active" } else { "inactive" },
+        "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": LOINC, "code": "64292-6",
+            "display": "Release of information consent"}]}],
+        "patient": reference("Patient", c.client_id),
+        "dateTime": date_text(t.signed_on),
+        "policyRule": {"coding": [{"system": ACT_CODE, "code": "42CFRPart2", "display": "42 CFR Part2"}]},
+        "provision": {
+            "type": "permit",
+            "period": period,
+            "actor": [
+                {"role": {"coding": [{"system": participation, "code": "IRCP", "display": "information recipient"}]},
+                 "reference": {"display": t.recipient.as_str()}},
+                {"role": {"coding": [{"system": participation, "code": "AUT", "display": "author (originator)"}]},
+                 "reference": {"display": t.discloser.as_str()}},
+            ],
+            "purpose": [{"system": "urn:circle:disclosure-purpose", "display": t.purpose.as_str()}],
+            "data": [{"meaning": "related", "reference": reference("Patient", c.client_id)}],
+        },
+    })
+}
+
+/// The text of a note as one plain-text document: each field under its name, then the
+/// addenda, each with its signer and time.
+fn note_text(fields: &[(&str, &str)], meta: &NoteMeta) -> String {
+    let mut out = String::new();
+    for (name, text) in fields.iter().filter(|(_, t)| !t.is_empty()) {
+        out.push_str(&format!("{name}:\n{text}\n\n"));
+    }
+    for a in &meta.addenda {
+        out.push_str(&format!(
+            "addendum by Practitioner/{} at {}:\n{}\n\n",
+            a.author_clinician_id,
+            a.signed_at,
+            a.text.as_str()
+        ));
+    }
+    out
+}
+
+fn note_document(
+    id: String,
+    meta: &NoteMeta,
+    loinc: (&str, &str),
+    subject: Value,
+    encounter: Value,
+    text: &str,
+) -> Value {
+    use base64::Engine as _;
+    let signed = meta.signed_at.map(|t| t.to_string());
+    let mut r = json!({
+        "resourceType": "DocumentReference",
+        "id": id,
+        "status": "current",
+        "docStatus": if meta.addenda.is_empty() { "final" } else { "amended" },
+        "type": {"coding": [{"system": LOINC, "code": loinc.0, "display": loinc.1}]},
+        "category": [{"coding": [{
+            "system": "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+            "code": "clinical-note", "display": "Clinical Note"}]}],
+        "subject": subject,
+        "author": [reference("Practitioner", meta.author_clinician_id)],
+        "authenticator": reference("Practitioner", meta.cosigned_by.unwrap_or(meta.author_clinician_id)),
+        "content": [{"attachment": {
+            "contentType": "text/plain; charset=utf-8",
+            "language": "en",
+            "data": base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
+            "title": loinc.1,
+        }}],
+        "context": {"encounter": [encounter]},
+    });
+    if let Some(at) = signed {
+        r["date"] = json!(at);
+        r["meta"] = json!({"lastUpdated": meta.addenda.iter().map(|a| a.signed_at.to_string()).max().unwrap_or(at)});
+    }
+    r
+}
+
+/// `DocumentReference` for a signed group note (subject → the Group): id `{session}`.
+pub fn group_note_document(n: &GroupNote, group: circle_domain::ids::GroupId) -> Value {
+    let text = note_text(&n.body.fields(), &n.meta);
+    note_document(
+        n.meta.session_id.to_string(),
+        &n.meta,
+        ("34109-9", "Note"),
+        reference("Group", group),
+        reference("Encounter", n.meta.session_id),
+        &text,
+    )
+}
+
+/// `DocumentReference` for a signed progress note (subject → the Patient, context → their
+/// Encounter in the session): id `{session}.{client}`.
+pub fn progress_note_document(n: &ProgressNote) -> Value {
+    let text = note_text(&n.body.fields(), &n.meta);
+    let id = format!("{}.{}", n.meta.session_id, n.client_id);
+    note_document(
+        id.clone(),
+        &n.meta,
+        ("11506-3", "Progress note"),
+        reference("Patient", n.client_id),
+        reference("Encounter", id),
+        &text,
+    )
+}
+
+/// The FHIR action code of an audit action: read, create, update, delete or execute.
+fn audit_action_code(a: AuditAction) -> &'static str {
+    let s = a.as_str();
+    let verb = s.rsplit('.').next().unwrap_or(s);
+    match verb {
+        "read" | "list" | "due_list" | "run_read" | "suggest" => "R",
+        "create" | "open" | "grant" | "run_start" | "send" => "C",
+        "export" => "E",
+        _ => "U",
+    }
+}
+
+/// `AuditEvent`: one entry of the audit trail (ids only, as the trail holds).
+pub fn audit_event(e: &AuditEntry) -> Value {
+    let mut agent = json!({"requestor": true});
+    if let Some(u) = e.actor_user_id {
+        agent["who"] = json!({"identifier": {"system": USER, "value": u.to_string()}});
+    }
+    if let Some(role) = e.actor_role {
+        agent["role"] = json!([{"coding": [{"system": ROLE, "code": role.to_string()}]}]);
+    }
+    let mut entities: Vec<Value> = e
+        .client_ids
+        .iter()
+        .map(|c| json!({"what": reference("Patient", c)}))
+        .collect();
+    if let Some(o) = &e.object_id {
+        entities.push(json!({"what": {"identifier": {"system": "urn:circle:object", "value": o}}}));
+    }
+    let mut source = json!({"observer": {"display": "Circle"}});
+    if let Some(s) = &e.source {
+        source["site"] = json!(s);
+    }
+    let mut r = json!({
+        "resourceType": "AuditEvent",
+        "id": e.seq.to_string(),
+        "type": {"system": AUDIT_CATEGORY, "code": e.category.to_string()},
+        "subtype": [{"system": AUDIT_ACTION, "code": e.action.to_string()}],
+        "action": audit_action_code(e.action),
+        "recorded": e.at.to_string(),
+        "outcome": match e.outcome {
+            AuditOutcome::Success => "0",
+            AuditOutcome::Denied => "4",
+        },
+        "agent": [agent],
+        "source": source,
+    });
+    if e.outcome == AuditOutcome::Denied {
+        r["outcomeDesc"] = json!("refused by authorization");
+    }
+    if !entities.is_empty() {
+        r["entity"] = Value::Array(entities);
+    }
+    r
 }
 
 #[cfg(test)]

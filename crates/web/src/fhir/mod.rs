@@ -59,12 +59,19 @@ pub const TYPES: &[&str] = &[
     "Practitioner",
     "Location",
     "HealthcareService",
+    "Organization",
+    "PractitionerRole",
+    "ServiceRequest",
+    "Consent",
+    "DocumentReference",
+    "AuditEvent",
 ];
 
 /// The search parameters each type supports (besides `_count`, `_offset` and `_format`).
 pub fn search_params(kind: &str) -> &'static [&'static str] {
     match kind {
-        "EpisodeOfCare" | "Encounter" => &["_id", "patient", "date"],
+        "EpisodeOfCare" | "Encounter" | "Consent" | "ServiceRequest" | "DocumentReference"
+        | "AuditEvent" => &["_id", "patient", "date"],
         "Appointment" => &["_id", "date"],
         "Observation" | "QuestionnaireResponse" => &["_id", "patient", "date", "_lastUpdated"],
         _ => &["_id"],
@@ -205,7 +212,8 @@ fn param_doc(name: &str) -> Value {
         "date" => (
             "date",
             "prefix eq, ne, gt, ge, lt, le (default eq) and a date or an instant; repeat for a range. \
-             Encounter and Appointment searches without a date look 366 days back",
+             Encounter, Appointment and DocumentReference searches without a date look 366 days \
+             back, AuditEvent searches 31 days",
         ),
         "_lastUpdated" => ("date", "as date, on meta.lastUpdated"),
         _ => ("string", ""),
@@ -465,12 +473,16 @@ fn field(name: &str, rule: &str) -> FhirError {
 
 /// The instant a `date` search compares: when the encounter, appointment, observation or
 /// response happened, or the day an episode started (UTC midnight).
-fn resource_date(kind: &str, r: &Value) -> Option<Timestamp> {
+pub(crate) fn resource_date(kind: &str, r: &Value) -> Option<Timestamp> {
     let text = match kind {
         "Encounter" | "EpisodeOfCare" => r["period"]["start"].as_str()?,
         "Appointment" => r["start"].as_str()?,
         "Observation" => r["effectiveDateTime"].as_str()?,
         "QuestionnaireResponse" => r["authored"].as_str()?,
+        "ServiceRequest" => r["authoredOn"].as_str()?,
+        "Consent" => r["dateTime"].as_str()?,
+        "DocumentReference" => r["date"].as_str()?,
+        "AuditEvent" => r["recorded"].as_str()?,
         _ => return None,
     };
     text.parse::<Timestamp>().ok().or_else(|| {
@@ -581,6 +593,22 @@ pub struct Reader<'a> {
 /// clinic's expected size.
 const MAX_PAGES: usize = 1000;
 
+/// The audit trail in sequence order, a page of 1,000 at a time.
+fn audit_query() -> circle_app::audit_types::AuditQuery {
+    circle_app::audit_types::AuditQuery {
+        from: None,
+        until: None,
+        actor: None,
+        client: None,
+        action: None,
+        outcome: None,
+        sort: circle_app::audit_types::AuditSort::Seq,
+        descending: false,
+        offset: 0,
+        limit: 1000,
+    }
+}
+
 fn parse_id<T>(id: &str, wrap: impl Fn(i64) -> T) -> FhirResult<T> {
     id.parse::<i64>()
         .map(wrap)
@@ -689,6 +717,51 @@ impl<'a> Reader<'a> {
             "Location" => map::location(&app.room(actor, parse_id(id, RoomId)?).await?),
             "HealthcareService" => {
                 map::healthcare_service(&app.program(actor, parse_id(id, ProgramId)?).await?)
+            }
+            "Organization" if id == map::CLINIC_ID => map::organization(app.clinic_identity()),
+            "PractitionerRole" => {
+                map::practitioner_role(&app.clinician(actor, parse_id(id, ClinicianId)?).await?)
+            }
+            "ServiceRequest" => {
+                let r = app.referral(actor, parse_id(id, |x| x)?).await?;
+                self.referral_resource(&r).await
+            }
+            "Consent" => {
+                let (c, rest) = id.split_once('.').ok_or_else(not_found)?;
+                let client = parse_id(c, ClientId)?;
+                self.consents(client)
+                    .await?
+                    .into_iter()
+                    .find(|x| x["id"].as_str() == Some(id))
+                    .filter(|_| !rest.is_empty())
+                    .ok_or_else(not_found)?
+            }
+            "DocumentReference" => {
+                let (sid, client) = match id.split_once('.') {
+                    Some((s, c)) => (parse_id(s, SessionId)?, Some(parse_id(c, ClientId)?)),
+                    None => (parse_id(id, SessionId)?, None),
+                };
+                let session = app.session(actor, sid).await?;
+                self.notes_of(&session, client, client.is_none())
+                    .await?
+                    .into_iter()
+                    .find(|x| x["id"].as_str() == Some(id))
+                    .ok_or_else(not_found)?
+            }
+            "AuditEvent" => {
+                // The trail's sequence numbers run 1, 2, 3…: entry n is at offset n - 1.
+                let seq: i64 = parse_id(id, |x| x)?;
+                let q = circle_app::audit_types::AuditQuery {
+                    offset: u32::try_from(seq - 1).map_err(|_| not_found())?,
+                    limit: 1,
+                    ..audit_query()
+                };
+                app.audit_events(actor, &q)
+                    .await?
+                    .iter()
+                    .find(|e| e.seq == seq)
+                    .map(map::audit_event)
+                    .ok_or_else(not_found)?
             }
             _ => return Err(not_found()),
         })
@@ -802,6 +875,55 @@ impl<'a> Reader<'a> {
                 }
                 out
             }
+            "Organization" => {
+                // The clinic is no secret, but only signed-in staff and clients ask.
+                vec![map::organization(app.clinic_identity())]
+            }
+            "PractitionerRole" => {
+                let mut out = vec![];
+                let mut page = PageRequest {
+                    after: 0,
+                    limit: 200,
+                };
+                for _ in 0..MAX_PAGES {
+                    let p = app.list_clinicians(actor, page).await?;
+                    out.extend(p.items.iter().map(map::practitioner_role));
+                    match p.next_after {
+                        Some(after) => page.after = after,
+                        None => break,
+                    }
+                }
+                out
+            }
+            "ServiceRequest" => {
+                let mut out = vec![];
+                let mut page = PageRequest {
+                    after: 0,
+                    limit: 200,
+                };
+                for _ in 0..MAX_PAGES {
+                    let p = app.list_referrals(actor, None, page).await?;
+                    for r in &p.items {
+                        if s.patient.is_none() || r.client_id == s.patient {
+                            out.push(self.referral_resource(r).await);
+                        }
+                    }
+                    match p.next_after {
+                        Some(after) => page.after = after,
+                        None => break,
+                    }
+                }
+                out
+            }
+            "Consent" => {
+                let mut out = vec![];
+                for c in self.patients(s.patient).await? {
+                    out.extend(self.consents(c).await?);
+                }
+                out
+            }
+            "DocumentReference" => self.documents(s).await?,
+            "AuditEvent" => self.audit_events(s).await?,
             _ => vec![],
         })
     }
@@ -947,6 +1069,132 @@ impl<'a> Reader<'a> {
                     out.push(self.labelled(a.client_id, r).await);
                 }
             }
+        }
+        Ok(out)
+    }
+
+    /// A referral as a ServiceRequest, labelled when its client is protected by Part 2
+    /// (or when no client is linked yet: its reason may name substance use, and a label too
+    /// many is safe).
+    async fn referral_resource(&mut self, r: &circle_domain::intake::Referral) -> Value {
+        let v = map::service_request(r);
+        match r.client_id {
+            Some(c) => self.labelled(c, v).await,
+            None => {
+                let mut v = v;
+                map::label_part2(&mut v);
+                v
+            }
+        }
+    }
+
+    /// A client's consents: each signed group agreement and each Part 2 consent.
+    async fn consents(&mut self, client: ClientId) -> FhirResult<Vec<Value>> {
+        let c = self.app.consents(self.actor, client).await?;
+        let mut out = vec![];
+        for a in &c.group_agreements {
+            out.push(self.labelled(client, map::agreement_consent(a)).await);
+        }
+        for p in &c.part2 {
+            out.push(self.labelled(client, map::part2_consent(p)).await);
+        }
+        Ok(out)
+    }
+
+    /// A session's signed notes as DocumentReferences: its group note (when `group_note`)
+    /// and its members' progress notes (only `client`'s when given). Only a caller who may
+    /// read the notes gets them at all, so the text goes only where the notes' gate lets
+    /// it; drafts and notes awaiting a co-signature are not documents yet.
+    async fn notes_of(
+        &mut self,
+        session: &Session,
+        client: Option<ClientId>,
+        group_note: bool,
+    ) -> FhirResult<Vec<Value>> {
+        use circle_domain::note::NoteState;
+        let (app, actor) = (self.app, self.actor);
+        let mut out = vec![];
+        if group_note {
+            match app.group_note(actor, session.id).await {
+                Ok(n) if n.meta.state == NoteState::Signed => {
+                    out.push(map::group_note_document(&n, session.group_id));
+                }
+                Ok(_) | Err(AppError::Domain(DomainError::NotFound { .. })) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for n in app.progress_notes(actor, session.id).await? {
+            if n.meta.state != NoteState::Signed || client.is_some_and(|c| c != n.client_id) {
+                continue;
+            }
+            let v = map::progress_note_document(&n);
+            out.push(self.labelled(n.client_id, v).await);
+        }
+        Ok(out)
+    }
+
+    /// Signed notes of the held sessions in the search's window, for the groups whose
+    /// notes the caller may read (a named patient: their groups, their progress notes).
+    async fn documents(&mut self, s: &Search) -> FhirResult<Vec<Value>> {
+        let (app, actor) = (self.app, self.actor);
+        if !actor.may::<purpose::NoteRead>() {
+            return Err(DomainError::Forbidden.into());
+        }
+        let groups: Vec<GroupId> = match s.patient {
+            Some(c) => {
+                let mut gs: Vec<GroupId> = app
+                    .client_memberships(actor, c)
+                    .await?
+                    .iter()
+                    .map(|m| m.group_id)
+                    .collect();
+                gs.sort();
+                gs.dedup();
+                gs
+            }
+            None => self.groups().await?.iter().map(|g| g.id).collect(),
+        };
+        let mut out = vec![];
+        for g in groups {
+            if !actor.reaches_group::<purpose::NoteRead>(g) {
+                continue;
+            }
+            for session in self.sessions_in(g, s).await? {
+                if session.status != circle_domain::session::SessionStatus::Held {
+                    continue;
+                }
+                out.extend(
+                    self.notes_of(&session, s.patient, s.patient.is_none())
+                        .await?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The audit trail in the search's window (31 days back when it names none), newest
+    /// first, for administrators; a named patient narrows it to entries about them.
+    async fn audit_events(&mut self, s: &Search) -> FhirResult<Vec<Value>> {
+        let now = self.app.now();
+        let day = jiff::SignedDuration::from_hours(24);
+        let (from, until) = s.window(
+            now.checked_sub(day * 31).unwrap_or(now),
+            now.checked_add(day).unwrap_or(now),
+        );
+        let mut out = vec![];
+        let mut q = circle_app::audit_types::AuditQuery {
+            from: Some(from),
+            until: Some(until),
+            client: s.patient,
+            ..audit_query()
+        };
+        for _ in 0..MAX_PAGES {
+            let page = self.app.audit_events(self.actor, &q).await?;
+            out.extend(page.iter().map(map::audit_event));
+            if page.len() < q.limit as usize {
+                break;
+            }
+            q.offset += q.limit;
         }
         Ok(out)
     }
