@@ -64,13 +64,13 @@ async fn an_admin_creates_a_user_resets_a_second_factor_and_filters_the_audit_re
 
     // The audit report, filtered by action and by a date range holding today.
     b.client.goto(&t.url("/admin/audit")).await.unwrap();
-    assert!(b.shows("#audit", "user.create").await);
+    assert!(b.shows("#audit", "User create").await);
     b.check_page("admin-audit").await;
     b.click("#f-action option[value='user.mfa_reset']").await;
     b.fill("#f-from", "2026-05-04").await;
     b.fill("#f-until", "2026-05-04").await;
     b.click("form.admin-filters button[type=submit]").await;
-    assert!(b.shows("#audit", "user.mfa_reset").await);
+    assert!(b.shows("#audit", "User MFA reset").await);
     let mut actions = vec![];
     for td in b
         .client
@@ -80,7 +80,7 @@ async fn an_admin_creates_a_user_resets_a_second_factor_and_filters_the_audit_re
     {
         actions.push(td.text().await.unwrap());
     }
-    assert_eq!(actions, vec!["user.mfa_reset"], "only the filtered action");
+    assert_eq!(actions, vec!["User MFA reset"], "only the filtered action");
     b.check_page("admin-audit-filtered").await;
 
     // A range before anything happened shows nothing; a bad date is explained.

@@ -24,6 +24,7 @@ use circle_domain::text::Email;
 use circle_domain::user::Role;
 use serde::Deserialize;
 
+use super::vocab::Label;
 use super::{Nav, PageError, Signed, explain, form_value, html};
 
 pub fn routes() -> super::PageRoutes {
@@ -40,11 +41,9 @@ pub fn routes() -> super::PageRoutes {
         .route("/admin/emergency-access", get(emergency))
 }
 
-/// An instant in the clinic's time zone ("2026-05-04 14:05").
+/// An instant in the clinic's time zone, written the one way pages write it.
 fn local(app: &App, t: jiff::Timestamp) -> String {
-    t.to_zoned(app.clinic_time_zone().clone())
-        .strftime("%Y-%m-%d %H:%M")
-        .to_string()
+    super::vocab::when(app.clinic_time_zone(), t)
 }
 
 // Users.
@@ -84,7 +83,7 @@ struct UsersPage {
     nav: Option<Nav>,
     csrf: String,
     rows: Vec<UserRow>,
-    roles: Vec<&'static str>,
+    roles: Vec<(&'static str, &'static str)>,
     form: NewUserFields,
     messages: Vec<String>,
     done: Option<&'static str>,
@@ -220,7 +219,7 @@ async fn users_page(
             nav: Some(signed.nav()),
             csrf: signed.csrf(),
             rows,
-            roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+            roles: Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
             form,
             messages,
             done,
@@ -549,7 +548,7 @@ struct AuditRow {
     seq: i64,
     at: String,
     actor: String,
-    action: &'static str,
+    action: String,
     clients: String,
     object: String,
     outcome: &'static str,
@@ -565,7 +564,7 @@ struct AuditPage {
     client: String,
     from: String,
     until: String,
-    actions: Vec<&'static str>,
+    actions: Vec<(&'static str, String)>,
     rows: Vec<AuditRow>,
     next: Option<String>,
     messages: Vec<String>,
@@ -676,19 +675,23 @@ async fn audit(
                 seq: e.seq,
                 at: local(&app, e.at),
                 actor: match (e.actor_user_id, e.actor_role) {
-                    (Some(u), Some(r)) => format!("user {} ({})", u.0, r.as_str()),
+                    (Some(u), Some(r)) => format!("user {} ({})", u.0, r.label()),
                     (Some(u), None) => format!("user {}", u.0),
                     _ => "system".to_owned(),
                 },
-                action: e.action.as_str(),
+                action: super::vocab::action(e.action),
                 clients: e
                     .client_ids
                     .iter()
                     .map(|c| c.0.to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
-                object: e.object_id.clone().unwrap_or_default(),
-                outcome: e.outcome.as_str(),
+                object: e
+                    .object_id
+                    .as_deref()
+                    .map(super::vocab::object)
+                    .unwrap_or_default(),
+                outcome: e.outcome.label(),
                 emergency: e
                     .emergency_access_id
                     .map(|x| x.to_string())
@@ -712,7 +715,10 @@ async fn audit(
             client: f.client.trim().to_owned(),
             from: f.from.trim().to_owned(),
             until: f.until.trim().to_owned(),
-            actions: AuditAction::ALL.iter().map(|a| a.as_str()).collect(),
+            actions: AuditAction::ALL
+                .iter()
+                .map(|a| (a.as_str(), super::vocab::action(*a)))
+                .collect(),
             rows,
             next,
             messages,
