@@ -316,7 +316,7 @@ async fn accepting_a_waitlist_offer_on_the_page_makes_the_membership() {
     assert!(
         b.text(&format!("#waitlist-{group}"))
             .await
-            .contains("offered")
+            .contains("Offered a seat")
     );
     b.check_page("waitlist-offers").await;
     b.click(&format!("#accept-{offer}")).await;

@@ -325,6 +325,8 @@ pub fn field(name: &str) -> String {
         "new_password" => Some("New password"),
         "focus_concerns" | "concerns" => Some("Concerns"),
         "weekly_minutes" => Some("Weekly hours"),
+        "q" => Some("Search"),
+        "confirm" => Some("Confirm"),
         "from" => Some("From"),
         "to" => Some("To"),
         _ => None,
