@@ -91,6 +91,7 @@ pub fn assess(
         sessions_left: 0,
         left_minutes: 0,
         unrecorded_sessions: 0,
+        unrecorded_minutes: 0,
         status: ComplianceStatus::OnTrack,
     };
     for s in sessions.iter().filter(|s| !s.cancelled) {
@@ -101,14 +102,20 @@ pub fn assess(
                 a.sessions_left += 1;
                 a.left_minutes += s.minutes;
             }
-            None => a.unrecorded_sessions += 1,
+            None => {
+                a.unrecorded_sessions += 1;
+                a.unrecorded_minutes += s.minutes;
+            }
         }
     }
+    // A past session with nothing recorded may yet be recorded as attended: while the
+    // week runs, the person is not at risk for it (the paperwork is; the summary says so).
+    // Once the week is over it counts as missed (a shortfall).
     a.status = if a.attended_minutes >= required_minutes {
         ComplianceStatus::Met
     } else if week_over {
         ComplianceStatus::Short
-    } else if a.attended_minutes + a.left_minutes < required_minutes {
+    } else if a.attended_minutes + a.left_minutes + a.unrecorded_minutes < required_minutes {
         ComplianceStatus::AtRisk
     } else {
         ComplianceStatus::OnTrack
@@ -125,29 +132,49 @@ pub struct Assessment {
     pub sessions_left: u32,
     pub left_minutes: u32,
     pub unrecorded_sessions: u32,
+    /// Minutes of those unrecorded past sessions.
+    pub unrecorded_minutes: u32,
     pub status: ComplianceStatus,
 }
 
 impl Assessment {
+    /// "6 h attended, 9 h required, 2 sessions left"; a week with no group scheduled and
+    /// sessions not recorded yet say so, rather than "0 sessions left".
     pub fn summary(&self) -> String {
-        let left = match self.sessions_left {
-            1 => "1 session left".to_owned(),
-            n => format!("{n} sessions left"),
+        let plural = |n: u32, one: &str, many: &str| {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{n} {many}")
+            }
         };
-        format!(
-            "{} attended, {} required, {left}",
+        let mut s = format!(
+            "{} attended, {} required, ",
             hours(self.attended_minutes),
             hours(self.required_minutes)
-        )
+        );
+        if self.scheduled_minutes == 0 {
+            s.push_str("no group sessions scheduled this week");
+        } else {
+            s.push_str(&plural(self.sessions_left, "session left", "sessions left"));
+        }
+        if self.unrecorded_sessions > 0 {
+            s.push_str(", ");
+            s.push_str(&plural(
+                self.unrecorded_sessions,
+                "session's attendance not recorded yet",
+                "sessions' attendance not recorded yet",
+            ));
+        }
+        s
     }
 }
 
-/// "6 h", "7.5 h", "45 min".
+/// "6 h", "7 h 30 min", "45 min": the one way Circle writes an amount of time.
 pub fn hours(minutes: u32) -> String {
     match (minutes / 60, minutes % 60) {
         (0, m) if m > 0 => format!("{m} min"),
         (h, 0) => format!("{h} h"),
-        (h, 30) => format!("{h}.5 h"),
         (h, m) => format!("{h} h {m} min"),
     }
 }
@@ -184,6 +211,33 @@ mod tests {
     }
 
     #[test]
+    fn an_unrecorded_past_session_is_paperwork_not_a_risk_until_the_week_is_over() {
+        // Monday's 3 h session happened but nobody recorded it; two days left.
+        let week = [s(1, 0, 180, None), s(2, 24, 180, None), s(3, 48, 180, None)];
+        let a = assess(540, &week, at(2), false);
+        assert_eq!(a.status, ComplianceStatus::OnTrack);
+        assert_eq!(
+            a.summary(),
+            "0 h attended, 9 h required, 2 sessions left, \
+             1 session's attendance not recorded yet"
+        );
+        assert_eq!(
+            assess(540, &week, at(2), true).status,
+            ComplianceStatus::Short
+        );
+    }
+
+    #[test]
+    fn a_week_without_sessions_says_so_instead_of_zero_sessions_left() {
+        let a = assess(540, &[], at(0), false);
+        assert_eq!(
+            a.summary(),
+            "0 h attended, 9 h required, no group sessions scheduled this week"
+        );
+        assert_eq!(hours(450), "7 h 30 min");
+    }
+
+    #[test]
     fn on_track_met_and_short() {
         let week = [s(1, 0, 180, Some(180)), s(2, 24, 180, None)];
         assert_eq!(
@@ -211,13 +265,31 @@ mod tests {
             (a.scheduled_minutes, a.unrecorded_sessions, a.sessions_left),
             (240, 1, 1)
         );
-        assert_eq!(a.status, ComplianceStatus::AtRisk);
+        // The unrecorded 3 h may yet be recorded as attended: not at risk while the week
+        // runs, short once it is over with nothing recorded.
+        assert_eq!(a.status, ComplianceStatus::OnTrack);
+        assert_eq!(
+            assess(240, &week, at(30), true).status,
+            ComplianceStatus::Short
+        );
+        // Without the unrecorded session's minutes the rest cannot meet the hours.
+        let week = [cancelled_only(), s(3, 48, 60, None)];
+        assert_eq!(
+            assess(240, &week, at(30), false).status,
+            ComplianceStatus::AtRisk
+        );
+    }
+
+    fn cancelled_only() -> WeekSession {
+        let mut c = s(2, 24, 180, None);
+        c.cancelled = true;
+        c
     }
 
     #[test]
     fn hours_read_naturally() {
         assert_eq!(hours(360), "6 h");
-        assert_eq!(hours(450), "7.5 h");
+        assert_eq!(hours(450), "7 h 30 min");
         assert_eq!(hours(45), "45 min");
         assert_eq!(hours(0), "0 h");
         assert_eq!(hours(100), "1 h 40 min");

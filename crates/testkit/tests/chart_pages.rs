@@ -256,7 +256,7 @@ async fn the_client_search_matches_names_and_records_case_insensitively_and_wild
     let long = "x".repeat(101);
     let (s, body) = page(&t, &clinic.director, &format!("/clients?q={long}")).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body.contains("q: must be at most 100 characters"));
+    assert!(body.contains("Search: must be at most 100 characters"));
 }
 
 /// Today names each client once per view, however many rows name them: two open alerts
@@ -333,7 +333,7 @@ async fn resetting_a_second_factor_without_the_confirmation_changes_nothing() {
     let path = format!("/admin/users/{id}/mfa-reset");
     let r = t.page_form(&admin, &path, &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(r.body.contains("confirm: tick the box"), "{}", r.body);
+    assert!(r.body.contains("Confirm: tick the box"), "{}", r.body);
     let (_, users) = t.get(&admin, "/api/v1/users").await;
     assert_eq!(lead(users)["mfa_enrolled"], true);
     let r = t

@@ -155,11 +155,11 @@ async fn a_forged_or_incomplete_referral_form_records_nothing_and_names_the_fiel
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body.contains("role=\"alert\""));
     assert!(
-        body.contains("provider: is required for a referral from a therapist"),
+        body.contains("Provider: is required for a referral from a therapist"),
         "{body}"
     );
     assert!(
-        body.contains("reason: is required for a referral from a therapist"),
+        body.contains("Reason: is required for a referral from a therapist"),
         "{body}"
     );
     assert!(
@@ -311,7 +311,7 @@ async fn membership_changes_the_rules_refuse_change_nothing() {
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
-        body.contains("start_date: must be today or later"),
+        body.contains("Start date: must be today or later"),
         "{body}"
     );
     let (_, list) = t
@@ -337,7 +337,7 @@ async fn membership_changes_the_rules_refuse_change_nothing() {
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
-        body.contains("end_date: must be after the start date"),
+        body.contains("End date: must be after the start date"),
         "{body}"
     );
     let m = membership(&t, &k.director, first_client, first).await;
@@ -738,8 +738,8 @@ async fn the_client_record_made_from_a_referral_names_each_bad_field_and_creates
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body.contains("record_number: must be"), "{body}");
-    assert!(body.contains("date_of_birth: is required"), "{body}");
+    assert!(body.contains("Record number: must be"), "{body}");
+    assert!(body.contains("Date of birth: is required"), "{body}");
     // What intake typed comes back in the form.
     assert!(body.contains("value=\"no spaces allowed\""), "{body}");
     let (_, clients) = t.get(&intake, "/api/v1/clients").await;
@@ -791,7 +791,7 @@ async fn the_client_record_made_from_a_referral_names_each_bad_field_and_creates
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body.contains("level_of_care: is required"), "{body}");
+    assert!(body.contains("Level of care: is required"), "{body}");
     let (_, episodes) = t
         .get(&intake, &format!("/api/v1/clients/{client}/episodes"))
         .await;

@@ -494,7 +494,7 @@ async fn a_refusing_or_silent_server_leads_to_retries_then_a_dead_letter_for_adm
         .await;
     let page = t.page(&admin, "/admin/messages").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("session_cancelled"));
+    assert!(page.body.contains("Session cancelled"));
     assert!(page.body.contains("deferred (451)") || page.body.contains("timed out"));
     assert!(!page.body.contains("@people.example"));
     assert!(!page.body.contains("Monday"));

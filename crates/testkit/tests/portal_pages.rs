@@ -227,7 +227,7 @@ async fn refused_forms_change_nothing() {
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        body.contains("version: must be the current version"),
+        body.contains("Version: must be the current version"),
         "{body}"
     );
     assert_eq!(

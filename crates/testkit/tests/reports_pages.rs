@@ -203,7 +203,7 @@ async fn attendance_rates_count_held_sessions_per_group_in_the_range() {
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        html.contains(r#"role="alert">until: must not be before from"#),
+        html.contains(r#"role="alert">Until: must not be before from"#),
         "{html}"
     );
     let (s, _, html) = page(&t, &dir_token, "/reports/attendance?from=someday").await;
@@ -358,7 +358,7 @@ async fn the_billing_download_is_the_apis_csv_as_an_attachment_for_directors_onl
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(headers.get("content-disposition").is_none());
     assert!(
-        html.contains(r#"role="alert">until: must not be before from"#),
+        html.contains(r#"role="alert">Until: must not be before from"#),
         "{html}"
     );
 
@@ -547,14 +547,14 @@ async fn each_role_sees_only_its_reports_and_compliance_names_the_caseload() {
         StatusCode::FORBIDDEN
     );
 
-    // Compliance for the week of 4 May (over): everyone short; C-0001 attended 2.5 h.
+    // Compliance for the week of 4 May (over): everyone short; C-0001 attended 2 h 30 min.
     let (s, _, html) = page(&t, &dir_token, "/reports/compliance?week=2026-05-06").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("<strong>7</strong> Short"), "{html}");
     assert!(
         html.contains(
             r#"<td>C-0001</td><td>Intensive outpatient (IOP)</td>
-    <td class="num">2.5 h</td><td class="num">9 h</td>"#
+    <td class="num">2 h 30 min</td><td class="num">9 h</td>"#
         ),
         "{html}"
     );

@@ -88,8 +88,9 @@ async fn a_director_reads_each_report_and_downloads_the_billing_csv() {
     let compliance = rows(&b, "#compliance").await;
     assert_eq!(compliance.len(), 7);
     assert!(
-        compliance.iter().any(|r| r
-            .starts_with("Member1 C. | C-0001 | Intensive outpatient (IOP) | 2.5 h | 9 h | Short")),
+        compliance.iter().any(|r| r.starts_with(
+            "Member1 C. | C-0001 | Intensive outpatient (IOP) | 2 h 30 min | 9 h | Short"
+        )),
         "{compliance:?}"
     );
     b.check_page("reports-compliance").await;
@@ -130,7 +131,7 @@ async fn a_director_reads_each_report_and_downloads_the_billing_csv() {
     assert!(
         b.text("[role=alert]")
             .await
-            .contains("until: must not be before from")
+            .contains("Until: must not be before from")
     );
     b.check_page("reports-billing-refused").await;
     set_value(&b, "#from", "2026-05-01").await;

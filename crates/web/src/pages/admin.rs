@@ -24,6 +24,7 @@ use circle_domain::text::Email;
 use circle_domain::user::Role;
 use serde::Deserialize;
 
+use super::vocab::Label;
 use super::{Nav, PageError, Signed, explain, form_value, html};
 
 pub fn routes() -> super::PageRoutes {
@@ -40,11 +41,9 @@ pub fn routes() -> super::PageRoutes {
         .route("/admin/emergency-access", get(emergency))
 }
 
-/// An instant in the clinic's time zone ("2026-05-04 14:05").
+/// An instant in the clinic's time zone, written the one way pages write it.
 fn local(app: &App, t: jiff::Timestamp) -> String {
-    t.to_zoned(app.clinic_time_zone().clone())
-        .strftime("%Y-%m-%d %H:%M")
-        .to_string()
+    super::vocab::when(app.clinic_time_zone(), t)
 }
 
 // Users.
@@ -84,7 +83,7 @@ struct UsersPage {
     nav: Option<Nav>,
     csrf: String,
     rows: Vec<UserRow>,
-    roles: Vec<&'static str>,
+    roles: Vec<(&'static str, &'static str)>,
     /// The clinician records to link a new account to, by name.
     clinicians: Vec<ClinicianChoice>,
     form: NewUserFields,
@@ -252,7 +251,7 @@ async fn users_page(
             nav: Some(signed.nav()),
             csrf: signed.csrf(),
             rows,
-            roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+            roles: Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
             clinicians: choices,
             form,
             messages,
@@ -656,92 +655,6 @@ struct AuditPage {
     messages: Vec<String>,
 }
 
-/// An audit action in words (issue 14: the report showed codes such as "user.mfa_reset").
-/// Every action is named here: a new one does not compile until it has its words.
-fn action_label(a: AuditAction) -> &'static str {
-    use AuditAction::*;
-    match a {
-        ClientRead => "Client record read",
-        ClientList => "Client list read",
-        ClientCreate => "Client record created",
-        ClientUpdate => "Client record changed",
-        EpisodeRead => "Episode of care read",
-        EpisodeCreate => "Episode of care opened",
-        EpisodeEnd => "Episode of care ended",
-        SeparationRead => "Separations read",
-        SeparationCreate => "Separation recorded",
-        MembershipRead => "Group memberships read",
-        MembershipCreate => "Placed in a group",
-        MembershipUpdate => "Group membership changed",
-        RosterRead => "Roster read",
-        AttendanceRead => "Attendance read",
-        AttendanceWrite => "Attendance recorded",
-        AuditRead => "Audit report read",
-        UserCreate => "Account created",
-        EmergencyOpen => "Emergency access opened",
-        EmergencyList => "Emergency accesses reviewed",
-        PrivilegeGrant => "Privilege granted",
-        PrivilegeRevoke => "Privilege revoked",
-        DiagnosisRead => "Diagnoses read",
-        DiagnosisUpdate => "Diagnoses changed",
-        ComplianceRead => "Compliance report read",
-        BillingExport => "Billing exported",
-        InstrumentCreate => "Measure instrument added",
-        MeasureCreate => "Check-in recorded",
-        MeasureRead => "Check-ins read",
-        MeasureDueList => "Check-ins due listed",
-        AlertList => "Safety alerts listed",
-        AlertAcknowledge => "Safety alert acknowledged",
-        ReferralCreate => "Referral received",
-        ReferralRead => "Referral read",
-        ReferralList => "Referrals listed",
-        ReferralTransition => "Referral moved on",
-        ScreeningCreate => "Screening recorded",
-        ConsentRead => "Consents read",
-        ConsentCreate => "Consent recorded",
-        ConsentRevoke => "Consent revoked",
-        DisclosureCreate => "Disclosure recorded",
-        DisclosureRead => "Disclosures read",
-        PlacementSuggest => "Placement suggestions read",
-        TransitionRead => "Referral history read",
-        WaitlistRead => "Waitlist read",
-        WaitlistWrite => "Waitlist changed",
-        OfferRead => "Waitlist offers read",
-        OfferWrite => "Waitlist offer changed",
-        NoteRead => "Note read",
-        NoteList => "Notes listed",
-        NoteWrite => "Note written",
-        NoteSign => "Note signed",
-        NoteCosign => "Note co-signed",
-        NoteAddendum => "Addendum added to a note",
-        UserList => "Accounts listed",
-        UserRoleChange => "Account role changed",
-        UserDisable => "Account disabled",
-        UserEnable => "Account enabled",
-        UserMfaReset => "Second factor reset",
-        UserPasswordReset => "Temporary password set",
-        UserPasswordChange => "Password changed",
-        UserProgramsChange => "Director's programs changed",
-        ScheduleRead => "Schedule read",
-        FeedWrite => "Calendar feed changed",
-        ReportCensus => "Census report read",
-        ReportAttendance => "Attendance report read",
-        ReportOutcomes => "Outcomes report read",
-        PlanRunStart => "Planner run started",
-        PlanRunRead => "Planner run read",
-        PlanApprove => "Planner proposal approved",
-        MessageSend => "Message sent",
-        MessageList => "Undelivered messages reviewed",
-    }
-}
-
-fn outcome_label(o: circle_domain::audit::AuditOutcome) -> &'static str {
-    match o {
-        circle_domain::audit::AuditOutcome::Success => "Done",
-        circle_domain::audit::AuditOutcome::Denied => "Refused",
-    }
-}
-
 /// How many entries one page of the report shows.
 const AUDIT_PAGE: u32 = 100;
 
@@ -885,19 +798,23 @@ async fn audit(
                     (Some(u), _) if names.contains_key(&u.0) => {
                         names.get(&u.0).cloned().unwrap_or_default()
                     }
-                    (Some(u), Some(r)) => format!("user {} ({})", u.0, r.as_str()),
+                    (Some(u), Some(r)) => format!("user {} ({})", u.0, r.label()),
                     (Some(u), None) => format!("user {}", u.0),
                     _ => "system".to_owned(),
                 },
-                action: action_label(e.action),
+                action: super::vocab::action(e.action),
                 clients: e
                     .client_ids
                     .iter()
                     .map(|c| c.0.to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
-                object: e.object_id.clone().unwrap_or_default(),
-                outcome: outcome_label(e.outcome),
+                object: e
+                    .object_id
+                    .as_deref()
+                    .map(super::vocab::object)
+                    .unwrap_or_default(),
+                outcome: e.outcome.label(),
                 emergency: e
                     .emergency_access_id
                     .map(|x| x.to_string())
@@ -924,7 +841,7 @@ async fn audit(
             until: f.until.trim().to_owned(),
             actions: AuditAction::ALL
                 .iter()
-                .map(|a| (a.as_str(), action_label(*a)))
+                .map(|a| (a.as_str(), super::vocab::action(*a)))
                 .collect(),
             rows,
             next,

@@ -1,6 +1,8 @@
 //! The calendar: a week of sessions (Monday to Sunday, days as columns) for a program, a
 //! clinician or a room, chosen with one form; previous and next week links. Times are in
-//! the clinic's time zone. A clinician starts on their own sessions and, whatever view they
+//! the clinic's time zone. The week is drawn on a time grid (quarter-hour rows, sessions
+//! side by side when they overlap, each program its own colour) with CSS classes only:
+//! the pages' CSP allows no inline styles and no script. A clinician starts on their own sessions and, whatever view they
 //! choose, sees only the sessions they lead or co-lead (the service narrows it).
 
 use std::collections::HashMap;
@@ -61,6 +63,12 @@ struct SessionCard {
     place: String,
     status: &'static str,
     status_class: &'static str,
+    /// Grid placement (circle.css `.gr-N` start row, `.gs-N` rows spanned, `.gc-N` lane).
+    row: usize,
+    span: usize,
+    lane: usize,
+    /// The program's colour (circle.css `.prog-N`).
+    colour: usize,
 }
 
 struct Day {
@@ -68,6 +76,36 @@ struct Day {
     heading: String,
     today: bool,
     sessions: Vec<SessionCard>,
+    /// Side-by-side lanes needed for the day's overlapping sessions (circle.css `.lanes-N`).
+    lanes: usize,
+}
+
+/// Rows per hour of the time grid (a row is a quarter of an hour).
+const ROWS_PER_HOUR: usize = 4;
+/// Lanes the stylesheet draws; more overlapping sessions share the last lane's width.
+const MAX_LANES: usize = 8;
+/// Program colours the stylesheet holds (`.prog-0` to `.prog-7`).
+const COLOURS: usize = 8;
+
+/// Gives each session the first lane free at its start (sessions sorted by start), and
+/// returns how many lanes the day needs.
+fn assign_lanes(spans: &[(usize, usize)]) -> (Vec<usize>, usize) {
+    let mut lane_ends: Vec<usize> = vec![];
+    let mut lanes = Vec::with_capacity(spans.len());
+    for &(start, end) in spans {
+        let lane = match lane_ends.iter().position(|&e| e <= start) {
+            Some(l) => l,
+            None => {
+                lane_ends.push(0);
+                lane_ends.len() - 1
+            }
+        };
+        if let Some(e) = lane_ends.get_mut(lane) {
+            *e = end;
+        }
+        lanes.push(lane.min(MAX_LANES - 1));
+    }
+    (lanes, lane_ends.len().clamp(1, MAX_LANES))
 }
 
 #[derive(Template)]
@@ -90,6 +128,11 @@ struct WeekPage {
     can_open: bool,
     csrf: String,
     feed: Option<FeedView>,
+    /// The grid's hour labels ("08:00") with their start rows, and its total rows.
+    hours: Vec<(String, usize)>,
+    rows: usize,
+    /// Programs on the week, with their colour: the legend.
+    legend: Vec<(String, usize)>,
 }
 
 const ALL_PAGES: PageRequest = PageRequest {
@@ -260,11 +303,55 @@ async fn render_week(
         .map_or(circle_domain::compliance::week_start(day), |w| w.monday);
     let tz = app.clinic_time_zone().clone();
     let hhmm = |t: jiff::Timestamp| t.to_zoned(tz.clone()).strftime("%H:%M").to_string();
+    // Minutes after local midnight (a session past midnight ends at the day's end).
+    let minute_of_day = |t: jiff::Timestamp, date: Date| {
+        let z = t.to_zoned(tz.clone());
+        if z.date() > date {
+            24 * 60
+        } else {
+            usize::from(z.hour().unsigned_abs()) * 60 + usize::from(z.minute().unsigned_abs())
+        }
+    };
+    // The grid spans the week's sessions, at least 08:00–18:00, in whole hours.
+    let (mut first, mut last) = (8usize, 18usize);
     for (date, items) in week.iter().flat_map(|w| w.days.iter()) {
+        for i in items {
+            first = first.min(minute_of_day(i.session.starts_at, *date) / 60);
+            last = last.max(minute_of_day(i.session.ends_at, *date).div_ceil(60));
+        }
+    }
+    let last = last.clamp(first + 1, 24);
+    let rows = (last - first) * ROWS_PER_HOUR;
+    let colour_of: HashMap<i64, usize> = programs
+        .iter()
+        .enumerate()
+        .map(|(n, p)| (p.id.0, n % COLOURS))
+        .collect();
+    let mut on_week: Vec<i64> = vec![];
+    for (date, items) in week.iter().flat_map(|w| w.days.iter()) {
+        let mut items: Vec<&CalendarItem> = items.iter().collect();
+        items.sort_by_key(|i| i.session.starts_at);
+        let spans: Vec<(usize, usize)> = items
+            .iter()
+            .map(|i| {
+                let start = minute_of_day(i.session.starts_at, *date).saturating_sub(first * 60);
+                let end = minute_of_day(i.session.ends_at, *date).saturating_sub(first * 60);
+                (start, end.max(start + 15))
+            })
+            .collect();
+        let (lanes_of, lanes) = assign_lanes(&spans);
         let sessions: Vec<SessionCard> = items
             .iter()
-            .map(|i: &CalendarItem| {
+            .zip(spans.iter().zip(lanes_of))
+            .map(|(i, (&(start, end), lane))| {
                 let (status, status_class) = status_of(i.session.status);
+                if !on_week.contains(&i.program_id.0) {
+                    on_week.push(i.program_id.0);
+                }
+                let row = (start / 15 + 1).min(rows);
+                let span = (end.div_ceil(15) + 1)
+                    .saturating_sub(row)
+                    .clamp(1, rows + 1 - row);
                 SessionCard {
                     id: i.session.id.0,
                     time: format!("{}–{}", hhmm(i.session.starts_at), hhmm(i.session.ends_at)),
@@ -279,6 +366,10 @@ async fn render_week(
                         .unwrap_or_else(|| "Telehealth".to_owned()),
                     status,
                     status_class,
+                    row,
+                    span,
+                    lane: lane + 1,
+                    colour: colour_of.get(&i.program_id.0).copied().unwrap_or(0),
                 }
             })
             .collect();
@@ -288,8 +379,22 @@ async fn render_week(
             heading: date.strftime("%a %-d %b").to_string(),
             today: *date == today,
             sessions,
+            lanes,
         });
     }
+    let hours = (first..last)
+        .map(|h| (format!("{h:02}:00"), (h - first) * ROWS_PER_HOUR + 1))
+        .collect();
+    let legend = programs
+        .iter()
+        .filter(|p| on_week.contains(&p.id.0))
+        .map(|p| {
+            (
+                p.name.to_string(),
+                colour_of.get(&p.id.0).copied().unwrap_or(0),
+            )
+        })
+        .collect();
     let shift = |d: i64| {
         monday
             .checked_add(jiff::Span::new().days(d))
@@ -316,6 +421,9 @@ async fn render_week(
             can_open: actor.may::<purpose::SessionRun>(),
             csrf: signed.csrf(),
             feed,
+            hours,
+            rows,
+            legend,
         },
     ))
 }
@@ -440,5 +548,14 @@ mod tests {
         );
         assert_eq!(parse_show("group:1"), None);
         assert_eq!(parse_show("program:x"), None);
+    }
+
+    #[test]
+    fn overlapping_sessions_sit_side_by_side_and_later_ones_reuse_a_free_lane() {
+        // 10:00–11:30 and 10:30–12:00 overlap; 12:00–13:00 fits the first lane again.
+        let (lanes, n) = assign_lanes(&[(120, 210), (150, 240), (240, 300)]);
+        assert_eq!((lanes, n), (vec![0, 1, 0], 2));
+        let (lanes, n) = assign_lanes(&[]);
+        assert_eq!((lanes, n), (vec![], 1));
     }
 }

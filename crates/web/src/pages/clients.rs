@@ -22,6 +22,7 @@ use circle_domain::session::AttendanceStatus;
 use circle_domain::user::Role;
 use serde::Deserialize;
 
+use super::vocab::Label;
 use super::{Nav, PageError, Signed, explain, html};
 
 pub fn routes() -> super::PageRoutes {
@@ -42,18 +43,11 @@ fn day_in(tz: &jiff::tz::TimeZone, t: jiff::Timestamp) -> String {
 
 /// An instant as the clinic reads it ("Mon 4 May 2026, 14:05").
 fn when(app: &App, t: jiff::Timestamp) -> String {
-    t.to_zoned(app.clinic_time_zone().clone())
-        .strftime("%a %-d %b %Y, %H:%M")
-        .to_string()
+    super::vocab::when(app.clinic_time_zone(), t)
 }
 
 fn hours(minutes: u32) -> String {
-    let (h, m) = (minutes / 60, minutes % 60);
-    if m == 0 {
-        format!("{h} h")
-    } else {
-        format!("{h} h {m:02} min")
-    }
+    super::vocab::hours(i64::from(minutes))
 }
 
 // The list.
@@ -110,7 +104,7 @@ async fn list(
                     date_of_birth: c.date_of_birth.to_string(),
                     level: c
                         .current_level
-                        .map_or("no open episode", super::reports::level_label)
+                        .map_or("No open episode", |l| l.label())
                         .to_owned(),
                 })
                 .collect();
@@ -308,7 +302,7 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
             None => "—".to_owned(),
         };
         episodes.push(EpisodeRow {
-            level: super::reports::level_label(e.level_of_care),
+            level: e.level_of_care.label(),
             program,
             started: e.started_on.to_string(),
             ended: e
@@ -331,7 +325,7 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
             group,
             start: m.start_date.to_string(),
             end: m.end_date.map_or_else(String::new, |d| d.to_string()),
-            status: m.status.as_str(),
+            status: m.status.label(),
         });
     }
     let agreements = chart
@@ -341,7 +335,10 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
         .map(|a| AgreementRow {
             version: a.version.clone(),
             signed_on: a.signed_on.to_string(),
-            method: a.method.as_str(),
+            method: match a.method {
+                circle_domain::intake::SignatureMethod::Electronic => "signed electronically",
+                circle_domain::intake::SignatureMethod::Paper => "signed on paper",
+            },
         })
         .collect();
     let consents = chart
@@ -374,11 +371,11 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
         date_of_birth: c.date_of_birth.to_string(),
         level: c
             .current_level
-            .map_or("no open episode", super::reports::level_label)
+            .map_or("No open episode", |l| l.label())
             .to_owned(),
         email: c.email.as_ref().map(|e| e.to_string()),
         phone: c.phone.as_ref().map(|p| p.to_string()),
-        concerns: c.concerns.iter().map(|x| x.as_str()).collect(),
+        concerns: c.concerns.iter().map(|x| x.label()).collect(),
         emergency: chart.emergency_access_id.is_some(),
         episodes,
         memberships,
@@ -399,13 +396,7 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
 }
 
 fn status_label(s: AttendanceStatus) -> &'static str {
-    match s {
-        AttendanceStatus::Present => "Present",
-        AttendanceStatus::Late => "Late",
-        AttendanceStatus::LeftEarly => "Left early",
-        AttendanceStatus::AbsentExcused => "Absent (excused)",
-        AttendanceStatus::AbsentUnexcused => "Absent",
-    }
+    s.label()
 }
 
 fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
@@ -454,11 +445,7 @@ fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
         .map(|a| AlertRow {
             open: a.acknowledged_at.is_none(),
             raised: when(app, a.raised_at),
-            instrument: match a.instrument.as_str() {
-                "phq9" => "PHQ-9".to_owned(),
-                "gad7" => "GAD-7".to_owned(),
-                other => other.to_uppercase(),
-            },
+            instrument: super::vocab::instrument(&a.instrument),
             what: a
                 .items
                 .iter()
@@ -475,15 +462,14 @@ fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
         .rev()
         .map(|w| WeekRow {
             week: w.week_start.strftime("%-d %b %Y").to_string(),
-            level: super::reports::level_label(w.level_of_care),
+            level: w.level_of_care.label(),
             required: hours(w.required_minutes),
             attended: hours(w.attended_minutes),
             status: w.status.as_str(),
-            label: match w.status {
-                S::Met => "Met",
-                S::OnTrack => "On track",
-                S::AtRisk => "At risk",
-                S::Short => "Short",
+            label: if w.status == S::AtRisk && w.scheduled_minutes == 0 {
+                "No group this week"
+            } else {
+                w.status.label()
             },
             summary: w.summary.clone(),
         })
@@ -744,5 +730,6 @@ mod tests {
     fn hours_read_as_people_say_them() {
         assert_eq!(hours(540), "9 h");
         assert_eq!(hours(95), "1 h 35 min");
+        assert_eq!(hours(65), "1 h 5 min");
     }
 }

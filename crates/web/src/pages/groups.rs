@@ -23,6 +23,7 @@ use circle_domain::{DomainError, FieldErrors};
 use jiff::civil::Date;
 use serde::Deserialize;
 
+use super::vocab::Label;
 use super::{Nav, PageError, Signed, form_value, html, refusal};
 
 pub fn routes() -> super::PageRoutes {
@@ -172,13 +173,13 @@ async fn groups_page(State(app): State<App>, signed: Signed) -> Result<Response,
                     id: g.id.0,
                     name: g.name.to_string(),
                     kind: match g.modality {
-                        Some(m) => format!("{} ({m})", g.kind),
-                        None => g.kind.to_string(),
+                        Some(m) => format!("{} ({})", g.kind.label(), m.label()),
+                        None => g.kind.label().to_owned(),
                     },
                     levels: g
                         .eligible_levels
                         .iter()
-                        .map(|l| l.as_str())
+                        .map(|l| l.label())
                         .collect::<Vec<_>>()
                         .join(", "),
                     seats: format!("{} / {} (min {})", seats.filled, g.max_size, g.min_size),
@@ -200,7 +201,10 @@ async fn groups_page(State(app): State<App>, signed: Signed) -> Result<Response,
             name: p.name.to_string(),
             detail: format!(
                 "{}, {} · {} · groups of at most {}",
-                p.site, p.time_zone, p.level_of_care, p.max_group_size
+                p.site,
+                super::portal::zone_words(&p.time_zone.to_string()),
+                p.level_of_care.label(),
+                p.max_group_size
             ),
             groups,
         });
@@ -219,13 +223,7 @@ async fn groups_page(State(app): State<App>, signed: Signed) -> Result<Response,
 
 /// A membership's status in words.
 fn status_label(s: MembershipStatus) -> &'static str {
-    match s {
-        MembershipStatus::Active => "Active",
-        MembershipStatus::OnHold => "On hold",
-        MembershipStatus::Completed => "Completed",
-        MembershipStatus::Withdrawn => "Withdrew",
-        MembershipStatus::Discharged => "Discharged",
-    }
+    s.label()
 }
 
 struct MemberRow {
@@ -362,19 +360,19 @@ async fn render_group(
             name: g.name.to_string(),
             program: program.name.to_string(),
             kind: match g.modality {
-                Some(m) => format!("{} ({m})", g.kind),
-                None => g.kind.to_string(),
+                Some(m) => format!("{} ({})", g.kind.label(), m.label()),
+                None => g.kind.label().to_owned(),
             },
             levels: g
                 .eligible_levels
                 .iter()
-                .map(|l| l.as_str())
+                .map(|l| l.label())
                 .collect::<Vec<_>>()
                 .join(", "),
             focus: g
                 .focus_concerns
                 .iter()
-                .map(|c| c.as_str())
+                .map(|c| c.label())
                 .collect::<Vec<_>>()
                 .join(", "),
             enrollment: enrollment(&g.enrollment),
@@ -426,9 +424,12 @@ async fn add_membership(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     signed.check_csrf(form_value(&fields, "csrf"))?;
+    // The page again shows what was typed, not the id it was resolved to.
+    let mut resolved = fields.clone();
+    super::picker::resolve_clients(&app, &signed.actor, &mut resolved, &["client_id"]).await;
     let mut e = FieldErrors::default();
     let client = field(
-        &fields,
+        &resolved,
         "client_id",
         |v| v.parse::<i64>().ok().map(ClientId),
         "must be one of the listed clients",

@@ -31,6 +31,7 @@ use circle_domain::{DomainError, FieldErrors, Rule};
 use jiff::civil::Date;
 use serde::Deserialize;
 
+use super::vocab::Label as _;
 use super::{Nav, PageError, Signed, explain, form_value, html, refusal};
 
 pub fn routes() -> super::PageRoutes {
@@ -119,40 +120,21 @@ fn parse_id(v: &str) -> Result<i64, String> {
 }
 
 fn path_label(p: ReferralSource) -> &'static str {
-    match p {
-        ReferralSource::SelfReferral => "Self-referral",
-        ReferralSource::ProgramAdmission => "Program admission",
-        ReferralSource::TherapistReferral => "From an individual therapist",
-    }
+    p.label()
 }
 
 fn state_label(s: ReferralState) -> &'static str {
-    match s {
-        ReferralState::Referred => "Referred",
-        ReferralState::Screening => "Screening",
-        ReferralState::Ready => "Ready",
-        ReferralState::Placed => "Placed",
-        ReferralState::Waitlisted => "Waitlisted",
-        ReferralState::Active => "Active",
-        ReferralState::SteppedDown => "Stepped down",
-        ReferralState::Completed => "Completed",
-        ReferralState::Discharged => "Discharged",
-        ReferralState::Withdrawn => "Withdrawn",
-    }
+    s.label()
 }
 
 /// "Mon 4 May 2026" in the clinic's time zone.
 fn day_of(app: &App, t: jiff::Timestamp) -> String {
-    t.to_zoned(app.clinic_time_zone().clone())
-        .strftime("%a %-d %b %Y")
-        .to_string()
+    super::vocab::day(t.to_zoned(app.clinic_time_zone().clone()).date())
 }
 
 /// "Mon 4 May, 14:05" in the clinic's time zone.
 fn moment(app: &App, t: jiff::Timestamp) -> String {
-    t.to_zoned(app.clinic_time_zone().clone())
-        .strftime("%a %-d %b, %H:%M")
-        .to_string()
+    super::vocab::when(app.clinic_time_zone(), t)
 }
 
 /// A client as intake picks them: full name and record number (demographics are intake's).
@@ -189,7 +171,7 @@ struct IntakePage {
     v: HashMap<String, String>,
     paths: Vec<(&'static str, &'static str)>,
     programs: Vec<(i64, String)>,
-    levels: Vec<&'static str>,
+    levels: Vec<(&'static str, &'static str)>,
     clients: Vec<(i64, String)>,
     clinicians: Vec<(i64, String)>,
 }
@@ -267,7 +249,7 @@ async fn render_home(
         .map(|p| {
             (
                 p.id.0,
-                format!("{} ({}, {})", p.name, p.site, p.level_of_care),
+                format!("{} ({}, {})", p.name, p.site, p.level_of_care.label()),
             )
         })
         .collect();
@@ -301,7 +283,7 @@ async fn render_home(
             programs,
             levels: [LevelOfCare::Residential, LevelOfCare::Php, LevelOfCare::Iop]
                 .iter()
-                .map(|l| l.as_str())
+                .map(|l| (l.as_str(), l.label()))
                 .collect(),
             clients,
             clinicians,
@@ -393,7 +375,14 @@ async fn record_referral(
 ) -> Result<Response, PageError> {
     signed.check_csrf(form_value(&fields, "csrf"))?;
     require_intake(&signed)?;
-    let result = match new_referral(&fields) {
+    // The page again shows what was typed, not the id it was resolved to.
+    let typed = fields.clone();
+    let mut fields = fields;
+    super::picker::resolve_clients(&app, &signed.actor, &mut fields, &["client_id"]).await;
+    super::picker::resolve_clinicians(&app, &signed.actor, &mut fields, &["screener_id"]).await;
+    let fields_resolved = fields;
+    let fields = typed;
+    let result = match new_referral(&fields_resolved) {
         Ok(new) => app.create_referral(&signed.actor, &new).await,
         Err(e) => Err(e),
     };
@@ -845,8 +834,8 @@ async fn render_referral(
                     .map(|t| {
                         format!(
                             "{} {}",
-                            super::portal::words(t.weekday.as_str()),
-                            t.part_of_day.as_str()
+                            t.weekday.label(),
+                            t.part_of_day.label().to_lowercase()
                         )
                     })
                     .collect::<Vec<_>>()
@@ -897,11 +886,7 @@ async fn render_referral(
                 .iter()
                 .map(|s| ScreeningRow {
                     at: moment(app, s.screened_at),
-                    decision: match s.decision {
-                        ScreeningDecision::Ready => "Ready for group",
-                        ScreeningDecision::NotReady => "Not ready yet",
-                        ScreeningDecision::ReferElsewhere => "Refer elsewhere",
-                    },
+                    decision: s.decision.label(),
                     reasons: s.reasons.as_ref().map(ToString::to_string),
                 })
                 .collect(),
@@ -927,7 +912,7 @@ async fn render_referral(
                 LevelOfCare::Outpatient,
             ]
             .iter()
-            .map(|l| (l.as_str(), super::reports::level_label(*l)))
+            .map(|l| (l.as_str(), l.label()))
             .collect(),
             admit_level: r.level_of_care.map_or("", |l| l.as_str()),
             programs,
@@ -1529,7 +1514,7 @@ async fn render_waitlist(
                     position: i + 1,
                     client: roster_name(app, signed, &mut names, w.client_id).await?,
                     priority: w.priority,
-                    status: w.status.as_str(),
+                    status: w.status.label(),
                     added: day_of(app, w.added_at),
                 });
             }

@@ -299,7 +299,7 @@ async fn dead_letters(State(app): State<App>, signed: Signed) -> Result<Response
         .into_iter()
         .map(|d| DeadRow {
             id: d.id,
-            kind: d.kind.as_str(),
+            kind: super::vocab::message_kind(d.kind.as_str()).unwrap_or("Other"),
             recipient: format!("{} {}", d.recipient_kind, d.recipient_id),
             attempts: d.attempts,
             error: d.last_error.unwrap_or_default(),

@@ -20,11 +20,13 @@ mod intake;
 mod join;
 mod messages;
 mod notes;
+mod picker;
 mod planner;
 mod portal;
 mod public;
 mod reports;
 mod sessions;
+pub(crate) mod vocab;
 
 use askama::Template;
 use axum::Router;
@@ -469,7 +471,7 @@ pub fn explain(e: &AppError) -> String {
         AppError::Domain(DomainError::Invalid(fields)) => fields
             .0
             .iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
+            .map(|f| vocab::field_message(&f.field, &f.message))
             .collect::<Vec<_>>()
             .join("; "),
         AppError::Domain(DomainError::Conflict(c)) => c.message.clone(),

@@ -172,9 +172,7 @@ fn state_label(state: Option<NoteState>) -> (&'static str, &'static str) {
 
 /// An instant as the clinic reads it ("Mon 4 May, 14:05").
 fn local(app: &App, t: jiff::Timestamp) -> String {
-    t.to_zoned(app.clinic_time_zone().clone())
-        .strftime("%a %-d %b, %H:%M")
-        .to_string()
+    super::vocab::when(app.clinic_time_zone(), t)
 }
 
 /// Staff names, looked up once per page.

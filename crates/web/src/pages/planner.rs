@@ -18,6 +18,7 @@ use circle_domain::planning::{
     ApplyOutcome, EndReason, ItemDecision, ItemKind, Placement, PlanRun, RunState, ShortfallReason,
 };
 
+use super::vocab::Label;
 use super::{Nav, PageError, Signed, explain, form_value, html};
 
 pub fn routes() -> super::PageRoutes {
@@ -114,29 +115,16 @@ struct RunPage {
 }
 
 fn state_label(s: RunState) -> &'static str {
-    match s {
-        RunState::Queued => "Queued",
-        RunState::Running => "Running",
-        RunState::Done => "Done",
-        RunState::Failed => "Failed",
-    }
+    s.label()
 }
 
 /// An instant as the clinic reads it.
 fn local(app: &App, t: jiff::Timestamp) -> String {
-    t.to_zoned(app.clinic_time_zone().clone())
-        .strftime("%a %-d %b, %H:%M")
-        .to_string()
+    super::vocab::when(app.clinic_time_zone(), t)
 }
 
 fn hours(minutes: i64) -> String {
-    let h = minutes / 60;
-    let m = minutes % 60;
-    if m == 0 {
-        format!("{h} h")
-    } else {
-        format!("{h} h {m:02} min")
-    }
+    super::vocab::hours(minutes)
 }
 
 struct Names<'a> {

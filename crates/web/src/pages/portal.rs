@@ -19,6 +19,7 @@ use circle_domain::intake::{GROUP_AGREEMENT_TEXT, GROUP_AGREEMENT_VERSION, SignA
 use circle_domain::measure::{DueReason, NewMeasureResponse};
 use jiff::tz::TimeZone;
 
+use super::vocab::Label;
 use super::{CookiePolicy, Nav, PageError, Signed, explain, form_value, html};
 
 pub fn routes() -> super::PageRoutes {
@@ -77,16 +78,6 @@ struct HomePage {
     feed_url: Option<String>,
 }
 
-/// Words for a stored vocabulary value: `relapse_prevention` → `Relapse prevention`.
-pub(crate) fn words(v: &str) -> String {
-    let s = v.replace('_', " ");
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => s,
-    }
-}
-
 /// "New York time" for `America/New_York`: how people name a zone.
 pub(crate) fn zone_words(name: &str) -> String {
     let city = name.rsplit('/').next().unwrap_or(name).replace('_', " ");
@@ -102,7 +93,7 @@ fn place(room: Option<&str>) -> String {
 }
 
 fn weekday_plural(d: circle_domain::schedule::Weekday) -> String {
-    format!("{}s", words(d.as_str()))
+    format!("{}s", d.label())
 }
 
 /// "Mondays 10:00–11:30" for each weekly meeting.
@@ -128,7 +119,7 @@ pub(crate) fn meeting_times(g: &circle_domain::group::Group) -> String {
 fn group_view(g: &OwnGroup) -> GroupView {
     GroupView {
         name: g.group.name.to_string(),
-        kind: words(g.group.kind.as_str()),
+        kind: g.group.kind.label().to_owned(),
         when: format!("{} ({})", meeting_times(&g.group), zone_words(&g.time_zone)),
         place: place(g.room_name.as_deref()),
         join_url: g.join_url.clone(),

@@ -17,7 +17,8 @@ use circle_domain::intake::NewReferral;
 use circle_domain::text::{Email, Phone};
 use serde_json::{Value, json};
 
-use super::portal::{meeting_times, words, zone_words};
+use super::portal::{meeting_times, zone_words};
+use super::vocab::Label;
 use super::{CookiePolicy, Nav, PageError, form_value, html};
 use crate::problem::ApiError;
 
@@ -40,9 +41,13 @@ struct ListedGroup {
 
 fn listed(e: &DirectoryEntry) -> ListedGroup {
     let g = &e.group;
-    let mut focus: Vec<String> = g.focus_concerns.iter().map(|c| words(c.as_str())).collect();
+    let mut focus: Vec<String> = g
+        .focus_concerns
+        .iter()
+        .map(|c| c.label().to_owned())
+        .collect();
     if let Some(m) = g.modality {
-        focus.push(m.as_str().to_uppercase());
+        focus.push(m.label().to_owned());
     }
     ListedGroup {
         id: g.id.0,
@@ -52,7 +57,7 @@ fn listed(e: &DirectoryEntry) -> ListedGroup {
         } else {
             focus.join(", ")
         },
-        kind: words(g.kind.as_str()),
+        kind: g.kind.label().to_owned(),
         when: format!("{} ({})", meeting_times(g), zone_words(&e.time_zone)),
         format: if e.room_name.is_some() {
             "In person"

@@ -22,6 +22,7 @@ use circle_domain::ids::{ClientId, ProgramId};
 use jiff::civil::Date;
 use serde::Deserialize;
 
+use super::vocab::Label;
 use super::{Nav, PageError, Signed, explain, html};
 
 pub fn routes() -> super::PageRoutes {
@@ -116,13 +117,54 @@ fn days_before(day: Date, n: i64) -> Date {
     day.saturating_sub(jiff::Span::new().days(n))
 }
 
-/// Hours with at most one decimal ("7.5 h").
+/// Hours the one way pages write them ("7 h 30 min").
 fn hours(minutes: u32) -> String {
-    if minutes.is_multiple_of(60) {
-        format!("{} h", minutes / 60)
-    } else {
-        format!("{:.1} h", f64::from(minutes) / 60.0)
-    }
+    super::vocab::hours(i64::from(minutes))
+}
+
+/// `?format=csv` on a report: its table as a download instead of the page.
+#[derive(Deserialize, Default)]
+pub struct FormatQuery {
+    format: Option<String>,
+}
+
+fn wants_csv(format: Option<&str>) -> bool {
+    format.is_some_and(|f| f.trim().eq_ignore_ascii_case("csv"))
+}
+
+/// A report table as an RFC 4180 CSV download: a header row, CRLF line ends, fields quoted
+/// when they must be, and every cell made safe for spreadsheets (a leading `=`, `+`, `-`,
+/// `@`, tab or CR is neutralised, as the billing export does: `spreadsheet_safe`).
+fn csv_download(name: &str, columns: &[&str], rows: &[Vec<String>]) -> Result<Response, PageError> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let written = w.write_record(columns).and_then(|()| {
+        rows.iter().try_for_each(|r| {
+            w.write_record(
+                r.iter()
+                    .map(|c| circle_domain::billing::spreadsheet_safe(c).into_owned()),
+            )
+        })
+    });
+    let bytes = written
+        .map_err(|e| e.to_string())
+        .and_then(|()| w.into_inner().map_err(|e| e.to_string()))
+        .map_err(|cause| {
+            tracing::error!(cause = %cause, "writing a report's CSV failed");
+            PageError::Internal
+        })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 // The census.
@@ -149,16 +191,14 @@ struct CensusPage {
 
 /// People read levels by their usual names.
 pub(crate) fn level_label(level: circle_domain::care::LevelOfCare) -> &'static str {
-    use circle_domain::care::LevelOfCare::*;
-    match level {
-        Residential => "Residential",
-        Php => "Partial hospitalization (PHP)",
-        Iop => "Intensive outpatient (IOP)",
-        Outpatient => "Outpatient",
-    }
+    level.label()
 }
 
-async fn census(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
+async fn census(
+    State(app): State<App>,
+    signed: Signed,
+    Query(f): Query<FormatQuery>,
+) -> Result<Response, PageError> {
     let census = app.census(&signed.actor).await?;
     let programs: Vec<CensusRow> = census
         .programs
@@ -182,6 +222,36 @@ async fn census(State(app): State<App>, signed: Signed) -> Result<Response, Page
         seats: programs.iter().map(|p| p.seats).sum(),
         open_seats: programs.iter().map(|p| p.open_seats).sum(),
     };
+    if wants_csv(f.format.as_deref()) {
+        let rows: Vec<Vec<String>> = programs
+            .iter()
+            .chain(std::iter::once(&totals))
+            .map(|p| {
+                vec![
+                    p.program.clone(),
+                    p.level.to_owned(),
+                    p.groups.to_string(),
+                    p.active_clients.to_string(),
+                    p.memberships.to_string(),
+                    p.seats.to_string(),
+                    p.open_seats.to_string(),
+                ]
+            })
+            .collect();
+        return csv_download(
+            &format!("circle-census-{}", app.today()),
+            &[
+                "Program",
+                "Level of care",
+                "Groups",
+                "Active clients",
+                "Memberships",
+                "Seats",
+                "Open seats",
+            ],
+            &rows,
+        );
+    }
     Ok(html(
         StatusCode::OK,
         CensusPage {
@@ -204,6 +274,7 @@ async fn census(State(app): State<App>, signed: Signed) -> Result<Response, Page
 pub struct RangeQuery {
     from: Option<String>,
     until: Option<String>,
+    format: Option<String>,
 }
 
 struct AttendanceRow {
@@ -281,7 +352,40 @@ async fn attendance(
                 .rate_percent()
                 .map_or_else(|| "—".to_owned(), |r| format!("{r}%")),
         })
-        .collect();
+        .collect::<Vec<AttendanceRow>>();
+    if wants_csv(q.format.as_deref()) {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.group.clone(),
+                    r.program.clone(),
+                    r.held.to_string(),
+                    r.present.to_string(),
+                    r.late.to_string(),
+                    r.left_early.to_string(),
+                    r.excused.to_string(),
+                    r.unexcused.to_string(),
+                    r.rate.clone(),
+                ]
+            })
+            .collect();
+        return csv_download(
+            &format!("circle-attendance-{from}-{until}"),
+            &[
+                "Group",
+                "Program",
+                "Held sessions",
+                "Present",
+                "Late",
+                "Left early",
+                "Absent (excused)",
+                "Absent",
+                "Attendance rate",
+            ],
+            &table,
+        );
+    }
     Ok(html(StatusCode::OK, page(vec![], rows)))
 }
 
@@ -299,6 +403,7 @@ fn refuse_clinical_roles(actor: &Actor) -> Result<(), PageError> {
 #[derive(Deserialize)]
 pub struct WeekQuery {
     week: Option<String>,
+    format: Option<String>,
 }
 
 struct ComplianceRow {
@@ -323,12 +428,14 @@ struct CompliancePage {
     rows: Vec<ComplianceRow>,
 }
 
+/// A client with no group session in the week (not in a group yet).
+const NO_GROUP: &str = "No group this week";
+
 fn status_label(s: ComplianceStatus) -> (&'static str, &'static str) {
     match s {
-        ComplianceStatus::Met => ("Met", "ok"),
-        ComplianceStatus::OnTrack => ("On track", "ok"),
-        ComplianceStatus::AtRisk => ("At risk", "danger"),
-        ComplianceStatus::Short => ("Short", "warn"),
+        ComplianceStatus::Met | ComplianceStatus::OnTrack => (s.label(), "ok"),
+        ComplianceStatus::AtRisk => (s.label(), "danger"),
+        ComplianceStatus::Short => (s.label(), "warn"),
     }
 }
 
@@ -380,7 +487,12 @@ async fn compliance(
     }
     let weeks = app.compliance(&signed.actor, Some(day), None).await?;
     let names = client_names(&app, &signed.actor).await?;
-    let counts = [
+    // Someone with no group session this week is not "at risk" of missing sessions: they
+    // need a group. Counted and labelled apart.
+    let unscheduled = |w: &circle_domain::compliance::ClientWeek| {
+        w.status == ComplianceStatus::AtRisk && w.scheduled_minutes == 0
+    };
+    let mut counts: Vec<(&'static str, usize)> = [
         ComplianceStatus::AtRisk,
         ComplianceStatus::Short,
         ComplianceStatus::OnTrack,
@@ -390,10 +502,14 @@ async fn compliance(
     .map(|s| {
         (
             status_label(*s).0,
-            weeks.iter().filter(|w| w.status == *s).count(),
+            weeks
+                .iter()
+                .filter(|w| w.status == *s && !unscheduled(w))
+                .count(),
         )
     })
     .collect();
+    counts.push((NO_GROUP, weeks.iter().filter(|w| unscheduled(w)).count()));
     let rows = weeks
         .iter()
         .map(|w| {
@@ -401,7 +517,11 @@ async fn compliance(
                 .get(&w.client_id)
                 .cloned()
                 .unwrap_or_else(|| (format!("Client {}", w.client_id.0), String::new()));
-            let (status, status_class) = status_label(w.status);
+            let (status, status_class) = if unscheduled(w) {
+                (NO_GROUP, "warn")
+            } else {
+                status_label(w.status)
+            };
             ComplianceRow {
                 client,
                 record,
@@ -413,7 +533,36 @@ async fn compliance(
                 summary: w.summary.clone(),
             }
         })
-        .collect();
+        .collect::<Vec<ComplianceRow>>();
+    if wants_csv(q.format.as_deref()) {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.client.clone(),
+                    r.record.clone(),
+                    r.level.to_owned(),
+                    r.attended.clone(),
+                    r.required.clone(),
+                    r.status.to_owned(),
+                    r.summary.clone(),
+                ]
+            })
+            .collect();
+        return csv_download(
+            &format!("circle-compliance-{monday}"),
+            &[
+                "Client",
+                "Record",
+                "Level of care",
+                "Attended",
+                "Required",
+                "Status",
+                "Summary",
+            ],
+            &table,
+        );
+    }
     Ok(html(
         StatusCode::OK,
         CompliancePage {
@@ -568,9 +717,13 @@ fn chart(
     }
 }
 
-async fn outcomes(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
+async fn outcomes(
+    State(app): State<App>,
+    signed: Signed,
+    Query(f): Query<FormatQuery>,
+) -> Result<Response, PageError> {
     let groups = app.outcomes(&signed.actor).await?;
-    let charts = [("phq9", "PHQ-9", 27), ("gad7", "GAD-7", 21)]
+    let charts: Vec<Chart> = [("phq9", "PHQ-9", 27), ("gad7", "GAD-7", 21)]
         .into_iter()
         .map(|(code, name, max)| {
             let pairs: Vec<(&GroupOutcome, &InstrumentOutcome)> = groups
@@ -585,6 +738,40 @@ async fn outcomes(State(app): State<App>, signed: Signed) -> Result<Response, Pa
             chart(code, name, max, &pairs)
         })
         .collect();
+    if wants_csv(f.format.as_deref()) {
+        let table: Vec<Vec<String>> = charts
+            .iter()
+            .flat_map(|c| {
+                let instrument = super::vocab::instrument(c.id);
+                c.rows.iter().map(move |r| {
+                    vec![
+                        instrument.clone(),
+                        r.group.clone(),
+                        r.program.clone(),
+                        r.members.to_string(),
+                        r.measured.to_string(),
+                        r.first.clone(),
+                        r.latest.clone(),
+                        r.change.clone(),
+                    ]
+                })
+            })
+            .collect();
+        return csv_download(
+            &format!("circle-outcomes-{}", app.today()),
+            &[
+                "Instrument",
+                "Group",
+                "Program",
+                "Members",
+                "Measured twice",
+                "Mean first score",
+                "Mean latest score",
+                "Mean change",
+            ],
+            &table,
+        );
+    }
     Ok(html(
         StatusCode::OK,
         OutcomesPage {
@@ -752,7 +939,7 @@ mod tests {
     #[test]
     fn hours_show_one_decimal_only_when_needed() {
         assert_eq!(hours(540), "9 h");
-        assert_eq!(hours(450), "7.5 h");
+        assert_eq!(hours(450), "7 h 30 min");
         assert_eq!(hours(0), "0 h");
     }
 

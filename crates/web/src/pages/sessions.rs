@@ -19,6 +19,7 @@ use circle_domain::session::{
 use circle_domain::user::Role;
 use serde::Deserialize;
 
+use super::vocab::Label;
 use super::{Nav, PageError, Signed, explain, form_value, html, refusal};
 
 struct AgendaRow {
@@ -54,6 +55,34 @@ struct RiskRow {
     summary: String,
 }
 
+/// One of Today's summary cards: a count, what it counts, and how urgent it is (`tone`:
+/// `danger`, `warn`, `ok` or `info`, a CSS class; the words say it too, so colour is
+/// never the only signal).
+struct Card {
+    anchor: &'static str,
+    title: &'static str,
+    count: usize,
+    tone: &'static str,
+    detail: String,
+}
+
+impl Card {
+    fn new(anchor: &'static str, title: &'static str, count: usize, urgent: &'static str) -> Self {
+        Card {
+            anchor,
+            title,
+            count,
+            tone: if count > 0 { urgent } else { "ok" },
+            detail: String::new(),
+        }
+    }
+
+    fn detail(mut self, d: String) -> Self {
+        self.detail = d;
+        self
+    }
+}
+
 struct OfferRow {
     client: String,
     group: String,
@@ -67,6 +96,7 @@ struct TodayPage {
     nav: Option<Nav>,
     csrf: String,
     day: String,
+    cards: Vec<Card>,
     mine: bool,
     sessions: Vec<AgendaRow>,
     messages: Vec<String>,
@@ -79,7 +109,8 @@ struct TodayPage {
     at_risk: Vec<RiskRow>,
     show_intake: bool,
     offers: Vec<OfferRow>,
-    referrals: Vec<(&'static str, String)>,
+    /// Per referral state: its key (the intake page's anchor), label and count.
+    referrals: Vec<(&'static str, &'static str, String)>,
     /// A clinician's referrals to screen: id, who, received.
     to_screen: Vec<(i64, String, String)>,
 }
@@ -98,9 +129,7 @@ fn span(app: &App, s: &Session) -> String {
 
 /// An instant as the clinic reads it ("Mon 4 May, 14:05").
 fn local(app: &App, t: jiff::Timestamp) -> String {
-    t.to_zoned(app.clinic_time_zone().clone())
-        .strftime("%a %-d %b, %H:%M")
-        .to_string()
+    super::vocab::when(app.clinic_time_zone(), t)
 }
 
 /// Clients' roster names (preferred first name, last initial), fetched with the caller's
@@ -164,7 +193,7 @@ async fn today_page(
     let role = signed.actor.role();
     let day = app.today();
     let items = app.agenda(&signed.actor, day).await?;
-    let sessions = items
+    let sessions: Vec<AgendaRow> = items
         .iter()
         .map(|i| AgendaRow {
             id: i.session.id.0,
@@ -174,7 +203,7 @@ async fn today_page(
                 .room_name
                 .clone()
                 .unwrap_or_else(|| "Telehealth".to_owned()),
-            status: status_label(i.session.status),
+            status: i.session.status.label(),
         })
         .collect();
     let clinical = signed.actor.may::<purpose::AlertList>();
@@ -182,6 +211,7 @@ async fn today_page(
     let mut alerts = vec![];
     let mut overdue = vec![];
     let mut at_risk = vec![];
+    let mut unscheduled = 0;
     if clinical {
         for a in app
             .alerts(
@@ -245,6 +275,12 @@ async fn today_page(
             .into_iter()
             .filter(|w| w.status == ComplianceStatus::AtRisk)
         {
+            // Someone with no group session this week is not at risk of missing sessions:
+            // they need a group (the waitlist, the planner). Counted apart, not listed.
+            if w.scheduled_minutes == 0 {
+                unscheduled += 1;
+                continue;
+            }
             at_risk.push(RiskRow {
                 client: names.of(w.client_id).await?,
                 summary: w.summary,
@@ -283,7 +319,7 @@ async fn today_page(
                 Some(_) => "more than 200".to_owned(),
                 None => found.items.len().to_string(),
             };
-            referrals.push((state.as_str(), count));
+            referrals.push((state.as_str(), state.label(), count));
         }
     }
     // A clinician assigned to screen a referral finds it here (the service lists only
@@ -302,6 +338,71 @@ async fn today_page(
             to_screen.push((r.id, r.details.name.to_string(), local(app, r.received_at)));
         }
     }
+    let mut cards = vec![];
+    if clinical {
+        cards.push(Card::new(
+            "alerts-h",
+            "Safety alerts",
+            alerts.len(),
+            "danger",
+        ));
+    }
+    cards.push(Card {
+        tone: "info",
+        ..Card::new(
+            "sessions-h",
+            if role == Role::Clinician {
+                "My sessions today"
+            } else {
+                "Sessions today"
+            },
+            sessions.len(),
+            "info",
+        )
+    });
+    if clinical {
+        cards.push(Card::new(
+            "overdue-h",
+            "Notes overdue",
+            overdue.len(),
+            "warn",
+        ));
+        let mut risk = Card::new("risk-h", "Weekly hours at risk", at_risk.len(), "danger");
+        if unscheduled > 0 {
+            risk = risk.detail(super::vocab::count(
+                unscheduled,
+                "client has no group this week",
+                "clients have no group this week",
+            ));
+        }
+        cards.push(risk);
+    }
+    if intake {
+        cards.push(Card::new(
+            "offers-h",
+            "Offers waiting",
+            offers.len(),
+            "warn",
+        ));
+        let waiting: usize = referrals
+            .iter()
+            .map(|(_, _, c)| c.parse::<usize>().unwrap_or(200))
+            .sum();
+        cards.push(Card::new(
+            "referrals-h",
+            "Referrals waiting",
+            waiting,
+            "warn",
+        ));
+    }
+    if role == Role::Clinician {
+        cards.push(Card::new(
+            "screen-h",
+            "Referrals to screen",
+            to_screen.len(),
+            "warn",
+        ));
+    }
     Ok(html(
         status,
         TodayPage {
@@ -309,6 +410,7 @@ async fn today_page(
             csrf: signed.csrf(),
             day: day.strftime("%A %-d %B %Y").to_string(),
             done,
+            cards,
             mine: role == Role::Clinician,
             sessions,
             messages,
@@ -521,7 +623,7 @@ pub(super) async fn render_session(
             when,
             room,
             join_url,
-            status: status_label(session.status),
+            status: session.status.label(),
             topic: session.topic.as_ref().map(|t| t.to_string()),
             can_record,
             closed,
@@ -537,15 +639,6 @@ pub(super) async fn render_session(
             notes,
         },
     ))
-}
-
-/// A session's status in words (the screen showed the code, "held").
-fn status_label(s: SessionStatus) -> &'static str {
-    match s {
-        SessionStatus::Scheduled => "Scheduled",
-        SessionStatus::Held => "Held",
-        SessionStatus::Cancelled => "Cancelled",
-    }
 }
 
 fn member_row(r: &RosterEntry) -> MemberRow {
@@ -664,7 +757,12 @@ pub async fn record_attendance(
     if messages.is_empty() {
         return Ok(Redirect::to(&format!("/sessions/{id}?saved={saved}")).into_response());
     }
-    let note = (saved > 0).then(|| format!("Attendance saved for {saved} member(s)."));
+    let note = (saved > 0).then(|| {
+        format!(
+            "Attendance saved for {}.",
+            super::vocab::count(saved, "member", "members")
+        )
+    });
     render_session(
         &app,
         &signed,
