@@ -289,6 +289,7 @@ mod chart;
 mod clinician;
 mod intake;
 mod journeys;
+mod messages;
 mod notes;
 mod planner;
 mod portal;
