@@ -13,6 +13,9 @@ pub use circle_store::messages::{
 
 use crate::{Actor, App, AppResult, purpose};
 
+/// The hour (clinic time) from which the day's staff digests go.
+pub const DIGEST_HOUR: i8 = 7;
+
 /// What a seat-offer link shows.
 #[derive(Debug, Clone)]
 pub enum OfferLink {
@@ -146,6 +149,18 @@ impl App {
             .await?)
     }
 
+    /// A program's reminder time and discreet sender name (directors).
+    pub async fn program_messaging(
+        &self,
+        actor: &Actor,
+        program: ProgramId,
+    ) -> AppResult<(u32, Option<String>)> {
+        let a = self
+            .access_program::<purpose::ProgramDesign>(actor, program)
+            .await?;
+        Ok(self.store.program_messaging(&a).await?)
+    }
+
     /// The outbox as the mail worker sees it (no actor: the worker is the system's own).
     pub fn outbox(&self) -> Outbox<'_> {
         Outbox { app: self }
@@ -177,6 +192,58 @@ impl Outbox<'_> {
             .store
             .queue_session_reminders(self.app.now())
             .await?)
+    }
+
+    /// Writes the check-in notices now due: for each consenting client with a portal
+    /// account whose PHQ-9 or GAD-7 is due by the same rule as the staff due list, one
+    /// notice per due cycle (named by the day the earliest became due). Returns how many
+    /// were written.
+    pub async fn queue_check_ins(&self) -> AppResult<usize> {
+        let now = self.app.now();
+        let candidates = self.app.store.check_in_candidates(now).await?;
+        let mut written = 0;
+        for c in candidates {
+            let due = self.app.due_from_facts(std::slice::from_ref(&c.facts));
+            let Some(since) = due.iter().map(|d| d.since).min() else {
+                continue;
+            };
+            if matches!(
+                self.app
+                    .store
+                    .queue_check_in_notice(c.facts.client_id, c.program, since, now)
+                    .await?,
+                circle_store::messages::Enqueued::Written(_)
+            ) {
+                written += 1;
+            }
+        }
+        Ok(written)
+    }
+
+    /// The clinic's day now, and whether its staff digests may go (from 07:00 in the
+    /// clinic's time zone: a digest read at the start of the working day).
+    pub fn digest_day(&self) -> (jiff::civil::Date, bool) {
+        let local = self
+            .app
+            .now()
+            .to_zoned(self.app.settings.clinic_time_zone.clone());
+        (local.date(), local.hour() >= DIGEST_HOUR)
+    }
+
+    /// Writes today's staff digests: one per clinician with notes overdue or open safety
+    /// alerts (counts and a link, no client named). Idempotent per clinician and day.
+    pub async fn queue_staff_digests(&self, day: jiff::civil::Date) -> AppResult<usize> {
+        let now = self.app.now();
+        let mut written = 0;
+        for counts in self.app.store.digest_counts(now).await? {
+            if matches!(
+                self.app.store.queue_staff_digest(&counts, day, now).await?,
+                circle_store::messages::Enqueued::Written(_)
+            ) {
+                written += 1;
+            }
+        }
+        Ok(written)
     }
 
     pub async fn claim(&self, worker: &str, rules: ClaimRules) -> AppResult<Vec<ClaimedMessage>> {

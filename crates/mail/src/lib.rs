@@ -160,6 +160,8 @@ struct TextBody<'a> {
     portal_url: &'a str,
     intake_url: &'a str,
     alert_url: &'a str,
+    notes_overdue: &'a str,
+    alerts_open: &'a str,
     unsubscribe_url: Option<&'a str>,
     /// A telehealth session's join URL (reminders and cancellations, to members only).
     join_url: Option<&'a str>,
@@ -178,6 +180,8 @@ struct HtmlBody<'a> {
     portal_url: &'a str,
     intake_url: &'a str,
     alert_url: &'a str,
+    notes_overdue: &'a str,
+    alerts_open: &'a str,
     unsubscribe_url: Option<&'a str>,
     /// A telehealth session's join URL (reminders and cancellations, to members only).
     join_url: Option<&'a str>,
@@ -202,10 +206,15 @@ pub fn render(
         MessageKind::SessionReminder => format!("Reminder: group session {}", p("when")),
         MessageKind::SessionCancelled => format!("Session cancelled: {}", p("when")),
         MessageKind::SeatOffer => format!("A seat is available — reply by {}", p("reply_by")),
-        MessageKind::CheckInDue => "A check-in is ready for you".to_owned(),
+        MessageKind::CheckInDue => "A short check-in is waiting for you".to_owned(),
         MessageKind::ReferralReceived => "We have your request".to_owned(),
         MessageKind::ReferralWaiting => "A new referral is waiting".to_owned(),
         MessageKind::SafetyAlert => "A safety alert needs your attention".to_owned(),
+        MessageKind::StaffDigest => "Your daily summary".to_owned(),
+    };
+    let count = |k: &str| match p(k) {
+        "" => "0",
+        n => n,
     };
     // Only an https link is ever stored (JoinUrl); checked again, as the template puts
     // it in an href.
@@ -232,6 +241,8 @@ pub fn render(
         portal_url: &portal_url,
         intake_url: &intake_url,
         alert_url: &alert_url,
+        notes_overdue: count("notes_overdue"),
+        alerts_open: count("alerts_open"),
         unsubscribe_url: unsubscribe_url.as_deref(),
         join_url,
     }
@@ -247,6 +258,8 @@ pub fn render(
         portal_url: &portal_url,
         intake_url: &intake_url,
         alert_url: &alert_url,
+        notes_overdue: count("notes_overdue"),
+        alerts_open: count("alerts_open"),
         unsubscribe_url: unsubscribe_url.as_deref(),
         join_url,
     }
@@ -269,12 +282,22 @@ pub struct Worker {
     settings: MailSettings,
     transport: Transport,
     id: String,
+    /// When this worker last looked for check-ins due (at most hourly: each look is an
+    /// audited read of the consenting clients' due facts).
+    checked_in: std::sync::Mutex<Option<jiff::Timestamp>>,
+    /// The clinic day whose staff digests this worker has written (one digest pass a day).
+    digested: std::sync::Mutex<Option<jiff::civil::Date>>,
 }
+
+/// How often a worker looks for check-ins due.
+const CHECK_IN_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(3600);
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pass {
     pub reminders_written: usize,
+    pub check_ins_written: usize,
+    pub digests_written: usize,
     pub sent: usize,
     pub failed: usize,
 }
@@ -327,6 +350,8 @@ impl Worker {
             settings,
             transport,
             id,
+            checked_in: std::sync::Mutex::new(None),
+            digested: std::sync::Mutex::new(None),
         }))
     }
 
@@ -347,6 +372,33 @@ impl Worker {
             reminders_written: outbox.queue_reminders().await.map_err(MailError::Outbox)?,
             ..Pass::default()
         };
+        let now = outbox.now();
+        let look = self
+            .checked_in
+            .lock()
+            .map(|last| last.is_none_or(|l| now.duration_since(l) >= CHECK_IN_EVERY))
+            .unwrap_or(true);
+        if look {
+            pass.check_ins_written = outbox.queue_check_ins().await.map_err(MailError::Outbox)?;
+            if let Ok(mut last) = self.checked_in.lock() {
+                *last = Some(now);
+            }
+        }
+        let (day, digest_time) = outbox.digest_day();
+        let digested = self
+            .digested
+            .lock()
+            .map(|d| *d == Some(day))
+            .unwrap_or(false);
+        if digest_time && !digested {
+            pass.digests_written = outbox
+                .queue_staff_digests(day)
+                .await
+                .map_err(MailError::Outbox)?;
+            if let Ok(mut d) = self.digested.lock() {
+                *d = Some(day);
+            }
+        }
         let claimed = outbox
             .claim(&self.id, self.rules())
             .await
@@ -529,7 +581,7 @@ mod tests {
                 MessageKind::SeatOffer => "https://c.example/offers/OFFER",
                 MessageKind::CheckInDue => "https://c.example/me",
                 MessageKind::ReferralWaiting => "https://c.example/intake",
-                MessageKind::SafetyAlert => "https://c.example/today",
+                MessageKind::SafetyAlert | MessageKind::StaffDigest => "https://c.example/today",
                 MessageKind::SessionReminder | MessageKind::SessionCancelled => {
                     "Monday 4 May at 10:00"
                 }

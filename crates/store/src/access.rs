@@ -684,6 +684,16 @@ pub enum ListScope {
 }
 
 impl<P: Purpose> Listing<P> {
+    /// The system's own listing of every row (the mail worker's digests): audited with no
+    /// actor, as the system.
+    pub(crate) fn system() -> Self {
+        Self {
+            ctx: AuditContext::nobody(),
+            scope: ListScope::All,
+            _purpose: PhantomData,
+        }
+    }
+
     pub fn audit(&self) -> &AuditContext {
         &self.ctx
     }

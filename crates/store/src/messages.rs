@@ -46,10 +46,11 @@ pub enum MessageKind {
     ReferralReceived,
     ReferralWaiting,
     SafetyAlert,
+    StaffDigest,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 7] = [
+    pub const ALL: [MessageKind; 8] = [
         Self::SessionReminder,
         Self::SessionCancelled,
         Self::SeatOffer,
@@ -57,6 +58,7 @@ impl MessageKind {
         Self::ReferralReceived,
         Self::ReferralWaiting,
         Self::SafetyAlert,
+        Self::StaffDigest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +70,7 @@ impl MessageKind {
             Self::ReferralReceived => "referral_received",
             Self::ReferralWaiting => "referral_waiting",
             Self::SafetyAlert => "safety_alert",
+            Self::StaffDigest => "staff_digest",
         }
     }
 
@@ -1210,6 +1213,25 @@ impl Store {
         Ok(written)
     }
 
+    /// A program's messaging settings: hours before a session its reminder goes, and the
+    /// sender name its messages carry (`None`: the clinic's default).
+    pub async fn program_messaging<P: crate::access::Purpose>(
+        &self,
+        a: &crate::access::ProgramAccess<P>,
+    ) -> Result<(u32, Option<String>), StoreError> {
+        let row = sqlx::query_as::<_, ProgramMessagingRow>(
+            "SELECT reminder_hours, sender_name FROM programs WHERE id = $1",
+        )
+        .bind(a.program().0)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| circle_domain::DomainError::not_found("program"))?;
+        Ok((
+            read::uint(row.reminder_hours, "reminder_hours")?,
+            row.sender_name,
+        ))
+    }
+
     /// Sets a program's messaging: how many hours before a session its reminder goes, and
     /// the sender name its messages carry (`None`: the clinic's default).
     pub async fn set_program_messaging(
@@ -1245,5 +1267,230 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A client the check-in notices consider: consenting to email, with an address and a
+/// portal account (the notice links to the portal), and their latest episode's facts.
+#[derive(Debug, Clone)]
+pub struct CheckInCandidate {
+    pub facts: crate::measures::DueFacts,
+    pub program: Option<ProgramId>,
+}
+
+/// What a clinician's daily digest counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestCounts {
+    pub user: UserId,
+    pub notes_overdue: usize,
+    pub alerts_open: usize,
+}
+
+/// A program's messaging settings as stored.
+#[derive(sqlx::FromRow)]
+struct ProgramMessagingRow {
+    reminder_hours: i64,
+    sender_name: Option<String>,
+}
+
+/// A client a check-in notice could go to, with their latest episode.
+#[derive(sqlx::FromRow)]
+struct CheckInRow {
+    client_id: i64,
+    started_on: String,
+    ended_on: Option<String>,
+    program_id: Option<i64>,
+    cadence: i64,
+}
+
+impl Store {
+    /// The clients a check-in notice could go to, with their due facts (the same facts as
+    /// the staff due list). Only consenting clients with an address and an active portal
+    /// account are read; the read is audited, as the system, with the clients returned.
+    pub async fn check_in_candidates(
+        &self,
+        at: Timestamp,
+    ) -> Result<Vec<CheckInCandidate>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query_as::<_, CheckInRow>(&format!(
+            "SELECT c.id AS client_id, e.started_on, e.ended_on, e.program_id, \
+             COALESCE(p.measure_cadence_days, 14) AS cadence \
+             FROM clients c JOIN episodes e ON e.client_id = c.id \
+             LEFT JOIN programs p ON p.id = e.program_id \
+             WHERE e.id = (SELECT e2.id FROM episodes e2 WHERE e2.client_id = c.id \
+                           ORDER BY e2.started_on DESC, e2.id DESC LIMIT 1) \
+             AND c.email IS NOT NULL AND c.email <> '' AND {} \
+             AND EXISTS (SELECT 1 FROM users u WHERE u.client_id = c.id \
+                         AND u.disabled_at IS NULL) \
+             ORDER BY c.id",
+            consented("c.id")
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            tx.rollback().await?;
+            return Ok(vec![]);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let client = r.client_id;
+            let last = sqlx::query_as::<_, crate::portal::LastAnsweredRow>(
+                "SELECT instrument_code, MAX(administered_at) AS last FROM measure_responses \
+                 WHERE client_id = $1 GROUP BY instrument_code",
+            )
+            .bind(client)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut map = std::collections::BTreeMap::new();
+            for l in last {
+                map.insert(l.instrument_code, read::ts(&l.last, "last")?);
+            }
+            out.push(CheckInCandidate {
+                facts: crate::measures::DueFacts {
+                    client_id: ClientId(client),
+                    episode_start: read::date(&r.started_on, "started_on")?,
+                    episode_end: read::opt_date(r.ended_on.as_deref(), "ended_on")?,
+                    cadence_days: r.cadence,
+                    last: map,
+                },
+                program: r.program_id.map(ProgramId),
+            });
+        }
+        let ids: Vec<ClientId> = out.iter().map(|c| c.facts.client_id).collect();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(&AuditContext::nobody(), AuditAction::MeasureDueList, &ids)
+                .object("check-in notices"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// A check-in notice to a client whose check-in became due on `since`: one per client
+    /// and due cycle (the cycle is named by the day it began), however often it is asked.
+    /// It says only that a short check-in waits, never which.
+    pub async fn queue_check_in_notice(
+        &self,
+        client: ClientId,
+        program: Option<ProgramId>,
+        since: jiff::civil::Date,
+        at: Timestamp,
+    ) -> Result<Enqueued, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = self
+            .enqueue(
+                &mut tx,
+                NewMessage {
+                    kind: MessageKind::CheckInDue,
+                    recipient: Recipient::Client(client),
+                    program,
+                    subject_ref: Some(format!("check-in:{}", client.0)),
+                    dedupe_key: format!("check-in:{}:{since}", client.0),
+                    params: serde_json::Map::new(),
+                    offer: None,
+                },
+                at,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// What each active clinician's digest would count now: their overdue notes (the same
+    /// rule as the overdue list) and the open safety alerts of the clients in the groups
+    /// they lead or co-lead. Both reads are audited, as the system.
+    pub async fn digest_counts(&self, at: Timestamp) -> Result<Vec<DigestCounts>, StoreError> {
+        let overdue = self
+            .overdue_notes(&crate::access::Listing::system(), at)
+            .await?;
+        let alerts = self
+            .alerts(
+                &crate::access::Listing::system(),
+                Some(circle_domain::measure::AlertState::Open),
+                at,
+            )
+            .await?;
+        let users: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, clinician_id FROM users WHERE role = 'clinician' \
+             AND clinician_id IS NOT NULL AND disabled_at IS NULL ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for (user, clinician) in users {
+            let notes_overdue = overdue
+                .iter()
+                .filter(|o| o.clinician_id.0 == clinician)
+                .map(|o| o.notes.len())
+                .sum();
+            let mine: Vec<i64> = sqlx::query_scalar(
+                "SELECT DISTINCT m.client_id FROM memberships m \
+                 JOIN therapy_groups g ON g.id = m.group_id \
+                 WHERE m.end_date IS NULL \
+                 AND (g.lead_facilitator_id = $1 OR g.co_facilitator_id = $1)",
+            )
+            .bind(clinician)
+            .fetch_all(self.pool())
+            .await?;
+            let alerts_open = alerts
+                .iter()
+                .filter(|a| mine.contains(&a.client_id.0))
+                .count();
+            out.push(DigestCounts {
+                user: UserId(user),
+                notes_overdue,
+                alerts_open,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A clinician's digest for `day`: counts and a link, no client's name. One per
+    /// clinician and day; nothing when there is nothing to count.
+    pub async fn queue_staff_digest(
+        &self,
+        counts: &DigestCounts,
+        day: jiff::civil::Date,
+        at: Timestamp,
+    ) -> Result<Enqueued, StoreError> {
+        if counts.notes_overdue == 0 && counts.alerts_open == 0 {
+            return Ok(Enqueued::AlreadyWritten);
+        }
+        let mut tx = self.begin_write().await?;
+        let address: Option<String> =
+            sqlx::query_scalar("SELECT email FROM users WHERE id = $1 AND disabled_at IS NULL")
+                .bind(counts.user.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(address) = address else {
+            tx.rollback().await?;
+            return Ok(Enqueued::NoAddress);
+        };
+        let done = self
+            .enqueue(
+                &mut tx,
+                NewMessage {
+                    kind: MessageKind::StaffDigest,
+                    recipient: Recipient::User {
+                        id: counts.user,
+                        address,
+                    },
+                    program: None,
+                    subject_ref: None,
+                    dedupe_key: format!("digest:{}:{day}", counts.user.0),
+                    params: params(&[
+                        ("notes_overdue", counts.notes_overdue.to_string()),
+                        ("alerts_open", counts.alerts_open.to_string()),
+                    ]),
+                    offer: None,
+                },
+                at,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(done)
     }
 }

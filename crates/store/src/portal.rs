@@ -104,9 +104,9 @@ struct OwnSessionRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct LastAnsweredRow {
-    instrument_code: String,
-    last: String,
+pub(crate) struct LastAnsweredRow {
+    pub(crate) instrument_code: String,
+    pub(crate) last: String,
 }
 
 #[derive(sqlx::FromRow)]

@@ -38,6 +38,21 @@ impl TestDb {
         self.store.backend()
     }
 
+    /// The same database with the given keys instead of the test keys: for a test that
+    /// writes rows a real `circle serve` (started with the same key files) then reads.
+    pub fn with_keys(
+        mut self,
+        keyring: circle_vault::Keyring,
+        audit: circle_store::audit::AuditKey,
+    ) -> Self {
+        self.store = self
+            .store
+            .clone()
+            .with_keyring(keyring)
+            .with_audit_key(audit);
+        self
+    }
+
     /// A SQLite database in the file `path` (created and migrated when missing), for tests
     /// that choose where it lives: on a small filesystem, or reopened after a restart.
     pub async fn sqlite_at(path: &std::path::Path) -> Self {

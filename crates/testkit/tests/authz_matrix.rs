@@ -46,6 +46,9 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("POST", "/api/v1/programs", Own, "DDADDD"),
         ("GET", "/api/v1/programs/{id}", Own, "DAAAAD"),
         ("PATCH", "/api/v1/programs/{id}", Own, "DDADDD"),
+        // A program's messaging settings: its directors only.
+        ("GET", "/api/v1/programs/{id}/messaging", Own, "DDADDD"),
+        ("PUT", "/api/v1/programs/{id}/messaging", Own, "DDADDD"),
         ("GET", "/api/v1/rooms", Own, "DAAAAD"),
         ("POST", "/api/v1/rooms", Own, "DAADDD"),
         ("GET", "/api/v1/rooms/{id}", Own, "DAAAAD"),
@@ -531,6 +534,7 @@ fn body_for(
             json!({"name": format!("P{seq}"), "site": "S", "level_of_care": "outpatient", "time_zone": "America/New_York"})
         }
         ("PATCH", "/api/v1/programs/{id}") => json!({"version": 999}),
+        ("PUT", "/api/v1/programs/{id}/messaging") => json!({"reminder_hours": 24}),
         ("POST", "/api/v1/rooms") => {
             json!({"site": "S", "name": format!("Room {seq}"), "capacity": 10})
         }
@@ -803,6 +807,7 @@ fn id_fields() -> Vec<(&'static str, &'static str, &'static str, Kind)> {
             Group,
         ),
         ("PATCH", "/api/v1/programs/{id}", "path id", Program),
+        ("PUT", "/api/v1/programs/{id}/messaging", "path id", Program),
         ("POST", "/api/v1/referrals", "body client_id", Client),
         ("POST", "/api/v1/referrals", "body program_id", Program),
         ("POST", "/api/v1/referrals", "body screener_id", Shared),

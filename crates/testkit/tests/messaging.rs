@@ -95,6 +95,7 @@ fn forbidden(k: &Clinic) -> Vec<String> {
         "depress",
         "anxiety",
         "PHQ",
+        "GAD",
         "suicid",
         "F32",
         "Clinictest",
@@ -316,9 +317,21 @@ async fn each_kind_of_message_arrives_once_to_its_recipient_with_nothing_clinica
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].envelope_to, k.lead_email);
 
+    // The lead's daily digest (09:00 in New York, after 07:00): counts and a link only.
+    let digests = by_subject("Your daily summary");
+    assert_eq!(digests.len(), 1);
+    assert_eq!(digests[0].envelope_to, k.lead_email);
+    assert!(
+        digests[0]
+            .body
+            .contains("open safety alerts in your groups: 1"),
+        "{}",
+        digests[0].body
+    );
+
     assert_eq!(
         got.len(),
-        5 + 5 + 1 + 1 + 1 + 1,
+        5 + 5 + 1 + 1 + 1 + 1 + 1,
         "nothing else, nothing twice"
     );
     let ids: BTreeSet<&str> = got.iter().map(|m| m.message_id.as_str()).collect();
@@ -720,6 +733,348 @@ async fn the_offer_link_accepts_the_seat_once_without_an_account_and_explains_a_
     // A made-up link is not valid.
     let (_, _, body) = form_of(&t, &t.url("/offers/not-a-real-secret")).await;
     assert!(body.contains("This link is not valid"));
+}
+
+/// Answers a check-in for `client` as staff would record it: every item 0 (no alert).
+async fn answer_check_in(t: &TestApp, token: &str, client: i64, instrument: &str, items: usize) {
+    let answers: serde_json::Map<String, Value> =
+        (1..=items).map(|i| (i.to_string(), json!(0))).collect();
+    let (s, b) = t
+        .post(
+            token,
+            &format!("/api/v1/clients/{client}/measures"),
+            json!({"instrument": instrument, "answers": answers}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+}
+
+#[tokio::test]
+async fn check_in_notices_go_once_per_due_cycle_to_consenting_clients_with_an_account_and_name_no_instrument()
+ {
+    let t = spawn_app().await;
+    let sink = SmtpSink::start();
+    let k = t
+        .clinic(ClinicSpec {
+            members: 3,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let m = k.members.clone();
+    // Member 1 consents and has a portal account; member 2 consents but has no account
+    // (the notice's link would lead nowhere); member 3 has an account but never consented.
+    addresses(&t, &k, &m, &m[..2]).await;
+    for c in [m[0], m[2]] {
+        t.token_for(
+            &format!("portal{c}@people.example"),
+            Role::Client,
+            None,
+            Some(circle_domain::ids::ClientId(c)),
+        )
+        .await;
+    }
+    // Their episodes began before today and nothing was answered: PHQ-9 and GAD-7 are due
+    // at intake.
+    let w = worker(&t, settings(&t, &sink), "w1");
+    run_until_idle(&w).await;
+    let check_ins = |got: &[Received]| -> Vec<Received> {
+        got.iter()
+            .filter(|r| r.subject == "A short check-in is waiting for you")
+            .cloned()
+            .collect()
+    };
+    let got = check_ins(&sink.received());
+    assert_eq!(got.len(), 1, "one notice for two instruments due");
+    assert_eq!(got[0].envelope_to, format!("client{}@people.example", m[0]));
+    assert!(
+        got[0].body.contains(&format!("{}/me", t.base)),
+        "{}",
+        got[0].body
+    );
+    assert!(
+        got[0].body.contains("/unsubscribe/"),
+        "a nudge can be stopped"
+    );
+    let words = forbidden(&k);
+    assert_clean(&got[0], &words);
+    for w in ["phq", "gad", "depress", "anxi", "mood", "questionnaire"] {
+        assert!(
+            !without_random_runs(&got[0].raw).to_lowercase().contains(w),
+            "the notice names no instrument: {w}"
+        );
+    }
+
+    // Later the same day, and from another server: the same cycle, no second notice.
+    t.clock.set(t.app.now() + SignedDuration::from_hours(3));
+    run_until_idle(&worker(&t, settings(&t, &sink), "w2")).await;
+    assert_eq!(check_ins(&sink.received()).len(), 1);
+
+    // They check in; the next cycle (14 days later) brings one more notice, and only one.
+    let director = t
+        .login("director@example.test", circle_testkit::TEST_PASSWORD)
+        .await
+        .expect("the director signs in again");
+    answer_check_in(&t, &director, m[0], "phq9", 9).await;
+    answer_check_in(&t, &director, m[0], "gad7", 7).await;
+    t.clock.set(t.app.now() + SignedDuration::from_hours(24));
+    run_until_idle(&worker(&t, settings(&t, &sink), "w3")).await;
+    assert_eq!(check_ins(&sink.received()).len(), 1, "nothing due yet");
+    t.clock
+        .set(t.app.now() + SignedDuration::from_hours(24 * 14));
+    for i in 0..3 {
+        run_until_idle(&worker(&t, settings(&t, &sink), &format!("w4-{i}"))).await;
+    }
+    let got = check_ins(&sink.received());
+    assert_eq!(got.len(), 2, "one notice per due cycle");
+    assert_eq!(got[1].envelope_to, format!("client{}@people.example", m[0]));
+
+    // Every notice sent is audited with its recipient's record and kind; the look at who
+    // is due is audited too, as the system's.
+    assert_eq!(
+        count(
+            &t,
+            &format!(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'message.send' \
+                 AND object_id LIKE 'message:%:check_in_due:client:{}'",
+                m[0]
+            )
+        )
+        .await,
+        2
+    );
+    assert!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'measure.due_list' \
+             AND actor_user_id IS NULL AND object_id = 'check-in notices'"
+        )
+        .await
+            >= 1
+    );
+}
+
+#[tokio::test]
+async fn staff_digests_count_overdue_notes_and_open_alerts_once_a_day_without_names() {
+    let t = spawn_app().await;
+    let sink = SmtpSink::start();
+    let k = t
+        .clinic(ClinicSpec {
+            members: 3,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let sessions = k.sessions(&t, "2026-05-04", "2026-05-05").await;
+    assert_eq!(sessions.len(), 1);
+    // Today's session (10:00 in New York) is held with all three present: a group note
+    // and three progress notes fall due 24 hours after it ends (15:30 UTC).
+    t.clock.set("2026-05-04T14:30:00Z".parse().expect("a time"));
+    let director = t
+        .login("director@example.test", circle_testkit::TEST_PASSWORD)
+        .await
+        .expect("the director signs in again");
+    for c in &k.members {
+        let (s, b) = t
+            .send(
+                reqwest::Method::PUT,
+                &director,
+                &format!("/api/v1/sessions/{}/attendance/{c}", sessions[0]),
+                json!({"status": "present", "minutes": null}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    // An alert is raised: the lead hears of it at once, without detail.
+    let answers: serde_json::Map<String, Value> = (1..=9)
+        .map(|i| (i.to_string(), json!(if i == 9 { 1 } else { 0 })))
+        .collect();
+    let (s, b) = t
+        .post(
+            &director,
+            &format!("/api/v1/clients/{}/measures", k.members[0]),
+            json!({"instrument": "phq9", "answers": answers}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
+    // 10:30 in New York: the alert at once, and today's digest (one open alert).
+    run_until_idle(&worker(&t, settings(&t, &sink), "d1")).await;
+    let digests = |got: &[Received]| -> Vec<Received> {
+        got.iter()
+            .filter(|r| r.subject == "Your daily summary")
+            .cloned()
+            .collect()
+    };
+    let got = sink.received();
+    let alerts: Vec<&Received> = got
+        .iter()
+        .filter(|r| r.subject == "A safety alert needs your attention")
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].envelope_to, k.lead_email);
+    let d = digests(&got);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].envelope_to, k.lead_email);
+    assert!(d[0].body.contains("notes overdue: 0"), "{}", d[0].body);
+    assert!(d[0].body.contains("open safety alerts in your groups: 1"));
+    assert!(d[0].body.contains(&format!("{}/today", t.base)));
+
+    // Another server the same day: no second digest.
+    run_until_idle(&worker(&t, settings(&t, &sink), "d2")).await;
+    assert_eq!(digests(&sink.received()).len(), 1);
+
+    // The next day before 07:00 in New York: none yet.
+    t.clock.set("2026-05-05T10:30:00Z".parse().expect("a time"));
+    run_until_idle(&worker(&t, settings(&t, &sink), "d3")).await;
+    assert_eq!(digests(&sink.received()).len(), 1);
+    // Past the notes' window (16:00 UTC): four notes overdue and the alert still open.
+    t.clock.set("2026-05-05T16:00:00Z".parse().expect("a time"));
+    run_until_idle(&worker(&t, settings(&t, &sink), "d4")).await;
+    run_until_idle(&worker(&t, settings(&t, &sink), "d5")).await;
+    let d = digests(&sink.received());
+    assert_eq!(d.len(), 2, "one digest a day");
+    assert_eq!(d[1].envelope_to, k.lead_email);
+    assert!(d[1].body.contains("notes overdue: 4"), "{}", d[1].body);
+    assert!(d[1].body.contains("open safety alerts in your groups: 1"));
+    // The same count as the lead's own overdue list.
+    let lead = t
+        .login(&k.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .expect("the lead signs in");
+    let (s, list) = t.get(&lead, "/api/v1/notes/overdue").await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let listed: usize = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| c["notes"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(listed, 4);
+    let words = forbidden(&k);
+    for m in sink.received() {
+        assert_clean(&m, &words);
+    }
+    // Each digest sent is audited (recipient's record, kind), never its counts or address.
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'message.send' \
+             AND object_id LIKE 'message:%:staff_digest:user:%'"
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_director_sets_a_programs_reminder_time_and_sender_name_and_bad_values_are_422() {
+    let t = spawn_app().await;
+    let sink = SmtpSink::start();
+    let k = t
+        .clinic(ClinicSpec {
+            members: 2,
+            ..ClinicSpec::default()
+        })
+        .await;
+    addresses(&t, &k, &k.members, &k.members).await;
+    let path = format!("/api/v1/programs/{}/messaging", k.program);
+    let (s, b) = t.get(&k.director, &path).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b, json!({"reminder_hours": 24, "sender_name": null}));
+    for (body, field) in [
+        (json!({"reminder_hours": 0}), "reminder_hours"),
+        (json!({"reminder_hours": 169}), "reminder_hours"),
+        (json!({"reminder_hours": -3}), "reminder_hours"),
+        (
+            json!({"reminder_hours": 24, "sender_name": "x".repeat(81)}),
+            "sender_name",
+        ),
+        (
+            json!({"reminder_hours": 24, "sender_name": "Two\nlines"}),
+            "sender_name",
+        ),
+    ] {
+        let (s, p) = t
+            .send(reqwest::Method::PUT, &k.director, &path, body.clone())
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {p}");
+        assert!(p.to_string().contains(field), "{body}: {p}");
+    }
+    let (_, b) = t.get(&k.director, &path).await;
+    assert_eq!(b["reminder_hours"], 24, "nothing changed");
+    // A clinician may not change it.
+    let lead = t
+        .login(&k.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .expect("the lead signs in");
+    let (s, _) = t
+        .send(
+            reqwest::Method::PUT,
+            &lead,
+            &path,
+            json!({"reminder_hours": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // The page: a bad value is refused with the field named and nothing changed; a good
+    // one is saved.
+    let page = format!("/programs/{}/messaging", k.program);
+    let r = t.page(&k.director, &page).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("value=\"24\""), "{}", r.body);
+    let csrf = circle_app::web_session::csrf_token(&k.director);
+    let r = t
+        .page_form(
+            &k.director,
+            &page,
+            &[
+                ("csrf", &csrf),
+                ("reminder_hours", "soon"),
+                ("sender_name", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.contains("reminder_hours"), "{}", r.body);
+    let r = t
+        .page_form(
+            &k.director,
+            &page,
+            &[
+                ("csrf", &csrf),
+                ("reminder_hours", "1"),
+                ("sender_name", "RW Health"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, b) = t.get(&k.director, &path).await;
+    assert_eq!(b, json!({"reminder_hours": 1, "sender_name": "RW Health"}));
+    assert_eq!(
+        t.page(&lead, &page).await.status,
+        StatusCode::FORBIDDEN,
+        "a clinician does not see the form"
+    );
+
+    // The settings take effect: a reminder one hour before the 10:00 (14:00 UTC) session,
+    // not before, from the discreet name.
+    k.sessions(&t, "2026-05-04", "2026-05-05").await;
+    t.clock.set("2026-05-04T12:30:00Z".parse().expect("a time"));
+    run_until_idle(&worker(&t, settings(&t, &sink), "p1")).await;
+    let reminders = |got: Vec<Received>| -> Vec<Received> {
+        got.into_iter()
+            .filter(|m| m.subject.starts_with("Reminder"))
+            .collect()
+    };
+    assert!(reminders(sink.received()).is_empty(), "too early");
+    t.clock.set("2026-05-04T13:00:00Z".parse().expect("a time"));
+    run_until_idle(&worker(&t, settings(&t, &sink), "p2")).await;
+    let got = reminders(sink.received());
+    assert_eq!(got.len(), 2);
+    for m in &got {
+        assert!(m.raw.contains("RW Health"), "{}", m.raw);
+        assert!(!m.raw.contains("Riverside Wellness"));
+    }
 }
 
 #[tokio::test]

@@ -87,6 +87,11 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/planner/runs/{id}", Own, "LF2NFFF"),
         ("GET", "/planner/runs/{id}", Foreign, "LF2NFFF"),
         ("GET", "/programs", Own, "RRRRRRR"),
+        // A program's messaging settings: its directors only.
+        ("GET", "/programs/{id}/messaging", Own, "LF22FFN"),
+        ("GET", "/programs/{id}/messaging", Foreign, "LF2NFFN"),
+        ("POST", "/programs/{id}/messaging", Own, "LFUUFFN"),
+        ("POST", "/programs/{id}/messaging", Foreign, "LFUNFFN"),
         ("GET", "/refer", Own, "2222222"),
         ("GET", "/referrals/{id}", Own, "LF2N22N"),
         ("GET", "/referrals/{id}", Foreign, "LF2NN2N"),
@@ -243,6 +248,8 @@ fn concrete(w: &World, path: &str, object: Object) -> String {
         w.plan_run
     } else if path.starts_with("/admin/users/") {
         w.target_user
+    } else if path.starts_with("/programs/") {
+        [w.program["id"].as_i64().unwrap(), w.program_b][i]
     } else {
         0
     };

@@ -211,6 +211,10 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
             api::messages::set_contact_consent
         ))
         .routes(routes!(
+            api::messages::get_program_messaging,
+            api::messages::set_program_messaging
+        ))
+        .routes(routes!(
             api::intake::list_disclosures,
             api::intake::record_disclosure
         ))

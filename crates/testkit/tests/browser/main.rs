@@ -290,6 +290,7 @@ mod clinician;
 mod intake;
 mod journeys;
 mod look;
+mod messages;
 mod notes;
 mod planner;
 mod portal;

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use circle_app::App;
-use circle_domain::ids::ClientId;
+use circle_domain::ids::{ClientId, ProgramId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -80,4 +80,57 @@ pub async fn set_contact_consent(
         app.set_contact_consent(&a, ClientId(id), body.granted)
             .await?,
     ))))
+}
+
+/// A program's messaging settings.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramMessaging {
+    /// Hours before a session its reminder goes (1 to 168).
+    pub reminder_hours: u32,
+    /// The name messages about this program come from (a discreet one: a client may not
+    /// want the program's name in their inbox); absent or empty for the clinic's default.
+    /// At most 80 characters on one line.
+    #[serde(default)]
+    pub sender_name: Option<String>,
+}
+
+/// A program's reminder time and sender name (directors).
+#[utoipa::path(get, path = "/api/v1/programs/{id}/messaging", tag = "messages",
+    params(("id" = i64, Path)), responses((status = 200, body = ProgramMessaging), Errors),
+    security(("bearer" = [])))]
+pub async fn get_program_messaging(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<ProgramMessaging>, ApiError> {
+    let (reminder_hours, sender_name) = app.program_messaging(&a, ProgramId(id)).await?;
+    Ok(Json(ProgramMessaging {
+        reminder_hours,
+        sender_name,
+    }))
+}
+
+/// Set a program's reminder time and sender name (directors). 422 names the field.
+#[utoipa::path(put, path = "/api/v1/programs/{id}/messaging", tag = "messages",
+    params(("id" = i64, Path)), request_body = ProgramMessaging,
+    responses((status = 200, body = ProgramMessaging), Errors), security(("bearer" = [])))]
+pub async fn set_program_messaging(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ProgramMessaging>,
+) -> Result<Json<ProgramMessaging>, ApiError> {
+    app.set_program_messaging(
+        &a,
+        ProgramId(id),
+        body.reminder_hours,
+        body.sender_name.as_deref(),
+    )
+    .await?;
+    let (reminder_hours, sender_name) = app.program_messaging(&a, ProgramId(id)).await?;
+    Ok(Json(ProgramMessaging {
+        reminder_hours,
+        sender_name,
+    }))
 }

@@ -9,7 +9,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Form};
 use circle_app::messaging::{LinkState, OfferAnswer, OfferLink};
@@ -26,6 +26,10 @@ pub fn routes() -> super::PageRoutes {
             get(unsubscribe_page).post(unsubscribe),
         )
         .route("/admin/messages", get(dead_letters))
+        .route(
+            "/programs/{id}/messaging",
+            get(program_messaging_page).post(save_program_messaging),
+        )
 }
 
 #[derive(Template)]
@@ -315,4 +319,96 @@ async fn dead_letters(State(app): State<App>, signed: Signed) -> Result<Response
             rows,
         },
     ))
+}
+
+#[derive(Template)]
+#[template(path = "program_messaging.html")]
+struct ProgramMessagingPage {
+    nav: Option<Nav>,
+    csrf: String,
+    program: i64,
+    reminder_hours: String,
+    sender_name: String,
+    saved: bool,
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct SavedQuery {
+    ok: Option<String>,
+}
+
+/// A program's reminder time and discreet sender name (directors of the program).
+async fn program_messaging_page(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<SavedQuery>,
+) -> Result<Response, PageError> {
+    let (hours, name) = app
+        .program_messaging(&signed.actor, circle_domain::ids::ProgramId(id))
+        .await?;
+    Ok(html(
+        StatusCode::OK,
+        ProgramMessagingPage {
+            nav: Some(signed.nav()),
+            csrf: signed.csrf(),
+            program: id,
+            reminder_hours: hours.to_string(),
+            sender_name: name.unwrap_or_default(),
+            saved: q.ok.is_some(),
+            error: None,
+        },
+    ))
+}
+
+async fn save_program_messaging(
+    State(app): State<App>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let program = circle_domain::ids::ProgramId(id);
+    let (hours_text, name) = (
+        form_value(&fields, "reminder_hours"),
+        form_value(&fields, "sender_name"),
+    );
+    let result = match hours_text.parse::<u32>() {
+        Ok(hours) => {
+            app.set_program_messaging(&signed.actor, program, hours, Some(name))
+                .await
+        }
+        // The caller's right to the program is checked first: a refused field is no
+        // answer to someone who may not see the form.
+        Err(_) => Err(match app.program_messaging(&signed.actor, program).await {
+            Err(e) => e,
+            Ok(_) => circle_app::AppError::Domain(circle_domain::DomainError::invalid(
+                "reminder_hours",
+                "must be a whole number of hours between 1 and 168",
+            )),
+        }),
+    };
+    match result {
+        Ok(()) => Ok(
+            axum::response::Redirect::to(&format!("/programs/{id}/messaging?ok=saved"))
+                .into_response(),
+        ),
+        Err(e @ circle_app::AppError::Domain(circle_domain::DomainError::Invalid(_))) => {
+            // The refused values are shown back, with the rule, and nothing was changed.
+            Ok(html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ProgramMessagingPage {
+                    nav: Some(signed.nav()),
+                    csrf: signed.csrf(),
+                    program: id,
+                    reminder_hours: hours_text.to_owned(),
+                    sender_name: name.to_owned(),
+                    saved: false,
+                    error: Some(super::refusal(e)?),
+                },
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
