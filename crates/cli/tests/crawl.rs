@@ -60,6 +60,14 @@ const ACTING_BUTTONS: &[(&str, &str)] = &[
     ("/waitlist/{id}/remove", "takes the person off the waitlist"),
     ("/admin/users/{id}/disable", "disables an account"),
     ("/me/feed", "makes a new calendar-feed secret"),
+    (
+        "/calendar/feed",
+        "makes a new staff calendar-feed secret (tests/feeds.rs makes and revokes them)",
+    ),
+    (
+        "/calendar/feed/revoke",
+        "switches a staff calendar feed off",
+    ),
     ("/notes/{id}/cosign", "co-signs a trainee's note"),
 ];
 

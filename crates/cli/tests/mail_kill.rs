@@ -77,6 +77,10 @@ fn serve(url: &str, dir: &std::path::Path, port: u16, name: &str) -> Child {
         // A killed server's claims are free again a second later.
         .env("CIRCLE_MAIL_LEASE_SECS", "1")
         .env("CIRCLE_MAIL_BATCH", "50")
+        // Every interrupted send counts as an attempt, and this test interrupts the same
+        // message again and again on purpose; running out of attempts (a dead letter) is
+        // tested in tests/messaging.rs.
+        .env("CIRCLE_MAIL_MAX_ATTEMPTS", "100")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -399,11 +399,22 @@ impl Worker {
                 *d = Some(day);
             }
         }
-        let claimed = outbox
-            .claim(&self.id, self.rules())
-            .await
-            .map_err(MailError::Outbox)?;
-        for m in claimed {
+        // One message claimed at a time, up to the batch: a claim counts as an attempt and
+        // starts the lease, so claiming many at once would spend the attempts of messages
+        // never tried when the process dies (a crash loop would dead-letter them) and let
+        // leases run out on messages still waiting their turn behind a slow server.
+        let rules = OutboxClaimRules {
+            batch: 1,
+            ..self.rules()
+        };
+        for _ in 0..self.rules().batch {
+            let claimed = outbox
+                .claim(&self.id, rules)
+                .await
+                .map_err(MailError::Outbox)?;
+            let Some(m) = claimed.into_iter().next() else {
+                break;
+            };
             match self.send(&m).await {
                 Ok(reply) => {
                     outbox

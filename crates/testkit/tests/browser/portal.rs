@@ -327,7 +327,7 @@ async fn the_directory_shows_open_seats_or_a_waitlist_and_a_therapist_refers_a_c
     };
     assert!(row("Monday process").contains("Open seats"), "{rows}");
     assert!(row("Grief circle").contains("Waitlist"), "{rows}");
-    assert!(row("Grief circle").contains("Grief loss"), "{rows}");
+    assert!(row("Grief circle").contains("Grief and loss"), "{rows}");
     assert!(row("Monday process").contains("In person"), "{rows}");
     assert!(
         !rows.contains("Clinictest") && !rows.contains(" 3 ") && !rows.contains("2/2"),

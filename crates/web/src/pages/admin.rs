@@ -735,7 +735,7 @@ async fn audit(
                         Some(name) => format!("{name}, {}", a.email),
                         None => a.email.to_string(),
                     };
-                    (a.id.0, format!("{who} ({})", a.role.as_str()))
+                    (a.id.0, format!("{who} ({})", a.role.label()))
                 })
                 .collect()
         }

@@ -446,7 +446,7 @@ mod tests {
             let l = action(*a);
             assert!(!l.contains('_') && !l.contains('.'), "{a}: {l}");
         }
-        assert_eq!(action(AuditAction::UserMfaReset), "User MFA reset");
+        assert_eq!(action(AuditAction::UserMfaReset), "Second factor reset");
         assert_eq!(LevelOfCare::Iop.label(), "Intensive outpatient (IOP)");
     }
 
