@@ -1152,3 +1152,48 @@ async fn reminders_and_cancellations_of_an_online_group_carry_its_join_link_to_m
         .collect();
     assert_eq!(to, members);
 }
+
+/// Several servers over one database each run a worker: two workers passing over the same
+/// outbox at the same moment (on PostgreSQL, `FOR UPDATE SKIP LOCKED`; on SQLite, the write
+/// lock) send every message once between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_at_once_send_each_message_once_between_them() {
+    let t = spawn_app().await;
+    let sink = SmtpSink::start();
+    let k = t
+        .clinic(ClinicSpec {
+            members: 6,
+            ..ClinicSpec::default()
+        })
+        .await;
+    addresses(&t, &k, &k.members, &k.members).await;
+    let sessions = k.sessions(&t, "2026-05-11", "2026-06-01").await;
+    for s in &sessions {
+        cancel(&t, &k, *s).await;
+    }
+    let queued = count(&t, "SELECT COUNT(*) FROM messages WHERE status = 'queued'").await;
+    assert!(queued >= 12, "{queued} messages to send");
+    // A slow server keeps both workers busy at once.
+    sink.set_mode("slow:0.05");
+    let (w1, w2) = (
+        worker(&t, settings(&t, &sink), "w1"),
+        worker(&t, settings(&t, &sink), "w2"),
+    );
+    tokio::join!(run_until_idle(&w1), run_until_idle(&w2));
+    let got = sink.received();
+    let ids: BTreeSet<String> = got.iter().map(|m| m.message_id.clone()).collect();
+    assert_eq!(got.len(), ids.len(), "no message sent twice");
+    // The passes also write what is due on their own (reminders): every row counts.
+    let total = count(&t, "SELECT COUNT(*) FROM messages").await;
+    assert!(total >= queued);
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM messages WHERE status = 'sent'").await,
+        total,
+        "every message sent"
+    );
+    assert_eq!(
+        i64::try_from(got.len()).unwrap(),
+        total,
+        "each received once"
+    );
+}
