@@ -23,6 +23,7 @@ clinician and intake accounts, and then, per mode:
     python3 bench/load.py latency --db sqlite --rates 200,400,800 --seconds 8
     python3 bench/load.py latency --db postgres --servers 2 --rates 200,400,800
     python3 bench/load.py throughput --db postgres --seconds 8
+    python3 bench/load.py kinds --db sqlite          # each kind alone: where the time goes
 
 The client is Python threads: at the highest rates on a small machine it competes with the
 servers for the same cores, which the figures include.
@@ -255,9 +256,27 @@ def closed_loop_writes(servers, token, seconds, workers=16):
     return done[0] / seconds, errors[0]
 
 
+def kinds(server, mix, rounds=60):
+    """Each kind of request of the mix, sent one at a time: where a request's time goes
+    when nothing queues (serial work per kind, the client's overhead included)."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    per = {}
+    for _ in range(rounds * 10):
+        method, path, token, body, cookie = mix.next()
+        shape = "/".join("{id}" if p.isdigit() else p for p in path.split("?")[0].split("/"))
+        t = time.perf_counter()
+        call(conn, method, path, token, body, cookie)
+        per.setdefault(f"{method} {shape}", []).append((time.perf_counter() - t) * 1000)
+    total = sum(sum(v) for v in per.values())
+    print("  request                                   n   median ms   share of the work")
+    for k, v in sorted(per.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {k:40s} {len(v):3d} {statistics.median(v):10.2f} {sum(v) / total:12.0%}")
+    print(f"  mean serial work per request: {total / sum(len(v) for v in per.values()):.2f} ms")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["latency", "throughput"])
+    ap.add_argument("mode", choices=["latency", "throughput", "kinds"])
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--servers", type=int, default=1)
     ap.add_argument("--rates", default="200,400,800")
@@ -293,6 +312,9 @@ def main():
                 print(f"  {n} server(s): {rate:7.1f} audited writes/s  ({rate / base:.2f}x)  errors {errors}")
             return
         mix = Mix(servers, tokens)
+        if args.mode == "kinds":
+            kinds(servers[0], mix)
+            return
         rates = [int(r) for r in args.rates.split(",")]
         health = lambda: ("GET", "/healthz", None, None, False)  # noqa: E731
         lat, err = open_loop(servers, rates[0], args.seconds, health)
