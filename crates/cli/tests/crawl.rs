@@ -16,37 +16,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use reqwest::StatusCode;
 
 mod common;
-use common::serve;
+use common::{serve, shape, unescape};
 
 /// At most this many pages of one shape (ids replaced) per role: the second chart proves
 /// no more than the first, and the crawl stays fast.
 const PER_SHAPE: usize = 3;
-
-/// The demo accounts (README, "demo accounts"): email and TOTP secret (the client needs
-/// none).
-const ROLES: [(&str, Option<&str>); 6] = [
-    (
-        "director@demo.circle.test",
-        Some("CIRCLEDEMODIRECTORTOTPSECRETAAAA"),
-    ),
-    (
-        "iop.director@demo.circle.test",
-        Some("CIRCLEDEMOIOPDIRECTORTOTPSECRETA"),
-    ),
-    (
-        "clinician@demo.circle.test",
-        Some("CIRCLEDEMOCLINICIANTOTPSECRETAAA"),
-    ),
-    (
-        "intake@demo.circle.test",
-        Some("CIRCLEDEMOINTAKETOTPSECRETAAAAAA"),
-    ),
-    (
-        "admin@demo.circle.test",
-        Some("CIRCLEDEMOADMINTOTPSECRETAAAAAAA"),
-    ),
-    ("client@demo.circle.test", None),
-];
 
 /// Form actions whose bare button acts (nothing to leave out), by shape: the crawl checks
 /// the page that shows them, not the action.
@@ -70,39 +44,6 @@ const ACTING_BUTTONS: &[(&str, &str)] = &[
     ),
     ("/notes/{id}/cosign", "co-signs a trainee's note"),
 ];
-
-/// The path's shape: numeric segments become `{id}`, the query keeps its keys only.
-fn shape(path: &str) -> String {
-    let (p, q) = path.split_once('?').unwrap_or((path, ""));
-    let mut s: String = p
-        .split('/')
-        .map(|seg| {
-            if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
-                "{id}"
-            } else {
-                seg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/");
-    if !q.is_empty() {
-        let keys: BTreeSet<&str> = q
-            .split('&')
-            .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k))
-            .collect();
-        s.push('?');
-        s.push_str(&keys.into_iter().collect::<Vec<_>>().join("&"));
-    }
-    s
-}
-
-fn unescape(v: &str) -> String {
-    v.replace("&amp;", "&")
-        .replace("&#x2f;", "/")
-        .replace("&#x2F;", "/")
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-}
 
 /// The value of attribute `name` in one tag's text.
 fn attr(tag: &str, name: &str) -> Option<String> {
@@ -336,7 +277,7 @@ async fn every_link_and_form_each_demo_role_sees_works_for_that_role() {
         .build()
         .unwrap();
     let mut report = vec![];
-    for (email, secret) in ROLES {
+    for (email, secret) in common::DEMO_ROLES {
         let token =
             common::sign_in(&http, &server.base, email, common::DEMO_PASSWORD, secret).await;
         let (problems, requests) = crawl(&http, &server.base, &token).await;

@@ -12,76 +12,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use serde_json::{Value, json};
-
 mod common;
-use common::serve;
+use common::{serve, shape, unescape};
 
 /// Pages of one shape (ids replaced) per role: enough to meet each page's vocabulary.
 const PER_SHAPE: usize = 2;
 
-const ROLES: [(&str, Option<&str>); 6] = [
-    (
-        "director@demo.circle.test",
-        Some("CIRCLEDEMODIRECTORTOTPSECRETAAAA"),
-    ),
-    (
-        "iop.director@demo.circle.test",
-        Some("CIRCLEDEMOIOPDIRECTORTOTPSECRETA"),
-    ),
-    (
-        "clinician@demo.circle.test",
-        Some("CIRCLEDEMOCLINICIANTOTPSECRETAAA"),
-    ),
-    (
-        "intake@demo.circle.test",
-        Some("CIRCLEDEMOINTAKETOTPSECRETAAAAAA"),
-    ),
-    (
-        "admin@demo.circle.test",
-        Some("CIRCLEDEMOADMINTOTPSECRETAAAAAAA"),
-    ),
-    ("client@demo.circle.test", None),
-];
-
 /// Words people write that look like codes but are not (none yet): kept explicit so a
 /// new exception is a visible decision.
 const ALLOWED: &[&str] = &[];
-
-fn shape(path: &str) -> String {
-    let (p, q) = path.split_once('?').unwrap_or((path, ""));
-    let mut s: String = p
-        .split('/')
-        .map(|seg| {
-            if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
-                "{id}"
-            } else {
-                seg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/");
-    if !q.is_empty() {
-        let keys: BTreeSet<&str> = q
-            .split('&')
-            .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k))
-            .collect();
-        s.push('?');
-        s.push_str(&keys.into_iter().collect::<Vec<_>>().join("&"));
-    }
-    s
-}
-
-fn unescape(v: &str) -> String {
-    v.replace("&#x2f;", "/")
-        .replace("&#x2F;", "/")
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&nbsp;", " ")
-        .replace("&amp;", "&")
-}
 
 /// Same-site links (`<a href>`) of a page, without fragments.
 fn links(html: &str) -> Vec<String> {
@@ -183,26 +122,6 @@ fn raw_codes(text: &str) -> Vec<String> {
     found
 }
 
-async fn sign_in(http: &reqwest::Client, base: &str, email: &str, secret: Option<&str>) -> String {
-    let mut body = json!({"email": email, "password": "circle-demo-2026"});
-    if let Some(s) = secret {
-        body["totp_code"] = json!(circle_app::auth::totp_code(s, jiff::Timestamp::now()).unwrap());
-    }
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{email} signs in: {login}"))
-        .to_owned()
-}
-
 /// Every raw code one role's pages show, as "page: code"; and how many pages were read.
 async fn walk(http: &reqwest::Client, base: &str, token: &str) -> (Vec<String>, usize) {
     let cookie = format!("circle_session={token}");
@@ -272,8 +191,9 @@ async fn no_page_shows_a_raw_code_to_any_demo_role() {
         .build()
         .unwrap();
     let mut report = BTreeSet::new();
-    for (email, secret) in ROLES {
-        let token = sign_in(&http, &server.base, email, secret).await;
+    for (email, secret) in common::DEMO_ROLES {
+        let token =
+            common::sign_in(&http, &server.base, email, common::DEMO_PASSWORD, secret).await;
         let (problems, pages) = walk(&http, &server.base, &token).await;
         eprintln!("{email}: {pages} pages");
         assert!(pages >= 3, "{email}: only {pages} pages were reached");

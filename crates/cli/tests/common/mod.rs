@@ -98,3 +98,66 @@ pub async fn sign_in(
         .unwrap_or_else(|| panic!("{email} signs in: {login}"))
         .to_owned()
 }
+
+/// The demo accounts (README, "demo accounts"): email and TOTP secret (the client needs
+/// none).
+pub const DEMO_ROLES: [(&str, Option<&str>); 6] = [
+    (
+        "director@demo.circle.test",
+        Some("CIRCLEDEMODIRECTORTOTPSECRETAAAA"),
+    ),
+    (
+        "iop.director@demo.circle.test",
+        Some("CIRCLEDEMOIOPDIRECTORTOTPSECRETA"),
+    ),
+    (
+        "clinician@demo.circle.test",
+        Some("CIRCLEDEMOCLINICIANTOTPSECRETAAA"),
+    ),
+    (
+        "intake@demo.circle.test",
+        Some("CIRCLEDEMOINTAKETOTPSECRETAAAAAA"),
+    ),
+    (
+        "admin@demo.circle.test",
+        Some("CIRCLEDEMOADMINTOTPSECRETAAAAAAA"),
+    ),
+    ("client@demo.circle.test", None),
+];
+
+/// The path's shape: numeric segments become `{id}`, the query keeps its keys only.
+pub fn shape(path: &str) -> String {
+    let (p, q) = path.split_once('?').unwrap_or((path, ""));
+    let mut s: String = p
+        .split('/')
+        .map(|seg| {
+            if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    if !q.is_empty() {
+        let keys: std::collections::BTreeSet<&str> = q
+            .split('&')
+            .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k))
+            .collect();
+        s.push('?');
+        s.push_str(&keys.into_iter().collect::<Vec<_>>().join("&"));
+    }
+    s
+}
+
+/// Undoes the HTML escaping of an attribute or text (`&amp;` last, so `&amp;lt;` stays `&lt;`).
+pub fn unescape(v: &str) -> String {
+    v.replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
