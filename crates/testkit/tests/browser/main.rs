@@ -99,22 +99,31 @@ impl Browser {
                 axe_path().display()
             )
         });
-        // WebDriver scripts run outside the page's CSP, so the page keeps allowing none.
-        self.client
-            .execute(&axe, vec![])
-            .await
-            .expect("load axe-core");
-        let result = self
-            .client
-            .execute_async(
-                "const done = arguments[arguments.length - 1];
-                 axe.run(document, {resultTypes: ['violations']})
-                    .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))))
-                    .catch(e => done([{id: 'axe-error', impact: 'critical', nodes: String(e)}]));",
-                vec![],
-            )
-            .await
-            .expect("run axe-core");
+        // WebDriver scripts run outside the page's CSP, so the page keeps allowing none. A
+        // page that refreshes itself (the planner's progress) can be replaced between loading
+        // axe-core and running it, which leaves no `axe` to run: load it again and retry.
+        let mut result = Value::Null;
+        for _ in 0..5 {
+            self.client
+                .execute(&axe, vec![])
+                .await
+                .expect("load axe-core");
+            result = self
+                .client
+                .execute_async(
+                    "const done = arguments[arguments.length - 1];
+                     if (typeof axe === 'undefined') { done('reloaded'); return; }
+                     axe.run(document, {resultTypes: ['violations']})
+                        .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))))
+                        .catch(e => done([{id: 'axe-error', impact: 'critical', nodes: String(e)}]));",
+                    vec![],
+                )
+                .await
+                .expect("run axe-core");
+            if result != "reloaded" {
+                break;
+            }
+        }
         let serious: Vec<&Value> = result
             .as_array()
             .expect("a list of violations")
