@@ -18,7 +18,6 @@ use circle_app::{App, AppError, PageRequest};
 use circle_domain::DomainError;
 use circle_domain::ids::{ClientId, NoteId};
 use circle_domain::measure::{InstrumentView, MeasureResponse};
-use circle_domain::session::AttendanceStatus;
 use circle_domain::user::Role;
 use serde::Deserialize;
 
@@ -395,10 +394,6 @@ async fn chart_page(app: &App, signed: &Signed, chart: Chart) -> Result<ChartPag
     Ok(page)
 }
 
-fn status_label(s: AttendanceStatus) -> &'static str {
-    s.label()
-}
-
 fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
     use circle_domain::compliance::ComplianceStatus as S;
     page.clinical = true;
@@ -408,7 +403,7 @@ fn fill_clinical(app: &App, page: &mut ChartPage, c: &ClinicalChart) {
         .map(|a| AttendanceRow {
             day: day_of(app, a.starts_at),
             group: a.group_name.clone(),
-            status: status_label(a.status),
+            status: a.status.label(),
             minutes: a.minutes,
         })
         .collect();

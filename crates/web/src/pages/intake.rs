@@ -739,11 +739,7 @@ async fn render_referral(
             .map(|p| {
                 (
                     p.id.0,
-                    format!(
-                        "{} — {}",
-                        p.name,
-                        super::reports::level_label(p.level_of_care)
-                    ),
+                    format!("{} — {}", p.name, p.level_of_care.label()),
                     r.program_id == Some(p.id),
                 )
             })
@@ -857,7 +853,7 @@ async fn render_referral(
                 s
             }),
             program,
-            level: r.level_of_care.map(super::reports::level_label),
+            level: r.level_of_care.map(|l| l.label()),
             screener,
             // Ready is a screening's finding, never a button: the page offers the other
             // moves (issue 14: screening could be skipped from here).
@@ -895,7 +891,7 @@ async fn render_referral(
             client_level: client
                 .as_ref()
                 .and_then(|c| c.current_level)
-                .map(super::reports::level_label),
+                .map(|l| l.label()),
             client: client.as_ref().map(full_name),
             client_hidden,
             chosen: chosen.filter(|_| client.is_some()).map(|c| c.0),

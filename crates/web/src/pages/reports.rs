@@ -189,11 +189,6 @@ struct CensusPage {
     levels: Vec<(&'static str, u32)>,
 }
 
-/// People read levels by their usual names.
-pub(crate) fn level_label(level: circle_domain::care::LevelOfCare) -> &'static str {
-    level.label()
-}
-
 async fn census(
     State(app): State<App>,
     signed: Signed,
@@ -205,7 +200,7 @@ async fn census(
         .iter()
         .map(|p| CensusRow {
             program: p.program.clone(),
-            level: level_label(p.level_of_care),
+            level: p.level_of_care.label(),
             groups: p.groups,
             active_clients: p.active_clients,
             memberships: p.memberships,
@@ -259,11 +254,7 @@ async fn census(
             day: app.today().strftime("%A %-d %B %Y").to_string(),
             programs,
             totals,
-            levels: census
-                .levels
-                .iter()
-                .map(|(l, n)| (level_label(*l), *n))
-                .collect(),
+            levels: census.levels.iter().map(|(l, n)| (l.label(), *n)).collect(),
         },
     ))
 }
@@ -525,7 +516,7 @@ async fn compliance(
             ComplianceRow {
                 client,
                 record,
-                level: level_label(w.level_of_care),
+                level: w.level_of_care.label(),
                 attended: hours(w.attended_minutes),
                 required: hours(w.required_minutes),
                 status,
