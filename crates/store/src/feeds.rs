@@ -8,8 +8,7 @@
 
 use circle_domain::DomainError;
 use circle_domain::audit::AuditAction;
-use circle_domain::ids::{ClinicianId, GroupId, RoomId};
-use circle_domain::session::SessionStatus;
+use circle_domain::ids::{ClinicianId, RoomId};
 use circle_domain::telehealth::{CalendarSettings, JoinUrl};
 use jiff::Timestamp;
 
@@ -23,20 +22,6 @@ use crate::{Store, StoreError};
 struct FeedTargetRow {
     clinician_id: Option<i64>,
     room_id: Option<i64>,
-}
-
-/// A session as a staff feed shows it.
-#[derive(sqlx::FromRow)]
-struct FeedSessionRow {
-    id: i64,
-    group_id: i64,
-    starts_at: String,
-    ends_at: String,
-    status: String,
-    join_url: Option<String>,
-    group_name: String,
-    tz: String,
-    room_name: Option<String>,
 }
 
 /// Whose schedule a staff feed shows.
@@ -63,21 +48,9 @@ impl FeedTarget {
     }
 }
 
-/// One session in a staff feed.
-#[derive(Debug, Clone)]
-pub struct StaffFeedSession {
-    pub session_id: i64,
-    pub group_id: GroupId,
-    pub group_name: String,
-    pub starts_at: Timestamp,
-    pub ends_at: Timestamp,
-    pub time_zone: String,
-    /// `None` for telehealth groups.
-    pub room_name: Option<String>,
-    pub cancelled: bool,
-    /// The session's join URL (its own, else its group's); only in a clinician's feed.
-    pub join_url: Option<String>,
-}
+/// A session as a staff feed shows it: the same shape as a client's own schedule, with
+/// the join URL only in a clinician's feed.
+pub type StaffFeedSession = crate::portal::OwnSession;
 
 impl Store {
     /// When the target's feed was made, if it has one.
@@ -208,7 +181,7 @@ impl Store {
         span: std::ops::Range<Timestamp>,
     ) -> Result<Vec<StaffFeedSession>, StoreError> {
         let (c, r) = target.columns();
-        let rows = sqlx::query_as::<_, FeedSessionRow>(
+        let rows = sqlx::query_as::<_, crate::portal::CalendarSessionRow>(
             "SELECT s.id, s.group_id, s.starts_at, s.ends_at, s.status, \
              COALESCE(s.join_url, g.join_url) AS join_url, g.name AS group_name, \
              p.time_zone AS tz, r.name AS room_name \
@@ -227,20 +200,12 @@ impl Store {
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            out.push(StaffFeedSession {
-                session_id: row.id,
-                group_id: GroupId(row.group_id),
-                group_name: row.group_name,
-                starts_at: read::ts(&row.starts_at, "starts_at")?,
-                ends_at: read::ts(&row.ends_at, "ends_at")?,
-                time_zone: row.tz,
-                room_name: row.room_name,
-                cancelled: row.status == SessionStatus::Cancelled.as_str(),
-                join_url: match target {
-                    FeedTarget::Clinician(_) => row.join_url,
-                    FeedTarget::Room(_) => None,
-                },
-            });
+            let mut session = StaffFeedSession::try_from(row)?;
+            if matches!(target, FeedTarget::Room(_)) {
+                // A room's feed may hang on a front-desk screen: never a join URL.
+                session.join_url = None;
+            }
+            out.push(session);
         }
         Ok(out)
     }

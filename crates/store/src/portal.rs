@@ -90,8 +90,9 @@ struct DirectoryRow {
     room_name: Option<String>,
 }
 
+/// A session on someone's calendar, as read (the portal's own schedule, a staff feed).
 #[derive(sqlx::FromRow)]
-struct OwnSessionRow {
+pub(crate) struct CalendarSessionRow {
     id: i64,
     group_id: i64,
     group_name: String,
@@ -101,6 +102,24 @@ struct OwnSessionRow {
     room_name: Option<String>,
     status: String,
     join_url: Option<String>,
+}
+
+impl TryFrom<CalendarSessionRow> for OwnSession {
+    type Error = StoreError;
+
+    fn try_from(r: CalendarSessionRow) -> Result<Self, StoreError> {
+        Ok(OwnSession {
+            session_id: r.id,
+            group_id: GroupId(r.group_id),
+            group_name: r.group_name,
+            starts_at: read::ts(&r.starts_at, "starts_at")?,
+            ends_at: read::ts(&r.ends_at, "ends_at")?,
+            time_zone: r.tz,
+            room_name: r.room_name,
+            cancelled: r.status == SessionStatus::Cancelled.as_str(),
+            join_url: r.join_url,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -157,7 +176,7 @@ impl Store {
                 join_url: r.group_join_url,
             });
         }
-        let rows = sqlx::query_as::<_, OwnSessionRow>(
+        let rows = sqlx::query_as::<_, CalendarSessionRow>(
             "SELECT s.id, s.group_id, s.starts_at, s.ends_at, s.status, g.name AS group_name, \
              p.time_zone AS tz, r.name AS room_name, COALESCE(s.join_url, g.join_url) AS join_url \
              FROM sessions s JOIN memberships m ON m.group_id = s.group_id \
@@ -172,20 +191,10 @@ impl Store {
         .bind(ts(span.end))
         .fetch_all(&mut *tx)
         .await?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for r in rows {
-            sessions.push(OwnSession {
-                session_id: r.id,
-                group_id: GroupId(r.group_id),
-                group_name: r.group_name,
-                starts_at: read::ts(&r.starts_at, "starts_at")?,
-                ends_at: read::ts(&r.ends_at, "ends_at")?,
-                time_zone: r.tz,
-                room_name: r.room_name,
-                cancelled: r.status == SessionStatus::Cancelled.as_str(),
-                join_url: r.join_url,
-            });
-        }
+        let sessions = rows
+            .into_iter()
+            .map(OwnSession::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
         append(
             &mut tx,
             self.audit_key(),
