@@ -142,6 +142,20 @@ impl App {
         Ok(self.store.client(&a, self.now()).await?)
     }
 
+    /// The clients among `ids` in the caller's listing reach (as `list_clients` would list
+    /// them; the others are left out), in one audited read.
+    pub async fn clients_with_ids(
+        &self,
+        actor: &Actor,
+        ids: &[ClientId],
+    ) -> AppResult<Vec<Client>> {
+        let listing = self.listing::<purpose::ClientList>(actor).await?;
+        Ok(self
+            .store
+            .clients_with_ids(&listing, ids, self.now())
+            .await?)
+    }
+
     /// Intake and clinic-wide directors list every client; a scoped director the clients
     /// of their programs; a clinician their caseload.
     pub async fn list_clients(&self, actor: &Actor, page: PageRequest) -> AppResult<Page<Client>> {

@@ -103,6 +103,13 @@ impl App {
         Ok(page)
     }
 
+    /// How many referrals in the caller's reach are in each state (as `list_referrals`
+    /// would list them); states with none are left out.
+    pub async fn referral_counts(&self, actor: &Actor) -> AppResult<Vec<(ReferralState, i64)>> {
+        let listing = self.listing::<purpose::ReferralList>(actor).await?;
+        Ok(self.store.referral_counts(&listing).await?)
+    }
+
     /// Screening comments are clinical: only directors and clinicians read them.
     fn hide_for(actor: &Actor, r: &mut Referral) {
         if !actor.may::<purpose::ScreeningComments>() {

@@ -511,12 +511,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Page<Referral>, StoreError> {
         let ctx = listing.audit();
-        let (screener, director): (Option<ClinicianId>, Option<UserId>) = match listing.scope() {
-            ListScope::All => (None, None),
-            ListScope::Programs { director, .. } => (None, Some(*director)),
-            ListScope::Caseload { clinician, .. } => (Some(*clinician), None),
-            ListScope::Own(_) => (Some(ClinicianId(-1)), None),
-        };
+        let (screener, director) = referral_scope(listing);
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query_as::<_, ReferralRow>(&format!(
             "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id > $1 AND ($2 = '' OR state = $2) \
@@ -545,6 +540,28 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(page)
+    }
+
+    /// How many referrals the listing reaches are in each state (those with none are
+    /// left out). Counts name no one, so nothing is audited; the scope is
+    /// `list_referrals`'s.
+    pub async fn referral_counts(
+        &self,
+        listing: &Listing<purpose::ReferralList>,
+    ) -> Result<Vec<(ReferralState, i64)>, StoreError> {
+        let (screener, director) = referral_scope(listing);
+        let rows = sqlx::query_as::<_, StateCountRow>(&format!(
+            "SELECT state, COUNT(*) AS n FROM referrals WHERE ($1 = -1 OR screener_id = $1) \
+             AND ($2 = -1 OR {}) GROUP BY state",
+            crate::director_programs::director_program("$2", "referrals.program_id")
+        ))
+        .bind(screener.map_or(-1, |c| c.0))
+        .bind(director.map_or(-1, |d| d.0))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((read::vocab(&r.state, "state", ReferralState::parse)?, r.n)))
+            .collect()
     }
 
     /// Who screens a referral (for access checks); 404 when there is no such referral.
@@ -1396,4 +1413,23 @@ pub(crate) async fn check_agreement_signed(
         .transpose()?;
     intake::check_agreement_for_attendance(attended, first, session_date)?;
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct StateCountRow {
+    state: String,
+    n: i64,
+}
+
+/// Whose referrals a listing reaches: `(screener, director)` — a clinician only those
+/// they screen, a scoped director those of their programs, a client none.
+fn referral_scope(
+    listing: &Listing<purpose::ReferralList>,
+) -> (Option<ClinicianId>, Option<UserId>) {
+    match listing.scope() {
+        ListScope::All => (None, None),
+        ListScope::Programs { director, .. } => (None, Some(*director)),
+        ListScope::Caseload { clinician, .. } => (Some(*clinician), None),
+        ListScope::Own(_) => (Some(ClinicianId(-1)), None),
+    }
 }

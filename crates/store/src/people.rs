@@ -375,6 +375,59 @@ impl Store {
         Ok(items)
     }
 
+    /// The clients among `ids` that the listing reaches (the others are left out, not
+    /// refused), read in one transaction and audited as one `client.list` naming those
+    /// found: a page that shows a few names from lists it already read (Today) pays one
+    /// audited read for all of them instead of one per name.
+    pub async fn clients_with_ids(
+        &self,
+        listing: &Listing<purpose::ClientList>,
+        ids: &[ClientId],
+        at: Timestamp,
+    ) -> Result<Vec<Client>, StoreError> {
+        let mut ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let (scope, ctx) = (listing.client_scope(), listing.audit());
+        let (clinician, since) = scope.binds();
+        let mut tx = self.begin_write().await?;
+        let mut items = Vec::with_capacity(ids.len());
+        // Bounded statements: a long list is read a chunk at a time inside the one
+        // transaction (both databases take far more parameters than this).
+        for chunk in ids.chunks(200) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients c WHERE {} AND c.id IN ({}) ORDER BY c.id",
+                scope.condition("$1", "$2"),
+                marks.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, ClientRow>(&sql)
+                .bind(clinician)
+                .bind(since.clone());
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                items.push(Client::try_from(row)?);
+            }
+        }
+        let found: Vec<ClientId> = items.iter().map(|c| c.id).collect();
+        if !found.is_empty() {
+            append(
+                &mut tx,
+                self.audit_key(),
+                at,
+                Record::success(ctx, AuditAction::ClientList, &found),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(items)
+    }
+
     /// Whether `client` is in `clinician`'s caseload: a current member of a group the
     /// clinician leads or co-leads, or one whose membership ended on or after `since`.
     pub async fn in_caseload(

@@ -1040,3 +1040,69 @@ struct Tokens<'a> {
     lead: &'a str,
     intake: &'a str,
 }
+
+/// Today names clients from several lists (open alerts, overdue notes, hours at risk,
+/// offers). Each list is audited once, and the names on it are read in one audited
+/// `client.list` naming exactly the clients shown — not one `client.read` per row (that
+/// was a write transaction, and an fsync, per name: 15 for the demo director's Today).
+#[tokio::test]
+async fn today_reads_the_clients_it_names_in_one_audited_read() {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(circle_testkit::clinic::ClinicSpec::default())
+        .await;
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let lead = t.login(&k.lead_email, TEST_PASSWORD).await.unwrap();
+    // Two members raise safety alerts (item 9 answered).
+    let phq9: serde_json::Map<String, Value> = (1..=9)
+        .map(|i| (i.to_string(), json!(i32::from(i == 9))))
+        .collect();
+    let alerted = &k.members[..2];
+    for c in alerted {
+        let (s, body) = t
+            .post(
+                &lead,
+                &format!("/api/v1/clients/{c}/measures"),
+                json!({"instrument": "phq9", "answers": phq9}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let (since, _) = entries_after(&t, &admin, 0).await;
+    let page = t.page(&k.director, "/today").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let (_, found) = entries_after(&t, &admin, since).await;
+    let actions: Vec<&str> = found.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert!(
+        !actions.contains(&"client.read"),
+        "one read per name: {found:?}"
+    );
+    let lists: Vec<&(String, Value, String)> = found
+        .iter()
+        .filter(|(a, _, _)| a == "client.list")
+        .collect();
+    assert_eq!(lists.len(), 1, "{found:?}");
+    let named: Vec<i64> = lists[0]
+        .1
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    for c in alerted {
+        assert!(named.contains(c), "{c} not in {named:?}");
+    }
+    // Every list once: no action appears twice.
+    let mut unique = actions.clone();
+    unique.dedup();
+    assert_eq!(unique, actions, "{found:?}");
+    // And both alerts are on the page, each with its acknowledge form.
+    assert_eq!(
+        page.body.matches("/acknowledge\"").count(),
+        2,
+        "{}",
+        page.body
+    );
+}

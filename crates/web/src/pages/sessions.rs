@@ -110,7 +110,7 @@ struct TodayPage {
     show_intake: bool,
     offers: Vec<OfferRow>,
     /// Per referral state: its key (the intake page's anchor), label and count.
-    referrals: Vec<(&'static str, &'static str, String)>,
+    referrals: Vec<(&'static str, &'static str, i64)>,
     /// A clinician's referrals to screen: id, who, received.
     to_screen: Vec<(i64, String, String)>,
 }
@@ -132,34 +132,35 @@ fn local(app: &App, t: jiff::Timestamp) -> String {
     super::vocab::when(app.clinic_time_zone(), t)
 }
 
-/// Clients' roster names (preferred first name, last initial), fetched with the caller's
-/// access and audited as reads: each client once per page, however many rows name them (a
-/// client with two open alerts, an overdue note and a waitlist offer is one read, not four).
-struct RosterNames<'a> {
-    app: &'a App,
-    signed: &'a Signed,
+/// Clients' roster names (preferred first name, last initial) for the rows a page shows,
+/// read in one audited read with the caller's access: each client once per page, however
+/// many rows name them (a client with two open alerts, an overdue note and a waitlist offer
+/// is one read, not four), and one read for all of them, not one per name.
+struct RosterNames {
     known: std::collections::HashMap<ClientId, Client>,
 }
 
-impl<'a> RosterNames<'a> {
-    fn new(app: &'a App, signed: &'a Signed) -> Self {
-        RosterNames {
-            app,
-            signed,
-            known: std::collections::HashMap::new(),
-        }
+impl RosterNames {
+    async fn load(app: &App, signed: &Signed, ids: &[ClientId]) -> Result<Self, PageError> {
+        let known = app
+            .clients_with_ids(&signed.actor, ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        Ok(RosterNames { known })
     }
 
-    async fn of(&mut self, id: ClientId) -> Result<String, PageError> {
-        Ok(self.client(id).await?.roster_name())
+    /// The roster name; a client the lists showed but the caller may no longer list (a
+    /// membership ended between the two reads) is named by nothing identifying.
+    fn of(&self, id: ClientId) -> String {
+        self.known
+            .get(&id)
+            .map_or_else(|| "A client".to_owned(), Client::roster_name)
     }
 
-    async fn client(&mut self, id: ClientId) -> Result<&Client, PageError> {
-        if !self.known.contains_key(&id) {
-            let c = self.app.client(&self.signed.actor, id).await?;
-            self.known.insert(id, c);
-        }
-        self.known.get(&id).ok_or(PageError::Internal)
+    fn client(&self, id: ClientId) -> Option<&Client> {
+        self.known.get(&id)
     }
 }
 
@@ -207,26 +208,60 @@ async fn today_page(
         })
         .collect();
     let clinical = signed.actor.may::<purpose::AlertList>();
-    let mut names = RosterNames::new(app, signed);
-    let mut alerts = vec![];
-    let mut overdue = vec![];
-    let mut at_risk = vec![];
-    let mut unscheduled = 0;
-    if clinical {
-        for a in app
-            .alerts(
+    let intake = signed.actor.may::<purpose::OfferList>() && signed.actor.is_staff();
+    // The lists first, then every client they name in one read.
+    let (open_alerts, overdue_notes, weeks) = if clinical {
+        (
+            app.alerts(
                 &signed.actor,
                 Some(circle_domain::measure::AlertState::Open),
             )
-            .await?
-        {
-            let items: Vec<String> = a
-                .items
-                .iter()
-                .map(|i| format!("item {} with {}", i.item_id, i.value))
-                .collect();
-            let c = names.client(a.client_id).await?;
-            let phone = c.phone.as_ref().map(|p| {
+            .await?,
+            app.overdue_notes(&signed.actor)
+                .await?
+                .into_iter()
+                .flat_map(|o| o.notes)
+                .collect(),
+            app.compliance(&signed.actor, None, None).await?,
+        )
+    } else {
+        (vec![], vec![], vec![])
+    };
+    let open_offers = if intake {
+        app.offers(
+            &signed.actor,
+            Some(circle_domain::placement::OfferState::Open),
+        )
+        .await?
+    } else {
+        vec![]
+    };
+    // Someone with no group session this week is not at risk of missing sessions: they
+    // need a group (the waitlist, the planner). Counted apart, not listed.
+    let (risky, unplaced): (Vec<_>, Vec<_>) = weeks
+        .into_iter()
+        .filter(|w| w.status == ComplianceStatus::AtRisk)
+        .partition(|w| w.scheduled_minutes > 0);
+    let unscheduled = unplaced.len();
+    let named: Vec<ClientId> = open_alerts
+        .iter()
+        .map(|a| a.client_id)
+        .chain(overdue_notes.iter().filter_map(|o| o.client_id))
+        .chain(risky.iter().map(|w| w.client_id))
+        .chain(open_offers.iter().map(|o| o.client_id))
+        .collect();
+    let names = RosterNames::load(app, signed, &named).await?;
+    let mut alerts = vec![];
+    for a in open_alerts {
+        let items: Vec<String> = a
+            .items
+            .iter()
+            .map(|i| format!("item {} with {}", i.item_id, i.value))
+            .collect();
+        let phone = names
+            .client(a.client_id)
+            .and_then(|c| c.phone.as_ref())
+            .map(|p| {
                 let digits: String = p
                     .as_str()
                     .chars()
@@ -234,92 +269,73 @@ async fn today_page(
                     .collect();
                 (digits, p.to_string())
             });
-            alerts.push(AlertRow {
-                id: a.id,
-                client_id: a.client_id.0,
-                client: c.roster_name(),
-                phone,
-                total: a.total,
-                error: alert_error
-                    .as_ref()
-                    .filter(|(id, _)| *id == a.id)
-                    .map(|(_, e)| e.clone()),
-                what: items.join(", "),
-                instrument: match a.instrument.as_str() {
-                    "phq9" => "PHQ-9".to_owned(),
-                    "gad7" => "GAD-7".to_owned(),
-                    other => other.to_uppercase(),
-                },
-                raised: local(app, a.raised_at),
-            });
-        }
-        for o in app
-            .overdue_notes(&signed.actor)
-            .await?
-            .into_iter()
-            .flat_map(|o| o.notes)
-        {
-            let what = match o.client_id {
-                Some(c) => format!("Progress note for {}", names.of(c).await?),
-                None => "Group note".to_owned(),
-            };
-            overdue.push(OverdueRow {
-                session_id: o.session_id.0,
-                what,
-                due: local(app, o.due_at),
-            });
-        }
-        for w in app
-            .compliance(&signed.actor, None, None)
-            .await?
-            .into_iter()
-            .filter(|w| w.status == ComplianceStatus::AtRisk)
-        {
-            // Someone with no group session this week is not at risk of missing sessions:
-            // they need a group (the waitlist, the planner). Counted apart, not listed.
-            if w.scheduled_minutes == 0 {
-                unscheduled += 1;
-                continue;
-            }
-            at_risk.push(RiskRow {
-                client: names.of(w.client_id).await?,
-                summary: w.summary,
-            });
-        }
+        alerts.push(AlertRow {
+            id: a.id,
+            client_id: a.client_id.0,
+            client: names.of(a.client_id),
+            phone,
+            total: a.total,
+            error: alert_error
+                .as_ref()
+                .filter(|(id, _)| *id == a.id)
+                .map(|(_, e)| e.clone()),
+            what: items.join(", "),
+            instrument: match a.instrument.as_str() {
+                "phq9" => "PHQ-9".to_owned(),
+                "gad7" => "GAD-7".to_owned(),
+                other => other.to_uppercase(),
+            },
+            raised: local(app, a.raised_at),
+        });
     }
-    let intake = signed.actor.may::<purpose::OfferList>() && signed.actor.is_staff();
+    let overdue: Vec<OverdueRow> = overdue_notes
+        .into_iter()
+        .map(|o| OverdueRow {
+            session_id: o.session_id.0,
+            what: match o.client_id {
+                Some(c) => format!("Progress note for {}", names.of(c)),
+                None => "Group note".to_owned(),
+            },
+            due: local(app, o.due_at),
+        })
+        .collect();
+    let at_risk: Vec<RiskRow> = risky
+        .into_iter()
+        .map(|w| RiskRow {
+            client: names.of(w.client_id),
+            summary: w.summary,
+        })
+        .collect();
     let mut offers = vec![];
+    let mut group_names = std::collections::HashMap::new();
+    for o in open_offers {
+        let group = match group_names.get(&o.group_id) {
+            Some(name) => name,
+            None => {
+                let name = app.group(&signed.actor, o.group_id).await?.name.to_string();
+                group_names.entry(o.group_id).or_insert(name)
+            }
+        };
+        offers.push(OfferRow {
+            client: names.of(o.client_id),
+            group: group.clone(),
+            start: o.start_date.to_string(),
+            expires: local(app, o.expires_at),
+        });
+    }
     let mut referrals = vec![];
     if intake {
-        for o in app
-            .offers(
-                &signed.actor,
-                Some(circle_domain::placement::OfferState::Open),
-            )
-            .await?
-        {
-            offers.push(OfferRow {
-                client: names.of(o.client_id).await?,
-                group: app.group(&signed.actor, o.group_id).await?.name.to_string(),
-                start: o.start_date.to_string(),
-                expires: local(app, o.expires_at),
-            });
-        }
+        let counts = app.referral_counts(&signed.actor).await?;
         for state in [
             ReferralState::Referred,
             ReferralState::Screening,
             ReferralState::Ready,
         ] {
-            let page = circle_app::PageRequest {
-                after: 0,
-                limit: 200,
-            };
-            let found = app.list_referrals(&signed.actor, Some(state), page).await?;
-            let count = match found.next_after {
-                Some(_) => "more than 200".to_owned(),
-                None => found.items.len().to_string(),
-            };
-            referrals.push((state.as_str(), state.label(), count));
+            let n = counts
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n);
+            referrals.push((state.as_str(), state.label(), n));
         }
     }
     // A clinician assigned to screen a referral finds it here (the service lists only
@@ -384,14 +400,11 @@ async fn today_page(
             offers.len(),
             "warn",
         ));
-        let waiting: usize = referrals
-            .iter()
-            .map(|(_, _, c)| c.parse::<usize>().unwrap_or(200))
-            .sum();
+        let waiting: i64 = referrals.iter().map(|(_, _, n)| n).sum();
         cards.push(Card::new(
             "referrals-h",
             "Referrals waiting",
-            waiting,
+            usize::try_from(waiting).unwrap_or(usize::MAX),
             "warn",
         ));
     }
