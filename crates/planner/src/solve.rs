@@ -14,7 +14,8 @@
 //!    every pair a separation blocks (the separated member moves on, the seats around
 //!    them are reassigned), chains again, and as many reshaping rounds again from the
 //!    improved state (components too large for the network relaxation skip the first
-//!    reshaping pass and take larger and more exact steps);
+//!    reshaping pass, take larger and more exact steps, and a first pass of them before
+//!    the annealing);
 //! 4. the relaxation again against the final score, for the bound.
 //!
 //! Determinism: the work is fixed by a budget (`ITERATIONS_PER_SECOND` × seconds × threads,
@@ -312,6 +313,27 @@ fn solve_component(
         let first_rounds = if large { 0 } else { rounds };
         let mut cut = reshape(&mut s, upper, first_rounds, &mut rng, deadline);
         stats.after_reshape = s.value;
+        // Exact steps on a few groups at a time (each costs about 400 moves), then the
+        // separation steps. On the large components, whose groups have 60–250 eligible
+        // pairs each (a 60-pair limit left them one group per step, or none), steps of up
+        // to 250 free pairs, four times as many, and a first pass before the annealing:
+        // they are where those components gain, and annealing gains nothing on some of
+        // them (outpatient networks) while taking a quarter of their time.
+        let (lns_rounds, lns_free) = if large {
+            (iterations / 100, LNS_FREE_LARGE)
+        } else {
+            (iterations / 400, LNS_FREE)
+        };
+        let exact_steps = |s: &mut State<'_>, rng: &mut Rng| {
+            let mut cut = lns(s, upper, lns_rounds, lns_free, rng, deadline);
+            chains(s, upper, chain_budget, deadline);
+            cut |= separations(s, upper, deadline);
+            chains(s, upper, chain_budget, deadline);
+            cut
+        };
+        if large {
+            cut |= exact_steps(&mut s, &mut rng);
+        }
         // 3. Annealing, cold: the state is already good, and on large components a hot
         //    start spends the whole budget finding its way back.
         let (mut s, cut_anneal) = anneal(
@@ -328,19 +350,8 @@ fn solve_component(
         cut |= cut_anneal;
         chains(&mut s, upper, chain_budget, deadline);
         stats.after_anneal = s.value;
-        // 4. Exact steps on a few groups at a time; each costs about 400 moves. On the
-        //    large components, whose groups have 60–250 eligible pairs each (a 60-pair
-        //    limit left them one group per step, or none), steps of up to 250 free pairs,
-        //    and four times as many: they are where those components gain.
-        let (lns_rounds, lns_free) = if large {
-            (iterations / 100, LNS_FREE_LARGE)
-        } else {
-            (iterations / 400, LNS_FREE)
-        };
-        cut |= lns(&mut s, upper, lns_rounds, lns_free, &mut rng, deadline);
-        chains(&mut s, upper, chain_budget, deadline);
-        cut |= separations(&mut s, upper, deadline);
-        chains(&mut s, upper, chain_budget, deadline);
+        // 4. The exact steps (again, on the large components).
+        cut |= exact_steps(&mut s, &mut rng);
         // 5. Polish: as many reshaping rounds again, from the improved state.
         cut |= reshape(&mut s, upper, rounds, &mut rng, deadline);
         stats.after_lns = s.value;
