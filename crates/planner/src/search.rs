@@ -1077,25 +1077,28 @@ pub(crate) fn reshape(
     false
 }
 
-/// Large-neighbourhood search from `s` for `rounds` exact steps (hill climbing: a step is
-/// taken only when it improves). Returns whether the deadline cut it short.
+/// Large-neighbourhood search from `s` for `rounds` exact steps of at most `max_free` free
+/// pairs (hill climbing: a step is taken only when it improves). Returns whether the
+/// deadline cut it short.
 pub(crate) fn lns(
     s: &mut State<'_>,
     upper: i64,
     rounds: u64,
+    max_free: usize,
     rng: &mut Rng,
     deadline: std::time::Instant,
 ) -> bool {
     let mut scratch = Vec::new();
-    for round in 0..rounds {
+    for _ in 0..rounds {
         if s.value >= upper {
             break;
         }
-        if round % 16 == 0 && std::time::Instant::now() >= deadline {
+        // Every round: a step of a few hundred free pairs can take milliseconds.
+        if std::time::Instant::now() >= deadline {
             return true;
         }
         let size = 2 + rng.below(4);
-        s.lns_step(rng, size, 60, 20_000, deadline, &mut scratch);
+        s.lns_step(rng, size, max_free, 20_000, deadline, &mut scratch);
     }
     s.greedy_fill();
     false
@@ -1236,6 +1239,54 @@ mod tests {
             "separations": [["a", "b"]],
         });
         Problem::new(serde_json::from_value(v).unwrap()).unwrap()
+    }
+
+    /// Group A needs two members (minimum 2) and both clients gain most there; each sits
+    /// alone in a group of its own at the same time (B, C). No single move or chain opens
+    /// A; an exact step over A, B and C does, when it may free A's two pairs and the rest.
+    fn closed_pair() -> Problem {
+        let meeting = json!([{"day": 0, "start": 600, "minutes": 60}]);
+        let group = |id: &str, min: u32, max: u32| {
+            json!({"id": id, "program": "p", "min_size": min, "max_size": max,
+                   "meetings": meeting, "members": []})
+        };
+        let client = |id: &str| {
+            json!({"id": id, "level": "iop", "required_minutes": 0, "max_minutes": 600,
+                   "current": []})
+        };
+        let v = json!({
+            "format": "circle-placement/1", "name": "closed",
+            "weights": {"unmet_minute": 2, "continuity_break": 60},
+            "groups": [group("A", 2, 2), group("B", 1, 1), group("C", 1, 1)],
+            "clients": [client("a"), client("b")],
+            "eligible": [
+                {"client": "a", "group": "A", "fit": 100},
+                {"client": "a", "group": "B", "fit": 10},
+                {"client": "b", "group": "A", "fit": 100},
+                {"client": "b", "group": "C", "fit": 10},
+            ],
+            "separations": [],
+        });
+        Problem::new(serde_json::from_value(v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn exact_steps_free_no_more_pairs_than_allowed() {
+        let p = closed_pair();
+        let models = components(&p);
+        let m = &models[0];
+        let start = pairs(&p, m, &[("a", "B"), ("b", "C")]);
+        let far = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        // A has two eligible pairs: with one free pair at most, no step can open it.
+        let mut s = State::from_pairs(m, &start);
+        let mut rng = crate::rng::Rng::new(1, 1);
+        assert!(!super::lns(&mut s, i64::MAX, 200, 1, &mut rng, far));
+        assert_eq!(s.x, start);
+        // With room for A and the groups beside it, a step opens A with both clients.
+        let mut s = State::from_pairs(m, &start);
+        assert!(!super::lns(&mut s, i64::MAX, 200, 60, &mut rng, far));
+        assert_eq!(s.x, pairs(&p, m, &[("a", "A"), ("b", "A")]));
+        assert_eq!(s.value, 200);
     }
 
     #[test]
