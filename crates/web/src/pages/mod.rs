@@ -8,8 +8,9 @@
 //! lockout, 12 h absolute and 15 min idle lifetimes, revoked at sign-out). It is `HttpOnly`
 //! and `SameSite=Strict`; over TLS it is `Secure` with the `__Host-` prefix (browsers refuse
 //! that prefix without `Secure`, so plain-HTTP development uses a plain name). Every
-//! state-changing form also carries a CSRF token derived from the session; the sign-in forms,
-//! before there is a session, use a double-submit cookie.
+//! state-changing form also carries a CSRF token derived from the session, checked by the
+//! one form extractor (`form::PageForm`) before a handler runs; the sign-in forms, before
+//! there is a session, use a double-submit cookie.
 
 mod admin;
 mod auth;
