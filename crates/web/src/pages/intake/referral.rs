@@ -575,29 +575,21 @@ pub(super) async fn transition(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<TransitionForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let mut e = FieldErrors::default();
-    let to = ReferralState::parse(form_value(&fields, "to"));
-    if to.is_none() {
-        e.push("to", "choose the state to move to");
-    }
-    let reason = optional(&fields, "reason", ShortText::parse, &mut e);
-    let client_id = optional(&fields, "client_id", parse_id, &mut e).map(ClientId);
-    let result = match (e.into_result(), to) {
-        (Ok(()), Some(to)) => {
+    let fields = form.fields().to_vec();
+    let result = match form.into_parsed() {
+        Ok(f) => {
             let t = NewTransition {
-                to,
-                reason,
-                client_id,
+                to: f.to,
+                reason: f.reason,
+                client_id: f.client_id,
             };
             app.transition_referral(&signed.actor, id, &t)
                 .await
                 .map(|_| ())
         }
-        (Err(errors), _) => Err(AppError::Domain(errors)),
-        (Ok(()), None) => Err(AppError::Domain(DomainError::invalid("to", "is required"))),
+        Err(e) => Err(e),
     };
     match result {
         Ok(()) => Ok(done(id, "moved")),
@@ -605,24 +597,40 @@ pub(super) async fn transition(
     }
 }
 
+/// A move of a referral: the state to move to, why, and the client record chosen before
+/// the referral is linked.
+#[derive(Deserialize)]
+pub(super) struct TransitionForm {
+    to: ReferralState,
+    reason: Option<ShortText>,
+    #[serde(default, deserialize_with = "crate::pages::form::optional_choice")]
+    client_id: Option<ClientId>,
+}
+
+/// The screener, picked by name ([`crate::pages::picker`]); empty for nobody yet.
+#[derive(Deserialize)]
+pub(super) struct ScreenerForm {
+    #[serde(default, deserialize_with = "crate::pages::form::optional_choice")]
+    screener_id: Option<ClinicianId>,
+}
+
 /// Assigns the clinician who screens the referral ("" clears it).
 pub(super) async fn assign_screener(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<ScreenerForm>,
 ) -> Result<Response, PageError> {
-    let mut fields = form.into_fields();
-    crate::pages::picker::resolve_clinicians(&app, &signed.actor, &mut fields, &["screener_id"])
+    let fields = form.fields().to_vec();
+    let mut resolved = fields.clone();
+    crate::pages::picker::resolve_clinicians(&app, &signed.actor, &mut resolved, &["screener_id"])
         .await;
-    let mut e = FieldErrors::default();
-    let screener = optional(&fields, "screener_id", parse_id, &mut e).map(ClinicianId);
-    let result = match e.into_result() {
-        Ok(()) => app
-            .assign_screener(&signed.actor, id, screener)
+    let result = match form.reparse(resolved).into_parsed() {
+        Ok(f) => app
+            .assign_screener(&signed.actor, id, f.screener_id)
             .await
             .map(|_| ()),
-        Err(errors) => Err(AppError::Domain(errors)),
+        Err(e) => Err(e),
     };
     match result {
         Ok(()) => Ok(done_with(id, "screener", &fields)),
