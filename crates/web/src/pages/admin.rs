@@ -10,7 +10,6 @@
 //! non-secret fields (never a password).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -24,8 +23,9 @@ use circle_domain::text::Email;
 use circle_domain::user::Role;
 use serde::Deserialize;
 
+use super::form::{Answer, Button, FieldView, Filled, PageForm, Untrimmed, after_post, again};
 use super::vocab::Label;
-use super::{Nav, PageError, Signed, explain, form_value, html};
+use super::{Nav, PageError, Signed, explain, html};
 
 pub fn routes() -> super::PageRoutes {
     super::PageRoutes::new()
@@ -51,7 +51,9 @@ fn local(app: &App, t: jiff::Timestamp) -> String {
 struct UserRow {
     id: i64,
     email: String,
+    /// The role's code (the change form's chosen option) and its words (what is shown).
     role: &'static str,
+    role_label: &'static str,
     link: String,
     mfa: bool,
     disabled: bool,
@@ -68,15 +70,6 @@ struct ProgramChoice {
     linked: bool,
 }
 
-/// The create form's fields as typed (the password never comes back).
-#[derive(Default)]
-struct NewUserFields {
-    email: String,
-    role: String,
-    clinician_id: String,
-    client_id: String,
-}
-
 #[derive(Template)]
 #[template(path = "admin_users.html")]
 struct UsersPage {
@@ -86,17 +79,43 @@ struct UsersPage {
     roles: Vec<(&'static str, &'static str)>,
     /// The clinician records to link a new account to, by name.
     clinicians: Vec<ClinicianChoice>,
-    form: NewUserFields,
+    /// The create form as typed (never the password) and its fields' errors.
+    form: CreateForm,
     messages: Vec<String>,
     done: Option<&'static str>,
 }
 
+/// The create form's fields as drawn: each value typed and its error, and every error
+/// in words at the top.
+#[derive(Default)]
+struct CreateForm {
+    summary: Vec<String>,
+    email: FieldView,
+    role: FieldView,
+    clinician: FieldView,
+    client: FieldView,
+    password: FieldView,
+}
+
+impl CreateForm {
+    fn of(filled: &Filled) -> Self {
+        CreateForm {
+            summary: filled.summary(),
+            email: filled.field("email"),
+            role: filled.field("role"),
+            clinician: filled.field("clinician_id"),
+            client: filled.field("client_id"),
+            password: filled.field("password"),
+        }
+    }
+}
+
 /// A clinician record offered in the create form's picker.
 struct ClinicianChoice {
-    id: i64,
-    /// "Morgan Ellis", and "(has an account)" when one is linked already.
-    label: String,
-    selected: bool,
+    /// "Morgan Ellis", what the picker posts (resolved to the record when the form comes).
+    name: String,
+    /// "(has an account)" when one is linked already.
+    note: &'static str,
 }
 
 /// Every clinician record's display name (the staff directory).
@@ -150,7 +169,7 @@ async fn users(
     users_page(
         &app,
         &signed,
-        NewUserFields::default(),
+        Filled::default(),
         vec![],
         done,
         StatusCode::OK,
@@ -161,7 +180,7 @@ async fn users(
 async fn users_page(
     app: &App,
     signed: &Signed,
-    form: NewUserFields,
+    form: Filled,
     messages: Vec<String>,
     done: Option<&'static str>,
     status: StatusCode,
@@ -184,16 +203,15 @@ async fn users_page(
     let mut choices: Vec<ClinicianChoice> = clinicians
         .iter()
         .map(|(id, name)| ClinicianChoice {
-            id: id.0,
-            label: if accounts.iter().any(|a| a.clinician_id == Some(*id)) {
-                format!("{name} (has an account)")
+            name: name.clone(),
+            note: if accounts.iter().any(|a| a.clinician_id == Some(*id)) {
+                "has an account"
             } else {
-                name.clone()
+                ""
             },
-            selected: form.clinician_id == id.0.to_string(),
         })
         .collect();
-    choices.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+    choices.sort_by(|a, b| a.name.cmp(&b.name));
     let rows = accounts
         .iter()
         .map(|a| UserRow {
@@ -211,6 +229,7 @@ async fn users_page(
             id: a.id.0,
             email: a.email.to_string(),
             role: a.role.as_str(),
+            role_label: a.role.label(),
             link: {
                 let record = match (a.clinician_id, a.client_id) {
                     (Some(c), _) => Some(match clinicians.get(&c) {
@@ -253,7 +272,7 @@ async fn users_page(
             rows,
             roles: Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
             clinicians: choices,
-            form,
+            form: CreateForm::of(&form),
             messages,
             done,
         },
@@ -266,7 +285,6 @@ async fn refused(
     signed: &Signed,
     what: &str,
     e: AppError,
-    form: NewUserFields,
 ) -> Result<Response, PageError> {
     if let AppError::Internal(cause) = e {
         tracing::error!(cause = %cause, "an account change failed");
@@ -282,7 +300,7 @@ async fn refused(
     users_page(
         app,
         signed,
-        form,
+        Filled::default(),
         vec![format!("{what}: {}", explain(&e))],
         None,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -290,116 +308,68 @@ async fn refused(
     .await
 }
 
-fn optional_id(value: &str, field: &str) -> Result<Option<i64>, AppError> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    value
-        .parse::<i64>()
-        .ok()
-        .filter(|v| *v > 0)
-        .map(Some)
-        .ok_or_else(|| {
-            circle_domain::DomainError::invalid(field, "must be a record number (a whole number)")
-                .into()
-        })
+/// The create-an-account form. The clinician is picked by name ([`super::picker`]).
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    email: Email,
+    role: Role,
+    password: Untrimmed,
+    #[serde(default, deserialize_with = "super::form::optional_choice")]
+    clinician_id: Option<ClinicianId>,
+    #[serde(default, deserialize_with = "super::form::optional_choice")]
+    client_id: Option<ClientId>,
 }
 
 async fn create_user(
     State(app): State<App>,
     signed: Signed,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<NewUserForm>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
-    let form = NewUserFields {
-        email: form_value(&fields, "email").to_owned(),
-        role: form_value(&fields, "role").to_owned(),
-        clinician_id: form_value(&fields, "clinician_id").to_owned(),
-        client_id: form_value(&fields, "client_id").to_owned(),
+    let mut resolved = form.fields().to_vec();
+    super::picker::resolve_clinicians(&app, &signed.actor, &mut resolved, &["clinician_id"]).await;
+    let (parsed, filled) = form.reparse(resolved).into_parts();
+    let outcome = match parsed {
+        Ok(f) => create(&app, &signed, f).await,
+        Err(errors) => Err(circle_domain::DomainError::Invalid(errors).into()),
     };
-    // The password is not trimmed: spaces are part of a passphrase.
-    let password = fields
-        .iter()
-        .find(|(k, _)| k == "password")
-        .map_or("", |(_, v)| v.as_str());
-    let result: Result<(), AppError> = async {
-        let email = Email::parse(&form.email).map_err(|_| {
-            circle_domain::DomainError::invalid("Email", "must be an email address")
-        })?;
-        let role = Role::parse(&form.role).ok_or_else(|| {
-            circle_domain::DomainError::invalid("Role", "must be one of the roles listed")
-        })?;
-        let clinician_id =
-            optional_id(&form.clinician_id, "Clinician record")?.map(ClinicianId);
-        let client_id = optional_id(&form.client_id, "Client record id")?.map(ClientId);
-        // A clinician's account without their record signs in to nothing (issue 14: it
-        // enrolled a second factor and landed on a refusal).
-        if role == Role::Clinician && clinician_id.is_none() {
-            return Err(circle_domain::DomainError::invalid(
-                "Clinician record",
-                "choose the clinician this account is for; a clinician's account opens their own groups and caseload",
-            )
-            .into());
+    match after_post(outcome, filled)? {
+        Answer::Redirect(to) => Ok(to),
+        Answer::Again(mut filled) => {
+            filled
+                .messages
+                .insert(0, "The account was not created.".to_owned());
+            again(users_page(&app, &signed, filled, vec![], None, StatusCode::OK).await)
         }
-        app.create_account(
-            &signed.actor,
-            &NewAccount {
-                email: &email,
-                password,
-                role,
-                clinician_id,
-                client_id,
-            },
+    }
+}
+
+/// Creates the account the form describes; the next page's address.
+async fn create(app: &App, signed: &Signed, f: NewUserForm) -> Result<String, AppError> {
+    // A clinician's account without their record signs in to nothing (issue 14: it
+    // enrolled a second factor and landed on a refusal).
+    if f.role == Role::Clinician && f.clinician_id.is_none() {
+        return Err(circle_domain::DomainError::invalid(
+            "clinician_id",
+            "choose the clinician this account is for; a clinician's account opens their own groups and caseload",
         )
-        .await?;
-        Ok(())
+        .into());
     }
-    .await;
-    match result {
-        Ok(()) => Ok(Redirect::to("/admin?done=created").into_response()),
-        Err(e) => {
-            refused(
-                &app,
-                &signed,
-                "The account was not created",
-                form_labels(e),
-                form,
-            )
-            .await
-        }
-    }
-}
-
-/// The service's field names as the create form labels them (an error points at the
-/// field on the page, not at the API's name for it).
-fn form_labels(e: AppError) -> AppError {
-    match e {
-        AppError::Domain(circle_domain::DomainError::Invalid(mut fields)) => {
-            for f in &mut fields.0 {
-                let label = match f.field.as_str() {
-                    "email" => "Email",
-                    "role" => "Role",
-                    "password" => "Initial password",
-                    "clinician_id" => "Clinician record",
-                    "client_id" => "Client record id",
-                    _ => continue,
-                };
-                f.field = label.to_owned();
-            }
-            AppError::Domain(circle_domain::DomainError::Invalid(fields))
-        }
-        e => e,
-    }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
+    app.create_account(
+        &signed.actor,
+        &NewAccount {
+            email: &f.email,
+            password: &f.password.0,
+            role: f.role,
+            clinician_id: f.clinician_id,
+            client_id: f.client_id,
+        },
+    )
+    .await?;
+    Ok("/admin?done=created".to_owned())
 }
 
 #[derive(Deserialize)]
 pub struct RoleForm {
-    csrf: String,
     role: String,
 }
 
@@ -407,10 +377,9 @@ async fn change_role(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(form): Form<RoleForm>,
+    form: PageForm<RoleForm>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(&form.csrf)?;
-    let result = match Role::parse(form.role.trim()) {
+    let result = match form.parsed().ok().and_then(|f| Role::parse(&f.role)) {
         None => Err(
             circle_domain::DomainError::invalid("role", "must be one of the roles listed").into(),
         ),
@@ -428,16 +397,7 @@ async fn change_role(
     };
     match result {
         Ok(()) => Ok(Redirect::to("/admin?done=role").into_response()),
-        Err(e) => {
-            refused(
-                &app,
-                &signed,
-                "The role was not changed",
-                e,
-                NewUserFields::default(),
-            )
-            .await
-        }
+        Err(e) => refused(&app, &signed, "The role was not changed", e).await,
     }
 }
 
@@ -445,10 +405,8 @@ async fn set_disabled(
     app: &App,
     signed: &Signed,
     id: i64,
-    csrf: &str,
     disabled: bool,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(csrf)?;
     let patch = AccountPatch {
         role: None,
         disabled: Some(disabled),
@@ -462,7 +420,7 @@ async fn set_disabled(
             } else {
                 "The account was not enabled"
             };
-            refused(app, signed, what, e, NewUserFields::default()).await
+            refused(app, signed, what, e).await
         }
     }
 }
@@ -471,25 +429,24 @@ async fn disable(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    _: PageForm<Button>,
 ) -> Result<Response, PageError> {
-    set_disabled(&app, &signed, id, &form.csrf, true).await
+    set_disabled(&app, &signed, id, true).await
 }
 
 async fn enable(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    _: PageForm<Button>,
 ) -> Result<Response, PageError> {
-    set_disabled(&app, &signed, id, &form.csrf, false).await
+    set_disabled(&app, &signed, id, false).await
 }
 
 /// Resetting a second factor hands the account to whoever enrols next: the administrator
 /// confirms they checked who is asking (issue 14: it asked for no confirmation).
 #[derive(Deserialize)]
 pub struct MfaResetForm {
-    csrf: String,
     confirm: Option<String>,
 }
 
@@ -497,10 +454,12 @@ async fn reset_mfa(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(form): Form<MfaResetForm>,
+    form: PageForm<MfaResetForm>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(&form.csrf)?;
-    let result = if form.confirm.as_deref() == Some("yes") {
+    let confirmed = form
+        .parsed()
+        .is_ok_and(|f| f.confirm.as_deref() == Some("yes"));
+    let result = if confirmed {
         app.reset_mfa(&signed.actor, UserId(id)).await.map(|_| ())
     } else {
         Err(circle_domain::DomainError::invalid(
@@ -511,48 +470,36 @@ async fn reset_mfa(
     };
     match result {
         Ok(_) => Ok(Redirect::to("/admin?done=mfa").into_response()),
-        Err(e) => {
-            refused(
-                &app,
-                &signed,
-                "The second factor was not reset",
-                e,
-                NewUserFields::default(),
-            )
-            .await
-        }
+        Err(e) => refused(&app, &signed, "The second factor was not reset", e).await,
     }
 }
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    csrf: String,
-    password: String,
+    password: Untrimmed,
 }
 
 async fn reset_password(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(form): Form<PasswordForm>,
+    form: PageForm<PasswordForm>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(&form.csrf)?;
+    let password = form.parsed().map_or("", |f| f.password.0.as_str());
     match app
-        .reset_password(&signed.actor, UserId(id), &form.password)
+        .reset_password(&signed.actor, UserId(id), password)
         .await
     {
         Ok(()) => Ok(Redirect::to("/admin?done=password").into_response()),
-        Err(e) => {
-            refused(
-                &app,
-                &signed,
-                "The password was not set",
-                e,
-                NewUserFields::default(),
-            )
-            .await
-        }
+        Err(e) => refused(&app, &signed, "The password was not set", e).await,
     }
+}
+
+/// A director's programs: the ticked ones, or the whole clinic.
+#[derive(Deserialize)]
+pub struct ProgramsForm {
+    program: Vec<ProgramId>,
+    clinic_wide: bool,
 }
 
 /// Sets what a director directs: the checked programs, or the whole clinic when that box
@@ -561,42 +508,25 @@ async fn set_programs(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<ProgramsForm>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
-    let chosen: Result<Vec<ProgramId>, AppError> = fields
-        .iter()
-        .filter(|(k, _)| k == "program")
-        .map(|(_, v)| {
-            v.parse::<i64>().map(ProgramId).map_err(|_| {
-                circle_domain::DomainError::invalid("program", "must be one of the programs listed")
-                    .into()
-            })
-        })
-        .collect();
-    // Ticking a program means "these programs"; the whole-clinic box counts only when none
-    // is ticked (the API refuses both at once).
-    let clinic_wide = fields.iter().any(|(k, v)| k == "clinic_wide" && v == "on")
-        && !fields.iter().any(|(k, _)| k == "program");
-    let result = match chosen {
-        Ok(list) => app
-            .set_director_programs(&signed.actor, UserId(id), &list, clinic_wide)
+    let result = match form.into_parsed() {
+        // Ticking a program means "these programs"; the whole-clinic box counts only when
+        // none is ticked (the API refuses both at once).
+        Ok(f) => app
+            .set_director_programs(
+                &signed.actor,
+                UserId(id),
+                &f.program,
+                f.clinic_wide && f.program.is_empty(),
+            )
             .await
             .map(|_| ()),
         Err(e) => Err(e),
     };
     match result {
         Ok(()) => Ok(Redirect::to("/admin?done=programs").into_response()),
-        Err(e) => {
-            refused(
-                &app,
-                &signed,
-                "The programs were not saved",
-                e,
-                NewUserFields::default(),
-            )
-            .await
-        }
+        Err(e) => refused(&app, &signed, "The programs were not saved", e).await,
     }
 }
 
@@ -631,7 +561,6 @@ struct AuditRow {
 
 /// A person offered in the audit report's "Who" picker.
 struct PersonChoice {
-    id: i64,
     label: String,
     selected: bool,
 }
@@ -702,7 +631,6 @@ async fn audit(
             }
         }
     };
-    let actor = id_of(&f.actor, "Who", &mut messages);
     let client = id_of(&f.client, "Client record id", &mut messages);
     let action = match f.action.trim() {
         "" => None,
@@ -745,16 +673,23 @@ async fn audit(
         }
         Err(_) => std::collections::HashMap::new(),
     };
+    // The "Who" picker posts the chosen person's words; a bare number is an account id.
+    let actor = match names
+        .iter()
+        .find(|(_, label)| label.as_str() == f.actor.trim())
+    {
+        Some((id, _)) => Some(*id),
+        None => id_of(&f.actor, "Who", &mut messages),
+    };
     let people = (!names.is_empty()).then(|| {
         let mut people: Vec<PersonChoice> = names
             .iter()
             .map(|(id, label)| PersonChoice {
-                id: *id,
                 label: label.clone(),
                 selected: actor == Some(*id),
             })
             .collect();
-        people.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+        people.sort_by(|a, b| a.label.cmp(&b.label));
         people
     });
     let mut rows = vec![];
@@ -833,8 +768,12 @@ async fn audit(
         status,
         AuditPage {
             nav: Some(signed.nav()),
+            actor: people
+                .iter()
+                .flatten()
+                .find(|p| p.selected)
+                .map_or_else(|| f.actor.trim().to_owned(), |p| p.label.clone()),
             people,
-            actor: f.actor.trim().to_owned(),
             action: f.action.trim().to_owned(),
             client: f.client.trim().to_owned(),
             from: f.from.trim().to_owned(),

@@ -13,6 +13,7 @@ use circle_app::{App, AppError};
 use circle_domain::DomainError;
 use serde::Deserialize;
 
+use super::form::{Button, PageForm};
 use super::{CookiePolicy, Nav, PageError, Signed, cookie, html};
 
 #[derive(Template)]
@@ -304,19 +305,13 @@ pub async fn enroll(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
 /// Ends the session on the server and clears the cookie.
 pub async fn sign_out(
     State(app): State<App>,
     Extension(policy): Extension<CookiePolicy>,
     signed: Signed,
-    Form(form): Form<CsrfForm>,
+    _: PageForm<Button>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(&form.csrf)?;
     app.logout(&signed.token).await?;
     let mut res = Redirect::to("/sign-in").into_response();
     set_cookie(&mut res, &policy.cookie(policy.session_name(), "", 0));

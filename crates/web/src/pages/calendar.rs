@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form};
 use circle_app::calendar::{CalendarFilter, CalendarItem};
 use circle_app::feeds::{FeedTarget, StaffFeed};
 use circle_app::purpose;
@@ -22,7 +22,8 @@ use circle_domain::session::SessionStatus;
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use super::{CookiePolicy, Nav, PageError, Signed, form_value, html};
+use super::form::PageForm;
+use super::{CookiePolicy, Nav, PageError, Signed, html};
 
 pub fn routes() -> super::PageRoutes {
     super::PageRoutes::new()
@@ -428,9 +429,17 @@ async fn render_week(
     ))
 }
 
-/// The target a feed form names (`clinician:ID` or `room:ID`).
-fn form_target(fields: &[(String, String)]) -> Result<FeedTarget, PageError> {
-    parse_show(form_value(fields, "target"))
+/// A feed form: the target it names (`clinician:ID` or `room:ID`).
+#[derive(Deserialize)]
+pub struct FeedForm {
+    target: String,
+}
+
+/// The target a feed form names.
+fn form_target(form: &PageForm<FeedForm>) -> Result<FeedTarget, PageError> {
+    form.parsed()
+        .ok()
+        .and_then(|f| parse_show(&f.target))
         .and_then(feed_target)
         .ok_or(PageError::NotFound)
 }
@@ -442,13 +451,12 @@ async fn create_feed(
     Extension(policy): Extension<CookiePolicy>,
     headers: HeaderMap,
     signed: Signed,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<FeedForm>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
     if !signed.actor.may::<purpose::StaffFeedWrite>() {
         return Err(PageError::Forbidden);
     }
-    let target = form_target(&fields)?;
+    let target = form_target(&form)?;
     let secret = app.create_staff_feed(&signed.actor, target).await?;
     let url = super::portal::feed_url(&headers, policy, "staff-feed", &secret);
     let q = CalendarQuery {
@@ -461,13 +469,12 @@ async fn create_feed(
 async fn revoke_feed(
     State(app): State<App>,
     signed: Signed,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<FeedForm>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
     if !signed.actor.may::<purpose::StaffFeedWrite>() {
         return Err(PageError::Forbidden);
     }
-    let target = form_target(&fields)?;
+    let target = form_target(&form)?;
     app.revoke_staff_feed(&signed.actor, target).await?;
     Ok(Redirect::to(&format!("/calendar?show={}", target.object())).into_response())
 }

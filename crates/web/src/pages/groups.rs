@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,6 +22,7 @@ use circle_domain::{DomainError, FieldErrors};
 use jiff::civil::Date;
 use serde::Deserialize;
 
+use super::form::{PageForm, Untyped};
 use super::vocab::Label;
 use super::{Nav, PageError, Signed, form_value, html, refusal};
 
@@ -421,9 +421,9 @@ async fn add_membership(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     // The page again shows what was typed, not the id it was resolved to.
     let mut resolved = fields.clone();
     super::picker::resolve_clients(&app, &signed.actor, &mut resolved, &["client_id"]).await;
@@ -480,9 +480,9 @@ async fn end_membership(
     State(app): State<App>,
     signed: Signed,
     Path((id, mid)): Path<(i64, i64)>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let mut e = FieldErrors::default();
     let status = field(
         &fields,

@@ -16,6 +16,7 @@ use circle_app::messaging::{LinkState, OfferAnswer, OfferLink};
 use circle_app::web_session::random_token;
 use circle_app::{App, RequestMeta};
 
+use super::form::{PageForm, Untyped};
 use super::{CookiePolicy, Nav, PageError, Signed, form_value, html};
 
 pub fn routes() -> super::PageRoutes {
@@ -366,9 +367,9 @@ async fn save_program_messaging(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let program = circle_domain::ids::ProgramId(id);
     let (hours_text, name) = (
         form_value(&fields, "reminder_hours"),

@@ -8,13 +8,15 @@
 //! lockout, 12 h absolute and 15 min idle lifetimes, revoked at sign-out). It is `HttpOnly`
 //! and `SameSite=Strict`; over TLS it is `Secure` with the `__Host-` prefix (browsers refuse
 //! that prefix without `Secure`, so plain-HTTP development uses a plain name). Every
-//! state-changing form also carries a CSRF token derived from the session; the sign-in forms,
-//! before there is a session, use a double-submit cookie.
+//! state-changing form also carries a CSRF token derived from the session, checked by the
+//! one form extractor (`form::PageForm`) before a handler runs; the sign-in forms, before
+//! there is a session, use a double-submit cookie.
 
 mod admin;
 mod auth;
 mod calendar;
 mod clients;
+pub(crate) mod form;
 mod groups;
 mod intake;
 mod join;
@@ -242,15 +244,6 @@ impl Signed {
         circle_app::web_session::csrf_token(&self.token)
     }
 
-    /// Refuses a form whose CSRF token is not this session's.
-    pub fn check_csrf(&self, presented: &str) -> Result<(), PageError> {
-        if circle_app::web_session::csrf_matches(&self.token, presented) {
-            Ok(())
-        } else {
-            Err(PageError::Csrf)
-        }
-    }
-
     /// The header's navigation for this user.
     pub fn nav(&self) -> Nav {
         // What the user works with, in the order of a working day (DESIGN.md "Who uses
@@ -306,10 +299,15 @@ impl FromRequestParts<App> for Signed {
             .ok_or_else(|| to_sign_in(parts))?
             .to_owned();
         match app.authenticate(&token).await {
-            Ok(actor) => Ok(Signed {
-                actor: actor.with_request(request_meta(parts)),
-                token,
-            }),
+            Ok(actor) => {
+                // For the form extractor that follows: it checks the CSRF token against
+                // this session.
+                parts.extensions.insert(form::SessionToken(token.clone()));
+                Ok(Signed {
+                    actor: actor.with_request(request_meta(parts)),
+                    token,
+                })
+            }
             Err(AppError::Domain(DomainError::Unauthenticated)) => Err(to_sign_in(parts)),
             Err(e) => Err(PageError::from(e).into_response()),
         }

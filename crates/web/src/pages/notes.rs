@@ -16,11 +16,11 @@
 use std::collections::HashMap;
 
 use askama::Template;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json};
 use circle_app::purpose;
 use circle_app::{App, AppError};
 use circle_domain::group::Group;
@@ -34,6 +34,7 @@ use circle_domain::text::{NoteText, ShortText};
 use circle_domain::{DomainError, FieldErrors, Rule};
 use serde_json::json;
 
+use super::form::{PageForm, Untyped};
 use super::{Nav, PageError, Signed, explain, form_value, html};
 
 const SCRIPT: &str = include_str!("../../static/notes.js");
@@ -648,23 +649,6 @@ fn autosave_saved(app: &App, version: i64) -> Response {
     autosave_answer(StatusCode::OK, json!({"version": version, "saved_at": at}))
 }
 
-/// The CSRF check of a draft form: a stale autosave gets a JSON answer the script shows
-/// (`Some`); a stale "Save draft" or "Sign" is refused as every other form is.
-fn draft_csrf(
-    signed: &Signed,
-    fields: &[(String, String)],
-    autosave: bool,
-) -> Result<Option<Response>, PageError> {
-    match signed.check_csrf(form_value(fields, "csrf")) {
-        Ok(()) => Ok(None),
-        Err(_) if autosave => Ok(Some(autosave_answer(
-            StatusCode::FORBIDDEN,
-            json!({"error": "this page is from an earlier sign-in; reload it"}),
-        ))),
-        Err(e) => Err(e),
-    }
-}
-
 /// The session screen again, with the refusal at its note.
 async fn refused(
     app: &App,
@@ -730,13 +714,11 @@ async fn save_group(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
+    let fields = form.into_fields();
     let action = form_value(&fields, "action");
     let autosave = action == "autosave";
-    if let Some(answer) = draft_csrf(&signed, &fields, autosave)? {
-        return Ok(answer);
-    }
     let session = SessionId(id);
     let mut errors = FieldErrors::default();
     let topic = form_value(&fields, "topic");
@@ -808,13 +790,11 @@ async fn save_progress(
     State(app): State<App>,
     signed: Signed,
     Path((id, client)): Path<(i64, i64)>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
+    let fields = form.into_fields();
     let action = form_value(&fields, "action");
     let autosave = action == "autosave";
-    if let Some(answer) = draft_csrf(&signed, &fields, autosave)? {
-        return Ok(answer);
-    }
     let session = SessionId(id);
     let target = Target::Member(client);
     let anchor = format!("note-{client}");
@@ -873,9 +853,9 @@ async fn cosign_group(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let session = SessionId(id);
     let fb = || Feedback {
         target: Some(Target::Group),
@@ -898,9 +878,9 @@ async fn addendum_group(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let session = SessionId(id);
     let mut errors = FieldErrors::default();
     let new = NewAddendum {
@@ -935,9 +915,9 @@ async fn cosign_progress(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let (session, client) = note_origin(&fields)?;
     let fb = || Feedback {
         target: Some(Target::Member(client)),
@@ -964,9 +944,9 @@ async fn addendum_progress(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let (session, client) = note_origin(&fields)?;
     let mut errors = FieldErrors::default();
     let new = NewAddendum {

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -18,6 +17,7 @@ use circle_domain::planning::{
     ApplyOutcome, EndReason, ItemDecision, ItemKind, Placement, PlanRun, RunState, ShortfallReason,
 };
 
+use super::form::{PageForm, Untyped};
 use super::vocab::Label;
 use super::{Nav, PageError, Signed, explain, form_value, html};
 
@@ -351,9 +351,9 @@ async fn index_page(
 pub async fn start(
     State(app): State<App>,
     signed: Signed,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let program = match form_value(&fields, "program") {
         "" | "all" => Ok(None),
         p => p.parse::<i64>().map(|p| Some(ProgramId(p))),
@@ -613,9 +613,9 @@ pub async fn approve(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let all = form_value(&fields, "approve") == "all";
     let chosen: Vec<Placement> = fields
         .iter()

@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form};
 use circle_app::portal::{OwnGroup, OwnSession, Portal};
 use circle_app::{Actor, App};
 use circle_domain::ids::ClientId;
@@ -19,6 +19,7 @@ use circle_domain::intake::{GROUP_AGREEMENT_TEXT, GROUP_AGREEMENT_VERSION, SignA
 use circle_domain::measure::{DueReason, NewMeasureResponse};
 use jiff::tz::TimeZone;
 
+use super::form::{Button, PageForm, Untyped};
 use super::vocab::Label;
 use super::{CookiePolicy, Nav, PageError, Signed, explain, form_value, html};
 
@@ -230,9 +231,9 @@ fn own_client(actor: &Actor) -> Result<ClientId, PageError> {
 async fn sign_agreement(
     State(app): State<App>,
     signed: Signed,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let client = own_client(&signed.actor)?;
     if form_value(&fields, "agree") != "yes" {
         let p = app.portal(&signed.actor).await?;
@@ -355,9 +356,9 @@ async fn check_in(
     State(app): State<App>,
     signed: Signed,
     Path(code): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
+    let fields = form.into_fields();
     let client = own_client(&signed.actor)?;
     let inst = own_instrument(&app, &signed, &code).await?;
     let mut answers = BTreeMap::new();
@@ -449,9 +450,8 @@ async fn create_feed(
     Extension(policy): Extension<CookiePolicy>,
     headers: HeaderMap,
     signed: Signed,
-    Form(fields): Form<Vec<(String, String)>>,
+    _: PageForm<Button>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
     let secret = app.create_calendar_feed(&signed.actor).await?;
     let p = app.portal(&signed.actor).await?;
     let url = feed_url(&headers, policy, "feed", &secret);
@@ -473,9 +473,8 @@ async fn create_feed(
 async fn revoke_feed(
     State(app): State<App>,
     signed: Signed,
-    Form(fields): Form<Vec<(String, String)>>,
+    _: PageForm<Button>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(form_value(&fields, "csrf"))?;
     app.revoke_calendar_feed(&signed.actor).await?;
     Ok(Redirect::to("/me?done=feed-revoked").into_response())
 }

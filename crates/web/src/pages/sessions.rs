@@ -2,7 +2,6 @@
 //! for a whole group in one form (status and, for late arrival or early leave, minutes).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,6 +18,7 @@ use circle_domain::session::{
 use circle_domain::user::Role;
 use serde::Deserialize;
 
+use super::form::{PageForm, Untyped};
 use super::vocab::Label;
 use super::{Nav, PageError, Signed, explain, form_value, html, refusal};
 
@@ -442,7 +442,6 @@ async fn today_page(
 
 #[derive(Deserialize)]
 pub struct AcknowledgeForm {
-    csrf: String,
     action_taken: String,
 }
 
@@ -451,9 +450,9 @@ pub async fn acknowledge_alert(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(form): Form<AcknowledgeForm>,
+    form: PageForm<AcknowledgeForm>,
 ) -> Result<Response, PageError> {
-    signed.check_csrf(&form.csrf)?;
+    let form = form.into_parsed()?;
     let action = form.action_taken.trim();
     let length = action.chars().count();
     if length == 0 || length > 2000 {
@@ -696,10 +695,10 @@ pub async fn record_attendance(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
+    let fields = form.into_fields();
     let field = |name: &str| Some(form_value(&fields, name)).filter(|v| !v.is_empty());
-    signed.check_csrf(form_value(&fields, "csrf"))?;
     let session = SessionId(id);
     let roster = app.roster(&signed.actor, session).await?;
     let mut messages = vec![];

@@ -1,0 +1,242 @@
+//! Page forms over HTTP (issue 14, typed page forms), on the database `TEST_DATABASE_URL`
+//! names (SQLite when unset): one extractor checks every signed-in form's CSRF token and
+//! parses it, so a form without the session's token is refused and writes nothing, and a
+//! form with several bad fields comes back with every error next to its field and what was
+//! typed kept (never a password).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
+use circle_domain::user::Role;
+use circle_testkit::clinic::{Clinic, ClinicSpec};
+use circle_testkit::{TestApp, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "a-long-temporary-passphrase-42";
+
+async fn admin(t: &TestApp) -> String {
+    t.token_for("admin@example.test", Role::Admin, None, None)
+        .await
+}
+
+/// The accounts, as the API lists them to an administrator.
+async fn accounts(t: &TestApp, admin: &str) -> Vec<Value> {
+    let (s, v) = t.get(admin, "/api/v1/users").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v.as_array().unwrap().clone()
+}
+
+async fn clinic(t: &TestApp) -> Clinic {
+    t.clinic(ClinicSpec {
+        members: 1,
+        ..ClinicSpec::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_page_form_without_the_sessions_csrf_token_is_refused_and_writes_nothing() {
+    let t = spawn_app().await;
+    let clinic = clinic(&t).await;
+    let admin = admin(&t).await;
+    let before = accounts(&t, &admin).await.len();
+    let wrong = circle_app::web_session::csrf_token("another session");
+    let fields = [
+        ("email", "new.person@example.test"),
+        ("role", "intake"),
+        ("password", PASSWORD),
+    ];
+    for csrf in [None, Some(""), Some(wrong.as_str())] {
+        let mut sent = fields.to_vec();
+        if let Some(c) = csrf {
+            sent.push(("csrf", c));
+        }
+        let r = t.page_form(&admin, "/admin/users", &sent).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "csrf {csrf:?}");
+        assert!(r.body.contains("Form expired"), "{}", r.body);
+    }
+    assert_eq!(accounts(&t, &admin).await.len(), before, "nothing written");
+    assert!(
+        !accounts(&t, &admin)
+            .await
+            .iter()
+            .any(|a| a["email"] == "new.person@example.test")
+    );
+
+    // The same refusal on another area's form (a referral): nothing recorded.
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let (_, listed) = t.get(&intake, "/api/v1/referrals").await;
+    let r = t
+        .page_form(
+            &intake,
+            "/intake/referrals",
+            &[
+                ("csrf", &wrong),
+                ("path", "self_referral"),
+                ("name", "Robin Formtest"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let (_, after) = t.get(&intake, "/api/v1/referrals").await;
+    assert_eq!(listed, after, "no referral recorded");
+
+    // A form that is only a button (signing out) is refused the same way.
+    let lead = t
+        .login(&clinic.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    let r = t.page_form(&lead, "/sign-out", &[("csrf", &wrong)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        t.page(&lead, "/today").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+
+    // With the token, the account is made.
+    let right = circle_app::web_session::csrf_token(&admin);
+    let mut sent = fields.to_vec();
+    sent.push(("csrf", &right));
+    let r = t.page_form(&admin, "/admin/users", &sent).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/admin?done=created"));
+    assert!(
+        accounts(&t, &admin)
+            .await
+            .iter()
+            .any(|a| a["email"] == "new.person@example.test")
+    );
+}
+
+#[tokio::test]
+async fn an_account_form_with_three_bad_fields_shows_each_error_by_its_field_and_keeps_the_values()
+{
+    let t = spawn_app().await;
+    let _clinic = clinic(&t).await;
+    let admin = admin(&t).await;
+    let before = accounts(&t, &admin).await.len();
+    let csrf = circle_app::web_session::csrf_token(&admin);
+    let r = t
+        .page_form(
+            &admin,
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "not-an-address"),
+                ("role", "wizard"),
+                ("clinician_id", "Nobody Weknow"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let body = &r.body;
+    // Each error sits by its field, and the field points at it for a screen reader.
+    for (input, message) in [
+        ("new-email", "must be an email address"),
+        ("new-role", "must be one of the listed choices"),
+        ("new-clinician", "must be one of the listed choices"),
+    ] {
+        let error = format!("id=\"{input}-error\">");
+        let at = body
+            .find(&error)
+            .unwrap_or_else(|| panic!("no error for {input}: {body}"));
+        assert!(
+            body[at..].starts_with(&format!("{error}{message}")),
+            "{input}: {}",
+            &body[at..at + 120]
+        );
+        assert!(
+            body.contains(&format!("{input}-error\"")) && body.contains("aria-invalid=\"true\""),
+            "{input} is described by its error"
+        );
+    }
+    assert!(body.contains("aria-describedby=\"new-email-error\""));
+    assert!(body.contains("aria-describedby=\"new-role-error\""));
+    assert!(body.contains("aria-describedby=\"new-clinician-hint new-clinician-error\""));
+    // The summary names the fields in words, never the form's codes.
+    assert!(body.contains("Email: must be an email address"), "{body}");
+    assert!(!body.contains("clinician_id:"), "{body}");
+    // What was typed is kept; the password and the values' rules never echo a value.
+    assert!(body.contains("value=\"not-an-address\""));
+    assert!(body.contains("value=\"Nobody Weknow\""));
+    assert!(!body.contains(PASSWORD));
+    assert!(!body.contains("wizard"));
+    assert_eq!(accounts(&t, &admin).await.len(), before, "nothing written");
+}
+
+#[tokio::test]
+async fn an_account_is_linked_to_a_clinician_picked_by_name_and_roles_read_as_words() {
+    let t = spawn_app().await;
+    let clinic = clinic(&t).await;
+    let admin = admin(&t).await;
+    let (s, morgan) = t
+        .post(
+            &clinic.director,
+            "/api/v1/clinicians",
+            json!({"given_name": "Morgan", "family_name": "Formtest", "email": "morgan@example.test",
+                "licenses": [{"kind": "lmhc", "number": "L-201", "state": "MA",
+                    "issued_on": "2020-01-01", "expires_on": "2030-01-01"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{morgan}");
+    let morgan = morgan["id"].as_i64().unwrap();
+    let page = t.page(&admin, "/admin").await;
+    assert!(
+        page.body.contains("<option value=\"Morgan Formtest\">"),
+        "the picker offers the clinician by name: {}",
+        page.body
+    );
+    // Roles are shown by their words, never their codes.
+    assert!(page.body.contains("<td class=\"role\">Administrator</td>"));
+    assert!(!page.body.contains("<td class=\"role\">admin</td>"));
+
+    let csrf = circle_app::web_session::csrf_token(&admin);
+    // A clinician without their record: the error is by the picker.
+    let r = t
+        .page_form(
+            &admin,
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "morgan@example.test"),
+                ("role", "clinician"),
+                ("clinician_id", ""),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body
+            .contains("id=\"new-clinician-error\">choose the clinician")
+    );
+    let r = t
+        .page_form(
+            &admin,
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "morgan@example.test"),
+                ("role", "clinician"),
+                ("clinician_id", "Morgan Formtest"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let made = accounts(&t, &admin)
+        .await
+        .into_iter()
+        .find(|a| a["email"] == "morgan@example.test")
+        .unwrap();
+    assert_eq!(made["clinician_id"].as_i64(), Some(morgan), "{made}");
+    let page = t.page(&admin, "/admin").await;
+    assert!(page.body.contains("<td class=\"role\">Clinician</td>"));
+}

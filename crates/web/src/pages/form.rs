@@ -1,0 +1,696 @@
+//! Page forms (issue 14): one extractor, [`PageForm`], for every form a signed-in user
+//! posts. It refuses a form whose CSRF token is not the session's (the calm "Form expired"
+//! page, 403, before anything is read or written), then parses the fields into the
+//! handler's typed struct through the domain constructors (serde `try_from`), collecting
+//! the rule of *every* field that breaks one, not only the first. A handler never sees the
+//! token.
+//!
+//! Forms post text, so the parser reads them as people fill them in: values are trimmed
+//! (except [`Untrimmed`], for passwords); a blank or absent field is `None` for an `Option`,
+//! `false` for a `bool`, empty for a `Vec` (a checkbox list's repeated name) and `""`
+//! otherwise, so a blank required value is "required". Forms whose field names carry a
+//! row's id (`status_12`, `item_3`) are still read by name from [`PageForm::into_fields`]
+//! (their struct is [`Untyped`]).
+//!
+//! [`after_post`] is the one shape of a form's answer: 303 to the next page when the change
+//! is made; else the page again (422) with each error next to its field and what was typed
+//! kept ([`Filled`]).
+
+use std::fmt;
+
+use axum::Form;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use circle_app::{App, AppError};
+use circle_domain::{DomainError, FieldErrors};
+use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
+
+use super::PageError;
+
+/// The page session's token, left in the request by the `Signed` extractor for the form
+/// extractor that follows it (a form without a signed-in session has no valid token).
+#[derive(Clone)]
+pub(super) struct SessionToken(pub(super) String);
+
+/// A form posted by the signed-in user: its CSRF token checked, its fields parsed into `T`
+/// (or every field's broken rule), and the fields as posted, for the page again.
+///
+/// Place it last among a handler's arguments, after `Signed`.
+pub struct PageForm<T> {
+    parsed: Result<T, FieldErrors>,
+    fields: Vec<(String, String)>,
+}
+
+impl<T> PageForm<T> {
+    /// The typed form, or each field's broken rule as the 422 a page explains.
+    pub fn parsed(&self) -> Result<&T, AppError> {
+        self.parsed
+            .as_ref()
+            .map_err(|e| AppError::Domain(DomainError::Invalid(e.clone())))
+    }
+
+    /// The typed form, consumed (see [`PageForm::parsed`]).
+    pub fn into_parsed(self) -> Result<T, AppError> {
+        self.parsed
+            .map_err(|e| AppError::Domain(DomainError::Invalid(e)))
+    }
+
+    /// The fields as posted (names and untrimmed values; the CSRF token left out).
+    pub fn fields(&self) -> &[(String, String)] {
+        &self.fields
+    }
+
+    /// The fields as posted, owned (the CSRF token left out).
+    pub fn into_fields(self) -> Vec<(String, String)> {
+        self.fields
+    }
+
+    /// Parses `resolved` instead: the fields with a picker's chosen words rewritten to the
+    /// record's id, say. The fields as posted stay what the page shows again.
+    pub fn reparse(mut self, resolved: Vec<(String, String)>) -> Self
+    where
+        T: DeserializeOwned,
+    {
+        self.parsed = parse(&resolved);
+        self
+    }
+
+    /// The typed form (or its errors) and the fields as posted, for the page again.
+    pub fn into_parts(self) -> (Result<T, FieldErrors>, Filled) {
+        (self.parsed, Filled::new(self.fields))
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<App> for PageForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let token = req.extensions().get::<SessionToken>().cloned();
+        let Form(mut fields) = Form::<Vec<(String, String)>>::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let presented = fields
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map_or("", |(_, v)| v.trim());
+        match token {
+            Some(SessionToken(t)) if circle_app::web_session::csrf_matches(&t, presented) => {}
+            // The notes' autosave script posts the draft form with `action=autosave` and
+            // shows a JSON answer; every other form is refused with the calm page.
+            _ if fields.iter().any(|(k, v)| k == "action" && v == "autosave") => {
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    axum::Json(serde_json::json!({
+                        "error": "this page is from an earlier sign-in; reload it"
+                    })),
+                )
+                    .into_response());
+            }
+            _ => return Err(PageError::Csrf.into_response()),
+        }
+        fields.retain(|(k, _)| k != "csrf");
+        let parsed = parse(&fields);
+        Ok(PageForm { parsed, fields })
+    }
+}
+
+/// No typed fields: a form that is only a button (its CSRF token is still checked).
+#[derive(serde::Deserialize)]
+pub struct Button {}
+
+/// A form still read field by field ([`PageForm::into_fields`]): one whose rows carry ids
+/// in their names, or whose page is drawn again from the fields as posted.
+pub type Untyped = Button;
+
+/// A value kept exactly as typed (a passphrase's spaces are part of it).
+#[derive(serde::Deserialize)]
+pub struct Untrimmed(pub String);
+
+// Redacted: an untrimmed value is most often a password.
+impl fmt::Debug for Untrimmed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Untrimmed(…)")
+    }
+}
+
+/// A record chosen from a list or picker (an id), or none when blank: anything else is
+/// "one of the listed choices", not "a whole number".
+pub fn optional_choice<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: de::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    let raw = <String as serde::Deserialize>::deserialize(d)?;
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let id: i64 = raw
+        .parse()
+        .map_err(|_| de::Error::custom("must be one of the listed choices"))?;
+    T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(id)).map(Some)
+}
+
+/// Parses fields into `T`, collecting every field's broken rule: each pass that meets a
+/// bad value records it and leaves that field out of the next pass, until a pass gets past
+/// every remaining field (serde stops at the first error of a pass).
+pub fn parse<T: DeserializeOwned>(fields: &[(String, String)]) -> Result<T, FieldErrors> {
+    let mut skipped: Vec<&'static str> = vec![];
+    let mut errors = FieldErrors::default();
+    loop {
+        let form = FormDeserializer {
+            fields,
+            skipped: &skipped,
+        };
+        match T::deserialize(form) {
+            Ok(t) if errors.is_empty() => return Ok(t),
+            Ok(_) => return Err(errors),
+            Err(Fault::Field { field, message }) => {
+                errors.push(field, message);
+                skipped.push(field);
+            }
+            // Fields left out are missing at the end of a pass: every other field was read.
+            Err(Fault::Missing(field)) => {
+                if !skipped.contains(&field) {
+                    errors.push(field, "is required");
+                }
+                return Err(errors);
+            }
+            Err(Fault::Rule(message)) => {
+                errors.push("form", message);
+                return Err(errors);
+            }
+        }
+    }
+}
+
+/// Why a form's field was refused. Messages are rules, never the value typed.
+#[derive(Debug)]
+enum Fault {
+    /// A rule broken by a value not yet tied to its field.
+    Rule(String),
+    Field {
+        field: &'static str,
+        message: String,
+    },
+    Missing(&'static str),
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Rule(m) => f.write_str(m),
+            Fault::Field { field, message } => write!(f, "{field}: {message}"),
+            Fault::Missing(field) => write!(f, "{field}: is required"),
+        }
+    }
+}
+
+impl std::error::Error for Fault {}
+
+impl de::Error for Fault {
+    fn custom<M: fmt::Display>(msg: M) -> Self {
+        Fault::Rule(msg.to_string())
+    }
+
+    // serde's own messages quote the value; a form's error never does (it may be PHI).
+    fn invalid_type(_: de::Unexpected<'_>, _: &dyn de::Expected) -> Self {
+        Fault::Rule("is not valid".to_owned())
+    }
+
+    fn invalid_value(_: de::Unexpected<'_>, _: &dyn de::Expected) -> Self {
+        Fault::Rule("is not valid".to_owned())
+    }
+
+    fn invalid_length(_: usize, _: &dyn de::Expected) -> Self {
+        Fault::Rule("has the wrong number of values".to_owned())
+    }
+
+    fn unknown_variant(_: &str, _: &'static [&'static str]) -> Self {
+        Fault::Rule("must be one of the listed choices".to_owned())
+    }
+
+    fn unknown_field(_: &str, _: &'static [&'static str]) -> Self {
+        Fault::Rule("is not a field of this form".to_owned())
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        Fault::Missing(field)
+    }
+
+    fn duplicate_field(_: &'static str) -> Self {
+        Fault::Rule("was sent twice".to_owned())
+    }
+}
+
+/// The whole form, as a struct's fields.
+struct FormDeserializer<'a> {
+    fields: &'a [(String, String)],
+    skipped: &'a [&'static str],
+}
+
+impl<'de> de::Deserializer<'de> for FormDeserializer<'_> {
+    type Error = Fault;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Fault> {
+        Err(Fault::Rule(
+            "a page form is read into a struct with named fields".to_owned(),
+        ))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        names: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Fault> {
+        // Every field the struct names, with all its values (a checkbox list repeats its
+        // name); an absent field as no value, as a browser leaves out an unticked box.
+        let entries = names
+            .iter()
+            .filter(|n| !self.skipped.contains(n))
+            .map(|n| {
+                let values = self
+                    .fields
+                    .iter()
+                    .filter(|(k, _)| k == n)
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                (*n, values)
+            })
+            .collect::<Vec<(&'static str, Vec<&str>)>>();
+        visitor.visit_map(FieldsAccess {
+            entries: entries.into_iter(),
+            current: None,
+        })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+        byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+        identifier ignored_any
+    }
+}
+
+struct FieldsAccess<'a> {
+    entries: std::vec::IntoIter<(&'static str, Vec<&'a str>)>,
+    current: Option<(&'static str, Vec<&'a str>)>,
+}
+
+impl<'de> de::MapAccess<'de> for FieldsAccess<'_> {
+    type Error = Fault;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Fault> {
+        match self.entries.next() {
+            Some((name, values)) => {
+                self.current = Some((name, values));
+                seed.deserialize(name.into_deserializer()).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Fault> {
+        let (field, values) = self
+            .current
+            .take()
+            .ok_or_else(|| Fault::Rule("a value without its field".to_owned()))?;
+        let value = Value {
+            values: &values,
+            trim: true,
+        };
+        seed.deserialize(value).map_err(|fault| match fault {
+            // A blank field that cannot be blank is required, whatever its type.
+            Fault::Rule(_) if values.iter().all(|v| v.trim().is_empty()) => Fault::Field {
+                field,
+                message: "is required".to_owned(),
+            },
+            Fault::Rule(message) => Fault::Field {
+                field,
+                message: without_value(message, &values),
+            },
+            other => other,
+        })
+    }
+}
+
+/// A rule's message, unless it repeats what was typed (a parser's own message may quote
+/// the value, and a value may be PHI): then only that the value is not valid.
+fn without_value(message: String, values: &[&str]) -> String {
+    let echoes = values.iter().any(|v| {
+        let v = v.trim();
+        v.chars().count() >= 3 && message.contains(v)
+    });
+    if echoes {
+        "is not valid".to_owned()
+    } else {
+        message
+    }
+}
+
+/// One field's values (none when the form left it out).
+struct Value<'a> {
+    values: &'a [&'a str],
+    trim: bool,
+}
+
+impl Value<'_> {
+    fn text(&self) -> &str {
+        let v = self.values.first().copied().unwrap_or("");
+        if self.trim { v.trim() } else { v }
+    }
+
+    fn number<T: std::str::FromStr>(&self, rule: &str) -> Result<T, Fault> {
+        self.text()
+            .parse()
+            .map_err(|_| Fault::Rule(rule.to_owned()))
+    }
+}
+
+macro_rules! numbers {
+    ($($method:ident $visit:ident $ty:ty, $rule:literal;)*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
+            visitor.$visit(self.number::<$ty>($rule)?)
+        })*
+    };
+}
+
+impl<'de> de::Deserializer<'de> for Value<'_> {
+    type Error = Fault;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
+        visitor.visit_string(self.text().to_owned())
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
+        // A ticked box posts its value ("on" unless the page sets one); an unticked box
+        // posts nothing.
+        match self.text() {
+            "" | "no" | "false" | "off" | "0" => visitor.visit_bool(false),
+            _ => visitor.visit_bool(true),
+        }
+    }
+
+    numbers! {
+        deserialize_i8 visit_i8 i8, "must be a whole number";
+        deserialize_i16 visit_i16 i16, "must be a whole number";
+        deserialize_i32 visit_i32 i32, "must be a whole number";
+        deserialize_i64 visit_i64 i64, "must be a whole number";
+        deserialize_u8 visit_u8 u8, "must be a whole number, 0 or more";
+        deserialize_u16 visit_u16 u16, "must be a whole number, 0 or more";
+        deserialize_u32 visit_u32 u32, "must be a whole number, 0 or more";
+        deserialize_u64 visit_u64 u64, "must be a whole number, 0 or more";
+        deserialize_f32 visit_f32 f32, "must be a number";
+        deserialize_f64 visit_f64 f64, "must be a number";
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
+        if self.values.iter().all(|v| v.trim().is_empty()) {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
+        let items: Vec<&[&str]> = self
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(i, _)| &self.values[i..=i])
+            .collect();
+        let trim = self.trim;
+        visitor.visit_seq(de::value::SeqDeserializer::new(
+            items.into_iter().map(move |values| Value { values, trim }),
+        ))
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Fault> {
+        let trim = self.trim && name != "Untrimmed";
+        visitor.visit_newtype_struct(Value {
+            values: self.values,
+            trim,
+        })
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Fault> {
+        if self.text().is_empty() {
+            return Err(Fault::Rule("choose one of the listed choices".to_owned()));
+        }
+        visitor.visit_enum(self.text().to_owned().into_deserializer())
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        i128 u128 char str string bytes byte_buf unit_struct tuple tuple_struct map struct
+        identifier
+    }
+}
+
+impl<'de, 'a> IntoDeserializer<'de, Fault> for Value<'a> {
+    type Deserializer = Value<'a>;
+
+    fn into_deserializer(self) -> Self::Deserializer {
+        self
+    }
+}
+
+/// One field of a form drawn again: what was typed, and its error (shown next to it, and
+/// linked to it with `aria-describedby`).
+#[derive(Default)]
+pub struct FieldView {
+    pub value: String,
+    pub error: Option<String>,
+}
+
+/// A form coming back to its page: what was typed (never a password) and each field's
+/// error, for the template to show next to the field (`error`) and in a summary at the top
+/// (`summary`).
+#[derive(Default)]
+pub struct Filled {
+    values: Vec<(String, String)>,
+    errors: Vec<(String, String)>,
+    /// Refusals that name no field of the form (a conflict, a rule of the whole change).
+    pub messages: Vec<String>,
+}
+
+impl Filled {
+    fn new(mut values: Vec<(String, String)>) -> Self {
+        values.retain(|(k, _)| !k.contains("password"));
+        Filled {
+            values,
+            errors: vec![],
+            messages: vec![],
+        }
+    }
+
+    /// A field's value as typed; `""` when it was not sent.
+    pub fn value(&self, name: &str) -> &str {
+        self.values
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The field's error in plain words, when it has one.
+    pub fn error(&self, name: &str) -> Option<String> {
+        let messages: Vec<&str> = self
+            .errors
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, m)| m.as_str())
+            .collect();
+        (!messages.is_empty()).then(|| messages.join("; "))
+    }
+
+    /// One field as its template shows it: the value typed and its error.
+    pub fn field(&self, name: &str) -> FieldView {
+        FieldView {
+            value: self.value(name).to_owned(),
+            error: self.error(name),
+        }
+    }
+
+    /// Every error, each with the name of its field as the page labels it.
+    pub fn summary(&self) -> Vec<String> {
+        self.messages
+            .iter()
+            .cloned()
+            .chain(
+                self.errors
+                    .iter()
+                    .map(|(k, m)| super::vocab::field_message(k, m)),
+            )
+            .collect()
+    }
+
+    /// Records each field's broken rule.
+    pub fn field_errors(&mut self, errors: FieldErrors) {
+        self.errors
+            .extend(errors.0.into_iter().map(|e| (e.field, e.message)));
+    }
+
+    /// Records a refused change: each field's rule next to it, anything else as a message.
+    /// An internal failure stays a failure (logged by its cause, never client data).
+    pub fn refusal(&mut self, e: AppError) -> Result<(), PageError> {
+        match e {
+            AppError::Domain(DomainError::Invalid(errors)) => self.field_errors(errors),
+            e => self.messages.push(super::refusal(e)?),
+        }
+        Ok(())
+    }
+}
+
+/// What a posted form comes to (issue 14; STYLE.md "Web UI"): see [`after_post`].
+pub enum Answer {
+    /// 303 to the next page: the change was made.
+    Redirect(Response),
+    /// The page again, status 422, with each error by its field and the values kept.
+    Again(Filled),
+}
+
+/// The one shape of a form's answer: `outcome` is the change made (the next page's
+/// address) or why it was refused. A refusal a person can act on (a field's rule, the
+/// service's rule) comes back as the form `Filled` with it, for the page to be drawn again
+/// with [`again`]; an internal failure is the calm error page.
+pub fn after_post(
+    outcome: Result<String, AppError>,
+    mut filled: Filled,
+) -> Result<Answer, PageError> {
+    match outcome {
+        Ok(next) => Ok(Answer::Redirect(Redirect::to(&next).into_response())),
+        Err(e) => {
+            filled.refusal(e)?;
+            Ok(Answer::Again(filled))
+        }
+    }
+}
+
+/// A page drawn again for a refused form: 422, whatever status it was drawn with.
+pub fn again(page: Result<Response, PageError>) -> Result<Response, PageError> {
+    let mut page = page?;
+    if page.status().is_success() {
+        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use circle_domain::ids::ClinicianId;
+    use circle_domain::text::Email;
+    use circle_domain::user::Role;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    struct Account {
+        email: Email,
+        role: Role,
+        #[serde(default, deserialize_with = "optional_choice")]
+        clinician_id: Option<ClinicianId>,
+        program: Vec<i64>,
+        clinic_wide: bool,
+        password: Untrimmed,
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_form_is_read_as_people_fill_it_in() {
+        let a: Account = parse(&fields(&[
+            ("email", " a@example.org "),
+            ("role", "clinician"),
+            ("clinician_id", ""),
+            ("program", "3"),
+            ("program", "5"),
+            ("password", " pass phrase "),
+            ("status_4", "present"),
+        ]))
+        .unwrap();
+        assert_eq!(a.email.as_str(), "a@example.org");
+        assert_eq!(a.role, Role::Clinician);
+        assert_eq!(a.clinician_id, None);
+        assert_eq!(a.program, vec![3, 5]);
+        assert!(!a.clinic_wide, "an unticked box is not sent");
+        assert_eq!(a.password.0, " pass phrase ");
+    }
+
+    #[test]
+    fn every_broken_field_is_named_with_its_rule_and_never_its_value() {
+        let e = parse::<Account>(&fields(&[
+            ("email", "not-an-address"),
+            ("role", "wizard"),
+            ("clinician_id", "Morgan"),
+            ("program", "3"),
+            ("program", "x"),
+            ("clinic_wide", "on"),
+            ("password", "p"),
+        ]))
+        .unwrap_err();
+        let named: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+        for f in ["email", "role", "clinician_id", "program"] {
+            assert!(named.contains(&f), "{f} missing from {named:?}");
+        }
+        assert_eq!(named.len(), 4, "{named:?}");
+        for f in &e.0 {
+            for typed in ["not-an-address", "wizard", "Morgan"] {
+                assert!(!f.message.contains(typed), "{}: {}", f.field, f.message);
+            }
+        }
+        let role = e.0.iter().find(|f| f.field == "role").unwrap();
+        assert_eq!(role.message, "must be one of the listed choices");
+        let clinician = e.0.iter().find(|f| f.field == "clinician_id").unwrap();
+        assert_eq!(clinician.message, "must be one of the listed choices");
+    }
+
+    #[test]
+    fn a_blank_required_value_reports_its_own_rule() {
+        let e = parse::<Account>(&fields(&[("password", "p")])).unwrap_err();
+        let named: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(named, ["email", "role"]);
+        assert_eq!(e.0[0].message, "is required");
+        assert_eq!(e.0[1].message, "is required");
+    }
+
+    #[test]
+    fn a_form_coming_back_keeps_what_was_typed_but_never_a_password() {
+        let mut filled = Filled::new(fields(&[("email", "a@b"), ("password", "secret")]));
+        let mut errors = FieldErrors::default();
+        errors.push("email", "must be an email address");
+        filled.field_errors(errors);
+        assert_eq!(filled.value("email"), "a@b");
+        assert_eq!(filled.value("password"), "");
+        assert_eq!(
+            filled.error("email").as_deref(),
+            Some("must be an email address")
+        );
+        assert_eq!(filled.error("role"), None);
+        assert_eq!(filled.summary(), ["Email: must be an email address"]);
+    }
+}

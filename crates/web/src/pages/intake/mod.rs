@@ -1,0 +1,153 @@
+//! Intake: referrals by state and the form that records one (the three ways in), a
+//! referral's page (its moves as buttons, the group-readiness screening, consents, and the
+//! ranked placement suggestions with their reasons, from which a coordinator places the
+//! client or waitlists them), and the waitlists with their offers.
+//!
+//! Everything goes through the intake and placement services, which check the role, reach
+//! and write the audit trail. Intake never sees screening comments (the service blanks them):
+//! intake records a screening's decision, clinicians and directors its comments too.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use circle_app::purpose;
+use circle_app::{App, AppError, PageRequest};
+use circle_domain::care::{Concern, LevelOfCare};
+use circle_domain::client::{Client, ReferralSource};
+use circle_domain::ids::{ClientId, ClinicianId, GroupId, OfferId, ProgramId, WaitlistEntryId};
+use circle_domain::intake::{
+    NewPart2Consent, NewReferral, NewScreening, NewTransition, PartOfDay, PreferredTime, Referral,
+    ReferralState, ReferringProviderDetails, ScreeningDecision, SignAgreement,
+};
+use circle_domain::membership::NewMembership;
+use circle_domain::placement::{NewWaitlistEntry, OfferState};
+use circle_domain::text::{Email, Label, PersonName, Phone, RecordNumber, ShortText};
+use circle_domain::{DomainError, FieldErrors, Rule};
+use jiff::civil::Date;
+use serde::Deserialize;
+
+use super::form::{Button, PageForm, Untyped};
+use super::vocab::Label as _;
+use super::{Nav, PageError, Signed, explain, form_value, html, refusal};
+
+mod home;
+mod placement;
+mod referral;
+mod screening;
+
+use home::*;
+use placement::*;
+use referral::*;
+use screening::*;
+
+pub fn routes() -> super::PageRoutes {
+    super::PageRoutes::new()
+        .route("/intake", get(intake_home))
+        .route("/intake/referrals", post(record_referral))
+        .route("/referrals/{id}", get(referral_page))
+        .route("/referrals/{id}/transition", post(transition))
+        .route("/referrals/{id}/screening", post(screening))
+        .route("/referrals/{id}/screener", post(assign_screener))
+        .route("/referrals/{id}/client", post(create_client))
+        .route("/referrals/{id}/episode", post(open_episode))
+        .route("/referrals/{id}/agreement", post(agreement))
+        .route("/referrals/{id}/part2", post(part2))
+        .route("/referrals/{id}/place", post(place))
+        .route("/referrals/{id}/waitlist", post(waitlist_add))
+        .route("/waitlist", get(waitlist_page))
+        .route("/offers/{id}/accept", post(accept_offer))
+        .route("/offers/{id}/decline", post(decline_offer))
+        .route("/waitlist/{id}/remove", post(remove_from_waitlist))
+}
+
+const PAGE: PageRequest = PageRequest {
+    after: 0,
+    limit: 200,
+};
+
+/// The most client records a search on a referral shows.
+const FOUND: u32 = 20;
+
+/// Intake and directors work referrals and waitlists.
+fn require_intake(signed: &Signed) -> Result<(), PageError> {
+    if signed.actor.may::<purpose::ReferralTransition>() {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden)
+    }
+}
+
+fn invalid(errors: FieldErrors) -> AppError {
+    AppError::Domain(DomainError::Invalid(errors))
+}
+
+/// An optional text field: `None` when blank; a value breaking its rule is named.
+fn optional<T>(
+    fields: &[(String, String)],
+    name: &str,
+    parse: fn(&str) -> Result<T, String>,
+    errors: &mut FieldErrors,
+) -> Option<T> {
+    let v = form_value(fields, name);
+    if v.is_empty() {
+        return None;
+    }
+    match parse(v) {
+        Ok(t) => Some(t),
+        Err(rule) => {
+            errors.push(name, rule);
+            None
+        }
+    }
+}
+
+/// A required field.
+fn required<T>(
+    fields: &[(String, String)],
+    name: &str,
+    parse: fn(&str) -> Result<T, String>,
+    errors: &mut FieldErrors,
+) -> Option<T> {
+    if form_value(fields, name).is_empty() {
+        errors.push(name, "is required");
+        return None;
+    }
+    optional(fields, name, parse, errors)
+}
+
+fn parse_date(v: &str) -> Result<Date, String> {
+    v.parse::<Date>()
+        .map_err(|_| "must be a date (YYYY-MM-DD)".to_owned())
+}
+
+fn parse_id(v: &str) -> Result<i64, String> {
+    v.parse::<i64>()
+        .map_err(|_| "must be one of the listed choices".to_owned())
+}
+
+fn path_label(p: ReferralSource) -> &'static str {
+    p.label()
+}
+
+fn state_label(s: ReferralState) -> &'static str {
+    s.label()
+}
+
+/// "Mon 4 May 2026" in the clinic's time zone.
+fn day_of(app: &App, t: jiff::Timestamp) -> String {
+    super::vocab::day(t.to_zoned(app.clinic_time_zone().clone()).date())
+}
+
+/// "Mon 4 May, 14:05" in the clinic's time zone.
+fn moment(app: &App, t: jiff::Timestamp) -> String {
+    super::vocab::when(app.clinic_time_zone(), t)
+}
+
+/// A client as intake picks them: full name and record number (demographics are intake's).
+fn full_name(c: &Client) -> String {
+    format!("{} {} ({})", c.given_name, c.family_name, c.record_number)
+}
