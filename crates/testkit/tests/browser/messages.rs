@@ -1,6 +1,7 @@
 //! Messages in the browser (issue 18): a seat offer is answered by following the link in
 //! the email a real SMTP server (aiosmtpd) received, without an account; a reminder as a
-//! person sees it, rendered from the received message's HTML part.
+//! person sees it, rendered from the received message's HTML part — and so are a client's
+//! check-in notice, a clinician's safety-alert notice and daily summary.
 
 use circle_mail::{MailSettings, TlsMode, TransportKind, Worker};
 use circle_testkit::clinic::ClinicSpec;
@@ -61,6 +62,28 @@ async fn the_offer_link_in_a_received_email_accepts_the_seat_in_the_browser() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
 
+    // A member with a portal account is due a check-in (nothing answered since their
+    // episode began); another raises a safety alert, so the lead hears of it at once and
+    // finds it in the day's summary.
+    t.token_for(
+        "portal-member@people.example",
+        Role::Client,
+        None,
+        Some(circle_domain::ids::ClientId(k.members[0])),
+    )
+    .await;
+    let answers: serde_json::Map<String, serde_json::Value> = (1..=9)
+        .map(|i| (i.to_string(), json!(i32::from(i == 9))))
+        .collect();
+    let (s, b) = t
+        .post(
+            &k.director,
+            &format!("/api/v1/clients/{}/measures", k.members[1]),
+            json!({"instrument": "phq9", "answers": answers}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
     let worker = Worker::new(
         t.app.clone(),
         MailSettings {
@@ -107,6 +130,34 @@ async fn the_offer_link_in_a_received_email_accepts_the_seat_in_the_browser() {
         .unwrap();
     assert!(b.shows("body", "You have a group session on").await);
     b.check_page("message-reminder").await;
+
+    // The other kinds as their readers see them: what to do and where, nothing clinical.
+    for (subject, name, says) in [
+        (
+            "A short check-in is waiting for you",
+            "message-check-in",
+            "check-in",
+        ),
+        (
+            "A safety alert needs your attention",
+            "message-alert",
+            "safety alert",
+        ),
+        ("Your daily summary", "message-digest", "Open safety alerts"),
+    ] {
+        let m = got
+            .iter()
+            .find(|m| m.subject == subject)
+            .unwrap_or_else(|| panic!("{subject}: not received"));
+        let file = dir.join(format!("{name}.html"));
+        std::fs::write(&file, html_part(m)).expect("save the message");
+        b.client
+            .goto(&format!("file://{}", file.display()))
+            .await
+            .unwrap();
+        assert!(b.shows("body", says).await, "{subject}");
+        b.check_page(name).await;
+    }
 
     // The link from the offer's HTML part, as a mail program shows it.
     let html = html_part(offer);
