@@ -128,6 +128,12 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("POST", "/admin/users/{id}/role", Foreign, "LUUUUUU"),
         ("POST", "/alerts/{id}/acknowledge", Own, "LUUUUUU"),
         ("POST", "/alerts/{id}/acknowledge", Foreign, "LUUUUUU"),
+        // Join links (issue 15): a group's directors, a session's facilitators and
+        // directors; a form without the field is refused naming it.
+        ("POST", "/groups/{id}/join-url", Own, "LFUUFFN"),
+        ("POST", "/groups/{id}/join-url", Foreign, "LFUNFFN"),
+        ("POST", "/sessions/{id}/join-url", Own, "LFUUUFN"),
+        ("POST", "/sessions/{id}/join-url", Foreign, "LFUNNFN"),
         ("POST", "/groups/{id}/memberships", Own, "LFUUUUF"),
         ("POST", "/groups/{id}/memberships", Foreign, "LFUNUUF"),
         ("POST", "/groups/{id}/memberships/{mid}/end", Own, "LFUUUUF"),

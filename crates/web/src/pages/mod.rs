@@ -26,6 +26,7 @@ mod portal;
 mod public;
 mod reports;
 mod sessions;
+mod telehealth;
 pub(crate) mod vocab;
 
 use askama::Template;
@@ -145,6 +146,7 @@ pub fn routes() -> PageRoutes {
         .merge(portal::routes())
         .merge(public::routes())
         .merge(reports::routes())
+        .merge(telehealth::routes())
         .route("/static/circle.css", get(stylesheet))
 }
 
