@@ -107,6 +107,17 @@ impl App {
         Ok(self.store.create_clinician(new, self.now()).await?)
     }
 
+    /// Records or removes a clinician's NPI (directors, admins: as adding a clinician).
+    pub async fn set_clinician_npi(
+        &self,
+        actor: &Actor,
+        id: ClinicianId,
+        npi: Option<&circle_domain::billing::Npi>,
+    ) -> AppResult<Clinician> {
+        self.access_role::<purpose::ClinicSetup>(actor).await?;
+        Ok(self.store.set_clinician_npi(id, npi, self.now()).await?)
+    }
+
     pub async fn clinician(&self, actor: &Actor, id: ClinicianId) -> AppResult<Clinician> {
         self.access_role::<purpose::StaffRead>(actor).await?;
         Ok(self.store.clinician(id).await?)

@@ -125,6 +125,15 @@ impl App {
             .await?)
     }
 
+    /// A group's own join URL, for those who may set it (a group's directors); `None`
+    /// for anyone else's page, refused for a group outside their reach.
+    pub async fn group_join_url(&self, actor: &Actor, group: GroupId) -> AppResult<Option<String>> {
+        let a = self
+            .access_group::<purpose::GroupJoinUrl>(actor, group)
+            .await?;
+        Ok(self.store.group_join_url(&a).await?)
+    }
+
     /// Sets (or with `None` removes) a telehealth group's join URL.
     pub async fn set_group_join_url(
         &self,

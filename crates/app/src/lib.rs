@@ -168,6 +168,9 @@ pub struct ClinicIdentity {
     pub npi: Option<String>,
     /// The federal Taxpayer Identification Number (EIN, 9 digits).
     pub tin: Option<String>,
+    /// The billing provider's address and telephone (`clinic_address`, `clinic_city`,
+    /// `clinic_state`, `clinic_zip`, `clinic_phone`): an 837P claim file needs them.
+    pub address: Option<circle_domain::claim837::ClinicAddress>,
 }
 
 impl Default for ClinicIdentity {
@@ -176,6 +179,7 @@ impl Default for ClinicIdentity {
             name: "Circle clinic".to_owned(),
             npi: None,
             tin: None,
+            address: None,
         }
     }
 }
@@ -183,27 +187,7 @@ impl Default for ClinicIdentity {
 /// Whether `npi` is a valid National Provider Identifier: ten digits whose last is the
 /// Luhn check digit over the prefix 80840 and the first nine (45 CFR 162.406).
 pub fn npi_is_valid(npi: &str) -> bool {
-    if npi.len() != 10 || !npi.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    let digits: Vec<u32> = format!("80840{npi}")
-        .bytes()
-        .map(|b| u32::from(b - b'0'))
-        .collect();
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                *d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
+    circle_domain::billing::Npi::is_valid(npi)
 }
 
 impl Default for AppSettings {

@@ -6,7 +6,8 @@
 //! one audit entry says so.
 
 use circle_domain::DomainError;
-use circle_domain::billing::{BillingLine, DiagnosesInput, DiagnosisCode, billing_lines};
+use circle_domain::billing::{BillingLine, DiagnosesInput, DiagnosisCode, Npi, billing_lines};
+use circle_domain::claim837::{BillingProvider, Envelope, claim_file};
 use circle_domain::compliance::{ClientWeek, assess, week_start};
 use circle_domain::ids::{ClientId, ProgramId};
 use circle_store::access::purpose;
@@ -134,5 +135,64 @@ impl App {
             .billable_sessions(&listing, from, until, program.as_ref(), self.now())
             .await?;
         Ok(billing_lines(&sessions))
+    }
+
+    /// The X12 837P claim file for service dates `from` to `until`: the billable lines of
+    /// [`App::billing_export`] (the same access and the same one `billing.export` audit
+    /// entry), with the clinic as billing provider. Refused (422, naming the setting)
+    /// before anything is read when the clinic's NPI, EIN or address is not configured.
+    pub async fn claim_file_837p(
+        &self,
+        actor: &Actor,
+        from: Date,
+        until: Date,
+        program: Option<ProgramId>,
+    ) -> AppResult<String> {
+        // Only a director may learn which settings are missing.
+        self.listing::<purpose::BillingExport>(actor).await?;
+        let clinic = &self.settings.clinic;
+        let mut errors = circle_domain::FieldErrors::default();
+        let npi = clinic
+            .npi
+            .as_deref()
+            .and_then(|n| Npi::parse_field("clinic_npi", n).ok());
+        if npi.is_none() {
+            errors.push("clinic_npi", "must be set in the settings to write claims");
+        }
+        if clinic.tin.is_none() {
+            errors.push("clinic_tin", "must be set in the settings to write claims");
+        }
+        if clinic.address.is_none() {
+            errors.push(
+                "clinic_address",
+                "the clinic's address, city, state, ZIP+4 and phone must be set in the \
+                 settings to write claims",
+            );
+        }
+        errors.into_result()?;
+        let (Some(npi), Some(tin), Some(address)) =
+            (npi, clinic.tin.clone(), clinic.address.clone())
+        else {
+            return Err(DomainError::invalid("clinic_npi", "must be set").into());
+        };
+        let provider = BillingProvider {
+            name: clinic.name.clone(),
+            npi,
+            tin,
+            address,
+        };
+        let lines = self.billing_export(actor, from, until, program).await?;
+        let now = self.now();
+        // ISA13/GS06: the second the file was made (modulo the nine digits), so two files
+        // a clearinghouse receives from one clinic share a control number only 31 years
+        // apart.
+        let seconds = now.as_second().rem_euclid(999_999_999);
+        let envelope = Envelope {
+            control_number: u32::try_from(seconds + 1).unwrap_or(1),
+            created: now
+                .to_zoned(self.settings.clinic_time_zone.clone())
+                .datetime(),
+        };
+        Ok(claim_file(&lines, &provider, envelope)?)
     }
 }

@@ -250,6 +250,16 @@ const fn lic(
     }
 }
 
+/// A fictitious NPI for the `n`th demo clinician: nine digits and the check digit that
+/// makes it valid (so the claim file carries well-formed rendering providers).
+fn demo_npi(n: usize) -> String {
+    let base = format!("17000{n:04}");
+    (0..10)
+        .map(|d| format!("{base}{d}"))
+        .find(|npi| circle_domain::billing::Npi::is_valid(npi))
+        .unwrap_or_default()
+}
+
 const CLINICIANS: &[ClinicianSpec] = &[
     // The program director.
     ClinicianSpec {
@@ -1570,7 +1580,7 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
         ids.rooms.insert(spec.key, room.id);
     }
 
-    for spec in CLINICIANS {
+    for (n, spec) in CLINICIANS.iter().enumerate() {
         let mut licenses = Vec::new();
         for l in spec.licenses {
             let issued_on = today
@@ -1588,6 +1598,8 @@ pub async fn seed(store: &Store, today: Date) -> Result<DemoSummary> {
             "given_name": spec.given, "family_name": spec.family,
             "email": format!("{}.{}@demo.circle.test", spec.given, spec.family).to_lowercase(),
             "licenses": licenses, "modalities": spec.modalities,
+            // Licensed clinicians render services and hold an NPI; trainees bill none.
+            "npi": (!spec.licenses.is_empty()).then(|| demo_npi(n)),
         }))?;
         let clinician = store
             .create_clinician(&new, now)

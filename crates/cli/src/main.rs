@@ -220,6 +220,13 @@ struct Settings {
     clinic_name: String,
     clinic_npi: Option<String>,
     clinic_tin: Option<String>,
+    /// The billing provider's street address, city, USPS state, ZIP+4 and telephone, which
+    /// an 837P claim file needs (all five or none).
+    clinic_address: Option<String>,
+    clinic_city: Option<String>,
+    clinic_state: Option<String>,
+    clinic_zip: Option<String>,
+    clinic_phone: Option<String>,
     /// PEM certificate chain and private key: both set means serve HTTPS.
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -272,6 +279,11 @@ impl Default for Settings {
             clinic_name: default_clinic_name(),
             clinic_npi: None,
             clinic_tin: None,
+            clinic_address: None,
+            clinic_city: None,
+            clinic_state: None,
+            clinic_zip: None,
+            clinic_phone: None,
             tls_cert: None,
             tls_key: None,
             shutdown_grace_secs: default_shutdown_grace_secs(),
@@ -345,6 +357,35 @@ fn database_url(
         .ok_or_else(|| anyhow!("no database: pass --db sqlite://circle.db (or postgres://…) or set CIRCLE_DATABASE_URL"))
 }
 
+/// The demo clinic's identifiers and address where the settings give none, so its claim
+/// file can be made and validated: fictitious, but of the right shape (the NPI carries a
+/// valid check digit; 555-01xx numbers are reserved for fiction).
+fn demo_clinic_identity(mut s: Settings) -> Settings {
+    if s.clinic_npi.is_none() {
+        s.clinic_npi = Some("1999999984".to_owned());
+    }
+    if s.clinic_tin.is_none() {
+        s.clinic_tin = Some("990000001".to_owned());
+    }
+    let none = [
+        &s.clinic_address,
+        &s.clinic_city,
+        &s.clinic_state,
+        &s.clinic_zip,
+        &s.clinic_phone,
+    ]
+    .iter()
+    .all(|p| p.is_none());
+    if none {
+        s.clinic_address = Some("100 Demo Street".to_owned());
+        s.clinic_city = Some("Boston".to_owned());
+        s.clinic_state = Some("MA".to_owned());
+        s.clinic_zip = Some("02110-0001".to_owned());
+        s.clinic_phone = Some("617-555-0100".to_owned());
+    }
+    s
+}
+
 fn app_settings(settings: &Settings) -> Result<AppSettings> {
     let tz = jiff::tz::TimeZone::get(&settings.clinic_time_zone).map_err(|_| {
         anyhow!("clinic_time_zone must be an IANA time zone such as America/New_York")
@@ -363,12 +404,40 @@ fn app_settings(settings: &Settings) -> Result<AppSettings> {
     if name.is_empty() || name.len() > 60 || name.chars().any(char::is_control) {
         bail!("clinic_name must be 1-60 characters without control characters");
     }
+    let parts = [
+        &settings.clinic_address,
+        &settings.clinic_city,
+        &settings.clinic_state,
+        &settings.clinic_zip,
+        &settings.clinic_phone,
+    ];
+    let address = if parts.iter().all(|p| p.is_none()) {
+        None
+    } else {
+        let part = |p: &Option<String>| p.clone().unwrap_or_default();
+        Some(
+            circle_domain::claim837::ClinicAddress::parse(
+                &part(&settings.clinic_address),
+                &part(&settings.clinic_city),
+                &part(&settings.clinic_state),
+                &part(&settings.clinic_zip),
+                &part(&settings.clinic_phone),
+            )
+            .map_err(|e| {
+                anyhow!(
+                    "the clinic's address settings (clinic_address, clinic_city, clinic_state, \
+                     clinic_zip, clinic_phone: all five or none): {e}"
+                )
+            })?,
+        )
+    };
     Ok(AppSettings {
         clinic_time_zone: tz,
         clinic: circle_app::ClinicIdentity {
             name: name.to_owned(),
             npi: settings.clinic_npi.clone(),
             tin: settings.clinic_tin.clone(),
+            address,
         },
         ..AppSettings::default()
     })
@@ -490,6 +559,11 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             tls_key,
             metrics_addr,
         } => {
+            let settings = if demo {
+                demo_clinic_identity(settings)
+            } else {
+                settings
+            };
             // TLS first: a half-given pair is a settings mistake, reported before any work.
             let tls = match (
                 tls_cert.or(settings.tls_cert.clone()),

@@ -5,6 +5,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::billing::Npi;
 use crate::care::{Modality, vocab};
 use crate::ids::ClinicianId;
 use crate::text::{Email, LicenseNumber, PersonName, UsState};
@@ -54,6 +55,8 @@ pub struct Clinician {
     pub email: Email,
     pub licenses: Vec<License>,
     pub modalities: Vec<Modality>,
+    /// The rendering provider's National Provider Identifier on claims, once recorded.
+    pub npi: Option<Npi>,
     pub version: i64,
 }
 
@@ -79,6 +82,9 @@ pub struct NewClinician {
     pub licenses: Vec<License>,
     #[serde(default)]
     pub modalities: Vec<Modality>,
+    /// The clinician's NPI (10 digits with its check digit), if they have one.
+    #[serde(default)]
+    pub npi: Option<Npi>,
 }
 
 impl NewClinician {
@@ -130,6 +136,7 @@ mod tests {
             email: Email::parse("ana@example.org").unwrap(),
             licenses,
             modalities: vec![],
+            npi: None,
             version: 1,
         }
     }
@@ -169,6 +176,7 @@ mod tests {
             email: Email::parse("a@b.org").unwrap(),
             licenses: vec![l],
             modalities: vec![],
+            npi: None,
         };
         assert!(matches!(n.validate(), Err(DomainError::Invalid(_))));
     }

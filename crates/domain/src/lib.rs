@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod billing;
 pub mod care;
+pub mod claim837;
 pub mod client;
 pub mod clinician;
 pub mod compliance;

@@ -38,6 +38,47 @@ vocab!(
     }
 );
 
+vocab!(
+    /// Where a service was rendered, as a CMS place-of-service code (the CMS "Place of
+    /// Service Code Set"): claims carry it per line.
+    PlaceOfService {
+        /// Telehealth provided other than in the patient's home.
+        Telehealth02 = "02",
+        /// Telehealth provided in the patient's home.
+        Telehealth10 = "10",
+        Office = "11",
+        /// Outpatient hospital, on campus.
+        OutpatientHospital = "22",
+        /// Psychiatric facility, partial hospitalization.
+        PartialHospitalization = "52",
+        CommunityMentalHealthCenter = "53",
+        /// Residential substance abuse treatment facility.
+        ResidentialSubstanceAbuse = "55",
+        /// Psychiatric residential treatment center.
+        PsychiatricResidential = "56",
+        /// Non-residential substance abuse treatment facility.
+        NonResidentialSubstanceAbuse = "57",
+    }
+);
+
+impl PlaceOfService {
+    /// Whether the code says the service was rendered by telehealth (02 or 10).
+    pub fn is_telehealth(self) -> bool {
+        matches!(self, Self::Telehealth02 | Self::Telehealth10)
+    }
+
+    /// Where a level's in-person groups are usually rendered: a PHP in a psychiatric
+    /// facility's partial hospitalization (52), residential care in a psychiatric
+    /// residential treatment center (56), IOP and outpatient groups in an office (11).
+    pub fn default_for(level: LevelOfCare) -> Self {
+        match level {
+            LevelOfCare::Php => Self::PartialHospitalization,
+            LevelOfCare::Residential => Self::PsychiatricResidential,
+            LevelOfCare::Iop | LevelOfCare::Outpatient => Self::Office,
+        }
+    }
+}
+
 /// A program as stored, with its settings (defaults from DESIGN.md "Clinical numbers").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Program {
@@ -60,6 +101,14 @@ pub struct Program {
     pub daily_minimum_minutes: u32,
     /// Days between routine outcome measures (besides intake and discharge; default 14).
     pub measure_cadence_days: u32,
+    /// Where in-person groups are rendered (default by level: 52 PHP, 56 residential, 11).
+    pub place_of_service: PlaceOfService,
+    /// Telehealth lines' place of service: 10, the patient's home (the default: members
+    /// join from home), or 02, elsewhere.
+    pub telehealth_place_of_service: PlaceOfService,
+    /// Whether a session line stays billable beside a per-diem line for the same client
+    /// and day. Off by default: a per diem covers the day's groups (the common payer rule).
+    pub sessions_billable_with_per_diem: bool,
     pub version: i64,
 }
 
@@ -79,6 +128,9 @@ pub struct NewProgram {
     pub per_diem_code: Option<PerDiemCode>,
     pub daily_minimum_minutes: Option<u32>,
     pub measure_cadence_days: Option<u32>,
+    pub place_of_service: Option<PlaceOfService>,
+    pub telehealth_place_of_service: Option<PlaceOfService>,
+    pub sessions_billable_with_per_diem: Option<bool>,
 }
 
 /// A change to a program's settings; `version` must match the stored one. Omitted fields
@@ -98,6 +150,9 @@ pub struct ProgramPatch {
     pub per_diem_code: Option<Option<PerDiemCode>>,
     pub daily_minimum_minutes: Option<u32>,
     pub measure_cadence_days: Option<u32>,
+    pub place_of_service: Option<PlaceOfService>,
+    pub telehealth_place_of_service: Option<PlaceOfService>,
+    pub sessions_billable_with_per_diem: Option<bool>,
 }
 
 /// Tells "absent" (outer `None`, by `serde(default)`) from "null" (`Some(None)`).
@@ -120,6 +175,9 @@ pub struct ProgramSettings {
     pub per_diem_code: Option<PerDiemCode>,
     pub daily_minimum_minutes: u32,
     pub measure_cadence_days: u32,
+    pub place_of_service: PlaceOfService,
+    pub telehealth_place_of_service: PlaceOfService,
+    pub sessions_billable_with_per_diem: bool,
 }
 
 /// Weekly minutes above a full week of waking hours are a typo, not a requirement.
@@ -142,6 +200,9 @@ impl ProgramSettings {
                 LevelOfCare::Residential | LevelOfCare::Outpatient => 0,
             },
             measure_cadence_days: 14,
+            place_of_service: PlaceOfService::default_for(level),
+            telehealth_place_of_service: PlaceOfService::Telehealth10,
+            sessions_billable_with_per_diem: false,
         }
     }
 
@@ -211,6 +272,18 @@ impl ProgramSettings {
         if !(1..=365).contains(&self.measure_cadence_days) {
             errors.push("measure_cadence_days", "must be between 1 and 365 days");
         }
+        if self.place_of_service.is_telehealth() {
+            errors.push(
+                "place_of_service",
+                "must be where in-person groups meet, not a telehealth code (02, 10)",
+            );
+        }
+        if !self.telehealth_place_of_service.is_telehealth() {
+            errors.push(
+                "telehealth_place_of_service",
+                "must be 10 (the patient's home) or 02 (telehealth elsewhere)",
+            );
+        }
         errors.into_result()?;
         Ok(self)
     }
@@ -234,6 +307,13 @@ impl NewProgram {
                 .daily_minimum_minutes
                 .unwrap_or(d.daily_minimum_minutes),
             measure_cadence_days: self.measure_cadence_days.unwrap_or(d.measure_cadence_days),
+            place_of_service: self.place_of_service.unwrap_or(d.place_of_service),
+            telehealth_place_of_service: self
+                .telehealth_place_of_service
+                .unwrap_or(d.telehealth_place_of_service),
+            sessions_billable_with_per_diem: self
+                .sessions_billable_with_per_diem
+                .unwrap_or(d.sessions_billable_with_per_diem),
         }
         .validate(self.level_of_care)
     }
@@ -251,6 +331,9 @@ impl Program {
             per_diem_code: self.per_diem_code,
             daily_minimum_minutes: self.daily_minimum_minutes,
             measure_cadence_days: self.measure_cadence_days,
+            place_of_service: self.place_of_service,
+            telehealth_place_of_service: self.telehealth_place_of_service,
+            sessions_billable_with_per_diem: self.sessions_billable_with_per_diem,
         }
     }
 }
@@ -274,6 +357,13 @@ impl ProgramPatch {
                 .daily_minimum_minutes
                 .unwrap_or(c.daily_minimum_minutes),
             measure_cadence_days: self.measure_cadence_days.unwrap_or(c.measure_cadence_days),
+            place_of_service: self.place_of_service.unwrap_or(c.place_of_service),
+            telehealth_place_of_service: self
+                .telehealth_place_of_service
+                .unwrap_or(c.telehealth_place_of_service),
+            sessions_billable_with_per_diem: self
+                .sessions_billable_with_per_diem
+                .unwrap_or(c.sessions_billable_with_per_diem),
         }
         .validate(current.level_of_care)
     }
@@ -307,6 +397,36 @@ mod tests {
         s.per_diem_code = Some(PerDiemCode::S9480);
         assert!(s.clone().validate(LevelOfCare::Iop).is_ok());
         assert!(s.validate(LevelOfCare::Outpatient).is_err());
+    }
+
+    #[test]
+    fn places_of_service_default_by_level_and_telehealth_codes_stay_in_their_setting() {
+        assert_eq!(
+            ProgramSettings::defaults(LevelOfCare::Php)
+                .place_of_service
+                .as_str(),
+            "52"
+        );
+        let d = ProgramSettings::defaults(LevelOfCare::Iop);
+        assert_eq!(
+            (
+                d.place_of_service.as_str(),
+                d.telehealth_place_of_service.as_str(),
+                d.sessions_billable_with_per_diem
+            ),
+            ("11", "10", false)
+        );
+        let err = with(|s| s.place_of_service = PlaceOfService::Telehealth02).unwrap_err();
+        assert!(
+            format!("{err:?}").contains("\"place_of_service\""),
+            "{err:?}"
+        );
+        let err = with(|s| s.telehealth_place_of_service = PlaceOfService::Office).unwrap_err();
+        assert!(
+            format!("{err:?}").contains("telehealth_place_of_service"),
+            "{err:?}"
+        );
+        assert!(with(|s| s.telehealth_place_of_service = PlaceOfService::Telehealth02).is_ok());
     }
 
     #[test]

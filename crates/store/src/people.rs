@@ -1,6 +1,7 @@
 //! Clinicians with their licenses; clients with their episodes and separations.
 
 use circle_domain::DomainError;
+use circle_domain::billing::Npi;
 use circle_domain::care::{Concern, LevelOfCare, Modality};
 use circle_domain::client::{
     Client, ClientPatch, Episode, NewClient, NewEpisode, NewSeparation, ReferralSource, Separation,
@@ -120,6 +121,7 @@ struct ClinicianRow {
     family_name: String,
     email: String,
     modalities: String,
+    npi: Option<String>,
     version: i64,
 }
 
@@ -155,13 +157,14 @@ impl Store {
         let now = ts(now);
         let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO clinicians (given_name, family_name, email, modalities, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            "INSERT INTO clinicians (given_name, family_name, email, modalities, npi, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
         )
         .bind(new.given_name.as_str())
         .bind(new.family_name.as_str())
         .bind(new.email.normalized())
         .bind(json(&new.modalities))
+        .bind(new.npi.as_ref().map(Npi::as_str))
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
@@ -187,6 +190,30 @@ impl Store {
     pub async fn clinician(&self, id: ClinicianId) -> Result<Clinician, StoreError> {
         let mut conn = self.pool().acquire().await?;
         clinician_in(&mut conn, id).await
+    }
+
+    /// Records (or, with `None`, removes) a clinician's NPI.
+    pub async fn set_clinician_npi(
+        &self,
+        id: ClinicianId,
+        npi: Option<&Npi>,
+        now: Timestamp,
+    ) -> Result<Clinician, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE clinicians SET npi = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(npi.map(Npi::as_str))
+        .bind(ts(now))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(DomainError::not_found("clinician").into());
+        }
+        tx.commit().await?;
+        self.clinician(id).await
     }
 
     pub async fn list_clinicians(&self, page: PageRequest) -> Result<Page<Clinician>, StoreError> {
@@ -807,7 +834,7 @@ pub(crate) async fn clinician_in(
     id: ClinicianId,
 ) -> Result<Clinician, StoreError> {
     let row = sqlx::query_as::<_, ClinicianRow>(
-        "SELECT given_name, family_name, email, modalities, version FROM clinicians WHERE id = $1",
+        "SELECT given_name, family_name, email, modalities, npi, version FROM clinicians WHERE id = $1",
     )
     .bind(id.0)
     .fetch_optional(&mut *conn)
@@ -829,6 +856,7 @@ pub(crate) async fn clinician_in(
         email: read::parsed(row.email, "email")?,
         licenses,
         modalities: read::json::<Vec<Modality>>(&row.modalities, "modalities")?,
+        npi: read::opt_parsed(row.npi, "npi")?,
         version: row.version,
     })
 }

@@ -5,7 +5,7 @@ use circle_domain::Rule;
 use circle_domain::care::LevelOfCare;
 use circle_domain::ids::{ProgramId, RoomId, UserId};
 use circle_domain::program::{
-    NewProgram, NewRoom, PerDiemCode, Program, ProgramPatch, Room, SessionCode,
+    NewProgram, NewRoom, PerDiemCode, PlaceOfService, Program, ProgramPatch, Room, SessionCode,
 };
 use jiff::Timestamp;
 
@@ -14,7 +14,8 @@ use crate::{Page, PageRequest, Store, StoreError};
 
 pub(crate) const PROGRAM_COLUMNS: &str = "id, name, site, level_of_care, time_zone, \
      weekly_required_minutes, max_group_size, newcomers_per_session, note_due_hours, \
-     session_code, per_diem_code, daily_minimum_minutes, measure_cadence_days, version";
+     session_code, per_diem_code, daily_minimum_minutes, measure_cadence_days, \
+     place_of_service, telehealth_place_of_service, sessions_billable_with_per_diem, version";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ProgramRow {
@@ -31,6 +32,9 @@ pub(crate) struct ProgramRow {
     per_diem_code: Option<String>,
     daily_minimum_minutes: i64,
     measure_cadence_days: i64,
+    place_of_service: String,
+    telehealth_place_of_service: String,
+    sessions_billable_with_per_diem: i64,
     version: i64,
 }
 
@@ -58,6 +62,17 @@ impl TryFrom<ProgramRow> for Program {
             )?,
             daily_minimum_minutes: read::uint(r.daily_minimum_minutes, "daily_minimum_minutes")?,
             measure_cadence_days: read::uint(r.measure_cadence_days, "measure_cadence_days")?,
+            place_of_service: read::vocab(
+                &r.place_of_service,
+                "place_of_service",
+                PlaceOfService::parse,
+            )?,
+            telehealth_place_of_service: read::vocab(
+                &r.telehealth_place_of_service,
+                "telehealth_place_of_service",
+                PlaceOfService::parse,
+            )?,
+            sessions_billable_with_per_diem: r.sessions_billable_with_per_diem != 0,
             version: r.version,
         })
     }
@@ -98,8 +113,9 @@ impl Store {
         let row = sqlx::query_as::<_, ProgramRow>(&format!(
             "INSERT INTO programs (name, site, level_of_care, time_zone, weekly_required_minutes, \
              max_group_size, newcomers_per_session, note_due_hours, session_code, per_diem_code, \
-             daily_minimum_minutes, measure_cadence_days, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             daily_minimum_minutes, measure_cadence_days, place_of_service, \
+             telehealth_place_of_service, sessions_billable_with_per_diem, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
              RETURNING {PROGRAM_COLUMNS}"
         ))
         .bind(new.name.as_str())
@@ -114,6 +130,9 @@ impl Store {
         .bind(settings.per_diem_code.map(PerDiemCode::as_str))
         .bind(i64::from(settings.daily_minimum_minutes))
         .bind(i64::from(settings.measure_cadence_days))
+        .bind(settings.place_of_service.as_str())
+        .bind(settings.telehealth_place_of_service.as_str())
+        .bind(i64::from(settings.sessions_billable_with_per_diem))
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
@@ -183,6 +202,8 @@ impl Store {
             "UPDATE programs SET name = $1, weekly_required_minutes = $2, max_group_size = $3, \
              newcomers_per_session = $4, note_due_hours = $5, session_code = $6, \
              per_diem_code = $7, daily_minimum_minutes = $8, measure_cadence_days = $9, \
+             place_of_service = $13, telehealth_place_of_service = $14, \
+             sessions_billable_with_per_diem = $15, \
              version = version + 1, updated_at = $10 WHERE id = $11 AND version = $12 \
              RETURNING {PROGRAM_COLUMNS}"
         ))
@@ -198,6 +219,9 @@ impl Store {
         .bind(ts(now))
         .bind(id.0)
         .bind(patch.version)
+        .bind(settings.place_of_service.as_str())
+        .bind(settings.telehealth_place_of_service.as_str())
+        .bind(i64::from(settings.sessions_billable_with_per_diem))
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(stale)?;

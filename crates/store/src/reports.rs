@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use crate::access::{ClientAccess, ListScope, Listing, ProgramAccess, purpose};
 use circle_domain::DomainError;
 use circle_domain::audit::AuditAction;
-use circle_domain::billing::{BillableSession, DiagnosisCode};
+use circle_domain::billing::{BillableSession, DiagnosisCode, Patient};
 use circle_domain::care::LevelOfCare;
 use circle_domain::compliance::WeekSession;
 use circle_domain::ids::{ClientId, ProgramId, SessionId};
-use circle_domain::program::{PerDiemCode, SessionCode};
+use circle_domain::program::{PerDiemCode, PlaceOfService, SessionCode};
 use circle_domain::session::SessionStatus;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -68,6 +68,14 @@ struct BillableRow {
     family_name: String,
     given_name: String,
     license: Option<String>,
+    npi: Option<String>,
+    telehealth: i64,
+    place_of_service: String,
+    telehealth_place_of_service: String,
+    sessions_billable_with_per_diem: i64,
+    client_given_name: String,
+    client_family_name: String,
+    date_of_birth: String,
     session_code: String,
     per_diem_code: Option<String>,
     daily_minimum_minutes: i64,
@@ -267,7 +275,11 @@ impl Store {
         let rows = sqlx::query_as::<_, BillableRow>(&format!(
             "SELECT s.id AS session_id, s.local_date, a.client_id, a.minutes, c.record_number, \
              g.name AS group_name, p.id AS program_id, p.name AS program_name, p.session_code, \
-             p.per_diem_code, p.daily_minimum_minutes, k.given_name, k.family_name, \
+             p.per_diem_code, p.daily_minimum_minutes, k.given_name, k.family_name, k.npi, \
+             CASE WHEN g.room_id IS NULL THEN 1 ELSE 0 END AS telehealth, p.place_of_service, \
+             p.telehealth_place_of_service, p.sessions_billable_with_per_diem, \
+             c.given_name AS client_given_name, c.family_name AS client_family_name, \
+             c.date_of_birth, \
              (SELECT l.kind || ' ' || l.state || ' ' || l.number FROM licenses l \
               WHERE l.clinician_id = k.id AND l.issued_on <= s.local_date \
               AND l.expires_on >= s.local_date ORDER BY l.expires_on DESC, l.id LIMIT 1) AS license \
@@ -323,6 +335,24 @@ impl Store {
                 group: r.group_name,
                 rendering_clinician: format!("{}, {}", r.family_name, r.given_name),
                 rendering_license: r.license.unwrap_or_default(),
+                rendering_npi: read::opt_parsed(r.npi, "npi")?,
+                telehealth: r.telehealth != 0,
+                place_of_service: read::vocab(
+                    &r.place_of_service,
+                    "place_of_service",
+                    PlaceOfService::parse,
+                )?,
+                telehealth_place_of_service: read::vocab(
+                    &r.telehealth_place_of_service,
+                    "telehealth_place_of_service",
+                    PlaceOfService::parse,
+                )?,
+                sessions_billable_with_per_diem: r.sessions_billable_with_per_diem != 0,
+                patient: Patient {
+                    given_name: r.client_given_name,
+                    family_name: r.client_family_name,
+                    date_of_birth: read::date(&r.date_of_birth, "date_of_birth")?,
+                },
                 session_code: read::vocab(&r.session_code, "session_code", SessionCode::parse)?,
                 per_diem_code: read::opt_vocab(
                     r.per_diem_code.as_deref(),

@@ -333,12 +333,13 @@ pub async fn spawn_app() -> TestApp {
 /// A running Circle over `db` (a test that needs its own keys sets them on `db.store`
 /// first).
 pub async fn spawn_app_on(db: TestDb) -> TestApp {
+    spawn_app_with(db, circle_app::AppSettings::default()).await
+}
+
+/// A running Circle over `db` with `settings` (a clinic's identity, say).
+pub async fn spawn_app_with(db: TestDb, settings: circle_app::AppSettings) -> TestApp {
     let clock = std::sync::Arc::new(circle_app::FixedClock::new(builders::now()));
-    let app = circle_app::App::new(
-        db.store.clone(),
-        clock.clone(),
-        circle_app::AppSettings::default(),
-    );
+    let app = circle_app::App::new(db.store.clone(), clock.clone(), settings);
     let server =
         circle_web::Application::build(app.clone(), "127.0.0.1:0".parse().expect("an address"))
             .await

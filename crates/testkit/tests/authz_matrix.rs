@@ -55,6 +55,7 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/api/v1/clinicians", Own, "DAAAAD"),
         ("POST", "/api/v1/clinicians", Own, "DAADDD"),
         ("GET", "/api/v1/clinicians/{id}", Own, "DAAAAD"),
+        ("PUT", "/api/v1/clinicians/{id}/npi", Own, "DAADDD"),
         ("GET", "/api/v1/clients", Own, "DDAAAD"),
         ("POST", "/api/v1/clients", Own, "DDADAD"),
         ("GET", "/api/v1/clients/{id}", Own, "DDAAAA"),
@@ -219,6 +220,8 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("PUT", "/api/v1/clients/{id}/diagnoses", Own, "DDAADD"),
         ("PUT", "/api/v1/clients/{id}/diagnoses", Foreign, "DDADDD"),
         ("GET", "/api/v1/billing/export", Own, "DDADDD"),
+        // The test clinic configures no NPI: a director's claim file is a 422 naming it.
+        ("GET", "/api/v1/billing/837p", Own, "DDADDD"),
         // --- measures ---
         // Instruments: every signed-in user reads them (a client, the self-report ones).
         ("GET", "/api/v1/instruments", Own, "DAAAAA"),
@@ -473,7 +476,7 @@ async fn every_route_times_every_role_matches_the_expected_table() {
             if *path == "/api/v1/groups/{id}/sessions" {
                 concrete.push_str("?from=2026-05-04&until=2026-05-11");
             }
-            if *path == "/api/v1/billing/export" {
+            if *path == "/api/v1/billing/export" || *path == "/api/v1/billing/837p" {
                 concrete.push_str("?from=2026-05-01&until=2026-05-31");
             }
             let body = body_for(method, path, seq, &program, leads[0], clients[1 - i]);
@@ -538,6 +541,7 @@ fn body_for(
         ("POST", "/api/v1/rooms") => {
             json!({"site": "S", "name": format!("Room {seq}"), "capacity": 10})
         }
+        ("PUT", "/api/v1/clinicians/{id}/npi") => json!({"npi": "1234567893"}),
         ("POST", "/api/v1/clinicians") => {
             json!({"given_name": "N", "family_name": "N", "email": format!("n{seq}@example.test")})
         }
@@ -669,6 +673,8 @@ fn id_fields() -> Vec<(&'static str, &'static str, &'static str, Kind)> {
     vec![
         ("POST", "/api/v1/alerts/{id}/acknowledge", "path id", Alert),
         ("PATCH", "/api/v1/clients/{id}", "path id", Client),
+        // Clinicians are staff records every director and admin may set up.
+        ("PUT", "/api/v1/clinicians/{id}/npi", "path id", Shared),
         (
             "POST",
             "/api/v1/clients/{id}/consents/group-agreement",

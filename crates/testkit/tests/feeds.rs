@@ -466,3 +466,113 @@ async fn feeds_look_exactly_as_far_ahead_as_sessions_exist() {
         "the last session is on {last}"
     );
 }
+
+#[tokio::test]
+async fn join_url_forms_on_the_group_and_session_pages_follow_the_apis_rules() {
+    let t = spawn_app().await;
+    let (k, tele, lead) = setup(&t).await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let other = t.clinician_token("other@example.test").await;
+    let group_form = format!(r#"action="/groups/{tele}/join-url""#);
+
+    // The group's form: its directors, on a telehealth group only.
+    let page = t.page(&k.director, &format!("/groups/{tele}")).await;
+    assert!(page.body.contains(&group_form), "{}", page.body);
+    let page = t.page(&lead, &format!("/groups/{tele}")).await;
+    assert!(
+        !page.body.contains("join-url"),
+        "a facilitator sets sessions' links only"
+    );
+    let page = t.page(&k.director, &format!("/groups/{}", k.group)).await;
+    assert!(
+        !page.body.contains("join-url"),
+        "a group with a room has no link"
+    );
+
+    let path = format!("/groups/{tele}/join-url");
+    let d = csrf(&k.director);
+    let r = t
+        .page_form(
+            &k.director,
+            &path,
+            &[
+                ("csrf", d.as_str()),
+                ("join_url", "http://video.example.org/j/1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("must be an https:// address"), "{}", r.body);
+    let r = t
+        .page_form(
+            &k.director,
+            &path,
+            &[("csrf", d.as_str()), ("join_url", JOIN)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let l = csrf(&lead);
+    let r = t
+        .page_form(&lead, &path, &[("csrf", l.as_str()), ("join_url", MOVED)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let (_, b) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/groups/{tele}/sessions?from=2026-05-04&until=2026-05-20"),
+        )
+        .await;
+    let session = b[0]["id"].as_i64().unwrap();
+    let (_, b) = t
+        .get(&lead, &format!("/api/v1/sessions/{session}/join-url"))
+        .await;
+    assert_eq!(b["join_url"], json!(JOIN), "the page set the group's link");
+
+    // The session's form: its facilitators and directors; intake sees neither form nor link.
+    let session_form = format!(r#"action="/sessions/{session}/join-url""#);
+    let page = t.page(&lead, &format!("/sessions/{session}")).await;
+    assert!(page.body.contains(&session_form), "{}", page.body);
+    let page = t.page(&intake, &format!("/sessions/{session}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("join-url") && !page.body.contains(JOIN));
+    let path = format!("/sessions/{session}/join-url");
+    let r = t
+        .page_form(
+            &lead,
+            &path,
+            &[("csrf", l.as_str()), ("join_url", "ftp://x")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("must be an https:// address"), "{}", r.body);
+    let r = t
+        .page_form(&lead, &path, &[("csrf", l.as_str()), ("join_url", MOVED)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let (_, b) = t
+        .get(&lead, &format!("/api/v1/sessions/{session}/join-url"))
+        .await;
+    assert_eq!(b["join_url"], json!(MOVED));
+    // Intake may not; a clinician of another group is not told the session exists.
+    let i = csrf(&intake);
+    let r = t
+        .page_form(&intake, &path, &[("csrf", i.as_str()), ("join_url", JOIN)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let o = csrf(&other);
+    let r = t
+        .page_form(&other, &path, &[("csrf", o.as_str()), ("join_url", JOIN)])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Emptying the session's own link falls back to the group's.
+    let r = t
+        .page_form(&lead, &path, &[("csrf", l.as_str()), ("join_url", "")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let (_, b) = t
+        .get(&lead, &format!("/api/v1/sessions/{session}/join-url"))
+        .await;
+    assert_eq!(b["join_url"], json!(JOIN));
+}

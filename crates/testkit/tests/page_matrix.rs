@@ -99,6 +99,8 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/reports/attendance", Own, "LF222FF"),
         ("GET", "/reports/billing", Own, "LF22FFF"),
         ("GET", "/reports/billing/export", Own, "LF22FFF"),
+        // The test clinic configures no NPI: the form comes back naming the setting.
+        ("GET", "/reports/billing/837p", Own, "LFUUFFF"),
         ("GET", "/reports/census", Own, "LF22F2F"),
         ("GET", "/reports/compliance", Own, "LF222FF"),
         ("GET", "/reports/outcomes", Own, "LF222FF"),
@@ -126,6 +128,12 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("POST", "/admin/users/{id}/role", Foreign, "LUFFFFF"),
         ("POST", "/alerts/{id}/acknowledge", Own, "LFUUUUF"),
         ("POST", "/alerts/{id}/acknowledge", Foreign, "LFUUUUF"),
+        // Join links (issue 15): a group's directors, a session's facilitators and
+        // directors; a form without the field is refused naming it.
+        ("POST", "/groups/{id}/join-url", Own, "LFUUFFN"),
+        ("POST", "/groups/{id}/join-url", Foreign, "LFUNFFN"),
+        ("POST", "/sessions/{id}/join-url", Own, "LFUUUFN"),
+        ("POST", "/sessions/{id}/join-url", Foreign, "LFUNNFN"),
         ("POST", "/groups/{id}/memberships", Own, "LFUUUUF"),
         ("POST", "/groups/{id}/memberships", Foreign, "LFUNUUF"),
         ("POST", "/groups/{id}/memberships/{mid}/end", Own, "LFUUUUF"),

@@ -8,7 +8,7 @@
 
 use circle_domain::ids::ClinicianId;
 use circle_domain::user::Role;
-use circle_testkit::{TEST_PASSWORD, TestApp, spawn_app};
+use circle_testkit::{TEST_PASSWORD, TestApp, TestDb, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -408,13 +408,15 @@ async fn the_billing_export_holds_exactly_the_attended_sessions_with_signed_note
     assert_eq!(
         lines,
         [
-            "\"line_type\",\"client_record_number\",\"service_date\",\"program\",\"group\",\"rendering_clinician\",\"rendering_license\",\"code\",\"minutes\",\"diagnosis_codes\",\"session_id\"",
+            "\"line_type\",\"client_record_number\",\"service_date\",\"program\",\"group\",\"rendering_clinician\",\"rendering_license\",\"code\",\"minutes\",\"diagnosis_codes\",\"session_id\",\"rendering_npi\",\"place_of_service\",\"modifier\",\"billable\"",
             &format!(
-                "\"session\",\"R-0001\",\"2026-05-04\",\"Adult IOP day\",\"IOP day\",\"Reporter, Lead\",\"lmhc MA L-200\",\"90853\",\"180\",\"F33.1;F41.1\",\"{monday}\""
+                "\"session\",\"R-0001\",\"2026-05-04\",\"Adult IOP day\",\"IOP day\",\"Reporter, Lead\",\"lmhc MA L-200\",\"90853\",\"180\",\"F33.1;F41.1\",\"{monday}\",\"\",\"10\",\"95\",\"no\""
             ),
-            "\"per_diem\",\"R-0001\",\"2026-05-04\",\"Adult IOP day\",\"\",\"\",\"\",\"S9480\",\"180\",\"F33.1;F41.1\",\"\"",
+            "\"per_diem\",\"R-0001\",\"2026-05-04\",\"Adult IOP day\",\"\",\"\",\"\",\"S9480\",\"180\",\"F33.1;F41.1\",\"\",\"\",\"10\",\"95\",\"yes\"",
         ],
-        "only the attended session with a signed note, and its per-diem day"
+        "only the attended session with a signed note, and its per-diem day; the group \
+         meets by telehealth (no room): POS 10 and modifier 95; the per diem covers the \
+         session by default"
     );
 
     // Intake and clinicians cannot export; a backwards range is refused naming the field.
@@ -454,6 +456,285 @@ async fn the_billing_export_holds_exactly_the_attended_sessions_with_signed_note
         entries
             .iter()
             .any(|e| e["outcome"] == "denied" && e["actor_role"] == "clinician")
+    );
+}
+
+/// Marks `clients` present at `session` and signs each one's progress note as the lead.
+async fn attend_and_sign(t: &TestApp, lead: &str, session: i64, clients: &[i64]) {
+    for c in clients {
+        let (s, a) = t
+            .send(
+                Method::PUT,
+                lead,
+                &format!("/api/v1/sessions/{session}/attendance/{c}"),
+                json!({ "status": "present" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        let (s, n) = t
+            .send(
+                Method::PUT,
+                lead,
+                &format!("/api/v1/sessions/{session}/notes/{c}"),
+                json!({"presentation": "Engaged.", "plan": "Continue."}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{n}");
+        let (s, n) = t
+            .post(
+                lead,
+                &format!("/api/v1/notes/{}/sign", n["id"]),
+                json!({"version": n["version"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{n}");
+    }
+}
+
+/// The clinic as a billing provider (fictitious identifiers of the right shape).
+fn billing_clinic() -> circle_app::AppSettings {
+    circle_app::AppSettings {
+        clinic: circle_app::ClinicIdentity {
+            name: "Test*Clinic".to_owned(),
+            npi: Some("1234567893".to_owned()),
+            tin: Some("123456789".to_owned()),
+            address: Some(
+                circle_domain::claim837::ClinicAddress::parse(
+                    "1 Main St",
+                    "Boston",
+                    "MA",
+                    "02110-1234",
+                    "617-555-0100",
+                )
+                .unwrap(),
+            ),
+        },
+        ..circle_app::AppSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn the_837p_counts_its_segments_makes_one_clm_per_claim_and_numbers_its_controls_once() {
+    let t = spawn_app_with(TestDb::new().await, billing_clinic()).await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let (program, lead, group) = iop_week(&t, &dir).await;
+    let a = member(&t, &dir, 1, program, group).await;
+    let b = member(&t, &dir, 2, program, group).await;
+    for c in [a, b] {
+        let (s, d) = t
+            .send(
+                Method::PUT,
+                &dir,
+                &format!("/api/v1/clients/{c}/diagnoses"),
+                json!({ "codes": ["F33.1", "F41.1"] }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{d}");
+    }
+    // Per diem, and this program's payer pays the sessions beside it.
+    let (s, p) = t
+        .send(
+            Method::PATCH,
+            &dir,
+            &format!("/api/v1/programs/{program}"),
+            json!({"version": 1, "per_diem_code": "S9480", "daily_minimum_minutes": 180,
+                "sessions_billable_with_per_diem": true, "telehealth_place_of_service": "02"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(
+        (&p["place_of_service"], &p["telehealth_place_of_service"]),
+        (&json!("11"), &json!("02"))
+    );
+    // A rendering NPI is checked (ten digits, the Luhn digit over 80840), naming the field.
+    let (s, e) = t
+        .send(
+            Method::PUT,
+            &dir,
+            &format!("/api/v1/clinicians/{lead}/npi"),
+            json!({"npi": "1234567890"}),
+        )
+        .await;
+    assert_eq!(
+        (s, &e["errors"][0]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("npi")),
+        "{e}"
+    );
+    let (s, c) = t
+        .send(
+            Method::PUT,
+            &dir,
+            &format!("/api/v1/clinicians/{lead}/npi"),
+            json!({"npi": "1245319599"}),
+        )
+        .await;
+    assert_eq!(
+        (s, &c["npi"]),
+        (StatusCode::OK, &json!("1245319599")),
+        "{c}"
+    );
+
+    t.token_for(
+        "lead@example.test",
+        Role::Clinician,
+        Some(ClinicianId(lead)),
+        None,
+    )
+    .await;
+    let sessions = sessions_of(&t, &dir, group).await;
+    // Friday evening: Monday's and Wednesday's sessions are over.
+    t.clock.set("2026-05-08T22:00:00Z".parse().unwrap());
+    let lead_token = t.login("lead@example.test", TEST_PASSWORD).await.unwrap();
+    attend_and_sign(&t, &lead_token, sessions[0], &[a, b]).await;
+    attend_and_sign(&t, &lead_token, sessions[1], &[a]).await;
+
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    // `to` is accepted for `until`.
+    let r = t
+        .http
+        .get(t.url("/api/v1/billing/837p?from=2026-05-01&to=2026-05-31"))
+        .bearer_auth(&dir)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/edi-x12");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let file = r.text().await.unwrap();
+    let segs: Vec<Vec<&str>> = file
+        .split('~')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split('*').collect())
+        .collect();
+    let ids = |tag: &str| -> Vec<usize> {
+        segs.iter()
+            .enumerate()
+            .filter(|(_, s)| s[0] == tag)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let (isa, gs, st, se, ge, iea) = (
+        ids("ISA"),
+        ids("GS"),
+        ids("ST"),
+        ids("SE"),
+        ids("GE"),
+        ids("IEA"),
+    );
+    assert_eq!((isa.len(), iea.len()), (1, 1), "one interchange");
+    assert_eq!(st.len(), se.len());
+    // SE01 counts the segments from ST to SE inclusive, SE02 repeats ST02.
+    for (st, se) in st.iter().zip(&se) {
+        assert_eq!(segs[*se][1], (se - st + 1).to_string(), "{file}");
+        assert_eq!(segs[*se][2], segs[*st][2]);
+    }
+    // GE01 counts the transaction sets, IEA01 the functional groups; each trailer repeats
+    // its header's control number.
+    assert_eq!(segs[ge[0]][1], st.len().to_string());
+    assert_eq!(segs[ge[0]][2], segs[gs[0]][6]);
+    assert_eq!(segs[iea[0]][1], gs.len().to_string());
+    assert_eq!(segs[iea[0]][2], segs[isa[0]][13]);
+    assert_eq!(segs[isa[0]][15], "T", "test data until payers are recorded");
+    // Control numbers unique in the file: transaction sets, claims, service lines.
+    for (tag, field) in [("ST", 2), ("CLM", 1), ("REF", 2)] {
+        let values: Vec<&str> = ids(tag).iter().map(|i| segs[*i][field]).collect();
+        let mut unique = values.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            values.len(),
+            unique.len(),
+            "{tag}{field:02} repeats: {values:?}"
+        );
+    }
+    // One CLM per claim (client, program, day): a on Monday and Wednesday, b on Monday.
+    let clm = ids("CLM");
+    assert_eq!(clm.len(), 3, "{file}");
+    // Each day's three hours meet the daily minimum: every claim has its session line and
+    // its per-diem line, both billable by this program's setting.
+    assert_eq!(ids("SV1").len(), 6, "{file}");
+    let sv1: Vec<&str> = ids("SV1").iter().map(|i| segs[*i][1]).collect();
+    assert!(
+        sv1.iter().all(|p| p.ends_with(":95")),
+        "telehealth: {sv1:?}"
+    );
+    assert!(
+        clm.iter().all(|i| segs[*i][5] == "02:B:1"),
+        "POS 02 on every claim"
+    );
+    // The rendering clinician on every session line; the clinic on the billing loop.
+    assert_eq!(
+        ids("NM1")
+            .iter()
+            .filter(|i| segs[**i][1] == "82")
+            .map(|i| segs[*i][9])
+            .collect::<Vec<_>>(),
+        ["1245319599"; 3]
+    );
+    assert!(
+        file.contains("NM1*85*2*TEST CLINIC*****XX*1234567893~"),
+        "{file}"
+    );
+
+    // One `billing.export` audit entry naming both clients.
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let (_, audit) = t.get(&admin, "/api/v1/audit?action=billing.export").await;
+    let done: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "success")
+        .collect();
+    assert_eq!(done.len(), 1, "{audit}");
+    let mut named = vec![a, b];
+    named.sort_unstable();
+    assert_eq!(done[0]["client_ids"], json!(named));
+
+    // Clinicians cannot fetch it.
+    let lead_token = t.login("lead@example.test", TEST_PASSWORD).await.unwrap();
+    let (s, _) = t
+        .get(
+            &lead_token,
+            "/api/v1/billing/837p?from=2026-05-01&until=2026-05-31",
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_837p_is_refused_naming_the_settings_a_clinic_has_not_configured() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let (s, p) = t
+        .get(
+            &dir,
+            "/api/v1/billing/837p?from=2026-05-01&until=2026-05-31",
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let fields: Vec<&Value> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["field"])
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            &json!("clinic_npi"),
+            &json!("clinic_tin"),
+            &json!("clinic_address")
+        ]
     );
 }
 

@@ -316,9 +316,9 @@ async fn the_billing_download_is_the_apis_csv_as_an_attachment_for_directors_onl
     assert_eq!(
         lines,
         [
-            "\"line_type\",\"client_record_number\",\"service_date\",\"program\",\"group\",\"rendering_clinician\",\"rendering_license\",\"code\",\"minutes\",\"diagnosis_codes\",\"session_id\"",
+            "\"line_type\",\"client_record_number\",\"service_date\",\"program\",\"group\",\"rendering_clinician\",\"rendering_license\",\"code\",\"minutes\",\"diagnosis_codes\",\"session_id\",\"rendering_npi\",\"place_of_service\",\"modifier\",\"billable\"",
             &format!(
-                "\"session\",\"C-0001\",\"2026-05-04\",\"Adult IOP\",\"Monday process\",\"Facilitator, Lead\",\"lmhc MA L-100\",\"90853\",\"90\",\"\",\"{}\"",
+                "\"session\",\"C-0001\",\"2026-05-04\",\"Adult IOP\",\"Monday process\",\"Facilitator, Lead\",\"lmhc MA L-100\",\"90853\",\"90\",\"\",\"{}\",\"\",\"11\",\"\",\"yes\"",
                 k.monday_sessions[0]
             ),
         ]
@@ -362,12 +362,34 @@ async fn the_billing_download_is_the_apis_csv_as_an_attachment_for_directors_onl
         "{html}"
     );
 
-    // Clinicians and intake are refused the form and the download.
+    // The form offers the 837P claim file too; this clinic has no NPI, EIN or address
+    // configured, so the download is refused on the form, naming the settings.
+    let (s, _, html) = page(&t, &dir_token, "/reports/billing").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(r#"formaction="/reports/billing/837p""#),
+        "{html}"
+    );
+    let (s, headers, html) = page(
+        &t,
+        &dir_token,
+        "/reports/billing/837p?from=2026-05-01&until=2026-05-31&program=",
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(headers.get("content-disposition").is_none());
+    assert!(
+        html.contains("must be set in the settings to write claims"),
+        "{html}"
+    );
+
+    // Clinicians and intake are refused the form and the downloads.
     for who in ["lead@example.test", "intake@example.test"] {
         let (token, _) = actor(&t, who).await;
         for path in [
             "/reports/billing",
             "/reports/billing/export?from=2026-05-01&until=2026-05-31",
+            "/reports/billing/837p?from=2026-05-01&until=2026-05-31",
         ] {
             let (s, h, _) = page(&t, &token, path).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{who} {path}");

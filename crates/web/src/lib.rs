@@ -106,6 +106,7 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
             structure::create_clinician
         ))
         .routes(routes!(structure::get_clinician))
+        .routes(routes!(structure::set_clinician_npi))
         .routes(routes!(clients::list_clients, clients::create_client))
         .routes(routes!(clients::get_client, clients::update_client))
         .routes(routes!(clients::list_episodes, clients::change_level))
@@ -177,6 +178,7 @@ pub fn api_router() -> (Router<App>, utoipa::openapi::OpenApi) {
             api::reports::set_diagnoses
         ))
         .routes(routes!(api::reports::billing_export))
+        .routes(routes!(api::reports::claim_file_837p))
         // --- measures ---
         .routes(routes!(
             api::measures::list_instruments,

@@ -181,9 +181,9 @@ async fn a_director_reads_each_report_and_downloads_the_billing_csv() {
     assert_eq!(
         csv.split("\r\n").collect::<Vec<_>>(),
         vec![
-            "\"line_type\",\"client_record_number\",\"service_date\",\"program\",\"group\",\"rendering_clinician\",\"rendering_license\",\"code\",\"minutes\",\"diagnosis_codes\",\"session_id\"".to_owned(),
+            "\"line_type\",\"client_record_number\",\"service_date\",\"program\",\"group\",\"rendering_clinician\",\"rendering_license\",\"code\",\"minutes\",\"diagnosis_codes\",\"session_id\",\"rendering_npi\",\"place_of_service\",\"modifier\",\"billable\"".to_owned(),
             format!(
-                "\"session\",\"C-0001\",\"2026-05-04\",\"Adult IOP\",\"Monday process\",\"Facilitator, Lead\",\"lmhc MA L-100\",\"90853\",\"90\",\"\",\"{}\"",
+                "\"session\",\"C-0001\",\"2026-05-04\",\"Adult IOP\",\"Monday process\",\"Facilitator, Lead\",\"lmhc MA L-100\",\"90853\",\"90\",\"\",\"{}\",\"\",\"11\",\"\",\"yes\"",
                 k.monday_sessions[0]
             ),
             String::new(),

@@ -77,7 +77,7 @@ pub struct ExportQuery {
     pub program_id: Option<i64>,
 }
 
-const CSV_HEADER: [&str; 11] = [
+const CSV_HEADER: [&str; 15] = [
     "line_type",
     "client_record_number",
     "service_date",
@@ -89,12 +89,19 @@ const CSV_HEADER: [&str; 11] = [
     "minutes",
     "diagnosis_codes",
     "session_id",
+    "rendering_npi",
+    "place_of_service",
+    "modifier",
+    "billable",
 ];
 
 /// The billing export (directors): one line per attending member per session with a
 /// signed progress note (the program's code, CPT 90853 by default, with the member's own
 /// diagnoses), plus per-diem lines (S9480 / H0015 / H0035) for days meeting the program's
-/// daily minimum. Audited as one `billing.export` naming every client in it.
+/// daily minimum. Each line carries the rendering clinician's NPI, the CMS place of
+/// service (the program's; 10 or 02 by telehealth, with modifier 95) and whether it is
+/// billable (a session line on a per-diem day only when the program bills both).
+/// Audited as one `billing.export` naming every client in it.
 #[utoipa::path(get, path = "/api/v1/billing/export", tag = "reports", params(ExportQuery),
     responses((status = 200, content_type = "text/csv", body = String, description = "CSV with a header row"), Errors),
     security(("bearer" = [])))]
@@ -123,6 +130,63 @@ pub async fn billing_export(
     Ok(res)
 }
 
+/// The service dates of a claim file, inclusive (`to` is accepted for `until`), and
+/// optionally one program.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClaimQuery {
+    #[param(value_type = String, format = Date)]
+    pub from: jiff::civil::Date,
+    #[serde(alias = "to")]
+    #[param(value_type = String, format = Date)]
+    pub until: jiff::civil::Date,
+    pub program_id: Option<i64>,
+}
+
+/// The X12 837P professional claim file (005010X222A1) for the billable lines of the
+/// billing export (directors): one claim per client, program and service date, the clinic
+/// as billing provider, each session's rendering clinician by NPI, POS per line and
+/// modifier 95 on telehealth. Circle records no insurance, so the interchange is marked
+/// as test data for a clearinghouse to complete. Audited as one `billing.export` naming
+/// every client in it; 422 naming the setting when the clinic's NPI, EIN or address is
+/// missing, or the field when a line cannot be claimed.
+#[utoipa::path(get, path = "/api/v1/billing/837p", tag = "reports", params(ClaimQuery),
+    responses((status = 200, content_type = "application/edi-x12", body = String, description = "An X12 837P interchange"), Errors),
+    security(("bearer" = [])))]
+pub async fn claim_file_837p(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiQuery(q): ApiQuery<ClaimQuery>,
+) -> Result<Response, ApiError> {
+    let body = app
+        .claim_file_837p(&a, q.from, q.until, q.program_id.map(ProgramId))
+        .await?;
+    Ok(claim_response(body, q.from, q.until))
+}
+
+/// A claim file as a download (the API and the billing page).
+pub(crate) fn claim_response(
+    body: String,
+    from: jiff::civil::Date,
+    until: jiff::civil::Date,
+) -> Response {
+    let mut res = body.into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/edi-x12"),
+    );
+    // Dates print as YYYY-MM-DD: always a valid header value.
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"circle-837p-{from}-{until}.x12\""
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 pub(crate) fn to_csv(lines: &[BillingLine]) -> Result<String, csv::Error> {
     // RFC 4180: CRLF line ends; every field quoted, so a `;` or `,` inside a name never
     // splits a cell in a spreadsheet that guesses its delimiter.
@@ -147,6 +211,10 @@ pub(crate) fn to_csv(lines: &[BillingLine]) -> Result<String, csv::Error> {
             &minutes,
             &l.diagnosis_codes,
             &session,
+            &l.rendering_npi,
+            l.place_of_service.as_str(),
+            &l.modifier,
+            if l.billable { "yes" } else { "no" },
         ])?;
     }
     let bytes = w
@@ -160,6 +228,7 @@ pub(crate) fn to_csv(lines: &[BillingLine]) -> Result<String, csv::Error> {
 mod tests {
     use super::*;
     use circle_domain::billing::LineKind;
+    use circle_domain::program::PlaceOfService;
 
     #[test]
     fn the_csv_quotes_every_field_ends_lines_with_crlf_and_defuses_formulas() {
@@ -171,10 +240,15 @@ mod tests {
             group: "PHP;=1+1".to_owned(),
             rendering_clinician: "Doe, Jo".to_owned(),
             rendering_license: "lmhc MA L-1".to_owned(),
+            rendering_npi: "1234567893".to_owned(),
             code: "G0410".to_owned(),
+            modifier: "95".to_owned(),
+            place_of_service: PlaceOfService::Telehealth10,
             minutes: 50,
             diagnosis_codes: "F33.1".to_owned(),
             session_id: Some(7),
+            billable: false,
+            claim: Default::default(),
         };
         let csv = to_csv(&[line]).unwrap_or_default();
         let rows: Vec<&str> = csv.split("\r\n").collect();
@@ -182,7 +256,7 @@ mod tests {
         assert_eq!(rows[2], "");
         assert_eq!(
             rows[1],
-            "\"session\",\"R-1\",\"2026-05-04\",\"Adult PHP\",\"'PHP;=1+1\",\"Doe, Jo\",\"lmhc MA L-1\",\"G0410\",\"50\",\"F33.1\",\"7\""
+            "\"session\",\"R-1\",\"2026-05-04\",\"Adult PHP\",\"'PHP;=1+1\",\"Doe, Jo\",\"lmhc MA L-1\",\"G0410\",\"50\",\"F33.1\",\"7\",\"1234567893\",\"10\",\"95\",\"no\""
         );
     }
 }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use circle_app::App;
+use circle_domain::billing::NpiInput;
 use circle_domain::clinician::{Clinician, NewClinician};
 use circle_domain::ids::{ClinicianId, ProgramId, RoomId};
 use circle_domain::program::{NewProgram, NewRoom, Program, ProgramPatch, Room};
@@ -117,6 +118,23 @@ pub async fn create_clinician(
     Ok((
         StatusCode::CREATED,
         Json(app.create_clinician(&a, &body).await?),
+    ))
+}
+
+/// Record or remove a clinician's National Provider Identifier, the rendering provider on
+/// billing lines and claims (directors, admins): ten digits whose last is the check digit
+/// over the 80840 prefix, else 422 naming `npi`.
+#[utoipa::path(put, path = "/api/v1/clinicians/{id}/npi", tag = "clinicians", params(("id" = i64, Path)),
+    request_body = NpiInput, responses((status = 200, body = Clinician), Errors), security(("bearer" = [])))]
+pub async fn set_clinician_npi(
+    State(app): State<App>,
+    Auth(a): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<NpiInput>,
+) -> Result<Json<Clinician>, ApiError> {
+    Ok(Json(
+        app.set_clinician_npi(&a, ClinicianId(id), body.npi.as_ref())
+            .await?,
     ))
 }
 

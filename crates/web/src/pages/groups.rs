@@ -259,6 +259,9 @@ struct GroupPage {
     curriculum: Vec<String>,
     /// `None` when the role may not see who is in the group.
     members: Option<Vec<MemberRow>>,
+    /// The telehealth group's join URL and its form, for its directors only (`None`
+    /// otherwise; `Some("")` when no link is set).
+    join_url: Option<String>,
     can_add: bool,
     can_end: bool,
     clients: Vec<(i64, String)>,
@@ -283,12 +286,13 @@ async fn group_page(
     let ok = match q.ok.as_deref() {
         Some("added") => Some("The membership was added.".to_owned()),
         Some("ended") => Some("The membership was ended.".to_owned()),
+        Some("join-url") => Some("The join link was saved.".to_owned()),
         _ => None,
     };
     render_group(&app, &signed, GroupId(id), &[], vec![], ok, StatusCode::OK).await
 }
 
-async fn render_group(
+pub(super) async fn render_group(
     app: &App,
     signed: &Signed,
     id: GroupId,
@@ -327,6 +331,18 @@ async fn render_group(
         // Current members first, then those who have left.
         rows.sort_by_key(|r| r.ended);
         Some(rows)
+    } else {
+        None
+    };
+    // A telehealth group's link, for its directors (a group with a room has none).
+    let join_url = if g.room_id.is_none() && actor.reaches_group::<purpose::GroupJoinUrl>(id) {
+        let stored = app.group_join_url(actor, id).await?.unwrap_or_default();
+        // After a refused change the form shows what was typed.
+        Some(if fields.iter().any(|(k, _)| k == "join_url") {
+            form_value(fields, "join_url").to_owned()
+        } else {
+            stored
+        })
     } else {
         None
     };
@@ -386,6 +402,7 @@ async fn render_group(
             facilitators,
             curriculum: g.curriculum.iter().map(ToString::to_string).collect(),
             members,
+            join_url,
             can_add,
             can_end: actor.reaches_group::<purpose::MembershipUpdate>(id),
             clients,

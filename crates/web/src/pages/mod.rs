@@ -28,6 +28,7 @@ mod portal;
 mod public;
 mod reports;
 mod sessions;
+mod telehealth;
 pub(crate) mod vocab;
 
 use askama::Template;
@@ -147,6 +148,7 @@ pub fn routes() -> PageRoutes {
         .merge(portal::routes())
         .merge(public::routes())
         .merge(reports::routes())
+        .merge(telehealth::routes())
         .route("/static/circle.css", get(stylesheet))
 }
 

@@ -34,6 +34,7 @@ pub fn routes() -> super::PageRoutes {
         .route("/reports/outcomes", get(outcomes))
         .route("/reports/billing", get(billing_form))
         .route("/reports/billing/export", get(billing_export))
+        .route("/reports/billing/837p", get(claim_file_837p))
 }
 
 /// The reports a role may open, as (path, title, what it shows).
@@ -849,6 +850,30 @@ async fn billing_export(
     signed: Signed,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, PageError> {
+    billing_download(app, signed, q, Download::Csv).await
+}
+
+/// The same 837P claim file as `GET /api/v1/billing/837p`, as a download.
+async fn claim_file_837p(
+    State(app): State<App>,
+    signed: Signed,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, PageError> {
+    billing_download(app, signed, q, Download::Claim837p).await
+}
+
+#[derive(Clone, Copy)]
+enum Download {
+    Csv,
+    Claim837p,
+}
+
+async fn billing_download(
+    app: App,
+    signed: Signed,
+    q: ExportQuery,
+    download: Download,
+) -> Result<Response, PageError> {
     let today = app.today();
     let mut messages = vec![];
     let from = date_param(
@@ -886,10 +911,22 @@ async fn billing_export(
         )
         .await;
     }
-    let lines = match app
-        .billing_export(&signed.actor, from, until, program)
-        .await
-    {
+    let lines = match download {
+        Download::Csv => {
+            app.billing_export(&signed.actor, from, until, program)
+                .await
+        }
+        Download::Claim837p => {
+            match app
+                .claim_file_837p(&signed.actor, from, until, program)
+                .await
+            {
+                Ok(body) => return Ok(crate::api::reports::claim_response(body, from, until)),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let lines = match lines {
         Ok(lines) => lines,
         Err(e @ AppError::Domain(circle_domain::DomainError::Invalid(_))) => {
             return billing_page(

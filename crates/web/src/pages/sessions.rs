@@ -513,6 +513,8 @@ struct SessionPage {
     room: Option<String>,
     /// The join URL, for the session's facilitators and directors only.
     join_url: Option<String>,
+    /// Whether the join-link form is offered (the session's facilitators and directors).
+    can_set_join_url: bool,
     status: &'static str,
     topic: Option<String>,
     can_record: bool,
@@ -634,6 +636,7 @@ pub(super) async fn render_session(
             group: group.name.to_string(),
             when,
             room,
+            can_set_join_url: signed.actor.may::<purpose::SessionJoinUrl>(),
             join_url,
             status: session.status.label(),
             topic: session.topic.as_ref().map(|t| t.to_string()),
