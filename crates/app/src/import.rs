@@ -231,6 +231,12 @@ impl App {
         Ok(ImportOutcome { report, dry_run })
     }
 
+    /// Whether the caller may import (the import page's form): refused like the import.
+    pub async fn may_import(&self, actor: &Actor) -> AppResult<()> {
+        self.access_role::<purpose::ClinicImport>(actor).await?;
+        Ok(())
+    }
+
     /// The clinic's records as the import's CSV files (file name, text), audited as one
     /// `clinic.export` entry.
     pub async fn export_clinic_csv(&self, actor: &Actor) -> AppResult<Vec<(&'static str, String)>> {

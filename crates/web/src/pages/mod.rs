@@ -16,6 +16,7 @@ mod auth;
 mod calendar;
 mod clients;
 mod groups;
+mod import;
 mod intake;
 mod join;
 mod messages;
@@ -138,6 +139,7 @@ pub fn routes() -> PageRoutes {
         .merge(calendar::routes())
         .merge(clients::routes())
         .merge(groups::routes())
+        .merge(import::routes())
         .merge(intake::routes())
         .merge(messages::routes())
         .merge(notes::routes())
