@@ -3,6 +3,11 @@
 //! then again), and written out again — the same files. On SQLite, or on PostgreSQL with
 //! `TEST_DATABASE_URL`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
+
 mod common;
 
 use std::path::Path;
