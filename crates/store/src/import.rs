@@ -453,7 +453,7 @@ impl Store {
                 }
                 Err(e) => {
                     ids.refuse(Kind::Clinician, &c.external_id);
-                    for p in problems_of(e, c.at, |_| "")? {
+                    for p in raw_problems(e, c.at, |_| "")? {
                         report.problems.push(license_problem(p, c));
                     }
                 }

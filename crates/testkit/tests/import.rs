@@ -363,3 +363,49 @@ async fn the_import_page_imports_for_an_administrator_and_is_refused_to_other_ro
         assert_eq!(status, StatusCode::FORBIDDEN, "{email} uploaded");
     }
 }
+
+#[tokio::test]
+async fn a_value_already_in_circle_is_reported_with_its_row_and_later_rows_are_still_checked() {
+    let t = spawn_app().await;
+    let (_, admin) = admin(&t).await;
+    assert!(import(&t, &admin, &clinic(), false).await.report.written);
+    // New external ids, but the email and the licence are the first import's: the
+    // database's unique constraints refuse them inside their row's savepoint, and the
+    // rows after them are still checked (on PostgreSQL a failed statement would otherwise
+    // end the transaction).
+    let files = vec![
+        (
+            "clinicians.csv",
+            "external_id,given_name,family_name,email\r\n\
+             C9,Dee,Again,ana@example.org\r\n\
+             C10,Eve,New,eve@example.org\r\n\
+             C11,Fay,Dates,fay@example.org\r\n"
+                .to_owned(),
+        ),
+        (
+            "licenses.csv",
+            "clinician,kind,number,state,issued_on,expires_on\r\n\
+             C10,lcsw,LCSW-1,MA,2020-01-01,2028-01-01\r\n\
+             C11,lcsw,LCSW-11,MA,2024-01-01,2023-01-01\r\n"
+                .to_owned(),
+        ),
+        (
+            "rooms.csv",
+            "external_id,site,name,capacity\r\nR2,Main,Room 2,0\r\n".to_owned(),
+        ),
+    ];
+    let outcome = import(&t, &admin, &files, false).await;
+    assert_eq!(
+        problem_lines(&outcome),
+        vec![
+            "clinicians.csv row 2, column email: is already in use in Circle and must be unique"
+                .to_owned(),
+            "clinicians.csv row 3: a license's state and number are already in use in Circle \
+             and must be unique"
+                .to_owned(),
+            "licenses.csv row 3, column expires_on: must not be before issued_on".to_owned(),
+            "rooms.csv row 2, column capacity: must be 1–200 people".to_owned(),
+        ]
+    );
+    assert_eq!(rows(&t, &admin).await[0], ("clinicians.csv", 3));
+}
