@@ -23,6 +23,7 @@ pub mod auth;
 mod clinic;
 pub mod feeds;
 pub mod fhir_export;
+pub mod import;
 pub mod intake;
 mod measures;
 pub mod messaging;

@@ -121,6 +121,30 @@ enum Command {
         #[arg(long, value_name = "URL")]
         db: Option<String>,
     },
+    /// Import a clinic's CSV files (README "Import"): clinicians and licenses, rooms,
+    /// programs, groups, clients with episodes, separations and current memberships. One
+    /// transaction: every row passes every rule, or nothing is written.
+    Import {
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// The directory holding the files (clinicians.csv, licenses.csv, rooms.csv,
+        /// programs.csv, groups.csv, clients.csv, episodes.csv, separations.csv,
+        /// memberships.csv; any may be left out).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// List every problem by file, row and column, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the clinic's records as the import's CSV files (a round trip with `import`).
+    ExportCsv {
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// The directory to write the files into (created if missing; files there with the
+        /// same names are replaced).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -728,6 +752,64 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             print_demo_accounts();
             Ok(())
         }
+        Command::Import { db, dir, dry_run } => {
+            let url = database_url(db, &settings, None)?;
+            let store = open_with_keys(&url, OpenMode::MustExist, &settings, false).await?;
+            let app = App::new(
+                store.clone(),
+                Arc::new(SystemClock),
+                app_settings(&settings)?,
+            );
+            let mut files = Vec::new();
+            for name in circle_app::import::FILES {
+                let path = dir.join(name);
+                if path.exists() {
+                    let bytes = std::fs::read(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    files.push((name.to_owned(), bytes));
+                }
+            }
+            if files.is_empty() {
+                bail!(
+                    "no import files in {}: expected any of {}",
+                    dir.display(),
+                    circle_app::import::FILES.join(", ")
+                );
+            }
+            let outcome = app
+                .import_clinic(&store.operator(), &files, dry_run)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            for line in outcome.lines() {
+                println!("{line}");
+            }
+            if !outcome.report.problems.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::ExportCsv { db, dir } => {
+            let url = database_url(db, &settings, None)?;
+            let store = open_with_keys(&url, OpenMode::MustExist, &settings, false).await?;
+            let app = App::new(
+                store.clone(),
+                Arc::new(SystemClock),
+                app_settings(&settings)?,
+            );
+            let files = app
+                .export_clinic_csv(&store.operator())
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for (name, text) in &files {
+                let path = dir.join(name);
+                write_private(&path, text.as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            println!("wrote {} files to {}", files.len(), dir.display());
+            Ok(())
+        }
         Command::User(UserCommand::Create {
             email,
             role,
@@ -856,6 +938,20 @@ fn spawn_horizon_keeper(
 
 /// Seeds the demo clinic and its accounts into a database without users. Returns whether
 /// it seeded.
+/// Writes a file readable by its owner only (0600): the export holds clients' names and
+/// dates of birth.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
 async fn seed_demo_if_empty(store: &Store, app: &App) -> Result<bool> {
     if app.user_count().await.map_err(|e| anyhow!("{e}"))? > 0 {
         return Ok(false);

@@ -96,6 +96,10 @@ vocab!(
         MessageSend = "message.send",
         /// The outbox's dead letters reviewed.
         MessageList = "message.list",
+        /// A clinic's CSV files imported (issue 15): one entry naming the counts created.
+        ClinicImport = "clinic.import",
+        /// A clinic's records written out as the import's CSV files.
+        ClinicExport = "clinic.export",
     }
 );
 
@@ -182,6 +186,7 @@ impl AuditAction {
             PlanRunStart | PlanRunRead | PlanApprove => DataCategory::Membership,
             // --- end planner ---
             MessageSend | MessageList => DataCategory::Message,
+            ClinicImport | ClinicExport => DataCategory::Demographics,
         }
     }
 }

@@ -545,6 +545,13 @@ pub mod purpose {
         SessionJoinUrl = RosterRead [Director, Clinician] { AUDITED = false };
         /// The clinic's calendar settings (clinic-wide directors and administrators).
         CalendarSettings = ClientList [Director, Admin] { AUDITED = false, CLINIC_WIDE = true };
+
+        // Onboarding (issue 15).
+        /// Importing a clinic's CSV files: an administrator (or the binary's operator).
+        ClinicImport = ClinicImport [Admin];
+        /// Writing the clinic's records out as the import's CSV files: the binary's
+        /// operator (no page or route offers it).
+        ClinicExport = ClinicExport [Admin];
     }
 }
 

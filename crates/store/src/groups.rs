@@ -154,7 +154,7 @@ async fn active_member_count(tx: &mut Tx<'_>, group: GroupId) -> Result<u32, Sto
 }
 
 /// Everything `check_group` needs, plus the facilitator and room double-booking checks.
-async fn check_group_in(
+pub(crate) async fn check_group_in(
     tx: &mut Tx<'_>,
     group: &Group,
     effective_on: Date,
@@ -271,54 +271,7 @@ impl Store {
         let program = program_in(&mut tx, new.program_id)
             .await?
             .ok_or_else(|| DomainError::invalid("program_id", "names no program"))?;
-        let default_max = DEFAULT_MAX_SIZE.min(program.max_group_size);
-        let max_size = new.max_size.unwrap_or(default_max);
-        let mut group = Group {
-            id: GroupId(0),
-            program_id: new.program_id,
-            name: new.name.clone(),
-            kind: new.kind,
-            modality: new.modality,
-            focus_concerns: new.focus_concerns.clone(),
-            eligible_levels: new.eligible_levels.clone(),
-            enrollment: new.enrollment,
-            min_size: new.min_size.unwrap_or(DEFAULT_MIN_SIZE.min(max_size)),
-            max_size,
-            size_override_reason: new.size_override_reason.clone(),
-            meetings: new.meetings.clone(),
-            room_id: new.room_id,
-            lead_facilitator_id: new.lead_facilitator_id,
-            co_facilitator_id: new.co_facilitator_id,
-            curriculum: new.curriculum.clone(),
-            version: 1,
-        };
-        check_group_in(&mut tx, &group, today).await?;
-        let now = ts(now);
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO therapy_groups (program_id, name, kind, modality, focus_concerns, \
-             eligible_levels, enrollment, min_size, max_size, size_override_reason, meetings, room_id, \
-             lead_facilitator_id, co_facilitator_id, curriculum, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $15, $15) RETURNING id",
-        )
-        .bind(group.program_id.0)
-        .bind(group.name.as_str())
-        .bind(group.kind.as_str())
-        .bind(group.modality.map(|m| m.as_str().to_owned()))
-        .bind(json(&group.focus_concerns))
-        .bind(json(&group.eligible_levels))
-        .bind(json(&group.enrollment))
-        .bind(i64::from(group.min_size))
-        .bind(i64::from(group.max_size))
-        .bind(group.size_override_reason.as_ref().map(|r| r.as_str().to_owned()))
-        .bind(json(&group.meetings))
-        .bind(group.room_id.map(|r| r.0))
-        .bind(group.lead_facilitator_id.0)
-        .bind(group.co_facilitator_id.map(|c| c.0))
-        .bind(&now)
-        .bind(json(&group.curriculum))
-        .fetch_one(&mut *tx)
-        .await?;
-        group.id = GroupId(id);
+        let group = insert_group(&mut tx, &program, new, None, today, now).await?;
         tx.commit().await?;
         Ok(group)
     }
@@ -665,4 +618,67 @@ impl Store {
         tx.commit().await?;
         Ok(membership)
     }
+}
+
+/// Checks a new group against its program, room and facilitators (`check_group_in`) and
+/// inserts it (creation and the clinic import share it). The program's row is locked by
+/// the caller.
+pub(crate) async fn insert_group(
+    tx: &mut Tx<'_>,
+    program: &Program,
+    new: &NewGroup,
+    external_id: Option<&str>,
+    today: Date,
+    now: Timestamp,
+) -> Result<Group, StoreError> {
+    let default_max = DEFAULT_MAX_SIZE.min(program.max_group_size);
+    let max_size = new.max_size.unwrap_or(default_max);
+    let mut group = Group {
+        id: GroupId(0),
+        program_id: new.program_id,
+        name: new.name.clone(),
+        kind: new.kind,
+        modality: new.modality,
+        focus_concerns: new.focus_concerns.clone(),
+        eligible_levels: new.eligible_levels.clone(),
+        enrollment: new.enrollment,
+        min_size: new.min_size.unwrap_or(DEFAULT_MIN_SIZE.min(max_size)),
+        max_size,
+        size_override_reason: new.size_override_reason.clone(),
+        meetings: new.meetings.clone(),
+        room_id: new.room_id,
+        lead_facilitator_id: new.lead_facilitator_id,
+        co_facilitator_id: new.co_facilitator_id,
+        curriculum: new.curriculum.clone(),
+        version: 1,
+    };
+    check_group_in(tx, &group, today).await?;
+    let now = ts(now);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO therapy_groups (program_id, name, kind, modality, focus_concerns, \
+         eligible_levels, enrollment, min_size, max_size, size_override_reason, meetings, room_id, \
+         lead_facilitator_id, co_facilitator_id, curriculum, external_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $17, $15, $15) RETURNING id",
+    )
+    .bind(group.program_id.0)
+    .bind(group.name.as_str())
+    .bind(group.kind.as_str())
+    .bind(group.modality.map(|m| m.as_str().to_owned()))
+    .bind(json(&group.focus_concerns))
+    .bind(json(&group.eligible_levels))
+    .bind(json(&group.enrollment))
+    .bind(i64::from(group.min_size))
+    .bind(i64::from(group.max_size))
+    .bind(group.size_override_reason.as_ref().map(|r| r.as_str().to_owned()))
+    .bind(json(&group.meetings))
+    .bind(group.room_id.map(|r| r.0))
+    .bind(group.lead_facilitator_id.0)
+    .bind(group.co_facilitator_id.map(|c| c.0))
+    .bind(&now)
+    .bind(json(&group.curriculum))
+    .bind(external_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    group.id = GroupId(id);
+    Ok(group)
 }

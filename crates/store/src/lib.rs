@@ -32,6 +32,7 @@ mod error;
 pub mod feeds;
 pub mod fhir_export;
 pub mod groups;
+pub mod import;
 pub mod intake;
 pub mod leases;
 pub mod measures;

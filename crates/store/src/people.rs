@@ -72,10 +72,11 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
-const EPISODE_COLUMNS: &str = "id, client_id, program_id, level_of_care, started_on, ended_on";
+pub(crate) const EPISODE_COLUMNS: &str =
+    "id, client_id, program_id, level_of_care, started_on, ended_on";
 
 #[derive(sqlx::FromRow)]
-struct EpisodeRow {
+pub(crate) struct EpisodeRow {
     id: i64,
     client_id: i64,
     program_id: Option<i64>,
@@ -154,37 +155,10 @@ impl Store {
         now: Timestamp,
     ) -> Result<Clinician, StoreError> {
         new.validate()?;
-        let now = ts(now);
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO clinicians (given_name, family_name, email, modalities, npi, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-        )
-        .bind(new.given_name.as_str())
-        .bind(new.family_name.as_str())
-        .bind(new.email.normalized())
-        .bind(json(&new.modalities))
-        .bind(new.npi.as_ref().map(Npi::as_str))
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
-        for l in &new.licenses {
-            sqlx::query(
-                "INSERT INTO licenses (clinician_id, kind, number, state, issued_on, expires_on, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-            )
-            .bind(id)
-            .bind(l.kind.as_str())
-            .bind(l.number.as_str())
-            .bind(l.state.as_str())
-            .bind(date(l.issued_on))
-            .bind(date(l.expires_on))
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let id = insert_clinician(&mut tx, new, None, now).await?;
         tx.commit().await?;
-        self.clinician(ClinicianId(id)).await
+        self.clinician(id).await
     }
 
     pub async fn clinician(&self, id: ClinicianId) -> Result<Clinician, StoreError> {
@@ -240,27 +214,9 @@ impl Store {
     ) -> Result<Client, StoreError> {
         let ctx = who.audit();
         new.validate(today)?;
-        let now = ts(at);
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO clients (record_number, given_name, family_name, preferred_name, date_of_birth, \
-             email, phone, concerns, availability, referral_source, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
-        )
-        .bind(new.record_number.as_str())
-        .bind(new.given_name.as_str())
-        .bind(new.family_name.as_str())
-        .bind(new.preferred_name.as_ref().map(|n| n.as_str().to_owned()))
-        .bind(date(new.date_of_birth))
-        .bind(new.email.as_ref().map(|e| e.normalized()))
-        .bind(new.phone.as_ref().map(|p| p.as_str().to_owned()))
-        .bind(json(&new.concerns))
-        .bind(json(&new.availability))
-        .bind(new.referral_source.as_str())
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let client = client_in(&mut tx, ClientId(id)).await?;
+        let id = insert_client(&mut tx, new, today, None, at).await?;
+        let client = client_in(&mut tx, id).await?;
         append(
             &mut tx,
             self.audit_key(),
@@ -930,4 +886,78 @@ pub(crate) async fn client_in(
 
 fn separation_aad(id: i64) -> circle_vault::Aad {
     crate::sealed::SEPARATION_REASON.aad(id)
+}
+
+/// Inserts a clinician with their licenses after checking them (creation and the clinic
+/// import share it); `external_id` is the clinic's own id of an imported one.
+pub(crate) async fn insert_clinician(
+    tx: &mut crate::groups::Tx<'_>,
+    new: &NewClinician,
+    external_id: Option<&str>,
+    now: Timestamp,
+) -> Result<ClinicianId, StoreError> {
+    new.validate()?;
+    let now = ts(now);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO clinicians (given_name, family_name, email, modalities, external_id, npi, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $6, $7, $5, $5) RETURNING id",
+    )
+    .bind(new.given_name.as_str())
+    .bind(new.family_name.as_str())
+    .bind(new.email.normalized())
+    .bind(json(&new.modalities))
+    .bind(&now)
+    .bind(external_id)
+    .bind(new.npi.as_ref().map(Npi::as_str))
+    .fetch_one(&mut **tx)
+    .await?;
+    for l in &new.licenses {
+        sqlx::query(
+            "INSERT INTO licenses (clinician_id, kind, number, state, issued_on, expires_on, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(id)
+        .bind(l.kind.as_str())
+        .bind(l.number.as_str())
+        .bind(l.state.as_str())
+        .bind(date(l.issued_on))
+        .bind(date(l.expires_on))
+        .bind(&now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(ClinicianId(id))
+}
+
+/// Inserts a client after checking them against `today` (registration and the clinic
+/// import share it; the caller audits).
+pub(crate) async fn insert_client(
+    tx: &mut crate::groups::Tx<'_>,
+    new: &NewClient,
+    today: Date,
+    external_id: Option<&str>,
+    at: Timestamp,
+) -> Result<ClientId, StoreError> {
+    new.validate(today)?;
+    let now = ts(at);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO clients (record_number, given_name, family_name, preferred_name, date_of_birth, \
+         email, phone, concerns, availability, referral_source, external_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $11, $11) RETURNING id",
+    )
+    .bind(new.record_number.as_str())
+    .bind(new.given_name.as_str())
+    .bind(new.family_name.as_str())
+    .bind(new.preferred_name.as_ref().map(|n| n.as_str().to_owned()))
+    .bind(date(new.date_of_birth))
+    .bind(new.email.as_ref().map(|e| e.normalized()))
+    .bind(new.phone.as_ref().map(|p| p.as_str().to_owned()))
+    .bind(json(&new.concerns))
+    .bind(json(&new.availability))
+    .bind(new.referral_source.as_str())
+    .bind(&now)
+    .bind(external_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(ClientId(id))
 }

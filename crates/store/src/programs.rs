@@ -79,7 +79,7 @@ impl TryFrom<ProgramRow> for Program {
 }
 
 #[derive(sqlx::FromRow)]
-struct RoomRow {
+pub(crate) struct RoomRow {
     id: i64,
     site: String,
     name: String,
@@ -106,37 +106,10 @@ impl Store {
         new: &NewProgram,
         now: Timestamp,
     ) -> Result<Program, StoreError> {
-        let settings = new.settings()?;
-        let now = ts(now);
+        new.settings()?;
         // In a transaction, not autocommit: see `create_room`.
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query_as::<_, ProgramRow>(&format!(
-            "INSERT INTO programs (name, site, level_of_care, time_zone, weekly_required_minutes, \
-             max_group_size, newcomers_per_session, note_due_hours, session_code, per_diem_code, \
-             daily_minimum_minutes, measure_cadence_days, place_of_service, \
-             telehealth_place_of_service, sessions_billable_with_per_diem, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
-             RETURNING {PROGRAM_COLUMNS}"
-        ))
-        .bind(new.name.as_str())
-        .bind(new.site.as_str())
-        .bind(new.level_of_care.as_str())
-        .bind(new.time_zone.as_str())
-        .bind(i64::from(settings.weekly_required_minutes))
-        .bind(i64::from(settings.max_group_size))
-        .bind(i64::from(settings.newcomers_per_session))
-        .bind(i64::from(settings.note_due_hours))
-        .bind(settings.session_code.as_str())
-        .bind(settings.per_diem_code.map(PerDiemCode::as_str))
-        .bind(i64::from(settings.daily_minimum_minutes))
-        .bind(i64::from(settings.measure_cadence_days))
-        .bind(settings.place_of_service.as_str())
-        .bind(settings.telehealth_place_of_service.as_str())
-        .bind(i64::from(settings.sessions_billable_with_per_diem))
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let program = Program::try_from(row)?;
+        let program = insert_program(&mut tx, new, None, now).await?;
         tx.commit().await?;
         Ok(program)
     }
@@ -231,24 +204,12 @@ impl Store {
     }
 
     pub async fn create_room(&self, new: &NewRoom, now: Timestamp) -> Result<Room, StoreError> {
-        new.validate()?;
-        let now = ts(now);
         // In a transaction, not autocommit: on SQLite an autocommit `… RETURNING` read with
         // fetch_one/fetch_optional commits when the statement is reset, after the row was
         // handed back, and sqlx drops the reset's error — a failed commit (a full disk)
         // would be reported as success (issue 16, item 1).
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query_as::<_, RoomRow>(
-            "INSERT INTO rooms (site, name, capacity, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id, site, name, capacity, version",
-        )
-        .bind(new.site.as_str())
-        .bind(new.name.as_str())
-        .bind(i64::from(new.capacity))
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let room = Room::try_from(row)?;
+        let room = insert_room(&mut tx, new, None, now).await?;
         tx.commit().await?;
         Ok(room)
     }
@@ -286,4 +247,66 @@ pub(crate) fn stale() -> StoreError {
         Rule::StaleVersion,
         "the record was changed by someone else since you read it; reload and try again",
     ))
+}
+
+/// Inserts a program after checking its settings (creation and the clinic import share
+/// it); `external_id` is the clinic's own id of an imported one.
+pub(crate) async fn insert_program(
+    tx: &mut crate::groups::Tx<'_>,
+    new: &NewProgram,
+    external_id: Option<&str>,
+    now: Timestamp,
+) -> Result<Program, StoreError> {
+    let settings = new.settings()?;
+    let now = ts(now);
+    let row = sqlx::query_as::<_, ProgramRow>(&format!(
+        "INSERT INTO programs (name, site, level_of_care, time_zone, weekly_required_minutes, \
+         max_group_size, newcomers_per_session, note_due_hours, session_code, per_diem_code, \
+         daily_minimum_minutes, measure_cadence_days, external_id, place_of_service, \
+         telehealth_place_of_service, sessions_billable_with_per_diem, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $15, $16, $17, $13, $13) \
+         RETURNING {PROGRAM_COLUMNS}"
+    ))
+    .bind(new.name.as_str())
+    .bind(new.site.as_str())
+    .bind(new.level_of_care.as_str())
+    .bind(new.time_zone.as_str())
+    .bind(i64::from(settings.weekly_required_minutes))
+    .bind(i64::from(settings.max_group_size))
+    .bind(i64::from(settings.newcomers_per_session))
+    .bind(i64::from(settings.note_due_hours))
+    .bind(settings.session_code.as_str())
+    .bind(settings.per_diem_code.map(PerDiemCode::as_str))
+    .bind(i64::from(settings.daily_minimum_minutes))
+    .bind(i64::from(settings.measure_cadence_days))
+    .bind(&now)
+    .bind(external_id)
+    .bind(settings.place_of_service.as_str())
+    .bind(settings.telehealth_place_of_service.as_str())
+    .bind(i64::from(settings.sessions_billable_with_per_diem))
+    .fetch_one(&mut **tx)
+    .await?;
+    Program::try_from(row)
+}
+
+/// Inserts a room after checking it (creation and the clinic import share it).
+pub(crate) async fn insert_room(
+    tx: &mut crate::groups::Tx<'_>,
+    new: &NewRoom,
+    external_id: Option<&str>,
+    now: Timestamp,
+) -> Result<Room, StoreError> {
+    new.validate()?;
+    let row = sqlx::query_as::<_, RoomRow>(
+        "INSERT INTO rooms (site, name, capacity, external_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $5, $4, $4) RETURNING id, site, name, capacity, version",
+    )
+    .bind(new.site.as_str())
+    .bind(new.name.as_str())
+    .bind(i64::from(new.capacity))
+    .bind(ts(now))
+    .bind(external_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Room::try_from(row)
 }

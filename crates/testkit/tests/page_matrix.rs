@@ -201,6 +201,10 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         // Messages (issue 18): an unknown link explains itself; only administrators see
         // the dead letters.
         ("GET", "/admin/messages", Own, "L2FFFFF"),
+        // Onboarding by import (issue 15): administrators only; a form that is not the
+        // page's multipart upload is refused for its shape (422).
+        ("GET", "/admin/import", Own, "L2FFFFF"),
+        ("POST", "/admin/import", Own, "LUFFFFF"),
         ("GET", "/offers/{secret}", Own, "NNNNNNN"),
         ("GET", "/offers/{secret}", Foreign, "NNNNNNN"),
         ("POST", "/offers/{secret}", Own, "NNNNNNN"),

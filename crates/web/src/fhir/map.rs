@@ -723,7 +723,7 @@ fn audit_action_code(a: AuditAction) -> &'static str {
     let verb = s.rsplit('.').next().unwrap_or(s);
     match verb {
         "read" | "list" | "due_list" | "run_read" | "suggest" => "R",
-        "create" | "open" | "grant" | "run_start" | "send" => "C",
+        "create" | "open" | "grant" | "run_start" | "send" | "import" => "C",
         "export" => "E",
         _ => "U",
     }

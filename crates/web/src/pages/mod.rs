@@ -18,6 +18,7 @@ mod calendar;
 mod clients;
 pub(crate) mod form;
 mod groups;
+mod import;
 mod intake;
 mod join;
 mod messages;
@@ -141,6 +142,7 @@ pub fn routes() -> PageRoutes {
         .merge(calendar::routes())
         .merge(clients::routes())
         .merge(groups::routes())
+        .merge(import::routes())
         .merge(intake::routes())
         .merge(messages::routes())
         .merge(notes::routes())

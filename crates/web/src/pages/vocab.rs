@@ -285,6 +285,8 @@ pub fn action(a: AuditAction) -> &'static str {
         PlanApprove => "Planner proposal approved",
         MessageSend => "Message sent",
         MessageList => "Undelivered messages reviewed",
+        ClinicImport => "Clinic files imported",
+        ClinicExport => "Clinic files exported",
     }
 }
 
