@@ -154,7 +154,7 @@ async fn active_member_count(tx: &mut Tx<'_>, group: GroupId) -> Result<u32, Sto
 }
 
 /// Everything `check_group` needs, plus the facilitator and room double-booking checks.
-async fn check_group_in(
+pub(crate) async fn check_group_in(
     tx: &mut Tx<'_>,
     group: &Group,
     effective_on: Date,

@@ -45,6 +45,7 @@ pub mod portal;
 // --- end portal ---
 // --- planner ---
 pub mod planner_runs;
+pub mod timetables;
 // --- end planner ---
 pub mod programs;
 pub mod reports;

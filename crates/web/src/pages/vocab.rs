@@ -283,6 +283,9 @@ pub fn action(a: AuditAction) -> &'static str {
         PlanRunStart => "Planner run started",
         PlanRunRead => "Planner run read",
         PlanApprove => "Planner proposal approved",
+        TimetableBuild => "Timetable proposal built",
+        TimetableRead => "Timetable proposal read",
+        TimetableApprove => "Timetable proposal approved",
         MessageSend => "Message sent",
         MessageList => "Undelivered messages reviewed",
     }
