@@ -26,6 +26,7 @@ mod portal;
 mod public;
 mod reports;
 mod sessions;
+mod timetable;
 pub(crate) mod vocab;
 
 use askama::Template;
@@ -145,6 +146,7 @@ pub fn routes() -> PageRoutes {
         .merge(portal::routes())
         .merge(public::routes())
         .merge(reports::routes())
+        .merge(timetable::routes())
         .route("/static/circle.css", get(stylesheet))
 }
 
@@ -269,6 +271,10 @@ impl Signed {
             (a.may::<purpose::ClientList>(), ("/clients", "Clients")),
             (a.may::<purpose::Schedules>(), ("/groups", "Groups")),
             (a.may::<purpose::PlanRead>(), ("/planner", "Planner")),
+            (
+                a.may::<purpose::TimetableRead>(),
+                ("/timetable", "Timetable"),
+            ),
             (a.may::<purpose::Schedules>(), ("/calendar", "Calendar")),
             (reports, ("/reports", "Reports")),
             (a.may::<purpose::UserAdmin>(), ("/admin", "Admin")),

@@ -16,6 +16,7 @@ use circle_domain::placement::{OfferState, WaitlistStatus};
 use circle_domain::planning::RunState;
 use circle_domain::schedule::Weekday;
 use circle_domain::session::{AttendanceStatus, Participation, SessionStatus};
+use circle_domain::timetabling::TimetableState;
 use circle_domain::user::Role;
 
 /// The one human label of a stored vocabulary value.
@@ -159,6 +160,11 @@ labels!(RunState {
     Running => "Running",
     Done => "Done",
     Failed => "Failed",
+});
+
+labels!(TimetableState {
+    Proposed => "Proposed",
+    Approved => "Approved",
 });
 
 labels!(SessionStatus {
