@@ -20,8 +20,8 @@
 //!   they get only a window.
 //! - A group meets on as many distinct days as it has weekly meetings, each as long as its
 //!   longest meeting; its size is its maximum (rooms must seat it, as the group rules say).
-//!   It needs a co-facilitator when it has one now; a telehealth group stays telehealth
-//!   and an in-person group may be moved to video only by a pin.
+//!   It needs a co-facilitator when it has one now. A telehealth group stays telehealth
+//!   unless a pin gives it a room; an in-person group stays in person.
 //! - Leads hold a licence active today and the group's modality when it has one.
 //!   Clinicians work at every site (the database does not say otherwise); their weekly
 //!   group minutes and windows come from migration 0030's columns.
@@ -460,7 +460,7 @@ pub fn design(
     }
     // A telehealth group stays telehealth unless a pin says where it meets.
     for g in planned.iter().filter(|g| g.room_id.is_none()) {
-        if !pinned.get(&g.id).is_some_and(|p| p.venue.is_some()) {
+        if pinned.get(&g.id).is_none_or(|p| p.venue.is_none()) {
             let _ = problem.pin(
                 &gid(g.id),
                 &Pin {
