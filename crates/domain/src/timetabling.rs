@@ -13,8 +13,8 @@ use crate::ids::{ClinicianId, GroupId, ProgramId, RoomId, UserId};
 use crate::schedule::{Weekday, WeeklyMeeting};
 
 vocab!(
-    /// Where a timetable run stands: a proposal (re-solved as often as wanted) or approved
-    /// (applied once; never again).
+    /// Where a timetable run stands: a proposal (re-solved as often as wanted, approved
+    /// part by part) or approved (every change applied; never again).
     TimetableState {
         Proposed = "proposed",
         Approved = "approved",
@@ -192,6 +192,8 @@ pub struct TimetableRun {
     pub started_by: UserId,
     pub pins: Vec<TimetablePin>,
     pub proposal: TimetableProposal,
+    /// Groups whose change has been applied (part approvals).
+    pub applied: Vec<GroupId>,
     pub approved_by: Option<UserId>,
     pub approved_at: Option<Timestamp>,
     /// Counts the solves: a re-solve or approval names the version it saw.

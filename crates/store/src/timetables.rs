@@ -90,7 +90,7 @@ struct CapacityRow {
 }
 
 const RUN_COLUMNS: &str = "id, program_id, state, time_limit_ms, started_by, pins, proposal, \
-     approved_by, approved_at, version, created_at, updated_at";
+     applied, approved_by, approved_at, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct RunRow {
@@ -101,6 +101,7 @@ struct RunRow {
     started_by: i64,
     pins: String,
     proposal: String,
+    applied: String,
     approved_by: Option<i64>,
     approved_at: Option<String>,
     version: i64,
@@ -119,6 +120,7 @@ impl TryFrom<RunRow> for TimetableRun {
             started_by: UserId(r.started_by),
             pins: read::json(&r.pins, "pins")?,
             proposal: read::json(&r.proposal, "proposal")?,
+            applied: read::json(&r.applied, "applied")?,
             approved_by: r.approved_by.map(UserId),
             approved_at: read::opt_ts(r.approved_at.as_deref(), "approved_at")?,
             version: r.version,
@@ -386,11 +388,12 @@ impl Store {
         Ok(())
     }
 
-    /// Approves a run's proposal at `version` in one transaction: each changed group (of
-    /// `only`, when given) gets its new meetings, room and leads, re-checked against every
-    /// group rule; its untouched future sessions are removed and its schedule is
-    /// materialised again from `today` to `until`. A group changed since the proposal, a
-    /// rule broken, or a run already approved refuses the whole approval and changes
+    /// Approves a run's proposal at `version` in one transaction: each changed group not
+    /// yet applied (of `only`, when given) gets its new meetings, room and leads,
+    /// re-checked against every group rule; its untouched future sessions are removed and
+    /// its schedule is materialised again from `today` to `until`. The run is approved once
+    /// every change is applied. A group changed since the proposal, a rule broken, a part
+    /// already applied, or a run already approved refuses the whole approval and changes
     /// nothing.
     #[allow(
         clippy::too_many_arguments,
@@ -436,8 +439,37 @@ impl Store {
             sessions_removed: 0,
             sessions_created: 0,
         };
+        let changing: Vec<GroupId> = run
+            .proposal
+            .entries
+            .iter()
+            .filter(|e| e.changes())
+            .map(|e| e.group_id)
+            .collect();
+        if let Some(only) = only {
+            if only.is_empty() {
+                return Err(DomainError::invalid("groups", "must name at least one group").into());
+            }
+            if let Some(g) = only.iter().find(|g| !changing.contains(g)) {
+                return Err(DomainError::invalid(
+                    "groups",
+                    format!("group {g} is not a change of this proposal"),
+                )
+                .into());
+            }
+            if let Some(g) = only.iter().find(|g| run.applied.contains(g)) {
+                return Err(DomainError::conflict(
+                    Rule::Duplicate,
+                    format!("the change of group {g} has already been applied"),
+                )
+                .into());
+            }
+        }
         for entry in &run.proposal.entries {
-            if !entry.changes() || only.is_some_and(|o| !o.contains(&entry.group_id)) {
+            if !entry.changes()
+                || run.applied.contains(&entry.group_id)
+                || only.is_some_and(|o| !o.contains(&entry.group_id))
+            {
                 continue;
             }
             if !reaches(listing, Some(entry.program_id)) {
@@ -495,12 +527,19 @@ impl Store {
             }
             approval.groups_changed.push(group.id);
         }
+        let mut applied = run.applied.clone();
+        applied.extend(approval.groups_changed.iter().copied());
+        let complete = changing.iter().all(|g| applied.contains(g));
         sqlx::query(
-            "UPDATE timetable_runs SET state = 'approved', approved_by = $1, approved_at = $2, \
-             version = version + 1, updated_at = $2 WHERE id = $3",
+            "UPDATE timetable_runs SET applied = $1, version = version + 1, updated_at = $2, \
+             state = CASE WHEN $3 = 1 THEN 'approved' ELSE state END, \
+             approved_by = CASE WHEN $3 = 1 THEN $4 ELSE approved_by END, \
+             approved_at = CASE WHEN $3 = 1 THEN $2 ELSE approved_at END WHERE id = $5",
         )
-        .bind(by.0)
+        .bind(json(&applied))
         .bind(&now)
+        .bind(i64::from(complete))
+        .bind(by.0)
         .bind(id)
         .execute(&mut *tx)
         .await?;

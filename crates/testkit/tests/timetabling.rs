@@ -290,3 +290,87 @@ async fn a_pin_the_group_can_never_keep_is_refused_naming_its_part() {
         other => panic!("expected 422, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_part_approved_alone_moves_only_that_group_and_is_never_applied_twice() {
+    let t = spawn_app().await;
+    let clinic = t.clinic(ClinicSpec::default()).await;
+    let director = t.app.authenticate(&clinic.director).await.unwrap();
+    let (s, second) = t
+        .post(
+            &clinic.director,
+            "/api/v1/groups",
+            json!({"program_id": clinic.program, "name": "Tuesday skills", "kind": "process",
+                "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+                "room_id": clinic.room,
+                "meetings": [{"weekday": "tuesday", "start": "10:00", "minutes": 90}],
+                "lead_facilitator_id": clinic.lead}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    let first = GroupId(clinic.group);
+    let second = GroupId(second["id"].as_i64().unwrap());
+
+    let run = t
+        .app
+        .build_timetable(&director, Some(ProgramId(clinic.program)), 1000)
+        .await
+        .unwrap();
+    let run = t
+        .app
+        .pin_timetable_group(&director, run.id, run.version, wednesday_evening(first))
+        .await
+        .unwrap();
+    let thursday = TimetablePin {
+        group_id: second,
+        slot: Some(PinnedSlot {
+            days: vec![Weekday::Thursday],
+            start: time(18, 0, 0, 0),
+        }),
+        venue: None,
+        lead: None,
+    };
+    let run = t
+        .app
+        .pin_timetable_group(&director, run.id, run.version, thursday)
+        .await
+        .unwrap();
+    assert!(meets_wednesday_evening(&run, first));
+
+    let part = t
+        .app
+        .approve_timetable(&director, run.id, run.version, Some(&[first]))
+        .await
+        .unwrap();
+    assert_eq!(part.groups_changed, vec![first]);
+    let g1 = t.app.group(&director, first).await.unwrap();
+    let g2 = t.app.group(&director, second).await.unwrap();
+    assert_eq!(g1.meetings[0].weekday, Weekday::Wednesday);
+    assert_eq!(g2.meetings[0].weekday, Weekday::Tuesday, "not approved yet");
+    let run = t.app.timetable(&director, run.id).await.unwrap();
+    assert_eq!(run.state, TimetableState::Proposed);
+    assert_eq!(run.applied, vec![first]);
+
+    let twice = t
+        .app
+        .approve_timetable(&director, run.id, run.version, Some(&[first]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&twice, AppError::Domain(DomainError::Conflict(c)) if c.rule == Rule::Duplicate),
+        "{twice:?}"
+    );
+    let rest = t
+        .app
+        .approve_timetable(&director, run.id, run.version, None)
+        .await
+        .unwrap();
+    assert_eq!(rest.groups_changed, vec![second]);
+    let g2 = t.app.group(&director, second).await.unwrap();
+    assert_eq!(
+        (g2.meetings[0].weekday, g2.meetings[0].start),
+        (Weekday::Thursday, time(18, 0, 0, 0))
+    );
+    let run = t.app.timetable(&director, run.id).await.unwrap();
+    assert_eq!(run.state, TimetableState::Approved);
+}

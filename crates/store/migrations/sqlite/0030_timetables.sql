@@ -19,7 +19,8 @@ ALTER TABLE programs ADD COLUMN timetable_end TEXT;
 ALTER TABLE programs ADD COLUMN days_target INTEGER CHECK (days_target BETWEEN 1 AND 7);
 
 -- A proposal: built by a director for a program or the whole clinic, re-solved with its
--- pins as often as wanted (version counts the solves), approved once. Pins and proposal
+-- pins as often as wanted (version counts the solves and approvals), approved all at once
+-- or part by part. Pins and proposal
 -- are JSON of ids and times only (circle_domain::timetabling), never client data.
 CREATE TABLE timetable_runs (
     id            INTEGER PRIMARY KEY,
@@ -29,6 +30,9 @@ CREATE TABLE timetable_runs (
     started_by    INTEGER NOT NULL REFERENCES users(id),
     pins          TEXT NOT NULL DEFAULT '[]',
     proposal      TEXT NOT NULL,
+    -- Groups whose change has been applied (JSON ids): a part approved is never applied
+    -- again; the run is approved once every change is.
+    applied       TEXT NOT NULL DEFAULT '[]',
     approved_by   INTEGER REFERENCES users(id),
     approved_at   TEXT,
     version       INTEGER NOT NULL DEFAULT 1,

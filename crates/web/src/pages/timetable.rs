@@ -107,6 +107,8 @@ struct EntryRow {
     was: Option<String>,
     reasons: Vec<String>,
     pinned: bool,
+    /// Whether that change has been applied already (a part approval).
+    applied: bool,
     /// For the move form: the days it meets, its start (`HH:MM`).
     days: Vec<&'static str>,
     start: String,
@@ -132,6 +134,8 @@ struct RunPage {
     created: String,
     state: &'static str,
     approved: Option<String>,
+    /// Changes applied by part approvals so far.
+    applied: usize,
     open: bool,
     summary: String,
     tracks: Vec<TrackRow>,
@@ -556,6 +560,7 @@ fn run_view(
             }),
             reasons: e.reasons.iter().map(reason).collect(),
             pinned: pinned(e.group_id),
+            applied: run.applied.contains(&e.group_id),
             days: e
                 .pattern
                 .meetings
@@ -630,6 +635,7 @@ fn run_view(
         created: local(app, run.created_at),
         state: state_label(run.state),
         approved: run.approved_at.map(|t| local(app, t)),
+        applied: run.applied.len(),
         open: run.state == TimetableState::Proposed,
         summary,
         tracks,
@@ -637,7 +643,11 @@ fn run_view(
         hours,
         rows,
         legend,
-        changes: p.entries.iter().filter(|e| e.changes()).count(),
+        changes: p
+            .entries
+            .iter()
+            .filter(|e| e.changes() && !run.applied.contains(&e.group_id))
+            .count(),
         entries,
         unscheduled,
         weekdays: Weekday::ALL
@@ -827,8 +837,14 @@ pub async fn approve(
     let Ok(version) = form_value(&fields, "version").parse::<i64>() else {
         return stale_form(&app, &signed, id).await;
     };
+    let chosen: Vec<GroupId> = fields
+        .iter()
+        .filter(|(k, _)| k == "group")
+        .filter_map(|(_, v)| v.parse().ok().map(GroupId))
+        .collect();
+    let only = (form_value(&fields, "approve") == "selected").then_some(chosen.as_slice());
     match app
-        .approve_timetable(&signed.actor, id, version, None)
+        .approve_timetable(&signed.actor, id, version, only)
         .await
     {
         Ok(_) => Ok(back(id, "#approval")),
