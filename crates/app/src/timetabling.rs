@@ -152,6 +152,12 @@ fn shape(g: &Group) -> Option<(Vec<i64>, i64, i64)> {
     Some((days.into_iter().collect(), minutes, start))
 }
 
+/// Whether a group has one weekly pattern: one start, on distinct days.
+fn regular(g: &Group) -> bool {
+    let days: BTreeSet<Weekday> = g.meetings.iter().map(|m| m.weekday).collect();
+    days.len() == g.meetings.len() && g.meetings.windows(2).all(|w| w[0].start == w[1].start)
+}
+
 /// The level's default window: days, from, to and days a week.
 fn level_window(level: LevelOfCare) -> (Vec<i64>, i64, i64, Option<i64>) {
     match level {
@@ -307,8 +313,25 @@ pub fn design(
         .collect();
     sites.sort();
     sites.dedup();
-    let (planned, fixed): (Vec<&Group>, Vec<&Group>) =
-        facts.groups.iter().partition(|g| in_scope(g.program_id));
+    // A group that meets twice on one day, or at different times on different days, has
+    // no one weekly pattern (the solver's model): it keeps its week, holding its people
+    // and room like a group outside the scope.
+    let (planned, fixed): (Vec<&Group>, Vec<&Group>) = facts
+        .groups
+        .iter()
+        .partition(|g| in_scope(g.program_id) && regular(g));
+    let mut unscheduled = Vec::new();
+    for g in facts
+        .groups
+        .iter()
+        .filter(|g| in_scope(g.program_id) && !regular(g))
+    {
+        unscheduled.push(Unscheduled {
+            group_id: g.id,
+            program_id: g.program_id,
+            reason: UnscheduledReason::Irregular,
+        });
+    }
     let tracks: Vec<Track> = programs
         .iter()
         .map(|(p, w)| {
@@ -343,7 +366,6 @@ pub fn design(
     }
 
     let mut groups = Vec::new();
-    let mut unscheduled = Vec::new();
     for g in &planned {
         let Some((days, minutes, start)) = shape(g) else {
             unscheduled.push(Unscheduled {
@@ -844,5 +866,45 @@ impl App {
             .store
             .approve_timetable_run(&listing, id, version, only, today, until, self.now())
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_time_is_cut_out_of_a_window_leaving_both_sides() {
+        let day = vec![Window {
+            day: 2,
+            from: 480,
+            to: 1200,
+        }];
+        let left = subtract(day, &[(2, 600, 690), (3, 0, 1440)]);
+        assert_eq!(
+            left,
+            vec![
+                Window {
+                    day: 2,
+                    from: 480,
+                    to: 600
+                },
+                Window {
+                    day: 2,
+                    from: 690,
+                    to: 1200
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_window_list_means_every_day_the_clinic_is_open() {
+        let all = windows(&[]);
+        assert_eq!(all.len(), 7);
+        assert!(
+            all.iter()
+                .all(|w| (w.from, w.to) == (GRID.open, GRID.close))
+        );
     }
 }

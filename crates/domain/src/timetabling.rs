@@ -133,6 +133,9 @@ impl TimetableEntry {
 pub enum UnscheduledReason {
     /// It has no weekly meetings to place.
     NoMeetings,
+    /// It meets twice on a day or at different times on different days: the timetable
+    /// keeps one pattern per group, so it keeps its week as it is.
+    Irregular,
     /// No clinician holds an active licence, the group's modality and enough hours.
     NoLead,
     /// No room seats its maximum (and it does not meet by video).

@@ -374,3 +374,48 @@ async fn a_part_approved_alone_moves_only_that_group_and_is_never_applied_twice(
     let run = t.app.timetable(&director, run.id).await.unwrap();
     assert_eq!(run.state, TimetableState::Approved);
 }
+
+#[tokio::test]
+async fn a_group_meeting_at_different_times_keeps_its_week_through_an_approval() {
+    let t = spawn_app().await;
+    let clinic = t.clinic(ClinicSpec::default()).await;
+    let director = t.app.authenticate(&clinic.director).await.unwrap();
+    let (s, odd) = t
+        .post(
+            &clinic.director,
+            "/api/v1/groups",
+            json!({"program_id": clinic.program, "name": "Two-time skills", "kind": "process",
+                "eligible_levels": ["iop"], "enrollment": {"model": "open"},
+                "room_id": clinic.room,
+                "meetings": [{"weekday": "tuesday", "start": "10:00", "minutes": 60},
+                             {"weekday": "thursday", "start": "14:00", "minutes": 60}],
+                "lead_facilitator_id": clinic.lead}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{odd}");
+    let odd = GroupId(odd["id"].as_i64().unwrap());
+    let before = t.app.group(&director, odd).await.unwrap();
+    let run = t
+        .app
+        .build_timetable(&director, Some(ProgramId(clinic.program)), 500)
+        .await
+        .unwrap();
+    let left = run
+        .proposal
+        .unscheduled
+        .iter()
+        .find(|u| u.group_id == odd)
+        .expect("left as it is");
+    assert_eq!(
+        left.reason,
+        circle_domain::timetabling::UnscheduledReason::Irregular
+    );
+    assert!(run.proposal.entries.iter().all(|e| e.group_id != odd));
+    t.app
+        .approve_timetable(&director, run.id, run.version, None)
+        .await
+        .unwrap();
+    let after = t.app.group(&director, odd).await.unwrap();
+    assert_eq!(after.meetings, before.meetings);
+    assert_eq!(after.version, before.version);
+}

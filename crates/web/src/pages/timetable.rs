@@ -298,6 +298,9 @@ fn reason(r: &EntryReason) -> String {
 fn unscheduled_reason(r: &UnscheduledReason) -> String {
     match r {
         UnscheduledReason::NoMeetings => "It has no weekly meetings to place".to_owned(),
+        UnscheduledReason::Irregular => {
+            "It meets twice on a day or at different times on different days, so it keeps its week as it is".to_owned()
+        }
         UnscheduledReason::NoLead => {
             "No clinician holds an active licence, its modality and enough weekly hours".to_owned()
         }
