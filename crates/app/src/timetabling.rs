@@ -544,7 +544,7 @@ pub fn design(
         let was = pattern_of(g);
         let mut reasons = vec![];
         let pin = pinned.get(&g.id);
-        if pin.is_some_and(|p| p.slot.is_some()) {
+        if pin.is_some_and(|p| p.slot.is_some()) && was.meetings == pattern.meetings {
             reasons.push(EntryReason::PinnedSlot);
         }
         if pin.is_some_and(|p| p.venue.is_some()) {
@@ -562,7 +562,11 @@ pub fn design(
                     || s + i64::from(m.minutes) > t.to
             })
         });
-        reasons.push(if was.meetings.is_empty() {
+        // A pinned slot is its own reason; "moved because..." would guess at the director's.
+        let slot_pinned = pin.is_some_and(|p| p.slot.is_some());
+        reasons.push(if slot_pinned && was.meetings != pattern.meetings {
+            EntryReason::PinnedSlot
+        } else if was.meetings.is_empty() {
             EntryReason::NewlyScheduled
         } else if was.meetings == pattern.meetings {
             EntryReason::KeptTime
