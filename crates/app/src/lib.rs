@@ -30,6 +30,7 @@ pub mod messaging;
 mod notes;
 mod placement;
 mod planning;
+pub mod timetabling;
 // --- portal ---
 pub mod portal;
 // --- end portal ---

@@ -43,6 +43,22 @@ const ACTING_BUTTONS: &[(&str, &str)] = &[
         "switches a staff calendar feed off",
     ),
     ("/notes/{id}/cosign", "co-signs a trainee's note"),
+    (
+        "/timetable/{id}/approve",
+        "moves groups and their sessions (tests/timetabling.rs, browser test)",
+    ),
+    (
+        "/timetable/{id}/solve",
+        "solves the proposal again for seconds",
+    ),
+    (
+        "/timetable/{id}/pin",
+        "pins a group and solves again for seconds",
+    ),
+    (
+        "/timetable/{id}/unpin",
+        "unpins a group and solves again for seconds",
+    ),
 ];
 
 /// The value of attribute `name` in one tag's text.

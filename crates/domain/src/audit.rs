@@ -92,6 +92,11 @@ vocab!(
         PlanRunRead = "plan.run_read",
         PlanApprove = "plan.approve",
         // --- end planner ---
+        /// A timetable proposal built or re-solved (no client data).
+        TimetableBuild = "timetable.build",
+        TimetableRead = "timetable.read",
+        /// A timetable proposal approved: groups' meetings, rooms and leads changed.
+        TimetableApprove = "timetable.approve",
         /// A message handed to the mail server (recipient's record, kind, time; no content).
         MessageSend = "message.send",
         /// The outbox's dead letters reviewed.
@@ -185,6 +190,7 @@ impl AuditAction {
             // --- planner ---
             PlanRunStart | PlanRunRead | PlanApprove => DataCategory::Membership,
             // --- end planner ---
+            TimetableBuild | TimetableRead | TimetableApprove => DataCategory::Membership,
             MessageSend | MessageList => DataCategory::Message,
             ClinicImport | ClinicExport => DataCategory::Demographics,
         }

@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod session;
 pub mod telehealth;
 pub mod text;
+pub mod timetabling;
 pub mod user;
 
 pub use error::{Conflict, DomainError, FieldError, FieldErrors, Rule};

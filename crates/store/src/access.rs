@@ -477,6 +477,9 @@ pub mod purpose {
         /// a director; its content is what the director reaches.
         BulkExport = DisclosureCreate [Director];
         PlanRun = PlanRunStart [Director];
+        /// Building or re-solving a timetable proposal (issue 17): the week's design.
+        TimetableBuild = TimetableBuild [Director];
+        TimetableApprove = TimetableApprove [Director];
 
         // Referrals.
         ReferralRead = ReferralRead [Director, Intake, Clinician];
@@ -502,6 +505,7 @@ pub mod purpose {
         ReportOutcomes = ReportOutcomes [Director, Clinician];
         Schedules = RosterRead [Director, Intake, Clinician] { AUDITED = false };
         PlanRead = PlanRunRead [Director] => ReadsPlanRuns;
+        TimetableRead = TimetableRead [Director] { AUDITED = false };
 
         // Role-only actions (no client record).
         InstrumentCreate = InstrumentCreate [Director] { CLINIC_WIDE = true };

@@ -46,6 +46,7 @@ pub mod portal;
 // --- end portal ---
 // --- planner ---
 pub mod planner_runs;
+pub mod timetables;
 // --- end planner ---
 pub mod programs;
 pub mod reports;

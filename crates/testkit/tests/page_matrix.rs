@@ -87,6 +87,19 @@ fn table() -> Vec<(&'static str, &'static str, Object, &'static str)> {
         ("GET", "/planner/runs/{id}", Own, "LF2NFFF"),
         ("GET", "/planner/runs/{id}", Foreign, "LF2NFFF"),
         ("GET", "/programs", Own, "RRRRRRR"),
+        // Timetable proposals (issue 17): directors, a scoped one only their programs'.
+        ("GET", "/timetable", Own, "LF22FFF"),
+        ("GET", "/timetable/{id}", Own, "LF22FFF"),
+        ("GET", "/timetable/{id}", Foreign, "LF2NFFF"),
+        ("POST", "/timetable", Own, "LFUUFFF"),
+        ("POST", "/timetable/{id}/pin", Own, "LFUUFFF"),
+        ("POST", "/timetable/{id}/pin", Foreign, "LFUNFFF"),
+        ("POST", "/timetable/{id}/unpin", Own, "LFUUFFF"),
+        ("POST", "/timetable/{id}/unpin", Foreign, "LFUNFFF"),
+        ("POST", "/timetable/{id}/solve", Own, "LFUUFFF"),
+        ("POST", "/timetable/{id}/solve", Foreign, "LFUNFFF"),
+        ("POST", "/timetable/{id}/approve", Own, "LFUUFFF"),
+        ("POST", "/timetable/{id}/approve", Foreign, "LFUNFFF"),
         // A program's messaging settings: its directors only.
         ("GET", "/programs/{id}/messaging", Own, "LF22FFN"),
         ("GET", "/programs/{id}/messaging", Foreign, "LF2NFFN"),
@@ -258,6 +271,8 @@ fn concrete(w: &World, path: &str, object: Object) -> String {
         [w.placement.entry, w.foreign_entry][i]
     } else if path.starts_with("/planner/runs/") {
         w.plan_run
+    } else if path.starts_with("/timetable/") {
+        w.timetables[i]
     } else if path.starts_with("/admin/users/") {
         w.target_user
     } else if path.starts_with("/programs/") {

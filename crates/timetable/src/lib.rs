@@ -20,6 +20,7 @@
 mod bound;
 pub mod evaluate;
 pub mod format;
+mod pin;
 mod rng;
 mod solve;
 mod state;
@@ -27,5 +28,6 @@ pub mod validate;
 
 pub use evaluate::{Evaluation, Parts, evaluate};
 pub use format::{Entry, Instance, Solution};
+pub use pin::{Pin, PinError};
 pub use solve::{CALLS_PER_SECOND, Report, SolveOptions, TrackHours, solve};
 pub use validate::{Problem, ValidationError};

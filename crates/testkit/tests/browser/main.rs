@@ -305,3 +305,4 @@ mod planner;
 mod portal;
 mod reports;
 mod staff;
+mod timetable;

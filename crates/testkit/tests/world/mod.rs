@@ -40,6 +40,8 @@ pub struct World {
     pub placement: PlacementFixture,
     pub target_user: i64,
     pub plan_run: i64,
+    /// Timetable proposals of program A (own) and program B (foreign).
+    pub timetables: [i64; 2],
     pub tokens: BTreeMap<&'static str, Option<String>>,
     /// Group 1's (program B's) membership, waitlist entry and open offer.
     pub foreign_membership: i64,
@@ -143,6 +145,19 @@ pub async fn world(t: &circle_testkit::TestApp) -> World {
     assert_eq!(s, StatusCode::ACCEPTED, "{plan_run}");
     let plan_run = plan_run["id"].as_i64().unwrap();
     // --- end planner ---
+    let director = t.app.authenticate(&dir).await.unwrap();
+    let mut timetables = [0; 2];
+    for (slot, p) in timetables
+        .iter_mut()
+        .zip([program["id"].as_i64().unwrap(), program_b])
+    {
+        *slot = t
+            .app
+            .build_timetable(&director, Some(circle_domain::ids::ProgramId(p)), 500)
+            .await
+            .unwrap()
+            .id;
+    }
 
     let tokens: BTreeMap<&str, Option<String>> = [
         ("anonymous", None),
@@ -261,6 +276,7 @@ pub async fn world(t: &circle_testkit::TestApp) -> World {
         placement,
         target_user,
         plan_run,
+        timetables,
         tokens,
     }
 }

@@ -90,7 +90,7 @@ const COLOURS: usize = 8;
 
 /// Gives each session the first lane free at its start (sessions sorted by start), and
 /// returns how many lanes the day needs.
-fn assign_lanes(spans: &[(usize, usize)]) -> (Vec<usize>, usize) {
+pub(super) fn assign_lanes(spans: &[(usize, usize)]) -> (Vec<usize>, usize) {
     let mut lane_ends: Vec<usize> = vec![];
     let mut lanes = Vec::with_capacity(spans.len());
     for &(start, end) in spans {

@@ -30,6 +30,7 @@ mod public;
 mod reports;
 mod sessions;
 mod telehealth;
+mod timetable;
 pub(crate) mod vocab;
 
 use askama::Template;
@@ -151,6 +152,7 @@ pub fn routes() -> PageRoutes {
         .merge(public::routes())
         .merge(reports::routes())
         .merge(telehealth::routes())
+        .merge(timetable::routes())
         .route("/static/circle.css", get(stylesheet))
 }
 
@@ -266,6 +268,10 @@ impl Signed {
             (a.may::<purpose::ClientList>(), ("/clients", "Clients")),
             (a.may::<purpose::Schedules>(), ("/groups", "Groups")),
             (a.may::<purpose::PlanRead>(), ("/planner", "Planner")),
+            (
+                a.may::<purpose::TimetableRead>(),
+                ("/timetable", "Timetable"),
+            ),
             (a.may::<purpose::Schedules>(), ("/calendar", "Calendar")),
             (reports, ("/reports", "Reports")),
             (a.may::<purpose::UserAdmin>(), ("/admin", "Admin")),

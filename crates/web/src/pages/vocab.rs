@@ -16,6 +16,7 @@ use circle_domain::placement::{OfferState, WaitlistStatus};
 use circle_domain::planning::RunState;
 use circle_domain::schedule::Weekday;
 use circle_domain::session::{AttendanceStatus, Participation, SessionStatus};
+use circle_domain::timetabling::TimetableState;
 use circle_domain::user::Role;
 
 /// The one human label of a stored vocabulary value.
@@ -161,6 +162,11 @@ labels!(RunState {
     Failed => "Failed",
 });
 
+labels!(TimetableState {
+    Proposed => "Proposed",
+    Approved => "Approved",
+});
+
 labels!(SessionStatus {
     Scheduled => "Scheduled",
     Held => "Held",
@@ -283,6 +289,9 @@ pub fn action(a: AuditAction) -> &'static str {
         PlanRunStart => "Planner run started",
         PlanRunRead => "Planner run read",
         PlanApprove => "Planner proposal approved",
+        TimetableBuild => "Timetable proposal built",
+        TimetableRead => "Timetable proposal read",
+        TimetableApprove => "Timetable proposal approved",
         MessageSend => "Message sent",
         MessageList => "Undelivered messages reviewed",
         ClinicImport => "Clinic files imported",
