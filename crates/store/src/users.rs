@@ -22,6 +22,14 @@ struct UserRow {
     disabled_at: Option<String>,
 }
 
+/// A token's user and when the token was last used (or made).
+#[derive(sqlx::FromRow)]
+struct TokenUserRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    last_used: String,
+}
+
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(r: UserRow) -> Result<Self, StoreError> {
@@ -137,8 +145,9 @@ impl Store {
         idle: jiff::SignedDuration,
     ) -> Result<Option<User>, StoreError> {
         let idle_since = now.checked_sub(idle).unwrap_or(now);
-        let row = sqlx::query_as::<_, UserRow>(
-            "SELECT u.id, u.email, u.role, u.clinician_id, u.client_id, u.disabled_at \
+        let row = sqlx::query_as::<_, TokenUserRow>(
+            "SELECT u.id, u.email, u.role, u.clinician_id, u.client_id, u.disabled_at, \
+             COALESCE(t.last_used_at, t.created_at) AS last_used \
              FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.disabled_at IS NULL \
              AND COALESCE(t.last_used_at, t.created_at) > $3",
@@ -154,15 +163,21 @@ impl Store {
         let minute_ago = now
             .checked_sub(jiff::SignedDuration::from_mins(1))
             .unwrap_or(now);
-        sqlx::query(
-            "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 \
-             AND COALESCE(last_used_at, created_at) < $3",
-        )
-        .bind(token_hash)
-        .bind(ts(now))
-        .bind(ts(minute_ago))
-        .execute(self.pool())
-        .await?;
+        // Decided here, not by the UPDATE's WHERE alone: an UPDATE that changes nothing
+        // still takes SQLite's write lock, so every request would queue behind the audited
+        // writes' commits for a use already recorded this minute.
+        if read::ts(&row.last_used, "last_used")? < minute_ago {
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 \
+                 AND COALESCE(last_used_at, created_at) < $3",
+            )
+            .bind(token_hash)
+            .bind(ts(now))
+            .bind(ts(minute_ago))
+            .execute(self.pool())
+            .await?;
+        }
+        let row = row.user;
         Ok(Some(User::try_from(row)?))
     }
 
