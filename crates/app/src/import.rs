@@ -327,6 +327,9 @@ pub fn parse_files(files: &[(String, Vec<u8>)]) -> (ImportBatch, Vec<Problem>) {
                         email,
                         licenses: mine.iter().map(|(_, l)| l.clone()).collect(),
                         modalities,
+                        // Not a column of clinicians.csv yet: recorded afterwards with
+                        // `PUT /api/v1/clinicians/{id}/npi` (README "Import").
+                        npi: None,
                     },
                     license_rows: mine.iter().map(|(at, _)| *at).collect(),
                 });
@@ -397,6 +400,12 @@ pub fn parse_files(files: &[(String, Vec<u8>)]) -> (ImportBatch, Vec<Problem>) {
             ),
             daily_minimum_minutes: r.opt_uint("daily_minimum_minutes"),
             measure_cadence_days: r.opt_uint("measure_cadence_days"),
+            // Billing's place of service and per-diem rule are not columns of programs.csv
+            // yet: the level of care's defaults, changed afterwards by `PATCH
+            // /api/v1/programs/{id}` (README "Import").
+            place_of_service: None,
+            telehealth_place_of_service: None,
+            sessions_billable_with_per_diem: None,
         };
         match (ext, name, site, level, time_zone) {
             (Some(ext), Some(_), Some(_), Some(_), Some(_)) if r.ok() => {

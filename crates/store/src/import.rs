@@ -1017,6 +1017,31 @@ fn membership_rule_column(rule: Rule) -> &'static str {
     }
 }
 
+/// Every row `sql` reads as its domain type, each with its external id from `ids`.
+async fn exported<R, T>(
+    tx: &mut Tx<'_>,
+    ids: &HashMap<i64, String>,
+    sql: &str,
+    id_of: fn(&T) -> i64,
+) -> Result<Vec<Exported<T>>, StoreError>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    T: TryFrom<R>,
+    StoreError: From<T::Error>,
+{
+    let rows = sqlx::query_as::<_, R>(sql).fetch_all(&mut **tx).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let item = T::try_from(r)?;
+        let external_id = ids
+            .get(&id_of(&item))
+            .cloned()
+            .ok_or(StoreError::Corrupt("external_id"))?;
+        out.push(Exported { external_id, item });
+    }
+    Ok(out)
+}
+
 /// One record written out with the clinic's own id: its `external_id`, or for a record
 /// made in Circle `<kind>-<id>` (so the files import into another database and name the
 /// same records twice the same way).
@@ -1099,60 +1124,40 @@ impl Store {
         }
 
         let map = externals(&mut tx, "rooms", "room").await?;
-        let rows = sqlx::query_as::<_, crate::programs::RoomRow>(
+        out.rooms = exported::<crate::programs::RoomRow, Room>(
+            &mut tx,
+            &map,
             "SELECT id, site, name, capacity, version FROM rooms ORDER BY id",
+            |x| x.id.0,
         )
-        .fetch_all(&mut *tx)
         .await?;
-        for r in rows {
-            let room = Room::try_from(r)?;
-            out.rooms.push(Exported {
-                external_id: ext_of(&map, room.id.0)?,
-                item: room,
-            });
-        }
 
         let map = externals(&mut tx, "programs", "program").await?;
-        let rows = sqlx::query_as::<_, ProgramRow>(&format!(
-            "SELECT {PROGRAM_COLUMNS} FROM programs ORDER BY id"
-        ))
-        .fetch_all(&mut *tx)
+        out.programs = exported::<ProgramRow, Program>(
+            &mut tx,
+            &map,
+            &format!("SELECT {PROGRAM_COLUMNS} FROM programs ORDER BY id"),
+            |x| x.id.0,
+        )
         .await?;
-        for r in rows {
-            let program = Program::try_from(r)?;
-            out.programs.push(Exported {
-                external_id: ext_of(&map, program.id.0)?,
-                item: program,
-            });
-        }
 
         let map = externals(&mut tx, "therapy_groups", "group").await?;
-        let rows = sqlx::query_as::<_, GroupRow>(&format!(
-            "SELECT {GROUP_COLUMNS} FROM therapy_groups ORDER BY id"
-        ))
-        .fetch_all(&mut *tx)
+        out.groups = exported::<GroupRow, Group>(
+            &mut tx,
+            &map,
+            &format!("SELECT {GROUP_COLUMNS} FROM therapy_groups ORDER BY id"),
+            |x| x.id.0,
+        )
         .await?;
-        for r in rows {
-            let group = Group::try_from(r)?;
-            out.groups.push(Exported {
-                external_id: ext_of(&map, group.id.0)?,
-                item: group,
-            });
-        }
 
         let map = externals(&mut tx, "clients", "client").await?;
-        let rows = sqlx::query_as::<_, ClientRow>(&format!(
-            "SELECT {CLIENT_COLUMNS} FROM clients c ORDER BY c.id"
-        ))
-        .fetch_all(&mut *tx)
+        out.clients = exported::<ClientRow, Client>(
+            &mut tx,
+            &map,
+            &format!("SELECT {CLIENT_COLUMNS} FROM clients c ORDER BY c.id"),
+            |x| x.id.0,
+        )
         .await?;
-        for r in rows {
-            let client = Client::try_from(r)?;
-            out.clients.push(Exported {
-                external_id: ext_of(&map, client.id.0)?,
-                item: client,
-            });
-        }
 
         let rows = sqlx::query_as::<_, crate::people::EpisodeRow>(&format!(
             "SELECT {} FROM episodes ORDER BY id",

@@ -612,7 +612,8 @@ fn run_view(
             p.bound - p.score
         ));
     }
-    if p.timed_out {
+    // Once proven, nothing better exists: that the clock also ran out says nothing then.
+    if p.timed_out && p.score < p.bound {
         summary.push_str(" The time limit cut the search short.");
     }
     let mut rooms: Vec<(String, String)> = names
