@@ -367,14 +367,11 @@ pub async fn build(
     form: PageForm<Untyped>,
 ) -> Result<Response, PageError> {
     let fields = form.into_fields();
-    let program = match form_value(&fields, "program") {
-        "" | "all" => Ok(None),
-        p => p.parse::<i64>().map(|p| Some(ProgramId(p))),
-    };
-    let limit = form_value(&fields, "time_limit").parse::<u32>();
-    let (Ok(program), Ok(limit)) = (program, limit) else {
-        let msg = "Program and time limit: choose one of the options offered.".to_owned();
-        return index_page(&app, &signed, vec![msg], StatusCode::UNPROCESSABLE_ENTITY).await;
+    let (program, limit) = match super::program_and_limit(&fields) {
+        Ok(chosen) => chosen,
+        Err(msg) => {
+            return index_page(&app, &signed, vec![msg], StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
     };
     match app
         .build_timetable(&signed.actor, program, limit.saturating_mul(1000))
