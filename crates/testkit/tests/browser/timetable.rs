@@ -71,8 +71,22 @@ async fn a_director_builds_pins_re_solves_and_approves_a_timetable_and_the_group
     assert!(b.text("#day-wednesday").await.contains("Monday process"));
     b.check_page("timetable-pinned").await;
 
-    // Solve again: the pin holds.
+    // Solve again: the pin holds. The group's row said Wednesday before too, so wait for
+    // the page of the run's next version (the old page's buttons go stale under a click).
+    let before = b.value("input[name=version]").await;
     b.click("#resolve-timetable").await;
+    let mut solved = false;
+    for _ in 0..100 {
+        if let Ok(el) = b.client.find(Locator::Css("input[name=version]")).await
+            && let Ok(Some(v)) = el.prop("value").await
+            && v != before
+        {
+            solved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(solved, "the proposal was solved again (version {before})");
     assert!(
         b.shows(&format!("#group-{g} .meets"), "Wednesday 18:00–19:30")
             .await
