@@ -260,6 +260,20 @@ async fn a_referral_without_a_client_record_cannot_be_placed_and_stays_where_it_
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body.contains("screening comments are clinical"), "{body}");
+    // A screening without its outcome names the field.
+    let (s, body) = form(
+        &t,
+        &intake,
+        &format!("/referrals/{id}/screening"),
+        None,
+        &[("decision", "")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("The screening was not recorded: Decision: is required"),
+        "{body}"
+    );
     let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
     assert_eq!(r["screenings"].as_array().unwrap().len(), 0);
     assert_eq!(r["state"], "referred");
@@ -446,6 +460,48 @@ async fn intake_chooses_the_client_record_of_an_unlinked_referral_and_placing_li
         body.contains(&format!("id=\"place-{}\"", k.group)),
         "{body}"
     );
+    // A start that is no date, a priority that is no number: each refused naming its
+    // field, the chosen record kept, nothing changed.
+    let (s, body) = form(
+        &t,
+        &intake,
+        &format!("/referrals/{id}/place"),
+        None,
+        &[
+            ("client_id", client.as_str()),
+            ("group_id", group.as_str()),
+            ("start_date", "next Monday"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("The client was not placed: Start date: must be a date (YYYY-MM-DD)"),
+        "{body}"
+    );
+    assert!(
+        body.contains("(linked when placed or waitlisted)"),
+        "{body}"
+    );
+    let (s, body) = form(
+        &t,
+        &intake,
+        &format!("/referrals/{id}/waitlist"),
+        None,
+        &[
+            ("client_id", client.as_str()),
+            ("group_id", group.as_str()),
+            ("priority", "high"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("Priority: must be 1 (most urgent) to 5"),
+        "{body}"
+    );
+    let (_, r) = t.get(&intake, &format!("/api/v1/referrals/{id}")).await;
+    assert_eq!(r["state"], "ready", "{r}");
     let (s, body) = form(&t, &intake, &format!("/referrals/{id}/place"), None, &place).await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
     let (_, list) = t

@@ -16,6 +16,7 @@ mod admin;
 mod auth;
 mod calendar;
 mod clients;
+mod fields;
 pub(crate) mod form;
 mod groups;
 mod import;

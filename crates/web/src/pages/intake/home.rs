@@ -151,78 +151,92 @@ pub(super) async fn render_home(
     ))
 }
 
-/// Reads the record-a-referral form; each field that breaks its rule is named.
-pub(super) fn new_referral(fields: &[(String, String)]) -> Result<NewReferral, AppError> {
+/// The record-a-referral form: who, how to reach them, and the chosen client record and
+/// screener (picked by name, resolved to ids before parsing). The way in ([`WayIn`]) is
+/// read on its own, so its rule is named whatever else is wrong; the fields of one way in
+/// are read only for that way ([`AdmissionFields`], [`TherapistFields`]): the others may
+/// hold what was typed before the way was changed.
+#[derive(Deserialize)]
+pub(super) struct ReferralForm {
+    name: PersonName,
+    email: Option<Email>,
+    phone: Option<Phone>,
+    reason: Option<ShortText>,
+    #[serde(default, deserialize_with = "optional_choice")]
+    client_id: Option<ClientId>,
+    #[serde(default, deserialize_with = "optional_choice")]
+    screener_id: Option<ClinicianId>,
+}
+
+/// How the person came to us; `None` when no way was chosen (its own sentence).
+#[derive(Deserialize)]
+struct WayIn {
+    path: Option<ReferralSource>,
+}
+
+/// A program admission's own fields.
+#[derive(Deserialize)]
+struct AdmissionFields {
+    #[serde(default, deserialize_with = "optional_choice")]
+    program_id: Option<ProgramId>,
+    level_of_care: Option<LevelOfCare>,
+}
+
+/// A referral from an individual therapist: the referring provider.
+#[derive(Deserialize)]
+struct TherapistFields {
+    provider_name: Option<PersonName>,
+    provider_practice: Option<Label>,
+    provider_contact: Option<Label>,
+}
+
+/// The referral the form describes (`fields`: as posted, with the pickers' words resolved
+/// to ids); each field that breaks its rule is named, the way-in's fields with the others.
+pub(super) fn new_referral(
+    form: Result<ReferralForm, FieldErrors>,
+    fields: &[(String, String)],
+) -> Result<NewReferral, AppError> {
+    use super::super::form::parse;
+    fn keep<T>(r: Result<T, FieldErrors>, e: &mut FieldErrors) -> Option<T> {
+        r.map_err(|errors| e.0.extend(errors.0)).ok()
+    }
     let mut e = FieldErrors::default();
-    let path = match ReferralSource::parse(form_value(fields, "path")) {
-        Some(p) => Some(p),
-        None => {
-            e.push("path", "choose how the person was referred");
-            None
-        }
+    let way: Option<WayIn> = keep(parse(fields), &mut e);
+    if way.as_ref().is_some_and(|w| w.path.is_none()) {
+        e.push("path", "choose how the person was referred");
+    }
+    let form = keep(form, &mut e);
+    let path = way.as_ref().and_then(|w| w.path);
+    let admission: Option<AdmissionFields> = match path {
+        Some(ReferralSource::ProgramAdmission) => keep(parse(fields), &mut e),
+        _ => None,
     };
-    let name = required(fields, "name", PersonName::parse, &mut e);
-    let email = optional(fields, "email", Email::parse, &mut e);
-    let phone = optional(fields, "phone", Phone::parse, &mut e);
-    let reason = optional(fields, "reason", ShortText::parse, &mut e);
-    let admission = path == Some(ReferralSource::ProgramAdmission);
-    let therapist = path == Some(ReferralSource::TherapistReferral);
-    // Only the path's own fields count: the others may hold what was typed before the
-    // path was changed.
-    let program_id = if admission {
-        optional(fields, "program_id", parse_id, &mut e).map(ProgramId)
-    } else {
-        None
+    let therapist: Option<TherapistFields> = match path {
+        Some(ReferralSource::TherapistReferral) => keep(parse(fields), &mut e),
+        _ => None,
     };
-    let level_of_care = if admission {
-        optional(
-            fields,
-            "level_of_care",
-            |v| LevelOfCare::parse(v).ok_or_else(|| "must be one of the listed levels".to_owned()),
-            &mut e,
-        )
-    } else {
-        None
-    };
-    let provider = if therapist {
-        let pname = optional(fields, "provider_name", PersonName::parse, &mut e);
-        let practice = optional(fields, "provider_practice", Label::parse, &mut e);
-        let contact = optional(fields, "provider_contact", Label::parse, &mut e);
-        pname.map(|name| ReferringProviderDetails {
-            name,
-            practice,
-            contact,
-        })
-    } else {
-        None
-    };
-    let client_id = optional(fields, "client_id", parse_id, &mut e).map(ClientId);
-    let screener_id = optional(fields, "screener_id", parse_id, &mut e).map(ClinicianId);
     e.into_result().map_err(AppError::Domain)?;
-    let Some(path) = path else {
-        return Err(AppError::Domain(DomainError::invalid(
-            "path",
-            "is required",
-        )));
-    };
-    let Some(name) = name else {
-        return Err(AppError::Domain(DomainError::invalid(
-            "name",
-            "is required",
-        )));
+    let (Some(f), Some(path)) = (form, path) else {
+        return Err(invalid(FieldErrors::default()));
     };
     let new = NewReferral {
         path,
-        name,
-        email,
-        phone,
-        reason,
+        name: f.name,
+        email: f.email,
+        phone: f.phone,
+        reason: f.reason,
         preferred_times: vec![],
-        program_id,
-        level_of_care,
-        provider,
-        client_id,
-        screener_id,
+        program_id: admission.as_ref().and_then(|a| a.program_id),
+        level_of_care: admission.and_then(|a| a.level_of_care),
+        provider: therapist.and_then(|t| {
+            t.provider_name.map(|name| ReferringProviderDetails {
+                name,
+                practice: t.provider_practice,
+                contact: t.provider_contact,
+            })
+        }),
+        client_id: f.client_id,
+        screener_id: f.screener_id,
     };
     new.validate().map_err(AppError::Domain)?;
     Ok(new)
@@ -231,19 +245,17 @@ pub(super) fn new_referral(fields: &[(String, String)]) -> Result<NewReferral, A
 pub(super) async fn record_referral(
     State(app): State<App>,
     signed: Signed,
-    form: PageForm<Untyped>,
+    form: PageForm<ReferralForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
     require_intake(&signed)?;
     // The page again shows what was typed, not the id it was resolved to.
-    let typed = fields.clone();
-    let mut fields = fields;
-    crate::pages::picker::resolve_clients(&app, &signed.actor, &mut fields, &["client_id"]).await;
-    crate::pages::picker::resolve_clinicians(&app, &signed.actor, &mut fields, &["screener_id"])
+    let fields = form.fields().to_vec();
+    let mut resolved = fields.clone();
+    crate::pages::picker::resolve_clients(&app, &signed.actor, &mut resolved, &["client_id"]).await;
+    crate::pages::picker::resolve_clinicians(&app, &signed.actor, &mut resolved, &["screener_id"])
         .await;
-    let fields_resolved = fields;
-    let fields = typed;
-    let result = match new_referral(&fields_resolved) {
+    let (parsed, _) = form.reparse(resolved.clone()).into_parts();
+    let result = match new_referral(parsed, &resolved) {
         Ok(new) => app.create_referral(&signed.actor, &new).await,
         Err(e) => Err(e),
     };

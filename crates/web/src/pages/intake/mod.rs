@@ -27,10 +27,10 @@ use circle_domain::membership::NewMembership;
 use circle_domain::placement::{NewWaitlistEntry, OfferState};
 use circle_domain::text::{Email, Label, PersonName, Phone, RecordNumber, ShortText};
 use circle_domain::{DomainError, FieldErrors, Rule};
-use jiff::civil::Date;
 use serde::Deserialize;
 
-use super::form::{Button, PageForm, Untyped};
+use super::fields::{Day, choice};
+use super::form::{Button, PageForm, optional_choice};
 use super::vocab::Label as _;
 use super::{Nav, PageError, Signed, explain, form_value, html, refusal};
 
@@ -85,48 +85,17 @@ fn invalid(errors: FieldErrors) -> AppError {
     AppError::Domain(DomainError::Invalid(errors))
 }
 
-/// An optional text field: `None` when blank; a value breaking its rule is named.
-fn optional<T>(
-    fields: &[(String, String)],
-    name: &str,
-    parse: fn(&str) -> Result<T, String>,
-    errors: &mut FieldErrors,
-) -> Option<T> {
-    let v = form_value(fields, name);
-    if v.is_empty() {
-        return None;
-    }
-    match parse(v) {
-        Ok(t) => Some(t),
-        Err(rule) => {
-            errors.push(name, rule);
-            None
-        }
-    }
+/// The client record chosen on a referral's page before the referral is linked to one:
+/// every form of the page carries it, so the work goes on with that record.
+#[derive(Deserialize)]
+struct Chosen {
+    #[serde(default, deserialize_with = "optional_choice")]
+    client_id: Option<ClientId>,
 }
 
-/// A required field.
-fn required<T>(
-    fields: &[(String, String)],
-    name: &str,
-    parse: fn(&str) -> Result<T, String>,
-    errors: &mut FieldErrors,
-) -> Option<T> {
-    if form_value(fields, name).is_empty() {
-        errors.push(name, "is required");
-        return None;
-    }
-    optional(fields, name, parse, errors)
-}
-
-fn parse_date(v: &str) -> Result<Date, String> {
-    v.parse::<Date>()
-        .map_err(|_| "must be a date (YYYY-MM-DD)".to_owned())
-}
-
-fn parse_id(v: &str) -> Result<i64, String> {
-    v.parse::<i64>()
-        .map_err(|_| "must be one of the listed choices".to_owned())
+/// The chosen client record of a posted form (none when blank), or its field's rule.
+fn chosen(fields: &[(String, String)]) -> Result<Option<ClientId>, FieldErrors> {
+    super::form::parse::<Chosen>(fields).map(|c| c.client_id)
 }
 
 fn path_label(p: ReferralSource) -> &'static str {

@@ -47,28 +47,30 @@ pub(super) async fn follow(
     }
 }
 
+/// A place in a suggested group from a start date.
+#[derive(Deserialize)]
+pub(super) struct PlaceForm {
+    #[serde(deserialize_with = "choice")]
+    group_id: GroupId,
+    start_date: Day,
+}
+
 pub(super) async fn place(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<PlaceForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
+    let fields = form.fields().to_vec();
     let result = async {
         let client = linked_client(&app, &signed, id, &fields).await?;
         ready_for_placement(&app, &signed, id).await?;
-        let mut e = FieldErrors::default();
-        let group = required(&fields, "group_id", parse_id, &mut e).map(GroupId);
-        let start = required(&fields, "start_date", parse_date, &mut e);
-        e.into_result().map_err(AppError::Domain)?;
-        let (Some(group), Some(start_date)) = (group, start) else {
-            return Err(invalid(FieldErrors::default()));
-        };
+        let f = form.into_parsed()?;
         let new = NewMembership {
             client_id: client,
-            start_date,
+            start_date: f.start_date.0,
         };
-        app.enroll(&signed.actor, group, &new).await?;
+        app.enroll(&signed.actor, f.group_id, &new).await?;
         Ok(client)
     }
     .await;
@@ -81,37 +83,48 @@ pub(super) async fn place(
     }
 }
 
+/// A waitlist priority: 1 (most urgent) to 5, as the waitlist orders people.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct Priority(u8);
+
+impl TryFrom<String> for Priority {
+    type Error = &'static str;
+
+    fn try_from(v: String) -> Result<Self, Self::Error> {
+        // The range is the service's rule (it names the field too); here only a number.
+        v.trim()
+            .parse()
+            .map(Priority)
+            .map_err(|_| "must be 1 (most urgent) to 5")
+    }
+}
+
+/// A place on a suggested group's waitlist, with its priority.
+#[derive(Deserialize)]
+pub(super) struct WaitlistForm {
+    #[serde(deserialize_with = "choice")]
+    group_id: GroupId,
+    priority: Priority,
+}
+
 pub(super) async fn waitlist_add(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<WaitlistForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
+    let fields = form.fields().to_vec();
     let result = async {
         let client = linked_client(&app, &signed, id, &fields).await?;
         ready_for_placement(&app, &signed, id).await?;
-        let mut e = FieldErrors::default();
-        let group = required(&fields, "group_id", parse_id, &mut e).map(GroupId);
-        let priority = required(
-            &fields,
-            "priority",
-            |v| {
-                v.parse::<u8>()
-                    .map_err(|_| "must be 1 (most urgent) to 5".to_owned())
-            },
-            &mut e,
-        );
-        e.into_result().map_err(AppError::Domain)?;
-        let (Some(group), Some(priority)) = (group, priority) else {
-            return Err(invalid(FieldErrors::default()));
-        };
+        let f = form.into_parsed()?;
         let new = NewWaitlistEntry {
             client_id: client,
-            priority,
+            priority: f.priority.0,
             note: None,
         };
-        app.add_to_waitlist(&signed.actor, group, &new).await?;
+        app.add_to_waitlist(&signed.actor, f.group_id, &new).await?;
         Ok(client)
     }
     .await;

@@ -545,7 +545,7 @@ pub(super) async fn refused(
     e: AppError,
 ) -> Result<Response, PageError> {
     let why = refusal(e)?;
-    let chosen = form_value(fields, "client_id").parse().ok().map(ClientId);
+    let chosen = chosen(fields).ok().flatten();
     render_referral(
         app,
         signed,
@@ -565,9 +565,11 @@ pub(super) fn done(id: i64, ok: &str) -> Response {
 
 /// Back to the referral, still working with the chosen client record when it is not linked.
 pub(super) fn done_with(id: i64, ok: &str, fields: &[(String, String)]) -> Response {
-    match form_value(fields, "client_id").parse::<i64>() {
-        Ok(c) => Redirect::to(&format!("/referrals/{id}?ok={ok}&client={c}")).into_response(),
-        Err(_) => done(id, ok),
+    match chosen(fields) {
+        Ok(Some(c)) => {
+            Redirect::to(&format!("/referrals/{id}?ok={ok}&client={}", c.0)).into_response()
+        }
+        _ => done(id, ok),
     }
 }
 
@@ -638,6 +640,39 @@ pub(super) async fn assign_screener(
     }
 }
 
+/// The client record as intake completes it from the request. `time` repeats, one value
+/// per ticked cell of the weekly grid.
+#[derive(Deserialize)]
+pub(super) struct NewClientFields {
+    record_number: RecordNumber,
+    given_name: PersonName,
+    family_name: PersonName,
+    date_of_birth: Day,
+    email: Option<Email>,
+    phone: Option<Phone>,
+    time: Vec<GridCell>,
+}
+
+/// A ticked cell of the availability grid: `wednesday/morning`.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+pub(super) struct GridCell(PreferredTime);
+
+impl TryFrom<String> for GridCell {
+    type Error = &'static str;
+
+    fn try_from(v: String) -> Result<Self, Self::Error> {
+        v.split_once('/')
+            .and_then(|(d, p)| {
+                Some(GridCell(PreferredTime {
+                    weekday: circle_domain::schedule::Weekday::parse(d)?,
+                    part_of_day: PartOfDay::parse(p)?,
+                }))
+            })
+            .ok_or("choose times from the grid")
+    }
+}
+
 /// Creates the client record from the request (what the person wrote, checked and
 /// completed by intake), then works with it on the referral: it is linked when the person
 /// is placed or waitlisted.
@@ -645,9 +680,9 @@ pub(super) async fn create_client(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<NewClientFields>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
+    let fields = form.fields().to_vec();
     let result = async {
         let r = app.referral(&signed.actor, id).await?;
         if r.client_id.is_some() {
@@ -656,46 +691,18 @@ pub(super) async fn create_client(
                 "this referral is already linked to a client record",
             )));
         }
-        let mut e = FieldErrors::default();
-        let record_number = required(&fields, "record_number", RecordNumber::parse, &mut e);
-        let given_name = required(&fields, "given_name", PersonName::parse, &mut e);
-        let family_name = required(&fields, "family_name", PersonName::parse, &mut e);
-        let date_of_birth = required(&fields, "date_of_birth", parse_date, &mut e);
-        let email = optional(&fields, "email", Email::parse, &mut e);
-        let phone = optional(&fields, "phone", Phone::parse, &mut e);
-        let mut availability = vec![];
-        for (k, v) in &fields {
-            if k != "time" {
-                continue;
-            }
-            let t = v.split_once('/').and_then(|(d, p)| {
-                Some(PreferredTime {
-                    weekday: circle_domain::schedule::Weekday::parse(d)?,
-                    part_of_day: PartOfDay::parse(p)?,
-                })
-            });
-            match t {
-                Some(t) => availability.push(t.window()),
-                None => e.push("time", "choose times from the grid"),
-            }
-        }
-        e.into_result().map_err(AppError::Domain)?;
-        let (Some(record_number), Some(given_name), Some(family_name), Some(date_of_birth)) =
-            (record_number, given_name, family_name, date_of_birth)
-        else {
-            return Err(invalid(FieldErrors::default()));
-        };
+        let f = form.into_parsed()?;
         let new = circle_domain::client::NewClient {
-            record_number,
-            given_name,
-            family_name,
+            record_number: f.record_number,
+            given_name: f.given_name,
+            family_name: f.family_name,
             preferred_name: None,
-            date_of_birth,
-            email,
-            phone,
+            date_of_birth: f.date_of_birth.0,
+            email: f.email,
+            phone: f.phone,
             concerns: vec![],
             // The grid starts from the times the person ticked; intake completes it.
-            availability,
+            availability: f.time.iter().map(|t| t.0.window()).collect(),
             referral_source: r.path,
         };
         Ok(app.create_client(&signed.actor, &new).await?.id)
@@ -720,37 +727,31 @@ pub(super) async fn create_client(
     }
 }
 
+/// An admission: the level of care, its program (optional) and the first day.
+#[derive(Deserialize)]
+pub(super) struct EpisodeForm {
+    level_of_care: LevelOfCare,
+    #[serde(default, deserialize_with = "optional_choice")]
+    program_id: Option<ProgramId>,
+    started_on: Day,
+}
+
 /// Opens the client's episode at a level of care (admission): intake admits
 /// (DESIGN.md's role table), through the same service and gate as the API.
 pub(super) async fn open_episode(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<EpisodeForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
+    let fields = form.fields().to_vec();
     let result = async {
         let client = linked_client(&app, &signed, id, &fields).await?;
-        let mut e = FieldErrors::default();
-        let level = required(
-            &fields,
-            "level_of_care",
-            |v| {
-                LevelOfCare::parse(v)
-                    .ok_or_else(|| "choose a level of care from the list".to_owned())
-            },
-            &mut e,
-        );
-        let program = optional(&fields, "program_id", parse_id, &mut e).map(ProgramId);
-        let started_on = required(&fields, "started_on", parse_date, &mut e);
-        e.into_result().map_err(AppError::Domain)?;
-        let (Some(level_of_care), Some(started_on)) = (level, started_on) else {
-            return Err(invalid(FieldErrors::default()));
-        };
+        let f = form.into_parsed()?;
         let next = circle_domain::client::NewEpisode {
-            level_of_care,
-            program_id: program,
-            started_on,
+            level_of_care: f.level_of_care,
+            program_id: f.program_id,
+            started_on: f.started_on.0,
             taper_weeks: None,
         };
         app.change_level(&signed.actor, client, &next).await?;

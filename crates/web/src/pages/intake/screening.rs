@@ -3,32 +3,33 @@
 
 use super::*;
 
+/// A screening's outcome and, from a clinician, its comments (the service refuses
+/// comments from intake, naming the field).
+#[derive(Deserialize)]
+pub(super) struct ScreeningForm {
+    decision: ScreeningDecision,
+    reasons: Option<ShortText>,
+}
+
 pub(super) async fn screening(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<ScreeningForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let mut e = FieldErrors::default();
-    let decision = ScreeningDecision::parse(form_value(&fields, "decision"));
-    if decision.is_none() {
-        e.push("decision", "choose the outcome of the screening");
-    }
-    let reasons = optional(&fields, "reasons", ShortText::parse, &mut e);
-    let result = match (e.into_result(), decision) {
-        (Ok(()), Some(decision)) => {
+    let fields = form.fields().to_vec();
+    let result = match form.into_parsed() {
+        Ok(f) => {
             let s = NewScreening {
-                decision,
-                reasons,
+                decision: f.decision,
+                reasons: f.reasons,
                 measure_response_id: None,
             };
             app.record_screening(&signed.actor, id, &s)
                 .await
                 .map(|_| ())
         }
-        (Err(errors), _) => Err(AppError::Domain(errors)),
-        (Ok(()), None) => Err(invalid(FieldErrors::default())),
+        Err(e) => Err(e),
     };
     match result {
         // The chosen (not yet linked) record stays chosen across the screening.
@@ -59,34 +60,34 @@ pub(super) async fn linked_client(
     if let Some(c) = r.client_id {
         return Ok(c);
     }
-    match form_value(fields, "client_id") {
-        "" => Err(AppError::Domain(DomainError::conflict(
+    match chosen(fields).map_err(invalid)? {
+        Some(c) => Ok(c),
+        None => Err(AppError::Domain(DomainError::conflict(
             Rule::ReferralNeedsClient,
             "link the referral to a client record first: choose the client's record on this page",
         ))),
-        v => v.parse::<i64>().map(ClientId).map_err(|_| {
-            AppError::Domain(DomainError::invalid(
-                "client_id",
-                "must be one of the listed clients",
-            ))
-        }),
     }
+}
+
+/// A paper group agreement's signature date, recorded by staff.
+#[derive(Deserialize)]
+pub(super) struct AgreementForm {
+    signed_on: Day,
 }
 
 pub(super) async fn agreement(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<AgreementForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
+    let fields = form.fields().to_vec();
     let result = async {
+        // Which client comes first: a form for nobody is not worth correcting.
         let client = linked_client(&app, &signed, id, &fields).await?;
-        let mut e = FieldErrors::default();
-        let signed_on = required(&fields, "signed_on", parse_date, &mut e);
-        e.into_result().map_err(AppError::Domain)?;
+        let f = form.into_parsed()?;
         let body = SignAgreement {
-            signed_on,
+            signed_on: Some(f.signed_on.0),
             version: None,
         };
         app.sign_group_agreement(&signed.actor, client, &body)
@@ -110,31 +111,44 @@ pub(super) async fn agreement(
     }
 }
 
+/// A 42 CFR 2.31 consent as typed from the paper form. Every element is optional here:
+/// the domain's check names each missing one (not only the first), as the API does.
+#[derive(Deserialize)]
+pub(super) struct Part2Form {
+    patient_name: Option<PersonName>,
+    discloser: Option<Label>,
+    recipient: Option<Label>,
+    information: Option<ShortText>,
+    purpose: Option<ShortText>,
+    expires_on: Option<Day>,
+    expiry_event: Option<ShortText>,
+    right_to_revoke_acknowledged: bool,
+    signature: Option<PersonName>,
+    signed_on: Option<Day>,
+}
+
 pub(super) async fn part2(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<Part2Form>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
+    let fields = form.fields().to_vec();
     let result = async {
         let client = linked_client(&app, &signed, id, &fields).await?;
-        let mut e = FieldErrors::default();
+        let f = form.into_parsed()?;
         let new = NewPart2Consent {
-            patient_name: optional(&fields, "patient_name", PersonName::parse, &mut e),
-            discloser: optional(&fields, "discloser", Label::parse, &mut e),
-            recipient: optional(&fields, "recipient", Label::parse, &mut e),
-            information: optional(&fields, "information", ShortText::parse, &mut e),
-            purpose: optional(&fields, "purpose", ShortText::parse, &mut e),
-            expires_on: optional(&fields, "expires_on", parse_date, &mut e),
-            expiry_event: optional(&fields, "expiry_event", ShortText::parse, &mut e),
-            right_to_revoke_acknowledged: Some(
-                form_value(&fields, "right_to_revoke_acknowledged") == "yes",
-            ),
-            signature: optional(&fields, "signature", PersonName::parse, &mut e),
-            signed_on: optional(&fields, "signed_on", parse_date, &mut e),
+            patient_name: f.patient_name,
+            discloser: f.discloser,
+            recipient: f.recipient,
+            information: f.information,
+            purpose: f.purpose,
+            expires_on: f.expires_on.map(|d| d.0),
+            expiry_event: f.expiry_event,
+            right_to_revoke_acknowledged: Some(f.right_to_revoke_acknowledged),
+            signature: f.signature,
+            signed_on: f.signed_on.map(|d| d.0),
         };
-        e.into_result().map_err(AppError::Domain)?;
         app.record_part2_consent(&signed.actor, client, &new)
             .await
             .map(|_| ())
