@@ -161,6 +161,16 @@ async fn refused_forms_change_nothing() {
     let (s, body) = form(&t, &client, "/me/check-in/phq9", &refs).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("Question 9: choose one answer"), "{body}");
+    // The refusal stands by its question too, and the answers given stay chosen.
+    assert!(
+        body.contains("aria-describedby=\"q-9-error\"")
+            && body.contains("id=\"q-9-error\">choose one answer<"),
+        "{body}"
+    );
+    assert!(
+        body.contains("id=\"item_1_1\" name=\"item_1\" value=\"1\" required checked"),
+        "{body}"
+    );
     assert!(body.contains("role=\"alert\""));
     // An answer outside 0–3 is refused the same way.
     let mut bad = refs.clone();

@@ -14,12 +14,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use circle_app::portal::{OwnGroup, OwnSession, Portal};
 use circle_app::{Actor, App};
+use circle_domain::FieldErrors;
 use circle_domain::ids::ClientId;
 use circle_domain::intake::{GROUP_AGREEMENT_TEXT, GROUP_AGREEMENT_VERSION, SignAgreement};
 use circle_domain::measure::{DueReason, NewMeasureResponse};
 use jiff::tz::TimeZone;
 
-use super::form::{Button, PageForm, Untyped};
+use super::form::{Button, PageForm};
 use super::vocab::Label;
 use super::{CookiePolicy, Nav, PageError, Signed, explain, form_value, html};
 
@@ -228,34 +229,38 @@ fn own_client(actor: &Actor) -> Result<ClientId, PageError> {
     actor.client_id().ok_or(PageError::Forbidden)
 }
 
+/// The client's own signature: the box ticked and the version of the text they read.
+#[derive(serde::Deserialize)]
+struct AgreementForm {
+    agree: bool,
+    version: String,
+}
+
 async fn sign_agreement(
     State(app): State<App>,
     signed: Signed,
-    form: PageForm<Untyped>,
+    form: PageForm<AgreementForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
     let client = own_client(&signed.actor)?;
-    if form_value(&fields, "agree") != "yes" {
-        let p = app.portal(&signed.actor).await?;
-        let page = home_page(
-            app.clinic_time_zone(),
-            &signed,
-            &p,
-            None,
-            vec![
-                "I agree: tick the box to say you have read the agreement and agree to it."
-                    .to_owned(),
-            ],
-            None,
-        );
-        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, page));
-    }
-    let body = SignAgreement {
-        signed_on: None,
-        version: Some(form_value(&fields, "version").to_owned()),
+    let outcome = match form.into_parsed() {
+        Ok(f) if f.agree => {
+            let body = SignAgreement {
+                signed_on: None,
+                version: Some(f.version),
+            };
+            app.sign_group_agreement(&signed.actor, client, &body)
+                .await
+                .map(|_| ())
+        }
+        Ok(_) => Err(circle_domain::DomainError::invalid(
+            "agree",
+            "tick the box to say you have read the agreement and agree to it.",
+        )
+        .into()),
+        Err(e) => Err(e),
     };
-    match app.sign_group_agreement(&signed.actor, client, &body).await {
-        Ok(_) => Ok(Redirect::to("/me?done=agreement").into_response()),
+    match outcome {
+        Ok(()) => Ok(Redirect::to("/me?done=agreement").into_response()),
         Err(e @ circle_app::AppError::Domain(circle_domain::DomainError::Invalid(_))) => {
             let p = app.portal(&signed.actor).await?;
             let page = home_page(
@@ -279,6 +284,8 @@ struct ItemView {
     text: String,
     /// Value, words, and whether it was the answer given (a refused form keeps them).
     options: Vec<(i64, String, bool)>,
+    /// Why the answer was refused, shown with the question.
+    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -303,8 +310,17 @@ fn check_in_page(
     signed: &Signed,
     inst: &circle_domain::measure::InstrumentView,
     chosen: &BTreeMap<String, i64>,
+    errors: &FieldErrors,
     messages: Vec<String>,
 ) -> CheckInPage {
+    let error = |id: &str| {
+        let name = CheckInAnswers::field(id);
+        errors
+            .0
+            .iter()
+            .find(|e| e.field == name)
+            .map(|e| e.message.clone())
+    };
     CheckInPage {
         nav: Some(signed.nav()),
         csrf: signed.csrf(),
@@ -324,10 +340,64 @@ fn check_in_page(
                         (o.value, o.label.clone(), picked)
                     })
                     .collect(),
+                error: error(&i.id),
             })
             .collect(),
         messages,
     }
+}
+
+/// A check-in's answers: item id → the chosen option's value, every question answered
+/// with one of its options. The form posts one radio group per question, named
+/// `item_<id>` after the instrument's item (a row-keyed form: its names come from the
+/// instrument, not from a struct's fields, so it is read here against the instrument).
+struct CheckInAnswers(BTreeMap<String, i64>);
+
+impl CheckInAnswers {
+    /// The form field of an item's radio group.
+    fn field(item: &str) -> String {
+        format!("item_{item}")
+    }
+
+    /// The answers of `fields`, or each unanswered question's rule (by its field).
+    /// Fields the instrument does not ask are not read.
+    fn read(
+        inst: &circle_domain::measure::InstrumentView,
+        fields: &[(String, String)],
+    ) -> Result<Self, (BTreeMap<String, i64>, FieldErrors)> {
+        let mut answers = BTreeMap::new();
+        let mut errors = FieldErrors::default();
+        for item in &inst.items {
+            let name = Self::field(&item.id);
+            match form_value(fields, &name).parse::<i64>() {
+                Ok(v) if item.options.iter().any(|o| o.value == v) => {
+                    answers.insert(item.id.clone(), v);
+                }
+                _ => errors.push(name, "choose one answer"),
+            }
+        }
+        if errors.is_empty() {
+            Ok(CheckInAnswers(answers))
+        } else {
+            Err((answers, errors))
+        }
+    }
+}
+
+/// "Question 9: choose one answer" for each refused answer, in the questions' order.
+fn question_messages(
+    inst: &circle_domain::measure::InstrumentView,
+    errors: &FieldErrors,
+) -> Vec<String> {
+    inst.items
+        .iter()
+        .enumerate()
+        .filter_map(|(n, item)| {
+            let name = CheckInAnswers::field(&item.id);
+            let e = errors.0.iter().find(|e| e.field == name)?;
+            Some(format!("Question {}: {}", n + 1, e.message))
+        })
+        .collect()
 }
 
 /// The client's own instruments only: a code a client may not answer is "not found".
@@ -348,7 +418,13 @@ async fn check_in_form(
     let inst = own_instrument(&app, &signed, &code).await?;
     Ok(html(
         StatusCode::OK,
-        check_in_page(&signed, &inst, &BTreeMap::new(), vec![]),
+        check_in_page(
+            &signed,
+            &inst,
+            &BTreeMap::new(),
+            &FieldErrors::default(),
+            vec![],
+        ),
     ))
 }
 
@@ -356,27 +432,20 @@ async fn check_in(
     State(app): State<App>,
     signed: Signed,
     Path(code): Path<String>,
-    form: PageForm<Untyped>,
+    form: PageForm<Button>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
     let client = own_client(&signed.actor)?;
     let inst = own_instrument(&app, &signed, &code).await?;
-    let mut answers = BTreeMap::new();
-    let mut missing = Vec::new();
-    for (n, item) in inst.items.iter().enumerate() {
-        match form_value(&fields, &format!("item_{}", item.id)).parse::<i64>() {
-            Ok(v) if item.options.iter().any(|o| o.value == v) => {
-                answers.insert(item.id.clone(), v);
-            }
-            _ => missing.push(format!("Question {}: choose one answer", n + 1)),
+    let answers = match CheckInAnswers::read(&inst, form.fields()) {
+        Ok(CheckInAnswers(answers)) => answers,
+        Err((given, errors)) => {
+            let messages = question_messages(&inst, &errors);
+            return Ok(html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                check_in_page(&signed, &inst, &given, &errors, messages),
+            ));
         }
-    }
-    if !missing.is_empty() {
-        return Ok(html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            check_in_page(&signed, &inst, &answers, missing),
-        ));
-    }
+    };
     let new = NewMeasureResponse {
         instrument: inst.code.clone(),
         answers,
@@ -386,7 +455,13 @@ async fn check_in(
         Ok(_) => Ok(Redirect::to(&format!("/me/check-in/{}/thanks", inst.code)).into_response()),
         Err(e @ circle_app::AppError::Domain(circle_domain::DomainError::Invalid(_))) => Ok(html(
             StatusCode::UNPROCESSABLE_ENTITY,
-            check_in_page(&signed, &inst, &new.answers, vec![explain(&e)]),
+            check_in_page(
+                &signed,
+                &inst,
+                &new.answers,
+                &FieldErrors::default(),
+                vec![explain(&e)],
+            ),
         )),
         Err(e) => Err(e.into()),
     }

@@ -411,6 +411,7 @@ pub fn field(name: &str) -> String {
         "weekly_minutes" => Some("Weekly hours"),
         "q" => Some("Search"),
         "confirm" => Some("Confirm"),
+        "agree" => Some("I agree"),
         "from" => Some("From"),
         "to" => Some("To"),
         _ => None,
