@@ -933,3 +933,85 @@ async fn the_weekly_cap_alone_never_ends_a_current_membership() {
         assert!(kept.contains(&(c, *g)), "{p}");
     }
 }
+
+#[tokio::test]
+async fn the_planner_pages_name_each_broken_field_and_start_or_apply_nothing() {
+    let t = spawn_app().await;
+    let k = clinic_with_a_move(&t).await;
+    let csrf = circle_app::web_session::csrf_token(&k.director);
+    // A program not on the list and a time limit that is no number: both named.
+    let r = t
+        .page_form(
+            &k.director,
+            "/planner/runs",
+            &[
+                ("csrf", &csrf),
+                ("program", "Adult IOP"),
+                ("time_limit", "soon"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body
+            .contains("Program: must be one of the listed choices"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("Time limit: must be a whole number"),
+        "{}",
+        r.body
+    );
+    let (_, runs) = t.get(&k.director, "/api/v1/plan/runs").await;
+    assert_eq!(runs, json!([]), "no run started");
+
+    // An approval with a start that is no date and an item not of the proposal: both
+    // named; with nothing ticked, the page says to tick one. Nothing is applied.
+    let run = run_to_done(&t, &k.director, json!({"time_limit_ms": 500})).await;
+    let approve = format!("/planner/runs/{}/approve", run["id"]);
+    let r = t
+        .page_form(
+            &k.director,
+            &approve,
+            &[
+                ("csrf", &csrf),
+                ("item", "someone"),
+                ("start_date", "next week"),
+                ("approve", "selected"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body.contains("Start date: must be a date (YYYY-MM-DD)"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("Item: must be items of this proposal"),
+        "{}",
+        r.body
+    );
+    let r = t
+        .page_form(
+            &k.director,
+            &approve,
+            &[
+                ("csrf", &csrf),
+                ("start_date", "2026-05-05"),
+                ("approve", "selected"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body.contains("Item: tick at least one item"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        active_members(&t, &k.director, k.morning).await,
+        Vec::<i64>::new()
+    );
+}

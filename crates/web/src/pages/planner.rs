@@ -17,9 +17,10 @@ use circle_domain::planning::{
     ApplyOutcome, EndReason, ItemDecision, ItemKind, Placement, PlanRun, RunState, ShortfallReason,
 };
 
-use super::form::{PageForm, Untyped};
+use super::fields::Day;
+use super::form::PageForm;
 use super::vocab::Label;
-use super::{Nav, PageError, Signed, explain, form_value, html};
+use super::{Nav, PageError, Signed, explain, html};
 
 pub fn routes() -> super::PageRoutes {
     super::PageRoutes::new()
@@ -348,22 +349,43 @@ async fn index_page(
     ))
 }
 
+/// The start form of a planner run, and of a timetable proposal (`super::timetable`):
+/// the program (`all`, or blank, for the whole clinic) and the time limit in seconds.
+#[derive(serde::Deserialize)]
+pub(super) struct StartForm {
+    #[serde(default, deserialize_with = "program_or_all")]
+    pub(super) program: Option<ProgramId>,
+    pub(super) time_limit: u32,
+}
+
+/// A program chosen from the list, or none for the whole clinic (`all`).
+fn program_or_all<'de, D>(d: D) -> Result<Option<ProgramId>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = <String as serde::Deserialize>::deserialize(d)?;
+    match raw.trim() {
+        "" | "all" => Ok(None),
+        p => p
+            .parse()
+            .map(|p| Some(ProgramId(p)))
+            .map_err(|_| serde::de::Error::custom("must be one of the listed choices")),
+    }
+}
+
 pub async fn start(
     State(app): State<App>,
     signed: Signed,
-    form: PageForm<Untyped>,
+    form: PageForm<StartForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let (program, limit) = match super::program_and_limit(&fields) {
-        Ok(chosen) => chosen,
-        Err(msg) => {
-            return index_page(&app, &signed, vec![msg], StatusCode::UNPROCESSABLE_ENTITY).await;
+    let outcome = match form.into_parsed() {
+        Ok(f) => {
+            app.start_plan_run(&signed.actor, f.program, f.time_limit.saturating_mul(1000))
+                .await
         }
+        Err(e) => Err(e),
     };
-    match app
-        .start_plan_run(&signed.actor, program, limit.saturating_mul(1000))
-        .await
-    {
+    match outcome {
         Ok(run) => Ok(Redirect::to(&format!("/planner/runs/{}", run.id)).into_response()),
         Err(e @ AppError::Domain(DomainError::Invalid(_) | DomainError::NotFound { .. })) => {
             index_page(
@@ -606,43 +628,55 @@ fn summary(run: &PlanRun, p: &circle_domain::planning::Proposal) -> String {
     s
 }
 
+/// The approval of a proposal: all its open items (`approve=all`) or the ticked ones
+/// (`item`, repeated), placed from the start date.
+#[derive(serde::Deserialize)]
+pub struct ApproveForm {
+    approve: String,
+    item: Vec<ItemKey>,
+    start_date: Day,
+}
+
+/// A proposal's item as its checkbox names it: `<client id>-<group id>`.
+#[derive(serde::Deserialize)]
+#[serde(try_from = "String")]
+struct ItemKey(Placement);
+
+impl TryFrom<String> for ItemKey {
+    type Error = &'static str;
+
+    fn try_from(v: String) -> Result<Self, Self::Error> {
+        parse_key(&v)
+            .map(ItemKey)
+            .ok_or("must be items of this proposal")
+    }
+}
+
 pub async fn approve(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<ApproveForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let all = form_value(&fields, "approve") == "all";
-    let chosen: Vec<Placement> = fields
-        .iter()
-        .filter(|(k, _)| k == "item")
-        .filter_map(|(_, v)| parse_key(v))
-        .collect();
-    let Ok(start) = form_value(&fields, "start_date").parse::<jiff::civil::Date>() else {
-        let msg = "Start date: must be a date such as 2026-05-05.".to_owned();
-        return render_run(
-            &app,
-            &signed,
-            id,
-            vec![msg],
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+    let outcome = match form.into_parsed() {
+        Ok(f) => {
+            let chosen: Vec<Placement> = f.item.into_iter().map(|k| k.0).collect();
+            let all = f.approve == "all";
+            if !all && chosen.is_empty() {
+                Err(DomainError::invalid(
+                    "item",
+                    "tick at least one item to approve, or approve all.",
+                )
+                .into())
+            } else {
+                let items = if all { None } else { Some(chosen.as_slice()) };
+                app.approve_plan_run(&signed.actor, id, items, f.start_date.0)
+                    .await
+            }
+        }
+        Err(e) => Err(e),
     };
-    if !all && chosen.is_empty() {
-        let msg = "Items: tick at least one item to approve, or approve all.".to_owned();
-        return render_run(
-            &app,
-            &signed,
-            id,
-            vec![msg],
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    }
-    let items = if all { None } else { Some(chosen.as_slice()) };
-    match app.approve_plan_run(&signed.actor, id, items, start).await {
+    match outcome {
         Ok(_) => Ok(Redirect::to(&format!("/planner/runs/{id}#results")).into_response()),
         Err(e @ AppError::Domain(DomainError::Invalid(_) | DomainError::Conflict(_))) => {
             render_run(
