@@ -419,3 +419,67 @@ async fn a_group_meeting_at_different_times_keeps_its_week_through_an_approval()
     assert_eq!(after.meetings, before.meetings);
     assert_eq!(after.version, before.version);
 }
+
+#[tokio::test]
+async fn the_run_pages_forms_name_the_broken_field_and_change_nothing() {
+    let t = spawn_app().await;
+    let clinic = t.clinic(ClinicSpec::default()).await;
+    let director = t.app.authenticate(&clinic.director).await.unwrap();
+    let run = t
+        .app
+        .build_timetable(&director, Some(ProgramId(clinic.program)), 500)
+        .await
+        .unwrap();
+    let csrf = circle_app::web_session::csrf_token(&clinic.director);
+    let version = run.version.to_string();
+    let group = clinic.group.to_string();
+    // A move whose start is not a time and whose venue is not on the list: both named in
+    // the page's words (the typed text never echoed), nothing pinned.
+    let r = t
+        .page_form(
+            &clinic.director,
+            &format!("/timetable/{}/pin", run.id),
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("group", &group),
+                ("day", "wednesday"),
+                ("start", "half past six"),
+                ("venue", "the big room"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body.contains("Start: must be a time such as 18:00"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("Venue: must be one of the listed choices"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("half past six") && !r.body.contains("the big room"));
+    // Every form of the page without the version it was drawn at: reload, one sentence.
+    for action in ["pin", "unpin", "solve", "approve"] {
+        let r = t
+            .page_form(
+                &clinic.director,
+                &format!("/timetable/{}/{action}", run.id),
+                &[("csrf", &csrf), ("group", &group), ("approve", "all")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{action}");
+        assert!(
+            r.body
+                .contains("Version: reload the proposal and try again"),
+            "{action}: {}",
+            r.body
+        );
+    }
+    let after = t.app.timetable(&director, run.id).await.unwrap();
+    assert_eq!(after.version, run.version, "nothing changed");
+    assert!(after.pins.is_empty(), "nothing pinned");
+    assert_eq!(after.state, TimetableState::Proposed);
+}

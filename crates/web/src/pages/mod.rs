@@ -376,23 +376,6 @@ pub fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
         .map_or("", |(_, v)| v.trim())
 }
 
-/// The start form of a planner run and of a timetable proposal: `program` (empty or `all`
-/// for the whole clinic) and `time_limit` in seconds; else the one sentence both pages say.
-fn program_and_limit(
-    fields: &[(String, String)],
-) -> Result<(Option<circle_domain::ids::ProgramId>, u32), String> {
-    let program = match form_value(fields, "program") {
-        "" | "all" => Ok(None),
-        p => p
-            .parse::<i64>()
-            .map(|p| Some(circle_domain::ids::ProgramId(p))),
-    };
-    match (program, form_value(fields, "time_limit").parse::<u32>()) {
-        (Ok(program), Ok(limit)) => Ok((program, limit)),
-        _ => Err("Program and time limit: choose one of the options offered.".to_owned()),
-    }
-}
-
 /// One cookie's value from the request (the `Cookie` header's `name=value; ...` pairs).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -21,9 +21,9 @@ use circle_domain::timetabling::{
 };
 
 use super::calendar::assign_lanes;
-use super::form::{PageForm, Untyped};
+use super::form::{PageForm, optional_choice};
 use super::vocab::{self, Label};
-use super::{Nav, PageError, Signed, form_value, html, refusal};
+use super::{Nav, PageError, Signed, explain, html, refusal};
 
 pub fn routes() -> super::PageRoutes {
     super::PageRoutes::new()
@@ -364,19 +364,16 @@ async fn index_page(
 pub async fn build(
     State(app): State<App>,
     signed: Signed,
-    form: PageForm<Untyped>,
+    form: PageForm<super::planner::StartForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let (program, limit) = match super::program_and_limit(&fields) {
-        Ok(chosen) => chosen,
-        Err(msg) => {
-            return index_page(&app, &signed, vec![msg], StatusCode::UNPROCESSABLE_ENTITY).await;
+    let outcome = match form.into_parsed() {
+        Ok(f) => {
+            app.build_timetable(&signed.actor, f.program, f.time_limit.saturating_mul(1000))
+                .await
         }
+        Err(e) => Err(e),
     };
-    match app
-        .build_timetable(&signed.actor, program, limit.saturating_mul(1000))
-        .await
-    {
+    match outcome {
         Ok(run) => Ok(Redirect::to(&format!("/timetable/{}", run.id)).into_response()),
         Err(e) => {
             let msg = refusal(e)?;
@@ -660,12 +657,152 @@ fn run_view(
     }
 }
 
-/// The run's version and a group id from a posted form; `None` when either is missing.
-fn version_and_group(fields: &[(String, String)]) -> (Option<i64>, Option<GroupId>) {
-    (
-        form_value(fields, "version").parse().ok(),
-        form_value(fields, "group").parse().ok().map(GroupId),
-    )
+/// The version of the run a form was drawn from: every form of the run page posts it, so
+/// a change to a proposal that moved on since is refused (the service compares it).
+#[derive(Clone, Copy, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct Version(i64);
+
+/// A version missing or garbled: the form is not one this page drew.
+const STALE: &str = "reload the proposal and try again";
+
+impl TryFrom<String> for Version {
+    type Error = &'static str;
+
+    fn try_from(v: String) -> Result<Self, Self::Error> {
+        v.trim().parse().map(Version).map_err(|_| STALE)
+    }
+}
+
+/// A form of the run page: it carries the version it was drawn at (`None` when missing).
+trait RunForm {
+    fn version(&self) -> Option<Version>;
+}
+
+/// A group of the timetable, as a row's form or checkbox names it.
+#[derive(Clone, Copy, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct RowGroup(GroupId);
+
+impl TryFrom<String> for RowGroup {
+    type Error = &'static str;
+
+    fn try_from(v: String) -> Result<Self, Self::Error> {
+        v.trim()
+            .parse()
+            .map(|g| RowGroup(GroupId(g)))
+            .map_err(|_| "choose a group of this timetable")
+    }
+}
+
+/// A group's row form: pin it where the proposal has it (`mode=as_proposed`), or where
+/// the move form says (an empty part is left to the solver), or unpin it.
+#[derive(serde::Deserialize)]
+pub struct RowForm {
+    version: Option<Version>,
+    group: RowGroup,
+    mode: String,
+    day: Vec<Weekday>,
+    start: Option<TimeOfDay>,
+    venue: VenueChoice,
+    #[serde(default, deserialize_with = "optional_choice")]
+    lead: Option<ClinicianId>,
+}
+
+/// A time of day typed as `HH:MM` (a time input's value).
+#[derive(Clone, Copy, serde::Deserialize)]
+#[serde(try_from = "String")]
+struct TimeOfDay(jiff::civil::Time);
+
+impl TryFrom<String> for TimeOfDay {
+    type Error = &'static str;
+
+    fn try_from(v: String) -> Result<Self, Self::Error> {
+        v.trim()
+            .parse::<jiff::civil::Time>()
+            .map(TimeOfDay)
+            .map_err(|_| "must be a time such as 18:00")
+    }
+}
+
+/// A room by id, `tele` for telehealth, or blank to leave the venue to the solver.
+#[derive(serde::Deserialize)]
+#[serde(try_from = "String")]
+struct VenueChoice(Option<Venue>);
+
+impl TryFrom<String> for VenueChoice {
+    type Error = &'static str;
+
+    fn try_from(v: String) -> Result<Self, Self::Error> {
+        match v.trim() {
+            "" => Ok(VenueChoice(None)),
+            "tele" => Ok(VenueChoice(Some(Venue::Telehealth))),
+            r => r
+                .parse()
+                .map(|r| VenueChoice(Some(Venue::Room { room_id: RoomId(r) })))
+                .map_err(|_| "must be one of the listed choices"),
+        }
+    }
+}
+
+/// The run's version only (re-solve).
+#[derive(serde::Deserialize)]
+pub struct SolveForm {
+    version: Option<Version>,
+}
+
+/// An approval: every change (`approve=all`) or the ticked groups' (`approve=selected`).
+#[derive(serde::Deserialize)]
+pub struct ApproveForm {
+    version: Option<Version>,
+    approve: String,
+    group: Vec<RowGroup>,
+}
+
+impl RunForm for RowForm {
+    fn version(&self) -> Option<Version> {
+        self.version
+    }
+}
+
+impl RunForm for SolveForm {
+    fn version(&self) -> Option<Version> {
+        self.version
+    }
+}
+
+impl RunForm for ApproveForm {
+    fn version(&self) -> Option<Version> {
+        self.version
+    }
+}
+
+/// The version and typed form of the run page's forms (pin, unpin, solve, approve), or
+/// the run drawn again (422) with each field's rule.
+async fn run_form<T: RunForm>(
+    app: &App,
+    signed: &Signed,
+    id: i64,
+    form: PageForm<T>,
+) -> Result<Result<(i64, T), Response>, PageError> {
+    let parsed = form.into_parsed().and_then(|f| match f.version() {
+        Some(Version(v)) => Ok((v, f)),
+        None => Err(circle_domain::DomainError::invalid("version", STALE).into()),
+    });
+    match parsed {
+        Ok(f) => Ok(Ok(f)),
+        Err(e) => {
+            let page = render_run(
+                app,
+                signed,
+                id,
+                vec![explain(&e)],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await?;
+            Ok(Err(page))
+        }
+    }
 }
 
 /// Renders the run with a refusal's explanation (422), or the failure page.
@@ -685,12 +822,6 @@ async fn refused(
     render_run(app, signed, id, vec![msg], StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
-/// A form without the version it was loaded at (422): reload and try again.
-async fn stale_form(app: &App, signed: &Signed, id: i64) -> Result<Response, PageError> {
-    let msg = "Version: reload the proposal and try again.".to_owned();
-    render_run(app, signed, id, vec![msg], StatusCode::UNPROCESSABLE_ENTITY).await
-}
-
 fn back(id: i64, anchor: &str) -> Response {
     Redirect::to(&format!("/timetable/{id}{anchor}")).into_response()
 }
@@ -701,46 +832,23 @@ pub async fn pin(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<RowForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let (Some(version), Some(group)) = version_and_group(&fields) else {
-        let msg = "Group: choose a group of this timetable.".to_owned();
-        return render_run(
-            &app,
-            &signed,
-            id,
-            vec![msg],
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+    let (version, f) = match run_form(&app, &signed, id, form).await? {
+        Ok(f) => f,
+        Err(page) => return Ok(page),
     };
-    let outcome = if form_value(&fields, "mode") == "as_proposed" {
+    let RowGroup(group) = f.group;
+    let outcome = if f.mode == "as_proposed" {
         app.pin_timetable_as_proposed(&signed.actor, id, version, group)
             .await
     } else {
-        let days: Vec<Weekday> = fields
-            .iter()
-            .filter(|(k, _)| k == "day")
-            .filter_map(|(_, v)| Weekday::parse(v))
-            .collect();
-        let start = form_value(&fields, "start");
-        let slot = match (days.is_empty(), start.is_empty()) {
-            (true, true) => None,
-            (false, false) => match start.parse::<jiff::civil::Time>() {
-                Ok(start) => Some(PinnedSlot { days, start }),
-                Err(_) => {
-                    let msg = "Start: must be a time such as 18:00.".to_owned();
-                    return render_run(
-                        &app,
-                        &signed,
-                        id,
-                        vec![msg],
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                    )
-                    .await;
-                }
-            },
+        let slot = match (f.day.is_empty(), f.start) {
+            (true, None) => None,
+            (false, Some(start)) => Some(PinnedSlot {
+                days: f.day,
+                start: start.0,
+            }),
             _ => {
                 let msg = "Days and start: give both, or neither to leave the time to the solver."
                     .to_owned();
@@ -754,18 +862,6 @@ pub async fn pin(
                 .await;
             }
         };
-        let venue = match form_value(&fields, "venue") {
-            "" => None,
-            "tele" => Some(Venue::Telehealth),
-            r => r
-                .parse::<i64>()
-                .ok()
-                .map(|r| Venue::Room { room_id: RoomId(r) }),
-        };
-        let lead = form_value(&fields, "lead")
-            .parse::<i64>()
-            .ok()
-            .map(ClinicianId);
         app.pin_timetable_group(
             &signed.actor,
             id,
@@ -773,8 +869,8 @@ pub async fn pin(
             TimetablePin {
                 group_id: group,
                 slot,
-                venue,
-                lead,
+                venue: f.venue.0,
+                lead: f.lead,
             },
         )
         .await
@@ -789,20 +885,13 @@ pub async fn unpin(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<RowForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let (Some(version), Some(group)) = version_and_group(&fields) else {
-        let msg = "Group: choose a group of this timetable.".to_owned();
-        return render_run(
-            &app,
-            &signed,
-            id,
-            vec![msg],
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+    let (version, f) = match run_form(&app, &signed, id, form).await? {
+        Ok(f) => f,
+        Err(page) => return Ok(page),
     };
+    let RowGroup(group) = f.group;
     match app
         .unpin_timetable_group(&signed.actor, id, version, group)
         .await
@@ -816,11 +905,11 @@ pub async fn solve(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<SolveForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let Ok(version) = form_value(&fields, "version").parse::<i64>() else {
-        return stale_form(&app, &signed, id).await;
+    let (version, _) = match run_form(&app, &signed, id, form).await? {
+        Ok(f) => f,
+        Err(page) => return Ok(page),
     };
     match app.resolve_timetable(&signed.actor, id, version).await {
         Ok(_) => Ok(back(id, "")),
@@ -832,18 +921,14 @@ pub async fn approve(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<ApproveForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let Ok(version) = form_value(&fields, "version").parse::<i64>() else {
-        return stale_form(&app, &signed, id).await;
+    let (version, f) = match run_form(&app, &signed, id, form).await? {
+        Ok(f) => f,
+        Err(page) => return Ok(page),
     };
-    let chosen: Vec<GroupId> = fields
-        .iter()
-        .filter(|(k, _)| k == "group")
-        .filter_map(|(_, v)| v.parse().ok().map(GroupId))
-        .collect();
-    let only = (form_value(&fields, "approve") == "selected").then_some(chosen.as_slice());
+    let chosen: Vec<GroupId> = f.group.iter().map(|g| g.0).collect();
+    let only = (f.approve == "selected").then_some(chosen.as_slice());
     match app
         .approve_timetable(&signed.actor, id, version, only)
         .await
