@@ -167,6 +167,30 @@ async fn a_forged_or_incomplete_referral_form_records_nothing_and_names_the_fiel
         "the form keeps what was typed"
     );
     assert_eq!(referral_count(&t, &intake).await, 0);
+    // Each rule also stands by its field, linked to it for screen readers.
+    assert!(
+        body.contains("id=\"provider_name-error\">is required for a referral from a therapist<")
+            && body.contains("aria-describedby=\"provider_name-error\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("id=\"reason-error\">is required for a referral from a therapist<"),
+        "{body}"
+    );
+    // No name and no way in: both named, by their fields too.
+    let (s, body) = form(&t, &intake, "/intake/referrals", None, &[("name", "")]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("Path: choose how the person was referred")
+            && body.contains("Name: is required"),
+        "{body}"
+    );
+    assert!(
+        body.contains("id=\"path-error\">choose how the person was referred<")
+            && body.contains("id=\"name-error\">is required<"),
+        "{body}"
+    );
+    assert_eq!(referral_count(&t, &intake).await, 0);
 
     // The complete form records it and goes to the referral's page.
     let (s, _) = form(

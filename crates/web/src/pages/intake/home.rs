@@ -26,6 +26,8 @@ pub(super) struct IntakePage {
     messages: Vec<String>,
     /// The form's values after a refusal.
     v: HashMap<String, String>,
+    /// Each refused field's rule, shown by the field (the summary at the top names them all).
+    errors: HashMap<String, String>,
     paths: Vec<(&'static str, &'static str)>,
     programs: Vec<(i64, String)>,
     levels: Vec<(&'static str, &'static str)>,
@@ -39,6 +41,9 @@ impl IntakePage {
     }
     fn is(&self, k: &str, want: &str) -> bool {
         self.val(k) == want
+    }
+    fn err(&self, k: &str) -> Option<&str> {
+        self.errors.get(k).map(String::as_str)
     }
 }
 
@@ -55,13 +60,22 @@ pub(super) async fn intake_home(
     State(app): State<App>,
     signed: Signed,
 ) -> Result<Response, PageError> {
-    render_home(&app, &signed, &[], vec![], StatusCode::OK).await
+    render_home(
+        &app,
+        &signed,
+        &[],
+        &FieldErrors::default(),
+        vec![],
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub(super) async fn render_home(
     app: &App,
     signed: &Signed,
     fields: &[(String, String)],
+    errors: &FieldErrors,
     messages: Vec<String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
@@ -136,6 +150,24 @@ pub(super) async fn render_home(
             lists,
             messages,
             v: fields.iter().cloned().collect(),
+            errors: {
+                let mut by_field: HashMap<String, String> = HashMap::new();
+                for e in &errors.0 {
+                    // The domain's `provider` is the provider's name on this form.
+                    let field = match e.field.as_str() {
+                        "provider" => "provider_name".to_owned(),
+                        f => f.to_owned(),
+                    };
+                    by_field
+                        .entry(field)
+                        .and_modify(|m| {
+                            m.push_str("; ");
+                            m.push_str(&e.message);
+                        })
+                        .or_insert_with(|| e.message.clone());
+                }
+                by_field
+            },
             paths: ReferralSource::ALL
                 .iter()
                 .map(|p| (p.as_str(), path_label(*p)))
@@ -262,11 +294,16 @@ pub(super) async fn record_referral(
     match result {
         Ok(r) => Ok(Redirect::to(&format!("/referrals/{}?ok=recorded", r.id)).into_response()),
         Err(e) => {
+            let errors = match &e {
+                AppError::Domain(DomainError::Invalid(errors)) => errors.clone(),
+                _ => FieldErrors::default(),
+            };
             let why = refusal(e)?;
             render_home(
                 &app,
                 &signed,
                 &fields,
+                &errors,
                 vec![format!("The referral was not recorded: {why}")],
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
