@@ -822,6 +822,13 @@ async fn the_client_record_made_from_a_referral_names_each_bad_field_and_creates
     assert!(body.contains("Date of birth: is required"), "{body}");
     // What intake typed comes back in the form.
     assert!(body.contains("value=\"no spaces allowed\""), "{body}");
+    // Each rule also stands by its field, linked to it for screen readers.
+    assert!(
+        body.contains("id=\"nc-dob-error\">is required<")
+            && body.contains("aria-describedby=\"nc-dob-error\""),
+        "{body}"
+    );
+    assert!(body.contains("id=\"nc-record-error\">must be"), "{body}");
     let (_, clients) = t.get(&intake, "/api/v1/clients").await;
     assert_eq!(clients["items"], json!([]), "{clients}");
 

@@ -150,24 +150,7 @@ pub(super) async fn render_home(
             lists,
             messages,
             v: fields.iter().cloned().collect(),
-            errors: {
-                let mut by_field: HashMap<String, String> = HashMap::new();
-                for e in &errors.0 {
-                    // The domain's `provider` is the provider's name on this form.
-                    let field = match e.field.as_str() {
-                        "provider" => "provider_name".to_owned(),
-                        f => f.to_owned(),
-                    };
-                    by_field
-                        .entry(field)
-                        .and_modify(|m| {
-                            m.push_str("; ");
-                            m.push_str(&e.message);
-                        })
-                        .or_insert_with(|| e.message.clone());
-                }
-                by_field
-            },
+            errors: by_field(errors),
             paths: ReferralSource::ALL
                 .iter()
                 .map(|p| (p.as_str(), path_label(*p)))
@@ -294,10 +277,7 @@ pub(super) async fn record_referral(
     match result {
         Ok(r) => Ok(Redirect::to(&format!("/referrals/{}?ok=recorded", r.id)).into_response()),
         Err(e) => {
-            let errors = match &e {
-                AppError::Domain(DomainError::Invalid(errors)) => errors.clone(),
-                _ => FieldErrors::default(),
-            };
+            let errors = field_errors(&e);
             let why = refusal(e)?;
             render_home(
                 &app,

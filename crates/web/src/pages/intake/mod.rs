@@ -85,6 +85,35 @@ fn invalid(errors: FieldErrors) -> AppError {
     AppError::Domain(DomainError::Invalid(errors))
 }
 
+/// Each refused field's rule by the field's name on the page, for the template to show
+/// next to it (a field with two rules shows both).
+fn by_field(errors: &FieldErrors) -> HashMap<String, String> {
+    let mut by_field: HashMap<String, String> = HashMap::new();
+    for e in &errors.0 {
+        // The domain's `provider` is the provider's name on the referral form.
+        let field = match e.field.as_str() {
+            "provider" => "provider_name".to_owned(),
+            f => f.to_owned(),
+        };
+        by_field
+            .entry(field)
+            .and_modify(|m| {
+                m.push_str("; ");
+                m.push_str(&e.message);
+            })
+            .or_insert_with(|| e.message.clone());
+    }
+    by_field
+}
+
+/// The rules of a refused change's fields (none for any other refusal).
+fn field_errors(e: &AppError) -> FieldErrors {
+    match e {
+        AppError::Domain(DomainError::Invalid(errors)) => errors.clone(),
+        _ => FieldErrors::default(),
+    }
+}
+
 /// The client record chosen on a referral's page before the referral is linked to one:
 /// every form of the page carries it, so the work goes on with that record.
 #[derive(Deserialize)]

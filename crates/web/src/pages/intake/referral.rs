@@ -103,6 +103,36 @@ pub(super) struct ReferralPage {
     placement_waits: bool,
     messages: Vec<String>,
     ok: Option<String>,
+    /// What was typed into the form that was refused, by field.
+    typed: HashMap<String, String>,
+    /// Each refused field's rule, shown by the field (the summary at the top names them
+    /// all; a name two forms share, `signed_on`, is left to the summary).
+    errors: HashMap<String, String>,
+}
+
+impl ReferralPage {
+    fn val(&self, k: &str) -> &str {
+        self.typed.get(k).map_or("", |v| v.trim())
+    }
+    fn err(&self, k: &str) -> Option<&str> {
+        self.errors.get(k).map(String::as_str)
+    }
+    /// The Part 2 form came back refused: it is shown open.
+    fn part2_refused(&self) -> bool {
+        [
+            "patient_name",
+            "discloser",
+            "recipient",
+            "information",
+            "purpose",
+            "expires_on",
+            "expiry_event",
+            "right_to_revoke_acknowledged",
+            "signature",
+        ]
+        .iter()
+        .any(|k| self.errors.contains_key(*k))
+    }
 }
 
 /// One day of the availability grid: (day value, day label, [(part value, part label,
@@ -174,6 +204,7 @@ pub(super) async fn referral_page(
         id,
         chosen,
         &fields,
+        &FieldErrors::default(),
         vec![],
         ok,
         StatusCode::OK,
@@ -191,6 +222,7 @@ pub(super) async fn render_referral(
     id: i64,
     chosen: Option<ClientId>,
     fields: &[(String, String)],
+    errors: &FieldErrors,
     messages: Vec<String>,
     ok: Option<String>,
     status: StatusCode,
@@ -531,6 +563,8 @@ pub(super) async fn render_referral(
             placement_waits: intake && !PLACEABLE.contains(&r.state) && !r.state.is_final(),
             messages,
             ok,
+            typed: fields.iter().cloned().collect(),
+            errors: by_field(errors),
         },
     ))
 }
@@ -544,6 +578,7 @@ pub(super) async fn refused(
     what: &str,
     e: AppError,
 ) -> Result<Response, PageError> {
+    let errors = field_errors(&e);
     let why = refusal(e)?;
     let chosen = chosen(fields).ok().flatten();
     render_referral(
@@ -552,6 +587,7 @@ pub(super) async fn refused(
         id,
         chosen,
         fields,
+        &errors,
         vec![format!("{what}: {why}")],
         None,
         StatusCode::UNPROCESSABLE_ENTITY,
