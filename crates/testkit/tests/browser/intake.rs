@@ -132,6 +132,30 @@ async fn an_intake_coordinator_records_a_referral_and_places_the_client_from_a_s
     assert_eq!(b.wait_path("/today").await, "/today");
     b.client.goto(&t.url("/intake")).await.unwrap();
     b.check_page("intake").await;
+    // Without the therapist and the reason, the form comes back with each rule by its
+    // field and what was typed kept.
+    b.click("#path-therapist_referral").await;
+    b.fill("#name", "Robin Intaketest").await;
+    b.click("#record-referral button[type=submit]").await;
+    assert!(
+        b.shows(
+            "#provider_name-error",
+            "is required for a referral from a therapist"
+        )
+        .await,
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.shows("#reason-error", "is required").await);
+    assert_eq!(b.value("#name").await, "Robin Intaketest");
+    b.client
+        .execute(
+            "document.querySelector('label[for=reason]').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.check_page("intake-refused-by-field").await;
     b.click("#path-therapist_referral").await;
     b.fill("#name", "Robin Intaketest").await;
     b.fill("#reason", "Low mood and drinking more since a loss.")
