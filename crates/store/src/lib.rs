@@ -180,7 +180,9 @@ impl Store {
             .map_err(|_| StoreError::Config("the database URL could not be parsed".to_owned()))?;
         let pool_options = AnyPoolOptions::new()
             .max_connections(match backend {
-                Backend::Sqlite => 4,
+                // Reads take no lock (WAL snapshots) and wait for their audit entry's group
+                // commit without a connection, so more than the one writer's are useful.
+                Backend::Sqlite => 8,
                 Backend::Postgres => 10,
             })
             .acquire_timeout(Duration::from_secs(10));
