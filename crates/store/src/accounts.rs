@@ -124,7 +124,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<UserAccount>, StoreError> {
         let ctx = who.audit();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, AccountRow>(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM users ORDER BY id"
         ))
@@ -134,14 +134,9 @@ impl Store {
             .into_iter()
             .map(UserAccount::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        append(
-            &mut tx,
-            self.audit_key(),
-            at,
-            Record::success(ctx, AuditAction::UserList, &[]),
-        )
-        .await?;
         tx.commit().await?;
+        self.audit_read(at, Record::success(ctx, AuditAction::UserList, &[]))
+            .await?;
         Ok(list)
     }
 

@@ -1,5 +1,6 @@
 //! The audit trail: append-only, tamper-evident, written in the same transaction as the
-//! action it records (a failed audit write fails the action).
+//! change it records, and for a read committed before the read answers (`read_audit`'s
+//! group commit) — either way a failed audit write fails the action.
 //!
 //! Each entry's MAC is HMAC-SHA-256(key, previous MAC ‖ canonical entry). The key lives
 //! outside the database (derived from the audit key file), so someone who can edit the
@@ -421,7 +422,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let ctx = who.audit();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let sql = format!(
             "SELECT seq, at, actor_user_id, actor_role, action, category, client_ids, object_id, \
              outcome, request_id, source, emergency_access_id FROM audit_log \
@@ -447,14 +448,9 @@ impl Store {
             .into_iter()
             .map(AuditEntry::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        append(
-            &mut tx,
-            self.audit_key(),
-            now,
-            Record::success(ctx, AuditAction::AuditRead, &[]),
-        )
-        .await?;
         tx.commit().await?;
+        self.audit_read(now, Record::success(ctx, AuditAction::AuditRead, &[]))
+            .await?;
         Ok(entries)
     }
 

@@ -22,7 +22,7 @@ use circle_domain::session::{AttendanceStatus, SessionStatus};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use crate::audit::{Record, append};
+use crate::audit::Record;
 use crate::codec::{date, page_of, read};
 use crate::measures::{ALERT_COLUMNS, AlertRow};
 use crate::people::{CLIENT_COLUMNS, ClientRow, client_in};
@@ -154,7 +154,7 @@ impl Store {
     ) -> Result<Page<Client>, StoreError> {
         let (scope, ctx) = (listing.client_scope(), listing.audit());
         let (clinician, since) = scope.binds();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, ClientRow>(&format!(
             "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 \
              AND {} \
@@ -177,14 +177,9 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let page = page_of(items, page.limit, |c| c.id.0);
         let ids: Vec<ClientId> = page.items.iter().map(|c| c.id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
-            at,
-            Record::success(ctx, AuditAction::ClientList, &ids),
-        )
-        .await?;
         tx.commit().await?;
+        self.audit_read(at, Record::success(ctx, AuditAction::ClientList, &ids))
+            .await?;
         Ok(page)
     }
 
@@ -201,7 +196,7 @@ impl Store {
         if req.weeks > 26 {
             return Err(DomainError::invalid("weeks", "must be at most 26").into());
         }
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         client_in(&mut tx, client).await?;
 
         let rows = sqlx::query_as::<_, AttendanceLineRow>(
@@ -297,16 +292,15 @@ impl Store {
             actions.push(AuditAction::AlertList);
         }
         actions.push(AuditAction::ComplianceRead);
-        for action in actions {
-            append(
-                &mut tx,
-                self.audit_key(),
-                at,
-                Record::success(ctx, action, &[client]).object("chart"),
-            )
-            .await?;
-        }
         tx.commit().await?;
+        let named = [client];
+        self.audit_reads(
+            at,
+            actions
+                .into_iter()
+                .map(|action| Record::success(ctx, action, &named).object("chart")),
+        )
+        .await?;
         Ok(Activity {
             attendance,
             notes,

@@ -176,7 +176,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<EmergencyAccess>, StoreError> {
         let ctx = who.audit();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, EmergencyRow>(
             "SELECT id, user_id, client_id, reason, started_at, expires_at FROM emergency_accesses ORDER BY id DESC LIMIT 500",
         )
@@ -187,14 +187,9 @@ impl Store {
             .map(|r| self.emergency_of(r))
             .collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<ClientId> = list.iter().map(|e| e.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
-            at,
-            Record::success(ctx, AuditAction::EmergencyList, &ids),
-        )
-        .await?;
         tx.commit().await?;
+        self.audit_read(at, Record::success(ctx, AuditAction::EmergencyList, &ids))
+            .await?;
         Ok(list)
     }
 

@@ -16,7 +16,7 @@ use circle_domain::session::AttendanceStatus;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use crate::audit::{Record, append};
+use crate::audit::Record;
 use crate::codec::{date, read, ts};
 use crate::{Store, StoreError};
 
@@ -270,7 +270,7 @@ impl Store {
     ) -> Result<Census, StoreError> {
         let (only, ctx) = (listing.only_programs(), listing.audit());
         let wanted = |p: i64| only.is_none_or(|o| o.contains(&ProgramId(p)));
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let mut programs = sqlx::query_as::<_, CensusProgramRow>(
             "SELECT id, name, level_of_care FROM programs ORDER BY name, id",
         )
@@ -393,14 +393,12 @@ impl Store {
                 .then(a.program_id.cmp(&b.program_id))
         });
         let ids: Vec<ClientId> = counted.into_iter().collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ReportCensus, &ids).object(date(day)),
         )
         .await?;
-        tx.commit().await?;
         Ok(Census {
             programs,
             active_clients,
@@ -421,7 +419,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<GroupAttendance>, StoreError> {
         let (scope, ctx) = (GroupScope::of(listing), listing.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, AttendanceRateRow>(&format!(
             "SELECT g.id AS group_id, g.name AS group_name, p.name AS program_name, \
              s.id AS session_id, a.client_id, a.status AS attendance \
@@ -471,9 +469,8 @@ impl Store {
             }
         }
         let ids: Vec<ClientId> = ids.into_iter().collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ReportAttendance, &ids).object(format!(
                 "{}..{}",
@@ -482,7 +479,6 @@ impl Store {
             )),
         )
         .await?;
-        tx.commit().await?;
         Ok(out)
     }
 
@@ -497,7 +493,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<GroupOutcome>, StoreError> {
         let (scope, ctx) = (GroupScope::of(listing), listing.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let groups = sqlx::query_as::<_, OutcomeGroupRow>(&format!(
             "SELECT g.id, g.name, p.name AS program_name FROM therapy_groups g \
              JOIN programs p ON p.id = g.program_id WHERE {} ORDER BY p.name, g.name, g.id",
@@ -568,14 +564,12 @@ impl Store {
             });
         }
         let ids: Vec<ClientId> = ids.into_iter().collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ReportOutcomes, &ids).object(date(day)),
         )
         .await?;
-        tx.commit().await?;
         Ok(out)
     }
 }

@@ -452,7 +452,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Page<Membership>, StoreError> {
         let (group, ctx) = (a.group(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         group_in(&mut tx, group).await?;
         let rows = sqlx::query_as::<_, MembershipRow>(&format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE group_id = $1 AND id > $2 \
@@ -469,14 +469,12 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let page = page_of(items, page.limit, |m| m.id.0);
         let ids: Vec<ClientId> = page.items.iter().map(|m| m.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::MembershipRead, &ids).object(group),
         )
         .await?;
-        tx.commit().await?;
         Ok(page)
     }
 
@@ -489,7 +487,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<GroupMember>, StoreError> {
         let (group, ctx) = (a.group(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         group_in(&mut tx, group).await?;
         let rows = sqlx::query_as::<_, MemberRow>(
             "SELECT m.id, m.group_id, m.client_id, m.start_date, m.end_date, m.status, m.version, \
@@ -510,14 +508,12 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let ids: Vec<ClientId> = members.iter().map(|m| m.membership.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::MembershipRead, &ids).object(group),
         )
         .await?;
-        tx.commit().await?;
         Ok(members)
     }
 
@@ -528,7 +524,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<Membership>, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         crate::people::client_in(&mut tx, client).await?;
         let rows = sqlx::query_as::<_, MembershipRow>(&format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM memberships WHERE client_id = $1 ORDER BY id"
@@ -540,14 +536,12 @@ impl Store {
             .into_iter()
             .map(Membership::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::MembershipRead, &[client]),
         )
         .await?;
-        tx.commit().await?;
         Ok(list)
     }
 

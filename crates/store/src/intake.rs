@@ -512,7 +512,7 @@ impl Store {
     ) -> Result<Page<Referral>, StoreError> {
         let ctx = listing.audit();
         let (screener, director) = referral_scope(listing);
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, ReferralRow>(&format!(
             "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id > $1 AND ($2 = '' OR state = $2) \
              AND ($3 = -1 OR screener_id = $3) AND ($5 = -1 OR {}) ORDER BY id LIMIT $4",
@@ -531,14 +531,12 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let page = page_of(items, page.limit, |r| r.id);
         let clients: Vec<ClientId> = page.items.iter().filter_map(|r| r.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ReferralList, &clients),
         )
         .await?;
-        tx.commit().await?;
         Ok(page)
     }
 
@@ -655,17 +653,15 @@ impl Store {
         at: Timestamp,
     ) -> Result<Referral, StoreError> {
         let (id, ctx) = (a.referral(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let referral = self.referral_in(&mut tx, id).await?;
         let clients: Vec<ClientId> = referral.client_id.into_iter().collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ReferralRead, &clients).object(id),
         )
         .await?;
-        tx.commit().await?;
         Ok(referral)
     }
 
@@ -990,7 +986,7 @@ impl Store {
         on: Date,
     ) -> Result<Consents, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         client_in(&mut tx, client).await?;
         let rows = sqlx::query_as::<_, AgreementRow>(
             "SELECT id, client_id, version, signed_on, method, recorded_by FROM group_agreements \
@@ -1018,14 +1014,12 @@ impl Store {
             .into_iter()
             .map(|(c, _)| c)
             .collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ConsentRead, &[client]),
         )
         .await?;
-        tx.commit().await?;
         Ok(Consents {
             group_agreements,
             part2,

@@ -49,6 +49,7 @@ pub mod planner_runs;
 pub mod timetables;
 // --- end planner ---
 pub mod programs;
+mod read_audit;
 pub mod reports;
 pub mod sealed;
 pub mod sessions;
@@ -115,6 +116,8 @@ pub struct Store {
     audit_key: Option<std::sync::Arc<audit::AuditKey>>,
     pub(crate) keyring: Option<std::sync::Arc<circle_vault::Keyring>>,
     write_waits: std::sync::Arc<WriteWaits>,
+    /// Audited reads' entries waiting for their group commit (`read_audit`).
+    read_audit: std::sync::Arc<read_audit::ReadAudit>,
 }
 
 /// How long write transactions waited to begin in this process — for a connection from the
@@ -177,7 +180,9 @@ impl Store {
             .map_err(|_| StoreError::Config("the database URL could not be parsed".to_owned()))?;
         let pool_options = AnyPoolOptions::new()
             .max_connections(match backend {
-                Backend::Sqlite => 4,
+                // Reads take no lock (WAL snapshots) and wait for their audit entry's group
+                // commit without a connection, so more than the one writer's are useful.
+                Backend::Sqlite => 8,
                 Backend::Postgres => 10,
             })
             .acquire_timeout(Duration::from_secs(10));
@@ -221,6 +226,7 @@ impl Store {
             audit_key: None,
             keyring: None,
             write_waits: std::sync::Arc::default(),
+            read_audit: std::sync::Arc::default(),
         })
     }
 

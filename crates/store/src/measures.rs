@@ -263,7 +263,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<MeasureResponse>, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         crate::people::client_in(&mut tx, client).await?;
         let rows = sqlx::query_as::<_, ResponseRow>(&format!(
             "SELECT {RESPONSE_COLUMNS} FROM measure_responses r \
@@ -277,14 +277,12 @@ impl Store {
             .into_iter()
             .map(MeasureResponse::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::MeasureRead, &[client]),
         )
         .await?;
-        tx.commit().await?;
         Ok(list)
     }
 
@@ -332,7 +330,7 @@ impl Store {
             Some(AlertState::Open) => "AND s.acknowledged_at IS NULL",
             Some(AlertState::Acknowledged) => "AND s.acknowledged_at IS NOT NULL",
         };
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, AlertRow>(&format!(
             "SELECT s.id, s.client_id, s.response_id, s.instrument_code, s.items, s.raised_at, \
              s.acknowledged_at, s.acknowledged_by, s.action_taken, r.total FROM safety_alerts s \
@@ -353,14 +351,9 @@ impl Store {
         let mut ids: Vec<ClientId> = alerts.iter().map(|a| a.client_id).collect();
         ids.sort();
         ids.dedup();
-        append(
-            &mut tx,
-            self.audit_key(),
-            at,
-            Record::success(ctx, AuditAction::AlertList, &ids),
-        )
-        .await?;
         tx.commit().await?;
+        self.audit_read(at, Record::success(ctx, AuditAction::AlertList, &ids))
+            .await?;
         Ok(alerts)
     }
 
@@ -452,7 +445,7 @@ impl Store {
     ) -> Result<Vec<DueFacts>, StoreError> {
         let (scope, ctx) = (listing.client_scope(), listing.audit());
         let (clinician, since) = scope.binds();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, DueRow>(&format!(
             "SELECT c.id AS client_id, e.started_on, e.ended_on, \
              COALESCE(p.measure_cadence_days, 14) AS cadence \
@@ -497,14 +490,9 @@ impl Store {
             }
         }
         let ids: Vec<ClientId> = facts.iter().map(|f| f.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
-            at,
-            Record::success(ctx, AuditAction::MeasureDueList, &ids),
-        )
-        .await?;
         tx.commit().await?;
+        self.audit_read(at, Record::success(ctx, AuditAction::MeasureDueList, &ids))
+            .await?;
         Ok(facts)
     }
 }

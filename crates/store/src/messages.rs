@@ -756,7 +756,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Option<ContactConsent>, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let row = sqlx::query_as::<_, ContactConsentRow>(
             "SELECT state, recorded_at, recorded_by, recorded_via FROM contact_consents \
              WHERE client_id = $1 AND channel = 'email' ORDER BY id DESC LIMIT 1",
@@ -764,14 +764,12 @@ impl Store {
         .bind(client.0)
         .fetch_optional(&mut *tx)
         .await?;
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ConsentRead, &[client]).object("contact:email"),
         )
         .await?;
-        tx.commit().await?;
         row.map(|r| {
             Ok(ContactConsent {
                 granted: r.state == "granted",
@@ -1311,7 +1309,7 @@ impl Store {
         &self,
         at: Timestamp,
     ) -> Result<Vec<CheckInCandidate>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, CheckInRow>(&format!(
             "SELECT c.id AS client_id, e.started_on, e.ended_on, e.program_id, \
              COALESCE(p.measure_cadence_days, 14) AS cadence \
@@ -1357,15 +1355,13 @@ impl Store {
             });
         }
         let ids: Vec<ClientId> = out.iter().map(|c| c.facts.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(&AuditContext::nobody(), AuditAction::MeasureDueList, &ids)
                 .object("check-in notices"),
         )
         .await?;
-        tx.commit().await?;
         Ok(out)
     }
 

@@ -452,20 +452,18 @@ impl Store {
         at: Timestamp,
     ) -> Result<GroupNote, StoreError> {
         let (session, ctx) = (a.session(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let id = self
             .find_note_id(&mut tx, Table::Group, session, None)
             .await?
             .ok_or(DomainError::not_found("group note"))?;
         let (meta, _, body) = self.full_note(&mut tx, Table::Group, id).await?;
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::NoteRead, &[]).object(format!("group_note:{id}")),
         )
         .await?;
-        tx.commit().await?;
         Ok(GroupNote { meta, body })
     }
 
@@ -611,19 +609,17 @@ impl Store {
     ) -> Result<ProgressNote, StoreError> {
         check_subject(self, id, a.subject()).await?;
         let ctx = a.audit();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let (meta, client, body) = self
             .full_note::<ProgressNoteBody>(&mut tx, Table::Progress, id)
             .await?;
         let client = client.ok_or(StoreError::Corrupt("client_id"))?;
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::NoteRead, &[client]).object(id),
         )
         .await?;
-        tx.commit().await?;
         Ok(ProgressNote {
             meta,
             client_id: client,
@@ -638,7 +634,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<ProgressNote>, StoreError> {
         let (session, ctx) = (a.session(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         session_in(&mut tx, session).await?;
         let ids: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM progress_notes WHERE session_id = $1 ORDER BY id")
@@ -657,14 +653,12 @@ impl Store {
             });
         }
         let clients: Vec<ClientId> = notes.iter().map(|n| n.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::NoteList, &clients).object(session),
         )
         .await?;
-        tx.commit().await?;
         Ok(notes)
     }
 
@@ -1232,7 +1226,7 @@ impl Store {
             ListScope::Caseload { clinician, .. } => (Some(*clinician), None),
             ListScope::Own(_) => (Some(ClinicianId(-1)), None),
         };
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let who = clinician.map_or(-1, |c| c.0);
         let director = director.map_or(-1, |d| d.0);
         let in_programs = crate::director_programs::director_program("$3", "g.program_id");
@@ -1301,14 +1295,12 @@ impl Store {
         }
         clients.sort();
         clients.dedup();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             now,
             Record::success(ctx, AuditAction::NoteList, &clients).object("overdue"),
         )
         .await?;
-        tx.commit().await?;
         Ok(by
             .into_iter()
             .map(|(c, notes)| OverdueForClinician {

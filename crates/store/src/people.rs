@@ -235,16 +235,11 @@ impl Store {
         at: Timestamp,
     ) -> Result<Client, StoreError> {
         let (id, ctx) = (a.client(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let client = client_in(&mut tx, id).await?;
-        append(
-            &mut tx,
-            self.audit_key(),
-            at,
-            Record::success(ctx, AuditAction::ClientRead, &[id]),
-        )
-        .await?;
         tx.commit().await?;
+        self.audit_read(at, Record::success(ctx, AuditAction::ClientRead, &[id]))
+            .await?;
         Ok(client)
     }
 
@@ -266,7 +261,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Page<Client>, StoreError> {
         let (scope, ctx) = (listing.client_scope(), listing.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let (clinician, since) = scope.binds();
         let rows = sqlx::query_as::<_, ClientRow>(&format!(
             "SELECT {CLIENT_COLUMNS} FROM clients c WHERE c.id > $1 AND {} ORDER BY c.id LIMIT $2",
@@ -284,14 +279,9 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let page = page_of(items, page.limit, |c| c.id.0);
         let ids: Vec<ClientId> = page.items.iter().map(|c| c.id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
-            at,
-            Record::success(ctx, AuditAction::ClientList, &ids),
-        )
-        .await?;
         tx.commit().await?;
+        self.audit_read(at, Record::success(ctx, AuditAction::ClientList, &ids))
+            .await?;
         Ok(page)
     }
 
@@ -313,7 +303,7 @@ impl Store {
         }
         let (scope, ctx) = (listing.client_scope(), listing.audit());
         let (clinician, since) = scope.binds();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         // Phones are stored as typed ("(617) 555-0199"): the digits are compared here, over
         // the two contact columns only, so the whole clinic is checked cheaply.
         let rows = sqlx::query_as::<_, ContactRow>(&format!(
@@ -345,16 +335,13 @@ impl Store {
             items.push(Client::try_from(row)?);
         }
         let ids: Vec<ClientId> = items.iter().map(|c| c.id).collect();
-        if !ids.is_empty() {
-            append(
-                &mut tx,
-                self.audit_key(),
-                at,
-                Record::success(ctx, AuditAction::ClientList, &ids),
-            )
-            .await?;
-        }
         tx.commit().await?;
+        // Nothing found, nothing read: no entry.
+        self.audit_reads(
+            at,
+            (!ids.is_empty()).then(|| Record::success(ctx, AuditAction::ClientList, &ids)),
+        )
+        .await?;
         Ok(items)
     }
 
@@ -376,7 +363,7 @@ impl Store {
         }
         let (scope, ctx) = (listing.client_scope(), listing.audit());
         let (clinician, since) = scope.binds();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let mut items = Vec::with_capacity(ids.len());
         // Bounded statements: a long list is read a chunk at a time inside the one
         // transaction (both databases take far more parameters than this).
@@ -398,16 +385,13 @@ impl Store {
             }
         }
         let found: Vec<ClientId> = items.iter().map(|c| c.id).collect();
-        if !found.is_empty() {
-            append(
-                &mut tx,
-                self.audit_key(),
-                at,
-                Record::success(ctx, AuditAction::ClientList, &found),
-            )
-            .await?;
-        }
         tx.commit().await?;
+        // Nothing found, nothing read: no entry.
+        self.audit_reads(
+            at,
+            (!found.is_empty()).then(|| Record::success(ctx, AuditAction::ClientList, &found)),
+        )
+        .await?;
         Ok(items)
     }
 
@@ -488,7 +472,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<Episode>, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         client_in(&mut tx, client).await?;
         let rows = sqlx::query_as::<_, EpisodeRow>(&format!(
             "SELECT {EPISODE_COLUMNS} FROM episodes WHERE client_id = $1 ORDER BY started_on, id",
@@ -500,14 +484,12 @@ impl Store {
             .into_iter()
             .map(Episode::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::EpisodeRead, &[client]),
         )
         .await?;
-        tx.commit().await?;
         Ok(episodes)
     }
 

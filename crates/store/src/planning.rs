@@ -10,7 +10,7 @@ use circle_domain::ids::{ClientId, GroupId, ProgramId, UserId};
 use circle_domain::schedule::AvailabilityWindow;
 use jiff::Timestamp;
 
-use crate::audit::{Record, append};
+use crate::audit::Record;
 use crate::codec::read;
 use crate::groups::GROUP_COLUMNS;
 use crate::groups::GroupRow;
@@ -87,7 +87,7 @@ impl Store {
             ListScope::Programs { director, .. } => Some(*director),
             _ => None,
         };
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let placeable = match director {
             Some(d) => Some(Store::placeable_by(&mut tx, d).await?),
             None => None,
@@ -189,14 +189,12 @@ impl Store {
         .into_iter()
         .filter(|(a, b)| ids.contains(a) && ids.contains(b))
         .collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ClientList, &ids).object("placement-plan"),
         )
         .await?;
-        tx.commit().await?;
         Ok(PlanningFacts {
             groups,
             clients,

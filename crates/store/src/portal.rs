@@ -148,7 +148,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<(Vec<OwnGroup>, Vec<OwnSession>), StoreError> {
         let (client, ctx) = (a.client(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let cols = GROUP_COLUMNS
             .split(", ")
             .map(|c| format!("g.{}", c.trim()))
@@ -195,14 +195,12 @@ impl Store {
             .into_iter()
             .map(OwnSession::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ScheduleRead, &[client]).object(object),
         )
         .await?;
-        tx.commit().await?;
         Ok((groups, sessions))
     }
 
@@ -382,7 +380,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<Option<DueFacts>, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let row = sqlx::query_as::<_, EpisodeCadenceRow>(
             "SELECT e.started_on, e.ended_on, COALESCE(p.measure_cadence_days, 14) AS cadence \
              FROM episodes e LEFT JOIN programs p ON p.id = e.program_id \
@@ -413,14 +411,12 @@ impl Store {
                 f.last.insert(r.instrument_code, read::ts(&r.last, "last")?);
             }
         }
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::MeasureDueList, &[client]),
         )
         .await?;
-        tx.commit().await?;
         Ok(facts)
     }
 }

@@ -90,19 +90,17 @@ impl Store {
         at: Timestamp,
     ) -> Result<Vec<DiagnosisCode>, StoreError> {
         let (client, ctx) = (a.client(), a.audit());
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         if !lock_row(&mut tx, LockTable::Clients, client.0).await? {
             return Err(DomainError::not_found("client").into());
         }
         let codes = diagnoses_of(&mut tx, client).await?;
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::DiagnosisRead, &[client]),
         )
         .await?;
-        tx.commit().await?;
         Ok(codes)
     }
 
@@ -166,7 +164,7 @@ impl Store {
             .checked_add(jiff::Span::new().days(7))
             .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
         let (clinician, since) = scope.binds();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let episodes = sqlx::query_as::<_, ComplianceEpisodeRow>(&format!(
             "SELECT e.client_id, e.program_id, e.level_of_care, p.weekly_required_minutes \
              FROM episodes e JOIN clients c ON c.id = e.client_id \
@@ -242,14 +240,12 @@ impl Store {
         }
         let facts: Vec<ClientWeekFacts> = facts.into_values().collect();
         let ids: Vec<ClientId> = facts.iter().map(|f| f.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::ComplianceRead, &ids).object(date(monday)),
         )
         .await?;
-        tx.commit().await?;
         Ok(facts)
     }
 
@@ -271,7 +267,7 @@ impl Store {
             ListScope::Programs { director, .. } => director.0,
             _ => -1,
         };
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, BillableRow>(&format!(
             "SELECT s.id AS session_id, s.local_date, a.client_id, a.minutes, c.record_number, \
              g.name AS group_name, p.id AS program_id, p.name AS program_name, p.session_code, \
@@ -370,9 +366,8 @@ impl Store {
         let mut ids: Vec<ClientId> = lines.iter().map(|l| l.client_id).collect();
         ids.sort();
         ids.dedup();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::BillingExport, &ids).object(format!(
                 "{}..{}",
@@ -381,7 +376,6 @@ impl Store {
             )),
         )
         .await?;
-        tx.commit().await?;
         Ok(lines)
     }
 }

@@ -471,7 +471,7 @@ impl Store {
     ) -> Result<Vec<(ClientId, Vec<String>)>, StoreError> {
         let (id, ctx) = (a.session(), a.audit());
         let session = self.session(id).await?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, MemberNameRow>(
             "SELECT m.client_id, c.given_name, c.family_name, c.preferred_name \
              FROM memberships m JOIN clients c ON c.id = m.client_id \
@@ -487,14 +487,12 @@ impl Store {
             .map(|r| Ok((ClientId(r.client_id), r.names.words()?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let ids: Vec<ClientId> = words.iter().map(|(c, _)| *c).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::RosterRead, &ids).object(id),
         )
         .await?;
-        tx.commit().await?;
         Ok(words)
     }
 
@@ -507,7 +505,7 @@ impl Store {
     ) -> Result<Vec<RosterEntry>, StoreError> {
         let (id, ctx) = (a.session(), a.audit());
         let session = self.session(id).await?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, RosterRow>(
             "SELECT m.id AS membership_id, m.client_id, c.given_name, c.family_name, c.preferred_name, \
              a.session_id, a.status, a.minutes, a.participation, a.version \
@@ -534,14 +532,12 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let ids: Vec<ClientId> = roster.iter().map(|r| r.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::RosterRead, &ids).object(id),
         )
         .await?;
-        tx.commit().await?;
         Ok(roster)
     }
 
@@ -695,7 +691,7 @@ impl Store {
     ) -> Result<Vec<Attendance>, StoreError> {
         let (session, ctx) = (a.session(), a.audit());
         self.session(session).await?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_read().await?;
         let rows = sqlx::query_as::<_, AttendanceRow>(&format!(
             "SELECT {ATTENDANCE_COLUMNS} FROM attendance WHERE session_id = $1 ORDER BY client_id",
         ))
@@ -707,14 +703,12 @@ impl Store {
             .map(Attendance::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<ClientId> = list.iter().map(|a| a.client_id).collect();
-        append(
-            &mut tx,
-            self.audit_key(),
+        tx.commit().await?;
+        self.audit_read(
             at,
             Record::success(ctx, AuditAction::AttendanceRead, &ids).object(session),
         )
         .await?;
-        tx.commit().await?;
         Ok(list)
     }
 }

@@ -135,14 +135,44 @@ async fn sqlite_on_a_full_disk_loses_no_acknowledged_write_and_recovers_when_spa
     for _ in 0..5 {
         assert!(write(&t, &mut n, &mut acknowledged).await.is_success());
     }
+    // A client read between the writes: a read answers with the data only once its audit
+    // entry is committed (group commit), so every read shown is in the trail after restart.
+    let (s, client) = t
+        .post(
+            &token,
+            "/api/v1/clients",
+            json!({"record_number": "DF-1", "given_name": "Disk", "family_name": "Fullcase",
+                "date_of_birth": "1990-02-03", "referral_source": "program_admission"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{client}");
+    let client = client["id"].as_i64().unwrap();
+    let mut reads_shown = 0;
+    let read = async |t: &TestApp, shown: &mut usize| {
+        let (s, body) = t.get(&token, &format!("/api/v1/clients/{client}")).await;
+        if s.is_success() {
+            *shown += 1;
+        } else {
+            assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert_eq!(body["code"], "storage_full", "{body}");
+            assert!(body.get("given_name").is_none(), "{body}");
+        }
+    };
+    for _ in 0..3 {
+        read(&t, &mut reads_shown).await;
+    }
 
     disk.fill();
     // SQLite reuses the space its WAL already holds, so writes go on for a while; keep
     // writing well past the first refusals.
     let mut refused = 0;
-    for _ in 0..3000 {
+    for i in 0..3000 {
+        if i % 10 == 0 {
+            read(&t, &mut reads_shown).await;
+        }
         if !write(&t, &mut n, &mut acknowledged).await.is_success() {
             refused += 1;
+            read(&t, &mut reads_shown).await;
             if refused == 30 {
                 break;
             }
@@ -161,6 +191,9 @@ async fn sqlite_on_a_full_disk_loses_no_acknowledged_write_and_recovers_when_spa
     for _ in 0..20 {
         assert!(write(&t, &mut n, &mut acknowledged).await.is_success());
     }
+    let before = reads_shown;
+    read(&t, &mut reads_shown).await;
+    assert_eq!(reads_shown, before + 1, "a read after space returned");
 
     // Restart: every acknowledged write is on disk.
     t.db.store.close().await;
@@ -169,6 +202,28 @@ async fn sqlite_on_a_full_disk_loses_no_acknowledged_write_and_recovers_when_spa
     let token = director(&t, "director-after@example.test").await;
     let mut stored = names(&t, &token, "/api/v1/rooms").await;
     stored.extend(names(&t, &token, "/api/v1/programs").await);
+    // Every read that answered with the client is in the trail, and no refused one.
+    let admin = t
+        .token_for("admin-after@example.test", Role::Admin, None, None)
+        .await;
+    let mut audited = 0;
+    loop {
+        let (s, page) = t
+            .get(
+                &admin,
+                &format!(
+                    "/api/v1/audit?action=client.read&client_id={client}&sort=seq&limit=500&offset={audited}"
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let got = page.as_array().unwrap().len();
+        audited += got;
+        if got < 500 {
+            break;
+        }
+    }
+    assert_eq!(audited, reads_shown, "reads shown and their audit entries");
     let lost: Vec<_> = acknowledged
         .iter()
         .filter(|n| !stored.contains(n))

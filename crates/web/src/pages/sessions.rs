@@ -193,7 +193,46 @@ async fn today_page(
 ) -> Result<Response, PageError> {
     let role = signed.actor.role();
     let day = app.today();
-    let items = app.agenda(&signed.actor, day).await?;
+    let actor = &signed.actor;
+    let clinical = actor.may::<purpose::AlertList>();
+    let intake = actor.may::<purpose::OfferList>() && actor.is_staff();
+    // The lists first, then every client they name in one read. The lists are independent
+    // reads, so they run at once: each waits for its audit entry's commit, and waiting
+    // together they share one.
+    let (items, open_alerts, overdue_notes, weeks, open_offers) = tokio::try_join!(
+        app.agenda(actor, day),
+        async {
+            if clinical {
+                app.alerts(actor, Some(circle_domain::measure::AlertState::Open))
+                    .await
+            } else {
+                Ok(vec![])
+            }
+        },
+        async {
+            if clinical {
+                app.overdue_notes(actor).await
+            } else {
+                Ok(vec![])
+            }
+        },
+        async {
+            if clinical {
+                app.compliance(actor, None, None).await
+            } else {
+                Ok(vec![])
+            }
+        },
+        async {
+            if intake {
+                app.offers(actor, Some(circle_domain::placement::OfferState::Open))
+                    .await
+            } else {
+                Ok(vec![])
+            }
+        },
+    )?;
+    let overdue_notes: Vec<_> = overdue_notes.into_iter().flat_map(|o| o.notes).collect();
     let sessions: Vec<AgendaRow> = items
         .iter()
         .map(|i| AgendaRow {
@@ -207,35 +246,6 @@ async fn today_page(
             status: i.session.status.label(),
         })
         .collect();
-    let clinical = signed.actor.may::<purpose::AlertList>();
-    let intake = signed.actor.may::<purpose::OfferList>() && signed.actor.is_staff();
-    // The lists first, then every client they name in one read.
-    let (open_alerts, overdue_notes, weeks) = if clinical {
-        (
-            app.alerts(
-                &signed.actor,
-                Some(circle_domain::measure::AlertState::Open),
-            )
-            .await?,
-            app.overdue_notes(&signed.actor)
-                .await?
-                .into_iter()
-                .flat_map(|o| o.notes)
-                .collect(),
-            app.compliance(&signed.actor, None, None).await?,
-        )
-    } else {
-        (vec![], vec![], vec![])
-    };
-    let open_offers = if intake {
-        app.offers(
-            &signed.actor,
-            Some(circle_domain::placement::OfferState::Open),
-        )
-        .await?
-    } else {
-        vec![]
-    };
     // Someone with no group session this week is not at risk of missing sessions: they
     // need a group (the waitlist, the planner). Counted apart, not listed.
     let (risky, unplaced): (Vec<_>, Vec<_>) = weeks
@@ -250,7 +260,31 @@ async fn today_page(
         .chain(risky.iter().map(|w| w.client_id))
         .chain(open_offers.iter().map(|o| o.client_id))
         .collect();
-    let names = RosterNames::load(app, signed, &named).await?;
+    // The names, and the counts and lists that need no names, at once (as above).
+    let (names, referral_counts, screening) = tokio::try_join!(
+        RosterNames::load(app, signed, &named),
+        async {
+            if intake {
+                Ok(app.referral_counts(actor).await?)
+            } else {
+                Ok(vec![])
+            }
+        },
+        async {
+            if role == Role::Clinician {
+                let page = circle_app::PageRequest {
+                    after: 0,
+                    limit: 200,
+                };
+                Ok(app
+                    .list_referrals(actor, Some(ReferralState::Screening), page)
+                    .await?
+                    .items)
+            } else {
+                Ok(vec![])
+            }
+        },
+    )?;
     let mut alerts = vec![];
     for a in open_alerts {
         let items: Vec<String> = a
@@ -325,7 +359,7 @@ async fn today_page(
     }
     let mut referrals = vec![];
     if intake {
-        let counts = app.referral_counts(&signed.actor).await?;
+        let counts = referral_counts;
         for state in [
             ReferralState::Referred,
             ReferralState::Screening,
@@ -341,18 +375,8 @@ async fn today_page(
     // A clinician assigned to screen a referral finds it here (the service lists only
     // those assigned to them).
     let mut to_screen = vec![];
-    if role == Role::Clinician {
-        let page = circle_app::PageRequest {
-            after: 0,
-            limit: 200,
-        };
-        for r in app
-            .list_referrals(&signed.actor, Some(ReferralState::Screening), page)
-            .await?
-            .items
-        {
-            to_screen.push((r.id, r.details.name.to_string(), local(app, r.received_at)));
-        }
+    for r in screening {
+        to_screen.push((r.id, r.details.name.to_string(), local(app, r.received_at)));
     }
     let mut cards = vec![];
     if clinical {
