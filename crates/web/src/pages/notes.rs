@@ -691,6 +691,7 @@ async fn refused(
         None,
         StatusCode::UNPROCESSABLE_ENTITY,
         feedback,
+        None,
     )
     .await
 }

@@ -91,6 +91,7 @@ async fn set_session_join_url(
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 super::notes::Feedback::default(),
+                None,
             )
             .await
         }
