@@ -162,6 +162,24 @@ where
     T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(id)).map(Some)
 }
 
+/// Records chosen from a list of boxes (a repeated name, each an id): anything else is
+/// "one of the listed choices".
+pub fn choices<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: de::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    let raw = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    raw.iter()
+        .map(|v| {
+            let id: i64 = v
+                .parse()
+                .map_err(|_| de::Error::custom("must be one of the listed choices"))?;
+            T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(id))
+        })
+        .collect()
+}
+
 /// Parses fields into `T`, collecting every field's broken rule: each pass that meets a
 /// bad value records it and leaves that field out of the next pass, until a pass gets past
 /// every remaining field (serde stops at the first error of a pass).
@@ -834,6 +852,11 @@ impl Filled {
             .collect()
     }
 
+    /// Whether the form posted the field at all (a blank value counts).
+    pub fn has(&self, name: &str) -> bool {
+        self.values.iter().any(|(k, _)| k == name)
+    }
+
     /// The field's error in plain words, when it has one.
     pub fn error(&self, name: &str) -> Option<String> {
         let messages: Vec<&str> = self
@@ -1120,6 +1143,30 @@ mod tests {
                 ("version", "must be a whole number"),
                 ("minutes_12", "must be a whole number, 0 or more"),
             ]
+        );
+    }
+
+    #[test]
+    fn line_breaks_are_read_as_typed_and_a_list_of_ids_names_its_rule() {
+        #[derive(Deserialize, Debug)]
+        struct Note {
+            text: String,
+            #[serde(deserialize_with = "choices")]
+            facilitator: Vec<ClinicianId>,
+        }
+        let n: Note = parse(&fields(&[
+            ("text", "one\r\ntwo"),
+            ("facilitator", "3"),
+            ("facilitator", "4"),
+        ]))
+        .unwrap();
+        assert_eq!(n.text, "one\ntwo");
+        assert_eq!(n.facilitator, [ClinicianId(3), ClinicianId(4)]);
+        let e =
+            parse::<Note>(&fields(&[("facilitator", "3"), ("facilitator", "Morgan")])).unwrap_err();
+        assert_eq!(
+            named(&e),
+            [("facilitator", "must be one of the listed choices")]
         );
     }
 
