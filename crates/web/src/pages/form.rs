@@ -180,6 +180,16 @@ where
         .collect()
 }
 
+/// A calendar date as a date field posts it (`2026-05-04`).
+pub fn date<'de, D>(d: D) -> Result<jiff::civil::Date, D::Error>
+where
+    D: de::Deserializer<'de>,
+{
+    let raw = <String as serde::Deserialize>::deserialize(d)?;
+    raw.parse()
+        .map_err(|_| de::Error::custom("must be a date (YYYY-MM-DD)"))
+}
+
 /// Parses fields into `T`, collecting every field's broken rule: each pass that meets a
 /// bad value records it and leaves that field out of the next pass, until a pass gets past
 /// every remaining field (serde stops at the first error of a pass).
