@@ -491,8 +491,11 @@ async fn add_membership(
     match after_post(outcome, filled)? {
         Answer::Redirect(to) => Ok(to),
         Answer::Again(filled) => {
-            let mut messages = vec!["The membership was not added.".to_owned()];
-            messages.extend(filled.summary());
+            // One alert: what was not done, and why.
+            let messages = vec![format!(
+                "The membership was not added: {}",
+                filled.summary().join("; ")
+            )];
             render_group(
                 &app,
                 &signed,
@@ -544,8 +547,11 @@ async fn end_membership(
     match after_post(outcome, filled)? {
         Answer::Redirect(to) => Ok(to),
         Answer::Again(filled) => {
-            let mut messages = vec!["The membership was not ended.".to_owned()];
-            messages.extend(filled.summary());
+            // One alert: what was not done, and why.
+            let messages = vec![format!(
+                "The membership was not ended: {}",
+                filled.summary().join("; ")
+            )];
             render_group(
                 &app,
                 &signed,
