@@ -130,8 +130,8 @@ pub(super) fn check_upload_token(signed: &super::Signed, presented: &str) -> Res
 #[derive(serde::Deserialize)]
 pub struct Button {}
 
-/// A form still read field by field ([`PageForm::into_fields`]): one whose rows carry ids
-/// in their names, or whose page is drawn again from the fields as posted.
+/// A form still read field by field ([`PageForm::into_fields`]), until its handler has a
+/// struct (a form whose names carry a row's id is read into [`Rows`]).
 pub type Untyped = Button;
 
 /// A value kept exactly as typed (a passphrase's spaces are part of it).
