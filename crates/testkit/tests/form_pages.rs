@@ -240,3 +240,178 @@ async fn an_account_is_linked_to_a_clinician_picked_by_name_and_roles_read_as_wo
     let page = t.page(&admin, "/admin").await;
     assert!(page.body.contains("<td class=\"role\">Clinician</td>"));
 }
+
+/// The attendance recorded for a session, by client, as the API lists it to `token`.
+async fn attendance(t: &TestApp, token: &str, session: i64) -> Vec<(i64, String, i64)> {
+    let (s, v) = t
+        .get(token, &format!("/api/v1/sessions/{session}/attendance"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut rows: Vec<(i64, String, i64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["client_id"].as_i64().unwrap(),
+                a["status"].as_str().unwrap().to_owned(),
+                a["minutes"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn an_attendance_sheet_with_bad_rows_names_each_members_field_and_saves_nothing() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 3,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let session = clinic.sessions(&t, "2026-05-04", "2026-05-05").await[0];
+    t.clock.set("2026-05-04T15:45:00Z".parse().unwrap());
+    let lead = t
+        .login(&clinic.lead_email, circle_testkit::TEST_PASSWORD)
+        .await
+        .unwrap();
+    let csrf = circle_app::web_session::csrf_token(&lead);
+    let path = format!("/sessions/{session}/attendance");
+    let [a, b, c] = [0, 1, 2].map(|i| clinic.members[i].to_string());
+    let key = |name: &str, id: &str| format!("{name}_{id}");
+    let (status_a, part_a, status_b, status_c, minutes_c) = (
+        key("status", &a),
+        key("part", &a),
+        key("status", &b),
+        key("status", &c),
+        key("minutes", &c),
+    );
+
+    // Three rows with a value that is none of the sheet's choices: every one is named by
+    // its member and field, what was typed stays, and nothing is saved, not even the
+    // good part of a row.
+    let r = t
+        .page_form(
+            &lead,
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                (&status_a, "present"),
+                (&part_a, "shared"),
+                (&part_a, "dancing"),
+                (&status_b, "asleep"),
+                (&status_c, "late"),
+                (&minutes_c, "soon"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let body = &r.body;
+    for (id, rule) in [
+        (&part_a, "must be one of the listed choices"),
+        (&status_b, "must be one of the listed choices"),
+        (&minutes_c, "must be a whole number, 0 or more"),
+    ] {
+        assert!(
+            body.contains(&format!(
+                r#"<span class="field-error" id="{id}-error">{rule}</span>"#
+            )),
+            "{id}: {body}"
+        );
+        assert!(
+            body.contains(&format!(r#"aria-describedby="{id}-error""#)),
+            "{id}"
+        );
+    }
+    for summary in [
+        "Nothing was saved",
+        "Member1 C.: Participation: must be one of the listed choices",
+        "Member2 C.: Attendance: must be one of the listed choices",
+        "Member3 C.: Minutes: must be a whole number, 0 or more",
+    ] {
+        assert!(body.contains(summary), "{summary}: {body}");
+    }
+    for kept in [
+        format!(r#"name="{status_a}" value="present" checked"#),
+        format!(r#"name="{part_a}" value="shared" checked"#),
+        format!(r#"name="{status_c}" value="late" checked"#),
+        format!(r#"name="{minutes_c}" min="0" max="90" value="soon""#),
+    ] {
+        assert!(body.contains(&kept), "{kept}: {body}");
+    }
+    assert!(!body.contains("dancing") && !body.contains("asleep"));
+    assert!(
+        attendance(&t, &lead, session).await.is_empty(),
+        "nothing saved"
+    );
+
+    // A sheet that reads but breaks the service's rule for one member: the others are
+    // saved, the refused one is named by its field.
+    let r = t
+        .page_form(
+            &lead,
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                (&status_a, "present"),
+                (&status_b, "absent_excused"),
+                (&status_c, "late"),
+                (&minutes_c, ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body.contains("Attendance saved for 2 members."),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains(&format!(
+            r#"<span class="field-error" id="{minutes_c}-error">is required for late arrival or early leave</span>"#
+        )),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("Member3 C.: Minutes: is required for late arrival or early leave"),
+        "{}",
+        r.body
+    );
+    let ids: Vec<i64> = clinic.members.clone();
+    assert_eq!(
+        attendance(&t, &lead, session).await,
+        [
+            (ids[0], "present".to_owned(), 90),
+            (ids[1], "absent_excused".to_owned(), 0),
+        ]
+    );
+
+    // Fixed, the sheet is taken.
+    let r = t
+        .page_form(
+            &lead,
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                (&status_a, "present"),
+                (&status_b, "absent_excused"),
+                (&status_c, "late"),
+                (&minutes_c, "60"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("/sessions/{session}?saved=1").as_str())
+    );
+    assert_eq!(
+        attendance(&t, &lead, session).await[2],
+        (ids[2], "late".to_owned(), 60)
+    );
+}

@@ -352,6 +352,29 @@ async fn membership_changes_the_rules_refuse_change_nothing() {
         body.contains("Start date: must be today or later"),
         "{body}"
     );
+    // A form with two bad fields: each rule by its field, what was typed kept.
+    let (s, body) = form(
+        &t,
+        &k.director,
+        &format!("/groups/{}/memberships", k.group),
+        None,
+        &[("client_id", "Nobody Weknow"), ("start_date", "next week")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    for (id, rule) in [
+        ("add-client", "must be one of the listed choices"),
+        ("add-start", "must be a date (YYYY-MM-DD)"),
+    ] {
+        assert!(
+            body.contains(&format!(
+                r#"<span class="field-error" id="{id}-error">{rule}</span>"#
+            )),
+            "{id}: {body}"
+        );
+    }
+    assert!(body.contains(r#"value="Nobody Weknow""#), "{body}");
+    assert!(body.contains(r#"value="next week""#), "{body}");
     let (_, list) = t
         .get(
             &k.director,
@@ -376,6 +399,17 @@ async fn membership_changes_the_rules_refuse_change_nothing() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
         body.contains("End date: must be after the start date"),
+        "{body}"
+    );
+    // The refused ending is shown open at its membership, the rule by the last day.
+    assert!(
+        body.contains(&format!(
+            r#"<span class="field-error" id="end-{first}-error">must be after the start date</span>"#
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<option value="withdrawn" selected>"#),
         "{body}"
     );
     let m = membership(&t, &k.director, first_client, first).await;

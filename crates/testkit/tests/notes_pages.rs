@@ -409,3 +409,134 @@ async fn a_surname_alone_is_listed_by_roster_name_and_never_echoed() {
     );
     assert_eq!(notes(&t, &dir, session).await[0]["state"], "draft");
 }
+
+#[tokio::test]
+async fn a_refused_note_form_shows_each_error_by_its_field_and_keeps_what_was_typed() {
+    let (t, clinic, session, dir, lead) = setup().await;
+    let c = clinic.members[0];
+    let token = csrf(&lead);
+    let path = format!("/sessions/{session}/notes/{c}");
+    let long = "x".repeat(8001);
+    let typed = [
+        ("csrf", token.as_str()),
+        ("version", ""),
+        ("presentation", "Calm;\r\nengaged after the check-in."),
+        ("plan", long.as_str()),
+    ];
+    let (s, _, html) = post_form(
+        &t,
+        &lead,
+        &path,
+        &[&typed[..], &[("action", "save")]].concat(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    // The rule by its field, linked to it, and at the note in the page's words.
+    assert!(
+        html.contains(&format!(
+            r#"<span class="field-error" id="note-{c}-plan-error">must be at most 8000 characters</span>"#
+        )),
+        "{html}"
+    );
+    assert!(html.contains(&format!(r#"aria-describedby="note-{c}-plan-error""#)));
+    assert!(html.contains("Not saved: Plan: must be at most 8000 characters."));
+    assert!(
+        html.contains("Calm;\nengaged after the check-in."),
+        "what was typed is kept"
+    );
+    assert!(!html.contains(&format!("note-{c}-presentation-error")));
+    assert!(notes(&t, &dir, session).await.is_empty(), "nothing saved");
+    // The script's autosave is told the same in JSON.
+    let (s, _, body) = post_form(
+        &t,
+        &lead,
+        &path,
+        &[&typed[..], &[("action", "autosave")]].concat(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["error"],
+        "Not saved: Plan: must be at most 8000 characters."
+    );
+
+    // The group note's facilitators are chosen from the boxes.
+    let (s, _, html) = post_form(
+        &t,
+        &lead,
+        &format!("/sessions/{session}/group-note"),
+        &[
+            ("csrf", &token),
+            ("themes", "Sleep and routines"),
+            ("facilitator", "Morgan"),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        html.contains(
+            r#"<span class="field-error" id="group-note-facilitator-error">must be one of the listed choices</span>"#
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("Sleep and routines"),
+        "what was typed is kept"
+    );
+
+    // A blank addendum to a signed note is refused by its field.
+    let (s, _, _) = post_form(
+        &t,
+        &lead,
+        &path,
+        &[
+            ("csrf", &token),
+            ("presentation", "Engaged."),
+            ("action", "sign"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let note = notes(&t, &dir, session).await[0]["id"].as_i64().unwrap();
+    let origin = [
+        ("csrf", token.as_str()),
+        ("session", &session.to_string()),
+        ("client", &c.to_string()),
+    ];
+    let (s, _, html) = post_form(
+        &t,
+        &lead,
+        &format!("/notes/{note}/addenda"),
+        &[&origin[..], &[("text", " \r\n ")]].concat(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        html.contains(&format!(
+            r#"<span class="field-error" id="note-{c}-addendum-error">must not be empty</span>"#
+        )),
+        "{html}"
+    );
+    assert!(html.contains("Not saved: Addendum: must not be empty."));
+    // Without the hidden fields saying where it came from, there is no page to go back to.
+    let (s, _, _) = post_form(
+        &t,
+        &lead,
+        &format!("/notes/{note}/addenda"),
+        &[("csrf", &token), ("text", "Seen again on Tuesday.")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = post_form(
+        &t,
+        &lead,
+        &format!("/notes/{note}/addenda"),
+        &[&origin[..], &[("text", "Seen again on Tuesday.")]].concat(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let after = &notes(&t, &dir, session).await[0];
+    assert_eq!(after["addenda"].as_array().unwrap().len(), 1, "{after}");
+}

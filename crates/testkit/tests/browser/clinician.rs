@@ -107,6 +107,52 @@ async fn participation_ticked_after_attendance_was_saved_is_saved_too() {
 }
 
 #[tokio::test]
+async fn a_late_arrival_without_minutes_is_shown_by_that_members_minutes_and_the_rest_is_saved() {
+    let t = spawn_app().await;
+    let clinic = t.clinic(ClinicSpec::default()).await;
+    t.clock.set("2026-05-04T15:45:00Z".parse().unwrap());
+    let b = Browser::start().await;
+    sign_in(&b, &t, "lead@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.click("main table a").await;
+    let late = clinic.members[1];
+    for &c in &clinic.members {
+        let status = if c == late { "late" } else { "present" };
+        b.click(&format!("input[name=status_{c}][value={status}]"))
+            .await;
+    }
+    b.click("form button[type=submit]:not(.quiet)").await;
+    // The page again: the others saved, the late member's minutes named by the field,
+    // the choice made still chosen.
+    assert!(b.shows("[role=status]", "saved for 5 members").await);
+    assert_eq!(
+        b.text(&format!("#minutes_{late}-error")).await,
+        "is required for late arrival or early leave"
+    );
+    assert!(
+        b.text("main")
+            .await
+            .contains("Member2 C.: Minutes: is required for late arrival or early leave")
+    );
+    let checked = b
+        .client
+        .find(Locator::Css(&format!(
+            "input[name=status_{late}][value=late]"
+        )))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(checked.as_deref(), Some("true"));
+    b.check_page("session-attendance-minutes-refused").await;
+    b.fill(&format!("#minutes_{late}"), "50").await;
+    b.click("form button[type=submit]:not(.quiet)").await;
+    assert!(b.shows("[role=status]", "saved for 1 member").await);
+    b.close().await;
+}
+
+#[tokio::test]
 async fn a_session_that_has_not_started_says_when_attendance_opens_instead_of_offering_it() {
     let t = spawn_app().await;
     t.clinic(ClinicSpec::default()).await;

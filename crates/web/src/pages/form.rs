@@ -8,9 +8,10 @@
 //! Forms post text, so the parser reads them as people fill them in: values are trimmed
 //! (except [`Untrimmed`], for passwords); a blank or absent field is `None` for an `Option`,
 //! `false` for a `bool`, empty for a `Vec` (a checkbox list's repeated name) and `""`
-//! otherwise, so a blank required value is "required". Forms whose field names carry a
-//! row's id (`status_12`, `item_3`) are still read by name from [`PageForm::into_fields`]
-//! (their struct is [`Untyped`]).
+//! otherwise, so a blank required value is "required"; a text area's line breaks, which a
+//! browser always posts as CR LF, are read as `\n`. Forms whose field names carry a row's
+//! id (`status_12`, `minutes_12`) are read into [`Rows`]: one typed row per id, each error
+//! named by the field as posted (`status_12`), so the page can show it by its row.
 //!
 //! [`after_post`] is the one shape of a form's answer: 303 to the next page when the change
 //! is made; else the page again (422) with each error next to its field and what was typed
@@ -129,8 +130,8 @@ pub(super) fn check_upload_token(signed: &super::Signed, presented: &str) -> Res
 #[derive(serde::Deserialize)]
 pub struct Button {}
 
-/// A form still read field by field ([`PageForm::into_fields`]): one whose rows carry ids
-/// in their names, or whose page is drawn again from the fields as posted.
+/// A form still read field by field ([`PageForm::into_fields`]), until its handler has a
+/// struct (a form whose names carry a row's id is read into [`Rows`]).
 pub type Untyped = Button;
 
 /// A value kept exactly as typed (a passphrase's spaces are part of it).
@@ -161,30 +162,77 @@ where
     T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(id)).map(Some)
 }
 
+/// Records chosen from a list of boxes (a repeated name, each an id): anything else is
+/// "one of the listed choices".
+pub fn choices<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: de::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    let raw = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    raw.iter()
+        .map(|v| {
+            let id: i64 = v
+                .parse()
+                .map_err(|_| de::Error::custom("must be one of the listed choices"))?;
+            T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(id))
+        })
+        .collect()
+}
+
+/// A calendar date as a date field posts it (`2026-05-04`).
+pub fn date<'de, D>(d: D) -> Result<jiff::civil::Date, D::Error>
+where
+    D: de::Deserializer<'de>,
+{
+    let raw = <String as serde::Deserialize>::deserialize(d)?;
+    raw.parse()
+        .map_err(|_| de::Error::custom("must be a date (YYYY-MM-DD)"))
+}
+
 /// Parses fields into `T`, collecting every field's broken rule: each pass that meets a
 /// bad value records it and leaves that field out of the next pass, until a pass gets past
 /// every remaining field (serde stops at the first error of a pass).
 pub fn parse<T: DeserializeOwned>(fields: &[(String, String)]) -> Result<T, FieldErrors> {
-    let mut skipped: Vec<&'static str> = vec![];
+    let mut skip = Skip::default();
     let mut errors = FieldErrors::default();
     loop {
         let form = FormDeserializer {
-            fields,
-            skipped: &skipped,
+            form: Posted {
+                fields,
+                skip: &skip,
+            },
         };
         match T::deserialize(form) {
             Ok(t) if errors.is_empty() => return Ok(t),
             Ok(_) => return Err(errors),
+            // A field already left out cannot break a rule again: stop rather than loop.
+            Err(Fault::Field { field, .. }) if skip.fields.contains(&field) => {
+                return Err(errors);
+            }
             Err(Fault::Field { field, message }) => {
-                errors.push(field, message);
-                skipped.push(field);
+                errors.push(field.clone(), message);
+                skip.fields.push(field);
             }
             // Fields left out are missing at the end of a pass: every other field was read.
             Err(Fault::Missing(field)) => {
-                if !skipped.contains(&field) {
+                if !skip.fields.contains(&field) {
                     errors.push(field, "is required");
                 }
                 return Err(errors);
+            }
+            Err(Fault::Row { row, .. }) if skip.rows.contains(&row) => return Err(errors),
+            // A row is read whole before it reports a field missing, but the rows after it
+            // are not read yet: the row is left out and the next pass reads on.
+            Err(Fault::Row {
+                row,
+                field,
+                message,
+            }) => {
+                if !skip.fields.contains(&field) {
+                    errors.push(field, message);
+                }
+                skip.rows.push(row);
             }
             Err(Fault::Rule(message)) => {
                 errors.push("form", message);
@@ -200,17 +248,26 @@ enum Fault {
     /// A rule broken by a value not yet tied to its field.
     Rule(String),
     Field {
-        field: &'static str,
+        field: String,
         message: String,
     },
-    Missing(&'static str),
+    Missing(String),
+    /// A row of [`Rows`] that cannot be read whole: the error of one of its fields (as
+    /// posted, `status_12`), and the row (its first field as posted) to leave out.
+    Row {
+        row: String,
+        field: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Rule(m) => f.write_str(m),
-            Fault::Field { field, message } => write!(f, "{field}: {message}"),
+            Fault::Field { field, message } | Fault::Row { field, message, .. } => {
+                write!(f, "{field}: {message}")
+            }
             Fault::Missing(field) => write!(f, "{field}: is required"),
         }
     }
@@ -245,7 +302,7 @@ impl de::Error for Fault {
     }
 
     fn missing_field(field: &'static str) -> Self {
-        Fault::Missing(field)
+        Fault::Missing(field.to_owned())
     }
 
     fn duplicate_field(_: &'static str) -> Self {
@@ -253,10 +310,25 @@ impl de::Error for Fault {
     }
 }
 
+/// The fields and rows a pass leaves out, each already refused.
+#[derive(Default)]
+struct Skip {
+    /// Fields by their name as posted.
+    fields: Vec<String>,
+    /// Rows by their first field as posted.
+    rows: Vec<String>,
+}
+
+/// The form a pass reads: every field as posted, and what it leaves out.
+#[derive(Clone, Copy)]
+struct Posted<'a> {
+    fields: &'a [(String, String)],
+    skip: &'a Skip,
+}
+
 /// The whole form, as a struct's fields.
 struct FormDeserializer<'a> {
-    fields: &'a [(String, String)],
-    skipped: &'a [&'static str],
+    form: Posted<'a>,
 }
 
 impl<'de> de::Deserializer<'de> for FormDeserializer<'_> {
@@ -270,17 +342,21 @@ impl<'de> de::Deserializer<'de> for FormDeserializer<'_> {
 
     fn deserialize_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         names: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Fault> {
+        if name == ROWS {
+            return visitor.visit_map(RowsAccess::new(self.form, names));
+        }
         // Every field the struct names, with all its values (a checkbox list repeats its
         // name); an absent field as no value, as a browser leaves out an unticked box.
         let entries = names
             .iter()
-            .filter(|n| !self.skipped.contains(n))
+            .filter(|n| !self.form.skip.fields.iter().any(|s| s == *n))
             .map(|n| {
                 let values = self
+                    .form
                     .fields
                     .iter()
                     .filter(|(k, _)| k == n)
@@ -292,6 +368,7 @@ impl<'de> de::Deserializer<'de> for FormDeserializer<'_> {
         visitor.visit_map(FieldsAccess {
             entries: entries.into_iter(),
             current: None,
+            form: self.form,
         })
     }
 
@@ -305,6 +382,7 @@ impl<'de> de::Deserializer<'de> for FormDeserializer<'_> {
 struct FieldsAccess<'a> {
     entries: std::vec::IntoIter<(&'static str, Vec<&'a str>)>,
     current: Option<(&'static str, Vec<&'a str>)>,
+    form: Posted<'a>,
 }
 
 impl<'de> de::MapAccess<'de> for FieldsAccess<'_> {
@@ -331,18 +409,251 @@ impl<'de> de::MapAccess<'de> for FieldsAccess<'_> {
         let value = Value {
             values: &values,
             trim: true,
+            form: self.form,
         };
         seed.deserialize(value).map_err(|fault| match fault {
             // A blank field that cannot be blank is required, whatever its type.
             Fault::Rule(_) if values.iter().all(|v| v.trim().is_empty()) => Fault::Field {
-                field,
+                field: field.to_owned(),
                 message: "is required".to_owned(),
             },
             Fault::Rule(message) => Fault::Field {
-                field,
+                field: field.to_owned(),
                 message: without_value(message, &values),
             },
             other => other,
+        })
+    }
+}
+
+/// The struct name by which [`Rows`] asks the form for its rows.
+const ROWS: &str = "circle_web::pages::form::Rows";
+
+/// The rows of a form whose field names carry a row's id: `status_12`, `minutes_12` and
+/// `part_12` are row 12's `status`, `minutes` and `part`. `R` is a struct with named
+/// fields, read as a form of its own (the same rules: blank, absent, repeated names); `K`
+/// is the row's id, read from the name. A row's error is named by the field as posted
+/// (`status_12: must be one of the listed choices`), so a page can show it by its row, and
+/// every row's errors are collected. Rows keep the order the page posted them in.
+///
+/// A form of rows only is `PageForm<Rows<K, R>>`; a form with other fields too has a field
+/// of type `Rows<K, R>` (its own name is not posted).
+#[derive(Debug)]
+pub struct Rows<K, R>(Vec<(K, R)>);
+
+impl<K: PartialEq, R> Rows<K, R> {
+    /// The row of `id`, when the form posted one.
+    pub fn get(&self, id: &K) -> Option<&R> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, r)| r)
+    }
+}
+
+impl<K, R> IntoIterator for Rows<K, R> {
+    type Item = (K, R);
+    type IntoIter = std::vec::IntoIter<(K, R)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// The name a row's field is posted under: `row_field("status", 12)` is `status_12`.
+pub fn row_field(name: &str, id: impl fmt::Display) -> String {
+    format!("{name}_{id}")
+}
+
+impl<'de, K: serde::Deserialize<'de>, R: serde::Deserialize<'de>> serde::Deserialize<'de>
+    for Rows<K, R>
+{
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RowsVisitor<K, R>(std::marker::PhantomData<(K, R)>);
+
+        impl<'de, K: serde::Deserialize<'de>, R: serde::Deserialize<'de>> Visitor<'de>
+            for RowsVisitor<K, R>
+        {
+            type Value = Rows<K, R>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("rows of a form")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut rows = vec![];
+                while let Some(id) = map.next_key::<K>()? {
+                    rows.push((id, map.next_value::<R>()?));
+                }
+                Ok(Rows(rows))
+            }
+        }
+
+        d.deserialize_struct(
+            ROWS,
+            field_names::<R>(),
+            RowsVisitor(std::marker::PhantomData),
+        )
+    }
+}
+
+/// The field names of the struct `R` (serde gives them to the deserializer it is read
+/// from: this one only notes them).
+fn field_names<'de, R: serde::Deserialize<'de>>() -> &'static [&'static str] {
+    struct Names<'n>(&'n mut &'static [&'static str]);
+
+    impl<'de> de::Deserializer<'de> for Names<'_> {
+        type Error = Fault;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Fault> {
+            Err(Fault::Rule(
+                "a row is a struct with named fields".to_owned(),
+            ))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            names: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Fault> {
+            *self.0 = names;
+            Err(Fault::Rule("only the names were read".to_owned()))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+
+    let mut names: &'static [&'static str] = &[];
+    // The answer is always the error above; what counts is the names it noted.
+    let _noted = R::deserialize(Names(&mut names)).is_ok();
+    names
+}
+
+/// One row of [`Rows`]: its fields by the row struct's names.
+struct Row {
+    /// The id as posted (`12` of `status_12`).
+    id: String,
+    /// The row's first field as posted: its mark among the rows left out, and the field
+    /// named by an error of the whole row.
+    key: String,
+    fields: Vec<(String, String)>,
+    /// The row's fields a pass leaves out, by the row struct's names.
+    skip: Skip,
+}
+
+/// The rows of a form, in the order they were posted.
+struct RowsAccess {
+    rows: std::vec::IntoIter<Row>,
+    current: Option<Row>,
+}
+
+impl RowsAccess {
+    fn new(form: Posted<'_>, names: &'static [&'static str]) -> Self {
+        let mut rows: Vec<Row> = vec![];
+        for (key, value) in form.fields {
+            let Some((name, id)) = key
+                .rsplit_once('_')
+                .filter(|(name, id)| !id.is_empty() && names.contains(name))
+            else {
+                continue;
+            };
+            let i = match rows.iter().position(|r| r.id == id) {
+                Some(i) => i,
+                None => {
+                    rows.push(Row {
+                        id: id.to_owned(),
+                        key: key.clone(),
+                        fields: vec![],
+                        skip: Skip::default(),
+                    });
+                    rows.len() - 1
+                }
+            };
+            rows[i].fields.push((name.to_owned(), value.clone()));
+        }
+        rows.retain(|r| !form.skip.rows.contains(&r.key));
+        // A field refused may be one the form left out (a required one, blank).
+        for row in &mut rows {
+            row.skip.fields = names
+                .iter()
+                .filter(|n| form.skip.fields.contains(&row_field(n, &row.id)))
+                .map(|n| (*n).to_owned())
+                .collect();
+        }
+        RowsAccess {
+            rows: rows.into_iter(),
+            current: None,
+        }
+    }
+}
+
+impl<'de> de::MapAccess<'de> for RowsAccess {
+    type Error = Fault;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Fault> {
+        let Some(row) = self.rows.next() else {
+            return Ok(None);
+        };
+        let no_skip = Skip::default();
+        let id = [row.id.as_str()];
+        let key = Value {
+            values: &id,
+            trim: true,
+            form: Posted {
+                fields: &[],
+                skip: &no_skip,
+            },
+        };
+        match seed.deserialize(key) {
+            Ok(k) => {
+                self.current = Some(row);
+                Ok(Some(k))
+            }
+            Err(_) => Err(Fault::Row {
+                row: row.key.clone(),
+                field: row.key,
+                message: "is not a row of this form".to_owned(),
+            }),
+        }
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Fault> {
+        let row = self
+            .current
+            .take()
+            .ok_or_else(|| Fault::Rule("a row without its id".to_owned()))?;
+        let form = FormDeserializer {
+            form: Posted {
+                fields: &row.fields,
+                skip: &row.skip,
+            },
+        };
+        let id = &row.id;
+        seed.deserialize(form).map_err(|fault| match fault {
+            Fault::Field { field, message } => Fault::Field {
+                field: row_field(&field, id),
+                message,
+            },
+            Fault::Missing(field) => Fault::Row {
+                row: row.key.clone(),
+                field: row_field(&field, id),
+                message: "is required".to_owned(),
+            },
+            Fault::Rule(message) => Fault::Row {
+                row: row.key.clone(),
+                field: row.key.clone(),
+                message,
+            },
+            Fault::Row { field, message, .. } => Fault::Row {
+                row: row.key.clone(),
+                field,
+                message,
+            },
         })
     }
 }
@@ -365,6 +676,8 @@ fn without_value(message: String, values: &[&str]) -> String {
 struct Value<'a> {
     values: &'a [&'a str],
     trim: bool,
+    /// The whole form, for a [`Rows`] field.
+    form: Posted<'a>,
 }
 
 impl Value<'_> {
@@ -392,7 +705,9 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
     type Error = Fault;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
-        visitor.visit_string(self.text().to_owned())
+        // A text area's line breaks come as CR LF (the HTML form encoding); people typed
+        // line breaks.
+        visitor.visit_string(self.text().replace("\r\n", "\n"))
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
@@ -433,9 +748,11 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
             .filter(|(_, v)| !v.trim().is_empty())
             .map(|(i, _)| &self.values[i..=i])
             .collect();
-        let trim = self.trim;
+        let (trim, form) = (self.trim, self.form);
         visitor.visit_seq(de::value::SeqDeserializer::new(
-            items.into_iter().map(move |values| Value { values, trim }),
+            items
+                .into_iter()
+                .map(move |values| Value { values, trim, form }),
         ))
     }
 
@@ -448,7 +765,21 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
         visitor.visit_newtype_struct(Value {
             values: self.values,
             trim,
+            form: self.form,
         })
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        names: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Fault> {
+        if name == ROWS {
+            visitor.visit_map(RowsAccess::new(self.form, names))
+        } else {
+            self.deserialize_any(visitor)
+        }
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -472,7 +803,7 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
     }
 
     serde::forward_to_deserialize_any! {
-        i128 u128 char str string bytes byte_buf unit_struct tuple tuple_struct map struct
+        i128 u128 char str string bytes byte_buf unit_struct tuple tuple_struct map
         identifier
     }
 }
@@ -522,6 +853,20 @@ impl Filled {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// Every value of a field posted under one name (a list of boxes), as typed.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.values
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Whether the form posted the field at all (a blank value counts).
+    pub fn has(&self, name: &str) -> bool {
+        self.values.iter().any(|(k, _)| k == name)
+    }
+
     /// The field's error in plain words, when it has one.
     pub fn error(&self, name: &str) -> Option<String> {
         let messages: Vec<&str> = self
@@ -539,6 +884,11 @@ impl Filled {
             value: self.value(name).to_owned(),
             error: self.error(name),
         }
+    }
+
+    /// Every field's error as recorded: the field's name as posted, and the rule.
+    pub fn errors(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.errors.iter().map(|(k, m)| (k.as_str(), m.as_str()))
     }
 
     /// Every error, each with the name of its field as the page labels it.
@@ -608,7 +958,8 @@ pub fn again(page: Result<Response, PageError>) -> Result<Response, PageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use circle_domain::ids::ClinicianId;
+    use circle_domain::ids::{ClientId, ClinicianId};
+    use circle_domain::session::{AttendanceStatus, Participation};
     use circle_domain::text::Email;
     use circle_domain::user::Role;
     use serde::Deserialize;
@@ -686,6 +1037,147 @@ mod tests {
         assert_eq!(named, ["email", "role"]);
         assert_eq!(e.0[0].message, "is required");
         assert_eq!(e.0[1].message, "is required");
+    }
+
+    #[derive(Deserialize, Debug)]
+    struct Row {
+        status: Option<AttendanceStatus>,
+        minutes: Option<u32>,
+        part: Vec<Participation>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[expect(dead_code, reason = "only the errors of these rows are read")]
+    struct Strict {
+        status: AttendanceStatus,
+        minutes: Option<u32>,
+    }
+
+    fn named(e: &FieldErrors) -> Vec<(&str, &str)> {
+        e.0.iter()
+            .map(|f| (f.field.as_str(), f.message.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn rows_are_read_by_the_id_in_their_names_in_the_order_posted() {
+        let rows: Rows<ClientId, Row> = parse(&fields(&[
+            ("status_5", "late"),
+            ("minutes_5", " 40 "),
+            ("status_3", "present"),
+            ("part_3", "shared"),
+            ("part_3", "gave_feedback"),
+            ("action", "save"),
+            ("minutes_", "7"),
+        ]))
+        .unwrap();
+        let ids: Vec<i64> = rows.0.iter().map(|(id, _)| id.0).collect();
+        assert_eq!(ids, [5, 3]);
+        let late = rows.get(&ClientId(5)).unwrap();
+        assert_eq!(
+            (late.status, late.minutes),
+            (Some(AttendanceStatus::Late), Some(40))
+        );
+        assert!(late.part.is_empty());
+        let present = rows.get(&ClientId(3)).unwrap();
+        assert_eq!(
+            present.part,
+            [Participation::Shared, Participation::GaveFeedback]
+        );
+        assert!(rows.get(&ClientId(4)).is_none());
+    }
+
+    #[test]
+    fn every_bad_field_of_every_row_is_named_as_posted_and_never_echoed() {
+        let e = parse::<Rows<ClientId, Row>>(&fields(&[
+            ("status_3", "wizard"),
+            ("minutes_3", "soon"),
+            ("status_5", "present"),
+            ("status_7", ""),
+            ("minutes_7", "-2"),
+            ("part_9", "dancing"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            named(&e),
+            [
+                ("status_3", "must be one of the listed choices"),
+                ("minutes_3", "must be a whole number, 0 or more"),
+                ("minutes_7", "must be a whole number, 0 or more"),
+                ("part_9", "must be one of the listed choices"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_row_missing_a_required_field_does_not_stop_the_rows_after_it() {
+        let e = parse::<Rows<ClientId, Strict>>(&fields(&[
+            ("minutes_3", "10"),
+            ("status_4", "wizard"),
+            ("minutes_4", "x"),
+            ("status_5", "present"),
+            ("status_6", "asleep"),
+            ("status_abc", "present"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            named(&e),
+            [
+                ("status_3", "is required"),
+                ("status_4", "must be one of the listed choices"),
+                ("minutes_4", "must be a whole number, 0 or more"),
+                ("status_6", "must be one of the listed choices"),
+                ("status_abc", "is not a row of this form"),
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_sit_beside_the_forms_other_fields() {
+        #[derive(Deserialize, Debug)]
+        struct Sheet {
+            version: i64,
+            members: Rows<ClientId, Row>,
+        }
+        let sheet: Sheet = parse(&fields(&[
+            ("version", "4"),
+            ("status_12", "absent_excused"),
+        ]))
+        .unwrap();
+        assert_eq!(sheet.version, 4);
+        assert_eq!(sheet.members.into_iter().count(), 1);
+        let e = parse::<Sheet>(&fields(&[("version", "x"), ("minutes_12", "y")])).unwrap_err();
+        assert_eq!(
+            named(&e),
+            [
+                ("version", "must be a whole number"),
+                ("minutes_12", "must be a whole number, 0 or more"),
+            ]
+        );
+    }
+
+    #[test]
+    fn line_breaks_are_read_as_typed_and_a_list_of_ids_names_its_rule() {
+        #[derive(Deserialize, Debug)]
+        struct Note {
+            text: String,
+            #[serde(deserialize_with = "choices")]
+            facilitator: Vec<ClinicianId>,
+        }
+        let n: Note = parse(&fields(&[
+            ("text", "one\r\ntwo"),
+            ("facilitator", "3"),
+            ("facilitator", "4"),
+        ]))
+        .unwrap();
+        assert_eq!(n.text, "one\ntwo");
+        assert_eq!(n.facilitator, [ClinicianId(3), ClinicianId(4)]);
+        let e =
+            parse::<Note>(&fields(&[("facilitator", "3"), ("facilitator", "Morgan")])).unwrap_err();
+        assert_eq!(
+            named(&e),
+            [("facilitator", "must be one of the listed choices")]
+        );
     }
 
     #[test]

@@ -11,20 +11,20 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use circle_app::purpose;
 use circle_app::{App, AppError, PageRequest};
+use circle_domain::DomainError;
 use circle_domain::group::{Enrollment, Group};
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId};
 use circle_domain::membership::{MembershipChange, MembershipStatus, NewMembership};
-use circle_domain::{DomainError, FieldErrors};
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use super::form::{PageForm, Untyped};
+use super::form::{Answer, FieldView, Filled, PageForm, after_post};
 use super::vocab::Label;
-use super::{Nav, PageError, Signed, form_value, html, refusal};
+use super::{Nav, PageError, Signed, html};
 
 pub fn routes() -> super::PageRoutes {
     super::PageRoutes::new()
@@ -234,6 +234,11 @@ struct MemberRow {
     end: Option<String>,
     status: &'static str,
     ended: bool,
+    /// Whether this membership's end was just refused: its form is shown open, with the
+    /// reason and last day typed and their errors.
+    ending: bool,
+    end_status: FieldView,
+    end_date: FieldView,
 }
 
 #[derive(Template)]
@@ -266,8 +271,9 @@ struct GroupPage {
     can_end: bool,
     clients: Vec<(i64, String)>,
     today: String,
-    v_client: String,
-    v_start: String,
+    client: FieldView,
+    start: FieldView,
+    join_url_error: Option<String>,
     messages: Vec<String>,
     ok: Option<String>,
 }
@@ -289,14 +295,31 @@ async fn group_page(
         Some("join-url") => Some("The join link was saved.".to_owned()),
         _ => None,
     };
-    render_group(&app, &signed, GroupId(id), &[], vec![], ok, StatusCode::OK).await
+    render_group(
+        &app,
+        &signed,
+        GroupId(id),
+        &Filled::default(),
+        None,
+        vec![],
+        ok,
+        StatusCode::OK,
+    )
+    .await
 }
 
+/// The group's page; `form` is a refused form as posted (the membership `ending`, when
+/// it was the end of one), its values and errors shown by its fields.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the page and what a refused form brings back to it"
+)]
 pub(super) async fn render_group(
     app: &App,
     signed: &Signed,
     id: GroupId,
-    fields: &[(String, String)],
+    form: &Filled,
+    ending: Option<MembershipId>,
     messages: Vec<String>,
     ok: Option<String>,
     status: StatusCode,
@@ -326,6 +349,17 @@ pub(super) async fn render_group(
                 end: m.membership.end_date.map(|d| d.to_string()),
                 status: status_label(m.membership.status),
                 ended: m.membership.status.is_ended(),
+                ending: ending == Some(m.membership.id),
+                end_status: if ending == Some(m.membership.id) {
+                    form.field("status")
+                } else {
+                    FieldView::default()
+                },
+                end_date: if ending == Some(m.membership.id) {
+                    form.field("end_date")
+                } else {
+                    FieldView::default()
+                },
             })
             .collect();
         // Current members first, then those who have left.
@@ -338,8 +372,8 @@ pub(super) async fn render_group(
     let join_url = if g.room_id.is_none() && actor.reaches_group::<purpose::GroupJoinUrl>(id) {
         let stored = app.group_join_url(actor, id).await?.unwrap_or_default();
         // After a refused change the form shows what was typed.
-        Some(if fields.iter().any(|(k, _)| k == "join_url") {
-            form_value(fields, "join_url").to_owned()
+        Some(if form.has("join_url") {
+            form.value("join_url").to_owned()
         } else {
             stored
         })
@@ -363,10 +397,10 @@ pub(super) async fn render_group(
         vec![]
     };
     let today = app.today().to_string();
-    let v_start = match form_value(fields, "start_date") {
-        "" => today.clone(),
-        v => v.to_owned(),
-    };
+    let mut start = form.field("start_date");
+    if start.value.is_empty() {
+        start.value = today.clone();
+    }
     Ok(html(
         status,
         GroupPage {
@@ -407,84 +441,68 @@ pub(super) async fn render_group(
             can_end: actor.reaches_group::<purpose::MembershipUpdate>(id),
             clients,
             today,
-            v_client: form_value(fields, "client_id").to_owned(),
-            v_start,
+            client: form.field("client_id"),
+            start,
+            join_url_error: form.error("join_url"),
             messages,
             ok,
         },
     ))
 }
 
-fn field<T>(
-    fields: &[(String, String)],
-    name: &str,
-    parse: impl Fn(&str) -> Option<T>,
-    rule: &str,
-    errors: &mut FieldErrors,
-) -> Option<T> {
-    let v = form_value(fields, name);
-    if v.is_empty() {
-        errors.push(name, "is required");
-        return None;
-    }
-    let parsed = parse(v);
-    if parsed.is_none() {
-        errors.push(name, rule);
-    }
-    parsed
+/// Adding a member: the client picked by name or record number (resolved to their id)
+/// and the first day.
+#[derive(Deserialize)]
+pub struct AddMembershipForm {
+    #[serde(deserialize_with = "super::form::optional_choice")]
+    client_id: Option<ClientId>,
+    #[serde(deserialize_with = "super::form::date")]
+    start_date: Date,
 }
 
 async fn add_membership(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<AddMembershipForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
     // The page again shows what was typed, not the id it was resolved to.
-    let mut resolved = fields.clone();
+    let mut resolved = form.fields().to_vec();
     super::picker::resolve_clients(&app, &signed.actor, &mut resolved, &["client_id"]).await;
-    let mut e = FieldErrors::default();
-    let client = field(
-        &resolved,
-        "client_id",
-        |v| v.parse::<i64>().ok().map(ClientId),
-        "must be one of the listed clients",
-        &mut e,
-    );
-    let start = field(
-        &fields,
-        "start_date",
-        |v| v.parse::<Date>().ok(),
-        "must be a date (YYYY-MM-DD)",
-        &mut e,
-    );
-    let result = match (e.into_result(), client, start) {
-        (Ok(()), Some(client_id), Some(start_date)) => {
+    let (parsed, filled) = form.reparse(resolved).into_parts();
+    let outcome = match parsed {
+        Err(errors) => Err(AppError::Domain(DomainError::Invalid(errors))),
+        Ok(AddMembershipForm {
+            client_id: None, ..
+        }) => Err(DomainError::invalid("client_id", "is required").into()),
+        Ok(AddMembershipForm {
+            client_id: Some(client_id),
+            start_date,
+        }) => {
             let new = NewMembership {
                 client_id,
                 start_date,
             };
             app.enroll(&signed.actor, GroupId(id), &new)
                 .await
-                .map(|_| ())
+                .map(|_| format!("/groups/{id}?ok=added"))
         }
-        (Err(errors), _, _) => Err(AppError::Domain(errors)),
-        _ => Err(AppError::Domain(DomainError::invalid(
-            "client_id",
-            "is required",
-        ))),
     };
-    match result {
-        Ok(()) => Ok(Redirect::to(&format!("/groups/{id}?ok=added")).into_response()),
-        Err(e) => {
-            let why = refusal(e)?;
+    match after_post(outcome, filled)? {
+        Answer::Redirect(to) => Ok(to),
+        Answer::Again(filled) => {
+            // One alert: what was not done, and why.
+            let messages = vec![format!(
+                "The membership was not added: {}",
+                filled.summary().join("; ")
+            )];
             render_group(
                 &app,
                 &signed,
                 GroupId(id),
-                &fields,
-                vec![format!("The membership was not added: {why}")],
+                &filled,
+                None,
+                messages,
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -493,62 +511,54 @@ async fn add_membership(
     }
 }
 
+/// Ending a membership: why (one of the ending statuses) and the last day, for the
+/// version the page showed.
+#[derive(Deserialize)]
+pub struct EndMembershipForm {
+    status: MembershipStatus,
+    #[serde(deserialize_with = "super::form::date")]
+    end_date: Date,
+    version: i64,
+}
+
 async fn end_membership(
     State(app): State<App>,
     signed: Signed,
     Path((id, mid)): Path<(i64, i64)>,
-    form: PageForm<Untyped>,
+    form: PageForm<EndMembershipForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let mut e = FieldErrors::default();
-    let status = field(
-        &fields,
-        "status",
-        |v| MembershipStatus::parse(v).filter(|s| s.is_ended()),
-        "must be completed, withdrawn or discharged",
-        &mut e,
-    );
-    let end = field(
-        &fields,
-        "end_date",
-        |v| v.parse::<Date>().ok(),
-        "must be a date (YYYY-MM-DD)",
-        &mut e,
-    );
-    let version = field(
-        &fields,
-        "version",
-        |v| v.parse::<i64>().ok(),
-        "must be the version shown on the page",
-        &mut e,
-    );
-    let result = match (e.into_result(), status, end, version) {
-        (Ok(()), Some(status), Some(end_date), Some(version)) => {
+    let (parsed, filled) = form.into_parts();
+    let outcome = match parsed {
+        Err(errors) => Err(AppError::Domain(DomainError::Invalid(errors))),
+        Ok(f) if !f.status.is_ended() => {
+            Err(DomainError::invalid("status", "must be completed, withdrawn or discharged").into())
+        }
+        Ok(f) => {
             let change = MembershipChange {
-                version,
-                status,
-                end_date: Some(end_date),
+                version: f.version,
+                status: f.status,
+                end_date: Some(f.end_date),
             };
             app.change_membership(&signed.actor, MembershipId(mid), &change)
                 .await
-                .map(|_| ())
+                .map(|_| format!("/groups/{id}?ok=ended"))
         }
-        (Err(errors), ..) => Err(AppError::Domain(errors)),
-        _ => Err(AppError::Domain(DomainError::invalid(
-            "status",
-            "is required",
-        ))),
     };
-    match result {
-        Ok(()) => Ok(Redirect::to(&format!("/groups/{id}?ok=ended")).into_response()),
-        Err(e) => {
-            let why = refusal(e)?;
+    match after_post(outcome, filled)? {
+        Answer::Redirect(to) => Ok(to),
+        Answer::Again(filled) => {
+            // One alert: what was not done, and why.
+            let messages = vec![format!(
+                "The membership was not ended: {}",
+                filled.summary().join("; ")
+            )];
             render_group(
                 &app,
                 &signed,
                 GroupId(id),
-                &[],
-                vec![format!("The membership was not ended: {why}")],
+                &filled,
+                Some(MembershipId(mid)),
+                messages,
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )

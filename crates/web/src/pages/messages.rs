@@ -16,7 +16,7 @@ use circle_app::messaging::{LinkState, OfferAnswer, OfferLink};
 use circle_app::web_session::random_token;
 use circle_app::{App, RequestMeta};
 
-use super::form::{PageForm, Untyped};
+use super::form::PageForm;
 use super::{CookiePolicy, Nav, PageError, Signed, form_value, html};
 
 pub fn routes() -> super::PageRoutes {
@@ -332,6 +332,8 @@ struct ProgramMessagingPage {
     sender_name: String,
     saved: bool,
     error: Option<String>,
+    hours_error: Option<String>,
+    name_error: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -359,35 +361,43 @@ async fn program_messaging_page(
             sender_name: name.unwrap_or_default(),
             saved: q.ok.is_some(),
             error: None,
+            hours_error: None,
+            name_error: None,
         },
     ))
+}
+
+/// A program's messaging settings: hours before a session to remind, and the sender name
+/// (empty for the clinic's own; its rule is the service's).
+#[derive(serde::Deserialize)]
+pub struct MessagingForm {
+    reminder_hours: u32,
+    sender_name: String,
 }
 
 async fn save_program_messaging(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<MessagingForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
     let program = circle_domain::ids::ProgramId(id);
-    let (hours_text, name) = (
-        form_value(&fields, "reminder_hours"),
-        form_value(&fields, "sender_name"),
-    );
-    let result = match hours_text.parse::<u32>() {
-        Ok(hours) => {
-            app.set_program_messaging(&signed.actor, program, hours, Some(name))
-                .await
+    let (parsed, filled) = form.into_parts();
+    let result = match parsed {
+        Ok(f) => {
+            app.set_program_messaging(
+                &signed.actor,
+                program,
+                f.reminder_hours,
+                Some(&f.sender_name),
+            )
+            .await
         }
         // The caller's right to the program is checked first: a refused field is no
         // answer to someone who may not see the form.
-        Err(_) => Err(match app.program_messaging(&signed.actor, program).await {
+        Err(errors) => Err(match app.program_messaging(&signed.actor, program).await {
             Err(e) => e,
-            Ok(_) => circle_app::AppError::Domain(circle_domain::DomainError::invalid(
-                "reminder_hours",
-                "must be a whole number of hours between 1 and 168",
-            )),
+            Ok(_) => circle_app::AppError::Domain(circle_domain::DomainError::Invalid(errors)),
         }),
     };
     match result {
@@ -396,17 +406,22 @@ async fn save_program_messaging(
                 .into_response(),
         ),
         Err(e @ circle_app::AppError::Domain(circle_domain::DomainError::Invalid(_))) => {
-            // The refused values are shown back, with the rule, and nothing was changed.
+            // The refused values are shown back, each rule by its field, and nothing was
+            // changed.
+            let mut filled = filled;
+            filled.refusal(e)?;
             Ok(html(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ProgramMessagingPage {
                     nav: Some(signed.nav()),
                     csrf: signed.csrf(),
                     program: id,
-                    reminder_hours: hours_text.to_owned(),
-                    sender_name: name.to_owned(),
+                    reminder_hours: filled.value("reminder_hours").to_owned(),
+                    sender_name: filled.value("sender_name").to_owned(),
                     saved: false,
-                    error: Some(super::refusal(e)?),
+                    error: Some(filled.summary().join("; ")),
+                    hours_error: filled.error("reminder_hours"),
+                    name_error: filled.error("sender_name"),
                 },
             ))
         }

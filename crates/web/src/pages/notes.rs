@@ -31,11 +31,12 @@ use circle_domain::note::{
 };
 use circle_domain::session::{RosterEntry, Session, SessionStatus};
 use circle_domain::text::{NoteText, ShortText};
-use circle_domain::{DomainError, FieldErrors, Rule};
+use circle_domain::{DomainError, Rule};
+use serde::Deserialize;
 use serde_json::json;
 
-use super::form::{PageForm, Untyped};
-use super::{Nav, PageError, Signed, explain, form_value, html};
+use super::form::{Filled, PageForm};
+use super::{Nav, PageError, Signed, explain, html};
 
 const SCRIPT: &str = include_str!("../../static/notes.js");
 
@@ -71,8 +72,9 @@ pub enum Target {
     Member(i64),
 }
 
-/// A refusal to show at its note, with the text the clinician posted when it was not saved.
-#[derive(Debug, Default)]
+/// A refusal to show at its note, with the form the clinician posted (and each field's
+/// error by it) when it was not saved.
+#[derive(Default)]
 pub struct Feedback {
     target: Option<Target>,
     message: Option<String>,
@@ -81,21 +83,46 @@ pub struct Feedback {
     /// The service's count of names and the fields they are in, for names this roster
     /// does not show (a family name, a given name behind a preferred one).
     name_detail: Option<String>,
-    /// Field name → text, when the posted text could not be saved.
-    posted: Vec<(String, String)>,
-    addendum: Option<String>,
+    /// The form as posted, with its fields' errors, when what was typed was not saved.
+    filled: Option<Filled>,
 }
 
 impl Feedback {
+    /// A refusal at `target` that keeps nothing typed (a signature, a co-signature).
+    fn at_note(target: Target) -> Self {
+        Feedback {
+            target: Some(target),
+            ..Feedback::default()
+        }
+    }
+
+    /// A refused form at `target`, shown again as it was typed.
+    fn form(target: Target, filled: Filled) -> Self {
+        Feedback {
+            target: Some(target),
+            filled: Some(filled),
+            ..Feedback::default()
+        }
+    }
+
     fn at(&self, target: Target) -> bool {
         self.target == Some(target)
     }
 
+    /// The text posted for `field`, when the refused form had that field.
     fn posted(&self, field: &str) -> Option<String> {
-        self.posted
-            .iter()
-            .find(|(k, _)| k == field)
-            .map(|(_, v)| v.clone())
+        self.filled
+            .as_ref()
+            .filter(|f| f.has(field))
+            .map(|f| f.value(field).replace("\r\n", "\n"))
+    }
+
+    /// The error of the refused form's `field` at `target`.
+    fn error(&self, target: Target, field: &str) -> Option<String> {
+        self.filled
+            .as_ref()
+            .filter(|_| self.at(target))
+            .and_then(|f| f.error(field))
     }
 }
 
@@ -103,6 +130,8 @@ pub struct NoteField {
     pub name: &'static str,
     pub label: &'static str,
     pub value: String,
+    /// Why the value typed was refused, shown by the field.
+    pub error: Option<String>,
     /// A one-line input rather than a text area.
     pub short: bool,
 }
@@ -137,6 +166,9 @@ pub struct NoteView {
     pub addendum_action: Option<String>,
     pub addenda: Vec<AddendumView>,
     pub addendum_text: String,
+    pub addendum_error: Option<String>,
+    /// Why the facilitators ticked were refused.
+    pub facilitators_error: Option<String>,
     pub message: Option<String>,
     pub names: Vec<String>,
     pub confirm: bool,
@@ -284,6 +316,7 @@ pub(super) async fn session_notes(
                 name,
                 label,
                 value: posted_or(&feedback, target, name, saved),
+                error: feedback.error(target, name),
                 short: *name == "topic",
             }
         })
@@ -304,15 +337,17 @@ pub(super) async fn session_notes(
         }
         None => session.facilitators_present.clone(),
     };
-    let posted_choice: Option<Vec<i64>> = (feedback.at(target) && !feedback.posted.is_empty())
-        .then(|| {
-            feedback
-                .posted
-                .iter()
-                .filter(|(k, _)| k == "facilitator")
-                .filter_map(|(_, v)| v.parse().ok())
+    let posted_choice: Option<Vec<i64>> = feedback
+        .filled
+        .as_ref()
+        .filter(|_| feedback.at(target))
+        .map(|f| {
+            f.values("facilitator")
+                .into_iter()
+                .filter_map(|v| v.trim().parse().ok())
                 .collect()
         });
+    view.facilitators_error = feedback.error(target, "facilitator");
     for id in ids {
         if seen.contains(&id) {
             continue;
@@ -384,6 +419,7 @@ pub(super) async fn session_notes(
                     name,
                     label,
                     value: posted_or(&feedback, target, name, saved),
+                    error: feedback.error(target, name),
                     short: false,
                 }
             })
@@ -539,10 +575,12 @@ async fn note_view(
         addendum_action,
         addenda,
         addendum_text: if here {
-            feedback.addendum.clone().unwrap_or_default()
+            feedback.posted("text").unwrap_or_default()
         } else {
             String::new()
         },
+        addendum_error: feedback.error(target, "text"),
+        facilitators_error: None,
         message: if here { feedback.message.clone() } else { None },
         names: vec![],
         confirm: false,
@@ -563,40 +601,83 @@ async fn addendum_view(
 
 // --- Saving, signing, co-signing, addenda ---
 
-/// A posted text field as note text: line breaks as `\n`, within the length rule.
-fn note_text(
-    fields: &[(String, String)],
-    name: &'static str,
-    errors: &mut FieldErrors,
-) -> NoteText {
-    let raw = form_value(fields, name).replace("\r\n", "\n");
-    NoteText::parse(&raw).unwrap_or_else(|rule| {
-        errors.push(name, rule);
-        NoteText::empty()
-    })
+/// What a note form's button asks; none is "Save draft".
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum NoteAction {
+    Save,
+    Sign,
+    /// The script's save while the clinician types, answered with JSON.
+    Autosave,
 }
 
-fn version(fields: &[(String, String)], errors: &mut FieldErrors) -> Option<i64> {
-    let v = form_value(fields, "version");
-    if v.is_empty() {
-        return None;
+/// Whether the script posted the form: its answer is JSON even when the form cannot be
+/// read (as the extractor's answer to an expired form is).
+fn is_autosave(fields: &[(String, String)]) -> bool {
+    fields.iter().any(|(k, v)| k == "action" && v == "autosave")
+}
+
+/// The group note's form: its texts, the facilitators ticked, and the draft's version (none
+/// for a note not started).
+#[derive(Deserialize)]
+pub struct GroupNoteForm {
+    action: Option<NoteAction>,
+    version: Option<i64>,
+    topic: Option<ShortText>,
+    themes: NoteText,
+    interventions: NoteText,
+    #[serde(deserialize_with = "super::form::choices")]
+    facilitator: Vec<ClinicianId>,
+}
+
+/// A member's progress note form.
+#[derive(Deserialize)]
+pub struct ProgressNoteForm {
+    action: Option<NoteAction>,
+    version: Option<i64>,
+    presentation: NoteText,
+    participation: NoteText,
+    progress: NoteText,
+    plan: NoteText,
+    /// The author checked that names found are not about other members.
+    confirm_names_checked: bool,
+}
+
+/// A co-signature: the version of the note the co-signer read.
+#[derive(Deserialize)]
+pub struct CosignForm {
+    version: i64,
+}
+
+/// An addendum to a signed note.
+#[derive(Deserialize)]
+pub struct AddendumForm {
+    text: NoteText,
+}
+
+/// The session and member a progress note's form came from (hidden fields, only to draw
+/// the session screen again after a refusal; the service checks the note itself).
+#[derive(Deserialize)]
+struct NoteOrigin {
+    session: SessionId,
+    client: ClientId,
+}
+
+fn note_origin(fields: &[(String, String)]) -> Result<NoteOrigin, PageError> {
+    super::form::parse(fields).map_err(|_| PageError::NotFound)
+}
+
+/// A field of the note forms as the page labels it.
+fn field_label(name: &str) -> String {
+    match name {
+        "text" => "Addendum".to_owned(),
+        "facilitator" => "Facilitators".to_owned(),
+        _ => GROUP_FIELDS
+            .iter()
+            .chain(PROGRESS_FIELDS.iter())
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| super::vocab::field(name), |(_, l)| (*l).to_owned()),
     }
-    v.parse().map_or_else(
-        |_| {
-            errors.push("version", "must be a whole number");
-            None
-        },
-        Some,
-    )
-}
-
-/// The texts a form posted, to show them again when they could not be saved.
-fn posted(fields: &[(String, String)]) -> Vec<(String, String)> {
-    fields
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "version" | "action"))
-        .map(|(k, v)| (k.clone(), v.replace("\r\n", "\n")))
-        .collect()
 }
 
 /// What the clinician reads for a refusal: the rule's explanation, in page words for the
@@ -608,6 +689,14 @@ fn refusal(e: &AppError) -> String {
              released to them or to their insurer, so remove the names below and sign again. \
              If the words are not about those members, tick the box below to sign anyway."
                 .to_owned()
+        }
+        AppError::Domain(DomainError::Invalid(fields)) => {
+            let each: Vec<String> = fields
+                .0
+                .iter()
+                .map(|f| format!("{}: {}", field_label(&f.field), f.message))
+                .collect();
+            format!("Not saved: {}.", each.join("; "))
         }
         AppError::Domain(d) if d.rule() == Some(Rule::StaleVersion) => {
             "Not saved: this note was changed elsewhere since this page was loaded. Your text \
@@ -677,12 +766,25 @@ async fn refused(
         }
         _ => None,
     };
-    let feedback = Feedback {
+    let mut feedback = Feedback {
         message: Some(refusal(&e)),
         name_check,
         name_detail,
         ..feedback
     };
+    // Each field's rule by its field too; the service names the facilitators' list
+    // (`facilitators`, `facilitators/1`) where the form has its boxes (`facilitator`).
+    if let (AppError::Domain(DomainError::Invalid(errors)), Some(filled)) =
+        (&e, feedback.filled.as_mut())
+    {
+        let mut errors = errors.clone();
+        for f in &mut errors.0 {
+            if f.field.starts_with("facilitators") {
+                f.field = "facilitator".to_owned();
+            }
+        }
+        filled.field_errors(errors);
+    }
     super::sessions::render_session(
         app,
         signed,
@@ -691,6 +793,7 @@ async fn refused(
         None,
         StatusCode::UNPROCESSABLE_ENTITY,
         feedback,
+        None,
     )
     .await
 }
@@ -714,58 +817,41 @@ async fn save_group(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<GroupNoteForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let action = form_value(&fields, "action");
-    let autosave = action == "autosave";
     let session = SessionId(id);
-    let mut errors = FieldErrors::default();
-    let topic = form_value(&fields, "topic");
-    let topic = if topic.is_empty() {
-        None
-    } else {
-        ShortText::parse(topic)
-            .map_err(|rule| errors.push("topic", rule))
-            .ok()
-    };
-    let mut facilitators = vec![];
-    for (k, v) in &fields {
-        if k == "facilitator" {
-            match v.parse::<i64>() {
-                Ok(c) => facilitators.push(ClinicianId(c)),
-                Err(_) => errors.push("facilitator", "must be a clinician"),
-            }
-        }
-    }
-    let body = GroupNoteBody {
-        topic,
-        themes: note_text(&fields, "themes", &mut errors),
-        interventions: note_text(&fields, "interventions", &mut errors),
-        facilitators,
-    };
-    let version = version(&fields, &mut errors);
-    let feedback = || Feedback {
-        target: Some(Target::Group),
-        posted: posted(&fields),
-        ..Feedback::default()
-    };
-    let saved = match errors.into_result() {
-        Err(e) => Err(AppError::Domain(e)),
-        Ok(()) => {
-            app.save_group_note(&signed.actor, session, &GroupNoteInput { version, body })
-                .await
+    let autosave = is_autosave(form.fields());
+    let (parsed, filled) = form.into_parts();
+    let mut action = NoteAction::Save;
+    let saved = match parsed {
+        Err(errors) => Err(AppError::Domain(DomainError::Invalid(errors))),
+        Ok(f) => {
+            action = f.action.unwrap_or(NoteAction::Save);
+            let body = GroupNoteBody {
+                topic: f.topic,
+                themes: f.themes,
+                interventions: f.interventions,
+                facilitators: f.facilitator,
+            };
+            let input = GroupNoteInput {
+                version: f.version,
+                body,
+            };
+            app.save_group_note(&signed.actor, session, &input).await
         }
     };
     let note = match saved {
         Ok(n) => n,
         Err(e) if autosave => return Ok(autosave_refused(&e)),
-        Err(e) => return refused(&app, &signed, session, e, feedback()).await,
+        Err(e) => {
+            let fb = Feedback::form(Target::Group, filled);
+            return refused(&app, &signed, session, e, fb).await;
+        }
     };
     if autosave {
         return Ok(autosave_saved(&app, note.meta.version));
     }
-    if action != "sign" {
+    if action != NoteAction::Sign {
         return Ok(back(id, "saved", "group-note"));
     }
     let req = SignNote {
@@ -774,13 +860,7 @@ async fn save_group(
     };
     match app.sign_group_note(&signed.actor, session, &req).await {
         Ok(n) => Ok(back(id, signed_word(n.meta.state), "group-note")),
-        Err(e) => {
-            let fb = Feedback {
-                target: Some(Target::Group),
-                ..Feedback::default()
-            };
-            refused(&app, &signed, session, e, fb).await
-        }
+        Err(e) => refused(&app, &signed, session, e, Feedback::at_note(Target::Group)).await,
     }
 }
 
@@ -790,31 +870,29 @@ async fn save_progress(
     State(app): State<App>,
     signed: Signed,
     Path((id, client)): Path<(i64, i64)>,
-    form: PageForm<Untyped>,
+    form: PageForm<ProgressNoteForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let action = form_value(&fields, "action");
-    let autosave = action == "autosave";
     let session = SessionId(id);
     let target = Target::Member(client);
     let anchor = format!("note-{client}");
-    let mut errors = FieldErrors::default();
-    let body = ProgressNoteBody {
-        presentation: note_text(&fields, "presentation", &mut errors),
-        participation: note_text(&fields, "participation", &mut errors),
-        progress: note_text(&fields, "progress", &mut errors),
-        plan: note_text(&fields, "plan", &mut errors),
-    };
-    let version = version(&fields, &mut errors);
-    let feedback = || Feedback {
-        target: Some(target),
-        posted: posted(&fields),
-        ..Feedback::default()
-    };
-    let saved = match errors.into_result() {
-        Err(e) => Err(AppError::Domain(e)),
-        Ok(()) => {
-            let input = ProgressNoteInput { version, body };
+    let autosave = is_autosave(form.fields());
+    let (parsed, filled) = form.into_parts();
+    let mut sign = None;
+    let saved = match parsed {
+        Err(errors) => Err(AppError::Domain(DomainError::Invalid(errors))),
+        Ok(f) => {
+            if f.action == Some(NoteAction::Sign) {
+                sign = Some(f.confirm_names_checked);
+            }
+            let input = ProgressNoteInput {
+                version: f.version,
+                body: ProgressNoteBody {
+                    presentation: f.presentation,
+                    participation: f.participation,
+                    progress: f.progress,
+                    plan: f.plan,
+                },
+            };
             app.save_progress_note(&signed.actor, session, ClientId(client), &input)
                 .await
         }
@@ -822,30 +900,24 @@ async fn save_progress(
     let note = match saved {
         Ok(n) => n,
         Err(e) if autosave => return Ok(autosave_refused(&e)),
-        Err(e) => return refused(&app, &signed, session, e, feedback()).await,
+        Err(e) => return refused(&app, &signed, session, e, Feedback::form(target, filled)).await,
     };
     if autosave {
         return Ok(autosave_saved(&app, note.meta.version));
     }
-    if action != "sign" {
+    let Some(confirm_names_checked) = sign else {
         return Ok(back(id, "saved", &anchor));
-    }
+    };
     let req = SignNote {
         version: note.meta.version,
-        confirm_names_checked: form_value(&fields, "confirm_names_checked") == "yes",
+        confirm_names_checked,
     };
     match app
         .sign_progress_note(&signed.actor, note.meta.id, &req)
         .await
     {
         Ok(n) => Ok(back(id, signed_word(n.meta.state), &anchor)),
-        Err(e) => {
-            let fb = Feedback {
-                target: Some(target),
-                ..Feedback::default()
-            };
-            refused(&app, &signed, session, e, fb).await
-        }
+        Err(e) => refused(&app, &signed, session, e, Feedback::at_note(target)).await,
     }
 }
 
@@ -853,61 +925,64 @@ async fn cosign_group(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<CosignForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
     let session = SessionId(id);
-    let fb = || Feedback {
-        target: Some(Target::Group),
-        ..Feedback::default()
+    let cosigned = match form.into_parsed() {
+        Ok(f) => {
+            let req = CosignNote { version: f.version };
+            app.cosign_group_note(&signed.actor, session, &req)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
     };
-    let Ok(version) = form_value(&fields, "version").parse() else {
-        let e = AppError::Domain(DomainError::invalid("version", "must be a whole number"));
-        return refused(&app, &signed, session, e, fb()).await;
-    };
-    match app
-        .cosign_group_note(&signed.actor, session, &CosignNote { version })
-        .await
-    {
-        Ok(_) => Ok(back(id, "cosigned", "group-note")),
-        Err(e) => refused(&app, &signed, session, e, fb()).await,
+    match cosigned {
+        Ok(()) => Ok(back(id, "cosigned", "group-note")),
+        Err(e) => refused(&app, &signed, session, e, Feedback::at_note(Target::Group)).await,
     }
+}
+
+/// The addendum's text, refused when empty (the domain's rule) before the service is asked.
+fn addendum(
+    parsed: Result<AddendumForm, circle_domain::FieldErrors>,
+) -> Result<NewAddendum, AppError> {
+    let new = NewAddendum {
+        text: parsed
+            .map_err(|e| AppError::Domain(DomainError::Invalid(e)))?
+            .text,
+    };
+    new.validate()?;
+    Ok(new)
 }
 
 async fn addendum_group(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<AddendumForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
     let session = SessionId(id);
-    let mut errors = FieldErrors::default();
-    let new = NewAddendum {
-        text: note_text(&fields, "text", &mut errors),
+    let (parsed, filled) = form.into_parts();
+    let added = match addendum(parsed) {
+        Ok(new) => app
+            .add_group_addendum(&signed.actor, session, &new)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
     };
-    let fb = || Feedback {
-        target: Some(Target::Group),
-        addendum: Some(form_value(&fields, "text").replace("\r\n", "\n")),
-        ..Feedback::default()
-    };
-    if let Err(e) = errors.into_result().and_then(|()| new.validate()) {
-        return refused(&app, &signed, session, AppError::Domain(e), fb()).await;
-    }
-    match app.add_group_addendum(&signed.actor, session, &new).await {
-        Ok(_) => Ok(back(id, "addendum", "group-note")),
-        Err(e) => refused(&app, &signed, session, e, fb()).await,
-    }
-}
-
-/// The session and member a progress note form came from (hidden fields, used only to
-/// show the session screen again after a refusal; the service checks the note itself).
-fn note_origin(fields: &[(String, String)]) -> Result<(i64, i64), PageError> {
-    let session = form_value(fields, "session").parse();
-    let client = form_value(fields, "client").parse();
-    match (session, client) {
-        (Ok(s), Ok(c)) => Ok((s, c)),
-        _ => Err(PageError::NotFound),
+    match added {
+        Ok(()) => Ok(back(id, "addendum", "group-note")),
+        Err(e) => {
+            refused(
+                &app,
+                &signed,
+                session,
+                e,
+                Feedback::form(Target::Group, filled),
+            )
+            .await
+        }
     }
 }
 
@@ -915,28 +990,27 @@ async fn cosign_progress(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<CosignForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let (session, client) = note_origin(&fields)?;
-    let fb = || Feedback {
-        target: Some(Target::Member(client)),
-        ..Feedback::default()
+    let origin = note_origin(form.fields())?;
+    let cosigned = match form.into_parsed() {
+        Ok(f) => {
+            let req = CosignNote { version: f.version };
+            app.cosign_progress_note(&signed.actor, NoteId(id), &req)
+                .await
+        }
+        Err(e) => Err(e),
     };
-    let Ok(version) = form_value(&fields, "version").parse() else {
-        let e = AppError::Domain(DomainError::invalid("version", "must be a whole number"));
-        return refused(&app, &signed, SessionId(session), e, fb()).await;
-    };
-    match app
-        .cosign_progress_note(&signed.actor, NoteId(id), &CosignNote { version })
-        .await
-    {
+    match cosigned {
         Ok(n) => Ok(back(
             n.meta.session_id.0,
             "cosigned",
             &format!("note-{}", n.client_id.0),
         )),
-        Err(e) => refused(&app, &signed, SessionId(session), e, fb()).await,
+        Err(e) => {
+            let fb = Feedback::at_note(Target::Member(origin.client.0));
+            refused(&app, &signed, origin.session, e, fb).await
+        }
     }
 }
 
@@ -944,32 +1018,27 @@ async fn addendum_progress(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<AddendumForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let (session, client) = note_origin(&fields)?;
-    let mut errors = FieldErrors::default();
-    let new = NewAddendum {
-        text: note_text(&fields, "text", &mut errors),
+    let origin = note_origin(form.fields())?;
+    let (parsed, filled) = form.into_parts();
+    let added = match addendum(parsed) {
+        Ok(new) => {
+            app.add_progress_addendum(&signed.actor, NoteId(id), &new)
+                .await
+        }
+        Err(e) => Err(e),
     };
-    let fb = || Feedback {
-        target: Some(Target::Member(client)),
-        addendum: Some(form_value(&fields, "text").replace("\r\n", "\n")),
-        ..Feedback::default()
-    };
-    if let Err(e) = errors.into_result().and_then(|()| new.validate()) {
-        return refused(&app, &signed, SessionId(session), AppError::Domain(e), fb()).await;
-    }
-    match app
-        .add_progress_addendum(&signed.actor, NoteId(id), &new)
-        .await
-    {
+    match added {
         Ok(n) => Ok(back(
             n.meta.session_id.0,
             "addendum",
             &format!("note-{}", n.client_id.0),
         )),
-        Err(e) => refused(&app, &signed, SessionId(session), e, fb()).await,
+        Err(e) => {
+            let fb = Feedback::form(Target::Member(origin.client.0), filled);
+            refused(&app, &signed, origin.session, e, fb).await
+        }
     }
 }
 

@@ -18,9 +18,9 @@ use circle_domain::session::{
 use circle_domain::user::Role;
 use serde::Deserialize;
 
-use super::form::{PageForm, Untyped};
+use super::form::{Filled, PageForm, Rows, row_field};
 use super::vocab::Label;
-use super::{Nav, PageError, Signed, explain, form_value, html, refusal};
+use super::{Nav, PageError, Signed, explain, html, refusal};
 
 struct AgendaRow {
     id: i64,
@@ -524,6 +524,10 @@ struct MemberRow {
     /// What was ticked, in words, for the folded box's summary (a ticked participation
     /// was hidden until the box was opened).
     chosen: String,
+    /// Why what was posted for the row's attendance, minutes or participation was refused.
+    status_error: Option<String>,
+    minutes_error: Option<String>,
+    part_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -598,12 +602,18 @@ pub async fn session_page(
         saved,
         StatusCode::OK,
         super::notes::Feedback::default(),
+        None,
     )
     .await
 }
 
-/// The session screen: attendance, then the notes (with `feedback` at the note a refused
-/// change was about).
+/// The session screen: attendance (as `sheet` posted it, with each row's errors, when the
+/// sheet was refused), then the notes (with `feedback` at the note a refused change was
+/// about).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the screen and what each of its refused forms brings back"
+)]
 pub(super) async fn render_session(
     app: &App,
     signed: &Signed,
@@ -612,6 +622,7 @@ pub(super) async fn render_session(
     saved: Option<String>,
     status: StatusCode,
     feedback: super::notes::Feedback,
+    sheet: Option<&Filled>,
 ) -> Result<Response, PageError> {
     let session = app.session(&signed.actor, id).await?;
     let roster = app.roster(&signed.actor, id).await?;
@@ -666,7 +677,7 @@ pub(super) async fn render_session(
             topic: session.topic.as_ref().map(|t| t.to_string()),
             can_record,
             closed,
-            roster: roster.iter().map(member_row).collect(),
+            roster: roster.iter().map(|r| member_row(r, sheet)).collect(),
             statuses: STATUSES.iter().map(|(s, l)| (s.as_str(), *l)).collect(),
             participation: PARTICIPATION
                 .iter()
@@ -680,7 +691,34 @@ pub(super) async fn render_session(
     ))
 }
 
-fn member_row(r: &RosterEntry) -> MemberRow {
+/// A member's row: as the refused `sheet` posted it, else as recorded.
+fn member_row(r: &RosterEntry, sheet: Option<&Filled>) -> MemberRow {
+    let c = r.client_id.0;
+    if let Some(f) = sheet {
+        let participation: Vec<Participation> = f
+            .values(&row_field("part", c))
+            .into_iter()
+            .filter_map(|v| Participation::parse(v.trim()))
+            .collect();
+        return MemberRow {
+            client_id: c,
+            name: r.display_name.clone(),
+            // Only a listed choice can be shown chosen again.
+            status: AttendanceStatus::parse(f.value(&row_field("status", c)).trim())
+                .map_or("", AttendanceStatus::as_str),
+            minutes: f.value(&row_field("minutes", c)).to_owned(),
+            participation: participation.iter().map(|p| p.as_str()).collect(),
+            chosen: PARTICIPATION
+                .iter()
+                .filter(|(p, _)| participation.contains(p))
+                .map(|(_, l)| *l)
+                .collect::<Vec<_>>()
+                .join(", "),
+            status_error: f.error(&row_field("status", c)),
+            minutes_error: f.error(&row_field("minutes", c)),
+            part_error: f.error(&row_field("part", c)),
+        };
+    }
     let (status, minutes) = match &r.attendance {
         Some(a)
             if matches!(
@@ -713,46 +751,93 @@ fn member_row(r: &RosterEntry) -> MemberRow {
             .map(|(_, l)| *l)
             .collect::<Vec<_>>()
             .join(", "),
+        status_error: None,
+        minutes_error: None,
+        part_error: None,
     }
 }
 
-/// Saves every member whose status or minutes changed; refusals are shown per member by
-/// roster name and rule, and the members saved stay saved.
+/// One member's row of the attendance sheet: `status_<client>`, `minutes_<client>` and
+/// `part_<client>` (a box per participation).
+#[derive(Deserialize)]
+pub struct AttendanceRow {
+    /// None when no choice was made for the member: nothing to record for them yet.
+    status: Option<AttendanceStatus>,
+    /// For late arrival and early leave only.
+    minutes: Option<u32>,
+    part: Vec<Participation>,
+}
+
+/// A row's field as the sheet labels it.
+fn sheet_label(field: &str) -> &'static str {
+    match field {
+        "status" => "Attendance",
+        "minutes" => "Minutes",
+        "part" | "participation" => "Participation",
+        _ => "Attendance",
+    }
+}
+
+/// Every error of the sheet, each by the member's roster name and the field's label; an
+/// error of a row that is not on the roster names no one.
+fn sheet_messages(roster: &[RosterEntry], sheet: &Filled) -> Vec<String> {
+    sheet
+        .errors()
+        .map(|(key, rule)| {
+            let (field, id) = key.rsplit_once('_').unwrap_or((key, ""));
+            let who = roster
+                .iter()
+                .find(|r| r.client_id.0.to_string() == id)
+                .map_or("A row of the sheet", |r| r.display_name.as_str());
+            format!("{who}: {}: {rule}", sheet_label(field))
+        })
+        .collect()
+}
+
+/// Saves every member whose status, minutes or participation changed. A sheet with a
+/// value that is not one of its choices saves nothing and comes back with the error by
+/// that member's field; a change the service refuses is shown by its member's field too,
+/// and the members saved stay saved.
 pub async fn record_attendance(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<Rows<ClientId, AttendanceRow>>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
-    let field = |name: &str| Some(form_value(&fields, name)).filter(|v| !v.is_empty());
     let session = SessionId(id);
+    // Who may not take this session's attendance is told so before the sheet's rules.
     let roster = app.roster(&signed.actor, session).await?;
-    let mut messages = vec![];
+    let (parsed, mut sheet) = form.into_parts();
+    let rows = match parsed {
+        Ok(rows) => rows,
+        Err(errors) => {
+            sheet.field_errors(errors);
+            let mut messages = vec!["Nothing was saved: the sheet has values to fix.".to_owned()];
+            messages.extend(sheet_messages(&roster, &sheet));
+            return render_session(
+                &app,
+                &signed,
+                session,
+                messages,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                super::notes::Feedback::default(),
+                Some(&sheet),
+            )
+            .await;
+        }
+    };
+    let mut failed = vec![];
     let mut saved = 0;
     for member in &roster {
         let c = member.client_id.0;
-        let Some(status) = field(&format!("status_{c}")).and_then(AttendanceStatus::parse) else {
+        let Some(row) = rows.get(&member.client_id) else {
             continue;
         };
-        let minutes = match field(&format!("minutes_{c}")) {
-            None => None,
-            Some(m) => match m.parse::<u32>() {
-                Ok(m) => Some(m),
-                Err(_) => {
-                    messages.push(format!(
-                        "{}: minutes must be a whole number",
-                        member.display_name
-                    ));
-                    continue;
-                }
-            },
+        let Some(status) = row.status else {
+            continue;
         };
-        let mut participation: Vec<Participation> = fields
-            .iter()
-            .filter(|(k, _)| *k == format!("part_{c}"))
-            .filter_map(|(_, v)| Participation::parse(v))
-            .collect();
+        let mut participation = row.part.clone();
         if !status.attended() {
             // An absence has no participation; the boxes may still be ticked on the page.
             participation.clear();
@@ -760,7 +845,8 @@ pub async fn record_attendance(
         participation.sort();
         participation.dedup();
         // Minutes only mean something for late arrival and early leave.
-        let minutes = minutes
+        let minutes = row
+            .minutes
             .filter(|_| matches!(status, AttendanceStatus::Late | AttendanceStatus::LeftEarly));
         // Participation alone is a change: a facilitator who ticks "shared" after saving
         // the statuses expects it kept.
@@ -779,20 +865,35 @@ pub async fn record_attendance(
             participation,
         };
         match app
-            .record_attendance(&signed.actor, session, ClientId(c), &input)
+            .record_attendance(&signed.actor, session, member.client_id, &input)
             .await
         {
             Ok(_) => saved += 1,
             Err(circle_app::AppError::Internal(cause)) => {
                 tracing::error!(cause = %cause, "recording attendance failed");
-                messages.push(format!(
+                failed.push(format!(
                     "{}: something went wrong; nothing was saved for this member",
                     member.display_name
                 ));
             }
-            Err(e) => messages.push(format!("{}: {}", member.display_name, explain(&e))),
+            // The service's field rule, by the member's field (`minutes` → `minutes_12`).
+            Err(circle_app::AppError::Domain(circle_domain::DomainError::Invalid(errors))) => {
+                let mut by_row = circle_domain::FieldErrors::default();
+                for f in errors.0 {
+                    let field = if f.field == "participation" {
+                        "part"
+                    } else {
+                        f.field.as_str()
+                    };
+                    by_row.push(row_field(field, c), f.message);
+                }
+                sheet.field_errors(by_row);
+            }
+            Err(e) => failed.push(format!("{}: {}", member.display_name, explain(&e))),
         }
     }
+    let mut messages = sheet_messages(&roster, &sheet);
+    messages.extend(failed);
     if messages.is_empty() {
         return Ok(Redirect::to(&format!("/sessions/{id}?saved={saved}")).into_response());
     }
@@ -810,6 +911,7 @@ pub async fn record_attendance(
         note,
         StatusCode::UNPROCESSABLE_ENTITY,
         super::notes::Feedback::default(),
+        Some(&sheet),
     )
     .await
 }

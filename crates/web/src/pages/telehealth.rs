@@ -7,13 +7,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
-use circle_app::App;
+use circle_app::{App, AppError};
 use circle_domain::DomainError;
 use circle_domain::ids::{GroupId, SessionId};
 use circle_domain::telehealth::JoinUrl;
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
 
-use super::form::{PageForm, Untyped};
-use super::{PageError, Signed, explain, form_value};
+use super::form::{Filled, PageForm};
+use super::{PageError, Signed, explain};
 
 pub fn routes() -> super::PageRoutes {
     super::PageRoutes::new()
@@ -21,30 +23,60 @@ pub fn routes() -> super::PageRoutes {
         .route("/sessions/{id}/join-url", post(set_session_join_url))
 }
 
-/// The form's `join_url`: empty removes the link; a missing field is a form error.
-fn parse(fields: &[(String, String)]) -> Result<Option<JoinUrl>, circle_app::AppError> {
-    if !fields.iter().any(|(k, _)| k == "join_url") {
-        return Err(DomainError::invalid(
+/// The join-link form: empty removes the link.
+#[derive(Deserialize)]
+pub struct JoinUrlForm {
+    #[serde(deserialize_with = "join_url")]
+    join_url: Option<JoinUrl>,
+}
+
+/// A join link through the domain's constructor, its rule in the domain's words.
+fn join_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<JoinUrl>, D::Error> {
+    let raw = String::deserialize(d)?;
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    JoinUrl::parse_field("join_url", &raw)
+        .map(Some)
+        .map_err(|e| match e {
+            DomainError::Invalid(fields) => de::Error::custom(
+                fields
+                    .0
+                    .into_iter()
+                    .next()
+                    .map_or_else(|| "is not valid".to_owned(), |f| f.message),
+            ),
+            _ => de::Error::custom("is not valid"),
+        })
+}
+
+/// The link to set, or the refusal. A form without the field at all is refused: an empty
+/// one is what removes the link, so a missing one is not taken to mean it.
+fn link(form: PageForm<JoinUrlForm>) -> (Result<Option<JoinUrl>, AppError>, Filled) {
+    let (parsed, filled) = form.into_parts();
+    let link = if filled.has("join_url") {
+        parsed
+            .map(|f| f.join_url)
+            .map_err(|e| AppError::Domain(DomainError::Invalid(e)))
+    } else {
+        Err(DomainError::invalid(
             "join_url",
             "is required (leave it empty to remove the link)",
         )
-        .into());
-    }
-    match form_value(fields, "join_url") {
-        "" => Ok(None),
-        v => Ok(Some(JoinUrl::parse_field("join_url", v)?)),
-    }
+        .into())
+    };
+    (link, filled)
 }
 
 async fn set_group_join_url(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<JoinUrlForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
     let group = GroupId(id);
-    match parse(&fields) {
+    let (link, mut filled) = link(form);
+    match link {
         Ok(url) => {
             app.set_group_join_url(&signed.actor, group, url.as_ref())
                 .await?;
@@ -53,12 +85,15 @@ async fn set_group_join_url(
         Err(e) => {
             // Whoever may not set the link learns nothing about the form.
             app.group_join_url(&signed.actor, group).await?;
+            let message = explain(&e);
+            filled.refusal(e)?;
             super::groups::render_group(
                 &app,
                 &signed,
                 group,
-                &fields,
-                vec![explain(&e)],
+                &filled,
+                None,
+                vec![message],
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -71,11 +106,11 @@ async fn set_session_join_url(
     State(app): State<App>,
     signed: Signed,
     Path(id): Path<i64>,
-    form: PageForm<Untyped>,
+    form: PageForm<JoinUrlForm>,
 ) -> Result<Response, PageError> {
-    let fields = form.into_fields();
     let session = SessionId(id);
-    match parse(&fields) {
+    let (link, _) = link(form);
+    match link {
         Ok(url) => {
             app.set_session_join_url(&signed.actor, session, url.as_ref())
                 .await?;
@@ -91,6 +126,7 @@ async fn set_session_join_url(
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 super::notes::Feedback::default(),
+                None,
             )
             .await
         }
