@@ -62,11 +62,6 @@ impl<T> PageForm<T> {
         &self.fields
     }
 
-    /// The fields as posted, owned (the CSRF token left out).
-    pub fn into_fields(self) -> Vec<(String, String)> {
-        self.fields
-    }
-
     /// Parses `resolved` instead: the fields with a picker's chosen words rewritten to the
     /// record's id, say. The fields as posted stay what the page shows again.
     pub fn reparse(mut self, resolved: Vec<(String, String)>) -> Self
@@ -129,10 +124,6 @@ pub(super) fn check_upload_token(signed: &super::Signed, presented: &str) -> Res
 /// No typed fields: a form that is only a button (its CSRF token is still checked).
 #[derive(serde::Deserialize)]
 pub struct Button {}
-
-/// A form still read field by field ([`PageForm::into_fields`]), until its handler has a
-/// struct (a form whose names carry a row's id is read into [`Rows`]).
-pub type Untyped = Button;
 
 /// A value kept exactly as typed (a passphrase's spaces are part of it).
 #[derive(serde::Deserialize)]
