@@ -530,7 +530,10 @@ async fn the_calendar_shows_a_week_per_program_clinician_and_room_and_only_what_
     );
     let (s, _, html) = page(&t, &dir_token, "/calendar?show=group:1").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains(r#"role="alert">show: must be"#), "{html}");
+    assert!(
+        html.contains(r#"id="show-error" role="alert">Choose a program, clinician or room"#),
+        "{html}"
+    );
     let (s, _, _) = page(&t, &dir_token, "/calendar?week=May").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let admin_token = t.login("admin@example.test", TEST_PASSWORD).await.unwrap();
