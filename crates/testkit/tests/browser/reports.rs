@@ -248,6 +248,20 @@ async fn the_calendar_shows_a_program_a_clinician_and_a_room_in_the_right_week()
     assert!(b.text("#day-2026-05-11").await.contains("Monday process"));
     assert!(b.text("#day-2026-05-13").await.contains("No sessions"));
     b.check_page("calendar-room").await;
+
+    // Words that name nothing: a plain sentence by the field, what was typed kept.
+    b.fill("#show", "Room 9").await;
+    b.click("#calendar-form button[type=submit]").await;
+    assert!(
+        b.shows(
+            "#show-error",
+            "Choose a program, clinician or room from the list"
+        )
+        .await
+    );
+    assert_eq!(b.value("#show").await, "Room 9");
+    assert!(b.try_text("#week-grid, .week-grid").await.is_none());
+    b.check_page("calendar-unknown-choice").await;
     b.close().await;
 }
 

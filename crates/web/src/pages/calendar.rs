@@ -77,8 +77,7 @@ fn resolve_show<'a>(typed: &str, choices: &[&'a Choice]) -> Option<&'a Choice> {
 }
 
 /// The sentence beside the "Show" field when it names nothing on the list.
-const SHOW_UNKNOWN: &str =
-    "Choose a program, clinician or room from the list (type part of its name).";
+const SHOW_UNKNOWN: &str = "Choose a program, clinician or room from the list.";
 
 struct SessionCard {
     id: i64,
