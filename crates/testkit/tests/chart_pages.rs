@@ -222,6 +222,20 @@ async fn the_audit_report_downloads_its_table_as_csv_and_prints_without_its_filt
     );
     assert!(!r.body.contains("client.read"), "{}", r.body);
 
+    // An administrator's filter that names nobody, and a date that is not one: each is
+    // explained by its field's label in words.
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let (s, body) = page(&t, &admin, "/admin/audit?actor=Nobody+Here&from=soon").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("Who: choose a person from the list")
+            && body.contains("From: write a date, such as 2026-05-04.")
+            && !body.contains("must be a whole number"),
+        "{body}"
+    );
+
     // Printed, the report is its table: the filters and the admin links are not printed.
     let css = t
         .http

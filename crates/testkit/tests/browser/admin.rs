@@ -97,7 +97,10 @@ async fn an_admin_creates_a_user_resets_a_second_factor_and_filters_the_audit_re
         .goto(&t.url("/admin/audit?from=yesterday"))
         .await
         .unwrap();
-    assert!(b.shows("[role=alert]", "From: must be a date").await);
+    assert!(
+        b.shows("[role=alert]", "From: write a date, such as 2026-05-04.")
+            .await
+    );
     b.check_page("admin-audit-bad-filter").await;
 
     // By client: every entry names the client.

@@ -626,7 +626,7 @@ fn day_start(
     }
     let d: jiff::civil::Date = value
         .parse()
-        .map_err(|_| format!("{field}: must be a date (YYYY-MM-DD)"))?;
+        .map_err(|_| format!("{field}: write a date, such as 2026-05-04."))?;
     let d = if next_day {
         d.checked_add(jiff::Span::new().days(1))
             .map_err(|_| format!("{field}: must be a date before 9999"))?
@@ -635,7 +635,7 @@ fn day_start(
     };
     d.to_zoned(app.clinic_time_zone().clone())
         .map(|z| Some(z.timestamp()))
-        .map_err(|_| format!("{field}: must be a date (YYYY-MM-DD)"))
+        .map_err(|_| format!("{field}: write a date, such as 2026-05-04."))
 }
 
 async fn audit(
@@ -672,7 +672,7 @@ async fn audit(
         messages.push(m);
         None
     });
-    let until = day_start(&app, f.until.trim(), "Until", true).unwrap_or_else(|m| {
+    let until = day_start(&app, f.until.trim(), "Until (inclusive)", true).unwrap_or_else(|m| {
         messages.push(m);
         None
     });
@@ -705,6 +705,17 @@ async fn audit(
         .find(|(_, label)| label.as_str() == f.actor.trim())
     {
         Some((id, _)) => Some(*id),
+        // Words that name nobody on the list (an administrator's picker): say so, not
+        // "must be a whole number" (a bare account id still works).
+        None if !names.is_empty()
+            && !f.actor.trim().is_empty()
+            && f.actor.trim().parse::<i64>().is_err() =>
+        {
+            messages.push(
+                "Who: choose a person from the list, or leave it empty for anyone.".to_owned(),
+            );
+            None
+        }
         None => id_of(&f.actor, "Who", &mut messages),
     };
     let people = (!names.is_empty()).then(|| {
