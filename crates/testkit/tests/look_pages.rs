@@ -155,6 +155,39 @@ async fn the_calendar_s_show_picker_takes_typed_words_and_answers_unknown_ones_b
     );
 }
 
+#[tokio::test]
+async fn an_unknown_address_shows_a_browser_a_page_and_the_api_a_problem() {
+    let t = spawn_app().await;
+    let k = t.clinic(ClinicSpec::default()).await;
+    for path in ["/no-such-page", "/groups/1/nothing-here"] {
+        let page = t.page(&k.director, path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        let kind = page
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        assert!(page.body.contains("<h1>Not found</h1>"), "{}", page.body);
+        assert!(!page.body.contains("urn:circle"), "{}", page.body);
+        assert_eq!(
+            page.headers
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("no-store")
+        );
+    }
+    // The API's clients keep their problem+json.
+    let page = t.page(&k.director, "/api/v1/nowhere").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let kind = page
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(kind.starts_with("application/problem+json"), "{kind}");
+}
+
 /// Signs in through the sign-in page as a browser would (its double-submit cookie and
 /// CSRF token); the answer is the enrolment page for an account without a second factor.
 async fn sign_in_page(t: &circle_testkit::TestApp, email: &str) -> (String, String, String) {
