@@ -84,6 +84,13 @@ impl App {
         Ok(self.store.waitlist(&a, self.now()).await?)
     }
 
+    /// Every waitlist in the caller's reach (a scoped director's programs' groups), in one
+    /// audited read: the waitlist page's listing.
+    pub async fn waitlists(&self, actor: &Actor) -> AppResult<Vec<WaitlistEntry>> {
+        let listing = self.listing::<purpose::WaitlistRead>(actor).await?;
+        Ok(self.store.waitlists(&listing, self.now()).await?)
+    }
+
     pub async fn remove_from_waitlist(
         &self,
         actor: &Actor,

@@ -709,6 +709,52 @@ impl Store {
         Ok(list)
     }
 
+    /// Every waitlist the listing reaches (waiting and offered), by group, then priority
+    /// then arrival: the waitlist page's one read instead of one per group (issue 14: the
+    /// page was the slowest, at a transaction, a waitlist pass and an audit row per group).
+    /// Audited as one `waitlist.read` naming every client listed. A clinician's or a
+    /// client's listing reaches no waitlist (the purpose refuses their roles anyway).
+    pub async fn waitlists(
+        &self,
+        listing: &Listing<purpose::WaitlistRead>,
+        at: Timestamp,
+    ) -> Result<Vec<WaitlistEntry>, StoreError> {
+        let ctx = listing.audit();
+        let director = match listing.scope() {
+            ListScope::All => None,
+            ListScope::Programs { director, .. } => Some(*director),
+            ListScope::Caseload { .. } | ListScope::Own(_) => return Ok(vec![]),
+        };
+        let mut tx = self.begin_write().await?;
+        self.process_waitlists(&mut tx, ctx, at).await?;
+        let rows = sqlx::query_as::<_, EntryRow>(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM waitlist_entries w \
+             WHERE w.status IN ('waiting','offered') \
+             AND ($1 = -1 OR EXISTS (SELECT 1 FROM therapy_groups wg WHERE wg.id = w.group_id \
+                  AND {})) ORDER BY w.group_id, w.priority, w.added_at, w.id",
+            crate::director_programs::director_program("$1", "wg.program_id")
+        ))
+        .bind(director.map_or(-1, |d| d.0))
+        .fetch_all(&mut *tx)
+        .await?;
+        let list = rows
+            .into_iter()
+            .map(|r| self.entry_of(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids: Vec<ClientId> = list.iter().map(|e| e.client_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        append(
+            &mut tx,
+            self.audit_key(),
+            at,
+            Record::success(ctx, AuditAction::WaitlistRead, &ids),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
     /// Takes a client off a waitlist; an open offer to them is withdrawn and moves on.
     /// `a` is the access to the entry's group: an entry of another group is answered as
     /// not found.

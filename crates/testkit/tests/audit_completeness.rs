@@ -1106,3 +1106,70 @@ async fn today_reads_the_clients_it_names_in_one_audited_read() {
         page.body
     );
 }
+
+/// The waitlist page reads every waitlist in one audited `waitlist.read` and the names on
+/// it (and on the offers) in one `client.list`: it once read each group's list and each
+/// name apart, a write transaction and an audit row apiece (the slowest page, issue 14).
+#[tokio::test]
+async fn the_waitlist_page_reads_its_lists_and_names_in_one_audited_read_each() {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(circle_testkit::clinic::ClinicSpec::default())
+        .await;
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+    let mut waiting = vec![];
+    for n in [40, 41] {
+        let c = k.admit(&t, n).await;
+        let (s, body) = t
+            .post(
+                &k.director,
+                &format!("/api/v1/groups/{}/waitlist", k.group),
+                json!({"client_id": c, "priority": 3}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        waiting.push(c);
+    }
+    let (since, _) = entries_after(&t, &admin, 0).await;
+    let page = t.page(&intake, "/waitlist").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let (_, found) = entries_after(&t, &admin, since).await;
+    let actions: Vec<&str> = found.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert!(!actions.contains(&"client.read"), "{found:?}");
+    let mut unique = actions.clone();
+    unique.dedup();
+    assert_eq!(unique, actions, "every list once: {found:?}");
+    for action in ["waitlist.read", "client.list"] {
+        let (_, named, _) = found
+            .iter()
+            .find(|(a, _, _)| a == action)
+            .unwrap_or_else(|| panic!("{action} in {found:?}"));
+        for c in &waiting {
+            assert!(
+                named.as_array().unwrap().contains(&json!(c)),
+                "{action} names {c}: {found:?}"
+            );
+        }
+    }
+    // Both are on the page, in their group's list, in the order they were added.
+    let list = page
+        .body
+        .split(&format!("id=\"waitlist-{}\"", k.group))
+        .nth(1)
+        .and_then(|l| l.split("</table>").next())
+        .unwrap_or_else(|| panic!("the group's list: {}", page.body));
+    assert_eq!(
+        list.matches("<tr").count(),
+        3,
+        "a heading and two rows: {list}"
+    );
+    assert!(
+        list.contains("<tr><td>1</td>") && list.contains("<tr><td>2</td>"),
+        "{list}"
+    );
+}

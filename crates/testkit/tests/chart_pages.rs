@@ -172,6 +172,90 @@ async fn directors_review_the_audit_but_not_accounts_and_clinicians_neither() {
     }
 }
 
+/// Issue 14: every report table downloads as CSV and prints without the page's controls.
+#[tokio::test]
+async fn the_audit_report_downloads_its_table_as_csv_and_prints_without_its_filters() {
+    let t = spawn_app().await;
+    let (clinic, _) = clinic_and_lead(&t, 1).await;
+    let member = clinic.members[0];
+    // The chart read leaves entries naming the member.
+    let (s, _) = page(&t, &clinic.director, &format!("/clients/{member}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body) = page(
+        &t,
+        &clinic.director,
+        &format!("/admin/audit?client={member}"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let link = format!("href=\"/admin/audit?client={member}&#38;format=csv\" download");
+    assert!(body.contains(&link), "{body}");
+
+    let r = t
+        .page(
+            &clinic.director,
+            &format!("/admin/audit?client={member}&format=csv"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let header = |name: &str| {
+        r.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header("content-type").starts_with("text/csv"));
+    assert!(header("content-disposition").contains("audit.csv"));
+    assert_eq!(header("cache-control"), "no-store");
+    let mut lines = r.body.split("\r\n").filter(|l| !l.is_empty());
+    assert_eq!(
+        lines.next(),
+        Some("#,When,Who,Action,Client records,Object,Outcome,Emergency access")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty(), "{}", r.body);
+    // The same words as the page: actions and outcomes in words, the member's record.
+    assert!(
+        rows.iter().all(|l| l.contains(&member.to_string())),
+        "{rows:?}"
+    );
+    assert!(!r.body.contains("client.read"), "{}", r.body);
+
+    // An administrator's filter that names nobody, and a date that is not one: each is
+    // explained by its field's label in words.
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let (s, body) = page(&t, &admin, "/admin/audit?actor=Nobody+Here&from=soon").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("Who: choose a person from the list")
+            && body.contains("From: write a date, such as 2026-05-04.")
+            && !body.contains("must be a whole number"),
+        "{body}"
+    );
+
+    // Printed, the report is its table: the filters and the admin links are not printed.
+    let css = t
+        .http
+        .get(t.url("/static/circle.css"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let print = css
+        .split("@media print")
+        .find(|block| block.contains("form.admin-filters"))
+        .unwrap_or_else(|| panic!("a print rule hides the audit filters"));
+    assert!(
+        print.contains("nav.admin-nav") && print.contains("a.download"),
+        "{print}"
+    );
+}
+
 #[tokio::test]
 async fn an_admin_form_without_the_sessions_csrf_token_changes_nothing() {
     let t = spawn_app().await;

@@ -334,7 +334,7 @@ async fn the_import_page_imports_for_an_administrator_and_is_refused_to_other_ro
 
     let (status, body) = upload(&t, &token, false, &clinic()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.contains("Imported: 15 record(s) created"), "{body}");
+    assert!(body.contains("Imported: 15 records created"), "{body}");
     assert_eq!(rows(&t, &admin).await[5], ("clients.csv", 2));
 
     // Without the session's CSRF token nothing is read.

@@ -107,6 +107,87 @@ async fn the_week_calendar_is_a_time_grid_coloured_by_program_without_inline_sty
     );
 }
 
+#[tokio::test]
+async fn the_calendar_s_show_picker_takes_typed_words_and_answers_unknown_ones_by_the_field() {
+    let t = spawn_app().await;
+    let k = t.clinic(ClinicSpec::default()).await;
+    // A choice typed in another case: the program's week, the field holding its name.
+    let page = t
+        .page(&k.director, "/calendar?show=adult+iop&week=2026-05-04")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    assert!(body.contains("<strong>Adult IOP</strong>"), "{body}");
+    assert!(
+        body.contains(r#"list="show-list" value="Adult IOP""#),
+        "{body}"
+    );
+    assert!(body.contains("Monday process"), "{body}");
+    // The picker lists every choice with its kind, and no long dropdown is left.
+    assert!(
+        body.contains(r#"<option value="Adult IOP">Program</option>"#),
+        "{body}"
+    );
+    assert!(!body.contains("<select id=\"show\""), "{body}");
+    // The next week's link keeps the view by its code, which still works.
+    let next = format!("/calendar?show=program:{}&amp;week=2026-05-11", k.program);
+    assert!(body.contains(&next), "{body}");
+
+    // Words that name nothing: a plain sentence by the field, what was typed kept, no week.
+    let page = t
+        .page(&k.director, "/calendar?show=Nowhere+Group&week=2026-05-04")
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = &page.body;
+    assert!(
+        body.contains(
+            r#"<span class="field-error" id="show-error" role="alert">Choose a program, clinician or room from the list"#
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"value="Nowhere Group" required autocomplete="off" aria-invalid="true""#),
+        "{body}"
+    );
+    assert!(
+        !body.contains("Monday process") && !body.contains("show:"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_address_shows_a_browser_a_page_and_the_api_a_problem() {
+    let t = spawn_app().await;
+    let k = t.clinic(ClinicSpec::default()).await;
+    for path in ["/no-such-page", "/groups/1/nothing-here"] {
+        let page = t.page(&k.director, path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        let kind = page
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        assert!(page.body.contains("<h1>Not found</h1>"), "{}", page.body);
+        assert!(!page.body.contains("urn:circle"), "{}", page.body);
+        assert_eq!(
+            page.headers
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("no-store")
+        );
+    }
+    // The API's clients keep their problem+json.
+    let page = t.page(&k.director, "/api/v1/nowhere").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let kind = page
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(kind.starts_with("application/problem+json"), "{kind}");
+}
+
 /// Signs in through the sign-in page as a browser would (its double-submit cookie and
 /// CSRF token); the answer is the enrolment page for an account without a second factor.
 async fn sign_in_page(t: &circle_testkit::TestApp, email: &str) -> (String, String, String) {

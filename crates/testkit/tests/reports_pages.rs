@@ -208,7 +208,11 @@ async fn attendance_rates_count_held_sessions_per_group_in_the_range() {
     );
     let (s, _, html) = page(&t, &dir_token, "/reports/attendance?from=someday").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("from: must be a date"), "{html}");
+    // The sentence names the field by its label and says what to write.
+    assert!(
+        html.contains(r#"role="alert">From: write a date, such as 2026-05-04."#),
+        "{html}"
+    );
     let (s, _, _) = page(&t, &intake_token, "/reports/attendance").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _, _) = page(&t, &intake_token, "/reports/attendance?from=someday").await;
@@ -359,6 +363,23 @@ async fn the_billing_download_is_the_apis_csv_as_an_attachment_for_directors_onl
     assert!(headers.get("content-disposition").is_none());
     assert!(
         html.contains(r#"role="alert">Until: must not be before from"#),
+        "{html}"
+    );
+
+    // A program that is not one listed, and a date that is not one: each sentence names
+    // its field by the form's label, not by its code.
+    let (s, headers, html) = page(
+        &t,
+        &dir_token,
+        "/reports/billing/export?from=soon&until=2026-05-31&program=adult",
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(headers.get("content-disposition").is_none());
+    assert!(
+        html.contains(r#"role="alert">Program: choose one of the programs listed."#)
+            && html.contains(r#"role="alert">Service dates from: write a date"#)
+            && !html.contains("program: must"),
         "{html}"
     );
 
@@ -530,7 +551,10 @@ async fn the_calendar_shows_a_week_per_program_clinician_and_room_and_only_what_
     );
     let (s, _, html) = page(&t, &dir_token, "/calendar?show=group:1").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains(r#"role="alert">show: must be"#), "{html}");
+    assert!(
+        html.contains(r#"id="show-error" role="alert">Choose a program, clinician or room"#),
+        "{html}"
+    );
     let (s, _, _) = page(&t, &dir_token, "/calendar?week=May").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let admin_token = t.login("admin@example.test", TEST_PASSWORD).await.unwrap();

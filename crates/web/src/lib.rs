@@ -310,7 +310,16 @@ pub fn router_observed(
         "/api/v1/openapi.json",
         get(move || async move { Json(openapi_json) }),
     )
-    .fallback(|| async { ApiError::Domain(DomainError::not_found("route")) })
+    // An address nothing serves: the API's and FHIR's clients get problem+json; a browser
+    // anywhere else gets the pages' calm "Not found" page (issue 14: it showed raw JSON).
+    .fallback(|uri: axum::http::Uri| async move {
+        let path = uri.path();
+        if path.starts_with("/api/") || path.starts_with("/fhir/") {
+            ApiError::Domain(DomainError::not_found("route")).into_response()
+        } else {
+            pages::PageError::NotFound.into_response()
+        }
+    })
     .method_not_allowed_fallback(|| async {
         ApiError::bad_request(
             "method_not_allowed",

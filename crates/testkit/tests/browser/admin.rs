@@ -97,7 +97,10 @@ async fn an_admin_creates_a_user_resets_a_second_factor_and_filters_the_audit_re
         .goto(&t.url("/admin/audit?from=yesterday"))
         .await
         .unwrap();
-    assert!(b.shows("[role=alert]", "From: must be a date").await);
+    assert!(
+        b.shows("[role=alert]", "From: write a date, such as 2026-05-04.")
+            .await
+    );
     b.check_page("admin-audit-bad-filter").await;
 
     // By client: every entry names the client.
@@ -259,5 +262,113 @@ async fn an_admin_links_a_director_to_one_program_and_the_director_then_sees_onl
         .unwrap();
     assert!(b.shows("main", "Not found").await);
     assert!(!b.text("body").await.contains("Tuesday skills"));
+    b.close().await;
+}
+
+/// Chooses `path` for the import form's file input of `file` (WebDriver types a local path
+/// into a file input, as a person picks the file in the dialog).
+async fn choose_file(b: &Browser, file: &str, path: &std::path::Path) {
+    b.client
+        .find(Locator::Css(&format!("input[type=file][name='{file}']")))
+        .await
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .send_keys(&path.display().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+}
+
+#[tokio::test]
+async fn an_admin_dry_runs_a_clinic_s_files_sees_the_broken_row_then_imports_a_good_set() {
+    let t = spawn_app().await;
+    t.token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let director = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    // The demo clinic's folder (README "Import"), one room's capacity written as a word.
+    let sample = workspace_root().join("docs/import-sample");
+    let folder = tempfile::tempdir().unwrap();
+    let mut names = vec![];
+    for entry in std::fs::read_dir(&sample).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let mut text = std::fs::read_to_string(entry.path()).unwrap();
+        if name == "rooms.csv" {
+            assert!(text.contains("Cedar Room,14"), "the sample's third room");
+            text = text.replace("Cedar Room,14", "Cedar Room,fourteen");
+        }
+        std::fs::write(folder.path().join(&name), text).unwrap();
+        names.push(name);
+    }
+    names.sort();
+    assert_eq!(names.len(), 9, "one file per kind: {names:?}");
+
+    let b = Browser::start().await;
+    sign_in(&b, &t, "admin@example.test").await;
+    assert_eq!(b.wait_path("/admin").await, "/admin");
+    b.click(".admin-nav a[href='/admin/import']").await;
+    assert_eq!(b.wait_path("/admin/import").await, "/admin/import");
+    b.check_page("admin-import").await;
+
+    // Every file of the folder, checked by a dry run (the box is ticked to begin with).
+    for name in &names {
+        choose_file(&b, name, &folder.path().join(name)).await;
+    }
+    assert!(
+        b.client
+            .find(Locator::Css("#dry_run"))
+            .await
+            .unwrap()
+            .is_selected()
+            .await
+            .unwrap()
+    );
+    b.click("#import-form button[type=submit]").await;
+    assert!(b.shows("#outcome-heading", "nothing was written").await);
+    let problems = super::reports::rows(&b, "#import-problems").await;
+    assert!(
+        problems
+            .iter()
+            .any(|r| r.starts_with("rooms.csv | 4 | capacity | ")),
+        "the broken cell by file, row (the header is row 1) and column: {problems:?}"
+    );
+    // Problems never repeat a cell's value.
+    assert!(
+        problems.iter().all(|r| !r.contains("fourteen")),
+        "{problems:?}"
+    );
+    b.check_page("admin-import-dry-run-problems").await;
+    let (s, programs) = t.get(&director, "/api/v1/programs").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        !programs.to_string().contains("Adult PHP — day program"),
+        "a dry run writes nothing"
+    );
+
+    // A good small set for real: the sample's rooms and programs, the dry-run box unticked.
+    b.click("#dry_run").await;
+    choose_file(&b, "rooms.csv", &sample.join("rooms.csv")).await;
+    choose_file(&b, "programs.csv", &sample.join("programs.csv")).await;
+    b.click("#import-form button[type=submit]").await;
+    assert!(
+        b.shows("#outcome-heading", "Imported: 10 records created")
+            .await,
+        "{}",
+        b.text("#import-outcome").await
+    );
+    let counts = super::reports::rows(&b, "#import-counts").await;
+    assert!(counts.contains(&"rooms | 5 | 0".to_owned()), "{counts:?}");
+    assert!(
+        counts.contains(&"programs | 5 | 0".to_owned()),
+        "{counts:?}"
+    );
+    assert!(counts.contains(&"clients | 0 | 0".to_owned()), "{counts:?}");
+    b.check_page("admin-import-done").await;
+    // What was created is in Circle: the director's programs list holds them.
+    let (s, programs) = t.get(&director, "/api/v1/programs").await;
+    assert_eq!(s, StatusCode::OK);
+    for name in ["Adult PHP — day program", "Community outpatient groups"] {
+        assert!(programs.to_string().contains(name), "{name}: {programs}");
+    }
     b.close().await;
 }

@@ -21,7 +21,7 @@ async fn set_value(b: &Browser, css: &str, value: &str) {
 }
 
 /// The rows of a table as text, one string per row with cells separated by " | ".
-async fn rows(b: &Browser, table: &str) -> Vec<String> {
+pub(super) async fn rows(b: &Browser, table: &str) -> Vec<String> {
     let mut out = vec![];
     for row in b
         .client
@@ -196,7 +196,7 @@ async fn a_director_reads_each_report_and_downloads_the_billing_csv() {
 #[tokio::test]
 async fn the_calendar_shows_a_program_a_clinician_and_a_room_in_the_right_week() {
     let t = spawn_app().await;
-    let k = known_clinic(&t).await;
+    known_clinic(&t).await;
     let b = Browser::start().await;
     sign_in(&b, &t, "director@example.test").await;
     assert_eq!(b.wait_path("/today").await, "/today");
@@ -208,12 +208,8 @@ async fn the_calendar_shows_a_program_a_clinician_and_a_room_in_the_right_week()
     assert!(b.text("#day-2026-05-13").await.contains("Wednesday skills"));
     b.check_page("calendar-all").await;
 
-    // The program, the week before.
-    b.click(&format!(
-        "#show option[value='program:{}']",
-        k.clinic.program
-    ))
-    .await;
+    // The program, the week before: typed into the picker, as a person chooses it.
+    b.fill("#show", "Adult IOP").await;
     set_value(&b, "#week", "2026-05-05").await;
     b.click("#calendar-form button[type=submit]").await;
     assert!(b.shows("h1", "week of 4 May 2026").await);
@@ -236,8 +232,7 @@ async fn the_calendar_shows_a_program_a_clinician_and_a_room_in_the_right_week()
     b.check_page("calendar-program").await;
 
     // The other clinician: only Wednesday.
-    b.click(&format!("#show option[value='clinician:{}']", k.other))
-        .await;
+    b.fill("#show", "Other Skillsled").await;
     b.click("#calendar-form button[type=submit]").await;
     assert!(b.shows("#showing", "Other Skillsled · 1 session").await);
     assert!(b.text("#day-2026-05-06").await.contains("Wednesday skills"));
@@ -245,8 +240,7 @@ async fn the_calendar_shows_a_program_a_clinician_and_a_room_in_the_right_week()
     b.check_page("calendar-clinician").await;
 
     // The room, then the next week by its link.
-    b.click(&format!("#show option[value='room:{}']", k.clinic.room))
-        .await;
+    b.fill("#show", "Room 3 (Riverside)").await;
     b.click("#calendar-form button[type=submit]").await;
     assert!(b.shows("#showing", "Room 3 (Riverside) · 1 session").await);
     b.click("#next-week").await;
@@ -254,6 +248,20 @@ async fn the_calendar_shows_a_program_a_clinician_and_a_room_in_the_right_week()
     assert!(b.text("#day-2026-05-11").await.contains("Monday process"));
     assert!(b.text("#day-2026-05-13").await.contains("No sessions"));
     b.check_page("calendar-room").await;
+
+    // Words that name nothing: a plain sentence by the field, what was typed kept.
+    b.fill("#show", "Room 9").await;
+    b.click("#calendar-form button[type=submit]").await;
+    assert!(
+        b.shows(
+            "#show-error",
+            "Choose a program, clinician or room from the list"
+        )
+        .await
+    );
+    assert_eq!(b.value("#show").await, "Room 9");
+    assert!(b.try_text("#week-grid, .week-grid").await.is_none());
+    b.check_page("calendar-unknown-choice").await;
     b.close().await;
 }
 

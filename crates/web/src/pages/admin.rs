@@ -546,6 +546,30 @@ pub struct AuditFilter {
     until: String,
     #[serde(default)]
     offset: u32,
+    /// `csv`: the table as a download instead of the page.
+    #[serde(default)]
+    format: String,
+}
+
+/// The report's filters as a query string, at entry `offset` (the "Older entries" link,
+/// the CSV download of the page shown).
+fn audit_query(f: &AuditFilter, offset: u32) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("actor", &f.actor),
+        ("action", &f.action),
+        ("client", &f.client),
+        ("from", &f.from),
+        ("until", &f.until),
+    ] {
+        if !v.trim().is_empty() {
+            s.append_pair(k, v.trim());
+        }
+    }
+    if offset > 0 {
+        s.append_pair("offset", &offset.to_string());
+    }
+    s.finish()
 }
 
 struct AuditRow {
@@ -581,6 +605,8 @@ struct AuditPage {
     actions: Vec<(&'static str, &'static str)>,
     rows: Vec<AuditRow>,
     next: Option<String>,
+    /// The page's table as a CSV download (these filters, this page of entries).
+    csv: String,
     messages: Vec<String>,
 }
 
@@ -600,7 +626,7 @@ fn day_start(
     }
     let d: jiff::civil::Date = value
         .parse()
-        .map_err(|_| format!("{field}: must be a date (YYYY-MM-DD)"))?;
+        .map_err(|_| format!("{field}: write a date, such as 2026-05-04."))?;
     let d = if next_day {
         d.checked_add(jiff::Span::new().days(1))
             .map_err(|_| format!("{field}: must be a date before 9999"))?
@@ -609,7 +635,7 @@ fn day_start(
     };
     d.to_zoned(app.clinic_time_zone().clone())
         .map(|z| Some(z.timestamp()))
-        .map_err(|_| format!("{field}: must be a date (YYYY-MM-DD)"))
+        .map_err(|_| format!("{field}: write a date, such as 2026-05-04."))
 }
 
 async fn audit(
@@ -646,7 +672,7 @@ async fn audit(
         messages.push(m);
         None
     });
-    let until = day_start(&app, f.until.trim(), "Until", true).unwrap_or_else(|m| {
+    let until = day_start(&app, f.until.trim(), "Until (inclusive)", true).unwrap_or_else(|m| {
         messages.push(m);
         None
     });
@@ -679,6 +705,17 @@ async fn audit(
         .find(|(_, label)| label.as_str() == f.actor.trim())
     {
         Some((id, _)) => Some(*id),
+        // Words that name nobody on the list (an administrator's picker): say so, not
+        // "must be a whole number" (a bare account id still works).
+        None if !names.is_empty()
+            && !f.actor.trim().is_empty()
+            && f.actor.trim().parse::<i64>().is_err() =>
+        {
+            messages.push(
+                "Who: choose a person from the list, or leave it empty for anyone.".to_owned(),
+            );
+            None
+        }
         None => id_of(&f.actor, "Who", &mut messages),
     };
     let people = (!names.is_empty()).then(|| {
@@ -709,20 +746,10 @@ async fn audit(
         };
         let entries = app.audit_report(&signed.actor, &q).await?;
         if entries.len() == AUDIT_PAGE as usize {
-            let mut s = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in [
-                ("actor", &f.actor),
-                ("action", &f.action),
-                ("client", &f.client),
-                ("from", &f.from),
-                ("until", &f.until),
-            ] {
-                if !v.trim().is_empty() {
-                    s.append_pair(k, v.trim());
-                }
-            }
-            s.append_pair("offset", &(f.offset + AUDIT_PAGE).to_string());
-            next = Some(format!("/admin/audit?{}", s.finish()));
+            next = Some(format!(
+                "/admin/audit?{}",
+                audit_query(&f, f.offset + AUDIT_PAGE)
+            ));
         }
         rows = entries
             .iter()
@@ -756,6 +783,38 @@ async fn audit(
                     .unwrap_or_default(),
             })
             .collect();
+        // The table as CSV: the entries shown, read (and audited) as the page reads them.
+        if f.format.trim().eq_ignore_ascii_case("csv") {
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.seq.to_string(),
+                        r.at.clone(),
+                        r.actor.clone(),
+                        r.action.to_owned(),
+                        r.clients.clone(),
+                        r.object.clone(),
+                        r.outcome.to_owned(),
+                        r.emergency.clone(),
+                    ]
+                })
+                .collect();
+            return super::reports::csv_download(
+                "audit",
+                &[
+                    "#",
+                    "When",
+                    "Who",
+                    "Action",
+                    "Client records",
+                    "Object",
+                    "Outcome",
+                    "Emergency access",
+                ],
+                &table,
+            );
+        }
         StatusCode::OK
     } else {
         // The service checks the role; a bad filter must not skip that check's answer.
@@ -784,6 +843,14 @@ async fn audit(
                 .collect(),
             rows,
             next,
+            csv: format!(
+                "/admin/audit?{}",
+                [audit_query(&f, f.offset), "format=csv".to_owned()]
+                    .into_iter()
+                    .filter(|q| !q.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("&")
+            ),
             messages,
         },
     ))

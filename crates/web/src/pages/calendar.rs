@@ -1,5 +1,6 @@
 //! The calendar: a week of sessions (Monday to Sunday, days as columns) for a program, a
-//! clinician or a room, chosen with one form; previous and next week links. Times are in
+//! clinician or a room, chosen with one searchable picker (a text field with a `<datalist>`,
+//! resolved here; a code such as `program:3` still works); previous and next week links. Times are in
 //! the clinic's time zone. The week is drawn on a time grid (quarter-hour rows, sessions
 //! side by side when they overlap, each program its own colour) with CSS classes only:
 //! the pages' CSP allows no inline styles and no script. A clinician starts on their own sessions and, whatever view they
@@ -50,11 +51,33 @@ pub struct CalendarQuery {
     week: Option<String>,
 }
 
-/// One option of the view selector.
+/// One choice of the view picker: its code (`program:3`) and the words a person types or
+/// picks ("Adult IOP"), with the kind the list shows beside them.
 struct Choice {
     value: String,
     label: String,
+    kind: &'static str,
 }
+
+/// What the "Show" field names: one of the choices by its words (any case), or a code
+/// (`program:3`) as the week links, older bookmarks and the feed forms send it. Words that
+/// name two choices (a program and a room called alike) name neither: the person picks one.
+fn resolve_show<'a>(typed: &str, choices: &[&'a Choice]) -> Option<&'a Choice> {
+    let typed = typed.trim();
+    if let Some(c) = choices.iter().find(|c| c.value == typed) {
+        return Some(c);
+    }
+    let mut named = choices
+        .iter()
+        .filter(|c| c.label.trim().eq_ignore_ascii_case(typed));
+    match (named.next(), named.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
+}
+
+/// The sentence beside the "Show" field when it names nothing on the list.
+const SHOW_UNKNOWN: &str = "Choose a program, clinician or room from the list.";
 
 struct SessionCard {
     id: i64,
@@ -119,11 +142,15 @@ struct WeekPage {
     heading: String,
     previous: String,
     next: String,
-    general: Vec<Choice>,
-    programs: Vec<Choice>,
-    clinicians: Vec<Choice>,
-    rooms: Vec<Choice>,
-    messages: Vec<String>,
+    /// The picker's text: the chosen view's words, or what was typed when it names nothing.
+    show_text: String,
+    /// The sentence by the picker when what was typed names nothing.
+    show_error: Option<String>,
+    /// The sentence by the week field when it is not a date.
+    week_error: Option<String>,
+    choices: Vec<Choice>,
+    /// A field names nothing: the page shows the sentences and no week.
+    invalid: bool,
     days: Vec<Day>,
     count: usize,
     can_open: bool,
@@ -197,23 +224,19 @@ async fn render_week(
         actor.clinician_id()
     };
     let default_show = mine.map_or_else(|| "all".to_owned(), |c| format!("clinician:{}", c.0));
-    let mut messages = vec![];
-    let show = q
+    let typed = q
         .show
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or(&default_show)
         .to_owned();
-    let filter = parse_show(&show).unwrap_or_else(|| {
-        messages.push("show: must be a program, clinician or room from the list".to_owned());
-        CalendarFilter::All
-    });
     let today = app.today();
+    let mut week_error = None;
     let day = match q.week.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
         None => today,
         Some(w) => w.parse::<Date>().unwrap_or_else(|_| {
-            messages.push("week: must be a date (YYYY-MM-DD)".to_owned());
+            week_error = Some("Week holding: write a date, such as 2026-05-04.".to_owned());
             today
         }),
     };
@@ -225,54 +248,55 @@ async fn render_week(
         .iter()
         .map(|p| (p.id.0, p.name.to_string()))
         .collect();
-    let choice = |value: String, label: String| Choice { value, label };
-    let general = match mine {
-        None => vec![choice("all".to_owned(), "Every session".to_owned())],
+    let choice = |value: String, label: String, kind: &'static str| Choice { value, label, kind };
+    let mut choices = match mine {
+        None => vec![choice("all".to_owned(), "Every session".to_owned(), "All")],
         Some(c) => vec![choice(
             format!("clinician:{}", c.0),
             "My sessions".to_owned(),
+            "Mine",
         )],
     };
-    let programs_c: Vec<Choice> = programs
-        .iter()
-        .map(|p| choice(format!("program:{}", p.id.0), p.name.to_string()))
-        .collect();
-    let clinicians_c: Vec<Choice> = clinicians
-        .iter()
-        .filter(|c| Some(c.id) != mine)
-        .map(|c| {
-            choice(
-                format!("clinician:{}", c.id.0),
-                format!("{} {}", c.given_name, c.family_name),
-            )
-        })
-        .collect();
-    let rooms_c: Vec<Choice> = rooms
-        .iter()
-        .map(|r| {
-            choice(
-                format!("room:{}", r.id.0),
-                format!("{} ({})", r.name, r.site),
-            )
-        })
-        .collect();
-    let showing = [&general, &programs_c, &clinicians_c, &rooms_c]
-        .iter()
-        .flat_map(|l| l.iter())
-        .find(|c| c.value == show)
-        .map(|c| c.label.clone());
-    let showing = match showing {
-        Some(s) => s,
-        None => {
-            if messages.is_empty() {
-                messages
-                    .push("show: must be a program, clinician or room from the list".to_owned());
-            }
-            String::new()
-        }
+    choices.extend(
+        programs
+            .iter()
+            .map(|p| choice(format!("program:{}", p.id.0), p.name.to_string(), "Program")),
+    );
+    choices.extend(clinicians.iter().filter(|c| Some(c.id) != mine).map(|c| {
+        choice(
+            format!("clinician:{}", c.id.0),
+            format!("{} {}", c.given_name, c.family_name),
+            "Clinician",
+        )
+    }));
+    choices.extend(rooms.iter().map(|r| {
+        choice(
+            format!("room:{}", r.id.0),
+            format!("{} ({})", r.name, r.site),
+            "Room",
+        )
+    }));
+    let refs: Vec<&Choice> = choices.iter().collect();
+    let chosen = resolve_show(&typed, &refs)
+        .and_then(|c| parse_show(&c.value).map(|f| (f, c.value.clone(), c.label.clone())));
+    let (filter, show, showing, show_error) = match chosen {
+        Some((f, value, label)) => (f, value, label.clone(), None),
+        None => (
+            CalendarFilter::All,
+            String::new(),
+            String::new(),
+            Some(SHOW_UNKNOWN.to_owned()),
+        ),
     };
+    // The field shows the chosen view's words, or what was typed, to be corrected.
+    let show_text = if show_error.is_some() {
+        typed.clone()
+    } else {
+        showing.clone()
+    };
+    let invalid = show_error.is_some() || week_error.is_some();
 
-    let status = if messages.is_empty() {
+    let status = if !invalid {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -280,7 +304,7 @@ async fn render_week(
     let mut days = vec![];
     let mut count = 0;
     let feed = match feed_target(filter) {
-        Some(target) if messages.is_empty() && app.may_manage_staff_feed(actor, target) => {
+        Some(target) if !invalid && app.may_manage_staff_feed(actor, target) => {
             let created = app.staff_feed_created(actor, target).await?;
             Some(FeedView {
                 target: target.object(),
@@ -294,7 +318,7 @@ async fn render_week(
         }
         _ => None,
     };
-    let week = if messages.is_empty() {
+    let week = if !invalid {
         Some(app.calendar_week(actor, day, filter).await?)
     } else {
         None
@@ -406,17 +430,17 @@ async fn render_week(
         status,
         WeekPage {
             nav: Some(signed.nav()),
-            show: show.clone(),
+            show,
             showing,
             week: day.to_string(),
             heading: monday.strftime("%-d %B %Y").to_string(),
             previous: shift(-7),
             next: shift(7),
-            general,
-            programs: programs_c,
-            clinicians: clinicians_c,
-            rooms: rooms_c,
-            messages,
+            show_text,
+            show_error,
+            week_error,
+            choices,
+            invalid,
             days,
             count,
             can_open: actor.may::<purpose::SessionRun>(),
@@ -555,6 +579,31 @@ mod tests {
         );
         assert_eq!(parse_show("group:1"), None);
         assert_eq!(parse_show("program:x"), None);
+    }
+
+    #[test]
+    fn the_show_picker_takes_a_choice_s_words_in_any_case_or_its_code() {
+        let c = |value: &str, label: &str, kind| Choice {
+            value: value.to_owned(),
+            label: label.to_owned(),
+            kind,
+        };
+        let choices = [
+            c("all", "Every session", "All"),
+            c("program:1", "Adult IOP", "Program"),
+            c("clinician:4", "Ana Lead", "Clinician"),
+            c("room:2", "Quiet", "Room"),
+            c("program:3", "Quiet", "Program"),
+        ];
+        let refs: Vec<&Choice> = choices.iter().collect();
+        let pick = |typed: &str| resolve_show(typed, &refs).map(|c| c.value.as_str());
+        assert_eq!(pick("Adult IOP"), Some("program:1"));
+        assert_eq!(pick("  ana lead "), Some("clinician:4"));
+        assert_eq!(pick("room:2"), Some("room:2"));
+        // Words naming two choices, or nothing, or a code not on the list name nothing.
+        assert_eq!(pick("Quiet"), None);
+        assert_eq!(pick("Adult"), None);
+        assert_eq!(pick("room:9"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use axum::routing::get;
 use circle_app::App;
 use circle_app::import::{FILES, ImportOutcome, KINDS};
 
+use super::vocab::count;
 use super::{Nav, PageError, Signed, html};
 
 /// The largest upload: a clinic's files with a few thousand clients fit well inside it.
@@ -154,13 +155,34 @@ async fn upload(
     Ok(page(&signed, status, dry_run, Some(view(&outcome))))
 }
 
+/// The outcome's heading in words with its counts ("1 problem found", "10 records
+/// created"; the command's report keeps its own lines).
+fn heading(o: &ImportOutcome) -> String {
+    let r = &o.report;
+    let created = r.created();
+    if !r.problems.is_empty() {
+        format!(
+            "{} found; nothing was written",
+            count(r.problems.len(), "problem", "problems")
+        )
+    } else if created == 0 {
+        "Nothing to import: every row is already in Circle; nothing was changed".to_owned()
+    } else if o.dry_run {
+        format!(
+            "Dry run: no problems; {} would be created; nothing was written",
+            count(created, "record", "records")
+        )
+    } else {
+        format!(
+            "Imported: {} created in one transaction",
+            count(created, "record", "records")
+        )
+    }
+}
+
 fn view(o: &ImportOutcome) -> OutcomeView {
-    let lines = o.lines();
     OutcomeView {
-        heading: lines
-            .first()
-            .map(|l| l.trim_end_matches(':').to_owned())
-            .unwrap_or_default(),
+        heading: heading(o),
         dry_run: o.dry_run,
         problems: o
             .report

@@ -99,6 +99,8 @@ async fn index(signed: Signed) -> Result<Response, PageError> {
 }
 
 /// A date query parameter: absent or empty gives `default`; anything else must be a date.
+/// `field` is the field's label on the page, so the sentence points at it (issue 14: the
+/// pages said "from: must be a date (YYYY-MM-DD)").
 fn date_param(
     value: Option<&str>,
     field: &'static str,
@@ -108,7 +110,7 @@ fn date_param(
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => default,
         Some(v) => v.parse::<Date>().unwrap_or_else(|_| {
-            problems.push(format!("{field}: must be a date (YYYY-MM-DD)"));
+            problems.push(format!("{field}: write a date, such as 2026-05-04."));
             default
         }),
     }
@@ -136,7 +138,11 @@ fn wants_csv(format: Option<&str>) -> bool {
 /// A report table as an RFC 4180 CSV download: a header row, CRLF line ends, fields quoted
 /// when they must be, and every cell made safe for spreadsheets (a leading `=`, `+`, `-`,
 /// `@`, tab or CR is neutralised, as the billing export does: `spreadsheet_safe`).
-fn csv_download(name: &str, columns: &[&str], rows: &[Vec<String>]) -> Result<Response, PageError> {
+pub(super) fn csv_download(
+    name: &str,
+    columns: &[&str],
+    rows: &[Vec<String>],
+) -> Result<Response, PageError> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
@@ -300,11 +306,16 @@ async fn attendance(
     let mut messages = vec![];
     let from = date_param(
         q.from.as_deref(),
-        "from",
+        "From",
         days_before(today, 27),
         &mut messages,
     );
-    let until = date_param(q.until.as_deref(), "until", today, &mut messages);
+    let until = date_param(
+        q.until.as_deref(),
+        "Until (inclusive)",
+        today,
+        &mut messages,
+    );
     let page = |messages: Vec<String>, rows: Vec<AttendanceRow>| AttendancePage {
         nav: Some(signed.nav()),
         from: q.from.clone().unwrap_or_else(|| from.to_string()),
@@ -460,7 +471,12 @@ async fn compliance(
 ) -> Result<Response, PageError> {
     let today = app.today();
     let mut messages = vec![];
-    let day = date_param(q.week.as_deref(), "week", today, &mut messages);
+    let day = date_param(
+        q.week.as_deref(),
+        "Any day in the week",
+        today,
+        &mut messages,
+    );
     let monday = circle_domain::compliance::week_start(day);
     let week_text = q.week.clone().unwrap_or_else(|| day.to_string());
     if !messages.is_empty() {
@@ -878,11 +894,16 @@ async fn billing_download(
     let mut messages = vec![];
     let from = date_param(
         q.from.as_deref(),
-        "from",
+        "Service dates from",
         days_before(today, 30),
         &mut messages,
     );
-    let until = date_param(q.until.as_deref(), "until", today, &mut messages);
+    let until = date_param(
+        q.until.as_deref(),
+        "Until (inclusive)",
+        today,
+        &mut messages,
+    );
     let program = match q
         .program
         .as_deref()
@@ -893,7 +914,7 @@ async fn billing_download(
         Some(p) => match p.parse::<i64>() {
             Ok(id) => Some(ProgramId(id)),
             Err(_) => {
-                messages.push("program: must be one of the programs listed".to_owned());
+                messages.push("Program: choose one of the programs listed.".to_owned());
                 None
             }
         },

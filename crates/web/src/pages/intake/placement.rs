@@ -210,42 +210,67 @@ pub(super) async fn render_waitlist(
 ) -> Result<Response, PageError> {
     require_intake(signed)?;
     let actor = &signed.actor;
-    let mut names: HashMap<ClientId, String> = HashMap::new();
+    // One listing of the waitlists, one of the offers and one audited read of the names
+    // they hold (the page once read each group's list and each name on its own, audited
+    // one by one: the slowest page, issue 14).
     let mut group_names: HashMap<GroupId, String> = HashMap::new();
-    let mut groups = vec![];
+    let mut order = vec![];
     let mut page = PAGE;
     loop {
         let found = app.list_groups(actor, None, page).await?;
         for g in &found.items {
             group_names.insert(g.id, g.name.to_string());
-            let list = app.waitlist(actor, g.id).await?;
-            if list.is_empty() {
-                continue;
-            }
-            let mut rows = vec![];
-            for (i, w) in list.iter().enumerate() {
-                rows.push(WaitRow {
-                    id: w.id.0,
-                    waiting: w.status == circle_domain::placement::WaitlistStatus::Waiting,
-                    position: i + 1,
-                    client: roster_name(app, signed, &mut names, w.client_id).await?,
-                    priority: w.priority,
-                    status: w.status.label(),
-                    added: day_of(app, w.added_at),
-                });
-            }
-            groups.push(WaitGroup {
-                id: g.id.0,
-                name: g.name.to_string(),
-                rows,
-            });
+            order.push(g.id);
         }
         match found.next_after {
             Some(after) => page.after = after,
             None => break,
         }
     }
+    let entries = app.waitlists(actor).await?;
     let all = app.offers(actor, None).await?;
+    let ids: Vec<ClientId> = entries
+        .iter()
+        .map(|w| w.client_id)
+        .chain(all.iter().map(|o| o.client_id))
+        .collect();
+    let names: HashMap<ClientId, String> = app
+        .clients_with_ids(actor, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.roster_name()))
+        .collect();
+    let name_of = |id: ClientId| {
+        names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| "A client".to_owned())
+    };
+    let mut groups = vec![];
+    for g in order {
+        let rows: Vec<WaitRow> = entries
+            .iter()
+            .filter(|w| w.group_id == g)
+            .enumerate()
+            .map(|(i, w)| WaitRow {
+                id: w.id.0,
+                waiting: w.status == circle_domain::placement::WaitlistStatus::Waiting,
+                position: i + 1,
+                client: name_of(w.client_id),
+                priority: w.priority,
+                status: w.status.label(),
+                added: day_of(app, w.added_at),
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        groups.push(WaitGroup {
+            id: g.0,
+            name: group_names.get(&g).cloned().unwrap_or_default(),
+            rows,
+        });
+    }
     let mut offers = vec![];
     for (state, key, label) in [
         (OfferState::Open, "open", "Waiting for an answer"),
@@ -254,11 +279,12 @@ pub(super) async fn render_waitlist(
         (OfferState::Expired, "expired", "Expired"),
         (OfferState::Withdrawn, "withdrawn", "Withdrawn"),
     ] {
-        let mut rows = vec![];
-        for o in all.iter().filter(|o| o.state == state) {
-            rows.push(OfferRow {
+        let rows = all
+            .iter()
+            .filter(|o| o.state == state)
+            .map(|o| OfferRow {
                 id: o.id.0,
-                client: roster_name(app, signed, &mut names, o.client_id).await?,
+                client: name_of(o.client_id),
                 group: group_names
                     .get(&o.group_id)
                     .cloned()
@@ -267,8 +293,8 @@ pub(super) async fn render_waitlist(
                 offered: moment(app, o.offered_at),
                 expires: moment(app, o.expires_at),
                 answered: o.responded_at.map(|t| moment(app, t)),
-            });
-        }
+            })
+            .collect();
         offers.push(OfferList {
             key,
             label,
@@ -287,21 +313,6 @@ pub(super) async fn render_waitlist(
             ok,
         },
     ))
-}
-
-/// A client's roster name, read once per page (each read is audited).
-pub(super) async fn roster_name(
-    app: &App,
-    signed: &Signed,
-    cache: &mut HashMap<ClientId, String>,
-    id: ClientId,
-) -> Result<String, PageError> {
-    if let Some(n) = cache.get(&id) {
-        return Ok(n.clone());
-    }
-    let n = app.client(&signed.actor, id).await?.roster_name();
-    cache.insert(id, n.clone());
-    Ok(n)
 }
 
 pub(super) async fn accept_offer(
