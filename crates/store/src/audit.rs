@@ -233,12 +233,21 @@ pub(crate) async fn append(
     let mut named: Vec<i64> = r.client_ids.iter().map(|c| c.0).collect();
     named.sort_unstable();
     named.dedup();
-    for client in named {
-        sqlx::query("INSERT INTO audit_clients (seq, client_id) VALUES ($1, $2)")
-            .bind(seq)
-            .bind(client)
-            .execute(&mut **tx)
-            .await?;
+    // One statement per chunk, not one per client: a listing's entry names up to hundreds
+    // (Today's hours list names every client in a program).
+    for chunk in named.chunks(200) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, ${})", i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_clients (seq, client_id) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(seq);
+        for client in chunk {
+            q = q.bind(*client);
+        }
+        q.execute(&mut **tx).await?;
     }
     sqlx::query("UPDATE audit_head SET mac = $1 WHERE id = 1")
         .bind(&mac)
