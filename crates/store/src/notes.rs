@@ -1227,6 +1227,9 @@ impl Store {
             ListScope::Own(_) => (Some(ClinicianId(-1)), None),
         };
         let mut tx = self.begin_read().await?;
+        // Only the sessions in `notes_open` (migration 0033, kept by triggers): the held
+        // sessions whose notes are not all signed, not every session the clinic ever held.
+        // (`IN`, not a join, so that SQLite starts from that short list.)
         let who = clinician.map_or(-1, |c| c.0);
         let director = director.map_or(-1, |d| d.0);
         let in_programs = crate::director_programs::director_program("$3", "g.program_id");
@@ -1237,7 +1240,8 @@ impl Store {
              FROM sessions s JOIN therapy_groups g ON g.id = s.group_id \
              JOIN programs p ON p.id = g.program_id \
              LEFT JOIN group_notes n ON n.session_id = s.id \
-             WHERE s.status = 'held' AND s.ends_at < $1 AND (n.id IS NULL OR n.state <> 'signed') \
+             WHERE s.id IN (SELECT session_id FROM notes_open) \
+             AND s.status = 'held' AND s.ends_at < $1 AND (n.id IS NULL OR n.state <> 'signed') \
              AND ($2 = -1 OR COALESCE(n.author_clinician_id, s.lead_facilitator_id) = $2) \
              AND ($3 = -1 OR {in_programs}) \
              ORDER BY s.ends_at, s.id",
@@ -1254,7 +1258,8 @@ impl Store {
              JOIN programs p ON p.id = g.program_id \
              JOIN attendance a ON a.session_id = s.id AND a.status IN ('present', 'late', 'left_early') \
              LEFT JOIN progress_notes n ON n.session_id = s.id AND n.client_id = a.client_id \
-             WHERE s.status = 'held' AND s.ends_at < $1 AND (n.id IS NULL OR n.state <> 'signed') \
+             WHERE s.id IN (SELECT session_id FROM notes_open) \
+             AND s.status = 'held' AND s.ends_at < $1 AND (n.id IS NULL OR n.state <> 'signed') \
              AND ($2 = -1 OR COALESCE(n.author_clinician_id, s.lead_facilitator_id) = $2) \
              AND ($3 = -1 OR {in_programs}) \
              ORDER BY s.ends_at, s.id, a.client_id",

@@ -848,48 +848,54 @@ impl Store {
 
     /// Offers, newest first, optionally in one state: every offer for intake and
     /// clinic-wide directors, those of a scoped director's groups, a client's own.
+    /// Moves the waitlists on first (expired offers, freed seats), as every waitlist and
+    /// offer read does.
     pub async fn offers(
         &self,
         listing: &Listing<purpose::OfferList>,
         state: Option<OfferState>,
         at: Timestamp,
     ) -> Result<Vec<Offer>, StoreError> {
-        let ctx = listing.audit();
-        let (client, director) = match listing.scope() {
-            ListScope::All => (None, None),
-            ListScope::Programs { director, .. } => (None, Some(*director)),
-            ListScope::Own(c) => (Some(*c), None),
-            ListScope::Caseload { .. } => (Some(ClientId(-1)), None),
-        };
         let mut tx = self.begin_write().await?;
-        self.process_waitlists(&mut tx, ctx, at).await?;
-        let rows = sqlx::query_as::<_, OfferRow>(&format!(
-            "SELECT {OFFER_COLUMNS} FROM offers WHERE ($1 = '' OR state = $1) \
-             AND ($2 = -1 OR client_id = $2) \
-             AND ($3 = -1 OR EXISTS (SELECT 1 FROM therapy_groups og WHERE og.id = offers.group_id \
-                  AND {})) ORDER BY id DESC LIMIT 500",
-            crate::director_programs::director_program("$3", "og.program_id")
-        ))
-        .bind(state.map_or("", |s| s.as_str()))
-        .bind(client.map_or(-1, |c| c.0))
-        .bind(director.map_or(-1, |d| d.0))
-        .fetch_all(&mut *tx)
-        .await?;
-        let list = rows
-            .into_iter()
-            .map(Offer::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut ids: Vec<ClientId> = list.iter().map(|o| o.client_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
+        self.process_waitlists(&mut tx, listing.audit(), at).await?;
+        let list = offers_in(&mut tx, listing, state, None).await?;
         append(
             &mut tx,
             self.audit_key(),
             at,
-            Record::success(ctx, AuditAction::OfferRead, &ids),
+            Record::success(
+                listing.audit(),
+                AuditAction::OfferRead,
+                &offer_clients(&list),
+            ),
         )
         .await?;
         tx.commit().await?;
+        Ok(list)
+    }
+
+    /// The open offers not yet past their time, read without moving the waitlists on: a
+    /// plain read (no write lock) for summaries such as Today's card, which every staff
+    /// page view shows. What moving on would change (an offer just expired, a seat freed
+    /// by a membership's end date) shows on the next waitlist or offer read, or after the
+    /// keeper's next pass.
+    pub async fn current_offers(
+        &self,
+        listing: &Listing<purpose::OfferList>,
+        at: Timestamp,
+    ) -> Result<Vec<Offer>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let list = offers_in(&mut tx, listing, Some(OfferState::Open), Some(at)).await?;
+        tx.commit().await?;
+        self.audit_read(
+            at,
+            Record::success(
+                listing.audit(),
+                AuditAction::OfferRead,
+                &offer_clients(&list),
+            ),
+        )
+        .await?;
         Ok(list)
     }
 
@@ -1220,3 +1226,41 @@ impl Store {
     }
 }
 // --- end intake ---
+
+/// The offers a listing may see, newest first (at most 500), optionally in one state and
+/// optionally only those expiring after `unexpired_at`.
+async fn offers_in(
+    tx: &mut Tx<'_>,
+    listing: &Listing<purpose::OfferList>,
+    state: Option<OfferState>,
+    unexpired_at: Option<Timestamp>,
+) -> Result<Vec<Offer>, StoreError> {
+    let (client, director) = match listing.scope() {
+        ListScope::All => (None, None),
+        ListScope::Programs { director, .. } => (None, Some(*director)),
+        ListScope::Own(c) => (Some(*c), None),
+        ListScope::Caseload { .. } => (Some(ClientId(-1)), None),
+    };
+    let rows = sqlx::query_as::<_, OfferRow>(&format!(
+        "SELECT {OFFER_COLUMNS} FROM offers WHERE ($1 = '' OR state = $1) \
+         AND ($2 = -1 OR client_id = $2) \
+         AND ($3 = -1 OR EXISTS (SELECT 1 FROM therapy_groups og WHERE og.id = offers.group_id \
+              AND {})) AND ($4 = '' OR expires_at > $4) ORDER BY id DESC LIMIT 500",
+        crate::director_programs::director_program("$3", "og.program_id")
+    ))
+    .bind(state.map_or("", |s| s.as_str()))
+    .bind(client.map_or(-1, |c| c.0))
+    .bind(director.map_or(-1, |d| d.0))
+    .bind(unexpired_at.map(ts).unwrap_or_default())
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter().map(Offer::try_from).collect()
+}
+
+/// The clients an offer listing names, each once (for its audit entry).
+fn offer_clients(list: &[Offer]) -> Vec<ClientId> {
+    let mut ids: Vec<ClientId> = list.iter().map(|o| o.client_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}

@@ -243,6 +243,13 @@ impl Fx {
             .await
     }
 
+    /// The director's overdue list.
+    async fn overdue(&self) -> Value {
+        let (s, list) = self.t.get(&self.dir, "/api/v1/notes/overdue").await;
+        assert_eq!(s, StatusCode::OK, "{list}");
+        list
+    }
+
     /// Signs in again after the clock moved past the tokens' idle timeout.
     async fn relogin(&mut self) {
         let pw = circle_testkit::TEST_PASSWORD;
@@ -799,6 +806,93 @@ async fn overdue_notes_are_listed_per_clinician_after_the_programs_window() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(f.t.get(&f.dir, "/api/v1/notes/overdue").await.1, json!([]));
+}
+
+/// The overdue list starts from the sessions whose notes are not all signed, a set the
+/// database keeps itself (migration 0033): a session whose notes were all signed comes
+/// back when someone who was marked absent is marked present, and leaves again when the
+/// change is undone or the new note signed.
+#[tokio::test]
+async fn a_signed_sessions_notes_are_overdue_again_when_attendance_changes_after_signing() {
+    let mut f = fixture().await;
+    f.t.clock.set("2026-05-07T12:00:00Z".parse().unwrap());
+    f.relogin().await;
+    let gpath = format!("/api/v1/sessions/{}/group-note", f.sessions[0]);
+    let (s, g) =
+        f.t.send(
+            Method::PUT,
+            &f.lead,
+            &gpath,
+            json!({"themes": "Trust.", "interventions": "Reflective listening."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{g}");
+    let (s, g) =
+        f.t.post(
+            &f.lead,
+            &format!("{gpath}/sign"),
+            json!({"version": g["version"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{g}");
+    for member in [0, 1] {
+        let note = f
+            .draft(&f.lead, member, json!({"presentation": "Engaged."}))
+            .await;
+        let (s, n) = f.sign(&f.lead, &note, json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{n}");
+    }
+    assert_eq!(f.overdue().await, json!([]), "every note signed");
+
+    // Jordan was marked absent; the facilitator corrects it: Jordan's note is now missing.
+    let jordan = format!(
+        "/api/v1/sessions/{}/attendance/{}",
+        f.sessions[0], f.clients[2]
+    );
+    let (s, a) =
+        f.t.send(Method::PUT, &f.lead, &jordan, json!({"status": "present"}))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    let list = f.overdue().await;
+    let notes = list[0]["notes"].as_array().expect("overdue notes");
+    assert_eq!(notes.len(), 1, "{list}");
+    assert_eq!(
+        (notes[0]["kind"].as_str(), notes[0]["client_id"].as_i64()),
+        (Some("progress"), Some(f.clients[2])),
+        "{list}"
+    );
+
+    // Undone: nothing is overdue again.
+    let (s, a) =
+        f.t.send(
+            Method::PUT,
+            &f.lead,
+            &jordan,
+            json!({"status": "absent_excused"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    assert_eq!(
+        f.overdue().await,
+        json!([]),
+        "absent again: nothing missing"
+    );
+
+    // Present once more, and the note written and signed: nothing overdue.
+    let (s, a) =
+        f.t.send(Method::PUT, &f.lead, &jordan, json!({"status": "present"}))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    assert_eq!(
+        f.overdue().await[0]["notes"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let note = f
+        .draft(&f.lead, 2, json!({"presentation": "Quiet, attentive."}))
+        .await;
+    let (s, n) = f.sign(&f.lead, &note, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{n}");
+    assert_eq!(f.overdue().await, json!([]), "Jordan's note signed");
 }
 
 #[tokio::test]

@@ -225,8 +225,7 @@ async fn today_page(
         },
         async {
             if intake {
-                app.offers(actor, Some(circle_domain::placement::OfferState::Open))
-                    .await
+                app.current_offers(actor).await
             } else {
                 Ok(vec![])
             }
