@@ -472,6 +472,212 @@ async fn intake_takes_a_therapists_referral_to_a_full_groups_waitlist_through_th
     assert_eq!(entry["priority"], 2, "{entry}");
 }
 
+/// A therapist refers a client on `/refer` to an intensive outpatient admission (issue 14:
+/// only the self-referral groups could be named), and intake takes the referral to a
+/// placed, consented client through the pages only: the referral on their list with its
+/// program, the record created from it, the episode opened at the program's level (chosen
+/// for them by the referral), screening — placement waits until it finds the person
+/// ready — the signed agreement, and the place in the program's group with a free seat.
+#[tokio::test]
+async fn intake_takes_a_therapists_program_admission_referral_to_a_placed_consented_client_through_the_pages()
+ {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(ClinicSpec {
+            members: 2,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+
+    let b = Browser::start().await;
+    b.client.goto(&t.url("/refer")).await.unwrap();
+    b.fill("#provider_name", "Dr. Ana Solis").await;
+    b.fill("#provider_email", "ana.solis@example.test").await;
+    b.fill("#client_name", "Riley Moss").await;
+    b.fill("#client_phone", "617-555-0177").await;
+    b.click(&format!("#program option[value='{}']", k.program))
+        .await;
+    b.fill(
+        "#reason",
+        "Worsening depression; weekly therapy is not enough.",
+    )
+    .await;
+    b.click("#consent").await;
+    b.check_page("journey-refer-program-admission").await;
+    b.click("#send-referral").await;
+    assert!(
+        b.shows("[role=status]", "We have your referral").await,
+        "{}",
+        b.text("main").await
+    );
+    b.close().await;
+
+    let b = Browser::start().await;
+    sign_in(&b, &t, "intake@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.client.goto(&t.url("/intake")).await.unwrap();
+    let listed = b.text("main").await;
+    assert!(
+        listed.contains("From an individual therapist, for admission: Intensive outpatient (IOP)"),
+        "what the referral asks for, on the list: {listed}"
+    );
+    b.check_page("journey-intake-list-refer-admission").await;
+    b.client
+        .find(Locator::LinkText("Riley Moss"))
+        .await
+        .expect("the referral on intake's list")
+        .click()
+        .await
+        .unwrap();
+    assert!(b.shows("h1", "Riley Moss").await);
+    let referral: i64 = b
+        .path()
+        .await
+        .trim_start_matches("/referrals/")
+        .parse()
+        .unwrap();
+    assert!(
+        b.text("main")
+            .await
+            .contains("Dr. Ana Solis, ana.solis@example.test")
+    );
+    assert_eq!(
+        b.text("#referral-program").await,
+        "Adult IOP — Intensive outpatient (IOP)",
+        "the admission asked for"
+    );
+
+    // The record, from the referral; the client comes on Monday mornings.
+    assert_eq!(b.value("#nc-given").await, "Riley");
+    assert_eq!(b.value("#nc-phone").await, "617-555-0177");
+    b.set("#nc-dob", "1979-03-21").await;
+    b.fill("#nc-record", "R-2043").await;
+    b.click("#nc-t-monday-morning").await;
+    b.click("#new-client-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "The client record was created")
+            .await,
+        "{}",
+        b.text("main").await
+    );
+
+    // The admission the therapist asked for is the one offered.
+    assert_eq!(b.value("#episode-level").await, "iop");
+    assert_eq!(b.value("#episode-program").await, k.program.to_string());
+    b.client
+        .execute(
+            "document.querySelector('#admit-h').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.check_page("journey-intake-refer-admission").await;
+    b.click("#episode-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "The episode of care was opened")
+            .await
+    );
+    assert!(
+        b.text("#referral-client")
+            .await
+            .contains("Intensive outpatient (IOP)")
+    );
+
+    // In screening, placement waits for a screening that finds the person ready.
+    b.fill("#move-reason", "Spoke with Riley; screening booked.")
+        .await;
+    b.click("#to-screening").await;
+    assert!(b.shows("#referral-state", "Screening").await);
+    assert!(b.try_text("#to-ready").await.is_none(), "no way round it");
+    assert!(
+        b.text("#placement-waits")
+            .await
+            .contains("once screening finds the person ready")
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css(&format!("#place-{}", k.group)))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no placement before screening"
+    );
+    b.client
+        .execute(
+            "document.querySelector('#placement-waits').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.check_page("journey-intake-refer-waits-for-screening")
+        .await;
+    b.click("#decision-ready").await;
+    b.click("#screening-form button[type=submit]").await;
+    assert!(b.shows("#referral-state", "Ready").await);
+
+    // The consent the placement needs, then the seat.
+    b.click("#agreement-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "group agreement signature was recorded")
+            .await
+    );
+    let fits = b.text(&format!("#suggestion-{}", k.group)).await;
+    assert!(
+        fits.contains("Open to this client now") && fits.contains("Process group"),
+        "the group's kind in words: {fits}"
+    );
+    b.click(&format!("#place-{}", k.group)).await;
+    assert!(
+        b.shows("[role=status]", "The client was placed in the group")
+            .await,
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.shows("#referral-state", "Placed").await);
+    b.check_page("journey-intake-refer-placed").await;
+    b.close().await;
+
+    // What the pages did, as the API reads it.
+    let (_, r) = t
+        .get(&intake, &format!("/api/v1/referrals/{referral}"))
+        .await;
+    assert_eq!(r["state"], "placed", "{r}");
+    assert_eq!(r["path"], "therapist_referral", "{r}");
+    assert_eq!(
+        (r["program_id"].as_i64(), r["level_of_care"].as_str()),
+        (Some(k.program), Some("iop")),
+        "{r}"
+    );
+    let client = r["client_id"].as_i64().expect("the referral is linked");
+    let (_, c) = t.get(&intake, &format!("/api/v1/clients/{client}")).await;
+    assert_eq!(c["current_level"], "iop", "{c}");
+    let (_, consents) = t
+        .get(&intake, &format!("/api/v1/clients/{client}/consents"))
+        .await;
+    assert_eq!(
+        consents["group_agreements"].as_array().map(Vec::len),
+        Some(1),
+        "{consents}"
+    );
+    let (_, members) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/groups/{}/memberships", k.group),
+        )
+        .await;
+    assert!(
+        members["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["client_id"].as_i64() == Some(client) && m["status"] == "active"),
+        "{members}"
+    );
+}
+
 /// A clinic member whose surname a note might name: Dana Pryce, in the clinic's group.
 async fn member_named_pryce(t: &TestApp, clinic: &circle_testkit::clinic::Clinic) -> i64 {
     let d = &clinic.director;
