@@ -47,6 +47,18 @@ async fn audit(t: &TestApp, admin: &str, query: &str) -> Vec<Value> {
     v.as_array().unwrap().clone()
 }
 
+/// The id of the account with `email`, as the administrator's API lists it.
+async fn user_id(t: &TestApp, admin: &str, email: &str) -> Value {
+    let (_, users) = t.get(admin, "/api/v1/users").await;
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == email)
+        .unwrap()["id"]
+        .clone()
+}
+
 #[tokio::test]
 async fn a_client_account_is_refused_the_list_and_every_chart_including_their_own() {
     let t = spawn_app().await;
@@ -91,14 +103,7 @@ async fn an_admin_opens_a_chart_only_under_emergency_access_and_every_read_is_fl
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(!body.contains("Clinictest"));
 
-    let (_, users) = t.get(&admin, "/api/v1/users").await;
-    let me = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["email"] == "admin@example.test")
-        .unwrap()["id"]
-        .clone();
+    let me = user_id(&t, &admin, "admin@example.test").await;
     // The grant comes from someone else: a clinic-wide director.
     let (s, _) = t
         .send(
@@ -339,14 +344,7 @@ async fn the_audit_report_names_every_account_and_shows_clients_as_the_reviewer_
     }
 
     // The administrator's reading of the member's record number is on the trail.
-    let (_, users) = t.get(&admin, "/api/v1/users").await;
-    let admin_id = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["email"] == "admin@example.test")
-        .unwrap()["id"]
-        .clone();
+    let admin_id = user_id(&t, &admin, "admin@example.test").await;
     let reads: Vec<Value> = audit(&t, &admin, &format!("client_id={member}"))
         .await
         .into_iter()

@@ -206,23 +206,8 @@ async fn intake_takes_a_join_request_to_a_placed_client_through_the_pages() {
     b.close().await;
 
     let b = Browser::start().await;
-    sign_in(&b, &t, "intake@example.test").await;
-    assert_eq!(b.wait_path("/today").await, "/today");
-    b.client.goto(&t.url("/intake")).await.unwrap();
-    b.client
-        .find(Locator::LinkText("Jordan Okafor"))
-        .await
-        .expect("the request on intake's list")
-        .click()
-        .await
-        .unwrap();
-    assert!(b.shows("h1", "Jordan Okafor").await);
-    let referral: i64 = b
-        .path()
-        .await
-        .trim_start_matches("/referrals/")
-        .parse()
-        .unwrap();
+    intake_list(&b, &t).await;
+    let referral = open_referral(&b, "Jordan Okafor").await;
     assert_eq!(b.text("#referral-availability").await, "Tuesday evening");
     assert_eq!(b.text("#referral-screener").await, "not assigned yet");
     assert!(b.try_text("#already-client").await.is_none());
@@ -277,28 +262,13 @@ async fn intake_takes_a_join_request_to_a_placed_client_through_the_pages() {
             .contains("Called back; Tuesday evenings work.")
     );
     assert!(b.try_text("#screen-reasons").await.is_none());
-    b.click("#decision-ready").await;
-    b.click("#screening-form button[type=submit]").await;
-    assert!(b.shows("#referral-state", "Ready").await);
+    // Screened ready, then the paper agreement, then the placement.
+    screen_ready_and_record_agreement(&b).await;
     assert!(b.text("#screenings").await.contains("Ready for group"));
-
-    // The paper agreement, then the placement.
-    b.click("#agreement-form button[type=submit]").await;
-    assert!(
-        b.shows("[role=status]", "group agreement signature was recorded")
-            .await
-    );
     let fits = b.text(&format!("#suggestion-{}", k.group)).await;
     assert!(fits.contains("Open to this client now"), "{fits}");
     b.check_page("journey-intake-ready-to-place").await;
-    b.click(&format!("#place-{}", k.group)).await;
-    assert!(
-        b.shows("[role=status]", "The client was placed in the group")
-            .await,
-        "{}",
-        b.text("main").await
-    );
-    assert!(b.shows("#referral-state", "Placed").await);
+    place_from_referral(&b, k.group).await;
     b.check_page("journey-intake-placed").await;
     b.close().await;
 
@@ -319,20 +289,7 @@ async fn intake_takes_a_join_request_to_a_placed_client_through_the_pages() {
         c["availability"],
         json!([{"weekday": "tuesday", "start": "17:00:00", "end": "21:30:00"}])
     );
-    let (_, members) = t
-        .get(
-            &k.director,
-            &format!("/api/v1/groups/{}/memberships", k.group),
-        )
-        .await;
-    assert!(
-        members["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["client_id"].as_i64() == Some(client) && m["status"] == "active"),
-        "{members}"
-    );
+    assert_active_member(&t, &k, client).await;
 }
 
 /// A therapist refers a client on `/refer` to a group that is full; intake creates the
@@ -382,23 +339,8 @@ async fn intake_takes_a_therapists_referral_to_a_full_groups_waitlist_through_th
     b.close().await;
 
     let b = Browser::start().await;
-    sign_in(&b, &t, "intake@example.test").await;
-    assert_eq!(b.wait_path("/today").await, "/today");
-    b.client.goto(&t.url("/intake")).await.unwrap();
-    b.client
-        .find(Locator::LinkText("Casey Lin"))
-        .await
-        .expect("the referral on intake's list")
-        .click()
-        .await
-        .unwrap();
-    assert!(b.shows("h1", "Casey Lin").await);
-    let referral: i64 = b
-        .path()
-        .await
-        .trim_start_matches("/referrals/")
-        .parse()
-        .unwrap();
+    intake_list(&b, &t).await;
+    let referral = open_referral(&b, "Casey Lin").await;
     assert!(
         b.text("main")
             .await
@@ -429,14 +371,7 @@ async fn intake_takes_a_therapists_referral_to_a_full_groups_waitlist_through_th
         b.shows("[role=status]", "The episode of care was opened")
             .await
     );
-    b.click("#decision-ready").await;
-    b.click("#screening-form button[type=submit]").await;
-    assert!(b.shows("#referral-state", "Ready").await);
-    b.click("#agreement-form button[type=submit]").await;
-    assert!(
-        b.shows("[role=status]", "group agreement signature was recorded")
-            .await
-    );
+    screen_ready_and_record_agreement(&b).await;
     let full = b.text(&format!("#suggestion-{}", k.group)).await;
     assert!(full.contains("0 open seats"), "{full}");
     b.click(&format!("#priority-{} option[value='2']", k.group))
@@ -516,29 +451,14 @@ async fn intake_takes_a_therapists_program_admission_referral_to_a_placed_consen
     b.close().await;
 
     let b = Browser::start().await;
-    sign_in(&b, &t, "intake@example.test").await;
-    assert_eq!(b.wait_path("/today").await, "/today");
-    b.client.goto(&t.url("/intake")).await.unwrap();
+    intake_list(&b, &t).await;
     let listed = b.text("main").await;
     assert!(
         listed.contains("From an individual therapist, for admission: Intensive outpatient (IOP)"),
         "what the referral asks for, on the list: {listed}"
     );
     b.check_page("journey-intake-list-refer-admission").await;
-    b.client
-        .find(Locator::LinkText("Riley Moss"))
-        .await
-        .expect("the referral on intake's list")
-        .click()
-        .await
-        .unwrap();
-    assert!(b.shows("h1", "Riley Moss").await);
-    let referral: i64 = b
-        .path()
-        .await
-        .trim_start_matches("/referrals/")
-        .parse()
-        .unwrap();
+    let referral = open_referral(&b, "Riley Moss").await;
     assert!(
         b.text("main")
             .await
@@ -614,29 +534,14 @@ async fn intake_takes_a_therapists_program_admission_referral_to_a_placed_consen
         .unwrap();
     b.check_page("journey-intake-refer-waits-for-screening")
         .await;
-    b.click("#decision-ready").await;
-    b.click("#screening-form button[type=submit]").await;
-    assert!(b.shows("#referral-state", "Ready").await);
-
-    // The consent the placement needs, then the seat.
-    b.click("#agreement-form button[type=submit]").await;
-    assert!(
-        b.shows("[role=status]", "group agreement signature was recorded")
-            .await
-    );
+    // Screened ready; the consent the placement needs; then the seat.
+    screen_ready_and_record_agreement(&b).await;
     let fits = b.text(&format!("#suggestion-{}", k.group)).await;
     assert!(
         fits.contains("Open to this client now") && fits.contains("Process group"),
         "the group's kind in words: {fits}"
     );
-    b.click(&format!("#place-{}", k.group)).await;
-    assert!(
-        b.shows("[role=status]", "The client was placed in the group")
-            .await,
-        "{}",
-        b.text("main").await
-    );
-    assert!(b.shows("#referral-state", "Placed").await);
+    place_from_referral(&b, k.group).await;
     b.check_page("journey-intake-refer-placed").await;
     b.close().await;
 
@@ -662,6 +567,61 @@ async fn intake_takes_a_therapists_program_admission_referral_to_a_placed_consen
         Some(1),
         "{consents}"
     );
+    assert_active_member(&t, &k, client).await;
+}
+
+/// Intake signs in and opens their list of referrals.
+async fn intake_list(b: &Browser, t: &TestApp) {
+    sign_in(b, t, "intake@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.client.goto(&t.url("/intake")).await.unwrap();
+}
+
+/// Opens the referral of `name` from intake's list; its id.
+async fn open_referral(b: &Browser, name: &str) -> i64 {
+    b.client
+        .find(Locator::LinkText(name))
+        .await
+        .unwrap_or_else(|e| panic!("{name} on intake's list: {e}"))
+        .click()
+        .await
+        .unwrap();
+    assert!(b.shows("h1", name).await);
+    b.path()
+        .await
+        .trim_start_matches("/referrals/")
+        .parse()
+        .unwrap()
+}
+
+/// On a referral in screening: the screening finds the person ready, then the signed
+/// paper agreement is recorded.
+async fn screen_ready_and_record_agreement(b: &Browser) {
+    b.click("#decision-ready").await;
+    b.click("#screening-form button[type=submit]").await;
+    assert!(b.shows("#referral-state", "Ready").await);
+    b.click("#agreement-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "group agreement signature was recorded")
+            .await
+    );
+}
+
+/// Places the referral's client in `group` from the referral page: the page confirms it
+/// and the referral is placed.
+async fn place_from_referral(b: &Browser, group: i64) {
+    b.click(&format!("#place-{group}")).await;
+    assert!(
+        b.shows("[role=status]", "The client was placed in the group")
+            .await,
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.shows("#referral-state", "Placed").await);
+}
+
+/// The API lists `client` as an active member of the clinic's group.
+async fn assert_active_member(t: &TestApp, k: &circle_testkit::clinic::Clinic, client: i64) {
     let (_, members) = t
         .get(
             &k.director,
