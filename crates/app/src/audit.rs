@@ -5,7 +5,7 @@ use circle_domain::audit::{AuditEntry, EMERGENCY_MINUTES, EmergencyAccess, NewEm
 use circle_domain::ids::{ClientId, UserId};
 use circle_domain::user::Role;
 use circle_store::access::purpose;
-use circle_store::audit::AuditQuery;
+use circle_store::audit::{AuditClient, AuditPerson, AuditQuery};
 
 use crate::{Actor, App, AppResult};
 
@@ -16,6 +16,33 @@ impl App {
     pub async fn audit_report(&self, actor: &Actor, q: &AuditQuery) -> AppResult<Vec<AuditEntry>> {
         let who = self.access_role::<purpose::AuditReview>(actor).await?;
         Ok(self.store.audit_report(&who, q, self.now()).await?)
+    }
+
+    /// The accounts an audit page names, every one (a trail outlives disabled accounts),
+    /// for whoever reviews the audit; the read is audited.
+    pub async fn audit_people(&self, actor: &Actor) -> AppResult<Vec<AuditPerson>> {
+        let who = self.access_role::<purpose::AuditReview>(actor).await?;
+        Ok(self.store.audit_people(&who, self.now()).await?)
+    }
+
+    /// The clients an audit page names, as its reviewer may read them: a clinic-wide
+    /// director by name and record number, an administrator by record number only
+    /// (minimum necessary). The read is audited, naming them.
+    pub async fn audit_clients(
+        &self,
+        actor: &Actor,
+        ids: &[ClientId],
+    ) -> AppResult<Vec<AuditClient>> {
+        let who = self.access_role::<purpose::AuditReview>(actor).await?;
+        let names = if actor.may::<purpose::AuditClientNames>() {
+            Some(self.access_role::<purpose::AuditClientNames>(actor).await?)
+        } else {
+            None
+        };
+        Ok(self
+            .store
+            .audit_clients(&who, names.as_ref(), ids, self.now())
+            .await?)
     }
 
     /// The audit trail for the FHIR API's `AuditEvent`: administrators only (a director

@@ -65,7 +65,7 @@ pub use circle_store::planner_runs::RunNames;
 
 /// Audit report parameters, re-exported so the web layer need not see the store.
 pub mod audit_types {
-    pub use circle_store::audit::{AuditQuery, AuditSort};
+    pub use circle_store::audit::{AuditClient, AuditPerson, AuditQuery, AuditSort};
 }
 
 /// The source of "now", so tests can move time.

@@ -159,6 +159,12 @@ impl App {
         Ok(self.store.directory(self.today()).await?)
     }
 
+    /// The programs a referring therapist may ask an admission to (public: no client
+    /// data).
+    pub async fn admission_programs(&self) -> AppResult<Vec<circle_domain::program::Program>> {
+        Ok(self.store.admission_programs().await?)
+    }
+
     /// A referral from an outside therapist through the public page (no sign-in), limited
     /// per source address together with self-referrals.
     pub async fn submit_therapist_referral(

@@ -252,10 +252,30 @@ impl NewReferral {
         if self.path != ReferralSource::TherapistReferral && self.provider.is_some() {
             e.push("provider", "is only for referrals from a therapist");
         }
-        if self.path != ReferralSource::ProgramAdmission
-            && (self.program_id.is_some() || self.level_of_care.is_some())
-        {
-            e.push("program_id", "is only for program admissions");
+        match self.path {
+            ReferralSource::SelfReferral
+                if self.program_id.is_some() || self.level_of_care.is_some() =>
+            {
+                e.push(
+                    "program_id",
+                    "is only for program admissions and referrals to one",
+                );
+            }
+            // A therapist may refer to an admission (issue 14: only the self-referral
+            // groups could be named): the program and its level go together.
+            ReferralSource::TherapistReferral => match (self.program_id, self.level_of_care) {
+                (None, None) => {}
+                (Some(_), None) | (None, Some(_)) => e.push(
+                    "program_id",
+                    "and level_of_care go together in a referral to an admission",
+                ),
+                (Some(_), Some(LevelOfCare::Outpatient)) => e.push(
+                    "level_of_care",
+                    "must be residential, php or iop for a referral to an admission",
+                ),
+                (Some(_), Some(_)) => {}
+            },
+            _ => {}
         }
         e.into_result()
     }
@@ -898,5 +918,20 @@ mod tests {
         }))
         .unwrap();
         assert!(r.validate().is_ok());
+        // A therapist's referral may name an admission, with its level, never outpatient.
+        let referral_to = |level: &str| -> NewReferral {
+            serde_json::from_value(serde_json::json!({
+                "path": "therapist_referral", "name": "A", "reason": "r",
+                "provider": {"name": "Dr B"}, "program_id": 3, "level_of_care": level
+            }))
+            .unwrap()
+        };
+        assert!(referral_to("iop").validate().is_ok());
+        assert!(referral_to("outpatient").validate().is_err());
+        let r: NewReferral = serde_json::from_value(serde_json::json!({
+            "path": "self_referral", "name": "A", "email": "a@example.test", "program_id": 3
+        }))
+        .unwrap();
+        assert!(r.validate().is_err());
     }
 }

@@ -521,6 +521,10 @@ pub mod purpose {
         /// A signed-in user's own account (their password, their second factor).
         OwnAccount = UserPasswordChange [Admin, Director, Clinician, Intake, Client] { AUDITED = false };
         AuditReview = AuditRead [Admin, Director] { CLINIC_WIDE = true };
+        /// Clients by name in the audit report: a clinic-wide director, who sees every
+        /// client; an administrator sees their record numbers only (DESIGN.md's role table:
+        /// no client content outside emergency access).
+        AuditClientNames = ClientList [Director] { AUDITED = false, CLINIC_WIDE = true };
         /// The audit trail as FHIR `AuditEvent`s: administrators only (issue 15).
         AuditEvents = AuditRead [Admin];
         EmergencyReview = EmergencyList [Admin, Director] { CLINIC_WIDE = true };

@@ -394,6 +394,42 @@ struct ChainLinkRow {
     mac: String,
 }
 
+/// An account as an audit page names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPerson {
+    pub id: UserId,
+    pub email: String,
+    pub role: Role,
+    /// The clinician's name, for a clinician's account.
+    pub clinician_name: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditPersonRow {
+    id: i64,
+    email: String,
+    role: String,
+    given_name: Option<String>,
+    family_name: Option<String>,
+}
+
+/// A client as an audit page shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditClient {
+    pub id: ClientId,
+    pub record_number: String,
+    /// Only for a reviewer whose role reads client names.
+    pub name: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditClientRow {
+    id: i64,
+    record_number: String,
+    given_name: String,
+    family_name: String,
+}
+
 impl Store {
     /// Records an attempt that authorization refused, in a transaction of its own.
     pub(crate) async fn record_denied(
@@ -461,6 +497,87 @@ impl Store {
         self.audit_read(now, Record::success(ctx, AuditAction::AuditRead, &[]))
             .await?;
         Ok(entries)
+    }
+
+    /// Every account, for naming the people an audit trail shows (issue 14: "user 1"):
+    /// disabled ones too, since the trail outlives them. Audited as `user.list`.
+    pub async fn audit_people(
+        &self,
+        who: &crate::access::RoleAccess<crate::access::purpose::AuditReview>,
+        at: Timestamp,
+    ) -> Result<Vec<AuditPerson>, StoreError> {
+        let rows = sqlx::query_as::<_, AuditPersonRow>(
+            "SELECT u.id, u.email, u.role, c.given_name, c.family_name FROM users u \
+             LEFT JOIN clinicians c ON c.id = u.clinician_id ORDER BY u.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let people = rows
+            .into_iter()
+            .map(|r| {
+                Ok(AuditPerson {
+                    id: UserId(r.id),
+                    email: r.email,
+                    role: Role::parse(&r.role).ok_or(StoreError::Corrupt("users.role"))?,
+                    clinician_name: match (r.given_name, r.family_name) {
+                        (Some(g), Some(f)) => Some(format!("{g} {f}")),
+                        _ => None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.audit_read(at, Record::success(who.audit(), AuditAction::UserList, &[]))
+            .await?;
+        Ok(people)
+    }
+
+    /// The clients among `ids` as an audit page shows them: the record number, and the
+    /// name only with `names` (the reviewer's role reads client names). One `client.list`
+    /// entry names those read; nothing read, nothing recorded.
+    pub async fn audit_clients(
+        &self,
+        who: &crate::access::RoleAccess<crate::access::purpose::AuditReview>,
+        names: Option<&crate::access::RoleAccess<crate::access::purpose::AuditClientNames>>,
+        ids: &[ClientId],
+        at: Timestamp,
+    ) -> Result<Vec<AuditClient>, StoreError> {
+        let mut ids: Vec<i64> = ids.iter().map(|c| c.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut tx = self.begin_read().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        // Bounded statements, as `clients_with_ids` reads them.
+        for chunk in ids.chunks(200) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, record_number, given_name, family_name FROM clients \
+                 WHERE id IN ({}) ORDER BY id",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, AuditClientRow>(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                out.push(AuditClient {
+                    id: ClientId(r.id),
+                    record_number: r.record_number,
+                    name: names.map(|_| format!("{} {}", r.given_name, r.family_name)),
+                });
+            }
+        }
+        tx.commit().await?;
+        let found: Vec<ClientId> = out.iter().map(|c| c.id).collect();
+        self.audit_reads(
+            at,
+            (!found.is_empty())
+                .then(|| Record::success(who.audit(), AuditAction::ClientList, &found)),
+        )
+        .await?;
+        Ok(out)
     }
 
     /// Checks every link of the chain and the head; reports the first broken one. Reads

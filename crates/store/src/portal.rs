@@ -12,6 +12,7 @@ use circle_domain::client::ReferralSource;
 use circle_domain::group::Group;
 use circle_domain::ids::{ClientId, GroupId};
 use circle_domain::intake::{NewReferral, ReferralDetails};
+use circle_domain::program::Program;
 use circle_domain::session::SessionStatus;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -21,6 +22,7 @@ use crate::codec::{date, read, ts};
 use crate::groups::{GROUP_COLUMNS, GroupRow};
 use crate::intake::{PublicSource, RateLimit, SelfReferralOutcome};
 use crate::measures::DueFacts;
+use crate::programs::{PROGRAM_COLUMNS, ProgramRow};
 use crate::{Store, StoreError};
 
 /// One of a client's current groups, as the client may see it.
@@ -285,6 +287,19 @@ impl Store {
         Ok(id.map(ClientId))
     }
 
+    /// The programs that admit above outpatient (residential, PHP, IOP), by name: what a
+    /// referring therapist may ask an admission to on the public page. No client data is
+    /// read.
+    pub async fn admission_programs(&self) -> Result<Vec<Program>, StoreError> {
+        let rows = sqlx::query_as::<_, ProgramRow>(&format!(
+            "SELECT {PROGRAM_COLUMNS} FROM programs WHERE level_of_care <> 'outpatient' \
+             ORDER BY name, id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(Program::try_from).collect()
+    }
+
     /// The groups open to self-referral: those of outpatient (stand-alone) programs or
     /// that take outpatient clients, which a newcomer can still join (not a closed cohort
     /// that has started), with whether a seat is free. No client data is read.
@@ -344,7 +359,7 @@ impl Store {
         if new.path != ReferralSource::TherapistReferral
             || new.client_id.is_some()
             || new.screener_id.is_some()
-            || new.program_id.is_some()
+            || new.level_of_care.is_some()
         {
             return Err(circle_domain::DomainError::invalid(
                 "path",
@@ -352,6 +367,30 @@ impl Store {
             )
             .into());
         }
+        // A referral to an admission names a program that admits above outpatient; its
+        // level of care is the program's.
+        let admission = match new.program_id {
+            None => None,
+            Some(program) => {
+                let level: Option<String> =
+                    sqlx::query_scalar("SELECT level_of_care FROM programs WHERE id = $1")
+                        .bind(program.0)
+                        .fetch_optional(self.pool())
+                        .await?;
+                match level.as_deref().and_then(LevelOfCare::parse) {
+                    Some(l) if l != LevelOfCare::Outpatient => Some((program, l)),
+                    _ => {
+                        return Err(circle_domain::DomainError::invalid(
+                            "program_id",
+                            "names no program that takes admissions",
+                        )
+                        .into());
+                    }
+                }
+            }
+        };
+        let mut new = new.clone();
+        new.level_of_care = admission.map(|(_, l)| l);
         new.validate()?;
         let details = ReferralDetails {
             name: new.name.clone(),
@@ -364,6 +403,7 @@ impl Store {
             ReferralSource::TherapistReferral,
             &details,
             &new.preferred_times,
+            admission,
             source,
             limit,
             ctx,

@@ -47,6 +47,18 @@ async fn audit(t: &TestApp, admin: &str, query: &str) -> Vec<Value> {
     v.as_array().unwrap().clone()
 }
 
+/// The id of the account with `email`, as the administrator's API lists it.
+async fn user_id(t: &TestApp, admin: &str, email: &str) -> Value {
+    let (_, users) = t.get(admin, "/api/v1/users").await;
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == email)
+        .unwrap()["id"]
+        .clone()
+}
+
 #[tokio::test]
 async fn a_client_account_is_refused_the_list_and_every_chart_including_their_own() {
     let t = spawn_app().await;
@@ -91,14 +103,7 @@ async fn an_admin_opens_a_chart_only_under_emergency_access_and_every_read_is_fl
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(!body.contains("Clinictest"));
 
-    let (_, users) = t.get(&admin, "/api/v1/users").await;
-    let me = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["email"] == "admin@example.test")
-        .unwrap()["id"]
-        .clone();
+    let me = user_id(&t, &admin, "admin@example.test").await;
     // The grant comes from someone else: a clinic-wide director.
     let (s, _) = t
         .send(
@@ -216,10 +221,7 @@ async fn the_audit_report_downloads_its_table_as_csv_and_prints_without_its_filt
     let rows: Vec<&str> = lines.collect();
     assert!(!rows.is_empty(), "{}", r.body);
     // The same words as the page: actions and outcomes in words, the member's record.
-    assert!(
-        rows.iter().all(|l| l.contains(&member.to_string())),
-        "{rows:?}"
-    );
+    assert!(rows.iter().all(|l| l.contains("C-0001")), "{rows:?}");
     assert!(!r.body.contains("client.read"), "{}", r.body);
 
     // An administrator's filter that names nobody, and a date that is not one: each is
@@ -253,6 +255,104 @@ async fn the_audit_report_downloads_its_table_as_csv_and_prints_without_its_filt
     assert!(
         print.contains("nav.admin-nav") && print.contains("a.download"),
         "{print}"
+    );
+}
+
+/// Issue 14: the audit report said "user 1 (Director)" and "clients 21, 22". Every account
+/// is named, whoever reviews (a director too); each client is shown as the reviewer may
+/// read them — a clinic-wide director by name and record number, an administrator by the
+/// record number only (DESIGN.md: no client content for administrators) — on the page and
+/// in its CSV, and reading those clients for the report is itself audited.
+#[tokio::test]
+async fn the_audit_report_names_every_account_and_shows_clients_as_the_reviewer_may_read_them() {
+    let t = spawn_app().await;
+    let (clinic, _) = clinic_and_lead(&t, 1).await;
+    let member = clinic.members[0];
+    let (s, _) = page(&t, &clinic.director, &format!("/clients/{member}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let admin = t
+        .token_for("admin@example.test", Role::Admin, None, None)
+        .await;
+    let cells = |body: &str, class: &str| -> Vec<String> {
+        body.split(&format!("<td class=\"{class}\">"))
+            .skip(1)
+            .filter_map(|rest| rest.split("</td>").next())
+            .map(str::to_owned)
+            .collect()
+    };
+    // The reviewers' own reads of the report name the member too.
+    let by_name = |who: &str| {
+        ["director@example.test (", "admin@example.test ("]
+            .iter()
+            .any(|p| who.starts_with(p))
+            && !who.contains("user ")
+    };
+    let query = format!("/admin/audit?client={member}");
+    for (reviewer, token, named) in [
+        ("director", &clinic.director, true),
+        ("admin", &admin, false),
+    ] {
+        let (s, body) = page(&t, token, &query).await;
+        assert_eq!(s, StatusCode::OK, "{reviewer}");
+        let whos = cells(&body, "who");
+        assert!(!whos.is_empty(), "{reviewer}: {body}");
+        assert!(
+            whos.iter()
+                .any(|w| w.starts_with("director@example.test (Director)")),
+            "{reviewer}: {whos:?}"
+        );
+        assert!(
+            whos.iter().all(|w| by_name(w)),
+            "{reviewer}: every account by name: {whos:?}"
+        );
+        let clients = cells(&body, "clients");
+        assert!(!clients.is_empty(), "{reviewer}: {body}");
+        for c in &clients {
+            assert!(c.contains("C-0001"), "{reviewer}: the record number: {c}");
+            assert_eq!(
+                c.contains("Member1 Clinictest"),
+                named,
+                "{reviewer}: the name only for a director: {c}"
+            );
+            assert!(
+                !c.split([' ', ',', '(', ')'])
+                    .any(|w| w == member.to_string()),
+                "{reviewer}: no raw id: {c}"
+            );
+        }
+
+        let r = t.page(token, &format!("{query}&format=csv")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let rows: Vec<&str> = r
+            .body
+            .split("\r\n")
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert!(!rows.is_empty());
+        for row in &rows {
+            assert!(
+                row.split(',').any(by_name) && !row.contains("user ") && row.contains("C-0001"),
+                "{reviewer}: {row}"
+            );
+            assert_eq!(
+                row.contains("Member1 Clinictest"),
+                named,
+                "{reviewer}: {row}"
+            );
+        }
+    }
+
+    // The administrator's reading of the member's record number is on the trail.
+    let admin_id = user_id(&t, &admin, "admin@example.test").await;
+    let reads: Vec<Value> = audit(&t, &admin, &format!("client_id={member}"))
+        .await
+        .into_iter()
+        .filter(|e| e["actor_user_id"] == admin_id && e["action"] == "client.list")
+        .collect();
+    assert!(
+        !reads.is_empty(),
+        "the report's client read is audited like the rest"
     );
 }
 

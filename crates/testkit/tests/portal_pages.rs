@@ -106,6 +106,21 @@ async fn status(t: &TestApp, path: &str) -> StatusCode {
     t.http.get(t.url(path)).send().await.unwrap().status()
 }
 
+/// The public referral form: its pre-session cookie (`name=value`), the CSRF token that
+/// cookie holds, and the page.
+async fn refer_form(t: &TestApp) -> (String, String, String) {
+    let r = t.http.get(t.url("/refer")).send().await.unwrap();
+    let presession = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = presession.split_once('=').unwrap().1.to_owned();
+    (presession, token, r.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn the_portal_is_the_clients_own_and_no_one_elses() {
     let t = spawn_app().await;
@@ -249,15 +264,7 @@ async fn refused_forms_change_nothing() {
     let intake = t
         .token_for("intake@example.test", Role::Intake, None, None)
         .await;
-    let r = t.http.get(t.url("/refer")).send().await.unwrap();
-    let presession = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let token = presession.split_once('=').unwrap().1.to_owned();
+    let (presession, token, _) = refer_form(&t).await;
     let r = t
         .http
         .post(t.url("/refer"))
@@ -381,4 +388,97 @@ async fn public_pages_need_no_account_and_reveal_no_client() {
         .await
         .unwrap();
     assert!(!body.contains("I would like to join"));
+}
+
+/// Issue 14: a therapist could refer only to the self-referral groups. `/refer` lists the
+/// programs that admit above outpatient, never an outpatient one; it refuses a program
+/// not on the list, and a group and a program at once, by the field and changing nothing.
+#[tokio::test]
+async fn a_therapist_refers_to_a_program_admission_only_from_the_list_and_not_with_a_group() {
+    let t = spawn_app().await;
+    let clinic = t
+        .clinic(ClinicSpec {
+            members: 0,
+            level: "outpatient",
+            ..ClinicSpec::default()
+        })
+        .await;
+    let (s, php) = t
+        .post(
+            &clinic.director,
+            "/api/v1/programs",
+            json!({"name": "Adult PHP", "site": "Riverside", "level_of_care": "php",
+                "time_zone": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{php}");
+    let php = php["id"].as_i64().unwrap();
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+
+    let (presession, token, body) = refer_form(&t).await;
+    assert!(
+        body.contains(&format!(
+            "<option value=\"{php}\">Adult PHP — Partial hospitalization (PHP)</option>"
+        )),
+        "{body}"
+    );
+    // The clinic's outpatient program (named "Adult IOP" by the fixture) is not offered.
+    assert!(
+        !body.contains("Adult IOP — "),
+        "an outpatient program admits nobody: {body}"
+    );
+    let send = |program: String, group: String| {
+        let (t, presession, token) = (&t, presession.clone(), token.clone());
+        async move {
+            let r = t
+                .http
+                .post(t.url("/refer"))
+                .header("cookie", &presession)
+                .form(&[
+                    ("csrf", token.as_str()),
+                    ("provider_name", "Dana Therapist"),
+                    ("provider_phone", "617-555-0110"),
+                    ("client_name", "Sam Rivers"),
+                    ("client_phone", "617-555-0199"),
+                    ("reason", "Needs more than a weekly group."),
+                    ("consent", "yes"),
+                    ("program", program.as_str()),
+                    ("group", group.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (s, body) = send(clinic.program.to_string(), String::new()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("Admission to a program: choose one from the list, or none"),
+        "{body}"
+    );
+    let (s, body) = send(php.to_string(), clinic.group.to_string()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("Admission to a program: choose a group or a program, not both"),
+        "{body}"
+    );
+    let (_, list) = t.get(&intake, "/api/v1/referrals").await;
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+
+    let (s, body) = send(php.to_string(), String::new()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, list) = t.get(&intake, "/api/v1/referrals").await;
+    let referral = &list["items"][0];
+    assert_eq!(
+        (
+            referral["path"].as_str(),
+            referral["program_id"].as_i64(),
+            referral["level_of_care"].as_str()
+        ),
+        (Some("therapist_referral"), Some(php), Some("php")),
+        "{list}"
+    );
 }

@@ -206,23 +206,8 @@ async fn intake_takes_a_join_request_to_a_placed_client_through_the_pages() {
     b.close().await;
 
     let b = Browser::start().await;
-    sign_in(&b, &t, "intake@example.test").await;
-    assert_eq!(b.wait_path("/today").await, "/today");
-    b.client.goto(&t.url("/intake")).await.unwrap();
-    b.client
-        .find(Locator::LinkText("Jordan Okafor"))
-        .await
-        .expect("the request on intake's list")
-        .click()
-        .await
-        .unwrap();
-    assert!(b.shows("h1", "Jordan Okafor").await);
-    let referral: i64 = b
-        .path()
-        .await
-        .trim_start_matches("/referrals/")
-        .parse()
-        .unwrap();
+    intake_list(&b, &t).await;
+    let referral = open_referral(&b, "Jordan Okafor").await;
     assert_eq!(b.text("#referral-availability").await, "Tuesday evening");
     assert_eq!(b.text("#referral-screener").await, "not assigned yet");
     assert!(b.try_text("#already-client").await.is_none());
@@ -277,28 +262,13 @@ async fn intake_takes_a_join_request_to_a_placed_client_through_the_pages() {
             .contains("Called back; Tuesday evenings work.")
     );
     assert!(b.try_text("#screen-reasons").await.is_none());
-    b.click("#decision-ready").await;
-    b.click("#screening-form button[type=submit]").await;
-    assert!(b.shows("#referral-state", "Ready").await);
+    // Screened ready, then the paper agreement, then the placement.
+    screen_ready_and_record_agreement(&b).await;
     assert!(b.text("#screenings").await.contains("Ready for group"));
-
-    // The paper agreement, then the placement.
-    b.click("#agreement-form button[type=submit]").await;
-    assert!(
-        b.shows("[role=status]", "group agreement signature was recorded")
-            .await
-    );
     let fits = b.text(&format!("#suggestion-{}", k.group)).await;
     assert!(fits.contains("Open to this client now"), "{fits}");
     b.check_page("journey-intake-ready-to-place").await;
-    b.click(&format!("#place-{}", k.group)).await;
-    assert!(
-        b.shows("[role=status]", "The client was placed in the group")
-            .await,
-        "{}",
-        b.text("main").await
-    );
-    assert!(b.shows("#referral-state", "Placed").await);
+    place_from_referral(&b, k.group).await;
     b.check_page("journey-intake-placed").await;
     b.close().await;
 
@@ -319,20 +289,7 @@ async fn intake_takes_a_join_request_to_a_placed_client_through_the_pages() {
         c["availability"],
         json!([{"weekday": "tuesday", "start": "17:00:00", "end": "21:30:00"}])
     );
-    let (_, members) = t
-        .get(
-            &k.director,
-            &format!("/api/v1/groups/{}/memberships", k.group),
-        )
-        .await;
-    assert!(
-        members["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["client_id"].as_i64() == Some(client) && m["status"] == "active"),
-        "{members}"
-    );
+    assert_active_member(&t, &k, client).await;
 }
 
 /// A therapist refers a client on `/refer` to a group that is full; intake creates the
@@ -382,23 +339,8 @@ async fn intake_takes_a_therapists_referral_to_a_full_groups_waitlist_through_th
     b.close().await;
 
     let b = Browser::start().await;
-    sign_in(&b, &t, "intake@example.test").await;
-    assert_eq!(b.wait_path("/today").await, "/today");
-    b.client.goto(&t.url("/intake")).await.unwrap();
-    b.client
-        .find(Locator::LinkText("Casey Lin"))
-        .await
-        .expect("the referral on intake's list")
-        .click()
-        .await
-        .unwrap();
-    assert!(b.shows("h1", "Casey Lin").await);
-    let referral: i64 = b
-        .path()
-        .await
-        .trim_start_matches("/referrals/")
-        .parse()
-        .unwrap();
+    intake_list(&b, &t).await;
+    let referral = open_referral(&b, "Casey Lin").await;
     assert!(
         b.text("main")
             .await
@@ -429,14 +371,7 @@ async fn intake_takes_a_therapists_referral_to_a_full_groups_waitlist_through_th
         b.shows("[role=status]", "The episode of care was opened")
             .await
     );
-    b.click("#decision-ready").await;
-    b.click("#screening-form button[type=submit]").await;
-    assert!(b.shows("#referral-state", "Ready").await);
-    b.click("#agreement-form button[type=submit]").await;
-    assert!(
-        b.shows("[role=status]", "group agreement signature was recorded")
-            .await
-    );
+    screen_ready_and_record_agreement(&b).await;
     let full = b.text(&format!("#suggestion-{}", k.group)).await;
     assert!(full.contains("0 open seats"), "{full}");
     b.click(&format!("#priority-{} option[value='2']", k.group))
@@ -470,6 +405,237 @@ async fn intake_takes_a_therapists_referral_to_a_full_groups_waitlist_through_th
         .cloned()
         .unwrap_or_else(|| panic!("on the waitlist: {w}"));
     assert_eq!(entry["priority"], 2, "{entry}");
+}
+
+/// A therapist refers a client on `/refer` to an intensive outpatient admission (issue 14:
+/// only the self-referral groups could be named), and intake takes the referral to a
+/// placed, consented client through the pages only: the referral on their list with its
+/// program, the record created from it, the episode opened at the program's level (chosen
+/// for them by the referral), screening — placement waits until it finds the person
+/// ready — the signed agreement, and the place in the program's group with a free seat.
+#[tokio::test]
+async fn intake_takes_a_therapists_program_admission_referral_to_a_placed_consented_client_through_the_pages()
+ {
+    let t = spawn_app().await;
+    let k = t
+        .clinic(ClinicSpec {
+            members: 2,
+            ..ClinicSpec::default()
+        })
+        .await;
+    let intake = t
+        .token_for("intake@example.test", Role::Intake, None, None)
+        .await;
+
+    let b = Browser::start().await;
+    b.client.goto(&t.url("/refer")).await.unwrap();
+    b.fill("#provider_name", "Dr. Ana Solis").await;
+    b.fill("#provider_email", "ana.solis@example.test").await;
+    b.fill("#client_name", "Riley Moss").await;
+    b.fill("#client_phone", "617-555-0177").await;
+    b.click(&format!("#program option[value='{}']", k.program))
+        .await;
+    b.fill(
+        "#reason",
+        "Worsening depression; weekly therapy is not enough.",
+    )
+    .await;
+    b.click("#consent").await;
+    b.check_page("journey-refer-program-admission").await;
+    b.click("#send-referral").await;
+    assert!(
+        b.shows("[role=status]", "We have your referral").await,
+        "{}",
+        b.text("main").await
+    );
+    b.close().await;
+
+    let b = Browser::start().await;
+    intake_list(&b, &t).await;
+    let listed = b.text("main").await;
+    assert!(
+        listed.contains("From an individual therapist, for admission: Intensive outpatient (IOP)"),
+        "what the referral asks for, on the list: {listed}"
+    );
+    b.check_page("journey-intake-list-refer-admission").await;
+    let referral = open_referral(&b, "Riley Moss").await;
+    assert!(
+        b.text("main")
+            .await
+            .contains("Dr. Ana Solis, ana.solis@example.test")
+    );
+    assert_eq!(
+        b.text("#referral-program").await,
+        "Adult IOP — Intensive outpatient (IOP)",
+        "the admission asked for"
+    );
+
+    // The record, from the referral; the client comes on Monday mornings.
+    assert_eq!(b.value("#nc-given").await, "Riley");
+    assert_eq!(b.value("#nc-phone").await, "617-555-0177");
+    b.set("#nc-dob", "1979-03-21").await;
+    b.fill("#nc-record", "R-2043").await;
+    b.click("#nc-t-monday-morning").await;
+    b.click("#new-client-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "The client record was created")
+            .await,
+        "{}",
+        b.text("main").await
+    );
+
+    // The admission the therapist asked for is the one offered.
+    assert_eq!(b.value("#episode-level").await, "iop");
+    assert_eq!(b.value("#episode-program").await, k.program.to_string());
+    b.client
+        .execute(
+            "document.querySelector('#admit-h').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.check_page("journey-intake-refer-admission").await;
+    b.click("#episode-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "The episode of care was opened")
+            .await
+    );
+    assert!(
+        b.text("#referral-client")
+            .await
+            .contains("Intensive outpatient (IOP)")
+    );
+
+    // In screening, placement waits for a screening that finds the person ready.
+    b.fill("#move-reason", "Spoke with Riley; screening booked.")
+        .await;
+    b.click("#to-screening").await;
+    assert!(b.shows("#referral-state", "Screening").await);
+    assert!(b.try_text("#to-ready").await.is_none(), "no way round it");
+    assert!(
+        b.text("#placement-waits")
+            .await
+            .contains("once screening finds the person ready")
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css(&format!("#place-{}", k.group)))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no placement before screening"
+    );
+    b.client
+        .execute(
+            "document.querySelector('#placement-waits').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.check_page("journey-intake-refer-waits-for-screening")
+        .await;
+    // Screened ready; the consent the placement needs; then the seat.
+    screen_ready_and_record_agreement(&b).await;
+    let fits = b.text(&format!("#suggestion-{}", k.group)).await;
+    assert!(
+        fits.contains("Open to this client now") && fits.contains("Process group"),
+        "the group's kind in words: {fits}"
+    );
+    place_from_referral(&b, k.group).await;
+    b.check_page("journey-intake-refer-placed").await;
+    b.close().await;
+
+    // What the pages did, as the API reads it.
+    let (_, r) = t
+        .get(&intake, &format!("/api/v1/referrals/{referral}"))
+        .await;
+    assert_eq!(r["state"], "placed", "{r}");
+    assert_eq!(r["path"], "therapist_referral", "{r}");
+    assert_eq!(
+        (r["program_id"].as_i64(), r["level_of_care"].as_str()),
+        (Some(k.program), Some("iop")),
+        "{r}"
+    );
+    let client = r["client_id"].as_i64().expect("the referral is linked");
+    let (_, c) = t.get(&intake, &format!("/api/v1/clients/{client}")).await;
+    assert_eq!(c["current_level"], "iop", "{c}");
+    let (_, consents) = t
+        .get(&intake, &format!("/api/v1/clients/{client}/consents"))
+        .await;
+    assert_eq!(
+        consents["group_agreements"].as_array().map(Vec::len),
+        Some(1),
+        "{consents}"
+    );
+    assert_active_member(&t, &k, client).await;
+}
+
+/// Intake signs in and opens their list of referrals.
+async fn intake_list(b: &Browser, t: &TestApp) {
+    sign_in(b, t, "intake@example.test").await;
+    assert_eq!(b.wait_path("/today").await, "/today");
+    b.client.goto(&t.url("/intake")).await.unwrap();
+}
+
+/// Opens the referral of `name` from intake's list; its id.
+async fn open_referral(b: &Browser, name: &str) -> i64 {
+    b.client
+        .find(Locator::LinkText(name))
+        .await
+        .unwrap_or_else(|e| panic!("{name} on intake's list: {e}"))
+        .click()
+        .await
+        .unwrap();
+    assert!(b.shows("h1", name).await);
+    b.path()
+        .await
+        .trim_start_matches("/referrals/")
+        .parse()
+        .unwrap()
+}
+
+/// On a referral in screening: the screening finds the person ready, then the signed
+/// paper agreement is recorded.
+async fn screen_ready_and_record_agreement(b: &Browser) {
+    b.click("#decision-ready").await;
+    b.click("#screening-form button[type=submit]").await;
+    assert!(b.shows("#referral-state", "Ready").await);
+    b.click("#agreement-form button[type=submit]").await;
+    assert!(
+        b.shows("[role=status]", "group agreement signature was recorded")
+            .await
+    );
+}
+
+/// Places the referral's client in `group` from the referral page: the page confirms it
+/// and the referral is placed.
+async fn place_from_referral(b: &Browser, group: i64) {
+    b.click(&format!("#place-{group}")).await;
+    assert!(
+        b.shows("[role=status]", "The client was placed in the group")
+            .await,
+        "{}",
+        b.text("main").await
+    );
+    assert!(b.shows("#referral-state", "Placed").await);
+}
+
+/// The API lists `client` as an active member of the clinic's group.
+async fn assert_active_member(t: &TestApp, k: &circle_testkit::clinic::Clinic, client: i64) {
+    let (_, members) = t
+        .get(
+            &k.director,
+            &format!("/api/v1/groups/{}/memberships", k.group),
+        )
+        .await;
+    assert!(
+        members["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["client_id"].as_i64() == Some(client) && m["status"] == "active"),
+        "{members}"
+    );
 }
 
 /// A clinic member whose surname a note might name: Dana Pryce, in the clinic's group.

@@ -593,8 +593,7 @@ struct PersonChoice {
 #[template(path = "admin_audit.html")]
 struct AuditPage {
     nav: Option<Nav>,
-    /// The accounts by name, for an administrator; `None` for a director, who lists no
-    /// accounts and filters by user id.
+    /// The accounts by name, for the "Who" picker (`None` only when there are none).
     people: Option<Vec<PersonChoice>>,
     actor: String,
     action: String,
@@ -676,29 +675,20 @@ async fn audit(
         messages.push(m);
         None
     });
-    // People by name (issue 14: the report said "user 4"): a clinician's account by the
-    // clinician's name, any other by its email. Only administrators list accounts.
-    let names: std::collections::HashMap<i64, String> = match app.user_accounts(&signed.actor).await
-    {
-        Ok(accounts) => {
-            let clinicians = clinician_names(&app, &signed).await?;
-            accounts
-                .iter()
-                .map(|a| {
-                    let who = match a.clinician_id.and_then(|c| clinicians.get(&c)) {
-                        Some(name) => format!("{name}, {}", a.email),
-                        None => a.email.to_string(),
-                    };
-                    (a.id.0, format!("{who} ({})", a.role.label()))
-                })
-                .collect()
-        }
-        Err(AppError::Internal(cause)) => {
-            tracing::error!(cause = %cause, "listing accounts for the audit report failed");
-            return Err(PageError::Internal);
-        }
-        Err(_) => std::collections::HashMap::new(),
-    };
+    // People by name (issue 14: the report said "user 4"), for every reviewer: a
+    // clinician's account by the clinician's name, any other by its email.
+    let names: std::collections::HashMap<i64, String> = app
+        .audit_people(&signed.actor)
+        .await?
+        .iter()
+        .map(|p| {
+            let who = match &p.clinician_name {
+                Some(name) => format!("{name}, {}", p.email),
+                None => p.email.clone(),
+            };
+            (p.id.0, format!("{who} ({})", p.role.label()))
+        })
+        .collect();
     // The "Who" picker posts the chosen person's words; a bare number is an account id.
     let actor = match names
         .iter()
@@ -751,24 +741,46 @@ async fn audit(
                 audit_query(&f, f.offset + AUDIT_PAGE)
             ));
         }
+        // Clients as the reviewer may read them (issue 14: "clients 21, 22"): one audited
+        // read for the page.
+        let named: Vec<ClientId> = entries
+            .iter()
+            .flat_map(|e| e.client_ids.iter().copied())
+            .collect();
+        let clients: std::collections::HashMap<ClientId, String> = app
+            .audit_clients(&signed.actor, &named)
+            .await?
+            .into_iter()
+            .map(|c| {
+                let label = match c.name {
+                    Some(name) => format!("{name} ({})", c.record_number),
+                    None => c.record_number,
+                };
+                (c.id, label)
+            })
+            .collect();
         rows = entries
             .iter()
             .map(|e| AuditRow {
                 seq: e.seq,
                 at: local(&app, e.at),
-                actor: match (e.actor_user_id, e.actor_role) {
-                    (Some(u), _) if names.contains_key(&u.0) => {
-                        names.get(&u.0).cloned().unwrap_or_default()
-                    }
-                    (Some(u), Some(r)) => format!("user {} ({})", u.0, r.label()),
-                    (Some(u), None) => format!("user {}", u.0),
-                    _ => "system".to_owned(),
+                actor: match e.actor_user_id {
+                    Some(u) => names
+                        .get(&u.0)
+                        .cloned()
+                        .unwrap_or_else(|| "an account no longer on file".to_owned()),
+                    None => "system".to_owned(),
                 },
                 action: super::vocab::action(e.action),
                 clients: e
                     .client_ids
                     .iter()
-                    .map(|c| c.0.to_string())
+                    .map(|c| {
+                        clients
+                            .get(c)
+                            .cloned()
+                            .unwrap_or_else(|| "a record no longer on file".to_owned())
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
                 object: e

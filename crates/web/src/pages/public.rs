@@ -86,6 +86,9 @@ struct ReferPage {
     nav: Option<Nav>,
     csrf: String,
     groups: Vec<ListedGroup>,
+    /// The programs that admit above outpatient: id and "name — level" (issue 14: a
+    /// therapist could name only the self-referral groups).
+    programs: Vec<(i64, String)>,
     messages: Vec<String>,
     f: ReferFields,
 }
@@ -101,6 +104,7 @@ struct ReferFields {
     client_phone: String,
     client_email: String,
     group: String,
+    program: String,
     reason: String,
 }
 
@@ -116,6 +120,7 @@ impl ReferFields {
             client_phone: v("client_phone"),
             client_email: v("client_email"),
             group: v("group"),
+            program: v("program"),
             reason: v("reason"),
         }
     }
@@ -136,6 +141,12 @@ async fn refer_page(
     messages: Vec<String>,
 ) -> Result<Response, PageError> {
     let groups = app.directory().await?.iter().map(listed).collect();
+    let programs = app
+        .admission_programs()
+        .await?
+        .iter()
+        .map(|p| (p.id.0, format!("{} — {}", p.name, p.level_of_care.label())))
+        .collect();
     let csrf = random_token();
     let mut res = html(
         status,
@@ -143,6 +154,7 @@ async fn refer_page(
             nav: None,
             csrf: csrf.clone(),
             groups,
+            programs,
             messages,
             f,
         },
@@ -169,6 +181,7 @@ fn label(field: &str) -> &str {
         "email" => "Client's email",
         "phone" => "Client's phone",
         "reason" => "Reason for referral",
+        "program_id" | "level_of_care" => "Admission to a program",
         other => other,
     }
 }
@@ -223,6 +236,27 @@ async fn refer(
             }
         },
     };
+    let program = match f.program.as_str() {
+        "" => None,
+        id => {
+            let programs = app.admission_programs().await?;
+            match programs.iter().find(|p| p.id.0.to_string() == id) {
+                Some(p) if group_name.is_some() => {
+                    messages.push(
+                        "Admission to a program: choose a group or a program, not both".to_owned(),
+                    );
+                    Some(p.id)
+                }
+                Some(p) => Some(p.id),
+                None => {
+                    messages.push(
+                        "Admission to a program: choose one from the list, or none".to_owned(),
+                    );
+                    None
+                }
+            }
+        }
+    };
     if !messages.is_empty() {
         return refer_page(&app, policy, StatusCode::UNPROCESSABLE_ENTITY, f, messages).await;
     }
@@ -252,6 +286,7 @@ async fn refer(
             "practice": optional(&f.practice),
             "contact": contact.join(" · "),
         },
+        "program_id": program.map(|p| p.0),
     });
     let parsed = serde_json::to_vec(&body)
         .map_err(|e| ApiError::Internal(e.to_string()))

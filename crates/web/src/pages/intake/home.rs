@@ -6,6 +6,8 @@ pub(super) struct ReferralRow {
     id: i64,
     name: String,
     path: &'static str,
+    /// The level of care of the admission a referral asks for, if it asks for one.
+    admission: Option<&'static str>,
     received: String,
 }
 
@@ -108,6 +110,7 @@ pub(super) async fn render_home(
                         id: r.id,
                         name: r.details.name.to_string(),
                         path: path_label(r.path),
+                        admission: r.level_of_care.map(|l| l.label()),
                         received: day_of(app, r.received_at),
                     })
                     .collect(),

@@ -425,8 +425,8 @@ pub(super) async fn render_referral(
                             group_id: s.group_id.0,
                             name: s.name.to_string(),
                             kind: match s.modality {
-                                Some(m) => format!("{} ({m})", s.group_kind),
-                                None => s.group_kind.to_string(),
+                                Some(m) => format!("{} ({})", s.group_kind.label(), m.label()),
+                                None => s.group_kind.label().to_owned(),
                             },
                             fit: s.fit,
                             eligible: s.eligible,
