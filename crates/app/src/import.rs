@@ -151,8 +151,8 @@ impl ImportOutcome {
         let r = &self.report;
         if !r.problems.is_empty() {
             let mut out = vec![format!(
-                "{} problem(s) found; nothing was written:",
-                r.problems.len()
+                "{} found; nothing was written:",
+                count(r.problems.len(), "problem", "problems")
             )];
             out.extend(r.problems.iter().map(|p| format!("  {p}")));
             return out;
@@ -162,10 +162,14 @@ impl ImportOutcome {
             "Nothing to import: every row is already in Circle; nothing was changed.".to_owned()
         } else if self.dry_run {
             format!(
-                "Dry run: no problems; {created} record(s) would be created; nothing was written."
+                "Dry run: no problems; {} would be created; nothing was written.",
+                count(created, "record", "records")
             )
         } else {
-            format!("Imported: {created} record(s) created in one transaction.")
+            format!(
+                "Imported: {} created in one transaction.",
+                count(created, "record", "records")
+            )
         }];
         for k in KINDS {
             let c = r.counts.get(k).copied().unwrap_or_default();
@@ -179,6 +183,11 @@ impl ImportOutcome {
         }
         out
     }
+}
+
+/// A count with its noun: "1 record", "3 records".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 impl App {
@@ -1227,4 +1236,16 @@ fn sheet(file: &str, rows: &[Vec<String>]) -> String {
     }
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn a_count_takes_the_singular_for_one_only() {
+        assert_eq!(count(0, "record", "records"), "0 records");
+        assert_eq!(count(1, "record", "records"), "1 record");
+        assert_eq!(count(3, "problem", "problems"), "3 problems");
+    }
 }

@@ -154,18 +154,31 @@ impl std::fmt::Debug for SelfReferralForm {
     }
 }
 
+impl SelfReferralForm {
+    /// The rules that need no parsed value: a way to reply, and a word on what the person
+    /// is looking for. The join page checks them on what was typed, so that they are
+    /// reported together with every field's own rule.
+    pub fn rules_of_what_was_written(has_contact: bool, looking_for: &str) -> FieldErrors {
+        let mut e = FieldErrors::default();
+        if !has_contact {
+            e.push("email", "an email or a phone number is required to reply");
+        }
+        if looking_for.trim().is_empty() {
+            e.push("looking_for", "must say briefly what you are looking for");
+        }
+        e
+    }
+}
+
 /// The longest "what are you looking for" on the public form.
 pub const MAX_LOOKING_FOR: usize = 500;
 
 impl SelfReferralForm {
     pub fn validate(&self) -> Result<(), DomainError> {
-        let mut e = FieldErrors::default();
-        if self.email.is_none() && self.phone.is_none() {
-            e.push("email", "an email or a phone number is required to reply");
-        }
-        if self.looking_for.as_str().is_empty() {
-            e.push("looking_for", "must say briefly what you are looking for");
-        }
+        let mut e = Self::rules_of_what_was_written(
+            self.email.is_some() || self.phone.is_some(),
+            self.looking_for.as_str(),
+        );
         if self.looking_for.as_str().chars().count() > MAX_LOOKING_FOR {
             e.push("looking_for", "must be at most 500 characters");
         }

@@ -660,6 +660,58 @@ impl TestApp {
     ) -> (reqwest::StatusCode, serde_json::Value) {
         self.send(reqwest::Method::POST, token, path, body).await
     }
+
+    /// A page with a pre-session form (join, refer, a message's link) as a browser gets it
+    /// from `url` (a whole address): the answer, its double-submit cookie (`name=value`) and
+    /// the form's token; either is empty when the page sets none.
+    pub async fn public_page(&self, url: &str) -> PublicPage {
+        let r = self.http.get(url).send().await.expect("GET a public page");
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("circle_signin="))
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_default()
+            .to_owned();
+        let page = PageResponse::read(r).await;
+        let csrf = page
+            .body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        PublicPage { page, cookie, csrf }
+    }
+
+    /// A pre-session form POSTed to `url` with the page's `cookie` (the fields as given: a
+    /// test adds the `csrf` field itself).
+    pub async fn post_public(
+        &self,
+        url: &str,
+        cookie: &str,
+        fields: &[(&str, &str)],
+    ) -> PageResponse {
+        let r = self
+            .http
+            .post(url)
+            .header("cookie", cookie)
+            .form(fields)
+            .send()
+            .await
+            .expect("POST a public form");
+        PageResponse::read(r).await
+    }
+}
+
+/// A public page with its pre-session form: see [`TestApp::public_page`].
+#[derive(Debug)]
+pub struct PublicPage {
+    pub page: PageResponse,
+    pub cookie: String,
+    pub csrf: String,
 }
 
 /// A page's answer: status, headers, where a redirect goes, and the body.

@@ -2,7 +2,8 @@
 //! names (SQLite when unset): one extractor checks every signed-in form's CSRF token and
 //! parses it, so a form without the session's token is refused and writes nothing, and a
 //! form with several bad fields comes back with every error next to its field and what was
-//! typed kept (never a password).
+//! typed kept (never a password). The public forms (join, refer) parse the same way behind
+//! their pre-session token: every bad field at once, each named in the page's words.
 
 #![allow(
     clippy::unwrap_used,
@@ -413,5 +414,237 @@ async fn an_attendance_sheet_with_bad_rows_names_each_members_field_and_saves_no
     assert_eq!(
         attendance(&t, &lead, session).await[2],
         (ids[2], "late".to_owned(), 60)
+    );
+}
+
+/// A public page's form as a browser gets it: the pre-session cookie and its token.
+async fn public_form(t: &TestApp, path: &str) -> (String, String) {
+    let p = t.public_page(&t.url(path)).await;
+    assert_eq!(p.page.status, StatusCode::OK, "{path}");
+    (p.cookie, p.csrf)
+}
+
+async fn post_public(
+    t: &TestApp,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let r = t.post_public(&t.url(path), cookie, fields).await;
+    (r.status, r.body)
+}
+
+/// Each error is in the page's summary in its words and next to its field (`ID-error`).
+fn refused_by_field(body: &str, errors: &[(&str, &str)]) {
+    for (id, words) in errors {
+        assert!(
+            body.contains(&format!("<li>{words}</li>")),
+            "{words}: {body}"
+        );
+        assert!(
+            body.contains(&format!(r#"id="{id}-error""#)),
+            "{id}: {body}"
+        );
+    }
+}
+
+async fn intake(t: &TestApp) -> String {
+    t.token_for("intake@example.test", Role::Intake, None, None)
+        .await
+}
+
+/// The referrals intake sees.
+async fn referrals(t: &TestApp, intake: &str) -> usize {
+    let (s, list) = t.get(intake, "/api/v1/referrals").await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    list["items"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_join_request_with_four_bad_fields_names_each_in_the_pages_words_and_keeps_nothing() {
+    let t = spawn_app().await;
+    let intake = intake(&t).await;
+    let (cookie, csrf) = public_form(&t, "/join").await;
+    let (s, body) = post_public(
+        &t,
+        "/join",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "  "),
+            ("email", "sam-at-home"),
+            ("phone", ""),
+            ("looking_for", ""),
+            ("time", "tuesday/evening"),
+            ("time", "someday/noon"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    refused_by_field(
+        &body,
+        &[
+            ("name", "Your name: is required"),
+            (
+                "email",
+                "Email: must be an email address such as name@example.org",
+            ),
+            (
+                "looking_for",
+                "What you are looking for: must say briefly what you are looking for",
+            ),
+            ("time", "When you could come: choose times from the grid"),
+        ],
+    );
+    assert!(!body.contains("phone-error"), "{body}");
+    assert!(
+        body.contains(r#"aria-invalid="true" aria-describedby="email-error""#),
+        "{body}"
+    );
+    // What was typed comes back in its fields (the tick kept), never in a message.
+    assert!(body.contains(r#"value="sam-at-home""#), "{body}");
+    assert!(
+        body.contains(r#"id="t-tuesday-evening" name="time" value="tuesday/evening" checked"#),
+        "{body}"
+    );
+    assert!(!body.contains("someday"), "{body}");
+    assert_eq!(referrals(&t, &intake).await, 0);
+
+    // Neither email nor phone is a rule across the form, named with the others.
+    let (s, body) = post_public(
+        &t,
+        "/join",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "Sam Example"),
+            ("looking_for", "A group"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("<li>Email: an email or a phone number is required to reply</li>"),
+        "{body}"
+    );
+
+    // Without the page's token: the form again (403); a robot is thanked; neither is kept.
+    let (s, body) = post_public(
+        &t,
+        "/join",
+        "",
+        &[
+            ("csrf", &csrf),
+            ("name", "Sam Example"),
+            ("email", "sam@example.test"),
+            ("looking_for", "A group"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(body.contains("The form had expired"), "{body}");
+    let (s, body) = post_public(
+        &t,
+        "/join",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "Sam Example"),
+            ("email", "sam@example.test"),
+            ("looking_for", "A group"),
+            ("website", "http://spam.example"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("We have your request"), "{body}");
+    assert_eq!(referrals(&t, &intake).await, 0);
+}
+
+#[tokio::test]
+async fn a_referral_with_six_bad_fields_names_each_in_the_pages_words_and_keeps_nothing() {
+    let t = spawn_app().await;
+    // The directory lists outpatient groups open to self-referral.
+    let _clinic = t
+        .clinic(ClinicSpec {
+            members: 1,
+            level: "outpatient",
+            ..ClinicSpec::default()
+        })
+        .await;
+    let intake = intake(&t).await;
+    let (cookie, csrf) = public_form(&t, "/refer").await;
+    let (s, body) = post_public(
+        &t,
+        "/refer",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("provider_name", ""),
+            ("provider_email", "dana-at-harbor"),
+            ("client_name", ""),
+            ("client_phone", ""),
+            ("client_email", ""),
+            ("group", "Nowhere Group"),
+            ("reason", "grief"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    refused_by_field(
+        &body,
+        &[
+            ("provider_name", "Your name: is required"),
+            (
+                "provider_email",
+                "Your email: must be an email address such as name@example.org",
+            ),
+            ("client_name", "Client&#39;s name: is required"),
+            (
+                "client_contact",
+                "Client&#39;s phone or email: one is required so we can reach them",
+            ),
+            (
+                "group",
+                "Group: choose one from the list, or leave it blank for no preference",
+            ),
+            (
+                "consent",
+                "The client agrees: tick the box to confirm the client asked for or agreed to this referral",
+            ),
+        ],
+    );
+    assert!(
+        body.contains(r#"aria-invalid="true" aria-describedby="group-hint group-error""#),
+        "{body}"
+    );
+    assert!(body.contains(r#"value="Nowhere Group""#), "{body}");
+    assert_eq!(referrals(&t, &intake).await, 0);
+
+    // The group chosen by its name (any case): the referral is made, naming the group.
+    let (s, body) = post_public(
+        &t,
+        "/refer",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("provider_name", "Dana Therapist"),
+            ("provider_email", "dana@harbor.example"),
+            ("client_name", "Robin Referred"),
+            ("client_phone", "617-555-0199"),
+            ("group", "monday PROCESS"),
+            ("reason", "grief"),
+            ("consent", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.contains("We have your referral"), "{body}");
+    let (_, list) = t.get(&intake, "/api/v1/referrals").await;
+    let r = &list["items"][0];
+    assert_eq!(r["path"], "therapist_referral", "{list}");
+    assert_eq!(
+        r["details"]["reason"], "Group asked about: Monday process. grief",
+        "{list}"
     );
 }

@@ -173,6 +173,8 @@ async fn a_dry_run_lists_every_problem_by_file_row_and_column_and_writes_nothing
         );
     }
     assert_eq!(lines.len(), 5, "{lines:#?}");
+    // What `circle import` prints first: the count in words.
+    assert_eq!(outcome.lines()[0], "5 problems found; nothing was written:");
     assert!(!outcome.report.written);
     assert!(empty(&rows(&t, &admin).await), "a dry run wrote rows");
     // No names or other cell values in any problem.
@@ -186,6 +188,10 @@ async fn a_dry_run_lists_every_problem_by_file_row_and_column_and_writes_nothing
     let outcome = import(&t, &admin, &clinic(), true).await;
     assert!(outcome.report.problems.is_empty(), "{:#?}", outcome.report);
     assert_eq!(outcome.report.created(), 15);
+    assert_eq!(
+        outcome.lines()[0],
+        "Dry run: no problems; 15 records would be created; nothing was written."
+    );
     assert!(empty(&rows(&t, &admin).await), "a clean dry run wrote rows");
 }
 
@@ -208,6 +214,7 @@ async fn a_refused_row_anywhere_leaves_the_database_as_it_was() {
                 .to_owned()
         ]
     );
+    assert_eq!(outcome.lines()[0], "1 problem found; nothing was written:");
     assert!(!outcome.report.written);
     assert!(
         empty(&rows(&t, &admin).await),
@@ -222,6 +229,10 @@ async fn a_second_run_of_the_same_files_changes_nothing_and_says_so() {
     let first = import(&t, &admin, &clinic(), false).await;
     assert!(first.report.written, "{:#?}", first.report);
     assert_eq!(first.report.created(), 15);
+    assert_eq!(
+        first.lines()[0],
+        "Imported: 15 records created in one transaction."
+    );
     let after_first = rows(&t, &admin).await;
     assert_eq!(
         after_first,

@@ -156,6 +156,41 @@ async fn the_calendar_s_show_picker_takes_typed_words_and_answers_unknown_ones_b
 }
 
 #[tokio::test]
+async fn a_refused_calendar_view_says_what_to_choose_in_its_heading_not_a_week_it_hides() {
+    let t = spawn_app().await;
+    let k = t.clinic(ClinicSpec::default()).await;
+    let h1 = |body: &str| {
+        let start = body.find("<h1>").map_or(0, |i| i + 4);
+        let end = body[start..].find("</h1>").map_or(start, |i| start + i);
+        body[start..end].to_owned()
+    };
+    let page = t
+        .page(&k.director, "/calendar?show=all&week=2026-05-06")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(h1(&page.body), "Calendar: week of 4 May 2026");
+
+    // A clinician may not see every session: "all" is not theirs to choose.
+    let lead = t.login(&k.lead_email, TEST_PASSWORD).await.unwrap();
+    let page = t.page(&lead, "/calendar?show=all&week=2026-05-04").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(h1(&page.body), "Calendar: choose what to show");
+    assert!(page.body.contains(r#"id="show-error""#), "{}", page.body);
+
+    // A week that is not a date, and then both fields refused.
+    let page = t
+        .page(&k.director, "/calendar?show=all&week=next+tuesday")
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(h1(&page.body), "Calendar: choose a week");
+    let page = t
+        .page(&k.director, "/calendar?show=Nowhere&week=soon")
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(h1(&page.body), "Calendar: choose what to show and a week");
+}
+
+#[tokio::test]
 async fn an_unknown_address_shows_a_browser_a_page_and_the_api_a_problem() {
     let t = spawn_app().await;
     let k = t.clinic(ClinicSpec::default()).await;
@@ -191,23 +226,7 @@ async fn an_unknown_address_shows_a_browser_a_page_and_the_api_a_problem() {
 /// Signs in through the sign-in page as a browser would (its double-submit cookie and
 /// CSRF token); the answer is the enrolment page for an account without a second factor.
 async fn sign_in_page(t: &circle_testkit::TestApp, email: &str) -> (String, String, String) {
-    let r = t.http.get(t.url("/sign-in")).send().await.unwrap();
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("circle_signin="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
-    let body = r.text().await.unwrap();
-    let csrf = body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_owned();
+    let circle_testkit::PublicPage { cookie, csrf, .. } = t.public_page(&t.url("/sign-in")).await;
     let r = t
         .http
         .post(t.url("/sign-in"))

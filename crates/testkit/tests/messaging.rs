@@ -518,26 +518,10 @@ async fn a_refusing_or_silent_server_leads_to_retries_then_a_dead_letter_for_adm
 
 /// A link page's CSRF cookie and token, as a browser would hold them.
 async fn form_of(t: &TestApp, url: &str) -> (String, String, String) {
-    let r = t.http.get(url).send().await.expect("GET link");
-    let status = r.status();
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("circle_signin="))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_owned();
-    let body = r.text().await.expect("body");
-    let csrf = body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(status.is_success() || !csrf.is_empty() || status.is_client_error());
-    (cookie, csrf, body)
+    let p = t.public_page(url).await;
+    let status = p.page.status;
+    assert!(status.is_success() || !p.csrf.is_empty() || status.is_client_error());
+    (p.cookie, p.csrf, p.page.body)
 }
 
 async fn post_form(
@@ -546,15 +530,8 @@ async fn post_form(
     cookie: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, String) {
-    let r = t
-        .http
-        .post(url)
-        .header("cookie", cookie)
-        .form(fields)
-        .send()
-        .await
-        .expect("POST form");
-    (r.status(), r.text().await.expect("body"))
+    let r = t.post_public(url, cookie, fields).await;
+    (r.status, r.body)
 }
 
 #[tokio::test]
@@ -693,6 +670,23 @@ async fn the_offer_link_accepts_the_seat_once_without_an_account_and_explains_a_
     let (cookie, csrf, body) = form_of(&t, &url_a).await;
     assert!(body.contains("A seat is available for you"), "{body}");
     assert!(!body.contains("Monday process"));
+    // An answer that is not one of the two: the form again, the rule by its field, the
+    // offer still open.
+    let (s, page) = post_form(
+        &t,
+        &url_a,
+        &cookie,
+        &[("csrf", &csrf), ("answer", "perhaps")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        page.contains(
+            r#"id="answer-error" role="alert">Your answer: must be one of the listed choices"#
+        ),
+        "{page}"
+    );
+    assert!(page.contains("A seat is available for you") && !page.contains("perhaps"));
     let (s, page) = post_form(
         &t,
         &url_a,

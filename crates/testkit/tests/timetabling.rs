@@ -446,6 +446,7 @@ async fn the_run_pages_forms_name_the_broken_field_and_change_nothing() {
                 ("day", "wednesday"),
                 ("start", "half past six"),
                 ("venue", "the big room"),
+                ("lead", "Nobody Onstaff"),
             ],
         )
         .await;
@@ -460,7 +461,14 @@ async fn the_run_pages_forms_name_the_broken_field_and_change_nothing() {
         "{}",
         r.body
     );
+    // The lead picker's words that name no clinician: refused by the field, not echoed.
+    assert!(
+        r.body.contains("Lead: must be one of the listed choices"),
+        "{}",
+        r.body
+    );
     assert!(!r.body.contains("half past six") && !r.body.contains("the big room"));
+    assert!(!r.body.contains("Nobody Onstaff"), "{}", r.body);
     // Every form of the page without the version it was drawn at: reload, one sentence.
     for action in ["pin", "unpin", "solve", "approve"] {
         let r = t

@@ -66,7 +66,8 @@ async fn an_admin_creates_a_user_resets_a_second_factor_and_filters_the_audit_re
     b.client.goto(&t.url("/admin/audit")).await.unwrap();
     assert!(b.shows("#audit", "Account created").await);
     b.check_page("admin-audit").await;
-    b.click("#f-action option[value='user.mfa_reset']").await;
+    // The action picker: the action's words typed (any case), as choosing from the list.
+    b.fill("#f-action", "second factor reset").await;
     b.set("#f-from", "2026-05-04").await;
     b.set("#f-until", "2026-05-04").await;
     b.click("form.admin-filters button[type=submit]").await;
@@ -85,7 +86,19 @@ async fn an_admin_creates_a_user_resets_a_second_factor_and_filters_the_audit_re
         vec!["Second factor reset"],
         "only the filtered action, in words"
     );
+    assert_eq!(b.value("#f-action").await, "Second factor reset");
     b.check_page("admin-audit-filtered").await;
+
+    // Words that name no action: refused by the field, what was typed kept.
+    b.fill("#f-action", "Teleportation").await;
+    b.click("form.admin-filters button[type=submit]").await;
+    assert!(
+        b.shows("#f-action-error", "Choose an action from the list")
+            .await
+    );
+    assert_eq!(b.value("#f-action").await, "Teleportation");
+    assert!(b.try_text("#audit").await.is_none(), "no entries shown");
+    b.check_page("admin-audit-unknown-action").await;
 
     // A range before anything happened shows nothing; a bad date is explained.
     b.client

@@ -354,6 +354,23 @@ async fn the_directory_shows_open_seats_or_a_waitlist_and_a_therapist_refers_a_c
     b.client.goto(&t.url("/refer")).await.unwrap();
     b.check_page("public-refer").await;
     assert!(b.text("#open-groups").await.contains("Waitlist"));
+    // No way to reply to either, and a group that is not listed: each named by its field.
+    b.fill("#provider_name", "Dana Therapist").await;
+    b.fill("#client_name", "Robin Referred").await;
+    b.fill("#group", "Nowhere Group").await;
+    b.fill("#reason", "Grief after a loss.").await;
+    b.click("#consent").await;
+    b.click("#send-referral").await;
+    assert!(b.shows("#refer-errors", "Your phone or email").await);
+    let refused = b.text("#refer-errors").await;
+    assert!(
+        refused.contains("Client's phone or email") && refused.contains("Group: choose one"),
+        "{refused}"
+    );
+    assert!(b.shows("#group-error", "choose one from the list").await);
+    assert_eq!(b.value("#group").await, "Nowhere Group");
+    b.check_page("public-refer-refused").await;
+    b.client.goto(&t.url("/refer")).await.unwrap();
     b.fill("#provider_name", "Dana Therapist").await;
     b.fill("#practice", "Harbor Counseling").await;
     b.fill("#provider_phone", "617-555-0100").await;
@@ -365,8 +382,8 @@ async fn the_directory_shows_open_seats_or_a_waitlist_and_a_therapist_refers_a_c
         "Grief after a loss; in weekly individual therapy with me.",
     )
     .await;
-    b.click(&format!("#group option[value='{}']", small["id"]))
-        .await;
+    // The group picker: part of the name typed, the group chosen by its name.
+    b.fill("#group", "Grief circle").await;
     b.click("#consent").await;
     b.click("#send-referral").await;
     assert!(b.shows("[role=status]", "We have your referral").await);

@@ -333,6 +333,13 @@ async fn a_person_asks_to_join_a_group_without_an_account_and_intake_sees_the_re
     b.click("form button[type=submit]").await;
     let refused = b.text("[role=alert]").await;
     assert!(refused.contains("Email"), "{refused}");
+    // The rule by its field too, what was typed kept.
+    assert!(
+        b.shows("#email-error", "an email or a phone number is required")
+            .await
+    );
+    assert_eq!(b.value("#name").await, "Sam Example");
+    b.check_page("join-refused").await;
     let (_, none) = t.get(&intake, "/api/v1/referrals?state=referred").await;
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
 

@@ -58,6 +58,12 @@ async fn a_director_builds_pins_re_solves_and_approves_a_timetable_and_the_group
     b.click(&format!("#move-{g}-monday")).await;
     b.click(&format!("#move-{g}-wednesday")).await;
     b.set(&format!("#move-{g}-start"), "18:00").await;
+    // The lead picker starts on the proposed lead by name; the lead is chosen by name.
+    assert_eq!(
+        b.value(&format!("#move-{g}-lead")).await,
+        "Lead Facilitator"
+    );
+    b.fill(&format!("#move-{g}-lead"), "lead facilitator").await;
     b.click(&format!("#move-{g}")).await;
     assert!(
         b.shows(&format!("#group-{g} .meets"), "Wednesday 18:00–19:30")
@@ -65,7 +71,9 @@ async fn a_director_builds_pins_re_solves_and_approves_a_timetable_and_the_group
     );
     let row = b.text(&format!("#group-{g}")).await;
     assert!(
-        row.contains("Pinned") && row.contains("You pinned its days and time"),
+        row.contains("Pinned")
+            && row.contains("You pinned its days and time")
+            && row.contains("You pinned its lead"),
         "{row}"
     );
     assert!(b.text("#day-wednesday").await.contains("Monday process"));

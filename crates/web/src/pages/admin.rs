@@ -596,12 +596,15 @@ struct AuditPage {
     /// The accounts by name, for the "Who" picker (`None` only when there are none).
     people: Option<Vec<PersonChoice>>,
     actor: String,
+    /// The action picker's text: the chosen action's words, or what was typed.
     action: String,
+    /// The sentence by the action picker when what was typed names no action.
+    action_error: Option<String>,
     client: String,
     from: String,
     until: String,
-    /// Each action's code (the filter's value) and its words.
-    actions: Vec<(&'static str, &'static str)>,
+    /// Each action's words, the picker's choices.
+    actions: Vec<&'static str>,
     rows: Vec<AuditRow>,
     next: Option<String>,
     /// The page's table as a CSV download (these filters, this page of entries).
@@ -637,6 +640,25 @@ fn day_start(
         .map_err(|_| format!("{field}: write a date, such as 2026-05-04."))
 }
 
+/// The action the "Action" picker names: blank is any action; an action by its words (any
+/// case) or its code; anything else names nothing.
+fn chosen_action(typed: &str) -> Result<Option<AuditAction>, ()> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Ok(None);
+    }
+    if let Some(a) = AuditAction::parse(typed) {
+        return Ok(Some(a));
+    }
+    let mut named = AuditAction::ALL
+        .iter()
+        .filter(|a| super::vocab::action(**a).eq_ignore_ascii_case(typed));
+    match (named.next(), named.next()) {
+        (Some(a), None) => Ok(Some(*a)),
+        _ => Err(()),
+    }
+}
+
 async fn audit(
     State(app): State<App>,
     signed: Signed,
@@ -657,15 +679,13 @@ async fn audit(
         }
     };
     let client = id_of(&f.client, "Client record id", &mut messages);
-    let action = match f.action.trim() {
-        "" => None,
-        a => {
-            let parsed = AuditAction::parse(a);
-            if parsed.is_none() {
-                messages.push("Action: must be one of the actions listed".to_owned());
-            }
-            parsed
-        }
+    // The "Action" picker posts the action's words; its code (`user.mfa_reset`) still works.
+    let (action, action_error) = match chosen_action(&f.action) {
+        Ok(a) => (a, None),
+        Err(()) => (
+            None,
+            Some("Choose an action from the list, or leave it empty for any action.".to_owned()),
+        ),
     };
     let from = day_start(&app, f.from.trim(), "From", false).unwrap_or_else(|m| {
         messages.push(m);
@@ -721,7 +741,7 @@ async fn audit(
     });
     let mut rows = vec![];
     let mut next = None;
-    let status = if messages.is_empty() {
+    let status = if messages.is_empty() && action_error.is_none() {
         let q = AuditQuery {
             from,
             until,
@@ -845,13 +865,17 @@ async fn audit(
                 .find(|p| p.selected)
                 .map_or_else(|| f.actor.trim().to_owned(), |p| p.label.clone()),
             people,
-            action: f.action.trim().to_owned(),
+            action: action.map_or_else(
+                || f.action.trim().to_owned(),
+                |a| super::vocab::action(a).to_owned(),
+            ),
+            action_error,
             client: f.client.trim().to_owned(),
             from: f.from.trim().to_owned(),
             until: f.until.trim().to_owned(),
             actions: AuditAction::ALL
                 .iter()
-                .map(|a| (a.as_str(), super::vocab::action(*a)))
+                .map(|a| super::vocab::action(*a))
                 .collect(),
             rows,
             next,

@@ -433,7 +433,7 @@ async fn render_week(
             show,
             showing,
             week: day.to_string(),
-            heading: monday.strftime("%-d %B %Y").to_string(),
+            heading: heading(monday, show_error.is_some(), week_error.is_some()),
             previous: shift(-7),
             next: shift(7),
             show_text,
@@ -451,6 +451,17 @@ async fn render_week(
             legend,
         },
     ))
+}
+
+/// The page's heading: the week shown, or, when a field is refused and no week is shown,
+/// what the person is asked to choose (never a week the page does not show).
+fn heading(monday: Date, show_refused: bool, week_refused: bool) -> String {
+    match (show_refused, week_refused) {
+        (false, false) => format!("Calendar: week of {}", monday.strftime("%-d %B %Y")),
+        (true, false) => "Calendar: choose what to show".to_owned(),
+        (false, true) => "Calendar: choose a week".to_owned(),
+        (true, true) => "Calendar: choose what to show and a week".to_owned(),
+    }
 }
 
 /// A feed form: the target it names (`clinician:ID` or `room:ID`).

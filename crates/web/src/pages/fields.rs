@@ -1,8 +1,11 @@
 //! Typed values of page forms that have no domain type of their own: a calendar day as a
-//! browser's date input posts it, and a record chosen from a list. Each parses through its
+//! browser's date input posts it, a ticked cell of the weekly times grid, and a record
+//! chosen from a list. Each parses through its
 //! constructor (serde `try_from`), so a form's struct holds the value or the field's rule
 //! in plain words ([`super::form::parse`] names the field), never the text typed.
 
+use circle_domain::intake::{PartOfDay, PreferredTime};
+use circle_domain::schedule::Weekday;
 use jiff::civil::Date;
 use serde::Deserialize;
 
@@ -19,6 +22,26 @@ impl TryFrom<String> for Day {
             .parse::<Date>()
             .map(Day)
             .map_err(|_| "must be a date (YYYY-MM-DD)")
+    }
+}
+
+/// A ticked cell of the weekly times grid (the join form's, intake's): `wednesday/morning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct GridCell(pub PreferredTime);
+
+impl TryFrom<String> for GridCell {
+    type Error = &'static str;
+
+    fn try_from(v: String) -> Result<Self, Self::Error> {
+        v.split_once('/')
+            .and_then(|(d, p)| {
+                Some(GridCell(PreferredTime {
+                    weekday: Weekday::parse(d)?,
+                    part_of_day: PartOfDay::parse(p)?,
+                }))
+            })
+            .ok_or("choose times from the grid")
     }
 }
 

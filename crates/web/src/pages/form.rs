@@ -3,7 +3,9 @@
 //! page, 403, before anything is read or written), then parses the fields into the
 //! handler's typed struct through the domain constructors (serde `try_from`), collecting
 //! the rule of *every* field that breaks one, not only the first. A handler never sees the
-//! token.
+//! token. A form posted before anyone signs in (join, refer, a message's link) has its
+//! own extractor, [`PublicForm`]: the pre-session token and the honeypot instead, the same
+//! typed parse.
 //!
 //! Forms post text, so the parser reads them as people fill them in: values are trimmed
 //! (except [`Untrimmed`], for passwords); a blank or absent field is `None` for an `Option`,
@@ -108,6 +110,79 @@ impl<T: DeserializeOwned> FromRequest<App> for PageForm<T> {
         fields.retain(|(k, _)| k != "csrf");
         let parsed = parse(&fields);
         Ok(PageForm { parsed, fields })
+    }
+}
+
+/// A form posted before anyone signs in (the public join and referral forms, the answer
+/// to a message's link): the PRE-SESSION check (the double-submit cookie the page set), the
+/// honeypot, then the fields parsed into `T` with every field's broken rule, as
+/// [`PageForm`] does for a signed-in user. The page's own answer to an expired form or a
+/// robot differs (its form again, 403; a thank-you that keeps nothing), so the extractor
+/// says which ([`Public`]) rather than answering itself.
+pub struct PublicForm<T> {
+    posted: Public<T>,
+    fields: Vec<(String, String)>,
+}
+
+/// What a public form came to.
+pub enum Public<T> {
+    /// The token is not the cookie's (the page was open too long, or is not ours).
+    Expired,
+    /// The field people cannot see was filled: a robot, to be thanked and forgotten.
+    Robot,
+    /// The typed form, or every field's broken rule.
+    Parsed(Result<T, FieldErrors>),
+}
+
+impl<T> PublicForm<T> {
+    /// What the form came to, and the fields as posted for the page again.
+    pub fn into_parts(self) -> (Public<T>, Filled) {
+        (self.posted, Filled::new(self.fields))
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<App> for PublicForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let policy = req.extensions().get::<super::CookiePolicy>().copied();
+        let Form(mut fields) = Form::<Vec<(String, String)>>::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let presented = super::form_value(&fields, "csrf");
+        let fresh = policy.is_some_and(|p| super::auth::presession_ok(&headers, p, presented));
+        let robot = super::honeypot_filled(&fields);
+        fields.retain(|(k, _)| k != "csrf" && k != "website");
+        let posted = if !fresh {
+            Public::Expired
+        } else if robot {
+            Public::Robot
+        } else {
+            Public::Parsed(parse(&fields))
+        };
+        Ok(PublicForm { posted, fields })
+    }
+}
+
+/// A form's typed fields checked with the page's rules across fields (`rules`, found on what
+/// was typed): the fields, or every field's own rule and every rule across them, in the
+/// order the page shows its fields (`order`), so each is reported at once.
+pub fn with_rules<T>(
+    parsed: Result<T, FieldErrors>,
+    rules: FieldErrors,
+    order: &[&str],
+) -> Result<T, FieldErrors> {
+    match parsed {
+        Ok(t) if rules.is_empty() => Ok(t),
+        parsed => {
+            let mut errors = parsed.err().unwrap_or_default();
+            errors.0.extend(rules.0);
+            errors
+                .0
+                .sort_by_key(|e| order.iter().position(|k| *k == e.field));
+            Err(errors)
+        }
     }
 }
 
@@ -827,7 +902,8 @@ pub struct Filled {
 }
 
 impl Filled {
-    fn new(mut values: Vec<(String, String)>) -> Self {
+    /// A form's values as typed (or as a page starts it), with no errors yet.
+    pub fn new(mut values: Vec<(String, String)>) -> Self {
         values.retain(|(k, _)| !k.contains("password"));
         Filled {
             values,
@@ -880,6 +956,19 @@ impl Filled {
     /// Every field's error as recorded: the field's name as posted, and the rule.
     pub fn errors(&self) -> impl Iterator<Item = (&str, &str)> {
         self.errors.iter().map(|(k, m)| (k.as_str(), m.as_str()))
+    }
+
+    /// `notices` (refusals of no one field) and every field's error, each named by the
+    /// page's own `label` of the field: a public page's summary.
+    pub fn summary_by(&self, notices: Vec<String>, label: fn(&str) -> &str) -> Vec<String> {
+        notices
+            .into_iter()
+            .chain(
+                self.errors
+                    .iter()
+                    .map(|(k, m)| format!("{}: {m}", label(k))),
+            )
+            .collect()
     }
 
     /// Every error, each with the name of its field as the page labels it.

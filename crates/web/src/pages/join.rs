@@ -3,33 +3,42 @@
 //! same rate limit as the API applies.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::{Extension, Form};
-use circle_app::App;
 use circle_app::intake::SelfReferralAnswer;
 use circle_app::web_session::random_token;
+use circle_app::{App, AppError};
+use circle_domain::DomainError;
 use circle_domain::intake::SelfReferralForm;
 use circle_domain::schedule::Weekday;
-use serde_json::{Value, json};
+use circle_domain::text::{Email, PersonName, Phone, ShortText};
 
-use super::{CookiePolicy, Nav, form_value, html};
-use crate::problem::ApiError;
+use super::fields::GridCell;
+use super::form::{Filled, Public, PublicForm, with_rules};
+use super::{CookiePolicy, Nav, html};
 
 #[derive(Template)]
 #[template(path = "join.html")]
 struct JoinPage {
     nav: Option<Nav>,
     csrf: String,
-    name: String,
-    email: String,
-    phone: String,
-    looking_for: String,
-    group: String,
+    /// What was typed, and each field's rule in plain words.
+    f: Filled,
+    /// Every refusal, each naming its field by the page's label: the summary at the top.
     messages: Vec<String>,
-    days: Vec<(&'static str, &'static str)>,
+    /// The weekly grid: each day with its parts, ticked as posted.
+    days: Vec<GridDay>,
     parts: Vec<(&'static str, &'static str)>,
+}
+
+/// A day of the "when could you come" grid.
+struct GridDay {
+    value: &'static str,
+    label: &'static str,
+    /// Each part of the day: its value, its label, and whether it was ticked.
+    parts: Vec<(&'static str, &'static str, bool)>,
 }
 
 #[derive(Template)]
@@ -53,27 +62,37 @@ pub(super) const PARTS: [(&str, &str); 3] = [
     ("evening", "Evening"),
 ];
 
-/// The form, bound to a fresh double-submit cookie; `fields` refill it after a refusal.
-fn page(
-    policy: CookiePolicy,
-    status: StatusCode,
-    fields: &[(String, String)],
-    messages: Vec<String>,
-) -> Response {
-    let field = |k: &str| form_value(fields, k).to_owned();
+/// The form, bound to a fresh double-submit cookie; `f` refills it after a refusal, and
+/// `notices` are refusals of no one field (an expired form, the rate limit).
+fn page(policy: CookiePolicy, status: StatusCode, f: Filled, notices: Vec<String>) -> Response {
     let csrf = random_token();
+    let ticked = f.values("time");
+    let days = DAYS
+        .iter()
+        .map(|(d, label)| GridDay {
+            value: d.as_str(),
+            label,
+            parts: PARTS
+                .iter()
+                .map(|(p, l)| {
+                    (
+                        *p,
+                        *l,
+                        ticked.contains(&format!("{}/{p}", d.as_str()).as_str()),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let messages = f.summary_by(notices, label);
     let mut res = html(
         status,
         JoinPage {
             nav: None,
             csrf: csrf.clone(),
-            name: field("name"),
-            email: field("email"),
-            phone: field("phone"),
-            looking_for: field("looking_for"),
-            group: field("group"),
+            f,
             messages,
-            days: DAYS.iter().map(|(d, l)| (d.as_str(), *l)).collect(),
+            days,
             parts: PARTS.to_vec(),
         },
     );
@@ -106,75 +125,61 @@ pub async fn form(
         ));
         fields.push(("group".to_owned(), id.to_string()));
     }
-    page(policy, StatusCode::OK, &fields, vec![])
+    page(policy, StatusCode::OK, Filled::new(fields), vec![])
+}
+
+/// The join form as posted: `time` repeats, one value per ticked cell of the grid.
+#[derive(serde::Deserialize)]
+pub struct JoinFields {
+    name: PersonName,
+    email: Option<Email>,
+    phone: Option<Phone>,
+    looking_for: ShortText,
+    time: Vec<GridCell>,
+    /// The group a directory link named (a hidden field): one no longer open to
+    /// self-referral, or not a group at all, is no preference, as the person cannot change it.
+    group: String,
 }
 
 pub async fn submit(
     State(app): State<App>,
     Extension(policy): Extension<CookiePolicy>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PublicForm<JoinFields>,
 ) -> Response {
-    let field = |k: &str| form_value(&fields, k).to_owned();
-    if !super::auth::presession_ok(&headers, policy, form_value(&fields, "csrf")) {
-        return page(
-            policy,
-            StatusCode::FORBIDDEN,
-            &fields,
-            vec!["The form had expired. Please send it again.".to_owned()],
-        );
-    }
-    if super::honeypot_filled(&fields) {
+    let (posted, mut f) = form.into_parts();
+    let parsed = match posted {
+        Public::Expired => {
+            let m = vec!["The form had expired. Please send it again.".to_owned()];
+            return page(policy, StatusCode::FORBIDDEN, f, m);
+        }
         // A robot filled the field people cannot see: thank it, keep nothing.
-        return html(StatusCode::OK, ThanksPage { nav: None });
-    }
-    let optional = |k: &str| {
-        let v = field(k);
-        if v.is_empty() {
-            Value::Null
-        } else {
-            Value::String(v)
+        Public::Robot => return html(StatusCode::OK, ThanksPage { nav: None }),
+        Public::Parsed(parsed) => parsed,
+    };
+    // Every field's own rule and the rules across fields, reported together.
+    let has_contact = !f.value("email").trim().is_empty() || !f.value("phone").trim().is_empty();
+    let rules = SelfReferralForm::rules_of_what_was_written(has_contact, f.value("looking_for"));
+    let fields = match with_rules(parsed, rules, &ORDER) {
+        Ok(fields) => fields,
+        Err(errors) => {
+            f.field_errors(errors);
+            return page(policy, StatusCode::UNPROCESSABLE_ENTITY, f, vec![]);
         }
     };
-    let times: Vec<Value> = fields
-        .iter()
-        .filter(|(k, _)| k == "time")
-        .filter_map(|(_, v)| v.split_once('/'))
-        .map(|(day, part)| json!({"weekday": day, "part_of_day": part}))
-        .collect();
-    let body = json!({
-        "name": field("name"), "email": optional("email"), "phone": optional("phone"),
-        "looking_for": field("looking_for"), "preferred_times": times,
-    });
-    let parsed = serde_json::to_vec(&body)
-        .map_err(|e| ApiError::Internal(e.to_string()))
-        .and_then(|bytes| crate::extract::parse_json::<SelfReferralForm>(&bytes));
-    let form = match parsed {
-        Ok(form) => form,
-        Err(ApiError::BadRequest { errors, .. }) => {
-            let messages = errors
-                .0
-                .iter()
-                .map(|e| format!("{}: {}", label(&e.field), e.message))
-                .collect();
-            return page(policy, StatusCode::UNPROCESSABLE_ENTITY, &fields, messages);
-        }
-        Err(_) => {
-            return page(
-                policy,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &fields,
-                vec!["Please check the form and send it again.".to_owned()],
-            );
-        }
+    let form = SelfReferralForm {
+        name: fields.name,
+        email: fields.email,
+        phone: fields.phone,
+        looking_for: fields.looking_for,
+        preferred_times: fields.time.into_iter().map(|t| t.0).collect(),
     };
     let meta = circle_app::RequestMeta {
         request_id: None,
         source: Some(peer.ip().to_string()),
     };
     // The group the directory link named, if it is still open to self-referral.
-    let group = match form_value(&fields, "group").parse::<i64>() {
+    let group = match fields.group.parse::<i64>() {
         Ok(id) => app
             .directory()
             .await
@@ -187,25 +192,24 @@ pub async fn submit(
         Ok(SelfReferralAnswer::Limited { .. }) => page(
             policy,
             StatusCode::TOO_MANY_REQUESTS,
-            &fields,
+            f,
             vec!["We have had several requests from this connection. Please call the clinic, or try again in an hour.".to_owned()],
         ),
-        Err(circle_app::AppError::Domain(circle_domain::DomainError::Invalid(errors))) => {
-            let messages = errors
-                .0
-                .iter()
-                .map(|e| format!("{}: {}", label(&e.field), e.message))
-                .collect();
-            page(policy, StatusCode::UNPROCESSABLE_ENTITY, &fields, messages)
+        Err(AppError::Domain(DomainError::Invalid(errors))) => {
+            f.field_errors(errors);
+            page(policy, StatusCode::UNPROCESSABLE_ENTITY, f, vec![])
         }
         Err(e) => page(
             policy,
             StatusCode::UNPROCESSABLE_ENTITY,
-            &fields,
+            f,
             vec![super::explain(&e)],
         ),
     }
 }
+
+/// The form's fields in the order the page shows them, for its summary of errors.
+const ORDER: [&str; 5] = ["name", "email", "phone", "looking_for", "time"];
 
 /// The form's words for a field the rules name.
 fn label(field: &str) -> &str {
@@ -214,7 +218,7 @@ fn label(field: &str) -> &str {
         "email" => "Email",
         "phone" => "Phone",
         "looking_for" => "What you are looking for",
-        "preferred_times" => "When you could come",
+        "preferred_times" | "time" => "When you could come",
         other => other,
     }
 }

@@ -7,17 +7,17 @@
 //! that says which.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Form};
 use circle_app::messaging::{LinkState, OfferAnswer, OfferLink};
 use circle_app::web_session::random_token;
 use circle_app::{App, RequestMeta};
 
-use super::form::PageForm;
-use super::{CookiePolicy, Nav, PageError, Signed, form_value, html};
+use super::form::{Button, PageForm, Public, PublicForm};
+use super::{CookiePolicy, Nav, PageError, Signed, html};
 
 pub fn routes() -> super::PageRoutes {
     super::PageRoutes::new()
@@ -41,7 +41,10 @@ struct OfferPage {
     secret: String,
     start_date: String,
     reply_by: String,
+    /// A refusal of the whole form (it expired).
     message: Option<String>,
+    /// The answer's rule, shown by its field.
+    answer_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -108,14 +111,27 @@ fn spoken(app: &App, at: &jiff::Timestamp) -> String {
         .to_string()
 }
 
+/// What the offer's form says above its fields: a refusal of the whole form (it
+/// expired), or the answer's rule by its field.
+enum Notice {
+    None,
+    Form(String),
+    Answer(String),
+}
+
 fn offer_form(
     app: &App,
     policy: CookiePolicy,
     status: StatusCode,
     secret: &str,
     offer: &circle_domain::placement::Offer,
-    message: Option<String>,
+    notice: Notice,
 ) -> Response {
+    let (message, answer_error) = match notice {
+        Notice::None => (None, None),
+        Notice::Form(m) => (Some(m), None),
+        Notice::Answer(m) => (None, Some(m)),
+    };
     let csrf = random_token();
     let mut res = html(
         status,
@@ -126,6 +142,7 @@ fn offer_form(
             start_date: offer.start_date.strftime("%A %-d %B").to_string(),
             reply_by: spoken(app, &offer.expires_at),
             message,
+            answer_error,
         },
     );
     super::auth::set_cookie(
@@ -141,17 +158,45 @@ async fn offer_page(
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Path(secret): Path<String>,
 ) -> Result<Response, PageError> {
-    match app.offer_by_link(&secret, &meta(peer)).await? {
-        OfferLink::Open(offer) => Ok(offer_form(
-            &app,
-            policy,
-            StatusCode::OK,
-            &secret,
-            &offer,
-            None,
-        )),
-        other => Ok(closed_offer(&other)),
-    }
+    offer_again(
+        &app,
+        policy,
+        &secret,
+        &meta(peer),
+        StatusCode::OK,
+        Notice::None,
+    )
+    .await
+}
+
+/// The offer's form while the offer is open (first shown; expired, 403; the answer refused
+/// by its field, 422); a closed offer says why instead.
+async fn offer_again(
+    app: &App,
+    policy: CookiePolicy,
+    secret: &str,
+    request: &RequestMeta,
+    status: StatusCode,
+    notice: Notice,
+) -> Result<Response, PageError> {
+    Ok(match app.offer_by_link(secret, request).await? {
+        OfferLink::Open(offer) => offer_form(app, policy, status, secret, &offer, notice),
+        other => closed_offer(&other),
+    })
+}
+
+/// The answer to an offer: the seat taken or not.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Accept,
+    Decline,
+}
+
+/// The offer page's form.
+#[derive(serde::Deserialize)]
+pub struct OfferForm {
+    answer: Answer,
 }
 
 async fn answer_offer(
@@ -159,32 +204,23 @@ async fn answer_offer(
     Extension(policy): Extension<CookiePolicy>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Path(secret): Path<String>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PublicForm<OfferForm>,
 ) -> Result<Response, PageError> {
     let request = meta(peer);
-    if !super::auth::presession_ok(&headers, policy, form_value(&fields, "csrf")) {
-        return Ok(match app.offer_by_link(&secret, &request).await? {
-            OfferLink::Open(offer) => offer_form(
-                &app,
-                policy,
-                StatusCode::FORBIDDEN,
-                &secret,
-                &offer,
-                Some("The page had expired. Please choose again.".to_owned()),
-            ),
-            other => closed_offer(&other),
-        });
-    }
-    let accept = match form_value(&fields, "answer") {
-        "accept" => true,
-        "decline" => false,
-        _ => {
-            return Ok(state_page(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Please choose an answer",
-                "answer: must be accept or decline. Please go back and choose one.",
-            ));
+    let (posted, filled) = form.into_parts();
+    let accept = match posted {
+        Public::Expired | Public::Robot => {
+            let m = Notice::Form("The page had expired. Please choose again.".to_owned());
+            return offer_again(&app, policy, &secret, &request, StatusCode::FORBIDDEN, m).await;
+        }
+        Public::Parsed(Ok(OfferForm { answer })) => matches!(answer, Answer::Accept),
+        Public::Parsed(Err(errors)) => {
+            let mut filled = filled;
+            filled.field_errors(errors);
+            let rule = filled.error("answer").unwrap_or_default();
+            let m = Notice::Answer(format!("Your answer: {rule}"));
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return offer_again(&app, policy, &secret, &request, status, m).await;
         }
     };
     match app.answer_offer_by_link(&secret, accept, &request).await {
@@ -243,10 +279,9 @@ async fn unsubscribe(
     Extension(policy): Extension<CookiePolicy>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Path(secret): Path<String>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PublicForm<Button>,
 ) -> Result<Response, PageError> {
-    if !super::auth::presession_ok(&headers, policy, form_value(&fields, "csrf")) {
+    if !matches!(form.into_parts().0, Public::Parsed(_)) {
         return Ok(unsubscribe_page(Extension(policy), Path(secret)).await);
     }
     Ok(match app.unsubscribe(&secret, &meta(peer)).await? {

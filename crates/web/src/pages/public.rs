@@ -4,23 +4,24 @@
 //! acknowledged without echoing what was sent.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Form};
-use circle_app::App;
 use circle_app::intake::SelfReferralAnswer;
 use circle_app::portal::DirectoryEntry;
 use circle_app::web_session::random_token;
-use circle_domain::intake::NewReferral;
-use circle_domain::text::{Email, Phone};
-use serde_json::{Value, json};
+use circle_app::{App, AppError};
+use circle_domain::client::ReferralSource;
+use circle_domain::intake::{NewReferral, ReferringProviderDetails};
+use circle_domain::text::{Email, Label, PersonName, Phone, ShortText};
+use circle_domain::{DomainError, FieldErrors};
 
+use super::form::{Filled, Public, PublicForm, with_rules};
 use super::portal::{meeting_times, zone_words};
-use super::vocab::Label;
-use super::{CookiePolicy, Nav, PageError, form_value, html};
-use crate::problem::ApiError;
+use super::vocab::Label as _;
+use super::{CookiePolicy, Nav, PageError, html};
 
 pub fn routes() -> super::PageRoutes {
     super::PageRoutes::new()
@@ -89,41 +90,10 @@ struct ReferPage {
     /// The programs that admit above outpatient: id and "name — level" (issue 14: a
     /// therapist could name only the self-referral groups).
     programs: Vec<(i64, String)>,
+    /// Every refusal, each naming its field by the page's label: the summary at the top.
     messages: Vec<String>,
-    f: ReferFields,
-}
-
-/// The form's fields as typed, to refill it after a refusal.
-#[derive(Default)]
-struct ReferFields {
-    provider_name: String,
-    practice: String,
-    provider_phone: String,
-    provider_email: String,
-    client_name: String,
-    client_phone: String,
-    client_email: String,
-    group: String,
-    program: String,
-    reason: String,
-}
-
-impl ReferFields {
-    fn from(fields: &[(String, String)]) -> Self {
-        let v = |k: &str| form_value(fields, k).to_owned();
-        Self {
-            provider_name: v("provider_name"),
-            practice: v("practice"),
-            provider_phone: v("provider_phone"),
-            provider_email: v("provider_email"),
-            client_name: v("client_name"),
-            client_phone: v("client_phone"),
-            client_email: v("client_email"),
-            group: v("group"),
-            program: v("program"),
-            reason: v("reason"),
-        }
-    }
+    /// What was typed, and each field's rule in plain words.
+    f: Filled,
 }
 
 #[derive(Template)]
@@ -132,13 +102,14 @@ struct ReferThanks {
     nav: Option<Nav>,
 }
 
-/// The form with a fresh double-submit cookie (there is no session to bind it to).
+/// The form with a fresh double-submit cookie (there is no session to bind it to); `f`
+/// refills it after a refusal, and `notices` are refusals of no one field.
 async fn refer_page(
     app: &App,
     policy: CookiePolicy,
     status: StatusCode,
-    f: ReferFields,
-    messages: Vec<String>,
+    f: Filled,
+    notices: Vec<String>,
 ) -> Result<Response, PageError> {
     let groups = app.directory().await?.iter().map(listed).collect();
     let programs = app
@@ -148,6 +119,7 @@ async fn refer_page(
         .map(|p| (p.id.0, format!("{} — {}", p.name, p.level_of_care.label())))
         .collect();
     let csrf = random_token();
+    let messages = f.summary_by(notices, label);
     let mut res = html(
         status,
         ReferPage {
@@ -170,19 +142,76 @@ async fn refer_form(
     State(app): State<App>,
     Extension(policy): Extension<CookiePolicy>,
 ) -> Result<Response, PageError> {
-    refer_page(&app, policy, StatusCode::OK, ReferFields::default(), vec![]).await
+    refer_page(&app, policy, StatusCode::OK, Filled::default(), vec![]).await
 }
 
-/// The form's words for a field the rules name.
+/// The form's words for a field: the page's own, and the referral's as the rules name them.
 fn label(field: &str) -> &str {
     match field.split(['/', '.', '[']).next().unwrap_or(field) {
-        "provider" => "Your name and practice",
-        "name" => "Client's name",
-        "email" => "Client's email",
-        "phone" => "Client's phone",
+        "provider_name" | "provider" => "Your name",
+        "practice" => "Practice",
+        "provider_phone" => "Your phone",
+        "provider_email" => "Your email",
+        "provider_contact" => "Your phone or email",
+        "client_name" | "name" => "Client's name",
+        "client_phone" | "phone" => "Client's phone",
+        "client_email" | "email" => "Client's email",
+        "client_contact" => "Client's phone or email",
+        "group" => "Group",
+        "program" | "program_id" | "level_of_care" => "Admission to a program",
         "reason" => "Reason for referral",
-        "program_id" | "level_of_care" => "Admission to a program",
+        "consent" => "The client agrees",
         other => other,
+    }
+}
+
+/// The form's fields in the order the page shows them, for its summary of errors.
+const ORDER: [&str; 13] = [
+    "provider_name",
+    "practice",
+    "provider_phone",
+    "provider_email",
+    "provider_contact",
+    "client_name",
+    "client_phone",
+    "client_email",
+    "client_contact",
+    "group",
+    "program",
+    "reason",
+    "consent",
+];
+
+/// The referral form as posted. The group picker and the consent box are the page's rules
+/// across the form, read from what was typed (`refer`).
+#[derive(serde::Deserialize)]
+pub struct ReferFields {
+    provider_name: PersonName,
+    practice: Option<Label>,
+    provider_phone: Option<Phone>,
+    provider_email: Option<Email>,
+    client_name: PersonName,
+    client_phone: Option<Phone>,
+    client_email: Option<Email>,
+    reason: Option<ShortText>,
+}
+
+/// The group the picker names: blank is no preference; a group of the directory by its
+/// name (any case) or id; anything else names nothing.
+fn chosen_group<'a>(
+    typed: &str,
+    groups: &'a [DirectoryEntry],
+) -> Result<Option<&'a DirectoryEntry>, ()> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Ok(None);
+    }
+    let mut named = groups.iter().filter(|e| {
+        e.group.id.0.to_string() == typed || e.group.name.as_str().eq_ignore_ascii_case(typed)
+    });
+    match (named.next(), named.next()) {
+        (Some(e), None) => Ok(Some(e)),
+        _ => Err(()),
     }
 }
 
@@ -190,143 +219,129 @@ async fn refer(
     State(app): State<App>,
     Extension(policy): Extension<CookiePolicy>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    form: PublicForm<ReferFields>,
 ) -> Result<Response, PageError> {
-    let f = ReferFields::from(&fields);
-    if !super::auth::presession_ok(&headers, policy, form_value(&fields, "csrf")) {
-        let m = vec!["The form had expired. Please send it again.".to_owned()];
-        return refer_page(&app, policy, StatusCode::FORBIDDEN, f, m).await;
-    }
-    if super::honeypot_filled(&fields) {
+    let (posted, mut f) = form.into_parts();
+    let parsed = match posted {
+        Public::Expired => {
+            let m = vec!["The form had expired. Please send it again.".to_owned()];
+            return refer_page(&app, policy, StatusCode::FORBIDDEN, f, m).await;
+        }
         // A robot filled the field people cannot see: thank it, keep nothing.
-        return Ok(html(StatusCode::OK, ReferThanks { nav: None }));
+        Public::Robot => return Ok(html(StatusCode::OK, ReferThanks { nav: None })),
+        Public::Parsed(parsed) => parsed,
+    };
+    // The page's rules across fields, on what was typed, with every field's own rule.
+    let blank = |k: &str| f.value(k).trim().is_empty();
+    let mut rules = FieldErrors::default();
+    if blank("provider_phone") && blank("provider_email") {
+        rules.push("provider_contact", "one is required so we can reply");
     }
-    // The page's own checks first, each naming its field.
-    let mut messages = Vec::new();
-    if f.provider_name.is_empty() {
-        messages.push("Your name: is required".to_owned());
+    if blank("client_phone") && blank("client_email") {
+        rules.push("client_contact", "one is required so we can reach them");
     }
-    if f.provider_phone.is_empty() && f.provider_email.is_empty() {
-        messages.push("Your phone or email: one is required so we can reply".to_owned());
-    }
-    if !f.provider_phone.is_empty() && Phone::parse(&f.provider_phone).is_err() {
-        messages.push(format!("Your phone: {}", Phone::RULE));
-    }
-    if !f.provider_email.is_empty() && Email::parse(&f.provider_email).is_err() {
-        messages.push(format!("Your email: {}", Email::RULE));
-    }
-    if f.client_phone.is_empty() && f.client_email.is_empty() {
-        messages.push("Client's phone or email: one is required so we can reach them".to_owned());
-    }
-    if form_value(&fields, "consent") != "yes" {
-        messages.push(
-            "The client agrees: tick the box to confirm the client asked for or agreed to this referral"
-                .to_owned(),
+    if blank("consent") {
+        rules.push(
+            "consent",
+            "tick the box to confirm the client asked for or agreed to this referral",
         );
     }
     let groups = app.directory().await?;
-    let group_name = match f.group.as_str() {
-        "" => None,
-        id => match groups.iter().find(|e| e.group.id.0.to_string() == id) {
-            Some(e) => Some(e.group.name.to_string()),
-            None => {
-                messages.push("Group: choose one from the list, or no preference".to_owned());
-                None
-            }
-        },
-    };
-    let program = match f.program.as_str() {
+    let group = chosen_group(f.value("group"), &groups).unwrap_or_else(|()| {
+        rules.push(
+            "group",
+            "choose one from the list, or leave it blank for no preference",
+        );
+        None
+    });
+    // An admission to a program above outpatient (its level is the program's), or a
+    // group, not both.
+    let program = match f.value("program").trim() {
         "" => None,
         id => {
             let programs = app.admission_programs().await?;
             match programs.iter().find(|p| p.id.0.to_string() == id) {
-                Some(p) if group_name.is_some() => {
-                    messages.push(
-                        "Admission to a program: choose a group or a program, not both".to_owned(),
-                    );
-                    Some(p.id)
+                Some(_) if group.is_some() => {
+                    rules.push("program", "choose a group or a program, not both");
+                    None
                 }
                 Some(p) => Some(p.id),
                 None => {
-                    messages.push(
-                        "Admission to a program: choose one from the list, or none".to_owned(),
-                    );
+                    rules.push("program", "choose one from the list, or none");
                     None
                 }
             }
         }
     };
-    if !messages.is_empty() {
-        return refer_page(&app, policy, StatusCode::UNPROCESSABLE_ENTITY, f, messages).await;
-    }
-    let contact: Vec<&str> = [f.provider_phone.as_str(), f.provider_email.as_str()]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect();
-    let reason = match &group_name {
-        Some(g) => format!("Group asked about: {g}. {}", f.reason),
-        None => f.reason.clone(),
-    };
-    let optional = |v: &str| {
-        if v.is_empty() {
-            Value::Null
-        } else {
-            Value::String(v.to_owned())
+    let fields = match with_rules(parsed, rules, &ORDER) {
+        Ok(fields) => fields,
+        Err(errors) => {
+            f.field_errors(errors);
+            return refer_page(&app, policy, StatusCode::UNPROCESSABLE_ENTITY, f, vec![]).await;
         }
     };
-    let body = json!({
-        "path": "therapist_referral",
-        "name": f.client_name,
-        "email": optional(&f.client_email),
-        "phone": optional(&f.client_phone),
-        "reason": optional(if f.reason.is_empty() { "" } else { &reason }),
-        "provider": {
-            "name": f.provider_name,
-            "practice": optional(&f.practice),
-            "contact": contact.join(" · "),
-        },
-        "program_id": program.map(|p| p.0),
-    });
-    let parsed = serde_json::to_vec(&body)
-        .map_err(|e| ApiError::Internal(e.to_string()))
-        .and_then(|bytes| crate::extract::parse_json::<NewReferral>(&bytes));
-    let new = match parsed {
-        Ok(new) => new,
-        Err(ApiError::BadRequest { errors, .. }) => {
-            let m = errors
-                .0
-                .iter()
-                .map(|e| format!("{}: {}", label(&e.field), e.message))
-                .collect();
-            return refer_page(&app, policy, StatusCode::UNPROCESSABLE_ENTITY, f, m).await;
+    // The provider's ways to reply, as one line; the group asked about leads the reason
+    // (a referral has no field of its own for it).
+    let contact = [
+        fields.provider_phone.as_ref().map(Phone::as_str),
+        fields.provider_email.as_ref().map(Email::as_str),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let contact = match Label::parse(&contact) {
+        Ok(contact) => contact,
+        Err(rule) => {
+            let mut errors = FieldErrors::default();
+            errors.push("provider_contact", rule);
+            f.field_errors(errors);
+            return refer_page(&app, policy, StatusCode::UNPROCESSABLE_ENTITY, f, vec![]).await;
         }
-        Err(_) => {
-            let m = vec!["Please check the form and send it again.".to_owned()];
-            return refer_page(&app, policy, StatusCode::UNPROCESSABLE_ENTITY, f, m).await;
-        }
+    };
+    let reason = fields
+        .reason
+        .filter(|r| !r.as_str().is_empty())
+        .map(|r| match group {
+            Some(g) => ShortText::parse(&format!(
+                "Group asked about: {}. {}",
+                g.group.name,
+                r.as_str()
+            ))
+            .unwrap_or(r),
+            None => r,
+        });
+    let new = NewReferral {
+        path: ReferralSource::TherapistReferral,
+        name: fields.client_name,
+        email: fields.client_email,
+        phone: fields.client_phone,
+        reason,
+        preferred_times: vec![],
+        program_id: program,
+        level_of_care: None,
+        provider: Some(ReferringProviderDetails {
+            name: fields.provider_name,
+            practice: fields.practice,
+            contact: Some(contact),
+        }),
+        client_id: None,
+        screener_id: None,
     };
     let meta = circle_app::RequestMeta {
         request_id: None,
         source: Some(peer.ip().to_string()),
     };
-    let group = groups
-        .iter()
-        .find(|e| e.group.id.0.to_string() == f.group)
-        .map(|e| e.group.id);
+    let group = group.map(|e| e.group.id);
     match app.submit_therapist_referral(&new, group, &meta).await {
         Ok(SelfReferralAnswer::Accepted) => Ok(html(StatusCode::OK, ReferThanks { nav: None })),
         Ok(SelfReferralAnswer::Limited { .. }) => {
             let m = vec!["We have had several referrals from this connection. Please call the clinic, or try again in an hour.".to_owned()];
             refer_page(&app, policy, StatusCode::TOO_MANY_REQUESTS, f, m).await
         }
-        Err(circle_app::AppError::Domain(circle_domain::DomainError::Invalid(errors))) => {
-            let m = errors
-                .0
-                .iter()
-                .map(|e| format!("{}: {}", label(&e.field), e.message))
-                .collect();
-            refer_page(&app, policy, StatusCode::UNPROCESSABLE_ENTITY, f, m).await
+        Err(AppError::Domain(DomainError::Invalid(errors))) => {
+            f.field_errors(errors);
+            refer_page(&app, policy, StatusCode::UNPROCESSABLE_ENTITY, f, vec![]).await
         }
         Err(e) => Err(e.into()),
     }

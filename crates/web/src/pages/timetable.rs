@@ -113,7 +113,6 @@ struct EntryRow {
     days: Vec<&'static str>,
     start: String,
     venue: String,
-    lead_id: i64,
 }
 
 struct UnscheduledRow {
@@ -148,7 +147,8 @@ struct RunPage {
     changes: usize,
     weekdays: Vec<(&'static str, &'static str)>,
     rooms: Vec<(String, String)>,
-    leads: Vec<(i64, String)>,
+    /// Every clinician's name: the move forms' lead picker.
+    leads: Vec<String>,
 }
 
 /// The names a run's page shows.
@@ -574,7 +574,6 @@ fn run_view(
                 Venue::Room { room_id } => room_id.0.to_string(),
                 Venue::Telehealth => "tele".to_owned(),
             },
-            lead_id: e.pattern.lead.0,
         })
         .collect();
     let unscheduled = p
@@ -617,12 +616,8 @@ fn run_view(
         .collect();
     rooms.sort_by(|a, b| a.1.cmp(&b.1));
     rooms.push(("tele".to_owned(), "Telehealth".to_owned()));
-    let mut leads: Vec<(i64, String)> = names
-        .clinicians
-        .iter()
-        .map(|(id, n)| (id.0, n.clone()))
-        .collect();
-    leads.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut leads: Vec<String> = names.clinicians.values().cloned().collect();
+    leads.sort();
     RunPage {
         nav: Some(signed.nav()),
         csrf: signed.csrf(),
@@ -834,6 +829,10 @@ pub async fn pin(
     Path(id): Path<i64>,
     form: PageForm<RowForm>,
 ) -> Result<Response, PageError> {
+    // The lead picker posts a clinician's name (a bare id still works).
+    let mut resolved = form.fields().to_vec();
+    super::picker::resolve_clinicians(&app, &signed.actor, &mut resolved, &["lead"]).await;
+    let form = form.reparse(resolved);
     let (version, f) = match run_form(&app, &signed, id, form).await? {
         Ok(f) => f,
         Err(page) => return Ok(page),

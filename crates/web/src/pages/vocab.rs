@@ -463,6 +463,18 @@ mod tests {
     }
 
     #[test]
+    fn every_action_has_words_of_its_own_for_the_audit_picker() {
+        let mut seen = std::collections::HashSet::new();
+        for a in AuditAction::ALL {
+            assert!(
+                seen.insert(action(*a).to_lowercase()),
+                "{a}: {}",
+                action(*a)
+            );
+        }
+    }
+
+    #[test]
     fn fields_are_named_as_the_page_names_them() {
         assert_eq!(field("program_id"), "Program");
         assert_eq!(field("weekday"), "Weekday");

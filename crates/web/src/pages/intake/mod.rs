@@ -20,8 +20,8 @@ use circle_domain::care::{Concern, LevelOfCare};
 use circle_domain::client::{Client, ReferralSource};
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, OfferId, ProgramId, WaitlistEntryId};
 use circle_domain::intake::{
-    NewPart2Consent, NewReferral, NewScreening, NewTransition, PartOfDay, PreferredTime, Referral,
-    ReferralState, ReferringProviderDetails, ScreeningDecision, SignAgreement,
+    NewPart2Consent, NewReferral, NewScreening, NewTransition, Referral, ReferralState,
+    ReferringProviderDetails, ScreeningDecision, SignAgreement,
 };
 use circle_domain::membership::NewMembership;
 use circle_domain::placement::{NewWaitlistEntry, OfferState};
@@ -29,7 +29,7 @@ use circle_domain::text::{Email, Label, PersonName, Phone, RecordNumber, ShortTe
 use circle_domain::{DomainError, FieldErrors, Rule};
 use serde::Deserialize;
 
-use super::fields::{Day, choice};
+use super::fields::{Day, GridCell, choice};
 use super::form::{Button, PageForm, optional_choice};
 use super::vocab::Label as _;
 use super::{Nav, PageError, Signed, explain, form_value, html, refusal};

@@ -689,26 +689,6 @@ pub(super) struct NewClientFields {
     time: Vec<GridCell>,
 }
 
-/// A ticked cell of the availability grid: `wednesday/morning`.
-#[derive(Deserialize)]
-#[serde(try_from = "String")]
-pub(super) struct GridCell(PreferredTime);
-
-impl TryFrom<String> for GridCell {
-    type Error = &'static str;
-
-    fn try_from(v: String) -> Result<Self, Self::Error> {
-        v.split_once('/')
-            .and_then(|(d, p)| {
-                Some(GridCell(PreferredTime {
-                    weekday: circle_domain::schedule::Weekday::parse(d)?,
-                    part_of_day: PartOfDay::parse(p)?,
-                }))
-            })
-            .ok_or("choose times from the grid")
-    }
-}
-
 /// Creates the client record from the request (what the person wrote, checked and
 /// completed by intake), then works with it on the referral: it is linked when the person
 /// is placed or waitlisted.
