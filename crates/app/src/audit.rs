@@ -45,6 +45,20 @@ impl App {
             .await?)
     }
 
+    /// The client with record number `record`, for filtering the audit report by what its
+    /// table shows; for whoever reviews the audit, and the lookup is audited.
+    pub async fn audit_client_by_record(
+        &self,
+        actor: &Actor,
+        record: &str,
+    ) -> AppResult<Option<ClientId>> {
+        let who = self.access_role::<purpose::AuditReview>(actor).await?;
+        Ok(self
+            .store
+            .audit_client_by_record(&who, record, self.now())
+            .await?)
+    }
+
     /// The audit trail for the FHIR API's `AuditEvent`: administrators only (a director
     /// is refused, audited); the read itself is audited like the report's.
     pub async fn audit_events(&self, actor: &Actor, q: &AuditQuery) -> AppResult<Vec<AuditEntry>> {

@@ -580,6 +580,32 @@ impl Store {
         Ok(out)
     }
 
+    /// The client whose record number is `record` (any case; the exact spelling first), for
+    /// filtering the audit report by the record number its table shows. Audited as a
+    /// `client.list` naming the client found; nothing found, nothing recorded.
+    pub async fn audit_client_by_record(
+        &self,
+        who: &crate::access::RoleAccess<crate::access::purpose::AuditReview>,
+        record: &str,
+        at: Timestamp,
+    ) -> Result<Option<ClientId>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM clients WHERE LOWER(record_number) = LOWER($1) \
+             ORDER BY CASE WHEN record_number = $1 THEN 0 ELSE 1 END, id LIMIT 1",
+        )
+        .bind(record)
+        .fetch_optional(self.pool())
+        .await?;
+        let found: Vec<ClientId> = id.map(ClientId).into_iter().collect();
+        self.audit_reads(
+            at,
+            (!found.is_empty())
+                .then(|| Record::success(who.audit(), AuditAction::ClientList, &found)),
+        )
+        .await?;
+        Ok(found.first().copied())
+    }
+
     /// Checks every link of the chain and the head; reports the first broken one. Reads
     /// one snapshot, so appends while it runs are neither seen nor mistaken for damage.
     pub async fn verify_audit(&self) -> Result<VerifyReport, StoreError> {

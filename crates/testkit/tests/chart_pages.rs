@@ -150,7 +150,14 @@ async fn an_admin_opens_a_chart_only_under_emergency_access_and_every_read_is_fl
     // The review page lists the access; an administrator sees the facts, not the reason.
     let (s, body) = page(&t, &admin, "/admin/emergency-access").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.contains(&format!("/admin/audit?client={member}")));
+    // Who opened which chart, by name and record number (issue 14: raw ids), linked to
+    // the audit report filtered by that record number.
+    assert!(body.contains("/admin/audit?client=C-0001"), "{body}");
+    assert!(
+        body.contains("admin@example.test (Administrator)"),
+        "{body}"
+    );
+    assert!(!body.contains(&format!("client={member}\"")), "{body}");
     assert!(!body.contains("front desk"));
     let director = t
         .login("director@example.test", circle_testkit::TEST_PASSWORD)
@@ -186,21 +193,13 @@ async fn the_audit_report_downloads_its_table_as_csv_and_prints_without_its_filt
     // The chart read leaves entries naming the member.
     let (s, _) = page(&t, &clinic.director, &format!("/clients/{member}")).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, body) = page(
-        &t,
-        &clinic.director,
-        &format!("/admin/audit?client={member}"),
-    )
-    .await;
+    let (s, body) = page(&t, &clinic.director, "/admin/audit?client=C-0001").await;
     assert_eq!(s, StatusCode::OK);
-    let link = format!("href=\"/admin/audit?client={member}&#38;format=csv\" download");
-    assert!(body.contains(&link), "{body}");
+    let link = "href=\"/admin/audit?client=C-0001&#38;format=csv\" download";
+    assert!(body.contains(link), "{body}");
 
     let r = t
-        .page(
-            &clinic.director,
-            &format!("/admin/audit?client={member}&format=csv"),
-        )
+        .page(&clinic.director, "/admin/audit?client=C-0001&format=csv")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let header = |name: &str| {
@@ -237,6 +236,38 @@ async fn the_audit_report_downloads_its_table_as_csv_and_prints_without_its_filt
             && !body.contains("must be a whole number"),
         "{body}"
     );
+
+    // The client filter takes the record number the table shows, in any case; the internal
+    // id (which no page shows), an unknown record number or one that cannot be one is
+    // explained by the field's label, not ignored.
+    let (s, body) = page(&t, &admin, "/admin/audit?client=c-0001").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let named: Vec<&str> = body
+        .split("<td class=\"clients\">")
+        .skip(1)
+        .filter_map(|rest| rest.split("</td>").next())
+        .collect();
+    assert!(!named.is_empty(), "{body}");
+    assert!(named.iter().all(|c| c.contains("C-0001")), "{named:?}");
+    for (typed, says) in [
+        (
+            member.to_string(),
+            "Client record number: no client has this record number.",
+        ),
+        (
+            "Z-9999".to_owned(),
+            "Client record number: no client has this record number.",
+        ),
+        (
+            "C+0001".to_owned(),
+            "Client record number: write it as the table shows it",
+        ),
+    ] {
+        let (s, body) = page(&t, &admin, &format!("/admin/audit?client={typed}")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{typed}");
+        assert!(body.contains(says), "{typed}: {body}");
+        assert!(body.contains("id=\"no-entries\""), "{typed}: nothing shown");
+    }
 
     // Printed, the report is its table: the filters and the admin links are not printed.
     let css = t
@@ -287,7 +318,7 @@ async fn the_audit_report_names_every_account_and_shows_clients_as_the_reviewer_
             .any(|p| who.starts_with(p))
             && !who.contains("user ")
     };
-    let query = format!("/admin/audit?client={member}");
+    let query = "/admin/audit?client=C-0001".to_owned();
     for (reviewer, token, named) in [
         ("director", &clinic.director, true),
         ("admin", &admin, false),

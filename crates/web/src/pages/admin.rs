@@ -19,9 +19,10 @@ use circle_app::audit_types::{AuditQuery, AuditSort};
 use circle_app::{App, AppError};
 use circle_domain::audit::AuditAction;
 use circle_domain::ids::{ClientId, ClinicianId, ProgramId, UserId};
-use circle_domain::text::Email;
+use circle_domain::text::{Email, RecordNumber};
 use circle_domain::user::Role;
 use serde::Deserialize;
+use std::collections::HashMap;
 
 use super::form::{Answer, Button, FieldView, Filled, PageForm, Untrimmed, after_post, again};
 use super::vocab::Label;
@@ -659,6 +660,57 @@ fn chosen_action(typed: &str) -> Result<Option<AuditAction>, ()> {
     }
 }
 
+/// The accounts an audit page names, by id (issue 14: the report said "user 4"), for every
+/// reviewer: a clinician's account by the clinician's name, any other by its email.
+async fn people_named(app: &App, signed: &Signed) -> Result<HashMap<i64, String>, PageError> {
+    Ok(app
+        .audit_people(&signed.actor)
+        .await?
+        .iter()
+        .map(|p| {
+            let who = match &p.clinician_name {
+                Some(name) => format!("{name}, {}", p.email),
+                None => p.email.clone(),
+            };
+            (p.id.0, format!("{who} ({})", p.role.label()))
+        })
+        .collect())
+}
+
+/// A client as an audit page names them.
+struct ClientNamed {
+    /// Name and record number for a reviewer who reads names, else the record number.
+    label: String,
+    /// What the report's client filter takes.
+    record_number: String,
+}
+
+/// The clients an audit page names, as its reviewer may read them: one audited read.
+async fn clients_named(
+    app: &App,
+    signed: &Signed,
+    ids: &[ClientId],
+) -> Result<HashMap<ClientId, ClientNamed>, PageError> {
+    Ok(app
+        .audit_clients(&signed.actor, ids)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let label = match c.name {
+                Some(name) => format!("{name} ({})", c.record_number),
+                None => c.record_number.clone(),
+            };
+            (
+                c.id,
+                ClientNamed {
+                    label,
+                    record_number: c.record_number,
+                },
+            )
+        })
+        .collect())
+}
+
 async fn audit(
     State(app): State<App>,
     signed: Signed,
@@ -678,7 +730,26 @@ async fn audit(
             }
         }
     };
-    let client = id_of(&f.client, "Client record id", &mut messages);
+    // The table shows clients by record number, so the filter takes one (the internal id
+    // appears nowhere on the page).
+    let client = match f.client.trim() {
+        "" => None,
+        typed if RecordNumber::parse(typed).is_err() => {
+            messages.push(
+                "Client record number: write it as the table shows it, such as DEMO-0012 \
+                 (letters, digits and hyphens)."
+                    .to_owned(),
+            );
+            None
+        }
+        typed => match app.audit_client_by_record(&signed.actor, typed).await? {
+            Some(c) => Some(c),
+            None => {
+                messages.push("Client record number: no client has this record number.".to_owned());
+                None
+            }
+        },
+    };
     // The "Action" picker posts the action's words; its code (`user.mfa_reset`) still works.
     let (action, action_error) = match chosen_action(&f.action) {
         Ok(a) => (a, None),
@@ -695,20 +766,7 @@ async fn audit(
         messages.push(m);
         None
     });
-    // People by name (issue 14: the report said "user 4"), for every reviewer: a
-    // clinician's account by the clinician's name, any other by its email.
-    let names: std::collections::HashMap<i64, String> = app
-        .audit_people(&signed.actor)
-        .await?
-        .iter()
-        .map(|p| {
-            let who = match &p.clinician_name {
-                Some(name) => format!("{name}, {}", p.email),
-                None => p.email.clone(),
-            };
-            (p.id.0, format!("{who} ({})", p.role.label()))
-        })
-        .collect();
+    let names = people_named(&app, &signed).await?;
     // The "Who" picker posts the chosen person's words; a bare number is an account id.
     let actor = match names
         .iter()
@@ -746,7 +804,7 @@ async fn audit(
             from,
             until,
             actor: actor.map(UserId),
-            client: client.map(ClientId),
+            client,
             action,
             outcome: None,
             sort: AuditSort::Seq,
@@ -767,17 +825,10 @@ async fn audit(
             .iter()
             .flat_map(|e| e.client_ids.iter().copied())
             .collect();
-        let clients: std::collections::HashMap<ClientId, String> = app
-            .audit_clients(&signed.actor, &named)
+        let clients: HashMap<ClientId, String> = clients_named(&app, &signed, &named)
             .await?
             .into_iter()
-            .map(|c| {
-                let label = match c.name {
-                    Some(name) => format!("{name} ({})", c.record_number),
-                    None => c.record_number,
-                };
-                (c.id, label)
-            })
+            .map(|(id, c)| (id, c.label))
             .collect();
         rows = entries
             .iter()
@@ -896,8 +947,12 @@ async fn audit(
 
 struct EmergencyRow {
     id: i64,
-    user: i64,
-    client: i64,
+    /// Who opened the chart, as the audit report names them.
+    user: String,
+    /// The client, as the audit report names them.
+    client: String,
+    /// The audit report filtered by this client (`None` for a record no longer on file).
+    audit: Option<String>,
     started: String,
     expires: String,
     reason: Option<String>,
@@ -913,12 +968,27 @@ struct EmergencyPage {
 
 async fn emergency(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
     let list = app.emergency_accesses(&signed.actor).await?;
+    // By name and record number, as the audit report shows them (issue 14: raw ids).
+    let people = people_named(&app, &signed).await?;
+    let ids: Vec<ClientId> = list.iter().map(|e| e.client_id).collect();
+    let clients = clients_named(&app, &signed, &ids).await?;
     let rows = list
         .iter()
         .map(|e| EmergencyRow {
             id: e.id,
-            user: e.user_id.0,
-            client: e.client_id.0,
+            user: people
+                .get(&e.user_id.0)
+                .cloned()
+                .unwrap_or_else(|| "an account no longer on file".to_owned()),
+            client: clients.get(&e.client_id).map_or_else(
+                || "a record no longer on file".to_owned(),
+                |c| c.label.clone(),
+            ),
+            audit: clients.get(&e.client_id).map(|c| {
+                let mut q = form_urlencoded::Serializer::new(String::new());
+                q.append_pair("client", &c.record_number);
+                format!("/admin/audit?{}", q.finish())
+            }),
             started: local(&app, e.started_at),
             expires: local(&app, e.expires_at),
             reason: e.reason.as_ref().map(|r| r.to_string()),
