@@ -112,12 +112,15 @@ struct WeekEpisodeRow {
     program_id: Option<i64>,
     level_of_care: String,
     weekly_required_minutes: Option<i64>,
+    started_on: String,
+    ended_on: Option<String>,
 }
 
 /// A session a membership holds in a week, with the client's attended minutes.
 #[derive(sqlx::FromRow)]
 struct WeekSessionRow {
     id: i64,
+    local_date: String,
     starts_at: String,
     ends_at: String,
     status: String,
@@ -278,14 +281,7 @@ impl Store {
             vec![]
         };
 
-        let mut weeks = Vec::with_capacity(req.weeks as usize);
-        for n in 0..req.weeks {
-            let monday = req
-                .first_monday
-                .checked_add(jiff::Span::new().days(7 * i64::from(n)))
-                .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
-            weeks.push((monday, week_facts(&mut tx, client, monday).await?));
-        }
+        let weeks = weeks_facts(&mut tx, client, req.first_monday, req.weeks).await?;
 
         let mut actions = vec![AuditAction::AttendanceRead, AuditAction::NoteList];
         if req.alerts {
@@ -310,45 +306,40 @@ impl Store {
     }
 }
 
-/// One client's week for compliance (as `compliance_week` reads it for many): the level
-/// in force at the week's end and the sessions their memberships hold; `None` when no
-/// episode covers the week.
-async fn week_facts(
+/// One client's weeks for compliance (as `compliance_week` reads one week for many), from
+/// `first_monday` for `weeks` weeks: per week, the level in force at the week's end and the
+/// sessions their memberships hold (`None` when no episode covers the week). Two statements
+/// for the whole range, not two per week: the chart shows several weeks on every view.
+async fn weeks_facts(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     client: ClientId,
-    monday: Date,
-) -> Result<Option<ClientWeekFacts>, StoreError> {
-    let next_monday = monday
-        .checked_add(jiff::Span::new().days(7))
-        .map_err(|_| DomainError::invalid("week", "must be a date before 9999"))?;
+    first_monday: Date,
+    weeks: u32,
+) -> Result<Vec<(Date, Option<ClientWeekFacts>)>, StoreError> {
+    let too_late = || DomainError::invalid("week", "must be a date before 9999");
+    let mondays = (0..weeks)
+        .map(|n| {
+            first_monday
+                .checked_add(jiff::Span::new().days(7 * i64::from(n)))
+                .map_err(|_| too_late())
+        })
+        .collect::<Result<Vec<Date>, _>>()?;
+    let end = first_monday
+        .checked_add(jiff::Span::new().days(7 * i64::from(weeks)))
+        .map_err(|_| too_late())?;
     let episodes = sqlx::query_as::<_, WeekEpisodeRow>(
-        "SELECT e.program_id, e.level_of_care, p.weekly_required_minutes \
+        "SELECT e.program_id, e.level_of_care, p.weekly_required_minutes, e.started_on, e.ended_on \
          FROM episodes e LEFT JOIN programs p ON p.id = e.program_id \
          WHERE e.client_id = $1 AND e.started_on < $2 AND (e.ended_on IS NULL OR e.ended_on > $3) \
-         ORDER BY e.started_on",
+         ORDER BY e.started_on, e.id",
     )
     .bind(client.0)
-    .bind(date(next_monday))
-    .bind(date(monday))
+    .bind(date(end))
+    .bind(date(first_monday))
     .fetch_all(&mut **tx)
     .await?;
-    // Ordered by start: the last row is the level in force at the week's end.
-    let Some(r) = episodes.last() else {
-        return Ok(None);
-    };
-    let required = r
-        .weekly_required_minutes
-        .map(|m| read::uint(m, "weekly_required_minutes"))
-        .transpose()?;
-    let mut facts = ClientWeekFacts {
-        client_id: client,
-        program_id: r.program_id.map(ProgramId),
-        level_of_care: read::vocab(&r.level_of_care, "level_of_care", LevelOfCare::parse)?,
-        program_required_minutes: required,
-        sessions: Vec::new(),
-    };
     let rows = sqlx::query_as::<_, WeekSessionRow>(
-        "SELECT s.id, s.starts_at, s.ends_at, s.status, a.minutes AS attended \
+        "SELECT s.id, s.local_date, s.starts_at, s.ends_at, s.status, a.minutes AS attended \
          FROM memberships m JOIN sessions s ON s.group_id = m.group_id \
          LEFT JOIN attendance a ON a.session_id = s.id AND a.client_id = m.client_id \
          WHERE m.client_id = $1 AND s.local_date >= $2 AND s.local_date < $3 \
@@ -357,29 +348,78 @@ async fn week_facts(
          ORDER BY s.starts_at, s.id",
     )
     .bind(client.0)
-    .bind(date(monday))
-    .bind(date(next_monday))
+    .bind(date(first_monday))
+    .bind(date(end))
     .fetch_all(&mut **tx)
     .await?;
-    let mut by_session: BTreeMap<i64, WeekSession> = BTreeMap::new();
+    // Each session once (two memberships may hold it), by the week (from `first_monday`)
+    // its day falls in.
+    let mut by_week: BTreeMap<Date, BTreeMap<i64, WeekSession>> = BTreeMap::new();
     for r in rows {
         let starts_at = read::ts(&r.starts_at, "starts_at")?;
         let minutes = read::ts(&r.ends_at, "ends_at")?
             .duration_since(starts_at)
             .as_mins();
-        by_session.entry(r.id).or_insert(WeekSession {
-            session_id: SessionId(r.id),
-            starts_at,
-            minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
-            cancelled: read::vocab(&r.status, "status", SessionStatus::parse)?
-                == SessionStatus::Cancelled,
-            attended_minutes: r.attended.map(|m| read::uint(m, "minutes")).transpose()?,
-        });
+        let day = read::date(&r.local_date, "local_date")?;
+        let days = first_monday
+            .until(day)
+            .map_err(|_| StoreError::Corrupt("local_date"))?
+            .get_days();
+        let Some(&monday) = usize::try_from(days / 7).ok().and_then(|n| mondays.get(n)) else {
+            return Err(StoreError::Corrupt("local_date"));
+        };
+        by_week
+            .entry(monday)
+            .or_default()
+            .entry(r.id)
+            .or_insert(WeekSession {
+                session_id: SessionId(r.id),
+                starts_at,
+                minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
+                cancelled: read::vocab(&r.status, "status", SessionStatus::parse)?
+                    == SessionStatus::Cancelled,
+                attended_minutes: r.attended.map(|m| read::uint(m, "minutes")).transpose()?,
+            });
     }
-    let mut sessions: Vec<WeekSession> = by_session.into_values().collect();
-    sessions.sort_by_key(|s| (s.starts_at, s.session_id));
-    facts.sessions = sessions;
-    Ok(Some(facts))
+    let mut out = Vec::with_capacity(mondays.len());
+    for monday in mondays {
+        let next_monday = monday
+            .checked_add(jiff::Span::new().days(7))
+            .map_err(|_| too_late())?;
+        // Ordered by start: the last episode covering the week is the level in force at
+        // the week's end.
+        let mut in_force = None;
+        for e in &episodes {
+            let started = read::date(&e.started_on, "started_on")?;
+            let ended = read::opt_date(e.ended_on.as_deref(), "ended_on")?;
+            if started < next_monday && ended.is_none_or(|d| d > monday) {
+                in_force = Some(e);
+            }
+        }
+        let Some(r) = in_force else {
+            out.push((monday, None));
+            continue;
+        };
+        let mut sessions: Vec<WeekSession> = by_week
+            .remove(&monday)
+            .map(|s| s.into_values().collect())
+            .unwrap_or_default();
+        sessions.sort_by_key(|s| (s.starts_at, s.session_id));
+        out.push((
+            monday,
+            Some(ClientWeekFacts {
+                client_id: client,
+                program_id: r.program_id.map(ProgramId),
+                level_of_care: read::vocab(&r.level_of_care, "level_of_care", LevelOfCare::parse)?,
+                program_required_minutes: r
+                    .weekly_required_minutes
+                    .map(|m| read::uint(m, "weekly_required_minutes"))
+                    .transpose()?,
+                sessions,
+            }),
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

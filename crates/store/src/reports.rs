@@ -42,12 +42,18 @@ struct ComplianceEpisodeRow {
 
 #[derive(sqlx::FromRow)]
 struct ComplianceSessionRow {
-    attended: Option<i64>,
-    client_id: i64,
+    id: i64,
     starts_at: String,
     ends_at: String,
-    id: i64,
     status: String,
+}
+
+/// A member's seat in one of the week's sessions, with what was recorded for them.
+#[derive(sqlx::FromRow)]
+struct ComplianceSeatRow {
+    client_id: i64,
+    session_id: i64,
+    attended: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -206,8 +212,37 @@ impl Store {
                 },
             );
         }
-        let sessions = sqlx::query_as::<_, ComplianceSessionRow>(
-            "SELECT m.client_id, s.id, s.starts_at, s.ends_at, s.status, a.minutes AS attended \
+        // The week's sessions once, then who holds a seat in each: a session's times are
+        // read and parsed once, not once per member (the Today page reads this on every
+        // view, for everyone the role may see).
+        let mut week: HashMap<i64, WeekSession> = HashMap::new();
+        for r in sqlx::query_as::<_, ComplianceSessionRow>(
+            "SELECT id, starts_at, ends_at, status FROM sessions \
+             WHERE local_date >= $1 AND local_date < $2",
+        )
+        .bind(date(monday))
+        .bind(date(next_monday))
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let starts_at = read::ts(&r.starts_at, "starts_at")?;
+            let minutes = read::ts(&r.ends_at, "ends_at")?
+                .duration_since(starts_at)
+                .as_mins();
+            week.insert(
+                r.id,
+                WeekSession {
+                    session_id: SessionId(r.id),
+                    starts_at,
+                    minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
+                    cancelled: read::vocab(&r.status, "status", SessionStatus::parse)?
+                        == SessionStatus::Cancelled,
+                    attended_minutes: None,
+                },
+            );
+        }
+        let seats = sqlx::query_as::<_, ComplianceSeatRow>(
+            "SELECT m.client_id, s.id AS session_id, a.minutes AS attended \
              FROM memberships m JOIN sessions s ON s.group_id = m.group_id \
              LEFT JOIN attendance a ON a.session_id = s.id AND a.client_id = m.client_id \
              WHERE s.local_date >= $1 AND s.local_date < $2 AND m.start_date <= s.local_date \
@@ -218,24 +253,19 @@ impl Store {
         .bind(date(next_monday))
         .fetch_all(&mut *tx)
         .await?;
-        for r in sessions {
+        for r in seats {
             let Some(f) = facts.get_mut(&r.client_id) else {
                 continue;
             };
-            let starts_at = read::ts(&r.starts_at, "starts_at")?;
-            let minutes = read::ts(&r.ends_at, "ends_at")?
-                .duration_since(starts_at)
-                .as_mins();
+            let session = week
+                .get(&r.session_id)
+                .ok_or(StoreError::Corrupt("sessions.id"))?;
             f.sessions.push(WeekSession {
-                session_id: SessionId(r.id),
-                starts_at,
-                minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
-                cancelled: read::vocab(&r.status, "status", SessionStatus::parse)?
-                    == SessionStatus::Cancelled,
                 attended_minutes: r
                     .attended
                     .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt("minutes")))
                     .transpose()?,
+                ..session.clone()
             });
         }
         let facts: Vec<ClientWeekFacts> = facts.into_values().collect();

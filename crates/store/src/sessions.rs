@@ -1,6 +1,8 @@
 //! Sessions materialised from weekly schedules, rosters derived from memberships, and
 //! attendance.
 
+use std::collections::HashMap;
+
 use circle_domain::clinician::check_can_lead;
 use circle_domain::group::{Enrollment, curriculum_topic};
 use circle_domain::ids::{ClientId, ClinicianId, GroupId, MembershipId, SessionId, UserId};
@@ -63,12 +65,6 @@ impl TryFrom<SessionRow> for Session {
             version: r.version,
         })
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct CurriculumRow {
-    enrollment: String,
-    curriculum: String,
 }
 
 const ATTENDANCE_COLUMNS: &str = "session_id, client_id, status, minutes, participation, version";
@@ -178,63 +174,68 @@ impl RosterRow {
 
 /// Fills in each session's topic from its group's curriculum where none was set for the
 /// session. Open and closed groups count the group's earlier sessions that were not
-/// cancelled; rolling groups use the session's module.
+/// cancelled; rolling groups use the session's module. One statement per 200 sessions
+/// (each session's count comes from the `sessions_group_start` index), however many
+/// groups they belong to: Today and the calendar resolve topics on every view.
 pub(crate) async fn resolve_topics(
     conn: &mut sqlx::AnyConnection,
     sessions: &mut [Session],
 ) -> Result<(), StoreError> {
-    let mut groups: Vec<GroupId> = sessions
+    let ids: Vec<i64> = sessions
         .iter()
         .filter(|s| !s.topic_overridden)
-        .map(|s| s.group_id)
+        .map(|s| s.id.0)
         .collect();
-    groups.sort();
-    groups.dedup();
-    for group_id in groups {
-        let row = sqlx::query_as::<_, CurriculumRow>(
-            "SELECT enrollment, curriculum FROM therapy_groups WHERE id = $1",
-        )
-        .bind(group_id.0)
-        .fetch_one(&mut *conn)
-        .await?;
-        let enrollment: Enrollment = read::json(&row.enrollment, "enrollment")?;
-        let curriculum: Vec<Label> = read::json(&row.curriculum, "curriculum")?;
-        if curriculum.is_empty() {
-            continue;
+    let mut ordinals: HashMap<i64, u64> = HashMap::new();
+    // Per group: its enrollment and curriculum, `None` when it has no curriculum.
+    let mut curricula: HashMap<i64, Option<(Enrollment, Vec<Label>)>> = HashMap::new();
+    for chunk in ids.chunks(200) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        // Start times sort as text: RFC 3339 UTC with whole seconds.
+        let sql = format!(
+            "SELECT s.id, s.group_id, g.enrollment, g.curriculum, \
+             (SELECT COUNT(*) FROM sessions o WHERE o.group_id = s.group_id \
+             AND o.starts_at < s.starts_at AND o.status <> 'cancelled') AS ordinal \
+             FROM sessions s JOIN therapy_groups g ON g.id = s.group_id WHERE s.id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, TopicRow>(&sql);
+        for id in chunk {
+            q = q.bind(*id);
         }
-        let Some(last) = sessions
-            .iter()
-            .filter(|s| s.group_id == group_id)
-            .map(|s| s.starts_at)
-            .max()
+        for r in q.fetch_all(&mut *conn).await? {
+            if let std::collections::hash_map::Entry::Vacant(e) = curricula.entry(r.group_id) {
+                let curriculum: Vec<Label> = read::json(&r.curriculum, "curriculum")?;
+                e.insert(if curriculum.is_empty() {
+                    None
+                } else {
+                    Some((read::json(&r.enrollment, "enrollment")?, curriculum))
+                });
+            }
+            ordinals.insert(r.id, u64::try_from(r.ordinal).unwrap_or(0));
+        }
+    }
+    for s in sessions.iter_mut().filter(|s| !s.topic_overridden) {
+        let (Some(Some((enrollment, curriculum))), Some(&ordinal)) =
+            (curricula.get(&s.group_id.0), ordinals.get(&s.id.0))
         else {
             continue;
         };
-        // Start times sort as text: RFC 3339 UTC with whole seconds.
-        let held_or_due: Vec<String> = sqlx::query_scalar(
-            "SELECT starts_at FROM sessions WHERE group_id = $1 AND starts_at < $2 \
-             AND status <> 'cancelled' ORDER BY starts_at",
-        )
-        .bind(group_id.0)
-        .bind(ts(last))
-        .fetch_all(&mut *conn)
-        .await?;
-        for s in sessions
-            .iter_mut()
-            .filter(|s| s.group_id == group_id && !s.topic_overridden)
-        {
-            let start = ts(s.starts_at);
-            let ordinal = held_or_due.partition_point(|t| *t < start);
-            s.topic = curriculum_topic(
-                &curriculum,
-                &enrollment,
-                s.local_date,
-                u64::try_from(ordinal).unwrap_or(0),
-            )
+        s.topic = curriculum_topic(curriculum, enrollment, s.local_date, ordinal)
             .and_then(|t| ShortText::parse(t.as_str()).ok());
-        }
     }
     Ok(())
+}
+
+/// A session's group curriculum and how many of the group's sessions before it were not
+/// cancelled (its place in the curriculum).
+#[derive(sqlx::FromRow)]
+struct TopicRow {
+    id: i64,
+    group_id: i64,
+    enrollment: String,
+    curriculum: String,
+    ordinal: i64,
 }
 
 impl Store {

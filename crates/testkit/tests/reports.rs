@@ -810,3 +810,127 @@ async fn discharge_ends_care_after_the_memberships_and_makes_the_discharge_measu
     assert_eq!(mine.len(), 2, "{due}");
     assert!(mine.iter().all(|d| d["reason"] == "discharge"), "{due}");
 }
+
+/// The chart's weekly hours are the compliance report's, week by week (issue 16: the chart
+/// reads its weeks in two statements for the whole range, the report one week for many
+/// clients): across a step down mid-week, attended and missed sessions, weeks with no
+/// group yet, and the current week still running.
+#[tokio::test]
+async fn the_charts_weekly_hours_are_the_compliance_reports_week_by_week() {
+    let t = spawn_app().await;
+    let dir = t
+        .token_for("director@example.test", Role::Director, None, None)
+        .await;
+    let (program, _lead, group) = iop_week(&t, &dir).await;
+    let stepped = member(&t, &dir, 1, program, group).await;
+    let stayed = member(&t, &dir, 2, program, group).await;
+    let (s, made) = t
+        .post(
+            &dir,
+            &format!("/api/v1/groups/{group}/sessions/materialize"),
+            json!({"from": "2026-05-04", "weeks": 3}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{made}");
+    let (_, listed) = t
+        .get(
+            &dir,
+            &format!("/api/v1/groups/{group}/sessions?from=2026-05-04&until=2026-05-24"),
+        )
+        .await;
+    let sessions: Vec<i64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sessions.len(), 9, "{listed}");
+
+    // Wednesday of the third week: the first two weeks are over.
+    t.clock.set("2026-05-20T18:00:00Z".parse().unwrap());
+    let dir = t
+        .login("director@example.test", TEST_PASSWORD)
+        .await
+        .unwrap();
+    for (i, session) in sessions.iter().take(5).enumerate() {
+        for (client, status) in [
+            (stayed, "present"),
+            (
+                stepped,
+                if i % 2 == 0 {
+                    "present"
+                } else {
+                    "absent_excused"
+                },
+            ),
+        ] {
+            let (s, a) = t
+                .send(
+                    Method::PUT,
+                    &dir,
+                    &format!("/api/v1/sessions/{session}/attendance/{client}"),
+                    json!({"status": status}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{a}");
+        }
+    }
+    // A step down to outpatient on the second week's Wednesday: that week's level is the
+    // one in force at its end.
+    let (s, e) = t
+        .post(
+            &dir,
+            &format!("/api/v1/clients/{stepped}/episodes"),
+            json!({"level_of_care": "outpatient", "started_on": "2026-05-13"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+
+    let director = t.app.authenticate(&dir).await.unwrap();
+    for client in [stepped, stayed] {
+        let chart = t
+            .app
+            .chart(&director, circle_domain::ids::ClientId(client))
+            .await
+            .unwrap();
+        let weeks = chart.clinical.unwrap().weeks;
+        assert_eq!(weeks.len(), 8, "eight weeks, each in care: {weeks:?}");
+        assert!(
+            weeks.iter().filter(|w| w.attended_minutes > 0).count() >= 2,
+            "{weeks:?}"
+        );
+        for w in &weeks {
+            let report = t
+                .app
+                .compliance(&director, Some(w.week_start), None)
+                .await
+                .unwrap();
+            let theirs = report
+                .iter()
+                .find(|r| r.client_id == w.client_id)
+                .unwrap_or_else(|| panic!("{} not in {report:?}", w.week_start));
+            assert_eq!(theirs, w, "week of {}", w.week_start);
+        }
+    }
+    let chart = t
+        .app
+        .chart(&director, circle_domain::ids::ClientId(stepped))
+        .await
+        .unwrap();
+    let levels: Vec<String> = chart
+        .clinical
+        .unwrap()
+        .weeks
+        .iter()
+        .map(|w| format!("{} {:?}", w.week_start, w.level_of_care))
+        .collect();
+    assert_eq!(
+        levels[5..],
+        [
+            "2026-05-04 Iop".to_owned(),
+            "2026-05-11 Outpatient".to_owned(),
+            "2026-05-18 Outpatient".to_owned()
+        ],
+        "{levels:?}"
+    );
+}
