@@ -13,8 +13,8 @@
 //! and each waiter returns only once its own entry is committed. So no read returns data
 //! whose access is not on disk: an entry that cannot be committed (a full disk, a lost
 //! database) fails every read of its batch, as an entry written in the read's transaction
-//! did. The chain is unchanged: entries are appended one by one with the same MACs, under
-//! the same head-row lock as every other audited action.
+//! did. The chain is unchanged: a batch's entries are chained one after another with the same
+//! MACs as one-by-one appends, under the same head-row lock as every other audited action.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -24,7 +24,7 @@ use jiff::Timestamp;
 use tokio::sync::oneshot;
 
 use crate::access::AuditContext;
-use crate::audit::{Record, append};
+use crate::audit::{Record, append_many};
 use crate::{Store, StoreError};
 
 /// The most reads one commit appends the entries of: a bound on how long one batch holds
@@ -133,19 +133,25 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
+        let records: Vec<(Timestamp, Record<'_>)> = batch
+            .iter()
+            .flat_map(|w| {
+                w.entries.iter().map(|e| {
+                    (
+                        w.at,
+                        Record {
+                            ctx: &e.ctx,
+                            action: e.action,
+                            client_ids: &e.client_ids,
+                            object_id: e.object_id.clone(),
+                            outcome: e.outcome,
+                        },
+                    )
+                })
+            })
+            .collect();
         let mut tx = self.begin_write().await?;
-        for w in batch {
-            for e in &w.entries {
-                let record = Record {
-                    ctx: &e.ctx,
-                    action: e.action,
-                    client_ids: &e.client_ids,
-                    object_id: e.object_id.clone(),
-                    outcome: e.outcome,
-                };
-                append(&mut tx, self.audit_key(), w.at, record).await?;
-            }
-        }
+        append_many(&mut tx, self.audit_key(), &records).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 -- The same `notes_open` upkeep as 0033, with its condition written once (0033 repeated it in
 -- each of its 12 triggers because SQLite has no stored functions; PostgreSQL's 0033 already
--- has it as one function, so this migration is SQLite's alone). `notes_open_due` is the
+-- has it as one function, and its 0034 only creates the same view). `notes_open_due` is the
 -- condition: a held session that lacks a signed group note, or a signed progress note for
 -- a member who attended. Each trigger now refreshes the session it touched through the
 -- view, which SQLite flattens into a lookup by the session's id. 0033 is not edited:
