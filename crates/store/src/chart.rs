@@ -18,7 +18,7 @@ use circle_domain::compliance::WeekSession;
 use circle_domain::ids::{ClientId, ClinicianId, NoteId, ProgramId, SessionId};
 use circle_domain::measure::SafetyAlert;
 use circle_domain::note::NoteState;
-use circle_domain::session::{AttendanceStatus, SessionStatus};
+use circle_domain::session::AttendanceStatus;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -26,7 +26,7 @@ use crate::audit::Record;
 use crate::codec::{date, page_of, read};
 use crate::measures::{ALERT_COLUMNS, AlertRow};
 use crate::people::{CLIENT_COLUMNS, ClientRow, client_in};
-use crate::reports::ClientWeekFacts;
+use crate::reports::{ClientWeekFacts, SEATS, week_session};
 use crate::{Page, PageRequest, Store, StoreError};
 
 /// One session a client's attendance was recorded for.
@@ -338,28 +338,30 @@ async fn weeks_facts(
     .bind(date(first_monday))
     .fetch_all(&mut **tx)
     .await?;
-    let rows = sqlx::query_as::<_, WeekSessionRow>(
+    let rows = sqlx::query_as::<_, WeekSessionRow>(&format!(
         "SELECT s.id, s.local_date, s.starts_at, s.ends_at, s.status, a.minutes AS attended \
-         FROM memberships m JOIN sessions s ON s.group_id = m.group_id \
-         LEFT JOIN attendance a ON a.session_id = s.id AND a.client_id = m.client_id \
-         WHERE m.client_id = $1 AND s.local_date >= $2 AND s.local_date < $3 \
-         AND m.start_date <= s.local_date \
-         AND (m.end_date IS NULL OR m.end_date > s.local_date) AND m.status <> 'on_hold' \
-         ORDER BY s.starts_at, s.id",
-    )
+             {SEATS} AND m.client_id = $1 AND s.local_date >= $2 AND s.local_date < $3 \
+             ORDER BY s.starts_at, s.id"
+    ))
     .bind(client.0)
     .bind(date(first_monday))
     .bind(date(end))
     .fetch_all(&mut **tx)
     .await?;
+    let spans = episodes
+        .iter()
+        .map(|e| {
+            Ok((
+                read::date(&e.started_on, "started_on")?,
+                read::opt_date(e.ended_on.as_deref(), "ended_on")?,
+                e,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     // Each session once (two memberships may hold it), by the week (from `first_monday`)
     // its day falls in.
     let mut by_week: BTreeMap<Date, BTreeMap<i64, WeekSession>> = BTreeMap::new();
     for r in rows {
-        let starts_at = read::ts(&r.starts_at, "starts_at")?;
-        let minutes = read::ts(&r.ends_at, "ends_at")?
-            .duration_since(starts_at)
-            .as_mins();
         let day = read::date(&r.local_date, "local_date")?;
         let days = first_monday
             .until(day)
@@ -372,14 +374,13 @@ async fn weeks_facts(
             .entry(monday)
             .or_default()
             .entry(r.id)
-            .or_insert(WeekSession {
-                session_id: SessionId(r.id),
-                starts_at,
-                minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
-                cancelled: read::vocab(&r.status, "status", SessionStatus::parse)?
-                    == SessionStatus::Cancelled,
-                attended_minutes: r.attended.map(|m| read::uint(m, "minutes")).transpose()?,
-            });
+            .or_insert(week_session(
+                r.id,
+                &r.starts_at,
+                &r.ends_at,
+                &r.status,
+                r.attended,
+            )?);
     }
     let mut out = Vec::with_capacity(mondays.len());
     for monday in mondays {
@@ -388,14 +389,11 @@ async fn weeks_facts(
             .map_err(|_| too_late())?;
         // Ordered by start: the last episode covering the week is the level in force at
         // the week's end.
-        let mut in_force = None;
-        for e in &episodes {
-            let started = read::date(&e.started_on, "started_on")?;
-            let ended = read::opt_date(e.ended_on.as_deref(), "ended_on")?;
-            if started < next_monday && ended.is_none_or(|d| d > monday) {
-                in_force = Some(e);
-            }
-        }
+        let in_force = spans
+            .iter()
+            .rev()
+            .find(|(started, ended, _)| *started < next_monday && ended.is_none_or(|d| d > monday))
+            .map(|(_, _, e)| *e);
         let Some(r) = in_force else {
             out.push((monday, None));
             continue;

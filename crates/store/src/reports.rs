@@ -20,6 +20,37 @@ use crate::audit::{Record, append};
 use crate::codec::{LockTable, date, lock_row, read, ts};
 use crate::{Store, StoreError};
 
+/// The seats memberships hold in sessions, with what was recorded for the member: a
+/// membership holds its group's sessions from its start up to (not on) its end, unless it
+/// is on hold. The weekly-hours rule, for the report and the chart alike; callers add
+/// their own conditions after it.
+pub(crate) const SEATS: &str = "FROM memberships m JOIN sessions s ON s.group_id = m.group_id \
+     LEFT JOIN attendance a ON a.session_id = s.id AND a.client_id = m.client_id \
+     WHERE m.start_date <= s.local_date \
+     AND (m.end_date IS NULL OR m.end_date > s.local_date) AND m.status <> 'on_hold'";
+
+/// A stored session as a week of hours counts it; `attended` is the member's recorded
+/// minutes, if any.
+pub(crate) fn week_session(
+    id: i64,
+    starts_at: &str,
+    ends_at: &str,
+    status: &str,
+    attended: Option<i64>,
+) -> Result<WeekSession, StoreError> {
+    let starts_at = read::ts(starts_at, "starts_at")?;
+    let minutes = read::ts(ends_at, "ends_at")?
+        .duration_since(starts_at)
+        .as_mins();
+    Ok(WeekSession {
+        session_id: SessionId(id),
+        starts_at,
+        minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
+        cancelled: read::vocab(status, "status", SessionStatus::parse)? == SessionStatus::Cancelled,
+        attended_minutes: attended.map(|m| read::uint(m, "minutes")).transpose()?,
+    })
+}
+
 /// One client's week as stored: their level and requirement, and every session their
 /// memberships put them in.
 #[derive(Debug, Clone)]
@@ -225,30 +256,16 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?
         {
-            let starts_at = read::ts(&r.starts_at, "starts_at")?;
-            let minutes = read::ts(&r.ends_at, "ends_at")?
-                .duration_since(starts_at)
-                .as_mins();
             week.insert(
                 r.id,
-                WeekSession {
-                    session_id: SessionId(r.id),
-                    starts_at,
-                    minutes: u32::try_from(minutes).map_err(|_| StoreError::Corrupt("ends_at"))?,
-                    cancelled: read::vocab(&r.status, "status", SessionStatus::parse)?
-                        == SessionStatus::Cancelled,
-                    attended_minutes: None,
-                },
+                week_session(r.id, &r.starts_at, &r.ends_at, &r.status, None)?,
             );
         }
-        let seats = sqlx::query_as::<_, ComplianceSeatRow>(
-            "SELECT m.client_id, s.id AS session_id, a.minutes AS attended \
-             FROM memberships m JOIN sessions s ON s.group_id = m.group_id \
-             LEFT JOIN attendance a ON a.session_id = s.id AND a.client_id = m.client_id \
-             WHERE s.local_date >= $1 AND s.local_date < $2 AND m.start_date <= s.local_date \
-             AND (m.end_date IS NULL OR m.end_date > s.local_date) AND m.status <> 'on_hold' \
-             ORDER BY m.client_id, s.starts_at, s.id",
-        )
+        let seats = sqlx::query_as::<_, ComplianceSeatRow>(&format!(
+            "SELECT m.client_id, s.id AS session_id, a.minutes AS attended {SEATS} \
+                 AND s.local_date >= $1 AND s.local_date < $2 \
+                 ORDER BY m.client_id, s.starts_at, s.id"
+        ))
         .bind(date(monday))
         .bind(date(next_monday))
         .fetch_all(&mut *tx)
@@ -261,10 +278,7 @@ impl Store {
                 .get(&r.session_id)
                 .ok_or(StoreError::Corrupt("sessions.id"))?;
             f.sessions.push(WeekSession {
-                attended_minutes: r
-                    .attended
-                    .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt("minutes")))
-                    .transpose()?,
+                attended_minutes: r.attended.map(|m| read::uint(m, "minutes")).transpose()?,
                 ..session.clone()
             });
         }

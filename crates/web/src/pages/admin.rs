@@ -677,6 +677,13 @@ async fn people_named(app: &App, signed: &Signed) -> Result<HashMap<i64, String>
         .collect())
 }
 
+/// The audit report's query string filtering by one client's record number.
+fn client_query(record_number: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("client", record_number)
+        .finish()
+}
+
 /// A client as an audit page names them.
 struct ClientNamed {
     /// Name and record number for a reviewer who reads names, else the record number.
@@ -968,8 +975,13 @@ struct EmergencyPage {
 
 async fn emergency(State(app): State<App>, signed: Signed) -> Result<Response, PageError> {
     let list = app.emergency_accesses(&signed.actor).await?;
-    // By name and record number, as the audit report shows them (issue 14: raw ids).
-    let people = people_named(&app, &signed).await?;
+    // By name and record number, as the audit report shows them (issue 14: raw ids); with
+    // no access to show, no account or client is read (or audited as read).
+    let people = if list.is_empty() {
+        HashMap::new()
+    } else {
+        people_named(&app, &signed).await?
+    };
     let ids: Vec<ClientId> = list.iter().map(|e| e.client_id).collect();
     let clients = clients_named(&app, &signed, &ids).await?;
     let rows = list
@@ -984,11 +996,9 @@ async fn emergency(State(app): State<App>, signed: Signed) -> Result<Response, P
                 || "a record no longer on file".to_owned(),
                 |c| c.label.clone(),
             ),
-            audit: clients.get(&e.client_id).map(|c| {
-                let mut q = form_urlencoded::Serializer::new(String::new());
-                q.append_pair("client", &c.record_number);
-                format!("/admin/audit?{}", q.finish())
-            }),
+            audit: clients
+                .get(&e.client_id)
+                .map(|c| format!("/admin/audit?{}", client_query(&c.record_number))),
             started: local(&app, e.started_at),
             expires: local(&app, e.expires_at),
             reason: e.reason.as_ref().map(|r| r.to_string()),
